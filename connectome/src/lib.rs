@@ -1,0 +1,17 @@
+//! Connectomes for neurotwin: the data model, importers (CSV, C. elegans, own HDF5), the
+//! neurotransmitter → receptor map, the compiler to sparse synaptic matrices, graph queries and
+//! generators of standard benchmark networks.
+
+pub mod compile;
+pub mod error;
+pub mod gap;
+pub mod matrix;
+pub mod network;
+pub mod transmitter;
+
+pub use compile::{CompileOptions, CompileReport, CompiledNetwork, compile};
+pub use error::ConnectomeError;
+pub use gap::GapMatrix;
+pub use matrix::{Segment, Synapse, SynapseMatrix, WeightSlice, Weights};
+pub use network::{Connection, Connectome, Neuron, SynapseKind};
+pub use transmitter::{TransmitterMap, TransmitterRule};

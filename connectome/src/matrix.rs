@@ -1,0 +1,338 @@
+//! `SynapseMatrix`: chemical synapses compiled to CSR by presynaptic neuron.
+//!
+//! Each row (presynaptic neuron) is split into *segments* of synapses sharing a receptor class and a
+//! delay; inside a segment, targets are sorted. A spike is delivered segment by segment: one ring-buffer
+//! slot and one channel per segment, a sorted run of targets inside it. Per synapse the matrix stores a
+//! 32-bit target and the weight — as `f32` or, when the matrix has at most 65,536 distinct weights (true
+//! of count-based connectome weights), as a 16-bit index into an exact weight table. Segment headers
+//! cost 15 bytes each, row pointers 4 bytes per neuron; [`SynapseMatrix::bytes_per_synapse`] counts all.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConnectomeError;
+
+/// One synapse before compilation (indices, not external ids).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Synapse {
+    pub pre: u32,
+    pub post: u32,
+    /// Weight in the neuron model's synaptic unit (pA, mV or nS), signed.
+    pub weight: f32,
+    /// Delay in time steps (>= 1).
+    pub delay: u16,
+    /// Receptor class index.
+    pub receptor: u8,
+}
+
+/// Weight storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Weights {
+    /// One `f32` per synapse.
+    Dense(Vec<f32>),
+    /// `values[index[k]]` is the weight of synapse `k`; exact (no quantisation).
+    Table { values: Vec<f32>, index: Vec<u16> },
+}
+
+/// Read-only weights of one segment.
+#[derive(Clone, Copy, Debug)]
+pub enum WeightSlice<'a> {
+    Dense(&'a [f32]),
+    Table(&'a [f32], &'a [u16]),
+}
+
+impl WeightSlice<'_> {
+    #[inline]
+    pub fn get(&self, k: usize) -> f32 {
+        match self {
+            WeightSlice::Dense(w) => w[k],
+            WeightSlice::Table(v, i) => v[i[k] as usize],
+        }
+    }
+}
+
+/// One segment of a row: all synapses with this receptor and delay.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    pub receptor: u8,
+    /// Delay in steps (>= 1).
+    pub delay: u16,
+    pub targets: &'a [u32],
+    pub weights: WeightSlice<'a>,
+}
+
+/// Chemical synapses in compressed sparse rows by presynaptic neuron. Invariants (checked by
+/// [`SynapseMatrix::check`]): rows are split into segments ordered by (receptor, delay); targets are
+/// sorted inside a segment and `< n_post`; delays are >= 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SynapseMatrix {
+    pub n_pre: u32,
+    pub n_post: u32,
+    /// Segments of row `i` are `row_segments[i] .. row_segments[i + 1]`.
+    pub row_segments: Vec<u32>,
+    /// Synapses of segment `s` are `segment_start[s] .. segment_start[s + 1]`.
+    pub segment_start: Vec<u64>,
+    pub segment_delay: Vec<u16>,
+    pub segment_receptor: Vec<u8>,
+    pub targets: Vec<u32>,
+    pub weights: Weights,
+}
+
+/// Largest number of distinct weights stored as a table.
+pub const MAX_TABLE_WEIGHTS: usize = 1 << 16;
+
+impl SynapseMatrix {
+    /// Builds the matrix from synapses in any order (parallel sort). The result does not depend on the
+    /// input order: synapses are ordered by (pre, receptor, delay, post, weight).
+    pub fn from_synapses(n_pre: u32, n_post: u32, mut syn: Vec<Synapse>) -> Result<Self, ConnectomeError> {
+        if let Some(s) = syn.par_iter().find_any(|s| s.pre >= n_pre || s.post >= n_post) {
+            return Err(ConnectomeError::Compile(format!(
+                "synapse {} -> {} is outside the {n_pre} x {n_post} matrix",
+                s.pre, s.post
+            )));
+        }
+        if let Some(s) = syn.par_iter().find_any(|s| s.delay == 0 || !s.weight.is_finite()) {
+            return Err(ConnectomeError::Compile(format!(
+                "synapse {} -> {}: delay {} steps / weight {}: delays must be >= 1 step, weights finite",
+                s.pre, s.post, s.delay, s.weight
+            )));
+        }
+        syn.par_sort_unstable_by_key(|s| (s.pre, s.receptor, s.delay, s.post, s.weight.to_bits()));
+        let n = syn.len();
+        // Segment boundaries: where (pre, receptor, delay) changes.
+        let boundary: Vec<usize> = (0..n)
+            .into_par_iter()
+            .filter(|&k| {
+                k == 0 || {
+                    let (a, b) = (&syn[k - 1], &syn[k]);
+                    (a.pre, a.receptor, a.delay) != (b.pre, b.receptor, b.delay)
+                }
+            })
+            .collect();
+        let n_seg = boundary.len();
+        let mut segment_start: Vec<u64> = boundary.iter().map(|&k| k as u64).collect();
+        segment_start.push(n as u64);
+        let segment_delay: Vec<u16> = boundary.iter().map(|&k| syn[k].delay).collect();
+        let segment_receptor: Vec<u8> = boundary.iter().map(|&k| syn[k].receptor).collect();
+        // Row pointers over segments.
+        let mut row_segments = vec![0u32; n_pre as usize + 1];
+        for &k in &boundary {
+            row_segments[syn[k].pre as usize + 1] += 1;
+        }
+        for i in 0..n_pre as usize {
+            row_segments[i + 1] += row_segments[i];
+        }
+        debug_assert_eq!(row_segments[n_pre as usize] as usize, n_seg);
+        if n_seg > u32::MAX as usize {
+            return Err(ConnectomeError::Compile("more than 2^32 segments".into()));
+        }
+        let targets: Vec<u32> = syn.par_iter().map(|s| s.post).collect();
+        let weights = encode_weights(syn.par_iter().map(|s| s.weight).collect());
+        Ok(Self { n_pre, n_post, row_segments, segment_start, segment_delay, segment_receptor, targets, weights })
+    }
+
+    pub fn n_synapses(&self) -> u64 {
+        self.targets.len() as u64
+    }
+
+    pub fn n_segments(&self) -> usize {
+        self.segment_delay.len()
+    }
+
+    /// Largest delay (steps); 0 for an empty matrix.
+    pub fn max_delay(&self) -> u16 {
+        self.segment_delay.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Number of receptor classes referenced (max index + 1).
+    pub fn n_receptors_used(&self) -> usize {
+        self.segment_receptor.iter().map(|&r| r as usize + 1).max().unwrap_or(0)
+    }
+
+    /// Segments of presynaptic neuron `pre`.
+    #[inline]
+    pub fn row(&self, pre: u32) -> impl Iterator<Item = Segment<'_>> + '_ {
+        let (a, b) = (self.row_segments[pre as usize] as usize, self.row_segments[pre as usize + 1] as usize);
+        (a..b).map(move |s| self.segment(s))
+    }
+
+    #[inline]
+    pub fn segment(&self, s: usize) -> Segment<'_> {
+        let (a, b) = (self.segment_start[s] as usize, self.segment_start[s + 1] as usize);
+        Segment {
+            receptor: self.segment_receptor[s],
+            delay: self.segment_delay[s],
+            targets: &self.targets[a..b],
+            weights: match &self.weights {
+                Weights::Dense(w) => WeightSlice::Dense(&w[a..b]),
+                Weights::Table { values, index } => WeightSlice::Table(values, &index[a..b]),
+            },
+        }
+    }
+
+    /// Weight of synapse `k` (in matrix order).
+    pub fn weight(&self, k: usize) -> f32 {
+        match &self.weights {
+            Weights::Dense(w) => w[k],
+            Weights::Table { values, index } => values[index[k] as usize],
+        }
+    }
+
+    /// All synapses in matrix order.
+    pub fn synapses(&self) -> Vec<Synapse> {
+        let mut out = Vec::with_capacity(self.targets.len());
+        for pre in 0..self.n_pre {
+            for s in self.row_segments[pre as usize]..self.row_segments[pre as usize + 1] {
+                let s = s as usize;
+                for k in self.segment_start[s] as usize..self.segment_start[s + 1] as usize {
+                    out.push(Synapse {
+                        pre,
+                        post: self.targets[k],
+                        weight: self.weight(k),
+                        delay: self.segment_delay[s],
+                        receptor: self.segment_receptor[s],
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Heap bytes of the compiled matrix.
+    pub fn bytes(&self) -> u64 {
+        let w = match &self.weights {
+            Weights::Dense(w) => w.len() * 4,
+            Weights::Table { values, index } => values.len() * 4 + index.len() * 2,
+        };
+        (self.row_segments.len() * 4
+            + self.segment_start.len() * 8
+            + self.segment_delay.len() * 2
+            + self.segment_receptor.len()
+            + self.targets.len() * 4
+            + w) as u64
+    }
+
+    /// Bytes per synapse including all index overhead (NaN for an empty matrix).
+    pub fn bytes_per_synapse(&self) -> f64 {
+        self.bytes() as f64 / self.n_synapses() as f64
+    }
+
+    /// Human-readable weight encoding.
+    pub fn weight_encoding(&self) -> String {
+        match &self.weights {
+            Weights::Dense(_) => "f32 per synapse".into(),
+            Weights::Table { values, .. } => format!("u16 index into {} exact f32 weights", values.len()),
+        }
+    }
+
+    /// Verifies the structural invariants (used after reading a stored matrix).
+    pub fn check(&self) -> Result<(), String> {
+        let n_seg = self.segment_delay.len();
+        if self.row_segments.len() != self.n_pre as usize + 1
+            || self.segment_start.len() != n_seg + 1
+            || self.segment_receptor.len() != n_seg
+        {
+            return Err("array lengths do not match the row and segment counts".into());
+        }
+        if self.row_segments[0] != 0 || *self.row_segments.last().unwrap() as usize != n_seg {
+            return Err("row pointers must start at 0 and end at the number of segments".into());
+        }
+        if self.row_segments.windows(2).any(|w| w[0] > w[1]) || self.segment_start.windows(2).any(|w| w[0] > w[1])
+        {
+            return Err("row or segment pointers decrease".into());
+        }
+        if self.segment_start[0] != 0 || *self.segment_start.last().unwrap() as usize != self.targets.len() {
+            return Err("segment pointers must cover the synapse arrays exactly".into());
+        }
+        let n_w = match &self.weights {
+            Weights::Dense(w) => w.len(),
+            Weights::Table { values, index } => {
+                if index.iter().any(|&i| i as usize >= values.len()) {
+                    return Err("weight index out of table range".into());
+                }
+                index.len()
+            }
+        };
+        if n_w != self.targets.len() {
+            return Err("weight count differs from target count".into());
+        }
+        if self.segment_delay.contains(&0) {
+            return Err("a delay of 0 steps".into());
+        }
+        if self.targets.iter().any(|&t| t >= self.n_post) {
+            return Err("a target index >= n_post".into());
+        }
+        Ok(())
+    }
+}
+
+/// Chooses the table encoding when it is exact and smaller.
+fn encode_weights(w: Vec<f32>) -> Weights {
+    let mut distinct: Vec<u32> = w.par_iter().map(|x| x.to_bits()).collect();
+    distinct.par_sort_unstable();
+    distinct.dedup();
+    if distinct.len() > MAX_TABLE_WEIGHTS || w.is_empty() {
+        return Weights::Dense(w);
+    }
+    let index: Vec<u16> = w
+        .par_iter()
+        .map(|x| distinct.binary_search(&x.to_bits()).expect("weight present") as u16)
+        .collect();
+    Weights::Table { values: distinct.into_iter().map(f32::from_bits).collect(), index }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syn(pre: u32, post: u32, weight: f32, delay: u16, receptor: u8) -> Synapse {
+        Synapse { pre, post, weight, delay, receptor }
+    }
+
+    #[test]
+    fn rows_segments_and_order_do_not_depend_on_input_order() {
+        let mut s = vec![
+            syn(2, 0, 1.0, 1, 0),
+            syn(0, 3, -2.0, 2, 1),
+            syn(0, 1, 0.5, 1, 0),
+            syn(0, 2, 0.5, 1, 0),
+            syn(0, 0, 0.25, 3, 0),
+        ];
+        let a = SynapseMatrix::from_synapses(3, 4, s.clone()).unwrap();
+        s.reverse();
+        let b = SynapseMatrix::from_synapses(3, 4, s).unwrap();
+        assert_eq!(a, b);
+        a.check().unwrap();
+        let row0: Vec<_> = a.row(0).map(|g| (g.receptor, g.delay, g.targets.to_vec())).collect();
+        assert_eq!(row0, vec![(0, 1, vec![1, 2]), (0, 3, vec![0]), (1, 2, vec![3])]);
+        assert_eq!(a.row(1).count(), 0);
+        assert_eq!(a.max_delay(), 3);
+        assert!(matches!(a.weights, Weights::Table { .. }));
+        let mut all = a.synapses();
+        all.sort_by_key(|s| (s.pre, s.post));
+        assert_eq!(all[0], syn(0, 0, 0.25, 3, 0));
+    }
+
+    #[test]
+    fn many_distinct_weights_use_dense_storage_and_table_is_exact() {
+        let s: Vec<_> = (0..70_000u32).map(|k| syn(k % 100, k % 7, k as f32 * 1e-3, 1, 0)).collect();
+        let m = SynapseMatrix::from_synapses(100, 7, s).unwrap();
+        assert!(matches!(m.weights, Weights::Dense(_)));
+        let s: Vec<_> = (0..70_000u32).map(|k| syn(k % 100, k % 7, (k % 300) as f32 * 0.1, 1, 0)).collect();
+        let m = SynapseMatrix::from_synapses(100, 7, s.clone()).unwrap();
+        assert!(matches!(m.weights, Weights::Table { .. }));
+        let mut got: Vec<f32> = m.synapses().iter().map(|s| s.weight).collect();
+        let mut want: Vec<f32> = s.iter().map(|s| s.weight).collect();
+        got.sort_by(f32::total_cmp);
+        want.sort_by(f32::total_cmp);
+        assert_eq!(got, want);
+        assert!(m.bytes_per_synapse() < 6.1, "{}", m.bytes_per_synapse());
+    }
+
+    #[test]
+    fn out_of_range_and_zero_delay_are_errors() {
+        assert!(SynapseMatrix::from_synapses(2, 2, vec![syn(0, 2, 1.0, 1, 0)]).is_err());
+        assert!(SynapseMatrix::from_synapses(2, 2, vec![syn(0, 1, 1.0, 0, 0)]).is_err());
+        assert!(SynapseMatrix::from_synapses(2, 2, vec![syn(0, 1, f32::NAN, 1, 0)]).is_err());
+    }
+}

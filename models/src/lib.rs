@@ -1,0 +1,17 @@
+//! Neuron dynamics for neurotwin: parameter sets with units and sources, exact or well-defined per-step
+//! updates over blocks of neurons, counter-based random numbers and deterministic math shared with the
+//! CUDA kernels.
+
+pub mod adex;
+pub mod detmath;
+pub mod graded;
+pub mod izhikevich;
+pub mod lif_delta;
+pub mod lif_exp;
+pub mod model;
+pub mod poisson;
+pub mod rng;
+pub mod testing;
+
+pub use model::{BlockInput, BlockOutput, CompiledModel, LANES, ModelError, NeuronParams, ReceptorChannel};
+pub use rng::{CounterRng, SequenceRng, Stream};

@@ -1,0 +1,103 @@
+//! Poisson counts from counter-based uniforms, by inversion of the cumulative distribution
+//! (Devroye 1986, "Non-Uniform Random Variate Generation", ch. X.3). Inversion uses only `+ * /` and
+//! comparisons after a host-side `exp(-λ)`, so the CUDA kernels reproduce it exactly. Means above
+//! [`MAX_LAMBDA_PER_DRAW`] are split into equal parts drawn from independent 128-bit blocks.
+
+use crate::rng::CounterRng;
+
+/// Largest mean drawn from one uniform (keeps the inversion loop short and e^{-λ} far from underflow).
+pub const MAX_LAMBDA_PER_DRAW: f64 = 32.0;
+
+/// Host-side precomputation for a Poisson distribution of mean `lambda` (events per step).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PoissonTable {
+    /// Mean of each part.
+    pub lambda_part: f64,
+    /// e^{-lambda_part}
+    pub exp_neg: f64,
+    /// Number of parts (independent draws summed).
+    pub parts: u32,
+}
+
+impl PoissonTable {
+    /// `lambda` must be finite and >= 0 (callers validate user input).
+    pub fn new(lambda: f64) -> Self {
+        assert!(lambda.is_finite() && lambda >= 0.0, "Poisson mean must be finite and >= 0");
+        let parts = (lambda / MAX_LAMBDA_PER_DRAW).ceil().max(1.0) as u32;
+        let lambda_part = lambda / parts as f64;
+        Self { lambda_part, exp_neg: (-lambda_part).exp(), parts }
+    }
+
+    /// The Poisson count for `(neuron, step)`; `draw_base` reserves the draw indices
+    /// `draw_base .. draw_base + ceil(parts / 2)`.
+    #[inline]
+    pub fn sample(&self, rng: &CounterRng, neuron: u32, step: u64, draw_base: u32) -> u32 {
+        if self.lambda_part == 0.0 {
+            return 0;
+        }
+        let mut total = 0;
+        let mut part = 0;
+        while part < self.parts {
+            let u = rng.uniform2(neuron, step, draw_base + part / 2);
+            total += self.invert(u[0]);
+            if part + 1 < self.parts {
+                total += self.invert(u[1]);
+            }
+            part += 2;
+        }
+        total
+    }
+
+    /// Smallest k with F(k) >= u.
+    #[inline]
+    pub fn invert(&self, u: f64) -> u32 {
+        let mut k = 0u32;
+        let mut p = self.exp_neg;
+        let mut f = p;
+        while u > f && k < 10_000 {
+            k += 1;
+            p = p * self.lambda_part / k as f64;
+            f += p;
+            if p == 0.0 {
+                break;
+            }
+        }
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Stream;
+
+    fn moments(lambda: f64) -> (f64, f64) {
+        let t = PoissonTable::new(lambda);
+        let rng = CounterRng::new(11, Stream::PoissonInput);
+        let n = 100_000;
+        let (mut s, mut s2) = (0.0, 0.0);
+        for i in 0..n {
+            let k = t.sample(&rng, i % 500, (i / 500) as u64, 0) as f64;
+            s += k;
+            s2 += k * k;
+        }
+        let m = s / n as f64;
+        (m, s2 / n as f64 - m * m)
+    }
+
+    #[test]
+    fn mean_and_variance_equal_lambda() {
+        for lambda in [0.02, 2.0, 20.0, 150.0] {
+            let (m, v) = moments(lambda);
+            let se = (lambda / 100_000f64).sqrt();
+            assert!((m - lambda).abs() < 5.0 * se, "lambda {lambda}: mean {m}");
+            assert!((v / lambda - 1.0).abs() < 0.03, "lambda {lambda}: variance {v}");
+        }
+    }
+
+    #[test]
+    fn zero_rate_gives_zero() {
+        let t = PoissonTable::new(0.0);
+        assert_eq!(t.sample(&CounterRng::new(1, Stream::PoissonInput), 3, 4, 0), 0);
+    }
+}

@@ -1,0 +1,178 @@
+//! Counter-based random numbers (Philox4x32-10, Salmon et al. 2011, "Parallel random numbers: as easy as
+//! 1, 2, 3", SC'11).
+//!
+//! Every random number in a simulation is a pure function of `(seed, stream, neuron, step, draw)`: no
+//! generator state is shared between threads, so results do not depend on the thread count or on the order
+//! in which neurons are visited, and the CUDA kernels (issue: GPU backend) can reproduce them bit for bit.
+
+/// Philox multipliers and Weyl key increments (Salmon et al. 2011, Table 2).
+const M0: u32 = 0xD251_1F53;
+const M1: u32 = 0xCD9E_8D57;
+const W0: u32 = 0x9E37_79B9;
+const W1: u32 = 0xBB67_AE85;
+
+/// Philox4x32 with 10 rounds: maps a 128-bit counter and a 64-bit key to 128 random bits.
+#[inline]
+pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let (mut c, mut k) = (counter, key);
+    for _ in 0..10 {
+        let p0 = (M0 as u64) * (c[0] as u64);
+        let p1 = (M1 as u64) * (c[2] as u64);
+        c = [
+            ((p1 >> 32) as u32) ^ c[1] ^ k[0],
+            p1 as u32,
+            ((p0 >> 32) as u32) ^ c[3] ^ k[1],
+            p0 as u32,
+        ];
+        k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
+    }
+    c
+}
+
+/// Named random streams, so that different uses of randomness never collide.
+/// The numeric values are part of the reproducibility contract: never renumber them.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Initial state (e.g. uniform initial membrane potential).
+    InitialState = 1,
+    /// Poisson input to neurons (one sub-stream per stimulus, see [`CounterRng::substream`]).
+    PoissonInput = 2,
+    /// Optogenetic-like activation (forced spikes).
+    Activation = 3,
+    /// Network generators (connectivity, weights, delays).
+    Connectivity = 4,
+    /// Per-trial variation.
+    Trial = 5,
+}
+
+/// A keyed counter-based generator. Cheap to copy; holds no mutable state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterRng {
+    key: [u32; 2],
+    stream: u32,
+}
+
+impl CounterRng {
+    pub fn new(seed: u64, stream: Stream) -> Self {
+        Self { key: [seed as u32, (seed >> 32) as u32], stream: stream as u32 }
+    }
+
+    /// A sub-stream of this stream (e.g. stimulus number `k` of the Poisson stream). Distinct `k` give
+    /// independent numbers; `k` must stay below 2^16.
+    pub fn substream(self, k: u32) -> Self {
+        debug_assert!(k < (1 << 16));
+        Self { key: self.key, stream: self.stream | (k << 16) }
+    }
+
+    /// 128 random bits for (neuron, step, draw). `draw` distinguishes several 128-bit blocks needed by one
+    /// neuron in one step; it shares the counter word with the stream id (bits 8..16 of the stream word are
+    /// reserved for it, so `draw` < 256).
+    #[inline]
+    pub fn bits(&self, neuron: u32, step: u64, draw: u32) -> [u32; 4] {
+        debug_assert!(draw < 256);
+        philox4x32_10([step as u32, (step >> 32) as u32, neuron, self.stream ^ (draw << 8)], self.key)
+    }
+
+    /// Two uniform numbers in the open interval (0, 1) with 53 random bits each.
+    #[inline]
+    pub fn uniform2(&self, neuron: u32, step: u64, draw: u32) -> [f64; 2] {
+        let b = self.bits(neuron, step, draw);
+        [u64_to_open_unit(b[0], b[1]), u64_to_open_unit(b[2], b[3])]
+    }
+
+    /// One uniform number in (0, 1).
+    #[inline]
+    pub fn uniform(&self, neuron: u32, step: u64, draw: u32) -> f64 {
+        self.uniform2(neuron, step, draw)[0]
+    }
+}
+
+/// Maps 64 random bits to a double in the open interval (0, 1): 53 bits, centred in their cell.
+#[inline]
+pub fn u64_to_open_unit(hi: u32, lo: u32) -> f64 {
+    let x = (((hi as u64) << 32) | lo as u64) >> 11;
+    (x as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A sequential view of a counter stream for host-side construction code (network generators): the
+/// `i`-th number of the sequence is `rng.bits(key, i / 2, 0)`, so a generator can hand each presynaptic
+/// or postsynaptic neuron its own sequence and build in parallel without changing the result.
+#[derive(Clone, Debug)]
+pub struct SequenceRng {
+    rng: CounterRng,
+    key: u32,
+    counter: u64,
+    buffered: Option<f64>,
+}
+
+impl SequenceRng {
+    pub fn new(rng: CounterRng, key: u32) -> Self {
+        Self { rng, key, counter: 0, buffered: None }
+    }
+
+    /// Next uniform number in (0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        if let Some(u) = self.buffered.take() {
+            return u;
+        }
+        let [a, b] = self.rng.uniform2(self.key, self.counter, 0);
+        self.counter += 1;
+        self.buffered = Some(b);
+        a
+    }
+
+    /// Uniform integer in `0..n` (n > 0), by Lemire's multiply-shift on 53 random bits (bias < 2^-20 for
+    /// n < 2^32).
+    pub fn below(&mut self, n: u64) -> u64 {
+        debug_assert!(n > 0);
+        ((self.uniform() * n as f64) as u64).min(n - 1)
+    }
+
+    /// Standard normal deviate (Box–Muller; host-side only: uses the platform's `ln`, `sqrt`, `cos`).
+    pub fn normal(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known-answer tests from the Random123 distribution (kat_vectors, philox4x32_10).
+    #[test]
+    fn philox_known_answers() {
+        assert_eq!(philox4x32_10([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+        assert_eq!(
+            philox4x32_10([u32::MAX; 4], [u32::MAX; 2]),
+            [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
+        );
+        assert_eq!(
+            philox4x32_10([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
+            [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
+        );
+    }
+
+    #[test]
+    fn uniform_moments_and_independence_of_streams() {
+        let a = CounterRng::new(7, Stream::PoissonInput);
+        let b = CounterRng::new(7, Stream::Activation);
+        let n = 200_000;
+        let (mut s, mut s2, mut same) = (0.0, 0.0, 0);
+        for i in 0..n {
+            let u = a.uniform(i % 1000, (i / 1000) as u64, 0);
+            assert!(u > 0.0 && u < 1.0);
+            s += u;
+            s2 += u * u;
+            if u == b.uniform(i % 1000, (i / 1000) as u64, 0) {
+                same += 1;
+            }
+        }
+        let mean = s / n as f64;
+        let var = s2 / n as f64 - mean * mean;
+        assert!((mean - 0.5).abs() < 0.003, "mean {mean}");
+        assert!((var - 1.0 / 12.0).abs() < 0.002, "var {var}");
+        assert_eq!(same, 0);
+    }
+}
