@@ -1,1 +1,19 @@
-//! PLACEHOLDER
+//! The neurotwin engine: a backend trait, the CPU backend (rayon), per-step control (drug-like receptor
+//! block, silencing), recorders and outputs.
+
+pub mod backend;
+pub mod control;
+pub mod cpu;
+pub mod engine;
+pub mod error;
+pub mod output;
+pub mod record;
+pub mod setup;
+
+pub use backend::Backend;
+pub use control::{PerturbationSchedule, ReceptorBlock, Silencing, StepControl};
+pub use cpu::CpuBackend;
+pub use engine::{RunOptions, run};
+pub use error::SimError;
+pub use record::{RateGroup, RecordSpec, Recording, SpikeSelection, StateProbe};
+pub use setup::{InitRule, SimSetup, StateInit, Stimulus, StimulusKind};

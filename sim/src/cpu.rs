@@ -1,0 +1,518 @@
+//! The CPU backend: block-parallel neuron updates on rayon and deterministic spike delivery through
+//! fixed-point delay ring buffers.
+//!
+//! Determinism: synaptic input is accumulated as 64-bit integers in units of `2^-S` (S chosen from the
+//! largest total input weight a neuron can receive in one step, so no sum can overflow). Integer sums
+//! do not depend on the order of additions, so the result is identical for any thread count and for any
+//! delivery order — the property the CUDA backend's atomics need too. Weights are converted exactly
+//! whenever `|w| · 2^S` is an integer, i.e. unless a weight is more than ~2^38 times smaller than the
+//! largest input sum; the run summary reports the exponent.
+
+use std::sync::Arc;
+
+use neurotwin_connectome::{CompiledNetwork, WeightSlice, Weights};
+use neurotwin_models::poisson::PoissonTable;
+use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, LANES, Stream};
+use rayon::prelude::*;
+
+use crate::backend::Backend;
+use crate::control::StepControl;
+use crate::error::SimError;
+use crate::setup::{InitRule, SimSetup, StimulusKind};
+
+/// Neurons below this count are updated on one thread (rayon overhead dominates).
+const PARALLEL_MIN_BLOCKS: usize = 8;
+
+/// The fixed-point scale `2^S` of the delivery buffers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeliveryScale {
+    pub exponent: i32,
+    pub scale: f64,
+    pub inv_scale: f64,
+}
+
+impl DeliveryScale {
+    /// Largest exponent such that `max_input · 2^S < 2^62`, clamped to [0, 60].
+    pub fn for_max_input(max_input: f64) -> Self {
+        let exponent = if max_input > 0.0 { (62.0 - max_input.log2().ceil()).clamp(0.0, 60.0) as i32 } else { 40 };
+        let scale = 2f64.powi(exponent);
+        Self { exponent, scale, inv_scale: 1.0 / scale }
+    }
+
+    #[inline]
+    pub fn to_fixed(&self, x: f64) -> i64 {
+        (x * self.scale).round_ties_even() as i64
+    }
+}
+
+/// Per-neuron stimulus entry, precomputed from the setup.
+#[derive(Clone, Copy, Debug)]
+struct StimEntry {
+    kind: StimulusKind,
+    start: u64,
+    stop: u64,
+    /// Poisson mean per step for Poisson input.
+    poisson: PoissonTable,
+    /// Probability of an activation event per step: 1 − e^{−rate·dt}.
+    p_event: f64,
+    rng: CounterRng,
+}
+
+/// A raw pointer that may be shared between rayon tasks which write disjoint indices.
+#[derive(Clone, Copy)]
+struct SharedMut<T>(*mut T);
+// SAFETY: used only for disjoint writes (each task owns a distinct set of neuron indices), separated
+// from reads by rayon's join barriers.
+unsafe impl<T> Send for SharedMut<T> {}
+unsafe impl<T> Sync for SharedMut<T> {}
+
+pub struct CpuBackend {
+    net: Arc<CompiledNetwork>,
+    model: CompiledModel,
+    n: usize,
+    n_blocks: usize,
+    n_state: usize,
+    n_ch: usize,
+    /// Ring slots (max delay + 1).
+    slots: usize,
+    param_set: Vec<u16>,
+    state: Vec<f64>,
+    /// `ring[((ch * slots) + slot) * n_pad + neuron]`
+    ring: Vec<i64>,
+    n_pad: usize,
+    fixed: DeliveryScale,
+    /// Fixed-point weight table (table-encoded matrices).
+    fixed_table: Option<Vec<i64>>,
+    stim: Vec<StimEntry>,
+    stim_ptr: Vec<u32>,
+    stim_of: Vec<u32>,
+    block_spikes: Vec<u64>,
+    activity: Vec<f64>,
+    v_prev: Vec<f64>,
+    spikes: Vec<u32>,
+    emitted: Vec<(u32, f64)>,
+    spiking: bool,
+}
+
+impl CpuBackend {
+    pub fn new(setup: &SimSetup) -> Result<Self, SimError> {
+        let net = setup.network.clone();
+        let n = net.n_neurons();
+        if setup.param_set.len() != n {
+            return Err(SimError::Setup(format!("{} parameter-set indices for {n} neurons", setup.param_set.len())));
+        }
+        let n_blocks = n.div_ceil(LANES);
+        let n_pad = n_blocks * LANES;
+        let n_state = setup.model.n_state();
+        let n_ch = net.receptors.len().max(1);
+        let slots = net.chemical.max_delay() as usize + 1;
+        let ring_len = n_ch
+            .checked_mul(slots)
+            .and_then(|x| x.checked_mul(n_pad))
+            .ok_or_else(|| SimError::Setup("delay ring buffer size overflows".into()))?;
+
+        // State, block-major, initialised from the model's rest state then the init rules.
+        let mut state = vec![0.0; n_blocks * n_state * LANES];
+        let mut param_set = setup.param_set.clone();
+        param_set.resize(n_pad, 0);
+        for i in 0..n {
+            let init = setup.model.initial_state(param_set[i] as usize);
+            for (v, x) in init.into_iter().enumerate() {
+                state[Self::idx(n_state, i, v)] = x;
+            }
+        }
+        let init_rng = CounterRng::new(setup.seed, Stream::InitialState);
+        for init in &setup.init {
+            if init.var >= n_state {
+                return Err(SimError::Setup(format!("initial value for unknown state variable #{}", init.var)));
+            }
+            let all: Vec<u32>;
+            let targets = match &init.targets {
+                Some(t) => t,
+                None => {
+                    all = (0..n as u32).collect();
+                    &all
+                }
+            };
+            for &i in targets {
+                let [u1, u2] = init_rng.uniform2(i, init.var as u64, 0);
+                let x = match init.rule {
+                    InitRule::Constant { value } => value,
+                    InitRule::Uniform { lo, hi } => lo + (hi - lo) * u1,
+                    InitRule::Normal { mean, sd } => {
+                        mean + sd * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+                    }
+                };
+                state[Self::idx(n_state, i as usize, init.var)] = x;
+            }
+        }
+
+        // Fixed-point scale from the largest per-step input a neuron can receive.
+        let mut in_strength = vec![0.0f64; n];
+        let m = &net.chemical;
+        for s in 0..m.n_segments() {
+            let seg = m.segment(s);
+            for (k, &t) in seg.targets.iter().enumerate() {
+                in_strength[t as usize] += seg.weights.get(k).abs() as f64;
+            }
+        }
+        let fixed = DeliveryScale::for_max_input(in_strength.iter().copied().fold(0.0, f64::max));
+        let fixed_table = match &m.weights {
+            Weights::Table { values, .. } => Some(values.iter().map(|&w| fixed.to_fixed(w as f64)).collect()),
+            Weights::Dense(_) => None,
+        };
+
+        // Stimuli → per-neuron lists.
+        let dt = net.dt_ms;
+        let mut stim = Vec::new();
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (k, s) in setup.stimuli.iter().enumerate() {
+            let (lambda, p_event) = match s.kind {
+                StimulusKind::Poisson { rate_hz, channel, .. } => {
+                    if channel as usize >= n_ch {
+                        return Err(SimError::Setup(format!("stimulus `{}`: no receptor channel #{channel}", s.name)));
+                    }
+                    (rate_hz * dt * 1e-3, 0.0)
+                }
+                StimulusKind::Activation { rate_hz, .. } => (0.0, 1.0 - (-rate_hz * dt * 1e-3).exp()),
+                StimulusKind::Current { .. } => (0.0, 0.0),
+            };
+            let stream = if matches!(s.kind, StimulusKind::Activation { .. }) {
+                Stream::Activation
+            } else {
+                Stream::PoissonInput
+            };
+            stim.push(StimEntry {
+                kind: s.kind,
+                start: s.start_step,
+                stop: s.stop_step,
+                poisson: PoissonTable::new(lambda),
+                p_event,
+                rng: CounterRng::new(setup.seed, stream).substream(k as u32),
+            });
+            for &t in &s.targets {
+                if t as usize >= n {
+                    return Err(SimError::Setup(format!("stimulus `{}`: neuron #{t} out of range", s.name)));
+                }
+                lists[t as usize].push(k as u32);
+            }
+        }
+        let mut stim_ptr = vec![0u32; n_pad + 1];
+        let mut stim_of = Vec::new();
+        for i in 0..n_pad {
+            if i < n {
+                stim_of.extend_from_slice(&lists[i]);
+            }
+            stim_ptr[i + 1] = stim_of.len() as u32;
+        }
+
+        let spiking = setup.model.is_spiking();
+        let mut b = Self {
+            net,
+            model: setup.model.clone(),
+            n,
+            n_blocks,
+            n_state,
+            n_ch,
+            slots,
+            param_set,
+            state,
+            ring: vec![0; ring_len],
+            n_pad,
+            fixed,
+            fixed_table,
+            stim,
+            stim_ptr,
+            stim_of,
+            block_spikes: vec![0; n_blocks],
+            activity: vec![0.0; n_pad],
+            v_prev: vec![0.0; n_pad],
+            spikes: Vec::new(),
+            emitted: Vec::new(),
+            spiking,
+        };
+        b.snapshot_v();
+        Ok(b)
+    }
+
+    #[inline]
+    fn idx(n_state: usize, neuron: usize, var: usize) -> usize {
+        (neuron / LANES) * n_state * LANES + var * LANES + neuron % LANES
+    }
+
+    fn snapshot_v(&mut self) {
+        if self.net.gap.is_empty() {
+            return;
+        }
+        let n_state = self.n_state;
+        let state = &self.state;
+        self.v_prev.par_chunks_mut(LANES).enumerate().for_each(|(b, v)| {
+            v.copy_from_slice(&state[b * n_state * LANES..b * n_state * LANES + LANES]);
+        });
+    }
+
+    /// Neuron update of all blocks for `step`; fills `block_spikes` and `activity`.
+    fn update_neurons(&mut self, step: u64, control: &StepControl) {
+        let slot = (step % self.slots as u64) as usize;
+        let ring = SharedMut(self.ring.as_mut_ptr());
+        let ctx = UpdateCtx {
+            model: &self.model,
+            net: &self.net,
+            n: self.n,
+            n_ch: self.n_ch,
+            n_pad: self.n_pad,
+            slots: self.slots,
+            slot,
+            step,
+            fixed: self.fixed,
+            param_set: &self.param_set,
+            stim: &self.stim,
+            stim_ptr: &self.stim_ptr,
+            stim_of: &self.stim_of,
+            v_prev: &self.v_prev,
+            control,
+            spiking: self.spiking,
+        };
+        let chunk = self.n_state * LANES;
+        let work = self
+            .state
+            .par_chunks_mut(chunk)
+            .zip(self.block_spikes.par_iter_mut())
+            .zip(self.activity.par_chunks_mut(LANES))
+            .enumerate();
+        if self.n_blocks >= PARALLEL_MIN_BLOCKS {
+            work.for_each(|(b, ((st, sp), act))| ctx.update_block(b, st, sp, act, ring));
+        } else {
+            for (b, ((st, sp), act)) in self
+                .state
+                .chunks_mut(chunk)
+                .zip(self.block_spikes.iter_mut())
+                .zip(self.activity.chunks_mut(LANES))
+                .enumerate()
+            {
+                ctx.update_block(b, st, sp, act, ring);
+            }
+        }
+    }
+
+    /// Adds everything in `emitted` to the ring buffers, partitioned by target range across threads.
+    fn deliver(&mut self, step: u64) {
+        if self.emitted.is_empty() || self.net.chemical.n_synapses() == 0 {
+            return;
+        }
+        let parts = if self.emitted.len() * 64 < 4096 { 1 } else { rayon::current_num_threads().max(1) };
+        let ring = SharedMut(self.ring.as_mut_ptr());
+        let d = Delivery {
+            net: &self.net,
+            emitted: &self.emitted,
+            fixed: self.fixed,
+            fixed_table: self.fixed_table.as_deref(),
+            slots: self.slots,
+            n_pad: self.n_pad,
+            step,
+            spiking: self.spiking,
+        };
+        let n = self.n as u64;
+        if parts == 1 {
+            d.run(0, u32::MAX, ring);
+        } else {
+            (0..parts as u64).into_par_iter().for_each(|p| {
+                d.run((p * n / parts as u64) as u32, ((p + 1) * n / parts as u64) as u32, ring)
+            });
+        }
+    }
+}
+
+struct UpdateCtx<'a> {
+    model: &'a CompiledModel,
+    net: &'a CompiledNetwork,
+    n: usize,
+    n_ch: usize,
+    n_pad: usize,
+    slots: usize,
+    slot: usize,
+    step: u64,
+    fixed: DeliveryScale,
+    param_set: &'a [u16],
+    stim: &'a [StimEntry],
+    stim_ptr: &'a [u32],
+    stim_of: &'a [u32],
+    v_prev: &'a [f64],
+    control: &'a StepControl,
+    spiking: bool,
+}
+
+impl UpdateCtx<'_> {
+    #[inline]
+    fn update_block(&self, b: usize, st: &mut [f64], spikes: &mut u64, act: &mut [f64], ring: SharedMut<i64>) {
+        let base = b * LANES;
+        let lanes = LANES.min(self.n.saturating_sub(base));
+        let mut syn = [0.0f64; 8 * LANES];
+        let mut syn_vec;
+        let syn: &mut [f64] = if self.n_ch <= 8 {
+            &mut syn[..self.n_ch * LANES]
+        } else {
+            syn_vec = vec![0.0; self.n_ch * LANES];
+            &mut syn_vec
+        };
+        let mut i_ext = [0.0f64; LANES];
+        let mut forced = 0u64;
+        for ch in 0..self.n_ch {
+            let row = (ch * self.slots + self.slot) * self.n_pad + base;
+            for l in 0..lanes {
+                // SAFETY: this block exclusively owns indices base..base+LANES of every ring row during
+                // the update phase; delivery (the only other writer) runs after the update has joined.
+                let x = unsafe {
+                    let p = ring.0.add(row + l);
+                    let x = *p;
+                    *p = 0;
+                    x
+                };
+                syn[ch * LANES + l] = x as f64 * self.fixed.inv_scale;
+            }
+        }
+        for l in 0..lanes {
+            let i = base + l;
+            for &k in &self.stim_of[self.stim_ptr[i] as usize..self.stim_ptr[i + 1] as usize] {
+                let s = &self.stim[k as usize];
+                if self.step < s.start || self.step >= s.stop {
+                    continue;
+                }
+                match s.kind {
+                    StimulusKind::Poisson { weight, channel, .. } => {
+                        let count = s.poisson.sample(&s.rng, i as u32, self.step, 0);
+                        syn[channel as usize * LANES + l] += count as f64 * weight;
+                    }
+                    StimulusKind::Current { amplitude_pa } => i_ext[l] += amplitude_pa,
+                    StimulusKind::Activation { amplitude_pa, .. } => {
+                        if s.rng.uniform(i as u32, self.step, 0) < s.p_event {
+                            if self.spiking {
+                                forced |= 1 << l;
+                            } else {
+                                i_ext[l] += amplitude_pa;
+                            }
+                        }
+                    }
+                }
+            }
+            let (partners, g) = self.net.gap.row(i as u32);
+            if !partners.is_empty() {
+                let vi = self.v_prev[i];
+                let mut ig = 0.0;
+                for (&j, &gij) in partners.iter().zip(g) {
+                    ig += gij as f64 * (self.v_prev[j as usize] - vi);
+                }
+                i_ext[l] += ig;
+            }
+        }
+        for ch in 0..self.n_ch {
+            let gain = self.control.channel_gain.get(ch).copied().unwrap_or(1.0);
+            if gain != 1.0 {
+                syn[ch * LANES..ch * LANES + lanes].iter_mut().for_each(|x| *x *= gain);
+            }
+        }
+        let input = BlockInput { n: lanes, param_set: &self.param_set[base..base + LANES], syn, i_ext: &i_ext, forced };
+        let mut out = BlockOutput::default();
+        self.model.update_block(st, &input, &mut out);
+        let silenced = self.control.silenced.get(b).copied().unwrap_or(0);
+        *spikes = out.spikes & !silenced;
+        for l in 0..LANES {
+            act[l] = if (silenced >> l) & 1 == 1 { 0.0 } else { out.activity[l] };
+        }
+    }
+}
+
+struct Delivery<'a> {
+    net: &'a CompiledNetwork,
+    emitted: &'a [(u32, f64)],
+    fixed: DeliveryScale,
+    fixed_table: Option<&'a [i64]>,
+    slots: usize,
+    n_pad: usize,
+    step: u64,
+    spiking: bool,
+}
+
+impl Delivery<'_> {
+    /// Delivers to targets in `[lo, hi)`.
+    fn run(&self, lo: u32, hi: u32, ring: SharedMut<i64>) {
+        let whole = lo == 0 && hi == u32::MAX;
+        for &(pre, amount) in self.emitted {
+            for seg in self.net.chemical.row(pre) {
+                let (a, b) = if whole {
+                    (0, seg.targets.len())
+                } else {
+                    (seg.targets.partition_point(|&t| t < lo), seg.targets.partition_point(|&t| t < hi))
+                };
+                if a == b {
+                    continue;
+                }
+                let slot = ((self.step + seg.delay as u64) % self.slots as u64) as usize;
+                let row = (seg.receptor as usize * self.slots + slot) * self.n_pad;
+                // SAFETY: targets in [lo, hi) belong to this task only; slot rows never alias the slot
+                // being read by the neuron update, which has finished (delays are >= 1 step).
+                let base = unsafe { ring.0.add(row) };
+                match (seg.weights, self.fixed_table, self.spiking) {
+                    (WeightSlice::Table(_, idx), Some(tab), true) => {
+                        for k in a..b {
+                            unsafe { *base.add(seg.targets[k] as usize) += tab[idx[k] as usize] };
+                        }
+                    }
+                    (w, _, true) => {
+                        for k in a..b {
+                            let x = self.fixed.to_fixed(w.get(k) as f64);
+                            unsafe { *base.add(seg.targets[k] as usize) += x };
+                        }
+                    }
+                    (w, _, false) => {
+                        for k in a..b {
+                            let x = self.fixed.to_fixed(w.get(k) as f64 * amount);
+                            unsafe { *base.add(seg.targets[k] as usize) += x };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn step(&mut self, step: u64, control: &StepControl) -> Result<&[u32], SimError> {
+        self.update_neurons(step, control);
+        self.spikes.clear();
+        self.emitted.clear();
+        if self.spiking {
+            for (b, &mask) in self.block_spikes.iter().enumerate() {
+                let mut m = mask;
+                while m != 0 {
+                    let l = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let i = (b * LANES + l) as u32;
+                    self.spikes.push(i);
+                    self.emitted.push((i, 1.0));
+                }
+            }
+        } else {
+            for (i, &a) in self.activity[..self.n].iter().enumerate() {
+                if a != 0.0 {
+                    self.emitted.push((i as u32, a));
+                }
+            }
+        }
+        self.deliver(step);
+        self.snapshot_v();
+        Ok(&self.spikes)
+    }
+
+    fn read_state(&self, var: usize, neurons: &[u32], out: &mut Vec<f64>) {
+        out.extend(neurons.iter().map(|&i| self.state[Self::idx(self.n_state, i as usize, var)]));
+    }
+
+    fn delivery_scale_exponent(&self) -> i32 {
+        self.fixed.exponent
+    }
+}

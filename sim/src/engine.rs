@@ -1,0 +1,121 @@
+//! The engine: runs a backend through time, applies the perturbation schedule, records, shows progress.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::backend::Backend;
+use crate::control::{PerturbationSchedule, StepControl};
+use crate::error::SimError;
+use crate::record::{RateTrace, RecordSpec, Recording, SpikeSelection, StateTrace};
+use crate::setup::SimSetup;
+
+/// Options of one run that are not part of the model.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Show a progress bar (on stderr) once the run has taken longer than a second.
+    pub progress: bool,
+    /// Label of the progress bar.
+    pub label: String,
+}
+
+/// Runs `setup` on `backend` and returns what `spec` asks to record.
+pub fn run(
+    setup: &SimSetup,
+    perturbations: &PerturbationSchedule,
+    spec: &RecordSpec,
+    backend: &mut dyn Backend,
+    opts: &RunOptions,
+) -> Result<Recording, SimError> {
+    let n = setup.n_neurons();
+    let dt = setup.dt_ms();
+    let n_ch = setup.network.receptors.len().max(1);
+    for b in &perturbations.blocks {
+        if b.channel >= n_ch {
+            return Err(SimError::Setup(format!("receptor block on unknown channel #{}", b.channel)));
+        }
+    }
+    let mut control = StepControl::new(n_ch, n);
+    let keep: Option<Vec<bool>> = match &spec.spikes {
+        SpikeSelection::All => None,
+        SpikeSelection::None => Some(vec![false; n]),
+        SpikeSelection::Neurons(ids) => {
+            let mut k = vec![false; n];
+            ids.iter().for_each(|&i| k[i as usize] = true);
+            Some(k)
+        }
+    };
+    let mut rec = Recording { dt_ms: dt, steps: setup.steps, spike_counts: vec![0; n], ..Default::default() };
+    let mut traces: Vec<StateTrace> = spec
+        .state
+        .iter()
+        .map(|p| StateTrace { var: p.var_name.clone(), neurons: p.neurons.clone(), times_ms: vec![], values: vec![] })
+        .collect();
+    // Group membership for rate time series.
+    let n_bins = if spec.rate_bin_steps > 0 { setup.steps.div_ceil(spec.rate_bin_steps) as usize } else { 0 };
+    let mut group_of: Vec<Vec<u16>> = vec![Vec::new(); if n_bins > 0 { n } else { 0 }];
+    if n_bins > 0 {
+        for (g, grp) in spec.rate_groups.iter().enumerate() {
+            for &i in &grp.neurons {
+                group_of[i as usize].push(g as u16);
+            }
+        }
+    }
+    let mut bins = vec![vec![0u64; n_bins]; spec.rate_groups.len()];
+
+    let bar = ProgressBar::with_draw_target(Some(setup.steps), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {percent}% {elapsed}/{duration} ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(opts.label.clone());
+    let started = Instant::now();
+    let mut shown = false;
+
+    for step in 0..setup.steps {
+        control.update(perturbations, step, dt);
+        let spikes = backend.step(step, &control)?;
+        for &i in spikes {
+            rec.spike_counts[i as usize] += 1;
+            if keep.as_ref().is_none_or(|k| k[i as usize]) {
+                rec.spike_steps.push(step);
+                rec.spike_neurons.push(i);
+            }
+            if n_bins > 0 {
+                for &g in &group_of[i as usize] {
+                    bins[g as usize][(step / spec.rate_bin_steps) as usize] += 1;
+                }
+            }
+        }
+        for (p, t) in spec.state.iter().zip(traces.iter_mut()) {
+            if (step + 1) % p.every_steps.max(1) == 0 {
+                t.times_ms.push((step + 1) as f64 * dt);
+                backend.read_state(p.var, &p.neurons, &mut t.values);
+            }
+        }
+        if opts.progress && step % 256 == 0 {
+            if !shown && started.elapsed() > Duration::from_secs(1) {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                shown = true;
+            }
+            bar.set_position(step);
+        }
+    }
+    if shown {
+        bar.finish_and_clear();
+    }
+    rec.state = traces;
+    let bin_ms = spec.rate_bin_steps as f64 * dt;
+    rec.rates = spec
+        .rate_groups
+        .iter()
+        .zip(bins)
+        .filter(|_| n_bins > 0)
+        .map(|(g, counts)| RateTrace {
+            group: g.name.clone(),
+            bin_ms,
+            rate_hz: counts.iter().map(|&c| c as f64 / g.neurons.len().max(1) as f64 / (bin_ms * 1e-3)).collect(),
+        })
+        .collect();
+    Ok(rec)
+}

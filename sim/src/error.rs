@@ -1,0 +1,13 @@
+//! Errors of the engine.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("{path}: cannot write output: {message}")]
+    Output { path: PathBuf, message: String },
+    #[error("backend `{backend}` is not available: {reason}")]
+    BackendUnavailable { backend: String, reason: String },
+}

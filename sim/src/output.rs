@@ -1,0 +1,109 @@
+//! Run outputs: spikes in the SONATA spike-report layout (HDF5), sampled state in a SONATA-like report
+//! layout, and a JSON summary. Every file is written to a temporary file in the output directory and
+//! renamed into place, so a failed run never leaves a half-written output.
+//!
+//! `spikes.h5` (SONATA, Dai et al. 2020, PLoS Comput Biol 16:e1007696):
+//! `/spikes/<population>/timestamps` (f64, ms, attribute `units = "ms"`), `/spikes/<population>/node_ids`
+//! (u64, node index in the population), attribute `sorting` (enum none/by_id/by_time) = `by_time`.
+//!
+//! `state.h5`: `/report/<variable>/data` (f64, time × neurons), `/report/<variable>/mapping/node_ids`
+//! (u64), `/report/<variable>/mapping/time` (f64 `[start, stop, step]`, ms).
+
+use std::path::{Path, PathBuf};
+
+use hdf5::H5Type;
+use serde::Serialize;
+
+use crate::error::SimError;
+use crate::record::Recording;
+
+#[derive(H5Type, Clone, Copy, Debug, PartialEq)]
+#[repr(u8)]
+#[allow(non_camel_case_types, dead_code)]
+enum Sorting {
+    none = 0,
+    by_id = 1,
+    by_time = 2,
+}
+
+fn out_err(path: &Path, e: impl std::fmt::Display) -> SimError {
+    SimError::Output { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// Writes `path` atomically: `write` receives a temporary path in the same directory, which is renamed
+/// to `path` only if `write` succeeds.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), SimError>,
+) -> Result<(), SimError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| out_err(path, e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| out_err(path, e))?;
+    let tmp_path = tmp.path().to_path_buf();
+    write(&tmp_path)?;
+    tmp.persist(path).map_err(|e| out_err(path, e.error))?;
+    Ok(())
+}
+
+/// Writes the spikes of `rec` as a SONATA spike file for one population.
+pub fn write_sonata_spikes(path: &Path, population: &str, rec: &Recording) -> Result<(), SimError> {
+    let times = rec.spike_times_ms();
+    let ids: Vec<u64> = rec.spike_neurons.iter().map(|&i| i as u64).collect();
+    write_atomically(path, |tmp| {
+        let e = |x: hdf5::Error| out_err(path, x);
+        let f = hdf5::File::create(tmp).map_err(e)?;
+        let g = f.create_group("spikes").map_err(e)?.create_group(population).map_err(e)?;
+        g.new_attr::<Sorting>().create("sorting").map_err(e)?.write_scalar(&Sorting::by_time).map_err(e)?;
+        let t = g.new_dataset_builder().with_data(&times).create("timestamps").map_err(e)?;
+        let units: hdf5::types::VarLenUnicode = "ms".parse().map_err(|x| out_err(path, format!("{x:?}")))?;
+        t.new_attr::<hdf5::types::VarLenUnicode>().create("units").map_err(e)?.write_scalar(&units).map_err(e)?;
+        g.new_dataset_builder().with_data(&ids).create("node_ids").map_err(e)?;
+        Ok(())
+    })
+}
+
+/// Writes sampled state variables (nothing is written when none were recorded).
+pub fn write_state_report(path: &Path, rec: &Recording) -> Result<(), SimError> {
+    if rec.state.is_empty() {
+        return Ok(());
+    }
+    write_atomically(path, |tmp| {
+        let e = |x: hdf5::Error| out_err(path, x);
+        let f = hdf5::File::create(tmp).map_err(e)?;
+        let report = f.create_group("report").map_err(e)?;
+        for t in &rec.state {
+            let g = report.create_group(&t.var).map_err(e)?;
+            let n = t.neurons.len();
+            let rows = if n == 0 { 0 } else { t.values.len() / n };
+            let data = g.new_dataset::<f64>().shape([rows, n]).create("data").map_err(e)?;
+            data.write_raw(&t.values[..rows * n]).map_err(e)?;
+            let m = g.create_group("mapping").map_err(e)?;
+            let ids: Vec<u64> = t.neurons.iter().map(|&i| i as u64).collect();
+            m.new_dataset_builder().with_data(&ids).create("node_ids").map_err(e)?;
+            let step = if t.times_ms.len() > 1 { t.times_ms[1] - t.times_ms[0] } else { rec.dt_ms };
+            let time = [
+                t.times_ms.first().copied().unwrap_or(0.0),
+                t.times_ms.last().copied().unwrap_or(0.0) + step,
+                step,
+            ];
+            m.new_dataset_builder().with_data(&time).create("time").map_err(e)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes any serialisable summary as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), SimError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| out_err(path, e))?;
+    write_atomically(path, |tmp| std::fs::write(tmp, text.as_bytes()).map_err(|e| out_err(path, e)))
+}
+
+/// `dir/name`.
+pub fn out_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}

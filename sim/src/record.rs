@@ -1,0 +1,101 @@
+//! Recorders: spikes, sampled state variables and population rates.
+
+use serde::{Deserialize, Serialize};
+
+/// Which neurons' spikes are kept (counts per neuron are always kept).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum SpikeSelection {
+    #[default]
+    All,
+    Neurons(Vec<u32>),
+    None,
+}
+
+/// Sample state variable `var` of `neurons` every `every_steps` steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateProbe {
+    pub var: usize,
+    pub var_name: String,
+    pub neurons: Vec<u32>,
+    pub every_steps: u64,
+}
+
+/// A named group of neurons whose mean rate is recorded (populations, cell types).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateGroup {
+    pub name: String,
+    pub neurons: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordSpec {
+    pub spikes: SpikeSelection,
+    pub state: Vec<StateProbe>,
+    pub rate_groups: Vec<RateGroup>,
+    /// Bin width of population-rate time series (steps; 0 = no time series).
+    pub rate_bin_steps: u64,
+}
+
+/// Samples of one probe: `values[t * neurons.len() + k]` at `times_ms[t]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateTrace {
+    pub var: String,
+    pub neurons: Vec<u32>,
+    pub times_ms: Vec<f64>,
+    pub values: Vec<f64>,
+}
+
+/// Rate time series of one group: spikes per neuron per second in each bin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateTrace {
+    pub group: String,
+    pub bin_ms: f64,
+    pub rate_hz: Vec<f64>,
+}
+
+/// Everything a run recorded. Spike times follow NEST: a spike detected in step `s` is stamped at the
+/// end of the step, `(s + 1) · dt`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recording {
+    pub dt_ms: f64,
+    pub steps: u64,
+    pub spike_steps: Vec<u64>,
+    pub spike_neurons: Vec<u32>,
+    /// Spikes per neuron over the whole run (all neurons).
+    pub spike_counts: Vec<u64>,
+    pub state: Vec<StateTrace>,
+    pub rates: Vec<RateTrace>,
+}
+
+impl Recording {
+    pub fn duration_ms(&self) -> f64 {
+        self.steps as f64 * self.dt_ms
+    }
+
+    /// Spike times (ms) of the kept spikes.
+    pub fn spike_times_ms(&self) -> Vec<f64> {
+        self.spike_steps.iter().map(|&s| (s + 1) as f64 * self.dt_ms).collect()
+    }
+
+    /// Mean rate (Hz) over `neurons` (all neurons when empty) for the whole run.
+    pub fn mean_rate_hz(&self, neurons: &[u32]) -> f64 {
+        let secs = self.duration_ms() * 1e-3;
+        if neurons.is_empty() {
+            let total: u64 = self.spike_counts.iter().sum();
+            total as f64 / self.spike_counts.len().max(1) as f64 / secs
+        } else {
+            let total: u64 = neurons.iter().map(|&i| self.spike_counts[i as usize]).sum();
+            total as f64 / neurons.len() as f64 / secs
+        }
+    }
+
+    /// Spike trains (step lists) of one neuron, from the kept spikes.
+    pub fn train(&self, neuron: u32) -> Vec<u64> {
+        self.spike_steps
+            .iter()
+            .zip(&self.spike_neurons)
+            .filter(|(_, n)| **n == neuron)
+            .map(|(s, _)| *s)
+            .collect()
+    }
+}
