@@ -4,8 +4,9 @@
 //! exponential inside the per-step update (AdEx, graded synapses) use these instead so that the CPU backend
 //! and the CUDA kernels produce bit-identical trajectories. Accuracy: < 2 ulp over the tested range.
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// ln 2 split into a high part with trailing zero bits and the remainder (fdlibm's `ln2_hi`/`ln2_lo`).
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 
 /// e^x without fused multiply–add, identical on every IEEE-754 platform.

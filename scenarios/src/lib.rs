@@ -1,1 +1,18 @@
-//! PLACEHOLDER
+//! Scenario files for neurotwin: a declarative TOML description of network, neuron model, stimuli,
+//! drug-like perturbations, recordings, trials and sweeps; parsing with located errors, preparation of
+//! run-ready setups, and a runner that executes trials and sweep points in parallel and writes outputs.
+
+pub mod build;
+pub mod error;
+pub mod load;
+pub mod plot;
+pub mod runner;
+pub mod source;
+pub mod spec;
+pub mod targets;
+mod wiring;
+
+pub use build::{PreparedRun, prepare};
+pub use error::ScenarioError;
+pub use runner::{BackendChoice, RunRequest, RunResult, RunSummary, run_scenario};
+pub use spec::ScenarioSpec;

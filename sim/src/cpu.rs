@@ -316,9 +316,9 @@ impl CpuBackend {
         if parts == 1 {
             d.run(0, u32::MAX, ring);
         } else {
-            (0..parts as u64).into_par_iter().for_each(|p| {
-                d.run((p * n / parts as u64) as u32, ((p + 1) * n / parts as u64) as u32, ring)
-            });
+            (0..parts as u64)
+                .into_par_iter()
+                .for_each(|p| d.run((p * n / parts as u64) as u32, ((p + 1) * n / parts as u64) as u32, ring));
         }
     }
 }
@@ -416,8 +416,8 @@ impl UpdateCtx<'_> {
         self.model.update_block(st, &input, &mut out);
         let silenced = self.control.silenced.get(b).copied().unwrap_or(0);
         *spikes = out.spikes & !silenced;
-        for l in 0..LANES {
-            act[l] = if (silenced >> l) & 1 == 1 { 0.0 } else { out.activity[l] };
+        for (l, a) in act.iter_mut().enumerate() {
+            *a = if (silenced >> l) & 1 == 1 { 0.0 } else { out.activity[l] };
         }
     }
 }

@@ -32,10 +32,7 @@ fn out_err(path: &Path, e: impl std::fmt::Display) -> SimError {
 
 /// Writes `path` atomically: `write` receives a temporary path in the same directory, which is renamed
 /// to `path` only if `write` succeeds.
-pub fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), SimError>,
-) -> Result<(), SimError> {
+pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<(), SimError>) -> Result<(), SimError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| out_err(path, e))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -79,18 +76,15 @@ pub fn write_state_report(path: &Path, rec: &Recording) -> Result<(), SimError> 
         for t in &rec.state {
             let g = report.create_group(&t.var).map_err(e)?;
             let n = t.neurons.len();
-            let rows = if n == 0 { 0 } else { t.values.len() / n };
+            let rows = t.values.len().checked_div(n).unwrap_or(0);
             let data = g.new_dataset::<f64>().shape([rows, n]).create("data").map_err(e)?;
             data.write_raw(&t.values[..rows * n]).map_err(e)?;
             let m = g.create_group("mapping").map_err(e)?;
             let ids: Vec<u64> = t.neurons.iter().map(|&i| i as u64).collect();
             m.new_dataset_builder().with_data(&ids).create("node_ids").map_err(e)?;
             let step = if t.times_ms.len() > 1 { t.times_ms[1] - t.times_ms[0] } else { rec.dt_ms };
-            let time = [
-                t.times_ms.first().copied().unwrap_or(0.0),
-                t.times_ms.last().copied().unwrap_or(0.0) + step,
-                step,
-            ];
+            let time =
+                [t.times_ms.first().copied().unwrap_or(0.0), t.times_ms.last().copied().unwrap_or(0.0) + step, step];
             m.new_dataset_builder().with_data(&time).create("time").map_err(e)?;
         }
         Ok(())

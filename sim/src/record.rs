@@ -91,11 +91,6 @@ impl Recording {
 
     /// Spike trains (step lists) of one neuron, from the kept spikes.
     pub fn train(&self, neuron: u32) -> Vec<u64> {
-        self.spike_steps
-            .iter()
-            .zip(&self.spike_neurons)
-            .filter(|(_, n)| **n == neuron)
-            .map(|(s, _)| *s)
-            .collect()
+        self.spike_steps.iter().zip(&self.spike_neurons).filter(|(_, n)| **n == neuron).map(|(s, _)| *s).collect()
     }
 }

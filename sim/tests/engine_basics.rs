@@ -29,15 +29,7 @@ fn net(n: u32, syn: Vec<Synapse>, gap: &[(u32, u32, f32)]) -> Arc<CompiledNetwor
 
 fn setup(network: Arc<CompiledNetwork>, params: LifExpParams, stimuli: Vec<Stimulus>, steps: u64) -> SimSetup {
     let model = CompiledModel::compile(&[NeuronParams::LifExp(params)], &network.receptors, network.dt_ms).unwrap();
-    SimSetup {
-        param_set: vec![0; network.n_neurons()],
-        network,
-        model,
-        init: vec![],
-        stimuli,
-        seed: 1,
-        steps,
-    }
+    SimSetup { param_set: vec![0; network.n_neurons()], network, model, init: vec![], stimuli, seed: 1, steps }
 }
 
 /// Forces neuron 0 to fire in step 10 (activation with p ≈ 1 in a one-step window).
@@ -52,10 +44,7 @@ fn kick(step: u64) -> Stimulus {
 }
 
 fn probe(var: usize, name: &str, neurons: Vec<u32>) -> RecordSpec {
-    RecordSpec {
-        state: vec![StateProbe { var, var_name: name.into(), neurons, every_steps: 1 }],
-        ..Default::default()
-    }
+    RecordSpec { state: vec![StateProbe { var, var_name: name.into(), neurons, every_steps: 1 }], ..Default::default() }
 }
 
 #[test]
@@ -143,8 +132,7 @@ fn poisson_input_mean_matches_rate() {
     let s = setup(n, p, vec![stim], 1000);
     let mut b = CpuBackend::new(&s).unwrap();
     // With τ_syn ≈ ∞ the synaptic current integrates the event count: I = Σ events (pA).
-    let rec = run(&s, &Default::default(), &probe(2, "I", (0..500).collect()), &mut b, &Default::default())
-        .unwrap();
+    let rec = run(&s, &Default::default(), &probe(2, "I", (0..500).collect()), &mut b, &Default::default()).unwrap();
     let last = &rec.state[0].values[999 * 500..];
     let mean: f64 = last.iter().sum::<f64>() / 500.0;
     // expected 1000 Hz * 0.1 s = 100 events; sd of the mean = sqrt(100/500)

@@ -1,0 +1,451 @@
+//! Turning a parsed scenario into a run-ready `SimSetup`, perturbation schedule and record spec.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use neurotwin_connectome::{CompiledNetwork, GapMatrix, SynapseMatrix, transmitter::canonical};
+use neurotwin_models::{CompiledModel, NeuronParams};
+use neurotwin_sim::{
+    InitRule, PerturbationSchedule, RateGroup, ReceptorBlock, RecordSpec, Silencing, SimSetup, SpikeSelection,
+    StateInit, StateProbe, Stimulus, StimulusKind,
+};
+use toml::Spanned;
+
+use crate::error::{ScenarioError, line_of};
+use crate::source::{LoadedNetwork, load_network};
+use crate::spec::{PerturbationSpec, ScenarioSpec, StimulusSpec};
+use crate::targets::NeuronLookup;
+
+/// A scenario ready to run (one sweep point; trials differ only in the seed).
+#[derive(Clone, Debug)]
+pub struct PreparedRun {
+    pub name: String,
+    pub setup: SimSetup,
+    pub perturbations: PerturbationSchedule,
+    pub record: RecordSpec,
+    /// Read-out groups: label and neuron indices.
+    pub readout: Vec<(String, Vec<u32>)>,
+    /// Read-out windows: label and `[start, stop)` steps.
+    pub windows: Vec<(String, u64, u64)>,
+    pub output_dir: Option<PathBuf>,
+    pub raster: bool,
+    pub model_name: String,
+}
+
+/// Context for located errors.
+pub(crate) struct Ctx<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl Ctx<'_> {
+    pub fn at<T>(&self, s: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::At { path: self.path.into(), line: line_of(self.text, s.span().start), message: message.into() }
+    }
+    pub fn file(&self, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::File { path: self.path.into(), message: message.into() }
+    }
+}
+
+fn positive(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
+    let x = *v.get_ref();
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err(ctx.at(v, format!("`{what}` = {x}: must be a finite number > 0")))
+    }
+}
+
+fn non_negative(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
+    let x = *v.get_ref();
+    if x.is_finite() && x >= 0.0 {
+        Ok(x)
+    } else {
+        Err(ctx.at(v, format!("`{what}` = {x}: must be a finite number >= 0")))
+    }
+}
+
+/// Converts a `[start, stop)` window in ms to steps, validating it against the run.
+fn window(
+    ctx: &Ctx,
+    what: &str,
+    start_ms: f64,
+    stop_ms: Option<f64>,
+    dt: f64,
+    steps: u64,
+) -> Result<(u64, u64), ScenarioError> {
+    let stop = stop_ms.unwrap_or(steps as f64 * dt);
+    if !(start_ms.is_finite() && start_ms >= 0.0 && stop.is_finite() && stop > start_ms) {
+        return Err(ctx.file(format!("{what}: window start_ms = {start_ms}, stop_ms = {stop}: need 0 <= start < stop")));
+    }
+    Ok(((start_ms / dt).round() as u64, ((stop / dt).round() as u64).min(steps)))
+}
+
+/// Builds the run for one parsed scenario.
+pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedRun, ScenarioError> {
+    let ctx = Ctx { path, text };
+    let base = path.parent().unwrap_or(Path::new("."));
+
+    // Time.
+    let dt = positive(&ctx, &spec.run.dt_ms, "run.dt_ms")?;
+    let duration = positive(&ctx, &spec.run.duration_ms, "run.duration_ms")?;
+    let ratio = duration / dt;
+    if (ratio - ratio.round()).abs() > 1e-6 * ratio.max(1.0) {
+        return Err(ctx.at(
+            &spec.run.duration_ms,
+            format!(
+                "`run.duration_ms` = {duration} is not a multiple of dt_ms = {dt}; use e.g. {}",
+                ratio.round() * dt
+            ),
+        ));
+    }
+    let steps = ratio.round() as u64;
+    if spec.run.trials == 0 {
+        return Err(ctx.file("`run.trials` must be >= 1"));
+    }
+
+    // Network.
+    let LoadedNetwork { mut network, populations, background } = load_network(&spec.network, &ctx, base, dt)?;
+    apply_structural_perturbations(spec, &ctx, &mut network)?;
+    let network = Arc::new(network);
+    let lookup = NeuronLookup::new(&network.neurons);
+    let channel = |name: &Spanned<String>| -> Result<usize, ScenarioError> {
+        network.receptors.iter().position(|r| &r.name == name.get_ref()).ok_or_else(|| {
+            let names: Vec<_> = network.receptors.iter().map(|r| r.name.as_str()).collect();
+            ctx.at(name, format!("unknown receptor `{}`; this network has: {}", name.get_ref(), names.join(", ")))
+        })
+    };
+
+    // Neuron parameters: one set per cell type with overrides (or per generated population).
+    let (sets, param_set, model_name) = neuron_parameters(spec, &ctx, &network, &populations)?;
+    let model = CompiledModel::compile(&sets, &network.receptors, dt).map_err(|e| match &spec.model {
+        Some(m) => ctx.at(m, format!("[model]: {e}")),
+        None => ctx.file(format!("generator neuron parameters: {e}")),
+    })?;
+    let names = model.state_names();
+    let var_index = |v: &str| -> Result<usize, String> {
+        names
+            .iter()
+            .position(|n| n == v)
+            .ok_or_else(|| format!("unknown state variable `{v}`; {model_name} has: {}", names.join(", ")))
+    };
+
+    // Initial state: generated populations first, then the scenario's [init] (which wins).
+    let mut init = Vec::new();
+    for p in &populations {
+        if let Some(rule) = p.v_init {
+            init.push(StateInit { var: 0, rule, targets: Some(p.range.clone().collect()) });
+        }
+    }
+    for (var, rule) in &spec.init {
+        let v = var_index(var).map_err(|m| ctx.file(format!("[init]: {m}")))?;
+        check_init(rule).map_err(|m| ctx.file(format!("[init] {var}: {m}")))?;
+        init.push(StateInit { var: v, rule: *rule, targets: None });
+    }
+
+    // Stimuli.
+    let mut stimuli = Vec::new();
+    for (k, bg) in background.iter().enumerate() {
+        let ch =
+            network.receptors.iter().position(|r| r.name == bg.receptor).ok_or_else(|| {
+                ctx.file(format!("generator background input uses unknown receptor `{}`", bg.receptor))
+            })?;
+        stimuli.push(Stimulus {
+            name: format!("background-{k}"),
+            kind: StimulusKind::Poisson { rate_hz: bg.rate_hz, weight: bg.weight, channel: ch as u8 },
+            targets: bg.targets.clone(),
+            start_step: 0,
+            stop_step: steps,
+        });
+        if bg.dc_pa != 0.0 {
+            stimuli.push(Stimulus {
+                name: format!("background-dc-{k}"),
+                kind: StimulusKind::Current { amplitude_pa: bg.dc_pa },
+                targets: bg.targets.clone(),
+                start_step: 0,
+                stop_step: steps,
+            });
+        }
+    }
+    for (k, s) in spec.stimuli.iter().enumerate() {
+        let what = format!("stimulus #{k}");
+        let (name, targets, kind, start, stop) = match s {
+            StimulusSpec::Poisson { name, targets, rate_hz, weight, receptor, start_ms, stop_ms } => {
+                let rate = non_negative(&ctx, rate_hz, "rate_hz")?;
+                if !weight.get_ref().is_finite() {
+                    return Err(ctx.at(weight, "`weight` must be finite"));
+                }
+                let ch = channel(receptor)?;
+                (
+                    name,
+                    targets,
+                    StimulusKind::Poisson { rate_hz: rate, weight: *weight.get_ref(), channel: ch as u8 },
+                    start_ms,
+                    stop_ms,
+                )
+            }
+            StimulusSpec::Current { name, targets, amplitude_pa, start_ms, stop_ms } => {
+                if !amplitude_pa.get_ref().is_finite() {
+                    return Err(ctx.at(amplitude_pa, "`amplitude_pa` must be finite"));
+                }
+                (name, targets, StimulusKind::Current { amplitude_pa: *amplitude_pa.get_ref() }, start_ms, stop_ms)
+            }
+            StimulusSpec::Activation { name, targets, rate_hz, amplitude_pa, start_ms, stop_ms } => {
+                let rate = non_negative(&ctx, rate_hz, "rate_hz")?;
+                if !amplitude_pa.is_finite() {
+                    return Err(ctx.file(format!("{what}: `amplitude_pa` must be finite")));
+                }
+                (
+                    name,
+                    targets,
+                    StimulusKind::Activation { rate_hz: rate, amplitude_pa: *amplitude_pa },
+                    start_ms,
+                    stop_ms,
+                )
+            }
+        };
+        let targets = lookup.resolve(targets, path, text, &what)?;
+        let (start_step, stop_step) = window(&ctx, &what, *start, *stop, dt, steps)?;
+        stimuli.push(Stimulus { name: name.clone().unwrap_or(what), kind, targets, start_step, stop_step });
+    }
+
+    // Time-dependent perturbations.
+    let mut schedule = PerturbationSchedule::default();
+    for (k, p) in spec.perturbations.iter().enumerate() {
+        let what = format!("perturbation #{k}");
+        match p {
+            PerturbationSpec::Silence { targets, start_ms, stop_ms } => {
+                let targets = lookup.resolve(targets, path, text, &what)?;
+                let (start_step, stop_step) = window(&ctx, &what, *start_ms, *stop_ms, dt, steps)?;
+                schedule.silencing.push(Silencing { targets, start_step, stop_step });
+            }
+            PerturbationSpec::Scale { receptor: Some(r), transmitter: None, factor } => {
+                let f = non_negative(&ctx, factor, "factor")?;
+                schedule.channel_scale.push((channel(r)?, f));
+            }
+            PerturbationSpec::Scale { .. } | PerturbationSpec::Cut { .. } => {} // structural, applied above
+            PerturbationSpec::Block { receptor, dose, ic50, hill, start_ms, stop_ms, tau_on_ms, tau_off_ms } => {
+                let b = ReceptorBlock {
+                    channel: channel(receptor)?,
+                    dose: non_negative(&ctx, dose, "dose")?,
+                    ic50: positive(&ctx, ic50, "ic50")?,
+                    hill: *hill,
+                    start_ms: *start_ms,
+                    stop_ms: stop_ms.unwrap_or(f64::INFINITY),
+                    tau_on_ms: *tau_on_ms,
+                    tau_off_ms: *tau_off_ms,
+                };
+                if !(b.hill.is_finite() && b.hill > 0.0) {
+                    return Err(ctx.file(format!("{what}: `hill` = {}: must be > 0", b.hill)));
+                }
+                if !(b.tau_on_ms >= 0.0 && b.tau_off_ms >= 0.0 && b.start_ms >= 0.0 && b.stop_ms > b.start_ms) {
+                    return Err(
+                        ctx.file(format!("{what}: need tau_on_ms, tau_off_ms >= 0 and 0 <= start_ms < stop_ms"))
+                    );
+                }
+                schedule.blocks.push(b);
+            }
+        }
+    }
+
+    // Recording.
+    let mut record = RecordSpec::default();
+    if let Some(t) = &spec.record.spikes {
+        record.spikes = SpikeSelection::Neurons(lookup.resolve(t, path, text, "[record] spikes")?);
+    }
+    for (k, s) in spec.record.state.iter().enumerate() {
+        let var = var_index(s.var.get_ref()).map_err(|m| ctx.at(&s.var, m))?;
+        let every = (s.every_ms / dt).round().max(1.0) as u64;
+        if !(s.every_ms.is_finite() && s.every_ms > 0.0) {
+            return Err(ctx.at(&s.var, format!("[record] state #{k}: every_ms must be > 0")));
+        }
+        let neurons = lookup.resolve(&s.targets, path, text, &format!("[record] state #{k}"))?;
+        record.state.push(StateProbe { var, var_name: s.var.get_ref().clone(), neurons, every_steps: every });
+    }
+    let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for (i, n) in network.neurons.iter().enumerate() {
+        let g = if n.cell_type.is_empty() { "unlabelled" } else { &n.cell_type };
+        groups.entry(g.to_string()).or_default().push(i as u32);
+    }
+    record.rate_groups = groups.into_iter().map(|(name, neurons)| RateGroup { name, neurons }).collect();
+    if !(spec.record.rate_bin_ms.is_finite() && spec.record.rate_bin_ms >= 0.0) {
+        return Err(ctx.file("[record] rate_bin_ms must be >= 0"));
+    }
+    record.rate_bin_steps = (spec.record.rate_bin_ms / dt).round() as u64;
+
+    let mut readout = Vec::new();
+    for g in &spec.readout {
+        readout.push((g.label.clone(), lookup.resolve(&g.targets, path, text, &format!("readout `{}`", g.label))?));
+    }
+
+    if let SpikeSelection::Neurons(keep) = &mut record.spikes {
+        // read-out rates per window need the read-out neurons' spikes
+        readout.iter().for_each(|(_, ids)| keep.extend_from_slice(ids));
+        keep.sort_unstable();
+        keep.dedup();
+    }
+    let mut windows = Vec::new();
+    for w in &spec.windows {
+        let (a, b) = window(&ctx, &format!("window `{}`", w.label), w.start_ms, Some(w.stop_ms), dt, steps)?;
+        windows.push((w.label.clone(), a, b));
+    }
+
+    Ok(PreparedRun {
+        name: spec.name.clone(),
+        setup: SimSetup { network, model, param_set, init, stimuli, seed: spec.run.seed, steps },
+        perturbations: schedule,
+        record,
+        readout,
+        windows,
+        output_dir: spec.output.dir.clone(),
+        raster: spec.output.raster.unwrap_or(true),
+        model_name,
+    })
+}
+
+fn check_init(rule: &InitRule) -> Result<(), String> {
+    match *rule {
+        InitRule::Constant { value } if value.is_finite() => Ok(()),
+        InitRule::Uniform { lo, hi } if lo.is_finite() && hi.is_finite() && lo <= hi => Ok(()),
+        InitRule::Normal { mean, sd } if mean.is_finite() && sd.is_finite() && sd >= 0.0 => Ok(()),
+        _ => Err(format!("invalid distribution {rule:?} (need finite values, lo <= hi, sd >= 0)")),
+    }
+}
+
+/// Neuron parameter sets and the set index of every neuron.
+fn neuron_parameters(
+    spec: &ScenarioSpec,
+    ctx: &Ctx,
+    network: &CompiledNetwork,
+    populations: &[crate::source::GenPopulation],
+) -> Result<(Vec<NeuronParams>, Vec<u16>, String), ScenarioError> {
+    let n = network.n_neurons();
+    let Some(model) = &spec.model else {
+        if populations.is_empty() {
+            return Err(ctx.file("[model] is missing: give `model = \"lif_exp\"` (or lif_delta, izhikevich, adex, graded) and its parameters"));
+        }
+        let mut set = vec![0u16; n];
+        let mut sets = Vec::new();
+        for (k, p) in populations.iter().enumerate() {
+            sets.push(p.params.clone());
+            for i in p.range.clone() {
+                set[i as usize] = k as u16;
+            }
+        }
+        let name = sets[0].model_name().to_string();
+        return Ok((sets, set, name));
+    };
+    let mut table = model.get_ref().clone();
+    let overrides = match table.remove("cell_types") {
+        None => toml::Table::new(),
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => return Err(ctx.at(model, "[model] cell_types must be a table of tables")),
+    };
+    let parse = |t: toml::Table, what: &str| -> Result<NeuronParams, ScenarioError> {
+        toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| ctx.at(model, format!("{what}: {}", e.message())))
+    };
+    let mut sets = vec![parse(table.clone(), "[model]")?];
+    let mut set = vec![0u16; n];
+    for (cell_type, o) in overrides {
+        let toml::Value::Table(o) = o else {
+            return Err(ctx.at(model, format!("[model.cell_types.{cell_type}] must be a table")));
+        };
+        if o.contains_key("model") {
+            return Err(ctx.at(model, format!("[model.cell_types.{cell_type}]: `model` cannot differ per cell type")));
+        }
+        let mut merged = table.clone();
+        merged.extend(o);
+        let members: Vec<usize> =
+            network.neurons.iter().enumerate().filter(|(_, x)| x.cell_type == cell_type).map(|(i, _)| i).collect();
+        if members.is_empty() {
+            return Err(ctx.at(model, format!("[model.cell_types.{cell_type}]: no neuron has cell type `{cell_type}`")));
+        }
+        sets.push(parse(merged, &format!("[model.cell_types.{cell_type}]"))?);
+        for i in members {
+            set[i] = (sets.len() - 1) as u16;
+        }
+    }
+    let name = sets[0].model_name().to_string();
+    Ok((sets, set, name))
+}
+
+/// `cut` and `scale` by transmitter change the compiled matrices.
+fn apply_structural_perturbations(
+    spec: &ScenarioSpec,
+    ctx: &Ctx,
+    net: &mut CompiledNetwork,
+) -> Result<(), ScenarioError> {
+    let lookup_neurons = net.neurons.clone();
+    let lookup = NeuronLookup::new(&lookup_neurons);
+    let mut changed = false;
+    let mut synapses = None;
+    let mut gap_pairs: Option<Vec<(u32, u32, f32)>> = None;
+    for (k, p) in spec.perturbations.iter().enumerate() {
+        match p {
+            PerturbationSpec::Cut { pre, post } => {
+                let what = format!("perturbation #{k} (cut)");
+                let pre = lookup.resolve(pre, ctx.path, ctx.text, &what)?;
+                let post = lookup.resolve(post, ctx.path, ctx.text, &what)?;
+                let n = net.n_neurons();
+                let mut is_pre = vec![false; n];
+                let mut is_post = vec![false; n];
+                pre.iter().for_each(|&i| is_pre[i as usize] = true);
+                post.iter().for_each(|&i| is_post[i as usize] = true);
+                let syn = synapses.get_or_insert_with(|| net.chemical.synapses());
+                syn.retain(|s| !(is_pre[s.pre as usize] && is_post[s.post as usize]));
+                let gaps = gap_pairs.get_or_insert_with(|| gap_junctions(&net.gap));
+                gaps.retain(|&(a, b, _)| {
+                    !((is_pre[a as usize] && is_post[b as usize]) || (is_pre[b as usize] && is_post[a as usize]))
+                });
+                changed = true;
+            }
+            PerturbationSpec::Scale { receptor: None, transmitter: Some(t), factor } => {
+                let f = non_negative(ctx, factor, "factor")?;
+                let nt = canonical(t.get_ref());
+                let from: Vec<bool> = net
+                    .neurons
+                    .iter()
+                    .map(|n| n.transmitter.as_deref().map(canonical).as_deref() == Some(nt.as_str()))
+                    .collect();
+                if !from.iter().any(|&b| b) {
+                    return Err(ctx.at(t, format!("no neuron releases transmitter `{nt}`")));
+                }
+                let syn = synapses.get_or_insert_with(|| net.chemical.synapses());
+                syn.iter_mut().filter(|s| from[s.pre as usize]).for_each(|s| s.weight *= f as f32);
+                changed = true;
+            }
+            PerturbationSpec::Scale { receptor: Some(_), transmitter: Some(t), .. } => {
+                return Err(ctx.at(t, "give either `receptor` or `transmitter` to scale, not both"));
+            }
+            PerturbationSpec::Scale { receptor: None, transmitter: None, factor } => {
+                return Err(ctx.at(factor, "scale needs `receptor` or `transmitter`"));
+            }
+            _ => {}
+        }
+    }
+    if changed {
+        let n = net.n_neurons() as u32;
+        if let Some(s) = synapses {
+            net.chemical = SynapseMatrix::from_synapses(n, n, s)?;
+        }
+        if let Some(g) = gap_pairs {
+            net.gap = GapMatrix::from_junctions(n, &g)?;
+        }
+    }
+    Ok(())
+}
+
+/// Undirected junction list (a < b) of a gap matrix.
+fn gap_junctions(g: &GapMatrix) -> Vec<(u32, u32, f32)> {
+    let mut v = Vec::new();
+    for a in 0..g.n {
+        let (p, c) = g.row(a);
+        for (&b, &x) in p.iter().zip(c) {
+            if a < b {
+                v.push((a, b, x));
+            }
+        }
+    }
+    v
+}

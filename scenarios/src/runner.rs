@@ -1,0 +1,246 @@
+//! Running a scenario file: all sweep points × trials (in parallel), outputs per run, a summary.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use neurotwin_models::{CounterRng, Stream};
+use neurotwin_sim::output::{write_json, write_sonata_spikes, write_state_report};
+use neurotwin_sim::{Backend, CpuBackend, Recording, RunOptions, SimError};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::build::{PreparedRun, prepare};
+use crate::error::ScenarioError;
+use crate::load::{expand_sweep, read};
+
+/// Which backend runs the simulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendChoice {
+    #[default]
+    Cpu,
+}
+
+/// How to run a scenario file.
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    pub scenario: PathBuf,
+    /// Overrides the scenario's `[output] dir`.
+    pub out_dir: Option<PathBuf>,
+    /// Worker threads (overrides `run.threads`; 0 = all cores).
+    pub threads: Option<usize>,
+    pub progress: bool,
+    pub backend: BackendChoice,
+}
+
+/// Mean rate of a read-out group.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReadoutRate {
+    pub label: String,
+    pub neurons: Vec<String>,
+    pub rate_hz: f64,
+    pub per_neuron_hz: Vec<f64>,
+    /// Mean rate of the group in each read-out window (label, Hz).
+    pub windows_hz: Vec<(String, f64)>,
+}
+
+/// The summary of one run (also written as `summary.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub scenario: String,
+    pub sweep_param: Option<String>,
+    pub sweep_value: Option<String>,
+    pub trial: u32,
+    pub seed: u64,
+    pub backend: String,
+    pub threads: usize,
+    pub model: String,
+    pub neurons: usize,
+    pub synapses: u64,
+    pub gap_junction_entries: usize,
+    pub bytes_per_synapse: f64,
+    pub weight_encoding: String,
+    pub delivery_fixed_point_exponent: i32,
+    pub dt_ms: f64,
+    pub duration_ms: f64,
+    pub steps: u64,
+    pub total_spikes: u64,
+    pub mean_rate_hz: f64,
+    pub rate_by_cell_type_hz: Vec<(String, f64)>,
+    pub readout: Vec<ReadoutRate>,
+    pub wall_s: f64,
+    pub output_dir: Option<PathBuf>,
+}
+
+/// One finished run.
+pub struct RunResult {
+    pub summary: RunSummary,
+    pub recording: Recording,
+}
+
+/// Seed of trial `t`: the scenario seed for trial 0, a counter-based derivation otherwise.
+pub fn trial_seed(seed: u64, trial: u32) -> u64 {
+    if trial == 0 {
+        return seed;
+    }
+    let b = CounterRng::new(seed, Stream::Trial).bits(trial, 0, 0);
+    ((b[0] as u64) << 32) | b[1] as u64
+}
+
+/// Prepares everything (all validation happens here, before anything is written).
+pub fn prepare_all(
+    req: &RunRequest,
+) -> Result<(Vec<(String, Option<String>, PreparedRun)>, u32, Option<String>), ScenarioError> {
+    let file = read(&req.scenario)?;
+    let sweep_param = file.spec.sweep.as_ref().map(|s| s.param.get_ref().clone());
+    let points = expand_sweep(&file)?;
+    let trials = file.spec.run.trials;
+    let mut prepared = Vec::new();
+    for p in points {
+        let run = prepare(&p.file.spec, &p.file.path, &p.file.text)?;
+        let value = sweep_param.as_ref().map(|_| p.value.to_string());
+        prepared.push(PreparedPoint { label: p.label, value, run });
+    }
+    Ok(PreparedScenario { points: prepared, trials, sweep_param })
+}
+
+/// Runs a prepared scenario on the chosen backend (no output written).
+pub fn simulate(
+    run: &PreparedRun,
+    seed: u64,
+    progress: bool,
+    label: &str,
+) -> Result<(Recording, i32, &'static str), SimError> {
+    let mut setup = run.setup.clone();
+    setup.seed = seed;
+    let mut backend = CpuBackend::new(&setup)?;
+    let opts = RunOptions { progress, label: label.to_string() };
+    let rec = neurotwin_sim::run(&setup, &run.perturbations, &run.record, &mut backend, &opts)?;
+    Ok((rec, backend.delivery_scale_exponent(), backend.name()))
+}
+
+/// Runs every sweep point and trial; writes outputs under the output folder; returns the results in
+/// (point, trial) order.
+pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
+    let PreparedScenario { points: prepared, trials, sweep_param } = prepare_all(req)?;
+    let first = &prepared[0].run;
+    let out_root = req
+        .out_dir
+        .clone()
+        .or_else(|| first.output_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("out").join(&first.name));
+    let threads = req.threads.unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| ScenarioError::File { path: req.scenario.clone(), message: format!("thread pool: {e}") })?;
+    let jobs: Vec<(usize, u32)> = (0..prepared.len()).flat_map(|p| (0..trials).map(move |t| (p, t))).collect();
+    let single = jobs.len() == 1;
+    let progress = req.progress && single;
+    let results: Vec<Result<RunResult, ScenarioError>> = pool.install(|| {
+        jobs.par_iter()
+            .map(|&(p, t)| {
+                let PreparedPoint { label, value, run } = &prepared[p];
+                let dir = if single {
+                    out_root.clone()
+                } else {
+                    let point = if label.is_empty() { "run".to_string() } else { label.clone() };
+                    out_root.join(point).join(format!("trial-{t}"))
+                };
+                let seed = trial_seed(run.setup.seed, t);
+                let started = Instant::now();
+                let (rec, exponent, backend) = simulate(run, seed, progress, &run.name)?;
+                let wall_s = started.elapsed().as_secs_f64();
+                let summary =
+                    summarize(run, &rec, sweep_param.clone(), value.clone(), t, seed, backend, exponent, wall_s, &dir);
+                write_outputs(&dir, run, &rec, &summary)?;
+                Ok(RunResult { summary, recording: rec })
+            })
+            .collect()
+    });
+    let results: Vec<RunResult> = results.into_iter().collect::<Result<_, _>>()?;
+    if !single {
+        let all: Vec<&RunSummary> = results.iter().map(|r| &r.summary).collect();
+        write_json(&out_root.join("summary.json"), &all)?;
+    }
+    Ok(results)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    run: &PreparedRun,
+    rec: &Recording,
+    sweep_param: Option<String>,
+    sweep_value: Option<String>,
+    trial: u32,
+    seed: u64,
+    backend: &str,
+    exponent: i32,
+    wall_s: f64,
+    dir: &Path,
+) -> RunSummary {
+    let net = &run.setup.network;
+    let readout = run
+        .readout
+        .iter()
+        .map(|(label, ids)| ReadoutRate {
+            label: label.clone(),
+            neurons: ids.iter().map(|&i| net.neurons[i as usize].name.clone()).collect(),
+            rate_hz: rec.mean_rate_hz(ids),
+            per_neuron_hz: ids.iter().map(|&i| rec.mean_rate_hz(&[i])).collect(),
+            windows_hz: run.windows.iter().map(|(w, a, b)| (w.clone(), window_rate(rec, ids, *a, *b))).collect(),
+        })
+        .collect();
+    RunSummary {
+        scenario: run.name.clone(),
+        sweep_param,
+        sweep_value,
+        trial,
+        seed,
+        backend: backend.to_string(),
+        threads: rayon::current_num_threads(),
+        model: run.model_name.clone(),
+        neurons: net.n_neurons(),
+        synapses: net.chemical.n_synapses(),
+        gap_junction_entries: net.gap.n_entries(),
+        bytes_per_synapse: net.chemical.bytes_per_synapse(),
+        weight_encoding: net.chemical.weight_encoding(),
+        delivery_fixed_point_exponent: exponent,
+        dt_ms: rec.dt_ms,
+        duration_ms: rec.duration_ms(),
+        steps: rec.steps,
+        total_spikes: rec.spike_counts.iter().sum(),
+        mean_rate_hz: rec.mean_rate_hz(&[]),
+        rate_by_cell_type_hz: run
+            .record
+            .rate_groups
+            .iter()
+            .map(|g| (g.name.clone(), rec.mean_rate_hz(&g.neurons)))
+            .collect(),
+        readout,
+        wall_s,
+        output_dir: Some(dir.to_path_buf()),
+    }
+}
+
+fn write_outputs(dir: &Path, run: &PreparedRun, rec: &Recording, summary: &RunSummary) -> Result<(), SimError> {
+    write_sonata_spikes(&dir.join("spikes.h5"), &run.name, rec)?;
+    write_state_report(&dir.join("state.h5"), rec)?;
+    if run.raster {
+        let title = format!("{} — {} neurons, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());
+        crate::plot::raster_png(&dir.join("raster.png"), &title, rec, run.setup.n_neurons(), &run.readout)?;
+    }
+    write_json(&dir.join("summary.json"), summary)
+}
+
+/// Mean rate (Hz) of `ids` from the kept spikes in steps `[a, b)`.
+pub fn window_rate(rec: &Recording, ids: &[u32], a: u64, b: u64) -> f64 {
+    let mut member = std::collections::HashSet::with_capacity(ids.len());
+    member.extend(ids.iter().copied());
+    let n = rec
+        .spike_steps
+        .iter()
+        .zip(&rec.spike_neurons)
+        .filter(|(s, i)| (a..b).contains(*s) && member.contains(*i))
+        .count();
+    n as f64 / ids.len().max(1) as f64 / ((b - a) as f64 * rec.dt_ms * 1e-3)
+}

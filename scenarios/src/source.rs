@@ -1,0 +1,109 @@
+//! Loading the network a scenario names: bundled dataset, CSV, own HDF5, or a generator.
+
+use std::ops::Range;
+use std::path::Path;
+
+use neurotwin_connectome::{CompileOptions, CompiledNetwork, Connectome, TransmitterMap, compile};
+use neurotwin_models::NeuronParams;
+use neurotwin_sim::InitRule;
+
+use crate::build::Ctx;
+use crate::error::ScenarioError;
+use crate::spec::{GeneratorSpec, NetworkSpec, TransmitterSpec};
+
+/// A generated population with its published neuron parameters.
+#[derive(Clone, Debug)]
+pub struct GenPopulation {
+    pub name: String,
+    pub range: Range<u32>,
+    pub params: NeuronParams,
+    pub v_init: Option<InitRule>,
+}
+
+/// Background input of a generated network (Poisson on a receptor, plus an optional DC current).
+#[derive(Clone, Debug)]
+pub struct GenBackground {
+    pub targets: Vec<u32>,
+    pub rate_hz: f64,
+    pub weight: f64,
+    pub receptor: String,
+    pub dc_pa: f64,
+}
+
+pub struct LoadedNetwork {
+    pub network: CompiledNetwork,
+    pub populations: Vec<GenPopulation>,
+    pub background: Vec<GenBackground>,
+}
+
+fn transmitter_map(spec: &NetworkSpec, ctx: &Ctx, default: TransmitterMap) -> Result<TransmitterMap, ScenarioError> {
+    match &spec.transmitters {
+        None => Ok(default),
+        Some(TransmitterSpec::Preset(p)) => TransmitterMap::preset(p).ok_or_else(|| {
+            ctx.file(format!("[network] transmitters = \"{p}\": unknown preset (fly, celegans, exc_inh)"))
+        }),
+        Some(TransmitterSpec::Map(m)) => {
+            m.validate().map_err(|e| ctx.file(format!("[network.transmitters]: {e}")))?;
+            Ok(m.clone())
+        }
+    }
+}
+
+fn compile_connectome(
+    c: &Connectome,
+    spec: &NetworkSpec,
+    ctx: &Ctx,
+    dt: f64,
+    default_map: TransmitterMap,
+) -> Result<CompiledNetwork, ScenarioError> {
+    let d = CompileOptions::default();
+    let opt = CompileOptions {
+        dt_ms: dt,
+        transmitters: transmitter_map(spec, ctx, default_map)?,
+        weight_per_synapse: spec.weight_per_synapse.unwrap_or(d.weight_per_synapse),
+        default_delay_ms: spec.default_delay_ms.unwrap_or(d.default_delay_ms),
+        gap_per_junction_ns: spec.gap_per_junction_ns.unwrap_or(d.gap_per_junction_ns),
+        min_synapse_count: spec.min_synapse_count.unwrap_or(d.min_synapse_count),
+    };
+    Ok(compile(c, &opt)?)
+}
+
+pub(crate) fn load_network(
+    spec: &NetworkSpec,
+    ctx: &Ctx,
+    base: &Path,
+    dt: f64,
+) -> Result<LoadedNetwork, ScenarioError> {
+    let given = [spec.source.is_some(), spec.connections.is_some(), spec.file.is_some(), spec.generator.is_some()];
+    if given.iter().filter(|&&b| b).count() != 1 {
+        return Err(ctx.file("[network] needs exactly one of `source`, `connections`, `file`, `generator`"));
+    }
+    let plain = |network| LoadedNetwork { network, populations: vec![], background: vec![] };
+    if let Some(src) = &spec.source {
+        return match src.get_ref().as_str() {
+            "celegans" => {
+                let c = crate::wiring::celegans()?;
+                Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::celegans())?))
+            }
+            other => Err(ctx.at(src, format!("unknown bundled source `{other}` (available: celegans)"))),
+        };
+    }
+    if let Some(conn) = &spec.connections {
+        let c = crate::wiring::csv(
+            &base.join(conn),
+            spec.neurons.as_ref().map(|n| base.join(n)).as_deref(),
+            spec.layout.as_deref(),
+        )
+        .map_err(|e| ctx.file(format!("[network] {e}")))?;
+        return Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?));
+    }
+    if let Some(f) = &spec.file {
+        let c = crate::wiring::hdf5(&base.join(f))?;
+        return Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?));
+    }
+    let g = spec.generator.as_ref().expect("checked above");
+    crate::wiring::generate(g, spec.weight_per_synapse, ctx, dt)
+}
+
+#[allow(dead_code)]
+fn unused(_: GeneratorSpec) {}

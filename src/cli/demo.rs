@@ -1,0 +1,40 @@
+//! `neurotwin demo`: the bundled C. elegans gentle-touch scenario.
+
+use std::path::PathBuf;
+
+use neurotwin_scenarios::{RunRequest, run_scenario};
+
+use super::table::render;
+
+/// The demo scenario, shipped in the repository.
+pub fn demo_scenario() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join("celegans_touch.toml")
+}
+
+pub fn demo(out: PathBuf) -> anyhow::Result<()> {
+    let req =
+        RunRequest { scenario: demo_scenario(), out_dir: Some(out.clone()), progress: true, ..Default::default() };
+    let results = run_scenario(&req)?;
+    let s = &results[0].summary;
+    println!(
+        "C. elegans gentle touch: {} neurons, {} chemical synapses, {} gap-junction entries ({}), {} ms, seed {}",
+        s.neurons, s.synapses, s.gap_junction_entries, s.model, s.duration_ms, s.seed
+    );
+    let windows: Vec<String> =
+        s.readout.first().map(|r| r.windows_hz.iter().map(|(w, _)| format!("{w} (Hz)")).collect()).unwrap_or_default();
+    let mut header = vec!["read-out", "neurons"];
+    header.extend(windows.iter().map(|s| s.as_str()));
+    let rows: Vec<Vec<String>> = s
+        .readout
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.label.clone(), r.neurons.join(" ")];
+            row.extend(r.windows_hz.iter().map(|(_, hz)| format!("{hz:.1}")));
+            row
+        })
+        .collect();
+    println!("{}", render(&header, &rows));
+    println!("mean rate of all neurons: {:.2} Hz; simulated in {:.2} s", s.mean_rate_hz, s.wall_s);
+    println!("outputs: {0}/spikes.h5 (SONATA), {0}/summary.json, {0}/raster.png", out.display());
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Subcommands.
+
+mod demo;
+mod run;
+pub mod table;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "neurotwin", version, about = "Runnable, testable digital twins from connectomes")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario file (all trials and sweep points); writes spikes.h5, summary.json, raster.png.
+    Run {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Output folder (default: the scenario's [output] dir, else out/<scenario name>).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: the scenario's run.threads, else all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the summary as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the bundled C. elegans gentle-touch scenario and print what the read-out neurons did.
+    Demo {
+        /// Output folder.
+        #[arg(short, long, default_value = "out/demo")]
+        out: PathBuf,
+    },
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { scenario, out, threads, json } => run::run(scenario, out, threads, json),
+        Command::Demo { out } => demo::demo(out),
+    }
+}

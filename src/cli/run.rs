@@ -1,0 +1,51 @@
+//! `neurotwin run`.
+
+use std::path::PathBuf;
+
+use neurotwin_scenarios::{RunRequest, RunResult, run_scenario};
+
+use super::table::render;
+
+pub fn run(scenario: PathBuf, out: Option<PathBuf>, threads: Option<usize>, json: bool) -> anyhow::Result<()> {
+    let req = RunRequest { scenario, out_dir: out, threads, progress: true, ..Default::default() };
+    let results = run_scenario(&req)?;
+    if json {
+        let all: Vec<_> = results.iter().map(|r| &r.summary).collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    print_summary(&results);
+    Ok(())
+}
+
+pub fn print_summary(results: &[RunResult]) {
+    let s0 = &results[0].summary;
+    println!(
+        "{}: {} neurons, {} synapses ({:.2} bytes/synapse, {}), model {}, dt {} ms, {} ms",
+        s0.scenario,
+        s0.neurons,
+        s0.synapses,
+        s0.bytes_per_synapse,
+        s0.weight_encoding,
+        s0.model,
+        s0.dt_ms,
+        s0.duration_ms
+    );
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            vec![
+                s.sweep_value.clone().unwrap_or_else(|| "-".into()),
+                s.trial.to_string(),
+                s.seed.to_string(),
+                s.total_spikes.to_string(),
+                format!("{:.3}", s.mean_rate_hz),
+                format!("{:.2}", s.wall_s),
+                s.output_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let sweep = s0.sweep_param.clone().unwrap_or_else(|| "sweep".into());
+    println!("{}", render(&[&sweep, "trial", "seed", "spikes", "mean rate (Hz)", "wall (s)", "output"], &rows));
+}
