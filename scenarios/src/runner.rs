@@ -86,10 +86,24 @@ pub fn trial_seed(seed: u64, trial: u32) -> u64 {
     ((b[0] as u64) << 32) | b[1] as u64
 }
 
+/// One sweep point, ready to run.
+pub struct PreparedPoint {
+    /// Folder-safe label (`dose=10`), empty without a sweep.
+    pub label: String,
+    /// The swept value as written, `None` without a sweep.
+    pub value: Option<String>,
+    pub run: PreparedRun,
+}
+
+/// All sweep points of a scenario file.
+pub struct PreparedScenario {
+    pub points: Vec<PreparedPoint>,
+    pub trials: u32,
+    pub sweep_param: Option<String>,
+}
+
 /// Prepares everything (all validation happens here, before anything is written).
-pub fn prepare_all(
-    req: &RunRequest,
-) -> Result<(Vec<(String, Option<String>, PreparedRun)>, u32, Option<String>), ScenarioError> {
+pub fn prepare_all(req: &RunRequest) -> Result<PreparedScenario, ScenarioError> {
     let file = read(&req.scenario)?;
     let sweep_param = file.spec.sweep.as_ref().map(|s| s.param.get_ref().clone());
     let points = expand_sweep(&file)?;
