@@ -179,7 +179,7 @@ pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, ou
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{run_single, Drive};
+    use crate::testing::{Drive, run_single};
 
     fn channels() -> Vec<ReceptorChannel> {
         vec![

@@ -176,3 +176,97 @@ impl CompiledModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<NeuronParams, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// Every model parses from tagged data (as scenario files give it), missing fields take defaults,
+    /// and unknown fields or models are rejected.
+    #[test]
+    fn neuron_params_parse_by_model_tag() {
+        let p = parse(r#"{"model":"adex","a":2.0}"#).unwrap();
+        assert_eq!(p, NeuronParams::Adex(adex::AdexParams { a: 2.0, ..Default::default() }));
+        let p = parse(r#"{"model":"lif_delta","v_th":-50,"refractory_input":true}"#).unwrap();
+        assert_eq!(
+            p,
+            NeuronParams::LifDelta(lif_delta::LifDeltaParams {
+                v_th: -50.0,
+                refractory_input: true,
+                ..Default::default()
+            })
+        );
+        let p = parse(r#"{"model":"izhikevich","a":0.1,"d":2,"max_substep":0.05}"#).unwrap();
+        assert_eq!(
+            p,
+            NeuronParams::Izhikevich(izhikevich::IzhikevichParams {
+                a: 0.1,
+                d: 2.0,
+                max_substep: 0.05,
+                ..Default::default()
+            })
+        );
+        let p = parse(r#"{"model":"graded","e_rev":{"GABA":-70},"v_th":-30}"#).unwrap();
+        let NeuronParams::Graded(g) = &p else { panic!("{p:?}") };
+        assert_eq!((g.e_rev["GABA"], g.v_th, g.e_l), (-70.0, Some(-30.0), -35.0));
+        let p = parse(r#"{"model":"lif_exp","tau_syn":{"exc":5}}"#).unwrap();
+        assert_eq!(p.model_name(), "lif_exp");
+        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded"] {
+            let p = parse(&format!(r#"{{"model":"{name}"}}"#)).unwrap();
+            assert_eq!(p.model_name(), name);
+            // round trip
+            let back: NeuronParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+            assert_eq!(back, p);
+        }
+
+        for bad in [
+            r#"{"model":"adex","tau_m":10}"#,
+            r#"{"model":"lif_delta","tau_syn_ex":2}"#,
+            r#"{"model":"izhikevich","v_th":30}"#,
+            r#"{"model":"graded","a":1}"#,
+            r#"{"model":"hodgkin_huxley"}"#,
+            r#"{"a":2.0}"#,
+            r#"{"model":"adex","a":"two"}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be rejected");
+        }
+        let e = parse(r#"{"model":"adex","tau_m":10}"#).unwrap_err().to_string();
+        assert!(e.contains("tau_m"), "{e}");
+    }
+
+    /// Defaults of every model compile, produce `V_m` first, and mixing models is an error.
+    #[test]
+    fn every_model_compiles_with_defaults() {
+        let channels = [
+            ReceptorChannel { name: "exc".into(), excitatory: true },
+            ReceptorChannel { name: "inh".into(), excitatory: false },
+        ];
+        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded"] {
+            let p = parse(&format!(r#"{{"model":"{name}"}}"#)).unwrap();
+            let m = CompiledModel::compile(&[p], &channels, 0.1).unwrap();
+            assert_eq!(m.state_names()[0], "V_m");
+            assert_eq!(m.initial_state(0).len(), m.n_state());
+            assert_eq!(m.is_spiking(), name != "graded");
+            // one quiet step from rest produces no spike
+            let mut state = vec![0.0; m.n_state() * LANES];
+            for (v, x) in m.initial_state(0).into_iter().enumerate() {
+                state[v * LANES] = x;
+            }
+            let syn = vec![0.0; channels.len() * LANES];
+            let input = BlockInput { n: 1, param_set: &[0; LANES], syn: &syn, i_ext: &[0.0; LANES], forced: 0 };
+            let mut out = BlockOutput::default();
+            m.update_block(&mut state, &input, &mut out);
+            assert_eq!(out.spikes, 0, "{name}");
+        }
+        let sets =
+            [NeuronParams::Adex(adex::AdexParams::default()), NeuronParams::Graded(graded::GradedParams::default())];
+        assert!(matches!(
+            CompiledModel::compile(&sets, &channels, 0.1),
+            Err(ModelError::MixedModels("adex", "graded"))
+        ));
+    }
+}
