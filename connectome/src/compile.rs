@@ -176,9 +176,10 @@ pub fn compile(c: &Connectome, opt: &CompileOptions) -> Result<CompiledNetwork, 
             }
             let pre = index[&k.pre];
             let nt = k.transmitter.as_deref().or(c.neurons[pre as usize].transmitter.as_deref());
-            let receptor = opt.transmitters.resolve(k.receptor.as_deref(), nt).map_err(|e| {
-                ConnectomeError::Compile(format!("connection #{i} ({} -> {}): {e}", k.pre, k.post))
-            })?;
+            let receptor = opt
+                .transmitters
+                .resolve(k.receptor.as_deref(), nt)
+                .map_err(|e| ConnectomeError::Compile(format!("connection #{i} ({} -> {}): {e}", k.pre, k.post)))?;
             let excitatory = opt.transmitters.receptors[receptor].excitatory;
             let weight = match k.weight {
                 Some(w) => w,
@@ -187,9 +188,8 @@ pub fn compile(c: &Connectome, opt: &CompileOptions) -> Result<CompiledNetwork, 
                     if excitatory { m } else { -m }
                 }
             };
-            let delay = delay_steps(k.delay_ms.map_or(opt.default_delay_ms, f64::from)).map_err(|e| {
-                ConnectomeError::Compile(format!("connection #{i} ({} -> {}): {e}", k.pre, k.post))
-            })?;
+            let delay = delay_steps(k.delay_ms.map_or(opt.default_delay_ms, f64::from))
+                .map_err(|e| ConnectomeError::Compile(format!("connection #{i} ({} -> {}): {e}", k.pre, k.post)))?;
             Ok(Some(Synapse { pre, post: index[&k.post], weight, delay, receptor: receptor as u8 }))
         })
         .collect();

@@ -237,8 +237,7 @@ impl SynapseMatrix {
         if self.row_segments[0] != 0 || *self.row_segments.last().unwrap() as usize != n_seg {
             return Err("row pointers must start at 0 and end at the number of segments".into());
         }
-        if self.row_segments.windows(2).any(|w| w[0] > w[1]) || self.segment_start.windows(2).any(|w| w[0] > w[1])
-        {
+        if self.row_segments.windows(2).any(|w| w[0] > w[1]) || self.segment_start.windows(2).any(|w| w[0] > w[1]) {
             return Err("row or segment pointers decrease".into());
         }
         if self.segment_start[0] != 0 || *self.segment_start.last().unwrap() as usize != self.targets.len() {
@@ -274,10 +273,8 @@ fn encode_weights(w: Vec<f32>) -> Weights {
     if distinct.len() > MAX_TABLE_WEIGHTS || w.is_empty() {
         return Weights::Dense(w);
     }
-    let index: Vec<u16> = w
-        .par_iter()
-        .map(|x| distinct.binary_search(&x.to_bits()).expect("weight present") as u16)
-        .collect();
+    let index: Vec<u16> =
+        w.par_iter().map(|x| distinct.binary_search(&x.to_bits()).expect("weight present") as u16).collect();
     Weights::Table { values: distinct.into_iter().map(f32::from_bits).collect(), index }
 }
 

@@ -14,7 +14,7 @@ use toml::Spanned;
 
 use crate::error::{ScenarioError, line_of};
 use crate::source::{LoadedNetwork, load_network};
-use crate::spec::{PerturbationSpec, ScenarioSpec, StimulusSpec};
+use crate::spec::ScenarioSpec;
 use crate::targets::NeuronLookup;
 
 /// A scenario ready to run (one sweep point; trials differ only in the seed).
@@ -70,16 +70,52 @@ fn non_negative(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, Scenario
 fn window(
     ctx: &Ctx,
     what: &str,
-    start_ms: f64,
-    stop_ms: Option<f64>,
+    start: &Option<Spanned<f64>>,
+    stop: &Option<Spanned<f64>>,
     dt: f64,
     steps: u64,
 ) -> Result<(u64, u64), ScenarioError> {
-    let stop = stop_ms.unwrap_or(steps as f64 * dt);
-    if !(start_ms.is_finite() && start_ms >= 0.0 && stop.is_finite() && stop > start_ms) {
-        return Err(ctx.file(format!("{what}: window start_ms = {start_ms}, stop_ms = {stop}: need 0 <= start < stop")));
+    let start_ms = match start {
+        Some(s) => non_negative(ctx, s, "start_ms")?,
+        None => 0.0,
+    };
+    let stop_ms = match stop {
+        Some(s) => {
+            let x = positive(ctx, s, "stop_ms")?;
+            if x <= start_ms {
+                return Err(ctx.at(s, format!("{what}: stop_ms = {x} must be later than start_ms = {start_ms}")));
+            }
+            x
+        }
+        None => steps as f64 * dt,
+    };
+    Ok(((start_ms / dt).round() as u64, ((stop_ms / dt).round() as u64).min(steps)))
+}
+
+fn finite(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
+    let x = *v.get_ref();
+    if x.is_finite() { Ok(x) } else { Err(ctx.at(v, format!("`{what}` = {x}: must be a finite number"))) }
+}
+
+/// Per-kind required/forbidden field checks for stimulus and perturbation tables.
+struct Fields<'a> {
+    ctx: &'a Ctx<'a>,
+    kind: &'a Spanned<String>,
+    what: &'a str,
+}
+
+impl Fields<'_> {
+    fn need<'v, T>(&self, v: &'v Option<T>, name: &str) -> Result<&'v T, ScenarioError> {
+        v.as_ref().ok_or_else(|| self.ctx.at(self.kind, format!("{}: missing `{name}`", self.what)))
     }
-    Ok(((start_ms / dt).round() as u64, ((stop / dt).round() as u64).min(steps)))
+    fn forbid(&self, fields: &[(&str, bool)]) -> Result<(), ScenarioError> {
+        match fields.iter().find(|(_, present)| *present) {
+            Some((name, _)) => {
+                Err(self.ctx.at(self.kind, format!("{}: `{name}` does not apply to this kind", self.what)))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// Builds the run for one parsed scenario.
@@ -106,7 +142,8 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
     }
 
     // Network.
-    let LoadedNetwork { mut network, populations, background } = load_network(&spec.network, &ctx, base, dt)?;
+    let LoadedNetwork { mut network, populations, background } =
+        load_network(&spec.network, &ctx, base, dt, spec.run.seed)?;
     apply_structural_perturbations(spec, &ctx, &mut network)?;
     let network = Arc::new(network);
     let lookup = NeuronLookup::new(&network.neurons);
@@ -151,13 +188,15 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
             network.receptors.iter().position(|r| r.name == bg.receptor).ok_or_else(|| {
                 ctx.file(format!("generator background input uses unknown receptor `{}`", bg.receptor))
             })?;
-        stimuli.push(Stimulus {
-            name: format!("background-{k}"),
-            kind: StimulusKind::Poisson { rate_hz: bg.rate_hz, weight: bg.weight, channel: ch as u8 },
-            targets: bg.targets.clone(),
-            start_step: 0,
-            stop_step: steps,
-        });
+        if bg.rate_hz > 0.0 {
+            stimuli.push(Stimulus {
+                name: format!("background-{k}"),
+                kind: StimulusKind::Poisson { rate_hz: bg.rate_hz, weight: bg.weight, channel: ch as u8 },
+                targets: bg.targets.clone(),
+                start_step: 0,
+                stop_step: steps,
+            });
+        }
         if bg.dc_pa != 0.0 {
             stimuli.push(Stimulus {
                 name: format!("background-dc-{k}"),
@@ -169,82 +208,93 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
         }
     }
     for (k, s) in spec.stimuli.iter().enumerate() {
-        let what = format!("stimulus #{k}");
-        let (name, targets, kind, start, stop) = match s {
-            StimulusSpec::Poisson { name, targets, rate_hz, weight, receptor, start_ms, stop_ms } => {
-                let rate = non_negative(&ctx, rate_hz, "rate_hz")?;
-                if !weight.get_ref().is_finite() {
-                    return Err(ctx.at(weight, "`weight` must be finite"));
-                }
-                let ch = channel(receptor)?;
-                (
-                    name,
-                    targets,
-                    StimulusKind::Poisson { rate_hz: rate, weight: *weight.get_ref(), channel: ch as u8 },
-                    start_ms,
-                    stop_ms,
-                )
+        let what = format!("stimulus #{k} ({})", s.kind.get_ref());
+        let f = Fields { ctx: &ctx, kind: &s.kind, what: &what };
+        let kind = match s.kind.get_ref().as_str() {
+            "poisson" => {
+                f.forbid(&[("amplitude_pa", s.amplitude_pa.is_some())])?;
+                let rate = non_negative(&ctx, f.need(&s.rate_hz, "rate_hz")?, "rate_hz")?;
+                let weight = finite(&ctx, f.need(&s.weight, "weight")?, "weight")?;
+                let ch = channel(f.need(&s.receptor, "receptor")?)?;
+                StimulusKind::Poisson { rate_hz: rate, weight, channel: ch as u8 }
             }
-            StimulusSpec::Current { name, targets, amplitude_pa, start_ms, stop_ms } => {
-                if !amplitude_pa.get_ref().is_finite() {
-                    return Err(ctx.at(amplitude_pa, "`amplitude_pa` must be finite"));
+            "current" => {
+                f.forbid(&[
+                    ("rate_hz", s.rate_hz.is_some()),
+                    ("weight", s.weight.is_some()),
+                    ("receptor", s.receptor.is_some()),
+                ])?;
+                StimulusKind::Current {
+                    amplitude_pa: finite(&ctx, f.need(&s.amplitude_pa, "amplitude_pa")?, "amplitude_pa")?,
                 }
-                (name, targets, StimulusKind::Current { amplitude_pa: *amplitude_pa.get_ref() }, start_ms, stop_ms)
             }
-            StimulusSpec::Activation { name, targets, rate_hz, amplitude_pa, start_ms, stop_ms } => {
-                let rate = non_negative(&ctx, rate_hz, "rate_hz")?;
-                if !amplitude_pa.is_finite() {
-                    return Err(ctx.file(format!("{what}: `amplitude_pa` must be finite")));
-                }
-                (
-                    name,
-                    targets,
-                    StimulusKind::Activation { rate_hz: rate, amplitude_pa: *amplitude_pa },
-                    start_ms,
-                    stop_ms,
-                )
+            "activation" => {
+                f.forbid(&[("weight", s.weight.is_some()), ("receptor", s.receptor.is_some())])?;
+                let rate = non_negative(&ctx, f.need(&s.rate_hz, "rate_hz")?, "rate_hz")?;
+                let amplitude_pa = match &s.amplitude_pa {
+                    Some(a) => finite(&ctx, a, "amplitude_pa")?,
+                    None => 0.0,
+                };
+                StimulusKind::Activation { rate_hz: rate, amplitude_pa }
+            }
+            other => {
+                return Err(ctx.at(&s.kind, format!("unknown stimulus kind `{other}` (poisson, current, activation)")));
             }
         };
-        let targets = lookup.resolve(targets, path, text, &what)?;
-        let (start_step, stop_step) = window(&ctx, &what, *start, *stop, dt, steps)?;
-        stimuli.push(Stimulus { name: name.clone().unwrap_or(what), kind, targets, start_step, stop_step });
+        let targets = lookup.resolve(&s.targets, path, text, &what)?;
+        let (start_step, stop_step) = window(&ctx, &what, &s.start_ms, &s.stop_ms, dt, steps)?;
+        stimuli.push(Stimulus { name: s.name.clone().unwrap_or(what), kind, targets, start_step, stop_step });
     }
 
     // Time-dependent perturbations.
     let mut schedule = PerturbationSchedule::default();
     for (k, p) in spec.perturbations.iter().enumerate() {
-        let what = format!("perturbation #{k}");
-        match p {
-            PerturbationSpec::Silence { targets, start_ms, stop_ms } => {
-                let targets = lookup.resolve(targets, path, text, &what)?;
-                let (start_step, stop_step) = window(&ctx, &what, *start_ms, *stop_ms, dt, steps)?;
+        let what = format!("perturbation #{k} ({})", p.kind.get_ref());
+        let f = Fields { ctx: &ctx, kind: &p.kind, what: &what };
+        match p.kind.get_ref().as_str() {
+            "silence" => {
+                let targets = lookup.resolve(f.need(&p.targets, "targets")?, path, text, &what)?;
+                let (start_step, stop_step) = window(&ctx, &what, &p.start_ms, &p.stop_ms, dt, steps)?;
                 schedule.silencing.push(Silencing { targets, start_step, stop_step });
             }
-            PerturbationSpec::Scale { receptor: Some(r), transmitter: None, factor } => {
-                let f = non_negative(&ctx, factor, "factor")?;
-                schedule.channel_scale.push((channel(r)?, f));
+            "scale" => {
+                if let Some(r) = &p.receptor {
+                    let factor = non_negative(&ctx, f.need(&p.factor, "factor")?, "factor")?;
+                    schedule.channel_scale.push((channel(r)?, factor));
+                } // by transmitter: structural, applied above
             }
-            PerturbationSpec::Scale { .. } | PerturbationSpec::Cut { .. } => {} // structural, applied above
-            PerturbationSpec::Block { receptor, dose, ic50, hill, start_ms, stop_ms, tau_on_ms, tau_off_ms } => {
+            "cut" => {} // structural, applied above
+            "block" => {
+                let receptor = f.need(&p.receptor, "receptor")?;
+                let opt = |v: &Option<Spanned<f64>>, name: &str, default: f64| match v {
+                    Some(x) => non_negative(&ctx, x, name),
+                    None => Ok(default),
+                };
                 let b = ReceptorBlock {
                     channel: channel(receptor)?,
-                    dose: non_negative(&ctx, dose, "dose")?,
-                    ic50: positive(&ctx, ic50, "ic50")?,
-                    hill: *hill,
-                    start_ms: *start_ms,
-                    stop_ms: stop_ms.unwrap_or(f64::INFINITY),
-                    tau_on_ms: *tau_on_ms,
-                    tau_off_ms: *tau_off_ms,
+                    dose: non_negative(&ctx, f.need(&p.dose, "dose")?, "dose")?,
+                    ic50: positive(&ctx, f.need(&p.ic50, "ic50")?, "ic50")?,
+                    hill: match &p.hill {
+                        Some(h) => positive(&ctx, h, "hill")?,
+                        None => 1.0,
+                    },
+                    start_ms: opt(&p.start_ms, "start_ms", 0.0)?,
+                    stop_ms: match &p.stop_ms {
+                        Some(x) => positive(&ctx, x, "stop_ms")?,
+                        None => f64::INFINITY,
+                    },
+                    tau_on_ms: opt(&p.tau_on_ms, "tau_on_ms", 0.0)?,
+                    tau_off_ms: opt(&p.tau_off_ms, "tau_off_ms", 0.0)?,
                 };
-                if !(b.hill.is_finite() && b.hill > 0.0) {
-                    return Err(ctx.file(format!("{what}: `hill` = {}: must be > 0", b.hill)));
-                }
-                if !(b.tau_on_ms >= 0.0 && b.tau_off_ms >= 0.0 && b.start_ms >= 0.0 && b.stop_ms > b.start_ms) {
-                    return Err(
-                        ctx.file(format!("{what}: need tau_on_ms, tau_off_ms >= 0 and 0 <= start_ms < stop_ms"))
-                    );
+                if b.stop_ms <= b.start_ms {
+                    return Err(ctx.at(&p.kind, format!("{what}: stop_ms must be later than start_ms")));
                 }
                 schedule.blocks.push(b);
+            }
+            other => {
+                return Err(
+                    ctx.at(&p.kind, format!("unknown perturbation kind `{other}` (silence, scale, block, cut)"))
+                );
             }
         }
     }
@@ -287,7 +337,10 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
     }
     let mut windows = Vec::new();
     for w in &spec.windows {
-        let (a, b) = window(&ctx, &format!("window `{}`", w.label), w.start_ms, Some(w.stop_ms), dt, steps)?;
+        if !(w.start_ms >= 0.0 && w.stop_ms > w.start_ms) {
+            return Err(ctx.file(format!("window `{}`: need 0 <= start_ms < stop_ms", w.label)));
+        }
+        let (a, b) = ((w.start_ms / dt).round() as u64, ((w.stop_ms / dt).round() as u64).min(steps));
         windows.push((w.label.clone(), a, b));
     }
 
@@ -382,11 +435,12 @@ fn apply_structural_perturbations(
     let mut synapses = None;
     let mut gap_pairs: Option<Vec<(u32, u32, f32)>> = None;
     for (k, p) in spec.perturbations.iter().enumerate() {
-        match p {
-            PerturbationSpec::Cut { pre, post } => {
-                let what = format!("perturbation #{k} (cut)");
-                let pre = lookup.resolve(pre, ctx.path, ctx.text, &what)?;
-                let post = lookup.resolve(post, ctx.path, ctx.text, &what)?;
+        let what = format!("perturbation #{k} ({})", p.kind.get_ref());
+        let f = Fields { ctx, kind: &p.kind, what: &what };
+        match p.kind.get_ref().as_str() {
+            "cut" => {
+                let pre = lookup.resolve(f.need(&p.pre, "pre")?, ctx.path, ctx.text, &what)?;
+                let post = lookup.resolve(f.need(&p.post, "post")?, ctx.path, ctx.text, &what)?;
                 let n = net.n_neurons();
                 let mut is_pre = vec![false; n];
                 let mut is_post = vec![false; n];
@@ -400,27 +454,28 @@ fn apply_structural_perturbations(
                 });
                 changed = true;
             }
-            PerturbationSpec::Scale { receptor: None, transmitter: Some(t), factor } => {
-                let f = non_negative(ctx, factor, "factor")?;
-                let nt = canonical(t.get_ref());
-                let from: Vec<bool> = net
-                    .neurons
-                    .iter()
-                    .map(|n| n.transmitter.as_deref().map(canonical).as_deref() == Some(nt.as_str()))
-                    .collect();
-                if !from.iter().any(|&b| b) {
-                    return Err(ctx.at(t, format!("no neuron releases transmitter `{nt}`")));
+            "scale" => match (&p.receptor, &p.transmitter) {
+                (Some(_), None) => {} // a channel gain, applied per step
+                (None, Some(t)) => {
+                    let factor = non_negative(ctx, f.need(&p.factor, "factor")?, "factor")?;
+                    let nt = canonical(t.get_ref());
+                    let from: Vec<bool> = net
+                        .neurons
+                        .iter()
+                        .map(|n| n.transmitter.as_deref().map(canonical).as_deref() == Some(nt.as_str()))
+                        .collect();
+                    if !from.iter().any(|&b| b) {
+                        return Err(ctx.at(t, format!("{what}: no neuron releases transmitter `{nt}`")));
+                    }
+                    let syn = synapses.get_or_insert_with(|| net.chemical.synapses());
+                    syn.iter_mut().filter(|s| from[s.pre as usize]).for_each(|s| s.weight *= factor as f32);
+                    changed = true;
                 }
-                let syn = synapses.get_or_insert_with(|| net.chemical.synapses());
-                syn.iter_mut().filter(|s| from[s.pre as usize]).for_each(|s| s.weight *= f as f32);
-                changed = true;
-            }
-            PerturbationSpec::Scale { receptor: Some(_), transmitter: Some(t), .. } => {
-                return Err(ctx.at(t, "give either `receptor` or `transmitter` to scale, not both"));
-            }
-            PerturbationSpec::Scale { receptor: None, transmitter: None, factor } => {
-                return Err(ctx.at(factor, "scale needs `receptor` or `transmitter`"));
-            }
+                (Some(_), Some(t)) => {
+                    return Err(ctx.at(t, format!("{what}: give either `receptor` or `transmitter`, not both")));
+                }
+                (None, None) => return Err(ctx.at(&p.kind, format!("{what}: needs `receptor` or `transmitter`"))),
+            },
             _ => {}
         }
     }

@@ -10,7 +10,6 @@ pub mod runner;
 pub mod source;
 pub mod spec;
 pub mod targets;
-mod wiring;
 
 pub use build::{PreparedRun, prepare};
 pub use error::ScenarioError;

@@ -45,7 +45,18 @@ fn draw(
     let (top, bottom) = root.split_vertically(600);
     let t_max = rec.duration_ms().max(rec.dt_ms);
     let times = rec.spike_times_ms();
-    let palette = [RED, BLUE, RGBColor(0, 150, 0), MAGENTA, CYAN, RGBColor(255, 140, 0)];
+    // Okabe & Ito (2008) colour-blind-safe palette, then two extra distinct colours.
+    let palette = [
+        RGBColor(213, 94, 0),
+        RGBColor(0, 114, 178),
+        RGBColor(0, 158, 115),
+        RGBColor(204, 121, 167),
+        RGBColor(86, 180, 233),
+        RGBColor(230, 159, 0),
+        RGBColor(240, 228, 66),
+        RGBColor(120, 60, 160),
+        RGBColor(140, 90, 40),
+    ];
     let mut colour_of = vec![None; n_neurons];
     for (g, (_, ids)) in highlight.iter().enumerate() {
         for &i in ids {

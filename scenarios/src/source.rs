@@ -3,7 +3,9 @@
 use std::ops::Range;
 use std::path::Path;
 
-use neurotwin_connectome::{CompileOptions, CompiledNetwork, Connectome, TransmitterMap, compile};
+use neurotwin_connectome::generators::{self, BackgroundInput, VInit};
+use neurotwin_connectome::import::{self, CsvLayout};
+use neurotwin_connectome::{CompileOptions, CompiledNetwork, Connectome, TransmitterMap, compile, hdf5io};
 use neurotwin_models::NeuronParams;
 use neurotwin_sim::InitRule;
 
@@ -73,6 +75,7 @@ pub(crate) fn load_network(
     ctx: &Ctx,
     base: &Path,
     dt: f64,
+    run_seed: u64,
 ) -> Result<LoadedNetwork, ScenarioError> {
     let given = [spec.source.is_some(), spec.connections.is_some(), spec.file.is_some(), spec.generator.is_some()];
     if given.iter().filter(|&&b| b).count() != 1 {
@@ -82,28 +85,76 @@ pub(crate) fn load_network(
     if let Some(src) = &spec.source {
         return match src.get_ref().as_str() {
             "celegans" => {
-                let c = crate::wiring::celegans()?;
+                let c = import::load_celegans_bundled()?;
                 Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::celegans())?))
             }
             other => Err(ctx.at(src, format!("unknown bundled source `{other}` (available: celegans)"))),
         };
     }
     if let Some(conn) = &spec.connections {
-        let c = crate::wiring::csv(
-            &base.join(conn),
-            spec.neurons.as_ref().map(|n| base.join(n)).as_deref(),
-            spec.layout.as_deref(),
-        )
-        .map_err(|e| ctx.file(format!("[network] {e}")))?;
+        let layout = match spec.layout.as_deref() {
+            None => CsvLayout::Auto,
+            Some("generic") => CsvLayout::Generic,
+            Some("flywire") => CsvLayout::FlyWire,
+            Some("neuprint") => CsvLayout::NeuPrint,
+            Some(other) => {
+                return Err(ctx.file(format!("[network] layout = \"{other}\": use generic, flywire or neuprint")));
+            }
+        };
+        let neurons = spec.neurons.as_ref().map(|n| base.join(n));
+        let c = import::read_csv(&base.join(conn), neurons.as_deref(), layout)?;
         return Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?));
     }
     if let Some(f) = &spec.file {
-        let c = crate::wiring::hdf5(&base.join(f))?;
+        let c = hdf5io::read_connectome(base.join(f))?;
         return Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?));
     }
     let g = spec.generator.as_ref().expect("checked above");
-    crate::wiring::generate(g, spec.weight_per_synapse, ctx, dt)
+    generate(g, spec.seed.unwrap_or(run_seed), ctx, dt)
 }
 
-#[allow(dead_code)]
-fn unused(_: GeneratorSpec) {}
+/// Builds a generated network and converts its populations and background input.
+fn generate(g: &GeneratorSpec, seed: u64, ctx: &Ctx, dt: f64) -> Result<LoadedNetwork, ScenarioError> {
+    let net = match g {
+        GeneratorSpec::Cuba(c) => generators::cuba(c, seed, dt),
+        GeneratorSpec::Brunel(c) => generators::brunel(c, seed, dt),
+        GeneratorSpec::Pd14(c) => generators::potjans_diesmann(c, seed, dt),
+    }
+    .map_err(|e| ctx.file(format!("[network] generator: {e}")))?;
+    let populations = net
+        .populations
+        .iter()
+        .map(|p| GenPopulation {
+            name: p.name.clone(),
+            range: p.range.clone(),
+            params: p.params.clone(),
+            v_init: match p.v_init {
+                VInit::Rest => None,
+                VInit::Uniform { lo, hi } => Some(InitRule::Uniform { lo, hi }),
+                VInit::Normal { mean, sd } => Some(InitRule::Normal { mean, sd }),
+            },
+        })
+        .collect::<Vec<_>>();
+    let targets = |pop: usize| -> Vec<u32> { net.populations[pop].range.clone().collect() };
+    let background = net
+        .background
+        .iter()
+        .map(|b| match b {
+            BackgroundInput::Poisson { population, rate_hz, weight, receptor } => GenBackground {
+                targets: targets(*population),
+                rate_hz: *rate_hz,
+                weight: *weight,
+                receptor: receptor.clone(),
+                dc_pa: 0.0,
+            },
+            BackgroundInput::Dc { population, amplitude_pa } => GenBackground {
+                targets: targets(*population),
+                rate_hz: 0.0,
+                weight: 0.0,
+                receptor: String::new(),
+                dc_pa: *amplitude_pa,
+            },
+        })
+        .collect();
+    Ok(LoadedNetwork { network: net.network, populations, background })
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use neurotwin_connectome::TransmitterMap;
+use neurotwin_connectome::generators::{BrunelConfig, CubaConfig, Pd14Config};
 use neurotwin_sim::InitRule;
 use serde::Deserialize;
 use toml::Spanned;
@@ -63,6 +64,8 @@ pub struct NetworkSpec {
     /// neurotwin HDF5 connectome file.
     pub file: Option<PathBuf>,
     pub generator: Option<GeneratorSpec>,
+    /// Seed of generated connectivity (default: `run.seed`; trials share one network).
+    pub seed: Option<u64>,
     /// Transmitter map: a preset name (`fly`, `celegans`, `exc_inh`) or a full table.
     pub transmitters: Option<TransmitterSpec>,
     /// Weight of one synapse (model's synaptic unit: pA for lif_exp/adex, mV for lif_delta and
@@ -80,53 +83,17 @@ pub enum TransmitterSpec {
     Map(TransmitterMap),
 }
 
-/// A benchmark network generator and its parameters.
+/// A benchmark network generator and its parameters (the generator's own config tables; every field
+/// has the published default).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GeneratorSpec {
     /// Vogels & Abbott 2005 CUBA.
-    Cuba {
-        #[serde(default = "d_cuba_n")]
-        n: u32,
-        #[serde(default = "d_cuba_k")]
-        k: u32,
-        #[serde(default)]
-        bernoulli: bool,
-    },
-    /// Brunel 2000 delta-synapse network (`order` = N_I; N_E = 4 order).
-    Brunel {
-        #[serde(default = "d_brunel_order")]
-        order: u32,
-        #[serde(default = "d_g")]
-        g: f64,
-        #[serde(default = "d_eta")]
-        eta: f64,
-    },
+    Cuba(CubaConfig),
+    /// Brunel 2000 delta-synapse network.
+    Brunel(BrunelConfig),
     /// Potjans & Diesmann 2014 microcircuit.
-    Pd14 {
-        #[serde(default = "d_one")]
-        n_scaling: f64,
-        #[serde(default = "d_one")]
-        k_scaling: f64,
-    },
-}
-fn d_cuba_n() -> u32 {
-    4000
-}
-fn d_cuba_k() -> u32 {
-    80
-}
-fn d_brunel_order() -> u32 {
-    2500
-}
-fn d_g() -> f64 {
-    5.0
-}
-fn d_eta() -> f64 {
-    2.0
-}
-fn d_one() -> f64 {
-    1.0
+    Pd14(Pd14Config),
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -168,72 +135,51 @@ pub struct TargetSpec {
     pub all: bool,
 }
 
+/// One stimulus. `kind` decides which fields are required:
+/// - `poisson`: independent Poisson input of `rate_hz` per target; each event adds `weight` on `receptor`;
+/// - `current`: a current step of `amplitude_pa` (pA);
+/// - `activation`: optogenetic-like; targets fire as Poisson processes of `rate_hz` (spiking models),
+///   graded models receive `amplitude_pa` on each event.
+///
+/// Active in `[start_ms, stop_ms)` (default: the whole run).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum StimulusSpec {
-    /// Independent Poisson input of `rate_hz` per target; each event adds `weight` on `receptor`.
-    Poisson {
-        name: Option<String>,
-        targets: TargetSpec,
-        rate_hz: Spanned<f64>,
-        weight: Spanned<f64>,
-        receptor: Spanned<String>,
-        #[serde(default)]
-        start_ms: f64,
-        stop_ms: Option<f64>,
-    },
-    /// Current step (pA).
-    Current {
-        name: Option<String>,
-        targets: TargetSpec,
-        amplitude_pa: Spanned<f64>,
-        #[serde(default)]
-        start_ms: f64,
-        stop_ms: Option<f64>,
-    },
-    /// Optogenetic-like activation: targets fire as Poisson processes of `rate_hz` (spiking models);
-    /// graded models receive `amplitude_pa` on each event.
-    Activation {
-        name: Option<String>,
-        targets: TargetSpec,
-        rate_hz: Spanned<f64>,
-        #[serde(default)]
-        amplitude_pa: f64,
-        #[serde(default)]
-        start_ms: f64,
-        stop_ms: Option<f64>,
-    },
+#[serde(deny_unknown_fields)]
+pub struct StimulusSpec {
+    pub kind: Spanned<String>,
+    pub name: Option<String>,
+    pub targets: TargetSpec,
+    pub rate_hz: Option<Spanned<f64>>,
+    pub weight: Option<Spanned<f64>>,
+    pub receptor: Option<Spanned<String>>,
+    pub amplitude_pa: Option<Spanned<f64>>,
+    pub start_ms: Option<Spanned<f64>>,
+    pub stop_ms: Option<Spanned<f64>>,
 }
 
+/// One perturbation. `kind`:
+/// - `silence`: `targets` emit nothing during `[start_ms, stop_ms)`;
+/// - `scale`: multiply weights of one receptor channel (`receptor`) or of all synapses whose presynaptic
+///   neuron releases `transmitter`, by `factor`;
+/// - `block`: receptor antagonist on `receptor` with Hill dose–response (`dose`, `ic50`, `hill`) and
+///   wash-in/out (`tau_on_ms`, `tau_off_ms`) in `[start_ms, stop_ms)`;
+/// - `cut`: remove connections from `pre` to `post` (chemical and electrical).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum PerturbationSpec {
-    /// Targets emit nothing during the window.
-    Silence {
-        targets: TargetSpec,
-        #[serde(default)]
-        start_ms: f64,
-        stop_ms: Option<f64>,
-    },
-    /// Multiply weights: of one receptor channel, or of all synapses whose transmitter is given.
-    Scale { receptor: Option<Spanned<String>>, transmitter: Option<Spanned<String>>, factor: Spanned<f64> },
-    /// Receptor antagonist with Hill dose–response and wash-in/out.
-    Block {
-        receptor: Spanned<String>,
-        dose: Spanned<f64>,
-        ic50: Spanned<f64>,
-        #[serde(default = "d_one")]
-        hill: f64,
-        #[serde(default)]
-        start_ms: f64,
-        stop_ms: Option<f64>,
-        #[serde(default)]
-        tau_on_ms: f64,
-        #[serde(default)]
-        tau_off_ms: f64,
-    },
-    /// Remove connections from `pre` to `post` (chemical and electrical).
-    Cut { pre: TargetSpec, post: TargetSpec },
+#[serde(deny_unknown_fields)]
+pub struct PerturbationSpec {
+    pub kind: Spanned<String>,
+    pub targets: Option<TargetSpec>,
+    pub pre: Option<TargetSpec>,
+    pub post: Option<TargetSpec>,
+    pub receptor: Option<Spanned<String>>,
+    pub transmitter: Option<Spanned<String>>,
+    pub factor: Option<Spanned<f64>>,
+    pub dose: Option<Spanned<f64>>,
+    pub ic50: Option<Spanned<f64>>,
+    pub hill: Option<Spanned<f64>>,
+    pub start_ms: Option<Spanned<f64>>,
+    pub stop_ms: Option<Spanned<f64>>,
+    pub tau_on_ms: Option<Spanned<f64>>,
+    pub tau_off_ms: Option<Spanned<f64>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -28,7 +28,12 @@ pub fn demo(out: PathBuf) -> anyhow::Result<()> {
         .readout
         .iter()
         .map(|r| {
-            let mut row = vec![r.label.clone(), r.neurons.join(" ")];
+            let names = if r.neurons.len() <= 3 {
+                r.neurons.join(" ")
+            } else {
+                format!("{} … ({} cells)", r.neurons[..3].join(" "), r.neurons.len())
+            };
+            let mut row = vec![r.label.clone(), names];
             row.extend(r.windows_hz.iter().map(|(_, hz)| format!("{hz:.1}")));
             row
         })

@@ -1,6 +1,9 @@
 //! Subcommands.
 
 mod demo;
+mod import;
+mod inspect;
+mod load;
 mod run;
 pub mod table;
 
@@ -37,11 +40,18 @@ pub enum Command {
         #[arg(short, long, default_value = "out/demo")]
         out: PathBuf,
     },
+    /// Convert a connectome (CSV or bundled) to a neurotwin HDF5 file.
+    Import(import::ImportArgs),
+    /// Print what a connectome holds and compiles to: sizes, bytes/synapse, receptor classes, hubs,
+    /// paths, strongly connected components.
+    Inspect(inspect::InspectArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { scenario, out, threads, json } => run::run(scenario, out, threads, json),
         Command::Demo { out } => demo::demo(out),
+        Command::Import(a) => import::import(a),
+        Command::Inspect(a) => inspect::inspect(a),
     }
 }

@@ -1,0 +1,207 @@
+//! Vogels & Abbott (2005) current-based (CUBA) benchmark network, as the peer scripts build it
+//! (`/work/shared/peers/cuba_nest.py`, `cuba_brian2.py`; Brian2's documentation example `CUBA`).
+//!
+//! Vogels TP, Abbott LF (2005) Signal propagation and logic gating in networks of integrate-and-fire
+//! neurons. J Neurosci 25(46):10786–10795; benchmark 2 of Brette et al. (2007) J Comput Neurosci
+//! 23:349–398. Brian's `dv/dt = (ge + gi − (v − E_L))/τ_m` with voltage jumps of 1.62 mV (exc) and −9 mV
+//! (inh) equals NEST `iaf_psc_exp` with C_m = 200 pF, τ_m = 20 ms and current jumps w·C_m/τ_m = 16.2 pA and
+//! −90 pA.
+
+use serde::{Deserialize, Serialize};
+
+use neurotwin_models::NeuronParams;
+use neurotwin_models::lif_exp::LifExpParams;
+
+use super::sampling::{self, Indegree, Pairwise};
+use super::{BackgroundInput, EXC, GeneratedNetwork, INH, Population, VInit};
+use crate::compile::CompiledNetwork;
+use crate::error::ConnectomeError;
+use crate::gap::GapMatrix;
+use crate::matrix::SynapseMatrix;
+
+/// How the recurrent connections are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CubaConnectivity {
+    /// NEST `fixed_indegree`: every neuron receives `K_E = round(0.8 K)` synapses from E and
+    /// `K_I = K − K_E` from I (with replacement unless `allow_multapses` is false; autapses allowed).
+    FixedIndegree,
+    /// NEST `pairwise_bernoulli` / Brian2 `connect(p=…)`: every pair connected with `p = K/N`.
+    Bernoulli,
+}
+
+/// Parameters of the CUBA network (defaults: the peer benchmark).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CubaConfig {
+    /// Number of neurons; the first `int(0.8 N)` are excitatory.
+    pub n: u32,
+    /// Mean number of inputs per neuron.
+    pub k: u32,
+    pub connectivity: CubaConnectivity,
+    /// Fixed in-degree only: draw sources with replacement (NEST default). `false` samples without
+    /// replacement, as Brian2's `sample(NE, size=KE)` in `cuba_brian2.py`.
+    pub allow_multapses: bool,
+    /// Excitatory / inhibitory PSC amplitudes (pA).
+    pub weight_exc_pa: f64,
+    pub weight_inh_pa: f64,
+    /// Synaptic delay (ms).
+    pub delay_ms: f64,
+}
+
+impl Default for CubaConfig {
+    fn default() -> Self {
+        Self {
+            n: 4000,
+            k: 80,
+            connectivity: CubaConnectivity::FixedIndegree,
+            allow_multapses: true,
+            weight_exc_pa: 16.2,
+            weight_inh_pa: -90.0,
+            delay_ms: 0.1,
+        }
+    }
+}
+
+impl CubaConfig {
+    /// Excitatory neurons: `int(0.8 N)`.
+    pub fn n_exc(&self) -> u32 {
+        (0.8 * self.n as f64) as u32
+    }
+
+    /// `(K_E, K_I)` = `(round(0.8 K), K − K_E)` (Python's round half to even).
+    pub fn indegrees(&self) -> (u32, u32) {
+        let ke = (0.8 * self.k as f64).round_ties_even() as u32;
+        (ke, self.k - ke)
+    }
+}
+
+/// The neuron parameters of the benchmark (NEST `iaf_psc_exp`).
+pub fn cuba_neuron_params() -> LifExpParams {
+    LifExpParams {
+        c_m: 200.0,
+        tau_m: 20.0,
+        e_l: -49.0,
+        v_th: -50.0,
+        v_reset: -60.0,
+        t_ref: 5.0,
+        i_e: 0.0,
+        tau_syn_ex: 5.0,
+        tau_syn_in: 10.0,
+        ..Default::default()
+    }
+}
+
+/// Builds the CUBA network for time step `dt_ms`.
+pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork, ConnectomeError> {
+    super::check_dt(dt_ms)?;
+    if cfg.n == 0 {
+        return Err(ConnectomeError::Compile("CUBA: n must be > 0".into()));
+    }
+    if !(cfg.weight_exc_pa.is_finite() && cfg.weight_inh_pa.is_finite()) {
+        return Err(ConnectomeError::Compile("CUBA: weights must be finite".into()));
+    }
+    let delay = super::delay_steps(cfg.delay_ms, dt_ms)?;
+    let (n, ne) = (cfg.n, cfg.n_exc());
+    let ni = n - ne;
+    let ranges = super::ranges(&[ne, ni])?;
+    let root = sampling::root(seed);
+    let (we, wi) = (cfg.weight_exc_pa as f32, cfg.weight_inh_pa as f32);
+    let synapses = match cfg.connectivity {
+        CubaConnectivity::FixedIndegree => {
+            let (ke, ki) = cfg.indegrees();
+            let inputs = [
+                Indegree { sources: ranges[0].clone(), k: ke, weight: we, delay, receptor: EXC, substream: 0 },
+                Indegree { sources: ranges[1].clone(), k: ki, weight: wi, delay, receptor: INH, substream: 1 },
+            ];
+            sampling::fixed_indegree(root, n, &inputs, cfg.allow_multapses)?
+        }
+        CubaConnectivity::Bernoulli => {
+            let p = cfg.k as f64 / n as f64;
+            let inputs = [
+                Pairwise { sources: ranges[0].clone(), p, weight: we, delay, receptor: EXC, substream: 2 },
+                Pairwise { sources: ranges[1].clone(), p, weight: wi, delay, receptor: INH, substream: 3 },
+            ];
+            sampling::pairwise_bernoulli(root, n, &inputs)?
+        }
+    };
+    let chemical = SynapseMatrix::from_synapses(n, n, synapses)?;
+    let neurons = super::make_neurons(&[("E", ne), ("I", ni)]);
+    let conn = match cfg.connectivity {
+        CubaConnectivity::FixedIndegree => format!("fixed in-degree K={}", cfg.k),
+        CubaConnectivity::Bernoulli => format!("Bernoulli p={}/{}", cfg.k, n),
+    };
+    let network = CompiledNetwork::from_parts(
+        format!("cuba-N{n}-K{}", cfg.k),
+        vec![
+            "Vogels TP, Abbott LF (2005) J Neurosci 25:10786 (CUBA benchmark; Brette et al. 2007 J Comput \
+             Neurosci 23:349, benchmark 2)"
+                .into(),
+            format!(
+                "neurotwin generator (connectome/src/generators/cuba.rs) after the peer scripts cuba_nest.py / \
+                 cuba_brian2.py: {conn}, seed {seed}"
+            ),
+        ],
+        neurons,
+        super::exc_inh_receptors(),
+        chemical,
+        GapMatrix::empty(n),
+        dt_ms,
+    );
+    let params = NeuronParams::LifExp(cuba_neuron_params());
+    let v_init = VInit::Uniform { lo: -60.0, hi: -50.0 };
+    let populations = ["E", "I"]
+        .iter()
+        .zip(ranges)
+        .map(|(name, range)| Population {
+            name: name.to_string(),
+            range,
+            params: params.clone(),
+            v_init: v_init.clone(),
+        })
+        .collect();
+    Ok(GeneratedNetwork {
+        network,
+        populations,
+        background: Vec::<BackgroundInput>::new(),
+        expected_rate_hz: expected_rate(cfg, dt_ms),
+    })
+}
+
+/// Peer measurements (NEST 3.10, Brian2 2.11; `/work/shared/peers/results/summary-2026-11-23.md`, mean
+/// over all neurons over 1 s from t = 0).
+fn expected_rate(cfg: &CubaConfig, dt_ms: f64) -> Option<(f64, String)> {
+    let d = CubaConfig::default();
+    let standard = super::same(dt_ms, 0.1)
+        && cfg.k == 80
+        && cfg.weight_exc_pa == d.weight_exc_pa
+        && cfg.weight_inh_pa == d.weight_inh_pa
+        && cfg.delay_ms == d.delay_ms;
+    if !standard {
+        return None;
+    }
+    let src = "peers summary-2026-11-23.md (NEST 3.10 with multapses, Brian2 2.11 standalone without)";
+    match (cfg.connectivity, cfg.n) {
+        (CubaConnectivity::FixedIndegree, 4000) => {
+            Some((5.17, format!("N=4000 K=80 fixed in-degree: NEST 5.13–5.18 Hz, Brian2 5.10–5.28 Hz; {src}")))
+        }
+        (CubaConnectivity::FixedIndegree, 40000) => {
+            Some((5.18, format!("N=40000 K=80 fixed in-degree: NEST 5.20 Hz, Brian2 5.16 Hz; {src}")))
+        }
+        (CubaConnectivity::FixedIndegree, 100_000) => {
+            Some((5.18, format!("N=100000 K=80 fixed in-degree: NEST 5.16–5.20 Hz, Brian2 5.18–5.19 Hz; {src}")))
+        }
+        (CubaConnectivity::Bernoulli, 4000) => {
+            Some((5.31, format!("N=4000 Bernoulli p=0.02: NEST 5.31 Hz, Brian2 5.57 Hz; {src}")))
+        }
+        _ => None,
+    }
+}
+
+impl CubaConfig {
+    /// Mean rate (Hz) measured by peer simulators for this configuration at time step `dt_ms`, with its
+    /// source; `None` for configurations no peer has measured.
+    pub fn expected_rate_hz(&self, dt_ms: f64) -> Option<(f64, String)> {
+        expected_rate(self, dt_ms)
+    }
+}

@@ -1,0 +1,9 @@
+//! Importers that build a [`Connectome`](crate::Connectome) from files: a generic CSV reader (which also
+//! understands the public FlyWire and neuPrint layouts, see [`csv`]) and the bundled C. elegans
+//! hermaphrodite connectome of Cook et al. 2019 ([`celegans`]).
+
+pub mod celegans;
+pub mod csv;
+
+pub use self::celegans::{CELEGANS_NAME, celegans_data_dir, load_celegans_bundled, load_celegans_from};
+pub use self::csv::{CsvLayout, read_csv};
