@@ -67,6 +67,8 @@ pub struct RunSummary {
     pub mean_rate_hz: f64,
     pub rate_by_cell_type_hz: Vec<(String, f64)>,
     pub readout: Vec<ReadoutRate>,
+    /// Per-cell-type rate time series (`[record] rate_bin_ms`; empty when 0).
+    pub rate_traces: Vec<neurotwin_sim::record::RateTrace>,
     pub wall_s: f64,
     pub output_dir: Option<PathBuf>,
 }
@@ -231,6 +233,7 @@ fn summarize(
             .map(|g| (g.name.clone(), rec.mean_rate_hz(&g.neurons)))
             .collect(),
         readout,
+        rate_traces: rec.rates.clone(),
         wall_s,
         output_dir: Some(dir.to_path_buf()),
     }

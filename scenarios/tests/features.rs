@@ -1,0 +1,146 @@
+//! Scenario features end to end on small networks: sweeps, receptor block dose–response, silencing,
+//! cuts, per-cell-type parameters, state recording, trials, determinism across thread counts.
+
+use std::path::{Path, PathBuf};
+
+use neurotwin_scenarios::runner::{prepare_all, simulate, trial_seed};
+use neurotwin_scenarios::{RunRequest, run_scenario};
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("s.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const CUBA_1K: &str = r#"name = "cuba1k"
+[network]
+generator = { kind = "cuba", n = 1000, k = 80 }
+[run]
+duration_ms = 400.0
+seed = 3
+"#;
+
+#[test]
+fn sweep_over_block_dose_lowers_rate_monotonically_and_writes_one_folder_per_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{CUBA_1K}\n[[perturbation]]\nkind = \"block\"\nreceptor = \"exc\"\ndose = 0.0\nic50 = 1.0\nhill = 1.0\n\n[sweep]\nparam = \"perturbation.0.dose\"\nvalues = [0.0, 0.3, 1.0, 3.0, 30.0]\n"
+    );
+    let path = write(dir.path(), &text);
+    let out = dir.path().join("out");
+    let res = run_scenario(&RunRequest { scenario: path, out_dir: Some(out.clone()), ..Default::default() }).unwrap();
+    assert_eq!(res.len(), 5);
+    let rates: Vec<f64> = res.iter().map(|r| r.summary.mean_rate_hz).collect();
+    for w in rates.windows(2) {
+        assert!(w[1] <= w[0], "rate must fall as the excitatory block grows: {rates:?}");
+    }
+    // CUBA neurons are pacemakers (E_L = -49 mV above V_th = -50 mV), so removing excitation lowers
+    // the rate without silencing the network.
+    assert!(rates[4] < 0.7 * rates[0], "97 % excitatory block must lower the rate clearly: {rates:?}");
+    for r in &res {
+        let d = r.summary.output_dir.as_ref().unwrap();
+        assert!(d.join("spikes.h5").is_file() && d.join("summary.json").is_file());
+    }
+    assert!(out.join("summary.json").is_file());
+    assert_eq!(res[2].summary.sweep_value.as_deref(), Some("1.0"));
+}
+
+#[test]
+fn inhibitory_block_raises_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), CUBA_1K);
+    let blocked = dir.path().join("b.toml");
+    std::fs::write(
+        &blocked,
+        format!("{CUBA_1K}\n[[perturbation]]\nkind = \"block\"\nreceptor = \"inh\"\ndose = 9.0\nic50 = 1.0\n"),
+    )
+    .unwrap();
+    let rate = |p: PathBuf| {
+        let s = prepare_all(&RunRequest { scenario: p, ..Default::default() }).unwrap();
+        let run = &s.points[0].run;
+        simulate(run, run.setup.seed, false, "t").unwrap().0.mean_rate_hz(&[])
+    };
+    let (a, b) = (rate(base), rate(blocked));
+    assert!(b > 1.5 * a, "blocking 90 % of inhibition must raise the rate: {a} -> {b}");
+}
+
+#[test]
+fn silence_cut_cell_types_and_state_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    // E neurons are E0..E799, I neurons I0..I199 (generator names; cell types "E" and "I").
+    let text = format!(
+        r#"{CUBA_1K}
+[model]
+model = "lif_exp"
+c_m = 200.0
+tau_m = 20.0
+e_l = -49.0
+v_th = -50.0
+v_reset = -60.0
+t_ref = 5.0
+tau_syn_ex = 5.0
+tau_syn_in = 10.0
+[model.cell_types.I]
+v_th = 1000.0
+
+[init]
+V_m = {{ dist = "uniform", lo = -60.0, hi = -50.0 }}
+
+[[perturbation]]
+kind = "silence"
+targets = {{ pattern = "E[0-9]" }}
+start_ms = 100.0
+stop_ms = 200.0
+
+[[perturbation]]
+kind = "cut"
+pre = {{ cell_type = "E" }}
+post = {{ names = ["E5"] }}
+
+[record]
+state = [{{ var = "I_syn_exc", targets = {{ names = ["E5", "E6"] }}, every_ms = 0.1 }}]
+"#
+    );
+    let path = write(dir.path(), &text);
+    let s = prepare_all(&RunRequest { scenario: path, ..Default::default() }).unwrap();
+    let run = &s.points[0].run;
+    let (rec, _, _) = simulate(run, run.setup.seed, false, "t").unwrap();
+    let names = &run.setup.network.neurons;
+    // per-cell-type override: inhibitory neurons can never reach threshold
+    let i_spikes = rec.spike_neurons.iter().filter(|&&i| names[i as usize].cell_type == "I").count();
+    assert_eq!(i_spikes, 0);
+    assert!(!rec.spike_neurons.is_empty());
+    // silence window: E0..E9 emit nothing in [100, 200) ms
+    let silenced: Vec<u32> = (0..10).collect();
+    for (&st, &n) in rec.spike_steps.iter().zip(&rec.spike_neurons) {
+        if silenced.contains(&n) {
+            assert!(!(1000..2000).contains(&st), "silenced neuron {n} spiked at step {st}");
+        }
+    }
+    // cut: E5 receives no excitatory input at all, E6 does
+    let t = &rec.state[0];
+    let e5: f64 = t.values.iter().step_by(2).map(|x| x.abs()).sum();
+    let e6: f64 = t.values.iter().skip(1).step_by(2).map(|x| x.abs()).sum();
+    assert_eq!(e5, 0.0);
+    assert!(e6 > 0.0);
+    assert_eq!(t.times_ms.len(), 4000);
+}
+
+#[test]
+fn scenario_spikes_identical_for_1_and_2_threads_and_trials_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), CUBA_1K);
+    let s = prepare_all(&RunRequest { scenario: path, ..Default::default() }).unwrap();
+    let run = &s.points[0].run;
+    let spikes = |threads: usize, seed: u64| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let (r, _, _) = simulate(run, seed, false, "t").unwrap();
+            (r.spike_steps, r.spike_neurons)
+        })
+    };
+    let a = spikes(1, 3);
+    assert!(a.0.len() > 100);
+    assert_eq!(a, spikes(2, 3));
+    assert_ne!(a, spikes(2, trial_seed(3, 1)));
+}
