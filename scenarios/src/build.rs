@@ -128,12 +128,10 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
     let duration = positive(&ctx, &spec.run.duration_ms, "run.duration_ms")?;
     let ratio = duration / dt;
     if (ratio - ratio.round()).abs() > 1e-6 * ratio.max(1.0) {
+        let suggestion = ((ratio.round() * dt) * 1e9).round() / 1e9;
         return Err(ctx.at(
             &spec.run.duration_ms,
-            format!(
-                "`run.duration_ms` = {duration} is not a multiple of dt_ms = {dt}; use e.g. {}",
-                ratio.round() * dt
-            ),
+            format!("`run.duration_ms` = {duration} is not a multiple of dt_ms = {dt}; use e.g. {suggestion}"),
         ));
     }
     let steps = ratio.round() as u64;
@@ -396,7 +394,31 @@ fn neuron_parameters(
         Some(_) => return Err(ctx.at(model, "[model] cell_types must be a table of tables")),
     };
     let parse = |t: toml::Table, what: &str| -> Result<NeuronParams, ScenarioError> {
-        toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| ctx.at(model, format!("{what}: {}", e.message())))
+        toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| {
+            let msg = e.message().to_string();
+            // point at the offending key's own line when the message names one
+            let key = msg.split('`').nth(1).unwrap_or("");
+            let span = model.span();
+            // the span of a table may cover only its header: search from it to the end of the file
+            let section = &ctx.text[span.start.min(ctx.text.len())..];
+            let pos = section
+                .lines()
+                .scan(0usize, |off, l| {
+                    let here = *off;
+                    *off += l.len() + 1;
+                    Some((here, l))
+                })
+                .find(|(_, l)| !key.is_empty() && l.trim_start().split(['=', ' ']).next() == Some(key))
+                .map(|(o, _)| span.start + o);
+            match pos {
+                Some(p) => ScenarioError::At {
+                    path: ctx.path.into(),
+                    line: line_of(ctx.text, p),
+                    message: format!("{what}: {msg}"),
+                },
+                None => ctx.at(model, format!("{what}: {msg}")),
+            }
+        })
     };
     let mut sets = vec![parse(table.clone(), "[model]")?];
     let mut set = vec![0u16; n];
