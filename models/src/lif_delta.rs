@@ -143,12 +143,7 @@ mod tests {
     use crate::CompiledModel;
     use crate::testing::{Drive, run_single, trace_v};
 
-    fn channels() -> Vec<ReceptorChannel> {
-        vec![
-            ReceptorChannel { name: "exc".into(), excitatory: true },
-            ReceptorChannel { name: "inh".into(), excitatory: false },
-        ]
-    }
+    use crate::testing::exc_inh_channels as channels;
 
     fn model(p: &LifDeltaParams, h: f64) -> CompiledModel {
         CompiledModel::LifDelta(vec![compile(p, &channels(), h).unwrap()])

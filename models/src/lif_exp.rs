@@ -181,12 +181,7 @@ mod tests {
     use super::*;
     use crate::testing::{Drive, run_single};
 
-    fn channels() -> Vec<ReceptorChannel> {
-        vec![
-            ReceptorChannel { name: "exc".into(), excitatory: true },
-            ReceptorChannel { name: "inh".into(), excitatory: false },
-        ]
-    }
+    use crate::testing::exc_inh_channels as channels;
 
     /// Constant suprathreshold current: time to first spike t* = τ ln(R I / (R I − θ)) from V = E_L and the
     /// rate 1 / (t_ref + τ ln((R I − V_reset) / (R I − θ))) (voltages relative to E_L, R = τ/C).

@@ -1,7 +1,7 @@
 //! Single-neuron drivers for model tests (here and in other crates): run one lane of a compiled model
 //! with scripted synaptic input and external current.
 
-use crate::model::{BlockInput, BlockOutput, CompiledModel, LANES};
+use crate::model::{BlockInput, BlockOutput, CompiledModel, LANES, ReceptorChannel};
 
 /// Scripted input for a single neuron.
 #[derive(Clone, Debug, Default)]
@@ -77,4 +77,12 @@ pub fn trace_v(model: &CompiledModel, n_channels: usize, steps: u64, drive: &Dri
     let mut v = vec![model.initial_state(0)[0]];
     run_with(model, n_channels, steps, drive, |_, st, _| v.push(st[0]));
     v
+}
+
+/// The two receptor channels most tests use: `exc` (excitatory) and `inh` (inhibitory).
+pub fn exc_inh_channels() -> Vec<ReceptorChannel> {
+    vec![
+        ReceptorChannel { name: "exc".into(), excitatory: true },
+        ReceptorChannel { name: "inh".into(), excitatory: false },
+    ]
 }

@@ -4,15 +4,10 @@ use std::sync::Arc;
 
 use neurotwin_connectome::{CompiledNetwork, GapMatrix, Neuron, Synapse, SynapseMatrix};
 use neurotwin_models::lif_exp::LifExpParams;
-use neurotwin_models::{CompiledModel, NeuronParams, ReceptorChannel};
+use neurotwin_models::{CompiledModel, NeuronParams};
 use neurotwin_sim::*;
 
-fn channels() -> Vec<ReceptorChannel> {
-    vec![
-        ReceptorChannel { name: "exc".into(), excitatory: true },
-        ReceptorChannel { name: "inh".into(), excitatory: false },
-    ]
-}
+use neurotwin_models::testing::exc_inh_channels as channels;
 
 fn net(n: u32, syn: Vec<Synapse>, gap: &[(u32, u32, f32)]) -> Arc<CompiledNetwork> {
     let neurons = (0..n).map(|i| Neuron::new(i as u64, format!("n{i}"))).collect();
