@@ -152,6 +152,17 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
     let jobs: Vec<(usize, u32)> = (0..prepared.len()).flat_map(|p| (0..trials).map(move |t| (p, t))).collect();
     let single = jobs.len() == 1;
     let progress = req.progress && single;
+    // Several runs: one bar counting finished runs (each run's own bar is shown only for a single run).
+    let jobs_bar =
+        indicatif::ProgressBar::with_draw_target(Some(jobs.len() as u64), indicatif::ProgressDrawTarget::hidden());
+    if req.progress && !single {
+        jobs_bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        jobs_bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} runs {elapsed}/{duration}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        jobs_bar.set_message(first.name.clone());
+    }
     let results: Vec<Result<RunResult, ScenarioError>> = pool.install(|| {
         jobs.par_iter()
             .map(|&(p, t)| {
@@ -169,10 +180,12 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
                 let summary =
                     summarize(run, &rec, sweep_param.clone(), value.clone(), t, seed, backend, exponent, wall_s, &dir);
                 write_outputs(&dir, run, &rec, &summary)?;
+                jobs_bar.inc(1);
                 Ok(RunResult { summary, recording: rec })
             })
             .collect()
     });
+    jobs_bar.finish_and_clear();
     let results: Vec<RunResult> = results.into_iter().collect::<Result<_, _>>()?;
     if !single {
         let all: Vec<&RunSummary> = results.iter().map(|r| &r.summary).collect();
