@@ -1,5 +1,102 @@
-//! CUDA kernels of the GPU backend (issue "GPU backend"): CUDA C sources in this crate, compiled at run
-//! time with NVRTC through cudarc, and for the host through a portability header for conformance tests.
+//! CUDA kernels of the GPU backend (issue "GPU backend"): CUDA C sources in this crate, to be compiled at run
+//! time with NVRTC (through cudarc), and compiled for the host through a portability header
+//! (`host/shim.h`) so that conformance tests can run the very same source without a GPU.
 //!
-//! Nothing lives here yet: the CPU backend in `neurotwin-sim` defines the per-step semantics (block
-//! update, fixed-point delay rings, counter-based random numbers) that the kernels will mirror.
+//! The CPU backend (`neurotwin-models`, `neurotwin-sim`) defines the per-step semantics; every kernel here
+//! mirrors it bit for bit (same operations, same order, no fused multiply–add). [`KERNELS`] lists the
+//! sources with their entry points; [`nvrtc_source`] gives a self-contained translation unit for NVRTC, and
+//! [`host`] wraps the host-compiled kernels.
+
+/// A device header that kernel sources include by relative path (`#include "name"`).
+#[derive(Clone, Copy, Debug)]
+pub struct Header {
+    /// File name as written in `#include "…"`.
+    pub name: &'static str,
+    /// Full text.
+    pub source: &'static str,
+}
+
+/// Device headers, in dependency order (none of them includes another or any system header).
+pub const HEADERS: &[Header] = &[
+    Header { name: "philox.cuh", source: include_str!("../cuda/philox.cuh") },
+    Header { name: "detmath.cuh", source: include_str!("../cuda/detmath.cuh") },
+];
+
+/// One CUDA C translation unit (candle-kernels style module table).
+#[derive(Clone, Copy, Debug)]
+pub struct KernelSource {
+    /// Module name (used as the PTX module name).
+    pub name: &'static str,
+    /// Path relative to the crate root.
+    pub file: &'static str,
+    /// Source text as in the file (may `#include` entries of [`HEADERS`]).
+    pub source: &'static str,
+    /// `extern "C" __global__` functions defined by the source.
+    pub entry_points: &'static [&'static str],
+}
+
+/// Leaky integrate-and-fire with exponential current synapses (`lif_exp::update_block`).
+pub const LIF_EXP: KernelSource = KernelSource {
+    name: "lif_exp",
+    file: "cuda/lif_exp.cu",
+    source: include_str!("../cuda/lif_exp.cu"),
+    entry_points: &["lif_exp_update"],
+};
+
+/// Kernels that expose device functions (Philox, deterministic exp) to conformance tests.
+pub const CONFORMANCE: KernelSource = KernelSource {
+    name: "conformance",
+    file: "cuda/conformance.cu",
+    source: include_str!("../cuda/conformance.cu"),
+    entry_points: &["philox_fill", "philox_uniform2_fill", "detmath_exp_fill"],
+};
+
+/// Every kernel translation unit of the crate.
+pub const KERNELS: &[KernelSource] = &[LIF_EXP, CONFORMANCE];
+
+/// The source of `k` as one self-contained translation unit for NVRTC (which gets no include path and has no
+/// system headers): each `#include "<header>"` line is replaced by the text of that entry of [`HEADERS`].
+/// Headers have include guards, so a header included twice is harmless.
+///
+/// # Panics
+/// If the source includes a file that is not in [`HEADERS`] (a bug in this crate, caught by its tests).
+pub fn nvrtc_source(k: &KernelSource) -> String {
+    let mut out = String::with_capacity(k.source.len() + HEADERS.iter().map(|h| h.source.len()).sum::<usize>());
+    for line in k.source.lines() {
+        if let Some(rest) = line.trim_start().strip_prefix("#include") {
+            let name = rest.trim().trim_matches('"');
+            let header = HEADERS
+                .iter()
+                .find(|h| h.name == name)
+                .unwrap_or_else(|| panic!("{}: #include of unknown header `{name}`", k.file));
+            out.push_str(&format!("// ---- begin {name} (inlined) ----\n"));
+            out.push_str(header.source);
+            out.push_str(&format!("// ---- end {name} ----\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+pub mod host;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The NVRTC source has no `#include` left and defines every listed entry point as an extern "C" kernel.
+    #[test]
+    fn nvrtc_sources_are_self_contained() {
+        for k in KERNELS {
+            let src = nvrtc_source(k);
+            assert!(!src.contains("#include"), "{}", k.file);
+            assert!(src.contains("#define NT_KERNEL extern \"C\" __global__"), "{}", k.file);
+            for e in k.entry_points {
+                assert!(src.contains(&format!("NT_KERNEL void {e}(")), "{}: entry point {e}", k.file);
+            }
+        }
+        assert!(nvrtc_source(&CONFORMANCE).contains("nt_philox4x32_10"));
+    }
+}

@@ -1,0 +1,32 @@
+//! Compiles the CUDA C kernels for the host (through `host/shim.h`) so that the conformance tests can run
+//! the very same kernel source without a GPU. `-ffp-contract=off` keeps every multiply and add separately
+//! rounded, as the Rust CPU implementation does.
+
+const SOURCES: &[&str] = &[
+    "host/shim.h",
+    "host/kernels_host.cpp",
+    "host/kernels_host_broken.cpp",
+    "cuda/philox.cuh",
+    "cuda/detmath.cuh",
+    "cuda/conformance.cu",
+    "cuda/lif_exp.cu",
+];
+
+fn main() {
+    for s in SOURCES {
+        println!("cargo:rerun-if-changed={s}");
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+    cc::Build::new()
+        .cpp(true)
+        .files(["host/kernels_host.cpp", "host/kernels_host_broken.cpp"])
+        .flag("-x")
+        .flag("c++")
+        .flag("-std=c++17")
+        .flag("-ffp-contract=off")
+        .flag("-fno-fast-math")
+        .flag("-O2")
+        .warnings(true)
+        .extra_warnings(true)
+        .compile("neurotwin_kernels_host");
+}

@@ -1,0 +1,88 @@
+// Host portability header: lets the CUDA C kernels in ../cuda compile as plain C++17 for conformance tests.
+// Compile with -ffp-contract=off so that no multiply-add is fused (the kernels also use __dmul_rn/__dadd_rn).
+//
+// Provides: __global__/__device__/__host__/__forceinline__/__restrict__, dim3, thread-local
+// threadIdx/blockIdx/blockDim/gridDim, round-to-nearest arithmetic intrinsics, bit casts, a host atomicAdd
+// and a sequential launcher. Cannot emulate __syncthreads, shared memory or warp intrinsics: kernels that
+// need them must get a separate host path.
+#ifndef NEUROTWIN_HOST_SHIM_H
+#define NEUROTWIN_HOST_SHIM_H
+
+#include <cmath>
+
+#ifdef __CUDACC__
+#error "shim.h is for host builds only"
+#endif
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __restrict__ __restrict
+
+// On the host, kernels have internal linkage: each translation unit (the normal and the deliberately broken
+// build) gets its own copy, and the extern "C" entry points are the launch wrappers.
+#define NT_KERNEL static
+
+using std::rint;
+
+struct dim3 {
+    unsigned int x, y, z;
+    constexpr dim3(unsigned int x_ = 1, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+using uint3 = dim3;
+
+// Per OS thread, so that Rust tests running in parallel can launch concurrently.
+static thread_local uint3 threadIdx;
+static thread_local uint3 blockIdx;
+static thread_local dim3 blockDim;
+static thread_local dim3 gridDim;
+
+// IEEE-754 round-to-nearest operations; with -ffp-contract=off they are never fused.
+static inline double __dadd_rn(double a, double b) { return a + b; }
+static inline double __dsub_rn(double a, double b) { return a - b; }
+static inline double __dmul_rn(double a, double b) { return a * b; }
+
+static inline double __longlong_as_double(long long v) {
+    double d;
+    __builtin_memcpy(&d, &v, sizeof d);
+    return d;
+}
+static inline long long __double_as_longlong(double d) {
+    long long v;
+    __builtin_memcpy(&v, &d, sizeof v);
+    return v;
+}
+
+static inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long val) {
+    return __atomic_fetch_add(address, val, __ATOMIC_RELAXED);
+}
+static inline unsigned int atomicAdd(unsigned int* address, unsigned int val) {
+    return __atomic_fetch_add(address, val, __ATOMIC_RELAXED);
+}
+
+// Runs `kernel()` once per thread of the grid, sequentially (blocks in x-fastest order, threads likewise).
+template <class F>
+static void nt_launch(dim3 grid, dim3 block, F&& kernel) {
+    gridDim = grid;
+    blockDim = block;
+    for (unsigned int bz = 0; bz < grid.z; ++bz)
+        for (unsigned int by = 0; by < grid.y; ++by)
+            for (unsigned int bx = 0; bx < grid.x; ++bx)
+                for (unsigned int tz = 0; tz < block.z; ++tz)
+                    for (unsigned int ty = 0; ty < block.y; ++ty)
+                        for (unsigned int tx = 0; tx < block.x; ++tx) {
+                            blockIdx = uint3(bx, by, bz);
+                            threadIdx = uint3(tx, ty, tz);
+                            kernel();
+                        }
+}
+
+// A 1-D launch covering n threads with `threads_per_block` per block.
+static inline dim3 nt_grid_1d(unsigned long long n, unsigned int threads_per_block) {
+    return dim3((unsigned int)((n + threads_per_block - 1) / threads_per_block));
+}
+
+#define NT_THREADS_PER_BLOCK 128u
+
+#endif  // NEUROTWIN_HOST_SHIM_H
