@@ -371,7 +371,11 @@ impl UpdateCtx<'_> {
                 syn[ch * LANES + l] = x as f64 * self.fixed.inv_scale;
             }
         }
-        for l in 0..lanes {
+        // Blocks without stimuli or gap junctions skip the per-lane lookups entirely.
+        let has_stim = self.stim_ptr[base] != self.stim_ptr[base + LANES];
+        let gap_rows = &self.net.gap.row_ptr;
+        let has_gap = !gap_rows.is_empty() && gap_rows[base.min(self.n)] != gap_rows[(base + lanes).min(self.n)];
+        for l in 0..if has_stim || has_gap { lanes } else { 0 } {
             let i = base + l;
             for &k in &self.stim_of[self.stim_ptr[i] as usize..self.stim_ptr[i + 1] as usize] {
                 let s = &self.stim[k as usize];
