@@ -10,9 +10,14 @@ setup:
 demo: setup
 	$(CARGO) run --release --quiet -- demo
 
-## Build and run every test of the workspace.
+## Build and run every test of the workspace; NVRTC (pip wheels in .venv-cuda) compiles the CUDA kernels, and the
+## ptxas register/spill report of kernels/tests/nvrtc_compile.rs is printed to the log.
 test: setup
-	$(CARGO) test --workspace
+	./scripts/setup-cuda-tools.sh
+	set -a; . .venv-cuda/env.sh; set +a; \
+	export LD_LIBRARY_PATH="$$NEUROTWIN_NVRTC_LIB_DIR$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" NEUROTWIN_REQUIRE_NVRTC=1; \
+	$(CARGO) test --workspace && \
+	$(CARGO) test -p neurotwin-kernels --test nvrtc_compile -- --nocapture
 
 ## Criterion micro-benchmarks and the full-size generator benchmarks.
 bench: setup

@@ -6,10 +6,14 @@ const SOURCES: &[&str] = &[
     "host/shim.h",
     "host/kernels_host.cpp",
     "host/kernels_host_broken.cpp",
+    "host/kernels_host_network.cpp",
+    "host/kernels_host_network_broken.cpp",
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
     "cuda/conformance.cu",
     "cuda/lif_exp.cu",
+    "cuda/lif_delta.cu",
+    "cuda/network.cu",
 ];
 
 fn main() {
@@ -19,7 +23,12 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     cc::Build::new()
         .cpp(true)
-        .files(["host/kernels_host.cpp", "host/kernels_host_broken.cpp"])
+        .files([
+            "host/kernels_host.cpp",
+            "host/kernels_host_broken.cpp",
+            "host/kernels_host_network.cpp",
+            "host/kernels_host_network_broken.cpp",
+        ])
         .flag("-x")
         .flag("c++")
         .flag("-std=c++17")

@@ -2,9 +2,9 @@
 // Compile with -ffp-contract=off so that no multiply-add is fused (the kernels also use __dmul_rn/__dadd_rn).
 //
 // Provides: __global__/__device__/__host__/__forceinline__/__restrict__, dim3, thread-local
-// threadIdx/blockIdx/blockDim/gridDim, round-to-nearest arithmetic intrinsics, bit casts, a host atomicAdd
-// and a sequential launcher. Cannot emulate __syncthreads, shared memory or warp intrinsics: kernels that
-// need them must get a separate host path.
+// threadIdx/blockIdx/blockDim/gridDim, round-to-nearest arithmetic and conversion intrinsics, bit casts,
+// host atomicAdd/atomicOr and a sequential launcher. Cannot emulate __syncthreads, shared memory or warp
+// intrinsics: kernels that need them must get a separate host path.
 #ifndef NEUROTWIN_HOST_SHIM_H
 #define NEUROTWIN_HOST_SHIM_H
 
@@ -42,6 +42,13 @@ static thread_local dim3 gridDim;
 static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline double __dsub_rn(double a, double b) { return a - b; }
 static inline double __dmul_rn(double a, double b) { return a * b; }
+static inline double __ddiv_rn(double a, double b) { return a / b; }
+
+// Conversions with round-to-nearest-even. llrint rounds in the current rounding mode, which is the IEEE
+// default (to nearest, ties to even) unless a program changes it (nothing here does); for |x| < 2^63 this is
+// Rust's `x.round_ties_even() as i64`.
+static inline long long __double2ll_rn(double x) { return std::llrint(x); }
+static inline double __ll2double_rn(long long x) { return (double)x; }
 
 static inline double __longlong_as_double(long long v) {
     double d;
@@ -59,6 +66,9 @@ static inline unsigned long long atomicAdd(unsigned long long* address, unsigned
 }
 static inline unsigned int atomicAdd(unsigned int* address, unsigned int val) {
     return __atomic_fetch_add(address, val, __ATOMIC_RELAXED);
+}
+static inline unsigned long long atomicOr(unsigned long long* address, unsigned long long val) {
+    return __atomic_fetch_or(address, val, __ATOMIC_RELAXED);
 }
 
 // Runs `kernel()` once per thread of the grid, sequentially (blocks in x-fastest order, threads likewise).

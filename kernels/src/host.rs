@@ -234,3 +234,519 @@ fn run_lif_exp(variant: Variant, t: &LifExpTable, state: &mut [f64], input: &Lif
         )
     };
 }
+
+// ---- network kernels (`cuda/network.cu`) and lif_delta (`cuda/lif_delta.cu`) ----
+
+unsafe extern "C" {
+    fn nt_host_gather_input(
+        n_pad: c_uint,
+        n_channels: c_uint,
+        slots: c_uint,
+        slot: c_uint,
+        ring: *mut i64,
+        inv_scale: f64,
+        syn: *mut f64,
+    );
+    fn nt_host_stimulus_input(
+        n_neurons: c_uint,
+        n_channels: c_uint,
+        step: u64,
+        seed: u64,
+        spiking: c_uint,
+        stim_ptr: *const u32,
+        stim_of: *const u32,
+        stimuli: *const StimulusParams,
+        syn: *mut f64,
+        i_ext: *mut f64,
+        forced: *mut u64,
+    );
+    fn nt_host_gap_current(
+        n_neurons: c_uint,
+        row_ptr: *const u64,
+        partner: *const u32,
+        conductance: *const f32,
+        v_prev: *const f64,
+        i_ext: *mut f64,
+    );
+    fn nt_host_apply_channel_gain(n_neurons: c_uint, n_channels: c_uint, gain: *const f64, syn: *mut f64);
+    fn nt_host_apply_silence_and_flag(n_neurons: c_uint, silenced: *const u64, spiked: *mut u8);
+    fn nt_host_deliver_spikes(
+        n_spikes: c_uint,
+        spikes: *const u32,
+        row_segments: *const u32,
+        segment_start: *const u64,
+        segment_delay: *const u16,
+        segment_receptor: *const u8,
+        targets: *const u32,
+        weights: *const f32,
+        weight_index: *const u16,
+        fixed_table: *const i64,
+        scale: f64,
+        step: u64,
+        slots: c_uint,
+        n_pad: c_uint,
+        ring: *mut i64,
+    );
+    fn nt_host_deliver_spikes_broken(
+        n_spikes: c_uint,
+        spikes: *const u32,
+        row_segments: *const u32,
+        segment_start: *const u64,
+        segment_delay: *const u16,
+        segment_receptor: *const u8,
+        targets: *const u32,
+        weights: *const f32,
+        weight_index: *const u16,
+        fixed_table: *const i64,
+        scale: f64,
+        step: u64,
+        slots: c_uint,
+        n_pad: c_uint,
+        ring: *mut i64,
+    );
+    fn nt_host_snapshot_v(n_pad: c_uint, n_state: c_uint, state: *const f64, v_prev: *mut f64);
+    fn nt_host_to_fixed_fill(n: c_uint, x: *const f64, scale: f64, out: *mut i64);
+    fn nt_host_lif_delta_update(
+        n_neurons: c_uint,
+        n_channels: c_uint,
+        state: *mut f64,
+        param_set: *const u16,
+        p22: *const f64,
+        p20: *const f64,
+        e_l: *const f64,
+        theta: *const f64,
+        reset: *const f64,
+        i_e: *const f64,
+        refractory_steps: *const u32,
+        keep_refractory_input: *const f64,
+        syn: *const f64,
+        i_ext: *const f64,
+        forced: *const u64,
+        spiked: *mut u8,
+    );
+}
+
+/// Kernel `gather_input`: for every padded neuron `i` and channel `c`,
+/// `syn[(i / 64 * n_channels + c) * 64 + i % 64] = ring[(c * slots + slot) * n_pad + i] as f64 * inv_scale`,
+/// clearing the ring entry. `n_pad = syn.len() / n_channels` (a multiple of 64); `ring` must hold
+/// `n_channels * slots * n_pad` entries.
+pub fn gather_input(ring: &mut [i64], n_channels: usize, slots: usize, slot: usize, inv_scale: f64, syn: &mut [f64]) {
+    assert!(n_channels > 0 && slots > 0, "n_channels and slots must be > 0");
+    assert!(slot < slots, "slot {slot} >= slots {slots}");
+    assert_eq!(syn.len() % (n_channels * LANES), 0, "syn must hold whole blocks of n_channels * 64");
+    let n_pad = syn.len() / n_channels;
+    assert_eq!(ring.len(), n_channels * slots * n_pad, "ring must hold n_channels * slots * n_pad entries");
+    // SAFETY: threads i < n_pad read/clear ring[(c * slots + slot) * n_pad + i] < n_channels * slots * n_pad =
+    // ring.len() and write syn[(i / 64 * n_channels + c) * 64 + i % 64] < n_pad * n_channels = syn.len().
+    unsafe {
+        nt_host_gather_input(
+            len_u32(n_pad),
+            len_u32(n_channels),
+            len_u32(slots),
+            len_u32(slot),
+            ring.as_mut_ptr(),
+            inv_scale,
+            syn.as_mut_ptr(),
+        )
+    };
+}
+
+/// Stimulus kinds of [`StimulusParams::kind`].
+pub const STIM_POISSON: u32 = 0;
+/// A constant current (`value` pA) while active.
+pub const STIM_CURRENT: u32 = 1;
+/// Activation: an event with probability `p_event` per step forces a spike (or injects `value` pA).
+pub const STIM_ACTIVATION: u32 = 2;
+
+/// One stimulus as the `stimulus_input` kernel reads it (`struct nt_stimulus` in `cuda/network.cu`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StimulusParams {
+    /// First active step.
+    pub start: u64,
+    /// First step after the active window.
+    pub stop: u64,
+    /// Poisson: mean of each part (`PoissonTable::lambda_part`).
+    pub lambda_part: f64,
+    /// Poisson: `PoissonTable::exp_neg`.
+    pub exp_neg: f64,
+    /// Activation: probability of an event per step.
+    pub p_event: f64,
+    /// Poisson: weight per event; current and activation: amplitude (pA).
+    pub value: f64,
+    /// [`STIM_POISSON`], [`STIM_CURRENT`] or [`STIM_ACTIVATION`].
+    pub kind: u32,
+    /// Poisson: number of parts (`PoissonTable::parts`), at most 512 (draw indices < 256).
+    pub parts: u32,
+    /// Philox stream word: stream id | stimulus index << 16.
+    pub stream: u32,
+    /// Poisson: receptor channel.
+    pub channel: u32,
+}
+
+// The kernel reads `struct nt_stimulus` through a pointer: same size (64 bytes, no padding) and field order.
+const _: () = assert!(std::mem::size_of::<StimulusParams>() == 64 && std::mem::align_of::<StimulusParams>() == 8);
+
+/// Stimuli per neuron in CSR form, validated once: neuron `i` has `of[ptr[i] .. ptr[i + 1]]` (indices into
+/// `stimuli`, applied in that order).
+#[derive(Clone, Debug)]
+pub struct StimulusSet {
+    n_neurons: usize,
+    n_channels: usize,
+    ptr: Vec<u32>,
+    of: Vec<u32>,
+    stimuli: Vec<StimulusParams>,
+}
+
+impl StimulusSet {
+    /// Panics if the CSR arrays are inconsistent, an index is out of range, a Poisson stimulus names a channel
+    /// `>= n_channels` or has more than 512 parts, or a kind is unknown.
+    pub fn new(n_neurons: usize, n_channels: usize, ptr: Vec<u32>, of: Vec<u32>, stimuli: Vec<StimulusParams>) -> Self {
+        assert!(ptr.len() > n_neurons, "ptr must have at least n_neurons + 1 entries");
+        assert_eq!(ptr[0], 0, "ptr[0] must be 0");
+        assert!(ptr.windows(2).all(|w| w[0] <= w[1]), "ptr must be non-decreasing");
+        assert!(ptr[n_neurons] as usize <= of.len(), "ptr[n_neurons] beyond the entries");
+        assert!(of.iter().all(|&k| (k as usize) < stimuli.len()), "stimulus index out of range");
+        for s in &stimuli {
+            assert!(s.kind <= STIM_ACTIVATION, "unknown stimulus kind {}", s.kind);
+            if s.kind == STIM_POISSON {
+                assert!((s.channel as usize) < n_channels, "Poisson stimulus on channel {} >= {n_channels}", s.channel);
+                assert!(s.parts <= 512, "Poisson stimulus with {} parts (at most 512)", s.parts);
+            }
+        }
+        Self { n_neurons, n_channels, ptr, of, stimuli }
+    }
+}
+
+/// Kernel `stimulus_input` for `step` with generator seed `seed`: adds Poisson input to `syn`
+/// (`[block][channel][lane]`), writes each neuron's stimulus current to `i_ext` and ORs activation events
+/// into `forced` (one word per block; the caller clears it first). `spiking = false` turns activation events
+/// into current (graded models).
+pub fn stimulus_input(
+    set: &StimulusSet,
+    step: u64,
+    seed: u64,
+    spiking: bool,
+    syn: &mut [f64],
+    i_ext: &mut [f64],
+    forced: &mut [u64],
+) {
+    let n = set.n_neurons;
+    let n_blocks = n.div_ceil(LANES);
+    assert_eq!(i_ext.len(), n, "i_ext must have one entry per neuron");
+    assert_eq!(syn.len(), n_blocks * set.n_channels * LANES, "syn must hold n_blocks * n_channels * 64 entries");
+    assert_eq!(forced.len(), n_blocks, "forced must have one word per block");
+    // SAFETY: `StimulusSet::new` checked that ptr[0..=n] is a valid non-decreasing range into `of`, that every
+    // entry indexes `stimuli` and that Poisson channels are < n_channels; threads i < n write syn within block
+    // i / 64 < n_blocks, i_ext[i] and forced[i / 64] (lengths checked above). `StimulusParams` is `repr(C)` with
+    // the field order of `struct nt_stimulus`.
+    unsafe {
+        nt_host_stimulus_input(
+            len_u32(n),
+            len_u32(set.n_channels),
+            step,
+            seed,
+            c_uint::from(spiking),
+            set.ptr.as_ptr(),
+            set.of.as_ptr(),
+            set.stimuli.as_ptr(),
+            syn.as_mut_ptr(),
+            i_ext.as_mut_ptr(),
+            forced.as_mut_ptr(),
+        )
+    };
+}
+
+/// Gap junctions in CSR form (`GapMatrix`), validated once.
+#[derive(Clone, Debug)]
+pub struct GapRows {
+    n_neurons: usize,
+    row_ptr: Vec<u64>,
+    partner: Vec<u32>,
+    conductance: Vec<f32>,
+}
+
+impl GapRows {
+    /// Panics if the arrays are inconsistent or a partner is `>= n_neurons`.
+    pub fn new(n_neurons: usize, row_ptr: Vec<u64>, partner: Vec<u32>, conductance: Vec<f32>) -> Self {
+        assert_eq!(row_ptr.len(), n_neurons + 1, "row_ptr must have n_neurons + 1 entries");
+        assert_eq!(row_ptr[0], 0, "row_ptr[0] must be 0");
+        assert!(row_ptr.windows(2).all(|w| w[0] <= w[1]), "row_ptr must be non-decreasing");
+        assert_eq!(row_ptr[n_neurons] as usize, partner.len(), "row_ptr[n] must equal the number of entries");
+        assert_eq!(partner.len(), conductance.len(), "partner and conductance must have the same length");
+        assert!(partner.iter().all(|&j| (j as usize) < n_neurons), "gap partner out of range");
+        Self { n_neurons, row_ptr, partner, conductance }
+    }
+}
+
+/// Kernel `gap_current`: `i_ext[i] += Σ g_ij (v_prev[j] − v_prev[i])` over row `i` in order (rows without
+/// entries are untouched).
+pub fn gap_current(gap: &GapRows, v_prev: &[f64], i_ext: &mut [f64]) {
+    let n = gap.n_neurons;
+    assert_eq!(i_ext.len(), n, "i_ext must have one entry per neuron");
+    assert!(v_prev.len() >= n, "v_prev must have at least one entry per neuron");
+    // SAFETY: `GapRows::new` checked row_ptr (n + 1 non-decreasing entries ending at partner.len()) and that
+    // partners are < n <= v_prev.len(); threads i < n read v_prev and write i_ext[i] < i_ext.len().
+    unsafe {
+        nt_host_gap_current(
+            len_u32(n),
+            gap.row_ptr.as_ptr(),
+            gap.partner.as_ptr(),
+            gap.conductance.as_ptr(),
+            v_prev.as_ptr(),
+            i_ext.as_mut_ptr(),
+        )
+    };
+}
+
+/// Kernel `apply_channel_gain`: for neurons `0..n_neurons`, `syn` of channel `c` is multiplied by `gain[c]`
+/// unless the gain is 1. `syn` is `[block][channel][lane]` with `gain.len()` channels.
+pub fn apply_channel_gain(n_neurons: usize, gain: &[f64], syn: &mut [f64]) {
+    let n_ch = gain.len();
+    assert_eq!(syn.len(), n_neurons.div_ceil(LANES) * n_ch * LANES, "syn must hold n_blocks * n_channels * 64");
+    // SAFETY: threads i < n_neurons read gain[c < n_ch] and write syn within block i / 64 (length checked).
+    unsafe { nt_host_apply_channel_gain(len_u32(n_neurons), len_u32(n_ch), gain.as_ptr(), syn.as_mut_ptr()) };
+}
+
+/// Kernel `apply_silence_and_flag`: `spiked[i] = 0` for every neuron whose bit is set in `silenced`
+/// (bit `i % 64` of word `i / 64`).
+pub fn apply_silence_and_flag(silenced: &[u64], spiked: &mut [u8]) {
+    assert!(silenced.len() >= spiked.len().div_ceil(LANES), "silenced must have one word per block");
+    // SAFETY: threads i < spiked.len() read silenced[i / 64] (length checked) and write spiked[i].
+    unsafe { nt_host_apply_silence_and_flag(len_u32(spiked.len()), silenced.as_ptr(), spiked.as_mut_ptr()) };
+}
+
+/// Weights of [`SynapseRows`].
+#[derive(Clone, Debug)]
+pub enum RowWeights {
+    /// One f32 per synapse, converted to fixed point by the kernel.
+    Dense(Vec<f32>),
+    /// `fixed_table[index[k]]`: the weight of synapse `k`, already in fixed point.
+    Table { index: Vec<u16>, fixed_table: Vec<i64> },
+}
+
+/// The chemical synapse matrix (`SynapseMatrix`: CSR by presynaptic neuron, segments of equal receptor and
+/// delay) for `deliver_spikes`, validated once together with the ring layout it writes into.
+#[derive(Clone, Debug)]
+pub struct SynapseRows {
+    n_pre: usize,
+    n_channels: usize,
+    slots: usize,
+    n_pad: usize,
+    row_segments: Vec<u32>,
+    segment_start: Vec<u64>,
+    segment_delay: Vec<u16>,
+    segment_receptor: Vec<u8>,
+    targets: Vec<u32>,
+    weights: RowWeights,
+}
+
+/// Ring layout of [`SynapseRows`]: `ring[((receptor * slots) + slot) * n_pad + target]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLayout {
+    /// Receptor channels.
+    pub n_channels: usize,
+    /// Delay slots (max delay + 1).
+    pub slots: usize,
+    /// Row width (neurons rounded up to whole blocks of 64).
+    pub n_pad: usize,
+}
+
+impl SynapseRows {
+    /// Panics if the arrays are inconsistent, a receptor is `>= n_channels`, a target `>= n_pad` or a table
+    /// index out of range.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        n_pre: usize,
+        ring: RingLayout,
+        row_segments: Vec<u32>,
+        segment_start: Vec<u64>,
+        segment_delay: Vec<u16>,
+        segment_receptor: Vec<u8>,
+        targets: Vec<u32>,
+        weights: RowWeights,
+    ) -> Self {
+        let n_seg = segment_delay.len();
+        assert!(ring.slots > 0 && ring.n_channels > 0, "slots and n_channels must be > 0");
+        assert_eq!(row_segments.len(), n_pre + 1, "row_segments must have n_pre + 1 entries");
+        assert_eq!(row_segments[0], 0, "row_segments[0] must be 0");
+        assert!(row_segments.windows(2).all(|w| w[0] <= w[1]), "row_segments must be non-decreasing");
+        assert_eq!(row_segments[n_pre] as usize, n_seg, "row_segments[n_pre] must equal the number of segments");
+        assert_eq!(segment_receptor.len(), n_seg, "one receptor per segment");
+        assert_eq!(segment_start.len(), n_seg + 1, "segment_start must have n_segments + 1 entries");
+        assert_eq!(segment_start[0], 0, "segment_start[0] must be 0");
+        assert!(segment_start.windows(2).all(|w| w[0] <= w[1]), "segment_start must be non-decreasing");
+        assert_eq!(segment_start[n_seg] as usize, targets.len(), "segment_start must end at the number of synapses");
+        assert!(segment_receptor.iter().all(|&r| (r as usize) < ring.n_channels), "receptor out of range");
+        assert!(targets.iter().all(|&t| (t as usize) < ring.n_pad), "target out of range");
+        match &weights {
+            RowWeights::Dense(w) => assert_eq!(w.len(), targets.len(), "one weight per synapse"),
+            RowWeights::Table { index, fixed_table } => {
+                assert_eq!(index.len(), targets.len(), "one weight index per synapse");
+                assert!(index.iter().all(|&k| (k as usize) < fixed_table.len()), "weight index out of range");
+            }
+        }
+        Self {
+            n_pre,
+            n_channels: ring.n_channels,
+            slots: ring.slots,
+            n_pad: ring.n_pad,
+            row_segments,
+            segment_start,
+            segment_delay,
+            segment_receptor,
+            targets,
+            weights,
+        }
+    }
+}
+
+/// Kernel `deliver_spikes`: for every neuron in `spikes`, adds the fixed-point weight of each of its
+/// synapses (dense: `round_ties_even(w * scale)`) to `ring[((receptor * slots) + (step + delay) % slots) *
+/// n_pad + target]` with integer atomics.
+pub fn deliver_spikes(rows: &SynapseRows, spikes: &[u32], scale: f64, step: u64, ring: &mut [i64]) {
+    run_deliver(false, rows, spikes, scale, step, ring);
+}
+
+/// The same kernel built with `NEUROTWIN_BREAK_FOR_TEST` (drops the last synapse of every segment). Exists
+/// only so that tests can prove the backend conformance check detects a broken delivery.
+#[doc(hidden)]
+pub fn deliver_spikes_broken_for_test(rows: &SynapseRows, spikes: &[u32], scale: f64, step: u64, ring: &mut [i64]) {
+    run_deliver(true, rows, spikes, scale, step, ring);
+}
+
+fn run_deliver(broken: bool, rows: &SynapseRows, spikes: &[u32], scale: f64, step: u64, ring: &mut [i64]) {
+    assert_eq!(ring.len(), rows.n_channels * rows.slots * rows.n_pad, "ring does not match the layout");
+    if let Some(&bad) = spikes.iter().find(|&&i| i as usize >= rows.n_pre) {
+        panic!("spiking neuron {bad} out of range ({} rows)", rows.n_pre);
+    }
+    let (weights, index, table) = match &rows.weights {
+        RowWeights::Dense(w) => (w.as_ptr(), std::ptr::null(), std::ptr::null()),
+        RowWeights::Table { index, fixed_table } => (std::ptr::null(), index.as_ptr(), fixed_table.as_ptr()),
+    };
+    let f = if broken { nt_host_deliver_spikes_broken } else { nt_host_deliver_spikes };
+    // SAFETY: `SynapseRows::new` checked the CSR structure (row_segments, segment_start, per-segment arrays),
+    // receptors < n_channels, targets < n_pad and table indices; spikes are < n_pre (checked above), slots are
+    // taken modulo `slots`, so every ring index is < n_channels * slots * n_pad = ring.len(). Exactly one of
+    // `weights` / (`index`, `table`) is non-null, as the kernel expects.
+    unsafe {
+        f(
+            len_u32(spikes.len()),
+            spikes.as_ptr(),
+            rows.row_segments.as_ptr(),
+            rows.segment_start.as_ptr(),
+            rows.segment_delay.as_ptr(),
+            rows.segment_receptor.as_ptr(),
+            rows.targets.as_ptr(),
+            weights,
+            index,
+            table,
+            scale,
+            step,
+            len_u32(rows.slots),
+            len_u32(rows.n_pad),
+            ring.as_mut_ptr(),
+        )
+    };
+}
+
+/// Kernel `snapshot_v`: `v_prev[i] = state[(i / 64 * n_state) * 64 + i % 64]` (state variable 0) for every
+/// padded neuron `i < v_prev.len()`.
+pub fn snapshot_v(state: &[f64], n_state: usize, v_prev: &mut [f64]) {
+    assert!(n_state > 0, "n_state must be > 0");
+    assert_eq!(v_prev.len() % LANES, 0, "v_prev must hold whole blocks");
+    assert_eq!(state.len(), v_prev.len() * n_state, "state must hold n_state variables per padded neuron");
+    // SAFETY: threads i < v_prev.len() read state[(i / 64) * n_state * 64 + i % 64] < state.len() and write
+    // v_prev[i].
+    unsafe { nt_host_snapshot_v(len_u32(v_prev.len()), len_u32(n_state), state.as_ptr(), v_prev.as_mut_ptr()) };
+}
+
+/// Kernel `to_fixed_fill`: `out[j] = __double2ll_rn(x[j] * scale)` (the delivery's fixed-point conversion).
+pub fn to_fixed_fill(x: &[f64], scale: f64, out: &mut [i64]) {
+    assert_eq!(x.len(), out.len(), "x and out must have the same length");
+    // SAFETY: both slices hold x.len() elements; the kernel reads x[j] and writes out[j] for j < n only.
+    unsafe { nt_host_to_fixed_fill(len_u32(x.len()), x.as_ptr(), scale, out.as_mut_ptr()) };
+}
+
+/// Compiled `lif_delta` parameter sets in the kernel's structure-of-arrays form (one entry per set).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LifDeltaTable {
+    /// Receptor channels (all summed).
+    pub n_channels: usize,
+    /// exp(−h/τ_m).
+    pub p22: Vec<f64>,
+    /// Response of V to a constant current over one step (mV/pA).
+    pub p20: Vec<f64>,
+    /// Resting potential (mV).
+    pub e_l: Vec<f64>,
+    /// Threshold relative to E_L (mV).
+    pub theta: Vec<f64>,
+    /// Reset potential relative to E_L (mV).
+    pub reset: Vec<f64>,
+    /// Constant bias current (pA).
+    pub i_e: Vec<f64>,
+    /// Refractory period (steps).
+    pub refractory_steps: Vec<u32>,
+    /// 1.0 keeps input arriving during the refractory period, 0.0 discards it.
+    pub keep_refractory_input: Vec<f64>,
+}
+
+impl LifDeltaTable {
+    /// Number of parameter sets; panics if the arrays disagree in length.
+    pub fn n_sets(&self) -> usize {
+        let n = self.p22.len();
+        for (name, len) in [
+            ("p20", self.p20.len()),
+            ("e_l", self.e_l.len()),
+            ("theta", self.theta.len()),
+            ("reset", self.reset.len()),
+            ("i_e", self.i_e.len()),
+            ("refractory_steps", self.refractory_steps.len()),
+            ("keep_refractory_input", self.keep_refractory_input.len()),
+        ] {
+            assert_eq!(len, n, "LifDeltaTable::{name} has {len} entries, p22 has {n}");
+        }
+        n
+    }
+}
+
+/// Kernel `lif_delta_update`: advances `input.i_ext.len()` neurons by one step. `state` is block-major,
+/// `state[(block * 3 + var) * 64 + lane]` with vars `V_m` (mV), `refractory` (steps), `refr_input` (mV), and
+/// must hold whole blocks. `spiked[i]` is set to 1 if neuron `i` fired, else 0.
+pub fn lif_delta_update(t: &LifDeltaTable, state: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8]) {
+    let n_sets = t.n_sets();
+    let n = input.i_ext.len();
+    let n_blocks = n.div_ceil(LANES);
+    let n_ch = t.n_channels;
+    assert_eq!(input.param_set.len(), n, "param_set must have one entry per neuron");
+    assert_eq!(spiked.len(), n, "spiked must have one entry per neuron");
+    assert_eq!(state.len(), n_blocks * 3 * LANES, "state must hold whole blocks of 3 vars");
+    assert_eq!(input.syn.len(), n_blocks * n_ch * LANES, "syn must hold n_blocks * n_channels * 64 entries");
+    assert_eq!(input.forced.len(), n_blocks, "forced must have one word per block");
+    if let Some(&bad) = input.param_set.iter().find(|&&s| usize::from(s) >= n_sets) {
+        panic!("parameter set {bad} out of range ({n_sets} sets)");
+    }
+    // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
+    // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
+    // param_set[i] < n_sets, and write state and spiked[i]. `state`/`spiked` are exclusively borrowed.
+    unsafe {
+        nt_host_lif_delta_update(
+            len_u32(n),
+            len_u32(n_ch),
+            state.as_mut_ptr(),
+            input.param_set.as_ptr(),
+            t.p22.as_ptr(),
+            t.p20.as_ptr(),
+            t.e_l.as_ptr(),
+            t.theta.as_ptr(),
+            t.reset.as_ptr(),
+            t.i_e.as_ptr(),
+            t.refractory_steps.as_ptr(),
+            t.keep_refractory_input.as_ptr(),
+            input.syn.as_ptr(),
+            input.i_ext.as_ptr(),
+            input.forced.as_ptr(),
+            spiked.as_mut_ptr(),
+        )
+    };
+}

@@ -43,6 +43,32 @@ pub const LIF_EXP: KernelSource = KernelSource {
     entry_points: &["lif_exp_update"],
 };
 
+/// Leaky integrate-and-fire with delta synapses (`lif_delta::update_block`).
+pub const LIF_DELTA: KernelSource = KernelSource {
+    name: "lif_delta",
+    file: "cuda/lif_delta.cu",
+    source: include_str!("../cuda/lif_delta.cu"),
+    entry_points: &["lif_delta_update"],
+};
+
+/// The network part of a step (input gathering, stimuli, gap junctions, gains, silencing, spike delivery),
+/// in launch order; see the header comment of `cuda/network.cu`.
+pub const NETWORK: KernelSource = KernelSource {
+    name: "network",
+    file: "cuda/network.cu",
+    source: include_str!("../cuda/network.cu"),
+    entry_points: &[
+        "gather_input",
+        "stimulus_input",
+        "gap_current",
+        "apply_channel_gain",
+        "apply_silence_and_flag",
+        "deliver_spikes",
+        "snapshot_v",
+        "to_fixed_fill",
+    ],
+};
+
 /// Kernels that expose device functions (Philox, deterministic exp) to conformance tests.
 pub const CONFORMANCE: KernelSource = KernelSource {
     name: "conformance",
@@ -52,7 +78,7 @@ pub const CONFORMANCE: KernelSource = KernelSource {
 };
 
 /// Every kernel translation unit of the crate.
-pub const KERNELS: &[KernelSource] = &[LIF_EXP, CONFORMANCE];
+pub const KERNELS: &[KernelSource] = &[LIF_EXP, LIF_DELTA, NETWORK, CONFORMANCE];
 
 /// The source of `k` as one self-contained translation unit for NVRTC (which gets no include path and has no
 /// system headers): each `#include "<header>"` line is replaced by the text of that entry of [`HEADERS`].

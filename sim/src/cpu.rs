@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::backend::Backend;
 use crate::control::StepControl;
 use crate::error::SimError;
-use crate::setup::{InitRule, SimSetup, StimulusKind};
+use crate::setup::{SimSetup, StimulusKind, initial_block_state, state_index};
 
 /// Neurons below this count are updated on one thread (rayon overhead dominates).
 const PARALLEL_MIN_BLOCKS: usize = 8;
@@ -37,6 +37,20 @@ impl DeliveryScale {
         let exponent = if max_input > 0.0 { (62.0 - max_input.log2().ceil()).clamp(0.0, 60.0) as i32 } else { 40 };
         let scale = 2f64.powi(exponent);
         Self { exponent, scale, inv_scale: 1.0 / scale }
+    }
+
+    /// The scale for a network: from the largest total absolute weight any neuron receives (each
+    /// synapse contributes at most once per step).
+    pub fn for_network(net: &CompiledNetwork) -> Self {
+        let m = &net.chemical;
+        let mut in_strength = vec![0.0f64; net.n_neurons()];
+        for s in 0..m.n_segments() {
+            let seg = m.segment(s);
+            for (k, &t) in seg.targets.iter().enumerate() {
+                in_strength[t as usize] += seg.weights.get(k).abs() as f64;
+            }
+        }
+        Self::for_max_input(in_strength.iter().copied().fold(0.0, f64::max))
     }
 
     #[inline]
@@ -112,51 +126,13 @@ impl CpuBackend {
             .ok_or_else(|| SimError::Setup("delay ring buffer size overflows".into()))?;
 
         // State, block-major, initialised from the model's rest state then the init rules.
-        let mut state = vec![0.0; n_blocks * n_state * LANES];
+        let state = initial_block_state(setup)?;
         let mut param_set = setup.param_set.clone();
         param_set.resize(n_pad, 0);
-        for i in 0..n {
-            let init = setup.model.initial_state(param_set[i] as usize);
-            for (v, x) in init.into_iter().enumerate() {
-                state[Self::idx(n_state, i, v)] = x;
-            }
-        }
-        let init_rng = CounterRng::new(setup.seed, Stream::InitialState);
-        for init in &setup.init {
-            if init.var >= n_state {
-                return Err(SimError::Setup(format!("initial value for unknown state variable #{}", init.var)));
-            }
-            let all: Vec<u32>;
-            let targets = match &init.targets {
-                Some(t) => t,
-                None => {
-                    all = (0..n as u32).collect();
-                    &all
-                }
-            };
-            for &i in targets {
-                let [u1, u2] = init_rng.uniform2(i, init.var as u64, 0);
-                let x = match init.rule {
-                    InitRule::Constant { value } => value,
-                    InitRule::Uniform { lo, hi } => lo + (hi - lo) * u1,
-                    InitRule::Normal { mean, sd } => {
-                        mean + sd * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-                    }
-                };
-                state[Self::idx(n_state, i as usize, init.var)] = x;
-            }
-        }
 
         // Fixed-point scale from the largest per-step input a neuron can receive.
-        let mut in_strength = vec![0.0f64; n];
         let m = &net.chemical;
-        for s in 0..m.n_segments() {
-            let seg = m.segment(s);
-            for (k, &t) in seg.targets.iter().enumerate() {
-                in_strength[t as usize] += seg.weights.get(k).abs() as f64;
-            }
-        }
-        let fixed = DeliveryScale::for_max_input(in_strength.iter().copied().fold(0.0, f64::max));
+        let fixed = DeliveryScale::for_network(&net);
         let fixed_table = match &m.weights {
             Weights::Table { values, .. } => Some(values.iter().map(|&w| fixed.to_fixed(w as f64)).collect()),
             Weights::Dense(_) => None,
@@ -237,7 +213,7 @@ impl CpuBackend {
 
     #[inline]
     fn idx(n_state: usize, neuron: usize, var: usize) -> usize {
-        (neuron / LANES) * n_state * LANES + var * LANES + neuron % LANES
+        state_index(n_state, neuron, var)
     }
 
     fn snapshot_v(&mut self) {

@@ -6,6 +6,7 @@ pub mod control;
 pub mod cpu;
 pub mod engine;
 pub mod error;
+pub mod host_kernels;
 pub mod output;
 pub mod record;
 pub mod setup;

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use neurotwin_connectome::CompiledNetwork;
-use neurotwin_models::CompiledModel;
+use neurotwin_models::{CompiledModel, CounterRng, LANES, Stream};
 use serde::{Deserialize, Serialize};
+
+use crate::error::SimError;
 
 /// How a state variable is initialised (values in the variable's unit, e.g. mV).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,4 +71,54 @@ impl SimSetup {
     pub fn n_neurons(&self) -> usize {
         self.network.n_neurons()
     }
+}
+
+/// Index of state variable `var` of neuron `neuron` in the block-major layout every backend uses
+/// (`LANES` neurons per block, variables contiguous per block).
+#[inline]
+pub fn state_index(n_state: usize, neuron: usize, var: usize) -> usize {
+    (neuron / LANES) * n_state * LANES + var * LANES + neuron % LANES
+}
+
+/// The initial state of every neuron in the block-major layout: the model's rest state of the neuron's
+/// parameter set, then the `init` rules in order, drawn from the `InitialState` stream keyed on (neuron,
+/// variable). Every backend starts from this exact array.
+pub fn initial_block_state(setup: &SimSetup) -> Result<Vec<f64>, SimError> {
+    let n = setup.n_neurons();
+    let n_state = setup.model.n_state();
+    let mut state = vec![0.0; n.div_ceil(LANES) * n_state * LANES];
+    for i in 0..n {
+        for (v, x) in setup.model.initial_state(setup.param_set[i] as usize).into_iter().enumerate() {
+            state[state_index(n_state, i, v)] = x;
+        }
+    }
+    let init_rng = CounterRng::new(setup.seed, Stream::InitialState);
+    for init in &setup.init {
+        if init.var >= n_state {
+            return Err(SimError::Setup(format!("initial value for unknown state variable #{}", init.var)));
+        }
+        let all: Vec<u32>;
+        let targets = match &init.targets {
+            Some(t) => t,
+            None => {
+                all = (0..n as u32).collect();
+                &all
+            }
+        };
+        for &i in targets {
+            if i as usize >= n {
+                return Err(SimError::Setup(format!("initial value for neuron #{i} out of range")));
+            }
+            let [u1, u2] = init_rng.uniform2(i, init.var as u64, 0);
+            let x = match init.rule {
+                InitRule::Constant { value } => value,
+                InitRule::Uniform { lo, hi } => lo + (hi - lo) * u1,
+                InitRule::Normal { mean, sd } => {
+                    mean + sd * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+                }
+            };
+            state[state_index(n_state, i as usize, init.var)] = x;
+        }
+    }
+    Ok(state)
 }

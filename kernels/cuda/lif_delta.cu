@@ -1,0 +1,63 @@
+// Leaky integrate-and-fire with delta synapses (`neurotwin_models::lif_delta::update_block`), one thread per
+// neuron, bit for bit: every multiply and add is a separately rounded __dmul_rn / __dadd_rn in the order of
+// the Rust expression. No system headers (NVRTC).
+//
+// State is block-major like the CPU backend: for block b = i / 64 and lane l = i % 64, variable v of neuron
+// i is state[(b * 3 + v) * 64 + l] with v = 0: V_m (mV), 1: refractory (steps left), 2: refr_input (mV).
+// syn is [block][channel][lane] (n_channels per block). Per parameter set s: p22[s] = exp(-h/tau_m),
+// p20[s] (mV/pA), e_l[s], theta[s] and reset[s] (mV, relative to E_L), i_e[s] (pA), refractory_steps[s],
+// keep_refractory_input[s] (1.0 or 0.0).
+#ifndef NT_KERNEL
+#define NT_KERNEL extern "C" __global__
+#endif
+
+#define NT_DELTA_LANES 64u
+
+// One thread per neuron: advances neurons 0..n_neurons by one step and writes spiked[i] = 1 if neuron i
+// fired this step, else 0.
+NT_KERNEL void lif_delta_update(unsigned int n_neurons, unsigned int n_channels, double* state,
+                                const unsigned short* param_set, const double* p22, const double* p20,
+                                const double* e_l, const double* theta, const double* reset, const double* i_e,
+                                const unsigned int* refractory_steps, const double* keep_refractory_input,
+                                const double* syn, const double* i_ext, const unsigned long long* forced,
+                                unsigned char* spiked) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_neurons) {
+        return;
+    }
+    const unsigned int b = i / NT_DELTA_LANES;
+    const unsigned int l = i % NT_DELTA_LANES;
+    double* s = state + (unsigned long long)b * 3u * NT_DELTA_LANES;
+    const double* in = syn + (unsigned long long)b * n_channels * NT_DELTA_LANES;
+    const unsigned int set = param_set[i];
+    const double el = e_l[set];
+
+    // Delta synapses have no kinetics: all channels are summed, in channel order, from 0.0.
+    double sum = 0.0;
+    for (unsigned int c = 0; c < n_channels; ++c) {
+        sum = __dadd_rn(sum, in[c * NT_DELTA_LANES + l]);
+    }
+    double y = __dsub_rn(s[l], el);
+    double refr = s[NT_DELTA_LANES + l];
+    double buf = s[2u * NT_DELTA_LANES + l];
+    if (refr > 0.0) {
+        refr = __dsub_rn(refr, 1.0);
+        // (buf + sum * keep) * p22
+        buf = __dmul_rn(__dadd_rn(buf, __dmul_rn(sum, keep_refractory_input[set])), p22[set]);
+    } else {
+        // ((y * p22 + (i_e + i_ext) * p20) + sum) + buf
+        y = __dadd_rn(__dmul_rn(y, p22[set]), __dmul_rn(__dadd_rn(i_e[set], i_ext[i]), p20[set]));
+        y = __dadd_rn(__dadd_rn(y, sum), buf);
+        buf = 0.0;
+    }
+    unsigned char fired = 0;
+    if (y >= theta[set] || ((forced[b] >> l) & 1ull) == 1ull) {
+        y = reset[set];
+        refr = (double)refractory_steps[set];
+        fired = 1;
+    }
+    s[l] = __dadd_rn(y, el);
+    s[NT_DELTA_LANES + l] = refr;
+    s[2u * NT_DELTA_LANES + l] = buf;
+    spiked[i] = fired;
+}

@@ -1,0 +1,252 @@
+// The network part of one time step of the spiking engine (everything around the neuron model), mirroring
+// the CPU backend (`neurotwin_sim::cpu`) bit for bit. A CUDA backend issues, per step:
+//
+//   1. gather_input          ring slot of this step -> syn (f64, [block][channel][lane]), clearing the slot
+//   2. stimulus_input        Poisson counts into syn, currents into i_ext, activation into the forced mask
+//   3. gap_current           i_ext += sum_j g_ij (v_prev[j] - v_prev[i]) in CSR order
+//   4. apply_channel_gain    syn *= gain of the channel (only channels whose gain is not 1)
+//   5. <model>_update        lif_exp_update / lif_delta_update (separate units)
+//   6. apply_silence_and_flag  spike flags &= !silenced
+//   7. (compaction of the flags into an ascending list of spiking neurons: a device-wide scan on the GPU)
+//   8. deliver_spikes        ring[receptor][(step + delay) % slots][target] += fixed-point weight (atomics)
+//   9. snapshot_v            v_prev = V_m for the next step's gap junctions
+//
+// The gain is a separate launch after the stimuli because the CPU multiplies the sum (ring input + Poisson
+// input) by the gain; fusing it into gather_input would round differently.
+//
+// Fixed point: ring entries are 64-bit integers in units of 2^-S (inv_scale = 2^-S); sums of integers do
+// not depend on the order of the atomic additions, so delivery is deterministic on a GPU.
+//
+// No system headers (NVRTC); headers are inlined by `nvrtc_source`.
+#include "philox.cuh"
+
+#ifndef NT_KERNEL
+#define NT_KERNEL extern "C" __global__
+#endif
+
+#define NT_NET_LANES 64u
+
+// Stimulus kinds (`neurotwin_sim::StimulusKind`).
+#define NT_STIM_POISSON 0u
+#define NT_STIM_CURRENT 1u
+#define NT_STIM_ACTIVATION 2u
+
+// Largest Poisson inversion index (`PoissonTable::invert`).
+#define NT_POISSON_MAX_K 10000u
+
+// One stimulus, precomputed on the host (64 bytes, no padding; mirrored by `#[repr(C)]` in Rust).
+struct nt_stimulus {
+    unsigned long long start;  // first active step
+    unsigned long long stop;   // first inactive step
+    double lambda_part;        // Poisson: mean of each part (events per step)
+    double exp_neg;            // Poisson: e^-lambda_part (computed on the host)
+    double p_event;            // activation: probability of an event per step
+    double value;              // Poisson: weight per event; current / activation: amplitude (pA)
+    unsigned int kind;         // NT_STIM_*
+    unsigned int parts;        // Poisson: independent parts summed
+    unsigned int stream;       // Philox stream word: stream id | stimulus index << 16
+    unsigned int channel;      // Poisson: receptor channel
+};
+
+// `PoissonTable::invert`: smallest k with F(k) >= u.
+static __device__ __forceinline__ unsigned int nt_poisson_invert(double lambda_part, double exp_neg, double u) {
+    unsigned int k = 0;
+    double p = exp_neg;
+    double f = p;
+    while (u > f && k < NT_POISSON_MAX_K) {
+        k += 1;
+        p = __ddiv_rn(__dmul_rn(p, lambda_part), (double)k);
+        f = __dadd_rn(f, p);
+        if (p == 0.0) {
+            break;
+        }
+    }
+    return k;
+}
+
+// `PoissonTable::sample` with draw_base 0: parts drawn in pairs from one 128-bit block each.
+static __device__ __forceinline__ unsigned int nt_poisson_sample(const nt_stimulus& s, unsigned long long seed,
+                                                                 unsigned int neuron, unsigned long long step) {
+    if (s.lambda_part == 0.0) {
+        return 0;
+    }
+    unsigned int total = 0;
+    for (unsigned int part = 0; part < s.parts; part += 2) {
+        const nt_u32x4 b = nt_rng_bits(seed, s.stream, neuron, step, part / 2);
+        total += nt_poisson_invert(s.lambda_part, s.exp_neg, nt_u64_to_open_unit(b.w[0], b.w[1]));
+        if (part + 1 < s.parts) {
+            total += nt_poisson_invert(s.lambda_part, s.exp_neg, nt_u64_to_open_unit(b.w[2], b.w[3]));
+        }
+    }
+    return total;
+}
+
+// 1. One thread per padded neuron i < n_pad: syn[(b * n_channels + c) * 64 + l] = ring[(c * slots + slot) *
+// n_pad + i] * inv_scale, and the ring entry is cleared.
+NT_KERNEL void gather_input(unsigned int n_pad, unsigned int n_channels, unsigned int slots, unsigned int slot,
+                            long long* ring, double inv_scale, double* syn) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_pad) {
+        return;
+    }
+    const unsigned int b = i / NT_NET_LANES;
+    const unsigned int l = i % NT_NET_LANES;
+    for (unsigned int c = 0; c < n_channels; ++c) {
+        long long* r = &ring[((unsigned long long)c * slots + slot) * n_pad + i];
+        const long long x = *r;
+        *r = 0;
+        syn[((unsigned long long)b * n_channels + c) * NT_NET_LANES + l] = __dmul_rn(__ll2double_rn(x), inv_scale);
+    }
+}
+
+// 2. One thread per neuron i < n_neurons, over its stimuli stim_of[stim_ptr[i] .. stim_ptr[i + 1]] in order:
+// Poisson adds count * weight to syn of its channel, a current adds to the neuron's external current, an
+// activation event sets the neuron's bit in forced[i / 64] (spiking models; graded models get the amplitude
+// as current). Writes i_ext[i] (0 without current); `forced` must be cleared before the launch.
+NT_KERNEL void stimulus_input(unsigned int n_neurons, unsigned int n_channels, unsigned long long step,
+                              unsigned long long seed, unsigned int spiking, const unsigned int* stim_ptr,
+                              const unsigned int* stim_of, const nt_stimulus* stimuli, double* syn, double* i_ext,
+                              unsigned long long* forced) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_neurons) {
+        return;
+    }
+    const unsigned int b = i / NT_NET_LANES;
+    const unsigned int l = i % NT_NET_LANES;
+    double current = 0.0;
+    bool force = false;
+    for (unsigned int e = stim_ptr[i]; e < stim_ptr[i + 1]; ++e) {
+        const nt_stimulus s = stimuli[stim_of[e]];
+        if (step < s.start || step >= s.stop) {
+            continue;
+        }
+        if (s.kind == NT_STIM_POISSON) {
+            const unsigned int count = nt_poisson_sample(s, seed, i, step);
+            double* x = &syn[((unsigned long long)b * n_channels + s.channel) * NT_NET_LANES + l];
+            *x = __dadd_rn(*x, __dmul_rn((double)count, s.value));
+        } else if (s.kind == NT_STIM_CURRENT) {
+            current = __dadd_rn(current, s.value);
+        } else {
+            const nt_u32x4 r = nt_rng_bits(seed, s.stream, i, step, 0);
+            if (nt_u64_to_open_unit(r.w[0], r.w[1]) < s.p_event) {
+                if (spiking) {
+                    force = true;
+                } else {
+                    current = __dadd_rn(current, s.value);
+                }
+            }
+        }
+    }
+    i_ext[i] = current;
+    if (force) {
+        atomicOr(&forced[b], 1ull << l);
+    }
+}
+
+// 3. One thread per neuron: i_ext[i] += sum over the CSR row of g_ij * (v_prev[j] - v_prev[i]), summed in row
+// order from 0.0 (rows without entries leave i_ext untouched).
+NT_KERNEL void gap_current(unsigned int n_neurons, const unsigned long long* row_ptr, const unsigned int* partner,
+                           const float* conductance, const double* v_prev, double* i_ext) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_neurons) {
+        return;
+    }
+    const unsigned long long a = row_ptr[i];
+    const unsigned long long e = row_ptr[i + 1];
+    if (a == e) {
+        return;
+    }
+    const double vi = v_prev[i];
+    double ig = 0.0;
+    for (unsigned long long k = a; k < e; ++k) {
+        ig = __dadd_rn(ig, __dmul_rn((double)conductance[k], __dsub_rn(v_prev[partner[k]], vi)));
+    }
+    i_ext[i] = __dadd_rn(i_ext[i], ig);
+}
+
+// 4. One thread per neuron i < n_neurons: syn of every channel whose gain is not 1 is multiplied by the gain.
+NT_KERNEL void apply_channel_gain(unsigned int n_neurons, unsigned int n_channels, const double* gain,
+                                  double* syn) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_neurons) {
+        return;
+    }
+    const unsigned int b = i / NT_NET_LANES;
+    const unsigned int l = i % NT_NET_LANES;
+    for (unsigned int c = 0; c < n_channels; ++c) {
+        const double g = gain[c];
+        if (g != 1.0) {
+            double* x = &syn[((unsigned long long)b * n_channels + c) * NT_NET_LANES + l];
+            *x = __dmul_rn(*x, g);
+        }
+    }
+}
+
+// 6. One thread per neuron: a silenced neuron (bit i % 64 of silenced[i / 64]) emits nothing this step.
+NT_KERNEL void apply_silence_and_flag(unsigned int n_neurons, const unsigned long long* silenced,
+                                      unsigned char* spiked) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_neurons) {
+        return;
+    }
+    if ((silenced[i / NT_NET_LANES] >> (i % NT_NET_LANES)) & 1ull) {
+        spiked[i] = 0;
+    }
+}
+
+// The fixed-point value of a weight: round-to-nearest-even of w * scale (`DeliveryScale::to_fixed`).
+static __device__ __forceinline__ long long nt_to_fixed(double w, double scale) {
+    return __double2ll_rn(__dmul_rn(w, scale));
+}
+
+// 8. One thread per spiking neuron spikes[j], j < n_spikes: for each segment of its row (receptor, delay,
+// targets segment_start[s] .. segment_start[s + 1]) adds each synapse's fixed-point weight to
+// ring[(receptor * slots + (step + delay) % slots) * n_pad + target] with an integer atomic. Weights are
+// either dense (weights[k], f32, converted here) or a table (fixed_table[weight_index[k]], converted on the
+// host with the same rounding): exactly one of `weights` / `weight_index` is non-null.
+NT_KERNEL void deliver_spikes(unsigned int n_spikes, const unsigned int* spikes, const unsigned int* row_segments,
+                              const unsigned long long* segment_start, const unsigned short* segment_delay,
+                              const unsigned char* segment_receptor, const unsigned int* targets,
+                              const float* weights, const unsigned short* weight_index,
+                              const long long* fixed_table, double scale, unsigned long long step,
+                              unsigned int slots, unsigned int n_pad, long long* ring) {
+    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n_spikes) {
+        return;
+    }
+    const unsigned int pre = spikes[j];
+    for (unsigned int s = row_segments[pre]; s < row_segments[pre + 1]; ++s) {
+        const unsigned int slot = (unsigned int)((step + segment_delay[s]) % slots);
+        long long* row = ring + ((unsigned long long)segment_receptor[s] * slots + slot) * n_pad;
+        unsigned long long end = segment_start[s + 1];
+#ifdef NEUROTWIN_BREAK_FOR_TEST
+        // Deliberate off-by-one (the last synapse of every segment is dropped): used only to prove that the
+        // backend conformance test detects a broken delivery.
+        end -= 1;
+#endif
+        for (unsigned long long k = segment_start[s]; k < end; ++k) {
+            const long long x = weights ? nt_to_fixed((double)weights[k], scale) : fixed_table[weight_index[k]];
+            atomicAdd((unsigned long long*)&row[targets[k]], (unsigned long long)x);
+        }
+    }
+}
+
+// 9. One thread per padded neuron: v_prev[i] = V_m (state variable 0 of a block-major state with n_state
+// variables).
+NT_KERNEL void snapshot_v(unsigned int n_pad, unsigned int n_state, const double* state, double* v_prev) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_pad) {
+        return;
+    }
+    v_prev[i] = state[(unsigned long long)(i / NT_NET_LANES) * n_state * NT_NET_LANES + i % NT_NET_LANES];
+}
+
+// out[j] = nt_to_fixed(x[j], scale) for j < n (conformance of the fixed-point conversion with Rust's
+// round_ties_even).
+NT_KERNEL void to_fixed_fill(unsigned int n, const double* x, double scale, long long* out) {
+    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n) {
+        return;
+    }
+    out[j] = nt_to_fixed(x[j], scale);
+}

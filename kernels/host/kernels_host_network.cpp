@@ -1,0 +1,70 @@
+// Host build of the network kernels (cuda/network.cu) and of the lif_delta model (cuda/lif_delta.cu): the
+// shim, the .cu sources unchanged, then extern "C" entry points that launch each kernel with the sequential
+// launcher. Linked into the crate by build.rs.
+#include "shim.h"
+
+#include "../cuda/network.cu"
+#include "../cuda/lif_delta.cu"
+
+#define NT_LAUNCH_1D(n, body) \
+    nt_launch(nt_grid_1d((n), NT_THREADS_PER_BLOCK), dim3(NT_THREADS_PER_BLOCK), [&] { body; })
+
+extern "C" {
+
+void nt_host_gather_input(unsigned int n_pad, unsigned int n_channels, unsigned int slots, unsigned int slot,
+                          long long* ring, double inv_scale, double* syn) {
+    NT_LAUNCH_1D(n_pad, gather_input(n_pad, n_channels, slots, slot, ring, inv_scale, syn));
+}
+
+void nt_host_stimulus_input(unsigned int n_neurons, unsigned int n_channels, unsigned long long step,
+                            unsigned long long seed, unsigned int spiking, const unsigned int* stim_ptr,
+                            const unsigned int* stim_of, const nt_stimulus* stimuli, double* syn, double* i_ext,
+                            unsigned long long* forced) {
+    NT_LAUNCH_1D(n_neurons, stimulus_input(n_neurons, n_channels, step, seed, spiking, stim_ptr, stim_of, stimuli,
+                                           syn, i_ext, forced));
+}
+
+void nt_host_gap_current(unsigned int n_neurons, const unsigned long long* row_ptr, const unsigned int* partner,
+                         const float* conductance, const double* v_prev, double* i_ext) {
+    NT_LAUNCH_1D(n_neurons, gap_current(n_neurons, row_ptr, partner, conductance, v_prev, i_ext));
+}
+
+void nt_host_apply_channel_gain(unsigned int n_neurons, unsigned int n_channels, const double* gain, double* syn) {
+    NT_LAUNCH_1D(n_neurons, apply_channel_gain(n_neurons, n_channels, gain, syn));
+}
+
+void nt_host_apply_silence_and_flag(unsigned int n_neurons, const unsigned long long* silenced,
+                                    unsigned char* spiked) {
+    NT_LAUNCH_1D(n_neurons, apply_silence_and_flag(n_neurons, silenced, spiked));
+}
+
+void nt_host_deliver_spikes(unsigned int n_spikes, const unsigned int* spikes, const unsigned int* row_segments,
+                            const unsigned long long* segment_start, const unsigned short* segment_delay,
+                            const unsigned char* segment_receptor, const unsigned int* targets, const float* weights,
+                            const unsigned short* weight_index, const long long* fixed_table, double scale,
+                            unsigned long long step, unsigned int slots, unsigned int n_pad, long long* ring) {
+    NT_LAUNCH_1D(n_spikes, deliver_spikes(n_spikes, spikes, row_segments, segment_start, segment_delay,
+                                          segment_receptor, targets, weights, weight_index, fixed_table, scale, step,
+                                          slots, n_pad, ring));
+}
+
+void nt_host_snapshot_v(unsigned int n_pad, unsigned int n_state, const double* state, double* v_prev) {
+    NT_LAUNCH_1D(n_pad, snapshot_v(n_pad, n_state, state, v_prev));
+}
+
+void nt_host_to_fixed_fill(unsigned int n, const double* x, double scale, long long* out) {
+    NT_LAUNCH_1D(n, to_fixed_fill(n, x, scale, out));
+}
+
+void nt_host_lif_delta_update(unsigned int n_neurons, unsigned int n_channels, double* state,
+                              const unsigned short* param_set, const double* p22, const double* p20,
+                              const double* e_l, const double* theta, const double* reset, const double* i_e,
+                              const unsigned int* refractory_steps, const double* keep_refractory_input,
+                              const double* syn, const double* i_ext, const unsigned long long* forced,
+                              unsigned char* spiked) {
+    NT_LAUNCH_1D(n_neurons, lif_delta_update(n_neurons, n_channels, state, param_set, p22, p20, e_l, theta, reset,
+                                             i_e, refractory_steps, keep_refractory_input, syn, i_ext, forced,
+                                             spiked));
+}
+
+}  // extern "C"
