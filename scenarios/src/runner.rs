@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use neurotwin_models::{CounterRng, Stream};
+use neurotwin_sim::cuda::CudaBackend;
+use neurotwin_sim::host_kernels::HostKernelBackend;
 use neurotwin_sim::output::{write_json, write_sonata_spikes, write_state_report};
-use neurotwin_sim::{Backend, CpuBackend, Recording, RunOptions, SimError};
+use neurotwin_sim::{Backend, CpuBackend, Recording, RunOptions, SimError, SimSetup};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -13,11 +15,48 @@ use crate::build::{PreparedRun, prepare};
 use crate::error::ScenarioError;
 use crate::load::{expand_sweep, read};
 
-/// Which backend runs the simulation.
+/// Which backend runs the simulation. All give bit-identical spikes for the same scenario and seed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BackendChoice {
+    /// The rayon CPU backend.
     #[default]
     Cpu,
+    /// The CUDA kernels on a GPU (cudarc + NVRTC); an error when no usable GPU is found.
+    Cuda,
+    /// CUDA when a usable GPU is found, otherwise the CPU (saying so on stderr).
+    Auto,
+    /// The CUDA kernels compiled for the host and run sequentially (slow; for verification).
+    CudaHost,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
+            "auto" => Ok(Self::Auto),
+            "cuda-host" => Ok(Self::CudaHost),
+            _ => Err(format!("unknown backend `{s}` (cpu, cuda, auto, cuda-host)")),
+        }
+    }
+}
+
+/// Creates the backend for a setup.
+pub fn make_backend(choice: BackendChoice, setup: &SimSetup) -> Result<Box<dyn Backend>, SimError> {
+    Ok(match choice {
+        BackendChoice::Cpu => Box::new(CpuBackend::new(setup)?),
+        BackendChoice::CudaHost => Box::new(HostKernelBackend::new(setup)?),
+        BackendChoice::Cuda => Box::new(CudaBackend::new(setup)?),
+        BackendChoice::Auto => match CudaBackend::new(setup) {
+            Ok(b) => Box::new(b),
+            Err(SimError::BackendUnavailable { reason, .. }) => {
+                eprintln!("note: CUDA backend unavailable ({reason}); running on the CPU");
+                Box::new(CpuBackend::new(setup)?)
+            }
+            Err(e) => return Err(e),
+        },
+    })
 }
 
 /// How to run a scenario file.
@@ -119,8 +158,19 @@ pub fn prepare_all(req: &RunRequest) -> Result<PreparedScenario, ScenarioError> 
     Ok(PreparedScenario { points: prepared, trials, sweep_param })
 }
 
-/// Runs a prepared scenario on the chosen backend (no output written).
+/// Runs a prepared scenario on the CPU backend (no output written).
 pub fn simulate(
+    run: &PreparedRun,
+    seed: u64,
+    progress: bool,
+    label: &str,
+) -> Result<(Recording, i32, &'static str), SimError> {
+    simulate_on(BackendChoice::Cpu, run, seed, progress, label)
+}
+
+/// Runs a prepared scenario on the chosen backend (no output written).
+pub fn simulate_on(
+    choice: BackendChoice,
     run: &PreparedRun,
     seed: u64,
     progress: bool,
@@ -128,9 +178,9 @@ pub fn simulate(
 ) -> Result<(Recording, i32, &'static str), SimError> {
     let mut setup = run.setup.clone();
     setup.seed = seed;
-    let mut backend = CpuBackend::new(&setup)?;
+    let mut backend = make_backend(choice, &setup)?;
     let opts = RunOptions { progress, label: label.to_string() };
-    let rec = neurotwin_sim::run(&setup, &run.perturbations, &run.record, &mut backend, &opts)?;
+    let rec = neurotwin_sim::run(&setup, &run.perturbations, &run.record, backend.as_mut(), &opts)?;
     Ok((rec, backend.delivery_scale_exponent(), backend.name()))
 }
 
@@ -175,7 +225,7 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
                 };
                 let seed = trial_seed(run.setup.seed, t);
                 let started = Instant::now();
-                let (rec, exponent, backend) = simulate(run, seed, progress, &run.name)?;
+                let (rec, exponent, backend) = simulate_on(req.backend, run, seed, progress, &run.name)?;
                 let wall_s = started.elapsed().as_secs_f64();
                 let summary =
                     summarize(run, &rec, sweep_param.clone(), value.clone(), t, seed, backend, exponent, wall_s, &dir);

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod control;
 pub mod cpu;
+pub mod cuda;
 pub mod engine;
 pub mod error;
 pub mod host_kernels;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use neurotwin_scenarios::{RunRequest, run_scenario};
+use neurotwin_scenarios::{BackendChoice, RunRequest, run_scenario};
 
 use super::table::render;
 
@@ -11,9 +11,14 @@ pub fn demo_scenario() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join("celegans_touch.toml")
 }
 
-pub fn demo(out: PathBuf) -> anyhow::Result<()> {
-    let req =
-        RunRequest { scenario: demo_scenario(), out_dir: Some(out.clone()), progress: true, ..Default::default() };
+pub fn demo(out: PathBuf, backend: BackendChoice) -> anyhow::Result<()> {
+    let req = RunRequest {
+        scenario: demo_scenario(),
+        out_dir: Some(out.clone()),
+        progress: true,
+        backend,
+        ..Default::default()
+    };
     let results = run_scenario(&req)?;
     let s = &results[0].summary;
     println!(
@@ -39,7 +44,7 @@ pub fn demo(out: PathBuf) -> anyhow::Result<()> {
         })
         .collect();
     println!("{}", render(&header, &rows));
-    println!("mean rate of all neurons: {:.2} Hz; simulated in {:.2} s", s.mean_rate_hz, s.wall_s);
+    println!("mean rate of all neurons: {:.2} Hz; simulated in {:.2} s on {}", s.mean_rate_hz, s.wall_s, s.backend);
     println!("outputs: {0}/spikes.h5 (SONATA), {0}/summary.json, {0}/raster.png", out.display());
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 mod demo;
+mod doctor;
 mod import;
 mod inspect;
 mod load;
@@ -10,6 +11,7 @@ pub mod table;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use neurotwin_scenarios::BackendChoice;
 
 #[derive(Parser, Debug)]
 #[command(name = "neurotwin", version, about = "Runnable, testable digital twins from connectomes")]
@@ -33,13 +35,22 @@ pub enum Command {
         /// Print the summary as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Backend: cpu, cuda (fails without a usable GPU), auto (CUDA if available, else CPU),
+        /// cuda-host (the CUDA kernels run on the CPU, for verification).
+        #[arg(long, default_value = "cpu")]
+        backend: BackendChoice,
     },
     /// Run the bundled C. elegans gentle-touch scenario and print what the read-out neurons did.
     Demo {
         /// Output folder.
         #[arg(short, long, default_value = "out/demo")]
         out: PathBuf,
+        /// Backend: cpu, cuda, auto, cuda-host.
+        #[arg(long, default_value = "cpu")]
+        backend: BackendChoice,
     },
+    /// Report the machine: cores, CUDA driver, GPUs, NVRTC.
+    Doctor,
     /// Convert a connectome (CSV or bundled) to a neurotwin HDF5 file.
     Import(import::ImportArgs),
     /// Print what a connectome holds and compiles to: sizes, bytes/synapse, receptor classes, hubs,
@@ -49,8 +60,9 @@ pub enum Command {
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { scenario, out, threads, json } => run::run(scenario, out, threads, json),
-        Command::Demo { out } => demo::demo(out),
+        Command::Run { scenario, out, threads, json, backend } => run::run(scenario, out, threads, json, backend),
+        Command::Demo { out, backend } => demo::demo(out, backend),
+        Command::Doctor => doctor::doctor(),
         Command::Import(a) => import::import(a),
         Command::Inspect(a) => inspect::inspect(a),
     }

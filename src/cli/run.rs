@@ -2,12 +2,18 @@
 
 use std::path::PathBuf;
 
-use neurotwin_scenarios::{RunRequest, RunResult, run_scenario};
+use neurotwin_scenarios::{BackendChoice, RunRequest, RunResult, run_scenario};
 
 use super::table::render;
 
-pub fn run(scenario: PathBuf, out: Option<PathBuf>, threads: Option<usize>, json: bool) -> anyhow::Result<()> {
-    let req = RunRequest { scenario, out_dir: out, threads, progress: true, ..Default::default() };
+pub fn run(
+    scenario: PathBuf,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    json: bool,
+    backend: BackendChoice,
+) -> anyhow::Result<()> {
+    let req = RunRequest { scenario, out_dir: out, threads, progress: true, backend };
     let results = run_scenario(&req)?;
     if json {
         let all: Vec<_> = results.iter().map(|r| &r.summary).collect();
