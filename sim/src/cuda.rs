@@ -28,19 +28,17 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx, compile_ptx_with_opts};
 use neurotwin_connectome::Weights;
-use neurotwin_kernels::host::{
-    LifDeltaTable, LifExpTable, STIM_ACTIVATION, STIM_CURRENT, STIM_POISSON, StimulusParams,
-};
+use neurotwin_kernels::host::StimulusParams;
 use neurotwin_kernels::{KERNELS, LIF_DELTA, LIF_EXP, NETWORK, nvrtc_source};
-use neurotwin_models::poisson::PoissonTable;
-use neurotwin_models::{CompiledModel, LANES, Stream};
+use neurotwin_models::{CompiledModel, LANES};
 
 use crate::backend::Backend;
 use crate::control::StepControl;
 use crate::cpu::DeliveryScale;
 use crate::error::SimError;
 use crate::host_kernels::HostKernelBackend;
-use crate::setup::{SimSetup, StimulusKind, initial_block_state};
+use crate::kernel_tables::{ModelTable, model_table, stimulus_tables};
+use crate::setup::{SimSetup, initial_block_state};
 
 /// Threads per block of every launch (all kernels are one thread per element, no shared memory).
 const BLOCK: u32 = 256;
@@ -348,8 +346,8 @@ impl CudaBackend {
         let fixed = DeliveryScale::for_network(net);
 
         let up_f64 = |v: &[f64]| upload(&stream, v);
-        let model = match model_tables(&setup.model, n_ch)? {
-            Tables::LifExp(t) => DevModel {
+        let model = match model_table(&setup.model, n_ch)? {
+            ModelTable::LifExp(t) => DevModel {
                 update: function(LIF_EXP.name, "lif_exp_update")?,
                 p22: up_f64(&t.p22)?,
                 p20: up_f64(&t.p20)?,
@@ -360,7 +358,7 @@ impl CudaBackend {
                 refractory_steps: upload(&stream, &t.refractory_steps)?,
                 extra: ModelExtra::LifExp { p11: up_f64(&t.p11)?, p21: up_f64(&t.p21)? },
             },
-            Tables::LifDelta(t) => DevModel {
+            ModelTable::LifDelta(t) => DevModel {
                 update: function(LIF_DELTA.name, "lif_delta_update")?,
                 p22: up_f64(&t.p22)?,
                 p20: up_f64(&t.p20)?,
@@ -390,7 +388,7 @@ impl CudaBackend {
                 DevWeights::Table { index: upload(&stream, index)?, fixed_table: upload(&stream, &table)? }
             }
         };
-        let (stim_ptr, stim_of, params) = stimulus_tables(setup);
+        let (stim_ptr, stim_of, params) = stimulus_tables(setup, n_ch)?;
         let stimuli: Vec<DevStimulus> = params.into_iter().map(DevStimulus).collect();
         let gap = if net.gap.is_empty() {
             None
@@ -621,94 +619,4 @@ impl Backend for CudaBackend {
     fn delivery_scale_exponent(&self) -> i32 {
         self.fixed.exponent
     }
-}
-
-// ---- host-side tables (the same construction as `host_kernels.rs`, whose helpers are private) ----
-
-enum Tables {
-    LifExp(LifExpTable),
-    LifDelta(LifDeltaTable),
-}
-
-/// The compiled model as the kernels' parameter tables (the setup was validated, so channel counts match).
-fn model_tables(model: &CompiledModel, n_ch: usize) -> Result<Tables, SimError> {
-    match model {
-        CompiledModel::LifExp(sets) => {
-            let mut t = LifExpTable { n_channels: n_ch, ..Default::default() };
-            for c in sets {
-                t.p22.push(c.p22);
-                t.p20.push(c.p20);
-                t.e_l.push(c.e_l);
-                t.theta.push(c.theta);
-                t.reset.push(c.reset);
-                t.i_e.push(c.i_e);
-                t.refractory_steps.push(c.refractory_steps);
-                t.p11.extend_from_slice(&c.p11);
-                t.p21.extend_from_slice(&c.p21);
-            }
-            Ok(Tables::LifExp(t))
-        }
-        CompiledModel::LifDelta(sets) => {
-            let mut t = LifDeltaTable { n_channels: n_ch, ..Default::default() };
-            for c in sets {
-                t.p22.push(c.p22);
-                t.p20.push(c.p20);
-                t.e_l.push(c.e_l);
-                t.theta.push(c.theta);
-                t.reset.push(c.reset);
-                t.i_e.push(c.i_e);
-                t.refractory_steps.push(c.refractory_steps);
-                t.keep_refractory_input.push(c.keep_refractory_input);
-            }
-            Ok(Tables::LifDelta(t))
-        }
-        _ => Err(unavailable("model has no CUDA kernel yet")),
-    }
-}
-
-/// Stimuli as kernel parameters plus per-neuron CSR lists `(ptr, of)`, in the CPU backend's order (the setup
-/// was validated by `HostKernelBackend::new`).
-fn stimulus_tables(setup: &SimSetup) -> (Vec<u32>, Vec<u32>, Vec<StimulusParams>) {
-    let n = setup.n_neurons();
-    let dt = setup.network.dt_ms;
-    let mut params = Vec::with_capacity(setup.stimuli.len());
-    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for (k, s) in setup.stimuli.iter().enumerate() {
-        let stream = |st: Stream| st as u32 | ((k as u32) << 16);
-        let mut p = StimulusParams { start: s.start_step, stop: s.stop_step, ..Default::default() };
-        match s.kind {
-            StimulusKind::Poisson { rate_hz, weight, channel } => {
-                let t = PoissonTable::new(rate_hz * dt * 1e-3);
-                p.kind = STIM_POISSON;
-                p.lambda_part = t.lambda_part;
-                p.exp_neg = t.exp_neg;
-                p.parts = t.parts;
-                p.value = weight;
-                p.channel = channel as u32;
-                p.stream = stream(Stream::PoissonInput);
-            }
-            StimulusKind::Current { amplitude_pa } => {
-                p.kind = STIM_CURRENT;
-                p.value = amplitude_pa;
-                p.stream = stream(Stream::PoissonInput);
-            }
-            StimulusKind::Activation { rate_hz, amplitude_pa } => {
-                p.kind = STIM_ACTIVATION;
-                p.p_event = 1.0 - (-rate_hz * dt * 1e-3).exp();
-                p.value = amplitude_pa;
-                p.stream = stream(Stream::Activation);
-            }
-        }
-        params.push(p);
-        for &t in &s.targets {
-            lists[t as usize].push(k as u32);
-        }
-    }
-    let mut ptr = vec![0u32; n + 1];
-    let mut of = Vec::new();
-    for (i, l) in lists.iter().enumerate() {
-        of.extend_from_slice(l);
-        ptr[i + 1] = of.len() as u32;
-    }
-    (ptr, of, params)
 }

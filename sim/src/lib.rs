@@ -8,6 +8,7 @@ pub mod cuda;
 pub mod engine;
 pub mod error;
 pub mod host_kernels;
+mod kernel_tables;
 pub mod output;
 pub mod record;
 pub mod setup;
