@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use neurotwin_connectome::CompiledNetwork;
-use neurotwin_models::{CompiledModel, CounterRng, LANES, Stream};
+use neurotwin_connectome::generators::{BackgroundInput, GeneratedNetwork, VInit};
+use neurotwin_models::{CompiledModel, CounterRng, LANES, NeuronParams, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
@@ -121,4 +122,63 @@ pub fn initial_block_state(setup: &SimSetup) -> Result<Vec<f64>, SimError> {
         }
     }
     Ok(state)
+}
+
+impl SimSetup {
+    /// A generated benchmark network as a run: one parameter set per population, the populations'
+    /// initial V_m, background Poisson input (and DC) as stimuli over the whole run, in order.
+    pub fn from_generated(g: GeneratedNetwork, seed: u64, steps: u64) -> Result<SimSetup, SimError> {
+        let network = Arc::new(g.network);
+        let sets: Vec<NeuronParams> = g.populations.iter().map(|p| p.params.clone()).collect();
+        let mut param_set = vec![0u16; network.n_neurons()];
+        for (k, p) in g.populations.iter().enumerate() {
+            param_set[p.range.start as usize..p.range.end as usize].fill(k as u16);
+        }
+        let model = CompiledModel::compile(&sets, &network.receptors, network.dt_ms)
+            .map_err(|e| SimError::Setup(e.to_string()))?;
+        let mut init = Vec::new();
+        for p in &g.populations {
+            let rule = match p.v_init {
+                VInit::Rest => None,
+                VInit::Uniform { lo, hi } => Some(InitRule::Uniform { lo, hi }),
+                VInit::Normal { mean, sd } => Some(InitRule::Normal { mean, sd }),
+            };
+            if let Some(rule) = rule {
+                init.push(StateInit { var: 0, rule, targets: Some(p.range.clone().collect()) });
+            }
+        }
+        let targets = |pop: usize| -> Vec<u32> { g.populations[pop].range.clone().collect() };
+        let mut stimuli = Vec::new();
+        for (k, bg) in g.background.iter().enumerate() {
+            match bg {
+                BackgroundInput::Poisson { population, rate_hz, weight, receptor } => {
+                    let ch =
+                        network.receptors.iter().position(|r| &r.name == receptor).ok_or_else(|| {
+                            SimError::Setup(format!("background input on unknown receptor `{receptor}`"))
+                        })?;
+                    if *rate_hz > 0.0 {
+                        stimuli.push(Stimulus {
+                            name: format!("background-{k}"),
+                            kind: StimulusKind::Poisson { rate_hz: *rate_hz, weight: *weight, channel: ch as u8 },
+                            targets: targets(*population),
+                            start_step: 0,
+                            stop_step: steps,
+                        });
+                    }
+                }
+                BackgroundInput::Dc { population, amplitude_pa } => {
+                    if *amplitude_pa != 0.0 {
+                        stimuli.push(Stimulus {
+                            name: format!("background-dc-{k}"),
+                            kind: StimulusKind::Current { amplitude_pa: *amplitude_pa },
+                            targets: targets(*population),
+                            start_step: 0,
+                            stop_step: steps,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(SimSetup { network, model, param_set, init, stimuli, seed, steps })
+    }
 }

@@ -11,9 +11,7 @@
 //!   runs the CPU backend and the CUDA backend on small networks and requires identical spike trains and
 //!   identical final membrane potentials, bit for bit.
 
-use std::sync::Arc;
-
-use neurotwin_connectome::generators::{BackgroundInput, GeneratedNetwork, VInit, brunel, cuba};
+use neurotwin_connectome::generators::{GeneratedNetwork, brunel, cuba};
 use neurotwin_models::{CompiledModel, NeuronParams};
 use neurotwin_sim::cuda::{CudaBackend, compile_kernels, cuda_status};
 use neurotwin_sim::*;
@@ -21,56 +19,8 @@ use neurotwin_sim::*;
 const DT: f64 = 0.1;
 const STEPS: u64 = 1000; // 100 ms
 
-/// A generated network as `scenarios/src/build.rs` turns it into a run (as in `conformance_host_kernels.rs`).
 fn generated_setup(g: GeneratedNetwork, seed: u64, steps: u64) -> SimSetup {
-    let network = Arc::new(g.network);
-    let sets: Vec<NeuronParams> = g.populations.iter().map(|p| p.params.clone()).collect();
-    let mut param_set = vec![0u16; network.n_neurons()];
-    for (k, p) in g.populations.iter().enumerate() {
-        param_set[p.range.start as usize..p.range.end as usize].fill(k as u16);
-    }
-    let model = CompiledModel::compile(&sets, &network.receptors, network.dt_ms).unwrap();
-    let mut init = Vec::new();
-    for p in &g.populations {
-        let rule = match p.v_init {
-            VInit::Rest => None,
-            VInit::Uniform { lo, hi } => Some(InitRule::Uniform { lo, hi }),
-            VInit::Normal { mean, sd } => Some(InitRule::Normal { mean, sd }),
-        };
-        if let Some(rule) = rule {
-            init.push(StateInit { var: 0, rule, targets: Some(p.range.clone().collect()) });
-        }
-    }
-    let targets = |pop: usize| -> Vec<u32> { g.populations[pop].range.clone().collect() };
-    let mut stimuli = Vec::new();
-    for (k, bg) in g.background.iter().enumerate() {
-        match bg {
-            BackgroundInput::Poisson { population, rate_hz, weight, receptor } => {
-                let ch = network.receptors.iter().position(|r| &r.name == receptor).unwrap();
-                if *rate_hz > 0.0 {
-                    stimuli.push(Stimulus {
-                        name: format!("background-{k}"),
-                        kind: StimulusKind::Poisson { rate_hz: *rate_hz, weight: *weight, channel: ch as u8 },
-                        targets: targets(*population),
-                        start_step: 0,
-                        stop_step: steps,
-                    });
-                }
-            }
-            BackgroundInput::Dc { population, amplitude_pa } => {
-                if *amplitude_pa != 0.0 {
-                    stimuli.push(Stimulus {
-                        name: format!("background-dc-{k}"),
-                        kind: StimulusKind::Current { amplitude_pa: *amplitude_pa },
-                        targets: targets(*population),
-                        start_step: 0,
-                        stop_step: steps,
-                    });
-                }
-            }
-        }
-    }
-    SimSetup { network, model, param_set, init, stimuli, seed, steps }
+    SimSetup::from_generated(g, seed, steps).unwrap()
 }
 
 /// CUBA (lif_exp, 4000 neurons).
