@@ -8,12 +8,16 @@ const SOURCES: &[&str] = &[
     "host/kernels_host_broken.cpp",
     "host/kernels_host_network.cpp",
     "host/kernels_host_network_broken.cpp",
+    "host/kernels_host_models.cpp",
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
     "cuda/conformance.cu",
     "cuda/lif_exp.cu",
     "cuda/lif_delta.cu",
     "cuda/network.cu",
+    "cuda/izhikevich.cu",
+    "cuda/adex.cu",
+    "cuda/graded.cu",
 ];
 
 fn main() {
@@ -28,6 +32,7 @@ fn main() {
             "host/kernels_host_broken.cpp",
             "host/kernels_host_network.cpp",
             "host/kernels_host_network_broken.cpp",
+            "host/kernels_host_models.cpp",
         ])
         .flag("-x")
         .flag("c++")

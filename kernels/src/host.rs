@@ -750,3 +750,340 @@ pub fn lif_delta_update(t: &LifDeltaTable, state: &mut [f64], input: &LifExpStep
         )
     };
 }
+
+// ---- izhikevich, adex and graded (`cuda/izhikevich.cu`, `cuda/adex.cu`, `cuda/graded.cu`) ----
+
+unsafe extern "C" {
+    fn nt_host_izhikevich_update(
+        n_neurons: c_uint,
+        n_channels: c_uint,
+        state: *mut f64,
+        param_set: *const u16,
+        a: *const f64,
+        b: *const f64,
+        c: *const f64,
+        d: *const f64,
+        v_peak: *const f64,
+        i_e: *const f64,
+        n_sub: *const u32,
+        h_sub: *const f64,
+        syn: *const f64,
+        i_ext: *const f64,
+        forced: *const u64,
+        spiked: *mut u8,
+    );
+    fn nt_host_adex_update(
+        n_neurons: c_uint,
+        n_channels: c_uint,
+        state: *mut f64,
+        param_set: *const u16,
+        e_l: *const f64,
+        g_l: *const f64,
+        inv_c: *const f64,
+        v_th: *const f64,
+        g_l_delta_t: *const f64,
+        inv_delta_t: *const f64,
+        a: *const f64,
+        inv_tau_w: *const f64,
+        b: *const f64,
+        v_reset: *const f64,
+        v_peak: *const f64,
+        i_e: *const f64,
+        refractory_start: *const f64,
+        n_sub: *const u32,
+        h_sub: *const f64,
+        half_h_sub: *const f64,
+        decay_sub: *const f64,
+        syn: *const f64,
+        i_ext: *const f64,
+        forced: *const u64,
+        spiked: *mut u8,
+    );
+    fn nt_host_graded_update(
+        n_neurons: c_uint,
+        n_channels: c_uint,
+        state: *mut f64,
+        param_set: *const u16,
+        g_l: *const f64,
+        g_l_e_l: *const f64,
+        minus_h_over_c: *const f64,
+        beta: *const f64,
+        v_th: *const f64,
+        i_e: *const f64,
+        e_rev: *const f64,
+        syn: *const f64,
+        i_ext: *const f64,
+        activity: *mut f64,
+    );
+}
+
+/// Checks the per-neuron inputs shared by the model kernels and returns the number of neurons.
+fn check_step_input(n_sets: usize, n_ch: usize, n_state: usize, state: &[f64], input: &LifExpStepInput) -> usize {
+    let n = input.i_ext.len();
+    let n_blocks = n.div_ceil(LANES);
+    assert_eq!(input.param_set.len(), n, "param_set must have one entry per neuron");
+    assert_eq!(state.len(), n_blocks * n_state * LANES, "state must hold whole blocks of {n_state} vars");
+    assert_eq!(input.syn.len(), n_blocks * n_ch * LANES, "syn must hold n_blocks * n_channels * 64 entries");
+    if let Some(&bad) = input.param_set.iter().find(|&&s| usize::from(s) >= n_sets) {
+        panic!("parameter set {bad} out of range ({n_sets} sets)");
+    }
+    n
+}
+
+/// Compiled `izhikevich` parameter sets in the kernel's structure-of-arrays form (one entry per set).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IzhikevichTable {
+    /// Receptor channels (all summed as voltage jumps).
+    pub n_channels: usize,
+    /// Time scale of the recovery variable (1/ms).
+    pub a: Vec<f64>,
+    /// Sensitivity of `u` to `v` (dimensionless).
+    pub b: Vec<f64>,
+    /// After-spike reset of `v` (mV).
+    pub c: Vec<f64>,
+    /// After-spike increment of `u` (mV/ms).
+    pub d: Vec<f64>,
+    /// Spike cut-off (mV).
+    pub v_peak: Vec<f64>,
+    /// Constant bias current (mV/ms).
+    pub i_e: Vec<f64>,
+    /// Substeps per step.
+    pub n_sub: Vec<u32>,
+    /// Substep length (ms).
+    pub h_sub: Vec<f64>,
+}
+
+impl IzhikevichTable {
+    /// Number of parameter sets; panics if the arrays disagree in length.
+    pub fn n_sets(&self) -> usize {
+        let n = self.a.len();
+        for (name, len) in [
+            ("b", self.b.len()),
+            ("c", self.c.len()),
+            ("d", self.d.len()),
+            ("v_peak", self.v_peak.len()),
+            ("i_e", self.i_e.len()),
+            ("n_sub", self.n_sub.len()),
+            ("h_sub", self.h_sub.len()),
+        ] {
+            assert_eq!(len, n, "IzhikevichTable::{name} has {len} entries, a has {n}");
+        }
+        n
+    }
+}
+
+/// Kernel `izhikevich_update`: advances `input.i_ext.len()` neurons by one step. `state` is block-major,
+/// `state[(block * 2 + var) * 64 + lane]` with vars `V_m` (mV), `U_m` (mV/ms), and must hold whole blocks.
+/// `spiked[i]` is set to 1 if neuron `i` fired, else 0.
+pub fn izhikevich_update(t: &IzhikevichTable, state: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8]) {
+    let n_ch = t.n_channels;
+    let n = check_step_input(t.n_sets(), n_ch, 2, state, input);
+    assert_eq!(spiked.len(), n, "spiked must have one entry per neuron");
+    assert_eq!(input.forced.len(), n.div_ceil(LANES), "forced must have one word per block");
+    // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
+    // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
+    // param_set[i] < n_sets, and write state and spiked[i]. `state`/`spiked` are exclusively borrowed.
+    unsafe {
+        nt_host_izhikevich_update(
+            len_u32(n),
+            len_u32(n_ch),
+            state.as_mut_ptr(),
+            input.param_set.as_ptr(),
+            t.a.as_ptr(),
+            t.b.as_ptr(),
+            t.c.as_ptr(),
+            t.d.as_ptr(),
+            t.v_peak.as_ptr(),
+            t.i_e.as_ptr(),
+            t.n_sub.as_ptr(),
+            t.h_sub.as_ptr(),
+            input.syn.as_ptr(),
+            input.i_ext.as_ptr(),
+            input.forced.as_ptr(),
+            spiked.as_mut_ptr(),
+        )
+    };
+}
+
+/// Compiled `adex` parameter sets in the kernel's structure-of-arrays form (one entry per set, as
+/// `neurotwin_models::adex::Compiled`; `decay_sub` set-major: `decay_sub[set * n_channels + channel]`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AdexTable {
+    /// Receptor channels (same for every set).
+    pub n_channels: usize,
+    /// Leak reversal potential (mV).
+    pub e_l: Vec<f64>,
+    /// Leak conductance (nS).
+    pub g_l: Vec<f64>,
+    /// 1/C (1/pF).
+    pub inv_c: Vec<f64>,
+    /// Spike-initiation threshold (mV).
+    pub v_th: Vec<f64>,
+    /// g_L Δ_T (pA).
+    pub g_l_delta_t: Vec<f64>,
+    /// 1/Δ_T (1/mV).
+    pub inv_delta_t: Vec<f64>,
+    /// Subthreshold adaptation (nS).
+    pub a: Vec<f64>,
+    /// 1/τ_w (1/ms).
+    pub inv_tau_w: Vec<f64>,
+    /// Spike-triggered adaptation (pA).
+    pub b: Vec<f64>,
+    /// Reset potential (mV).
+    pub v_reset: Vec<f64>,
+    /// Spike detection threshold (mV).
+    pub v_peak: Vec<f64>,
+    /// Constant bias current (pA).
+    pub i_e: Vec<f64>,
+    /// Refractory counter value after a spike (steps, as f64).
+    pub refractory_start: Vec<f64>,
+    /// Substeps per step.
+    pub n_sub: Vec<u32>,
+    /// Substep length (ms).
+    pub h_sub: Vec<f64>,
+    /// Half the substep length (ms).
+    pub half_h_sub: Vec<f64>,
+    /// Per (set, channel): exp(−h_sub/τ_c).
+    pub decay_sub: Vec<f64>,
+}
+
+impl AdexTable {
+    /// Number of parameter sets; panics if the arrays disagree in length.
+    pub fn n_sets(&self) -> usize {
+        let n = self.e_l.len();
+        for (name, len) in [
+            ("g_l", self.g_l.len()),
+            ("inv_c", self.inv_c.len()),
+            ("v_th", self.v_th.len()),
+            ("g_l_delta_t", self.g_l_delta_t.len()),
+            ("inv_delta_t", self.inv_delta_t.len()),
+            ("a", self.a.len()),
+            ("inv_tau_w", self.inv_tau_w.len()),
+            ("b", self.b.len()),
+            ("v_reset", self.v_reset.len()),
+            ("v_peak", self.v_peak.len()),
+            ("i_e", self.i_e.len()),
+            ("refractory_start", self.refractory_start.len()),
+            ("n_sub", self.n_sub.len()),
+            ("h_sub", self.h_sub.len()),
+            ("half_h_sub", self.half_h_sub.len()),
+        ] {
+            assert_eq!(len, n, "AdexTable::{name} has {len} entries, e_l has {n}");
+        }
+        assert_eq!(self.decay_sub.len(), n * self.n_channels, "AdexTable::decay_sub needs n_sets * n_channels");
+        n
+    }
+}
+
+/// Kernel `adex_update`: advances `input.i_ext.len()` neurons by one step. `state` is block-major,
+/// `state[(block * (3 + n_channels) + var) * 64 + lane]` with vars `V_m` (mV), `w` (pA), `refractory`
+/// (steps), `I_syn_<c>` (pA), and must hold whole blocks. `spiked[i]` is set to 1 if neuron `i` fired.
+pub fn adex_update(t: &AdexTable, state: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8]) {
+    let n_ch = t.n_channels;
+    let n = check_step_input(t.n_sets(), n_ch, 3 + n_ch, state, input);
+    assert_eq!(spiked.len(), n, "spiked must have one entry per neuron");
+    assert_eq!(input.forced.len(), n.div_ceil(LANES), "forced must have one word per block");
+    // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
+    // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
+    // param_set[i] < n_sets (decay_sub at set * n_channels + c), and write state and spiked[i].
+    // `state`/`spiked` are exclusively borrowed.
+    unsafe {
+        nt_host_adex_update(
+            len_u32(n),
+            len_u32(n_ch),
+            state.as_mut_ptr(),
+            input.param_set.as_ptr(),
+            t.e_l.as_ptr(),
+            t.g_l.as_ptr(),
+            t.inv_c.as_ptr(),
+            t.v_th.as_ptr(),
+            t.g_l_delta_t.as_ptr(),
+            t.inv_delta_t.as_ptr(),
+            t.a.as_ptr(),
+            t.inv_tau_w.as_ptr(),
+            t.b.as_ptr(),
+            t.v_reset.as_ptr(),
+            t.v_peak.as_ptr(),
+            t.i_e.as_ptr(),
+            t.refractory_start.as_ptr(),
+            t.n_sub.as_ptr(),
+            t.h_sub.as_ptr(),
+            t.half_h_sub.as_ptr(),
+            t.decay_sub.as_ptr(),
+            input.syn.as_ptr(),
+            input.i_ext.as_ptr(),
+            input.forced.as_ptr(),
+            spiked.as_mut_ptr(),
+        )
+    };
+}
+
+/// Compiled `graded` parameter sets in the kernel's structure-of-arrays form (one entry per set; `e_rev`
+/// set-major: `e_rev[set * n_channels + channel]`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GradedTable {
+    /// Receptor channels (same for every set).
+    pub n_channels: usize,
+    /// Leak conductance (nS).
+    pub g_l: Vec<f64>,
+    /// g_L E_L (pA).
+    pub g_l_e_l: Vec<f64>,
+    /// −h/C (ms/pF).
+    pub minus_h_over_c: Vec<f64>,
+    /// Sigmoid slope (1/mV).
+    pub beta: Vec<f64>,
+    /// Sigmoid midpoint (mV).
+    pub v_th: Vec<f64>,
+    /// Constant bias current (pA).
+    pub i_e: Vec<f64>,
+    /// Per (set, channel): reversal potential (mV).
+    pub e_rev: Vec<f64>,
+}
+
+impl GradedTable {
+    /// Number of parameter sets; panics if the arrays disagree in length.
+    pub fn n_sets(&self) -> usize {
+        let n = self.g_l.len();
+        for (name, len) in [
+            ("g_l_e_l", self.g_l_e_l.len()),
+            ("minus_h_over_c", self.minus_h_over_c.len()),
+            ("beta", self.beta.len()),
+            ("v_th", self.v_th.len()),
+            ("i_e", self.i_e.len()),
+        ] {
+            assert_eq!(len, n, "GradedTable::{name} has {len} entries, g_l has {n}");
+        }
+        assert_eq!(self.e_rev.len(), n * self.n_channels, "GradedTable::e_rev needs n_sets * n_channels");
+        n
+    }
+}
+
+/// Kernel `graded_update`: advances `input.i_ext.len()` neurons by one step. `state` is block-major, one
+/// variable `V_m` (mV) at `state[block * 64 + lane]`, and must hold whole blocks. `activity[i]` receives the
+/// transmitted activation of neuron `i`. `input.forced` is ignored (graded neurons never spike).
+pub fn graded_update(t: &GradedTable, state: &mut [f64], input: &LifExpStepInput, activity: &mut [f64]) {
+    let n_ch = t.n_channels;
+    let n = check_step_input(t.n_sets(), n_ch, 1, state, input);
+    assert_eq!(activity.len(), n, "activity must have one entry per neuron");
+    // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
+    // i_ext[i], syn and state within block i / 64 < n_blocks, per-set arrays at param_set[i] < n_sets (e_rev at
+    // set * n_channels + c), and write state and activity[i]. `state`/`activity` are exclusively borrowed.
+    unsafe {
+        nt_host_graded_update(
+            len_u32(n),
+            len_u32(n_ch),
+            state.as_mut_ptr(),
+            input.param_set.as_ptr(),
+            t.g_l.as_ptr(),
+            t.g_l_e_l.as_ptr(),
+            t.minus_h_over_c.as_ptr(),
+            t.beta.as_ptr(),
+            t.v_th.as_ptr(),
+            t.i_e.as_ptr(),
+            t.e_rev.as_ptr(),
+            input.syn.as_ptr(),
+            input.i_ext.as_ptr(),
+            activity.as_mut_ptr(),
+        )
+    };
+}

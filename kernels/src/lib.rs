@@ -51,6 +51,30 @@ pub const LIF_DELTA: KernelSource = KernelSource {
     entry_points: &["lif_delta_update"],
 };
 
+/// Izhikevich's simple model (`izhikevich::update_block`).
+pub const IZHIKEVICH: KernelSource = KernelSource {
+    name: "izhikevich",
+    file: "cuda/izhikevich.cu",
+    source: include_str!("../cuda/izhikevich.cu"),
+    entry_points: &["izhikevich_update"],
+};
+
+/// Adaptive exponential integrate-and-fire with exponential current synapses (`adex::update_block`).
+pub const ADEX: KernelSource = KernelSource {
+    name: "adex",
+    file: "cuda/adex.cu",
+    source: include_str!("../cuda/adex.cu"),
+    entry_points: &["adex_update"],
+};
+
+/// Non-spiking graded neuron with conductance synapses (`graded::update_block`).
+pub const GRADED: KernelSource = KernelSource {
+    name: "graded",
+    file: "cuda/graded.cu",
+    source: include_str!("../cuda/graded.cu"),
+    entry_points: &["graded_update"],
+};
+
 /// The network part of a step (input gathering, stimuli, gap junctions, gains, silencing, spike delivery),
 /// in launch order; see the header comment of `cuda/network.cu`.
 pub const NETWORK: KernelSource = KernelSource {
@@ -78,7 +102,7 @@ pub const CONFORMANCE: KernelSource = KernelSource {
 };
 
 /// Every kernel translation unit of the crate.
-pub const KERNELS: &[KernelSource] = &[LIF_EXP, LIF_DELTA, NETWORK, CONFORMANCE];
+pub const KERNELS: &[KernelSource] = &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, CONFORMANCE];
 
 /// The source of `k` as one self-contained translation unit for NVRTC (which gets no include path and has no
 /// system headers): each `#include "<header>"` line is replaced by the text of that entry of [`HEADERS`].

@@ -1,0 +1,57 @@
+// Non-spiking graded neuron with conductance synapses (`neurotwin_models::graded::update_block`), one thread
+// per neuron, bit for bit: exact one-step relaxation with every multiply, add and divide a separately
+// rounded __dmul_rn / __dadd_rn / __dsub_rn / __ddiv_rn in the order of the Rust expression, exponential and
+// sigmoid through nt_exp (`detmath::exp` / `detmath::sigmoid`). No system headers (NVRTC).
+//
+// State is block-major like the CPU backend: for block b = i / 64 and lane l = i % 64, V_m of neuron i is
+// state[b * 64 + l] (one variable). syn is [block][channel][lane] (conductance, nS; its magnitude is used).
+// Per parameter set s: g_l[s], g_l_e_l[s] (pA), minus_h_over_c[s], beta[s], v_th[s], i_e[s]; per (s, c):
+// e_rev[s * n_channels + c] (mV). Writes the transmitted activation of neuron i to activity[i]; the model
+// never spikes and has no forced input.
+#ifndef NT_KERNEL
+#define NT_KERNEL extern "C" __global__
+#endif
+
+#include "detmath.cuh"
+
+#define NT_GRADED_LANES 64u
+
+// |x| by clearing the sign bit, as Rust's f64::abs (also for -0.0 and NaN).
+static __device__ __forceinline__ double nt_abs_bits(double x) {
+    return __longlong_as_double(__double_as_longlong(x) & 0x7FFFFFFFFFFFFFFFLL);
+}
+
+// One thread per neuron: advances neurons 0..n_neurons by one step and writes their activation.
+NT_KERNEL void graded_update(unsigned int n_neurons, unsigned int n_channels, double* state,
+                             const unsigned short* param_set, const double* g_l, const double* g_l_e_l,
+                             const double* minus_h_over_c, const double* beta, const double* v_th,
+                             const double* i_e, const double* e_rev, const double* syn, const double* i_ext,
+                             double* activity) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_neurons) {
+        return;
+    }
+    const unsigned int blk = i / NT_GRADED_LANES;
+    const unsigned int l = i % NT_GRADED_LANES;
+    double* s = state + (unsigned long long)blk * NT_GRADED_LANES;
+    const double* in = syn + (unsigned long long)blk * n_channels * NT_GRADED_LANES;
+    const unsigned int set = param_set[i];
+    const double* set_e_rev = e_rev + (unsigned long long)set * n_channels;
+
+    double g_tot = g_l[set];
+    // (g_l e_l + i_e) + i_ext
+    double drive = __dadd_rn(__dadd_rn(g_l_e_l[set], i_e[set]), i_ext[i]);
+    for (unsigned int ch = 0; ch < n_channels; ++ch) {
+        const double g = nt_abs_bits(in[ch * NT_GRADED_LANES + l]);
+        g_tot = __dadd_rn(g_tot, g);
+        drive = __dadd_rn(drive, __dmul_rn(g, set_e_rev[ch]));
+    }
+    const double v_inf = __ddiv_rn(drive, g_tot);
+    // v_inf + (V - v_inf) * exp(minus_h_over_c * g_tot)
+    const double v =
+        __dadd_rn(v_inf, __dmul_rn(__dsub_rn(s[l], v_inf), nt_exp(__dmul_rn(minus_h_over_c[set], g_tot))));
+    s[l] = v;
+    // sigmoid(beta * (v - v_th)) = 1 / (1 + exp(-x))
+    const double x = __dmul_rn(beta[set], __dsub_rn(v, v_th[set]));
+    activity[i] = __ddiv_rn(1.0, __dadd_rn(1.0, nt_exp(-x)));
+}

@@ -1,0 +1,319 @@
+//! Conformance of the host-compiled Izhikevich, AdEx and graded kernels (`cuda/izhikevich.cu`,
+//! `cuda/adex.cu`, `cuda/graded.cu`) with `CompiledModel::update_block` of `neurotwin-models`: every state
+//! value, spike flag and activity output is compared bit for bit after every step.
+
+use neurotwin_kernels::host::{self, AdexTable, GradedTable, IzhikevichTable, LANES, LifExpStepInput};
+use neurotwin_models::adex::{self, AdexParams};
+use neurotwin_models::graded::{self, GradedParams};
+use neurotwin_models::izhikevich::{self, IzhikevichParams};
+use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, ReceptorChannel, Stream};
+
+const N_NEURONS: usize = 500; // 7 full blocks and one of 52 lanes
+const STEPS: u64 = 2000;
+const DT_MS: f64 = 0.1;
+
+fn channels() -> Vec<ReceptorChannel> {
+    neurotwin_models::testing::exc_inh_channels()
+}
+
+/// Scales of the random per-step drive of one model.
+struct DriveScale {
+    /// External current is uniform in [ext_lo, ext_lo + ext_span).
+    ext_lo: f64,
+    ext_span: f64,
+    /// Largest synaptic event per channel (excitatory positive, inhibitory negative).
+    exc: f64,
+    inh: f64,
+}
+
+/// Random per-step drive, a pure function of (neuron, step) through the counter RNG: sparse synaptic events
+/// on both channels, an external current and ~0.2 % forced spikes.
+fn fill(
+    rng: &CounterRng,
+    s: &DriveScale,
+    n_ch: usize,
+    step: u64,
+    syn: &mut [f64],
+    i_ext: &mut [f64],
+    forced: &mut [u64],
+) {
+    forced.fill(0);
+    for (i, ext) in i_ext.iter_mut().enumerate() {
+        let (b, l) = (i / LANES, i % LANES);
+        let [u0, u1] = rng.uniform2(i as u32, step, 0);
+        let [u2, u3] = rng.uniform2(i as u32, step, 1);
+        *ext = s.ext_lo + s.ext_span * u0;
+        if u1 < 0.002 {
+            forced[b] |= 1 << l;
+        }
+        let exc = if u2 < 0.3 { s.exc * u2 / 0.3 } else { 0.0 };
+        let inh = if u3 < 0.2 { -s.inh * u3 / 0.2 } else { 0.0 };
+        for (c, v) in [exc, inh].into_iter().enumerate().take(n_ch) {
+            syn[(b * n_ch + c) * LANES + l] = v;
+        }
+    }
+}
+
+/// Outcome of running a kernel and the Rust reference side by side.
+#[derive(Debug, Default)]
+struct Comparison {
+    /// (step, neuron, what) of the first difference, if any.
+    first_mismatch: Option<(u64, usize, String)>,
+    mismatched_steps: u64,
+    reference_spikes: u64,
+    forced_spikes: u64,
+    /// Activity outputs in (0.01, 0.99) (graded).
+    graded_activity: u64,
+}
+
+/// Kernel under test: advances all neurons one step, writes spike flags and activity (1.0 per spike for the
+/// spiking models).
+type Kernel<'a> = dyn FnMut(&mut [f64], &LifExpStepInput, &mut [u8], &mut [f64]) + 'a;
+
+/// Runs `kernel` and `model.update_block` from the same initial state (`init(neuron, set, rng)` returns one
+/// value per state variable) with the same inputs for STEPS steps, comparing everything after every step.
+fn compare(
+    model: &CompiledModel,
+    init: &dyn Fn(u32, usize, &CounterRng) -> Vec<f64>,
+    scale: &DriveScale,
+    kernel: &mut Kernel,
+) -> Comparison {
+    let n_ch = channels().len();
+    let n_state = model.n_state();
+    let n_blocks = N_NEURONS.div_ceil(LANES);
+    let init_rng = CounterRng::new(11, Stream::InitialState);
+    let param_set: Vec<u16> = (0..N_NEURONS as u32).map(|i| (init_rng.uniform(i, 0, 0) < 0.4) as u16).collect();
+    let mut state = vec![0.0; n_blocks * n_state * LANES];
+    for (i, &set) in param_set.iter().enumerate() {
+        let (b, l) = (i / LANES, i % LANES);
+        let values = init(i as u32, usize::from(set), &init_rng);
+        assert_eq!(values.len(), n_state);
+        for (v, x) in values.into_iter().enumerate() {
+            state[(b * n_state + v) * LANES + l] = x;
+        }
+    }
+    let mut gpu_state = state.clone();
+    let mut cpu_state = state;
+    let rng = CounterRng::new(5, Stream::PoissonInput);
+    let mut syn = vec![0.0; n_blocks * n_ch * LANES];
+    let mut i_ext = vec![0.0; N_NEURONS];
+    let mut forced = vec![0u64; n_blocks];
+    let mut spiked = vec![0u8; N_NEURONS];
+    let mut activity = vec![0.0; N_NEURONS];
+    let mut lane_ext = [0.0; LANES];
+    let names = model.state_names();
+    let spiking = model.is_spiking();
+    let mut result = Comparison::default();
+    for step in 0..STEPS {
+        fill(&rng, scale, n_ch, step, &mut syn, &mut i_ext, &mut forced);
+        let input = LifExpStepInput { param_set: &param_set, syn: &syn, i_ext: &i_ext, forced: &forced };
+        kernel(&mut gpu_state, &input, &mut spiked, &mut activity);
+        let mut step_differs = false;
+        for b in 0..n_blocks {
+            let n = (N_NEURONS - b * LANES).min(LANES);
+            lane_ext.fill(0.0);
+            lane_ext[..n].copy_from_slice(&i_ext[b * LANES..b * LANES + n]);
+            let block_input = BlockInput {
+                n,
+                param_set: &param_set[b * LANES..b * LANES + n],
+                syn: &syn[b * n_ch * LANES..(b + 1) * n_ch * LANES],
+                i_ext: &lane_ext,
+                forced: forced[b],
+            };
+            let mut out = BlockOutput::default();
+            let block = b * n_state * LANES..(b + 1) * n_state * LANES;
+            model.update_block(&mut cpu_state[block.clone()], &block_input, &mut out);
+            result.reference_spikes += u64::from(out.spikes.count_ones());
+            if spiking {
+                result.forced_spikes += u64::from(forced[b].count_ones());
+            }
+            for l in 0..n {
+                let i = b * LANES + l;
+                let mut differs = None;
+                if spiking && u64::from(spiked[i]) != (out.spikes >> l) & 1 {
+                    differs = Some(format!("spike: {} (kernel) vs {} (rust)", spiked[i], (out.spikes >> l) & 1));
+                }
+                if !spiking {
+                    if activity[i].to_bits() != out.activity[l].to_bits() {
+                        differs = Some(format!("activity: {} (kernel) vs {} (rust)", activity[i], out.activity[l]));
+                    }
+                    if out.activity[l] > 0.01 && out.activity[l] < 0.99 {
+                        result.graded_activity += 1;
+                    }
+                }
+                for (v, name) in names.iter().enumerate() {
+                    let k = block.start + v * LANES + l;
+                    if gpu_state[k].to_bits() != cpu_state[k].to_bits() && differs.is_none() {
+                        differs = Some(format!("{name}: {} (kernel) vs {} (rust)", gpu_state[k], cpu_state[k]));
+                    }
+                }
+                if let Some(what) = differs {
+                    step_differs = true;
+                    result.first_mismatch.get_or_insert((step, i, what));
+                }
+            }
+            // Lanes past the end of the last block must be untouched by both.
+            for v in 0..n_state {
+                for l in n..LANES {
+                    let k = block.start + v * LANES + l;
+                    assert_eq!(gpu_state[k].to_bits(), cpu_state[k].to_bits(), "padding lane {l} var {v}");
+                }
+            }
+        }
+        result.mismatched_steps += u64::from(step_differs);
+    }
+    result
+}
+
+fn assert_identical(name: &str, r: &Comparison) {
+    eprintln!(
+        "{name}: {} spikes ({} forced), {} graded activity values, {} mismatched steps",
+        r.reference_spikes, r.forced_spikes, r.graded_activity, r.mismatched_steps
+    );
+    assert_eq!(
+        r.first_mismatch, None,
+        "{name}: first mismatch (step, neuron, what); {} steps differ",
+        r.mismatched_steps
+    );
+}
+
+/// Izhikevich: RS defaults (one Euler substep per step) and a second set differing in every constant (three
+/// substeps per step), random voltage jumps, external current and forced spikes.
+#[test]
+fn izhikevich_kernel_matches_cpu_bit_for_bit() {
+    let a = IzhikevichParams::default();
+    let b = IzhikevichParams { a: 0.1, b: 0.25, c: -55.0, d: 2.0, v_peak: 25.0, i_e: 3.0, max_substep: 0.04 };
+    let sets: Vec<izhikevich::Compiled> =
+        [a, b].iter().map(|p| izhikevich::compile(p, &channels(), DT_MS).unwrap()).collect();
+    assert_eq!((sets[0].n_sub, sets[1].n_sub), (1, 3));
+    let t = IzhikevichTable {
+        n_channels: channels().len(),
+        a: sets.iter().map(|c| c.a).collect(),
+        b: sets.iter().map(|c| c.b).collect(),
+        c: sets.iter().map(|c| c.c).collect(),
+        d: sets.iter().map(|c| c.d).collect(),
+        v_peak: sets.iter().map(|c| c.v_peak).collect(),
+        i_e: sets.iter().map(|c| c.i_e).collect(),
+        n_sub: sets.iter().map(|c| c.n_sub).collect(),
+        h_sub: sets.iter().map(|c| c.h_sub).collect(),
+    };
+    let model = CompiledModel::Izhikevich(sets.clone());
+    let init = |i: u32, set: usize, rng: &CounterRng| {
+        let c = &sets[set];
+        let v = -75.0 + 30.0 * rng.uniform(i, 1, 0);
+        vec![v, c.b * v + 4.0 * (rng.uniform(i, 2, 0) - 0.5)]
+    };
+    let scale = DriveScale { ext_lo: -5.0, ext_span: 30.0, exc: 8.0, inh: 8.0 };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8], _: &mut [f64]| {
+        host::izhikevich_update(&t, st, input, spiked)
+    };
+    let r = compare(&model, &init, &scale, &mut kernel);
+    assert_identical("izhikevich", &r);
+    assert!(r.reference_spikes > r.forced_spikes + 5_000, "{} spikes, {} forced", r.reference_spikes, r.forced_spikes);
+}
+
+/// AdEx: Brette & Gerstner defaults (four Heun substeps, no refractory period) and a second set differing in
+/// every constant (two substeps, refractory), random synaptic currents, external current and forced spikes.
+#[test]
+fn adex_kernel_matches_cpu_bit_for_bit() {
+    let a = AdexParams::default();
+    let b = AdexParams {
+        c_m: 200.0,
+        g_l: 10.0,
+        e_l: -65.0,
+        v_th: -52.0,
+        delta_t: 1.5,
+        tau_w: 100.0,
+        a: 2.0,
+        b: 40.0,
+        v_reset: -60.0,
+        v_peak: 10.0,
+        t_ref: 0.5,
+        i_e: 150.0,
+        tau_syn_ex: 1.0,
+        tau_syn_in: 4.0,
+        max_substep: 0.05,
+        ..Default::default()
+    };
+    let sets: Vec<adex::Compiled> = [a, b].iter().map(|p| adex::compile(p, &channels(), DT_MS).unwrap()).collect();
+    assert_eq!((sets[0].n_sub, sets[1].n_sub), (4, 2));
+    let t = AdexTable {
+        n_channels: channels().len(),
+        e_l: sets.iter().map(|c| c.e_l).collect(),
+        g_l: sets.iter().map(|c| c.g_l).collect(),
+        inv_c: sets.iter().map(|c| c.inv_c).collect(),
+        v_th: sets.iter().map(|c| c.v_th).collect(),
+        g_l_delta_t: sets.iter().map(|c| c.g_l_delta_t).collect(),
+        inv_delta_t: sets.iter().map(|c| c.inv_delta_t).collect(),
+        a: sets.iter().map(|c| c.a).collect(),
+        inv_tau_w: sets.iter().map(|c| c.inv_tau_w).collect(),
+        b: sets.iter().map(|c| c.b).collect(),
+        v_reset: sets.iter().map(|c| c.v_reset).collect(),
+        v_peak: sets.iter().map(|c| c.v_peak).collect(),
+        i_e: sets.iter().map(|c| c.i_e).collect(),
+        refractory_start: sets.iter().map(|c| c.refractory_start).collect(),
+        n_sub: sets.iter().map(|c| c.n_sub).collect(),
+        h_sub: sets.iter().map(|c| c.h_sub).collect(),
+        half_h_sub: sets.iter().map(|c| c.half_h_sub).collect(),
+        decay_sub: sets.iter().flat_map(|c| c.decay_sub.iter().copied()).collect(),
+    };
+    let model = CompiledModel::Adex(sets.clone());
+    let init = |i: u32, set: usize, rng: &CounterRng| {
+        let c = &sets[set];
+        let mut v = vec![
+            c.e_l - 5.0 + (c.v_th + 5.0 - c.e_l) * rng.uniform(i, 1, 0),
+            100.0 * rng.uniform(i, 2, 0),
+            (rng.uniform(i, 3, 0) * 3.0).floor(),
+        ];
+        v.extend((0..c.decay_sub.len() as u32).map(|ch| 100.0 * (rng.uniform(i, 4, ch) - 0.5)));
+        v
+    };
+    let scale = DriveScale { ext_lo: 300.0, ext_span: 1700.0, exc: 600.0, inh: 300.0 };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8], _: &mut [f64]| {
+        host::adex_update(&t, st, input, spiked)
+    };
+    let r = compare(&model, &init, &scale, &mut kernel);
+    assert_identical("adex", &r);
+    assert!(r.reference_spikes > r.forced_spikes + 5_000, "{} spikes, {} forced", r.reference_spikes, r.forced_spikes);
+}
+
+/// Graded: Kunert et al. defaults and a second set differing in every constant, random conductances (signed:
+/// the magnitude counts) and external current; the activity outputs are compared instead of spikes.
+#[test]
+fn graded_kernel_matches_cpu_bit_for_bit() {
+    let a = GradedParams::default();
+    let b = GradedParams {
+        c_m: 2.0,
+        g_l: 0.02,
+        e_l: -40.0,
+        e_exc: 5.0,
+        e_inh: -60.0,
+        beta: 0.2,
+        v_th: Some(-30.0),
+        i_e: 0.1,
+        ..Default::default()
+    };
+    let sets: Vec<graded::Compiled> = [a, b].iter().map(|p| graded::compile(p, &channels(), DT_MS).unwrap()).collect();
+    let t = GradedTable {
+        n_channels: channels().len(),
+        g_l: sets.iter().map(|c| c.g_l).collect(),
+        g_l_e_l: sets.iter().map(|c| c.g_l_e_l).collect(),
+        minus_h_over_c: sets.iter().map(|c| c.minus_h_over_c).collect(),
+        beta: sets.iter().map(|c| c.beta).collect(),
+        v_th: sets.iter().map(|c| c.v_th).collect(),
+        i_e: sets.iter().map(|c| c.i_e).collect(),
+        e_rev: sets.iter().flat_map(|c| c.e_rev.iter().copied()).collect(),
+    };
+    let model = CompiledModel::Graded(sets.clone());
+    let init = |i: u32, _set: usize, rng: &CounterRng| vec![-60.0 + 50.0 * rng.uniform(i, 1, 0)];
+    let scale = DriveScale { ext_lo: -0.5, ext_span: 1.0, exc: 0.1, inh: 0.1 };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8], act: &mut [f64]| {
+        spiked.fill(0);
+        host::graded_update(&t, st, input, act)
+    };
+    let r = compare(&model, &init, &scale, &mut kernel);
+    assert_identical("graded", &r);
+    assert_eq!(r.reference_spikes, 0);
+    // Most activity values must lie on the sigmoid's graded part, not saturated at 0 or 1.
+    assert!(r.graded_activity > (N_NEURONS as u64 * STEPS) / 2, "{} graded activity values", r.graded_activity);
+}
