@@ -15,6 +15,7 @@ const SOURCES: &[&str] = &[
     "cuda/lif_exp.cu",
     "cuda/lif_delta.cu",
     "cuda/network.cu",
+    "cuda/spikes.cu",
     "cuda/izhikevich.cu",
     "cuda/adex.cu",
     "cuda/graded.cu",

@@ -5,10 +5,11 @@
 //   2. stimulus_input        Poisson counts into syn, currents into i_ext, activation into the forced mask
 //   3. gap_current           i_ext += sum_j g_ij (v_prev[j] - v_prev[i]) in CSR order
 //   4. apply_channel_gain    syn *= gain of the channel (only channels whose gain is not 1)
-//   5. <model>_update        lif_exp_update / lif_delta_update (separate units)
-//   6. apply_silence_and_flag  spike flags &= !silenced
-//   7. (compaction of the flags into an ascending list of spiking neurons: a device-wide scan on the GPU)
-//   8. deliver_spikes        ring[receptor][(step + delay) % slots][target] += fixed-point weight (atomics)
+//   5. <model>_update        lif_exp / lif_delta / izhikevich / adex / graded_update (separate units)
+//   6. apply_silence_and_flag  spike flags &= !silenced (graded models: silence_activity in spikes.cu)
+//   7. compaction            spike flags -> ascending list in the window's spike record (spikes.cu)
+//   8. deliver_spikes        ring[receptor][(step + delay) % slots][target] += fixed-point weight (atomics;
+//                            spikes.cu; graded models: deliver_graded)
 //   9. snapshot_v            v_prev = V_m for the next step's gap junctions
 //
 // The gain is a separate launch after the stimuli because the CPU multiplies the sum (ring input + Poisson
@@ -197,38 +198,6 @@ NT_KERNEL void apply_silence_and_flag(unsigned int n_neurons, const unsigned lon
 // The fixed-point value of a weight: round-to-nearest-even of w * scale (`DeliveryScale::to_fixed`).
 static __device__ __forceinline__ long long nt_to_fixed(double w, double scale) {
     return __double2ll_rn(__dmul_rn(w, scale));
-}
-
-// 8. One thread per spiking neuron spikes[j], j < n_spikes: for each segment of its row (receptor, delay,
-// targets segment_start[s] .. segment_start[s + 1]) adds each synapse's fixed-point weight to
-// ring[(receptor * slots + (step + delay) % slots) * n_pad + target] with an integer atomic. Weights are
-// either dense (weights[k], f32, converted here) or a table (fixed_table[weight_index[k]], converted on the
-// host with the same rounding): exactly one of `weights` / `weight_index` is non-null.
-NT_KERNEL void deliver_spikes(unsigned int n_spikes, const unsigned int* spikes, const unsigned int* row_segments,
-                              const unsigned long long* segment_start, const unsigned short* segment_delay,
-                              const unsigned char* segment_receptor, const unsigned int* targets,
-                              const float* weights, const unsigned short* weight_index,
-                              const long long* fixed_table, double scale, unsigned long long step,
-                              unsigned int slots, unsigned int n_pad, long long* ring) {
-    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= n_spikes) {
-        return;
-    }
-    const unsigned int pre = spikes[j];
-    for (unsigned int s = row_segments[pre]; s < row_segments[pre + 1]; ++s) {
-        const unsigned int slot = (unsigned int)((step + segment_delay[s]) % slots);
-        long long* row = ring + ((unsigned long long)segment_receptor[s] * slots + slot) * n_pad;
-        unsigned long long end = segment_start[s + 1];
-#ifdef NEUROTWIN_BREAK_FOR_TEST
-        // Deliberate off-by-one (the last synapse of every segment is dropped): used only to prove that the
-        // backend conformance test detects a broken delivery.
-        end -= 1;
-#endif
-        for (unsigned long long k = segment_start[s]; k < end; ++k) {
-            const long long x = weights ? nt_to_fixed((double)weights[k], scale) : fixed_table[weight_index[k]];
-            atomicAdd((unsigned long long*)&row[targets[k]], (unsigned long long)x);
-        }
-    }
 }
 
 // 9. One thread per padded neuron: v_prev[i] = V_m (state variable 0 of a block-major state with n_state

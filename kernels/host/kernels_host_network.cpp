@@ -1,10 +1,11 @@
-// Host build of the network kernels (cuda/network.cu) and of the lif_delta model (cuda/lif_delta.cu): the
+// Host build of the network kernels (cuda/network.cu, cuda/spikes.cu) and of the lif_delta model (cuda/lif_delta.cu): the
 // shim, the .cu sources unchanged, then extern "C" entry points that launch each kernel with the sequential
 // launcher. Linked into the crate by build.rs.
 #include "shim.h"
 
 #include "../cuda/network.cu"
 #include "../cuda/lif_delta.cu"
+#include "../cuda/spikes.cu"
 
 #define NT_LAUNCH_1D(n, body) \
     nt_launch(nt_grid_1d((n), NT_THREADS_PER_BLOCK), dim3(NT_THREADS_PER_BLOCK), [&] { body; })
@@ -38,14 +39,51 @@ void nt_host_apply_silence_and_flag(unsigned int n_neurons, const unsigned long 
     NT_LAUNCH_1D(n_neurons, apply_silence_and_flag(n_neurons, silenced, spiked));
 }
 
-void nt_host_deliver_spikes(unsigned int n_spikes, const unsigned int* spikes, const unsigned int* row_segments,
+void nt_host_deliver_spikes(unsigned int blocks, unsigned int threads, const unsigned long long* rec_base,
+                            unsigned int k, const unsigned int* rec_spikes, const unsigned int* row_segments,
                             const unsigned long long* segment_start, const unsigned short* segment_delay,
                             const unsigned char* segment_receptor, const unsigned int* targets, const float* weights,
                             const unsigned short* weight_index, const long long* fixed_table, double scale,
                             unsigned long long step, unsigned int slots, unsigned int n_pad, long long* ring) {
-    NT_LAUNCH_1D(n_spikes, deliver_spikes(n_spikes, spikes, row_segments, segment_start, segment_delay,
-                                          segment_receptor, targets, weights, weight_index, fixed_table, scale, step,
-                                          slots, n_pad, ring));
+    nt_launch(dim3(blocks), dim3(threads), [&] {
+        deliver_spikes(rec_base, k, rec_spikes, row_segments, segment_start, segment_delay, segment_receptor,
+                       targets, weights, weight_index, fixed_table, scale, step, slots, n_pad, ring);
+    });
+}
+
+void nt_host_deliver_graded(unsigned int blocks, unsigned int threads, unsigned int n_neurons,
+                            const double* activity, const unsigned int* row_segments,
+                            const unsigned long long* segment_start, const unsigned short* segment_delay,
+                            const unsigned char* segment_receptor, const unsigned int* targets, const float* weights,
+                            const unsigned short* weight_index, const float* weight_values, double scale,
+                            unsigned long long step, unsigned int slots, unsigned int n_pad, long long* ring) {
+    nt_launch(dim3(blocks), dim3(threads), [&] {
+        deliver_graded(n_neurons, activity, row_segments, segment_start, segment_delay, segment_receptor, targets,
+                       weights, weight_index, weight_values, scale, step, slots, n_pad, ring);
+    });
+}
+
+void nt_host_spike_masks(unsigned int n_neurons, const unsigned char* spiked, unsigned long long* masks) {
+    NT_LAUNCH_1D((n_neurons + 63u) / 64u, spike_masks(n_neurons, spiked, masks));
+}
+
+void nt_host_spike_chunk_totals(unsigned int n_words, unsigned int chunk, const unsigned long long* masks,
+                                unsigned long long* chunk_offset) {
+    NT_LAUNCH_1D((n_words + chunk - 1u) / chunk, spike_chunk_totals(n_words, chunk, masks, chunk_offset));
+}
+
+void nt_host_spike_scan_chunks(unsigned int n_chunks, unsigned int k, unsigned long long* chunk_offset,
+                               unsigned long long* rec_base) {
+    nt_launch(dim3(1), dim3(1), [&] { spike_scan_chunks(n_chunks, k, chunk_offset, rec_base); });
+}
+
+void nt_host_spike_scatter(unsigned int n_words, unsigned int chunk, const unsigned long long* masks,
+                           const unsigned long long* chunk_offset, unsigned int* rec_spikes) {
+    NT_LAUNCH_1D((n_words + chunk - 1u) / chunk, spike_scatter(n_words, chunk, masks, chunk_offset, rec_spikes));
+}
+
+void nt_host_silence_activity(unsigned int n_neurons, const unsigned long long* silenced, double* activity) {
+    NT_LAUNCH_1D(n_neurons, silence_activity(n_neurons, silenced, activity));
 }
 
 void nt_host_snapshot_v(unsigned int n_pad, unsigned int n_state, const double* state, double* v_prev) {

@@ -61,6 +61,11 @@ static inline long long __double_as_longlong(double d) {
     return v;
 }
 
+// Bit counting as the CUDA integer intrinsics: set bits, and the 1-based position of the lowest set bit (0 if
+// none).
+static inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
+static inline int __ffsll(long long x) { return __builtin_ffsll(x); }
+
 static inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long val) {
     return __atomic_fetch_add(address, val, __ATOMIC_RELAXED);
 }

@@ -4,6 +4,9 @@
 
 use std::ffi::c_uint;
 
+mod spikes;
+pub use spikes::*;
+
 /// Neurons per state block (the engine's `LANES`).
 pub const LANES: usize = 64;
 
@@ -68,7 +71,7 @@ unsafe extern "C" {
     );
 }
 
-fn len_u32(n: usize) -> c_uint {
+pub(crate) fn len_u32(n: usize) -> c_uint {
     c_uint::try_from(n).expect("more than 2^32 - 1 elements in one launch")
 }
 
@@ -270,40 +273,6 @@ unsafe extern "C" {
     );
     fn nt_host_apply_channel_gain(n_neurons: c_uint, n_channels: c_uint, gain: *const f64, syn: *mut f64);
     fn nt_host_apply_silence_and_flag(n_neurons: c_uint, silenced: *const u64, spiked: *mut u8);
-    fn nt_host_deliver_spikes(
-        n_spikes: c_uint,
-        spikes: *const u32,
-        row_segments: *const u32,
-        segment_start: *const u64,
-        segment_delay: *const u16,
-        segment_receptor: *const u8,
-        targets: *const u32,
-        weights: *const f32,
-        weight_index: *const u16,
-        fixed_table: *const i64,
-        scale: f64,
-        step: u64,
-        slots: c_uint,
-        n_pad: c_uint,
-        ring: *mut i64,
-    );
-    fn nt_host_deliver_spikes_broken(
-        n_spikes: c_uint,
-        spikes: *const u32,
-        row_segments: *const u32,
-        segment_start: *const u64,
-        segment_delay: *const u16,
-        segment_receptor: *const u8,
-        targets: *const u32,
-        weights: *const f32,
-        weight_index: *const u16,
-        fixed_table: *const i64,
-        scale: f64,
-        step: u64,
-        slots: c_uint,
-        n_pad: c_uint,
-        ring: *mut i64,
-    );
     fn nt_host_snapshot_v(n_pad: c_uint, n_state: c_uint, state: *const f64, v_prev: *mut f64);
     fn nt_host_to_fixed_fill(n: c_uint, x: *const f64, scale: f64, out: *mut i64);
     fn nt_host_lif_delta_update(
@@ -514,140 +483,6 @@ pub fn apply_silence_and_flag(silenced: &[u64], spiked: &mut [u8]) {
     assert!(silenced.len() >= spiked.len().div_ceil(LANES), "silenced must have one word per block");
     // SAFETY: threads i < spiked.len() read silenced[i / 64] (length checked) and write spiked[i].
     unsafe { nt_host_apply_silence_and_flag(len_u32(spiked.len()), silenced.as_ptr(), spiked.as_mut_ptr()) };
-}
-
-/// Weights of [`SynapseRows`].
-#[derive(Clone, Debug)]
-pub enum RowWeights {
-    /// One f32 per synapse, converted to fixed point by the kernel.
-    Dense(Vec<f32>),
-    /// `fixed_table[index[k]]`: the weight of synapse `k`, already in fixed point.
-    Table { index: Vec<u16>, fixed_table: Vec<i64> },
-}
-
-/// The chemical synapse matrix (`SynapseMatrix`: CSR by presynaptic neuron, segments of equal receptor and
-/// delay) for `deliver_spikes`, validated once together with the ring layout it writes into.
-#[derive(Clone, Debug)]
-pub struct SynapseRows {
-    n_pre: usize,
-    n_channels: usize,
-    slots: usize,
-    n_pad: usize,
-    row_segments: Vec<u32>,
-    segment_start: Vec<u64>,
-    segment_delay: Vec<u16>,
-    segment_receptor: Vec<u8>,
-    targets: Vec<u32>,
-    weights: RowWeights,
-}
-
-/// Ring layout of [`SynapseRows`]: `ring[((receptor * slots) + slot) * n_pad + target]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RingLayout {
-    /// Receptor channels.
-    pub n_channels: usize,
-    /// Delay slots (max delay + 1).
-    pub slots: usize,
-    /// Row width (neurons rounded up to whole blocks of 64).
-    pub n_pad: usize,
-}
-
-impl SynapseRows {
-    /// Panics if the arrays are inconsistent, a receptor is `>= n_channels`, a target `>= n_pad` or a table
-    /// index out of range.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        n_pre: usize,
-        ring: RingLayout,
-        row_segments: Vec<u32>,
-        segment_start: Vec<u64>,
-        segment_delay: Vec<u16>,
-        segment_receptor: Vec<u8>,
-        targets: Vec<u32>,
-        weights: RowWeights,
-    ) -> Self {
-        let n_seg = segment_delay.len();
-        assert!(ring.slots > 0 && ring.n_channels > 0, "slots and n_channels must be > 0");
-        assert_eq!(row_segments.len(), n_pre + 1, "row_segments must have n_pre + 1 entries");
-        assert_eq!(row_segments[0], 0, "row_segments[0] must be 0");
-        assert!(row_segments.windows(2).all(|w| w[0] <= w[1]), "row_segments must be non-decreasing");
-        assert_eq!(row_segments[n_pre] as usize, n_seg, "row_segments[n_pre] must equal the number of segments");
-        assert_eq!(segment_receptor.len(), n_seg, "one receptor per segment");
-        assert_eq!(segment_start.len(), n_seg + 1, "segment_start must have n_segments + 1 entries");
-        assert_eq!(segment_start[0], 0, "segment_start[0] must be 0");
-        assert!(segment_start.windows(2).all(|w| w[0] <= w[1]), "segment_start must be non-decreasing");
-        assert_eq!(segment_start[n_seg] as usize, targets.len(), "segment_start must end at the number of synapses");
-        assert!(segment_receptor.iter().all(|&r| (r as usize) < ring.n_channels), "receptor out of range");
-        assert!(targets.iter().all(|&t| (t as usize) < ring.n_pad), "target out of range");
-        match &weights {
-            RowWeights::Dense(w) => assert_eq!(w.len(), targets.len(), "one weight per synapse"),
-            RowWeights::Table { index, fixed_table } => {
-                assert_eq!(index.len(), targets.len(), "one weight index per synapse");
-                assert!(index.iter().all(|&k| (k as usize) < fixed_table.len()), "weight index out of range");
-            }
-        }
-        Self {
-            n_pre,
-            n_channels: ring.n_channels,
-            slots: ring.slots,
-            n_pad: ring.n_pad,
-            row_segments,
-            segment_start,
-            segment_delay,
-            segment_receptor,
-            targets,
-            weights,
-        }
-    }
-}
-
-/// Kernel `deliver_spikes`: for every neuron in `spikes`, adds the fixed-point weight of each of its
-/// synapses (dense: `round_ties_even(w * scale)`) to `ring[((receptor * slots) + (step + delay) % slots) *
-/// n_pad + target]` with integer atomics.
-pub fn deliver_spikes(rows: &SynapseRows, spikes: &[u32], scale: f64, step: u64, ring: &mut [i64]) {
-    run_deliver(false, rows, spikes, scale, step, ring);
-}
-
-/// The same kernel built with `NEUROTWIN_BREAK_FOR_TEST` (drops the last synapse of every segment). Exists
-/// only so that tests can prove the backend conformance check detects a broken delivery.
-#[doc(hidden)]
-pub fn deliver_spikes_broken_for_test(rows: &SynapseRows, spikes: &[u32], scale: f64, step: u64, ring: &mut [i64]) {
-    run_deliver(true, rows, spikes, scale, step, ring);
-}
-
-fn run_deliver(broken: bool, rows: &SynapseRows, spikes: &[u32], scale: f64, step: u64, ring: &mut [i64]) {
-    assert_eq!(ring.len(), rows.n_channels * rows.slots * rows.n_pad, "ring does not match the layout");
-    if let Some(&bad) = spikes.iter().find(|&&i| i as usize >= rows.n_pre) {
-        panic!("spiking neuron {bad} out of range ({} rows)", rows.n_pre);
-    }
-    let (weights, index, table) = match &rows.weights {
-        RowWeights::Dense(w) => (w.as_ptr(), std::ptr::null(), std::ptr::null()),
-        RowWeights::Table { index, fixed_table } => (std::ptr::null(), index.as_ptr(), fixed_table.as_ptr()),
-    };
-    let f = if broken { nt_host_deliver_spikes_broken } else { nt_host_deliver_spikes };
-    // SAFETY: `SynapseRows::new` checked the CSR structure (row_segments, segment_start, per-segment arrays),
-    // receptors < n_channels, targets < n_pad and table indices; spikes are < n_pre (checked above), slots are
-    // taken modulo `slots`, so every ring index is < n_channels * slots * n_pad = ring.len(). Exactly one of
-    // `weights` / (`index`, `table`) is non-null, as the kernel expects.
-    unsafe {
-        f(
-            len_u32(spikes.len()),
-            spikes.as_ptr(),
-            rows.row_segments.as_ptr(),
-            rows.segment_start.as_ptr(),
-            rows.segment_delay.as_ptr(),
-            rows.segment_receptor.as_ptr(),
-            rows.targets.as_ptr(),
-            weights,
-            index,
-            table,
-            scale,
-            step,
-            len_u32(rows.slots),
-            len_u32(rows.n_pad),
-            ring.as_mut_ptr(),
-        )
-    };
 }
 
 /// Kernel `snapshot_v`: `v_prev[i] = state[(i / 64 * n_state) * 64 + i % 64]` (state variable 0) for every

@@ -87,11 +87,39 @@ pub const NETWORK: KernelSource = KernelSource {
         "gap_current",
         "apply_channel_gain",
         "apply_silence_and_flag",
-        "deliver_spikes",
         "snapshot_v",
         "to_fixed_fill",
     ],
 };
+
+/// What a step emits: spike compaction into the window's spike record and warp-cooperative delivery of spikes
+/// or graded activity; see the header comment of `cuda/spikes.cu`.
+pub const SPIKES: KernelSource = KernelSource {
+    name: "spikes",
+    file: "cuda/spikes.cu",
+    source: include_str!("../cuda/spikes.cu"),
+    entry_points: &[
+        "spike_masks",
+        "spike_chunk_totals",
+        "spike_scan_chunks",
+        "spike_scatter",
+        "deliver_spikes",
+        "deliver_graded",
+        "silence_activity",
+    ],
+};
+
+/// Threads per block of the delivery kernels (a multiple of the warp size, 32).
+pub const DELIVERY_THREADS: u32 = 128;
+/// Blocks of the delivery kernels: a fixed grid of `DELIVERY_BLOCKS * DELIVERY_THREADS / 32` warps that
+/// stride over the spike list (its length is known only on the device). The host build launches the same grid.
+pub const DELIVERY_BLOCKS: u32 = 256;
+
+/// Words of 64 neurons per compaction chunk for `n_words` words: at least 32, and at most 1024 chunks, so the
+/// single-thread scan over chunk totals stays short (see `cuda/spikes.cu`).
+pub fn compaction_chunk(n_words: usize) -> u32 {
+    n_words.div_ceil(1024).max(32) as u32
+}
 
 /// Kernels that expose device functions (Philox, deterministic exp) to conformance tests.
 pub const CONFORMANCE: KernelSource = KernelSource {
@@ -102,7 +130,7 @@ pub const CONFORMANCE: KernelSource = KernelSource {
 };
 
 /// Every kernel translation unit of the crate.
-pub const KERNELS: &[KernelSource] = &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, CONFORMANCE];
+pub const KERNELS: &[KernelSource] = &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, SPIKES, CONFORMANCE];
 
 /// The source of `k` as one self-contained translation unit for NVRTC (which gets no include path and has no
 /// system headers): each `#include "<header>"` line is replaced by the text of that entry of [`HEADERS`].

@@ -1,6 +1,11 @@
 //! The backend interface (Arbor-style split: one engine, several backends, one test suite run against
 //! all of them). A backend owns the neuron state and the spike-delivery buffers and advances the whole
 //! network by one step; the engine owns time, perturbation schedules and recording.
+//!
+//! Two ways to drive a backend: [`Backend::step`] returns each step's spikes at once (tests, interactive
+//! use); [`Backend::advance`] + [`Backend::drain_spikes`] let a backend keep up to
+//! [`Backend::spike_window`] steps of spikes where they were produced (the GPU's spike record) and hand them
+//! over in one transfer — what the engine uses. Both give the same spikes.
 
 use crate::control::StepControl;
 use crate::error::SimError;
@@ -11,8 +16,20 @@ pub trait Backend: Send {
     fn name(&self) -> &'static str;
 
     /// Advances all neurons from step `step` to `step + 1` and delivers what they emit. Returns the
-    /// neurons that spiked in this step, ascending (empty for graded models).
+    /// neurons that spiked in this step, ascending (empty for graded models). Must not be called while
+    /// advanced steps are waiting to be drained.
     fn step(&mut self, step: u64, control: &StepControl) -> Result<&[u32], SimError>;
+
+    /// Like [`Backend::step`], but the step's spikes are only handed over by the next
+    /// [`Backend::drain_spikes`]. At most [`Backend::spike_window`] steps may be advanced between drains.
+    fn advance(&mut self, step: u64, control: &StepControl) -> Result<(), SimError>;
+
+    /// Passes the spikes of every step advanced since the last drain to `sink(step, neurons)` (ascending
+    /// neurons), in step order, and empties the window.
+    fn drain_spikes(&mut self, sink: &mut dyn FnMut(u64, &[u32])) -> Result<(), SimError>;
+
+    /// How many steps [`Backend::advance`] can buffer before a drain (at least 1).
+    fn spike_window(&self) -> usize;
 
     /// Current value of state variable `var` for each of `neurons` (appended to `out`).
     fn read_state(&self, var: usize, neurons: &[u32], out: &mut Vec<f64>);

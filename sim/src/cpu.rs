@@ -106,6 +106,8 @@ pub struct CpuBackend {
     spikes: Vec<u32>,
     emitted: Vec<(u32, f64)>,
     spiking: bool,
+    /// The step advanced but not yet drained (its spikes are `spikes`); the CPU's window is one step.
+    pending: Option<u64>,
 }
 
 impl CpuBackend {
@@ -204,6 +206,7 @@ impl CpuBackend {
             activity: vec![0.0; n_pad],
             v_prev: vec![0.0; n_pad],
             spikes: Vec::new(),
+            pending: None,
             emitted: Vec::new(),
             spiking,
         };
@@ -462,6 +465,43 @@ impl Backend for CpuBackend {
     }
 
     fn step(&mut self, step: u64, control: &StepControl) -> Result<&[u32], SimError> {
+        self.pending = None;
+        self.advance_step(step, control);
+        Ok(&self.spikes)
+    }
+
+    fn advance(&mut self, step: u64, control: &StepControl) -> Result<(), SimError> {
+        if self.pending.is_some() {
+            return Err(SimError::Setup("cpu backend: advance called twice without drain_spikes".into()));
+        }
+        self.advance_step(step, control);
+        self.pending = Some(step);
+        Ok(())
+    }
+
+    fn drain_spikes(&mut self, sink: &mut dyn FnMut(u64, &[u32])) -> Result<(), SimError> {
+        if let Some(step) = self.pending.take() {
+            sink(step, &self.spikes);
+        }
+        Ok(())
+    }
+
+    fn spike_window(&self) -> usize {
+        1
+    }
+
+    fn read_state(&self, var: usize, neurons: &[u32], out: &mut Vec<f64>) {
+        out.extend(neurons.iter().map(|&i| self.state[Self::idx(self.n_state, i as usize, var)]));
+    }
+
+    fn delivery_scale_exponent(&self) -> i32 {
+        self.fixed.exponent
+    }
+}
+
+impl CpuBackend {
+    /// One step: neuron update, the spike list (`spikes`), delivery, voltages for the gap junctions.
+    fn advance_step(&mut self, step: u64, control: &StepControl) {
         self.update_neurons(step, control);
         self.spikes.clear();
         self.emitted.clear();
@@ -485,14 +525,5 @@ impl Backend for CpuBackend {
         }
         self.deliver(step);
         self.snapshot_v();
-        Ok(&self.spikes)
-    }
-
-    fn read_state(&self, var: usize, neurons: &[u32], out: &mut Vec<f64>) {
-        out.extend(neurons.iter().map(|&i| self.state[Self::idx(self.n_state, i as usize, var)]));
-    }
-
-    fn delivery_scale_exponent(&self) -> i32 {
-        self.fixed.exponent
     }
 }

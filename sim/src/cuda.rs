@@ -2,17 +2,21 @@
 //! cudarc, loading `libcuda` and `libnvrtc` dynamically) and launched on one stream in exactly the order the
 //! `cuda-host` backend ([`HostKernelBackend`]) runs them on the host:
 //!
-//! `gather_input` → `stimulus_input` → `gap_current` → `apply_channel_gain` → `lif_exp_update` /
-//! `lif_delta_update` → `apply_silence_and_flag` → compaction → `deliver_spikes` → `snapshot_v`.
+//! `gather_input` → `stimulus_input` → `gap_current` → `apply_channel_gain` → `<model>_update` →
+//! `apply_silence_and_flag` → compaction (`spike_masks`, `spike_chunk_totals`, `spike_scan_chunks`,
+//! `spike_scatter`) → `deliver_spikes` → `snapshot_v` (graded models: `silence_activity` → `deliver_graded`).
 //!
 //! The device buffers have the layouts of [`HostKernelBackend`] (block-major state, fixed-point delay ring,
 //! `[block][channel][lane]` synaptic input), so both backends — and the CPU backend — must agree bit for bit;
 //! `tests/gpu_conformance.rs` checks that on a machine with a GPU.
 //!
-//! Compaction: the spike flags are copied back after every step and compacted (ascending neuron order) on the
-//! host, then the list is uploaded for `deliver_spikes`. That costs two small transfers and a stream
-//! synchronisation per step. The next step is a device-side exclusive scan over the flags (plus a scatter)
-//! feeding `deliver_spikes` directly, with the spike list copied to the host only at record intervals.
+//! No host round trip inside the step loop: the spike flags are compacted on the device into the window's
+//! spike record, `deliver_spikes` reads its list from there with a fixed grid (warp-cooperative over each
+//! row), and the record (offsets + spike ids) is copied back once per window of up to 100 steps
+//! ([`Backend::drain_spikes`]). Host→device copies happen only when the receptor gains or the silenced set
+//! change. What is not done yet: CUDA graphs (each step is 8–12 launches; at ~3 µs each that is the floor for
+//! small networks) and a per-neuron state layout tuned for coalescing (the block-major layout is shared with
+//! the CPU backend).
 //!
 //! Building never panics when CUDA is missing: [`CudaBackend::new`] returns
 //! [`SimError::BackendUnavailable`] with a one-line reason (no libcuda, no device, no libnvrtc, NVRTC or
@@ -29,15 +33,15 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx, compile_ptx_with_opts};
 use neurotwin_connectome::Weights;
 use neurotwin_kernels::host::StimulusParams;
-use neurotwin_kernels::{KERNELS, LIF_DELTA, LIF_EXP, NETWORK, nvrtc_source};
-use neurotwin_models::{CompiledModel, LANES};
+use neurotwin_kernels::{DELIVERY_BLOCKS, DELIVERY_THREADS, KERNELS, NETWORK, SPIKES, compaction_chunk, nvrtc_source};
+use neurotwin_models::LANES;
 
 use crate::backend::Backend;
 use crate::control::StepControl;
 use crate::cpu::DeliveryScale;
 use crate::error::SimError;
 use crate::host_kernels::HostKernelBackend;
-use crate::kernel_tables::{ModelTable, model_table, stimulus_tables};
+use crate::kernel_tables::{ParamArray, model_table, stimulus_tables};
 use crate::setup::{SimSetup, initial_block_state};
 
 /// Threads per block of every launch (all kernels are one thread per element, no shared memory).
@@ -120,30 +124,22 @@ struct DevStimulus(StimulusParams);
 // field order of `struct nt_stimulus`; `DevStimulus` is a transparent wrapper.
 unsafe impl DeviceRepr for DevStimulus {}
 
-/// The neuron model's kernel and its parameter tables on the device.
-struct DevModel {
-    update: CudaFunction,
-    p22: CudaSlice<f64>,
-    p20: CudaSlice<f64>,
-    e_l: CudaSlice<f64>,
-    theta: CudaSlice<f64>,
-    reset: CudaSlice<f64>,
-    i_e: CudaSlice<f64>,
-    refractory_steps: CudaSlice<u32>,
-    extra: ModelExtra,
+/// One per-set parameter array of the model kernel on the device.
+enum DevParam {
+    F64(CudaSlice<f64>),
+    U32(CudaSlice<u32>),
 }
 
-/// The model-specific trailing parameter arrays.
-enum ModelExtra {
-    /// `lif_exp_update(…, p11, p21, …)`.
-    LifExp { p11: CudaSlice<f64>, p21: CudaSlice<f64> },
-    /// `lif_delta_update(…, keep_refractory_input, …)`.
-    LifDelta { keep_refractory_input: CudaSlice<f64> },
+/// The neuron model's kernel and its parameter tables on the device, in the kernel's argument order.
+struct DevModel {
+    update: CudaFunction,
+    params: Vec<DevParam>,
+    spiking: bool,
 }
 
 enum DevWeights {
     Dense(CudaSlice<f32>),
-    Table { index: CudaSlice<u16>, fixed_table: CudaSlice<i64> },
+    Table { index: CudaSlice<u16>, values: CudaSlice<f32>, fixed_table: CudaSlice<i64> },
 }
 
 struct DevGap {
@@ -158,9 +154,37 @@ struct NetworkFns {
     gap_current: CudaFunction,
     apply_channel_gain: CudaFunction,
     apply_silence_and_flag: CudaFunction,
-    deliver_spikes: CudaFunction,
     snapshot_v: CudaFunction,
+    spike_masks: CudaFunction,
+    spike_chunk_totals: CudaFunction,
+    spike_scan_chunks: CudaFunction,
+    spike_scatter: CudaFunction,
+    deliver_spikes: CudaFunction,
+    deliver_graded: CudaFunction,
+    silence_activity: CudaFunction,
 }
+
+/// The window's spike record on the device (`cuda/spikes.cu`): step k's spikes are
+/// `rec_spikes[rec_base[k]..rec_base[k + 1]]`, sized for every neuron spiking in every step of the window.
+struct DevRecord {
+    window: usize,
+    chunk: u32,
+    n_words: usize,
+    n_chunks: usize,
+    masks: CudaSlice<u64>,
+    chunk_offset: CudaSlice<u64>,
+    rec_base: CudaSlice<u64>,
+    rec_spikes: CudaSlice<u32>,
+    /// Host copies made at each drain.
+    rec_base_host: Vec<u64>,
+    rec_spikes_host: Vec<u32>,
+}
+
+/// Device memory the spike record may take: the window is the largest number of steps (at most
+/// [`MAX_SPIKE_WINDOW`]) whose worst case (every neuron spiking every step) fits.
+const SPIKE_RECORD_BYTES: usize = 256 << 20;
+/// Longest window between spike transfers (steps).
+const MAX_SPIKE_WINDOW: usize = 100;
 
 /// See the module documentation.
 pub struct CudaBackend {
@@ -195,15 +219,16 @@ pub struct CudaBackend {
     i_ext: CudaSlice<f64>,
     forced: CudaSlice<u64>,
     spiked: CudaSlice<u8>,
+    activity: CudaSlice<f64>,
     v_prev: CudaSlice<f64>,
     gain: CudaSlice<f64>,
     silenced: CudaSlice<u64>,
-    /// Spike list for `deliver_spikes` (capacity: every neuron).
-    spike_list: CudaSlice<u32>,
-    /// Host mirrors: the gain / silencing mask last uploaded, the flags of this step, the compacted list.
+    record: DevRecord,
+    /// Steps advanced since the last drain (window step k = index).
+    pending: Vec<u64>,
+    /// Host mirrors: the gain / silencing mask last uploaded; the spikes of the last `step` call.
     gain_host: Vec<f64>,
     silenced_host: Vec<u64>,
-    spiked_host: Vec<u8>,
     spikes: Vec<u32>,
 }
 
@@ -291,19 +316,9 @@ pub fn compile_kernels(major: i32, minor: i32) -> Result<Vec<(&'static str, &'st
 
 impl CudaBackend {
     /// Builds the backend on device 0. The setup is first validated exactly as [`HostKernelBackend::new`]
-    /// does (invalid setups give the same [`SimError::Setup`]); a missing driver, device or NVRTC, a failed
-    /// compilation or a model without a kernel give [`SimError::BackendUnavailable`].
+    /// does (invalid setups give the same [`SimError::Setup`]); a missing driver, device or NVRTC or a failed
+    /// compilation give [`SimError::BackendUnavailable`].
     pub fn new(setup: &SimSetup) -> Result<Self, SimError> {
-        let model_name = match &setup.model {
-            CompiledModel::LifExp(_) => None,
-            CompiledModel::LifDelta(_) => None,
-            CompiledModel::Izhikevich(_) => Some("izhikevich"),
-            CompiledModel::Adex(_) => Some("adex"),
-            CompiledModel::Graded(_) => Some("graded"),
-        };
-        if let Some(m) = model_name {
-            return Err(unavailable(format!("model {m} has no CUDA kernel yet")));
-        }
         // Same validation as the cuda-host backend (its buffers are dropped right away).
         drop(HostKernelBackend::new(setup)?);
 
@@ -345,39 +360,30 @@ impl CudaBackend {
         u32_of(n_pad)?;
         let fixed = DeliveryScale::for_network(net);
 
-        let up_f64 = |v: &[f64]| upload(&stream, v);
-        let model = match model_table(&setup.model, n_ch)? {
-            ModelTable::LifExp(t) => DevModel {
-                update: function(LIF_EXP.name, "lif_exp_update")?,
-                p22: up_f64(&t.p22)?,
-                p20: up_f64(&t.p20)?,
-                e_l: up_f64(&t.e_l)?,
-                theta: up_f64(&t.theta)?,
-                reset: up_f64(&t.reset)?,
-                i_e: up_f64(&t.i_e)?,
-                refractory_steps: upload(&stream, &t.refractory_steps)?,
-                extra: ModelExtra::LifExp { p11: up_f64(&t.p11)?, p21: up_f64(&t.p21)? },
-            },
-            ModelTable::LifDelta(t) => DevModel {
-                update: function(LIF_DELTA.name, "lif_delta_update")?,
-                p22: up_f64(&t.p22)?,
-                p20: up_f64(&t.p20)?,
-                e_l: up_f64(&t.e_l)?,
-                theta: up_f64(&t.theta)?,
-                reset: up_f64(&t.reset)?,
-                i_e: up_f64(&t.i_e)?,
-                refractory_steps: upload(&stream, &t.refractory_steps)?,
-                extra: ModelExtra::LifDelta { keep_refractory_input: up_f64(&t.keep_refractory_input)? },
-            },
-        };
+        let table = model_table(&setup.model, n_ch)?;
+        let (unit, entry, arrays) = table.args();
+        let mut params = Vec::with_capacity(arrays.len());
+        for a in arrays {
+            params.push(match a {
+                ParamArray::F64(v) => DevParam::F64(upload(&stream, &v)?),
+                ParamArray::U32(v) => DevParam::U32(upload(&stream, &v)?),
+            });
+        }
+        let model = DevModel { update: function(unit, entry)?, params, spiking: table.is_spiking() };
         let fns = NetworkFns {
             gather_input: function(NETWORK.name, "gather_input")?,
             stimulus_input: function(NETWORK.name, "stimulus_input")?,
             gap_current: function(NETWORK.name, "gap_current")?,
             apply_channel_gain: function(NETWORK.name, "apply_channel_gain")?,
             apply_silence_and_flag: function(NETWORK.name, "apply_silence_and_flag")?,
-            deliver_spikes: function(NETWORK.name, "deliver_spikes")?,
             snapshot_v: function(NETWORK.name, "snapshot_v")?,
+            spike_masks: function(SPIKES.name, "spike_masks")?,
+            spike_chunk_totals: function(SPIKES.name, "spike_chunk_totals")?,
+            spike_scan_chunks: function(SPIKES.name, "spike_scan_chunks")?,
+            spike_scatter: function(SPIKES.name, "spike_scatter")?,
+            deliver_spikes: function(SPIKES.name, "deliver_spikes")?,
+            deliver_graded: function(SPIKES.name, "deliver_graded")?,
+            silence_activity: function(SPIKES.name, "silence_activity")?,
         };
 
         let m = &net.chemical;
@@ -385,7 +391,11 @@ impl CudaBackend {
             Weights::Dense(w) => DevWeights::Dense(upload(&stream, w)?),
             Weights::Table { values, index } => {
                 let table: Vec<i64> = values.iter().map(|&w| fixed.to_fixed(w as f64)).collect();
-                DevWeights::Table { index: upload(&stream, index)?, fixed_table: upload(&stream, &table)? }
+                DevWeights::Table {
+                    index: upload(&stream, index)?,
+                    values: upload(&stream, values)?,
+                    fixed_table: upload(&stream, &table)?,
+                }
             }
         };
         let (stim_ptr, stim_of, params) = stimulus_tables(setup, n_ch)?;
@@ -401,6 +411,25 @@ impl CudaBackend {
             })
         };
         let zeros_f64 = |len: usize| stream.alloc_zeros::<f64>(len.max(1)).map_err(driver_err("cannot allocate"));
+        let zeros_u64 = |len: usize| stream.alloc_zeros::<u64>(len.max(1)).map_err(driver_err("cannot allocate"));
+
+        let window = (SPIKE_RECORD_BYTES / (4 * n.max(1))).clamp(1, MAX_SPIKE_WINDOW);
+        let chunk = compaction_chunk(n_blocks);
+        let n_chunks = n_blocks.div_ceil(chunk as usize);
+        let record = DevRecord {
+            window,
+            chunk,
+            n_words: n_blocks,
+            n_chunks,
+            masks: zeros_u64(n_blocks)?,
+            chunk_offset: zeros_u64(n_chunks)?,
+            rec_base: zeros_u64(window + 1)?,
+            rec_spikes: stream
+                .alloc_zeros::<u32>((window * n).max(1))
+                .map_err(driver_err("cannot allocate the spike record"))?,
+            rec_base_host: vec![0; window + 1],
+            rec_spikes_host: Vec::new(),
+        };
         let mut b = Self {
             fns,
             model,
@@ -428,15 +457,16 @@ impl CudaBackend {
             weights,
             syn: zeros_f64(n_pad * n_ch)?,
             i_ext: zeros_f64(n)?,
-            forced: stream.alloc_zeros::<u64>(n_blocks.max(1)).map_err(driver_err("cannot allocate"))?,
+            forced: zeros_u64(n_blocks)?,
             spiked: stream.alloc_zeros::<u8>(n.max(1)).map_err(driver_err("cannot allocate"))?,
+            activity: zeros_f64(n)?,
             v_prev: zeros_f64(n_pad)?,
             gain: upload(&stream, &vec![1.0; n_ch])?,
-            silenced: stream.alloc_zeros::<u64>(n_blocks.max(1)).map_err(driver_err("cannot allocate"))?,
-            spike_list: stream.alloc_zeros::<u32>(n.max(1)).map_err(driver_err("cannot allocate"))?,
+            silenced: zeros_u64(n_blocks)?,
+            record,
+            pending: Vec::with_capacity(window),
             gain_host: vec![1.0; n_ch],
             silenced_host: vec![0; n_blocks],
-            spiked_host: vec![0; n],
             spikes: Vec::with_capacity(n),
             stream,
         };
@@ -458,6 +488,7 @@ impl CudaBackend {
         unsafe { l.launch(cfg(self.n_pad)) }.map(drop).map_err(driver_err("snapshot_v"))
     }
 
+    /// One step, launched on the stream without waiting for it: window step `k = pending.len()`.
     fn step_inner(&mut self, step: u64, control: &StepControl) -> Result<(), cudarc::driver::DriverError> {
         let n = self.n as u32;
         let n_pad = self.n_pad as u32;
@@ -478,7 +509,7 @@ impl CudaBackend {
 
         // 2. Stimuli (forced mask cleared first; the kernel writes every i_ext[i]).
         s.memset_zeros(&mut self.forced)?;
-        let spiking = 1u32;
+        let spiking = u32::from(self.model.spiking);
         let seed = self.seed;
         let mut l = s.launch_builder(&self.fns.stimulus_input);
         l.arg(&n).arg(&n_ch).arg(&step).arg(&seed).arg(&spiking);
@@ -519,23 +550,29 @@ impl CudaBackend {
             unsafe { l.launch(cfg(self.n)) }?;
         }
 
-        // 5. Neuron model.
+        // 5. Neuron model: (n, n_channels, state, param_set, <per-set tables>, syn, i_ext, [forced,] out).
         let m = &self.model;
         let mut l = s.launch_builder(&m.update);
         l.arg(&n).arg(&n_ch).arg(&mut self.state).arg(&self.param_set);
-        l.arg(&m.p22).arg(&m.p20).arg(&m.e_l).arg(&m.theta).arg(&m.reset).arg(&m.i_e).arg(&m.refractory_steps);
-        match &m.extra {
-            ModelExtra::LifExp { p11, p21 } => l.arg(p11).arg(p21),
-            ModelExtra::LifDelta { keep_refractory_input } => l.arg(keep_refractory_input),
-        };
-        l.arg(&self.syn).arg(&self.i_ext).arg(&self.forced).arg(&mut self.spiked);
-        // SAFETY: lif_exp_update(unsigned int n_neurons, unsigned int n_channels, double* state, const unsigned
-        // short* param_set, const double* p22, p20, e_l, theta, reset, i_e, const unsigned int* refractory_steps,
-        // const double* p11, const double* p21, const double* syn, const double* i_ext, const unsigned long long*
-        // forced, unsigned char* spiked) — lif_delta_update has `const double* keep_refractory_input` in place of
-        // p11, p21. state holds n_blocks * n_state * 64 values (n_state = 2 + n_ch resp. 3), param_set n entries
-        // < n_sets (validated), per-set tables n_sets (* n_ch) entries, syn n_pad * n_ch, i_ext and spiked n,
-        // forced n_blocks; threads i < n stay within block i / 64.
+        for p in &m.params {
+            match p {
+                DevParam::F64(x) => l.arg(x),
+                DevParam::U32(x) => l.arg(x),
+            };
+        }
+        l.arg(&self.syn).arg(&self.i_ext);
+        if m.spiking {
+            l.arg(&self.forced).arg(&mut self.spiked);
+        } else {
+            l.arg(&mut self.activity);
+        }
+        // SAFETY: the five model kernels (cuda/lif_exp.cu, lif_delta.cu, izhikevich.cu, adex.cu, graded.cu) take
+        // (unsigned int n_neurons, unsigned int n_channels, double* state, const unsigned short* param_set, the
+        // per-set tables in the order of `ModelTable::args`, const double* syn, const double* i_ext, then
+        // `const unsigned long long* forced, unsigned char* spiked` for spiking models or `double* activity` for
+        // graded). state holds n_blocks * n_state * 64 values, param_set n entries < n_sets (validated by the
+        // cuda-host validation), per-set tables n_sets (* n_ch) entries as built by `model_table`, syn
+        // n_pad * n_ch, i_ext, spiked and activity n, forced n_blocks; threads i < n stay within block i / 64.
         unsafe { l.launch(cfg(self.n)) }?;
 
         // 6. Silenced neurons emit nothing (mask uploaded only when it changes).
@@ -547,45 +584,121 @@ impl CudaBackend {
             }
             s.memcpy_htod(&self.silenced_host, &mut self.silenced)?;
         }
-        if self.silenced_host.iter().any(|&w| w != 0) {
+        let any_silenced = self.silenced_host.iter().any(|&w| w != 0);
+        if !self.model.spiking {
+            return self.emit_graded(step, any_silenced);
+        }
+        if any_silenced {
             let mut l = s.launch_builder(&self.fns.apply_silence_and_flag);
             l.arg(&n).arg(&self.silenced).arg(&mut self.spiked);
             // SAFETY: apply_silence_and_flag(unsigned int n_neurons, const unsigned long long* silenced,
             // unsigned char* spiked): silenced has n_blocks words, spiked n entries; threads i < n.
             unsafe { l.launch(cfg(self.n)) }?;
         }
+        self.compact_and_deliver(step)
+    }
 
-        // 7. Compaction on the host (synchronous copy of the flags; see the module docs for the device scan).
-        s.memcpy_dtoh(&self.spiked, &mut self.spiked_host[..])?;
-        self.spikes.clear();
-        self.spikes.extend(self.spiked_host.iter().enumerate().filter(|&(_, &f)| f != 0).map(|(i, _)| i as u32));
+    /// Steps 7–8 for spiking models: compaction into window step k of the record, then delivery from it.
+    fn compact_and_deliver(&mut self, step: u64) -> Result<(), cudarc::driver::DriverError> {
+        let s = self.stream.clone();
+        let r = &mut self.record;
+        let k = self.pending.len() as u32;
+        let n = self.n as u32;
+        let (n_words, n_chunks, chunk) = (r.n_words as u32, r.n_chunks as u32, r.chunk);
 
-        // 8. Delivery with integer atomics.
-        if !self.spikes.is_empty() && self.n_synapses > 0 {
-            s.memcpy_htod(&self.spikes[..], &mut self.spike_list)?;
-            let n_spikes = self.spikes.len() as u32;
-            let scale = self.fixed.scale;
-            let null = 0u64;
-            let mut l = s.launch_builder(&self.fns.deliver_spikes);
-            l.arg(&n_spikes).arg(&self.spike_list).arg(&self.row_segments).arg(&self.segment_start);
-            l.arg(&self.segment_delay).arg(&self.segment_receptor).arg(&self.targets);
-            match &self.weights {
-                DevWeights::Dense(w) => l.arg(w).arg(&null).arg(&null),
-                DevWeights::Table { index, fixed_table } => l.arg(&null).arg(index).arg(fixed_table),
-            };
-            l.arg(&scale).arg(&step).arg(&slots).arg(&n_pad).arg(&mut self.ring);
-            // SAFETY: deliver_spikes(unsigned int n_spikes, const unsigned int* spikes, const unsigned int*
-            // row_segments, const unsigned long long* segment_start, const unsigned short* segment_delay, const
-            // unsigned char* segment_receptor, const unsigned int* targets, const float* weights, const unsigned
-            // short* weight_index, const long long* fixed_table, double scale, unsigned long long step, unsigned
-            // int slots, unsigned int n_pad, long long* ring): the CSR structure, receptors < n_ch, targets < n
-            // and table indices were validated by `SynapseRows::new` (cuda-host validation); spikes are < n and
-            // n_spikes <= spike_list.len(); exactly one of weights / (weight_index, fixed_table) is a device
-            // pointer, the others are a null 64-bit pointer value; ring indices are < n_ch * slots * n_pad.
-            unsafe { l.launch(cfg(self.spikes.len())) }?;
+        let mut l = s.launch_builder(&self.fns.spike_masks);
+        l.arg(&n).arg(&self.spiked).arg(&mut r.masks);
+        // SAFETY: spike_masks(unsigned int n_neurons, const unsigned char* spiked, unsigned long long* masks):
+        // threads w < n_words = ceil(n / 64) read spiked[< n] and write masks[w] (masks has n_words entries).
+        unsafe { l.launch(cfg(r.n_words)) }?;
+        let mut l = s.launch_builder(&self.fns.spike_chunk_totals);
+        l.arg(&n_words).arg(&chunk).arg(&r.masks).arg(&mut r.chunk_offset);
+        // SAFETY: spike_chunk_totals(unsigned int n_words, unsigned int chunk, const unsigned long long* masks,
+        // unsigned long long* chunk_offset): threads c < n_chunks = ceil(n_words / chunk) read masks[< n_words]
+        // and write chunk_offset[c] (n_chunks entries).
+        unsafe { l.launch(cfg(r.n_chunks)) }?;
+        let mut l = s.launch_builder(&self.fns.spike_scan_chunks);
+        l.arg(&n_chunks).arg(&k).arg(&mut r.chunk_offset).arg(&mut r.rec_base);
+        // SAFETY: spike_scan_chunks(unsigned int n_chunks, unsigned int k, unsigned long long* chunk_offset,
+        // unsigned long long* rec_base): one thread; chunk_offset[< n_chunks], rec_base[k] and rec_base[k + 1]
+        // with k < window (the caller drains before the window is full) and rec_base of window + 1 entries.
+        unsafe { l.launch(cfg(1)) }?;
+        let mut l = s.launch_builder(&self.fns.spike_scatter);
+        l.arg(&n_words).arg(&chunk).arg(&r.masks).arg(&r.chunk_offset).arg(&mut r.rec_spikes);
+        // SAFETY: spike_scatter(unsigned int n_words, unsigned int chunk, const unsigned long long* masks, const
+        // unsigned long long* chunk_offset, unsigned int* rec_spikes): threads c < n_chunks write the set bits of
+        // their words from chunk_offset[c] on; step k's spikes end at rec_base[k + 1] <= (k + 1) * n <=
+        // window * n = rec_spikes.len().
+        unsafe { l.launch(cfg(r.n_chunks)) }?;
+
+        if self.n_synapses == 0 {
+            return Ok(());
         }
+        let (scale, slots, n_pad) = (self.fixed.scale, self.slots as u32, self.n_pad as u32);
+        let null = 0u64;
+        let mut l = s.launch_builder(&self.fns.deliver_spikes);
+        l.arg(&r.rec_base).arg(&k).arg(&r.rec_spikes).arg(&self.row_segments).arg(&self.segment_start);
+        l.arg(&self.segment_delay).arg(&self.segment_receptor).arg(&self.targets);
+        match &self.weights {
+            DevWeights::Dense(w) => l.arg(w).arg(&null).arg(&null),
+            DevWeights::Table { index, fixed_table, .. } => l.arg(&null).arg(index).arg(fixed_table),
+        };
+        l.arg(&scale).arg(&step).arg(&slots).arg(&n_pad).arg(&mut self.ring);
+        // SAFETY: deliver_spikes(const unsigned long long* rec_base, unsigned int k, const unsigned int*
+        // rec_spikes, const unsigned int* row_segments, const unsigned long long* segment_start, const unsigned
+        // short* segment_delay, const unsigned char* segment_receptor, const unsigned int* targets, const float*
+        // weights, const unsigned short* weight_index, const long long* fixed_table, double scale, unsigned long
+        // long step, unsigned int slots, unsigned int n_pad, long long* ring): the record's step k holds neuron
+        // ids < n written by spike_scatter above (same stream); the CSR structure, receptors < n_ch, targets < n
+        // and table indices were validated by `SynapseRows::new` (cuda-host validation); exactly one of weights /
+        // (weight_index, fixed_table) is a device pointer, the others a null 64-bit value; ring indices are
+        // < n_ch * slots * n_pad. The grid is fixed and blockDim is a multiple of 32, as the kernel requires.
+        unsafe { l.launch(delivery_cfg()) }?;
         Ok(())
     }
+
+    /// Steps 6–8 for graded models: silenced neurons transmit nothing, then every neuron's activity is sent.
+    fn emit_graded(&mut self, step: u64, any_silenced: bool) -> Result<(), cudarc::driver::DriverError> {
+        let s = self.stream.clone();
+        let n = self.n as u32;
+        if any_silenced {
+            let mut l = s.launch_builder(&self.fns.silence_activity);
+            l.arg(&n).arg(&self.silenced).arg(&mut self.activity);
+            // SAFETY: silence_activity(unsigned int n_neurons, const unsigned long long* silenced, double*
+            // activity): silenced has n_blocks words, activity n entries; threads i < n.
+            unsafe { l.launch(cfg(self.n)) }?;
+        }
+        if self.n_synapses == 0 {
+            return Ok(());
+        }
+        let (scale, slots, n_pad) = (self.fixed.scale, self.slots as u32, self.n_pad as u32);
+        let null = 0u64;
+        let mut l = s.launch_builder(&self.fns.deliver_graded);
+        l.arg(&n).arg(&self.activity).arg(&self.row_segments).arg(&self.segment_start);
+        l.arg(&self.segment_delay).arg(&self.segment_receptor).arg(&self.targets);
+        match &self.weights {
+            DevWeights::Dense(w) => l.arg(w).arg(&null).arg(&null),
+            DevWeights::Table { index, values, .. } => l.arg(&null).arg(index).arg(values),
+        };
+        l.arg(&scale).arg(&step).arg(&slots).arg(&n_pad).arg(&mut self.ring);
+        // SAFETY: deliver_graded(unsigned int n_neurons, const double* activity, const unsigned int*
+        // row_segments, const unsigned long long* segment_start, const unsigned short* segment_delay, const
+        // unsigned char* segment_receptor, const unsigned int* targets, const float* weights, const unsigned
+        // short* weight_index, const float* weight_values, double scale, unsigned long long step, unsigned int
+        // slots, unsigned int n_pad, long long* ring): activity has n entries; the matrix was validated as for
+        // deliver_spikes; exactly one of weights / (weight_index, weight_values) is a device pointer.
+        unsafe { l.launch(delivery_cfg()) }?;
+        Ok(())
+    }
+
+    fn cuda_err(step: u64) -> impl Fn(cudarc::driver::DriverError) -> SimError {
+        move |e| unavailable(format!("CUDA error in step {step}: {e}"))
+    }
+}
+
+/// The fixed grid of the warp-cooperative delivery kernels (the host build launches the same).
+fn delivery_cfg() -> LaunchConfig {
+    LaunchConfig { grid_dim: (DELIVERY_BLOCKS, 1, 1), block_dim: (DELIVERY_THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
 impl Backend for CudaBackend {
@@ -594,13 +707,62 @@ impl Backend for CudaBackend {
     }
 
     fn step(&mut self, step: u64, control: &StepControl) -> Result<&[u32], SimError> {
-        if self.n == 0 {
-            return Ok(&[]);
+        if !self.pending.is_empty() {
+            return Err(SimError::Setup("cuda backend: step called with undrained advanced steps".into()));
         }
-        self.step_inner(step, control).map_err(|e| unavailable(format!("CUDA error in step {step}: {e}")))?;
-        // 9. Voltages for the next step's gap junctions.
-        self.snapshot_v()?;
+        self.advance(step, control)?;
+        let mut spikes = std::mem::take(&mut self.spikes);
+        spikes.clear();
+        self.drain_spikes(&mut |_, s| spikes.extend_from_slice(s))?;
+        self.spikes = spikes;
         Ok(&self.spikes)
+    }
+
+    fn advance(&mut self, step: u64, control: &StepControl) -> Result<(), SimError> {
+        if self.pending.len() == self.record.window {
+            return Err(SimError::Setup(format!(
+                "cuda backend: more than {} steps advanced without drain_spikes",
+                self.record.window
+            )));
+        }
+        if self.n > 0 {
+            self.step_inner(step, control).map_err(Self::cuda_err(step))?;
+            // 9. Voltages for the next step's gap junctions.
+            self.snapshot_v()?;
+        }
+        self.pending.push(step);
+        Ok(())
+    }
+
+    /// One synchronisation and two copies per window: the record's offsets, then its spikes.
+    fn drain_spikes(&mut self, sink: &mut dyn FnMut(u64, &[u32])) -> Result<(), SimError> {
+        let steps = std::mem::take(&mut self.pending);
+        let Some(&last) = steps.last() else { return Ok(()) };
+        if !self.model.spiking || self.n == 0 {
+            steps.iter().for_each(|&st| sink(st, &[]));
+            return Ok(());
+        }
+        let r = &mut self.record;
+        let err = Self::cuda_err(last);
+        let n_steps = steps.len();
+        self.stream.memcpy_dtoh(&r.rec_base.slice(0..=n_steps), &mut r.rec_base_host[..=n_steps]).map_err(&err)?;
+        self.stream.synchronize().map_err(&err)?;
+        let total = r.rec_base_host[n_steps] as usize;
+        r.rec_spikes_host.resize(total, 0);
+        if total > 0 {
+            self.stream.memcpy_dtoh(&r.rec_spikes.slice(0..total), &mut r.rec_spikes_host[..]).map_err(&err)?;
+            self.stream.synchronize().map_err(&err)?;
+        }
+        for (k, &st) in steps.iter().enumerate() {
+            sink(st, &r.rec_spikes_host[r.rec_base_host[k] as usize..r.rec_base_host[k + 1] as usize]);
+        }
+        self.pending = steps;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn spike_window(&self) -> usize {
+        self.record.window
     }
 
     /// Copies the whole state back (a device error yields NaN for every requested value).

@@ -72,9 +72,9 @@ pub fn run(
     let started = Instant::now();
     let mut shown = false;
 
-    for step in 0..setup.steps {
-        control.update(perturbations, step, dt);
-        let spikes = backend.step(step, &control)?;
+    let window = backend.spike_window().max(1);
+    let mut pending = 0usize;
+    let mut on_spikes = |step: u64, spikes: &[u32]| {
         for &i in spikes {
             rec.spike_counts[i as usize] += 1;
             if keep.as_ref().is_none_or(|k| k[i as usize]) {
@@ -86,6 +86,17 @@ pub fn run(
                     bins[g as usize][(step / spec.rate_bin_steps) as usize] += 1;
                 }
             }
+        }
+    };
+    for step in 0..setup.steps {
+        control.update(perturbations, step, dt);
+        backend.advance(step, &control)?;
+        pending += 1;
+        // Spikes come back once per window (one transfer on a GPU), before any state sample and at the end.
+        let state_due = spec.state.iter().any(|p| (step + 1) % p.every_steps.max(1) == 0);
+        if pending == window || state_due || step + 1 == setup.steps {
+            backend.drain_spikes(&mut on_spikes)?;
+            pending = 0;
         }
         for (p, t) in spec.state.iter().zip(traces.iter_mut()) {
             if (step + 1) % p.every_steps.max(1) == 0 {

@@ -5,22 +5,25 @@
 //! which proves the kernel sources (not a Rust re-implementation) reproduce the CPU semantics.
 //!
 //! One step (see the header of `kernels/cuda/network.cu`):
-//! `gather_input` → `stimulus_input` → `gap_current` → `apply_channel_gain` → `lif_exp_update` /
-//! `lif_delta_update` → `apply_silence_and_flag` → compaction → `deliver_spikes` → `snapshot_v`.
+//! `gather_input` → `stimulus_input` → `gap_current` → `apply_channel_gain` → `<model>_update` →
+//! `apply_silence_and_flag` → compaction (`spike_masks`, `spike_chunk_totals`, `spike_scan_chunks`,
+//! `spike_scatter`) into the window's spike record → `deliver_spikes` (warp-cooperative, reading its list from
+//! the record) → `snapshot_v`. Graded models: `graded_update` → `silence_activity` → `deliver_graded`.
 //!
-//! Compaction here scans the spike flags in ascending neuron order on the host. The CUDA backend will
-//! compact with a device-wide exclusive scan over the flags (then a scatter), which yields the same
-//! ascending list; delivery does not depend on the order of the list anyway (integer atomics).
+//! Spikes stay in the spike record (as on the GPU) until [`Backend::drain_spikes`]; the window is
+//! [`HOST_SPIKE_WINDOW`] steps, so tests driving the engine exercise the same record path as the CUDA
+//! backend.
 //!
-//! Supports the spiking models `lif_exp` and `lif_delta`; other models are rejected with
-//! [`SimError::Setup`].
+//! Supports every model: `lif_exp`, `lif_delta`, `izhikevich`, `adex` and `graded`.
 //!
 //! [`CpuBackend`]: crate::cpu::CpuBackend
 
 use std::sync::Arc;
 
 use neurotwin_connectome::{CompiledNetwork, Weights};
-use neurotwin_kernels::host::{self, GapRows, LifExpStepInput, RingLayout, RowWeights, StimulusSet, SynapseRows};
+use neurotwin_kernels::host::{
+    self, GapRows, LifExpStepInput, RingLayout, RowWeights, SpikeRecord, StimulusSet, SynapseRows,
+};
 use neurotwin_models::LANES;
 
 use crate::backend::Backend;
@@ -29,6 +32,9 @@ use crate::cpu::DeliveryScale;
 use crate::error::SimError;
 use crate::kernel_tables::{ModelTable, model_table, stimulus_tables};
 use crate::setup::{SimSetup, initial_block_state};
+
+/// Steps of spikes the host spike record holds between drains.
+pub const HOST_SPIKE_WINDOW: usize = 16;
 
 /// Which build of the delivery kernel to launch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,9 +66,14 @@ pub struct HostKernelBackend {
     i_ext: Vec<f64>,
     forced: Vec<u64>,
     spiked: Vec<u8>,
+    activity: Vec<f64>,
     v_prev: Vec<f64>,
     gain: Vec<f64>,
     silenced: Vec<u64>,
+    /// The window's spike record (device memory on a GPU) and the steps advanced in it.
+    record: SpikeRecord,
+    pending: Vec<u64>,
+    /// The spikes of the last `step` call.
     spikes: Vec<u32>,
     delivery: Delivery,
 }
@@ -99,10 +110,7 @@ impl HostKernelBackend {
             .and_then(|x| x.checked_mul(n_pad))
             .ok_or_else(|| SimError::Setup("delay ring buffer size overflows".into()))?;
         let model = model_table(&setup.model, n_ch)?;
-        let n_sets = match &model {
-            ModelTable::LifExp(t) => t.n_sets(),
-            ModelTable::LifDelta(t) => t.n_sets(),
-        };
+        let n_sets = model.n_sets();
         if let Some(&bad) = setup.param_set.iter().find(|&&s| s as usize >= n_sets) {
             return Err(SimError::Setup(format!("parameter set #{bad} out of range ({n_sets} sets)")));
         }
@@ -117,6 +125,7 @@ impl HostKernelBackend {
             Weights::Dense(w) => RowWeights::Dense(w.clone()),
             Weights::Table { values, index } => RowWeights::Table {
                 index: index.clone(),
+                values: values.clone(),
                 fixed_table: values.iter().map(|&w| fixed.to_fixed(w as f64)).collect(),
             },
         };
@@ -169,9 +178,12 @@ impl HostKernelBackend {
             i_ext: vec![0.0; n],
             forced: vec![0; n_blocks],
             spiked: vec![0; n],
+            activity: vec![0.0; n],
             v_prev: vec![0.0; n_pad],
             gain: vec![1.0; n_ch],
             silenced: vec![0; n_blocks],
+            record: SpikeRecord::new(n, HOST_SPIKE_WINDOW),
+            pending: Vec::with_capacity(HOST_SPIKE_WINDOW),
             spikes: Vec::new(),
             delivery,
             net,
@@ -187,19 +199,17 @@ impl HostKernelBackend {
     }
 }
 
-/// The compiled model as the kernels' parameter tables; `n_ch` receptor channels.
-impl Backend for HostKernelBackend {
-    fn name(&self) -> &'static str {
-        "cuda-host"
-    }
-
-    fn step(&mut self, step: u64, control: &StepControl) -> Result<&[u32], SimError> {
+impl HostKernelBackend {
+    /// One step in the CUDA backend's launch order; a spiking model's spikes go to window step
+    /// `self.pending.len()` of the record.
+    fn advance_step(&mut self, step: u64, control: &StepControl) {
         let slot = (step % self.slots as u64) as usize;
+        let spiking = self.model.is_spiking();
         // 1. Synaptic input of this step, ring slot cleared.
         host::gather_input(&mut self.ring, self.n_ch, self.slots, slot, self.fixed.inv_scale, &mut self.syn);
         // 2. Stimuli (the forced mask is a memset on the device).
         self.forced.fill(0);
-        host::stimulus_input(&self.stimuli, step, self.seed, true, &mut self.syn, &mut self.i_ext, &mut self.forced);
+        host::stimulus_input(&self.stimuli, step, self.seed, spiking, &mut self.syn, &mut self.i_ext, &mut self.forced);
         // 3. Gap junctions from the previous step's voltages.
         if let Some(gap) = &self.gap {
             host::gap_current(gap, &self.v_prev, &mut self.i_ext);
@@ -217,29 +227,85 @@ impl Backend for HostKernelBackend {
         match &self.model {
             ModelTable::LifExp(t) => host::lif_exp_update(t, &mut self.state, &input, &mut self.spiked),
             ModelTable::LifDelta(t) => host::lif_delta_update(t, &mut self.state, &input, &mut self.spiked),
+            ModelTable::Izhikevich(t) => host::izhikevich_update(t, &mut self.state, &input, &mut self.spiked),
+            ModelTable::Adex(t) => host::adex_update(t, &mut self.state, &input, &mut self.spiked),
+            ModelTable::Graded(t) => host::graded_update(t, &mut self.state, &input, &mut self.activity),
         }
         // 6. Silenced neurons emit nothing.
         // (On a GPU the mask is uploaded when `control.silenced_version` changes.)
         for (b, w) in self.silenced.iter_mut().enumerate() {
             *w = control.silenced.get(b).copied().unwrap_or(0);
         }
-        if self.silenced.iter().any(|&w| w != 0) {
-            host::apply_silence_and_flag(&self.silenced, &mut self.spiked);
+        let any_silenced = self.silenced.iter().any(|&w| w != 0);
+        let has_synapses = self.net.chemical.n_synapses() > 0;
+        if spiking {
+            if any_silenced {
+                host::apply_silence_and_flag(&self.silenced, &mut self.spiked);
+            }
+            // 7. Compaction into the spike record, window step k.
+            let k = self.pending.len();
+            self.record.compact(&self.spiked, k);
+            // 8. Delivery with integer atomics, straight from the record.
+            if has_synapses {
+                let deliver = match self.delivery {
+                    Delivery::Correct => host::deliver_spikes,
+                    Delivery::Broken => host::deliver_spikes_broken_for_test,
+                };
+                deliver(&self.synapses, &self.record, k, self.fixed.scale, step, &mut self.ring);
+            }
+        } else {
+            if any_silenced {
+                host::silence_activity(&self.silenced, &mut self.activity);
+            }
+            if has_synapses {
+                host::deliver_graded(&self.synapses, &self.activity, self.fixed.scale, step, &mut self.ring);
+            }
         }
-        // 7. Compaction: flags → ascending list (a device-wide scan on the GPU).
-        self.spikes.clear();
-        self.spikes.extend(self.spiked.iter().enumerate().filter(|&(_, &f)| f != 0).map(|(i, _)| i as u32));
-        // 8. Delivery with integer atomics.
-        if !self.spikes.is_empty() && self.net.chemical.n_synapses() > 0 {
-            let deliver = match self.delivery {
-                Delivery::Correct => host::deliver_spikes,
-                Delivery::Broken => host::deliver_spikes_broken_for_test,
-            };
-            deliver(&self.synapses, &self.spikes, self.fixed.scale, step, &mut self.ring);
-        }
+        self.pending.push(step);
         // 9. Voltages for the next step's gap junctions.
         self.snapshot_v();
+    }
+}
+
+impl Backend for HostKernelBackend {
+    fn name(&self) -> &'static str {
+        "cuda-host"
+    }
+
+    fn step(&mut self, step: u64, control: &StepControl) -> Result<&[u32], SimError> {
+        if !self.pending.is_empty() {
+            return Err(SimError::Setup("cuda-host backend: step called with undrained advanced steps".into()));
+        }
+        self.advance_step(step, control);
+        self.spikes.clear();
+        if self.model.is_spiking() {
+            self.spikes.extend_from_slice(self.record.step_spikes(0));
+        }
+        self.pending.clear();
         Ok(&self.spikes)
+    }
+
+    fn advance(&mut self, step: u64, control: &StepControl) -> Result<(), SimError> {
+        if self.pending.len() == HOST_SPIKE_WINDOW {
+            return Err(SimError::Setup(format!(
+                "cuda-host backend: more than {HOST_SPIKE_WINDOW} steps advanced without drain_spikes"
+            )));
+        }
+        self.advance_step(step, control);
+        Ok(())
+    }
+
+    fn drain_spikes(&mut self, sink: &mut dyn FnMut(u64, &[u32])) -> Result<(), SimError> {
+        let spiking = self.model.is_spiking();
+        for (k, &step) in self.pending.iter().enumerate() {
+            sink(step, if spiking { self.record.step_spikes(k) } else { &[] });
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn spike_window(&self) -> usize {
+        HOST_SPIKE_WINDOW
     }
 
     fn read_state(&self, var: usize, neurons: &[u32], out: &mut Vec<f64>) {

@@ -4,7 +4,8 @@
 //! backend's order. Both validate against the network (channel counts, neuron ranges).
 
 use neurotwin_kernels::host::{
-    LifDeltaTable, LifExpTable, STIM_ACTIVATION, STIM_CURRENT, STIM_POISSON, StimulusParams,
+    AdexTable, GradedTable, IzhikevichTable, LifDeltaTable, LifExpTable, STIM_ACTIVATION, STIM_CURRENT, STIM_POISSON,
+    StimulusParams,
 };
 use neurotwin_models::poisson::PoissonTable;
 use neurotwin_models::{CompiledModel, Stream};
@@ -17,6 +18,121 @@ use crate::setup::{SimSetup, StimulusKind};
 pub(crate) enum ModelTable {
     LifExp(LifExpTable),
     LifDelta(LifDeltaTable),
+    Izhikevich(IzhikevichTable),
+    Adex(AdexTable),
+    Graded(GradedTable),
+}
+
+/// One per-set parameter array of a model kernel, in the kernel's argument order (see [`ModelTable::args`]).
+#[derive(Clone, Debug)]
+pub(crate) enum ParamArray {
+    F64(Vec<f64>),
+    U32(Vec<u32>),
+}
+
+impl ModelTable {
+    /// Number of parameter sets.
+    pub(crate) fn n_sets(&self) -> usize {
+        match self {
+            ModelTable::LifExp(t) => t.n_sets(),
+            ModelTable::LifDelta(t) => t.n_sets(),
+            ModelTable::Izhikevich(t) => t.n_sets(),
+            ModelTable::Adex(t) => t.n_sets(),
+            ModelTable::Graded(t) => t.n_sets(),
+        }
+    }
+
+    /// Whether the model emits spikes (all but `graded`).
+    pub(crate) fn is_spiking(&self) -> bool {
+        !matches!(self, ModelTable::Graded(_))
+    }
+
+    /// The kernel unit and entry point, and the parameter arrays in the order of the kernel's arguments
+    /// between `param_set` and `syn` (the kernels' signatures: `cuda/<unit>.cu`).
+    pub(crate) fn args(&self) -> (&'static str, &'static str, Vec<ParamArray>) {
+        use ParamArray::{F64, U32};
+        match self {
+            ModelTable::LifExp(t) => (
+                "lif_exp",
+                "lif_exp_update",
+                vec![
+                    F64(t.p22.clone()),
+                    F64(t.p20.clone()),
+                    F64(t.e_l.clone()),
+                    F64(t.theta.clone()),
+                    F64(t.reset.clone()),
+                    F64(t.i_e.clone()),
+                    U32(t.refractory_steps.clone()),
+                    F64(t.p11.clone()),
+                    F64(t.p21.clone()),
+                ],
+            ),
+            ModelTable::LifDelta(t) => (
+                "lif_delta",
+                "lif_delta_update",
+                vec![
+                    F64(t.p22.clone()),
+                    F64(t.p20.clone()),
+                    F64(t.e_l.clone()),
+                    F64(t.theta.clone()),
+                    F64(t.reset.clone()),
+                    F64(t.i_e.clone()),
+                    U32(t.refractory_steps.clone()),
+                    F64(t.keep_refractory_input.clone()),
+                ],
+            ),
+            ModelTable::Izhikevich(t) => (
+                "izhikevich",
+                "izhikevich_update",
+                vec![
+                    F64(t.a.clone()),
+                    F64(t.b.clone()),
+                    F64(t.c.clone()),
+                    F64(t.d.clone()),
+                    F64(t.v_peak.clone()),
+                    F64(t.i_e.clone()),
+                    U32(t.n_sub.clone()),
+                    F64(t.h_sub.clone()),
+                ],
+            ),
+            ModelTable::Adex(t) => (
+                "adex",
+                "adex_update",
+                vec![
+                    F64(t.e_l.clone()),
+                    F64(t.g_l.clone()),
+                    F64(t.inv_c.clone()),
+                    F64(t.v_th.clone()),
+                    F64(t.g_l_delta_t.clone()),
+                    F64(t.inv_delta_t.clone()),
+                    F64(t.a.clone()),
+                    F64(t.inv_tau_w.clone()),
+                    F64(t.b.clone()),
+                    F64(t.v_reset.clone()),
+                    F64(t.v_peak.clone()),
+                    F64(t.i_e.clone()),
+                    F64(t.refractory_start.clone()),
+                    U32(t.n_sub.clone()),
+                    F64(t.h_sub.clone()),
+                    F64(t.half_h_sub.clone()),
+                    F64(t.decay_sub.clone()),
+                ],
+            ),
+            ModelTable::Graded(t) => (
+                "graded",
+                "graded_update",
+                vec![
+                    F64(t.g_l.clone()),
+                    F64(t.g_l_e_l.clone()),
+                    F64(t.minus_h_over_c.clone()),
+                    F64(t.beta.clone()),
+                    F64(t.v_th.clone()),
+                    F64(t.i_e.clone()),
+                    F64(t.e_rev.clone()),
+                ],
+            ),
+        }
+    }
 }
 
 /// The model's parameter sets as kernel tables; models without a kernel are a [`SimError::Setup`].
@@ -63,14 +179,67 @@ pub(crate) fn model_table(model: &CompiledModel, n_ch: usize) -> Result<ModelTab
             }
             Ok(ModelTable::LifDelta(t))
         }
-        CompiledModel::Izhikevich(_) => Err(unsupported("izhikevich")),
-        CompiledModel::Adex(_) => Err(unsupported("adex")),
-        CompiledModel::Graded(_) => Err(unsupported("graded")),
+        CompiledModel::Izhikevich(sets) => {
+            check_channels("izhikevich", sets.iter().map(|c| c.n_channels), n_ch)?;
+            Ok(ModelTable::Izhikevich(IzhikevichTable {
+                n_channels: n_ch,
+                a: sets.iter().map(|c| c.a).collect(),
+                b: sets.iter().map(|c| c.b).collect(),
+                c: sets.iter().map(|c| c.c).collect(),
+                d: sets.iter().map(|c| c.d).collect(),
+                v_peak: sets.iter().map(|c| c.v_peak).collect(),
+                i_e: sets.iter().map(|c| c.i_e).collect(),
+                n_sub: sets.iter().map(|c| c.n_sub).collect(),
+                h_sub: sets.iter().map(|c| c.h_sub).collect(),
+            }))
+        }
+        CompiledModel::Adex(sets) => {
+            check_channels("adex", sets.iter().map(|c| c.decay_sub.len()), n_ch)?;
+            Ok(ModelTable::Adex(AdexTable {
+                n_channels: n_ch,
+                e_l: sets.iter().map(|c| c.e_l).collect(),
+                g_l: sets.iter().map(|c| c.g_l).collect(),
+                inv_c: sets.iter().map(|c| c.inv_c).collect(),
+                v_th: sets.iter().map(|c| c.v_th).collect(),
+                g_l_delta_t: sets.iter().map(|c| c.g_l_delta_t).collect(),
+                inv_delta_t: sets.iter().map(|c| c.inv_delta_t).collect(),
+                a: sets.iter().map(|c| c.a).collect(),
+                inv_tau_w: sets.iter().map(|c| c.inv_tau_w).collect(),
+                b: sets.iter().map(|c| c.b).collect(),
+                v_reset: sets.iter().map(|c| c.v_reset).collect(),
+                v_peak: sets.iter().map(|c| c.v_peak).collect(),
+                i_e: sets.iter().map(|c| c.i_e).collect(),
+                refractory_start: sets.iter().map(|c| c.refractory_start).collect(),
+                n_sub: sets.iter().map(|c| c.n_sub).collect(),
+                h_sub: sets.iter().map(|c| c.h_sub).collect(),
+                half_h_sub: sets.iter().map(|c| c.half_h_sub).collect(),
+                decay_sub: sets.iter().flat_map(|c| c.decay_sub.iter().copied()).collect(),
+            }))
+        }
+        CompiledModel::Graded(sets) => {
+            check_channels("graded", sets.iter().map(|c| c.e_rev.len()), n_ch)?;
+            Ok(ModelTable::Graded(GradedTable {
+                n_channels: n_ch,
+                g_l: sets.iter().map(|c| c.g_l).collect(),
+                g_l_e_l: sets.iter().map(|c| c.g_l_e_l).collect(),
+                minus_h_over_c: sets.iter().map(|c| c.minus_h_over_c).collect(),
+                beta: sets.iter().map(|c| c.beta).collect(),
+                v_th: sets.iter().map(|c| c.v_th).collect(),
+                i_e: sets.iter().map(|c| c.i_e).collect(),
+                e_rev: sets.iter().flat_map(|c| c.e_rev.iter().copied()).collect(),
+            }))
+        }
     }
 }
 
-pub(crate) fn unsupported(model: &str) -> SimError {
-    SimError::Setup(format!("the cuda-host backend supports the models lif_exp and lif_delta, not `{model}`"))
+/// Every parameter set of `model` must be compiled for the network's `n_ch` receptor channels.
+fn check_channels(model: &str, per_set: impl Iterator<Item = usize>, n_ch: usize) -> Result<(), SimError> {
+    for c in per_set {
+        if c != n_ch {
+            return Err(SimError::Setup(format!("{model} compiled for {c} channels, the network has {n_ch}")));
+        }
+    }
+    Ok(())
 }
 
 /// Stimuli as the kernels take them: per-neuron CSR lists (`ptr`, `of`: neuron i's stimuli are

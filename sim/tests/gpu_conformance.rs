@@ -8,33 +8,16 @@
 //!   cargo test -p neurotwin-sim --test gpu_conformance -- --ignored
 //!   ```
 //!
-//!   runs the CPU backend and the CUDA backend on small networks and requires identical spike trains and
-//!   identical final membrane potentials, bit for bit.
+//!   runs the conformance suite (`suite/mod.rs`: CUBA, Brunel, the C. elegans scenario with a receptor block
+//!   and a silenced set, and a random network for each of the five neuron models) on the CPU backend and the
+//!   CUDA backend and requires identical spike trains, sampled V_m traces and final membrane potentials,
+//!   bit for bit — the same suite `conformance_host_kernels.rs` runs on the host build of the kernels.
 
-use neurotwin_connectome::generators::{GeneratedNetwork, brunel, cuba};
-use neurotwin_models::{CompiledModel, NeuronParams};
+mod suite;
+
 use neurotwin_sim::cuda::{CudaBackend, compile_kernels, cuda_status};
 use neurotwin_sim::*;
-
-const DT: f64 = 0.1;
-const STEPS: u64 = 1000; // 100 ms
-
-fn generated_setup(g: GeneratedNetwork, seed: u64, steps: u64) -> SimSetup {
-    SimSetup::from_generated(g, seed, steps).unwrap()
-}
-
-/// CUBA (lif_exp, 4000 neurons).
-fn cuba_setup() -> SimSetup {
-    let g = cuba(&Default::default(), 1, DT).unwrap();
-    generated_setup(g, 1, STEPS)
-}
-
-/// Brunel (lif_delta, Poisson background), order 50 (250 neurons).
-fn brunel_setup() -> SimSetup {
-    let cfg = brunel::BrunelConfig { order: 50, ..Default::default() };
-    let g = brunel(&cfg, 3, DT).unwrap();
-    generated_setup(g, 3, STEPS)
-}
+use suite::*;
 
 fn gpu_usable() -> bool {
     let s = cuda_status();
@@ -78,25 +61,6 @@ fn status_reports_missing_driver_without_libcuda() {
     assert!(s.devices.is_empty());
 }
 
-#[test]
-fn models_without_a_kernel_are_unavailable() {
-    let mut setup = cuba_setup();
-    setup.model = CompiledModel::compile(
-        &[NeuronParams::Izhikevich(Default::default())],
-        &setup.network.receptors,
-        setup.network.dt_ms,
-    )
-    .unwrap();
-    setup.init.clear();
-    match CudaBackend::new(&setup) {
-        Err(SimError::BackendUnavailable { reason, .. }) => {
-            assert_eq!(reason, "model izhikevich has no CUDA kernel yet")
-        }
-        Err(e) => panic!("unexpected error {e}"),
-        Ok(_) => panic!("izhikevich must be rejected"),
-    }
-}
-
 /// The backend's NVRTC step (fmad off, every unit) works for common architectures; needs libnvrtc on the
 /// loader path but no GPU (`.venv-cuda/env.sh`), else it is skipped.
 #[test]
@@ -118,49 +82,37 @@ fn kernels_compile_for_the_device_architecture() {
     }
 }
 
-/// Spike steps, spike neurons and the final V_m bit patterns of every neuron.
-#[derive(Debug, PartialEq, Eq)]
-struct Outcome {
-    steps: Vec<u64>,
-    neurons: Vec<u32>,
-    v_bits: Vec<u64>,
+fn gpu(setup: &SimSetup) -> Box<dyn Backend> {
+    let b = CudaBackend::new(setup).unwrap_or_else(|e| panic!("{e} (status: {:?})", cuda_status()));
+    eprintln!("device: {}", b.device_name());
+    Box::new(b)
 }
 
-fn outcome(setup: &SimSetup, backend: &mut dyn Backend) -> Outcome {
-    let rec = run(setup, &Default::default(), &Default::default(), backend, &Default::default()).unwrap();
-    let all: Vec<u32> = (0..setup.n_neurons() as u32).collect();
-    let mut v = Vec::new();
-    backend.read_state(0, &all, &mut v);
-    Outcome { steps: rec.spike_steps, neurons: rec.spike_neurons, v_bits: v.iter().map(|x| x.to_bits()).collect() }
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_cuba_is_bit_identical() {
+    check_identical("CUBA 4000", &cuba_setup(), &Default::default(), 1000, &gpu);
 }
 
-fn check_identical(label: &str, setup: &SimSetup, min_spikes: usize) {
-    let mut gpu = CudaBackend::new(setup).unwrap_or_else(|e| panic!("{label}: {e} (status: {:?})", cuda_status()));
-    let mut cpu = CpuBackend::new(setup).unwrap();
-    assert_eq!(gpu.name(), "cuda");
-    assert_eq!(gpu.delivery_scale_exponent(), cpu.delivery_scale_exponent());
-    let a = outcome(setup, &mut cpu);
-    let b = outcome(setup, &mut gpu);
-    assert!(a.steps.len() >= min_spikes, "{label}: network too quiet ({} spikes)", a.steps.len());
-    assert_eq!(a.steps.len(), b.steps.len(), "{label}: spike counts differ (cpu vs cuda)");
-    if let Some(k) = (0..a.steps.len()).find(|&k| (a.steps[k], a.neurons[k]) != (b.steps[k], b.neurons[k])) {
-        panic!(
-            "{label}: spike #{k} differs: cpu ({}, n{}) vs cuda ({}, n{})",
-            a.steps[k], a.neurons[k], b.steps[k], b.neurons[k]
-        );
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_brunel_is_bit_identical() {
+    check_identical("Brunel order 200", &brunel_setup(), &Default::default(), 1000, &gpu);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_celegans_with_block_and_silencing_is_bit_identical() {
+    let (setup, p) = celegans_setup();
+    check_identical("C. elegans", &setup, &p, 200, &gpu);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_every_model_is_bit_identical() {
+    for kind in [Kind::LifExp, Kind::LifDelta, Kind::Izhikevich, Kind::Adex, Kind::Graded] {
+        let (setup, p) = random_setup(kind);
+        let min = if kind == Kind::Graded { 0 } else { 1000 };
+        check_identical(&format!("random {kind:?}"), &setup, &p, min, &gpu);
     }
-    assert!(a.v_bits == b.v_bits, "{label}: final V_m differs");
-    eprintln!("{label}: {} spikes, identical on cpu and cuda ({})", a.steps.len(), gpu.device_name());
-}
-
-#[test]
-#[ignore = "needs a CUDA GPU"]
-fn cuba_cpu_and_cuda_spikes_are_identical() {
-    check_identical("CUBA 4000", &cuba_setup(), 100);
-}
-
-#[test]
-#[ignore = "needs a CUDA GPU"]
-fn brunel_lif_delta_cpu_and_cuda_spikes_are_identical() {
-    check_identical("Brunel order 50", &brunel_setup(), 50);
 }

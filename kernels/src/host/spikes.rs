@@ -1,0 +1,355 @@
+//! Host builds of the kernels of `cuda/spikes.cu`: spike compaction into a window's spike record and
+//! warp-cooperative delivery of spikes or graded activity, launched with the same grid as on a GPU.
+
+use std::ffi::c_uint;
+
+use super::{LANES, len_u32};
+use crate::{DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk};
+
+unsafe extern "C" {
+    fn nt_host_spike_masks(n_neurons: c_uint, spiked: *const u8, masks: *mut u64);
+    fn nt_host_spike_chunk_totals(n_words: c_uint, chunk: c_uint, masks: *const u64, chunk_offset: *mut u64);
+    fn nt_host_spike_scan_chunks(n_chunks: c_uint, k: c_uint, chunk_offset: *mut u64, rec_base: *mut u64);
+    fn nt_host_spike_scatter(
+        n_words: c_uint,
+        chunk: c_uint,
+        masks: *const u64,
+        chunk_offset: *const u64,
+        rec_spikes: *mut u32,
+    );
+    fn nt_host_silence_activity(n_neurons: c_uint, silenced: *const u64, activity: *mut f64);
+    fn nt_host_deliver_spikes(
+        blocks: c_uint,
+        threads: c_uint,
+        rec_base: *const u64,
+        k: c_uint,
+        rec_spikes: *const u32,
+        row_segments: *const u32,
+        segment_start: *const u64,
+        segment_delay: *const u16,
+        segment_receptor: *const u8,
+        targets: *const u32,
+        weights: *const f32,
+        weight_index: *const u16,
+        fixed_table: *const i64,
+        scale: f64,
+        step: u64,
+        slots: c_uint,
+        n_pad: c_uint,
+        ring: *mut i64,
+    );
+    fn nt_host_deliver_spikes_broken(
+        blocks: c_uint,
+        threads: c_uint,
+        rec_base: *const u64,
+        k: c_uint,
+        rec_spikes: *const u32,
+        row_segments: *const u32,
+        segment_start: *const u64,
+        segment_delay: *const u16,
+        segment_receptor: *const u8,
+        targets: *const u32,
+        weights: *const f32,
+        weight_index: *const u16,
+        fixed_table: *const i64,
+        scale: f64,
+        step: u64,
+        slots: c_uint,
+        n_pad: c_uint,
+        ring: *mut i64,
+    );
+    fn nt_host_deliver_graded(
+        blocks: c_uint,
+        threads: c_uint,
+        n_neurons: c_uint,
+        activity: *const f64,
+        row_segments: *const u32,
+        segment_start: *const u64,
+        segment_delay: *const u16,
+        segment_receptor: *const u8,
+        targets: *const u32,
+        weights: *const f32,
+        weight_index: *const u16,
+        weight_values: *const f32,
+        scale: f64,
+        step: u64,
+        slots: c_uint,
+        n_pad: c_uint,
+        ring: *mut i64,
+    );
+}
+
+/// Weights of [`SynapseRows`].
+#[derive(Clone, Debug)]
+pub enum RowWeights {
+    /// One f32 per synapse, converted to fixed point by the kernel.
+    Dense(Vec<f32>),
+    /// A weight table: synapse `k` has weight `values[index[k]]` (f32), whose fixed-point value (for spikes)
+    /// is `fixed_table[index[k]]`, converted on the host with the kernel's rounding.
+    Table { index: Vec<u16>, values: Vec<f32>, fixed_table: Vec<i64> },
+}
+
+/// The chemical synapse matrix (`SynapseMatrix`: CSR by presynaptic neuron, segments of equal receptor and
+/// delay) for `deliver_spikes`, validated once together with the ring layout it writes into.
+#[derive(Clone, Debug)]
+pub struct SynapseRows {
+    n_pre: usize,
+    n_channels: usize,
+    slots: usize,
+    n_pad: usize,
+    row_segments: Vec<u32>,
+    segment_start: Vec<u64>,
+    segment_delay: Vec<u16>,
+    segment_receptor: Vec<u8>,
+    targets: Vec<u32>,
+    weights: RowWeights,
+}
+
+/// Ring layout of [`SynapseRows`]: `ring[((receptor * slots) + slot) * n_pad + target]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLayout {
+    /// Receptor channels.
+    pub n_channels: usize,
+    /// Delay slots (max delay + 1).
+    pub slots: usize,
+    /// Row width (neurons rounded up to whole blocks of 64).
+    pub n_pad: usize,
+}
+
+impl SynapseRows {
+    /// Panics if the arrays are inconsistent, a receptor is `>= n_channels`, a target `>= n_pad` or a table
+    /// index out of range.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        n_pre: usize,
+        ring: RingLayout,
+        row_segments: Vec<u32>,
+        segment_start: Vec<u64>,
+        segment_delay: Vec<u16>,
+        segment_receptor: Vec<u8>,
+        targets: Vec<u32>,
+        weights: RowWeights,
+    ) -> Self {
+        let n_seg = segment_delay.len();
+        assert!(ring.slots > 0 && ring.n_channels > 0, "slots and n_channels must be > 0");
+        assert_eq!(row_segments.len(), n_pre + 1, "row_segments must have n_pre + 1 entries");
+        assert_eq!(row_segments[0], 0, "row_segments[0] must be 0");
+        assert!(row_segments.windows(2).all(|w| w[0] <= w[1]), "row_segments must be non-decreasing");
+        assert_eq!(row_segments[n_pre] as usize, n_seg, "row_segments[n_pre] must equal the number of segments");
+        assert_eq!(segment_receptor.len(), n_seg, "one receptor per segment");
+        assert_eq!(segment_start.len(), n_seg + 1, "segment_start must have n_segments + 1 entries");
+        assert_eq!(segment_start[0], 0, "segment_start[0] must be 0");
+        assert!(segment_start.windows(2).all(|w| w[0] <= w[1]), "segment_start must be non-decreasing");
+        assert_eq!(segment_start[n_seg] as usize, targets.len(), "segment_start must end at the number of synapses");
+        assert!(segment_receptor.iter().all(|&r| (r as usize) < ring.n_channels), "receptor out of range");
+        assert!(targets.iter().all(|&t| (t as usize) < ring.n_pad), "target out of range");
+        match &weights {
+            RowWeights::Dense(w) => assert_eq!(w.len(), targets.len(), "one weight per synapse"),
+            RowWeights::Table { index, values, fixed_table } => {
+                assert_eq!(index.len(), targets.len(), "one weight index per synapse");
+                assert_eq!(values.len(), fixed_table.len(), "one fixed-point value per table weight");
+                assert!(index.iter().all(|&k| (k as usize) < fixed_table.len()), "weight index out of range");
+            }
+        }
+        Self {
+            n_pre,
+            n_channels: ring.n_channels,
+            slots: ring.slots,
+            n_pad: ring.n_pad,
+            row_segments,
+            segment_start,
+            segment_delay,
+            segment_receptor,
+            targets,
+            weights,
+        }
+    }
+}
+
+/// The spike record of a window of up to `window` steps (the device buffers of `cuda/spikes.cu`): window step
+/// `k`'s spikes are `rec_spikes[rec_base[k]..rec_base[k + 1]]`, ascending. Sized for every neuron spiking in
+/// every step, so it cannot overflow.
+#[derive(Clone, Debug)]
+pub struct SpikeRecord {
+    n_neurons: usize,
+    window: usize,
+    chunk: u32,
+    masks: Vec<u64>,
+    chunk_offset: Vec<u64>,
+    rec_base: Vec<u64>,
+    rec_spikes: Vec<u32>,
+}
+
+impl SpikeRecord {
+    /// A record for `n_neurons` neurons and `window >= 1` steps.
+    pub fn new(n_neurons: usize, window: usize) -> Self {
+        assert!(window >= 1, "the window must hold at least one step");
+        let n_words = n_neurons.div_ceil(LANES);
+        let chunk = compaction_chunk(n_words);
+        let n_chunks = n_words.div_ceil(chunk as usize);
+        Self {
+            n_neurons,
+            window,
+            chunk,
+            masks: vec![0; n_words.max(1)],
+            chunk_offset: vec![0; n_chunks.max(1)],
+            rec_base: vec![0; window + 1],
+            rec_spikes: vec![0; (window * n_neurons).max(1)],
+        }
+    }
+
+    /// Steps the record holds.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Kernels `spike_masks`, `spike_chunk_totals`, `spike_scan_chunks`, `spike_scatter`: appends the neurons
+    /// whose flag is non-zero as window step `k` (steps `0..k` must have been compacted since the window began).
+    pub fn compact(&mut self, spiked: &[u8], k: usize) {
+        assert_eq!(spiked.len(), self.n_neurons, "one flag per neuron");
+        assert!(k < self.window, "window step {k} beyond the window of {}", self.window);
+        let n_words = self.n_neurons.div_ceil(LANES);
+        let n_chunks = n_words.div_ceil(self.chunk as usize);
+        // SAFETY: masks holds n_words words (threads w < n_words write masks[w], read spiked[< n_neurons]);
+        // chunk_offset holds n_chunks entries (threads c < n_chunks read masks of their chunk, < n_words);
+        // the scan reads/writes chunk_offset[< n_chunks] and rec_base[k], rec_base[k + 1] with k + 1 <= window;
+        // the scatter writes rec_spikes from rec_base[k] on, at most n_neurons per step, so below
+        // (k + 1) * n_neurons <= rec_spikes.len() (rec_base[k] <= k * n_neurons by induction over the steps).
+        unsafe {
+            nt_host_spike_masks(len_u32(self.n_neurons), spiked.as_ptr(), self.masks.as_mut_ptr());
+            nt_host_spike_chunk_totals(
+                len_u32(n_words),
+                self.chunk,
+                self.masks.as_ptr(),
+                self.chunk_offset.as_mut_ptr(),
+            );
+            nt_host_spike_scan_chunks(
+                len_u32(n_chunks),
+                len_u32(k),
+                self.chunk_offset.as_mut_ptr(),
+                self.rec_base.as_mut_ptr(),
+            );
+            nt_host_spike_scatter(
+                len_u32(n_words),
+                self.chunk,
+                self.masks.as_ptr(),
+                self.chunk_offset.as_ptr(),
+                self.rec_spikes.as_mut_ptr(),
+            );
+        }
+    }
+
+    /// The spikes of window step `k` (valid once `compact(.., k)` ran in this window).
+    pub fn step_spikes(&self, k: usize) -> &[u32] {
+        &self.rec_spikes[self.rec_base[k] as usize..self.rec_base[k + 1] as usize]
+    }
+}
+
+/// Kernel `deliver_spikes` on the spikes of window step `k` of `record`: for every spiking neuron, adds the
+/// fixed-point weight of each of its synapses (dense: `round_ties_even(w * scale)`) to
+/// `ring[((receptor * slots) + (step + delay) % slots) * n_pad + target]` with integer atomics.
+pub fn deliver_spikes(rows: &SynapseRows, record: &SpikeRecord, k: usize, scale: f64, step: u64, ring: &mut [i64]) {
+    run_deliver(false, rows, record, k, scale, step, ring);
+}
+
+/// The same kernel built with `NEUROTWIN_BREAK_FOR_TEST` (drops the last synapse of every segment). Exists
+/// only so that tests can prove the backend conformance check detects a broken delivery.
+#[doc(hidden)]
+pub fn deliver_spikes_broken_for_test(
+    rows: &SynapseRows,
+    record: &SpikeRecord,
+    k: usize,
+    scale: f64,
+    step: u64,
+    ring: &mut [i64],
+) {
+    run_deliver(true, rows, record, k, scale, step, ring);
+}
+
+fn run_deliver(
+    broken: bool,
+    rows: &SynapseRows,
+    record: &SpikeRecord,
+    k: usize,
+    scale: f64,
+    step: u64,
+    ring: &mut [i64],
+) {
+    assert_eq!(ring.len(), rows.n_channels * rows.slots * rows.n_pad, "ring does not match the layout");
+    assert_eq!(record.n_neurons, rows.n_pre, "the spike record must cover the presynaptic neurons");
+    assert!(k < record.window, "window step {k} beyond the window");
+    assert!(record.rec_base[k] <= record.rec_base[k + 1], "window step {k} was not compacted");
+    let (weights, index, table) = match &rows.weights {
+        RowWeights::Dense(w) => (w.as_ptr(), std::ptr::null(), std::ptr::null()),
+        RowWeights::Table { index, fixed_table, .. } => (std::ptr::null(), index.as_ptr(), fixed_table.as_ptr()),
+    };
+    let f = if broken { nt_host_deliver_spikes_broken } else { nt_host_deliver_spikes };
+    // SAFETY: `SynapseRows::new` checked the CSR structure (row_segments, segment_start, per-segment arrays),
+    // receptors < n_channels, targets < n_pad and table indices; the record's spikes of step k are neuron ids
+    // < n_neurons = n_pre written by `compact` within rec_spikes; slots are taken modulo `slots`, so every ring
+    // index is < n_channels * slots * n_pad = ring.len(). Exactly one of `weights` / (`index`, `table`) is
+    // non-null, as the kernel expects.
+    unsafe {
+        f(
+            DELIVERY_BLOCKS,
+            DELIVERY_THREADS,
+            record.rec_base.as_ptr(),
+            len_u32(k),
+            record.rec_spikes.as_ptr(),
+            rows.row_segments.as_ptr(),
+            rows.segment_start.as_ptr(),
+            rows.segment_delay.as_ptr(),
+            rows.segment_receptor.as_ptr(),
+            rows.targets.as_ptr(),
+            weights,
+            index,
+            table,
+            scale,
+            step,
+            len_u32(rows.slots),
+            len_u32(rows.n_pad),
+            ring.as_mut_ptr(),
+        )
+    };
+}
+
+/// Kernel `deliver_graded`: every neuron `i` with `activity[i] != 0` adds `round_ties_even(w * activity[i] *
+/// scale)` for each synapse of its row to the ring (layout as [`deliver_spikes`]).
+pub fn deliver_graded(rows: &SynapseRows, activity: &[f64], scale: f64, step: u64, ring: &mut [i64]) {
+    assert_eq!(ring.len(), rows.n_channels * rows.slots * rows.n_pad, "ring does not match the layout");
+    assert_eq!(activity.len(), rows.n_pre, "one activity per presynaptic neuron");
+    let (weights, index, values) = match &rows.weights {
+        RowWeights::Dense(w) => (w.as_ptr(), std::ptr::null(), std::ptr::null()),
+        RowWeights::Table { index, values, .. } => (std::ptr::null(), index.as_ptr(), values.as_ptr()),
+    };
+    // SAFETY: as in `run_deliver`; neurons i < n_pre read activity[i] and their validated row; exactly one of
+    // `weights` / (`index`, `values`) is non-null and table indices are < values.len() (checked by `new`).
+    unsafe {
+        nt_host_deliver_graded(
+            DELIVERY_BLOCKS,
+            DELIVERY_THREADS,
+            len_u32(rows.n_pre),
+            activity.as_ptr(),
+            rows.row_segments.as_ptr(),
+            rows.segment_start.as_ptr(),
+            rows.segment_delay.as_ptr(),
+            rows.segment_receptor.as_ptr(),
+            rows.targets.as_ptr(),
+            weights,
+            index,
+            values,
+            scale,
+            step,
+            len_u32(rows.slots),
+            len_u32(rows.n_pad),
+            ring.as_mut_ptr(),
+        )
+    };
+}
+
+/// Kernel `silence_activity`: `activity[i] = 0` for neurons whose bit `i % 64` of `silenced[i / 64]` is set.
+pub fn silence_activity(silenced: &[u64], activity: &mut [f64]) {
+    assert!(silenced.len() >= activity.len().div_ceil(LANES), "silenced must have one word per block");
+    // SAFETY: threads i < activity.len() read silenced[i / 64] (length checked) and write activity[i].
+    unsafe { nt_host_silence_activity(len_u32(activity.len()), silenced.as_ptr(), activity.as_mut_ptr()) };
+}

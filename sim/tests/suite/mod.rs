@@ -1,0 +1,299 @@
+//! The conformance suite run against every backend (Arbor-style): the networks, perturbations and the
+//! bit-for-bit comparison with the CPU backend. Used by `conformance_host_kernels.rs` (the CUDA C kernels
+//! compiled for the host, always) and `gpu_conformance.rs` (the CUDA backend, on a machine with a GPU).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use neurotwin_connectome::generators::{GeneratedNetwork, brunel, cuba};
+use neurotwin_connectome::{
+    CompileOptions, CompiledNetwork, GapMatrix, Neuron, Synapse, SynapseMatrix, TransmitterMap, Weights, compile,
+    load_celegans_bundled,
+};
+use neurotwin_models::adex::AdexParams;
+use neurotwin_models::graded::GradedParams;
+use neurotwin_models::izhikevich::IzhikevichParams;
+use neurotwin_models::lif_delta::LifDeltaParams;
+use neurotwin_models::lif_exp::LifExpParams;
+use neurotwin_models::{CompiledModel, CounterRng, NeuronParams, ReceptorChannel, SequenceRng, Stream};
+use neurotwin_sim::*;
+
+pub const DT: f64 = 0.1;
+pub const STEPS: u64 = 3000; // 300 ms
+
+pub fn generated_setup(g: GeneratedNetwork, seed: u64, steps: u64) -> SimSetup {
+    SimSetup::from_generated(g, seed, steps).unwrap()
+}
+
+pub fn cuba_setup() -> SimSetup {
+    let g = cuba(&Default::default(), 1, DT).unwrap();
+    assert_eq!(g.network.n_neurons(), 4000);
+    generated_setup(g, 1, STEPS)
+}
+
+pub fn brunel_setup() -> SimSetup {
+    let cfg = brunel::BrunelConfig { order: 200, ..Default::default() };
+    let g = brunel(&cfg, 3, DT).unwrap();
+    assert!(matches!(g.populations[0].params, NeuronParams::LifDelta(_)));
+    generated_setup(g, 3, STEPS)
+}
+
+/// The bundled worm as in `scenarios/celegans_touch.toml` (300 ms), with a receptor block on ACh
+/// (dose = IC50 → half block, 20 ms wash-in and wash-out, so the gain changes every step) and AVAL/AVAR
+/// silenced for 100 ms.
+pub fn celegans_setup() -> (SimSetup, PerturbationSchedule) {
+    let c = load_celegans_bundled().unwrap();
+    let opt = CompileOptions {
+        dt_ms: DT,
+        transmitters: TransmitterMap::celegans(),
+        weight_per_synapse: 2.0,
+        default_delay_ms: 1.0,
+        gap_per_junction_ns: 0.05,
+        ..Default::default()
+    };
+    let network = Arc::new(compile(&c, &opt).unwrap());
+    assert!(!network.gap.is_empty(), "the worm has gap junctions");
+    let params = LifExpParams {
+        c_m: 50.0,
+        tau_m: 20.0,
+        e_l: -65.0,
+        v_th: -50.0,
+        v_reset: -65.0,
+        t_ref: 2.0,
+        tau_syn_ex: 5.0,
+        tau_syn_in: 10.0,
+        ..Default::default()
+    };
+    let model = CompiledModel::compile(&[NeuronParams::LifExp(params)], &network.receptors, DT).unwrap();
+    let n = network.n_neurons();
+    let id = |name: &str| network.neurons.iter().position(|x| x.name == name).unwrap() as u32;
+    let ach = network.receptors.iter().position(|r| r.name == "ACh").unwrap();
+    let mut touch = vec![id("ALML"), id("ALMR"), id("AVM")];
+    touch.sort_unstable();
+    let mut silenced = vec![id("AVAL"), id("AVAR")];
+    silenced.sort_unstable();
+    let setup = SimSetup {
+        model,
+        param_set: vec![0; n],
+        init: vec![StateInit { var: 0, rule: InitRule::Uniform { lo: -65.0, hi: -55.0 }, targets: None }],
+        stimuli: vec![
+            Stimulus {
+                name: "background".into(),
+                kind: StimulusKind::Poisson { rate_hz: 250.0, weight: 20.0, channel: ach as u8 },
+                targets: (0..n as u32).collect(),
+                start_step: 0,
+                stop_step: STEPS,
+            },
+            Stimulus {
+                name: "gentle touch".into(),
+                kind: StimulusKind::Activation { rate_hz: 60.0, amplitude_pa: 0.0 },
+                targets: touch,
+                start_step: 500,
+                stop_step: 2500,
+            },
+        ],
+        network,
+        seed: 1,
+        steps: STEPS,
+    };
+    let perturbations = PerturbationSchedule {
+        channel_scale: vec![],
+        blocks: vec![ReceptorBlock {
+            channel: ach,
+            dose: 3.0,
+            ic50: 3.0,
+            hill: 1.0,
+            start_ms: 100.0,
+            stop_ms: 250.0,
+            tau_on_ms: 20.0,
+            tau_off_ms: 20.0,
+        }],
+        silencing: vec![Silencing { targets: silenced, start_step: 1200, stop_step: 2200 }],
+    };
+    (setup, perturbations)
+}
+
+/// Spike steps, spike neurons, V_m of every neuron sampled every 97 steps and at the end (bit patterns).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub steps: Vec<u64>,
+    pub neurons: Vec<u32>,
+    pub trace_bits: Vec<u64>,
+    pub v_bits: Vec<u64>,
+}
+
+pub fn outcome(setup: &SimSetup, p: &PerturbationSchedule, backend: &mut dyn Backend) -> Outcome {
+    let all: Vec<u32> = (0..setup.n_neurons() as u32).collect();
+    let spec = RecordSpec {
+        state: vec![StateProbe { var: 0, var_name: "V_m".into(), neurons: all.clone(), every_steps: 97 }],
+        ..Default::default()
+    };
+    let rec = run(setup, p, &spec, backend, &Default::default()).unwrap();
+    let mut v = Vec::new();
+    backend.read_state(0, &all, &mut v);
+    Outcome {
+        steps: rec.spike_steps,
+        neurons: rec.spike_neurons,
+        trace_bits: rec.state[0].values.iter().map(|x| x.to_bits()).collect(),
+        v_bits: v.iter().map(|x| x.to_bits()).collect(),
+    }
+}
+
+/// A random network exercising what the three benchmark networks do not: dense f32 weights (converted to fixed
+/// point by the kernel, many distinct values), three channels with delays 1..=15, two parameter sets, normal
+/// initial V_m, a DC current stimulus, Poisson input with a mean above 32 per step (several parts and draw
+/// indices), a constant channel scale and a receptor block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    LifExp,
+    LifDelta,
+    Izhikevich,
+    Adex,
+    Graded,
+}
+
+pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
+    // Weight scale (pA, mV or nS per synapse), Poisson weight, DC current and activation amplitude per model.
+    let (w_scale, poisson_w, dc, act_pa) = match kind {
+        Kind::LifExp => (20.0, 1.0, 100.0, 0.0),
+        Kind::LifDelta => (0.3, 0.02, 20.0, 0.0),
+        Kind::Izhikevich => (0.3, 0.02, 3.0, 0.0),
+        Kind::Adex => (40.0, 4.0, 700.0, 0.0),
+        Kind::Graded => (0.4, 0.05, 40.0, 60.0),
+    };
+    let n = 700u32;
+    let mut syn = Vec::new();
+    for post in 0..n {
+        let mut r = SequenceRng::new(CounterRng::new(5, Stream::Connectivity), post);
+        for _ in 0..40 {
+            let pre = r.below(n as u64) as u32;
+            let receptor = (pre % 3) as u8;
+            let w = (0.2 + r.uniform()) as f32 * if receptor == 1 { -4.0 } else { 1.0 };
+            syn.push(Synapse { pre, post, weight: w * w_scale as f32, delay: 1 + r.below(15) as u16, receptor });
+        }
+    }
+    let mut m = SynapseMatrix::from_synapses(n, n, syn).unwrap();
+    let dense: Vec<f32> = (0..m.targets.len()).map(|k| m.weight(k)).collect();
+    m.weights = Weights::Dense(dense);
+    let gaps: Vec<(u32, u32, f32)> = (0..100).map(|i| (3 * i, 3 * i + 7, 0.3 + 0.01 * i as f32)).collect();
+    let receptors = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(k, name)| ReceptorChannel { name: name.to_string(), excitatory: k != 1 })
+        .collect();
+    let network = Arc::new(CompiledNetwork::from_parts(
+        "random",
+        vec![],
+        (0..n).map(|i| Neuron::new(i as u64, format!("n{i}"))).collect(),
+        receptors,
+        m,
+        GapMatrix::from_junctions(n, &gaps).unwrap(),
+        DT,
+    ));
+    assert!(matches!(network.chemical.weights, Weights::Dense(_)));
+    let sets = match kind {
+        Kind::LifExp => vec![
+            NeuronParams::LifExp(LifExpParams::default()),
+            NeuronParams::LifExp(LifExpParams { tau_m: 15.0, t_ref: 1.0, ..Default::default() }),
+        ],
+        Kind::LifDelta => vec![
+            NeuronParams::LifDelta(LifDeltaParams::default()),
+            NeuronParams::LifDelta(LifDeltaParams { refractory_input: true, tau_m: 15.0, ..Default::default() }),
+        ],
+        Kind::Izhikevich => vec![
+            NeuronParams::Izhikevich(IzhikevichParams::default()),
+            NeuronParams::Izhikevich(IzhikevichParams { a: 0.1, b: 0.2, c: -65.0, d: 2.0, ..Default::default() }),
+        ],
+        Kind::Adex => vec![
+            NeuronParams::Adex(AdexParams::default()),
+            NeuronParams::Adex(AdexParams { a: 2.0, b: 60.0, tau_w: 100.0, ..Default::default() }),
+        ],
+        Kind::Graded => vec![
+            NeuronParams::Graded(GradedParams::default()),
+            NeuronParams::Graded(GradedParams { beta: 0.2, ..Default::default() }),
+        ],
+    };
+    let model = CompiledModel::compile(&sets, &network.receptors, DT).unwrap();
+    let setup = SimSetup {
+        model,
+        param_set: (0..n).map(|i| (i % 2) as u16).collect(),
+        init: vec![StateInit { var: 0, rule: InitRule::Normal { mean: -60.0, sd: 4.0 }, targets: None }],
+        stimuli: vec![
+            Stimulus {
+                name: "dense poisson".into(),
+                kind: StimulusKind::Poisson { rate_hz: 500_000.0, weight: poisson_w, channel: 2 },
+                targets: (0..n).step_by(2).collect(),
+                start_step: 0,
+                stop_step: STEPS,
+            },
+            Stimulus {
+                name: "dc".into(),
+                kind: StimulusKind::Current { amplitude_pa: dc },
+                targets: (100..600).collect(),
+                start_step: 200,
+                stop_step: 2500,
+            },
+            Stimulus {
+                name: "poisson 2".into(),
+                kind: StimulusKind::Poisson { rate_hz: 3000.0, weight: poisson_w * 3.0, channel: 0 },
+                targets: (0..n).collect(),
+                start_step: 0,
+                stop_step: STEPS,
+            },
+            Stimulus {
+                name: "activation".into(),
+                kind: StimulusKind::Activation { rate_hz: 40.0, amplitude_pa: act_pa },
+                targets: (0..50).collect(),
+                start_step: 100,
+                stop_step: 2000,
+            },
+        ],
+        network,
+        seed: 11,
+        steps: STEPS,
+    };
+    let p = PerturbationSchedule {
+        channel_scale: vec![(0, 0.7)],
+        blocks: vec![ReceptorBlock {
+            channel: 2,
+            dose: 1.0,
+            ic50: 2.0,
+            hill: 1.5,
+            start_ms: 50.0,
+            stop_ms: 200.0,
+            tau_on_ms: 10.0,
+            tau_off_ms: 0.0,
+        }],
+        silencing: vec![Silencing { targets: (200..260).collect(), start_step: 800, stop_step: 1600 }],
+    };
+    (setup, p)
+}
+
+/// Runs the CPU backend and `other` (built by `make`) on `setup` and requires identical spike trains,
+/// sampled V_m traces and final V_m; returns the CPU outcome.
+pub fn check_identical(
+    label: &str,
+    setup: &SimSetup,
+    p: &PerturbationSchedule,
+    min_spikes: usize,
+    make: &dyn Fn(&SimSetup) -> Box<dyn Backend>,
+) -> Outcome {
+    let mut cpu = CpuBackend::new(setup).unwrap();
+    let mut other = make(setup);
+    let name = other.name();
+    assert_eq!(other.delivery_scale_exponent(), cpu.delivery_scale_exponent());
+    let a = outcome(setup, p, &mut cpu);
+    let b = outcome(setup, p, other.as_mut());
+    assert!(a.steps.len() >= min_spikes, "{label}: network too quiet ({} spikes)", a.steps.len());
+    assert_eq!(a.steps.len(), b.steps.len(), "{label}: spike counts differ (cpu vs {name})");
+    if let Some(k) = (0..a.steps.len()).find(|&k| (a.steps[k], a.neurons[k]) != (b.steps[k], b.neurons[k])) {
+        panic!(
+            "{label}: spike #{k} differs: cpu ({}, n{}) vs {name} ({}, n{})",
+            a.steps[k], a.neurons[k], b.steps[k], b.neurons[k]
+        );
+    }
+    assert!(a.trace_bits == b.trace_bits, "{label}: sampled V_m traces differ (cpu vs {name})");
+    assert!(a.v_bits == b.v_bits, "{label}: final V_m differs (cpu vs {name})");
+    eprintln!("{label}: {} spikes, identical on cpu and {name}", a.steps.len());
+    a
+}
