@@ -3,6 +3,7 @@
 //! CUDA kernels.
 
 pub mod adex;
+pub mod calcium;
 pub mod detmath;
 pub mod graded;
 pub mod izhikevich;

@@ -39,6 +39,8 @@ pub enum Stream {
     Connectivity = 4,
     /// Per-trial variation.
     Trial = 5,
+    /// Shot/read noise of the calcium-imaging forward model.
+    ImagingNoise = 6,
 }
 
 /// A keyed counter-based generator. Cheap to copy; holds no mutable state.
