@@ -1,0 +1,65 @@
+//! Errors of the imaging crate. Every message names the file and, where there is one, the dataset, line or
+//! column, says what was wrong and what would be valid.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong reading or checking a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum ImagingError {
+    /// The file cannot be opened or read at the operating-system level.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A text file has a malformed line (1-based line number).
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What was wrong and the fix.
+        message: String,
+    },
+    /// The file's content does not have the expected layout (the message names the dataset or field).
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong and the fix.
+        message: String,
+    },
+    /// The HDF5 library failed on a file that looked valid.
+    #[error("{path}: HDF5: {message}")]
+    Hdf5 {
+        /// The file.
+        path: PathBuf,
+        /// What was being done and the library's message.
+        message: String,
+    },
+    /// A [`Recording`](crate::Recording) built in memory is inconsistent.
+    #[error("invalid recording: {0}")]
+    Invalid(String),
+}
+
+impl ImagingError {
+    /// An [`ImagingError::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+    /// An [`ImagingError::Parse`] at 1-based `line`.
+    pub fn parse(path: impl Into<PathBuf>, line: u64, message: impl Into<String>) -> Self {
+        Self::Parse { path: path.into(), line, message: message.into() }
+    }
+    /// An [`ImagingError::Format`].
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Format { path: path.into(), message: message.into() }
+    }
+    /// An [`ImagingError::Hdf5`].
+    pub fn hdf5(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Hdf5 { path: path.into(), message: message.into() }
+    }
+}
