@@ -43,6 +43,19 @@ pub enum ImagingError {
     /// A [`Recording`](crate::Recording) built in memory is inconsistent.
     #[error("invalid recording: {0}")]
     Invalid(String),
+    /// Two recordings (or a recording and a simulation) cannot be compared as asked: no time overlap,
+    /// invalid [`CompareOptions`](crate::compare::CompareOptions), a neuron pair naming a missing row, …
+    /// The message says what was wrong and the fix.
+    #[error("cannot compare: {0}")]
+    Compare(String),
+    /// A result file (CSV, JSON, PNG) could not be written.
+    #[error("{path}: cannot write: {message}")]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl ImagingError {

@@ -17,9 +17,14 @@
 //! file: failures are [`ImagingError`]s naming the file, the dataset, line or column, and the fix.
 //! Isolated NaN frames are kept as missing values; compare traces with pairwise deletion
 //! ([`stats::pearson`]).
+//!
+//! [`compare`] puts simulated and recorded traces on a common time base and compares them per neuron and
+//! as a population (correlations, lagged cross-correlation, event rates after deconvolution), with a
+//! CSV/JSON report and PNG figures.
 
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod csv;
 pub mod error;
 pub mod flavell;

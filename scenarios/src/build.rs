@@ -48,7 +48,7 @@ impl Ctx<'_> {
     }
 }
 
-fn positive(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
+pub(crate) fn positive(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
     let x = *v.get_ref();
     if x.is_finite() && x > 0.0 {
         Ok(x)
@@ -57,7 +57,7 @@ fn positive(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioErro
     }
 }
 
-fn non_negative(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
+pub(crate) fn non_negative(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
     let x = *v.get_ref();
     if x.is_finite() && x >= 0.0 {
         Ok(x)

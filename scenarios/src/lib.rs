@@ -2,7 +2,9 @@
 //! drug-like perturbations, recordings, trials and sweeps; parsing with located errors, preparation of
 //! run-ready setups, and a runner that executes trials and sweep points in parallel and writes outputs.
 
+pub mod atlas;
 pub mod build;
+pub mod calcium_compare;
 pub mod error;
 pub mod load;
 pub mod plot;

@@ -8,7 +8,7 @@ use plotters::style::{FontStyle, register_font};
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
-fn ensure_font() {
+pub(crate) fn ensure_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = register_font("sans-serif", FontStyle::Normal, FONT);

@@ -6,7 +6,7 @@ use std::time::Instant;
 use neurotwin_models::{CounterRng, Stream};
 use neurotwin_sim::cuda::CudaBackend;
 use neurotwin_sim::host_kernels::HostKernelBackend;
-use neurotwin_sim::output::{write_json, write_sonata_spikes, write_state_report};
+use neurotwin_sim::output::{write_json, write_node_table, write_sonata_spikes, write_state_report};
 use neurotwin_sim::{Backend, CpuBackend, Recording, RunOptions, SimError, SimSetup};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -304,6 +304,8 @@ fn summarize(
 
 fn write_outputs(dir: &Path, run: &PreparedRun, rec: &Recording, summary: &RunSummary) -> Result<(), SimError> {
     write_sonata_spikes(&dir.join("spikes.h5"), &run.name, rec)?;
+    let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
+    write_node_table(&dir.join("nodes.csv"), &names)?;
     write_state_report(&dir.join("state.h5"), rec)?;
     if run.raster {
         let title = format!("{} — {} neurons, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());

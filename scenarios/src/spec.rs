@@ -40,6 +40,40 @@ pub struct ScenarioSpec {
     /// Time windows in which read-out rates are tabulated (e.g. baseline vs stimulus).
     #[serde(default, rename = "window")]
     pub windows: Vec<WindowSpec>,
+    /// What `neurotwin compare` compares the model with (real data).
+    pub compare: Option<CompareSpec>,
+}
+
+/// The `[compare]` section: real data the scenario's model is compared with by `neurotwin compare`. `kind`:
+/// - `propagation-atlas`: stimulate each measured neuron of a signal-propagation atlas in turn (Randi et al.
+///   2023) and compare predicted with measured responders. Fields: `atlas` (pairs CSV, relative to the
+///   scenario file), `strains`, `stim_rate_hz`, `stim_amplitude_pa` (graded models), `stim_start_ms`,
+///   `stim_stop_ms`, `response_stop_ms`, `q_threshold`, `trials`, `stimulated` (optional subset),
+///   `indicator`.
+/// - `recording`: compare the simulated calcium of named neurons with a recording. Fields: `recording`,
+///   `format` (`nwb`, `plain-h5`, `csv`, `flavell`), `labels` (Flavell label JSON), `worm`, `min_confidence`,
+///   `indicator`, `max_lag_s`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompareSpec {
+    pub kind: Spanned<String>,
+    pub atlas: Option<Spanned<String>>,
+    pub strains: Option<Vec<Spanned<String>>>,
+    pub stim_rate_hz: Option<Spanned<f64>>,
+    pub stim_amplitude_pa: Option<Spanned<f64>>,
+    pub stim_start_ms: Option<Spanned<f64>>,
+    pub stim_stop_ms: Option<Spanned<f64>>,
+    pub response_stop_ms: Option<Spanned<f64>>,
+    pub q_threshold: Option<Spanned<f64>>,
+    pub trials: Option<Spanned<u32>>,
+    pub stimulated: Option<TargetSpec>,
+    pub indicator: Option<Spanned<String>>,
+    pub recording: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub labels: Option<Spanned<String>>,
+    pub worm: Option<Spanned<String>>,
+    pub min_confidence: Option<Spanned<f64>>,
+    pub max_lag_s: Option<Spanned<f64>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

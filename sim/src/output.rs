@@ -91,6 +91,16 @@ pub fn write_state_report(path: &Path, rec: &Recording) -> Result<(), SimError> 
     })
 }
 
+/// Writes the node table of a run (`nodes.csv`: `node_id,name`, one row per neuron in index order), so that
+/// a run's `spikes.h5` can be read back with neuron names (`neurotwin compare --sim`).
+pub fn write_node_table(path: &Path, names: &[String]) -> Result<(), SimError> {
+    let mut text = String::from("node_id,name\n");
+    for (i, n) in names.iter().enumerate() {
+        text.push_str(&format!("{i},{n}\n"));
+    }
+    write_atomically(path, |tmp| std::fs::write(tmp, text.as_bytes()).map_err(|e| out_err(path, e)))
+}
+
 /// Writes any serialisable summary as pretty JSON, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), SimError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| out_err(path, e))?;

@@ -1,5 +1,6 @@
 //! Subcommands.
 
+mod compare;
 mod demo;
 mod doctor;
 mod import;
@@ -49,6 +50,9 @@ pub enum Command {
         #[arg(long, default_value = "cpu")]
         backend: BackendChoice,
     },
+    /// Compare a scenario's model with real data as its [compare] section says (propagation atlas,
+    /// calcium recordings); writes tables (CSV, JSON) and figures (PNG).
+    Compare(compare::CompareArgs),
     /// Report the machine: cores, CUDA driver, GPUs, NVRTC.
     Doctor,
     /// Convert a connectome (CSV or bundled) to a neurotwin HDF5 file.
@@ -62,6 +66,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { scenario, out, threads, json, backend } => run::run(scenario, out, threads, json, backend),
         Command::Demo { out, backend } => demo::demo(out, backend),
+        Command::Compare(a) => compare::compare(a),
         Command::Doctor => doctor::doctor(),
         Command::Import(a) => import::import(a),
         Command::Inspect(a) => inspect::inspect(a),

@@ -1,0 +1,301 @@
+//! Simulated vs recorded calcium imaging: a scenario's (or a finished run's) spikes go through the calcium
+//! forward model at the recording's frame rate and are compared neuron by neuron and as a population
+//! (correlation structure) with a real recording — NWB 2.x, plain HDF5, CSV or the Flavell lab's
+//! whole-brain worms (Dag et al. 2023, Cell 186:2574). Recordings with a reversal series also get the
+//! recording-only check that AVA activity goes with reversals, through the same code.
+//!
+//! Time: the simulation's t = 0 is the recording's first frame. Spontaneous activity is not locked to the
+//! animal's, so per-neuron correlations are expected near zero there; the correlation structure among the
+//! named neurons is the meaningful comparison.
+//!
+//! Configured by a scenario's `[compare]` section with `kind = "recording"`, or given on the command line
+//! (`neurotwin compare --sim RUN --recording FILE`).
+
+pub mod simulated;
+
+use std::path::{Path, PathBuf};
+
+use neurotwin_imaging::compare::{
+    Aligned, BehaviourRelation, CompareOptions, Comparison, DecayRule, DeconvolutionOptions, NeuronPair, TraceSet,
+    align_traces, behaviour_relation, compare_aligned, plot_corr_matrices, plot_traces, write_csv, write_json,
+};
+use neurotwin_imaging::{
+    FlavellOptions, LabelMap, LabelMapOptions, NanPolicy, NwbOptions, Recording, SignalKind, list_flavell_worms,
+    read_csv, read_flavell, read_nwb, read_plain_h5,
+};
+use neurotwin_models::calcium::{IndicatorParams, PRESET_NAMES};
+use serde::Serialize;
+
+use crate::build::{Ctx, non_negative, prepare};
+use crate::error::ScenarioError;
+use crate::load::ScenarioFile;
+use crate::runner::{BackendChoice, simulate_on};
+
+/// File formats of recordings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum RecordingFormat {
+    Nwb,
+    PlainH5,
+    Csv,
+    /// `<uid>-data.h5` files of the Flavell lab plus their NeuroPAL label JSON.
+    Flavell,
+}
+
+impl RecordingFormat {
+    /// Parses `nwb`, `plain-h5`, `csv`, `flavell`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "nwb" => Some(Self::Nwb),
+            "plain-h5" => Some(Self::PlainH5),
+            "csv" => Some(Self::Csv),
+            "flavell" => Some(Self::Flavell),
+            _ => None,
+        }
+    }
+}
+
+/// What to compare with and how.
+#[derive(Clone, Debug)]
+pub struct RecordingConfig {
+    /// A file, or for `flavell` a data file or a folder of them.
+    pub path: PathBuf,
+    pub format: RecordingFormat,
+    /// Flavell label JSON (default: `neuropal_labels.json` next to the data).
+    pub labels: Option<PathBuf>,
+    /// Flavell worm uid (`None`: every worm in the folder, or the given file's worm).
+    pub worm: Option<String>,
+    /// Flavell identities below this confidence (1–5) are ignored.
+    pub min_confidence: f64,
+    pub indicator_name: String,
+    pub indicator: IndicatorParams,
+    /// Largest lag of the cross-correlations (s).
+    pub max_lag_s: f64,
+}
+
+/// A recording and the name it is reported under (worm uid or file name).
+pub struct NamedRecording {
+    pub name: String,
+    pub recording: Recording,
+}
+
+/// The comparison with one recording.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordingResult {
+    pub recording: String,
+    pub source: PathBuf,
+    /// Time of the recording's first frame (s, its own clock), subtracted so that both start at 0.
+    pub time_offset_s: f64,
+    pub labelled_rois: usize,
+    pub matched: usize,
+    pub unmatched_labels: Vec<String>,
+    pub comparison: Comparison,
+    /// AVAL/AVAR vs the reversal series, when the recording has one (recording only).
+    pub ava_reversal: Vec<BehaviourRelation>,
+    #[serde(skip)]
+    pub aligned: Option<Aligned>,
+}
+
+/// Reads and validates a `[compare]` section with `kind = "recording"`.
+pub fn recording_config(file: &ScenarioFile) -> Result<RecordingConfig, ScenarioError> {
+    let ctx = Ctx { path: &file.path, text: &file.text };
+    let Some(c) = &file.spec.compare else {
+        return Err(ctx.file("no [compare] section: add one with kind = \"recording\""));
+    };
+    if c.kind.get_ref() != "recording" {
+        return Err(ctx.at(&c.kind, format!("[compare] kind `{}` is not `recording`", c.kind.get_ref())));
+    }
+    let base = file.path.parent().unwrap_or(Path::new("."));
+    let Some(rec) = &c.recording else {
+        return Err(ctx.at(&c.kind, "[compare]: missing `recording` (a file, or a folder of Flavell worms)"));
+    };
+    let format = match &c.format {
+        Some(f) => RecordingFormat::parse(f.get_ref())
+            .ok_or_else(|| ctx.at(f, format!("format `{}`: use nwb, plain-h5, csv or flavell", f.get_ref())))?,
+        None => return Err(ctx.at(&c.kind, "[compare]: missing `format` (nwb, plain-h5, csv or flavell)")),
+    };
+    let min_confidence = match &c.min_confidence {
+        Some(m) if (0.0..=5.0).contains(m.get_ref()) => *m.get_ref(),
+        Some(m) => return Err(ctx.at(m, format!("min_confidence = {}: must be in [0, 5]", m.get_ref()))),
+        None => 0.0,
+    };
+    let max_lag_s = match &c.max_lag_s {
+        Some(m) => non_negative(&ctx, m, "max_lag_s")?,
+        None => 15.0,
+    };
+    let indicator_name = c.indicator.as_ref().map_or("GCaMP7f".to_string(), |s| s.get_ref().clone());
+    let indicator = IndicatorParams::preset(&indicator_name).ok_or_else(|| {
+        let msg = format!("unknown indicator `{indicator_name}`; presets: {}", PRESET_NAMES.join(", "));
+        match &c.indicator {
+            Some(s) => ctx.at(s, msg),
+            None => ctx.file(msg),
+        }
+    })?;
+    Ok(RecordingConfig {
+        path: base.join(rec.get_ref()),
+        format,
+        labels: c.labels.as_ref().map(|l| base.join(l.get_ref())),
+        worm: c.worm.as_ref().map(|w| w.get_ref().clone()),
+        min_confidence,
+        indicator_name,
+        indicator,
+        max_lag_s,
+    })
+}
+
+fn imaging_err(path: &Path, e: impl std::fmt::Display) -> ScenarioError {
+    ScenarioError::File { path: path.into(), message: e.to_string() }
+}
+
+/// Reads the recording(s) the configuration names.
+pub fn load_recordings(cfg: &RecordingConfig) -> Result<Vec<NamedRecording>, ScenarioError> {
+    let p = &cfg.path;
+    let stem = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let one = |recording: Recording| Ok(vec![NamedRecording { name: stem.clone(), recording }]);
+    match cfg.format {
+        RecordingFormat::Nwb => one(read_nwb(p, &NwbOptions::default()).map_err(|e| imaging_err(p, e))?),
+        RecordingFormat::PlainH5 => one(read_plain_h5(p, NanPolicy::Error).map_err(|e| imaging_err(p, e))?),
+        RecordingFormat::Csv => one(read_csv(p, SignalKind::DfOverF, NanPolicy::Error).map_err(|e| imaging_err(p, e))?),
+        RecordingFormat::Flavell => {
+            let files: Vec<(String, PathBuf)> = if p.is_dir() {
+                list_flavell_worms(p).map_err(|e| imaging_err(p, e))?
+            } else {
+                vec![(stem.trim_end_matches("-data.h5").to_string(), p.clone())]
+            };
+            let dir = if p.is_dir() { p.clone() } else { p.parent().unwrap_or(Path::new(".")).to_path_buf() };
+            let labels = cfg.labels.clone().unwrap_or_else(|| dir.join("neuropal_labels.json"));
+            let opts = FlavellOptions { min_confidence: cfg.min_confidence, ..Default::default() };
+            let mut out = Vec::new();
+            for (uid, file) in files.into_iter().filter(|(u, _)| cfg.worm.as_ref().is_none_or(|w| w == u)) {
+                let worm = read_flavell(&file, &labels, &opts).map_err(|e| imaging_err(&file, e))?;
+                out.push(NamedRecording { name: uid, recording: worm.recording });
+            }
+            if out.is_empty() {
+                return Err(imaging_err(
+                    p,
+                    format!("no Flavell worm{} here", cfg.worm.as_ref().map_or(String::new(), |w| format!(" `{w}`"))),
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Compares spike trains (`times_ms[i]` of neuron `names[i]`, simulated over `duration_ms`) with each
+/// recording: label mapping, forward model at the recording's frame rate, alignment, metrics, AVA–reversal.
+pub fn compare_spikes(
+    times_ms: &[Vec<f64>],
+    names: &[String],
+    duration_ms: f64,
+    recordings: &[NamedRecording],
+    cfg: &RecordingConfig,
+) -> Result<Vec<RecordingResult>, ScenarioError> {
+    let mut out = Vec::new();
+    for r in recordings {
+        // The simulation starts at the recording's first frame (recordings often carry an absolute clock).
+        let mut shifted = r.recording.clone();
+        let time_offset_s = shifted.time_s.first().copied().unwrap_or(0.0);
+        shifted.time_s.iter_mut().for_each(|t| *t -= time_offset_s);
+        let rec = &shifted;
+        let err = |e: String| imaging_err(&rec.source, format!("{}: {e}", r.name));
+        let map =
+            LabelMap::build(&rec.labels, names, &LabelMapOptions { case_insensitive: true, ..Default::default() });
+        let mut rows: Vec<usize> = map.matches.iter().map(|m| m.neuron).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        if rows.is_empty() {
+            return Err(err("no recording label matches a connectome neuron name".into()));
+        }
+        let pairs: Vec<NeuronPair> = map
+            .matches
+            .iter()
+            .map(|m| NeuronPair {
+                sim_row: rows.binary_search(&m.neuron).unwrap_or(0),
+                rec_row: m.row,
+                name: m.name.clone(),
+            })
+            .collect();
+        let sim = simulated::simulated_imaging(
+            times_ms,
+            names,
+            &rows,
+            rec.frame_rate_hz().unwrap_or(1.0),
+            duration_ms,
+            &cfg.indicator,
+        )
+        .map_err(err)?;
+        let opts = CompareOptions {
+            max_lag_s: cfg.max_lag_s,
+            deconvolution: Some(DeconvolutionOptions {
+                decay: DecayRule::Indicator(cfg.indicator_name.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let aligned = align_traces(&TraceSet::of("simulation", &sim), &TraceSet::of("recording", rec), &opts.resample)
+            .map_err(|e| err(e.to_string()))?;
+        let both_dff = rec.kind == SignalKind::DfOverF;
+        let comparison = compare_aligned(&aligned, &pairs, both_dff, &opts).map_err(|e| err(e.to_string()))?;
+        let ava_reversal = ["AVAL", "AVAR"]
+            .iter()
+            .filter_map(|n| rec.index_of(n))
+            .filter(|_| rec.extra("reversal_vec").is_some())
+            .map(|row| behaviour_relation(rec, row, "reversal_vec", cfg.max_lag_s).map_err(|e| err(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        out.push(RecordingResult {
+            recording: r.name.clone(),
+            source: rec.source.clone(),
+            time_offset_s,
+            labelled_rois: rec.labels.iter().filter(|l| !l.is_empty()).count(),
+            matched: pairs.len(),
+            unmatched_labels: map.unmatched_labels.iter().map(|(_, l)| l.clone()).collect(),
+            comparison,
+            ava_reversal,
+            aligned: Some(aligned),
+        });
+    }
+    Ok(out)
+}
+
+/// Simulates the scenario of `file` (its seed, one trial) and compares it with the configured recordings.
+pub fn run_recording_compare(
+    file: &ScenarioFile,
+    backend: BackendChoice,
+    progress: bool,
+) -> Result<Vec<RecordingResult>, ScenarioError> {
+    let run = prepare(&file.spec, &file.path, &file.text)?;
+    let cfg = recording_config(file)?;
+    let recordings = load_recordings(&cfg)?;
+    let (rec, _, _) = simulate_on(backend, &run, run.setup.seed, progress, &run.name)?;
+    let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
+    let mut times = vec![Vec::new(); names.len()];
+    for (&s, &i) in rec.spike_steps.iter().zip(&rec.spike_neurons) {
+        times[i as usize].push((s + 1) as f64 * rec.dt_ms);
+    }
+    compare_spikes(&times, &names, rec.duration_ms(), &recordings, &cfg)
+}
+
+/// Writes, per recording, `<name>/comparison.csv`, `comparison.json`, `traces.png` and `correlations.png`,
+/// and `compare_summary.json` for all; returns the paths written.
+pub fn write_recording_report(dir: &Path, results: &[RecordingResult]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut paths = Vec::new();
+    for r in results {
+        let d = dir.join(&r.recording);
+        let e = |p: &Path, x: neurotwin_imaging::ImagingError| imaging_err(p, x);
+        let csv = d.join("comparison.csv");
+        write_csv(&csv, &r.comparison).map_err(|x| e(&csv, x))?;
+        let json = d.join("comparison.json");
+        write_json(&json, &r.comparison).map_err(|x| e(&json, x))?;
+        let corr = d.join("correlations.png");
+        plot_corr_matrices(&corr, &r.comparison).map_err(|x| e(&corr, x))?;
+        paths.extend([csv, json, corr]);
+        if let Some(al) = &r.aligned {
+            let tr = d.join("traces.png");
+            plot_traces(&tr, &r.comparison, al).map_err(|x| e(&tr, x))?;
+            paths.push(tr);
+        }
+    }
+    let summary = dir.join("compare_summary.json");
+    neurotwin_sim::output::write_json(&summary, &results)?;
+    paths.push(summary);
+    Ok(paths)
+}
