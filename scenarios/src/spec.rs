@@ -51,7 +51,7 @@ pub struct ScenarioSpec {
 ///   `stim_stop_ms`, `response_stop_ms`, `q_threshold`, `trials`, `stimulated` (optional subset),
 ///   `indicator`.
 /// - `recording`: compare the simulated calcium of named neurons with a recording. Fields: `recording`,
-///   `format` (`nwb`, `plain-h5`, `csv`, `flavell`), `labels` (Flavell label JSON), `worm`, `min_confidence`,
+///   `format` (`nwb`, `plain-h5`, `csv`, `flavell`), `series` (NWB: which `RoiResponseSeries`), `labels` (Flavell label JSON), `worm`, `min_confidence`,
 ///   `indicator`, `max_lag_s`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +70,7 @@ pub struct CompareSpec {
     pub indicator: Option<Spanned<String>>,
     pub recording: Option<Spanned<String>>,
     pub format: Option<Spanned<String>>,
+    pub series: Option<Spanned<String>>,
     pub labels: Option<Spanned<String>>,
     pub worm: Option<Spanned<String>>,
     pub min_confidence: Option<Spanned<f64>>,

@@ -286,7 +286,8 @@ impl CpuBackend {
         if self.emitted.is_empty() || self.net.chemical.n_synapses() == 0 {
             return;
         }
-        let parts = if self.emitted.len() * 64 < 4096 { 1 } else { rayon::current_num_threads().max(1) };
+        let small = self.emitted.len() * 64 < 4096 || self.n_blocks < PARALLEL_MIN_BLOCKS;
+        let parts = if small { 1 } else { rayon::current_num_threads().max(1) };
         let ring = SharedMut(self.ring.as_mut_ptr());
         let d = Delivery {
             net: &self.net,

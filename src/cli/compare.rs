@@ -8,8 +8,8 @@ use neurotwin_models::calcium::{IndicatorParams, PRESET_NAMES};
 use neurotwin_scenarios::BackendChoice;
 use neurotwin_scenarios::atlas::{AtlasReport, report::write_report, run_atlas};
 use neurotwin_scenarios::calcium_compare::{
-    RecordingConfig, RecordingFormat, RecordingResult, compare_spikes, load_recordings, run_recording_compare,
-    write_recording_report,
+    DEFAULT_VOLTAGE_MAPPING, RecordingConfig, RecordingFormat, RecordingResult, SimulatedActivity, compare_spikes,
+    load_recordings, run_recording_compare, write_recording_report,
 };
 use neurotwin_scenarios::load::read;
 use neurotwin_sim::readback::read_run_spikes;
@@ -32,6 +32,9 @@ pub struct CompareArgs {
     /// Format of --recording: nwb, plain-h5, csv, flavell.
     #[arg(long, default_value = "nwb")]
     pub format: String,
+    /// NWB: the RoiResponseSeries to read (name or path suffix), when the file holds several.
+    #[arg(long)]
+    pub series: Option<String>,
     /// Flavell label JSON (default: neuropal_labels.json next to the data).
     #[arg(long)]
     pub labels: Option<PathBuf>,
@@ -97,15 +100,18 @@ fn compare_run(a: &CompareArgs, run_dir: &std::path::Path) -> anyhow::Result<()>
     let cfg = RecordingConfig {
         path: recording.clone(),
         format,
+        series: a.series.clone(),
         labels: a.labels.clone(),
         worm: None,
         min_confidence: 0.0,
         indicator_name: a.indicator.clone(),
         indicator,
         max_lag_s: 15.0,
+        voltage_mapping: DEFAULT_VOLTAGE_MAPPING,
     };
     let recordings = load_recordings(&cfg)?;
-    let results = compare_spikes(&spikes.times_ms, &spikes.names, duration_ms, &recordings, &cfg)?;
+    let results =
+        compare_spikes(&SimulatedActivity::Spikes(&spikes.times_ms), &spikes.names, duration_ms, &recordings, &cfg)?;
     let out = a.out.clone().unwrap_or_else(|| run_dir.join("compare"));
     let files = write_recording_report(&out, &results)?;
     print_recordings(&results);

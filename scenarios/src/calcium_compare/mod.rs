@@ -13,6 +13,8 @@
 
 pub mod simulated;
 
+pub use simulated::SimulatedActivity;
+
 use std::path::{Path, PathBuf};
 
 use neurotwin_imaging::compare::{
@@ -23,13 +25,14 @@ use neurotwin_imaging::{
     FlavellOptions, LabelMap, LabelMapOptions, NanPolicy, NwbOptions, Recording, SignalKind, list_flavell_worms,
     read_csv, read_flavell, read_nwb, read_plain_h5,
 };
-use neurotwin_models::calcium::{IndicatorParams, PRESET_NAMES};
+use neurotwin_models::calcium::{ActivityMapping, IndicatorParams, PRESET_NAMES};
 use serde::Serialize;
 
 use crate::build::{Ctx, non_negative, prepare};
 use crate::error::ScenarioError;
 use crate::load::ScenarioFile;
 use crate::runner::{BackendChoice, simulate_on};
+use neurotwin_sim::{RecordSpec, SpikeSelection, StateProbe};
 
 /// File formats of recordings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -60,6 +63,8 @@ pub struct RecordingConfig {
     /// A file, or for `flavell` a data file or a folder of them.
     pub path: PathBuf,
     pub format: RecordingFormat,
+    /// NWB: name (or path suffix) of the `RoiResponseSeries` to read (`None`: the only one).
+    pub series: Option<String>,
     /// Flavell label JSON (default: `neuropal_labels.json` next to the data).
     pub labels: Option<PathBuf>,
     /// Flavell worm uid (`None`: every worm in the folder, or the given file's worm).
@@ -70,7 +75,15 @@ pub struct RecordingConfig {
     pub indicator: IndicatorParams,
     /// Largest lag of the cross-correlations (s).
     pub max_lag_s: f64,
+    /// Graded models: V_m (mV) → calcium influx (spike equivalents per ms per mV above `threshold`).
+    pub voltage_mapping: ActivityMapping,
 }
+
+/// Default voltage → calcium mapping for graded neurons: influx starts at −40 mV (activation of the
+/// L-type channel EGL-19 in C. elegans muscle and neurons lies around −40 to −30 mV; Jospin et al. 2002,
+/// J Physiol 544:373) and 0.02 spike equivalents per ms per mV above it (a neuron held 10 mV above
+/// threshold carries the calcium of a 200 Hz spike train in this model's units — a scale, not a fit).
+pub const DEFAULT_VOLTAGE_MAPPING: ActivityMapping = ActivityMapping { threshold: -40.0, gain: 0.02 };
 
 /// A recording and the name it is reported under (worm uid or file name).
 pub struct NamedRecording {
@@ -133,12 +146,14 @@ pub fn recording_config(file: &ScenarioFile) -> Result<RecordingConfig, Scenario
     Ok(RecordingConfig {
         path: base.join(rec.get_ref()),
         format,
+        series: c.series.as_ref().map(|x| x.get_ref().clone()),
         labels: c.labels.as_ref().map(|l| base.join(l.get_ref())),
         worm: c.worm.as_ref().map(|w| w.get_ref().clone()),
         min_confidence,
         indicator_name,
         indicator,
         max_lag_s,
+        voltage_mapping: DEFAULT_VOLTAGE_MAPPING,
     })
 }
 
@@ -152,7 +167,8 @@ pub fn load_recordings(cfg: &RecordingConfig) -> Result<Vec<NamedRecording>, Sce
     let stem = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let one = |recording: Recording| Ok(vec![NamedRecording { name: stem.clone(), recording }]);
     match cfg.format {
-        RecordingFormat::Nwb => one(read_nwb(p, &NwbOptions::default()).map_err(|e| imaging_err(p, e))?),
+        RecordingFormat::Nwb => one(read_nwb(p, &NwbOptions { series: cfg.series.clone(), ..Default::default() })
+            .map_err(|e| imaging_err(p, e))?),
         RecordingFormat::PlainH5 => one(read_plain_h5(p, NanPolicy::Error).map_err(|e| imaging_err(p, e))?),
         RecordingFormat::Csv => one(read_csv(p, SignalKind::DfOverF, NanPolicy::Error).map_err(|e| imaging_err(p, e))?),
         RecordingFormat::Flavell => {
@@ -180,10 +196,10 @@ pub fn load_recordings(cfg: &RecordingConfig) -> Result<Vec<NamedRecording>, Sce
     }
 }
 
-/// Compares spike trains (`times_ms[i]` of neuron `names[i]`, simulated over `duration_ms`) with each
+/// Compares simulated activity (spike trains or graded voltage of neuron `names[i]`, over `duration_ms`) with each
 /// recording: label mapping, forward model at the recording's frame rate, alignment, metrics, AVA–reversal.
 pub fn compare_spikes(
-    times_ms: &[Vec<f64>],
+    activity: &SimulatedActivity,
     names: &[String],
     duration_ms: f64,
     recordings: &[NamedRecording],
@@ -215,7 +231,7 @@ pub fn compare_spikes(
             })
             .collect();
         let sim = simulated::simulated_imaging(
-            times_ms,
+            activity,
             names,
             &rows,
             rec.frame_rate_hz().unwrap_or(1.0),
@@ -262,16 +278,32 @@ pub fn run_recording_compare(
     backend: BackendChoice,
     progress: bool,
 ) -> Result<Vec<RecordingResult>, ScenarioError> {
-    let run = prepare(&file.spec, &file.path, &file.text)?;
+    let mut run = prepare(&file.spec, &file.path, &file.text)?;
     let cfg = recording_config(file)?;
     let recordings = load_recordings(&cfg)?;
-    let (rec, _, _) = simulate_on(backend, &run, run.setup.seed, progress, &run.name)?;
     let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
-    let mut times = vec![Vec::new(); names.len()];
-    for (&s, &i) in rec.spike_steps.iter().zip(&rec.spike_neurons) {
-        times[i as usize].push((s + 1) as f64 * rec.dt_ms);
+    let n = names.len();
+    if run.setup.model.is_spiking() {
+        run.record = RecordSpec::default();
+        let (rec, _, _) = simulate_on(backend, &run, run.setup.seed, progress, &run.name)?;
+        let mut times = vec![Vec::new(); n];
+        for (&s, &i) in rec.spike_steps.iter().zip(&rec.spike_neurons) {
+            times[i as usize].push((s + 1) as f64 * rec.dt_ms);
+        }
+        return compare_spikes(&SimulatedActivity::Spikes(&times), &names, rec.duration_ms(), &recordings, &cfg);
     }
-    compare_spikes(&times, &names, rec.duration_ms(), &recordings, &cfg)
+    // Graded models: V_m of every neuron every millisecond drives calcium influx above the threshold.
+    let every = (1.0 / run.setup.network.dt_ms).round().max(1.0) as u64;
+    let probe = StateProbe { var: 0, var_name: "V_m".into(), neurons: (0..n as u32).collect(), every_steps: every };
+    run.record = RecordSpec { spikes: SpikeSelection::None, state: vec![probe], ..Default::default() };
+    let (rec, _, _) = simulate_on(backend, &run, run.setup.seed, progress, &run.name)?;
+    let mut v_mv = vec![Vec::new(); n];
+    for row in rec.state[0].values.chunks(n) {
+        v_mv.iter_mut().zip(row).for_each(|(v, x)| v.push(*x));
+    }
+    let activity =
+        SimulatedActivity::Voltage { v_mv: &v_mv, dt_ms: every as f64 * rec.dt_ms, mapping: cfg.voltage_mapping };
+    compare_spikes(&activity, &names, rec.duration_ms(), &recordings, &cfg)
 }
 
 /// Writes, per recording, `<name>/comparison.csv`, `comparison.json`, `traces.png` and `correlations.png`,
