@@ -172,3 +172,54 @@ fn flavell_worm_comparison_runs_on_real_data() {
     }
     assert!(out.join("2022-07-26-31/correlations.png").exists());
 }
+
+/// A graded model (voltage → calcium mapping) against the bundled pynwb-written NWB file: the four
+/// labelled ROIs (AVAL, AVAR, AIYL, RIML) are matched, the `dff` series is chosen by name, and every
+/// simulated trace moves (none is skipped as constant), which needs the graded cells to cross the calcium
+/// threshold and the gap coupling to stay stable.
+#[test]
+fn graded_model_against_the_bundled_nwb_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let nwb = repo().join("data/imaging/ophys_small.nwb");
+    let text = format!(
+        r#"name = "worm-graded"
+[network]
+source = "celegans"
+transmitters = "celegans"
+weight_per_synapse = 0.5
+gap_per_junction_ns = 0.05
+[model]
+model = "graded"
+[run]
+duration_ms = 8000.0
+seed = 4
+[[stimulus]]
+kind = "poisson"
+targets = {{ all = true }}
+rate_hz = 2000.0
+weight = 0.5
+receptor = "ACh"
+[compare]
+kind = "recording"
+recording = "{}"
+format = "nwb"
+series = "dff"
+indicator = "GCaMP6s"
+"#,
+        nwb.display()
+    );
+    let s = write(dir.path(), "graded.toml", &text);
+    let out = dir.path().join("cmp");
+    let o = neurotwin(&["compare", s.to_str().unwrap(), "-o", out.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare_summary.json")).unwrap()).unwrap();
+    assert_eq!(json[0]["matched"], 4);
+    let c = &json[0]["comparison"];
+    assert_eq!(c["neurons"].as_array().unwrap().len(), 4, "{}", c["skipped"]);
+    // Without `series` the file's two series are ambiguous: the error lists them.
+    let s2 = write(dir.path(), "ambiguous.toml", &text.replace("series = \"dff\"\n", ""));
+    let o = neurotwin(&["compare", s2.to_str().unwrap(), "-o", out.to_str().unwrap()], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("dff") && stderr(&o).contains("raw"), "{}", stderr(&o));
+}

@@ -6,7 +6,9 @@
 // State is block-major like the CPU backend: for block b = i / 64 and lane l = i % 64, V_m of neuron i is
 // state[b * 64 + l] (one variable). syn is [block][channel][lane] (conductance, nS; its magnitude is used).
 // Per parameter set s: g_l[s], g_l_e_l[s] (pA), minus_h_over_c[s], beta[s], v_th[s], i_e[s]; per (s, c):
-// e_rev[s * n_channels + c] (mV). Writes the transmitted activation of neuron i to activity[i]; the model
+// e_rev[s * n_channels + c] (mV). gap_g / gap_gv (may be null): the gap coupling of neuron i as
+// conductance sum (nS) and conductance-weighted partner potentials (pA), treated implicitly (joins g_tot and
+// the drive). Writes the transmitted activation of neuron i to activity[i]; the model
 // never spikes and has no forced input.
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
@@ -26,7 +28,7 @@ NT_KERNEL void graded_update(unsigned int n_neurons, unsigned int n_channels, do
                              const unsigned short* param_set, const double* g_l, const double* g_l_e_l,
                              const double* minus_h_over_c, const double* beta, const double* v_th,
                              const double* i_e, const double* e_rev, const double* syn, const double* i_ext,
-                             double* activity) {
+                             const double* gap_g, const double* gap_gv, double* activity) {
     const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;
@@ -38,9 +40,12 @@ NT_KERNEL void graded_update(unsigned int n_neurons, unsigned int n_channels, do
     const unsigned int set = param_set[i];
     const double* set_e_rev = e_rev + (unsigned long long)set * n_channels;
 
-    double g_tot = g_l[set];
-    // (g_l e_l + i_e) + i_ext
-    double drive = __dadd_rn(__dadd_rn(g_l_e_l[set], i_e[set]), i_ext[i]);
+    // Gap junctions as conductances (gap_conductance), or none when the pointers are null.
+    const double gg = gap_g ? gap_g[i] : 0.0;
+    const double ggv = gap_gv ? gap_gv[i] : 0.0;
+    double g_tot = __dadd_rn(g_l[set], gg);
+    // ((g_l e_l + i_e) + i_ext) + gap_gv
+    double drive = __dadd_rn(__dadd_rn(__dadd_rn(g_l_e_l[set], i_e[set]), i_ext[i]), ggv);
     for (unsigned int ch = 0; ch < n_channels; ++ch) {
         const double g = nt_abs_bits(in[ch * NT_GRADED_LANES + l]);
         g_tot = __dadd_rn(g_tot, g);

@@ -3,7 +3,8 @@
 //
 //   1. gather_input          ring slot of this step -> syn (f64, [block][channel][lane]), clearing the slot
 //   2. stimulus_input        Poisson counts into syn, currents into i_ext, activation into the forced mask
-//   3. gap_current           i_ext += sum_j g_ij (v_prev[j] - v_prev[i]) in CSR order
+//   3. gap_current           i_ext += sum_j g_ij (v_prev[j] - v_prev[i]) in CSR order (spiking models;
+//                            graded models: gap_conductance, taken implicitly by graded_update)
 //   4. apply_channel_gain    syn *= gain of the channel (only channels whose gain is not 1)
 //   5. <model>_update        lif_exp / lif_delta / izhikevich / adex / graded_update (separate units)
 //   6. apply_silence_and_flag  spike flags &= !silenced (graded models: silence_activity in spikes.cu)
@@ -163,6 +164,27 @@ NT_KERNEL void gap_current(unsigned int n_neurons, const unsigned long long* row
         ig = __dadd_rn(ig, __dmul_rn((double)conductance[k], __dsub_rn(v_prev[partner[k]], vi)));
     }
     i_ext[i] = __dadd_rn(i_ext[i], ig);
+}
+
+// 3'. Graded models (instead of gap_current): one thread per neuron, the coupling as conductances for the
+// model's implicit treatment: gap_g[i] = sum_j g_ij, gap_gv[i] = sum_j g_ij v_prev[j], each summed in row
+// order from 0.0 (0 for rows without entries).
+NT_KERNEL void gap_conductance(unsigned int n_neurons, const unsigned long long* row_ptr,
+                               const unsigned int* partner, const float* conductance, const double* v_prev,
+                               double* gap_g, double* gap_gv) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_neurons) {
+        return;
+    }
+    double g = 0.0;
+    double gv = 0.0;
+    for (unsigned long long k = row_ptr[i]; k < row_ptr[i + 1]; ++k) {
+        const double c = (double)conductance[k];
+        g = __dadd_rn(g, c);
+        gv = __dadd_rn(gv, __dmul_rn(c, v_prev[partner[k]]));
+    }
+    gap_g[i] = g;
+    gap_gv[i] = gv;
 }
 
 // 4. One thread per neuron i < n_neurons: syn of every channel whose gain is not 1 is multiplied by the gain.

@@ -37,10 +37,11 @@ void nt_host_adex_update(unsigned int n_neurons, unsigned int n_channels, double
 void nt_host_graded_update(unsigned int n_neurons, unsigned int n_channels, double* state,
                            const unsigned short* param_set, const double* g_l, const double* g_l_e_l,
                            const double* minus_h_over_c, const double* beta, const double* v_th, const double* i_e,
-                           const double* e_rev, const double* syn, const double* i_ext, double* activity) {
+                           const double* e_rev, const double* syn, const double* i_ext, const double* gap_g,
+                           const double* gap_gv, double* activity) {
     nt_launch(nt_grid_1d(n_neurons, NT_THREADS_PER_BLOCK), dim3(NT_THREADS_PER_BLOCK), [&] {
         graded_update(n_neurons, n_channels, state, param_set, g_l, g_l_e_l, minus_h_over_c, beta, v_th, i_e,
-                      e_rev, syn, i_ext, activity);
+                      e_rev, syn, i_ext, gap_g, gap_gv, activity);
     });
 }
 

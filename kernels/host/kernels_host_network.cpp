@@ -30,6 +30,11 @@ void nt_host_gap_current(unsigned int n_neurons, const unsigned long long* row_p
     NT_LAUNCH_1D(n_neurons, gap_current(n_neurons, row_ptr, partner, conductance, v_prev, i_ext));
 }
 
+void nt_host_gap_conductance(unsigned int n_neurons, const unsigned long long* row_ptr, const unsigned int* partner,
+                             const float* conductance, const double* v_prev, double* gap_g, double* gap_gv) {
+    NT_LAUNCH_1D(n_neurons, gap_conductance(n_neurons, row_ptr, partner, conductance, v_prev, gap_g, gap_gv));
+}
+
 void nt_host_apply_channel_gain(unsigned int n_neurons, unsigned int n_channels, const double* gain, double* syn) {
     NT_LAUNCH_1D(n_neurons, apply_channel_gain(n_neurons, n_channels, gain, syn));
 }

@@ -271,6 +271,15 @@ unsafe extern "C" {
         v_prev: *const f64,
         i_ext: *mut f64,
     );
+    fn nt_host_gap_conductance(
+        n_neurons: c_uint,
+        row_ptr: *const u64,
+        partner: *const u32,
+        conductance: *const f32,
+        v_prev: *const f64,
+        gap_g: *mut f64,
+        gap_gv: *mut f64,
+    );
     fn nt_host_apply_channel_gain(n_neurons: c_uint, n_channels: c_uint, gain: *const f64, syn: *mut f64);
     fn nt_host_apply_silence_and_flag(n_neurons: c_uint, silenced: *const u64, spiked: *mut u8);
     fn nt_host_snapshot_v(n_pad: c_uint, n_state: c_uint, state: *const f64, v_prev: *mut f64);
@@ -468,6 +477,27 @@ pub fn gap_current(gap: &GapRows, v_prev: &[f64], i_ext: &mut [f64]) {
     };
 }
 
+/// Kernel `gap_conductance` (graded models): `gap_g[i] = Σ g_ij`, `gap_gv[i] = Σ g_ij v_prev[j]` over row `i`
+/// in order (0 for rows without entries).
+pub fn gap_conductance(gap: &GapRows, v_prev: &[f64], gap_g: &mut [f64], gap_gv: &mut [f64]) {
+    let n = gap.n_neurons;
+    assert!(gap_g.len() == n && gap_gv.len() == n, "gap_g and gap_gv must have one entry per neuron");
+    assert!(v_prev.len() >= n, "v_prev must have at least one entry per neuron");
+    // SAFETY: `GapRows::new` checked row_ptr (n + 1 non-decreasing entries ending at partner.len()) and that
+    // partners are < n <= v_prev.len(); threads i < n write gap_g[i] and gap_gv[i] (lengths checked).
+    unsafe {
+        nt_host_gap_conductance(
+            len_u32(n),
+            gap.row_ptr.as_ptr(),
+            gap.partner.as_ptr(),
+            gap.conductance.as_ptr(),
+            v_prev.as_ptr(),
+            gap_g.as_mut_ptr(),
+            gap_gv.as_mut_ptr(),
+        )
+    };
+}
+
 /// Kernel `apply_channel_gain`: for neurons `0..n_neurons`, `syn` of channel `c` is multiplied by `gain[c]`
 /// unless the gain is 1. `syn` is `[block][channel][lane]` with `gain.len()` channels.
 pub fn apply_channel_gain(n_neurons: usize, gain: &[f64], syn: &mut [f64]) {
@@ -648,6 +678,8 @@ unsafe extern "C" {
         e_rev: *const f64,
         syn: *const f64,
         i_ext: *const f64,
+        gap_g: *const f64,
+        gap_gv: *const f64,
         activity: *mut f64,
     );
 }
@@ -895,14 +927,29 @@ impl GradedTable {
 
 /// Kernel `graded_update`: advances `input.i_ext.len()` neurons by one step. `state` is block-major, one
 /// variable `V_m` (mV) at `state[block * 64 + lane]`, and must hold whole blocks. `activity[i]` receives the
-/// transmitted activation of neuron `i`. `input.forced` is ignored (graded neurons never spike).
-pub fn graded_update(t: &GradedTable, state: &mut [f64], input: &LifExpStepInput, activity: &mut [f64]) {
+/// transmitted activation of neuron `i`. `input.forced` is ignored (graded neurons never spike). `gap`:
+/// the gap coupling from [`gap_conductance`] (`Σ g`, `Σ g V_j` per neuron), taken implicitly; `None` = none.
+pub fn graded_update(
+    t: &GradedTable,
+    state: &mut [f64],
+    input: &LifExpStepInput,
+    gap: Option<(&[f64], &[f64])>,
+    activity: &mut [f64],
+) {
     let n_ch = t.n_channels;
     let n = check_step_input(t.n_sets(), n_ch, 1, state, input);
     assert_eq!(activity.len(), n, "activity must have one entry per neuron");
+    let (gap_g, gap_gv) = match gap {
+        Some((g, gv)) => {
+            assert!(g.len() == n && gv.len() == n, "gap conductances must have one entry per neuron");
+            (g.as_ptr(), gv.as_ptr())
+        }
+        None => (std::ptr::null(), std::ptr::null()),
+    };
     // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
-    // i_ext[i], syn and state within block i / 64 < n_blocks, per-set arrays at param_set[i] < n_sets (e_rev at
-    // set * n_channels + c), and write state and activity[i]. `state`/`activity` are exclusively borrowed.
+    // i_ext[i], gap_g[i] / gap_gv[i] (n entries each, or both null), syn and state within block i / 64 <
+    // n_blocks, per-set arrays at param_set[i] < n_sets (e_rev at set * n_channels + c), and write state and
+    // activity[i]. `state`/`activity` are exclusively borrowed.
     unsafe {
         nt_host_graded_update(
             len_u32(n),
@@ -918,6 +965,8 @@ pub fn graded_update(t: &GradedTable, state: &mut [f64], input: &LifExpStepInput
             t.e_rev.as_ptr(),
             input.syn.as_ptr(),
             input.i_ext.as_ptr(),
+            gap_g,
+            gap_gv,
             activity.as_mut_ptr(),
         )
     };

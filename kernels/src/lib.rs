@@ -85,6 +85,7 @@ pub const NETWORK: KernelSource = KernelSource {
         "gather_input",
         "stimulus_input",
         "gap_current",
+        "gap_conductance",
         "apply_channel_gain",
         "apply_silence_and_flag",
         "snapshot_v",

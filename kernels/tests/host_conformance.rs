@@ -239,6 +239,7 @@ fn compare(kernel: Kernel) -> Comparison {
                 syn: &syn[b * n_ch * LANES..(b + 1) * n_ch * LANES],
                 i_ext: &lane_ext,
                 forced: forced[b],
+                gap: None,
             };
             let mut out = BlockOutput::default();
             let block = b * n_state * LANES..(b + 1) * n_state * LANES;

@@ -119,6 +119,7 @@ fn compare(
                 syn: &syn[b * n_ch * LANES..(b + 1) * n_ch * LANES],
                 i_ext: &lane_ext,
                 forced: forced[b],
+                gap: None,
             };
             let mut out = BlockOutput::default();
             let block = b * n_state * LANES..(b + 1) * n_state * LANES;
@@ -309,7 +310,7 @@ fn graded_kernel_matches_cpu_bit_for_bit() {
     let scale = DriveScale { ext_lo: -0.5, ext_span: 1.0, exc: 0.1, inh: 0.1 };
     let mut kernel = |st: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8], act: &mut [f64]| {
         spiked.fill(0);
-        host::graded_update(&t, st, input, act)
+        host::graded_update(&t, st, input, None, act)
     };
     let r = compare(&model, &init, &scale, &mut kernel);
     assert_identical("graded", &r);

@@ -156,6 +156,7 @@ fn lif_delta_update_matches_model() {
                 syn: &syn[b * 3 * LANES..(b + 1) * 3 * LANES],
                 i_ext: &ie,
                 forced: forced[b],
+                gap: None,
             };
             let mut out = BlockOutput::default();
             model.update_block(&mut cpu[b * 3 * LANES..(b + 1) * 3 * LANES], &bi, &mut out);

@@ -7,7 +7,8 @@
 //! `G_c = |syn[c]|` is the summed synaptic conductance (nS) on receptor channel `c` this step: the engine
 //! delivers `weight × presynaptic activation`, so `G_c` is constant within a step. `E_c` is `e_exc` for
 //! excitatory channels and `e_inh` for inhibitory ones unless `e_rev` names the channel. Gap junctions
-//! arrive as current in `I_ext`.
+//! arrive as conductances ([`crate::GapInput`]: `Σ g_ij` joins `g_tot`, `Σ g_ij V_j` the drive, with the
+//! partners' previous potentials), which keeps the step stable for any coupling strength.
 //!
 //! For fixed conductances the equation is linear in `V`, so each step is integrated exactly:
 //! `g_tot = g_L + Σ_c G_c`, `V_∞ = (g_L E_L + Σ_c G_c E_c + I)/g_tot`,
@@ -149,8 +150,9 @@ pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, ou
     let vm = &mut state[..LANES];
     for l in 0..input.n {
         let c = &sets[input.param_set[l] as usize];
-        let mut g_tot = c.g_l;
-        let mut drive = c.g_l_e_l + c.i_e + input.i_ext[l];
+        let (gap_g, gap_gv) = input.gap.map_or((0.0, 0.0), |g| (g.g[l], g.gv[l]));
+        let mut g_tot = c.g_l + gap_g;
+        let mut drive = c.g_l_e_l + c.i_e + input.i_ext[l] + gap_gv;
         for (ch, &e) in c.e_rev.iter().enumerate() {
             let g = input.syn[ch * LANES + l].abs();
             g_tot += g;
@@ -195,7 +197,7 @@ mod tests {
         let mut v = vec![state[0]];
         let mut act = f64::NAN;
         for _ in 0..steps {
-            let input = BlockInput { n: 1, param_set: &param_set, syn: &syn, i_ext: &i_ext, forced: 1 };
+            let input = BlockInput { n: 1, param_set: &param_set, syn: &syn, i_ext: &i_ext, forced: 1, gap: None };
             let mut out = BlockOutput::default();
             m.update_block(&mut state, &input, &mut out);
             assert_eq!(out.spikes, 0, "graded neurons never spike, even when forced");

@@ -14,5 +14,5 @@ pub mod poisson;
 pub mod rng;
 pub mod testing;
 
-pub use model::{BlockInput, BlockOutput, CompiledModel, LANES, ModelError, NeuronParams, ReceptorChannel};
+pub use model::{BlockInput, BlockOutput, CompiledModel, GapInput, LANES, ModelError, NeuronParams, ReceptorChannel};
 pub use rng::{CounterRng, SequenceRng, Stream};

@@ -52,7 +52,7 @@ pub fn run_with(
             }
         }
         let forced = drive.forced.contains(&s) as u64;
-        let input = BlockInput { n: 1, param_set: &param_set, syn: &syn, i_ext: &i_ext, forced };
+        let input = BlockInput { n: 1, param_set: &param_set, syn: &syn, i_ext: &i_ext, forced, gap: None };
         let mut out = BlockOutput::default();
         model.update_block(&mut state, &input, &mut out);
         let lane0: Vec<f64> = (0..n_state).map(|v| state[v * LANES]).collect();

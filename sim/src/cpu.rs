@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use neurotwin_connectome::{CompiledNetwork, WeightSlice, Weights};
 use neurotwin_models::poisson::PoissonTable;
-use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, LANES, Stream};
+use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, GapInput, LANES, Stream};
 use rayon::prelude::*;
 
 use crate::backend::Backend;
@@ -343,6 +343,9 @@ impl UpdateCtx<'_> {
             &mut syn_vec
         };
         let mut i_ext = [0.0f64; LANES];
+        // Graded models take gap junctions as conductances (see `GapInput`), spiking ones as current.
+        let mut gap_g = [0.0f64; LANES];
+        let mut gap_gv = [0.0f64; LANES];
         let mut forced = 0u64;
         for ch in 0..self.n_ch {
             let row = (ch * self.slots + self.slot) * self.n_pad + base;
@@ -387,7 +390,15 @@ impl UpdateCtx<'_> {
                 }
             }
             let (partners, g) = self.net.gap.row(i as u32);
-            if !partners.is_empty() {
+            if !partners.is_empty() && !self.spiking {
+                let (mut gs, mut gv) = (0.0, 0.0);
+                for (&j, &gij) in partners.iter().zip(g) {
+                    gs += gij as f64;
+                    gv += gij as f64 * self.v_prev[j as usize];
+                }
+                gap_g[l] = gs;
+                gap_gv[l] = gv;
+            } else if !partners.is_empty() {
                 let vi = self.v_prev[i];
                 let mut ig = 0.0;
                 for (&j, &gij) in partners.iter().zip(g) {
@@ -402,7 +413,9 @@ impl UpdateCtx<'_> {
                 syn[ch * LANES..ch * LANES + lanes].iter_mut().for_each(|x| *x *= gain);
             }
         }
-        let input = BlockInput { n: lanes, param_set: &self.param_set[base..base + LANES], syn, i_ext: &i_ext, forced };
+        let gap = (has_gap && !self.spiking).then_some(GapInput { g: &gap_g, gv: &gap_gv });
+        let param_set = &self.param_set[base..base + LANES];
+        let input = BlockInput { n: lanes, param_set, syn, i_ext: &i_ext, forced, gap };
         let mut out = BlockOutput::default();
         self.model.update_block(st, &input, &mut out);
         let silenced = self.control.silenced.get(b).copied().unwrap_or(0);

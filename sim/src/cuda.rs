@@ -146,12 +146,16 @@ struct DevGap {
     row_ptr: CudaSlice<u64>,
     partner: CudaSlice<u32>,
     conductance: CudaSlice<f32>,
+    /// Graded models: Σ g and Σ g V_j per neuron (`gap_conductance`).
+    g: CudaSlice<f64>,
+    gv: CudaSlice<f64>,
 }
 
 struct NetworkFns {
     gather_input: CudaFunction,
     stimulus_input: CudaFunction,
     gap_current: CudaFunction,
+    gap_conductance: CudaFunction,
     apply_channel_gain: CudaFunction,
     apply_silence_and_flag: CudaFunction,
     snapshot_v: CudaFunction,
@@ -374,6 +378,7 @@ impl CudaBackend {
             gather_input: function(NETWORK.name, "gather_input")?,
             stimulus_input: function(NETWORK.name, "stimulus_input")?,
             gap_current: function(NETWORK.name, "gap_current")?,
+            gap_conductance: function(NETWORK.name, "gap_conductance")?,
             apply_channel_gain: function(NETWORK.name, "apply_channel_gain")?,
             apply_silence_and_flag: function(NETWORK.name, "apply_silence_and_flag")?,
             snapshot_v: function(NETWORK.name, "snapshot_v")?,
@@ -408,6 +413,8 @@ impl CudaBackend {
                 row_ptr: upload(&stream, &g.row_ptr)?,
                 partner: upload(&stream, &g.partner)?,
                 conductance: upload(&stream, &g.conductance)?,
+                g: stream.alloc_zeros::<f64>(n.max(1)).map_err(driver_err("cannot allocate"))?,
+                gv: stream.alloc_zeros::<f64>(n.max(1)).map_err(driver_err("cannot allocate"))?,
             })
         };
         let zeros_f64 = |len: usize| stream.alloc_zeros::<f64>(len.max(1)).map_err(driver_err("cannot allocate"));
@@ -523,8 +530,16 @@ impl CudaBackend {
         // forced[i / 64]. `DevStimulus` has the 64-byte layout of `struct nt_stimulus`.
         unsafe { l.launch(cfg(self.n)) }?;
 
-        // 3. Gap junctions from the previous step's voltages.
-        if let Some(g) = &self.gap {
+        // 3. Gap junctions from the previous step's voltages (graded models: as conductances).
+        if let Some(g) = self.gap.as_mut().filter(|_| !self.model.spiking) {
+            let mut l = s.launch_builder(&self.fns.gap_conductance);
+            l.arg(&n).arg(&g.row_ptr).arg(&g.partner).arg(&g.conductance).arg(&self.v_prev);
+            l.arg(&mut g.g).arg(&mut g.gv);
+            // SAFETY: gap_conductance(unsigned int n_neurons, const unsigned long long* row_ptr, const unsigned
+            // int* partner, const float* conductance, const double* v_prev, double* gap_g, double* gap_gv): the
+            // CSR rows were validated as for gap_current; threads i < n write gap_g[i], gap_gv[i] (n entries).
+            unsafe { l.launch(cfg(self.n)) }?;
+        } else if let Some(g) = &self.gap {
             let mut l = s.launch_builder(&self.fns.gap_current);
             l.arg(&n).arg(&g.row_ptr).arg(&g.partner).arg(&g.conductance).arg(&self.v_prev).arg(&mut self.i_ext);
             // SAFETY: gap_current(unsigned int n_neurons, const unsigned long long* row_ptr, const unsigned int*
@@ -561,16 +576,22 @@ impl CudaBackend {
             };
         }
         l.arg(&self.syn).arg(&self.i_ext);
+        let null = 0u64;
         if m.spiking {
             l.arg(&self.forced).arg(&mut self.spiked);
         } else {
+            match &self.gap {
+                Some(g) => l.arg(&g.g).arg(&g.gv),
+                None => l.arg(&null).arg(&null),
+            };
             l.arg(&mut self.activity);
         }
         // SAFETY: the five model kernels (cuda/lif_exp.cu, lif_delta.cu, izhikevich.cu, adex.cu, graded.cu) take
         // (unsigned int n_neurons, unsigned int n_channels, double* state, const unsigned short* param_set, the
         // per-set tables in the order of `ModelTable::args`, const double* syn, const double* i_ext, then
-        // `const unsigned long long* forced, unsigned char* spiked` for spiking models or `double* activity` for
-        // graded). state holds n_blocks * n_state * 64 values, param_set n entries < n_sets (validated by the
+        // `const unsigned long long* forced, unsigned char* spiked` for spiking models or `const double* gap_g,
+        // const double* gap_gv, double* activity` for graded — the gap arrays have n entries or are null).
+        // state holds n_blocks * n_state * 64 values, param_set n entries < n_sets (validated by the
         // cuda-host validation), per-set tables n_sets (* n_ch) entries as built by `model_table`, syn
         // n_pad * n_ch, i_ext, spiked and activity n, forced n_blocks; threads i < n stay within block i / 64.
         unsafe { l.launch(cfg(self.n)) }?;

@@ -67,6 +67,9 @@ pub struct HostKernelBackend {
     forced: Vec<u64>,
     spiked: Vec<u8>,
     activity: Vec<f64>,
+    /// Graded models: gap coupling as conductance sum and conductance-weighted partner potentials.
+    gap_g: Vec<f64>,
+    gap_gv: Vec<f64>,
     v_prev: Vec<f64>,
     gain: Vec<f64>,
     silenced: Vec<u64>,
@@ -179,6 +182,8 @@ impl HostKernelBackend {
             forced: vec![0; n_blocks],
             spiked: vec![0; n],
             activity: vec![0.0; n],
+            gap_g: vec![0.0; n],
+            gap_gv: vec![0.0; n],
             v_prev: vec![0.0; n_pad],
             gain: vec![1.0; n_ch],
             silenced: vec![0; n_blocks],
@@ -210,9 +215,14 @@ impl HostKernelBackend {
         // 2. Stimuli (the forced mask is a memset on the device).
         self.forced.fill(0);
         host::stimulus_input(&self.stimuli, step, self.seed, spiking, &mut self.syn, &mut self.i_ext, &mut self.forced);
-        // 3. Gap junctions from the previous step's voltages.
+        // 3. Gap junctions from the previous step's voltages: a current for spiking models, conductances
+        // (taken implicitly by the model) for graded ones.
         if let Some(gap) = &self.gap {
-            host::gap_current(gap, &self.v_prev, &mut self.i_ext);
+            if spiking {
+                host::gap_current(gap, &self.v_prev, &mut self.i_ext);
+            } else {
+                host::gap_conductance(gap, &self.v_prev, &mut self.gap_g, &mut self.gap_gv);
+            }
         }
         // 4. Receptor gains (drug block, scaling); skipped when every gain is 1, as the kernel would do nothing.
         for (g, c) in self.gain.iter_mut().enumerate() {
@@ -229,7 +239,10 @@ impl HostKernelBackend {
             ModelTable::LifDelta(t) => host::lif_delta_update(t, &mut self.state, &input, &mut self.spiked),
             ModelTable::Izhikevich(t) => host::izhikevich_update(t, &mut self.state, &input, &mut self.spiked),
             ModelTable::Adex(t) => host::adex_update(t, &mut self.state, &input, &mut self.spiked),
-            ModelTable::Graded(t) => host::graded_update(t, &mut self.state, &input, &mut self.activity),
+            ModelTable::Graded(t) => {
+                let gap = self.gap.as_ref().map(|_| (&self.gap_g[..], &self.gap_gv[..]));
+                host::graded_update(t, &mut self.state, &input, gap, &mut self.activity)
+            }
         }
         // 6. Silenced neurons emit nothing.
         // (On a GPU the mask is uploaded when `control.silenced_version` changes.)

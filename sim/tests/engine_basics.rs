@@ -133,3 +133,64 @@ fn poisson_input_mean_matches_rate() {
     // expected 1000 Hz * 0.1 s = 100 events; sd of the mean = sqrt(100/500)
     assert!((mean - 100.0).abs() < 4.0 * (100.0f64 / 500.0).sqrt() + 0.01, "mean count {mean}");
 }
+
+/// Graded cells with strong gap coupling (Kunert et al. 2014 defaults: C = 1 pF, g_L = 10 pS, so a single
+/// 2 nS junction gives h·g/C = 0.2 per 0.1 ms step, and a hub with 20 of them 4 — beyond what an explicit
+/// coupling current survives): the implicit treatment converges to the exact steady state of the linear
+/// two-compartment circuit
+/// `g_L (E_L − V1) + g (V2 − V1) + I1 = 0`, `g_L (E_L − V2) + g (V1 − V2) = 0`,
+/// and a star of 20 junctions onto one cell stays bounded by the reversal potentials.
+#[test]
+fn graded_gap_coupling_is_stable_and_reaches_the_circuit_steady_state() {
+    use neurotwin_models::graded::GradedParams;
+    let graded = |network: Arc<CompiledNetwork>, steps: u64, stimuli: Vec<Stimulus>| {
+        let p = GradedParams::default();
+        let model = CompiledModel::compile(&[NeuronParams::Graded(p)], &network.receptors, network.dt_ms).unwrap();
+        SimSetup { param_set: vec![0; network.n_neurons()], network, model, init: vec![], stimuli, seed: 1, steps }
+    };
+    // Two cells, 2 nS junction, 0.2 pA into cell 0.
+    let g = 2.0f32;
+    let i1 = 0.2;
+    let s = graded(
+        net(2, vec![], &[(0, 1, g)]),
+        20_000,
+        vec![Stimulus {
+            name: "dc".into(),
+            kind: StimulusKind::Current { amplitude_pa: i1 },
+            targets: vec![0],
+            start_step: 0,
+            stop_step: 20_000,
+        }],
+    );
+    let mut b = CpuBackend::new(&s).unwrap();
+    run(&s, &Default::default(), &Default::default(), &mut b, &Default::default()).unwrap();
+    let mut v = Vec::new();
+    b.read_state(0, &[0, 1], &mut v);
+    let (gl, el, g) = (0.01, -35.0, g as f64);
+    // Solve the 2×2 system by hand: V2 = (g_L E_L + g V1)/(g_L + g); substitute into the first equation.
+    let a = gl + g - g * g / (gl + g);
+    let v1 = (gl * el + i1 + g * gl * el / (gl + g)) / a;
+    let v2 = (gl * el + g * v1) / (gl + g);
+    assert!((v[0] - v1).abs() < 1e-6 && (v[1] - v2).abs() < 1e-6, "V = {v:?}, exact ({v1}, {v2})");
+    assert!(v[0] > v[1] && v[1] > el, "current flows from cell 0 into cell 1");
+
+    // A hub coupled to 20 cells (40 nS in all, h·g/C = 4), driven by excitatory conductance on the leaves.
+    let junctions: Vec<(u32, u32, f32)> = (1..=20).map(|j| (0, j, 2.0)).collect();
+    let s = graded(
+        net(21, vec![], &junctions),
+        5_000,
+        vec![Stimulus {
+            name: "noise".into(),
+            kind: StimulusKind::Poisson { rate_hz: 20_000.0, weight: 0.05, channel: 0 },
+            targets: (1..=20).collect(),
+            start_step: 0,
+            stop_step: 5_000,
+        }],
+    );
+    let mut b = CpuBackend::new(&s).unwrap();
+    let all: Vec<u32> = (0..21).collect();
+    let rec = run(&s, &Default::default(), &probe(0, "V_m", all), &mut b, &Default::default()).unwrap();
+    let (lo, hi) = rec.state[0].values.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    assert!(lo >= -48.0 && hi <= 0.0, "V must stay within the reversal potentials: {lo}..{hi} mV");
+    assert!(hi > -30.0, "the excitatory drive must depolarise the cells ({hi} mV)");
+}
