@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both install what they need first.
 CARGO ?= cargo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench peers clean
 
 setup:
 	@./scripts/setup.sh
@@ -22,6 +22,11 @@ test: setup
 ## Criterion micro-benchmarks and the full-size generator benchmarks.
 bench: setup
 	$(CARGO) bench --workspace
+
+## neurotwin vs NEST 3.10 vs Brian2 2.11 on this machine (installs the peers into peers-work/venv); add
+## PEERS_ARGS=--full for the full-scale models. Writes peers-work/results/compare-<date>.{md,json}.
+peers: setup
+	python3 benches/peers/compare.py $(PEERS_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -266,9 +266,14 @@ impl CpuBackend {
             .zip(self.block_spikes.par_iter_mut())
             .zip(self.activity.par_chunks_mut(LANES))
             .enumerate();
+        let n_ch = self.n_ch;
         if self.n_blocks >= PARALLEL_MIN_BLOCKS {
-            work.for_each(|(b, ((st, sp), act))| ctx.update_block(b, st, sp, act, ring));
+            work.for_each_init(
+                || BlockScratch::new(n_ch),
+                |scratch, (b, ((st, sp), act))| ctx.update_block(b, st, sp, act, ring, scratch),
+            );
         } else {
+            let mut scratch = BlockScratch::new(n_ch);
             for (b, ((st, sp), act)) in self
                 .state
                 .chunks_mut(chunk)
@@ -276,7 +281,7 @@ impl CpuBackend {
                 .zip(self.activity.chunks_mut(LANES))
                 .enumerate()
             {
-                ctx.update_block(b, st, sp, act, ring);
+                ctx.update_block(b, st, sp, act, ring, &mut scratch);
             }
         }
     }
@@ -329,23 +334,39 @@ struct UpdateCtx<'a> {
     spiking: bool,
 }
 
+/// Per-thread buffers of one block's inputs, reused across blocks and steps (no per-block allocation or
+/// zeroing of unused space).
+struct BlockScratch {
+    /// Synaptic input, channel-major `[channel][lane]`; every used entry is written by the ring gather.
+    syn: Vec<f64>,
+    i_ext: [f64; LANES],
+    /// Graded models take gap junctions as conductances (see `GapInput`), spiking ones as current.
+    gap_g: [f64; LANES],
+    gap_gv: [f64; LANES],
+}
+
+impl BlockScratch {
+    fn new(n_ch: usize) -> Self {
+        Self { syn: vec![0.0; n_ch * LANES], i_ext: [0.0; LANES], gap_g: [0.0; LANES], gap_gv: [0.0; LANES] }
+    }
+}
+
 impl UpdateCtx<'_> {
     #[inline]
-    fn update_block(&self, b: usize, st: &mut [f64], spikes: &mut u64, act: &mut [f64], ring: SharedMut<i64>) {
+    fn update_block(
+        &self,
+        b: usize,
+        st: &mut [f64],
+        spikes: &mut u64,
+        act: &mut [f64],
+        ring: SharedMut<i64>,
+        scratch: &mut BlockScratch,
+    ) {
         let base = b * LANES;
         let lanes = LANES.min(self.n.saturating_sub(base));
-        let mut syn = [0.0f64; 8 * LANES];
-        let mut syn_vec;
-        let syn: &mut [f64] = if self.n_ch <= 8 {
-            &mut syn[..self.n_ch * LANES]
-        } else {
-            syn_vec = vec![0.0; self.n_ch * LANES];
-            &mut syn_vec
-        };
-        let mut i_ext = [0.0f64; LANES];
-        // Graded models take gap junctions as conductances (see `GapInput`), spiking ones as current.
-        let mut gap_g = [0.0f64; LANES];
-        let mut gap_gv = [0.0f64; LANES];
+        let BlockScratch { syn, i_ext, gap_g, gap_gv } = scratch;
+        let syn = &mut syn[..];
+        i_ext.fill(0.0);
         let mut forced = 0u64;
         for ch in 0..self.n_ch {
             let row = (ch * self.slots + self.slot) * self.n_pad + base;
@@ -365,6 +386,10 @@ impl UpdateCtx<'_> {
         let has_stim = self.stim_ptr[base] != self.stim_ptr[base + LANES];
         let gap_rows = &self.net.gap.row_ptr;
         let has_gap = !gap_rows.is_empty() && gap_rows[base.min(self.n)] != gap_rows[(base + lanes).min(self.n)];
+        if has_gap && !self.spiking {
+            gap_g.fill(0.0);
+            gap_gv.fill(0.0);
+        }
         for l in 0..if has_stim || has_gap { lanes } else { 0 } {
             let i = base + l;
             for &k in &self.stim_of[self.stim_ptr[i] as usize..self.stim_ptr[i + 1] as usize] {
@@ -413,9 +438,9 @@ impl UpdateCtx<'_> {
                 syn[ch * LANES..ch * LANES + lanes].iter_mut().for_each(|x| *x *= gain);
             }
         }
-        let gap = (has_gap && !self.spiking).then_some(GapInput { g: &gap_g, gv: &gap_gv });
+        let gap = (has_gap && !self.spiking).then_some(GapInput { g: &gap_g[..], gv: &gap_gv[..] });
         let param_set = &self.param_set[base..base + LANES];
-        let input = BlockInput { n: lanes, param_set, syn, i_ext: &i_ext, forced, gap };
+        let input = BlockInput { n: lanes, param_set, syn, i_ext: &i_ext[..], forced, gap };
         let mut out = BlockOutput::default();
         self.model.update_block(st, &input, &mut out);
         let silenced = self.control.silenced.get(b).copied().unwrap_or(0);

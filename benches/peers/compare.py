@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""neurotwin against NEST 3.10 and Brian2 2.11, side by side, on this machine, in one run.
+
+For each model, every simulator runs the same network (same parameters, its own random connectivity and
+seeds) for 1 s of biological time at dt = 0.1 ms, once per seed; the table gives the mean simulate-phase
+time (network construction excluded; Brian2's code generation and compilation excluded), the speed-up of
+neurotwin over each peer, peak resident memory, and the mean rates with a check that neurotwin's mean rate
+is within 2 % of each peer's mean rate. It also measures this machine's memory bandwidth (STREAM triad,
+`cargo bench --bench stream`) and prints, per model, the bandwidth floor of neurotwin's simulate phase
+(bytes it must move / bandwidth) next to the achieved time, and the compiled bytes per synapse.
+
+Peer scripts: ../shared/peers (NEST and Brian2 implementations of the models with the parameters of
+NEST's and Brian2's own examples; see its INSTALL.md). Peers are installed into peers-work/venv by
+benches/peers/setup.sh (pip; Brian2 2.11 needs Python >= 3.13 from pyenv). Without ../shared/peers only
+neurotwin's side is measured and the table says so.
+
+Usage (from the repository root; `make peers` does the same):
+  python3 benches/peers/compare.py                 # CUBA 4k and Brunel 12.5k, 3 seeds each
+  python3 benches/peers/compare.py --full          # + CUBA 100k, Brunel x4, PD14 at full scale (long)
+  python3 benches/peers/compare.py --models cuba4k --seeds 1
+
+Writes peers-work/results/compare-<date>.{json,md}. Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORK = os.environ.get("PEERS_WORK", os.path.join(REPO, "peers-work"))
+PEERS = os.environ.get("NEUROTWIN_PEERS", os.path.normpath(os.path.join(REPO, "..", "shared", "peers")))
+NEUROTWIN = os.path.join(REPO, "target", "release", "neurotwin")
+
+# name: (scenario file, generator overrides, NEST script + args, Brian2 script + args, default seeds)
+# Peer thread counts: NEST with 2 threads (OMP_WAIT_POLICY=PASSIVE); Brian2 standalone with 1 thread for
+# the small CUBA (its faster setting on this 2-core machine), 2 otherwise.
+MODELS = {
+    "cuba4k": ("cuba.toml", None, ("cuba_nest.py", ["--N", "4000", "--threads", "2"]),
+               ("cuba_brian2.py", ["--N", "4000", "--mode", "standalone", "--threads", "1"]), 3),
+    "brunel12.5k": ("brunel.toml", None, ("brunel_nest.py", ["--scale", "1", "--threads", "2"]),
+                    ("brunel_brian2.py", ["--scale", "1", "--mode", "standalone", "--threads", "2"]), 3),
+    "cuba100k": ("cuba.toml", 'generator = { kind = "cuba", n = 100000, k = 80 }',
+                 ("cuba_nest.py", ["--N", "100000", "--threads", "2"]),
+                 ("cuba_brian2.py", ["--N", "100000", "--mode", "standalone", "--threads", "2"]), 1),
+    "brunel50k": ("brunel.toml", 'generator = { kind = "brunel", order = 10000, g = 5.0, eta = 2.0 }',
+                  ("brunel_nest.py", ["--scale", "4", "--threads", "2"]),
+                  ("brunel_brian2.py", ["--scale", "4", "--mode", "standalone", "--threads", "2"]), 1),
+    "pd14": ("pd14.toml", 'generator = { kind = "pd14", n_scaling = 1.0, k_scaling = 1.0 }',
+             ("pd14_nest.py", ["--N_scaling", "1.0", "--threads", "3"]),
+             ("pd14_brian2.py", ["--N_scaling", "1.0", "--mode", "standalone", "--threads", "2"]), 1),
+}
+DEFAULT = ["cuba4k", "brunel12.5k"]
+FULL = ["cuba4k", "brunel12.5k", "cuba100k", "brunel50k", "pd14"]
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_timed(cmd, env=None, cwd=None):
+    """Runs cmd under /usr/bin/time -v; returns (stdout, stderr, peak RSS MB, wall s)."""
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env, cwd=cwd)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", p.stderr)
+    secs = None
+    if wall:
+        parts = [float(x) for x in wall.group(1).split(":")]
+        secs = sum(x * 60 ** (len(parts) - 1 - i) for i, x in enumerate(parts))
+    if p.returncode != 0:
+        raise RuntimeError("%s failed (exit %d):\n%s" % (" ".join(cmd), p.returncode, p.stderr[-2000:]))
+    return p.stdout, p.stderr, (int(rss.group(1)) / 1024 if rss else None), secs
+
+
+def scenario_text(name, seed):
+    file, override, _, _, _ = MODELS[name]
+    text = open(os.path.join(REPO, "scenarios", file)).read()
+    if override:
+        text = re.sub(r"^generator = .*$", override, text, count=1, flags=re.M)
+    text = re.sub(r"^seed = \d+", "seed = %d" % seed, text, count=1, flags=re.M)
+    return re.sub(r"^\[record\][\s\S]*", "", text, flags=re.M)  # no rate traces: time the simulation only
+
+
+def run_neurotwin(name, seed):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "%s.toml" % name)
+        with open(path, "w") as f:
+            f.write(scenario_text(name, seed))
+        out, _, rss, wall = run_timed([NEUROTWIN, "run", path, "--json", "-o", os.path.join(d, "out")])
+    s = json.loads(out)[0]
+    return dict(sim_s=s["wall_s"], build_s=(wall or 0) - s["wall_s"], rate_hz=s["mean_rate_hz"], rss_mb=rss,
+                neurons=s["neurons"], synapses=s["synapses"], spikes=s["total_spikes"],
+                bytes_per_synapse=s["bytes_per_synapse"], model=s["model"], steps=s["steps"])
+
+
+def run_peer(script, args, seed):
+    venv_py = os.path.join(WORK, "venv", "bin", "python")
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg", PEERS_WORK=WORK,
+               TMPDIR=os.path.join(WORK, "tmp"))
+    os.makedirs(env["TMPDIR"], exist_ok=True)
+    build = os.path.join(WORK, "build", "%s-%d" % (script.replace(".py", ""), seed))
+    os.makedirs(build, exist_ok=True)
+    out, _, rss, _ = run_timed([venv_py, os.path.join(PEERS, script)] + args + ["--seed", str(seed)],
+                               env=env, cwd=build)
+    line = [l for l in out.splitlines() if l.startswith("RESULT ")]
+    if not line:
+        raise RuntimeError("%s printed no RESULT line" % script)
+    r = json.loads(line[-1][len("RESULT "):])
+    return dict(sim_s=r["sim_s"], build_s=r.get("build_s"), rate_hz=r["rate_hz"], rss_mb=rss)
+
+
+def stream_bandwidth():
+    p = subprocess.run(["cargo", "bench", "--bench", "stream"], capture_output=True, text=True, cwd=REPO)
+    m = re.search(r"^STREAM (\{.*\})$", p.stdout, flags=re.M)
+    if not m:
+        raise RuntimeError("cargo bench --bench stream printed no STREAM line:\n" + p.stderr[-2000:])
+    return json.loads(m.group(1))
+
+
+def floor_bytes(r):
+    """Bytes neurotwin's CPU backend must move in one simulated second (lower bound, streamed once):
+    per neuron and step the block-major state (read + write), the delay-ring slot (read + clear) and the
+    synaptic input buffer for 2 receptor channels, plus the parameter-set index; per synaptic event the
+    compiled synapse (bytes_per_synapse: target + weight index/value, amortised segment headers) and a
+    read-modify-write of one 8-byte ring entry."""
+    n_state = {"lif_exp": 4, "lif_delta": 3}.get(r["model"], 4)
+    channels = 2
+    per_neuron_step = 16 * n_state + 16 * channels + 8 * channels + 2
+    events = r["spikes"] * r["synapses"] / max(r["neurons"], 1)
+    return r["neurons"] * r["steps"] * per_neuron_step + events * (r["bytes_per_synapse"] + 16), events
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.mean(xs) if xs else None
+
+
+def sd(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
+def fmt(x, spec="%.3g"):
+    return "–" if x is None else spec % x
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="*", help="subset of %s" % ", ".join(MODELS))
+    ap.add_argument("--full", action="store_true", help="all models, including the long full-scale ones")
+    ap.add_argument("--seeds", type=int, help="seeds per model (default: 3 small, 1 large)")
+    ap.add_argument("--no-peers", action="store_true", help="measure neurotwin only")
+    args = ap.parse_args()
+    names = args.models or (FULL if args.full else DEFAULT)
+    for n in names:
+        if n not in MODELS:
+            sys.exit("unknown model %s (choose from %s)" % (n, ", ".join(MODELS)))
+
+    log("building neurotwin (release)")
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    peers = not args.no_peers and os.path.isdir(PEERS)
+    if not args.no_peers and not peers:
+        log("NOTE: %s is absent: measuring neurotwin only (set NEUROTWIN_PEERS to the peer scripts)" % PEERS)
+    if peers:
+        subprocess.run([os.path.join(REPO, "benches", "peers", "setup.sh")], check=True)
+    log("measuring memory bandwidth (cargo bench --bench stream)")
+    bw = stream_bandwidth()
+    log("STREAM: copy %.1f GB/s, triad %.1f GB/s (%d threads)" % (bw["copy_gbs"], bw["triad_gbs"], bw["threads"]))
+
+    results = []
+    for name in names:
+        _, _, (nest_script, nest_args), (b2_script, b2_args), default_seeds = MODELS[name]
+        seeds = list(range(1, (args.seeds or default_seeds) + 1))
+        row = {"model": name, "seeds": seeds, "neurotwin": [], "nest": [], "brian2": []}
+        for s in seeds:
+            log("%s seed %d: neurotwin" % (name, s))
+            row["neurotwin"].append(run_neurotwin(name, s))
+            if peers:
+                for key, script, a in (("nest", nest_script, nest_args), ("brian2", b2_script, b2_args)):
+                    log("%s seed %d: %s" % (name, s, key))
+                    try:
+                        row[key].append(run_peer(script, a, s))
+                    except Exception as e:  # a peer that cannot run this model is reported, not fatal
+                        log("  %s failed: %s" % (key, str(e).splitlines()[0]))
+        results.append(row)
+
+    date = datetime.date.today().isoformat()
+    lines = ["# neurotwin vs NEST 3.10 vs Brian2 2.11 — %s" % date, "",
+             "Machine: %d cores (`nproc`), STREAM copy %.1f GB/s, triad %.1f GB/s. 1 s biological time, dt 0.1 ms; "
+             "times are means over seeds of the simulate phase only." % (os.cpu_count(), bw["copy_gbs"], bw["triad_gbs"]),
+             "",
+             "| model | neurons | synapses | B/syn | neurotwin s | NEST s | Brian2 s | × NEST | × Brian2 | rate Hz: neurotwin / NEST / Brian2 | within 2 % | peak RSS MB: nt / NEST / B2 | floor s | achieved / floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in results:
+        nt = row["neurotwin"]
+        t = {k: mean([r["sim_s"] for r in row[k]]) for k in ("neurotwin", "nest", "brian2")}
+        rate = {k: mean([r["rate_hz"] for r in row[k]]) for k in ("neurotwin", "nest", "brian2")}
+        rsd = {k: sd([r["rate_hz"] for r in row[k]]) for k in ("neurotwin", "nest", "brian2")}
+        rss = {k: max([r["rss_mb"] or 0 for r in row[k]], default=None) or None for k in ("neurotwin", "nest", "brian2")}
+        fb, events = floor_bytes(nt[0])
+        floor_s = fb / (bw["triad_gbs"] * 1e9)
+        agree = []
+        for k in ("nest", "brian2"):
+            if rate[k]:
+                agree.append("%s %+.1f %%" % (k, 100 * (rate["neurotwin"] - rate[k]) / rate[k]))
+        ok = all(abs(rate["neurotwin"] - rate[k]) / rate[k] <= 0.02 for k in ("nest", "brian2") if rate[k])
+        row.update(mean_sim_s=t, mean_rate_hz=rate, rate_sd_hz=rsd, peak_rss_mb=rss, floor_s=floor_s,
+                   floor_bytes=fb, synaptic_events=events, rates_within_2pct=ok if agree else None)
+        ratio = lambda k: fmt(t[k] / t["neurotwin"], "%.1f×") if t[k] and t["neurotwin"] else "–"
+        lines.append("| %s | %d | %d | %.2f | %s | %s | %s | %s | %s | %s ± %s / %s ± %s / %s ± %s | %s | %s / %s / %s | %s | %s |" % (
+            row["model"], nt[0]["neurons"], nt[0]["synapses"], nt[0]["bytes_per_synapse"],
+            fmt(t["neurotwin"]), fmt(t["nest"]), fmt(t["brian2"]), ratio("nest"), ratio("brian2"),
+            fmt(rate["neurotwin"], "%.2f"), fmt(rsd["neurotwin"], "%.2f"), fmt(rate["nest"], "%.2f"),
+            fmt(rsd["nest"], "%.2f"), fmt(rate["brian2"], "%.2f"), fmt(rsd["brian2"], "%.2f"),
+            ("yes" if ok else "no") + " (" + ", ".join(agree) + ")" if agree else "no peers",
+            fmt(rss["neurotwin"], "%.0f"), fmt(rss["nest"], "%.0f"), fmt(rss["brian2"], "%.0f"),
+            fmt(floor_s, "%.3f"), fmt(t["neurotwin"] / floor_s if floor_s else None, "%.1f×")))
+    lines += ["", "Seeds per model: %s. Floor: bytes neurotwin must stream per simulated second "
+              "(benches/peers/compare.py `floor_bytes`) / STREAM triad bandwidth." %
+              ", ".join("%s %d" % (r["model"], len(r["seeds"])) for r in results)]
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs(os.path.join(WORK, "results"), exist_ok=True)
+    base = os.path.join(WORK, "results", "compare-%s" % date)
+    with open(base + ".json", "w") as f:
+        json.dump({"date": date, "stream": bw, "results": results}, f, indent=1)
+    with open(base + ".md", "w") as f:
+        f.write(table + "\n")
+    log("wrote %s.json and %s.md" % (base, base))
+
+
+if __name__ == "__main__":
+    main()
