@@ -155,6 +155,7 @@ def main():
     ap.add_argument("--full", action="store_true", help="all models, including the long full-scale ones")
     ap.add_argument("--seeds", type=int, help="seeds per model (default: 3 small, 1 large)")
     ap.add_argument("--no-peers", action="store_true", help="measure neurotwin only")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the neurotwin scaling series")
     args = ap.parse_args()
     names = args.models or (FULL if args.full else DEFAULT)
     for n in names:
@@ -220,9 +221,22 @@ def main():
             ("yes" if ok else "no") + " (" + ", ".join(agree) + ")" if agree else "no peers",
             fmt(rss["neurotwin"], "%.0f"), fmt(rss["nest"], "%.0f"), fmt(rss["brian2"], "%.0f"),
             fmt(floor_s, "%.3f"), fmt(t["neurotwin"] / floor_s if floor_s else None, "%.1f×")))
+    if not args.no_scaling:
+        lines += ["", "Scaling (neurotwin, CUBA, K = 80, 1 s; cost should grow linearly with synaptic events):", "",
+                  "| neurons | synapses | spikes | synaptic events | sim s | ns per event | ns per neuron-step |",
+                  "|---|---|---|---|---|---|---|"]
+        for n in (4000, 16000, 64000):
+            MODELS["cuba_scaling"] = ("cuba.toml", 'generator = { kind = "cuba", n = %d, k = 80 }' % n, None, None, 1)
+            log("scaling: CUBA %d" % n)
+            r = run_neurotwin("cuba_scaling", 1)
+            events = r["spikes"] * r["synapses"] / r["neurons"]
+            lines.append("| %d | %d | %d | %.3g | %.3f | %.2f | %.2f |" % (
+                r["neurons"], r["synapses"], r["spikes"], events, r["sim_s"], 1e9 * r["sim_s"] / max(events, 1),
+                1e9 * r["sim_s"] / (r["neurons"] * r["steps"])))
+            results.append({"model": "cuba_scaling_%d" % n, "neurotwin": [r]})
     lines += ["", "Seeds per model: %s. Floor: bytes neurotwin must stream per simulated second "
               "(benches/peers/compare.py `floor_bytes`) / STREAM triad bandwidth." %
-              ", ".join("%s %d" % (r["model"], len(r["seeds"])) for r in results)]
+              ", ".join("%s %d" % (r["model"], len(r["seeds"])) for r in results if "seeds" in r)]
     table = "\n".join(lines)
     print(table)
     os.makedirs(os.path.join(WORK, "results"), exist_ok=True)
