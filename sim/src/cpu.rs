@@ -334,6 +334,16 @@ struct UpdateCtx<'a> {
     spiking: bool,
 }
 
+/// Synaptic input of one channel of one block: `syn[l] = slot[l] · 2^-S` (exact: integer to nearest f64, then
+/// a power of two), and the ring slot cleared.
+#[inline(always)]
+fn gather_slot(slot: &mut [i64], syn: &mut [f64], inv_scale: f64) {
+    for (x, s) in slot.iter_mut().zip(syn.iter_mut()) {
+        *s = *x as f64 * inv_scale;
+        *x = 0;
+    }
+}
+
 /// Per-thread buffers of one block's inputs, reused across blocks and steps (no per-block allocation or
 /// zeroing of unused space).
 struct BlockScratch {
@@ -370,17 +380,11 @@ impl UpdateCtx<'_> {
         let mut forced = 0u64;
         for ch in 0..self.n_ch {
             let row = (ch * self.slots + self.slot) * self.n_pad + base;
-            for l in 0..lanes {
-                // SAFETY: this block exclusively owns indices base..base+LANES of every ring row during
-                // the update phase; delivery (the only other writer) runs after the update has joined.
-                let x = unsafe {
-                    let p = ring.0.add(row + l);
-                    let x = *p;
-                    *p = 0;
-                    x
-                };
-                syn[ch * LANES + l] = x as f64 * self.fixed.inv_scale;
-            }
+            // SAFETY: this block exclusively owns indices base..base+LANES of every ring row during the update
+            // phase (rows are n_pad >= base + LANES wide); delivery (the only other writer) runs after the
+            // update has joined.
+            let slot = unsafe { std::slice::from_raw_parts_mut(ring.0.add(row), lanes) };
+            gather_slot(slot, &mut syn[ch * LANES..ch * LANES + lanes], self.fixed.inv_scale);
         }
         // Blocks without stimuli or gap junctions skip the per-lane lookups entirely.
         let has_stim = self.stim_ptr[base] != self.stim_ptr[base + LANES];
@@ -445,8 +449,11 @@ impl UpdateCtx<'_> {
         self.model.update_block(st, &input, &mut out);
         let silenced = self.control.silenced.get(b).copied().unwrap_or(0);
         *spikes = out.spikes & !silenced;
-        for (l, a) in act.iter_mut().enumerate() {
-            *a = if (silenced >> l) & 1 == 1 { 0.0 } else { out.activity[l] };
+        // Activity is what graded neurons transmit; spiking models emit `spikes` only.
+        if !self.spiking {
+            for (l, a) in act.iter_mut().enumerate() {
+                *a = if (silenced >> l) & 1 == 1 { 0.0 } else { out.activity[l] };
+            }
         }
     }
 }
