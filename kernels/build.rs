@@ -9,6 +9,7 @@ const SOURCES: &[&str] = &[
     "host/kernels_host_network.cpp",
     "host/kernels_host_network_broken.cpp",
     "host/kernels_host_models.cpp",
+    "host/kernels_host_cnn.cpp",
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
     "cuda/conformance.cu",
@@ -19,6 +20,7 @@ const SOURCES: &[&str] = &[
     "cuda/izhikevich.cu",
     "cuda/adex.cu",
     "cuda/graded.cu",
+    "cuda/cnn.cu",
 ];
 
 fn main() {
@@ -34,6 +36,7 @@ fn main() {
             "host/kernels_host_network.cpp",
             "host/kernels_host_network_broken.cpp",
             "host/kernels_host_models.cpp",
+            "host/kernels_host_cnn.cpp",
         ])
         .flag("-x")
         .flag("c++")

@@ -43,6 +43,11 @@ static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline double __dsub_rn(double a, double b) { return a - b; }
 static inline double __dmul_rn(double a, double b) { return a * b; }
 static inline double __ddiv_rn(double a, double b) { return a / b; }
+// Single precision (f32 kernels such as cnn.cu): x86-64 evaluates float arithmetic in float (SSE,
+// FLT_EVAL_METHOD 0), so each operation is one IEEE-754 round-to-nearest f32 operation.
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
 
 // Conversions with round-to-nearest-even. llrint rounds in the current rounding mode, which is the IEEE
 // default (to nearest, ties to even) unless a program changes it (nothing here does); for |x| < 2^63 this is

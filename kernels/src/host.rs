@@ -4,7 +4,9 @@
 
 use std::ffi::c_uint;
 
+mod cnn;
 mod spikes;
+pub use cnn::*;
 pub use spikes::*;
 
 /// Neurons per state block (the engine's `LANES`).

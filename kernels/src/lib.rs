@@ -130,8 +130,24 @@ pub const CONFORMANCE: KernelSource = KernelSource {
     entry_points: &["philox_fill", "philox_uniform2_fill", "detmath_exp_fill"],
 };
 
+/// 3D U-Net inference layers (`neurotwin_segment::cnn`): 'same' convolution, ReLU, sigmoid, max pooling,
+/// nearest upsampling and channel concatenation, f32, one thread per output element; see `cuda/cnn.cu`.
+pub const CNN: KernelSource = KernelSource {
+    name: "cnn",
+    file: "cuda/cnn.cu",
+    source: include_str!("../cuda/cnn.cu"),
+    entry_points: &[
+        "cnn_conv3d_same",
+        "cnn_relu",
+        "cnn_sigmoid",
+        "cnn_maxpool3d",
+        "cnn_upsample_nearest3d",
+        "cnn_concat_channels",
+    ],
+};
+
 /// Every kernel translation unit of the crate.
-pub const KERNELS: &[KernelSource] = &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, SPIKES, CONFORMANCE];
+pub const KERNELS: &[KernelSource] = &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, SPIKES, CONFORMANCE, CNN];
 
 /// The source of `k` as one self-contained translation unit for NVRTC (which gets no include path and has no
 /// system headers): each `#include "<header>"` line is replaced by the text of that entry of [`HEADERS`].

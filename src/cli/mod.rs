@@ -7,6 +7,7 @@ mod import;
 mod inspect;
 mod load;
 mod run;
+mod segment;
 pub mod table;
 
 use std::path::PathBuf;
@@ -60,6 +61,9 @@ pub enum Command {
     /// Print what a connectome holds and compiles to: sizes, bytes/synapse, receptor classes, hubs,
     /// paths, strongly connected components.
     Inspect(inspect::InspectArgs),
+    /// Segment an EM volume (HDF5) into neurons and synapses and write a connectome; with
+    /// --ground-truth, report VOI split/merge, adapted Rand error and synapse F1.
+    Segment(segment::SegmentArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -70,5 +74,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => doctor::doctor(),
         Command::Import(a) => import::import(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Segment(a) => segment::segment(a),
     }
 }

@@ -1,0 +1,33 @@
+//! Errors of the segmentation crate. Every message names the file and the dataset where there is one,
+//! and says what would be valid.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The HDF5 library failed (not HDF5, cannot open, cannot write).
+    #[error("{path}: HDF5: {message}")]
+    Hdf5 { path: PathBuf, message: String },
+    /// A dataset exists but does not hold what is needed (type, rank, size, values).
+    #[error("{path}: dataset `{dataset}`: {message}")]
+    Dataset { path: PathBuf, dataset: String, message: String },
+    /// A text file (CSV) is malformed.
+    #[error("{path}:{line}: {message}")]
+    Parse { path: PathBuf, line: u64, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// Invalid parameters or inconsistent inputs.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Connectome(#[from] neurotwin_connectome::ConnectomeError),
+}
+
+impl SegmentError {
+    pub fn dataset(path: impl Into<PathBuf>, dataset: &str, message: impl Into<String>) -> Self {
+        Self::Dataset { path: path.into(), dataset: dataset.to_string(), message: message.into() }
+    }
+    pub fn hdf5(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Hdf5 { path: path.into(), message: message.into() }
+    }
+}

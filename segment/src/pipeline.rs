@@ -1,0 +1,238 @@
+//! The whole front end: raw EM → boundary map → fragments → agglomerated segmentations → synapses →
+//! connectome, with a serde configuration whose defaults work on the phantoms and a report.
+
+use std::time::Instant;
+
+use neurotwin_connectome::Connectome;
+use serde::{Deserialize, Serialize};
+
+use crate::agglomerate::agglomerate;
+use crate::blockwise::{boundary_map_blockwise, check_block, fragments_chunked};
+use crate::error::SegmentError;
+use crate::io::check_boundary;
+use crate::membrane::{MembraneConfig, intensity_range};
+use crate::metrics::{SegmentationScores, SynapseScores};
+use crate::rag;
+use crate::synapses::{Synapse, SynapseConfig, SynapsePoint, assign_points, detect};
+use crate::to_connectome::{SegmentInfo, build, segment_infos};
+use crate::volume::Volume;
+use crate::watershed::{WatershedConfig, renumber};
+
+/// Pipeline configuration (lengths in nm, sizes in voxels).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub membrane: MembraneConfig,
+    pub watershed: WatershedConfig,
+    /// Agglomeration thresholds on the mean boundary value; the first one gives the segmentation used for
+    /// synapses and the connectome, the others are extra outputs (and scored with ground truth).
+    pub thresholds: Vec<f64>,
+    pub synapses: SynapseConfig,
+    /// Detect synapses (ignored when synapse points are given).
+    pub detect_synapses: bool,
+    /// Segments with at least this many voxels become neurons.
+    pub min_neuron_voxels: u64,
+    /// The fragment grid (voxels, z y x): watershed runs per grid cell; part of the algorithm.
+    pub fragment_chunk: [usize; 3],
+    /// Processing block (voxels, z y x; a multiple of `fragment_chunk`); `None` = whole volume.
+    pub block: Option<[usize; 3]>,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            membrane: MembraneConfig::default(),
+            watershed: WatershedConfig::default(),
+            thresholds: vec![0.5, 0.3, 0.4, 0.6],
+            synapses: SynapseConfig::default(),
+            detect_synapses: true,
+            min_neuron_voxels: 500,
+            fragment_chunk: [64, 256, 256],
+            block: None,
+            progress: false,
+        }
+    }
+}
+
+/// Wall times of the stages in seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub boundary_s: f64,
+    pub watershed_s: f64,
+    pub agglomeration_s: f64,
+    pub synapses_s: f64,
+    pub connectome_s: f64,
+    pub total_s: f64,
+}
+
+/// Segments at one threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub threshold: f64,
+    pub segments: usize,
+    /// Scores against ground truth, when given.
+    pub scores: Option<SegmentationScores>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineReport {
+    pub shape: [usize; 3],
+    pub voxel_nm: [f64; 3],
+    /// `membrane filter` or `given`.
+    pub boundary_source: String,
+    pub fragments: usize,
+    pub thresholds: Vec<ThresholdResult>,
+    pub neurons: usize,
+    pub synapses: usize,
+    pub connections: usize,
+    pub synapse_scores: Option<SynapseScores>,
+    pub timings: Timings,
+}
+
+/// Everything a run produces.
+#[derive(Clone, Debug)]
+pub struct PipelineOutput {
+    pub boundary: Volume<f32>,
+    pub fragments: Volume<u64>,
+    /// One segmentation per threshold, in the configured order (labels 1..=n in scan order).
+    pub segmentations: Vec<(f64, Volume<u64>)>,
+    pub segments: Vec<SegmentInfo>,
+    pub synapses: Vec<Synapse>,
+    pub connectome: Connectome,
+    pub report: PipelineReport,
+}
+
+impl PipelineConfig {
+    /// Checks parameters; messages name the field.
+    pub fn validate(&self) -> Result<(), SegmentError> {
+        if self.thresholds.is_empty() || self.thresholds.iter().any(|t| !t.is_finite()) {
+            return Err(SegmentError::Invalid(format!(
+                "thresholds {:?}: give at least one finite agglomeration threshold (mean boundary, 0..1)",
+                self.thresholds
+            )));
+        }
+        if self.membrane.scales_nm.is_empty()
+            || self.membrane.scales_nm.iter().any(|s| s.is_nan() || s.is_infinite() || *s <= 0.0)
+        {
+            return Err(SegmentError::Invalid("membrane.scales_nm: give at least one scale > 0 nm".into()));
+        }
+        if let Some(b) = self.block {
+            check_block(b, self.fragment_chunk)?;
+        } else if self.fragment_chunk.contains(&0) {
+            return Err(SegmentError::Invalid("fragment_chunk must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Fragments and segmentations of a boundary map.
+#[derive(Clone, Debug)]
+pub struct Segmented {
+    /// Watershed fragments (ids `(chunk index << 32) | local id`).
+    pub fragments: Volume<u64>,
+    /// One segmentation per threshold, in the configured order (labels 1..=n in scan order).
+    pub segmentations: Vec<(f64, Volume<u64>)>,
+    pub watershed_s: f64,
+    pub agglomeration_s: f64,
+}
+
+/// Fragments and one segmentation per threshold from a boundary map.
+pub fn segment_boundary(boundary: &Volume<f32>, cfg: &PipelineConfig) -> Result<Segmented, SegmentError> {
+    cfg.validate()?;
+    check_boundary(boundary).map_err(SegmentError::Invalid)?;
+    let t0 = Instant::now();
+    let fragments = fragments_chunked(boundary, &cfg.watershed, cfg.fragment_chunk, cfg.progress);
+    let t_ws = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let g = rag::build(&fragments, boundary);
+    let ag = agglomerate(&g, &cfg.thresholds);
+    let segs = ag
+        .maps
+        .iter()
+        .zip(&cfg.thresholds)
+        .map(|(m, &t)| {
+            let mut s = fragments.map(|l| m.get(l).copied().unwrap_or(*l));
+            renumber(&mut s);
+            (t, s)
+        })
+        .collect();
+    Ok(Segmented { fragments, segmentations: segs, watershed_s: t_ws, agglomeration_s: t1.elapsed().as_secs_f64() })
+}
+
+/// Runs the pipeline on `raw`. `given_boundary` replaces the membrane filter; `points` replace cleft
+/// detection.
+pub fn run(
+    raw: &Volume<u8>,
+    given_boundary: Option<Volume<f32>>,
+    points: Option<&[SynapsePoint]>,
+    cfg: &PipelineConfig,
+    name: &str,
+    provenance: Vec<String>,
+) -> Result<PipelineOutput, SegmentError> {
+    cfg.validate()?;
+    let t_all = Instant::now();
+    let range = intensity_range(raw);
+    let t0 = Instant::now();
+    let (boundary, source) = match given_boundary {
+        Some(b) => {
+            if b.shape != raw.shape {
+                return Err(SegmentError::Invalid(format!(
+                    "the boundary map has shape {:?} but the raw volume {:?} (z, y, x): they must match",
+                    b.shape, raw.shape
+                )));
+            }
+            (b, "given")
+        }
+        None => (boundary_map_blockwise(raw, &cfg.membrane, range, cfg.block, cfg.progress), "membrane filter"),
+    };
+    let boundary_s = t0.elapsed().as_secs_f64();
+    let Segmented { fragments, segmentations, watershed_s, agglomeration_s } = segment_boundary(&boundary, cfg)?;
+    let primary = &segmentations[0].1;
+    let t2 = Instant::now();
+    let synapses = match points {
+        Some(p) => assign_points(p, raw, primary, &cfg.synapses),
+        None if cfg.detect_synapses => detect(raw, &boundary, primary, &cfg.synapses),
+        None => Vec::new(),
+    };
+    let synapses_s = t2.elapsed().as_secs_f64();
+    let t3 = Instant::now();
+    let segments = segment_infos(primary);
+    let connectome = build(name, provenance, &segments, &synapses, cfg.min_neuron_voxels)?;
+    let connectome_s = t3.elapsed().as_secs_f64();
+    let n_frag = {
+        let mut v: Vec<u64> = fragments.data.clone();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    };
+    let report = PipelineReport {
+        shape: raw.shape,
+        voxel_nm: raw.voxel_nm,
+        boundary_source: source.into(),
+        fragments: n_frag,
+        thresholds: segmentations
+            .iter()
+            .map(|(t, s)| ThresholdResult {
+                threshold: *t,
+                segments: s.data.iter().copied().max().unwrap_or(0) as usize,
+                scores: None,
+            })
+            .collect(),
+        neurons: connectome.neurons.len(),
+        synapses: synapses.len(),
+        connections: connectome.connections.len(),
+        synapse_scores: None,
+        timings: Timings {
+            boundary_s,
+            watershed_s,
+            agglomeration_s,
+            synapses_s,
+            connectome_s,
+            total_s: t_all.elapsed().as_secs_f64(),
+        },
+    };
+    Ok(PipelineOutput { boundary, fragments, segmentations, segments, synapses, connectome, report })
+}

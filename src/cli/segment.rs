@@ -1,0 +1,259 @@
+//! `neurotwin segment`: EM volume → boundary map → segmentation → synapses → connectome, scored against
+//! ground truth when given. Outputs (all-or-nothing): `segmentation.h5`, `connectome.h5`, `report.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use neurotwin_segment::io::{
+    Data, NEURON_IDS, read_boundary, read_labels, read_partner_sites, read_raw, write_volumes,
+};
+use neurotwin_segment::metrics::{evaluate, match_synapses};
+use neurotwin_segment::output::{Writer, write_all, write_json};
+use neurotwin_segment::pipeline::{PipelineConfig, run};
+use neurotwin_segment::synapses::read_points_csv;
+
+use super::table::render;
+
+/// Voxel size assumed when the volume has no `resolution` attribute and no --voxel-size is given.
+const DEFAULT_VOXEL_NM: [f64; 3] = [10.0, 10.0, 10.0];
+
+#[derive(clap::Args, Debug)]
+pub struct SegmentArgs {
+    /// EM volume (HDF5): CREMI layout (`volumes/raw`) or any 3D uint8 dataset (see --raw-dataset).
+    pub volume: PathBuf,
+    /// Output folder (created): segmentation.h5, connectome.h5, report.json.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Dataset holding the raw EM (uint8, z y x).
+    #[arg(long, default_value = "volumes/raw")]
+    pub raw_dataset: String,
+    /// Use this boundary map instead of the membrane filter: FILE:DATASET (float in [0, 1] or uint8).
+    #[arg(long, value_name = "FILE:DATASET")]
+    pub boundary: Option<String>,
+    /// Ground-truth labels, FILE[:DATASET] (default dataset volumes/labels/neuron_ids; 0 = ignored).
+    /// With CREMI synapse annotations in FILE, synapse precision/recall/F1 are reported too.
+    #[arg(long, value_name = "FILE[:DATASET]")]
+    pub ground_truth: Option<String>,
+    /// Agglomeration thresholds (mean boundary, 0..1); the first gives the connectome.
+    #[arg(long, value_delimiter = ',', value_name = "T1,T2,...")]
+    pub thresholds: Option<Vec<f64>>,
+    /// Process in blocks of Z,Y,X voxels (a multiple of --chunk).
+    #[arg(long, value_delimiter = ',', value_name = "Z,Y,X")]
+    pub block: Option<Vec<usize>>,
+    /// Fragment grid Z,Y,X voxels (watershed per grid cell; default 64,256,256).
+    #[arg(long, value_delimiter = ',', value_name = "Z,Y,X")]
+    pub chunk: Option<Vec<usize>>,
+    /// Voxel size Z,Y,X in nm (overrides the file's `resolution`; default 10,10,10 when absent).
+    #[arg(long, value_delimiter = ',', value_name = "Z,Y,X")]
+    pub voxel_size: Option<Vec<f64>>,
+    /// Annotated synapse points instead of cleft detection: CSV with z,y,x (nm) and optional pre,post.
+    #[arg(long, value_name = "CSV")]
+    pub synapses: Option<PathBuf>,
+    /// Annotated true synapse points for precision/recall/F1: CSV with z,y,x (nm) (instead of the
+    /// ground-truth file's CREMI annotations).
+    #[arg(long, value_name = "CSV")]
+    pub gt_synapses: Option<PathBuf>,
+    /// Segments with at least this many voxels become neurons (default 500).
+    #[arg(long)]
+    pub min_neuron_voxels: Option<u64>,
+    /// Matching radius (nm) for synapse precision/recall against ground truth.
+    #[arg(long, default_value_t = 100.0)]
+    pub synapse_radius: f64,
+    /// Pipeline configuration (JSON; fields of PipelineConfig, missing ones take their defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+fn three<T: Copy>(v: &[T], what: &str) -> anyhow::Result<[T; 3]> {
+    match v {
+        [a, b, c] => Ok([*a, *b, *c]),
+        _ => bail!("{what} needs three comma-separated values Z,Y,X, got {}", v.len()),
+    }
+}
+
+/// Splits FILE:DATASET at the last ':' (a missing dataset gives `default`).
+fn file_dataset(spec: &str, default: Option<&str>, flag: &str) -> anyhow::Result<(PathBuf, String)> {
+    match spec.rsplit_once(':') {
+        Some((f, d)) if !f.is_empty() && !d.is_empty() => Ok((PathBuf::from(f), d.to_string())),
+        _ => match default {
+            Some(d) => Ok((PathBuf::from(spec), d.to_string())),
+            None => bail!("{flag} {spec:?}: give FILE:DATASET, e.g. {flag} probs.h5:stack"),
+        },
+    }
+}
+
+pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
+    let mut cfg: PipelineConfig = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{}: invalid pipeline configuration", p.display()))?
+        }
+        None => PipelineConfig::default(),
+    };
+    if let Some(t) = &a.thresholds {
+        cfg.thresholds = t.clone();
+    }
+    if let Some(c) = &a.chunk {
+        cfg.fragment_chunk = three(c, "--chunk")?;
+    }
+    if let Some(b) = &a.block {
+        cfg.block = Some(three(b, "--block")?);
+    }
+    if let Some(m) = a.min_neuron_voxels {
+        cfg.min_neuron_voxels = m;
+    }
+    cfg.progress = true;
+    cfg.validate()?;
+    let voxel = a.voxel_size.as_deref().map(|v| three(v, "--voxel-size")).transpose()?;
+    if let Some(v) = voxel {
+        neurotwin_segment::volume::check_voxel(v)?;
+    }
+
+    let (mut raw, found) = read_raw(&a.volume, &a.raw_dataset, voxel.unwrap_or(DEFAULT_VOXEL_NM))?;
+    match voxel {
+        Some(v) => raw.voxel_nm = v,
+        None if !found => eprintln!(
+            "note: {} has no `resolution` attribute; assuming {DEFAULT_VOXEL_NM:?} nm voxels (z, y, x) — set --voxel-size",
+            a.volume.display()
+        ),
+        None => {}
+    }
+    let boundary = match &a.boundary {
+        Some(spec) => {
+            let (f, d) = file_dataset(spec, None, "--boundary")?;
+            let mut b = read_boundary(&f, &d, raw.voxel_nm)?;
+            if b.shape != raw.shape {
+                bail!(
+                    "{}: dataset `{d}` has shape {:?} but the raw volume {:?} (z, y, x)",
+                    f.display(),
+                    b.shape,
+                    raw.shape
+                );
+            }
+            b.voxel_nm = raw.voxel_nm;
+            Some(b)
+        }
+        None => None,
+    };
+    let gt = match &a.ground_truth {
+        Some(spec) => {
+            let (f, d) = file_dataset(spec, Some(NEURON_IDS), "--ground-truth")?;
+            let g = read_labels(&f, &d, raw.voxel_nm)?;
+            if g.shape != raw.shape {
+                bail!(
+                    "{}: dataset `{d}` has shape {:?} but the raw volume {:?} (z, y, x)",
+                    f.display(),
+                    g.shape,
+                    raw.shape
+                );
+            }
+            let sites = read_partner_sites(&f)?;
+            Some((g, sites))
+        }
+        None => None,
+    };
+    let points = a.synapses.as_deref().map(read_points_csv).transpose()?;
+    // True synapse positions (nm): a CSV, else the midpoints of the ground truth's CREMI partner sites.
+    let true_synapses: Option<Vec<[f64; 3]>> = match (&a.gt_synapses, &gt) {
+        (Some(csv), _) => Some(read_points_csv(csv)?.into_iter().map(|p| p.position_nm).collect()),
+        (None, Some((_, Some(sites)))) => {
+            Some(sites.iter().map(|s| [0, 1, 2].map(|k| 0.5 * (s.pre_nm[k] + s.post_nm[k]))).collect())
+        }
+        _ => None,
+    };
+
+    let name = a.volume.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segmented".into());
+    let provenance = vec![format!(
+        "neurotwin segment {} (dataset {}; boundary: {}; thresholds {:?})",
+        a.volume.display(),
+        a.raw_dataset,
+        a.boundary.as_deref().unwrap_or("membrane filter"),
+        cfg.thresholds
+    )];
+    let out = run(&raw, boundary, points.as_deref(), &cfg, &name, provenance)?;
+    let mut report = out.report.clone();
+    if let Some((g, _)) = &gt {
+        for (r, (_, seg)) in report.thresholds.iter_mut().zip(&out.segmentations) {
+            r.scores = Some(evaluate(seg, g)?);
+        }
+    }
+    if let Some(truth) = &true_synapses {
+        let pred: Vec<[f64; 3]> = out.synapses.iter().map(|s| s.position_nm).collect();
+        report.synapse_scores = Some(match_synapses(&pred, truth, a.synapse_radius));
+    }
+
+    // Outputs, all-or-nothing.
+    let seg_names: Vec<String> = out.segmentations.iter().map(|(t, _)| format!("volumes/segmentations/t{t}")).collect();
+    let json = serde_json::json!({
+        "input": { "volume": a.volume, "raw_dataset": a.raw_dataset, "boundary": a.boundary,
+                   "ground_truth": a.ground_truth, "synapse_points": a.synapses },
+        "config": cfg,
+        "report": report,
+        "segmentation_datasets": seg_names,
+        "segments": out.segments,
+        "synapses": out.synapses,
+    });
+    let files: Vec<(&str, Writer<'_>)> = vec![
+        (
+            "segmentation.h5",
+            Box::new(|p: &Path| {
+                let mut ds: Vec<(&str, Data<'_>)> = vec![
+                    (NEURON_IDS, Data::U64(&out.segmentations[0].1)),
+                    ("volumes/fragments", Data::U64(&out.fragments)),
+                    ("volumes/boundary", Data::F32(&out.boundary)),
+                ];
+                for (n, (_, s)) in seg_names.iter().zip(&out.segmentations) {
+                    ds.push((n.as_str(), Data::U64(s)));
+                }
+                write_volumes(p, &ds, None)
+            }),
+        ),
+        ("connectome.h5", Box::new(|p: &Path| Ok(neurotwin_connectome::write_connectome(p, &out.connectome)?))),
+        ("report.json", Box::new(|p: &Path| write_json(p, &json))),
+    ];
+    write_all(&a.out, files)?;
+
+    let r = &report;
+    println!(
+        "{}: {:?} voxels of {:?} nm, boundary: {}, {} fragments → {} neurons, {} synapses, {} connections ({:.2} s)",
+        name,
+        r.shape,
+        r.voxel_nm,
+        r.boundary_source,
+        r.fragments,
+        r.neurons,
+        r.synapses,
+        r.connections,
+        r.timings.total_s
+    );
+    let rows: Vec<Vec<String>> = r
+        .thresholds
+        .iter()
+        .map(|t| {
+            let mut row = vec![t.threshold.to_string(), t.segments.to_string()];
+            if let Some(s) = &t.scores {
+                row.extend([
+                    format!("{:.4}", s.voi_split),
+                    format!("{:.4}", s.voi_merge),
+                    format!("{:.4}", s.voi()),
+                    format!("{:.4}", s.adapted_rand_error),
+                ]);
+            }
+            row
+        })
+        .collect();
+    let header: &[&str] = if gt.is_some() {
+        &["threshold", "segments", "VOI split", "VOI merge", "VOI", "adapted Rand error"]
+    } else {
+        &["threshold", "segments"]
+    };
+    println!("{}", render(header, &rows));
+    if let Some(s) = &r.synapse_scores {
+        println!(
+            "synapses: {} predicted, {} annotated, {} matched within {} nm: precision {:.3}, recall {:.3}, F1 {:.3}",
+            s.predicted, s.ground_truth, s.true_positives, s.radius_nm, s.precision, s.recall, s.f1
+        );
+    }
+    println!("wrote {}/{{segmentation.h5, connectome.h5, report.json}}", a.out.display());
+    Ok(())
+}
