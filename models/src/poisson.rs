@@ -48,6 +48,36 @@ impl PoissonTable {
         total
     }
 
+    /// [`PoissonTable::sample`] for the 64 neurons `neuron0 .. neuron0 + 64` at once (the first `lanes`
+    /// are written to `counts`): the same draws and the same counts, with the random numbers generated for
+    /// the whole block ([`CounterRng::uniform2_block`]).
+    pub fn sample_block(
+        &self,
+        rng: &CounterRng,
+        neuron0: u32,
+        lanes: usize,
+        step: u64,
+        draw_base: u32,
+        counts: &mut [u32; 64],
+    ) {
+        counts.fill(0);
+        if self.lambda_part == 0.0 {
+            return;
+        }
+        let (mut u0, mut u1) = ([0.0; 64], [0.0; 64]);
+        let mut part = 0;
+        while part < self.parts {
+            rng.uniform2_block(neuron0, step, draw_base + part / 2, &mut u0, &mut u1);
+            for l in 0..lanes {
+                counts[l] += self.invert(u0[l]);
+                if part + 1 < self.parts {
+                    counts[l] += self.invert(u1[l]);
+                }
+            }
+            part += 2;
+        }
+    }
+
     /// Smallest k with F(k) >= u.
     #[inline]
     pub fn invert(&self, u: f64) -> u32 {
@@ -70,6 +100,21 @@ impl PoissonTable {
 mod tests {
     use super::*;
     use crate::rng::Stream;
+
+    #[test]
+    fn block_sampling_equals_per_neuron_sampling() {
+        let rng = CounterRng::new(5, Stream::PoissonInput);
+        for lambda in [0.0, 0.3, 2.0, 40.0, 150.0] {
+            let t = PoissonTable::new(lambda);
+            let mut counts = [0u32; 64];
+            for step in [0u64, 7, 1000] {
+                t.sample_block(&rng, 128, 50, step, 0, &mut counts);
+                for (l, &c) in counts.iter().enumerate().take(50) {
+                    assert_eq!(c, t.sample(&rng, 128 + l as u32, step, 0), "lambda {lambda}, lane {l}");
+                }
+            }
+        }
+    }
 
     fn moments(lambda: f64) -> (f64, f64) {
         let t = PoissonTable::new(lambda);

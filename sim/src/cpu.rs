@@ -102,6 +102,8 @@ pub struct CpuBackend {
     stim: Vec<StimEntry>,
     stim_ptr: Vec<u32>,
     stim_of: Vec<u32>,
+    /// Per block: every neuron has the same stimulus list (random numbers drawn for the whole block).
+    block_uniform_stim: Vec<bool>,
     block_spikes: Vec<u64>,
     activity: Vec<f64>,
     v_prev: Vec<f64>,
@@ -185,6 +187,14 @@ impl CpuBackend {
             }
             stim_ptr[i + 1] = stim_of.len() as u32;
         }
+        // Blocks whose neurons all receive the same stimuli draw their random numbers for the whole block.
+        let block_uniform_stim = (0..n_blocks)
+            .map(|b| {
+                let lanes = LANES.min(n - b * LANES);
+                let of = |i: usize| &stim_of[stim_ptr[i] as usize..stim_ptr[i + 1] as usize];
+                (1..lanes).all(|l| of(b * LANES + l) == of(b * LANES))
+            })
+            .collect();
 
         let spiking = setup.model.is_spiking();
         let mut b = Self {
@@ -204,6 +214,7 @@ impl CpuBackend {
             stim,
             stim_ptr,
             stim_of,
+            block_uniform_stim,
             block_spikes: vec![0; n_blocks],
             activity: vec![0.0; n_pad],
             v_prev: vec![0.0; n_pad],
@@ -255,6 +266,7 @@ impl CpuBackend {
             stim: &self.stim,
             stim_ptr: &self.stim_ptr,
             stim_of: &self.stim_of,
+            block_uniform_stim: &self.block_uniform_stim,
             v_prev: &self.v_prev,
             control,
             spiking: self.spiking,
@@ -329,6 +341,7 @@ struct UpdateCtx<'a> {
     stim: &'a [StimEntry],
     stim_ptr: &'a [u32],
     stim_of: &'a [u32],
+    block_uniform_stim: &'a [bool],
     v_prev: &'a [f64],
     control: &'a StepControl,
     spiking: bool,
@@ -362,6 +375,41 @@ impl BlockScratch {
 }
 
 impl UpdateCtx<'_> {
+    /// The stimuli of a block whose neurons share one stimulus list, lane by lane in list order as the
+    /// per-neuron path adds them (same sums), with the random numbers drawn for the whole block.
+    fn block_stimuli(&self, base: usize, lanes: usize, syn: &mut [f64], i_ext: &mut [f64; LANES], forced: &mut u64) {
+        let mut counts = [0u32; LANES];
+        let (mut u0, mut u1) = ([0.0; LANES], [0.0; LANES]);
+        for &k in &self.stim_of[self.stim_ptr[base] as usize..self.stim_ptr[base + 1] as usize] {
+            let s = &self.stim[k as usize];
+            if self.step < s.start || self.step >= s.stop {
+                continue;
+            }
+            match s.kind {
+                StimulusKind::Poisson { weight, channel, .. } => {
+                    s.poisson.sample_block(&s.rng, base as u32, lanes, self.step, 0, &mut counts);
+                    let row = &mut syn[channel as usize * LANES..channel as usize * LANES + lanes];
+                    for (x, &c) in row.iter_mut().zip(&counts) {
+                        *x += c as f64 * weight;
+                    }
+                }
+                StimulusKind::Current { amplitude_pa } => i_ext[..lanes].iter_mut().for_each(|x| *x += amplitude_pa),
+                StimulusKind::Activation { amplitude_pa, .. } => {
+                    s.rng.uniform2_block(base as u32, self.step, 0, &mut u0, &mut u1);
+                    for (l, &u) in u0.iter().enumerate().take(lanes) {
+                        if u < s.p_event {
+                            if self.spiking {
+                                *forced |= 1 << l;
+                            } else {
+                                i_ext[l] += amplitude_pa;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[inline]
     fn update_block(
         &self,
@@ -394,9 +442,15 @@ impl UpdateCtx<'_> {
             gap_g.fill(0.0);
             gap_gv.fill(0.0);
         }
-        for l in 0..if has_stim || has_gap { lanes } else { 0 } {
+        let uniform = has_stim && self.block_uniform_stim[b];
+        if uniform {
+            self.block_stimuli(base, lanes, syn, i_ext, &mut forced);
+        }
+        for l in 0..if (has_stim && !uniform) || has_gap { lanes } else { 0 } {
             let i = base + l;
-            for &k in &self.stim_of[self.stim_ptr[i] as usize..self.stim_ptr[i + 1] as usize] {
+            let list =
+                if uniform { &[][..] } else { &self.stim_of[self.stim_ptr[i] as usize..self.stim_ptr[i + 1] as usize] };
+            for &k in list {
                 let s = &self.stim[k as usize];
                 if self.step < s.start || self.step >= s.stop {
                     continue;
