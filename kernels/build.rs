@@ -10,6 +10,7 @@ const SOURCES: &[&str] = &[
     "host/kernels_host_network_broken.cpp",
     "host/kernels_host_models.cpp",
     "host/kernels_host_cnn.cpp",
+    "host/kernels_host_predictive.cpp",
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
     "cuda/conformance.cu",
@@ -21,6 +22,7 @@ const SOURCES: &[&str] = &[
     "cuda/adex.cu",
     "cuda/graded.cu",
     "cuda/cnn.cu",
+    "cuda/predictive.cu",
 ];
 
 fn main() {
@@ -37,6 +39,7 @@ fn main() {
             "host/kernels_host_network_broken.cpp",
             "host/kernels_host_models.cpp",
             "host/kernels_host_cnn.cpp",
+            "host/kernels_host_predictive.cpp",
         ])
         .flag("-x")
         .flag("c++")

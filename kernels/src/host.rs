@@ -5,8 +5,10 @@
 use std::ffi::c_uint;
 
 mod cnn;
+mod predictive;
 mod spikes;
 pub use cnn::*;
+pub use predictive::*;
 pub use spikes::*;
 
 /// Neurons per state block (the engine's `LANES`).

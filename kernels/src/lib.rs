@@ -146,8 +146,27 @@ pub const CNN: KernelSource = KernelSource {
     ],
 };
 
+/// Rate-based hierarchical predictive coding (`neurotwin_predictive`): batched CSR products with a layer's weights
+/// and their transpose, prediction errors, inference updates, local learning and column normalisation, f64, one
+/// thread per output element; see `cuda/predictive.cu`.
+pub const PREDICTIVE: KernelSource = KernelSource {
+    name: "predictive",
+    file: "cuda/predictive.cu",
+    source: include_str!("../cuda/predictive.cu"),
+    entry_points: &[
+        "pc_activate",
+        "pc_spmm",
+        "pc_spmm_t",
+        "pc_error",
+        "pc_infer_update",
+        "pc_learn",
+        "pc_col_normalize",
+    ],
+};
+
 /// Every kernel translation unit of the crate.
-pub const KERNELS: &[KernelSource] = &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, SPIKES, CONFORMANCE, CNN];
+pub const KERNELS: &[KernelSource] =
+    &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, SPIKES, CONFORMANCE, CNN, PREDICTIVE];
 
 /// The source of `k` as one self-contained translation unit for NVRTC (which gets no include path and has no
 /// system headers): each `#include "<header>"` line is replaced by the text of that entry of [`HEADERS`].

@@ -1,10 +1,11 @@
 //! Block-wise processing with overlap and consistent labels across blocks.
 //!
 //! Design (after the block-wise pipeline of Funke et al. 2018, IEEE TPAMI 41:1669, with daisy):
-//! - the boundary filter runs on each block padded by its context margin
-//!   ([`crate::membrane::margin_voxels`]); only the block's core is kept. The filter is local and its
-//!   global inputs (the intensity range) are computed once for the whole volume, so the boundary map is
-//!   bit-identical to a whole-volume run;
+//! - the boundary source (membrane filter or U-Net, [`crate::boundary::boundary_blockwise`]) runs on each
+//!   block padded by its context margin; only the block's core is kept. Both are local and the filter's
+//!   global input (the intensity range) is computed once for the whole volume, so the boundary map is
+//!   bit-identical to a whole-volume run ([`boundary_map_blockwise`] is the membrane filter alone on an
+//!   in-memory volume);
 //! - fragments (seeded watershed) are computed per cell of a fixed *fragment grid* (`chunk` voxels,
 //!   part of the algorithm, not of the processing); a fragment's global id is
 //!   `(chunk index << 32) | local id`, so ids agree whatever block processed the chunk;
@@ -69,7 +70,7 @@ pub fn check_block(block: [usize; 3], chunk: [usize; 3]) -> Result<(), SegmentEr
 }
 
 /// Copies `core` (a volume of the block's core) into `dst` at `lo`.
-fn paste<T: Copy>(dst: &mut Volume<T>, lo: [usize; 3], core: &Volume<T>) {
+pub fn paste<T: Copy>(dst: &mut Volume<T>, lo: [usize; 3], core: &Volume<T>) {
     for z in 0..core.shape[0] {
         for y in 0..core.shape[1] {
             let s = core.idx(z, y, 0);

@@ -19,6 +19,12 @@ pub enum SegmentError {
     /// Invalid parameters or inconsistent inputs.
     #[error("{0}")]
     Invalid(String),
+    /// The Zarr store failed (cannot open, not Zarr, codec not compiled in).
+    #[error("{path}: Zarr: {message}")]
+    Zarr { path: PathBuf, message: String },
+    /// The U-Net weights or inference failed (the message names the weights file).
+    #[error(transparent)]
+    Cnn(#[from] crate::cnn::CnnError),
     #[error(transparent)]
     Connectome(#[from] neurotwin_connectome::ConnectomeError),
 }
@@ -26,6 +32,9 @@ pub enum SegmentError {
 impl SegmentError {
     pub fn dataset(path: impl Into<PathBuf>, dataset: &str, message: impl Into<String>) -> Self {
         Self::Dataset { path: path.into(), dataset: dataset.to_string(), message: message.into() }
+    }
+    pub fn zarr(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Zarr { path: path.into(), message: message.into() }
     }
     pub fn hdf5(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Self::Hdf5 { path: path.into(), message: message.into() }

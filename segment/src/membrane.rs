@@ -123,7 +123,13 @@ pub fn intensity_range(raw: &Volume<u8>) -> (f32, f32) {
     for &v in &raw.data {
         h[v as usize] += 1;
     }
-    let n = raw.data.len() as u64;
+    range_from_histogram(&h)
+}
+
+/// [`intensity_range`] from a histogram of the 8-bit values (so that a volume read block by block gives the
+/// same range as one in memory).
+pub fn range_from_histogram(h: &[u64; 256]) -> (f32, f32) {
+    let n: u64 = h.iter().sum();
     let pct = |p: f64| {
         let target = ((n as f64) * p).ceil().max(1.0) as u64;
         let mut acc = 0;

@@ -7,10 +7,11 @@ use neurotwin_connectome::Connectome;
 use serde::{Deserialize, Serialize};
 
 use crate::agglomerate::agglomerate;
-use crate::blockwise::{boundary_map_blockwise, check_block, fragments_chunked};
+use crate::blockwise::{check_block, fragments_chunked};
+use crate::boundary::{BoundaryModel, BoundarySource, RawSource, boundary_blockwise};
 use crate::error::SegmentError;
 use crate::io::check_boundary;
-use crate::membrane::{MembraneConfig, intensity_range};
+use crate::membrane::MembraneConfig;
 use crate::metrics::{SegmentationScores, SynapseScores};
 use crate::rag;
 use crate::synapses::{Synapse, SynapseConfig, SynapsePoint, assign_points, detect};
@@ -22,6 +23,9 @@ use crate::watershed::{WatershedConfig, renumber};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
+    /// Where the boundary map comes from: the membrane filter (default) or a U-Net.
+    pub boundary: BoundarySource,
+    /// Parameters of the membrane filter (used by `boundary: "sheetness"`).
     pub membrane: MembraneConfig,
     pub watershed: WatershedConfig,
     /// Agglomeration thresholds on the mean boundary value; the first one gives the segmentation used for
@@ -43,6 +47,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
+            boundary: BoundarySource::Sheetness,
             membrane: MembraneConfig::default(),
             watershed: WatershedConfig::default(),
             thresholds: vec![0.5, 0.3, 0.4, 0.6],
@@ -81,7 +86,7 @@ pub struct ThresholdResult {
 pub struct PipelineReport {
     pub shape: [usize; 3],
     pub voxel_nm: [f64; 3],
-    /// `membrane filter` or `given`.
+    /// `membrane filter`, `U-Net (…)` or `given`.
     pub boundary_source: String,
     pub fragments: usize,
     pub thresholds: Vec<ThresholdResult>,
@@ -162,7 +167,7 @@ pub fn segment_boundary(boundary: &Volume<f32>, cfg: &PipelineConfig) -> Result<
     Ok(Segmented { fragments, segmentations: segs, watershed_s: t_ws, agglomeration_s: t1.elapsed().as_secs_f64() })
 }
 
-/// Runs the pipeline on `raw`. `given_boundary` replaces the membrane filter; `points` replace cleft
+/// Runs the pipeline on `raw`. `given_boundary` replaces the boundary source; `points` replace cleft
 /// detection.
 pub fn run(
     raw: &Volume<u8>,
@@ -172,29 +177,47 @@ pub fn run(
     name: &str,
     provenance: Vec<String>,
 ) -> Result<PipelineOutput, SegmentError> {
+    run_source(raw, given_boundary, points, cfg, name, provenance)
+}
+
+/// [`run`] on a region-readable raw source (e.g. a Zarr array). The boundary stage reads the raw volume
+/// block by block when `cfg.block` is set (one block plus context at a time); the raw volume is read whole
+/// only when synapses are detected or annotated points assigned (both need raw intensities), and the
+/// boundary map, fragments and segmentations are whole volumes in memory.
+pub fn run_source(
+    src: &dyn RawSource,
+    given_boundary: Option<Volume<f32>>,
+    points: Option<&[SynapsePoint]>,
+    cfg: &PipelineConfig,
+    name: &str,
+    provenance: Vec<String>,
+) -> Result<PipelineOutput, SegmentError> {
     cfg.validate()?;
     let t_all = Instant::now();
-    let range = intensity_range(raw);
+    let (shape, voxel_nm) = (src.shape(), src.voxel_nm());
     let t0 = Instant::now();
     let (boundary, source) = match given_boundary {
         Some(b) => {
-            if b.shape != raw.shape {
+            if b.shape != shape {
                 return Err(SegmentError::Invalid(format!(
                     "the boundary map has shape {:?} but the raw volume {:?} (z, y, x): they must match",
-                    b.shape, raw.shape
+                    b.shape, shape
                 )));
             }
-            (b, "given")
+            (b, "given".to_string())
         }
-        None => (boundary_map_blockwise(raw, &cfg.membrane, range, cfg.block, cfg.progress), "membrane filter"),
+        None => {
+            let model = BoundaryModel::load(&cfg.boundary, &cfg.membrane, src, cfg.block)?;
+            (boundary_blockwise(src, &model, cfg.block, cfg.progress)?, model.describe())
+        }
     };
     let boundary_s = t0.elapsed().as_secs_f64();
     let Segmented { fragments, segmentations, watershed_s, agglomeration_s } = segment_boundary(&boundary, cfg)?;
     let primary = &segmentations[0].1;
     let t2 = Instant::now();
     let synapses = match points {
-        Some(p) => assign_points(p, raw, primary, &cfg.synapses),
-        None if cfg.detect_synapses => detect(raw, &boundary, primary, &cfg.synapses),
+        Some(p) => assign_points(p, &*src.whole()?, primary, &cfg.synapses),
+        None if cfg.detect_synapses => detect(&*src.whole()?, &boundary, primary, &cfg.synapses),
         None => Vec::new(),
     };
     let synapses_s = t2.elapsed().as_secs_f64();
@@ -209,9 +232,9 @@ pub fn run(
         v.len()
     };
     let report = PipelineReport {
-        shape: raw.shape,
-        voxel_nm: raw.voxel_nm,
-        boundary_source: source.into(),
+        shape,
+        voxel_nm,
+        boundary_source: source,
         fragments: n_frag,
         thresholds: segmentations
             .iter()

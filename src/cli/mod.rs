@@ -6,6 +6,7 @@ mod doctor;
 mod import;
 mod inspect;
 mod load;
+mod pc;
 mod run;
 mod segment;
 pub mod table;
@@ -61,6 +62,10 @@ pub enum Command {
     /// Print what a connectome holds and compiles to: sizes, bytes/synapse, receptor classes, hubs,
     /// paths, strongly connected components.
     Inspect(inspect::InspectArgs),
+    /// Run a predictive-coding scenario (`model = "predictive_coding"`; `run` dispatches such files here too):
+    /// trains and evaluates, writes energy.csv, training.csv, weights.h5, reconstructions.h5, summary.json and,
+    /// for image patches, receptive_fields.png.
+    Pc(pc::PcArgs),
     /// Segment an EM volume (HDF5) into neurons and synapses and write a connectome; with
     /// --ground-truth, report VOI split/merge, adapted Rand error and synapse F1.
     Segment(segment::SegmentArgs),
@@ -75,5 +80,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => import::import(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Segment(a) => segment::segment(a),
+        Command::Pc(a) => pc::pc(a),
     }
 }

@@ -13,6 +13,9 @@ pub fn run(
     json: bool,
     backend: BackendChoice,
 ) -> anyhow::Result<()> {
+    if neurotwin_predictive::is_predictive_scenario(&scenario) {
+        return super::pc::run_predictive(&scenario, out, json, backend);
+    }
     let req = RunRequest { scenario, out_dir: out, threads, progress: true, backend };
     let results = run_scenario(&req)?;
     if json {

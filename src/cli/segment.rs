@@ -1,16 +1,21 @@
 //! `neurotwin segment`: EM volume → boundary map → segmentation → synapses → connectome, scored against
 //! ground truth when given. Outputs (all-or-nothing): `segmentation.h5`, `connectome.h5`, `report.json`.
+//!
+//! Input is HDF5 (a file) or Zarr v3/v2 (a directory store, read with `zarrs`); the boundary map comes from
+//! the membrane filter, a U-Net (`--cnn WEIGHTS.safetensors`) or a given map (`--boundary`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use neurotwin_segment::boundary::{BoundarySource, CnnDevice, RawSource};
 use neurotwin_segment::io::{
     Data, NEURON_IDS, read_boundary, read_labels, read_partner_sites, read_raw, write_volumes,
 };
 use neurotwin_segment::metrics::{evaluate, match_synapses};
 use neurotwin_segment::output::{Writer, write_all, write_json};
-use neurotwin_segment::pipeline::{PipelineConfig, run};
+use neurotwin_segment::pipeline::{PipelineConfig, run_source};
 use neurotwin_segment::synapses::read_points_csv;
+use neurotwin_segment::zarr::{self, ZarrRaw, is_zarr};
 
 use super::table::render;
 
@@ -19,19 +24,24 @@ const DEFAULT_VOXEL_NM: [f64; 3] = [10.0, 10.0, 10.0];
 
 #[derive(clap::Args, Debug)]
 pub struct SegmentArgs {
-    /// EM volume (HDF5): CREMI layout (`volumes/raw`) or any 3D uint8 dataset (see --raw-dataset).
+    /// EM volume: an HDF5 file (CREMI layout `volumes/raw`, or any 3D uint8 dataset, see --raw-dataset) or a
+    /// Zarr v3/v2 store (a directory; the array path inside it by --raw-dataset; voxel size from the array
+    /// attribute `resolution` or `voxel_size`, nm z y x). With --block, the boundary stage reads a Zarr
+    /// volume block by block.
     pub volume: PathBuf,
     /// Output folder (created): segmentation.h5, connectome.h5, report.json.
     #[arg(short, long)]
     pub out: PathBuf,
-    /// Dataset holding the raw EM (uint8, z y x).
+    /// Dataset (HDF5) or array path (Zarr) holding the raw EM (uint8, z y x).
     #[arg(long, default_value = "volumes/raw")]
     pub raw_dataset: String,
-    /// Use this boundary map instead of the membrane filter: FILE:DATASET (float in [0, 1] or uint8).
+    /// Use this boundary map instead of the membrane filter: FILE:DATASET (HDF5) or STORE.zarr:ARRAY (Zarr);
+    /// float in [0, 1] or uint8.
     #[arg(long, value_name = "FILE:DATASET")]
     pub boundary: Option<String>,
-    /// Ground-truth labels, FILE[:DATASET] (default dataset volumes/labels/neuron_ids; 0 = ignored).
-    /// With CREMI synapse annotations in FILE, synapse precision/recall/F1 are reported too.
+    /// Ground-truth labels, FILE[:DATASET] (HDF5) or STORE.zarr[:ARRAY] (Zarr; integer labels), default
+    /// dataset volumes/labels/neuron_ids; 0 = ignored. With CREMI synapse annotations in an HDF5 FILE,
+    /// synapse precision/recall/F1 are reported too.
     #[arg(long, value_name = "FILE[:DATASET]")]
     pub ground_truth: Option<String>,
     /// Agglomeration thresholds (mean boundary, 0..1); the first gives the connectome.
@@ -59,9 +69,33 @@ pub struct SegmentArgs {
     /// Matching radius (nm) for synapse precision/recall against ground truth.
     #[arg(long, default_value_t = 100.0)]
     pub synapse_radius: f64,
+    /// Boundary map from a 3D U-Net with these weights (safetensors, layout of neurotwin_segment::cnn)
+    /// instead of the membrane filter. Raw u8 is fed as v/255; an affinity network's boundary is
+    /// 1 - mean of its 3 affinities.
+    #[arg(long, value_name = "WEIGHTS.safetensors")]
+    pub cnn: Option<PathBuf>,
+    /// Where the U-Net runs: cpu (rayon) or cuda-host (the CUDA kernels built for the host).
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub cnn_backend: Option<Backend>,
     /// Pipeline configuration (JSON; fields of PipelineConfig, missing ones take their defaults).
     #[arg(long)]
     pub config: Option<PathBuf>,
+}
+
+/// `--cnn-backend` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    CudaHost,
+}
+
+impl From<Backend> for CnnDevice {
+    fn from(b: Backend) -> Self {
+        match b {
+            Backend::Cpu => CnnDevice::Cpu,
+            Backend::CudaHost => CnnDevice::CudaHost,
+        }
+    }
 }
 
 fn three<T: Copy>(v: &[T], what: &str) -> anyhow::Result<[T; 3]> {
@@ -102,6 +136,21 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
     if let Some(m) = a.min_neuron_voxels {
         cfg.min_neuron_voxels = m;
     }
+    match (&a.cnn, a.cnn_backend) {
+        (Some(w), b) => {
+            cfg.boundary = BoundarySource::Cnn { weights: w.clone(), backend: b.map(Into::into).unwrap_or_default() };
+        }
+        (None, Some(b)) => match &mut cfg.boundary {
+            BoundarySource::Cnn { backend, .. } => *backend = b.into(),
+            BoundarySource::Sheetness => {
+                bail!("--cnn-backend needs --cnn WEIGHTS.safetensors (or a cnn boundary in --config)")
+            }
+        },
+        (None, None) => {}
+    }
+    if a.boundary.is_some() && matches!(cfg.boundary, BoundarySource::Cnn { .. }) {
+        bail!("--boundary and --cnn both give the boundary map: use one");
+    }
     cfg.progress = true;
     cfg.validate()?;
     let voxel = a.voxel_size.as_deref().map(|v| three(v, "--voxel-size")).transpose()?;
@@ -109,28 +158,48 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
         neurotwin_segment::volume::check_voxel(v)?;
     }
 
-    let (mut raw, found) = read_raw(&a.volume, &a.raw_dataset, voxel.unwrap_or(DEFAULT_VOXEL_NM))?;
-    match voxel {
-        Some(v) => raw.voxel_nm = v,
-        None if !found => eprintln!(
-            "note: {} has no `resolution` attribute; assuming {DEFAULT_VOXEL_NM:?} nm voxels (z, y, x) — set --voxel-size",
-            a.volume.display()
-        ),
-        None => {}
-    }
+    // The raw source: a Zarr store (read region by region) or an HDF5 dataset (read whole).
+    let default_voxel = voxel.unwrap_or(DEFAULT_VOXEL_NM);
+    let src: Box<dyn RawSource> = if is_zarr(&a.volume) {
+        let mut z = ZarrRaw::open(&a.volume, &a.raw_dataset, default_voxel)?;
+        if let Some(v) = voxel {
+            z.voxel_nm = v;
+        } else if !z.voxel_from_attribute {
+            eprintln!(
+                "note: {} array {} has no `resolution`/`voxel_size` attribute; assuming {DEFAULT_VOXEL_NM:?} nm voxels \
+                 (z, y, x) — set --voxel-size",
+                a.volume.display(),
+                a.raw_dataset
+            );
+        }
+        Box::new(z)
+    } else {
+        let (mut raw, found) = read_raw(&a.volume, &a.raw_dataset, default_voxel)?;
+        match voxel {
+            Some(v) => raw.voxel_nm = v,
+            None if !found => eprintln!(
+                "note: {} has no `resolution` attribute; assuming {DEFAULT_VOXEL_NM:?} nm voxels (z, y, x) — set --voxel-size",
+                a.volume.display()
+            ),
+            None => {}
+        }
+        Box::new(raw)
+    };
+    let (shape, voxel_nm) = (src.shape(), src.voxel_nm());
     let boundary = match &a.boundary {
         Some(spec) => {
             let (f, d) = file_dataset(spec, None, "--boundary")?;
-            let mut b = read_boundary(&f, &d, raw.voxel_nm)?;
-            if b.shape != raw.shape {
+            let mut b =
+                if is_zarr(&f) { zarr::read_boundary(&f, &d, voxel_nm)? } else { read_boundary(&f, &d, voxel_nm)? };
+            if b.shape != shape {
                 bail!(
                     "{}: dataset `{d}` has shape {:?} but the raw volume {:?} (z, y, x)",
                     f.display(),
                     b.shape,
-                    raw.shape
+                    shape
                 );
             }
-            b.voxel_nm = raw.voxel_nm;
+            b.voxel_nm = voxel_nm;
             Some(b)
         }
         None => None,
@@ -138,16 +207,19 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
     let gt = match &a.ground_truth {
         Some(spec) => {
             let (f, d) = file_dataset(spec, Some(NEURON_IDS), "--ground-truth")?;
-            let g = read_labels(&f, &d, raw.voxel_nm)?;
-            if g.shape != raw.shape {
+            let (g, sites) = if is_zarr(&f) {
+                (zarr::read_labels(&f, &d, voxel_nm)?, None)
+            } else {
+                (read_labels(&f, &d, voxel_nm)?, read_partner_sites(&f)?)
+            };
+            if g.shape != shape {
                 bail!(
                     "{}: dataset `{d}` has shape {:?} but the raw volume {:?} (z, y, x)",
                     f.display(),
                     g.shape,
-                    raw.shape
+                    shape
                 );
             }
-            let sites = read_partner_sites(&f)?;
             Some((g, sites))
         }
         None => None,
@@ -167,10 +239,14 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
         "neurotwin segment {} (dataset {}; boundary: {}; thresholds {:?})",
         a.volume.display(),
         a.raw_dataset,
-        a.boundary.as_deref().unwrap_or("membrane filter"),
+        match (&a.boundary, &cfg.boundary) {
+            (Some(b), _) => b.clone(),
+            (None, BoundarySource::Cnn { weights, backend }) => format!("U-Net {} ({backend:?})", weights.display()),
+            (None, BoundarySource::Sheetness) => "membrane filter".into(),
+        },
         cfg.thresholds
     )];
-    let out = run(&raw, boundary, points.as_deref(), &cfg, &name, provenance)?;
+    let out = run_source(src.as_ref(), boundary, points.as_deref(), &cfg, &name, provenance)?;
     let mut report = out.report.clone();
     if let Some((g, _)) = &gt {
         for (r, (_, seg)) in report.thresholds.iter_mut().zip(&out.segmentations) {
@@ -186,7 +262,8 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
     let seg_names: Vec<String> = out.segmentations.iter().map(|(t, _)| format!("volumes/segmentations/t{t}")).collect();
     let json = serde_json::json!({
         "input": { "volume": a.volume, "raw_dataset": a.raw_dataset, "boundary": a.boundary,
-                   "ground_truth": a.ground_truth, "synapse_points": a.synapses },
+                   "ground_truth": a.ground_truth, "synapse_points": a.synapses, "cnn": a.cnn,
+                   "format": if is_zarr(&a.volume) { "zarr" } else { "hdf5" } },
         "config": cfg,
         "report": report,
         "segmentation_datasets": seg_names,

@@ -127,45 +127,9 @@ pub fn relu(x: &mut Tensor) {
     x.data_mut().par_iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 });
 }
 
-/// e^x built only from IEEE-754 `+ - *` and rounding, bit-identical to `nt_exp` of `kernels/cuda/detmath.cuh`
-/// (and `neurotwin_models::detmath::exp`). Saturates to `+inf` above 709.78 and to 0 below −745.
-pub fn det_exp(x: f64) -> f64 {
-    if x.is_nan() {
-        return x;
-    }
-    if x > 709.78 {
-        return f64::INFINITY;
-    }
-    if x < -745.0 {
-        return 0.0;
-    }
-    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
-    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
-    let k = (x * std::f64::consts::LOG2_E).round_ties_even();
-    let r = (x - k * LN2_HI) - k * LN2_LO;
-    let mut p = 1.0 / 6_227_020_800.0;
-    for d in [
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + d;
-    }
-    let ki = k as i32;
-    let half = ki / 2;
-    let pow2 = |k: i32| f64::from_bits(((k + 1023) as u64) << 52);
-    p * pow2(half) * pow2(ki - half)
-}
+/// The deterministic exponential shared with the spiking models and `cuda/detmath.cuh`
+/// (`neurotwin_models::detmath::exp`): separately rounded operations only, so host and device agree.
+pub use neurotwin_models::detmath::exp as det_exp;
 
 /// The logistic function of one value: `(1 / (1 + det_exp(-x)))` in f64, rounded once to f32; NaN is returned
 /// unchanged (bit for bit, as the kernel does).
