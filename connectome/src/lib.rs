@@ -18,7 +18,7 @@ pub use error::ConnectomeError;
 pub use gap::GapMatrix;
 pub use graph::{ConnectomeGraph, HubMetric, NeuronRef, PathMetric, PathOptions};
 pub use hdf5io::{read_compiled, read_connectome, write_compiled, write_connectome};
-pub use import::{CsvLayout, load_celegans_bundled, read_csv};
+pub use import::{CsvLayout, SonataCircuit, load_celegans_bundled, read_csv, read_sonata};
 pub use matrix::{Segment, Synapse, SynapseMatrix, WeightSlice, Weights};
 pub use network::{Connection, Connectome, Neuron, SynapseKind};
 pub use transmitter::{TransmitterMap, TransmitterRule};

@@ -1,0 +1,400 @@
+//! SONATA circuits in (Dai et al. 2020, PLoS Comput Biol 16:e1007696; the format of BMTK, NEST and Arbor):
+//! `circuit_config.json` (with its `manifest` of `$VARIABLES`) → node populations (`/nodes/<population>`:
+//! `node_type_id`, optional `node_id`, `node_group_id`, `node_group_index`, plus the node-types CSV) and
+//! edge populations (`/edges/<population>`: `source_node_id` / `target_node_id` with their
+//! `node_population` attributes, `edge_type_id`, `edge_group_id`, `edge_group_index`, group datasets such
+//! as `syn_weight`, `delay`, `nsyns`, plus the edge-types CSV) → a [`Connectome`].
+//!
+//! Mapping: every node becomes a neuron named `<population>:<node_id>`, `cell_type` = the node type's
+//! `model_name` (else `pop_name`, else the node type id), `region` = `location`, `transmitter` = `exc` /
+//! `inh` from the `ei` column. Every edge row becomes a chemical connection with `count` = `nsyns` (1 when
+//! absent), `weight` = `syn_weight` (group dataset, else the edge type's column), `delay_ms` = `delay` and
+//! `receptor` = `inh` when the edge type's `dynamics_params` names an inhibitory synapse (contains `inh`),
+//! `exc` otherwise (the `exc_inh` transmitter map). Virtual populations (`model_type = virtual`, the
+//! inputs of a SONATA simulation) are kept and listed in [`SonataCircuit::populations`].
+//!
+//! Errors name the file, the dataset or CSV line and the fix; nothing panics on a malformed circuit.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use hdf5::types::VarLenUnicode;
+
+use crate::error::ConnectomeError;
+use crate::network::{Connection, Connectome, Neuron, SynapseKind};
+
+/// One node population as read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodePopulation {
+    pub name: String,
+    /// Index of the population's first neuron in [`Connectome::neurons`]; its nodes follow in node-id order.
+    pub first: usize,
+    pub count: usize,
+    /// All nodes have `model_type = virtual` (input spike sources).
+    pub is_virtual: bool,
+    pub file: PathBuf,
+}
+
+/// A SONATA circuit as a connectome plus its populations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SonataCircuit {
+    pub connectome: Connectome,
+    pub populations: Vec<NodePopulation>,
+}
+
+impl SonataCircuit {
+    /// Neuron index of node `node_id` of population `population`.
+    pub fn neuron_index(&self, population: &str, node_id: u64) -> Option<usize> {
+        let p = self.populations.iter().find(|p| p.name == population)?;
+        (node_id < p.count as u64).then(|| p.first + node_id as usize)
+    }
+}
+
+fn fmt_err(path: &Path, message: impl Into<String>) -> ConnectomeError {
+    ConnectomeError::format(path, message)
+}
+
+fn h5_err(path: &Path, what: &str) -> impl Fn(hdf5::Error) -> ConnectomeError {
+    let path = path.to_path_buf();
+    let what = what.to_string();
+    move |e| ConnectomeError::Hdf5 { path: path.clone(), message: format!("{what}: {e}") }
+}
+
+/// Reads the circuit described by `circuit_config.json` at `config`.
+pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
+    let text = std::fs::read_to_string(config).map_err(|e| ConnectomeError::io(config, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ConnectomeError::parse(config, e.line() as u64, format!("not valid JSON: {e}")))?;
+    let base = config.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let manifest = manifest(config, &json, &base)?;
+    let resolve = |v: &serde_json::Value, key: &str| -> Result<PathBuf, ConnectomeError> {
+        let s = v
+            .get(key)
+            .and_then(|x| x.as_str())
+            .ok_or_else(|| fmt_err(config, format!("a `networks` entry has no string `{key}`; give the file path")))?;
+        Ok(expand(s, &manifest, &base))
+    };
+    let networks = json.get("networks").ok_or_else(|| fmt_err(config, "no `networks` section"))?;
+    let list = |k: &str| networks.get(k).and_then(|x| x.as_array()).cloned().unwrap_or_default();
+
+    let mut connectome = Connectome {
+        name: stem(config),
+        provenance: vec![format!("SONATA {}", config.display())],
+        ..Default::default()
+    };
+    let mut populations = Vec::new();
+    for n in list("nodes") {
+        let file = resolve(&n, "nodes_file")?;
+        let types = NodeTypes::read(&resolve(&n, "node_types_file")?)?;
+        read_nodes(&file, &types, &mut connectome, &mut populations)?;
+    }
+    if populations.is_empty() {
+        return Err(fmt_err(config, "`networks.nodes` lists no node population"));
+    }
+    let index: HashMap<&str, &NodePopulation> = populations.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut connections = Vec::new();
+    for e in list("edges") {
+        let file = resolve(&e, "edges_file")?;
+        let types = EdgeTypes::read(&resolve(&e, "edge_types_file")?)?;
+        read_edges(&file, &types, &index, &mut connections)?;
+    }
+    connectome.connections = connections;
+    Ok(SonataCircuit { connectome, populations })
+}
+
+fn stem(p: &Path) -> String {
+    p.parent().and_then(|d| d.file_name()).map_or("sonata".into(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The `manifest` variables with nested references resolved, relative paths against the config's folder.
+fn manifest(config: &Path, json: &serde_json::Value, base: &Path) -> Result<HashMap<String, String>, ConnectomeError> {
+    let mut m: HashMap<String, String> = HashMap::new();
+    if let Some(obj) = json.get("manifest").and_then(|x| x.as_object()) {
+        for (k, v) in obj {
+            let s = v.as_str().ok_or_else(|| fmt_err(config, format!("manifest `{k}` is not a string")))?;
+            m.insert(k.clone(), s.to_string());
+        }
+    }
+    for _ in 0..8 {
+        let snapshot = m.clone();
+        for v in m.values_mut() {
+            for (k, w) in &snapshot {
+                if v.contains(k.as_str()) && !w.contains(k.as_str()) {
+                    *v = v.replace(k.as_str(), w);
+                }
+            }
+        }
+    }
+    if let Some((k, v)) = m.iter().find(|(_, v)| v.contains('$')) {
+        return Err(fmt_err(config, format!("manifest `{k}` = `{v}` refers to an undefined or circular variable")));
+    }
+    Ok(m.into_iter().map(|(k, v)| (k, base.join(v).to_string_lossy().into_owned())).collect())
+}
+
+fn expand(s: &str, manifest: &HashMap<String, String>, base: &Path) -> PathBuf {
+    let mut out = s.to_string();
+    let mut keys: Vec<&String> = manifest.keys().collect();
+    keys.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    for k in keys {
+        out = out.replace(k.as_str(), &manifest[k]);
+    }
+    let p = PathBuf::from(out);
+    if p.is_absolute() { p } else { base.join(p) }
+}
+
+/// A whitespace-separated SONATA types CSV: header + rows, by type id.
+struct TypesCsv {
+    path: PathBuf,
+    columns: Vec<String>,
+    rows: HashMap<u64, Vec<String>>,
+}
+
+impl TypesCsv {
+    fn read(path: &Path, id_column: &str) -> Result<Self, ConnectomeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConnectomeError::io(path, e))?;
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines.next().ok_or_else(|| fmt_err(path, "empty types file: expected a header line"))?;
+        let columns: Vec<String> = header.split_whitespace().map(str::to_string).collect();
+        let id = columns
+            .iter()
+            .position(|c| c == id_column)
+            .ok_or_else(|| ConnectomeError::parse(path, 1, format!("no `{id_column}` column")))?;
+        let mut rows = HashMap::new();
+        for (k, line) in lines {
+            let f: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            if f.len() != columns.len() {
+                return Err(ConnectomeError::parse(
+                    path,
+                    k as u64 + 1,
+                    format!("{} fields, the header has {} (fields are separated by spaces)", f.len(), columns.len()),
+                ));
+            }
+            let t: u64 = f[id].parse().map_err(|_| {
+                ConnectomeError::parse(path, k as u64 + 1, format!("`{id_column}` `{}` is not an integer", f[id]))
+            })?;
+            rows.insert(t, f);
+        }
+        Ok(Self { path: path.to_path_buf(), columns, rows })
+    }
+
+    fn get(&self, t: u64, column: &str) -> Option<&str> {
+        let c = self.columns.iter().position(|x| x == column)?;
+        self.rows.get(&t).map(|r| r[c].as_str()).filter(|v| *v != "NULL" && *v != "NONE")
+    }
+}
+
+struct NodeTypes(TypesCsv);
+
+impl NodeTypes {
+    fn read(path: &Path) -> Result<Self, ConnectomeError> {
+        TypesCsv::read(path, "node_type_id").map(Self)
+    }
+}
+
+struct EdgeTypes(TypesCsv);
+
+impl EdgeTypes {
+    fn read(path: &Path) -> Result<Self, ConnectomeError> {
+        TypesCsv::read(path, "edge_type_id").map(Self)
+    }
+}
+
+fn read_u64(g: &hdf5::Group, name: &str, file: &Path, what: &str) -> Result<Vec<u64>, ConnectomeError> {
+    let ds = g.dataset(name).map_err(|_| fmt_err(file, format!("{what}: no dataset `{name}`")))?;
+    ds.read_raw::<u64>().map_err(h5_err(file, &format!("{what}/{name} (expected unsigned integers)")))
+}
+
+fn read_nodes(
+    file: &Path,
+    types: &NodeTypes,
+    connectome: &mut Connectome,
+    populations: &mut Vec<NodePopulation>,
+) -> Result<(), ConnectomeError> {
+    let f = hdf5::File::open(file).map_err(h5_err(file, "cannot open the nodes file"))?;
+    let nodes = f.group("nodes").map_err(|_| fmt_err(file, "no group `/nodes`: not a SONATA nodes file"))?;
+    let names = nodes.member_names().map_err(h5_err(file, "/nodes"))?;
+    if names.is_empty() {
+        return Err(fmt_err(file, "`/nodes` holds no population"));
+    }
+    for pop in names {
+        let what = format!("/nodes/{pop}");
+        let g = nodes.group(&pop).map_err(h5_err(file, &what))?;
+        let type_id = read_u64(&g, "node_type_id", file, &what)?;
+        let n = type_id.len();
+        let node_id =
+            if g.link_exists("node_id") { read_u64(&g, "node_id", file, &what)? } else { (0..n as u64).collect() };
+        if node_id.len() != n {
+            return Err(fmt_err(file, format!("{what}: {} node_id for {n} node_type_id", node_id.len())));
+        }
+        // Nodes are stored by id; SONATA ids are 0..n within a population.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&k| node_id[k]);
+        if order.iter().enumerate().any(|(i, &k)| node_id[k] != i as u64) {
+            return Err(fmt_err(file, format!("{what}/node_id must be 0..{n} (each id once)")));
+        }
+        let first = connectome.neurons.len();
+        let mut all_virtual = n > 0;
+        for &k in &order {
+            let t = type_id[k];
+            if !types.0.rows.contains_key(&t) {
+                return Err(fmt_err(
+                    file,
+                    format!(
+                        "{what}: node {} has node_type_id {t}, which {} does not define",
+                        node_id[k],
+                        types.0.path.display()
+                    ),
+                ));
+            }
+            let get = |c: &str| types.0.get(t, c).map(str::to_string);
+            all_virtual &= get("model_type").as_deref() == Some("virtual");
+            let mut neuron = Neuron::new(connectome.neurons.len() as u64, format!("{pop}:{}", node_id[k]));
+            neuron.cell_type = get("model_name").or_else(|| get("pop_name")).unwrap_or_else(|| t.to_string());
+            neuron.region = get("location");
+            neuron.transmitter = match get("ei").as_deref() {
+                Some("e") => Some("exc".into()),
+                Some("i") => Some("inh".into()),
+                _ => None,
+            };
+            connectome.neurons.push(neuron);
+        }
+        populations.push(NodePopulation {
+            name: pop,
+            first,
+            count: n,
+            is_virtual: all_virtual,
+            file: file.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+fn population_attr(ds: &hdf5::Dataset, file: &Path, what: &str) -> Result<String, ConnectomeError> {
+    let a = ds
+        .attr("node_population")
+        .map_err(|_| fmt_err(file, format!("{what} has no `node_population` attribute (which node population?)")))?;
+    a.read_scalar::<VarLenUnicode>()
+        .map(|s| s.as_str().to_string())
+        .or_else(|_| a.read_scalar::<hdf5::types::VarLenAscii>().map(|s| s.as_str().to_string()))
+        .map_err(h5_err(file, &format!("{what}@node_population")))
+}
+
+fn read_edges(
+    file: &Path,
+    types: &EdgeTypes,
+    pops: &HashMap<&str, &NodePopulation>,
+    out: &mut Vec<Connection>,
+) -> Result<(), ConnectomeError> {
+    let f = hdf5::File::open(file).map_err(h5_err(file, "cannot open the edges file"))?;
+    let edges = f.group("edges").map_err(|_| fmt_err(file, "no group `/edges`: not a SONATA edges file"))?;
+    for pop in edges.member_names().map_err(h5_err(file, "/edges"))? {
+        let what = format!("/edges/{pop}");
+        let g = edges.group(&pop).map_err(h5_err(file, &what))?;
+        let src = read_u64(&g, "source_node_id", file, &what)?;
+        let trg = read_u64(&g, "target_node_id", file, &what)?;
+        let etype = read_u64(&g, "edge_type_id", file, &what)?;
+        let n = src.len();
+        if trg.len() != n || etype.len() != n {
+            return Err(fmt_err(
+                file,
+                format!("{what}: source_node_id, target_node_id and edge_type_id differ in length"),
+            ));
+        }
+        let population = |name: &str| -> Result<&NodePopulation, ConnectomeError> {
+            let ds = g.dataset(name).map_err(h5_err(file, &what))?;
+            let p = population_attr(&ds, file, &format!("{what}/{name}"))?;
+            pops.get(p.as_str()).copied().ok_or_else(|| {
+                fmt_err(
+                    file,
+                    format!(
+                        "{what}/{name} refers to node population `{p}`, which no nodes file of the circuit defines"
+                    ),
+                )
+            })
+        };
+        let (sp, tp) = (population("source_node_id")?, population("target_node_id")?);
+        let (group_id, group_index) = if g.link_exists("edge_group_id") {
+            (read_u64(&g, "edge_group_id", file, &what)?, read_u64(&g, "edge_group_index", file, &what)?)
+        } else {
+            (vec![0; n], (0..n as u64).collect())
+        };
+        if group_id.len() != n || group_index.len() != n {
+            return Err(fmt_err(file, format!("{what}: edge_group_id / edge_group_index must have {n} entries")));
+        }
+        // Group datasets by group id: syn_weight, delay, nsyns (optional).
+        let mut groups: HashMap<u64, HashMap<&str, Vec<f64>>> = HashMap::new();
+        for &gid in group_id.iter().collect::<std::collections::BTreeSet<_>>() {
+            let gname = gid.to_string();
+            let mut cols = HashMap::new();
+            if let Ok(grp) = g.group(&gname) {
+                for col in ["syn_weight", "delay", "nsyns"] {
+                    if let Ok(ds) = grp.dataset(col) {
+                        let v: Vec<f64> =
+                            ds.read_raw::<f64>().map_err(h5_err(file, &format!("{what}/{gname}/{col}")))?;
+                        cols.insert(col, v);
+                    }
+                }
+            }
+            groups.insert(gid, cols);
+        }
+        for k in 0..n {
+            let (s, t) = (src[k], trg[k]);
+            if s >= sp.count as u64 || t >= tp.count as u64 {
+                return Err(fmt_err(
+                    file,
+                    format!(
+                        "{what}: edge {k} connects node {s} of `{}` ({} nodes) to node {t} of `{}` ({} nodes): id out of range",
+                        sp.name, sp.count, tp.name, tp.count
+                    ),
+                ));
+            }
+            let et = etype[k];
+            if !types.0.rows.contains_key(&et) {
+                return Err(fmt_err(
+                    file,
+                    format!("{what}: edge {k} has edge_type_id {et}, which {} does not define", types.0.path.display()),
+                ));
+            }
+            let cols = &groups[&group_id[k]];
+            let gi = group_index[k] as usize;
+            let col = |name: &str| -> Result<Option<f64>, ConnectomeError> {
+                match cols.get(name) {
+                    Some(v) => v.get(gi).copied().map(Some).ok_or_else(|| {
+                        fmt_err(
+                            file,
+                            format!(
+                                "{what}/{}/{name}: edge {k} has edge_group_index {gi} beyond its {} rows",
+                                group_id[k],
+                                v.len()
+                            ),
+                        )
+                    }),
+                    None => Ok(types.0.get(et, name).and_then(|x| x.parse().ok())),
+                }
+            };
+            let weight = col("syn_weight")?;
+            let delay = col("delay")?;
+            let count = col("nsyns")?.unwrap_or(1.0);
+            for (name, v) in [("syn_weight", weight), ("delay", delay), ("nsyns", Some(count))] {
+                if let Some(x) = v
+                    && !x.is_finite()
+                {
+                    return Err(fmt_err(file, format!("{what}: edge {k}: {name} = {x} is not finite")));
+                }
+            }
+            let inhibitory = types.0.get(et, "dynamics_params").is_some_and(|d| d.to_ascii_lowercase().contains("inh"));
+            out.push(Connection {
+                pre: (sp.first + s as usize) as u64,
+                post: (tp.first + t as usize) as u64,
+                kind: SynapseKind::Chemical,
+                count: count as f32,
+                weight: weight.map(|w| w as f32),
+                transmitter: None,
+                receptor: Some(if inhibitory { "inh" } else { "exc" }.into()),
+                delay_ms: delay.map(|d| d as f32),
+                confidence: None,
+            });
+        }
+    }
+    Ok(())
+}
