@@ -100,9 +100,12 @@ fn a_small_valid_circuit_reads_back() {
     assert_eq!((e.pre, e.post, e.count, e.weight, e.delay_ms), (2, 0, 2.0, Some(0.5), Some(1.5)));
 }
 
+/// Source population, edge rows, group rows, node type, expected words of the error.
+type Case<'a> = (&'a str, &'a [(u64, u64, u64)], usize, u64, &'a str);
+
 #[test]
 fn malformed_circuits_give_located_errors() {
-    let cases: [(&str, &[(u64, u64, u64)], usize, u64, &str); 4] = [
+    let cases: [Case; 4] = [
         ("b", &[(0, 1, 0)], 1, 1, "node population `b`"),
         ("a", &[(0, 5, 0)], 1, 1, "out of range"),
         ("a", &[(0, 1, 3)], 1, 1, "beyond its 1 rows"),
