@@ -7,6 +7,7 @@ use std::ffi::c_uint;
 mod cnn;
 mod predictive;
 mod spikes;
+mod tables;
 pub use cnn::*;
 pub use predictive::*;
 pub use spikes::*;

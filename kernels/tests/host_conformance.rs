@@ -134,18 +134,7 @@ fn compiled_sets() -> Vec<lif_exp::Compiled> {
 }
 
 fn table(sets: &[lif_exp::Compiled]) -> LifExpTable {
-    LifExpTable {
-        n_channels: sets[0].p11.len(),
-        p22: sets.iter().map(|c| c.p22).collect(),
-        p20: sets.iter().map(|c| c.p20).collect(),
-        e_l: sets.iter().map(|c| c.e_l).collect(),
-        theta: sets.iter().map(|c| c.theta).collect(),
-        reset: sets.iter().map(|c| c.reset).collect(),
-        i_e: sets.iter().map(|c| c.i_e).collect(),
-        refractory_steps: sets.iter().map(|c| c.refractory_steps).collect(),
-        p11: sets.iter().flat_map(|c| c.p11.iter().copied()).collect(),
-        p21: sets.iter().flat_map(|c| c.p21.iter().copied()).collect(),
-    }
+    LifExpTable::from_compiled(sets[0].p11.len(), sets)
 }
 
 /// Random per-step drive, a pure function of (neuron, step) through the counter RNG.

@@ -187,17 +187,7 @@ fn izhikevich_kernel_matches_cpu_bit_for_bit() {
     let sets: Vec<izhikevich::Compiled> =
         [a, b].iter().map(|p| izhikevich::compile(p, &channels(), DT_MS).unwrap()).collect();
     assert_eq!((sets[0].n_sub, sets[1].n_sub), (1, 3));
-    let t = IzhikevichTable {
-        n_channels: channels().len(),
-        a: sets.iter().map(|c| c.a).collect(),
-        b: sets.iter().map(|c| c.b).collect(),
-        c: sets.iter().map(|c| c.c).collect(),
-        d: sets.iter().map(|c| c.d).collect(),
-        v_peak: sets.iter().map(|c| c.v_peak).collect(),
-        i_e: sets.iter().map(|c| c.i_e).collect(),
-        n_sub: sets.iter().map(|c| c.n_sub).collect(),
-        h_sub: sets.iter().map(|c| c.h_sub).collect(),
-    };
+    let t = IzhikevichTable::from_compiled(channels().len(), &sets);
     let model = CompiledModel::Izhikevich(sets.clone());
     let init = |i: u32, set: usize, rng: &CounterRng| {
         let c = &sets[set];
@@ -238,26 +228,7 @@ fn adex_kernel_matches_cpu_bit_for_bit() {
     };
     let sets: Vec<adex::Compiled> = [a, b].iter().map(|p| adex::compile(p, &channels(), DT_MS).unwrap()).collect();
     assert_eq!((sets[0].n_sub, sets[1].n_sub), (4, 2));
-    let t = AdexTable {
-        n_channels: channels().len(),
-        e_l: sets.iter().map(|c| c.e_l).collect(),
-        g_l: sets.iter().map(|c| c.g_l).collect(),
-        inv_c: sets.iter().map(|c| c.inv_c).collect(),
-        v_th: sets.iter().map(|c| c.v_th).collect(),
-        g_l_delta_t: sets.iter().map(|c| c.g_l_delta_t).collect(),
-        inv_delta_t: sets.iter().map(|c| c.inv_delta_t).collect(),
-        a: sets.iter().map(|c| c.a).collect(),
-        inv_tau_w: sets.iter().map(|c| c.inv_tau_w).collect(),
-        b: sets.iter().map(|c| c.b).collect(),
-        v_reset: sets.iter().map(|c| c.v_reset).collect(),
-        v_peak: sets.iter().map(|c| c.v_peak).collect(),
-        i_e: sets.iter().map(|c| c.i_e).collect(),
-        refractory_start: sets.iter().map(|c| c.refractory_start).collect(),
-        n_sub: sets.iter().map(|c| c.n_sub).collect(),
-        h_sub: sets.iter().map(|c| c.h_sub).collect(),
-        half_h_sub: sets.iter().map(|c| c.half_h_sub).collect(),
-        decay_sub: sets.iter().flat_map(|c| c.decay_sub.iter().copied()).collect(),
-    };
+    let t = AdexTable::from_compiled(channels().len(), &sets);
     let model = CompiledModel::Adex(sets.clone());
     let init = |i: u32, set: usize, rng: &CounterRng| {
         let c = &sets[set];
@@ -295,16 +266,7 @@ fn graded_kernel_matches_cpu_bit_for_bit() {
         ..Default::default()
     };
     let sets: Vec<graded::Compiled> = [a, b].iter().map(|p| graded::compile(p, &channels(), DT_MS).unwrap()).collect();
-    let t = GradedTable {
-        n_channels: channels().len(),
-        g_l: sets.iter().map(|c| c.g_l).collect(),
-        g_l_e_l: sets.iter().map(|c| c.g_l_e_l).collect(),
-        minus_h_over_c: sets.iter().map(|c| c.minus_h_over_c).collect(),
-        beta: sets.iter().map(|c| c.beta).collect(),
-        v_th: sets.iter().map(|c| c.v_th).collect(),
-        i_e: sets.iter().map(|c| c.i_e).collect(),
-        e_rev: sets.iter().flat_map(|c| c.e_rev.iter().copied()).collect(),
-    };
+    let t = GradedTable::from_compiled(channels().len(), &sets);
     let model = CompiledModel::Graded(sets.clone());
     let init = |i: u32, _set: usize, rng: &CounterRng| vec![-60.0 + 50.0 * rng.uniform(i, 1, 0)];
     let scale = DriveScale { ext_lo: -0.5, ext_span: 1.0, exc: 0.1, inh: 0.1 };

@@ -113,17 +113,7 @@ fn lif_delta_update_matches_model() {
     let h = 0.1;
     let sets: Vec<lif_delta::Compiled> = params.iter().map(|p| lif_delta::compile(p, &channels, h).unwrap()).collect();
     let model = CompiledModel::LifDelta(sets.clone());
-    let table = LifDeltaTable {
-        n_channels: 3,
-        p22: sets.iter().map(|c| c.p22).collect(),
-        p20: sets.iter().map(|c| c.p20).collect(),
-        e_l: sets.iter().map(|c| c.e_l).collect(),
-        theta: sets.iter().map(|c| c.theta).collect(),
-        reset: sets.iter().map(|c| c.reset).collect(),
-        i_e: sets.iter().map(|c| c.i_e).collect(),
-        refractory_steps: sets.iter().map(|c| c.refractory_steps).collect(),
-        keep_refractory_input: sets.iter().map(|c| c.keep_refractory_input).collect(),
-    };
+    let table = LifDeltaTable::from_compiled(3, &sets);
     let n = 150usize;
     let n_blocks = n.div_ceil(LANES);
     let param_set: Vec<u16> = (0..n).map(|i| (i % 3) as u16).collect();

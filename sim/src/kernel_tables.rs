@@ -137,99 +137,28 @@ impl ModelTable {
 
 /// The model's parameter sets as kernel tables; models without a kernel are a [`SimError::Setup`].
 pub(crate) fn model_table(model: &CompiledModel, n_ch: usize) -> Result<ModelTable, SimError> {
-    match model {
+    Ok(match model {
         CompiledModel::LifExp(sets) => {
-            let mut t = LifExpTable { n_channels: n_ch, ..Default::default() };
-            for c in sets {
-                if c.p11.len() != n_ch || c.p21.len() != n_ch {
-                    return Err(SimError::Setup(format!(
-                        "lif_exp compiled for {} channels, the network has {n_ch}",
-                        c.p11.len()
-                    )));
-                }
-                t.p22.push(c.p22);
-                t.p20.push(c.p20);
-                t.e_l.push(c.e_l);
-                t.theta.push(c.theta);
-                t.reset.push(c.reset);
-                t.i_e.push(c.i_e);
-                t.refractory_steps.push(c.refractory_steps);
-                t.p11.extend_from_slice(&c.p11);
-                t.p21.extend_from_slice(&c.p21);
-            }
-            Ok(ModelTable::LifExp(t))
+            check_channels("lif_exp", sets.iter().flat_map(|c| [c.p11.len(), c.p21.len()]), n_ch)?;
+            ModelTable::LifExp(LifExpTable::from_compiled(n_ch, sets))
         }
         CompiledModel::LifDelta(sets) => {
-            let mut t = LifDeltaTable { n_channels: n_ch, ..Default::default() };
-            for c in sets {
-                if c.n_channels != n_ch {
-                    return Err(SimError::Setup(format!(
-                        "lif_delta compiled for {} channels, the network has {n_ch}",
-                        c.n_channels
-                    )));
-                }
-                t.p22.push(c.p22);
-                t.p20.push(c.p20);
-                t.e_l.push(c.e_l);
-                t.theta.push(c.theta);
-                t.reset.push(c.reset);
-                t.i_e.push(c.i_e);
-                t.refractory_steps.push(c.refractory_steps);
-                t.keep_refractory_input.push(c.keep_refractory_input);
-            }
-            Ok(ModelTable::LifDelta(t))
+            check_channels("lif_delta", sets.iter().map(|c| c.n_channels), n_ch)?;
+            ModelTable::LifDelta(LifDeltaTable::from_compiled(n_ch, sets))
         }
         CompiledModel::Izhikevich(sets) => {
             check_channels("izhikevich", sets.iter().map(|c| c.n_channels), n_ch)?;
-            Ok(ModelTable::Izhikevich(IzhikevichTable {
-                n_channels: n_ch,
-                a: sets.iter().map(|c| c.a).collect(),
-                b: sets.iter().map(|c| c.b).collect(),
-                c: sets.iter().map(|c| c.c).collect(),
-                d: sets.iter().map(|c| c.d).collect(),
-                v_peak: sets.iter().map(|c| c.v_peak).collect(),
-                i_e: sets.iter().map(|c| c.i_e).collect(),
-                n_sub: sets.iter().map(|c| c.n_sub).collect(),
-                h_sub: sets.iter().map(|c| c.h_sub).collect(),
-            }))
+            ModelTable::Izhikevich(IzhikevichTable::from_compiled(n_ch, sets))
         }
         CompiledModel::Adex(sets) => {
             check_channels("adex", sets.iter().map(|c| c.decay_sub.len()), n_ch)?;
-            Ok(ModelTable::Adex(AdexTable {
-                n_channels: n_ch,
-                e_l: sets.iter().map(|c| c.e_l).collect(),
-                g_l: sets.iter().map(|c| c.g_l).collect(),
-                inv_c: sets.iter().map(|c| c.inv_c).collect(),
-                v_th: sets.iter().map(|c| c.v_th).collect(),
-                g_l_delta_t: sets.iter().map(|c| c.g_l_delta_t).collect(),
-                inv_delta_t: sets.iter().map(|c| c.inv_delta_t).collect(),
-                a: sets.iter().map(|c| c.a).collect(),
-                inv_tau_w: sets.iter().map(|c| c.inv_tau_w).collect(),
-                b: sets.iter().map(|c| c.b).collect(),
-                v_reset: sets.iter().map(|c| c.v_reset).collect(),
-                v_peak: sets.iter().map(|c| c.v_peak).collect(),
-                i_e: sets.iter().map(|c| c.i_e).collect(),
-                refractory_start: sets.iter().map(|c| c.refractory_start).collect(),
-                n_sub: sets.iter().map(|c| c.n_sub).collect(),
-                h_sub: sets.iter().map(|c| c.h_sub).collect(),
-                half_h_sub: sets.iter().map(|c| c.half_h_sub).collect(),
-                decay_sub: sets.iter().flat_map(|c| c.decay_sub.iter().copied()).collect(),
-            }))
+            ModelTable::Adex(AdexTable::from_compiled(n_ch, sets))
         }
         CompiledModel::Graded(sets) => {
             check_channels("graded", sets.iter().map(|c| c.e_rev.len()), n_ch)?;
-            Ok(ModelTable::Graded(GradedTable {
-                n_channels: n_ch,
-                g_l: sets.iter().map(|c| c.g_l).collect(),
-                g_l_e_l: sets.iter().map(|c| c.g_l_e_l).collect(),
-                minus_h_over_c: sets.iter().map(|c| c.minus_h_over_c).collect(),
-                beta: sets.iter().map(|c| c.beta).collect(),
-                v_th: sets.iter().map(|c| c.v_th).collect(),
-                i_e: sets.iter().map(|c| c.i_e).collect(),
-                e_rev: sets.iter().flat_map(|c| c.e_rev.iter().copied()).collect(),
-            }))
+            ModelTable::Graded(GradedTable::from_compiled(n_ch, sets))
         }
-    }
+    })
 }
 
 /// Every parameter set of `model` must be compiled for the network's `n_ch` receptor channels.
