@@ -10,12 +10,9 @@ use neurotwin_sim::{RecordSpec, Recording, StateProbe, Stimulus, StimulusKind};
 use rayon::prelude::*;
 
 use crate::build::PreparedRun;
+use crate::calcium_compare::simulated::CALCIUM_DT_MS;
 use crate::error::ScenarioError;
 use crate::runner::{BackendChoice, simulate_on, trial_seed};
-
-/// Time step of the calcium forward model (ms); spike times are used exactly, so 1 ms only sets the
-/// resolution of the averaged ΔF/F.
-const CALCIUM_DT_MS: f64 = 1.0;
 
 /// How each stimulation is delivered and how responses are measured.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 /// Time step of the calcium forward model (ms). Spike times enter exactly; 1 ms only sets where the
 /// calcium is evaluated within each frame.
-const CALCIUM_DT_MS: f64 = 1.0;
+pub(crate) const CALCIUM_DT_MS: f64 = 1.0;
 
 /// What the simulation produced for each neuron.
 pub enum SimulatedActivity<'a> {
