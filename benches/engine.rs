@@ -31,7 +31,16 @@ fn network(n: u32, k: u32) -> Arc<CompiledNetwork> {
 
 fn setup(net: Arc<CompiledNetwork>, stimuli: Vec<Stimulus>) -> SimSetup {
     let model = CompiledModel::compile(&[NeuronParams::LifExp(LifExpParams::default())], &net.receptors, 0.1).unwrap();
-    SimSetup { param_set: vec![0; net.n_neurons()], network: net, model, init: vec![], stimuli, seed: 1, steps: 0 }
+    SimSetup {
+        param_set: vec![0; net.n_neurons()],
+        network: net,
+        model,
+        init: vec![],
+        stimuli,
+        seed: 1,
+        steps: 0,
+        spike_trains: Default::default(),
+    }
 }
 
 fn neuron_update(c: &mut Criterion) {

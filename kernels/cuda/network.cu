@@ -3,6 +3,7 @@
 //
 //   1. gather_input          ring slot of this step -> syn (f64, [block][channel][lane]), clearing the slot
 //   2. stimulus_input        Poisson counts into syn, currents into i_ext, activation into the forced mask
+//   2'. spike_train_input    prescribed spike trains (SONATA inputs) into the forced mask (only with trains)
 //   3. gap_current           i_ext += sum_j g_ij (v_prev[j] - v_prev[i]) in CSR order (spiking models;
 //                            graded models: gap_conductance, taken implicitly by graded_update)
 //   4. apply_channel_gain    syn *= gain of the channel (only channels whose gain is not 1)
@@ -142,6 +143,33 @@ NT_KERNEL void stimulus_input(unsigned int n_neurons, unsigned int n_channels, u
     i_ext[i] = current;
     if (force) {
         atomicOr(&forced[b], 1ull << l);
+    }
+}
+
+// 2'. One thread per spike train k < n_trains: if `step` is one of train_steps[train_ptr[k] .. train_ptr[k + 1]]
+// (ascending, unique; binary search, as `SpikeTrains::fires`), the bit of neuron train_neuron[k] is set in
+// forced. Runs after stimulus_input (which follows the memset of forced).
+NT_KERNEL void spike_train_input(unsigned int n_trains, unsigned long long step, const unsigned int* train_neuron,
+                                 const unsigned long long* train_ptr, const unsigned int* train_steps,
+                                 unsigned long long* forced) {
+    const unsigned int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= n_trains || step > 0xffffffffull) {
+        return;
+    }
+    const unsigned int s = (unsigned int)step;
+    unsigned long long lo = train_ptr[k];
+    unsigned long long hi = train_ptr[k + 1];
+    while (lo < hi) {
+        const unsigned long long mid = lo + (hi - lo) / 2;
+        if (train_steps[mid] < s) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < train_ptr[k + 1] && train_steps[lo] == s) {
+        const unsigned int i = train_neuron[k];
+        atomicOr(&forced[i / NT_NET_LANES], 1ull << (i % NT_NET_LANES));
     }
 }
 

@@ -25,6 +25,12 @@ void nt_host_stimulus_input(unsigned int n_neurons, unsigned int n_channels, uns
                                            syn, i_ext, forced));
 }
 
+void nt_host_spike_train_input(unsigned int n_trains, unsigned long long step, const unsigned int* train_neuron,
+                               const unsigned long long* train_ptr, const unsigned int* train_steps,
+                               unsigned long long* forced) {
+    NT_LAUNCH_1D(n_trains, spike_train_input(n_trains, step, train_neuron, train_ptr, train_steps, forced));
+}
+
 void nt_host_gap_current(unsigned int n_neurons, const unsigned long long* row_ptr, const unsigned int* partner,
                          const float* conductance, const double* v_prev, double* i_ext) {
     NT_LAUNCH_1D(n_neurons, gap_current(n_neurons, row_ptr, partner, conductance, v_prev, i_ext));

@@ -268,6 +268,14 @@ unsafe extern "C" {
         i_ext: *mut f64,
         forced: *mut u64,
     );
+    fn nt_host_spike_train_input(
+        n_trains: c_uint,
+        step: u64,
+        train_neuron: *const u32,
+        train_ptr: *const u64,
+        train_steps: *const u32,
+        forced: *mut u64,
+    );
     fn nt_host_gap_current(
         n_neurons: c_uint,
         row_ptr: *const u64,
@@ -510,6 +518,33 @@ pub fn apply_channel_gain(n_neurons: usize, gain: &[f64], syn: &mut [f64]) {
     assert_eq!(syn.len(), n_neurons.div_ceil(LANES) * n_ch * LANES, "syn must hold n_blocks * n_channels * 64");
     // SAFETY: threads i < n_neurons read gain[c < n_ch] and write syn within block i / 64 (length checked).
     unsafe { nt_host_apply_channel_gain(len_u32(n_neurons), len_u32(n_ch), gain.as_ptr(), syn.as_mut_ptr()) };
+}
+
+/// Kernel `spike_train_input`: ORs into `forced` (one word per block) the bit of every train's neuron whose
+/// train has a spike at `step`. Train `k` is neuron `neurons[k]` with steps `steps[ptr[k] .. ptr[k + 1]]`
+/// (ascending).
+///
+/// # Panics
+/// If the table is inconsistent (pointer count, a pointer beyond `steps`, a neuron beyond `forced`).
+pub fn spike_train_input(neurons: &[u32], ptr: &[u64], steps: &[u32], step: u64, forced: &mut [u64]) {
+    if neurons.is_empty() {
+        return;
+    }
+    assert_eq!(ptr.len(), neurons.len() + 1, "ptr must have one entry per train plus one");
+    assert!(ptr.windows(2).all(|w| w[0] <= w[1]) && ptr[neurons.len()] as usize <= steps.len(), "bad train pointers");
+    assert!(neurons.iter().all(|&i| (i as usize / LANES) < forced.len()), "train neuron beyond forced");
+    // SAFETY: threads k < neurons.len() read ptr[k], ptr[k + 1] (checked non-decreasing and within steps), steps in
+    // that range and set a bit of forced[neurons[k] / 64] (checked in range) atomically.
+    unsafe {
+        nt_host_spike_train_input(
+            len_u32(neurons.len()),
+            step,
+            neurons.as_ptr(),
+            ptr.as_ptr(),
+            steps.as_ptr(),
+            forced.as_mut_ptr(),
+        )
+    };
 }
 
 /// Kernel `apply_silence_and_flag`: `spiked[i] = 0` for every neuron whose bit is set in `silenced`

@@ -84,6 +84,7 @@ pub const NETWORK: KernelSource = KernelSource {
     entry_points: &[
         "gather_input",
         "stimulus_input",
+        "spike_train_input",
         "gap_current",
         "gap_conductance",
         "apply_channel_gain",

@@ -344,7 +344,16 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
 
     Ok(PreparedRun {
         name: spec.name.clone(),
-        setup: SimSetup { network, model, param_set, init, stimuli, seed: spec.run.seed, steps },
+        setup: SimSetup {
+            network,
+            model,
+            param_set,
+            init,
+            stimuli,
+            seed: spec.run.seed,
+            steps,
+            spike_trains: Default::default(),
+        },
         perturbations: schedule,
         record,
         readout,

@@ -19,6 +19,7 @@ use crate::backend::Backend;
 use crate::control::StepControl;
 use crate::error::SimError;
 use crate::setup::{SimSetup, StimulusKind, initial_block_state, state_index};
+use crate::spike_trains::SpikeTrains;
 
 /// Networks with fewer blocks of 64 neurons are updated on one thread: a parallel step costs a rayon
 /// wake-up per step (≈ 10 µs), more than updating 2,000 neurons. Measured on the 473-cell worm (48 s
@@ -104,6 +105,11 @@ pub struct CpuBackend {
     stim_of: Vec<u32>,
     /// Per block: every neuron has the same stimulus list (random numbers drawn for the whole block).
     block_uniform_stim: Vec<bool>,
+    /// Prescribed spike trains, each neuron's train (`u32::MAX`: none; empty without trains) and whether a
+    /// block holds any train.
+    trains: Arc<SpikeTrains>,
+    train_of: Vec<u32>,
+    block_has_train: Vec<bool>,
     block_spikes: Vec<u64>,
     activity: Vec<f64>,
     v_prev: Vec<f64>,
@@ -197,6 +203,16 @@ impl CpuBackend {
             .collect();
 
         let spiking = setup.model.is_spiking();
+        let trains = setup.spike_trains.clone();
+        trains.validate(n)?;
+        if !trains.is_empty() && !spiking {
+            return Err(SimError::Setup(
+                "spike-train inputs force spikes, but the model is graded; use a spiking model".into(),
+            ));
+        }
+        let train_of = if trains.is_empty() { Vec::new() } else { trains.train_of_neuron(n) };
+        let mut block_has_train = vec![false; if trains.is_empty() { 0 } else { n_blocks }];
+        trains.neurons.iter().for_each(|&i| block_has_train[i as usize / LANES] = true);
         let mut b = Self {
             net,
             model: setup.model.clone(),
@@ -215,6 +231,9 @@ impl CpuBackend {
             stim_ptr,
             stim_of,
             block_uniform_stim,
+            trains,
+            train_of,
+            block_has_train,
             block_spikes: vec![0; n_blocks],
             activity: vec![0.0; n_pad],
             v_prev: vec![0.0; n_pad],
@@ -267,6 +286,9 @@ impl CpuBackend {
             stim_ptr: &self.stim_ptr,
             stim_of: &self.stim_of,
             block_uniform_stim: &self.block_uniform_stim,
+            trains: &self.trains,
+            train_of: &self.train_of,
+            block_has_train: &self.block_has_train,
             v_prev: &self.v_prev,
             control,
             spiking: self.spiking,
@@ -342,6 +364,9 @@ struct UpdateCtx<'a> {
     stim_ptr: &'a [u32],
     stim_of: &'a [u32],
     block_uniform_stim: &'a [bool],
+    trains: &'a SpikeTrains,
+    train_of: &'a [u32],
+    block_has_train: &'a [bool],
     v_prev: &'a [f64],
     control: &'a StepControl,
     spiking: bool,
@@ -488,6 +513,14 @@ impl UpdateCtx<'_> {
                     ig += gij as f64 * (self.v_prev[j as usize] - vi);
                 }
                 i_ext[l] += ig;
+            }
+        }
+        if self.block_has_train.get(b).copied().unwrap_or(false) {
+            for l in 0..lanes {
+                let k = self.train_of[base + l];
+                if k != u32::MAX && self.trains.fires(k as usize, self.step) {
+                    forced |= 1 << l;
+                }
             }
         }
         for ch in 0..self.n_ch {

@@ -151,9 +151,18 @@ struct DevGap {
     gv: CudaSlice<f64>,
 }
 
+/// Prescribed spike trains on the device (`SpikeTrains`, CSR by train).
+struct DevTrains {
+    n_trains: u32,
+    neurons: CudaSlice<u32>,
+    ptr: CudaSlice<u64>,
+    steps: CudaSlice<u32>,
+}
+
 struct NetworkFns {
     gather_input: CudaFunction,
     stimulus_input: CudaFunction,
+    spike_train_input: CudaFunction,
     gap_current: CudaFunction,
     gap_conductance: CudaFunction,
     apply_channel_gain: CudaFunction,
@@ -212,6 +221,7 @@ pub struct CudaBackend {
     stim_ptr: CudaSlice<u32>,
     stim_of: CudaSlice<u32>,
     stimuli: CudaSlice<DevStimulus>,
+    trains: Option<DevTrains>,
     gap: Option<DevGap>,
     row_segments: CudaSlice<u32>,
     segment_start: CudaSlice<u64>,
@@ -377,6 +387,7 @@ impl CudaBackend {
         let fns = NetworkFns {
             gather_input: function(NETWORK.name, "gather_input")?,
             stimulus_input: function(NETWORK.name, "stimulus_input")?,
+            spike_train_input: function(NETWORK.name, "spike_train_input")?,
             gap_current: function(NETWORK.name, "gap_current")?,
             gap_conductance: function(NETWORK.name, "gap_conductance")?,
             apply_channel_gain: function(NETWORK.name, "apply_channel_gain")?,
@@ -405,6 +416,23 @@ impl CudaBackend {
         };
         let (stim_ptr, stim_of, params) = stimulus_tables(setup, n_ch)?;
         let stimuli: Vec<DevStimulus> = params.into_iter().map(DevStimulus).collect();
+        let t = &setup.spike_trains;
+        t.validate(n)?;
+        if !t.is_empty() && !table.is_spiking() {
+            return Err(SimError::Setup(
+                "spike-train inputs force spikes, but the model is graded; use a spiking model".into(),
+            ));
+        }
+        let trains = if t.is_empty() {
+            None
+        } else {
+            Some(DevTrains {
+                n_trains: u32_of(t.len())?,
+                neurons: upload(&stream, &t.neurons)?,
+                ptr: upload(&stream, &t.ptr)?,
+                steps: upload(&stream, &t.steps)?,
+            })
+        };
         let gap = if net.gap.is_empty() {
             None
         } else {
@@ -455,6 +483,7 @@ impl CudaBackend {
             stim_ptr: upload(&stream, &stim_ptr)?,
             stim_of: upload(&stream, &stim_of)?,
             stimuli: upload(&stream, &stimuli)?,
+            trains,
             gap,
             row_segments: upload(&stream, &m.row_segments)?,
             segment_start: upload(&stream, &m.segment_start)?,
@@ -529,6 +558,18 @@ impl CudaBackend {
         // setup that `HostKernelBackend::new` validated; threads i < n write syn in block i / 64, i_ext[i] and
         // forced[i / 64]. `DevStimulus` has the 64-byte layout of `struct nt_stimulus`.
         unsafe { l.launch(cfg(self.n)) }?;
+
+        // 2'. Prescribed spike trains into the same mask.
+        if let Some(t) = &self.trains {
+            let mut l = s.launch_builder(&self.fns.spike_train_input);
+            l.arg(&t.n_trains).arg(&step).arg(&t.neurons).arg(&t.ptr).arg(&t.steps).arg(&mut self.forced);
+            // SAFETY: spike_train_input(unsigned int n_trains, unsigned long long step, const unsigned int*
+            // train_neuron, const unsigned long long* train_ptr, const unsigned int* train_steps, unsigned long
+            // long* forced): `SpikeTrains::validate` checked n_trains + 1 non-decreasing pointers ending at
+            // steps.len() and neurons < n; threads k < n_trains read within those arrays and OR a bit of
+            // forced[neuron / 64] < n_blocks atomically.
+            unsafe { l.launch(cfg(t.n_trains as usize)) }?;
+        }
 
         // 3. Gap junctions from the previous step's voltages (graded models: as conductances).
         if let Some(g) = self.gap.as_mut().filter(|_| !self.model.spiking) {

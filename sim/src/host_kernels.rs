@@ -32,6 +32,7 @@ use crate::cpu::DeliveryScale;
 use crate::error::SimError;
 use crate::kernel_tables::{ModelTable, model_table, stimulus_tables};
 use crate::setup::{SimSetup, initial_block_state};
+use crate::spike_trains::SpikeTrains;
 
 /// Steps of spikes the host spike record holds between drains.
 pub const HOST_SPIKE_WINDOW: usize = 16;
@@ -59,6 +60,8 @@ pub struct HostKernelBackend {
     ring: Vec<i64>,
     fixed: DeliveryScale,
     stimuli: StimulusSet,
+    /// Prescribed spike trains (device arrays on a GPU).
+    trains: Arc<SpikeTrains>,
     gap: Option<GapRows>,
     synapses: SynapseRows,
     /// Per-step buffers (device buffers on a GPU).
@@ -152,6 +155,13 @@ impl HostKernelBackend {
         // Stimuli → kernel parameters and per-neuron CSR lists (same order as the CPU backend).
         let (stim_ptr, stim_of, params) = stimulus_tables(setup, n_ch)?;
         let stimuli = StimulusSet::new(n, n_ch, stim_ptr, stim_of, params);
+        let trains = setup.spike_trains.clone();
+        trains.validate(n)?;
+        if !trains.is_empty() && !setup.model.is_spiking() {
+            return Err(SimError::Setup(
+                "spike-train inputs force spikes, but the model is graded; use a spiking model".into(),
+            ));
+        }
 
         let g = &net.gap;
         let gap = if g.is_empty() {
@@ -175,6 +185,7 @@ impl HostKernelBackend {
             ring: vec![0; ring_len],
             fixed,
             stimuli,
+            trains,
             gap,
             synapses,
             syn: vec![0.0; n_pad * n_ch],
@@ -215,6 +226,9 @@ impl HostKernelBackend {
         // 2. Stimuli (the forced mask is a memset on the device).
         self.forced.fill(0);
         host::stimulus_input(&self.stimuli, step, self.seed, spiking, &mut self.syn, &mut self.i_ext, &mut self.forced);
+        // 2'. Prescribed spike trains into the same mask.
+        let t = &self.trains;
+        host::spike_train_input(&t.neurons, &t.ptr, &t.steps, step, &mut self.forced);
         // 3. Gap junctions from the previous step's voltages: a current for spiking models, conductances
         // (taken implicitly by the model) for graded ones.
         if let Some(gap) = &self.gap {

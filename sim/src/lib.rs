@@ -13,6 +13,7 @@ pub mod output;
 pub mod readback;
 pub mod record;
 pub mod setup;
+pub mod spike_trains;
 
 pub use backend::Backend;
 pub use control::{PerturbationSchedule, ReceptorBlock, Silencing, StepControl};
@@ -21,3 +22,4 @@ pub use engine::{RunOptions, run};
 pub use error::SimError;
 pub use record::{RateGroup, RecordSpec, Recording, SpikeSelection, StateProbe};
 pub use setup::{InitRule, SimSetup, StateInit, Stimulus, StimulusKind};
+pub use spike_trains::{SpikeTrainStats, SpikeTrains};

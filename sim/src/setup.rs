@@ -9,6 +9,7 @@ use neurotwin_models::{CompiledModel, CounterRng, LANES, NeuronParams, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
+use crate::spike_trains::SpikeTrains;
 
 /// How a state variable is initialised (values in the variable's unit, e.g. mV).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,6 +64,8 @@ pub struct SimSetup {
     pub seed: u64,
     /// Number of steps to simulate.
     pub steps: u64,
+    /// Prescribed spikes (e.g. SONATA inputs into virtual nodes); spiking models only.
+    pub spike_trains: Arc<SpikeTrains>,
 }
 
 impl SimSetup {
@@ -179,6 +182,6 @@ impl SimSetup {
                 }
             }
         }
-        Ok(SimSetup { network, model, param_set, init, stimuli, seed, steps })
+        Ok(SimSetup { network, model, param_set, init, stimuli, seed, steps, spike_trains: Default::default() })
     }
 }

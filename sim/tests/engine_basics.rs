@@ -24,7 +24,16 @@ fn net(n: u32, syn: Vec<Synapse>, gap: &[(u32, u32, f32)]) -> Arc<CompiledNetwor
 
 fn setup(network: Arc<CompiledNetwork>, params: LifExpParams, stimuli: Vec<Stimulus>, steps: u64) -> SimSetup {
     let model = CompiledModel::compile(&[NeuronParams::LifExp(params)], &network.receptors, network.dt_ms).unwrap();
-    SimSetup { param_set: vec![0; network.n_neurons()], network, model, init: vec![], stimuli, seed: 1, steps }
+    SimSetup {
+        param_set: vec![0; network.n_neurons()],
+        network,
+        model,
+        init: vec![],
+        stimuli,
+        seed: 1,
+        steps,
+        spike_trains: Default::default(),
+    }
 }
 
 /// Forces neuron 0 to fire in step 10 (activation with p ≈ 1 in a one-step window).
@@ -146,7 +155,16 @@ fn graded_gap_coupling_is_stable_and_reaches_the_circuit_steady_state() {
     let graded = |network: Arc<CompiledNetwork>, steps: u64, stimuli: Vec<Stimulus>| {
         let p = GradedParams::default();
         let model = CompiledModel::compile(&[NeuronParams::Graded(p)], &network.receptors, network.dt_ms).unwrap();
-        SimSetup { param_set: vec![0; network.n_neurons()], network, model, init: vec![], stimuli, seed: 1, steps }
+        SimSetup {
+            param_set: vec![0; network.n_neurons()],
+            network,
+            model,
+            init: vec![],
+            stimuli,
+            seed: 1,
+            steps,
+            spike_trains: Default::default(),
+        }
     };
     // Two cells, 2 nS junction, 0.2 pA into cell 0.
     let g = 2.0f32;
@@ -193,4 +211,38 @@ fn graded_gap_coupling_is_stable_and_reaches_the_circuit_steady_state() {
     let (lo, hi) = rec.state[0].values.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
     assert!(lo >= -48.0 && hi <= 0.0, "V must stay within the reversal potentials: {lo}..{hi} mV");
     assert!(hi > -30.0, "the excitatory drive must depolarise the cells ({hi} mV)");
+}
+
+/// A prescribed spike train makes its neuron spike at exactly the listed steps (nothing else drives it), and
+/// each spike reaches the target after the delay; the host build of the CUDA kernels does the same. A graded
+/// model refuses trains.
+#[test]
+fn spike_trains_force_spikes_at_their_steps_on_every_backend() {
+    let w = 16.2f32;
+    let n = net(3, vec![Synapse { pre: 0, post: 1, weight: w, delay: 7, receptor: 0 }], &[]);
+    let mut s = setup(n.clone(), LifExpParams::default(), vec![], 200);
+    let (trains, stats) = SpikeTrains::from_events(vec![(0, 40), (0, 5), (2, 11), (0, 11), (0, 40), (2, 500)], 3, 200).unwrap();
+    assert_eq!((stats.merged, stats.after_end), (1, 1));
+    s.spike_trains = Arc::new(trains);
+    let spec = probe(2, "I_syn_ex", vec![1]);
+    let backends: Vec<Box<dyn Backend>> =
+        vec![Box::new(CpuBackend::new(&s).unwrap()), Box::new(host_kernels::HostKernelBackend::new(&s).unwrap())];
+    for mut b in backends {
+        let rec = run(&s, &Default::default(), &spec, b.as_mut(), &Default::default()).unwrap();
+        let spikes: Vec<(u64, u32)> = rec.spike_steps.iter().copied().zip(rec.spike_neurons.iter().copied()).collect();
+        assert_eq!(spikes, vec![(5, 0), (11, 0), (11, 2), (40, 0)], "{}", b.name());
+        // The exponential current of neuron 1 jumps by w at 5 + 7 (sampled at the end of each step).
+        let i_syn = &rec.state[0].values;
+        assert_eq!(i_syn[11], 0.0, "{}", b.name());
+        assert!((i_syn[12] - w as f64).abs() < 1e-9, "{}: I_syn {} after the first spike", b.name(), i_syn[12]);
+    }
+    let mut g = s.clone();
+    g.model = CompiledModel::compile(
+        &[NeuronParams::Graded(neurotwin_models::graded::GradedParams::default())],
+        &n.receptors,
+        n.dt_ms,
+    )
+    .unwrap();
+    let e = CpuBackend::new(&g).err().expect("graded model with trains must be refused").to_string();
+    assert!(e.contains("graded"), "{e}");
 }

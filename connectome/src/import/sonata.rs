@@ -35,11 +35,36 @@ pub struct NodePopulation {
     pub file: PathBuf,
 }
 
+/// The model description of one node type (a row of a node-types CSV), what a simulator needs to build the
+/// node's cell: `model_type` (`virtual`, `point_process`, `point_neuron`, `biophysical`, …), `model_template`
+/// (e.g. `nrn:IntFire1`, `nest:iaf_psc_delta`) and `dynamics_params` (a JSON file name, resolved against the
+/// circuit's `point_neuron_models_dir` by the simulator).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SonataNodeType {
+    pub population: String,
+    pub node_type_id: u64,
+    pub model_type: Option<String>,
+    pub model_template: Option<String>,
+    pub dynamics_params: Option<String>,
+    pub model_name: Option<String>,
+    /// The node-types CSV the row came from (for error messages).
+    pub types_file: PathBuf,
+}
+
 /// A SONATA circuit as a connectome plus its populations.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SonataCircuit {
     pub connectome: Connectome,
     pub populations: Vec<NodePopulation>,
+    /// Distinct (population, node type) pairs in order of first appearance.
+    pub node_types: Vec<SonataNodeType>,
+    /// Per neuron (index as in [`Connectome::neurons`]): its entry in [`SonataCircuit::node_types`].
+    pub neuron_node_type: Vec<u32>,
+    /// The config's `components` (e.g. `point_neuron_models_dir`, `synaptic_models_dir`) with the manifest
+    /// expanded; the directories need not exist.
+    pub components: HashMap<String, PathBuf>,
+    /// The `circuit_config.json` read.
+    pub config: PathBuf,
 }
 
 impl SonataCircuit {
@@ -83,10 +108,11 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
         ..Default::default()
     };
     let mut populations = Vec::new();
+    let mut node_types = NodeTypeIndex::default();
     for n in list("nodes") {
         let file = resolve(&n, "nodes_file")?;
         let types = NodeTypes::read(&resolve(&n, "node_types_file")?)?;
-        read_nodes(&file, &types, &mut connectome, &mut populations)?;
+        read_nodes(&file, &types, &mut connectome, &mut populations, &mut node_types)?;
     }
     if populations.is_empty() {
         return Err(fmt_err(config, "`networks.nodes` lists no node population"));
@@ -99,7 +125,49 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
         read_edges(&file, &types, &index, &mut connections)?;
     }
     connectome.connections = connections;
-    Ok(SonataCircuit { connectome, populations })
+    let mut components = HashMap::new();
+    if let Some(obj) = json.get("components").and_then(|x| x.as_object()) {
+        for (k, v) in obj {
+            let s = v.as_str().ok_or_else(|| fmt_err(config, format!("components `{k}` is not a string path")))?;
+            components.insert(k.clone(), expand(s, &manifest, &base));
+        }
+    }
+    Ok(SonataCircuit {
+        connectome,
+        populations,
+        node_types: node_types.types,
+        neuron_node_type: node_types.of_neuron,
+        components,
+        config: config.to_path_buf(),
+    })
+}
+
+/// Distinct node types met while reading the nodes files, and each neuron's entry.
+#[derive(Default)]
+struct NodeTypeIndex {
+    types: Vec<SonataNodeType>,
+    index: HashMap<(String, u64), u32>,
+    of_neuron: Vec<u32>,
+}
+
+impl NodeTypeIndex {
+    fn push(&mut self, population: &str, t: u64, csv: &TypesCsv) {
+        let key = (population.to_string(), t);
+        let k = *self.index.entry(key).or_insert_with(|| {
+            let get = |c: &str| csv.get(t, c).map(str::to_string);
+            self.types.push(SonataNodeType {
+                population: population.to_string(),
+                node_type_id: t,
+                model_type: get("model_type"),
+                model_template: get("model_template"),
+                dynamics_params: get("dynamics_params"),
+                model_name: get("model_name"),
+                types_file: csv.path.clone(),
+            });
+            self.types.len() as u32 - 1
+        });
+        self.of_neuron.push(k);
+    }
 }
 
 fn stem(p: &Path) -> String {
@@ -209,6 +277,7 @@ fn read_nodes(
     types: &NodeTypes,
     connectome: &mut Connectome,
     populations: &mut Vec<NodePopulation>,
+    node_types: &mut NodeTypeIndex,
 ) -> Result<(), ConnectomeError> {
     let f = hdf5::File::open(file).map_err(h5_err(file, "cannot open the nodes file"))?;
     let nodes = f.group("nodes").map_err(|_| fmt_err(file, "no group `/nodes`: not a SONATA nodes file"))?;
@@ -257,6 +326,7 @@ fn read_nodes(
                 _ => None,
             };
             connectome.neurons.push(neuron);
+            node_types.push(&pop, t, &types.0);
         }
         populations.push(NodePopulation {
             name: pop,

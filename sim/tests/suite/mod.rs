@@ -73,6 +73,7 @@ pub fn celegans_setup() -> (SimSetup, PerturbationSchedule) {
     let mut silenced = vec![id("AVAL"), id("AVAR")];
     silenced.sort_unstable();
     let setup = SimSetup {
+        spike_trains: Default::default(),
         model,
         param_set: vec![0; n],
         init: vec![StateInit { var: 0, rule: InitRule::Uniform { lo: -65.0, hi: -55.0 }, targets: None }],
@@ -214,7 +215,20 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
         ],
     };
     let model = CompiledModel::compile(&sets, &network.receptors, DT).unwrap();
+    // Prescribed spike trains (spiking models): a whole block (640..700) and a few scattered neurons, 30 random
+    // steps each (duplicates merged), so several trains OR into one word of the forced mask.
+    let spike_trains = if kind == Kind::Graded {
+        Default::default()
+    } else {
+        let mut events = Vec::new();
+        for i in (640..700).chain([3, 64, 65, 300]) {
+            let mut r = SequenceRng::new(CounterRng::new(9, Stream::Connectivity), i);
+            events.extend((0..30).map(|_| (i, r.below(STEPS))));
+        }
+        Arc::new(SpikeTrains::from_events(events, n as usize, STEPS).unwrap().0)
+    };
     let setup = SimSetup {
+        spike_trains,
         model,
         param_set: (0..n).map(|i| (i % 2) as u16).collect(),
         init: vec![StateInit { var: 0, rule: InitRule::Normal { mean: -60.0, sd: 4.0 }, targets: None }],
