@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 
 use neurotwin_connectome::{CompileOptions, TransmitterMap, compile, read_sonata};
 
+/// The example as bundled in `data/sonata/` (gzip-repacked copy of the SONATA repository's files).
 fn example() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/sonata/300_intfire/circuit_config.json");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/sonata/300_intfire/circuit_config.json");
     p.exists().then_some(p)
 }
 
 #[test]
 fn intfire_300_example_reads_with_the_published_counts() {
     let Some(cfg) = example() else {
-        eprintln!("SKIP: ../shared/data/sonata/300_intfire is absent");
-        return;
+        panic!("data/sonata/300_intfire is missing from the repository");
     };
     let c = read_sonata(&cfg).unwrap();
     let pops: Vec<(&str, usize, bool)> =

@@ -9,6 +9,7 @@ pub mod error;
 pub mod load;
 pub mod plot;
 pub mod runner;
+pub mod sonata;
 pub mod source;
 pub mod spec;
 pub mod targets;

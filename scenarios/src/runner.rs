@@ -245,7 +245,7 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn summarize(
+pub(crate) fn summarize(
     run: &PreparedRun,
     rec: &Recording,
     sweep_param: Option<String>,

@@ -64,6 +64,47 @@ pub fn write_sonata_spikes(path: &Path, population: &str, rec: &Recording) -> Re
     })
 }
 
+/// A population of a multi-population spike report: neurons `first .. first + count` are its nodes
+/// `0 .. count`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportPopulation {
+    pub name: String,
+    pub first: u32,
+    pub count: u32,
+}
+
+/// Writes the spikes of `rec` as a SONATA spike file with one group per population (node ids relative to the
+/// population, sorted by time as recorded); spikes of neurons outside every population are not written.
+pub fn write_sonata_spikes_populations(
+    path: &Path,
+    populations: &[ReportPopulation],
+    rec: &Recording,
+) -> Result<(), SimError> {
+    let times = rec.spike_times_ms();
+    write_atomically(path, |tmp| {
+        let e = |x: hdf5::Error| out_err(path, x);
+        let f = hdf5::File::create(tmp).map_err(e)?;
+        let spikes = f.create_group("spikes").map_err(e)?;
+        for p in populations {
+            let range = p.first..p.first + p.count;
+            let (mut t, mut ids) = (Vec::new(), Vec::new());
+            for (k, &i) in rec.spike_neurons.iter().enumerate() {
+                if range.contains(&i) {
+                    t.push(times[k]);
+                    ids.push((i - p.first) as u64);
+                }
+            }
+            let g = spikes.create_group(&p.name).map_err(e)?;
+            g.new_attr::<Sorting>().create("sorting").map_err(e)?.write_scalar(&Sorting::by_time).map_err(e)?;
+            let ts = g.new_dataset_builder().with_data(&t).create("timestamps").map_err(e)?;
+            let units: hdf5::types::VarLenUnicode = "ms".parse().map_err(|x| out_err(path, format!("{x:?}")))?;
+            ts.new_attr::<hdf5::types::VarLenUnicode>().create("units").map_err(e)?.write_scalar(&units).map_err(e)?;
+            g.new_dataset_builder().with_data(&ids).create("node_ids").map_err(e)?;
+        }
+        Ok(())
+    })
+}
+
 /// Writes sampled state variables (nothing is written when none were recorded).
 pub fn write_state_report(path: &Path, rec: &Recording) -> Result<(), SimError> {
     if rec.state.is_empty() {

@@ -16,6 +16,9 @@ pub fn run(
     if neurotwin_predictive::is_predictive_scenario(&scenario) {
         return super::pc::run_predictive(&scenario, out, json, backend);
     }
+    if neurotwin_scenarios::sonata::is_sonata_config(&scenario) {
+        return run_sonata(&scenario, out, threads, json, backend);
+    }
     let req = RunRequest { scenario, out_dir: out, threads, progress: true, backend };
     let results = run_scenario(&req)?;
     if json {
@@ -24,6 +27,45 @@ pub fn run(
         return Ok(());
     }
     print_summary(&results);
+    Ok(())
+}
+
+/// A SONATA simulation config (`config.json` or `simulation_config.json`), see `neurotwin_scenarios::sonata`.
+fn run_sonata(
+    config: &std::path::Path,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    json: bool,
+    backend: BackendChoice,
+) -> anyhow::Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
+    let (sim, result) =
+        pool.install(|| neurotwin_scenarios::sonata::run_sonata(config, out.as_deref(), backend, true))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result.summary)?);
+        return Ok(());
+    }
+    for (name, st) in &sim.inputs {
+        println!(
+            "input {name}: {} spikes replayed ({} merged into an earlier spike of the same step, {} after tstop)",
+            st.events, st.merged, st.after_end
+        );
+    }
+    print_summary(std::slice::from_ref(&result));
+    let rec = &result.recording;
+    let rows: Vec<Vec<String>> = sim
+        .report_populations()
+        .iter()
+        .map(|p| {
+            let ids: Vec<u32> = (p.first..p.first + p.count).collect();
+            vec![p.name.clone(), p.count.to_string(), format!("{:.3}", rec.mean_rate_hz(&ids))]
+        })
+        .chain(
+            result.summary.rate_by_cell_type_hz.iter().map(|(g, r)| vec![g.clone(), String::new(), format!("{r:.3}")]),
+        )
+        .collect();
+    println!("{}", render(&["population / cell type", "nodes", "rate (Hz)"], &rows));
+    println!("spike report (SONATA): {}", sim.spikes_file.display());
     Ok(())
 }
 

@@ -85,19 +85,54 @@ fn h5_err(path: &Path, what: &str) -> impl Fn(hdf5::Error) -> ConnectomeError {
     move |e| ConnectomeError::Hdf5 { path: path.clone(), message: format!("{what}: {e}") }
 }
 
+/// A SONATA JSON configuration (circuit or simulation config) with its `manifest` of `$VARIABLES` resolved:
+/// [`SonataConfig::resolve`] expands variables and makes relative paths relative to the config's folder.
+#[derive(Clone, Debug)]
+pub struct SonataConfig {
+    pub path: PathBuf,
+    pub json: serde_json::Value,
+    manifest: HashMap<String, String>,
+    base: PathBuf,
+}
+
+impl SonataConfig {
+    pub fn read(path: &Path) -> Result<Self, ConnectomeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConnectomeError::io(path, e))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ConnectomeError::parse(path, e.line() as u64, format!("not valid JSON: {e}")))?;
+        // Absolute, so that manifest values (already joined to the base) are not joined twice by `expand`.
+        let abs = std::path::absolute(path).map_err(|e| ConnectomeError::io(path, e))?;
+        let base = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let manifest = manifest(path, &json, &base)?;
+        Ok(Self { path: path.to_path_buf(), json, manifest, base })
+    }
+
+    /// `s` with manifest variables expanded, relative to the config's folder unless absolute.
+    pub fn resolve(&self, s: &str) -> PathBuf {
+        expand(s, &self.manifest, &self.base)
+    }
+
+    /// The string at `key` of `section` (or of the top level when `section` is `None`), resolved as a path.
+    pub fn path_at(&self, section: Option<&str>, key: &str) -> Option<PathBuf> {
+        let v = match section {
+            Some(s) => self.json.get(s)?.get(key)?,
+            None => self.json.get(key)?,
+        };
+        v.as_str().map(|s| self.resolve(s))
+    }
+}
+
 /// Reads the circuit described by `circuit_config.json` at `config`.
 pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
-    let text = std::fs::read_to_string(config).map_err(|e| ConnectomeError::io(config, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| ConnectomeError::parse(config, e.line() as u64, format!("not valid JSON: {e}")))?;
-    let base = config.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let manifest = manifest(config, &json, &base)?;
+    let cfg = SonataConfig::read(config)?;
+    let json = &cfg.json;
+    let (manifest, base) = (&cfg.manifest, &cfg.base);
     let resolve = |v: &serde_json::Value, key: &str| -> Result<PathBuf, ConnectomeError> {
         let s = v
             .get(key)
             .and_then(|x| x.as_str())
             .ok_or_else(|| fmt_err(config, format!("a `networks` entry has no string `{key}`; give the file path")))?;
-        Ok(expand(s, &manifest, &base))
+        Ok(expand(s, manifest, base))
     };
     let networks = json.get("networks").ok_or_else(|| fmt_err(config, "no `networks` section"))?;
     let list = |k: &str| networks.get(k).and_then(|x| x.as_array()).cloned().unwrap_or_default();
@@ -129,7 +164,7 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
     if let Some(obj) = json.get("components").and_then(|x| x.as_object()) {
         for (k, v) in obj {
             let s = v.as_str().ok_or_else(|| fmt_err(config, format!("components `{k}` is not a string path")))?;
-            components.insert(k.clone(), expand(s, &manifest, &base));
+            components.insert(k.clone(), expand(s, manifest, base));
         }
     }
     Ok(SonataCircuit {
