@@ -221,7 +221,8 @@ fn spike_trains_force_spikes_at_their_steps_on_every_backend() {
     let w = 16.2f32;
     let n = net(3, vec![Synapse { pre: 0, post: 1, weight: w, delay: 7, receptor: 0 }], &[]);
     let mut s = setup(n.clone(), LifExpParams::default(), vec![], 200);
-    let (trains, stats) = SpikeTrains::from_events(vec![(0, 40), (0, 5), (2, 11), (0, 11), (0, 40), (2, 500)], 3, 200).unwrap();
+    let (trains, stats) =
+        SpikeTrains::from_events(vec![(0, 40), (0, 5), (2, 11), (0, 11), (0, 40), (2, 500)], 3, 200).unwrap();
     assert_eq!((stats.merged, stats.after_end), (1, 1));
     s.spike_trains = Arc::new(trains);
     let spec = probe(2, "I_syn_ex", vec![1]);

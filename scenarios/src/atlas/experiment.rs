@@ -133,7 +133,8 @@ fn window_means(rec: &Recording, forward: &ForwardModel, p: &AtlasProtocol, n: u
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
     for (&s, &i) in rec.spike_steps.iter().zip(&rec.spike_neurons) {
         if s < b {
-            times[i as usize].push(s as f64 * rec.dt_ms);
+            // Spike of step s at the end of the step, as the SONATA report and `Recording::spike_times_ms`.
+            times[i as usize].push((s + 1) as f64 * rec.dt_ms);
         }
     }
     let (t0, t1) = (a as f64 * rec.dt_ms, b as f64 * rec.dt_ms);
