@@ -2,7 +2,7 @@
 //!
 //! Accepted entry points: a top-level `config.json` naming `"network"` (circuit config) and `"simulation"`
 //! (simulation config), a simulation config with a `"network"` key, or a simulation config with a
-//! `circuit_config.json` beside it. Read: `run.tstop` and `run.dt` (ms), `node_sets_file`, the `inputs` of
+//! `circuit_config.json` beside it. Read: `run.tstop` and `run.dt` (ms), `node_sets_file` (or inline `node_sets`), the `inputs` of
 //! `input_type = "spikes"` (module `h5`/`sonata`: `/spikes/<population>/{timestamps,node_ids}` or the older
 //! `/spikes/{timestamps,gids}`; module `csv`: bmtk's space-separated `timestamps population node_ids`), and
 //! `output.output_dir` / `output.spikes_file`.
@@ -16,9 +16,12 @@
 //! - `model_template = nest:iaf_psc_delta`: `lif_delta` with the JSON's NEST parameters (C_m, tau_m, E_L, V_th,
 //!   V_reset, t_ref, I_e).
 //!
-//! Weights: BioNet's rule for point-process targets, `w = syn_weight × nsyns × sign`, the sign −1 for edges the
-//! reader classed inhibitory (the edge type's synaptic model file names `inh`, as bmtk's `instantaneousInh.json`,
-//! whose `sign` is −1), +1 otherwise. Delays in ms.
+//! Weights: BioNet's rule for point-process targets (bmtk 1.2 `PointProcessCell.set_syn_connection` with
+//! `EdgeAdaptor.create_adaptor`): when the edge group has `nsyns`, `w = syn_weight × nsyns × sign`, the sign −1
+//! for edges the reader classed inhibitory (the edge type's synaptic model file names `inh`, as bmtk's
+//! `instantaneousInh.json`, whose `sign` is −1), +1 otherwise; when it has no `nsyns` (one row per synapse),
+//! `w = syn_weight` as given — BioNet then applies neither count nor sign, so inhibitory rows must carry negative
+//! weights. Delays in ms.
 //!
 //! Time grid: an input spike at `t` ms is emitted in the step that ends at the grid point nearest `t`, so its
 //! recorded time (end of step) is `t` rounded to `dt`; a target fires in the step its input arrives (delta
@@ -355,11 +358,13 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
         if c.kind != SynapseKind::Chemical {
             continue;
         }
-        let sign = if c.receptor.as_deref() == Some("inh") { -1.0 } else { 1.0 };
         let w = c
             .weight
             .ok_or_else(|| file_err(&circuit_path, format!("edge #{k} ({} -> {}) has no syn_weight", c.pre, c.post)))?;
-        c.weight = Some((w as f64 * c.count as f64 * sign) as f32);
+        if circuit.nsyns_given[k] {
+            let sign = if c.receptor.as_deref() == Some("inh") { -1.0 } else { 1.0 };
+            c.weight = Some((w as f64 * c.count as f64 * sign) as f32);
+        }
     }
     let opt = CompileOptions { dt_ms: dt, transmitters: TransmitterMap::exc_inh(), ..Default::default() };
     let network = Arc::new(compile(&connectome, &opt)?);
@@ -367,6 +372,7 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
 
     // Inputs: spike trains of virtual nodes.
     let node_sets = match sim.path_at(None, "node_sets_file") {
+        None if sim.json.get("node_sets").is_some_and(|v| v.is_object()) => sim.json.get("node_sets").cloned(),
         Some(p) => {
             let text = std::fs::read_to_string(&p).map_err(|e| file_err(&p, e.to_string()))?;
             Some(

@@ -65,6 +65,9 @@ pub struct SonataCircuit {
     pub components: HashMap<String, PathBuf>,
     /// The `circuit_config.json` read.
     pub config: PathBuf,
+    /// Per connection (as [`Connectome::connections`]): whether its edge group (or edge type) gave `nsyns`.
+    /// Simulators read weights differently without it (BioNet: one row per synapse, `syn_weight` as given).
+    pub nsyns_given: Vec<bool>,
 }
 
 impl SonataCircuit {
@@ -154,10 +157,11 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
     }
     let index: HashMap<&str, &NodePopulation> = populations.iter().map(|p| (p.name.as_str(), p)).collect();
     let mut connections = Vec::new();
+    let mut nsyns_given = Vec::new();
     for e in list("edges") {
         let file = resolve(&e, "edges_file")?;
         let types = EdgeTypes::read(&resolve(&e, "edge_types_file")?)?;
-        read_edges(&file, &types, &index, &mut connections)?;
+        read_edges(&file, &types, &index, &mut connections, &mut nsyns_given)?;
     }
     connectome.connections = connections;
     let mut components = HashMap::new();
@@ -174,6 +178,7 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
         neuron_node_type: node_types.of_neuron,
         components,
         config: config.to_path_buf(),
+        nsyns_given,
     })
 }
 
@@ -389,6 +394,7 @@ fn read_edges(
     types: &EdgeTypes,
     pops: &HashMap<&str, &NodePopulation>,
     out: &mut Vec<Connection>,
+    nsyns_given: &mut Vec<bool>,
 ) -> Result<(), ConnectomeError> {
     let f = hdf5::File::open(file).map_err(h5_err(file, "cannot open the edges file"))?;
     let edges = f.group("edges").map_err(|_| fmt_err(file, "no group `/edges`: not a SONATA edges file"))?;
@@ -479,7 +485,9 @@ fn read_edges(
             };
             let weight = col("syn_weight")?;
             let delay = col("delay")?;
-            let count = col("nsyns")?.unwrap_or(1.0);
+            let nsyns = col("nsyns")?;
+            nsyns_given.push(nsyns.is_some());
+            let count = nsyns.unwrap_or(1.0);
             for (name, v) in [("syn_weight", weight), ("delay", delay), ("nsyns", Some(count))] {
                 if let Some(x) = v
                     && !x.is_finite()
