@@ -4,6 +4,7 @@
 
 pub mod compile;
 pub mod error;
+pub mod export;
 pub mod gap;
 pub mod generators;
 pub mod graph;
@@ -15,6 +16,7 @@ pub mod transmitter;
 
 pub use compile::{CompileOptions, CompileReport, CompiledNetwork, compile};
 pub use error::ConnectomeError;
+pub use export::{PopulationLayout, SonataWriteOptions, write_sonata};
 pub use gap::GapMatrix;
 pub use graph::{ConnectomeGraph, HubMetric, NeuronRef, PathMetric, PathOptions};
 pub use hdf5io::{read_compiled, read_connectome, write_compiled, write_connectome};

@@ -31,6 +31,7 @@ pub mod flavell;
 mod h5;
 pub mod labels;
 pub mod nwb;
+pub mod nwb_write;
 pub mod plain_h5;
 pub mod recording;
 pub mod stats;

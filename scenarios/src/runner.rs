@@ -244,8 +244,9 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
     Ok(results)
 }
 
+/// The summary of one finished run (what `summary.json` holds).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn summarize(
+pub fn summarize(
     run: &PreparedRun,
     rec: &Recording,
     sweep_param: Option<String>,
@@ -302,7 +303,9 @@ pub(crate) fn summarize(
     }
 }
 
-fn write_outputs(dir: &Path, run: &PreparedRun, rec: &Recording, summary: &RunSummary) -> Result<(), SimError> {
+/// Writes the files of one run into `dir`: `spikes.h5`, `nodes.csv`, `state.h5`, `raster.png` (if asked) and
+/// `summary.json`.
+pub fn write_outputs(dir: &Path, run: &PreparedRun, rec: &Recording, summary: &RunSummary) -> Result<(), SimError> {
     write_sonata_spikes(&dir.join("spikes.h5"), &run.name, rec)?;
     let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
     write_node_table(&dir.join("nodes.csv"), &names)?;

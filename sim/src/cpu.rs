@@ -118,6 +118,11 @@ pub struct CpuBackend {
     spiking: bool,
     /// The step advanced but not yet drained (its spikes are `spikes`); the CPU's window is one step.
     pending: Option<u64>,
+    /// Ownership of 64-neuron blocks when the network is split across processes (`distributed.rs`); `None`:
+    /// every block is updated (the normal case).
+    owned: Option<Vec<bool>>,
+    /// With `owned`: delivery writes only to targets in `[lo, hi)`, the span of the owned blocks.
+    owned_span: Option<(u32, u32)>,
 }
 
 impl CpuBackend {
@@ -239,6 +244,8 @@ impl CpuBackend {
             v_prev: vec![0.0; n_pad],
             spikes: Vec::new(),
             pending: None,
+            owned: None,
+            owned_span: None,
             emitted: Vec::new(),
             spiking,
         };
@@ -292,6 +299,7 @@ impl CpuBackend {
             v_prev: &self.v_prev,
             control,
             spiking: self.spiking,
+            owned: self.owned.as_deref(),
         };
         let chunk = self.n_state * LANES;
         let work = self
@@ -339,7 +347,13 @@ impl CpuBackend {
             spiking: self.spiking,
         };
         let n = self.n as u64;
-        if parts == 1 {
+        if let Some((lo, hi)) = self.owned_span {
+            // Only this process's targets (a share of the network): the same split over [lo, hi).
+            let (lo, len) = (lo as u64, (hi - lo) as u64);
+            (0..parts as u64).into_par_iter().for_each(|p| {
+                d.run((lo + p * len / parts as u64) as u32, (lo + (p + 1) * len / parts as u64) as u32, ring)
+            });
+        } else if parts == 1 {
             d.run(0, u32::MAX, ring);
         } else {
             (0..parts as u64)
@@ -370,6 +384,7 @@ struct UpdateCtx<'a> {
     v_prev: &'a [f64],
     control: &'a StepControl,
     spiking: bool,
+    owned: Option<&'a [bool]>,
 }
 
 /// Synaptic input of one channel of one block: `syn[l] = slot[l] · 2^-S` (exact: integer to nearest f64, then
@@ -447,6 +462,20 @@ impl UpdateCtx<'_> {
     ) {
         let base = b * LANES;
         let lanes = LANES.min(self.n.saturating_sub(base));
+        if let Some(owned) = self.owned
+            && !owned[b]
+        {
+            // Another process updates this block: its state is never touched and it emits nothing. Its ring
+            // entries (delivery may write them: see `set_owned_blocks`) are cleared so that they cannot accumulate.
+            for ch in 0..self.n_ch {
+                let row = (ch * self.slots + self.slot) * self.n_pad + base;
+                // SAFETY: as in the gather below, this block exclusively owns these ring indices during the update.
+                unsafe { std::slice::from_raw_parts_mut(ring.0.add(row), lanes) }.fill(0);
+            }
+            *spikes = 0;
+            act.fill(0.0);
+            return;
+        }
         let BlockScratch { syn, i_ext, gap_g, gap_gv } = scratch;
         let syn = &mut syn[..];
         i_ext.fill(0.0);
@@ -636,6 +665,61 @@ impl Backend for CpuBackend {
 
     fn delivery_scale_exponent(&self) -> i32 {
         self.fixed.exponent
+    }
+}
+
+/// Hooks for running one part of a network per process (`crate::distributed`).
+impl CpuBackend {
+    /// Number of 64-neuron blocks (the unit of ownership).
+    pub fn n_blocks(&self) -> usize {
+        self.n_blocks
+    }
+
+    /// Restricts the neuron update to the blocks with `owned[b] == true`: the others keep their state
+    /// untouched and emit nothing, so [`Backend::step`] returns (and delivers) only this process's spikes.
+    /// Delivery writes only to targets between the first and the last owned block (all of them for a
+    /// contiguous range of blocks); ring entries of blocks not owned in between are discarded.
+    pub fn set_owned_blocks(&mut self, owned: Vec<bool>) -> Result<(), SimError> {
+        if owned.len() != self.n_blocks {
+            return Err(SimError::Setup(format!(
+                "ownership mask has {} entries for {} blocks of {LANES} neurons",
+                owned.len(),
+                self.n_blocks
+            )));
+        }
+        let first = owned.iter().position(|&o| o).unwrap_or(0);
+        let end = owned.iter().rposition(|&o| o).map_or(first, |b| b + 1);
+        let span = ((first * LANES).min(self.n) as u32, (end * LANES).min(self.n) as u32);
+        (self.owned, self.owned_span) = if owned.iter().all(|&o| o) { (None, None) } else { (Some(owned), Some(span)) };
+        Ok(())
+    }
+
+    /// Delivers spikes of `neurons` (each `< n`) emitted at step `emission_step` by another process: each
+    /// synapse adds to ring slot `(emission_step + delay) mod slots`, exactly as if they had been emitted
+    /// here. Must be called before step `emission_step + min delay` is advanced (the slot would be read
+    /// already) and after step `emission_step` (so the slot is not one still ahead of its previous use).
+    pub fn deliver_remote_spikes(&mut self, emission_step: u64, neurons: &[u32]) -> Result<(), SimError> {
+        if !self.spiking {
+            return Err(SimError::Setup("remote spike delivery needs a spiking model".into()));
+        }
+        if let Some(&i) = neurons.iter().find(|&&i| i as usize >= self.n) {
+            return Err(SimError::Setup(format!("remote spike of neuron #{i}, but the network has {}", self.n)));
+        }
+        self.emitted.clear();
+        self.emitted.extend(neurons.iter().map(|&i| (i, 1.0)));
+        self.deliver(emission_step);
+        self.emitted.clear();
+        Ok(())
+    }
+
+    /// The simulated network.
+    pub fn network(&self) -> &Arc<CompiledNetwork> {
+        &self.net
+    }
+
+    /// Whether the model transmits spikes (`false`: graded activity).
+    pub fn is_spiking(&self) -> bool {
+        self.spiking
     }
 }
 

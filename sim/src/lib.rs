@@ -5,6 +5,7 @@ pub mod backend;
 pub mod control;
 pub mod cpu;
 pub mod cuda;
+pub mod distributed;
 pub mod engine;
 pub mod error;
 pub mod host_kernels;

@@ -1,17 +1,42 @@
-//! `neurotwin import`: CSV or bundled data → neurotwin HDF5 connectome (optionally with the compiled
-//! matrices, so `run` can skip compilation of big connectomes).
+//! `neurotwin import`: CSV, bundled data or a SONATA circuit → neurotwin HDF5 connectome (optionally with the
+//! compiled matrices, so `run` can skip compilation of big connectomes), or → a SONATA circuit folder
+//! (`--to sonata -o DIR`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
-use neurotwin_connectome::{CompileOptions, TransmitterMap, compile};
+use anyhow::{Context, bail};
+use neurotwin_connectome::export::{GapJunctions, PopulationLayout, SonataWriteOptions, write_sonata};
+use neurotwin_connectome::{CompileOptions, TransmitterMap, compile, read_sonata};
 
-use super::load::{load_connectome, write_h5};
+use super::load::{LoadedConnectome, load_connectome, write_h5};
+
+/// Output format of `import`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// neurotwin HDF5 connectome (one file).
+    #[default]
+    H5,
+    /// SONATA circuit (a folder with circuit_config.json, nodes/edges HDF5 files and type CSVs).
+    Sonata,
+}
+
+/// `--gap-junctions` for SONATA output.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GapChoice {
+    /// Refuse a connectome with gap junctions (SONATA has no standard gap-junction edge type).
+    #[default]
+    Error,
+    /// Leave gap junctions out.
+    Omit,
+    /// Write them as separate `*_gap` edge populations with edge type column `is_gap_junction = True`.
+    Write,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    /// `celegans` (bundled) or a connections CSV (generic, FlyWire or neuPrint layout).
+    /// `celegans` (bundled), a connections CSV (generic, FlyWire or neuPrint layout), a neurotwin .h5
+    /// connectome or a SONATA circuit_config.json.
     pub source: String,
     /// Neurons CSV.
     #[arg(long)]
@@ -19,29 +44,91 @@ pub struct ImportArgs {
     /// CSV layout: generic, flywire, neuprint (default: detected).
     #[arg(long)]
     pub layout: Option<String>,
-    /// Output HDF5 file.
+    /// Output: the HDF5 file (`--to h5`) or the circuit folder (`--to sonata`).
     #[arg(short, long)]
     pub out: PathBuf,
-    /// Also store the compiled network for this time step (ms).
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ImportFormat::H5)]
+    pub to: ImportFormat,
+    /// Also store the compiled network for this time step (ms); `--to h5` only.
     #[arg(long)]
     pub compile_dt: Option<f64>,
-    /// Transmitter preset used when compiling (fly, celegans, exc_inh).
+    /// Transmitter preset used when compiling, and for the SONATA receptor classes (fly, celegans, exc_inh).
     #[arg(long)]
     pub transmitters: Option<String>,
+    /// Gap junctions in SONATA output.
+    #[arg(long, value_enum, default_value_t = GapChoice::Error)]
+    pub gap_junctions: GapChoice,
+    /// Replace a non-empty SONATA output folder.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+struct Source {
+    loaded: LoadedConnectome,
+    /// Populations and node models when the source is a SONATA circuit.
+    sonata: Option<(Vec<PopulationLayout>, SonataWriteOptions)>,
+}
+
+fn load(a: &ImportArgs) -> anyhow::Result<Source> {
+    let is_json = Path::new(&a.source).extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if !is_json {
+        return Ok(Source {
+            loaded: load_connectome(&a.source, a.neurons.as_deref(), a.layout.as_deref())?,
+            sonata: None,
+        });
+    }
+    let circuit = read_sonata(Path::new(&a.source))?;
+    let sonata = Some((PopulationLayout::from_circuit(&circuit), SonataWriteOptions::for_circuit(&circuit)));
+    let loaded = LoadedConnectome { connectome: circuit.connectome, default_map: TransmitterMap::exc_inh() };
+    Ok(Source { loaded, sonata })
 }
 
 pub fn import(a: ImportArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let loaded = load_connectome(&a.source, a.neurons.as_deref(), a.layout.as_deref())?;
-    let c = &loaded.connectome;
-    let compiled = match a.compile_dt {
-        Some(dt) => {
-            let map = match &a.transmitters {
-                Some(p) => TransmitterMap::preset(p).with_context(|| format!("unknown transmitter preset `{p}`"))?,
-                None => loaded.default_map.clone(),
-            };
-            Some(compile(c, &CompileOptions { dt_ms: dt, transmitters: map, ..Default::default() })?)
+    let source = load(&a)?;
+    let c = &source.loaded.connectome;
+    let map = match &a.transmitters {
+        Some(p) => TransmitterMap::preset(p).with_context(|| format!("unknown transmitter preset `{p}`"))?,
+        None => source.loaded.default_map.clone(),
+    };
+    if a.to == ImportFormat::Sonata {
+        if a.compile_dt.is_some() {
+            bail!("--compile-dt stores compiled matrices in a neurotwin .h5 file; it does not apply to --to sonata");
         }
+        let (layouts, base) = source.sonata.unwrap_or_default();
+        let options = SonataWriteOptions {
+            overwrite: a.overwrite,
+            gap_junctions: match a.gap_junctions {
+                GapChoice::Error => GapJunctions::Error,
+                GapChoice::Omit => GapJunctions::Omit,
+                GapChoice::Write => GapJunctions::Write,
+            },
+            transmitters: map,
+            ..base
+        };
+        let config = write_sonata(c, &layouts, &a.out, &options).map_err(|e| {
+            let hint = if e.to_string().contains("gap junctions") {
+                " (pass --gap-junctions omit or --gap-junctions write)"
+            } else if e.to_string().contains("not empty") {
+                " (pass --overwrite to replace it)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("{e}{hint}")
+        })?;
+        println!(
+            "{}: {} neurons, {} connections → SONATA {} ({:.2} s)",
+            c.name,
+            c.neurons.len(),
+            c.connections.len(),
+            config.display(),
+            t0.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let compiled = match a.compile_dt {
+        Some(dt) => Some(compile(c, &CompileOptions { dt_ms: dt, transmitters: map, ..Default::default() })?),
         None => None,
     };
     write_h5(&a.out, c, compiled.as_ref())?;

@@ -3,6 +3,7 @@
 mod compare;
 mod demo;
 mod doctor;
+mod export;
 mod import;
 mod inspect;
 mod load;
@@ -25,9 +26,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a scenario file (all trials and sweep points); writes spikes.h5, summary.json, raster.png.
+    /// Run a scenario file (all trials and sweep points) or a SONATA simulation config (`config.json` /
+    /// `simulation_config.json`); writes spikes.h5, summary.json, raster.png.
     Run {
-        /// Scenario file (TOML).
+        /// Scenario file (TOML) or SONATA simulation config (JSON).
         scenario: PathBuf,
         /// Output folder (default: the scenario's [output] dir, else out/<scenario name>).
         #[arg(short, long)]
@@ -57,7 +59,11 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Report the machine: cores, CUDA driver, GPUs, NVRTC.
     Doctor,
-    /// Convert a connectome (CSV or bundled) to a neurotwin HDF5 file.
+    /// Export a finished run to a standard format: `export nwb RUN_DIR -o OUT.nwb` (NWB 2.x: spikes as the
+    /// units table, simulated ΔF/F as a RoiResponseSeries).
+    Export(export::ExportArgs),
+    /// Convert a connectome (CSV, bundled or a SONATA circuit) to a neurotwin HDF5 file or (`--to sonata`) a
+    /// SONATA circuit.
     Import(import::ImportArgs),
     /// Print what a connectome holds and compiles to: sizes, bytes/synapse, receptor classes, hubs,
     /// paths, strongly connected components.
@@ -77,6 +83,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { out, backend } => demo::demo(out, backend),
         Command::Compare(a) => compare::compare(a),
         Command::Doctor => doctor::doctor(),
+        Command::Export(a) => export::export(a),
         Command::Import(a) => import::import(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Segment(a) => segment::segment(a),

@@ -6,6 +6,11 @@ use neurotwin_scenarios::{BackendChoice, RunRequest, RunResult, run_scenario};
 
 use super::table::render;
 
+/// `mpirun -np N neurotwin run …` (feature `mpi`): one network across N ranks, see src/cli/mpi.rs.
+#[cfg(feature = "mpi")]
+#[path = "mpi.rs"]
+mod mpi;
+
 pub fn run(
     scenario: PathBuf,
     out: Option<PathBuf>,
@@ -20,6 +25,10 @@ pub fn run(
         return run_sonata(&scenario, out, threads, json, backend);
     }
     let req = RunRequest { scenario, out_dir: out, threads, progress: true, backend };
+    #[cfg(feature = "mpi")]
+    if mpi::run(&req, json)? {
+        return Ok(());
+    }
     let results = run_scenario(&req)?;
     if json {
         let all: Vec<_> = results.iter().map(|r| &r.summary).collect();

@@ -7,11 +7,17 @@
 //!
 //! Mapping: every node becomes a neuron named `<population>:<node_id>`, `cell_type` = the node type's
 //! `model_name` (else `pop_name`, else the node type id), `region` = `location`, `transmitter` = `exc` /
-//! `inh` from the `ei` column. Every edge row becomes a chemical connection with `count` = `nsyns` (1 when
-//! absent), `weight` = `syn_weight` (group dataset, else the edge type's column), `delay_ms` = `delay` and
-//! `receptor` = `inh` when the edge type's `dynamics_params` names an inhibitory synapse (contains `inh`),
-//! `exc` otherwise (the `exc_inh` transmitter map). Virtual populations (`model_type = virtual`, the
-//! inputs of a SONATA simulation) are kept and listed in [`SonataCircuit::populations`].
+//! `inh` from the `ei` column; per-node attributes of the node group override these (SONATA: group datasets
+//! take precedence over node-types columns): `name`, `cell_type`/`model_name`, `region`/`location`,
+//! `transmitter` (else `ei`) and the position `x`, `y`, `z`. Every edge row becomes a connection with
+//! `count` = `nsyns` (1 when absent), `weight` = `syn_weight` (group dataset, else the edge type's column),
+//! `delay_ms` = `delay`, `confidence` = `confidence`; edge types with `is_gap_junction = True` (BMTK's column)
+//! give electrical connections; otherwise chemical ones whose `receptor` / `transmitter` are the edge type's
+//! exact columns when it has them (files written by [`crate::export::sonata`], marked by a `receptor_class`
+//! column), else `receptor` = `inh` when the edge type's `dynamics_params` names an inhibitory synapse
+//! (contains `inh`), `exc` otherwise (the `exc_inh` transmitter map). Types CSVs are split on whitespace with
+//! `"…"` quoting. Virtual populations (`model_type = virtual`, the inputs of a SONATA simulation) are kept and
+//! listed in [`SonataCircuit::populations`].
 //!
 //! Errors name the file, the dataset or CSV line and the fix; nothing panics on a malformed circuit.
 
@@ -250,6 +256,45 @@ fn expand(s: &str, manifest: &HashMap<String, String>, base: &Path) -> PathBuf {
     if p.is_absolute() { p } else { base.join(p) }
 }
 
+/// Fields of a types-CSV line: separated by whitespace, `"…"` quoting a field that contains spaces (the SONATA
+/// CSV dialect; `""` inside quotes is a literal quote).
+fn split_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&c) = chars.peek() else { break };
+        let mut field = String::new();
+        if c == '"' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        field.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    field.push(c);
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                field.push(c);
+                chars.next();
+            }
+        }
+        out.push(field);
+    }
+    out
+}
+
 /// A whitespace-separated SONATA types CSV: header + rows, by type id.
 struct TypesCsv {
     path: PathBuf,
@@ -262,14 +307,14 @@ impl TypesCsv {
         let text = std::fs::read_to_string(path).map_err(|e| ConnectomeError::io(path, e))?;
         let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
         let (_, header) = lines.next().ok_or_else(|| fmt_err(path, "empty types file: expected a header line"))?;
-        let columns: Vec<String> = header.split_whitespace().map(str::to_string).collect();
+        let columns: Vec<String> = split_fields(header);
         let id = columns
             .iter()
             .position(|c| c == id_column)
             .ok_or_else(|| ConnectomeError::parse(path, 1, format!("no `{id_column}` column")))?;
         let mut rows = HashMap::new();
         for (k, line) in lines {
-            let f: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            let f: Vec<String> = split_fields(line);
             if f.len() != columns.len() {
                 return Err(ConnectomeError::parse(
                     path,
@@ -343,6 +388,7 @@ fn read_nodes(
         }
         let first = connectome.neurons.len();
         let mut all_virtual = n > 0;
+        let attrs = NodeAttributes::read(&g, n, file, &what)?;
         for &k in &order {
             let t = type_id[k];
             if !types.0.rows.contains_key(&t) {
@@ -365,6 +411,7 @@ fn read_nodes(
                 Some("i") => Some("inh".into()),
                 _ => None,
             };
+            attrs.apply(k, &mut neuron);
             connectome.neurons.push(neuron);
             node_types.push(&pop, t, &types.0);
         }
@@ -377,6 +424,103 @@ fn read_nodes(
         });
     }
     Ok(())
+}
+
+/// Per-node attributes of the node groups that override the node types (SONATA: group datasets take
+/// precedence over node-types columns): `name`, `cell_type` (else `model_name`), `region` (else `location`),
+/// `transmitter` (the exact transmitter; else `ei` gives `exc`/`inh`) as strings (empty = none), and `x`, `y`,
+/// `z` (NaN = none).
+struct NodeAttributes {
+    /// Per node (stored order): group and index within it.
+    group: Vec<u64>,
+    index: Vec<u64>,
+    groups: HashMap<u64, GroupAttributes>,
+}
+
+#[derive(Default)]
+struct GroupAttributes {
+    strings: HashMap<&'static str, Vec<String>>,
+    xyz: Option<[Vec<f64>; 3]>,
+}
+
+fn read_strings(g: &hdf5::Group, name: &str) -> Option<hdf5::Result<Vec<String>>> {
+    let ds = g.dataset(name).ok()?;
+    Some(ds.read_raw::<VarLenUnicode>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect()).or_else(|_| {
+        ds.read_raw::<hdf5::types::VarLenAscii>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+    }))
+}
+
+impl NodeAttributes {
+    fn read(g: &hdf5::Group, n: usize, file: &Path, what: &str) -> Result<Self, ConnectomeError> {
+        let (group, index) = if g.link_exists("node_group_id") {
+            (read_u64(g, "node_group_id", file, what)?, read_u64(g, "node_group_index", file, what)?)
+        } else {
+            (vec![0; n], (0..n as u64).collect())
+        };
+        if group.len() != n || index.len() != n {
+            return Err(fmt_err(file, format!("{what}: node_group_id / node_group_index must have {n} entries")));
+        }
+        let mut groups = HashMap::new();
+        for &gid in group.iter().collect::<std::collections::BTreeSet<_>>() {
+            let mut ga = GroupAttributes::default();
+            if let Ok(grp) = g.group(&gid.to_string()) {
+                for col in ["name", "cell_type", "model_name", "region", "location", "transmitter", "ei"] {
+                    if let Some(v) = read_strings(&grp, col) {
+                        let v = v.map_err(h5_err(file, &format!("{what}/{gid}/{col} (expected strings)")))?;
+                        ga.strings.insert(col, v);
+                    }
+                }
+                if ["x", "y", "z"].iter().all(|c| grp.link_exists(c)) {
+                    let read = |c: &str| -> Result<Vec<f64>, ConnectomeError> {
+                        let ds = grp.dataset(c).map_err(h5_err(file, &format!("{what}/{gid}/{c}")))?;
+                        ds.read_raw::<f64>().map_err(h5_err(file, &format!("{what}/{gid}/{c} (expected numbers)")))
+                    };
+                    ga.xyz = Some([read("x")?, read("y")?, read("z")?]);
+                }
+            }
+            groups.insert(gid, ga);
+        }
+        for k in 0..n {
+            let ga = &groups[&group[k]];
+            let rows = ga.strings.values().map(Vec::len).chain(ga.xyz.iter().map(|x| x[0].len())).min();
+            if rows.is_some_and(|r| index[k] as usize >= r) {
+                return Err(fmt_err(
+                    file,
+                    format!("{what}: node {k} has node_group_index {} beyond group {}'s datasets", index[k], group[k]),
+                ));
+            }
+        }
+        Ok(Self { group, index, groups })
+    }
+
+    fn apply(&self, k: usize, neuron: &mut Neuron) {
+        let ga = &self.groups[&self.group[k]];
+        let i = self.index[k] as usize;
+        let get = |c: &str| ga.strings.get(c).map(|v| v[i].clone());
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        if let Some(x) = get("name").and_then(some) {
+            neuron.name = x;
+        }
+        if let Some(x) = get("cell_type").or_else(|| get("model_name")) {
+            neuron.cell_type = x;
+        }
+        if let Some(x) = get("region").or_else(|| get("location")) {
+            neuron.region = some(x);
+        }
+        if let Some(x) = get("transmitter") {
+            neuron.transmitter = some(x);
+        } else if let Some(ei) = get("ei") {
+            neuron.transmitter = match ei.as_str() {
+                "e" => Some("exc".into()),
+                "i" => Some("inh".into()),
+                _ => None,
+            };
+        }
+        if let Some([x, y, z]) = &ga.xyz {
+            let p = [x[i] as f32, y[i] as f32, z[i] as f32];
+            neuron.position = (!p.iter().any(|v| v.is_nan())).then_some(p);
+        }
+    }
 }
 
 fn population_attr(ds: &hdf5::Dataset, file: &Path, what: &str) -> Result<String, ConnectomeError> {
@@ -438,7 +582,7 @@ fn read_edges(
             let gname = gid.to_string();
             let mut cols = HashMap::new();
             if let Ok(grp) = g.group(&gname) {
-                for col in ["syn_weight", "delay", "nsyns"] {
+                for col in ["syn_weight", "delay", "nsyns", "confidence"] {
                     if let Ok(ds) = grp.dataset(col) {
                         let v: Vec<f64> =
                             ds.read_raw::<f64>().map_err(h5_err(file, &format!("{what}/{gname}/{col}")))?;
@@ -495,17 +639,29 @@ fn read_edges(
                     return Err(fmt_err(file, format!("{what}: edge {k}: {name} = {x} is not finite")));
                 }
             }
-            let inhibitory = types.0.get(et, "dynamics_params").is_some_and(|d| d.to_ascii_lowercase().contains("inh"));
+            let confidence = col("confidence")?;
+            let gap = types.0.get(et, "is_gap_junction").is_some_and(|v| matches!(v, "True" | "true" | "1"));
+            // Files written by neurotwin carry the exact receptor and transmitter (`receptor_class` marks them);
+            // otherwise the synaptic model's name gives exc / inh.
+            let (receptor, transmitter) = if gap {
+                (None, None)
+            } else if types.0.columns.iter().any(|c| c == "receptor_class") {
+                (types.0.get(et, "receptor").map(str::to_string), types.0.get(et, "transmitter").map(str::to_string))
+            } else {
+                let inhibitory =
+                    types.0.get(et, "dynamics_params").is_some_and(|d| d.to_ascii_lowercase().contains("inh"));
+                (Some(if inhibitory { "inh" } else { "exc" }.to_string()), None)
+            };
             out.push(Connection {
                 pre: (sp.first + s as usize) as u64,
                 post: (tp.first + t as usize) as u64,
-                kind: SynapseKind::Chemical,
+                kind: if gap { SynapseKind::Electrical } else { SynapseKind::Chemical },
                 count: count as f32,
                 weight: weight.map(|w| w as f32),
-                transmitter: None,
-                receptor: Some(if inhibitory { "inh" } else { "exc" }.into()),
+                transmitter,
+                receptor,
                 delay_ms: delay.map(|d| d as f32),
-                confidence: None,
+                confidence: confidence.map(|c| c as f32),
             });
         }
     }

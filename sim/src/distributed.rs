@@ -1,0 +1,378 @@
+//! One network simulated by several processes (MPI ranks), with exactly the spikes of one process.
+//!
+//! **Partition.** Neurons are owned in blocks of 64 (the CPU backend's unit of update). By default each rank
+//! owns one contiguous range of blocks ([`Partition::Contiguous`]: rank `r` of `size` owns blocks
+//! `[r·B/size, (r+1)·B/size)`), so that it also delivers spikes only to its own targets — the CPU backend's
+//! delivery already splits targets by index range. [`Partition::RoundRobin`] (block `b` on rank `b mod size`,
+//! NEST-style) is kept for comparison: it balances cell types that are stored in runs, but every rank then
+//! delivers every spike to almost every target, so delivery is not split. Every rank builds the whole
+//! [`CpuBackend`] (the network, all ring buffers) but updates only its own blocks
+//! ([`CpuBackend::set_owned_blocks`]); the state of other blocks is never touched.
+//!
+//! **Exchange interval D.** A spike emitted at step `t` reaches its targets at `t + delay` with
+//! `delay ≥ D`, the network's minimum synaptic delay in steps (NEST's and Arbor's min-delay epoch). So the
+//! ranks need each other's spikes only once every `D` steps: [`DistributedBackend::advance`] updates the
+//! owned blocks and delivers their spikes locally at once; [`DistributedBackend::drain_spikes`] gathers the
+//! spikes of all ranks (one collective, [`SpikeExchange::all_gather`] ≈ `MPI_Allgatherv`), delivers the
+//! remote ones into ring slot `(t_e + delay) mod slots` computed from their *emission* step `t_e`, and hands
+//! every spike (local and remote, ascending per step) to the sink, so each rank records the full raster.
+//! [`Backend::spike_window`] is `D`, so the engine drains at least every `D` steps; it may drain earlier (state
+//! samples, the end), which is still correct: a drained spike was emitted at most `D` steps ago, so its
+//! earliest target step is not yet updated, and its latest one is less than `slots` steps ahead.
+//!
+//! **Why the spikes are identical to one process.** Synaptic input is summed as 64-bit integers (independent
+//! of the order of additions) and every random number is counter-based, keyed on (seed, stream, neuron,
+//! step). A neuron's trajectory therefore depends only on the set of spikes that reach it in each step,
+//! which the exchange makes the same as in one process.
+//!
+//! **Limits (more than one rank).** Gap junctions and graded models couple neurons through every neuron's
+//! voltage or activity in every step, not through delayed spikes; they are refused with an error (run them in
+//! one process). State reads ([`Backend::read_state`]) gather the values from the owning ranks (a collective,
+//! so every rank must read the same neurons at the same time, as the engine does).
+//!
+//! **Cost.** With the contiguous partition, the neuron update and spike delivery are split across ranks; every
+//! rank still holds the whole network (memory is not split) and receives every spike (one `Allgatherv` of
+//! 8 bytes per spike every `D` steps).
+
+use std::sync::{Arc, Barrier, Mutex};
+
+use crate::backend::Backend;
+use crate::control::StepControl;
+use crate::cpu::CpuBackend;
+use crate::error::SimError;
+use crate::setup::SimSetup;
+use neurotwin_models::LANES;
+
+/// Exchange interval used when the network has no synapses (the spikes are then needed only for recording).
+const INTERVAL_WITHOUT_SYNAPSES: usize = 64;
+
+/// The collective the distributed backend needs. Every rank calls it the same number of times, in the same
+/// order (as with MPI collectives).
+pub trait SpikeExchange: Send {
+    /// This process's rank, `0..size`.
+    fn rank(&self) -> usize;
+    /// Number of processes.
+    fn size(&self) -> usize;
+    /// The concatenation of every rank's `local`, in rank order (`MPI_Allgatherv`).
+    fn all_gather(&mut self, local: &[u64]) -> Result<Vec<u64>, SimError>;
+}
+
+/// How blocks of 64 neurons are assigned to ranks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Partition {
+    /// Rank `r` owns blocks `[r·B/size, (r+1)·B/size)`; delivery is split too (the default).
+    #[default]
+    Contiguous,
+    /// Block `b` belongs to rank `b mod size`.
+    RoundRobin,
+}
+
+impl Partition {
+    /// Which of `n_blocks` blocks rank `rank` of `size` owns.
+    pub fn owned_blocks(self, n_blocks: usize, rank: usize, size: usize) -> Vec<bool> {
+        match self {
+            Partition::Contiguous => {
+                let (a, b) = (rank * n_blocks / size, (rank + 1) * n_blocks / size);
+                (0..n_blocks).map(|k| (a..b).contains(&k)).collect()
+            }
+            Partition::RoundRobin => (0..n_blocks).map(|k| k % size == rank).collect(),
+        }
+    }
+}
+
+/// The network's minimum synaptic delay in steps (at least 1); [`INTERVAL_WITHOUT_SYNAPSES`] without synapses.
+pub fn exchange_interval(net: &neurotwin_connectome::CompiledNetwork) -> usize {
+    let m = &net.chemical;
+    (0..m.n_segments())
+        .map(|s| m.segment(s))
+        .filter(|seg| !seg.targets.is_empty())
+        .map(|seg| seg.delay as usize)
+        .min()
+        .map_or(INTERVAL_WITHOUT_SYNAPSES, |d| d.max(1))
+}
+
+/// A [`CpuBackend`] that updates this rank's share of the neurons and exchanges spikes every `D` steps.
+pub struct DistributedBackend<E: SpikeExchange> {
+    inner: CpuBackend,
+    /// In a mutex only because [`Backend::read_state`] takes `&self` and gathers.
+    exchange: Mutex<E>,
+    /// An exchange failure inside `read_state` (which cannot return it), reported by the next call.
+    deferred: Mutex<Option<SimError>>,
+    rank: usize,
+    size: usize,
+    /// Per block of 64 neurons: updated by this rank.
+    owned: Vec<bool>,
+    interval: usize,
+    /// First step of the undrained window and how many steps it has.
+    window_start: u64,
+    pending: usize,
+    /// This rank's spikes of the window, `(step − window_start) << 32 | neuron`, ascending.
+    local: Vec<u64>,
+    /// Scratch: one step's spikes from all ranks, and the remote ones among them.
+    all_step: Vec<u32>,
+    remote_step: Vec<u32>,
+    /// The spikes returned by [`Backend::step`].
+    stepped: Vec<u32>,
+}
+
+impl<E: SpikeExchange> DistributedBackend<E> {
+    /// Builds this rank's part of `setup` with the contiguous partition. With more than one rank, refuses gap
+    /// junctions and graded models.
+    pub fn new(setup: &SimSetup, exchange: E) -> Result<Self, SimError> {
+        Self::with_partition(setup, exchange, Partition::Contiguous)
+    }
+
+    /// Like [`DistributedBackend::new`] with a chosen partition.
+    pub fn with_partition(setup: &SimSetup, exchange: E, partition: Partition) -> Result<Self, SimError> {
+        let (rank, size) = (exchange.rank(), exchange.size());
+        if size == 0 || rank >= size {
+            return Err(SimError::Setup(format!("invalid process group: rank {rank} of {size}")));
+        }
+        let mut inner = CpuBackend::new(setup)?;
+        if size > 1 {
+            if !setup.network.gap.is_empty() {
+                return Err(SimError::Setup(format!(
+                    "the network has {} gap-junction entries, which need every neuron's voltage in every step; \
+                     distributed runs exchange only delayed spikes, so run it in one process (without mpirun)",
+                    setup.network.gap.n_entries()
+                )));
+            }
+            if !inner.is_spiking() {
+                return Err(SimError::Setup(
+                    "graded models transmit every neuron's activity in every step; distributed runs exchange only \
+                     spikes, so run it in one process (without mpirun) or use a spiking model"
+                        .into(),
+                ));
+            }
+        }
+        let owned = partition.owned_blocks(inner.n_blocks(), rank, size);
+        inner.set_owned_blocks(owned.clone())?;
+        let interval = exchange_interval(&setup.network);
+        Ok(Self {
+            inner,
+            exchange: Mutex::new(exchange),
+            deferred: Mutex::new(None),
+            rank,
+            size,
+            owned,
+            interval,
+            window_start: 0,
+            pending: 0,
+            local: Vec::new(),
+            all_step: Vec::new(),
+            remote_step: Vec::new(),
+            stepped: Vec::new(),
+        })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The exchange interval `D` in steps (the minimum synaptic delay).
+    pub fn interval(&self) -> usize {
+        self.interval
+    }
+
+    /// The exchange, for the next run.
+    pub fn into_exchange(self) -> E {
+        self.exchange.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take_deferred(&mut self) -> Result<(), SimError> {
+        match self.deferred.get_mut().map_err(|_| poisoned())?.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn gather(&mut self, local: &[u64]) -> Result<Vec<u64>, SimError> {
+        self.exchange.get_mut().map_err(|_| poisoned())?.all_gather(local)
+    }
+}
+
+fn poisoned() -> SimError {
+    SimError::Setup("spike exchange unusable: another thread panicked while using it".into())
+}
+
+impl<E: SpikeExchange> Backend for DistributedBackend<E> {
+    fn name(&self) -> &'static str {
+        if self.size == 1 { "cpu" } else { "cpu-distributed" }
+    }
+
+    fn step(&mut self, step: u64, control: &StepControl) -> Result<&[u32], SimError> {
+        if self.pending > 0 {
+            return Err(SimError::Setup(
+                "distributed backend: step called while advanced steps wait to be drained".into(),
+            ));
+        }
+        self.advance(step, control)?;
+        let mut out = std::mem::take(&mut self.stepped);
+        out.clear();
+        self.drain_spikes(&mut |_, s| out.extend_from_slice(s))?;
+        self.stepped = out;
+        Ok(&self.stepped)
+    }
+
+    fn advance(&mut self, step: u64, control: &StepControl) -> Result<(), SimError> {
+        self.take_deferred()?;
+        if self.pending == self.interval {
+            return Err(SimError::Setup(format!(
+                "distributed backend: more than {} steps advanced without drain_spikes",
+                self.interval
+            )));
+        }
+        if self.pending == 0 {
+            self.window_start = step;
+        } else if step != self.window_start + self.pending as u64 {
+            return Err(SimError::Setup(format!(
+                "distributed backend: step {step} advanced after step {}; steps must be consecutive",
+                self.window_start + self.pending as u64 - 1
+            )));
+        }
+        let offset = (self.pending as u64) << 32;
+        // Updates the owned blocks and delivers their spikes here at once.
+        let spikes = self.inner.step(step, control)?;
+        self.local.extend(spikes.iter().map(|&i| offset | i as u64));
+        self.pending += 1;
+        Ok(())
+    }
+
+    fn drain_spikes(&mut self, sink: &mut dyn FnMut(u64, &[u32])) -> Result<(), SimError> {
+        self.take_deferred()?;
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let local = std::mem::take(&mut self.local);
+        let mut all = if self.size == 1 {
+            local
+        } else {
+            let all = self.gather(&local);
+            self.local = local;
+            self.local.clear();
+            all?
+        };
+        // Offset-major, then neuron: each step's spikes ascending.
+        all.sort_unstable();
+        let n = self.inner.network().n_neurons();
+        let mut k = 0;
+        for off in 0..self.pending as u64 {
+            self.all_step.clear();
+            self.remote_step.clear();
+            while k < all.len() && all[k] >> 32 == off {
+                let i = all[k] as u32;
+                if i as usize >= n {
+                    return Err(SimError::Setup(format!("spike exchange returned neuron #{i} of {n}")));
+                }
+                self.all_step.push(i);
+                if !self.owned[i as usize / LANES] {
+                    self.remote_step.push(i);
+                }
+                k += 1;
+            }
+            let t_e = self.window_start + off;
+            if !self.remote_step.is_empty() {
+                self.inner.deliver_remote_spikes(t_e, &self.remote_step)?;
+            }
+            sink(t_e, &self.all_step);
+        }
+        if k != all.len() {
+            return Err(SimError::Setup(format!(
+                "spike exchange returned a spike {} steps into a window of {}",
+                all[k] >> 32,
+                self.pending
+            )));
+        }
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn spike_window(&self) -> usize {
+        self.interval
+    }
+
+    fn read_state(&self, var: usize, neurons: &[u32], out: &mut Vec<f64>) {
+        if self.size == 1 {
+            return self.inner.read_state(var, neurons, out);
+        }
+        // This rank's values as (position in `neurons`, bits) pairs; the owners together cover every position.
+        let mut mine = Vec::new();
+        let mut values = Vec::new();
+        for (k, &i) in neurons.iter().enumerate() {
+            if self.owned[i as usize / LANES] {
+                values.clear();
+                self.inner.read_state(var, &[i], &mut values);
+                mine.push(k as u64);
+                mine.push(values[0].to_bits());
+            }
+        }
+        let gathered = match self.exchange.lock() {
+            Ok(mut x) => x.all_gather(&mine),
+            Err(_) => Err(poisoned()),
+        };
+        let start = out.len();
+        out.resize(start + neurons.len(), f64::NAN);
+        match gathered {
+            Ok(all) => {
+                for pair in all.chunks_exact(2) {
+                    if let Some(x) = out.get_mut(start + pair[0] as usize) {
+                        *x = f64::from_bits(pair[1]);
+                    }
+                }
+            }
+            Err(e) => {
+                if let Ok(mut d) = self.deferred.lock() {
+                    d.get_or_insert(e);
+                }
+            }
+        }
+    }
+
+    fn delivery_scale_exponent(&self) -> i32 {
+        self.inner.delivery_scale_exponent()
+    }
+}
+
+/// An in-process [`SpikeExchange`] between threads (one "rank" per thread), for tests and for checking the
+/// partition without MPI. [`ThreadExchange::group`] makes the members; move one into each thread.
+pub struct ThreadExchange {
+    rank: usize,
+    size: usize,
+    shared: Arc<ThreadShared>,
+}
+
+struct ThreadShared {
+    barrier: Barrier,
+    slots: Mutex<Vec<Vec<u64>>>,
+}
+
+impl ThreadExchange {
+    /// `size` connected members, rank 0 first.
+    pub fn group(size: usize) -> Vec<ThreadExchange> {
+        let shared = Arc::new(ThreadShared { barrier: Barrier::new(size), slots: Mutex::new(vec![Vec::new(); size]) });
+        (0..size).map(|rank| ThreadExchange { rank, size, shared: shared.clone() }).collect()
+    }
+}
+
+impl SpikeExchange for ThreadExchange {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn all_gather(&mut self, local: &[u64]) -> Result<Vec<u64>, SimError> {
+        self.shared.slots.lock().map_err(|_| poisoned())?[self.rank] = local.to_vec();
+        self.shared.barrier.wait();
+        let all = self.shared.slots.lock().map_err(|_| poisoned())?.concat();
+        // Nobody writes the next round before everyone has read this one.
+        self.shared.barrier.wait();
+        Ok(all)
+    }
+}
