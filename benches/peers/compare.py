@@ -176,6 +176,15 @@ def main():
 
     log("building neurotwin (release)")
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    global PEERS
+    if "pd14" in names and not os.path.isdir(os.path.join(PEERS, "pd14_example")):
+        # NEST's example modules the pd14 peer scripts import: a writable copy of the scripts with them beside.
+        p = subprocess.run([os.path.join(REPO, "benches", "peers", "pd14-example.sh"), PEERS],
+                           capture_output=True, text=True)
+        if p.returncode == 0:
+            PEERS = p.stdout.strip().splitlines()[-1]
+        else:
+            log("NOTE: %s" % p.stderr.strip())
     peers = not args.no_peers and os.path.isdir(PEERS)
     if not args.no_peers and not peers:
         log("NOTE: %s is absent: measuring neurotwin only (set NEUROTWIN_PEERS to the peer scripts)" % PEERS)

@@ -119,6 +119,7 @@ fn generate(g: &GeneratorSpec, seed: u64, ctx: &Ctx, dt: f64) -> Result<LoadedNe
         GeneratorSpec::Cuba(c) => generators::cuba(c, seed, dt),
         GeneratorSpec::Brunel(c) => generators::brunel(c, seed, dt),
         GeneratorSpec::Pd14(c) => generators::potjans_diesmann(c, seed, dt),
+        GeneratorSpec::FlyBrain(c) => generators::flybrain(c, seed, dt),
     }
     .map_err(|e| ctx.file(format!("[network] generator: {e}")))?;
     let populations = net

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use neurotwin_connectome::TransmitterMap;
-use neurotwin_connectome::generators::{BrunelConfig, CubaConfig, Pd14Config};
+use neurotwin_connectome::generators::{BrunelConfig, CubaConfig, FlyBrainConfig, Pd14Config};
 use neurotwin_sim::InitRule;
 use serde::Deserialize;
 use toml::Spanned;
@@ -129,6 +129,9 @@ pub enum GeneratorSpec {
     Brunel(BrunelConfig),
     /// Potjans & Diesmann 2014 microcircuit.
     Pd14(Pd14Config),
+    /// Synthetic network with the statistics of the whole adult fly brain (FlyWire v783).
+    #[serde(rename = "flybrain")]
+    FlyBrain(FlyBrainConfig),
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -5,6 +5,7 @@
 //!   `brunel_delta_nest.py`).
 //! * [`potjans_diesmann()`]: Potjans & Diesmann (2014) cortical microcircuit (NEST's
 //!   `pynest/examples/Potjans_2014`), with the example's N- and K-scaling.
+//! * [`flybrain()`]: a synthetic network with the size and degree statistics of the adult fly brain (FlyWire v783).
 //!
 //! Every generator returns a [`GeneratedNetwork`]: the compiled network (receptor channels `exc` and
 //! `inh`, in that order), the populations with their neuron parameters and initial-potential
@@ -22,12 +23,14 @@
 
 pub mod brunel;
 pub mod cuba;
+pub mod flybrain;
 pub mod pd14;
 pub mod pd14_params;
 mod sampling;
 
 pub use brunel::{BrunelConfig, brunel};
 pub use cuba::{CubaConfig, CubaConnectivity, cuba};
+pub use flybrain::{FlyBrainConfig, flybrain};
 pub use pd14::{Pd14Config, Pd14Derived, V0Type, potjans_diesmann};
 
 use neurotwin_models::{NeuronParams, ReceptorChannel};
