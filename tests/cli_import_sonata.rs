@@ -7,7 +7,7 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 
-use neurotwin_connectome::read_sonata;
+use neurotwin_connectome::{CompileOptions, TransmitterMap, compile, read_sonata};
 
 /// The tests of this file run one at a time: HDF5 opens files without close-on-exec, so a child process
 /// (python, neurotwin) spawned by one test inherits another test's open HDF5 file and its lock, and an open
@@ -45,12 +45,15 @@ fn csv_connectome_to_sonata_reads_back() {
     let c = read_sonata(&d.path().join("circ/circuit_config.json")).unwrap();
     let n = &c.connectome;
     assert_eq!(n.neurons.len(), 4);
-    let mut got: Vec<(u64, u64, f32, String)> =
-        n.connections.iter().map(|x| (x.pre, x.post, x.count, x.receptor.clone().unwrap())).collect();
+    // The receptor classes come from the neurons' transmitters again (no explicit receptors were given):
+    // compiled under the fly map, as `neurotwin import` resolves them.
+    assert!(n.connections.iter().all(|x| x.receptor.is_none()));
+    let opt = CompileOptions { transmitters: TransmitterMap::fly(), ..Default::default() };
+    let mut got: Vec<(u32, u32, f32)> =
+        compile(n, &opt).unwrap().chemical.synapses().iter().map(|x| (x.pre, x.post, x.weight)).collect();
     got.sort_by(|a, b| a.partial_cmp(b).unwrap());
     // CONNECTIONS_CSV: 1→2 ×5, 2→3 ×3, 3→4 ×2 (C is GABAergic: inhibitory under the fly map), 2→4 ×4.
-    let want = [(0, 1, 5.0, "exc"), (1, 2, 3.0, "exc"), (1, 3, 4.0, "exc"), (2, 3, 2.0, "inh")];
-    assert_eq!(got, want.map(|(a, b, c, r)| (a, b, c, r.to_string())));
+    assert_eq!(got, [(0, 1, 5.0), (1, 2, 3.0), (1, 3, 4.0), (2, 3, -2.0)]);
     assert_eq!(
         n.neurons.iter().map(|x| x.cell_type.as_str()).collect::<Vec<_>>(),
         ["sensory", "inter", "inter", "motor"]
