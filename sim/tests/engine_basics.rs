@@ -23,7 +23,11 @@ fn net(n: u32, syn: Vec<Synapse>, gap: &[(u32, u32, f32)]) -> Arc<CompiledNetwor
 }
 
 fn setup(network: Arc<CompiledNetwork>, params: LifExpParams, stimuli: Vec<Stimulus>, steps: u64) -> SimSetup {
-    let model = CompiledModel::compile(&[NeuronParams::LifExp(params)], &network.receptors, network.dt_ms).unwrap();
+    setup_with(network, NeuronParams::LifExp(params), stimuli, steps)
+}
+
+fn setup_with(network: Arc<CompiledNetwork>, params: NeuronParams, stimuli: Vec<Stimulus>, steps: u64) -> SimSetup {
+    let model = CompiledModel::compile(&[params], &network.receptors, network.dt_ms).unwrap();
     SimSetup {
         param_set: vec![0; network.n_neurons()],
         network,
@@ -153,18 +157,7 @@ fn poisson_input_mean_matches_rate() {
 fn graded_gap_coupling_is_stable_and_reaches_the_circuit_steady_state() {
     use neurotwin_models::graded::GradedParams;
     let graded = |network: Arc<CompiledNetwork>, steps: u64, stimuli: Vec<Stimulus>| {
-        let p = GradedParams::default();
-        let model = CompiledModel::compile(&[NeuronParams::Graded(p)], &network.receptors, network.dt_ms).unwrap();
-        SimSetup {
-            param_set: vec![0; network.n_neurons()],
-            network,
-            model,
-            init: vec![],
-            stimuli,
-            seed: 1,
-            steps,
-            spike_trains: Default::default(),
-        }
+        setup_with(network, NeuronParams::Graded(GradedParams::default()), stimuli, steps)
     };
     // Two cells, 2 nS junction, 0.2 pA into cell 0.
     let g = 2.0f32;
