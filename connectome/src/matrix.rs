@@ -131,6 +131,89 @@ impl SynapseMatrix {
         Ok(Self { n_pre, n_post, row_segments, segment_start, segment_delay, segment_receptor, targets, weights })
     }
 
+    /// Builds the matrix row by row, without holding all synapses at once (the generators' path for hundreds of
+    /// millions of synapses): row `i` has exactly `row_len[i]` synapses, which `fill(i, &mut row)` pushes into
+    /// an empty buffer in any order; rows are generated in parallel, sorted and written straight into the CSR
+    /// arrays. The result equals [`SynapseMatrix::from_synapses`] of all rows' synapses. Peak memory: the
+    /// matrix plus one row buffer per thread.
+    pub fn from_rows<F>(n_pre: u32, n_post: u32, row_len: &[usize], fill: F) -> Result<Self, ConnectomeError>
+    where
+        F: Fn(u32, &mut Vec<Synapse>) + Sync,
+    {
+        if row_len.len() != n_pre as usize {
+            return Err(ConnectomeError::Compile(format!("{} row lengths for {n_pre} rows", row_len.len())));
+        }
+        let total: usize = row_len.iter().sum();
+        let mut targets = vec![0u32; total];
+        let mut weights = vec![0f32; total];
+        // Per row: its (receptor, delay, length) segments, or the first invalid synapse.
+        type RowSegments = Vec<(u8, u16, u32)>;
+        let mut parts: Vec<(u32, &mut [u32], &mut [f32])> = Vec::with_capacity(n_pre as usize);
+        {
+            let (mut t_rest, mut w_rest): (&mut [u32], &mut [f32]) = (&mut targets, &mut weights);
+            for (pre, &len) in row_len.iter().enumerate() {
+                let (t, tt) = t_rest.split_at_mut(len);
+                let (w, wt) = w_rest.split_at_mut(len);
+                parts.push((pre as u32, t, w));
+                t_rest = tt;
+                w_rest = wt;
+            }
+        }
+        let rows: Vec<Result<RowSegments, ConnectomeError>> = parts
+            .into_par_iter()
+            .map_init(Vec::new, |row: &mut Vec<Synapse>, (pre, t, w)| {
+                row.clear();
+                fill(pre, row);
+                if row.len() != t.len() {
+                    return Err(ConnectomeError::Compile(format!(
+                        "row {pre}: {} synapses generated, {} announced",
+                        row.len(),
+                        t.len()
+                    )));
+                }
+                if let Some(s) =
+                    row.iter().find(|s| s.pre != pre || s.post >= n_post || s.delay == 0 || !s.weight.is_finite())
+                {
+                    return Err(ConnectomeError::Compile(format!(
+                        "synapse {} -> {} in row {pre} (delay {} steps, weight {}): must lie in the {n_pre} x {n_post} \
+                         matrix with a delay >= 1 step and a finite weight",
+                        s.pre, s.post, s.delay, s.weight
+                    )));
+                }
+                sort_row(row);
+                let mut segments: RowSegments = Vec::new();
+                for (k, s) in row.iter().enumerate() {
+                    t[k] = s.post;
+                    w[k] = s.weight;
+                    match segments.last_mut() {
+                        Some(last) if (last.0, last.1) == (s.receptor, s.delay) => last.2 += 1,
+                        _ => segments.push((s.receptor, s.delay, 1)),
+                    }
+                }
+                Ok(segments)
+            })
+            .collect();
+        let mut row_segments = Vec::with_capacity(n_pre as usize + 1);
+        let mut segment_start = vec![0u64];
+        let (mut segment_delay, mut segment_receptor) = (Vec::new(), Vec::new());
+        row_segments.push(0u32);
+        let mut pos = 0u64;
+        for r in rows {
+            for (receptor, delay, len) in r? {
+                pos += len as u64;
+                segment_start.push(pos);
+                segment_delay.push(delay);
+                segment_receptor.push(receptor);
+            }
+            if segment_delay.len() > u32::MAX as usize {
+                return Err(ConnectomeError::Compile("more than 2^32 segments".into()));
+            }
+            row_segments.push(segment_delay.len() as u32);
+        }
+        let weights = encode_weights(weights);
+        Ok(Self { n_pre, n_post, row_segments, segment_start, segment_delay, segment_receptor, targets, weights })
+    }
+
     pub fn n_synapses(&self) -> u64 {
         self.targets.len() as u64
     }
@@ -266,13 +349,58 @@ impl SynapseMatrix {
 }
 
 /// Chooses the table encoding when it is exact and smaller.
-fn encode_weights(w: Vec<f32>) -> Weights {
-    let mut distinct: Vec<u32> = w.par_iter().map(|x| x.to_bits()).collect();
-    distinct.par_sort_unstable();
-    distinct.dedup();
-    if distinct.len() > MAX_TABLE_WEIGHTS || w.is_empty() {
-        return Weights::Dense(w);
+/// Sorts one row's synapses by (receptor, delay, post, weight bits), the order of
+/// [`SynapseMatrix::from_synapses`]: by a packed 56-bit key of the first three (much faster than a tuple key),
+/// then the rare runs of equal keys (multapses with equal delay) by weight bits.
+fn sort_row(row: &mut [Synapse]) {
+    let key = |s: &Synapse| ((s.receptor as u64) << 48) | ((s.delay as u64) << 32) | s.post as u64;
+    row.sort_unstable_by_key(key);
+    let mut a = 0;
+    while a < row.len() {
+        let k = key(&row[a]);
+        let mut b = a + 1;
+        while b < row.len() && key(&row[b]) == k {
+            b += 1;
+        }
+        if b - a > 1 {
+            row[a..b].sort_unstable_by_key(|s| s.weight.to_bits());
+        }
+        a = b;
     }
+}
+
+/// The distinct weight bit patterns, sorted, or `None` as soon as there are more than [`MAX_TABLE_WEIGHTS`]
+/// (without a copy of all weights: per-chunk sets, merged).
+fn distinct_weights(w: &[f32]) -> Option<Vec<u32>> {
+    let sets: Vec<std::collections::HashSet<u32>> = w
+        .par_chunks(1 << 20)
+        .map(|c| {
+            let mut s = std::collections::HashSet::new();
+            for x in c {
+                s.insert(x.to_bits());
+                if s.len() > MAX_TABLE_WEIGHTS {
+                    return None;
+                }
+            }
+            Some(s)
+        })
+        .collect::<Option<_>>()?;
+    let mut all = std::collections::HashSet::new();
+    for s in sets {
+        all.extend(s);
+        if all.len() > MAX_TABLE_WEIGHTS {
+            return None;
+        }
+    }
+    let mut distinct: Vec<u32> = all.into_iter().collect();
+    distinct.sort_unstable();
+    Some(distinct)
+}
+
+fn encode_weights(w: Vec<f32>) -> Weights {
+    let Some(distinct) = distinct_weights(&w).filter(|_| !w.is_empty()) else {
+        return Weights::Dense(w);
+    };
     let index: Vec<u16> =
         w.par_iter().map(|x| distinct.binary_search(&x.to_bits()).expect("weight present") as u16).collect();
     Weights::Table { values: distinct.into_iter().map(f32::from_bits).collect(), index }

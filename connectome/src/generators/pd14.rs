@@ -16,7 +16,6 @@ use super::{BackgroundInput, EXC, GeneratedNetwork, INH, Population, VInit};
 use crate::compile::CompiledNetwork;
 use crate::error::ConnectomeError;
 use crate::gap::GapMatrix;
-use crate::matrix::SynapseMatrix;
 
 /// Initial membrane potentials (`V0_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,7 +182,7 @@ pub fn potjans_diesmann(cfg: &Pd14Config, seed: u64, dt_ms: f64) -> Result<Gener
             "PD14: dt {dt_ms} ms is too coarse for delays normal({m} ms, {sd} ms) redrawn below dt/2"
         )));
     }
-    let synapses = sampling::fixed_total_number(sampling::root(seed), n, &projections, |pi, r| {
+    let chemical = sampling::fixed_total_number_matrix(sampling::root(seed), n, &projections, |pi, r| {
         let (w_mean, w_sd, d_mean, d_sd) = moments[pi];
         let weight = loop {
             let w = w_mean + w_sd * r.normal();
@@ -200,7 +199,6 @@ pub fn potjans_diesmann(cfg: &Pd14Config, seed: u64, dt_ms: f64) -> Result<Gener
         let steps = (delay / dt_ms + 0.5).floor().min(u16::MAX as f64) as u16;
         (weight as f32, steps)
     })?;
-    let chemical = SynapseMatrix::from_synapses(n, n, synapses)?;
     let names: Vec<(&str, u32)> = p::POPULATIONS.iter().copied().zip(d.num_neurons).collect();
     let network = CompiledNetwork::from_parts(
         format!("pd14-N{}-K{}", cfg.n_scaling, cfg.k_scaling),

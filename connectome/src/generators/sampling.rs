@@ -223,6 +223,7 @@ pub(crate) struct TotalNumber {
 /// (a multinomial sample; [`CHUNK`] draws per `Draws` sequence, chunks counted in parallel); (2) every
 /// presynaptic neuron draws the targets, weights and delays of its synapses from its own sequence per
 /// projection, in parallel over neurons, and sorts its row by (receptor, delay, target, weight).
+#[cfg(test)]
 pub(crate) fn fixed_total_number<F>(
     root: CounterRng,
     n_neurons: u32,
@@ -232,7 +233,55 @@ pub(crate) fn fixed_total_number<F>(
 where
     F: Fn(usize, &mut Draws) -> (f32, u16) + Sync,
 {
-    // (1) synapses per source neuron, per projection
+    let (counts, row_len) = total_number_counts(root, n_neurons, projections)?;
+    let total: usize = row_len.iter().sum();
+    let mut out = vec![placeholder(); total];
+    let mut rest: &mut [Synapse] = &mut out;
+    let mut rows = Vec::with_capacity(n_neurons as usize);
+    for (pre, &len) in row_len.iter().enumerate() {
+        let (head, tail) = rest.split_at_mut(len);
+        rows.push((pre as u32, head));
+        rest = tail;
+    }
+    rows.into_par_iter().for_each_init(Vec::new, |buf, (pre, row)| {
+        buf.clear();
+        total_number_row(root, projections, &counts, pre, &weight_delay, buf);
+        row.copy_from_slice(buf);
+        // the order of `SynapseMatrix::from_synapses`: (pre, receptor, delay, post, weight bits)
+        row.sort_unstable_by_key(|s| {
+            ((s.receptor as u128) << 80)
+                | ((s.delay as u128) << 64)
+                | ((s.post as u128) << 32)
+                | s.weight.to_bits() as u128
+        });
+    });
+    Ok(out)
+}
+
+/// [`fixed_total_number`] built straight into a [`SynapseMatrix`] with
+/// [`SynapseMatrix::from_rows`](crate::SynapseMatrix::from_rows): the same matrix, without the list of all
+/// synapses (16 bytes each) in between.
+pub(crate) fn fixed_total_number_matrix<F>(
+    root: CounterRng,
+    n_neurons: u32,
+    projections: &[TotalNumber],
+    weight_delay: F,
+) -> Result<crate::SynapseMatrix, ConnectomeError>
+where
+    F: Fn(usize, &mut Draws) -> (f32, u16) + Sync,
+{
+    let (counts, row_len) = total_number_counts(root, n_neurons, projections)?;
+    crate::SynapseMatrix::from_rows(n_neurons, n_neurons, &row_len, |pre, row| {
+        total_number_row(root, projections, &counts, pre, &weight_delay, row)
+    })
+}
+
+/// Step (1) of [`fixed_total_number`]: synapses per source neuron per projection, and per row in total.
+fn total_number_counts(
+    root: CounterRng,
+    n_neurons: u32,
+    projections: &[TotalNumber],
+) -> Result<(Vec<Vec<u32>>, Vec<usize>), ConnectomeError> {
     let mut counts: Vec<Vec<u32>> = Vec::with_capacity(projections.len());
     for p in projections {
         if p.n > 0 && (p.sources.is_empty() || p.targets.is_empty()) {
@@ -273,50 +322,43 @@ where
             );
         counts.push(c);
     }
-    // (2) rows by presynaptic neuron
     let mut row_len = vec![0usize; n_neurons as usize];
     for (p, c) in projections.iter().zip(&counts) {
         for (k, &m) in c.iter().enumerate() {
             row_len[p.sources.start as usize + k] += m as usize;
         }
     }
-    let total: usize = row_len.iter().sum();
-    let mut out = vec![placeholder(); total];
-    let mut rest: &mut [Synapse] = &mut out;
-    let mut rows = Vec::with_capacity(n_neurons as usize);
-    for (pre, &len) in row_len.iter().enumerate() {
-        let (head, tail) = rest.split_at_mut(len);
-        rows.push((pre as u32, head));
-        rest = tail;
-    }
-    rows.into_par_iter().for_each(|(pre, row)| {
-        let mut pos = 0;
-        for (pi, p) in projections.iter().enumerate() {
-            if !p.sources.contains(&pre) {
-                continue;
-            }
-            let k = counts[pi][(pre - p.sources.start) as usize] as usize;
-            if k == 0 {
-                continue;
-            }
-            let n_tgt = p.targets.len() as u32;
-            let mut d = Draws::new(root, 2 * p.substream + 1, pre);
-            for x in &mut row[pos..pos + k] {
-                let post = p.targets.start + d.below(n_tgt);
-                let (weight, delay) = weight_delay(pi, &mut d);
-                *x = Synapse { pre, post, weight, delay, receptor: p.receptor };
-            }
-            pos += k;
+    Ok((counts, row_len))
+}
+
+/// Step (2) of [`fixed_total_number`] for one presynaptic neuron: its synapses of every projection, drawn from
+/// the neuron's own sequence per projection, pushed in projection order (unsorted).
+fn total_number_row<F>(
+    root: CounterRng,
+    projections: &[TotalNumber],
+    counts: &[Vec<u32>],
+    pre: u32,
+    weight_delay: &F,
+    out: &mut Vec<Synapse>,
+) where
+    F: Fn(usize, &mut Draws) -> (f32, u16),
+{
+    for (pi, p) in projections.iter().enumerate() {
+        if !p.sources.contains(&pre) {
+            continue;
         }
-        // the order of `SynapseMatrix::from_synapses`: (pre, receptor, delay, post, weight bits)
-        row.sort_unstable_by_key(|s| {
-            ((s.receptor as u128) << 80)
-                | ((s.delay as u128) << 64)
-                | ((s.post as u128) << 32)
-                | s.weight.to_bits() as u128
-        });
-    });
-    Ok(out)
+        let k = counts[pi][(pre - p.sources.start) as usize];
+        if k == 0 {
+            continue;
+        }
+        let n_tgt = p.targets.len() as u32;
+        let mut d = Draws::new(root, 2 * p.substream + 1, pre);
+        for _ in 0..k {
+            let post = p.targets.start + d.below(n_tgt);
+            let (weight, delay) = weight_delay(pi, &mut d);
+            out.push(Synapse { pre, post, weight, delay, receptor: p.receptor });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -344,5 +386,32 @@ mod tests {
         assert_eq!(syn.iter().filter(|s| s.pre < 50).count(), 150_000);
         assert_eq!(syn.iter().filter(|s| s.pre >= 50 && s.post < 50).count(), 7_000);
         assert!(syn.iter().all(|s| (s.pre < 50) == (s.receptor == 0)));
+    }
+
+    /// Built straight into CSR, the same synapses give the same matrix as the list through `from_synapses`,
+    /// with dense weights (many distinct values) and with a weight table (few), for any thread count.
+    #[test]
+    fn fixed_total_number_matrix_equals_the_list_path() {
+        let p = |s: Range<u32>, t: Range<u32>, n, receptor, substream| TotalNumber {
+            sources: s,
+            targets: t,
+            n,
+            receptor,
+            substream,
+        };
+        let projections = [p(0..500, 0..800, 200_000, 0, 0), p(500..800, 0..500, 70_000, 1, 1)];
+        let dense =
+            |pi: usize, d: &mut Draws| ((if pi == 1 { -1.0 } else { 1.0 }) * d.uniform() as f32, 1 + d.below(9) as u16);
+        let table = |pi: usize, d: &mut Draws| (if pi == 1 { -2.0 } else { 0.5 }, 1 + d.below(9) as u16);
+        for (label, f) in [("dense", &dense as &(dyn Fn(usize, &mut Draws) -> (f32, u16) + Sync)), ("table", &table)] {
+            let list = fixed_total_number(root(7), 800, &projections, f).unwrap();
+            let want = crate::SynapseMatrix::from_synapses(800, 800, list).unwrap();
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let got = pool.install(|| fixed_total_number_matrix(root(7), 800, &projections, f).unwrap());
+                assert!(got == want, "{label}, {threads} threads: matrices differ");
+            }
+            assert_eq!(matches!(want.weights, crate::Weights::Dense(_)), label == "dense");
+        }
     }
 }
