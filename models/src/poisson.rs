@@ -8,6 +8,9 @@ use crate::rng::CounterRng;
 /// Largest mean drawn from one uniform (keeps the inversion loop short and e^{-λ} far from underflow).
 pub const MAX_LAMBDA_PER_DRAW: f64 = 32.0;
 
+/// Entries of the tabulated cumulative distribution ([`PoissonTable::cdf`]).
+const CDF_LEN: usize = 16;
+
 /// Host-side precomputation for a Poisson distribution of mean `lambda` (events per step).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PoissonTable {
@@ -17,6 +20,12 @@ pub struct PoissonTable {
     pub exp_neg: f64,
     /// Number of parts (independent draws summed).
     pub parts: u32,
+    /// `F(0) .. F(cdf_len - 1)` and the last term `p(cdf_len - 1)`, computed by the recurrence of
+    /// [`PoissonTable::invert_recurrence`] (same operations, same order, hence the same bits), so that
+    /// [`PoissonTable::invert`] counts table entries below `u` instead of dividing per step of the search.
+    cdf: [f64; CDF_LEN],
+    cdf_len: usize,
+    p_last: f64,
 }
 
 impl PoissonTable {
@@ -25,7 +34,19 @@ impl PoissonTable {
         assert!(lambda.is_finite() && lambda >= 0.0, "Poisson mean must be finite and >= 0");
         let parts = (lambda / MAX_LAMBDA_PER_DRAW).ceil().max(1.0) as u32;
         let lambda_part = lambda / parts as f64;
-        Self { lambda_part, exp_neg: (-lambda_part).exp(), parts }
+        let exp_neg = (-lambda_part).exp();
+        // The recurrence's states k = 0, 1, …, stopping after the first p == 0 (where it stops too).
+        let mut cdf = [f64::INFINITY; CDF_LEN];
+        let (mut p, mut f) = (exp_neg, exp_neg);
+        cdf[0] = f;
+        let mut cdf_len = 1;
+        while cdf_len < CDF_LEN && p != 0.0 {
+            p = p * lambda_part / cdf_len as f64;
+            f += p;
+            cdf[cdf_len] = f;
+            cdf_len += 1;
+        }
+        Self { lambda_part, exp_neg, parts, cdf, cdf_len, p_last: p }
     }
 
     /// The Poisson count for `(neuron, step)`; `draw_base` reserves the draw indices
@@ -78,9 +99,37 @@ impl PoissonTable {
         }
     }
 
-    /// Smallest k with F(k) >= u.
+    /// Smallest k with F(k) >= u: the number of tabulated F(j) below `u` (F is non-decreasing), continuing
+    /// the recurrence beyond the table only in the far tail. Equal to [`PoissonTable::invert_recurrence`] for
+    /// every `u` (tested), which is what the CUDA kernels compute.
     #[inline]
     pub fn invert(&self, u: f64) -> u32 {
+        let n = self.cdf_len;
+        if u <= self.cdf[n - 1] {
+            return self.cdf[..n].iter().map(|&f| (u > f) as u32).sum();
+        }
+        if self.p_last == 0.0 {
+            // The recurrence stopped at the first zero term.
+            return (n - 1) as u32;
+        }
+        let mut k = (n - 1) as u32;
+        let mut p = self.p_last;
+        let mut f = self.cdf[n - 1];
+        while u > f && k < 10_000 {
+            k += 1;
+            p = p * self.lambda_part / k as f64;
+            f += p;
+            if p == 0.0 {
+                break;
+            }
+        }
+        k
+    }
+
+    /// Smallest k with F(k) >= u by the recurrence `p(k) = p(k−1) λ / k`, `F(k) = F(k−1) + p(k)` from
+    /// `p(0) = F(0) = e^{−λ}`, stopping at a zero term or k = 10,000 (`nt_poisson_invert` in the kernels).
+    #[inline]
+    pub fn invert_recurrence(&self, u: f64) -> u32 {
         let mut k = 0u32;
         let mut p = self.exp_neg;
         let mut f = p;
@@ -137,6 +186,23 @@ mod tests {
             let se = (lambda / 100_000f64).sqrt();
             assert!((m - lambda).abs() < 5.0 * se, "lambda {lambda}: mean {m}");
             assert!((v / lambda - 1.0).abs() < 0.03, "lambda {lambda}: variance {v}");
+        }
+    }
+
+    /// The tabulated inversion gives the recurrence's count for every u: on a dense grid, at and next to every
+    /// tabulated F(k) (±1 ulp), beyond the table, and at the ends, for means from tiny to the largest part.
+    #[test]
+    fn tabulated_inversion_equals_the_recurrence() {
+        for lambda in [0.0, 1e-9, 0.02, 0.3, 1.6, 2.0, 7.5, 20.0, 31.9, 32.0, 100.0] {
+            let t = PoissonTable::new(lambda);
+            let mut us: Vec<f64> = (0..=20_000).map(|i| i as f64 / 20_000.0).collect();
+            for &f in &t.cdf[..t.cdf_len] {
+                us.extend([f, f64::from_bits(f.to_bits() - 1), f64::from_bits(f.to_bits() + 1)]);
+            }
+            us.extend([f64::MIN_POSITIVE, 1.0 - 1e-16, 1.0 - f64::EPSILON, 0.999_999_999_9]);
+            for u in us.into_iter().filter(|u| (0.0..=1.0).contains(u)) {
+                assert_eq!(t.invert(u), t.invert_recurrence(u), "lambda {lambda}, u {u:e}");
+            }
         }
     }
 

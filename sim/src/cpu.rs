@@ -574,6 +574,21 @@ impl UpdateCtx<'_> {
     }
 }
 
+/// How many synapses ahead delivery prefetches the ring entry it will add to.
+const PREFETCH_AHEAD: usize = 16;
+
+/// A hint that `p` will be written soon (no effect on results; a no-op off x86-64).
+#[inline(always)]
+fn prefetch_write(p: *const i64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint that never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 struct Delivery<'a> {
     net: &'a CompiledNetwork,
     emitted: &'a [(u32, f64)],
@@ -604,14 +619,23 @@ impl Delivery<'_> {
                 // SAFETY: targets in [lo, hi) belong to this task only; slot rows never alias the slot
                 // being read by the neuron update, which has finished (delays are >= 1 step).
                 let base = unsafe { ring.0.add(row) };
+                // The targets of a segment are scattered over a ring row (n_pad × 8 bytes, often beyond L2): the
+                // entry PREFETCH_AHEAD synapses ahead is requested while this one is added.
+                let ahead = |k: usize| {
+                    if k + PREFETCH_AHEAD < b {
+                        prefetch_write(base.wrapping_add(seg.targets[k + PREFETCH_AHEAD] as usize));
+                    }
+                };
                 match (seg.weights, self.fixed_table, self.spiking) {
                     (WeightSlice::Table(_, idx), Some(tab), true) => {
                         for k in a..b {
+                            ahead(k);
                             unsafe { *base.add(seg.targets[k] as usize) += tab[idx[k] as usize] };
                         }
                     }
                     (w, _, true) => {
                         for k in a..b {
+                            ahead(k);
                             let x = self.fixed.to_fixed(w.get(k) as f64);
                             unsafe { *base.add(seg.targets[k] as usize) += x };
                         }
