@@ -112,27 +112,19 @@ impl PoissonTable {
             // The recurrence stopped at the first zero term.
             return (n - 1) as u32;
         }
-        let mut k = (n - 1) as u32;
-        let mut p = self.p_last;
-        let mut f = self.cdf[n - 1];
-        while u > f && k < 10_000 {
-            k += 1;
-            p = p * self.lambda_part / k as f64;
-            f += p;
-            if p == 0.0 {
-                break;
-            }
-        }
-        k
+        self.recurrence_from((n - 1) as u32, self.p_last, self.cdf[n - 1], u)
     }
 
     /// Smallest k with F(k) >= u by the recurrence `p(k) = p(k−1) λ / k`, `F(k) = F(k−1) + p(k)` from
     /// `p(0) = F(0) = e^{−λ}`, stopping at a zero term or k = 10,000 (`nt_poisson_invert` in the kernels).
     #[inline]
     pub fn invert_recurrence(&self, u: f64) -> u32 {
-        let mut k = 0u32;
-        let mut p = self.exp_neg;
-        let mut f = p;
+        self.recurrence_from(0, self.exp_neg, self.exp_neg, u)
+    }
+
+    /// The recurrence continued from state `k` (term `p = p(k)`, sum `f = F(k)`) until `F(k) >= u`.
+    #[inline]
+    fn recurrence_from(&self, mut k: u32, mut p: f64, mut f: f64, u: f64) -> u32 {
         while u > f && k < 10_000 {
             k += 1;
             p = p * self.lambda_part / k as f64;
