@@ -12,13 +12,15 @@ demo: setup
 
 ## Build and run every test of the workspace; NVRTC (pip wheels in .venv-cuda) compiles the CUDA kernels, and the
 ## ptxas register/spill report of kernels/tests/nvrtc_compile.rs is printed to the log.
-## pynwb + nwbinspector (pip, in .venv-nwb) check the NWB files the tests write (NEUROTWIN_REQUIRE_NWB=1: no skipping).
+## pynwb + nwbinspector (pip, in .venv-nwb) check the NWB files the tests write (NEUROTWIN_REQUIRE_NWB=1: no skipping);
+## BMTK's SONATA reader (pip, in .venv-bmtk) reads the circuits our writer makes (NEUROTWIN_REQUIRE_BMTK=1).
 ## Then `mpirun -np 2 neurotwin run` must give the spikes of one process (Open MPI via scripts/setup-mpi.sh).
 test: setup
 	./scripts/setup-cuda-tools.sh
 	./scripts/setup-nwb-tools.sh
+	./scripts/setup-bmtk.sh
 	set -a; . .venv-cuda/env.sh; set +a; \
-	export LD_LIBRARY_PATH="$$NEUROTWIN_NVRTC_LIB_DIR$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" NEUROTWIN_REQUIRE_NVRTC=1 NEUROTWIN_REQUIRE_NWB=1; \
+	export LD_LIBRARY_PATH="$$NEUROTWIN_NVRTC_LIB_DIR$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" NEUROTWIN_REQUIRE_NVRTC=1 NEUROTWIN_REQUIRE_NWB=1 NEUROTWIN_REQUIRE_BMTK=1; \
 	$(CARGO) test --workspace && \
 	$(CARGO) test -p neurotwin-kernels --test nvrtc_compile -- --nocapture
 	./scripts/setup-mpi.sh && CARGO="$(CARGO)" ./scripts/test-mpi.sh

@@ -144,13 +144,17 @@ fn bmtk_built_network_survives_our_writer() {
 
 /// BMTK's own SONATA reader (`bmtk.utils.sonata`) on a circuit our writer made: populations, node and edge
 /// counts, synapses, and its index lookups against its edge table. Skipped without `.venv-bmtk`
-/// (scripts/setup-bmtk.sh).
+/// (scripts/setup-bmtk.sh) unless `NEUROTWIN_REQUIRE_BMTK` is set, as `make test` does.
 #[test]
 fn bmtk_reads_what_we_write() {
     let _serial = serial();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".venv-bmtk/bin/python");
     if !python.exists() {
+        assert!(
+            std::env::var_os("NEUROTWIN_REQUIRE_BMTK").is_none(),
+            ".venv-bmtk not found but NEUROTWIN_REQUIRE_BMTK is set: run scripts/setup-bmtk.sh"
+        );
         eprintln!("SKIP: .venv-bmtk not found (scripts/setup-bmtk.sh)");
         return;
     }
