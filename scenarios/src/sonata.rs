@@ -264,27 +264,8 @@ fn node_set(
 fn read_spike_file(path: &Path, module: &str, population: &str) -> Result<Vec<(u64, f64)>, ScenarioError> {
     match module {
         "h5" | "sonata" | "hdf5" => {
-            let e = |m: String| file_err(path, m);
-            let f = hdf5::File::open(path).map_err(|x| e(format!("cannot open spike file: {x}")))?;
-            let g = f.group("spikes").map_err(|_| e("no group /spikes: not a SONATA spike file".into()))?;
-            let (times, ids, what) = if let Ok(p) = g.group(population) {
-                (p.dataset("timestamps"), p.dataset("node_ids"), format!("/spikes/{population}"))
-            } else {
-                (g.dataset("timestamps"), g.dataset("gids").or_else(|_| g.dataset("node_ids")), "/spikes".to_string())
-            };
-            let times = times.map_err(|_| e(format!("{what}/timestamps missing (population `{population}`)")))?;
-            let ids = ids.map_err(|_| e(format!("{what}/node_ids (or gids) missing")))?;
-            let scale = match times.attr("units").ok().and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>().ok())
-            {
-                Some(u) if u.as_str() == "s" => 1000.0,
-                _ => 1.0,
-            };
-            let t: Vec<f64> = times.read_raw().map_err(|x| e(format!("{what}/timestamps: {x}")))?;
-            let n: Vec<u64> = ids.read_raw().map_err(|x| e(format!("{what}/node_ids: {x}")))?;
-            if t.len() != n.len() {
-                return Err(e(format!("{what}: {} timestamps but {} node ids", t.len(), n.len())));
-            }
-            Ok(n.into_iter().zip(t.into_iter().map(|x| x * scale)).collect())
+            let (ids, t) = neurotwin_sim::readback::read_sonata_spikes(path, population)?;
+            Ok(ids.into_iter().zip(t).collect())
         }
         "csv" => {
             let text = std::fs::read_to_string(path).map_err(|x| file_err(path, x.to_string()))?;

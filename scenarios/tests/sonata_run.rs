@@ -27,11 +27,8 @@ fn bmtk_circuit() -> PathBuf {
 
 /// (node id, time ms) of population `pop` in a SONATA spike file.
 fn read_spikes(path: &Path, pop: &str) -> Vec<(u64, f64)> {
-    let f = hdf5::File::open(path).unwrap();
-    let g = f.group(&format!("spikes/{pop}")).unwrap();
-    let t: Vec<f64> = g.dataset("timestamps").unwrap().read_raw().unwrap();
-    let n: Vec<u64> = g.dataset("node_ids").unwrap().read_raw().unwrap();
-    n.into_iter().zip(t).collect()
+    let (ids, t) = neurotwin_sim::readback::read_sonata_spikes(path, pop).unwrap();
+    ids.into_iter().zip(t).collect()
 }
 
 /// Fraction of `a`'s spikes with a spike of the same node in `b` within `tol` ms (each of `b` used once).

@@ -209,12 +209,7 @@ impl CpuBackend {
 
         let spiking = setup.model.is_spiking();
         let trains = setup.spike_trains.clone();
-        trains.validate(n)?;
-        if !trains.is_empty() && !spiking {
-            return Err(SimError::Setup(
-                "spike-train inputs force spikes, but the model is graded; use a spiking model".into(),
-            ));
-        }
+        trains.check_for_run(n, spiking)?;
         let train_of = if trains.is_empty() { Vec::new() } else { trains.train_of_neuron(n) };
         let mut block_has_train = vec![false; if trains.is_empty() { 0 } else { n_blocks }];
         trains.neurons.iter().for_each(|&i| block_has_train[i as usize / LANES] = true);

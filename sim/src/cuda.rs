@@ -417,12 +417,7 @@ impl CudaBackend {
         let (stim_ptr, stim_of, params) = stimulus_tables(setup, n_ch)?;
         let stimuli: Vec<DevStimulus> = params.into_iter().map(DevStimulus).collect();
         let t = &setup.spike_trains;
-        t.validate(n)?;
-        if !t.is_empty() && !table.is_spiking() {
-            return Err(SimError::Setup(
-                "spike-train inputs force spikes, but the model is graded; use a spiking model".into(),
-            ));
-        }
+        t.check_for_run(n, table.is_spiking())?;
         let trains = if t.is_empty() {
             None
         } else {

@@ -8,6 +8,9 @@ pub enum SimError {
     Setup(String),
     #[error("{path}: cannot write output: {message}")]
     Output { path: PathBuf, message: String },
+    /// A file read back (a run's spikes, a node table, a SONATA spike input) is missing or malformed.
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
     #[error("backend `{backend}` is not available: {reason}")]
     BackendUnavailable { backend: String, reason: String },
 }

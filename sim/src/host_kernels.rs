@@ -156,12 +156,7 @@ impl HostKernelBackend {
         let (stim_ptr, stim_of, params) = stimulus_tables(setup, n_ch)?;
         let stimuli = StimulusSet::new(n, n_ch, stim_ptr, stim_of, params);
         let trains = setup.spike_trains.clone();
-        trains.validate(n)?;
-        if !trains.is_empty() && !setup.model.is_spiking() {
-            return Err(SimError::Setup(
-                "spike-train inputs force spikes, but the model is graded; use a spiking model".into(),
-            ));
-        }
+        trains.check_for_run(n, setup.model.is_spiking())?;
 
         let g = &net.gap;
         let gap = if g.is_empty() {

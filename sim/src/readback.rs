@@ -18,7 +18,7 @@ pub struct RunSpikes {
 }
 
 fn bad(path: &Path, message: impl Into<String>) -> SimError {
-    SimError::Output { path: path.to_path_buf(), message: message.into() }
+    SimError::Input { path: path.to_path_buf(), message: message.into() }
 }
 
 /// Reads `dir/spikes.h5` (the only population in `/spikes`) and `dir/nodes.csv`.
@@ -33,18 +33,7 @@ pub fn read_run_spikes(dir: &Path) -> Result<RunSpikes, SimError> {
     let [population] = pops.as_slice() else {
         return Err(bad(&spikes, format!("/spikes holds {} populations ({pops:?}); expected one", pops.len())));
     };
-    let p = g.group(population).map_err(e)?;
-    let t: Vec<f64> = p
-        .dataset("timestamps")
-        .and_then(|d| d.read_raw())
-        .map_err(|_| bad(&spikes, format!("/spikes/{population}/timestamps is missing or not numeric")))?;
-    let ids: Vec<u64> = p
-        .dataset("node_ids")
-        .and_then(|d| d.read_raw())
-        .map_err(|_| bad(&spikes, format!("/spikes/{population}/node_ids is missing or not integer")))?;
-    if t.len() != ids.len() {
-        return Err(bad(&spikes, format!("{} timestamps but {} node_ids", t.len(), ids.len())));
-    }
+    let (ids, t) = read_spike_datasets(&spikes, &g.group(population).map_err(e)?, &format!("/spikes/{population}"))?;
     let mut times_ms = vec![Vec::new(); names.len()];
     for (&time, &id) in t.iter().zip(&ids) {
         if !time.is_finite() || time < 0.0 {
@@ -57,6 +46,39 @@ pub fn read_run_spikes(dir: &Path) -> Result<RunSpikes, SimError> {
     }
     times_ms.iter_mut().for_each(|v| v.sort_by(f64::total_cmp));
     Ok(RunSpikes { population: population.clone(), names, times_ms })
+}
+
+/// The spikes of population `population` of a SONATA spike file as (node id, time in ms): the group
+/// `/spikes/<population>` (SONATA 1.0) or, without it, the older single-population layout `/spikes/{timestamps,
+/// gids}`; timestamps with `units = "s"` are converted to ms.
+pub fn read_sonata_spikes(path: &Path, population: &str) -> Result<(Vec<u64>, Vec<f64>), SimError> {
+    let e = |x: hdf5::Error| bad(path, format!("cannot open spike file: {x}"));
+    let f = hdf5::File::open(path).map_err(e)?;
+    let g = f.group("spikes").map_err(|_| bad(path, "no group /spikes: not a SONATA spike file"))?;
+    match g.group(population) {
+        Ok(p) => read_spike_datasets(path, &p, &format!("/spikes/{population}")),
+        Err(_) => read_spike_datasets(path, &g, "/spikes"),
+    }
+}
+
+/// `timestamps` (ms, or s with `units = "s"`) and `node_ids` (or `gids`) of one spike group, equally long.
+fn read_spike_datasets(path: &Path, g: &hdf5::Group, what: &str) -> Result<(Vec<u64>, Vec<f64>), SimError> {
+    let times = g.dataset("timestamps").map_err(|_| bad(path, format!("{what}/timestamps is missing")))?;
+    let scale = match times.attr("units").ok().and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>().ok()) {
+        Some(u) if u.as_str() == "s" => 1000.0,
+        _ => 1.0,
+    };
+    let t: Vec<f64> =
+        times.read_raw().map_err(|_| bad(path, format!("{what}/timestamps is missing or not numeric")))?;
+    let ids: Vec<u64> = g
+        .dataset("node_ids")
+        .or_else(|_| g.dataset("gids"))
+        .and_then(|d| d.read_raw())
+        .map_err(|_| bad(path, format!("{what}/node_ids (or gids) is missing or not integer")))?;
+    if t.len() != ids.len() {
+        return Err(bad(path, format!("{what}: {} timestamps but {} node_ids", t.len(), ids.len())));
+    }
+    Ok((ids, t.into_iter().map(|x| x * scale).collect()))
 }
 
 /// Reads a node table (`node_id,name`, ids 0, 1, 2, … in order).

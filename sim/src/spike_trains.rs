@@ -112,6 +112,18 @@ impl SpikeTrains {
         Ok(())
     }
 
+    /// What every backend checks before a run: a valid table for `n_neurons` neurons, and a spiking model when
+    /// there are trains (a forced spike means nothing to a graded neuron).
+    pub fn check_for_run(&self, n_neurons: usize, spiking: bool) -> Result<(), SimError> {
+        self.validate(n_neurons)?;
+        if !self.is_empty() && !spiking {
+            return Err(SimError::Setup(
+                "spike-train inputs force spikes, but the model is graded; use a spiking model".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The steps of train `k`.
     #[inline]
     pub fn train(&self, k: usize) -> &[u32] {
