@@ -3,6 +3,8 @@
 //! (fast-sigmoid forward pass); bit-identical gradients for any thread count and with or without
 //! checkpointing.
 
+#![allow(clippy::needless_range_loop)]
+
 use neurotwin_fit::FitNetwork;
 use neurotwin_fit::lif::{LifModel, SpikeFn};
 use neurotwin_fit::params::ParamSet;
