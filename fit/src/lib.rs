@@ -20,6 +20,7 @@
 //! for any thread count.
 
 pub mod adam;
+pub mod atlas;
 pub mod error;
 pub mod exec;
 pub mod lif;
@@ -28,6 +29,7 @@ pub mod params;
 pub mod rate;
 pub mod spec;
 pub mod testing;
+pub mod train;
 
 pub use error::FitError;
 pub use network::{FitNetwork, StrengthGrouping};

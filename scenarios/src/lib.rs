@@ -6,6 +6,7 @@ pub mod atlas;
 pub mod build;
 pub mod calcium_compare;
 pub mod error;
+pub mod fitting;
 pub mod load;
 pub mod plot;
 pub mod runner;

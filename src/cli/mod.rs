@@ -4,6 +4,7 @@ mod compare;
 mod demo;
 mod doctor;
 mod export;
+mod fit;
 mod import;
 mod inspect;
 mod load;
@@ -59,6 +60,10 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Report the machine: cores, CUDA driver, GPUs, NVRTC.
     Doctor,
+    /// Fit a twin to data as the scenario's [fit] section says (gradient descent through the simulation,
+    /// k-fold cross-validation, baselines); writes summary.json, fitted_params.json, fit_history.csv,
+    /// pairs.csv, loss.png, predicted_vs_measured.png.
+    Fit(fit::FitArgs),
     /// Export a finished run to a standard format: `export nwb RUN_DIR -o OUT.nwb` (NWB 2.x: spikes as the
     /// units table, simulated ΔF/F as a RoiResponseSeries).
     Export(export::ExportArgs),
@@ -83,6 +88,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { out, backend } => demo::demo(out, backend),
         Command::Compare(a) => compare::compare(a),
         Command::Doctor => doctor::doctor(),
+        Command::Fit(a) => fit::fit(a),
         Command::Export(a) => export::export(a),
         Command::Import(a) => import::import(a),
         Command::Inspect(a) => inspect::inspect(a),

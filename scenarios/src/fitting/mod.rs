@@ -1,0 +1,159 @@
+//! `neurotwin fit`: calibrate a connectome-constrained twin on data by gradient descent, with
+//! cross-validation and baselines in every report.
+//!
+//! Data kinds: `propagation-atlas` (Randi et al. 2023): k-fold cross-validation over *stimulated*
+//! neurons — each fold's twin is fitted on the other folds' stimulations (with a validation split for
+//! early stopping and several seeded restarts) and predicts the held-out stimulations' responses; the
+//! held-out metrics are reported next to the unfitted model, the direct wiring, −hops and a
+//! connectome-free fitted baseline (each responder's mean response over the training stimulations).
+//! Then one twin is fitted on all stimulations, written out (`fitted_params.json`), and scored, unchanged,
+//! on other strains (e.g. unc-31).
+
+pub mod atlas_fit;
+pub mod report;
+pub mod spec;
+
+use std::path::{Path, PathBuf};
+
+use neurotwin_fit::FitNetwork;
+use neurotwin_fit::rate::Activation;
+
+use crate::build::Ctx;
+use crate::error::ScenarioError;
+use crate::source::load_network;
+pub use atlas_fit::{AtlasFitReport, BaselineScores};
+pub use spec::FitScenarioSpec;
+
+/// A parsed fit scenario with its path and text (for located errors).
+pub struct FitScenarioFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub spec: FitScenarioSpec,
+}
+
+/// Whether a scenario file is a fit scenario (has a `[fit]` table).
+pub fn is_fit_scenario(text: &str) -> bool {
+    text.parse::<toml::Table>().map(|t| t.contains_key("fit")).unwrap_or(false)
+}
+
+/// Reads and parses a fit scenario.
+pub fn read_fit_scenario(path: &Path) -> Result<FitScenarioFile, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.into(), source })?;
+    let spec: FitScenarioSpec = toml::from_str(&text).map_err(|e| match e.span() {
+        Some(span) => ScenarioError::At {
+            path: path.into(),
+            line: crate::error::line_of(&text, span.start),
+            message: e.message().to_string(),
+        },
+        None => ScenarioError::File { path: path.into(), message: e.to_string() },
+    })?;
+    Ok(FitScenarioFile { path: path.into(), text, spec })
+}
+
+/// The network of a fit: compiled with unit weights so that counts can be read back.
+pub fn fit_network(file: &FitScenarioFile) -> Result<FitNetwork, ScenarioError> {
+    let ctx = Ctx { path: &file.path, text: &file.text };
+    let base = file.path.parent().unwrap_or(Path::new("."));
+    crate::build::positive(&ctx, &file.spec.fit.dt_ms, "fit.dt_ms")?;
+    // The rate model has no delays: compile at the simulator's usual step so that any delay is valid.
+    let dt = 0.1;
+    let mut net_spec = file.spec.network.clone();
+    net_spec.weight_per_synapse = Some(1.0);
+    net_spec.gap_per_junction_ns = Some(1.0);
+    let loaded = load_network(&net_spec, &ctx, base, dt, file.spec.fit.seed)?;
+    FitNetwork::from_compiled(&loaded.network, 1.0, 1.0, &file.spec.fit.learned_sign)
+        .map_err(|e| ctx.file(format!("[fit]: {e}")))
+}
+
+/// `relu` or `sigmoid`.
+pub(crate) fn activation(file: &FitScenarioFile) -> Result<Activation, ScenarioError> {
+    let ctx = Ctx { path: &file.path, text: &file.text };
+    match file.spec.fit.activation.as_ref() {
+        None => Ok(Activation::Relu),
+        Some(a) => match a.get_ref().as_str() {
+            "relu" => Ok(Activation::Relu),
+            "sigmoid" => Ok(Activation::Sigmoid),
+            other => Err(ctx.at(a, format!("`fit.activation` = \"{other}\": use relu or sigmoid"))),
+        },
+    }
+}
+
+/// Refuses an output folder that is, or contains, one of the inputs (a fit never overwrites its data).
+pub fn check_output_dir(out: &Path, inputs: &[&Path]) -> Result<(), ScenarioError> {
+    let abs = |p: &Path| -> PathBuf {
+        let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+        // Canonicalise the longest existing ancestor (the output folder may not exist yet).
+        let mut existing = p.clone();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (existing.file_name().map(|s| s.to_os_string()), existing.parent()) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    existing = parent.to_path_buf();
+                }
+                _ => break,
+            }
+        }
+        let mut c = existing.canonicalize().unwrap_or(existing);
+        for r in rest.iter().rev() {
+            c.push(r);
+        }
+        c
+    };
+    let o = abs(out);
+    for input in inputs {
+        let i = abs(input);
+        if i.starts_with(&o) {
+            return Err(ScenarioError::File {
+                path: out.into(),
+                message: format!(
+                    "output folder contains the input {}: choose another folder with -o (a fit never writes over its inputs)",
+                    input.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs a fit scenario and writes its outputs into `out` (default: `[output] dir`, else `out/<name>`).
+pub fn run_fit(
+    file: &FitScenarioFile,
+    out: Option<&Path>,
+    progress: bool,
+) -> Result<(AtlasFitReport, PathBuf), ScenarioError> {
+    let ctx = Ctx { path: &file.path, text: &file.text };
+    let fit = &file.spec.fit;
+    if fit.model.get_ref() != "rate" {
+        return Err(ctx.at(
+            &fit.model,
+            format!(
+                "`fit.model` = \"{}\": fitting supports `rate` (the flyvis-style rate model) so far",
+                fit.model.get_ref()
+            ),
+        ));
+    }
+    let out_dir = out
+        .map(Path::to_path_buf)
+        .or_else(|| file.spec.output.dir.clone())
+        .unwrap_or_else(|| PathBuf::from("out").join(&file.spec.name));
+    match fit.data.get_ref().as_str() {
+        "propagation-atlas" => {
+            let plan = atlas_fit::plan(file)?;
+            let mut inputs: Vec<&Path> = vec![&file.path, &plan.atlas_path];
+            let base = file.path.parent().unwrap_or(Path::new("."));
+            let net_files: Vec<PathBuf> =
+                [&file.spec.network.connections, &file.spec.network.neurons, &file.spec.network.file]
+                    .into_iter()
+                    .flatten()
+                    .map(|p| base.join(p))
+                    .collect();
+            inputs.extend(net_files.iter().map(PathBuf::as_path));
+            check_output_dir(&out_dir, &inputs)?;
+            let report = atlas_fit::run(file, &plan, progress)?;
+            report::write_atlas_fit(&out_dir, &report)?;
+            Ok((report, out_dir))
+        }
+        other => Err(ctx.at(&fit.data, format!("`fit.data` = \"{other}\": use propagation-atlas"))),
+    }
+}
