@@ -11,6 +11,7 @@ const SOURCES: &[&str] = &[
     "host/kernels_host_models.cpp",
     "host/kernels_host_cnn.cpp",
     "host/kernels_host_predictive.cpp",
+    "host/kernels_host_fit_rate.cpp",
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
     "cuda/conformance.cu",
@@ -23,6 +24,7 @@ const SOURCES: &[&str] = &[
     "cuda/graded.cu",
     "cuda/cnn.cu",
     "cuda/predictive.cu",
+    "cuda/fit_rate.cu",
 ];
 
 fn main() {
@@ -40,6 +42,7 @@ fn main() {
             "host/kernels_host_models.cpp",
             "host/kernels_host_cnn.cpp",
             "host/kernels_host_predictive.cpp",
+            "host/kernels_host_fit_rate.cpp",
         ])
         .flag("-x")
         .flag("c++")

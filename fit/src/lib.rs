@@ -23,6 +23,8 @@ pub mod adam;
 pub mod atlas;
 pub mod error;
 pub mod exec;
+pub mod graded;
+pub mod host_kernels;
 pub mod lif;
 pub mod network;
 pub mod params;

@@ -156,7 +156,7 @@ impl<'a> LifModel<'a> {
             {
                 cps.push((v.clone(), i_syn.clone()));
             }
-            input_u(input, t, &mut u);
+            input.u_at(t, &mut u);
             self.step(p, &alpha, &v, &i_syn, &u, &mut s, &mut drive, &mut vn, &mut inx);
             obj.observe(t, &s);
             std::mem::swap(&mut v, &mut vn);
@@ -212,7 +212,7 @@ impl<'a> LifModel<'a> {
             seg[0].1.copy_from_slice(ci_syn);
             for t in start..end {
                 let r = t - start;
-                input_u(input, t, &mut u);
+                input.u_at(t, &mut u);
                 let (head, tail) = seg.split_at_mut(r + 1);
                 let (v, i_syn) = (&head[r].0, &head[r].1);
                 if r + 1 < k {
@@ -225,7 +225,7 @@ impl<'a> LifModel<'a> {
             for t in (start..end).rev() {
                 let r = t - start;
                 let (v, _i_syn) = (&seg[r].0, &seg[r].1);
-                input_u(input, t, &mut u);
+                input.u_at(t, &mut u);
                 fill(self.par, &mut s, |j| self.spike(v[j] - p.theta[j]));
                 let (lam, nuv): (&[f64], &[f64]) = (&lambda, &nu);
                 fill(self.par, &mut mu, |i| alpha[i] * lam[i]);
@@ -284,15 +284,6 @@ impl<'a> LifModel<'a> {
             g.tau[i] = g_alpha[i] * (-alpha[i] / p.tau[i]);
         }
         (loss, g)
-    }
-}
-
-fn input_u(input: &Input, t: usize, u: &mut [f64]) {
-    u.fill(0.0);
-    for p in &input.pulses {
-        if t >= p.start && t < p.stop {
-            u[p.neuron as usize] += p.amplitude;
-        }
     }
 }
 

@@ -223,7 +223,8 @@ pub struct Input {
 }
 
 impl Input {
-    fn u_at(&self, t: usize, u: &mut [f64]) {
+    /// `u^t`: the sum of the pulses active at step `t`, per neuron.
+    pub fn u_at(&self, t: usize, u: &mut [f64]) {
         u.fill(0.0);
         for p in &self.pulses {
             if t >= p.start && t < p.stop {
@@ -232,7 +233,8 @@ impl Input {
         }
     }
 
-    fn apply_clamp(&self, t: usize, v: &mut [f64]) {
+    /// Overwrites the clamped neurons of `v` with their data at step `t`.
+    pub fn apply_clamp(&self, t: usize, v: &mut [f64]) {
         if let Some(c) = &self.clamp {
             let k = c.neurons.len();
             for (m, &i) in c.neurons.iter().enumerate() {
@@ -241,7 +243,8 @@ impl Input {
         }
     }
 
-    fn zero_clamped(&self, g: &mut [f64]) {
+    /// Zeroes the clamped neurons' entries (their state is data, not a function of the parameters).
+    pub fn zero_clamped(&self, g: &mut [f64]) {
         if let Some(c) = &self.clamp {
             for &i in &c.neurons {
                 g[i as usize] = 0.0;

@@ -64,6 +64,7 @@ impl ParamSpec {
 pub fn known_params(model: &str) -> &'static [&'static str] {
     match model {
         "lif" => &["tau", "bias", "gain", "theta", "strength", "gap", "weight_scale"],
+        "graded" => &["g_l", "e_l", "theta", "slope", "bias", "gain", "e_exc", "e_inh", "strength", "gap"],
         _ => &["tau", "bias", "gain", "theta", "slope", "strength", "gap", "weight_scale"],
     }
 }
@@ -71,6 +72,17 @@ pub fn known_params(model: &str) -> &'static [&'static str] {
 /// Default of a parameter the scenario does not name (held fixed).
 fn default_spec(model: &str, name: &str) -> Option<ParamSpec> {
     let v = match (model, name) {
+        // Graded conductance model (Kunert, Shlizerman & Kutz 2014 as `GradedParams`; mV, nS, pA):
+        // g_L 10 pS, E_cell −35 mV, V_th = E_cell, β 0.125 /mV, E_exc 0 mV, E_inh −48 mV, 100 pS per
+        // synapse and per gap junction.
+        ("graded", "g_l") => 0.01,
+        ("graded", "e_l") => -35.0,
+        ("graded", "theta") => -35.0,
+        ("graded", "slope") => 0.125,
+        ("graded", "e_exc") => 0.0,
+        ("graded", "e_inh") => -48.0,
+        ("graded", "strength") => 0.1,
+        ("graded", "gap") => 0.1,
         (_, "tau") => 100.0,
         (_, "bias") => 0.0,
         (_, "gain") => 1.0,

@@ -5,10 +5,12 @@
 use std::ffi::c_uint;
 
 mod cnn;
+mod fit_rate;
 mod predictive;
 mod spikes;
 mod tables;
 pub use cnn::*;
+pub use fit_rate::*;
 pub use predictive::*;
 pub use spikes::*;
 

@@ -165,9 +165,29 @@ pub const PREDICTIVE: KernelSource = KernelSource {
     ],
 };
 
+/// The rate model of connectome-constrained fitting (`neurotwin_fit::rate`): step constants, pulse input,
+/// activation, the forward step, teacher forcing and one step of the discrete adjoint with the gradient
+/// accumulations, f64, one thread per neuron; see `cuda/fit_rate.cu`.
+pub const FIT_RATE: KernelSource = KernelSource {
+    name: "fit_rate",
+    file: "cuda/fit_rate.cu",
+    source: include_str!("../cuda/fit_rate.cu"),
+    entry_points: &[
+        "rate_coeffs",
+        "rate_pulse_input",
+        "rate_activation",
+        "rate_step",
+        "rate_clamp",
+        "rate_adjoint_mu",
+        "rate_adjoint_lambda",
+        "rate_grad_edges",
+        "rate_tau_grad",
+    ],
+};
+
 /// Every kernel translation unit of the crate.
 pub const KERNELS: &[KernelSource] =
-    &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, SPIKES, CONFORMANCE, CNN, PREDICTIVE];
+    &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, SPIKES, CONFORMANCE, CNN, PREDICTIVE, FIT_RATE];
 
 /// The source of `k` as one self-contained translation unit for NVRTC (which gets no include path and has no
 /// system headers): each `#include "<header>"` line is replaced by the text of that entry of [`HEADERS`].

@@ -126,7 +126,10 @@ pub struct FittedModelInfo {
     pub model: String,
     pub activation: String,
     pub dt_ms: f64,
+    /// Name of the fit scenario.
     pub network: String,
+    /// The fit scenario file (its `[network]` and `[fit.params]` rebuild the parameter layout).
+    pub scenario: String,
 }
 
 fn steps_of(ctx: &Ctx, v: &toml::Spanned<f64>, dt: f64, what: &str) -> Result<usize, ScenarioError> {
@@ -556,6 +559,7 @@ pub fn run(file: &FitScenarioFile, plan: &AtlasPlan, progress: bool) -> Result<A
         },
         dt_ms: plan.dt,
         network: file.spec.name.clone(),
+        scenario: file.path.canonicalize().unwrap_or_else(|_| file.path.clone()).display().to_string(),
     };
     Ok(AtlasFitReport {
         name: file.spec.name.clone(),
