@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 
 use crate::error::FitError;
+use crate::host_kernels::HostKernelRate;
 use crate::params::ParamSet;
 use crate::rate::{Input, Objective, Pulse, RateGrads, RateModel, RateValues};
 
@@ -37,11 +38,22 @@ pub struct StimExample {
     pub measured: Vec<f64>,
 }
 
+/// Where a task's simulations and gradients run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitBackend {
+    /// `RateModel` on the CPU (rayon).
+    Cpu,
+    /// The CUDA kernels of `kernels/cuda/fit_rate.cu` compiled for the host ([`HostKernelRate`]):
+    /// bit-identical to `Cpu`, for verification.
+    HostKernels,
+}
+
 /// The atlas fitting task on one rate model.
 pub struct AtlasTask<'a> {
     pub model: RateModel<'a>,
     pub protocol: AtlasProtocol,
     pub checkpoint_every: usize,
+    pub backend: FitBackend,
 }
 
 /// Mean of `V` over the window, for chosen neurons.
@@ -122,6 +134,22 @@ impl Objective for ControlRun {
 }
 
 impl AtlasTask<'_> {
+    fn sim_loss(&self, v: &RateValues, input: &Input, obj: &mut dyn Objective) -> f64 {
+        match self.backend {
+            FitBackend::Cpu => self.model.loss(v, input, obj),
+            FitBackend::HostKernels => HostKernelRate::from_model(&self.model).loss(v, input, obj),
+        }
+    }
+
+    fn sim_grad(&self, v: &RateValues, input: &Input, obj: &mut dyn Objective) -> (f64, RateGrads) {
+        match self.backend {
+            FitBackend::Cpu => self.model.loss_and_grad(v, input, obj, self.checkpoint_every),
+            FitBackend::HostKernels => {
+                HostKernelRate::from_model(&self.model).loss_and_grad(v, input, obj, self.checkpoint_every)
+            }
+        }
+    }
+
     fn input(&self, stimulated: Option<u32>) -> Input {
         let p = &self.protocol;
         Input {
@@ -143,7 +171,7 @@ impl AtlasTask<'_> {
     pub fn control(&self, v: &RateValues) -> Vec<f64> {
         let n = self.model.net.n;
         let mut obj = ControlRun { mean: self.window_mean((0..n as u32).collect()), coef: vec![0.0; n] };
-        self.model.loss(v, &self.input(None), &mut obj);
+        self.sim_loss(v, &self.input(None), &mut obj);
         let w = obj.mean.len();
         obj.mean.sum.iter().map(|s| s / w).collect()
     }
@@ -152,7 +180,7 @@ impl AtlasTask<'_> {
     pub fn predict(&self, v: &RateValues, j: u32, control: &[f64]) -> Vec<f64> {
         let n = self.model.net.n;
         let mut obj = ControlRun { mean: self.window_mean((0..n as u32).collect()), coef: vec![0.0; n] };
-        self.model.loss(v, &self.input(Some(j)), &mut obj);
+        self.sim_loss(v, &self.input(Some(j)), &mut obj);
         let w = obj.mean.len();
         obj.mean.sum.iter().zip(control).map(|(s, c)| s / w - c).collect()
     }
@@ -195,7 +223,7 @@ impl AtlasTask<'_> {
             .par_iter()
             .map(|e| {
                 let mut obj = self.stim_loss(e, &control, norm as f64);
-                self.model.loss(&v, &self.input(Some(e.stimulated)), &mut obj)
+                self.sim_loss(&v, &self.input(Some(e.stimulated)), &mut obj)
             })
             .collect();
         losses.iter().sum()
@@ -221,8 +249,7 @@ impl AtlasTask<'_> {
             .par_iter()
             .map(|e| {
                 let mut obj = self.stim_loss(e, &control, norm as f64);
-                let (loss, g) =
-                    self.model.loss_and_grad(&v, &self.input(Some(e.stimulated)), &mut obj, self.checkpoint_every);
+                let (loss, g) = self.sim_grad(&v, &self.input(Some(e.stimulated)), &mut obj);
                 (loss, g, obj.d_response)
             })
             .collect();
@@ -238,7 +265,7 @@ impl AtlasTask<'_> {
             }
         }
         let mut obj = ControlRun { mean: self.window_mean((0..net.n as u32).collect()), coef };
-        let (_, g_control) = self.model.loss_and_grad(&v, &self.input(None), &mut obj, self.checkpoint_every);
+        let (_, g_control) = self.sim_grad(&v, &self.input(None), &mut obj);
         total.add(&g_control);
         let mut raw = vec![0.0; p.raw.len()];
         total.reduce(net, &v, p, &mut raw);

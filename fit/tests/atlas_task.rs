@@ -4,7 +4,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, StimExample};
+use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, FitBackend, StimExample};
 use neurotwin_fit::rate::{Activation, RateModel, RateValues};
 use neurotwin_fit::testing::{all_fitted_params, random_network};
 use neurotwin_fit::train::{TrainOptions, train};
@@ -18,8 +18,12 @@ fn atlas_gradient_matches_finite_differences() {
     let net = random_network(30, 4, 41);
     let p = all_fitted_params(&net, "rate", false, 42);
     // Sigmoid: smooth, so the stencil never straddles a ReLU kink.
-    let task =
-        AtlasTask { model: RateModel::new(&net, 1.0, Activation::Sigmoid), protocol: protocol(), checkpoint_every: 9 };
+    let task = AtlasTask {
+        model: RateModel::new(&net, 1.0, Activation::Sigmoid),
+        protocol: protocol(),
+        checkpoint_every: 9,
+        backend: FitBackend::Cpu,
+    };
     let examples: Vec<StimExample> = [0u32, 7, 13]
         .iter()
         .map(|&j| StimExample {
@@ -58,8 +62,12 @@ fn fitting_recovers_a_known_twin_better_than_its_start() {
     // "Measured" responses come from a known parameter set; the fit starts elsewhere.
     let net = random_network(30, 4, 51);
     let truth = all_fitted_params(&net, "rate", false, 52);
-    let task =
-        AtlasTask { model: RateModel::new(&net, 1.0, Activation::Relu), protocol: protocol(), checkpoint_every: 16 };
+    let task = AtlasTask {
+        model: RateModel::new(&net, 1.0, Activation::Relu),
+        protocol: protocol(),
+        checkpoint_every: 16,
+        backend: FitBackend::Cpu,
+    };
     let tv = RateValues::from_params(&net, &truth);
     let control = task.control(&tv);
     let examples: Vec<StimExample> = (0..30u32)
@@ -83,4 +91,30 @@ fn fitting_recovers_a_known_twin_better_than_its_start() {
     let l1 = task.loss(&fitted.params, &refs);
     eprintln!("loss before {l0:.3e}, after {l1:.3e}");
     assert!(l1 < 0.2 * l0, "fit should lower the loss at least 5× (before {l0:.3e}, after {l1:.3e})");
+}
+
+#[test]
+fn host_kernel_backend_gives_the_cpu_gradient_bit_for_bit() {
+    let net = random_network(30, 4, 61);
+    let p = all_fitted_params(&net, "rate", true, 62);
+    let examples: Vec<StimExample> = [2u32, 9]
+        .iter()
+        .map(|&j| StimExample {
+            stimulated: j,
+            responders: (0..30).filter(|&i| i != j).collect(),
+            measured: (0..29).map(|k| 0.02 * (k % 5) as f64 - 0.04).collect(),
+        })
+        .collect();
+    let refs: Vec<&StimExample> = examples.iter().collect();
+    let task = |backend| AtlasTask {
+        model: RateModel::new(&net, 1.0, Activation::Sigmoid),
+        protocol: protocol(),
+        checkpoint_every: 7,
+        backend,
+    };
+    let (lc, gc) = task(FitBackend::Cpu).loss_and_grad(&p, &refs);
+    let (lk, gk) = task(FitBackend::HostKernels).loss_and_grad(&p, &refs);
+    assert_eq!(lc.to_bits(), lk.to_bits());
+    assert!(gc.iter().any(|&x| x != 0.0));
+    assert!(gc.iter().zip(&gk).all(|(a, b)| a.to_bits() == b.to_bits()));
 }

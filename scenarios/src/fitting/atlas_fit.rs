@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, StimExample};
+use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, FitBackend, StimExample};
 use neurotwin_fit::rate::{Activation, RateModel, RateValues};
 use neurotwin_fit::spec::build_params;
 use neurotwin_fit::testing::SplitMix;
@@ -30,6 +30,8 @@ pub struct AtlasPlan {
     pub activation: Activation,
     /// Step (ms).
     pub dt: f64,
+    /// Where simulations and gradients run (set by the caller; `Cpu` by default).
+    pub backend: FitBackend,
     pub examples: Vec<StimExample>,
     /// q-value of each example's pairs (same order as its responders).
     pub q: Vec<Vec<f64>>,
@@ -263,7 +265,20 @@ pub fn plan(file: &FitScenarioFile) -> Result<AtlasPlan, ScenarioError> {
     }
     let protocol =
         AtlasProtocol { steps: stop, stim: (stim0, stim1), window: (stim0, stop + 1), amplitude: fit.stim_amplitude };
-    let plan = AtlasPlan { atlas_path, atlas, strain, net, params, protocol, activation, dt, examples, q, unmatched };
+    let plan = AtlasPlan {
+        atlas_path,
+        atlas,
+        strain,
+        net,
+        params,
+        protocol,
+        activation,
+        dt,
+        backend: FitBackend::Cpu,
+        examples,
+        q,
+        unmatched,
+    };
     task(&plan, fit.checkpoint_every).check(&plan.examples).map_err(|e| ctx.file(format!("{e}")))?;
     Ok(plan)
 }
@@ -273,6 +288,7 @@ fn task(plan: &AtlasPlan, checkpoint_every: usize) -> AtlasTask<'_> {
         model: RateModel::new(&plan.net, plan.dt, plan.activation),
         protocol: plan.protocol.clone(),
         checkpoint_every,
+        backend: plan.backend,
     }
 }
 
