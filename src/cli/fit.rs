@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use neurotwin_scenarios::fitting::{AtlasFitReport, read_fit_scenario, run_fit};
+use neurotwin_fit::atlas::FitBackend;
+use neurotwin_scenarios::fitting::{AtlasFitReport, CalciumFitReport, FitReport, read_fit_scenario, run_fit_any};
 
 use super::table::render;
 
@@ -19,7 +20,8 @@ pub struct FitArgs {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Backend of the gradients: cpu (the only one so far).
+    /// Backend of the simulations and gradients: cpu, or cuda-host (the CUDA fitting kernels compiled for
+    /// the host, bit-identical to cpu; for verification). A GPU device path is not built yet.
     #[arg(long, default_value = "cpu")]
     pub backend: String,
     /// Print the summary as JSON.
@@ -28,27 +30,92 @@ pub struct FitArgs {
 }
 
 pub fn fit(a: FitArgs) -> anyhow::Result<()> {
-    if a.backend != "cpu" {
-        anyhow::bail!(
-            "--backend {}: fitting runs on `cpu` so far (the CUDA fitting kernels are verified on the host only)",
-            a.backend
-        );
-    }
+    let backend = match a.backend.as_str() {
+        "cpu" => FitBackend::Cpu,
+        "cuda-host" => FitBackend::HostKernels,
+        other => anyhow::bail!(
+            "--backend {other}: use cpu or cuda-host (fitting on a GPU device is not built yet; its kernels are verified on the host)"
+        ),
+    };
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().ok();
     }
     let file = read_fit_scenario(&a.scenario)?;
-    let (report, dir) = run_fit(&file, a.out.as_deref(), !a.json)?;
+    let (report, dir) = run_fit_any(&file, a.out.as_deref(), !a.json, backend)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
-        println!(
-            "outputs in {}: summary.json, fitted_params.json, fit_history.csv, pairs.csv, loss.png, predicted_vs_measured.png",
-            dir.display()
-        );
+        return Ok(());
+    }
+    match &report {
+        FitReport::Atlas(r) => {
+            print_report(r);
+            println!(
+                "outputs in {}: summary.json, fitted_params.json, fit_history.csv, pairs.csv, loss.png, predicted_vs_measured.png",
+                dir.display()
+            );
+        }
+        FitReport::Calcium(r) => {
+            print_calcium_report(r);
+            println!(
+                "outputs in {}: summary.json, fitted_params.json, fit_history.csv, neurons.csv, loss.png, heldout_traces.png",
+                dir.display()
+            );
+        }
     }
     Ok(())
+}
+
+fn print_calcium_report(r: &CalciumFitReport) {
+    let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    let names = |w: &[neurotwin_scenarios::fitting::calcium_fit::WormInfo]| {
+        w.iter().map(|w| format!("{} ({}/{})", w.name, w.n_driven, w.n_held_out)).collect::<Vec<_>>().join(", ")
+    };
+    println!(
+        "{}: {} neurons, {} connections, {} fitted numbers; trained on {} windows of {} frames ({} validation), {} restart(s), best epoch {}, {:.0} s",
+        r.name,
+        r.n_neurons,
+        r.n_connections,
+        r.n_fitted_numbers,
+        r.n_train_windows,
+        r.protocol.window_frames,
+        r.n_val_windows,
+        r.restarts,
+        r.best_epoch,
+        r.seconds
+    );
+    println!("training worms (driven/held-out): {}", names(&r.train_worms));
+    println!("test worms (driven/held-out):     {}", names(&r.test_worms));
+    let table = |scores: &[neurotwin_scenarios::fitting::calcium_fit::PredictorScore]| {
+        let rows: Vec<Vec<String>> = scores
+            .iter()
+            .map(|s| {
+                vec![
+                    s.predictor.clone(),
+                    format!("{}/{}", s.n_defined, s.n_neurons),
+                    fmt(s.median_r),
+                    fmt(s.mean_r),
+                    fmt(s.median_r_undefined_as_zero),
+                    format!("{} ({})", fmt(s.median_r_common), s.n_common),
+                ]
+            })
+            .collect();
+        render(
+            &[
+                "predictor",
+                "defined/neurons",
+                "median r",
+                "mean r",
+                "median r (undef = 0)",
+                "median r, all defined (n)",
+            ],
+            &rows,
+        )
+    };
+    println!("\nheld-out neurons of the test worms (never fitted on):\n{}", table(&r.held_out));
+    for w in &r.held_out_per_worm {
+        println!("\n{}:\n{}", w.worm, table(&w.scores));
+    }
+    println!("\ntraining worms (in-sample):\n{}", table(&r.training_worms_in_sample));
 }
 
 fn print_report(r: &AtlasFitReport) {

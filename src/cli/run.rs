@@ -18,6 +18,9 @@ pub fn run(
     json: bool,
     backend: BackendChoice,
 ) -> anyhow::Result<()> {
+    if neurotwin_scenarios::fitting::twin_run::is_twin_scenario_file(&scenario) {
+        return run_twin(&scenario, out, threads, json, backend);
+    }
     if neurotwin_predictive::is_predictive_scenario(&scenario) {
         return super::pc::run_predictive(&scenario, out, json, backend);
     }
@@ -36,6 +39,83 @@ pub fn run(
         return Ok(());
     }
     print_summary(&results);
+    Ok(())
+}
+
+/// A twin run (`[twin]`: a fitted or unfitted rate-model twin under stimuli and perturbations), see
+/// `neurotwin_scenarios::fitting::twin_run`.
+fn run_twin(
+    scenario: &std::path::Path,
+    out: Option<PathBuf>,
+    threads: Option<usize>,
+    json: bool,
+    backend: BackendChoice,
+) -> anyhow::Result<()> {
+    use neurotwin_scenarios::fitting::twin_run::{read_twin_scenario, run_twin};
+    if matches!(backend, BackendChoice::Cuda | BackendChoice::CudaHost) {
+        anyhow::bail!("{}: a twin run uses the CPU rate model; run it without --backend", scenario.display());
+    }
+    let file = read_twin_scenario(scenario)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
+    let (report, dir) = pool.install(|| run_twin(&file, out.as_deref()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{}: twin of {} ({} neurons, {} connections, {} model, {}), dt {} ms, {} ms; fitted parameters: {}",
+        report.scenario,
+        report.fit_scenario,
+        report.neurons,
+        report.connections,
+        report.model,
+        report.activation,
+        report.dt_ms,
+        report.duration_ms,
+        report.fitted_params.as_deref().unwrap_or("none (unfitted initial parameters)")
+    );
+    let twins = report.twins();
+    let param = report.sweep_param.clone().unwrap_or_else(|| "point".into());
+    for w in &report.windows {
+        let mut header: Vec<String> = vec![param.clone()];
+        let n_blocks = report.points.first().map_or(0, |p| p.blocks.len());
+        for k in 0..n_blocks {
+            header.push(format!("{} block", report.points[0].blocks[k].receptor));
+        }
+        for g in &report.readout {
+            for t in &twins {
+                header.push(format!("{} {t}", g.label));
+            }
+        }
+        let columns: Vec<(String, String, Vec<Option<f64>>)> = report
+            .readout
+            .iter()
+            .flat_map(|g| twins.iter().map(move |t| (g.label.clone(), t.clone())))
+            .map(|(g, t)| {
+                let r = report.responses(&t, &g, &w.label);
+                (g, t, r)
+            })
+            .collect();
+        let rows: Vec<Vec<String>> = report
+            .points
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let mut row = vec![p.value.clone().unwrap_or_else(|| "-".into())];
+                row.extend(p.blocks.iter().map(|b| format!("{:.0} %", 100.0 * b.steady_block)));
+                row.extend(columns.iter().map(|c| c.2[k].map_or("n/a".into(), |v| format!("{v:.4}"))));
+                row
+            })
+            .collect();
+        println!("\nresponse (mean V − control) in window `{}` ({}–{} ms):", w.label, w.start_ms, w.stop_ms);
+        let h: Vec<&str> = header.iter().map(String::as_str).collect();
+        println!("{}", render(&h, &rows));
+    }
+    println!(
+        "outputs in {}: summary.json, dose_response.csv, dose_response.png ({:.2} s)",
+        dir.display(),
+        report.wall_s
+    );
     Ok(())
 }
 

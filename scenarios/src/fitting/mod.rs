@@ -8,10 +8,18 @@
 //! connectome-free fitted baseline (each responder's mean response over the training stimulations).
 //! Then one twin is fitted on all stimulations, written out (`fitted_params.json`), and scored, unchanged,
 //! on other strains (e.g. unc-31).
+//!
+//! `calcium` (whole-brain recordings, e.g. the Flavell lab's NeuroPAL worms): the twin is fitted with
+//! teacher forcing on some worms (a random part of each worm's recorded neurons clamped to their traces,
+//! the rest predicted) and scored on held-out neurons of worms never used for fitting, next to the
+//! unfitted model, the direct wiring and connectome-free fitted baselines ([`calcium_fit`]; run by
+//! [`run_fit_any`], which returns either report).
 
 pub mod atlas_fit;
+pub mod calcium_fit;
 pub mod report;
 pub mod spec;
+pub mod twin_run;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +30,7 @@ use crate::build::Ctx;
 use crate::error::ScenarioError;
 use crate::source::load_network;
 pub use atlas_fit::{AtlasFitReport, BaselineScores};
+pub use calcium_fit::CalciumFitReport;
 pub use spec::FitScenarioSpec;
 
 /// A parsed fit scenario with its path and text (for located errors).
@@ -116,11 +125,22 @@ pub fn check_output_dir(out: &Path, inputs: &[&Path]) -> Result<(), ScenarioErro
     Ok(())
 }
 
-/// Runs a fit scenario and writes its outputs into `out` (default: `[output] dir`, else `out/<name>`).
+/// Runs a fit scenario on the CPU backend (see [`run_fit_on`]).
 pub fn run_fit(
     file: &FitScenarioFile,
     out: Option<&Path>,
     progress: bool,
+) -> Result<(AtlasFitReport, PathBuf), ScenarioError> {
+    run_fit_on(file, out, progress, neurotwin_fit::atlas::FitBackend::Cpu)
+}
+
+/// Runs a fit scenario and writes its outputs into `out` (default: `[output] dir`, else `out/<name>`);
+/// `backend` says where simulations and gradients run (results are bit-identical).
+pub fn run_fit_on(
+    file: &FitScenarioFile,
+    out: Option<&Path>,
+    progress: bool,
+    backend: neurotwin_fit::atlas::FitBackend,
 ) -> Result<(AtlasFitReport, PathBuf), ScenarioError> {
     let ctx = Ctx { path: &file.path, text: &file.text };
     let fit = &file.spec.fit;
@@ -139,7 +159,17 @@ pub fn run_fit(
         .unwrap_or_else(|| PathBuf::from("out").join(&file.spec.name));
     match fit.data.get_ref().as_str() {
         "propagation-atlas" => {
-            let plan = atlas_fit::plan(file)?;
+            for (v, key) in [
+                (&fit.stim_start_ms, "stim_start_ms"),
+                (&fit.stim_stop_ms, "stim_stop_ms"),
+                (&fit.response_stop_ms, "response_stop_ms"),
+            ] {
+                if v.span() == (0..0) {
+                    return Err(ctx.at(&fit.data, format!("`fit.data` = \"propagation-atlas\" needs `fit.{key}` (ms)")));
+                }
+            }
+            let mut plan = atlas_fit::plan(file)?;
+            plan.backend = backend;
             let mut inputs: Vec<&Path> = vec![&file.path, &plan.atlas_path];
             let base = file.path.parent().unwrap_or(Path::new("."));
             let net_files: Vec<PathBuf> =
@@ -154,6 +184,54 @@ pub fn run_fit(
             report::write_atlas_fit(&out_dir, &report)?;
             Ok((report, out_dir))
         }
-        other => Err(ctx.at(&fit.data, format!("`fit.data` = \"{other}\": use propagation-atlas"))),
+        "calcium" => Err(ctx.at(&fit.data, "a `calcium` fit has its own report: run it with `run_fit_any`")),
+        other => Err(ctx.at(&fit.data, format!("`fit.data` = \"{other}\": use propagation-atlas or calcium"))),
     }
+}
+
+/// The report of a fit, by data kind.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum FitReport {
+    Atlas(Box<AtlasFitReport>),
+    Calcium(Box<CalciumFitReport>),
+}
+
+/// Runs a fit scenario of any data kind (`propagation-atlas` through [`run_fit_on`], `calcium` through
+/// [`calcium_fit`]) and writes its outputs into `out` (default: `[output] dir`, else `out/<name>`).
+pub fn run_fit_any(
+    file: &FitScenarioFile,
+    out: Option<&Path>,
+    progress: bool,
+    backend: neurotwin_fit::atlas::FitBackend,
+) -> Result<(FitReport, PathBuf), ScenarioError> {
+    let fit = &file.spec.fit;
+    if fit.data.get_ref() != "calcium" {
+        let (r, dir) = run_fit_on(file, out, progress, backend)?;
+        return Ok((FitReport::Atlas(Box::new(r)), dir));
+    }
+    let ctx = Ctx { path: &file.path, text: &file.text };
+    if fit.model.get_ref() != "rate" {
+        return Err(ctx
+            .at(&fit.model, format!("`fit.model` = \"{}\": calcium fits support `rate` so far", fit.model.get_ref())));
+    }
+    let out_dir = out
+        .map(Path::to_path_buf)
+        .or_else(|| file.spec.output.dir.clone())
+        .unwrap_or_else(|| PathBuf::from("out").join(&file.spec.name));
+    let mut plan = calcium_fit::plan(file)?;
+    plan.backend = backend;
+    let base = file.path.parent().unwrap_or(Path::new("."));
+    let mut inputs: Vec<PathBuf> = vec![file.path.clone()];
+    inputs.extend(plan.inputs.iter().cloned());
+    inputs.extend(
+        [&file.spec.network.connections, &file.spec.network.neurons, &file.spec.network.file]
+            .into_iter()
+            .flatten()
+            .map(|p| base.join(p)),
+    );
+    check_output_dir(&out_dir, &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    let report = calcium_fit::run(file, &plan, progress)?;
+    report::write_calcium_fit(&out_dir, &report)?;
+    Ok((FitReport::Calcium(Box::new(report)), out_dir))
 }

@@ -1,6 +1,7 @@
 //! The fit scenario format: `[network]` as in every scenario, plus `[fit]` (model, data, protocol,
 //! cross-validation), `[fit.train]` (optimiser) and `[fit.params.<name>]` (what is learned). See
-//! `scenarios/celegans_fit_atlas.toml` and README "Fitting a twin".
+//! `scenarios/celegans_fit_atlas.toml` (`data = "propagation-atlas"`),
+//! `scenarios/celegans_fit_flavell.toml` (`data = "calcium"`) and README "Fitting a twin".
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,7 +43,8 @@ pub struct FitSpec {
     pub activation: Option<Spanned<String>>,
     /// Integration step (ms).
     pub dt_ms: Spanned<f64>,
-    /// `propagation-atlas`.
+    /// `propagation-atlas` or `calcium` (whole-brain recordings with teacher forcing,
+    /// [`super::calcium_fit`]).
     pub data: Spanned<String>,
     /// Atlas pairs CSV (relative to the scenario file).
     pub atlas: Option<Spanned<String>>,
@@ -51,9 +53,13 @@ pub struct FitSpec {
     /// Strains the final twin is scored on, unchanged (e.g. `["unc31"]`).
     #[serde(default)]
     pub score_strains: Vec<Spanned<String>>,
-    /// Stimulation window and end of the response window (ms from the start of the run).
+    /// Stimulation window and end of the response window (ms from the start of the run). Needed by
+    /// `propagation-atlas` (a missing one is refused there); unused by `calcium`.
+    #[serde(default = "unset_ms")]
     pub stim_start_ms: Spanned<f64>,
+    #[serde(default = "unset_ms")]
     pub stim_stop_ms: Spanned<f64>,
+    #[serde(default = "unset_ms")]
     pub response_stop_ms: Spanned<f64>,
     /// Input to the stimulated neuron during the stimulation (model units, times its gain).
     #[serde(default = "one")]
@@ -86,6 +92,66 @@ pub struct FitSpec {
     pub train: TrainOptions,
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
+
+    // ---- `data = "calcium"` (see `calcium_fit`): ignored by `propagation-atlas`. ----
+    /// Recordings: a folder (every `*-data.h5` for `flavell`, every `*.csv` for `csv`) or a file, or a
+    /// list of them (relative to the scenario file). One worm per file.
+    pub recordings: Option<Spanned<PathList>>,
+    /// `flavell` (default; Flavell-lab `<uid>-data.h5` + NeuroPAL label JSON) or `csv` (one file per
+    /// worm, `time_s,<label>,…`, worm name = file stem).
+    pub format: Option<Spanned<String>>,
+    /// Flavell label JSON (default `neuropal_labels.json` beside the data files).
+    pub labels: Option<Spanned<String>>,
+    /// Flavell identities below this confidence (1–5) are not used (default 0: all).
+    pub min_confidence: Option<Spanned<f64>>,
+    /// Worms (uids or file stems) the twin is fitted on (default: every worm not in `test_worms`).
+    #[serde(default)]
+    pub train_worms: Vec<Spanned<String>>,
+    /// Worms never used for fitting, on which held-out neurons are scored.
+    #[serde(default)]
+    pub test_worms: Vec<Spanned<String>>,
+    /// Without `test_worms`: this many worms, the last ones in name order, are test worms (default 1).
+    pub n_test_worms: Option<usize>,
+    /// Fraction of each worm's matched neurons whose `V` is clamped to the recording (default 0.5).
+    pub driven_fraction: Option<Spanned<f64>>,
+    /// Length of a training window, in recording frames (default 60).
+    pub window_frames: Option<usize>,
+    /// Frames at the start of every window (and of every scored run) left out of the loss (default 10).
+    pub warmup_frames: Option<usize>,
+    /// Start-to-start distance of training windows, in frames (default `window_frames`: no overlap).
+    pub window_stride_frames: Option<usize>,
+    /// Each training window draws its own driven/held-out split (default true); false: one split per
+    /// worm (the one scored).
+    pub split_per_window: Option<bool>,
+    /// `zscore` (default: each trace to mean 0, SD 1 over its recording) or `none` (as given).
+    pub normalize: Option<Spanned<String>>,
+    /// `identity` (the only read-out so far: `V` is in the unit of the normalised trace).
+    pub readout: Option<Spanned<String>>,
+    /// Ridge penalty of the connectome-free baseline (per frame, on normalised traces); default: chosen
+    /// from 1e-3 … 10 by leave-one-training-worm-out.
+    pub ridge_lambda: Option<f64>,
+}
+
+/// One path or several.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PathList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl PathList {
+    pub fn paths(&self) -> Vec<&str> {
+        match self {
+            PathList::One(p) => vec![p.as_str()],
+            PathList::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// A field the file did not give: span 0..0 and NaN (refused by any check that needs it).
+fn unset_ms() -> Spanned<f64> {
+    Spanned::new(0..0, f64::NAN)
 }
 
 fn one() -> f64 {
