@@ -2,11 +2,9 @@
 //! differences give, and a short fit on responses made by a known parameter set lowers the loss and
 //! moves toward those parameters.
 
-#![allow(clippy::needless_range_loop)]
-
 use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, FitBackend, StimExample};
 use neurotwin_fit::rate::{Activation, RateModel, RateValues};
-use neurotwin_fit::testing::{all_fitted_params, random_network};
+use neurotwin_fit::testing::{all_fitted_params, check_gradient_fd, random_network};
 use neurotwin_fit::train::{TrainOptions, train};
 
 fn protocol() -> AtlasProtocol {
@@ -36,25 +34,7 @@ fn atlas_gradient_matches_finite_differences() {
     task.check(&examples).unwrap();
     let (loss, g) = task.loss_and_grad(&p, &refs);
     assert!((loss - task.loss(&p, &refs)).abs() <= 1e-15 * loss.abs().max(1.0));
-    let h = 1e-3;
-    let noise = 10.0 * f64::EPSILON * loss / h;
-    let mut checked = 0;
-    for k in 0..p.raw.len() {
-        let at = |d: f64| {
-            let mut q = p.clone();
-            q.raw[k] += d;
-            task.loss(&q, &refs)
-        };
-        let fd = (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h);
-        if fd.abs() < 1e3 * noise {
-            assert!((g[k] - fd).abs() <= noise, "{}: {} vs {}", p.describe(k), g[k], fd);
-            continue;
-        }
-        checked += 1;
-        let rel = (g[k] - fd).abs() / fd.abs().max(g[k].abs());
-        assert!(rel <= 1e-6, "{}: BPTT {} vs FD {} (relative {rel:.2e})", p.describe(k), g[k], fd);
-    }
-    assert!(checked > p.raw.len() / 3, "only {checked} of {} numbers checked relatively", p.raw.len());
+    check_gradient_fd("atlas", &p, loss, &g, 1e-3, |q| task.loss(q, &refs));
 }
 
 #[test]

@@ -11,47 +11,14 @@ use neurotwin_connectome::{CompileOptions, Connection, Connectome, Neuron, Trans
 use neurotwin_fit::FitNetwork;
 use neurotwin_fit::graded::{GradedModel, GradedValues};
 use neurotwin_fit::params::ParamSet;
-use neurotwin_fit::rate::{Clamp, Input, Objective, Pulse};
+use neurotwin_fit::rate::{Clamp, Input, Pulse};
 use neurotwin_fit::spec::{ParamSpec, build_params};
-use neurotwin_fit::testing::{SplitMix, random_network};
+use neurotwin_fit::testing::{Mse, SplitMix, check_gradient_fd, random_network};
 use neurotwin_models::graded::{GradedParams, activation};
 use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, GapInput, LANES, NeuronParams};
 
 /// Step (ms) of every test.
 const DT: f64 = 0.5;
-
-/// `Σ_t Σ_i c_i (V_i^t − y_i^t)²` with fixed random targets in [−60, −10] mV and weights in [0, 1).
-struct Mse {
-    target: Vec<Vec<f64>>,
-    weight: Vec<f64>,
-    sum: f64,
-}
-
-impl Mse {
-    fn new(n: usize, steps: usize, seed: u64) -> Self {
-        let mut r = SplitMix(seed);
-        let target = (0..=steps).map(|_| (0..n).map(|_| -60.0 + 50.0 * r.uniform()).collect()).collect();
-        let weight = (0..n).map(|_| r.uniform()).collect();
-        Self { target, weight, sum: 0.0 }
-    }
-}
-
-impl Objective for Mse {
-    fn observe(&mut self, t: usize, v: &[f64]) {
-        for i in 0..v.len() {
-            let d = v[i] - self.target[t][i];
-            self.sum += self.weight[i] * d * d;
-        }
-    }
-    fn finish(&mut self) -> f64 {
-        std::mem::take(&mut self.sum)
-    }
-    fn inject(&self, t: usize, v: &[f64], grad: &mut [f64]) {
-        for i in 0..v.len() {
-            grad[i] += 2.0 * self.weight[i] * (v[i] - self.target[t][i]);
-        }
-    }
-}
 
 /// Every parameter class fitted (conductances and the slope positive), groups spread by `seed`.
 /// Values: τ = C/g_L ≈ 7–15 ms at C = 1 pF; synaptic and gap conductances of the order of g_L, so that
@@ -91,69 +58,24 @@ fn input(n: usize, steps: usize, v0: bool) -> Input {
 
 fn loss_of(net: &FitNetwork, p: &ParamSet, inp: &Input, seed: u64) -> f64 {
     let v = GradedValues::from_params(net, p);
-    let mut obj = Mse::new(net.n, inp.steps, seed);
+    let mut obj = Mse::new(net.n, inp.steps, seed, -60.0, -10.0);
     GradedModel::new(net, DT).loss(&v, inp, &mut obj)
 }
 
 fn grad_of(net: &FitNetwork, p: &ParamSet, inp: &Input, seed: u64, k: usize) -> (f64, Vec<f64>) {
     let v = GradedValues::from_params(net, p);
-    let mut obj = Mse::new(net.n, inp.steps, seed);
+    let mut obj = Mse::new(net.n, inp.steps, seed, -60.0, -10.0);
     let (loss, g) = GradedModel::new(net, DT).loss_and_grad(&v, inp, &mut obj, k);
     let mut raw = vec![0.0; p.raw.len()];
     g.reduce(net, p, &mut raw);
     (loss, raw)
 }
 
-/// Checks every raw number against the fourth-order central difference; returns the worst relative
-/// error per parameter class.
+/// Checks every raw number against the fourth-order central difference (h = 1e-3 on the raw numbers,
+/// as for the rate and LIF models); returns the worst relative error per parameter class.
 fn check_fd(net: &FitNetwork, p: &ParamSet, inp: &Input, seed: u64, what: &str) -> BTreeMap<String, f64> {
     let (loss, g) = grad_of(net, p, inp, seed, 7);
-    assert!(loss.is_finite() && loss > 0.0);
-    // Fourth-order stencil: truncation ~h⁴, round-off ~ε·L/h; h = 1e-3 on the raw numbers, as for the
-    // rate and LIF models (fit/tests/gradients.rs).
-    let h = 1e-3;
-    let mut worst: BTreeMap<String, (usize, usize, f64)> = Default::default();
-    for k in 0..p.raw.len() {
-        let at = |d: f64| {
-            let mut q = p.clone();
-            q.raw[k] += d;
-            loss_of(net, &q, inp, seed)
-        };
-        let fd = (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h);
-        let rel = (g[k] - fd).abs() / fd.abs().max(g[k].abs()).max(f64::MIN_POSITIVE);
-        // Round-off floor of the stencil: ~ε·L/h per evaluation; below it a relative error means nothing.
-        let noise = 10.0 * f64::EPSILON * loss / h;
-        let block = p.describe(k).split('[').next().unwrap().to_string();
-        let w = worst.entry(block).or_insert((0, 0, 0.0));
-        w.0 += 1;
-        if fd.abs() < 1e3 * noise {
-            assert!(
-                (g[k] - fd).abs() <= noise,
-                "graded ({what}): d loss / d {} = {} by BPTT, {} by finite differences (beyond round-off {noise:.1e})",
-                p.describe(k),
-                g[k],
-                fd
-            );
-            continue;
-        }
-        w.1 += 1;
-        w.2 = w.2.max(rel);
-        assert!(
-            rel <= 1e-6,
-            "graded ({what}): d loss / d {} = {} by BPTT, {} by finite differences (relative error {rel:.2e})",
-            p.describe(k),
-            g[k],
-            fd
-        );
-    }
-    eprintln!("graded ({what}): (numbers, checked relatively, worst relative error) per class: {worst:?}");
-    for (class, (_, checked, _)) in &worst {
-        assert!(*checked > 0, "graded ({what}): no number of class {class} rose above the round-off floor");
-    }
-    for b in &p.blocks {
-        let nonzero = (b.offset..b.offset + b.n_groups()).filter(|&k| g[k] != 0.0).count();
-        assert!(nonzero > 0, "graded ({what}): parameter class {} has no gradient at all", b.name);
-    }
+    let worst = check_gradient_fd(&format!("graded ({what})"), p, loss, &g, 1e-3, |q| loss_of(net, q, inp, seed));
     worst.into_iter().map(|(k, v)| (k, v.2)).collect()
 }
 
@@ -200,7 +122,7 @@ fn grads_with(net: &FitNetwork, p: &ParamSet, inp: &Input, par: bool, threads: u
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let v = GradedValues::from_params(net, p);
-        let mut obj = Mse::new(net.n, inp.steps, 3);
+        let mut obj = Mse::new(net.n, inp.steps, 3, -60.0, -10.0);
         let (loss, g) = GradedModel::new(net, DT).with_parallel(par).loss_and_grad(&v, inp, &mut obj, 8);
         let mut raw = vec![0.0; p.raw.len()];
         g.reduce(net, p, &mut raw);

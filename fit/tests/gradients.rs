@@ -8,41 +8,8 @@
 use neurotwin_fit::FitNetwork;
 use neurotwin_fit::lif::{LifModel, SpikeFn};
 use neurotwin_fit::params::ParamSet;
-use neurotwin_fit::rate::{Activation, Input, Objective, Pulse, RateModel, RateValues};
-use neurotwin_fit::testing::{SplitMix, all_fitted_params, random_network};
-
-/// `Σ_t Σ_i c_i (x_i^t − y_i^t)²` over the observed vector with fixed random targets and weights.
-struct Mse {
-    target: Vec<Vec<f64>>,
-    weight: Vec<f64>,
-    sum: f64,
-}
-
-impl Mse {
-    fn new(n: usize, steps: usize, seed: u64, scale: f64) -> Self {
-        let mut r = SplitMix(seed);
-        let target = (0..=steps).map(|_| (0..n).map(|_| scale * r.uniform()).collect()).collect();
-        let weight = (0..n).map(|_| r.uniform()).collect();
-        Self { target, weight, sum: 0.0 }
-    }
-}
-
-impl Objective for Mse {
-    fn observe(&mut self, t: usize, v: &[f64]) {
-        for i in 0..v.len() {
-            let d = v[i] - self.target[t][i];
-            self.sum += self.weight[i] * d * d;
-        }
-    }
-    fn finish(&mut self) -> f64 {
-        std::mem::take(&mut self.sum)
-    }
-    fn inject(&self, t: usize, v: &[f64], grad: &mut [f64]) {
-        for i in 0..v.len() {
-            grad[i] += 2.0 * self.weight[i] * (v[i] - self.target[t][i]);
-        }
-    }
-}
+use neurotwin_fit::rate::{Activation, Input, Pulse, RateModel, RateValues};
+use neurotwin_fit::testing::{Mse, all_fitted_params, check_gradient_fd, random_network};
 
 fn input(n: usize, steps: usize) -> Input {
     Input {
@@ -63,7 +30,7 @@ enum Which {
 
 fn loss_of(net: &FitNetwork, which: &Which, p: &ParamSet, inp: &Input, seed: u64) -> f64 {
     let v = RateValues::from_params(net, p);
-    let mut obj = Mse::new(net.n, inp.steps, seed, if matches!(which, Which::Lif) { 1.0 } else { 0.5 });
+    let mut obj = Mse::new(net.n, inp.steps, seed, 0.0, if matches!(which, Which::Lif) { 1.0 } else { 0.5 });
     match which {
         Which::Rate(a) => RateModel::new(net, 1.0, *a).loss(&v, inp, &mut obj),
         Which::Lif => LifModel::new(net, 1.0, 5.0, 5.0, SpikeFn::FastSigmoid).loss(&v, inp, &mut obj),
@@ -72,7 +39,7 @@ fn loss_of(net: &FitNetwork, which: &Which, p: &ParamSet, inp: &Input, seed: u64
 
 fn grad_of(net: &FitNetwork, which: &Which, p: &ParamSet, inp: &Input, seed: u64, k: usize) -> (f64, Vec<f64>) {
     let v = RateValues::from_params(net, p);
-    let mut obj = Mse::new(net.n, inp.steps, seed, if matches!(which, Which::Lif) { 1.0 } else { 0.5 });
+    let mut obj = Mse::new(net.n, inp.steps, seed, 0.0, if matches!(which, Which::Lif) { 1.0 } else { 0.5 });
     let (loss, g) = match which {
         Which::Rate(a) => RateModel::new(net, 1.0, *a).loss_and_grad(&v, inp, &mut obj, k),
         Which::Lif => LifModel::new(net, 1.0, 5.0, 5.0, SpikeFn::FastSigmoid).loss_and_grad(&v, inp, &mut obj, k),
@@ -89,54 +56,7 @@ fn check_fd(which: Which, model: &str, seed: u64) {
     let inp = input(net.n, 40);
     let (loss, g) = grad_of(&net, &which, &p, &inp, seed + 2, 7);
     assert!(loss.is_finite() && loss > 0.0);
-    // Fourth-order stencil: truncation ~h⁴, round-off ~ε·L/h; h = 1e-3 balances both (seen: the LIF's
-    // gap gradients agree to 1e-9 at h = 1e-3 and drift to 1e-5 at h = 1e-6 from round-off alone).
-    let h = 1e-3;
-    // Per class: (numbers, numbers above the round-off floor, worst relative error among those).
-    let mut worst: std::collections::BTreeMap<String, (usize, usize, f64)> = Default::default();
-    for k in 0..p.raw.len() {
-        let at = |d: f64| {
-            let mut q = p.clone();
-            q.raw[k] += d;
-            loss_of(&net, &which, &q, &inp, seed + 2)
-        };
-        let fd = (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h);
-        let rel = (g[k] - fd).abs() / fd.abs().max(g[k].abs()).max(f64::MIN_POSITIVE);
-        // Round-off floor of the stencil: ~ε·L/h per evaluation; below it a relative error means nothing.
-        let noise = 10.0 * f64::EPSILON * loss / h;
-        let block = p.describe(k).split('[').next().unwrap().to_string();
-        let w = worst.entry(block).or_insert((0, 0, 0.0));
-        w.0 += 1;
-        if fd.abs() < 1e3 * noise {
-            // Too small for a relative check: must agree to the stencil's round-off.
-            assert!(
-                (g[k] - fd).abs() <= noise,
-                "{model}: d loss / d {} = {} by BPTT, {} by finite differences (beyond round-off {noise:.1e})",
-                p.describe(k),
-                g[k],
-                fd
-            );
-            continue;
-        }
-        w.1 += 1;
-        w.2 = w.2.max(rel);
-        assert!(
-            rel <= 1e-6,
-            "{model}: d loss / d {} = {} by BPTT, {} by finite differences (relative error {rel:.2e})",
-            p.describe(k),
-            g[k],
-            fd
-        );
-    }
-    eprintln!("{model}: (numbers, checked relatively, worst relative error) per class: {worst:?}");
-    for (class, (_, checked, _)) in &worst {
-        assert!(*checked > 0, "{model}: no number of class {class} rose above the round-off floor");
-    }
-    // Every class of the model was checked and carries a gradient.
-    for b in &p.blocks {
-        let nonzero = (b.offset..b.offset + b.n_groups()).filter(|&k| g[k] != 0.0).count();
-        assert!(nonzero > 0, "{model}: parameter class {} has no gradient at all", b.name);
-    }
+    check_gradient_fd(model, &p, loss, &g, 1e-3, |q| loss_of(&net, &which, q, &inp, seed + 2));
 }
 
 #[test]
@@ -172,7 +92,7 @@ fn grads_with(net: &FitNetwork, p: &ParamSet, inp: &Input, lif: bool, par: bool,
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let v = RateValues::from_params(net, p);
-        let mut obj = Mse::new(net.n, inp.steps, 3, 0.5);
+        let mut obj = Mse::new(net.n, inp.steps, 3, 0.0, 0.5);
         let (loss, g) = if lif {
             LifModel::new(net, 1.0, 5.0, 5.0, SpikeFn::Heaviside).with_parallel(par).loss_and_grad(&v, inp, &mut obj, 8)
         } else {
@@ -215,7 +135,7 @@ fn heaviside_network_spikes_and_its_surrogate_gradient_is_finite() {
     let model = LifModel::new(&net, 1.0, 5.0, 5.0, SpikeFn::Heaviside);
     let spikes: f64 = model.spikes(&v, &inp).iter().flatten().sum();
     assert!(spikes > 10.0, "the test network should spike ({spikes} spikes)");
-    let mut obj = Mse::new(net.n, inp.steps, 3, 0.1);
+    let mut obj = Mse::new(net.n, inp.steps, 3, 0.0, 0.1);
     let (_, g) = model.loss_and_grad(&v, &inp, &mut obj, 16);
     assert!(g.tau.iter().chain(&g.w).chain(&g.theta).all(|x| x.is_finite()));
     assert!(g.w.iter().any(|&x| x != 0.0));

@@ -7,41 +7,8 @@
 
 use neurotwin_fit::FitNetwork;
 use neurotwin_fit::host_kernels::HostKernelRate;
-use neurotwin_fit::rate::{Activation, Clamp, Input, Objective, Pulse, RateGrads, RateModel, RateValues};
-use neurotwin_fit::testing::{SplitMix, all_fitted_params, random_network};
-
-/// `Σ_t Σ_i c_i (x_i^t − y_i^t)²` with fixed random targets and weights.
-struct Mse {
-    target: Vec<Vec<f64>>,
-    weight: Vec<f64>,
-    sum: f64,
-}
-
-impl Mse {
-    fn new(n: usize, steps: usize, seed: u64) -> Self {
-        let mut r = SplitMix(seed);
-        let target = (0..=steps).map(|_| (0..n).map(|_| 0.5 * r.uniform()).collect()).collect();
-        let weight = (0..n).map(|_| r.uniform()).collect();
-        Self { target, weight, sum: 0.0 }
-    }
-}
-
-impl Objective for Mse {
-    fn observe(&mut self, t: usize, v: &[f64]) {
-        for i in 0..v.len() {
-            let d = v[i] - self.target[t][i];
-            self.sum += self.weight[i] * d * d;
-        }
-    }
-    fn finish(&mut self) -> f64 {
-        std::mem::take(&mut self.sum)
-    }
-    fn inject(&self, t: usize, v: &[f64], grad: &mut [f64]) {
-        for i in 0..v.len() {
-            grad[i] += 2.0 * self.weight[i] * (v[i] - self.target[t][i]);
-        }
-    }
-}
+use neurotwin_fit::rate::{Activation, Clamp, Input, Pulse, RateGrads, RateModel, RateValues};
+use neurotwin_fit::testing::{Mse, SplitMix, all_fitted_params, random_network};
 
 /// Pulses (two overlapping on neuron 0, so their order matters), an initial state (or none), and
 /// optionally a clamp on a few neurons, one of them listed twice with different values (the last wins).
@@ -96,12 +63,12 @@ fn cpu_and_kernels(
     broken: bool,
 ) -> ((f64, RateGrads), (f64, RateGrads)) {
     let model = RateModel::new(net, 1.0, a);
-    let cpu = model.loss_and_grad(v, inp, &mut Mse::new(net.n, inp.steps, 3), k);
+    let cpu = model.loss_and_grad(v, inp, &mut Mse::new(net.n, inp.steps, 3, 0.0, 0.5), k);
     let mut host = HostKernelRate::from_model(&model);
     if broken {
         host = host.with_broken_step_for_test();
     }
-    let kern = host.loss_and_grad(v, inp, &mut Mse::new(net.n, inp.steps, 3), k);
+    let kern = host.loss_and_grad(v, inp, &mut Mse::new(net.n, inp.steps, 3, 0.0, 0.5), k);
     (cpu, kern)
 }
 
@@ -151,8 +118,8 @@ fn kernel_loss_matches_cpu_bit_for_bit() {
         for clamp in [false, true] {
             let inp = input(net.n, 40, true, clamp, 9);
             let model = RateModel::new(&net, 1.0, a);
-            let cpu = model.loss(&v, &inp, &mut Mse::new(net.n, inp.steps, 4));
-            let kern = HostKernelRate::from_model(&model).loss(&v, &inp, &mut Mse::new(net.n, inp.steps, 4));
+            let cpu = model.loss(&v, &inp, &mut Mse::new(net.n, inp.steps, 4, 0.0, 0.5));
+            let kern = HostKernelRate::from_model(&model).loss(&v, &inp, &mut Mse::new(net.n, inp.steps, 4, 0.0, 0.5));
             assert_eq!(cpu.to_bits(), kern.to_bits(), "{a:?}, clamp {clamp}: {cpu} vs {kern}");
         }
     }

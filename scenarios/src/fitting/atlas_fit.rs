@@ -9,7 +9,7 @@ use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, FitBackend, StimExample};
 use neurotwin_fit::rate::{Activation, RateModel, RateValues};
 use neurotwin_fit::spec::build_params;
 use neurotwin_fit::testing::SplitMix;
-use neurotwin_fit::train::{EpochRecord, TrainOptions, jittered, train};
+use neurotwin_fit::train::EpochRecord;
 use neurotwin_fit::{FitError, FitNetwork, ParamSet};
 use neurotwin_imaging::stats::{pearson, roc_auc};
 use serde::Serialize;
@@ -329,33 +329,7 @@ fn fit_once(
     let val_loss = |p: &ParamSet| -> Result<f64, FitError> {
         Ok(if val_refs.is_empty() { f64::NAN } else { t.loss(p, &val_refs) })
     };
-    let mut best: Option<(ParamSet, usize, f64)> = None;
-    for restart in 0..fit.restarts.max(1) {
-        let init = jittered(&plan.params, restart, fit.seed, fit.restart_jitter);
-        let opts = TrainOptions { seed: fit.train.seed ^ restart.wrapping_mul(0x9E37), ..fit.train.clone() };
-        let mut on_epoch = |r: &EpochRecord| {
-            bar.set_message(format!(
-                "{label} restart {}/{} epoch {} loss {:.3e} val {:.3e} ({:.1} steps/s)",
-                restart + 1,
-                fit.restarts.max(1),
-                r.epoch,
-                r.train_loss,
-                r.val_loss,
-                r.steps_per_s
-            ));
-            bar.inc(1);
-            history.push(HistoryRow { fit: label.into(), restart, epoch: r.clone() });
-        };
-        let trained = train(init, tr.len(), &opts, &grad, &val_loss, &mut on_epoch).map_err(|e| {
-            ScenarioError::File { path: file.path.clone(), message: format!("fit {label}, restart {restart}: {e}") }
-        })?;
-        // Epochs skipped by early stopping still count on the bar.
-        bar.inc((opts.epochs - trained.history.len()) as u64);
-        if best.as_ref().is_none_or(|b| trained.best_val_loss < b.2) {
-            best = Some((trained.params, trained.best_epoch, trained.best_val_loss));
-        }
-    }
-    Ok(best.expect("at least one restart"))
+    super::fit_with_restarts(file, label, &plan.params, tr.len(), &grad, &val_loss, bar, history)
 }
 
 /// Anatomy baselines: signed direct count j → i (chemical, plus gap junctions) and hop distances.

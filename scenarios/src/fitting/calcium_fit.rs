@@ -60,7 +60,6 @@ use neurotwin_fit::host_kernels::HostKernelRate;
 use neurotwin_fit::rate::{Activation, Clamp, Input, Objective, RateGrads, RateModel, RateValues};
 use neurotwin_fit::spec::build_params;
 use neurotwin_fit::testing::SplitMix;
-use neurotwin_fit::train::{EpochRecord, TrainOptions, jittered, train};
 use neurotwin_fit::{FitError, FitNetwork, ParamSet, Transform};
 use neurotwin_imaging::stats::pearson;
 use neurotwin_imaging::{
@@ -1176,32 +1175,7 @@ fn fit_twin(
     let val_loss = |p: &ParamSet| -> Result<f64, FitError> {
         Ok(if val_refs.is_empty() { f64::NAN } else { plan.loss(p, &val_refs) })
     };
-    let mut best: Option<(ParamSet, usize, f64)> = None;
-    for restart in 0..fit.restarts.max(1) {
-        let init = jittered(&plan.params, restart, fit.seed, fit.restart_jitter);
-        let opts = TrainOptions { seed: fit.train.seed ^ restart.wrapping_mul(0x9E37), ..fit.train.clone() };
-        let mut on_epoch = |r: &EpochRecord| {
-            bar.set_message(format!(
-                "restart {}/{} epoch {} loss {:.3e} val {:.3e} ({:.1} steps/s)",
-                restart + 1,
-                fit.restarts.max(1),
-                r.epoch,
-                r.train_loss,
-                r.val_loss,
-                r.steps_per_s
-            ));
-            bar.inc(1);
-            history.push(HistoryRow { fit: "final".into(), restart, epoch: r.clone() });
-        };
-        let trained = train(init, train_refs.len(), &opts, &grad, &val_loss, &mut on_epoch).map_err(|e| {
-            ScenarioError::File { path: file.path.clone(), message: format!("calcium fit, restart {restart}: {e}") }
-        })?;
-        bar.inc((opts.epochs - trained.history.len()) as u64);
-        if best.as_ref().is_none_or(|b| trained.best_val_loss < b.2) {
-            best = Some((trained.params, trained.best_epoch, trained.best_val_loss));
-        }
-    }
-    Ok(best.expect("at least one restart"))
+    super::fit_with_restarts(file, "final", &plan.params, train_refs.len(), &grad, &val_loss, bar, history)
 }
 
 fn worm_info(w: &Worm) -> WormInfo {

@@ -235,3 +235,49 @@ pub fn run_fit_any(
     report::write_calcium_fit(&out_dir, &report)?;
     Ok((FitReport::Calcium(Box::new(report)), out_dir))
 }
+
+/// Fits `init` from every restart of the scenario (restart 0 from the given values, the others jittered)
+/// and keeps the one with the best validation loss; every epoch goes to `history` (labelled `label`) and
+/// the progress bar. Returns the parameters, their epoch and validation loss.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fit_with_restarts(
+    file: &FitScenarioFile,
+    label: &str,
+    init: &neurotwin_fit::ParamSet,
+    n_train: usize,
+    grad: &neurotwin_fit::train::BatchGrad<'_>,
+    val_loss: &(dyn Fn(&neurotwin_fit::ParamSet) -> Result<f64, neurotwin_fit::FitError> + Sync),
+    bar: &indicatif::ProgressBar,
+    history: &mut Vec<atlas_fit::HistoryRow>,
+) -> Result<(neurotwin_fit::ParamSet, usize, f64), ScenarioError> {
+    use neurotwin_fit::train::{EpochRecord, TrainOptions, jittered, train};
+    let fit = &file.spec.fit;
+    let restarts = fit.restarts.max(1);
+    let mut best: Option<(neurotwin_fit::ParamSet, usize, f64)> = None;
+    for restart in 0..restarts {
+        let start = jittered(init, restart, fit.seed, fit.restart_jitter);
+        let opts = TrainOptions { seed: fit.train.seed ^ restart.wrapping_mul(0x9E37), ..fit.train.clone() };
+        let mut on_epoch = |r: &EpochRecord| {
+            bar.set_message(format!(
+                "{label} restart {}/{restarts} epoch {} loss {:.3e} val {:.3e} ({:.1} steps/s)",
+                restart + 1,
+                r.epoch,
+                r.train_loss,
+                r.val_loss,
+                r.steps_per_s
+            ));
+            bar.inc(1);
+            history.push(atlas_fit::HistoryRow { fit: label.into(), restart, epoch: r.clone() });
+        };
+        let trained = train(start, n_train, &opts, grad, val_loss, &mut on_epoch).map_err(|e| ScenarioError::File {
+            path: file.path.clone(),
+            message: format!("fit {label}, restart {restart}: {e}"),
+        })?;
+        // Epochs skipped by early stopping still count on the bar.
+        bar.inc((opts.epochs - trained.history.len()) as u64);
+        if best.as_ref().is_none_or(|b| trained.best_val_loss < b.2) {
+            best = Some((trained.params, trained.best_epoch, trained.best_val_loss));
+        }
+    }
+    Ok(best.expect("at least one restart"))
+}
