@@ -12,6 +12,8 @@ const SOURCES: &[&str] = &[
     "host/kernels_host_cnn.cpp",
     "host/kernels_host_predictive.cpp",
     "host/kernels_host_fit_rate.cpp",
+    "host/kernels_host_fit_graded.cpp",
+    "host/kernels_host_fit_lif.cpp",
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
     "cuda/conformance.cu",
@@ -25,6 +27,8 @@ const SOURCES: &[&str] = &[
     "cuda/cnn.cu",
     "cuda/predictive.cu",
     "cuda/fit_rate.cu",
+    "cuda/fit_graded.cu",
+    "cuda/fit_lif.cu",
 ];
 
 fn main() {
@@ -43,6 +47,8 @@ fn main() {
             "host/kernels_host_cnn.cpp",
             "host/kernels_host_predictive.cpp",
             "host/kernels_host_fit_rate.cpp",
+            "host/kernels_host_fit_graded.cpp",
+            "host/kernels_host_fit_lif.cpp",
         ])
         .flag("-x")
         .flag("c++")

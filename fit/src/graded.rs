@@ -207,17 +207,17 @@ pub struct GradedModel<'a> {
     /// Membrane capacitance `C` (pF), not fitted.
     pub c_m: f64,
     /// `−h/C` (ms/pF), as the simulator's `minus_h_over_c`.
-    minus_h_over_c: f64,
+    pub(crate) minus_h_over_c: f64,
     /// Number of receptor channels.
-    n_ch: usize,
+    pub(crate) n_ch: usize,
     /// Whether each channel is excitatory.
-    excitatory: Vec<bool>,
+    pub(crate) excitatory: Vec<bool>,
     /// Connections of (neuron `i`, channel `c`): `ch_conn[ch_ptr[i n_ch + c] .. ch_ptr[i n_ch + c + 1]]`,
     /// in CSR order.
-    ch_ptr: Vec<usize>,
-    ch_conn: Vec<u32>,
+    pub(crate) ch_ptr: Vec<usize>,
+    pub(crate) ch_conn: Vec<u32>,
     /// For `net.out_conn[m]`: the index `post × n_ch + receptor` of its conductance.
-    out_slot: Vec<u32>,
+    pub(crate) out_slot: Vec<u32>,
     par: bool,
 }
 

@@ -25,6 +25,8 @@ pub mod error;
 pub mod exec;
 pub mod graded;
 pub mod host_kernels;
+pub mod host_kernels_graded;
+pub mod host_kernels_lif;
 pub mod lif;
 pub mod network;
 pub mod params;

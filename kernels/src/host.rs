@@ -5,11 +5,15 @@
 use std::ffi::c_uint;
 
 mod cnn;
+mod fit_graded;
+mod fit_lif;
 mod fit_rate;
 mod predictive;
 mod spikes;
 mod tables;
 pub use cnn::*;
+pub use fit_graded::*;
+pub use fit_lif::*;
 pub use fit_rate::*;
 pub use predictive::*;
 pub use spikes::*;

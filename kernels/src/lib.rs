@@ -185,9 +185,60 @@ pub const FIT_RATE: KernelSource = KernelSource {
     ],
 };
 
+/// The spiking LIF network of connectome-constrained fitting (`neurotwin_fit::lif`): step constants, pulse
+/// input, spike function, the forward step and one step of the surrogate-gradient BPTT with the gradient
+/// accumulations, f64, one thread per neuron; see `cuda/fit_lif.cu`.
+pub const FIT_LIF: KernelSource = KernelSource {
+    name: "fit_lif",
+    file: "cuda/fit_lif.cu",
+    source: include_str!("../cuda/fit_lif.cu"),
+    entry_points: &[
+        "lif_alpha",
+        "lif_pulse_input",
+        "lif_spike",
+        "lif_step",
+        "lif_adjoint_final",
+        "lif_adjoint_mu",
+        "lif_adjoint_lambda",
+        "lif_grad_edges",
+        "lif_tau_grad",
+    ],
+};
+
+/// The graded conductance network of connectome-constrained fitting (`neurotwin_fit::graded`): pulse input,
+/// teacher forcing, activations, the forward step (exact exponential integration) and one step of the discrete
+/// adjoint with the gradient accumulations, f64, one thread per neuron; see `cuda/fit_graded.cu`.
+pub const FIT_GRADED: KernelSource = KernelSource {
+    name: "fit_graded",
+    file: "cuda/fit_graded.cu",
+    source: include_str!("../cuda/fit_graded.cu"),
+    entry_points: &[
+        "graded_fit_pulse_input",
+        "graded_fit_clamp",
+        "graded_fit_activation",
+        "graded_fit_step",
+        "graded_fit_adjoint_terms",
+        "graded_fit_adjoint_lambda",
+        "graded_fit_initial_grad",
+    ],
+};
+
 /// Every kernel translation unit of the crate.
-pub const KERNELS: &[KernelSource] =
-    &[LIF_EXP, LIF_DELTA, IZHIKEVICH, ADEX, GRADED, NETWORK, SPIKES, CONFORMANCE, CNN, PREDICTIVE, FIT_RATE];
+pub const KERNELS: &[KernelSource] = &[
+    LIF_EXP,
+    LIF_DELTA,
+    IZHIKEVICH,
+    ADEX,
+    GRADED,
+    NETWORK,
+    SPIKES,
+    CONFORMANCE,
+    CNN,
+    PREDICTIVE,
+    FIT_RATE,
+    FIT_LIF,
+    FIT_GRADED,
+];
 
 /// The source of `k` as one self-contained translation unit for NVRTC (which gets no include path and has no
 /// system headers): each `#include "<header>"` line is replaced by the text of that entry of [`HEADERS`].
