@@ -104,6 +104,7 @@ pub fn train(
         });
     }
     let mut p = init;
+    let start_raw = p.raw.clone();
     let mut adam = Adam::new(p.raw.len(), opts.lr);
     let batch = opts.batch_size.clamp(1, n_train);
     let batches_per_epoch = n_train.div_ceil(batch);
@@ -128,7 +129,12 @@ pub fn train(
             let prior = anatomy_prior(&p, opts.weight_scale_penalty, &mut grad);
             let loss = loss + prior;
             if !loss.is_finite() {
-                return Err(non_finite("loss", epoch, b, None));
+                // The likeliest culprit: the fitted number that has moved furthest from its start.
+                let culprit = (0..p.raw.len())
+                    .filter(|&k| mask[k])
+                    .max_by(|&a, &c| (p.raw[a] - start_raw[a]).abs().total_cmp(&(p.raw[c] - start_raw[c]).abs()))
+                    .map(|k| describe_moved(&p, k));
+                return Err(non_finite("loss", epoch, b, culprit));
             }
             if let Some(k) = grad.iter().position(|g| !g.is_finite()) {
                 return Err(non_finite("gradient", epoch, b, Some(p.describe(k))));
@@ -169,6 +175,19 @@ pub fn train(
         }
     }
     Ok(Trained { params: best.2, best_epoch: best.1, best_val_loss: best.0, history })
+}
+
+/// `block[group] = value` of raw number `k`.
+fn describe_moved(p: &ParamSet, k: usize) -> String {
+    let value = p
+        .blocks
+        .iter()
+        .find(|b| k >= b.offset && k < b.offset + b.n_groups())
+        .map(|b| b.transforms[k - b.offset].value(p.raw[k]));
+    match value {
+        Some(v) => format!("{} = {v:e}, the fitted number that moved most", p.describe(k)),
+        None => p.describe(k),
+    }
 }
 
 fn non_finite(what: &str, epoch: usize, batch: usize, param: Option<String>) -> FitError {

@@ -187,6 +187,7 @@ fn a_non_finite_loss_stops_the_fit_naming_step_and_parameter() {
     let out = dir.path().join("out");
     let err = run(&path, &out).unwrap_err();
     assert!(err.contains("non-finite") && err.contains("epoch 1, batch"), "{err}");
+    assert!(err.contains("(parameter "), "names the parameter: {err}");
     assert!(err.contains("lower `lr`"), "{err}");
     assert!(!out.exists());
 }
