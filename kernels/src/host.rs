@@ -5,6 +5,7 @@
 use std::ffi::c_uint;
 
 mod cnn;
+mod fit_common;
 mod fit_graded;
 mod fit_lif;
 mod fit_rate;

@@ -7,6 +7,8 @@
 
 use std::ffi::{c_int, c_uint};
 
+pub use super::fit_common::FitPulses as LifPulses;
+use super::fit_common::check_ptr;
 use super::len_u32;
 
 unsafe extern "C" {
@@ -144,13 +146,6 @@ impl LifSpikeFn {
     }
 }
 
-fn check_ptr(ptr: &[u64], n: usize, nnz: usize, what: &str) {
-    assert_eq!(ptr.len(), n + 1, "{what}: pointer array must have n + 1 entries");
-    assert_eq!(ptr[0], 0, "{what}: pointer array must start at 0");
-    assert!(ptr.windows(2).all(|w| w[0] <= w[1]), "{what}: pointer array must be non-decreasing");
-    assert_eq!(ptr[n], nnz as u64, "{what}: pointer array must end at the number of entries");
-}
-
 fn same_len(n: usize, xs: &[(&[f64], &str)]) {
     for (x, what) in xs {
         assert_eq!(x.len(), n, "{what} must have one entry per neuron");
@@ -238,40 +233,6 @@ impl LifParams<'_> {
         assert_eq!(self.w.len(), g.n_connections(), "w must have one entry per connection");
         assert_eq!(self.e.len(), g.n_gap_entries(), "e must have one entry per gap entry");
         same_len(g.n, &[(self.bias, "bias"), (self.gain, "gain"), (self.theta, "theta"), (self.alpha, "alpha")]);
-    }
-}
-
-/// Step inputs `u_i(t)` as per-neuron lists of pulses (`neurotwin_fit::rate::Pulse`), in the order given.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LifPulses {
-    n: usize,
-    ptr: Vec<u64>,
-    start: Vec<u64>,
-    stop: Vec<u64>,
-    amp: Vec<f64>,
-}
-
-impl LifPulses {
-    /// Pulses `(neuron, start, stop, amplitude)`: `amplitude` on `neuron` for steps `start ≤ t < stop`.
-    /// Panics if a neuron is `≥ n`.
-    pub fn new(n: usize, pulses: &[(u32, u64, u64, f64)]) -> Self {
-        len_u32(n);
-        let mut ptr = vec![0u64; n + 1];
-        for &(i, ..) in pulses {
-            assert!((i as usize) < n, "pulse on neuron {i} of {n}");
-            ptr[i as usize + 1] += 1;
-        }
-        for i in 0..n {
-            ptr[i + 1] += ptr[i];
-        }
-        let mut fill: Vec<usize> = ptr[..n].iter().map(|&p| p as usize).collect();
-        let (mut start, mut stop, mut amp) = (vec![0; pulses.len()], vec![0; pulses.len()], vec![0.0; pulses.len()]);
-        for &(i, s, e, a) in pulses {
-            let k = fill[i as usize];
-            fill[i as usize] += 1;
-            (start[k], stop[k], amp[k]) = (s, e, a);
-        }
-        Self { n, ptr, start, stop, amp }
     }
 }
 

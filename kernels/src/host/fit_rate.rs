@@ -7,6 +7,8 @@
 
 use std::ffi::{c_int, c_uint};
 
+use super::fit_common::check_ptr;
+pub use super::fit_common::{FitClampMap as RateClampMap, FitPulses as RatePulses};
 use super::len_u32;
 
 unsafe extern "C" {
@@ -148,13 +150,6 @@ impl RateActivation {
     }
 }
 
-fn check_ptr(ptr: &[u64], n: usize, nnz: usize, what: &str) {
-    assert_eq!(ptr.len(), n + 1, "{what}: pointer array must have n + 1 entries");
-    assert_eq!(ptr[0], 0, "{what}: pointer array must start at 0");
-    assert!(ptr.windows(2).all(|w| w[0] <= w[1]), "{what}: pointer array must be non-decreasing");
-    assert_eq!(ptr[n], nnz as u64, "{what}: pointer array must end at the number of entries");
-}
-
 /// The network structure of a fit (`neurotwin_fit::FitNetwork`), borrowed and checked once: chemical
 /// connections in CSR by postsynaptic neuron (`row_ptr`, `pre`), the transpose by presynaptic neuron
 /// (`out_ptr`, `out_conn` = connection index, `out_post` = its postsynaptic neuron) and gap junctions
@@ -254,66 +249,6 @@ impl RateCoeffs {
         g.check_neurons(&self.alpha, "alpha");
         g.check_neurons(&self.c, "c");
         g.check_neurons(&self.d, "d");
-    }
-}
-
-/// Step inputs `u_i(t)` as per-neuron lists of pulses (`neurotwin_fit::rate::Pulse`), in the order given.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RatePulses {
-    n: usize,
-    ptr: Vec<u64>,
-    start: Vec<u64>,
-    stop: Vec<u64>,
-    amp: Vec<f64>,
-}
-
-impl RatePulses {
-    /// Pulses `(neuron, start, stop, amplitude)`: `amplitude` on `neuron` for steps `start ≤ t < stop`.
-    /// Panics if a neuron is `≥ n`.
-    pub fn new(n: usize, pulses: &[(u32, u64, u64, f64)]) -> Self {
-        len_u32(n);
-        let mut ptr = vec![0u64; n + 1];
-        for &(i, ..) in pulses {
-            assert!((i as usize) < n, "pulse on neuron {i} of {n}");
-            ptr[i as usize + 1] += 1;
-        }
-        for i in 0..n {
-            ptr[i + 1] += ptr[i];
-        }
-        let mut fill: Vec<usize> = ptr[..n].iter().map(|&p| p as usize).collect();
-        let (mut start, mut stop, mut amp) = (vec![0; pulses.len()], vec![0; pulses.len()], vec![0.0; pulses.len()]);
-        for &(i, s, e, a) in pulses {
-            let k = fill[i as usize];
-            fill[i as usize] += 1;
-            (start[k], stop[k], amp[k]) = (s, e, a);
-        }
-        Self { n, ptr, start, stop, amp }
-    }
-}
-
-/// Teacher forcing in the kernels' form: for each neuron, its index in the clamp's neuron list (the last
-/// one if listed twice, as the sequential assignment leaves it) or −1.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RateClampMap {
-    idx: Vec<i32>,
-    k: usize,
-}
-
-impl RateClampMap {
-    /// Panics if a neuron is `≥ n` or the list has `2^31` entries or more.
-    pub fn new(n: usize, neurons: &[u32]) -> Self {
-        len_u32(n);
-        let mut idx = vec![-1i32; n];
-        for (m, &i) in neurons.iter().enumerate() {
-            assert!((i as usize) < n, "clamped neuron {i} of {n}");
-            idx[i as usize] = i32::try_from(m).expect("more than 2^31 - 1 clamped neurons");
-        }
-        Self { idx, k: neurons.len() }
-    }
-
-    /// Number of values of one step (the length of the clamp's neuron list).
-    pub fn width(&self) -> usize {
-        self.k
     }
 }
 
