@@ -8,7 +8,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    match cli::dispatch(args) {
+    let result = cli::set_limits(&args).and_then(|()| cli::dispatch(args));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -23,6 +23,25 @@ use neurotwin_scenarios::BackendChoice;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Largest memory a request may need (e.g. 64G, 512M); default 80 % of the memory available to this
+    /// process. Requests estimated beyond it are refused before allocating, with the estimate.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub max_memory: Option<String>,
+    /// Run requests whose estimated time exceeds 24 h instead of refusing them.
+    #[arg(long, global = true)]
+    pub force: bool,
+}
+
+/// Sets the process-wide resource limits from `--max-memory` / `--force` (see `neurotwin_io::budget`).
+pub fn set_limits(cli: &Cli) -> anyhow::Result<()> {
+    let mut l = neurotwin_io::budget::default_limits();
+    if let Some(s) = &cli.max_memory {
+        l.max_memory_bytes = neurotwin_io::budget::parse_size(s).map_err(|e| anyhow::anyhow!("--max-memory: {e}"))?;
+        l.memory_source = "--max-memory";
+    }
+    l.force = cli.force;
+    neurotwin_io::budget::set_limits(l);
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,0 +1,3 @@
+//! (tests being written)
+#[allow(unused_imports)]
+use super::common::*;
