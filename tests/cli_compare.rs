@@ -219,7 +219,7 @@ indicator = "GCaMP6s"
     assert_eq!(c["neurons"].as_array().unwrap().len(), 4, "{}", c["skipped"]);
     // Without `series` the file's two series are ambiguous: the error lists them.
     let s2 = write(dir.path(), "ambiguous.toml", &text.replace("series = \"dff\"\n", ""));
-    let o = neurotwin(&["compare", s2.to_str().unwrap(), "-o", out.to_str().unwrap()], dir.path());
+    let o = neurotwin(&["compare", s2.to_str().unwrap(), "-o", out.to_str().unwrap(), "--overwrite"], dir.path());
     assert!(!o.status.success());
     assert!(stderr(&o).contains("dff") && stderr(&o).contains("raw"), "{}", stderr(&o));
 }

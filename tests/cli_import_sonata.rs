@@ -76,7 +76,7 @@ fn celegans_needs_a_gap_junction_choice_and_overwrite_permission() {
     fails(
         &["import", "celegans", "--to", "sonata", "-o", "worm", "--gap-junctions", "omit"],
         d.path(),
-        &["not empty", "--overwrite"],
+        &["holds the outputs of an earlier", "--overwrite"],
     );
     ok(&["import", "celegans", "--to", "sonata", "-o", "worm", "--gap-junctions", "omit", "--overwrite"], d.path());
     let c = read_sonata(&d.path().join("worm/circuit_config.json")).unwrap();

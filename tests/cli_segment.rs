@@ -45,7 +45,8 @@ fn segment_phantom_then_run() {
     for f in ["segmentation.h5", "connectome.h5", "report.json"] {
         assert!(d.join("out").join(f).is_file(), "{f} missing");
     }
-    assert_eq!(files_below(&d.join("out")).len(), 3, "no staging leftovers");
+    // segmentation.h5, connectome.h5, report.json and the run manifest; no staging leftovers.
+    assert_eq!(files_below(&d.join("out")).len(), 4, "no staging leftovers");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("out/report.json")).unwrap()).unwrap();
     let neurons = report["report"]["neurons"].as_u64().unwrap();
@@ -194,7 +195,7 @@ fn segment_zarr_with_cnn() {
     println!("{}{}", stdout(&o), stderr(&o));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("boundary: U-Net") && stdout(&o).contains("VOI split"), "{}", stdout(&o));
-    assert_eq!(files_below(&d.join("out-z")).len(), 3);
+    assert_eq!(files_below(&d.join("out-z")).len(), 4);
     let mut args =
         vec!["segment", "phantom.h5", "-o", "out-h", "--ground-truth", "phantom.h5", "--cnn-backend", "cuda-host"];
     args.extend(common);

@@ -17,6 +17,10 @@ pub enum ConnectomeError {
     Compile(String),
     #[error("{path}: HDF5: {message}")]
     Hdf5 { path: PathBuf, message: String },
+    /// The I/O layer refused or failed (an output over an input, an occupied output folder, a resource
+    /// estimate beyond the limit).
+    #[error(transparent)]
+    Output(#[from] neurotwin_io::IoError),
 }
 
 impl ConnectomeError {

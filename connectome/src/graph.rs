@@ -21,8 +21,8 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::str::FromStr;
 
 use petgraph::Direction as PgDirection;
-use petgraph::graph::{DiGraph, EdgeReference, NodeIndex};
-use petgraph::visit::{EdgeFiltered, EdgeRef};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
 use serde::Serialize;
 
 use crate::compile::CompiledNetwork;
@@ -275,6 +275,87 @@ impl Ord for Cost {
     fn cmp(&self, other: &Self) -> Ordering {
         self.0.total_cmp(&other.0)
     }
+}
+
+/// Depth-first search state of [`tarjan_scc`] for one node.
+struct TarjanState {
+    /// Discovery order (`u32::MAX`: not visited yet).
+    index: Vec<u32>,
+    /// Smallest discovery index reachable through the node's DFS subtree and one back edge.
+    low: Vec<u32>,
+    on_stack: Vec<bool>,
+    /// Nodes of the components not closed yet.
+    stack: Vec<u32>,
+    /// The DFS path: node and position of its next outgoing edge in `targets`.
+    path: Vec<(u32, usize)>,
+    next: u32,
+}
+
+impl TarjanState {
+    fn discover(&mut self, v: u32, edges_from: usize) {
+        self.index[v as usize] = self.next;
+        self.low[v as usize] = self.next;
+        self.next += 1;
+        self.on_stack[v as usize] = true;
+        self.stack.push(v);
+        self.path.push((v, edges_from));
+    }
+
+    /// Pops the component whose root is `v`.
+    fn close(&mut self, v: u32) -> Vec<u32> {
+        let mut comp = Vec::new();
+        while let Some(w) = self.stack.pop() {
+            self.on_stack[w as usize] = false;
+            comp.push(w);
+            if w == v {
+                break;
+            }
+        }
+        comp
+    }
+}
+
+/// Strongly connected components of the graph given in compressed form (`targets[start[v]..start[v + 1]]`
+/// are the successors of node `v`), in Tarjan's order. Iterative: the depth of the search is bounded by
+/// heap memory, not by the call stack.
+fn tarjan_scc(start: &[usize], targets: &[u32]) -> Vec<Vec<u32>> {
+    let n = start.len() - 1;
+    let mut st = TarjanState {
+        index: vec![u32::MAX; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        path: Vec::new(),
+        next: 0,
+    };
+    let mut comps = Vec::new();
+    for root in 0..n {
+        if st.index[root] != u32::MAX {
+            continue;
+        }
+        st.discover(root as u32, start[root]);
+        while let Some(&(v, pos)) = st.path.last() {
+            let vi = v as usize;
+            if pos < start[vi + 1] {
+                st.path.last_mut().expect("path is not empty").1 += 1;
+                let w = targets[pos] as usize;
+                if st.index[w] == u32::MAX {
+                    st.discover(w as u32, start[w]);
+                } else if st.on_stack[w] {
+                    st.low[vi] = st.low[vi].min(st.index[w]);
+                }
+                continue;
+            }
+            st.path.pop();
+            if let Some(&(u, _)) = st.path.last() {
+                st.low[u as usize] = st.low[u as usize].min(st.low[vi]);
+            }
+            if st.low[vi] == st.index[vi] {
+                comps.push(st.close(v));
+            }
+        }
+    }
+    comps
 }
 
 impl ConnectomeGraph {
@@ -553,20 +634,29 @@ impl ConnectomeGraph {
         Ok(self.shortest_path(&s, &t, opt))
     }
 
-    /// Strongly connected components (Tarjan), largest first (ties: smallest member index first);
-    /// members sorted by index.
+    /// Successors of every neuron in compressed form: the targets of neuron `v`'s edges in direction
+    /// `dir` are `targets[start[v]..start[v + 1]]` (chemical edges, plus gap junctions when `include_gap`).
+    fn adjacency(&self, dir: Direction, include_gap: bool) -> (Vec<usize>, Vec<u32>) {
+        let n = self.neurons.len();
+        let mut start = Vec::with_capacity(n + 1);
+        let mut targets = Vec::with_capacity(self.graph.edge_count());
+        start.push(0);
+        for v in 0..n as u32 {
+            targets.extend(self.edges_of(v, dir, include_gap).map(|(w, _)| w));
+            start.push(targets.len());
+        }
+        (start, targets)
+    }
+
+    /// Strongly connected components (Tarjan's algorithm with an explicit stack, so that chains of
+    /// millions of neurons do not overflow the call stack), largest first (ties: smallest member index
+    /// first); members sorted by index.
     pub fn strongly_connected_components(&self, include_gap: bool) -> Vec<Vec<u32>> {
-        let filtered = EdgeFiltered::from_fn(&self.graph, |e: EdgeReference<'_, EdgeData, u32>| {
-            include_gap || e.weight().kind == SynapseKind::Chemical
-        });
-        let mut comps: Vec<Vec<u32>> = petgraph::algo::tarjan_scc(&filtered)
-            .into_iter()
-            .map(|c| {
-                let mut v: Vec<u32> = c.into_iter().map(|x| x.index() as u32).collect();
-                v.sort_unstable();
-                v
-            })
-            .collect();
+        let (start, targets) = self.adjacency(Direction::Downstream, include_gap);
+        let mut comps = tarjan_scc(&start, &targets);
+        for c in &mut comps {
+            c.sort_unstable();
+        }
         comps.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
         comps
     }
@@ -646,5 +736,51 @@ impl ConnectomeGraph {
                 .map(|v| Reached { neuron: self.neurons[v as usize].clone(), hops: hops[v as usize] })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::Connection;
+
+    /// `n` neurons; chemical edges i -> i+1, and n-1 -> 0 when `ring`.
+    fn chain(n: u64, ring: bool) -> ConnectomeGraph {
+        let neurons = (0..n).map(|i| Neuron::new(i, format!("n{i}"))).collect();
+        let mut connections: Vec<Connection> = (0..n - 1).map(|i| Connection::chemical(i, i + 1, 1.0)).collect();
+        if ring {
+            connections.push(Connection::chemical(n - 1, 0, 1.0));
+        }
+        let c = Connectome { name: "chain".into(), provenance: vec![], neurons, connections };
+        ConnectomeGraph::from_connectome(&c).unwrap()
+    }
+
+    /// Runs `f` on a thread with a 256 KiB stack: a recursive search over 200 000 nodes overflows it.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new().stack_size(256 << 10).spawn(f).unwrap().join().unwrap()
+    }
+
+    #[test]
+    fn components_of_long_chains_and_rings_need_no_deep_stack() {
+        let s = on_small_stack(|| chain(200_000, false).scc_summary(false));
+        assert_eq!((s.count, s.largest, s.singletons), (200_000, 1, 200_000));
+        let s = on_small_stack(|| chain(200_000, true).scc_summary(false));
+        assert_eq!((s.count, s.largest, s.singletons), (1, 200_000, 0));
+        let r =
+            on_small_stack(|| chain(200_000, false).reachable_within(&[0], usize::MAX, Direction::Downstream, false));
+        assert_eq!(r.reached.len(), 200_000);
+    }
+
+    #[test]
+    fn tarjan_finds_nested_cycles() {
+        // 0 -> 1 -> 2 -> 0, 2 -> 3 -> 4 -> 3, 4 -> 5, 6 alone.
+        let start = [0, 1, 2, 4, 5, 7, 7, 7];
+        let targets = [1, 2, 0, 3, 4, 3, 5];
+        let mut comps = tarjan_scc(&start, &targets);
+        for c in &mut comps {
+            c.sort_unstable();
+        }
+        comps.sort();
+        assert_eq!(comps, vec![vec![0, 1, 2], vec![3, 4], vec![5], vec![6]]);
     }
 }

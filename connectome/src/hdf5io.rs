@@ -1,13 +1,16 @@
 //! neurotwin's own HDF5 connectome file (`.h5`): a connectome, a compiled network, or both, stored as
 //! flat columnar arrays so that a large connectome loads in seconds.
 //!
-//! # Layout, version `connectome/1`
+//! # Layout, version `connectome/2`
 //!
-//! Conventions: *string* = HDF5 variable-length UTF-8 string (h5py reads it as `str`); all arrays are
-//! one-dimensional unless a shape is given; `N` neurons, `M` connections. Numeric arrays of 4,096 or
-//! more elements are chunked (65,536 elements a chunk) and compressed (byte shuffle + deflate level 4)
-//! when the HDF5 library has its deflate filter (it reads back without the filter being requested);
-//! string arrays are never compressed (HDF5 would compress only the heap pointers).
+//! Conventions: *string* = HDF5 fixed-length UTF-8 string, NUL-padded, as wide as the longest value of its
+//! dataset or attribute rounded up to 8, 16, 32, 64, 128, 256, 1,024, 4,096, 16,384 or 65,536 bytes (the
+//! most a string may hold; h5py reads them as `bytes`, `ds.asstr()[()]` as `str`); all arrays are
+//! one-dimensional unless a shape is given; `N` neurons, `M` connections. Every non-empty dataset is chunked
+//! (at most 65,536 rows and about 1 MiB a chunk) with HDF5's Fletcher-32 checksum filter; arrays of 4,096 or
+//! more elements are also compressed (byte shuffle + deflate level 4) when the HDF5 library has its deflate
+//! filter (it reads back without the filter being requested). The file's objects use the HDF5 1.10 format
+//! (library version bounds v110), whose object headers, chunk indexes and heaps carry checksums too.
 //!
 //! *Coded strings* (values that repeat a lot) are stored as a table of distinct values,
 //! `<column>_table` (string\[T\], in order of first appearance), plus `<column>` (u32\[rows\]) holding the
@@ -68,13 +71,32 @@
 //! into place only when complete. Every failure (missing file, not HDF5, wrong or missing format
 //! attribute, missing dataset, wrong type, inconsistent lengths) is a [`ConnectomeError::Hdf5`] or
 //! [`ConnectomeError::Format`] that names the file and the dataset(s).
+//!
+//! # Damaged files
+//!
+//! Reading never follows a pointer stored in a `connectome/2` file to somewhere else in the file without a
+//! checksum: strings are stored inside the datasets, data chunks carry Fletcher-32 checksums and metadata
+//! the HDF5 1.10 checksums, so a changed byte is reported as an error naming the dataset (or the file) rather
+//! than read silently or crashing libhdf5. Before a dataset is read, its declared shape is checked against
+//! the shapes of the datasets it must match, against what the file's size could hold (deflate compresses at
+//! most about 1,000 : 1) and against the memory limit ([`neurotwin_io::budget::check_memory`]), so a damaged
+//! size is an error and not an attempt to allocate terabytes.
+//!
+//! # Version `connectome/1`
+//!
+//! Files of the previous version (strings as HDF5 *variable-length* strings, small arrays unchunked and
+//! without checksums, HDF5 1.8 objects) are still read. They are **not protected** against damage: their
+//! strings are read through pointers into the file's global heap, which libhdf5 follows unchecked, so a
+//! corrupted `connectome/1` file can crash the process (SIGSEGV in `H5HG_read`) instead of giving an error.
+//! Convert one with `neurotwin import old.h5 -o new.h5`, which writes `connectome/2`.
 
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::path::Path;
 
-use hdf5::types::{TypeDescriptor, VarLenUnicode};
-use hdf5::{File, Group, H5Type, Location};
+use hdf5::file::LibraryVersion;
+use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::{Attribute, Dataset, File, Group, H5Type, Location};
 use neurotwin_models::ReceptorChannel;
 
 use crate::compile::{CompileReport, CompiledNetwork};
@@ -83,18 +105,29 @@ use crate::gap::GapMatrix;
 use crate::matrix::{SynapseMatrix, Weights};
 use crate::network::{Connection, Connectome, Neuron, SynapseKind};
 
+pub(crate) mod strings;
+
+use strings::{FixedString, with_width};
+
 /// Name of the root attribute holding the format version.
 pub const FORMAT_ATTR: &str = "neurotwin_format";
-/// The format version this module writes and reads.
-pub const FORMAT: &str = "connectome/1";
+/// The format version this module writes (and reads).
+pub const FORMAT: &str = "connectome/2";
+/// The previous format version, still read; such files are not protected against damage (see the module
+/// documentation).
+pub const FORMAT_V1: &str = "connectome/1";
 /// Code of a missing value in a coded string column.
 pub const NONE_CODE: u32 = u32::MAX;
 
 /// Arrays with at least this many elements are chunked and compressed.
 const COMPRESS_MIN: usize = 4096;
-/// Elements per chunk (along the first dimension).
+/// Most rows per chunk (along the first dimension).
 const CHUNK: usize = 1 << 16;
+/// Largest chunk (bytes) for wide rows (long strings): fewer rows a chunk.
+const CHUNK_BYTES: usize = 1 << 20;
 const DEFLATE_LEVEL: u8 = 4;
+/// Largest ratio of declared to stored bytes a file can have: deflate's limit is about 1,032 : 1.
+const MAX_COMPRESSION: f64 = 1100.0;
 
 /// What a neurotwin HDF5 file holds (see [`contents`]).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -209,7 +242,7 @@ pub fn contents(path: impl AsRef<Path>) -> Result<Hdf5Contents, ConnectomeError>
         None
     };
     Ok(Hdf5Contents {
-        format: FORMAT.to_string(),
+        format: r.format_name().to_string(),
         name,
         neurons: n,
         connections,
@@ -235,41 +268,23 @@ fn write_atomically(
         path: path.to_path_buf(),
         message: format!("{what}: {e}"),
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| herr("cannot create the output directory", &e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| herr("cannot create a temporary file", &e))?;
-    {
+    // Temporary file beside `path` (0666 − umask), fsynced and renamed into place by the shared I/O layer.
+    neurotwin_io::atomic::write_file(path, |tmp: &Path| {
         let w = Writer { path, compress: hdf5::filters::deflate_available() };
-        let f = File::create(tmp.path()).map_err(|e| herr("cannot create the HDF5 file", &e))?;
+        let f = File::with_options()
+            .with_fapl(|p| p.libver_bounds(LibraryVersion::V110, LibraryVersion::latest()))
+            .create(tmp)
+            .map_err(|e| herr("cannot create the HDF5 file", &e))?;
         w.str_attr(&f, FORMAT_ATTR, FORMAT)?;
         write(&w, &f)?;
         f.flush().map_err(|e| herr("cannot flush", &e))?;
-        f.close().map_err(|e| herr("cannot close", &e))?;
-    }
-    // Durable before it becomes visible; readable like any other data file (tempfile makes it 0600).
-    tmp.as_file().sync_all().map_err(|e| herr("cannot sync", &e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| herr("cannot set permissions", &e))?;
-    }
-    tmp.persist(path).map_err(|e| herr("cannot move the finished file into place", &e.error))?;
-    Ok(())
+        f.close().map_err(|e| herr("cannot close", &e))
+    })
 }
 
 struct Writer<'a> {
     path: &'a Path,
     compress: bool,
-}
-
-fn vlu(s: &str) -> Result<VarLenUnicode, String> {
-    s.parse::<VarLenUnicode>().map_err(|_| format!("string {s:?} contains a NUL character, which HDF5 cannot store"))
 }
 
 /// Distinct values in order of first appearance and one code per row.
@@ -305,13 +320,20 @@ impl Writer<'_> {
         self.array_nd(g, name, data, vec![data.len()])
     }
 
+    /// Writes `data` with `shape`: chunked with the Fletcher-32 checksum when not empty, compressed too when
+    /// large (see the module documentation).
     fn array_nd<T: H5Type>(&self, g: &Group, name: &str, data: &[T], shape: Vec<usize>) -> Result<(), ConnectomeError> {
         let full = || format!("{}/{name}", g.name().trim_end_matches('/'));
         let mut b = g.new_dataset::<T>();
-        if self.compress && data.len() >= COMPRESS_MIN && !shape.is_empty() {
+        if !data.is_empty() && !shape.is_empty() {
+            let row_bytes = std::mem::size_of::<T>() * shape[1..].iter().product::<usize>();
             let mut chunk = shape.clone();
-            chunk[0] = chunk[0].min(CHUNK);
-            b = b.chunk(chunk).shuffle().deflate(DEFLATE_LEVEL);
+            chunk[0] = chunk[0].min(CHUNK).min((CHUNK_BYTES / row_bytes.max(1)).max(1));
+            b = b.chunk(chunk);
+            if self.compress && data.len() >= COMPRESS_MIN {
+                b = b.shuffle().deflate(DEFLATE_LEVEL);
+            }
+            b = b.fletcher32();
         }
         let ds = b.shape(shape).create(name).map_err(|e| self.err(format!("cannot create {}", full()), e))?;
         if !data.is_empty() {
@@ -320,10 +342,19 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// A string array as fixed-length UTF-8 strings (see the module documentation).
     fn strings<'s>(&self, g: &Group, name: &str, values: impl Iterator<Item = &'s str>) -> Result<(), ConnectomeError> {
-        let v: Vec<VarLenUnicode> = values
+        let values: Vec<&str> = values.collect();
+        let full = || format!("{}/{name}", g.name().trim_end_matches('/'));
+        let width = strings::width_for(&values).map_err(|(k, m)| self.err(format!("{}[{k}]", full()), m))?;
+        with_width!(width, N => self.fixed_strings::<N>(g, name, &values), Err(self.err(full(), "string too long")))
+    }
+
+    fn fixed_strings<const N: usize>(&self, g: &Group, name: &str, values: &[&str]) -> Result<(), ConnectomeError> {
+        let v: Vec<FixedUnicode<N>> = values
+            .iter()
             .enumerate()
-            .map(|(k, s)| vlu(s).map_err(|m| self.err(format!("{}/{name}[{k}]", g.name()), m)))
+            .map(|(k, s)| strings::fixed::<N>(s).map_err(|m| self.err(format!("{}/{name}[{k}]", g.name()), m)))
             .collect::<Result<_, _>>()?;
         self.array(g, name, &v)
     }
@@ -339,9 +370,15 @@ impl Writer<'_> {
         self.array(g, name, &codes)
     }
 
+    /// A scalar fixed-length UTF-8 string attribute.
     fn str_attr(&self, loc: &Location, name: &str, value: &str) -> Result<(), ConnectomeError> {
-        let v = vlu(value).map_err(|m| self.err(format!("attribute {name}"), m))?;
-        loc.new_attr::<VarLenUnicode>()
+        let width = strings::width_for(&[value]).map_err(|(_, m)| self.err(format!("attribute {name}"), m))?;
+        with_width!(width, N => self.fixed_attr::<N>(loc, name, value), Err(self.err(name, "string too long")))
+    }
+
+    fn fixed_attr<const N: usize>(&self, loc: &Location, name: &str, value: &str) -> Result<(), ConnectomeError> {
+        let v = strings::fixed::<N>(value).map_err(|m| self.err(format!("attribute {name}"), m))?;
+        loc.new_attr::<FixedUnicode<N>>()
             .create(name)
             .and_then(|a| a.write_scalar(&v))
             .map_err(|e| self.err(format!("cannot write attribute {name}"), e))
@@ -457,6 +494,10 @@ fn report_from_json(s: &str) -> Result<CompileReport, serde_json::Error> {
 struct Reader<'a> {
     path: &'a Path,
     file: File,
+    /// Format version: 2 (`connectome/2`) or 1 (`connectome/1`, variable-length strings).
+    version: u8,
+    /// Size of the file (bytes), which bounds what its datasets can declare.
+    file_len: u64,
 }
 
 const HDF5_SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\n'];
@@ -482,8 +523,33 @@ fn has_hdf5_signature(path: &Path) -> std::io::Result<bool> {
 fn type_name(d: &TypeDescriptor) -> String {
     match d {
         TypeDescriptor::VarLenUnicode => "variable-length UTF-8 string".into(),
+        TypeDescriptor::VarLenAscii => "variable-length ASCII string".into(),
+        TypeDescriptor::FixedUnicode(w) => format!("fixed-length UTF-8 string ({w} bytes)"),
+        TypeDescriptor::FixedAscii(w) => format!("fixed-length ASCII string ({w} bytes)"),
         other => other.to_string(),
     }
+}
+
+/// The bytes of a variable-length string (`connectome/1` files).
+trait VarLenBytes {
+    fn var_bytes(&self) -> &[u8];
+}
+
+impl VarLenBytes for VarLenUnicode {
+    fn var_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl VarLenBytes for VarLenAscii {
+    fn var_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// `[a, b]` as `a × b`.
+fn shape_text(shape: &[usize]) -> String {
+    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" × ")
 }
 
 impl<'a> Reader<'a> {
@@ -500,21 +566,48 @@ impl<'a> Reader<'a> {
             Ok(false) => return Err(herr("not an HDF5 file (no HDF5 signature)".into())),
             Err(e) => return Err(herr(format!("cannot read: {e}"))),
         }
+        let file_len = std::fs::metadata(path).map(|m| m.len()).map_err(|e| herr(format!("cannot open: {e}")))?;
         let file = File::open(path).map_err(|e| herr(format!("cannot open as HDF5: {e}")))?;
-        let r = Self { path, file };
-        if !r.file.attr_names().map(|n| n.iter().any(|a| a == FORMAT_ATTR)).unwrap_or(false) {
+        let mut r = Self { path, file, version: 0, file_len };
+        let names = r.file.attr_names().map_err(|e| r.read_err("the attributes of /", e))?;
+        if !names.iter().any(|a| a == FORMAT_ATTR) {
             return Err(r.format(format!(
                 "no `{FORMAT_ATTR}` attribute at the root: not a neurotwin connectome file (expected \
                  {FORMAT_ATTR} = \"{FORMAT}\")"
             )));
         }
-        let fmt = r.str_attr(&r.file, FORMAT_ATTR)?;
-        if fmt != FORMAT {
-            return Err(
-                r.format(format!("{FORMAT_ATTR} = \"{fmt}\" is not supported: this version reads \"{FORMAT}\""))
-            );
-        }
+        r.version = r.read_version()?;
         Ok(r)
+    }
+
+    /// The format version from the root attribute: `connectome/2` stored as a fixed-length string, or
+    /// `connectome/1` as a variable-length one.
+    fn read_version(&self) -> Result<u8, ConnectomeError> {
+        let full = format!("attribute `{FORMAT_ATTR}` of /");
+        let a = self.file.attr(FORMAT_ATTR).map_err(|e| self.herr(format!("cannot open {full}"), e))?;
+        let (value, varlen) = match self.attr_type(&a, &full)? {
+            t @ (TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii) => {
+                (self.varlen_scalar(&a, &full, &t)?, true)
+            }
+            t => (self.fixed_scalar(&a, &full, &t)?, false),
+        };
+        match (value.as_str(), varlen) {
+            (FORMAT, false) => Ok(2),
+            (FORMAT_V1, true) => Ok(1),
+            (FORMAT | FORMAT_V1, _) => Err(self.format(format!(
+                "{FORMAT_ATTR} = \"{value}\" is stored as a {} string, which neurotwin never writes for that \
+                 version: the file is damaged or was not written by neurotwin",
+                if varlen { "variable-length" } else { "fixed-length" }
+            ))),
+            _ => Err(self.format(format!(
+                "{FORMAT_ATTR} = \"{value}\" is not supported: this version reads \"{FORMAT}\" and \"{FORMAT_V1}\""
+            ))),
+        }
+    }
+
+    /// The format version as written in the file.
+    fn format_name(&self) -> &'static str {
+        if self.version == 1 { FORMAT_V1 } else { FORMAT }
     }
 
     fn format(&self, message: impl Into<String>) -> ConnectomeError {
@@ -541,10 +634,60 @@ impl<'a> Reader<'a> {
         g.dataset(name).map_err(|e| self.format(format!("{full} is not a dataset ({e})")))
     }
 
-    /// Number of rows (first dimension) of a dataset.
+    /// Number of rows (first dimension) of a dataset (read from its metadata only).
     fn len_of(&self, g: &Group, name: &str) -> Result<usize, ConnectomeError> {
         let ds = self.dataset(g, name)?;
         Ok(ds.shape().first().copied().unwrap_or(0))
+    }
+
+    /// Checks, before any of them is read, that the datasets `names` of `g` have `n` rows, as `like` has.
+    fn same_rows(&self, g: &Group, names: &[&str], like: &str, n: usize) -> Result<(), ConnectomeError> {
+        for name in names {
+            let rows = self.len_of(g, name)?;
+            if rows != n {
+                return Err(self.format(format!(
+                    "inconsistent lengths: {} has {rows} entries but {} has {n}",
+                    join(g, name),
+                    join(g, like)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses to read a dataset of `shape` (elements of `stored` bytes in the file, `in_memory` bytes once
+    /// read) that this file cannot hold even compressed, or that needs more memory than the limit.
+    fn check_size(&self, full: &str, shape: &[usize], stored: usize, in_memory: usize) -> Result<(), ConnectomeError> {
+        let n: f64 = shape.iter().map(|&d| d as f64).product();
+        let bytes = n * stored as f64;
+        if bytes > self.file_len as f64 * MAX_COMPRESSION + (1u64 << 20) as f64 {
+            return Err(self.format(format!(
+                "{full} declares {} elements ({} of data), more than this file of {} can hold even compressed: the \
+                 file is damaged (re-create it, e.g. with `neurotwin import`)",
+                shape_text(shape),
+                neurotwin_io::budget::human_bytes(bytes),
+                neurotwin_io::budget::human_bytes(self.file_len as f64)
+            )));
+        }
+        let what = format!("reading {full} ({} elements)", shape_text(shape));
+        neurotwin_io::budget::check_memory(&what, n * in_memory as f64, "read a smaller connectome")
+            .map_err(|e| self.format(e.to_string()))
+    }
+
+    /// An error reading `full`; a failed checksum is said to be damage.
+    fn read_err(&self, full: &str, e: impl Display) -> ConnectomeError {
+        let m = e.to_string();
+        if m.contains("Fletcher32") || m.contains("checksum") {
+            return self.format(format!(
+                "cannot read {full}: its stored data do not match their checksum, the file is damaged (restore it \
+                 from a copy or re-create it) ({m})"
+            ));
+        }
+        self.herr(format!("cannot read {full}"), m)
+    }
+
+    fn dtype_of(&self, ds: &Dataset, full: &str) -> Result<TypeDescriptor, ConnectomeError> {
+        ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.herr(format!("type of {full}"), e))
     }
 
     /// Reads a dataset of exactly type `T` and shape `[rows, cols…]`; returns the flat data and rows.
@@ -552,7 +695,7 @@ impl<'a> Reader<'a> {
         let full = join(g, name);
         let ds = self.dataset(g, name)?;
         let want = T::type_descriptor();
-        let got = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.herr(format!("type of {full}"), e))?;
+        let got = self.dtype_of(&ds, &full)?;
         if got != want {
             return Err(self.format(format!("{full} has type {}, expected {}", type_name(&got), type_name(&want))));
         }
@@ -562,7 +705,9 @@ impl<'a> Reader<'a> {
                 std::iter::once("n".to_string()).chain(cols.iter().map(|c| c.to_string())).collect();
             return Err(self.format(format!("{full} has shape {shape:?}, expected [{}]", want_shape.join(", "))));
         }
-        let v = ds.read_raw::<T>().map_err(|e| self.herr(format!("cannot read {full}"), e))?;
+        let size = std::mem::size_of::<T>();
+        self.check_size(&full, &shape, size, size)?;
+        let v = ds.read_raw::<T>().map_err(|e| self.read_err(&full, e))?;
         Ok((v, shape[0]))
     }
 
@@ -573,23 +718,84 @@ impl<'a> Reader<'a> {
     /// Reads a 1-D array and checks it has `len` elements (the length of dataset `like`).
     fn array_len<T: H5Type>(&self, g: &Group, name: &str, len: usize, like: &str) -> Result<Vec<T>, ConnectomeError> {
         let v = self.array::<T>(g, name)?;
-        if v.len() != len {
-            return Err(self.format(format!(
-                "inconsistent lengths: {} has {} entries but {} has {len}",
-                join(g, name),
-                v.len(),
-                join(g, like)
-            )));
-        }
+        self.check_len(g, name, v.len(), len, like)?;
         Ok(v)
     }
 
+    fn check_len(&self, g: &Group, name: &str, got: usize, len: usize, like: &str) -> Result<(), ConnectomeError> {
+        if got != len {
+            return Err(self.format(format!(
+                "inconsistent lengths: {} has {got} entries but {} has {len}",
+                join(g, name),
+                join(g, like)
+            )));
+        }
+        Ok(())
+    }
+
+    /// What a string must be stored as in this file's version.
+    fn string_kind(&self) -> &'static str {
+        if self.version == 2 { "a fixed-length string" } else { "a string" }
+    }
+
+    /// A 1-D string dataset: fixed-length strings, or (in `connectome/1` files only) variable-length ones.
     fn strings(&self, g: &Group, name: &str) -> Result<Vec<String>, ConnectomeError> {
-        Ok(self.array::<VarLenUnicode>(g, name)?.into_iter().map(|s| s.as_str().to_string()).collect())
+        let full = join(g, name);
+        let ds = self.dataset(g, name)?;
+        let t = self.dtype_of(&ds, &full)?;
+        let shape = ds.shape();
+        if shape.len() != 1 {
+            return Err(self.format(format!("{full} has shape {shape:?}, expected [n]")));
+        }
+        let too_wide =
+            |w: usize| self.format(format!("{full} holds strings of {w} bytes, more than the format allows"));
+        match t {
+            TypeDescriptor::FixedUnicode(w) => {
+                with_width!(w, N => self.fixed_strings::<FixedUnicode<N>>(&ds, &full, w), Err(too_wide(w)))
+            }
+            TypeDescriptor::FixedAscii(w) => {
+                with_width!(w, N => self.fixed_strings::<FixedAscii<N>>(&ds, &full, w), Err(too_wide(w)))
+            }
+            TypeDescriptor::VarLenUnicode if self.version == 1 => self.varlen_strings::<VarLenUnicode>(&ds, &full),
+            TypeDescriptor::VarLenAscii if self.version == 1 => self.varlen_strings::<VarLenAscii>(&ds, &full),
+            other => {
+                Err(self.format(format!("{full} has type {}, expected {}", type_name(&other), self.string_kind())))
+            }
+        }
+    }
+
+    fn fixed_strings<S: FixedString>(
+        &self,
+        ds: &Dataset,
+        full: &str,
+        width: usize,
+    ) -> Result<Vec<String>, ConnectomeError> {
+        self.check_size(full, &ds.shape(), width, std::mem::size_of::<S>() + 24)?;
+        let v = ds.read_raw::<S>().map_err(|e| self.read_err(full, e))?;
+        v.iter()
+            .enumerate()
+            .map(|(k, s)| strings::text(s.bytes(), || format!("{full}[{k}]")).map_err(|m| self.format(m)))
+            .collect()
+    }
+
+    /// Variable-length strings (`connectome/1` only; not protected against damage, see the module documentation).
+    fn varlen_strings<S: H5Type + VarLenBytes>(
+        &self,
+        ds: &Dataset,
+        full: &str,
+    ) -> Result<Vec<String>, ConnectomeError> {
+        self.check_size(full, &ds.shape(), 16, std::mem::size_of::<S>() + 24)?;
+        let v = ds.read_raw::<S>().map_err(|e| self.read_err(full, e))?;
+        v.iter()
+            .enumerate()
+            .map(|(k, s)| strings::text(s.var_bytes(), || format!("{full}[{k}]")).map_err(|m| self.format(m)))
+            .collect()
     }
 
     fn strings_len(&self, g: &Group, name: &str, len: usize, like: &str) -> Result<Vec<String>, ConnectomeError> {
-        Ok(self.array_len::<VarLenUnicode>(g, name, len, like)?.into_iter().map(|s| s.as_str().to_string()).collect())
+        let v = self.strings(g, name)?;
+        self.check_len(g, name, v.len(), len, like)?;
+        Ok(v)
     }
 
     /// A coded string column: `<name>_table` + `<name>` codes.
@@ -613,21 +819,52 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
+    fn attr_type(&self, a: &Attribute, full: &str) -> Result<TypeDescriptor, ConnectomeError> {
+        a.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.herr(format!("type of {full}"), e))
+    }
+
+    /// A scalar string attribute: fixed-length, or (in `connectome/1` files only) variable-length.
     fn str_attr(&self, loc: &Location, name: &str) -> Result<String, ConnectomeError> {
         let full = format!("attribute `{name}` of {}", loc.name());
         let a = loc.attr(name).map_err(|_| self.format(format!("missing {full}")))?;
-        let t = a.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.herr(format!("type of {full}"), e))?;
-        match t {
-            TypeDescriptor::VarLenUnicode => a
-                .read_scalar::<VarLenUnicode>()
-                .map(|s| s.as_str().to_string())
-                .map_err(|e| self.herr(format!("cannot read {full}"), e)),
-            TypeDescriptor::VarLenAscii => a
-                .read_scalar::<hdf5::types::VarLenAscii>()
-                .map(|s| s.as_str().to_string())
-                .map_err(|e| self.herr(format!("cannot read {full}"), e)),
-            other => Err(self.format(format!("{full} has type {}, expected a string", type_name(&other)))),
+        match self.attr_type(&a, &full)? {
+            t @ (TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii) if self.version == 1 => {
+                self.varlen_scalar(&a, &full, &t)
+            }
+            t => self.fixed_scalar(&a, &full, &t),
         }
+    }
+
+    /// A scalar fixed-length string attribute of type `t`.
+    fn fixed_scalar(&self, a: &Attribute, full: &str, t: &TypeDescriptor) -> Result<String, ConnectomeError> {
+        let too_wide = |w: usize| self.format(format!("{full} is a string of {w} bytes, more than the format allows"));
+        let bytes = match *t {
+            TypeDescriptor::FixedUnicode(w) => {
+                with_width!(w, N => a.read_scalar::<FixedUnicode<N>>().map(|s| s.bytes().to_vec()), return Err(too_wide(w)))
+            }
+            TypeDescriptor::FixedAscii(w) => {
+                with_width!(w, N => a.read_scalar::<FixedAscii<N>>().map(|s| s.bytes().to_vec()), return Err(too_wide(w)))
+            }
+            ref other => {
+                return Err(self.format(format!(
+                    "{full} has type {}, expected {}",
+                    type_name(other),
+                    self.string_kind()
+                )));
+            }
+        };
+        let bytes = bytes.map_err(|e| self.read_err(full, e))?;
+        strings::text(&bytes, || full.to_string()).map_err(|m| self.format(m))
+    }
+
+    /// A scalar variable-length string attribute of type `t` (`connectome/1`; not protected against damage).
+    fn varlen_scalar(&self, a: &Attribute, full: &str, t: &TypeDescriptor) -> Result<String, ConnectomeError> {
+        let bytes = match t {
+            TypeDescriptor::VarLenUnicode => a.read_scalar::<VarLenUnicode>().map(|s| s.var_bytes().to_vec()),
+            _ => a.read_scalar::<VarLenAscii>().map(|s| s.var_bytes().to_vec()),
+        };
+        let bytes = bytes.map_err(|e| self.read_err(full, e))?;
+        strings::text(&bytes, || full.to_string()).map_err(|m| self.format(m))
     }
 
     fn num_attr<T: H5Type>(&self, loc: &Location, name: &str) -> Result<T, ConnectomeError> {
@@ -649,8 +886,9 @@ impl<'a> Reader<'a> {
         let name = self.str_attr(&self.file, "name")?;
         let provenance = self.strings(&self.file, "provenance")?;
         let g = self.group(&self.file, "neurons")?;
+        let n = self.len_of(&g, "id")?;
+        self.same_rows(&g, &["name", "cell_type", "transmitter", "region", "position"], "id", n)?;
         let ids = self.array::<u64>(&g, "id")?;
-        let n = ids.len();
         let names = self.strings_len(&g, "name", n, "id")?;
         let types = self.strings_len(&g, "cell_type", n, "id")?;
         let nts = self.coded(&g, "transmitter", n, "id")?;
@@ -686,8 +924,10 @@ impl<'a> Reader<'a> {
 
     fn connections(&self) -> Result<Vec<Connection>, ConnectomeError> {
         let g = self.group(&self.file, "connections")?;
-        let pre = self.array::<u64>(&g, "pre")?;
-        let m = pre.len();
+        let m = self.len_of(&g, "pre")?;
+        let columns = ["post", "kind", "count", "weight", "transmitter", "receptor", "delay_ms", "confidence"];
+        self.same_rows(&g, &columns, "pre", m)?;
+        let pre = self.array_len::<u64>(&g, "pre", m, "pre")?;
         let post = self.array_len::<u64>(&g, "post", m, "pre")?;
         let kind = self.array_len::<u8>(&g, "kind", m, "pre")?;
         let count = self.array_len::<f32>(&g, "count", m, "pre")?;
@@ -825,4 +1065,89 @@ fn check_gap(g: &GapMatrix) -> Result<(), String> {
         return Err("a non-finite conductance".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> Connectome {
+        let mut a = Neuron::new(1, "AVAL");
+        a.transmitter = Some("ACh".into());
+        a.region = Some("head".into());
+        a.position = Some([1.0, 2.0, 3.0]);
+        Connectome {
+            name: "small".into(),
+            provenance: vec!["test".into()],
+            neurons: vec![a, Neuron::new(2, "AVAR"), Neuron::new(3, "DA01")],
+            connections: vec![Connection::chemical(1, 2, 2.0), Connection::electrical(1, 3, 1.0)],
+        }
+    }
+
+    /// Defect 4: a `/neurons/id` declaring 2^40 elements made the reader try to allocate 8 TiB and abort
+    /// ("memory allocation failed"); the declared size is checked first.
+    #[test]
+    fn a_dataset_declaring_2_pow_40_elements_is_refused_before_allocating() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("huge.h5");
+        write_connectome(&p, &small()).unwrap();
+        {
+            let f = File::open_rw(&p).unwrap();
+            f.unlink("neurons/id").unwrap();
+            let g = f.group("neurons").unwrap();
+            g.new_dataset::<u64>().chunk(1 << 16).shape(1usize << 40).create("id").unwrap();
+        }
+        // The shapes are compared before anything is read.
+        let m = read_connectome(&p).unwrap_err().to_string();
+        assert!(m.contains("huge.h5") && m.contains("inconsistent lengths"), "{m}");
+        assert!(m.contains("/neurons/name has 3 entries but /neurons/id has 1099511627776"), "{m}");
+        // All of /neurons grown alike: the size bound itself refuses.
+        {
+            let f = File::open_rw(&p).unwrap();
+            let g = f.group("neurons").unwrap();
+            for name in ["name", "cell_type", "transmitter", "region", "position"] {
+                g.unlink(name).unwrap();
+            }
+            let huge = 1usize << 40;
+            g.new_dataset::<FixedUnicode<8>>().chunk(1 << 16).shape(huge).create("name").unwrap();
+            g.new_dataset::<FixedUnicode<8>>().chunk(1 << 16).shape(huge).create("cell_type").unwrap();
+            g.new_dataset::<u32>().chunk(1 << 16).shape(huge).create("transmitter").unwrap();
+            g.new_dataset::<u32>().chunk(1 << 16).shape(huge).create("region").unwrap();
+            g.new_dataset::<f32>().chunk((1 << 16, 3)).shape((huge, 3)).create("position").unwrap();
+        }
+        let m = read_connectome(&p).unwrap_err().to_string();
+        assert!(m.contains("/neurons/id declares 1099511627776 elements") && m.contains("damaged"), "{m}");
+    }
+
+    /// Files are `connectome/2`: strings fixed-length, datasets checksummed; they round-trip.
+    #[test]
+    fn version_2_stores_fixed_length_strings_with_checksums() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("c.h5");
+        write_connectome(&p, &small()).unwrap();
+        let f = File::open(&p).unwrap();
+        let names = f.dataset("neurons/name").unwrap();
+        assert_eq!(names.dtype().unwrap().to_descriptor().unwrap(), TypeDescriptor::FixedUnicode(8));
+        assert!(names.filters().iter().any(|x| *x == hdf5::filters::Filter::fletcher32()), "{:?}", names.filters());
+        let fmt = f.attr(FORMAT_ATTR).unwrap().dtype().unwrap().to_descriptor().unwrap();
+        assert!(matches!(fmt, TypeDescriptor::FixedUnicode(_)), "{fmt:?}");
+        assert_eq!(contents(&p).unwrap().format, FORMAT);
+        assert_eq!(read_connectome(&p).unwrap(), small());
+    }
+
+    /// Files of the previous version (variable-length strings), written by `neurotwin import` before the change,
+    /// are still read.
+    #[test]
+    fn version_1_files_are_still_read() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/connectome_v1_small.h5");
+        assert_eq!(contents(&p).unwrap().format, FORMAT_V1);
+        let c = read_connectome(&p).unwrap();
+        let names: Vec<&str> = c.neurons.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["AVAL", "AVAR", "DA01", "PVDL"]);
+        assert_eq!(c.neurons[0].region.as_deref(), Some("head"));
+        assert_eq!(c.connections.len(), 4);
+        let net = read_compiled(&p).unwrap();
+        assert_eq!(net.neurons, c.neurons);
+        assert_eq!(net.dt_ms, 0.1);
+    }
 }

@@ -130,7 +130,7 @@ fn celegans_round_trip_keeps_neurons_connections_and_gap_junctions() {
 
     // An existing non-empty folder is kept unless overwriting is asked for.
     let e = write_sonata(&c, &[], &out, &opt).unwrap_err().to_string();
-    assert!(e.contains("not empty") && e.contains("worm"), "{e}");
+    assert!(e.contains("--overwrite") && e.contains("worm"), "{e}");
     let omit = SonataWriteOptions { gap_junctions: GapJunctions::Omit, overwrite: true, ..opt };
     write_sonata(&c, &[], &out, &omit).unwrap();
     assert_eq!(read_sonata(&cfg).unwrap().connectome.connections.len(), 4879);

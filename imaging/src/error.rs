@@ -56,6 +56,9 @@ pub enum ImagingError {
         /// What failed.
         message: String,
     },
+    /// The I/O layer refused or failed (an output over an input, a resource estimate beyond the limit).
+    #[error(transparent)]
+    IoLayer(#[from] neurotwin_io::IoError),
 }
 
 impl ImagingError {

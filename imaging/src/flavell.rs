@@ -142,8 +142,9 @@ fn identities(json: &Path, uid: &str, n_rois: usize) -> Result<Vec<FlavellIdenti
     let uid_list: Vec<&str> = uids.iter().filter_map(Value::as_str).collect();
     let k = uid_list.iter().position(|u| *u == uid).ok_or_else(|| {
         ferr(format!(
-            "worm {uid:?} is not in list_uid ({}): pass the right uid in FlavellOptions::uid or the label file \
-             that belongs to this data file",
+            "worm {uid:?} is not in list_uid ({}): name the right worm (in a scenario: `[compare] worm = \
+             \"UID\"`) or give the label file that belongs to this data file (`--labels FILE`, or \
+             `[compare] labels`)",
             uid_list.join(", ")
         ))
     })?;
@@ -227,7 +228,8 @@ pub fn read_flavell(
             name.strip_suffix("-data.h5").map(str::to_string).ok_or_else(|| {
                 ImagingError::format(
                     path,
-                    "file name does not end in -data.h5, so the worm uid is unknown: set FlavellOptions::uid",
+                    "file name does not end in -data.h5, so the worm uid is unknown: rename it to \
+                     <uid>-data.h5, or name the worm (in a scenario: `[compare] worm = \"UID\"`)",
                 )
             })?
         }

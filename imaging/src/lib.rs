@@ -39,7 +39,7 @@ pub mod stats;
 pub use crate::csv::{read_csv, write_csv};
 pub use error::ImagingError;
 pub use flavell::{FlavellIdentity, FlavellOptions, FlavellWorm, list_flavell_worms, read_flavell};
-pub use labels::{LabelMap, LabelMapOptions, LabelMatch, MatchKind};
+pub use labels::{LabelMap, LabelMapOptions, LabelMatch, MatchKind, suggest_names, unpadded_number};
 pub use nwb::{NwbOptions, NwbSeriesInfo, list_nwb_series, read_nwb};
 pub use plain_h5::{read_plain_h5, write_plain_h5};
 pub use recording::{ExtraSeries, NanPolicy, Recording, SignalKind};

@@ -138,7 +138,8 @@ fn pick<'s>(h: &H5, all: &'s [NwbSeriesInfo], want: Option<&str>) -> Result<&'s 
             return Ok(&all[0]);
         }
         return Err(h.format(format!(
-            "{} RoiResponseSeries in the file: choose one with NwbOptions::series (name or path); available: {}",
+            "{} RoiResponseSeries in the file: choose one by name or path with `--series NAME` (in a scenario: \
+             `[compare] series = \"NAME\"`); available: {}",
             all.len(),
             list()
         )));

@@ -190,29 +190,13 @@ pub struct NwbContent {
 pub fn write_nwb(path: impl AsRef<Path>, content: &NwbContent) -> Result<(), ImagingError> {
     let path = path.as_ref();
     validate(content).map_err(|m| out_err(path, format!("not written: {m}")))?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| out_err(path, format!("cannot create {}: {e}", dir.display())))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| out_err(path, format!("cannot create a temporary file in {}: {e}", dir.display())))?;
-    {
-        let file = File::create(tmp.path()).map_err(|e| out_err(path, format!("HDF5: cannot create: {e}")))?;
+    // Temporary file beside `path` (0666 − umask), fsynced and renamed into place by the shared I/O layer.
+    neurotwin_io::atomic::write_file(path, |tmp: &Path| {
+        let file = File::create(tmp).map_err(|e| out_err(path, format!("HDF5: cannot create: {e}")))?;
         let w = Writer { path, file: &file };
         w.write_all(content)?;
-        file.flush().map_err(|e| out_err(path, format!("HDF5: flush: {e}")))?;
-    }
-    // tempfile creates the file 0600; an exported data file should be readable like any other output.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| out_err(path, format!("cannot set permissions of the temporary file: {e}")))?;
-    }
-    tmp.persist(path).map_err(|e| out_err(path, format!("cannot rename the temporary file: {}", e.error)))?;
-    Ok(())
+        file.flush().map_err(|e| out_err(path, format!("HDF5: flush: {e}")))
+    })
 }
 
 /// `time` (e.g. `SystemTime::now()`) as ISO 8601 in UTC with microseconds: `2026-11-23T19:30:00.123456+00:00`.

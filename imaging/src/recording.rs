@@ -261,8 +261,8 @@ fn check(r: &Recording, names: &Names) -> Result<(), String> {
 
 fn nan_message(traces: &str, bad: &[String]) -> String {
     format!(
-        "{traces}: {} neuron(s) are NaN in every frame: {}; remove them from the file or read with \
-         NanPolicy::DropRows",
+        "{traces}: {} neuron(s) are NaN in every frame: {}; remove them from the file, or drop them with \
+         `--nan-policy drop-rows` (in a scenario: `[compare] nan_policy = \"drop-rows\"`)",
         bad.len(),
         bad.join(", ")
     )

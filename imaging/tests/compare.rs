@@ -374,8 +374,12 @@ fn skipped_neurons_and_errors_name_the_problem() {
     let c = compare(&s, &r, &identity_pairs(3), &no_deconv()).unwrap();
     println!("{:?}", c.skipped);
     assert_eq!(c.neurons.len(), 1);
-    assert!(c.skipped[0].reason.contains("only 10 common frames") && c.skipped[0].reason.contains("min_valid_frames"));
-    assert!(c.skipped[1].reason.contains("simulated trace is constant"));
+    let (k0, k1) = (&c.skipped[0], &c.skipped[1]);
+    assert!(k0.reason.contains("only 10 frame(s) where both traces are finite, at least 20"), "{}", k0.reason);
+    assert_eq!((k0.cause, k0.n_frames), (SkipCause::TooFewFrames, 10));
+    assert!(k1.reason.contains("simulated trace of N2 is constant"), "{}", k1.reason);
+    assert_eq!(k1.cause, SkipCause::ConstantSimulated);
+    assert!(c.skipped_summary().starts_with("N1: only 10 frame(s)"), "{}", c.skipped_summary());
     assert_eq!(c.population.n_skipped, 2);
 
     let bad = [NeuronPair { sim_row: 5, rec_row: 0, name: "X".into() }];

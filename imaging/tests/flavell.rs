@@ -50,7 +50,7 @@ fn synthetic_worm_errors() {
     let other = dir.path().join("x.h5");
     std::fs::copy(&h5, &other).unwrap();
     let e = read_flavell(&other, &json, &FlavellOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("x.h5") && e.contains("FlavellOptions::uid"), "{e}");
+    assert!(e.contains("x.h5") && e.contains("[compare] worm"), "{e}");
     let e = read_flavell(&h5, &json, &FlavellOptions { trace_dataset: "gcamp/missing".into(), ..Default::default() })
         .unwrap_err()
         .to_string();

@@ -54,7 +54,7 @@ fn series_selection_lists_what_is_available() {
     assert_eq!(paths, ["/processing/ophys/DfOverF/dff", "/processing/ophys/Fluorescence/raw"]);
     assert_eq!(all[0].shape, [N_FRAMES, 5]);
     let e = read_nwb(&path, &NwbOptions::default()).unwrap_err().to_string();
-    assert!(e.contains("ophys_small.nwb") && e.contains("NwbOptions::series"), "{e}");
+    assert!(e.contains("ophys_small.nwb") && e.contains("--series NAME"), "{e}");
     assert!(e.contains("/processing/ophys/DfOverF/dff") && e.contains("/processing/ophys/Fluorescence/raw"), "{e}");
     let e = read_nwb(&path, &opts("deconvolved")).unwrap_err().to_string();
     assert!(e.contains("no RoiResponseSeries named \"deconvolved\"") && e.contains("Fluorescence/raw"), "{e}");
@@ -92,7 +92,7 @@ fn malformed_nwb_files_give_located_errors() {
     assert!(e.contains("order.nwb") && e.contains("timestamps") && e.contains("strictly increasing"), "{e}");
     let e = nwb_error("nan.nwb", NwbFaults { nan_roi: Some(2), ..Default::default() });
     assert!(e.contains("nan.nwb") && e.contains("dff/data") && e.contains("NaN in every frame: RIML"), "{e}");
-    assert!(e.contains("NanPolicy::DropRows"), "{e}");
+    assert!(e.contains("--nan-policy drop-rows"), "{e}");
 }
 
 #[test]

@@ -36,9 +36,9 @@ static LIMITS: RwLock<Option<Limits>> = RwLock::new(None);
 /// The memory this process may use (bytes): the smaller of physical memory and the cgroup limit.
 pub fn available_memory_bytes() -> u64 {
     let mem_total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
-        s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| {
-            l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).map(|kb| kb * 1024)
-        })
+        s.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).map(|kb| kb * 1024))
     });
     let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|s| s.trim().parse::<u64>().ok());
     match (mem_total, cgroup) {
@@ -87,7 +87,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         u => return Err(format!("`{s}`: unknown unit `{u}`; write e.g. 64G, 512M or 1.5T")),
     };
     let bytes = value * scale;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > 1.0e18 {
+    if !bytes.is_finite() || !(1.0..=1.0e18).contains(&bytes) {
         return Err(format!("`{s}` is not a usable memory size; write e.g. 64G"));
     }
     Ok(bytes as u64)

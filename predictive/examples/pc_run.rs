@@ -17,7 +17,7 @@ fn main() {
     });
     let batches = args.get(2).map(|b| b.parse().expect("BATCHES must be a number"));
     let out_dir = args.get(3).map(PathBuf::from);
-    match run_scenario(path.as_ref(), &RunOptions { out_dir, backend, batches }) {
+    match run_scenario(path.as_ref(), &RunOptions { out_dir, backend, batches, overwrite: true }) {
         Ok(s) => println!("{}", serde_json::to_string_pretty(&s).unwrap()),
         Err(e) => {
             eprintln!("error: {e}");

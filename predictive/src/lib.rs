@@ -21,6 +21,7 @@
 pub mod backend;
 pub mod csr;
 pub mod data;
+pub mod guards;
 pub mod metrics;
 pub mod model;
 pub mod output;

@@ -195,19 +195,12 @@ pub fn load_scenario(path: &Path) -> Result<PcScenario, PcError> {
             return bad("network.connectome.layers", "need at least two layers".into());
         }
     }
-    if !(s.inference.dt > 0.0 && s.inference.dt.is_finite()) {
-        return bad("inference.dt", "must be > 0".into());
-    }
-    if let Some(t) = &s.training
-        && (t.batch_size == 0 || !t.eta.is_finite())
-    {
-        return bad("training", "batch_size must be > 0 and eta finite".into());
-    }
     if let InputSpec::Patches { patch, .. } = &s.input
         && *patch == 0
     {
         return bad("input.patch", "must be > 0".into());
     }
+    crate::guards::validate(&s, path)?;
     Ok(s)
 }
 
@@ -218,6 +211,8 @@ pub struct RunOptions {
     pub backend: BackendKind,
     /// Overrides `training.batches` (e.g. for quick checks).
     pub batches: Option<usize>,
+    /// `--overwrite`: replace an earlier run's files in the output folder (only those; never an input).
+    pub overwrite: bool,
 }
 
 /// What a run measured (also written as `summary.json`).
@@ -319,10 +314,7 @@ pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError
     let t0 = Instant::now();
     let s = load_scenario(path)?;
     let backend = opts.backend.backend();
-    let mut net = build_network(&s).map_err(|e| match e {
-        PcError::Spec(m) => PcError::Spec(format!("{}: {m}", path.display())),
-        other => other,
-    })?;
+    let mut net = crate::guards::build_checked(&s, opts, path)?;
     let source = match &s.input {
         InputSpec::Patches { file, patch, scale } => {
             let images = Images::read(&resolve(path, file))?;
@@ -350,7 +342,22 @@ pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError
     };
     let out_dir =
         opts.out_dir.clone().or_else(|| s.output.dir.clone()).unwrap_or_else(|| Path::new("out").join(&s.name));
-    std::fs::create_dir_all(&out_dir).map_err(|e| PcError::Output(format!("{}: {e}", out_dir.display())))?;
+    // The folder policy (no input replaced, an earlier run only with --overwrite) is checked before training;
+    // every file goes to the staging folder and is published together at the end.
+    let mut inputs = neurotwin_io::inputs::InputSet::new();
+    inputs.add(path);
+    if let InputSpec::Patches { file, .. } = &s.input {
+        inputs.add(&resolve(path, file));
+    }
+    let run_dir = neurotwin_io::run_dir::RunDir::create(
+        &out_dir,
+        "neurotwin pc",
+        inputs,
+        opts.overwrite,
+        &["summary.json", "energy.csv", "training.csv", "weights.h5", "reconstructions.h5"],
+    )
+    .map_err(|e| PcError::Output(e.to_string()))?;
+    let stage = run_dir.staging().to_path_buf();
     let fields =
         |net: &PcNetwork| -> Vec<Vec<f64>> { (0..net.weights[0].cols).map(|j| net.weights[0].column(j)).collect() };
     let rf_random = patch.map(|p| rf_stats(&fields(&net), p));
@@ -373,6 +380,9 @@ pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError
             let x = source.batch(b as u64, t.batch_size);
             st.set_input(&net, backend, &x, ff);
             let e = infer(&net, &mut st, dt, steps, backend);
+            if let Some(&bad) = e.iter().find(|v| !v.is_finite()) {
+                return Err(crate::guards::diverged(&s, path, Some(b), bad));
+            }
             curve.push(e[e.len() - 1] / t.batch_size as f64);
             learn(&mut net, &st, t.eta, s.network.normalize_columns, backend);
         }
@@ -381,23 +391,26 @@ pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError
     let mut es = PcState::new(&net, eval_n);
     es.set_input(&net, backend, &x_eval, ff);
     let energies = infer(&net, &mut es, dt, steps, backend);
+    if let Some(&bad) = energies.iter().find(|v| !v.is_finite()) {
+        return Err(crate::guards::diverged(&s, path, None, bad));
+    }
     let max_inc = energies.windows(2).map(|w| (w[1] - w[0]) / w[0].abs().max(1e-300)).fold(0.0f64, f64::max);
     let rf_learned = patch.map(|p| rf_stats(&fields(&net), p));
 
     output::write_csv(
-        &out_dir.join("energy.csv"),
+        &stage.join("energy.csv"),
         "step,free_energy_per_sample",
         energies.iter().enumerate().map(|(i, e)| format!("{i},{}", e / eval_n as f64)),
     )?;
     output::write_csv(
-        &out_dir.join("training.csv"),
+        &stage.join("training.csv"),
         "batch,free_energy_per_sample",
         curve.iter().enumerate().map(|(i, e)| format!("{i},{e}")),
     )?;
-    output::write_weights(&out_dir.join("weights.h5"), &net.weights)?;
-    output::write_reconstructions(&out_dir.join("reconstructions.h5"), eval_n, &x_eval, &es.mu[0], &es.r[1])?;
+    output::write_weights(&stage.join("weights.h5"), &net.weights)?;
+    output::write_reconstructions(&stage.join("reconstructions.h5"), eval_n, &x_eval, &es.mu[0], &es.r[1])?;
     if let Some(p) = patch {
-        output::write_fields_png(&out_dir.join("receptive_fields.png"), &fields(&net), p, 6)?;
+        output::write_fields_png(&stage.join("receptive_fields.png"), &fields(&net), p, 6)?;
     }
     let summary = PcSummary {
         scenario: s.name.clone(),
@@ -419,7 +432,8 @@ pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError
         output_dir: out_dir.clone(),
     };
     let json = serde_json::to_string_pretty(&summary).map_err(|e| PcError::Output(e.to_string()))?;
-    std::fs::write(out_dir.join("summary.json"), json)
+    std::fs::write(stage.join("summary.json"), json)
         .map_err(|e| PcError::Output(format!("{}: {e}", out_dir.join("summary.json").display())))?;
+    run_dir.commit().map_err(|e| PcError::Output(e.to_string()))?;
     Ok(summary)
 }

@@ -25,7 +25,7 @@ fn image_patches_learn_oriented_fields() {
         .replace("eval_batch = 200", "eval_batch = 50");
     let path = dir.path().join("pc_image_patches_short.toml");
     std::fs::write(&path, text).unwrap();
-    let opts = RunOptions { out_dir: Some(dir.path().join("out")), backend: BackendKind::Cpu, batches: Some(100) };
+    let opts = RunOptions { out_dir: Some(dir.path().join("out")), backend: BackendKind::Cpu, batches: Some(100), overwrite: false };
     let s = run_scenario(&path, &opts).unwrap();
     let dir = dir.path().join("out");
     let (r, l) = (s.rf_random.unwrap(), s.rf_learned.unwrap());
@@ -49,7 +49,7 @@ fn connectome_scenario_runs_on_both_backends() {
     let mut energies = Vec::new();
     for backend in [BackendKind::Cpu, BackendKind::CudaHost] {
         let dir = tempfile::tempdir().unwrap();
-        let opts = RunOptions { out_dir: Some(dir.path().into()), backend, batches: Some(20) };
+        let opts = RunOptions { out_dir: Some(dir.path().into()), backend, batches: Some(20), overwrite: true };
         let s = run_scenario(&scenario("pc_celegans.toml"), &opts).unwrap();
         assert_eq!(s.layer_sizes, vec![77, 70, 135]);
         assert!(s.weights_nnz.iter().all(|&n| n > 0 && n < 77 * 70));
@@ -77,7 +77,7 @@ fn bad_scenarios_are_rejected_with_the_key() {
     std::fs::write(&p, base.replace("\"interneuron\"", "\"nonexistent\"")).unwrap();
     let e = run_scenario(
         &p,
-        &RunOptions { out_dir: Some(dir.path().join("o")), backend: BackendKind::Cpu, batches: Some(1) },
+        &RunOptions { out_dir: Some(dir.path().join("o")), backend: BackendKind::Cpu, batches: Some(1), overwrite: false },
     )
     .unwrap_err()
     .to_string();

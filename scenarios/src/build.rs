@@ -13,8 +13,8 @@ use neurotwin_sim::{
 use toml::Spanned;
 
 use crate::error::{ScenarioError, line_of};
-use crate::source::{LoadedNetwork, load_network};
-use crate::spec::ScenarioSpec;
+use crate::source::{GenBackground, GenPopulation, LoadedNetwork, check_network_fields, load_network};
+use crate::spec::{PerturbationSpec, RunSpec, ScenarioSpec, StimulusSpec, TargetSpec};
 use crate::targets::NeuronLookup;
 
 /// A scenario ready to run (one sweep point; trials differ only in the seed).
@@ -31,6 +31,8 @@ pub struct PreparedRun {
     pub output_dir: Option<PathBuf>,
     pub raster: bool,
     pub model_name: String,
+    /// Worker threads from `run.threads` (0 = all cores); the CLI's `--threads` overrides it.
+    pub threads: usize,
 }
 
 /// Context for located errors.
@@ -66,7 +68,25 @@ pub(crate) fn non_negative(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f6
     }
 }
 
-/// Converts a `[start, stop)` window in ms to steps, validating it against the run.
+/// Checks that `start_ms` (ms) of a stimulus or perturbation lies before the end of the run (`steps` steps
+/// of `dt` ms) and returns it.
+fn start_in_run(ctx: &Ctx, what: &str, start: &Spanned<f64>, dt: f64, steps: u64) -> Result<f64, ScenarioError> {
+    let x = non_negative(ctx, start, "start_ms")?;
+    let duration = steps as f64 * dt;
+    if (x / dt).round() as u64 >= steps {
+        return Err(ctx.at(
+            start,
+            format!(
+                "{what}: start_ms = {x} is at or after the end of the run (run.duration_ms = {duration}); \
+                 need 0 <= start_ms < {duration}"
+            ),
+        ));
+    }
+    Ok(x)
+}
+
+/// Converts a `[start, stop)` window in ms to steps, validating it against the run: it must start before
+/// the end of the run and last at least one step.
 fn window(
     ctx: &Ctx,
     what: &str,
@@ -76,7 +96,7 @@ fn window(
     steps: u64,
 ) -> Result<(u64, u64), ScenarioError> {
     let start_ms = match start {
-        Some(s) => non_negative(ctx, s, "start_ms")?,
+        Some(s) => start_in_run(ctx, what, s, dt, steps)?,
         None => 0.0,
     };
     let stop_ms = match stop {
@@ -89,7 +109,17 @@ fn window(
         }
         None => steps as f64 * dt,
     };
-    Ok(((start_ms / dt).round() as u64, ((stop_ms / dt).round() as u64).min(steps)))
+    let (a, b) = ((start_ms / dt).round() as u64, ((stop_ms / dt).round() as u64).min(steps));
+    if a >= b {
+        let message = format!(
+            "{what}: [start_ms, stop_ms) = [{start_ms}, {stop_ms}) is shorter than one time step (run.dt_ms = {dt})"
+        );
+        return Err(match stop {
+            Some(s) => ctx.at(s, message),
+            None => ctx.file(message),
+        });
+    }
+    Ok((a, b))
 }
 
 fn finite(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, ScenarioError> {
@@ -118,26 +148,136 @@ impl Fields<'_> {
     }
 }
 
+/// The fields each perturbation kind uses; any other field given is an error.
+fn perturbation_uses(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "silence" => &["targets", "start_ms", "stop_ms"],
+        "scale" => &["receptor", "transmitter", "factor"],
+        "block" => &["receptor", "dose", "ic50", "hill", "start_ms", "stop_ms", "tau_on_ms", "tau_off_ms"],
+        "cut" => &["pre", "post"],
+        _ => return None,
+    })
+}
+
+/// The optional fields given in a perturbation table, with the byte offset to report them at.
+fn perturbation_fields_given(p: &PerturbationSpec) -> Vec<(&'static str, usize)> {
+    let kind_at = p.kind.span().start;
+    let table = |name, v: &Option<TargetSpec>| v.as_ref().map(|_| (name, kind_at));
+    let num = |name, v: &Option<Spanned<f64>>| v.as_ref().map(|x| (name, x.span().start));
+    let text = |name, v: &Option<Spanned<String>>| v.as_ref().map(|x| (name, x.span().start));
+    [
+        table("targets", &p.targets),
+        table("pre", &p.pre),
+        table("post", &p.post),
+        text("receptor", &p.receptor),
+        text("transmitter", &p.transmitter),
+        num("factor", &p.factor),
+        num("dose", &p.dose),
+        num("ic50", &p.ic50),
+        num("hill", &p.hill),
+        num("start_ms", &p.start_ms),
+        num("stop_ms", &p.stop_ms),
+        num("tau_on_ms", &p.tau_on_ms),
+        num("tau_off_ms", &p.tau_off_ms),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Rejects unknown perturbation kinds and fields that do not apply to a perturbation's kind.
+fn check_perturbation_fields(ctx: &Ctx, perturbations: &[PerturbationSpec]) -> Result<(), ScenarioError> {
+    for (k, p) in perturbations.iter().enumerate() {
+        let kind = p.kind.get_ref();
+        let Some(uses) = perturbation_uses(kind) else {
+            return Err(ctx.at(&p.kind, format!("unknown perturbation kind `{kind}` (silence, scale, block, cut)")));
+        };
+        if let Some((name, at)) = perturbation_fields_given(p).into_iter().find(|(n, _)| !uses.contains(n)) {
+            return Err(ScenarioError::At {
+                path: ctx.path.into(),
+                line: line_of(ctx.text, at),
+                message: format!(
+                    "perturbation #{k} ({kind}): `{name}` does not apply to this kind ({kind} uses: {})",
+                    uses.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Read-out groups and windows need distinct labels (they name columns of the summary).
+fn check_labels(ctx: &Ctx, spec: &ScenarioSpec) -> Result<(), ScenarioError> {
+    let readout = spec.readout.iter().map(|g| g.label.as_str());
+    let windows = spec.windows.iter().map(|w| w.label.as_str());
+    for (table, labels) in [("[[readout]]", readout.collect::<Vec<_>>()), ("[[window]]", windows.collect())] {
+        if let Some((k, l)) = labels.iter().enumerate().find(|(k, l)| labels[..*k].contains(l)) {
+            return Err(ctx.file(format!(
+                "{table} #{k}: label `{l}` appears twice; give every {} its own label",
+                &table[2..table.len() - 2]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Read-out windows in steps: each must lie inside the run (`steps` steps of `dt` ms) and last at least
+/// one step.
+fn readout_windows(
+    ctx: &Ctx,
+    spec: &ScenarioSpec,
+    dt: f64,
+    steps: u64,
+) -> Result<Vec<(String, u64, u64)>, ScenarioError> {
+    let duration = steps as f64 * dt;
+    let mut windows = Vec::new();
+    for w in &spec.windows {
+        let (start, stop) = (w.start_ms, w.stop_ms);
+        if !(start >= 0.0 && stop > start && stop <= duration * (1.0 + 1e-9)) {
+            return Err(ctx.file(format!(
+                "window `{}`: start_ms = {start}, stop_ms = {stop}: need 0 <= start_ms < stop_ms <= {duration} (the \
+                 end of the run, run.duration_ms = {duration})",
+                w.label
+            )));
+        }
+        let (a, b) = ((start / dt).round() as u64, ((stop / dt).round() as u64).min(steps));
+        if a >= b {
+            return Err(ctx.file(format!(
+                "window `{}`: [{start}, {stop}) ms is shorter than one time step (run.dt_ms = {dt})",
+                w.label
+            )));
+        }
+        windows.push((w.label.clone(), a, b));
+    }
+    Ok(windows)
+}
+
+/// The bin of the rate traces in steps: `[record] rate_bin_ms` must be 0 (none) or at least one step.
+fn rate_bin_steps(ctx: &Ctx, rate_bin_ms: f64, dt: f64) -> Result<u64, ScenarioError> {
+    if !(rate_bin_ms.is_finite() && rate_bin_ms >= 0.0) {
+        return Err(ctx.file(format!("[record] rate_bin_ms = {rate_bin_ms}: must be >= 0 (0 = no rate traces)")));
+    }
+    if rate_bin_ms > 0.0 && rate_bin_ms < dt * (1.0 - 1e-9) {
+        return Err(ctx.file(format!(
+            "[record] rate_bin_ms = {rate_bin_ms} is shorter than one time step (run.dt_ms = {dt}): use 0 (no rate \
+             traces) or a bin >= {dt} ms"
+        )));
+    }
+    Ok((rate_bin_ms / dt).round() as u64)
+}
+
 /// Builds the run for one parsed scenario.
 pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedRun, ScenarioError> {
     let ctx = Ctx { path, text };
     let base = path.parent().unwrap_or(Path::new("."));
 
-    // Time.
-    let dt = positive(&ctx, &spec.run.dt_ms, "run.dt_ms")?;
-    let duration = positive(&ctx, &spec.run.duration_ms, "run.duration_ms")?;
-    let ratio = duration / dt;
-    if (ratio - ratio.round()).abs() > 1e-6 * ratio.max(1.0) {
-        let suggestion = ((ratio.round() * dt) * 1e9).round() / 1e9;
-        return Err(ctx.at(
-            &spec.run.duration_ms,
-            format!("`run.duration_ms` = {duration} is not a multiple of dt_ms = {dt}; use e.g. {suggestion}"),
-        ));
-    }
-    let steps = ratio.round() as u64;
-    if spec.run.trials == 0 {
-        return Err(ctx.file("`run.trials` must be >= 1"));
-    }
+    // Time, and the checks that need no network.
+    let (dt, steps) = time_grid(&ctx, &spec.run)?;
+    check_perturbation_fields(&ctx, &spec.perturbations)?;
+    check_labels(&ctx, spec)?;
+    let windows = readout_windows(&ctx, spec, dt, steps)?;
+    let rate_bin_steps = rate_bin_steps(&ctx, spec.record.rate_bin_ms, dt)?;
+    check_network_fields(&spec.network, &ctx)?;
 
     // Network.
     let LoadedNetwork { mut network, populations, background } =
@@ -145,202 +285,23 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
     apply_structural_perturbations(spec, &ctx, &mut network)?;
     let network = Arc::new(network);
     let lookup = NeuronLookup::new(&network.neurons);
-    let channel = |name: &Spanned<String>| -> Result<usize, ScenarioError> {
-        network.receptors.iter().position(|r| &r.name == name.get_ref()).ok_or_else(|| {
-            let names: Vec<_> = network.receptors.iter().map(|r| r.name.as_str()).collect();
-            ctx.at(name, format!("unknown receptor `{}`; this network has: {}", name.get_ref(), names.join(", ")))
-        })
-    };
+    let run = Run { ctx: &ctx, network: &network, lookup: &lookup, dt, steps };
 
     // Neuron parameters: one set per cell type with overrides (or per generated population).
-    let (sets, param_set, model_name) = neuron_parameters(spec, &ctx, &network, &populations)?;
-    let model = CompiledModel::compile(&sets, &network.receptors, dt).map_err(|e| match &spec.model {
-        Some(m) => ctx.at(m, format!("[model]: {e}")),
-        None => ctx.file(format!("generator neuron parameters: {e}")),
-    })?;
-    let names = model.state_names();
-    let var_index = |v: &str| -> Result<usize, String> {
-        names
-            .iter()
-            .position(|n| n == v)
-            .ok_or_else(|| format!("unknown state variable `{v}`; {model_name} has: {}", names.join(", ")))
-    };
+    let (model, param_set, model_name) = compile_model(spec, &ctx, &network, &populations, dt)?;
+    let vars = StateVars { names: model.state_names(), model_name: &model_name };
 
     // Initial state: generated populations first, then the scenario's [init] (which wins).
-    let mut init = Vec::new();
-    for p in &populations {
-        if let Some(rule) = p.v_init {
-            init.push(StateInit { var: 0, rule, targets: Some(p.range.clone().collect()) });
-        }
-    }
-    for (var, rule) in &spec.init {
-        let v = var_index(var).map_err(|m| ctx.file(format!("[init]: {m}")))?;
-        check_init(rule).map_err(|m| ctx.file(format!("[init] {var}: {m}")))?;
-        init.push(StateInit { var: v, rule: *rule, targets: None });
-    }
+    let init = initial_state(&ctx, &spec.init, &populations, &vars)?;
 
     // Stimuli.
-    let mut stimuli = Vec::new();
-    for (k, bg) in background.iter().enumerate() {
-        let ch =
-            network.receptors.iter().position(|r| r.name == bg.receptor).ok_or_else(|| {
-                ctx.file(format!("generator background input uses unknown receptor `{}`", bg.receptor))
-            })?;
-        if bg.rate_hz > 0.0 {
-            stimuli.push(Stimulus {
-                name: format!("background-{k}"),
-                kind: StimulusKind::Poisson { rate_hz: bg.rate_hz, weight: bg.weight, channel: ch as u8 },
-                targets: bg.targets.clone(),
-                start_step: 0,
-                stop_step: steps,
-            });
-        }
-        if bg.dc_pa != 0.0 {
-            stimuli.push(Stimulus {
-                name: format!("background-dc-{k}"),
-                kind: StimulusKind::Current { amplitude_pa: bg.dc_pa },
-                targets: bg.targets.clone(),
-                start_step: 0,
-                stop_step: steps,
-            });
-        }
-    }
-    for (k, s) in spec.stimuli.iter().enumerate() {
-        let what = format!("stimulus #{k} ({})", s.kind.get_ref());
-        let f = Fields { ctx: &ctx, kind: &s.kind, what: &what };
-        let kind = match s.kind.get_ref().as_str() {
-            "poisson" => {
-                f.forbid(&[("amplitude_pa", s.amplitude_pa.is_some())])?;
-                let rate = non_negative(&ctx, f.need(&s.rate_hz, "rate_hz")?, "rate_hz")?;
-                let weight = finite(&ctx, f.need(&s.weight, "weight")?, "weight")?;
-                let ch = channel(f.need(&s.receptor, "receptor")?)?;
-                StimulusKind::Poisson { rate_hz: rate, weight, channel: ch as u8 }
-            }
-            "current" => {
-                f.forbid(&[
-                    ("rate_hz", s.rate_hz.is_some()),
-                    ("weight", s.weight.is_some()),
-                    ("receptor", s.receptor.is_some()),
-                ])?;
-                StimulusKind::Current {
-                    amplitude_pa: finite(&ctx, f.need(&s.amplitude_pa, "amplitude_pa")?, "amplitude_pa")?,
-                }
-            }
-            "activation" => {
-                f.forbid(&[("weight", s.weight.is_some()), ("receptor", s.receptor.is_some())])?;
-                let rate = non_negative(&ctx, f.need(&s.rate_hz, "rate_hz")?, "rate_hz")?;
-                let amplitude_pa = match &s.amplitude_pa {
-                    Some(a) => finite(&ctx, a, "amplitude_pa")?,
-                    None => 0.0,
-                };
-                StimulusKind::Activation { rate_hz: rate, amplitude_pa }
-            }
-            other => {
-                return Err(ctx.at(&s.kind, format!("unknown stimulus kind `{other}` (poisson, current, activation)")));
-            }
-        };
-        let targets = lookup.resolve(&s.targets, path, text, &what)?;
-        let (start_step, stop_step) = window(&ctx, &what, &s.start_ms, &s.stop_ms, dt, steps)?;
-        stimuli.push(Stimulus { name: s.name.clone().unwrap_or(what), kind, targets, start_step, stop_step });
-    }
+    let stimuli = stimuli(&run, &background, &spec.stimuli)?;
 
     // Time-dependent perturbations.
-    let mut schedule = PerturbationSchedule::default();
-    for (k, p) in spec.perturbations.iter().enumerate() {
-        let what = format!("perturbation #{k} ({})", p.kind.get_ref());
-        let f = Fields { ctx: &ctx, kind: &p.kind, what: &what };
-        match p.kind.get_ref().as_str() {
-            "silence" => {
-                let targets = lookup.resolve(f.need(&p.targets, "targets")?, path, text, &what)?;
-                let (start_step, stop_step) = window(&ctx, &what, &p.start_ms, &p.stop_ms, dt, steps)?;
-                schedule.silencing.push(Silencing { targets, start_step, stop_step });
-            }
-            "scale" => {
-                if let Some(r) = &p.receptor {
-                    let factor = non_negative(&ctx, f.need(&p.factor, "factor")?, "factor")?;
-                    schedule.channel_scale.push((channel(r)?, factor));
-                } // by transmitter: structural, applied above
-            }
-            "cut" => {} // structural, applied above
-            "block" => {
-                let receptor = f.need(&p.receptor, "receptor")?;
-                let opt = |v: &Option<Spanned<f64>>, name: &str, default: f64| match v {
-                    Some(x) => non_negative(&ctx, x, name),
-                    None => Ok(default),
-                };
-                let b = ReceptorBlock {
-                    channel: channel(receptor)?,
-                    dose: non_negative(&ctx, f.need(&p.dose, "dose")?, "dose")?,
-                    ic50: positive(&ctx, f.need(&p.ic50, "ic50")?, "ic50")?,
-                    hill: match &p.hill {
-                        Some(h) => positive(&ctx, h, "hill")?,
-                        None => 1.0,
-                    },
-                    start_ms: opt(&p.start_ms, "start_ms", 0.0)?,
-                    stop_ms: match &p.stop_ms {
-                        Some(x) => positive(&ctx, x, "stop_ms")?,
-                        None => f64::INFINITY,
-                    },
-                    tau_on_ms: opt(&p.tau_on_ms, "tau_on_ms", 0.0)?,
-                    tau_off_ms: opt(&p.tau_off_ms, "tau_off_ms", 0.0)?,
-                };
-                if b.stop_ms <= b.start_ms {
-                    return Err(ctx.at(&p.kind, format!("{what}: stop_ms must be later than start_ms")));
-                }
-                schedule.blocks.push(b);
-            }
-            other => {
-                return Err(
-                    ctx.at(&p.kind, format!("unknown perturbation kind `{other}` (silence, scale, block, cut)"))
-                );
-            }
-        }
-    }
+    let perturbations = perturbation_schedule(&run, &spec.perturbations)?;
 
     // Recording.
-    let mut record = RecordSpec::default();
-    if let Some(t) = &spec.record.spikes {
-        record.spikes = SpikeSelection::Neurons(lookup.resolve(t, path, text, "[record] spikes")?);
-    }
-    for (k, s) in spec.record.state.iter().enumerate() {
-        let var = var_index(s.var.get_ref()).map_err(|m| ctx.at(&s.var, m))?;
-        let every = (s.every_ms / dt).round().max(1.0) as u64;
-        if !(s.every_ms.is_finite() && s.every_ms > 0.0) {
-            return Err(ctx.at(&s.var, format!("[record] state #{k}: every_ms must be > 0")));
-        }
-        let neurons = lookup.resolve(&s.targets, path, text, &format!("[record] state #{k}"))?;
-        record.state.push(StateProbe { var, var_name: s.var.get_ref().clone(), neurons, every_steps: every });
-    }
-    let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    for (i, n) in network.neurons.iter().enumerate() {
-        let g = if n.cell_type.is_empty() { "unlabelled" } else { &n.cell_type };
-        groups.entry(g.to_string()).or_default().push(i as u32);
-    }
-    record.rate_groups = groups.into_iter().map(|(name, neurons)| RateGroup { name, neurons }).collect();
-    if !(spec.record.rate_bin_ms.is_finite() && spec.record.rate_bin_ms >= 0.0) {
-        return Err(ctx.file("[record] rate_bin_ms must be >= 0"));
-    }
-    record.rate_bin_steps = (spec.record.rate_bin_ms / dt).round() as u64;
-
-    let mut readout = Vec::new();
-    for g in &spec.readout {
-        readout.push((g.label.clone(), lookup.resolve(&g.targets, path, text, &format!("readout `{}`", g.label))?));
-    }
-
-    if let SpikeSelection::Neurons(keep) = &mut record.spikes {
-        // read-out rates per window need the read-out neurons' spikes
-        readout.iter().for_each(|(_, ids)| keep.extend_from_slice(ids));
-        keep.sort_unstable();
-        keep.dedup();
-    }
-    let mut windows = Vec::new();
-    for w in &spec.windows {
-        if !(w.start_ms >= 0.0 && w.stop_ms > w.start_ms) {
-            return Err(ctx.file(format!("window `{}`: need 0 <= start_ms < stop_ms", w.label)));
-        }
-        let (a, b) = ((w.start_ms / dt).round() as u64, ((w.stop_ms / dt).round() as u64).min(steps));
-        windows.push((w.label.clone(), a, b));
-    }
+    let (record, readout) = recording(&run, spec, &vars, rate_bin_steps)?;
 
     Ok(PreparedRun {
         name: spec.name.clone(),
@@ -354,14 +315,331 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
             steps,
             spike_trains: Default::default(),
         },
-        perturbations: schedule,
+        perturbations,
         record,
         readout,
         windows,
         output_dir: spec.output.dir.clone(),
         raster: spec.output.raster.unwrap_or(true),
         model_name,
+        threads: spec.run.threads,
     })
+}
+
+/// The time step (ms) and the length of the run in steps: `run.duration_ms` must be a whole number of
+/// `run.dt_ms` steps, and `run.trials` at least 1.
+fn time_grid(ctx: &Ctx, run: &RunSpec) -> Result<(f64, u64), ScenarioError> {
+    let dt = positive(ctx, &run.dt_ms, "run.dt_ms")?;
+    let duration = positive(ctx, &run.duration_ms, "run.duration_ms")?;
+    let ratio = duration / dt;
+    if (ratio - ratio.round()).abs() > 1e-6 * ratio.max(1.0) {
+        let suggestion = ((ratio.round() * dt) * 1e9).round() / 1e9;
+        return Err(ctx.at(
+            &run.duration_ms,
+            format!("`run.duration_ms` = {duration} is not a multiple of dt_ms = {dt}; use e.g. {suggestion}"),
+        ));
+    }
+    let steps = ratio.round() as u64;
+    if run.trials == 0 {
+        return Err(ctx.file("`run.trials` must be >= 1"));
+    }
+    Ok((dt, steps))
+}
+
+/// What the stimulus, perturbation and recording sections of [`prepare`] share: the network being run,
+/// a lookup over its neurons and the time grid.
+struct Run<'a> {
+    ctx: &'a Ctx<'a>,
+    network: &'a CompiledNetwork,
+    lookup: &'a NeuronLookup<'a>,
+    /// Time step (ms).
+    dt: f64,
+    /// Length of the run in time steps.
+    steps: u64,
+}
+
+impl Run<'_> {
+    /// Index of the network's receptor channel `name`.
+    fn channel(&self, name: &Spanned<String>) -> Result<usize, ScenarioError> {
+        let receptors = &self.network.receptors;
+        receptors.iter().position(|r| &r.name == name.get_ref()).ok_or_else(|| {
+            let names: Vec<_> = receptors.iter().map(|r| r.name.as_str()).collect();
+            let has = if names.is_empty() {
+                "this network has no receptor channels (it has no chemical connections)".to_string()
+            } else {
+                format!("this network has: {}", names.join(", "))
+            };
+            self.ctx.at(name, format!("unknown receptor `{}`; {has}", name.get_ref()))
+        })
+    }
+
+    /// Neuron indices of a target table; `what` names the table in errors.
+    fn resolve(&self, targets: &TargetSpec, what: &str) -> Result<Vec<u32>, ScenarioError> {
+        self.lookup.resolve(targets, self.ctx.path, self.ctx.text, what)
+    }
+
+    /// Optional `start_ms` / `stop_ms` (ms) as `[start, stop)` steps of the run (see [`window`]).
+    fn window(
+        &self,
+        what: &str,
+        start: &Option<Spanned<f64>>,
+        stop: &Option<Spanned<f64>>,
+    ) -> Result<(u64, u64), ScenarioError> {
+        window(self.ctx, what, start, stop, self.dt, self.steps)
+    }
+}
+
+/// The compiled neuron model (time step `dt` ms), the parameter set index of every neuron and the
+/// model's name.
+fn compile_model(
+    spec: &ScenarioSpec,
+    ctx: &Ctx,
+    network: &CompiledNetwork,
+    populations: &[GenPopulation],
+    dt: f64,
+) -> Result<(CompiledModel, Vec<u16>, String), ScenarioError> {
+    let (sets, param_set, model_name) = neuron_parameters(spec, ctx, network, populations)?;
+    let model = CompiledModel::compile(&sets, &network.receptors, dt).map_err(|e| match &spec.model {
+        Some(m) => ctx.at(m, format!("[model]: {e}")),
+        None => ctx.file(format!("generator neuron parameters: {e}")),
+    })?;
+    Ok((model, param_set, model_name))
+}
+
+/// The state variables of the compiled model, for `[init]` and `[record] state`.
+struct StateVars<'a> {
+    names: Vec<String>,
+    model_name: &'a str,
+}
+
+impl StateVars<'_> {
+    /// Index of state variable `v`; the message lists the model's variables.
+    fn index(&self, v: &str) -> Result<usize, String> {
+        self.names
+            .iter()
+            .position(|n| n == v)
+            .ok_or_else(|| format!("unknown state variable `{v}`; {} has: {}", self.model_name, self.names.join(", ")))
+    }
+}
+
+/// Initial state rules: the generated populations' `v_init` first, then the scenario's `[init]` (which
+/// wins).
+fn initial_state(
+    ctx: &Ctx,
+    rules: &BTreeMap<String, InitRule>,
+    populations: &[GenPopulation],
+    vars: &StateVars,
+) -> Result<Vec<StateInit>, ScenarioError> {
+    let mut init = Vec::new();
+    for p in populations {
+        if let Some(rule) = p.v_init {
+            init.push(StateInit { var: 0, rule, targets: Some(p.range.clone().collect()) });
+        }
+    }
+    for (var, rule) in rules {
+        let v = vars.index(var).map_err(|m| ctx.file(format!("[init]: {m}")))?;
+        check_init(rule).map_err(|m| ctx.file(format!("[init] {var}: {m}")))?;
+        init.push(StateInit { var: v, rule: *rule, targets: None });
+    }
+    Ok(init)
+}
+
+/// All stimuli: the generator's background input, then the scenario's `[[stimulus]]` tables.
+fn stimuli(run: &Run, background: &[GenBackground], specs: &[StimulusSpec]) -> Result<Vec<Stimulus>, ScenarioError> {
+    let mut stimuli = background_stimuli(run, background)?;
+    for (k, s) in specs.iter().enumerate() {
+        stimuli.push(stimulus(run, k, s)?);
+    }
+    Ok(stimuli)
+}
+
+/// The generator's background input for the whole run: Poisson input (where `rate_hz` > 0) and a DC
+/// current (where `dc_pa` ≠ 0) per background entry.
+fn background_stimuli(run: &Run, background: &[GenBackground]) -> Result<Vec<Stimulus>, ScenarioError> {
+    let mut stimuli = Vec::new();
+    for (k, bg) in background.iter().enumerate() {
+        let ch = run.network.receptors.iter().position(|r| r.name == bg.receptor).ok_or_else(|| {
+            run.ctx.file(format!("generator background input uses unknown receptor `{}`", bg.receptor))
+        })?;
+        if bg.rate_hz > 0.0 {
+            stimuli.push(Stimulus {
+                name: format!("background-{k}"),
+                kind: StimulusKind::Poisson { rate_hz: bg.rate_hz, weight: bg.weight, channel: ch as u8 },
+                targets: bg.targets.clone(),
+                start_step: 0,
+                stop_step: run.steps,
+            });
+        }
+        if bg.dc_pa != 0.0 {
+            stimuli.push(Stimulus {
+                name: format!("background-dc-{k}"),
+                kind: StimulusKind::Current { amplitude_pa: bg.dc_pa },
+                targets: bg.targets.clone(),
+                start_step: 0,
+                stop_step: run.steps,
+            });
+        }
+    }
+    Ok(stimuli)
+}
+
+/// The `k`-th `[[stimulus]]` table, with the fields its kind needs checked.
+fn stimulus(run: &Run, k: usize, s: &StimulusSpec) -> Result<Stimulus, ScenarioError> {
+    let ctx = run.ctx;
+    let what = format!("stimulus #{k} ({})", s.kind.get_ref());
+    let f = Fields { ctx, kind: &s.kind, what: &what };
+    let kind = match s.kind.get_ref().as_str() {
+        "poisson" => {
+            f.forbid(&[("amplitude_pa", s.amplitude_pa.is_some())])?;
+            let rate = non_negative(ctx, f.need(&s.rate_hz, "rate_hz")?, "rate_hz")?;
+            let weight = finite(ctx, f.need(&s.weight, "weight")?, "weight")?;
+            let ch = run.channel(f.need(&s.receptor, "receptor")?)?;
+            StimulusKind::Poisson { rate_hz: rate, weight, channel: ch as u8 }
+        }
+        "current" => {
+            f.forbid(&[
+                ("rate_hz", s.rate_hz.is_some()),
+                ("weight", s.weight.is_some()),
+                ("receptor", s.receptor.is_some()),
+            ])?;
+            StimulusKind::Current {
+                amplitude_pa: finite(ctx, f.need(&s.amplitude_pa, "amplitude_pa")?, "amplitude_pa")?,
+            }
+        }
+        "activation" => {
+            f.forbid(&[("weight", s.weight.is_some()), ("receptor", s.receptor.is_some())])?;
+            let rate = non_negative(ctx, f.need(&s.rate_hz, "rate_hz")?, "rate_hz")?;
+            let amplitude_pa = match &s.amplitude_pa {
+                Some(a) => finite(ctx, a, "amplitude_pa")?,
+                None => 0.0,
+            };
+            StimulusKind::Activation { rate_hz: rate, amplitude_pa }
+        }
+        other => {
+            return Err(ctx.at(&s.kind, format!("unknown stimulus kind `{other}` (poisson, current, activation)")));
+        }
+    };
+    let targets = run.resolve(&s.targets, &what)?;
+    let (start_step, stop_step) = run.window(&what, &s.start_ms, &s.stop_ms)?;
+    Ok(Stimulus { name: s.name.clone().unwrap_or(what), kind, targets, start_step, stop_step })
+}
+
+/// The time-dependent perturbations: silencing, channel gains and receptor blocks. (`cut` and `scale` by
+/// transmitter are structural: [`apply_structural_perturbations`] applied them to the network.)
+fn perturbation_schedule(run: &Run, perturbations: &[PerturbationSpec]) -> Result<PerturbationSchedule, ScenarioError> {
+    let ctx = run.ctx;
+    let mut schedule = PerturbationSchedule::default();
+    for (k, p) in perturbations.iter().enumerate() {
+        let what = format!("perturbation #{k} ({})", p.kind.get_ref());
+        let f = Fields { ctx, kind: &p.kind, what: &what };
+        match p.kind.get_ref().as_str() {
+            "silence" => {
+                let targets = run.resolve(f.need(&p.targets, "targets")?, &what)?;
+                let (start_step, stop_step) = run.window(&what, &p.start_ms, &p.stop_ms)?;
+                schedule.silencing.push(Silencing { targets, start_step, stop_step });
+            }
+            "scale" => {
+                if let Some(r) = &p.receptor {
+                    let factor = non_negative(ctx, f.need(&p.factor, "factor")?, "factor")?;
+                    schedule.channel_scale.push((run.channel(r)?, factor));
+                } // by transmitter: structural, applied above
+            }
+            "cut" => {} // structural, applied above
+            "block" => schedule.blocks.push(receptor_block(run, p, &f)?),
+            other => {
+                return Err(
+                    ctx.at(&p.kind, format!("unknown perturbation kind `{other}` (silence, scale, block, cut)"))
+                );
+            }
+        }
+    }
+    Ok(schedule)
+}
+
+/// A `block` perturbation: dose and IC50 (same unit), Hill coefficient (default 1), start/stop (ms,
+/// default the whole run) and on/off time constants (ms, default 0 = instant).
+fn receptor_block(run: &Run, p: &PerturbationSpec, f: &Fields) -> Result<ReceptorBlock, ScenarioError> {
+    let ctx = run.ctx;
+    let receptor = f.need(&p.receptor, "receptor")?;
+    let opt = |v: &Option<Spanned<f64>>, name: &str, default: f64| match v {
+        Some(x) => non_negative(ctx, x, name),
+        None => Ok(default),
+    };
+    let b = ReceptorBlock {
+        channel: run.channel(receptor)?,
+        dose: non_negative(ctx, f.need(&p.dose, "dose")?, "dose")?,
+        ic50: positive(ctx, f.need(&p.ic50, "ic50")?, "ic50")?,
+        hill: match &p.hill {
+            Some(h) => positive(ctx, h, "hill")?,
+            None => 1.0,
+        },
+        start_ms: match &p.start_ms {
+            Some(x) => start_in_run(ctx, f.what, x, run.dt, run.steps)?,
+            None => 0.0,
+        },
+        stop_ms: match &p.stop_ms {
+            Some(x) => positive(ctx, x, "stop_ms")?,
+            None => f64::INFINITY,
+        },
+        tau_on_ms: opt(&p.tau_on_ms, "tau_on_ms", 0.0)?,
+        tau_off_ms: opt(&p.tau_off_ms, "tau_off_ms", 0.0)?,
+    };
+    if b.stop_ms <= b.start_ms {
+        return Err(ctx.at(&p.kind, format!("{}: stop_ms must be later than start_ms", f.what)));
+    }
+    Ok(b)
+}
+
+/// Read-out groups: label and neuron indices.
+type Readout = Vec<(String, Vec<u32>)>;
+
+/// What to record (spikes, state probes, rate traces per cell type in bins of `rate_bin_steps` steps)
+/// and the read-out groups, whose neurons' spikes are recorded too.
+fn recording(
+    run: &Run,
+    spec: &ScenarioSpec,
+    vars: &StateVars,
+    rate_bin_steps: u64,
+) -> Result<(RecordSpec, Readout), ScenarioError> {
+    let ctx = run.ctx;
+    let mut record = RecordSpec::default();
+    if let Some(t) = &spec.record.spikes {
+        record.spikes = SpikeSelection::Neurons(run.resolve(t, "[record] spikes")?);
+    }
+    for (k, s) in spec.record.state.iter().enumerate() {
+        let var = vars.index(s.var.get_ref()).map_err(|m| ctx.at(&s.var, m))?;
+        let every = (s.every_ms / run.dt).round().max(1.0) as u64;
+        if !(s.every_ms.is_finite() && s.every_ms > 0.0) {
+            return Err(ctx.at(&s.var, format!("[record] state #{k}: every_ms must be > 0")));
+        }
+        let neurons = run.resolve(&s.targets, &format!("[record] state #{k}"))?;
+        record.state.push(StateProbe { var, var_name: s.var.get_ref().clone(), neurons, every_steps: every });
+    }
+    record.rate_groups = rate_groups(run.network);
+    record.rate_bin_steps = rate_bin_steps;
+
+    let mut readout = Vec::new();
+    for g in &spec.readout {
+        readout.push((g.label.clone(), run.resolve(&g.targets, &format!("readout `{}`", g.label))?));
+    }
+
+    if let SpikeSelection::Neurons(keep) = &mut record.spikes {
+        // read-out rates per window need the read-out neurons' spikes
+        readout.iter().for_each(|(_, ids)| keep.extend_from_slice(ids));
+        keep.sort_unstable();
+        keep.dedup();
+    }
+    Ok((record, readout))
+}
+
+/// Rate-trace groups: the neurons of each cell type (`unlabelled` for neurons without one), by name.
+fn rate_groups(network: &CompiledNetwork) -> Vec<RateGroup> {
+    let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for (i, n) in network.neurons.iter().enumerate() {
+        let g = if n.cell_type.is_empty() { "unlabelled" } else { &n.cell_type };
+        groups.entry(g.to_string()).or_default().push(i as u32);
+    }
+    groups.into_iter().map(|(name, neurons)| RateGroup { name, neurons }).collect()
 }
 
 fn check_init(rule: &InitRule) -> Result<(), String> {
@@ -378,7 +656,7 @@ fn neuron_parameters(
     spec: &ScenarioSpec,
     ctx: &Ctx,
     network: &CompiledNetwork,
-    populations: &[crate::source::GenPopulation],
+    populations: &[GenPopulation],
 ) -> Result<(Vec<NeuronParams>, Vec<u16>, String), ScenarioError> {
     let n = network.n_neurons();
     let Some(model) = &spec.model else {

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 pub enum ScenarioError {
     #[error("{path}: cannot read scenario: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// A file other than the scenario itself (`what` says which, e.g. "atlas pairs CSV") cannot be read.
+    #[error("{path}: cannot read {what}: {source}")]
+    Read { path: PathBuf, what: String, source: std::io::Error },
     /// A problem at a known place in the file.
     #[error("{path}:{line}: {message}")]
     At { path: PathBuf, line: usize, message: String },
@@ -17,6 +20,10 @@ pub enum ScenarioError {
     Sim(#[from] neurotwin_sim::SimError),
     #[error("neuron model: {0}")]
     Model(#[from] neurotwin_models::ModelError),
+    /// The I/O layer refused or failed (an output over an input, an occupied output folder, a resource
+    /// estimate beyond the limit).
+    #[error(transparent)]
+    Output(#[from] neurotwin_io::IoError),
 }
 
 /// 1-based line of byte offset `pos` in `text`.

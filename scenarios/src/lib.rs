@@ -7,6 +7,8 @@ pub mod build;
 pub mod calcium_compare;
 pub mod error;
 pub mod fitting;
+pub mod guards;
+pub mod inputs;
 pub mod load;
 pub mod plot;
 pub mod runner;

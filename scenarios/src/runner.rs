@@ -69,6 +69,10 @@ pub struct RunRequest {
     pub threads: Option<usize>,
     pub progress: bool,
     pub backend: BackendChoice,
+    /// `--overwrite`: replace an earlier run's files in the output folder (only those; never an input).
+    pub overwrite: bool,
+    /// The scenario's text when it is built into the binary (`scenario` then only names it in messages).
+    pub text: Option<String>,
 }
 
 /// Mean rate of a read-out group.
@@ -141,11 +145,21 @@ pub struct PreparedScenario {
     pub points: Vec<PreparedPoint>,
     pub trials: u32,
     pub sweep_param: Option<String>,
+    /// Every file the scenario reads (no output may replace one).
+    pub inputs: neurotwin_io::inputs::InputSet,
 }
 
 /// Prepares everything (all validation happens here, before anything is written).
 pub fn prepare_all(req: &RunRequest) -> Result<PreparedScenario, ScenarioError> {
-    let file = read(&req.scenario)?;
+    let file = match &req.text {
+        Some(text) => crate::load::ScenarioFile {
+            path: req.scenario.clone(),
+            text: text.clone(),
+            spec: crate::load::parse(&req.scenario, text)?,
+        },
+        None => read(&req.scenario)?,
+    };
+    let inputs = crate::inputs::scenario_inputs(&file.path, &file.spec);
     let sweep_param = file.spec.sweep.as_ref().map(|s| s.param.get_ref().clone());
     let points = expand_sweep(&file)?;
     let trials = file.spec.run.trials;
@@ -155,7 +169,8 @@ pub fn prepare_all(req: &RunRequest) -> Result<PreparedScenario, ScenarioError> 
         let value = sweep_param.as_ref().map(|_| p.value.to_string());
         prepared.push(PreparedPoint { label: p.label, value, run });
     }
-    Ok(PreparedScenario { points: prepared, trials, sweep_param })
+    crate::guards::check(&req.scenario, &prepared, trials, req.threads)?;
+    Ok(PreparedScenario { points: prepared, trials, sweep_param, inputs })
 }
 
 /// Runs a prepared scenario on the CPU backend (no output written).
@@ -187,20 +202,25 @@ pub fn simulate_on(
 /// Runs every sweep point and trial; writes outputs under the output folder; returns the results in
 /// (point, trial) order.
 pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
-    let PreparedScenario { points: prepared, trials, sweep_param } = prepare_all(req)?;
+    let PreparedScenario { points: prepared, trials, sweep_param, inputs } = prepare_all(req)?;
     let first = &prepared[0].run;
     let out_root = req
         .out_dir
         .clone()
         .or_else(|| first.output_dir.clone())
         .unwrap_or_else(|| PathBuf::from("out").join(&first.name));
-    let threads = req.threads.unwrap_or(0);
+    let single = prepared.len() as u64 * trials as u64 == 1;
+    // Checked before any simulation: the folder policy (no input replaced, an earlier run only with
+    // --overwrite). Everything is written into its staging folder and published together at the end.
+    let expected: &[&str] = if single { &RUN_FILES } else { &["summary.json"] };
+    let run_dir = neurotwin_io::run_dir::RunDir::create(&out_root, "neurotwin run", inputs, req.overwrite, expected)?;
+    let stage = run_dir.staging().to_path_buf();
+    let threads = req.threads.unwrap_or(first.threads);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| ScenarioError::File { path: req.scenario.clone(), message: format!("thread pool: {e}") })?;
     let jobs: Vec<(usize, u32)> = (0..prepared.len()).flat_map(|p| (0..trials).map(move |t| (p, t))).collect();
-    let single = jobs.len() == 1;
     let progress = req.progress && single;
     // Several runs: one bar counting finished runs (each run's own bar is shown only for a single run).
     let jobs_bar =
@@ -217,19 +237,29 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
         jobs.par_iter()
             .map(|&(p, t)| {
                 let PreparedPoint { label, value, run } = &prepared[p];
-                let dir = if single {
-                    out_root.clone()
+                let rel = if single {
+                    PathBuf::new()
                 } else {
                     let point = if label.is_empty() { "run".to_string() } else { label.clone() };
-                    out_root.join(point).join(format!("trial-{t}"))
+                    PathBuf::from(point).join(format!("trial-{t}"))
                 };
                 let seed = trial_seed(run.setup.seed, t);
                 let started = Instant::now();
                 let (rec, exponent, backend) = simulate_on(req.backend, run, seed, progress, &run.name)?;
                 let wall_s = started.elapsed().as_secs_f64();
-                let summary =
-                    summarize(run, &rec, sweep_param.clone(), value.clone(), t, seed, backend, exponent, wall_s, &dir);
-                write_outputs(&dir, run, &rec, &summary)?;
+                let summary = summarize(
+                    run,
+                    &rec,
+                    sweep_param.clone(),
+                    value.clone(),
+                    t,
+                    seed,
+                    backend,
+                    exponent,
+                    wall_s,
+                    &out_root.join(&rel),
+                );
+                write_outputs(&stage.join(&rel), run, &rec, &summary)?;
                 jobs_bar.inc(1);
                 Ok(RunResult { summary, recording: rec })
             })
@@ -239,8 +269,9 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
     let results: Vec<RunResult> = results.into_iter().collect::<Result<_, _>>()?;
     if !single {
         let all: Vec<&RunSummary> = results.iter().map(|r| &r.summary).collect();
-        write_json(&out_root.join("summary.json"), &all)?;
+        write_json(&stage.join("summary.json"), &all)?;
     }
+    run_dir.commit()?;
     Ok(results)
 }
 
@@ -302,6 +333,9 @@ pub fn summarize(
         output_dir: Some(dir.to_path_buf()),
     }
 }
+
+/// The files one run may write (checked against the output folder before simulating).
+pub const RUN_FILES: [&str; 5] = ["spikes.h5", "nodes.csv", "state.h5", "raster.png", "summary.json"];
 
 /// Writes the files of one run into `dir`: `spikes.h5`, `nodes.csv`, `state.h5`, `raster.png` (if asked) and
 /// `summary.json`.

@@ -2,12 +2,15 @@
 //!
 //! Accepted entry points: a top-level `config.json` naming `"network"` (circuit config) and `"simulation"`
 //! (simulation config), a simulation config with a `"network"` key, or a simulation config with a
-//! `circuit_config.json` beside it. Read: `run.tstop` and `run.dt` (ms), `node_sets_file` (or inline `node_sets`), the `inputs` of
+//! `circuit_config.json` beside it. Read: `run.tstop` and `run.dt` (ms; `tstop` must be a whole number of `dt`
+//! steps), `node_sets_file` (or inline `node_sets`), the `inputs` of
 //! `input_type = "spikes"` (module `h5`/`sonata`: `/spikes/<population>/{timestamps,node_ids}` or the older
 //! `/spikes/{timestamps,gids}`; module `csv`: bmtk's space-separated `timestamps population node_ids`), and
 //! `output.output_dir` / `output.spikes_file`.
 //!
-//! Cells (node types):
+//! Cells (node types); their `dynamics_params` JSON files are read from the circuit's
+//! `components.point_neuron_models_dir` and nowhere else (a missing file is an error naming the config, the
+//! folder and the file):
 //! - `model_type = virtual`: spike sources; their input spike trains are replayed exactly (see below).
 //! - `model_template = nrn:IntFire1` (NEURON's built-in integrate-and-fire cell, as BioNet builds it): a `lif_delta`
 //!   neuron with `E_L = V_reset = 0`, `V_th = 1`, `τ_m = tau`, `t_ref = refrac` (the `dynamics_params` JSON gives
@@ -56,6 +59,9 @@ pub struct SonataSimulation {
     pub inputs: Vec<(String, SpikeTrainStats)>,
     /// The simulation config that was read.
     pub config: PathBuf,
+    /// Every file the simulation reads (configs, circuit folder, spike inputs, node sets): no output may
+    /// replace one of them.
+    pub input_files: neurotwin_io::inputs::InputSet,
 }
 
 impl SonataSimulation {
@@ -81,14 +87,14 @@ fn file_err(path: &Path, message: impl Into<String>) -> ScenarioError {
 /// The simulation config and the circuit config named by `path` (see the module documentation).
 fn locate(path: &Path) -> Result<(SonataConfig, PathBuf), ScenarioError> {
     let top = SonataConfig::read(path)?;
-    if let (Some(net), Some(sim)) = (top.path_at(None, "network"), top.path_at(None, "simulation")) {
+    if let (Some(net), Some(sim)) = (top.path_at(None, "network")?, top.path_at(None, "simulation")?) {
         let sim_cfg = SonataConfig::read(&sim)?;
         return Ok((sim_cfg, net));
     }
     if top.json.get("networks").is_some() && top.json.get("run").is_some() {
         return Ok((top.clone(), path.to_path_buf()));
     }
-    if let Some(net) = top.path_at(None, "network") {
+    if let Some(net) = top.path_at(None, "network")? {
         return Ok((top, net));
     }
     let beside = path.parent().unwrap_or(Path::new(".")).join("circuit_config.json");
@@ -113,44 +119,38 @@ fn number(cfg: &SonataConfig, section: &str, key: &str) -> Result<Option<f64>, S
     }
 }
 
-/// A JSON component file (`dynamics_params`) from `dir`, or from the bundled copies of bmtk's files
-/// (`data/sonata/shared_components/<kind>/`) when the circuit's components folder lacks it.
+/// A JSON component file (`dynamics_params` `name`) from the circuit's components folder `components.<dir_key>`.
+/// A missing folder entry or file is an error naming the circuit config, the folder and the file: nothing is
+/// taken from elsewhere (a circuit runs with its own component files or not at all).
 fn component_json(
     circuit: &SonataCircuit,
     dir_key: &str,
-    kind: &str,
     name: &str,
     used_by: &str,
 ) -> Result<serde_json::Value, ScenarioError> {
-    let mut tried = Vec::new();
-    let mut candidates = Vec::new();
-    if let Some(d) = circuit.components.get(dir_key) {
-        candidates.push(d.join(name));
+    let dir = circuit.components.get(dir_key).ok_or_else(|| {
+        file_err(
+            &circuit.config,
+            format!(
+                "{used_by}: dynamics_params `{name}` needs the components folder `components.{dir_key}`, which this \
+                 circuit config does not set; add it (the folder holding `{name}`)"
+            ),
+        )
+    })?;
+    let file = dir.join(name);
+    if !file.is_file() {
+        let why = if dir.is_dir() { "has no file" } else { "does not exist, so it has no file" };
+        return Err(file_err(
+            &circuit.config,
+            format!(
+                "{used_by}: the components folder `components.{dir_key}` = {} {why} `{name}` (dynamics_params); put \
+                 `{name}` there or point components.{dir_key} at the folder that holds it",
+                dir.display()
+            ),
+        ));
     }
-    candidates.push(bundled_components().join(kind).join(name));
-    for c in candidates {
-        if c.is_file() {
-            let text = std::fs::read_to_string(&c).map_err(|e| file_err(&c, e.to_string()))?;
-            return serde_json::from_str(&text).map_err(|e| file_err(&c, format!("not valid JSON: {e}")));
-        }
-        tried.push(c.display().to_string());
-    }
-    Err(file_err(
-        &circuit.config,
-        format!(
-            "{used_by}: dynamics_params `{name}` not found (looked in {}); set components.{dir_key}",
-            tried.join(", ")
-        ),
-    ))
-}
-
-/// The repository's copies of bmtk's component files.
-fn bundled_components() -> PathBuf {
-    let root = std::env::var_os(neurotwin_connectome::import::celegans::DATA_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"));
-    root.join("sonata/shared_components")
+    let text = std::fs::read_to_string(&file).map_err(|e| file_err(&file, e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| file_err(&file, format!("not valid JSON: {e}")))
 }
 
 fn param(v: &serde_json::Value, key: &str, file: &str) -> Result<f64, String> {
@@ -175,7 +175,7 @@ fn cell_params(circuit: &SonataCircuit, t: usize) -> Result<Option<LifDeltaParam
     let err = |m: String| file_err(&circuit.config, format!("{who}: {m}"));
     match template {
         "nrn:IntFire1" => {
-            let j = component_json(circuit, "point_neuron_models_dir", "point_neuron_models", file, &who)?;
+            let j = component_json(circuit, "point_neuron_models_dir", file, &who)?;
             let tau_s = param(&j, "tau", file).map_err(err)?;
             let refrac_s = param(&j, "refrac", file).map_err(err)?;
             if tau_s <= 0.0 || refrac_s < 0.0 {
@@ -193,7 +193,7 @@ fn cell_params(circuit: &SonataCircuit, t: usize) -> Result<Option<LifDeltaParam
             }))
         }
         "nest:iaf_psc_delta" => {
-            let j = component_json(circuit, "point_neuron_models_dir", "point_neuron_models", file, &who)?;
+            let j = component_json(circuit, "point_neuron_models_dir", file, &who)?;
             let d = LifDeltaParams::default();
             let get = |k: &str, dflt: f64| j.get(k).and_then(|x| x.as_f64()).unwrap_or(dflt);
             Ok(Some(LifDeltaParams {
@@ -298,15 +298,37 @@ fn read_spike_file(path: &Path, module: &str, population: &str) -> Result<Vec<(u
     }
 }
 
+/// `run.tstop` and `run.dt` (ms, `dt` 0.1 when absent): positive, and `tstop` a whole number of steps (as the
+/// TOML scenarios' `duration_ms`), else an error naming both fields and the nearest valid `tstop` values.
+fn run_time(sim: &SonataConfig) -> Result<(f64, f64), ScenarioError> {
+    let tstop = number(sim, "run", "tstop")?.ok_or_else(|| file_err(&sim.path, "`run.tstop` (ms) is missing"))?;
+    let dt = number(sim, "run", "dt")?.unwrap_or(0.1);
+    if tstop <= 0.0 || dt <= 0.0 {
+        return Err(file_err(&sim.path, format!("run.tstop = {tstop} and run.dt = {dt} must be positive (ms)")));
+    }
+    let ratio = tstop / dt;
+    if (ratio - ratio.round()).abs() > 1e-6 * ratio.max(1.0) {
+        let at = |k: f64| ((k * dt) * 1e9).round() / 1e9;
+        let (below, above) = (at(ratio.floor()), at(ratio.ceil()));
+        let below = if below > 0.0 { format!("{below} or ") } else { String::new() };
+        return Err(file_err(
+            &sim.path,
+            format!(
+                "`run.tstop` = {tstop} ms is not a multiple of `run.dt` = {dt} ms; use {below}{above} (or a `run.dt` \
+                 that divides it)"
+            ),
+        ));
+    }
+    Ok((tstop, dt))
+}
+
 /// Reads a SONATA simulation (see the module documentation) into a run.
 pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
     let (sim, circuit_path) = locate(path)?;
     let circuit = read_sonata(&circuit_path)?;
-    let tstop = number(&sim, "run", "tstop")?.ok_or_else(|| file_err(&sim.path, "`run.tstop` (ms) is missing"))?;
-    let dt = number(&sim, "run", "dt")?.unwrap_or(0.1);
-    if tstop <= 0.0 || dt <= 0.0 {
-        return Err(file_err(&sim.path, format!("run.tstop = {tstop} and run.dt = {dt} must be positive (ms)")));
-    }
+    let mut input_files = neurotwin_io::inputs::InputSet::new();
+    input_files.add(&sim.path).add(&circuit_path);
+    let (tstop, dt) = run_time(&sim)?;
     let steps = (tstop / dt).round() as u64;
 
     // Cells: one lif_delta parameter set per node type, virtual nodes share one.
@@ -352,7 +374,7 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
     let model = CompiledModel::compile(&sets, &network.receptors, dt)?;
 
     // Inputs: spike trains of virtual nodes.
-    let node_sets = match sim.path_at(None, "node_sets_file") {
+    let node_sets = match sim.path_at(None, "node_sets_file")? {
         None if sim.json.get("node_sets").is_some_and(|v| v.is_object()) => sim.json.get("node_sets").cloned(),
         Some(p) => {
             let text = std::fs::read_to_string(&p).map_err(|e| file_err(&p, e.to_string()))?;
@@ -378,8 +400,9 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
             let file = inp
                 .get("input_file")
                 .and_then(|x| x.as_str())
-                .map(|s| sim.resolve(s))
-                .ok_or_else(|| file_err(&sim.path, format!("input `{name}` has no input_file")))?;
+                .ok_or_else(|| file_err(&sim.path, format!("input `{name}` has no input_file")))
+                .and_then(|s| Ok(sim.resolve(s)?))?;
+            input_files.add(&file);
             let set = inp
                 .get("node_set")
                 .and_then(|x| x.as_str())
@@ -417,10 +440,15 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
     }
     let (trains, _) = SpikeTrains::from_events(events, n, steps)?;
 
-    let output_dir = sim.path_at(Some("output"), "output_dir").unwrap_or_else(|| sim.resolve("output"));
+    let output_dir = match sim.path_at(Some("output"), "output_dir")? {
+        Some(d) => d,
+        None => sim.resolve("output")?,
+    };
     let spikes_name =
         sim.json.get("output").and_then(|o| o.get("spikes_file")).and_then(|x| x.as_str()).unwrap_or("spikes.h5");
     let spikes_file = output_dir.join(spikes_name);
+    // The circuit's folder (nodes, edges, components), except the output folder of earlier runs.
+    input_files.add_tree_except(circuit_path.parent().unwrap_or(Path::new(".")), &output_dir);
 
     let rate_groups = circuit
         .node_types
@@ -453,8 +481,17 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
         output_dir: Some(output_dir.clone()),
         raster: true,
         model_name: "lif_delta (SONATA: IntFire1 / iaf_psc_delta, virtual)".into(),
+        threads: 0,
     };
-    Ok(SonataSimulation { run, populations: circuit.populations, spikes_file, output_dir, inputs, config: sim.path })
+    Ok(SonataSimulation {
+        run,
+        populations: circuit.populations,
+        spikes_file,
+        output_dir,
+        inputs,
+        config: sim.path,
+        input_files,
+    })
 }
 
 /// Runs a SONATA simulation and writes its outputs: the spike report in SONATA layout (one group per simulated
@@ -465,13 +502,24 @@ pub fn run_sonata(
     out_dir: Option<&Path>,
     backend: crate::BackendChoice,
     progress: bool,
+    overwrite: bool,
 ) -> Result<(SonataSimulation, crate::RunResult), ScenarioError> {
     let mut sim = prepare_sonata(path)?;
+    let spikes_rel = spikes_file_in_output(&sim)?;
     if let Some(d) = out_dir {
-        let name = sim.spikes_file.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "spikes.h5".into());
         sim.output_dir = d.to_path_buf();
-        sim.spikes_file = d.join(name);
+        sim.spikes_file = d.join(&spikes_rel);
     }
+    let spikes_name = spikes_rel.to_string_lossy().into_owned();
+    let expected = [spikes_name.as_str(), "nodes.csv", "raster.png", "summary.json"];
+    let run_dir = neurotwin_io::run_dir::RunDir::create(
+        &sim.output_dir,
+        "neurotwin run (SONATA)",
+        sim.input_files.clone(),
+        overwrite,
+        &expected,
+    )?;
+    let stage = run_dir.staging().to_path_buf();
     let run = &sim.run;
     let started = std::time::Instant::now();
     let (rec, exponent, backend_name) = crate::runner::simulate_on(backend, run, run.setup.seed, progress, &run.name)?;
@@ -479,11 +527,33 @@ pub fn run_sonata(
     let dir = sim.output_dir.clone();
     let summary =
         crate::runner::summarize(run, &rec, None, None, 0, run.setup.seed, backend_name, exponent, wall_s, &dir);
-    neurotwin_sim::output::write_sonata_spikes_populations(&sim.spikes_file, &sim.report_populations(), &rec)?;
+    neurotwin_sim::output::write_sonata_spikes_populations(&stage.join(&spikes_rel), &sim.report_populations(), &rec)?;
     let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
-    neurotwin_sim::output::write_node_table(&dir.join("nodes.csv"), &names)?;
+    neurotwin_sim::output::write_node_table(&stage.join("nodes.csv"), &names)?;
     let title = format!("{} (SONATA) — {} nodes, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());
-    crate::plot::raster_png(&dir.join("raster.png"), &title, &rec, run.setup.n_neurons(), &run.readout)?;
-    neurotwin_sim::output::write_json(&dir.join("summary.json"), &summary)?;
+    crate::plot::raster_png(&stage.join("raster.png"), &title, &rec, run.setup.n_neurons(), &run.readout)?;
+    neurotwin_sim::output::write_json(&stage.join("summary.json"), &summary)?;
+    run_dir.commit()?;
     Ok((sim, crate::RunResult { summary, recording: rec }))
+}
+
+/// `output.spikes_file` relative to `output.output_dir`: it must lie inside the output folder (a plain
+/// relative path without `..`), since the whole run is published there together.
+fn spikes_file_in_output(sim: &SonataSimulation) -> Result<PathBuf, ScenarioError> {
+    let rel = sim.spikes_file.strip_prefix(&sim.output_dir).ok().map(Path::to_path_buf);
+    match rel {
+        Some(r)
+            if !r.as_os_str().is_empty() && r.components().all(|c| matches!(c, std::path::Component::Normal(_))) =>
+        {
+            Ok(r)
+        }
+        _ => Err(file_err(
+            &sim.config,
+            format!(
+                "output.spikes_file `{}` must be a file name inside output.output_dir `{}` (e.g. \"spikes.h5\")",
+                sim.spikes_file.display(),
+                sim.output_dir.display()
+            ),
+        )),
+    }
 }

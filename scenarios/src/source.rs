@@ -5,7 +5,7 @@ use std::path::Path;
 
 use neurotwin_connectome::generators::{self, BackgroundInput, VInit};
 use neurotwin_connectome::import::{self, CsvLayout};
-use neurotwin_connectome::{CompileOptions, CompiledNetwork, Connectome, TransmitterMap, compile, hdf5io};
+use neurotwin_connectome::{CompileOptions, CompiledNetwork, Connectome, SynapseKind, TransmitterMap, compile, hdf5io};
 use neurotwin_models::NeuronParams;
 use neurotwin_sim::InitRule;
 
@@ -59,6 +59,9 @@ fn compile_connectome(
     default_map: TransmitterMap,
 ) -> Result<CompiledNetwork, ScenarioError> {
     let d = CompileOptions::default();
+    if let Some(m) = spec.min_synapse_count {
+        check_min_synapse_count(c, m, ctx)?;
+    }
     let opt = CompileOptions {
         dt_ms: dt,
         transmitters: transmitter_map(spec, ctx, default_map)?,
@@ -68,6 +71,66 @@ fn compile_connectome(
         min_synapse_count: spec.min_synapse_count.unwrap_or(d.min_synapse_count),
     };
     Ok(compile(c, &opt)?)
+}
+
+/// `[network] min_synapse_count` must be a count >= 0 that keeps at least one chemical connection (when
+/// there are any).
+fn check_min_synapse_count(c: &Connectome, min: f32, ctx: &Ctx) -> Result<(), ScenarioError> {
+    if !(min.is_finite() && min >= 0.0) {
+        return Err(ctx.file(format!(
+            "[network] min_synapse_count = {min}: must be a finite synapse count >= 0 (chemical connections with \
+             fewer synapses are dropped; 0 keeps all)"
+        )));
+    }
+    let chemical = || c.connections.iter().filter(|k| k.kind == SynapseKind::Chemical);
+    if chemical().next().is_none() || chemical().any(|k| k.weight.is_some() || k.count >= min) {
+        return Ok(());
+    }
+    let largest = chemical().map(|k| k.count).fold(0.0f32, f32::max);
+    Err(ctx.file(format!(
+        "[network] min_synapse_count = {min} removes every chemical connection (the largest count is {largest}); \
+         use a value <= {largest}"
+    )))
+}
+
+/// Which network source a `[network]` table names (`None` unless exactly one is given).
+fn source_kind(spec: &NetworkSpec) -> Option<&'static str> {
+    let given = [
+        (spec.source.is_some(), "source = \"celegans\""),
+        (spec.connections.is_some(), "connections"),
+        (spec.file.is_some(), "file"),
+        (spec.generator.is_some(), "generator"),
+    ];
+    let mut present = given.iter().filter(|(g, _)| *g);
+    match (present.next(), present.next()) {
+        (Some((_, kind)), None) => Some(kind),
+        _ => None,
+    }
+}
+
+/// Rejects `[network]` fields that the chosen source ignores (e.g. `layout` with `source = "celegans"`).
+pub(crate) fn check_network_fields(spec: &NetworkSpec, ctx: &Ctx) -> Result<(), ScenarioError> {
+    let Some(kind) = source_kind(spec) else {
+        return Ok(()); // load_network reports a missing or ambiguous source
+    };
+    let compiled = ["source = \"celegans\"", "connections", "file"];
+    // (field, present, the sources it applies to, those sources in words)
+    let fields: [(&str, bool, &[&str], &str); 8] = [
+        ("neurons", spec.neurons.is_some(), &["connections"], "`connections`"),
+        ("layout", spec.layout.is_some(), &["connections"], "`connections`"),
+        ("seed", spec.seed.is_some(), &["generator"], "`generator`"),
+        ("transmitters", spec.transmitters.is_some(), &compiled, "`source`, `connections` and `file`"),
+        ("weight_per_synapse", spec.weight_per_synapse.is_some(), &compiled, "`source`, `connections` and `file`"),
+        ("default_delay_ms", spec.default_delay_ms.is_some(), &compiled, "`source`, `connections` and `file`"),
+        ("gap_per_junction_ns", spec.gap_per_junction_ns.is_some(), &compiled, "`source`, `connections` and `file`"),
+        ("min_synapse_count", spec.min_synapse_count.is_some(), &compiled, "`source`, `connections` and `file`"),
+    ];
+    match fields.iter().find(|(_, present, applies, _)| *present && !applies.contains(&kind)) {
+        Some((field, _, _, words)) => {
+            Err(ctx.file(format!("[network] `{field}` does not apply to `{kind}` (it is for {words}); remove it")))
+        }
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn load_network(

@@ -52,7 +52,8 @@ pub struct ScenarioSpec {
 ///   `indicator`.
 /// - `recording`: compare the simulated calcium of named neurons with a recording. Fields: `recording`,
 ///   `format` (`nwb`, `plain-h5`, `csv`, `flavell`), `series` (NWB: which `RoiResponseSeries`), `labels` (Flavell label JSON), `worm`, `min_confidence`,
-///   `indicator`, `max_lag_s`.
+///   `indicator`, `max_lag_s`, `nan_policy` (`error` or `drop-rows`: what to do with a recorded neuron that
+///   is NaN in every frame).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompareSpec {
@@ -75,6 +76,7 @@ pub struct CompareSpec {
     pub worm: Option<Spanned<String>>,
     pub min_confidence: Option<Spanned<f64>>,
     pub max_lag_s: Option<Spanned<f64>>,
+    pub nan_policy: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -65,7 +65,7 @@ lo = 0.0
 
 fn run(path: &Path, out: &Path) -> Result<CalciumFitReport, String> {
     let file = read_fit_scenario(path).map_err(|e| e.to_string())?;
-    match run_fit_any(&file, Some(out), false, FitBackend::Cpu).map_err(|e| e.to_string())?.0 {
+    match run_fit_any(&file, Some(out), false, FitBackend::Cpu, false).map_err(|e| e.to_string())?.0 {
         FitReport::Calcium(r) => Ok(*r),
         FitReport::Atlas(_) => Err("an atlas report for a calcium scenario".into()),
     }

@@ -416,7 +416,7 @@ fn outputs_are_written_and_the_output_folder_may_not_hold_an_input() {
     let p = toy.write("twin.toml", &twin_toml("", BLOCK, sweep));
     let f = read_twin_scenario(&p).unwrap();
     let out = toy.path("out");
-    let (r, dir) = run_twin(&f, Some(&out)).unwrap();
+    let (r, dir) = run_twin(&f, Some(&out), false).unwrap();
     assert_eq!(dir, out);
     let csv = std::fs::read_to_string(out.join("dose_response.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
@@ -430,16 +430,18 @@ fn outputs_are_written_and_the_output_folder_may_not_hold_an_input() {
     assert_eq!(summary["points"].as_array().unwrap().len(), 3);
     assert_eq!(summary["sweep_param"], "perturbation.0.dose");
     assert_eq!(r.points.len(), 3);
-    assert_eq!(files(&out).len(), 3, "{:?}", files(&out));
+    // The three outputs and the run manifest.
+    assert_eq!(files(&out).len(), 4, "{:?}", files(&out));
+    assert!(out.join(".neurotwin-run.json").is_file());
 
     // The scenario's own folder as the output: refused, nothing written.
-    let e = run_twin(&f, Some(toy.dir.path())).unwrap_err().to_string();
+    let e = run_twin(&f, Some(toy.dir.path()), false).unwrap_err().to_string();
     assert!(e.contains("contains the input"), "{e}");
     // A failing check writes nothing.
     let bad = toy.write("bad.toml", &twin_toml("", &BLOCK.replace("\"ACh\"", "\"nope\""), ""));
     let out2 = toy.path("out2");
     assert!(plan(&read_twin_scenario(&bad).unwrap()).is_err());
-    assert!(run_twin(&read_twin_scenario(&bad).unwrap(), Some(&out2)).is_err());
+    assert!(run_twin(&read_twin_scenario(&bad).unwrap(), Some(&out2), false).is_err());
     assert!(!out2.exists());
 }
 

@@ -27,6 +27,10 @@ pub enum SegmentError {
     Cnn(#[from] crate::cnn::CnnError),
     #[error(transparent)]
     Connectome(#[from] neurotwin_connectome::ConnectomeError),
+    /// The I/O layer refused or failed (an output over an input, an occupied output folder, a resource
+    /// estimate beyond the limit).
+    #[error(transparent)]
+    Output(#[from] neurotwin_io::IoError),
 }
 
 impl SegmentError {

@@ -1,5 +1,5 @@
 //! Reading and writing EM volumes in HDF5: the CREMI layout (<https://cremi.org/data/>) and plain
-//! datasets of any name (e.g. the gala test volumes' `stack`).
+//! datasets of any name (e.g. `stack` in gala's example volumes).
 //!
 //! CREMI layout (voxel order z, y, x):
 //! ```text
@@ -109,6 +109,8 @@ fn shape3(ds: &Dataset, path: &Path, name: &str) -> Result<[usize; 3], SegmentEr
 }
 
 fn read_as<T: H5Type>(ds: &Dataset, path: &Path, name: &str) -> Result<Vec<T>, SegmentError> {
+    let elements = ds.shape().iter().map(|&s| s as f64).product();
+    crate::guards::check_read(path, name, elements, size_of::<T>())?;
     ds.read_raw::<T>().map_err(|e| SegmentError::dataset(path, name, format!("cannot read: {e}")))
 }
 
@@ -117,6 +119,15 @@ fn resolution(f: &File, ds: &Dataset) -> Option<[f64; 3]> {
     let from = |a: hdf5::Attribute| a.read_raw::<f64>().ok().filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]);
     let r = ds.attr("resolution").ok().and_then(from).or_else(|| f.attr("resolution").ok().and_then(from))?;
     r.iter().all(|v| v.is_finite() && *v > 0.0).then_some(r)
+}
+
+/// The shape (z, y, x) of 3D dataset `name` of an HDF5 file, without reading it (to check what a run would
+/// allocate before reading).
+pub fn volume_shape(path: impl AsRef<Path>, name: &str) -> Result<[usize; 3], SegmentError> {
+    let path = path.as_ref();
+    let f = open(path)?;
+    let ds = dataset(&f, path, name)?;
+    shape3(&ds, path, name)
 }
 
 /// Reads an 8-bit raw EM volume. The voxel size comes from the `resolution` attribute (nm, z y x) when

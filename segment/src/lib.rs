@@ -20,6 +20,7 @@ pub mod blockwise;
 pub mod boundary;
 pub mod cnn;
 pub mod error;
+pub mod guards;
 pub mod hash;
 pub mod io;
 pub mod membrane;

@@ -1,38 +1,25 @@
-//! Writing a run's outputs into a folder all-or-nothing: every file is first written into a staging
-//! folder inside the destination and moved into place only when all of them are complete; on any
-//! failure nothing new is left behind (a destination folder created by the run is removed again).
+//! Writing a run's outputs into a folder all-or-nothing, through the shared output-folder policy
+//! (`neurotwin_io::run_dir`): every file is written into the folder's staging area and all are published
+//! together; on any failure (or a signal) nothing new is left behind, and no input is ever replaced.
 
 use std::path::{Path, PathBuf};
+
+use neurotwin_io::run_dir::RunDir;
 
 use crate::error::SegmentError;
 
 /// One output file: its name in the folder and a writer that creates it at the given path.
 pub type Writer<'a> = Box<dyn FnOnce(&Path) -> Result<(), SegmentError> + 'a>;
 
-/// Writes `files` into `dir` all-or-nothing; returns the final paths.
-pub fn write_all(dir: &Path, files: Vec<(&str, Writer<'_>)>) -> Result<Vec<PathBuf>, SegmentError> {
-    let existed = dir.exists();
-    let io = |e: std::io::Error| SegmentError::Io { path: dir.to_path_buf(), source: e };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let result = (|| {
-        let stage = tempfile::Builder::new().prefix(".segment-staging.").tempdir_in(dir).map_err(io)?;
-        let mut staged = Vec::new();
-        for (name, write) in files {
-            let p = stage.path().join(name);
-            write(&p)?;
-            staged.push((p, dir.join(name)));
-        }
-        let mut done = Vec::new();
-        for (from, to) in staged {
-            std::fs::rename(&from, &to).map_err(|e| SegmentError::Io { path: to.clone(), source: e })?;
-            done.push(to);
-        }
-        Ok(done)
-    })();
-    if result.is_err() && !existed {
-        let _ = std::fs::remove_dir_all(dir);
+/// Writes `files` into the staging area of `run_dir` and publishes them together; returns the final paths.
+pub fn write_all(run_dir: RunDir, files: Vec<(&str, Writer<'_>)>) -> Result<Vec<PathBuf>, SegmentError> {
+    let mut done = Vec::new();
+    for (name, write) in files {
+        write(&run_dir.staging().join(name))?;
+        done.push(run_dir.dir().join(name));
     }
-    result
+    run_dir.commit()?;
+    Ok(done)
 }
 
 /// Writes `value` as pretty JSON to `path`.

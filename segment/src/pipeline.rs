@@ -113,9 +113,10 @@ pub struct PipelineOutput {
 impl PipelineConfig {
     /// Checks parameters; messages name the field.
     pub fn validate(&self) -> Result<(), SegmentError> {
-        if self.thresholds.is_empty() || self.thresholds.iter().any(|t| !t.is_finite()) {
+        if self.thresholds.is_empty() || self.thresholds.iter().any(|t| !(0.0..=1.0).contains(t)) {
             return Err(SegmentError::Invalid(format!(
-                "thresholds {:?}: give at least one finite agglomeration threshold (mean boundary, 0..1)",
+                "thresholds {:?}: give at least one agglomeration threshold, each a mean boundary value between 0 \
+                 and 1 (--thresholds T1,T2,... or `thresholds` in --config)",
                 self.thresholds
             )));
         }
@@ -195,6 +196,8 @@ pub fn run_source(
     cfg.validate()?;
     let t_all = Instant::now();
     let (shape, voxel_nm) = (src.shape(), src.voxel_nm());
+    let inputs = crate::guards::Inputs { boundary_given: given_boundary.is_some(), ground_truth: false };
+    crate::guards::check_pipeline(shape, voxel_nm, cfg, inputs)?;
     let t0 = Instant::now();
     let (boundary, source) = match given_boundary {
         Some(b) => {

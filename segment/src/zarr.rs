@@ -129,6 +129,8 @@ fn read_box<T: ElementOwned>(
     lo: [usize; 3],
     hi: [usize; 3],
 ) -> Result<Vec<T>, SegmentError> {
+    let elements = [0, 1, 2].map(|a| hi[a].saturating_sub(lo[a]) as f64).iter().product();
+    crate::guards::check_read(store, name, elements, size_of::<T>())?;
     let ranges = [0, 1, 2].map(|a| lo[a] as u64..hi[a] as u64);
     array.retrieve_array_subset::<Vec<T>>(&ranges).map_err(|e| {
         SegmentError::dataset(store, name, format!("cannot read the region {lo:?}..{hi:?} (z, y, x): {e}"))

@@ -1,4 +1,4 @@
-//! The real gala FIB-SEM volume (../shared/data/em-gala, 50 × 100 × 200 voxels, 87 ground-truth bodies):
+//! gala's FIB-SEM training crop (../shared/data/em-gala/train-*.h5, 50 × 100 × 200 voxels, 87 ground-truth bodies):
 //! VOI split/merge and adapted Rand of (a) our full pipeline from raw EM, (b) our agglomeration on gala's
 //! own boundary map, (c) gala's watershed fragments as a baseline. Skips with a message when the data are
 //! absent. Run: `cargo test -p neurotwin-segment --test gala -- --nocapture`.

@@ -13,4 +13,7 @@ pub enum SimError {
     Input { path: PathBuf, message: String },
     #[error("backend `{backend}` is not available: {reason}")]
     BackendUnavailable { backend: String, reason: String },
+    /// The I/O layer refused or failed (an output over an input, a resource estimate beyond the limit, …).
+    #[error(transparent)]
+    Io(#[from] neurotwin_io::IoError),
 }

@@ -30,21 +30,10 @@ fn out_err(path: &Path, e: impl std::fmt::Display) -> SimError {
     SimError::Output { path: path.to_path_buf(), message: e.to_string() }
 }
 
-/// Writes `path` atomically: `write` receives a temporary path in the same directory, which is renamed
-/// to `path` only if `write` succeeds.
+/// Writes `path` atomically (see `neurotwin_io::atomic::write_file`): `write` receives a temporary path in
+/// the same directory (0666 − umask), which is fsynced and renamed to `path` only if `write` succeeds.
 pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<(), SimError>) -> Result<(), SimError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| out_err(path, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| out_err(path, e))?;
-    let tmp_path = tmp.path().to_path_buf();
-    write(&tmp_path)?;
-    tmp.persist(path).map_err(|e| out_err(path, e.error))?;
-    Ok(())
+    neurotwin_io::atomic::write_file(path, write)
 }
 
 /// Writes the spikes of `rec` as a SONATA spike file for one population.

@@ -1,15 +1,17 @@
 //! `neurotwin compare`: the scenario's model against real data, as its `[compare]` section says.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use neurotwin_models::calcium::{IndicatorParams, PRESET_NAMES};
 use neurotwin_scenarios::BackendChoice;
+use neurotwin_io::inputs::InputSet;
+use neurotwin_io::run_dir::RunDir;
 use neurotwin_scenarios::atlas::{AtlasReport, report::write_report, run_atlas};
 use neurotwin_scenarios::calcium_compare::{
     DEFAULT_VOLTAGE_MAPPING, RecordingConfig, RecordingFormat, RecordingResult, SimulatedActivity, compare_spikes,
-    load_recordings, run_recording_compare, write_recording_report,
+    load_recordings, parse_nan_policy, run_recording_compare, write_recording_report,
 };
 use neurotwin_scenarios::load::read;
 use neurotwin_sim::readback::read_run_spikes;
@@ -38,6 +40,9 @@ pub struct CompareArgs {
     /// Flavell label JSON (default: neuropal_labels.json next to the data).
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// What to do with a recorded neuron that is NaN in every frame: error, or drop-rows (leave it out).
+    #[arg(long, default_value = "error")]
+    pub nan_policy: String,
     /// Calcium indicator of the forward model (GCaMP6s, GCaMP6f, GCaMP7f, GCaMP8m).
     #[arg(long, default_value = "GCaMP7f")]
     pub indicator: String,
@@ -47,6 +52,9 @@ pub struct CompareArgs {
     /// Backend for the simulations: cpu, cuda, auto, cuda-host.
     #[arg(long, default_value = "cpu")]
     pub backend: BackendChoice,
+    /// Replace the files of an earlier comparison in the output folder (only those; inputs never).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 pub fn compare(a: CompareArgs) -> anyhow::Result<()> {
@@ -59,17 +67,29 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<()> {
         bail!("{}: no [compare] section (kind = \"propagation-atlas\" or \"recording\")", scenario.display());
     };
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&file.spec.name).join("compare"));
+    // Inputs: the scenario's network files and the data it compares with (resolved beside the scenario
+    // or as given).
+    let mut inputs = neurotwin_scenarios::inputs::scenario_inputs(&file.path, &file.spec);
+    let base = file.path.parent().unwrap_or(Path::new("."));
+    for p in [&c.atlas, &c.recording, &c.labels].into_iter().flatten() {
+        add_input(&mut inputs, &base.join(p.get_ref()));
+        add_input(&mut inputs, Path::new(p.get_ref()));
+    }
     match c.kind.get_ref().as_str() {
         "propagation-atlas" => {
+            let run_dir = open_out(&out, inputs, a.overwrite, &["atlas_summary.json"])?;
             let report = run_atlas(&file, a.backend, true)?;
-            let files = write_report(&out, &report).with_context(|| format!("writing {}", out.display()))?;
+            let files = write_report(run_dir.staging(), &report).with_context(|| format!("writing {}", out.display()))?;
+            let files = publish(run_dir, &files)?;
             print_atlas(&report);
             print_outputs(&files);
             Ok(())
         }
         "recording" => {
+            let run_dir = open_out(&out, inputs, a.overwrite, &[])?;
             let results = run_recording_compare(&file, a.backend, true)?;
-            let files = write_recording_report(&out, &results)?;
+            let files = write_recording_report(run_dir.staging(), &results)?;
+            let files = publish(run_dir, &files)?;
             print_recordings(&results);
             print_outputs(&files);
             Ok(())
@@ -81,8 +101,69 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Adds an input file, or every file of an input folder (a folder of Flavell worms).
+fn add_input(inputs: &mut InputSet, p: &Path) {
+    if p.is_dir() {
+        inputs.add_tree(p);
+    } else {
+        inputs.add(p);
+    }
+}
+
+/// Opens the output folder before any simulation (the shared policy: no input replaced, an earlier
+/// comparison only with --overwrite); outputs go to its staging area.
+fn open_out(out: &Path, inputs: InputSet, overwrite: bool, expected: &[&str]) -> anyhow::Result<RunDir> {
+    Ok(RunDir::create(out, "neurotwin compare", inputs, overwrite, expected)?)
+}
+
+/// Publishes the staged outputs; returns their final paths.
+fn publish(run_dir: RunDir, staged: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let (stage, dir) = (run_dir.staging().to_path_buf(), run_dir.dir().to_path_buf());
+    run_dir.commit()?;
+    Ok(staged.iter().map(|p| p.strip_prefix(&stage).map_or_else(|_| p.clone(), |r| dir.join(r))).collect())
+}
+
+/// Files every `neurotwin run` output folder holds.
+const RUN_FILES: [&str; 3] = ["spikes.h5", "nodes.csv", "summary.json"];
+
+/// Checks that `dir` (given as `what`, e.g. `--sim`) is the output folder of one run, saying what is
+/// wrong and what to give instead.
+pub(crate) fn check_run_folder(what: &str, dir: &Path) -> anyhow::Result<()> {
+    let expected = "give the output folder of `neurotwin run` (it holds spikes.h5, nodes.csv and summary.json)";
+    if !dir.exists() {
+        bail!("{what} {}: folder does not exist; {expected}", dir.display());
+    }
+    if !dir.is_dir() {
+        bail!("{what} {}: is a file, not a folder; {expected}", dir.display());
+    }
+    let missing: Vec<&str> = RUN_FILES.iter().copied().filter(|f| !dir.join(f).is_file()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let hint = match first_run_below(dir) {
+        Some(one) => format!("; it holds several runs: give one of them, e.g. {}", one.display()),
+        None => format!("; {expected}"),
+    };
+    bail!("{what} {}: not a run folder: missing {}{hint}", dir.display(), missing.join(", "))
+}
+
+/// The first folder one or two levels below `dir` that holds a run's spikes.h5 (sweeps and several trials
+/// write `<point>/trial-<k>/`).
+fn first_run_below(dir: &Path) -> Option<PathBuf> {
+    let subdirs = |d: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let level1 = subdirs(dir);
+    let level2 = level1.iter().flat_map(|d| subdirs(d));
+    level1.iter().cloned().chain(level2).find(|d| d.join("spikes.h5").is_file())
+}
+
 /// `--sim RUN --recording FILE`: a finished run against a recording.
-fn compare_run(a: &CompareArgs, run_dir: &std::path::Path) -> anyhow::Result<()> {
+fn compare_run(a: &CompareArgs, run_dir: &Path) -> anyhow::Result<()> {
     let Some(recording) = &a.recording else { bail!("--sim needs --recording FILE") };
     let Some(format) = RecordingFormat::parse(&a.format) else {
         bail!("--format `{}`: use nwb, plain-h5, csv or flavell", a.format)
@@ -90,6 +171,10 @@ fn compare_run(a: &CompareArgs, run_dir: &std::path::Path) -> anyhow::Result<()>
     let Some(indicator) = IndicatorParams::preset(&a.indicator) else {
         bail!("--indicator `{}`: presets are {}", a.indicator, PRESET_NAMES.join(", "))
     };
+    let Some(nan_policy) = parse_nan_policy(&a.nan_policy) else {
+        bail!("--nan-policy `{}`: use error or drop-rows", a.nan_policy)
+    };
+    check_run_folder("--sim", run_dir)?;
     let spikes = read_run_spikes(run_dir)?;
     let summary = run_dir.join("summary.json");
     let text = std::fs::read_to_string(&summary).with_context(|| format!("reading {}", summary.display()))?;
@@ -108,12 +193,23 @@ fn compare_run(a: &CompareArgs, run_dir: &std::path::Path) -> anyhow::Result<()>
         indicator,
         max_lag_s: 15.0,
         voltage_mapping: DEFAULT_VOLTAGE_MAPPING,
+        nan_policy,
     };
     let recordings = load_recordings(&cfg)?;
     let results =
         compare_spikes(&SimulatedActivity::Spikes(&spikes.times_ms), &spikes.names, duration_ms, &recordings, &cfg)?;
     let out = a.out.clone().unwrap_or_else(|| run_dir.join("compare"));
-    let files = write_recording_report(&out, &results)?;
+    let mut inputs = InputSet::new();
+    for f in ["spikes.h5", "nodes.csv", "summary.json", "state.h5"] {
+        inputs.add(&run_dir.join(f));
+    }
+    add_input(&mut inputs, recording);
+    if let Some(l) = &a.labels {
+        inputs.add(l);
+    }
+    let out_dir = open_out(&out, inputs, a.overwrite, &[])?;
+    let files = write_recording_report(out_dir.staging(), &results)?;
+    let files = publish(out_dir, &files)?;
     print_recordings(&results);
     print_outputs(&files);
     Ok(())
@@ -124,7 +220,25 @@ fn print_outputs(files: &[PathBuf]) {
     println!("outputs: {}", names.join(", "));
 }
 
+/// Notes on stderr: recording labels that matched no neuron (with suggestions) and skipped neurons.
+fn print_notes(results: &[RecordingResult]) {
+    for r in results {
+        if !r.unmatched_described.is_empty() {
+            eprintln!(
+                "note: {}: {} recording label(s) match no neuron of the network and were left out: {}",
+                r.recording,
+                r.unmatched_described.len(),
+                r.unmatched_described.join(", ")
+            );
+        }
+        if !r.comparison.skipped.is_empty() {
+            eprintln!("note: {}: not compared: {}", r.recording, r.comparison.skipped_summary());
+        }
+    }
+}
+
 fn print_recordings(results: &[RecordingResult]) {
+    print_notes(results);
     let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:+.3}"));
     let header =
         ["recording", "matched", "median r", "corr-matrix r", "corr-matrix Spearman", "AVA~reversal r (lagged peak)"];

@@ -6,17 +6,19 @@ use neurotwin_scenarios::{BackendChoice, RunRequest, run_scenario};
 
 use super::table::render;
 
-/// The demo scenario, shipped in the repository.
-pub fn demo_scenario() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join("celegans_touch.toml")
-}
+/// The demo scenario, built into the binary (it uses only the bundled, also built-in, C. elegans data), so
+/// a binary copied anywhere runs it.
+pub const DEMO_SCENARIO: &str = include_str!("../../scenarios/celegans_touch.toml");
 
 pub fn demo(out: PathBuf, backend: BackendChoice) -> anyhow::Result<()> {
     let req = RunRequest {
-        scenario: demo_scenario(),
+        scenario: PathBuf::from("celegans_touch.toml (built in)"),
+        text: Some(DEMO_SCENARIO.to_string()),
         out_dir: Some(out.clone()),
         progress: true,
         backend,
+        // The demo's folder is its own: a second demo replaces the first (only its files).
+        overwrite: true,
         ..Default::default()
     };
     let results = run_scenario(&req)?;

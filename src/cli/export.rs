@@ -96,6 +96,13 @@ fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
         bail!("--frame-rate-hz {}: must be a positive rate in Hz", a.frame_rate_hz);
     }
     let dir = &a.run_dir;
+    super::compare::check_run_folder("run folder", dir)?;
+    // The export reads the run's files: it must not replace one of them (e.g. -o RUN/spikes.h5).
+    let mut inputs = neurotwin_io::inputs::InputSet::new();
+    for f in ["spikes.h5", "nodes.csv", "summary.json", "state.h5"] {
+        inputs.add(&dir.join(f));
+    }
+    inputs.check_output(&a.out, "file with -o")?;
     let spikes = read_run_spikes(dir)?;
     let summary = read_summary(dir)?;
     let spath = dir.join("summary.json");

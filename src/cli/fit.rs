@@ -27,6 +27,9 @@ pub struct FitArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Replace the files of an earlier run in the output folder (only those; inputs are never replaced).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 pub fn fit(a: FitArgs) -> anyhow::Result<()> {
@@ -41,7 +44,7 @@ pub fn fit(a: FitArgs) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().ok();
     }
     let file = read_fit_scenario(&a.scenario)?;
-    let (report, dir) = run_fit_any(&file, a.out.as_deref(), !a.json, backend)?;
+    let (report, dir) = run_fit_any(&file, a.out.as_deref(), !a.json, backend, a.overwrite)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

@@ -59,7 +59,8 @@ pub struct ImportArgs {
     /// Gap junctions in SONATA output.
     #[arg(long, value_enum, default_value_t = GapChoice::Error)]
     pub gap_junctions: GapChoice,
-    /// Replace a non-empty SONATA output folder.
+    /// Replace the files of an earlier import in the SONATA output folder (only those and files this import
+    /// writes again; inputs are never replaced). A neurotwin .h5 output file is always replaced atomically.
     #[arg(long)]
     pub overwrite: bool,
 }
@@ -84,8 +85,23 @@ fn load(a: &ImportArgs) -> anyhow::Result<Source> {
     Ok(Source { loaded, sonata })
 }
 
+/// Every file `import` reads (no output may replace one of them).
+fn import_inputs(a: &ImportArgs) -> Vec<PathBuf> {
+    let mut v = vec![PathBuf::from(&a.source)];
+    v.extend(a.neurons.clone());
+    v
+}
+
 pub fn import(a: ImportArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
+    let inputs = import_inputs(&a);
+    if a.to == ImportFormat::H5 {
+        let mut set = neurotwin_io::inputs::InputSet::new();
+        for p in &inputs {
+            set.add(p);
+        }
+        set.check_output(&a.out, "file with -o")?;
+    }
     let source = load(&a)?;
     let c = &source.loaded.connectome;
     let map = match &a.transmitters {
@@ -99,6 +115,7 @@ pub fn import(a: ImportArgs) -> anyhow::Result<()> {
         let (layouts, base) = source.sonata.unwrap_or_default();
         let options = SonataWriteOptions {
             overwrite: a.overwrite,
+            inputs,
             gap_junctions: match a.gap_junctions {
                 GapChoice::Error => GapJunctions::Error,
                 GapChoice::Omit => GapJunctions::Omit,
@@ -110,8 +127,6 @@ pub fn import(a: ImportArgs) -> anyhow::Result<()> {
         let config = write_sonata(c, &layouts, &a.out, &options).map_err(|e| {
             let hint = if e.to_string().contains("gap junctions") {
                 " (pass --gap-junctions omit or --gap-junctions write)"
-            } else if e.to_string().contains("not empty") {
-                " (pass --overwrite to replace it)"
             } else {
                 ""
             };

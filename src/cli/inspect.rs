@@ -1,10 +1,11 @@
 //! `neurotwin inspect`: what a connectome holds and what it compiles to.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use neurotwin_connectome::graph::{ConnectomeGraph, Direction, HubMetric, PathMetric, PathOptions};
-use neurotwin_connectome::{CompileOptions, SynapseKind, TransmitterMap, compile};
+use neurotwin_connectome::{CompileOptions, Connectome, SynapseKind, TransmitterMap, compile};
 use serde_json::json;
 
 use super::load::{LoadedConnectome, load_connectome};
@@ -53,34 +54,107 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+/// Path and reachability flags need source neurons: refuses `--to` or `--within` without `--from`, and
+/// `--from` with neither.
+fn check_query_flags(a: &InspectArgs) -> anyhow::Result<()> {
+    match (a.from.is_empty(), a.to.is_empty(), a.within.is_some()) {
+        (true, false, _) => bail!("--to needs --from: name the source neurons of the path (e.g. --from A --to B)"),
+        (true, _, true) => {
+            bail!("--within needs --from: name the neurons to start from (e.g. --from A --within 2)")
+        }
+        (false, true, false) => {
+            bail!("--from needs --to (path query) or --within HOPS (reachability query)")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Preset names, in the order tried when the map is inferred.
+const PRESETS: [&str; 3] = ["fly", "celegans", "exc_inh"];
+
+/// The transmitter map to compile `c` with: the `--transmitters` preset; else `default` when it defines
+/// every receptor class the chemical connections name (an imported .h5 file keeps e.g. the worm's
+/// `Glu_exc`/`Glu_inh`); else the first preset that does. `source` names the input in errors.
+fn transmitter_map(
+    c: &Connectome,
+    preset: Option<&str>,
+    default: TransmitterMap,
+    source: &str,
+) -> anyhow::Result<TransmitterMap> {
+    if let Some(p) = preset {
+        return TransmitterMap::preset(p)
+            .with_context(|| format!("unknown transmitter preset `{p}` (fly, celegans, exc_inh)"));
+    }
+    let named: BTreeSet<&str> = c
+        .connections
+        .iter()
+        .filter(|k| k.kind == SynapseKind::Chemical)
+        .filter_map(|k| k.receptor.as_deref())
+        .collect();
+    let fits = |m: &TransmitterMap| named.iter().all(|r| m.receptor_index(r).is_some());
+    if fits(&default) {
+        return Ok(default);
+    }
+    if let Some(m) = PRESETS.iter().filter_map(|p| TransmitterMap::preset(p)).find(|m| fits(m)) {
+        return Ok(m);
+    }
+    Err(undefined_receptors(source, &named))
+}
+
+/// The error for receptor classes that no preset defines: names them and the flag and the alternatives.
+fn undefined_receptors(source: &str, named: &BTreeSet<&str>) -> anyhow::Error {
+    let maps: Vec<(&str, TransmitterMap)> =
+        PRESETS.iter().filter_map(|&p| Some((p, TransmitterMap::preset(p)?))).collect();
+    let quote = |r: &&str| format!("`{r}`");
+    let unknown: Vec<String> =
+        named.iter().filter(|r| maps.iter().all(|(_, m)| m.receptor_index(r).is_none())).map(quote).collect();
+    let what = if unknown.is_empty() {
+        let all: Vec<String> = named.iter().map(quote).collect();
+        format!("receptor classes {} that no single transmitter preset defines together", all.join(", "))
+    } else {
+        format!("receptor class(es) {} that no transmitter preset defines", unknown.join(", "))
+    };
+    let classes: Vec<String> = maps.iter().map(|(p, m)| format!("{p}: {}", m.receptor_names().join(", "))).collect();
+    anyhow::anyhow!(
+        "{source}: the connections name {what}, so inspect cannot compile them; rename them to the classes of a \
+         preset and pass --transmitters PRESET ({}), or define them in a scenario's [network.transmitters] table",
+        classes.join("; ")
+    )
+}
+
 pub fn inspect(a: InspectArgs) -> anyhow::Result<()> {
+    check_query_flags(&a)?;
     let LoadedConnectome { connectome: c, default_map } =
         load_connectome(&a.connectome, a.neurons.as_deref(), a.layout.as_deref())?;
-    let map = match &a.transmitters {
-        Some(p) => TransmitterMap::preset(p)
-            .with_context(|| format!("unknown transmitter preset `{p}` (fly, celegans, exc_inh)"))?,
-        None => default_map,
-    };
-    let net = compile(
-        &c,
-        &CompileOptions { dt_ms: a.dt, transmitters: map, gap_per_junction_ns: 1.0, ..Default::default() },
-    )?;
+    let map = transmitter_map(&c, a.transmitters.as_deref(), default_map, &a.connectome)?;
+    let net =
+        compile(&c, &CompileOptions { dt_ms: a.dt, transmitters: map, gap_per_junction_ns: 1.0, ..Default::default() })
+            .map_err(|e| match &a.transmitters {
+                Some(p) if e.to_string().contains("is not defined") => {
+                    anyhow::anyhow!(
+                        "{}: {e} — the preset `{p}` of --transmitters does not define it; try another preset ({})",
+                        a.connectome,
+                        PRESETS.join(", ")
+                    )
+                }
+                _ => anyhow::anyhow!("{}: {e}", a.connectome),
+            })?;
     let g = ConnectomeGraph::from_connectome(&c)?;
     let metric: HubMetric = a.hub_metric.parse().map_err(anyhow::Error::msg)?;
     let hubs = g.top_hubs(a.hubs, metric);
     let scc = g.scc_summary(a.gap);
     let opts =
         PathOptions { metric: a.path_metric.parse::<PathMetric>().map_err(anyhow::Error::msg)?, include_gap: a.gap };
-    let path = if !a.from.is_empty() && !a.to.is_empty() {
+    let path = if !a.to.is_empty() {
         let s = g.resolve_all(&a.from)?;
         let t = g.resolve_all(&a.to)?;
         Some(g.shortest_path(&s, &t, &opts))
     } else {
         None
     };
-    let reach = match (a.within, a.from.is_empty()) {
-        (Some(k), false) => Some(g.reachable_within(&g.resolve_all(&a.from)?, k, Direction::Downstream, a.gap)),
-        _ => None,
+    let reach = match a.within {
+        Some(k) => Some(g.reachable_within(&g.resolve_all(&a.from)?, k, Direction::Downstream, a.gap)),
+        None => None,
     };
     let chem: Vec<_> = c.connections.iter().filter(|k| k.kind == SynapseKind::Chemical).collect();
     let n_syn: f64 = chem.iter().map(|k| k.count as f64).sum();

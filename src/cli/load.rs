@@ -31,8 +31,9 @@ pub fn load_connectome(source: &str, neurons: Option<&Path>, layout: Option<&str
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let connectome = match ext.as_str() {
         "h5" | "hdf5" => hdf5io::read_connectome(path)?,
-        "csv" | "tsv" | "txt" => read_csv(path, neurons, parse_layout(layout)?)?,
-        _ => bail!("{source}: expected `celegans`, a .h5 connectome or a .csv connections file"),
+        // `.gz`: a compressed CSV (read_csv recognises gzip by its magic bytes).
+        "csv" | "tsv" | "txt" | "gz" => read_csv(path, neurons, parse_layout(layout)?)?,
+        _ => bail!("{source}: expected `celegans`, a .h5 connectome or a .csv (or .csv.gz) connections file"),
     };
     Ok(LoadedConnectome { connectome, default_map: TransmitterMap::fly() })
 }

@@ -64,6 +64,9 @@ pub enum Command {
         /// cuda-host (the CUDA kernels run on the CPU, for verification).
         #[arg(long, default_value = "cpu")]
         backend: BackendChoice,
+        /// Replace the files of an earlier run in the output folder (only those; inputs are never replaced).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Run the bundled C. elegans gentle-touch scenario and print what the read-out neurons did.
     Demo {
@@ -103,7 +106,9 @@ pub enum Command {
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { scenario, out, threads, json, backend } => run::run(scenario, out, threads, json, backend),
+        Command::Run { scenario, out, threads, json, backend, overwrite } => {
+            run::run(run::RunArgs { scenario, out, threads, json, backend, overwrite })
+        }
         Command::Demo { out, backend } => demo::demo(out, backend),
         Command::Compare(a) => compare::compare(a),
         Command::Doctor => doctor::doctor(),

@@ -18,7 +18,10 @@ use mpi::datatype::PartitionMut;
 use mpi::environment::Threading;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
-use neurotwin_scenarios::runner::{PreparedPoint, PreparedScenario, prepare_all, summarize, trial_seed, write_outputs};
+use neurotwin_io::run_dir::RunDir;
+use neurotwin_scenarios::runner::{
+    PreparedPoint, PreparedScenario, RUN_FILES, prepare_all, summarize, trial_seed, write_outputs,
+};
 use neurotwin_scenarios::{BackendChoice, RunRequest, RunResult, RunSummary};
 use neurotwin_sim::distributed::{DistributedBackend, SpikeExchange};
 use neurotwin_sim::output::write_json;
@@ -115,7 +118,7 @@ pub fn run(req: &RunRequest, json: bool) -> anyhow::Result<bool> {
 /// Every sweep point and trial in order on this rank; rank 0 writes the outputs and gets the results.
 fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<Vec<RunResult>>> {
     let (rank, size) = (exchange.rank, exchange.size);
-    let PreparedScenario { points, trials, sweep_param } = prepare_all(req)?;
+    let PreparedScenario { points, trials, sweep_param, inputs } = prepare_all(req)?;
     let first = &points[0].run;
     let out_root = req
         .out_dir
@@ -123,22 +126,30 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
         .or_else(|| first.output_dir.clone())
         .unwrap_or_else(|| PathBuf::from("out").join(&first.name));
     // Share the cores of a node between its ranks unless told otherwise.
-    let threads = req.threads.filter(|&t| t > 0).unwrap_or_else(|| {
+    let threads = req.threads.or(Some(first.threads)).filter(|&t| t > 0).unwrap_or_else(|| {
         let local: usize =
             std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(size);
         (std::thread::available_parallelism().map_or(1, |n| n.get()) / local.max(1)).max(1)
     });
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
     let single = points.len() == 1 && trials == 1;
+    // Rank 0 writes everything into a staging folder, published together after the last run.
+    let run_dir = if rank == 0 {
+        let expected: &[&str] = if single { &RUN_FILES } else { &["summary.json"] };
+        Some(RunDir::create(&out_root, "neurotwin run (MPI)", inputs, req.overwrite, expected)?)
+    } else {
+        None
+    };
+    let stage = run_dir.as_ref().map_or_else(|| out_root.clone(), |d| d.staging().to_path_buf());
     let mut exchange = Some(exchange);
     let mut results = Vec::new();
     for PreparedPoint { label, value, run } in &points {
         for t in 0..trials {
-            let dir = if single {
-                out_root.clone()
+            let rel = if single {
+                PathBuf::new()
             } else {
                 let point = if label.is_empty() { "run".to_string() } else { label.clone() };
-                out_root.join(point).join(format!("trial-{t}"))
+                PathBuf::from(point).join(format!("trial-{t}"))
             };
             let mut setup = run.setup.clone();
             setup.seed = trial_seed(run.setup.seed, t);
@@ -165,10 +176,10 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
                     name,
                     exponent,
                     wall_s,
-                    &dir,
+                    &out_root.join(&rel),
                 );
                 summary.threads = threads;
-                write_outputs(&dir, run, &rec, &summary)?;
+                write_outputs(&stage.join(&rel), run, &rec, &summary)?;
                 results.push(RunResult { summary, recording: rec });
             }
         }
@@ -178,7 +189,10 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
     }
     if !single {
         let all: Vec<&RunSummary> = results.iter().map(|r| &r.summary).collect();
-        write_json(&out_root.join("summary.json"), &all)?;
+        write_json(&stage.join("summary.json"), &all)?;
+    }
+    if let Some(d) = run_dir {
+        d.commit()?;
     }
     Ok(Some(results))
 }

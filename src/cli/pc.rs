@@ -21,15 +21,24 @@ pub struct PcArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Replace the files of an earlier run in the output folder (only those; inputs are never replaced).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 pub fn pc(a: PcArgs) -> anyhow::Result<()> {
     let backend: BackendKind = a.backend.parse().map_err(anyhow::Error::msg)?;
-    execute(&a.scenario, RunOptions { out_dir: a.out, backend, batches: a.batches }, a.json)
+    execute(&a.scenario, RunOptions { out_dir: a.out, backend, batches: a.batches, overwrite: a.overwrite }, a.json)
 }
 
 /// `neurotwin run` on a predictive-coding scenario.
-pub fn run_predictive(scenario: &Path, out: Option<PathBuf>, json: bool, backend: BackendChoice) -> anyhow::Result<()> {
+pub fn run_predictive(
+    scenario: &Path,
+    out: Option<PathBuf>,
+    json: bool,
+    backend: BackendChoice,
+    overwrite: bool,
+) -> anyhow::Result<()> {
     let backend = match backend {
         BackendChoice::Cpu => BackendKind::Cpu,
         BackendChoice::CudaHost => BackendKind::CudaHost,
@@ -41,7 +50,7 @@ pub fn run_predictive(scenario: &Path, out: Option<PathBuf>, json: bool, backend
             "predictive coding has no GPU launcher yet (its kernels are verified with --backend cuda-host)"
         ),
     };
-    execute(scenario, RunOptions { out_dir: out, backend, batches: None }, json)
+    execute(scenario, RunOptions { out_dir: out, backend, batches: None, overwrite }, json)
 }
 
 fn execute(scenario: &Path, opts: RunOptions, json: bool) -> anyhow::Result<()> {

@@ -11,23 +11,28 @@ use super::table::render;
 #[path = "mpi.rs"]
 mod mpi;
 
-pub fn run(
-    scenario: PathBuf,
-    out: Option<PathBuf>,
-    threads: Option<usize>,
-    json: bool,
-    backend: BackendChoice,
-) -> anyhow::Result<()> {
+/// The arguments of `neurotwin run`.
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    pub out: Option<PathBuf>,
+    pub threads: Option<usize>,
+    pub json: bool,
+    pub backend: BackendChoice,
+    pub overwrite: bool,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let RunArgs { scenario, out, threads, json, backend, overwrite } = args;
     if neurotwin_scenarios::fitting::twin_run::is_twin_scenario_file(&scenario) {
-        return run_twin(&scenario, out, threads, json, backend);
+        return run_twin(&scenario, out, threads, json, backend, overwrite);
     }
     if neurotwin_predictive::is_predictive_scenario(&scenario) {
-        return super::pc::run_predictive(&scenario, out, json, backend);
+        return super::pc::run_predictive(&scenario, out, json, backend, overwrite);
     }
     if neurotwin_scenarios::sonata::is_sonata_config(&scenario) {
-        return run_sonata(&scenario, out, threads, json, backend);
+        return run_sonata(&scenario, out, threads, json, backend, overwrite);
     }
-    let req = RunRequest { scenario, out_dir: out, threads, progress: true, backend };
+    let req = RunRequest { scenario, out_dir: out, threads, progress: true, backend, overwrite, text: None };
     #[cfg(feature = "mpi")]
     if mpi::run(&req, json)? {
         return Ok(());
@@ -50,6 +55,7 @@ fn run_twin(
     threads: Option<usize>,
     json: bool,
     backend: BackendChoice,
+    overwrite: bool,
 ) -> anyhow::Result<()> {
     use neurotwin_scenarios::fitting::twin_run::{read_twin_scenario, run_twin};
     if matches!(backend, BackendChoice::Cuda | BackendChoice::CudaHost) {
@@ -57,7 +63,7 @@ fn run_twin(
     }
     let file = read_twin_scenario(scenario)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
-    let (report, dir) = pool.install(|| run_twin(&file, out.as_deref()))?;
+    let (report, dir) = pool.install(|| run_twin(&file, out.as_deref(), overwrite))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -126,10 +132,11 @@ fn run_sonata(
     threads: Option<usize>,
     json: bool,
     backend: BackendChoice,
+    overwrite: bool,
 ) -> anyhow::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
     let (sim, result) =
-        pool.install(|| neurotwin_scenarios::sonata::run_sonata(config, out.as_deref(), backend, true))?;
+        pool.install(|| neurotwin_scenarios::sonata::run_sonata(config, out.as_deref(), backend, true, overwrite))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&result.summary)?);
         return Ok(());

@@ -80,6 +80,27 @@ pub struct SegmentArgs {
     /// Pipeline configuration (JSON; fields of PipelineConfig, missing ones take their defaults).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Replace the files of an earlier run in the output folder (only those; inputs are never replaced).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// Every file `segment` reads (no output may replace one of them).
+fn segment_inputs(a: &SegmentArgs) -> neurotwin_io::inputs::InputSet {
+    let mut set = neurotwin_io::inputs::InputSet::new();
+    if a.volume.is_dir() {
+        set.add_tree(&a.volume);
+    } else {
+        set.add(&a.volume);
+    }
+    for spec in [&a.boundary, &a.ground_truth].into_iter().flatten() {
+        let file = spec.rsplit_once(':').map_or(spec.as_str(), |(f, _)| f);
+        set.add(Path::new(spec)).add(Path::new(file));
+    }
+    for p in [&a.synapses, &a.gt_synapses, &a.cnn, &a.config].into_iter().flatten() {
+        set.add(p);
+    }
+    set
 }
 
 /// `--cnn-backend` values.
@@ -117,6 +138,12 @@ fn file_dataset(spec: &str, default: Option<&str>, flag: &str) -> anyhow::Result
 }
 
 pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
+    if !(a.synapse_radius.is_finite() && a.synapse_radius > 0.0) {
+        bail!(
+            "--synapse-radius {}: the matching radius must be a finite number > 0 (nm), e.g. --synapse-radius 100",
+            a.synapse_radius
+        );
+    }
     let mut cfg: PipelineConfig = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
@@ -153,6 +180,14 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
     }
     cfg.progress = true;
     cfg.validate()?;
+    // The output folder is checked before any work: no input replaced, an earlier run only with --overwrite.
+    let run_dir = neurotwin_io::run_dir::RunDir::create(
+        &a.out,
+        "neurotwin segment",
+        segment_inputs(&a),
+        a.overwrite,
+        &["segmentation.h5", "connectome.h5", "report.json"],
+    )?;
     let voxel = a.voxel_size.as_deref().map(|v| three(v, "--voxel-size")).transpose()?;
     if let Some(v) = voxel {
         neurotwin_segment::volume::check_voxel(v)?;
@@ -160,6 +195,18 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
 
     // The raw source: a Zarr store (read region by region) or an HDF5 dataset (read whole).
     let default_voxel = voxel.unwrap_or(DEFAULT_VOXEL_NM);
+    // What the run will allocate, checked from the volume's shape before anything is read.
+    let shape = if is_zarr(&a.volume) {
+        zarr::open_array(&a.volume, &a.raw_dataset)?.1
+    } else {
+        neurotwin_segment::io::volume_shape(&a.volume, &a.raw_dataset)?
+    };
+    let inputs = neurotwin_segment::guards::Inputs {
+        boundary_given: a.boundary.is_some(),
+        ground_truth: a.ground_truth.is_some(),
+    };
+    neurotwin_segment::guards::check_pipeline(shape, default_voxel, &cfg, inputs)
+        .with_context(|| a.volume.display().to_string())?;
     let src: Box<dyn RawSource> = if is_zarr(&a.volume) {
         let mut z = ZarrRaw::open(&a.volume, &a.raw_dataset, default_voxel)?;
         if let Some(v) = voxel {
@@ -288,7 +335,7 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
         ("connectome.h5", Box::new(|p: &Path| Ok(neurotwin_connectome::write_connectome(p, &out.connectome)?))),
         ("report.json", Box::new(|p: &Path| write_json(p, &json))),
     ];
-    write_all(&a.out, files)?;
+    write_all(run_dir, files)?;
 
     let r = &report;
     println!(

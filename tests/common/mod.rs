@@ -4,8 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary under test: this build's `neurotwin`, or `NEUROTWIN_TEST_BIN` (e.g. a build of an older
+/// commit, to check that a regression test fails there).
+pub fn bin() -> String {
+    std::env::var("NEUROTWIN_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_neurotwin").to_string())
+}
+
 pub fn neurotwin(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neurotwin")).args(args).current_dir(cwd).output().expect("run neurotwin")
+    Command::new(bin()).args(args).current_dir(cwd).output().expect("run neurotwin")
 }
 
 pub fn stderr(o: &Output) -> String {

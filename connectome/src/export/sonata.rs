@@ -112,8 +112,11 @@ impl Default for NodeModel {
 /// Options of [`write_sonata`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SonataWriteOptions {
-    /// Replace a non-empty `out_dir` (else it is an error).
+    /// Replace the files of an earlier export in `out_dir` (only those, and files this export writes
+    /// again; never an input).
     pub overwrite: bool,
+    /// Files this export reads (the source CSV/circuit): no output may replace one of them.
+    pub inputs: Vec<PathBuf>,
     pub gap_junctions: GapJunctions,
     /// Resolves each chemical connection's receptor class (and so the `exc`/`inh` synapse model) and each
     /// neuron's `ei`.
@@ -126,6 +129,7 @@ impl Default for SonataWriteOptions {
     fn default() -> Self {
         Self {
             overwrite: false,
+            inputs: Vec::new(),
             gap_junctions: GapJunctions::Error,
             transmitters: TransmitterMap::exc_inh(),
             node_models: Vec::new(),
@@ -196,20 +200,18 @@ pub fn write_sonata(
         )));
     }
     let plan = plan(connectome, layouts, &place, options)?;
-    let parent = prepare_out_dir(out_dir, options.overwrite)?;
-    let name = out_dir.file_name().map_or_else(|| "sonata".into(), |s| s.to_string_lossy().into_owned());
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp-"))
-        .tempdir_in(&parent)
-        .map_err(|e| ConnectomeError::io(&parent, e))?;
-    write_all(connectome, layouts, &plan, tmp.path(), options)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| ConnectomeError::io(tmp.path(), e))?;
+    // The shared output-folder policy: staged, published together, never over an input, an earlier
+    // export's files replaced only with `overwrite` (and other files left alone).
+    let mut inputs = neurotwin_io::inputs::InputSet::new();
+    for p in &options.inputs {
+        inputs.add(p);
     }
-    move_into_place(tmp, out_dir, &parent, &name)?;
+    let run_dir =
+        neurotwin_io::run_dir::RunDir::create(out_dir, "neurotwin import --to sonata", inputs, options.overwrite, &[
+            CONFIG,
+        ])?;
+    write_all(connectome, layouts, &plan, run_dir.staging(), options)?;
+    run_dir.commit()?;
     Ok(out_dir.join(CONFIG))
 }
 
@@ -246,43 +248,6 @@ fn check_layouts(layouts: &[PopulationLayout], n: usize) -> Result<Vec<(u32, u64
         return Err(bad(format!("neuron {i} is in no population (the populations must cover all {n} neurons)")));
     }
     Ok(place)
-}
-
-fn prepare_out_dir(out_dir: &Path, overwrite: bool) -> Result<PathBuf, ConnectomeError> {
-    if out_dir.exists() {
-        if !out_dir.is_dir() {
-            return Err(ConnectomeError::format(out_dir, "exists and is not a folder; choose another output folder"));
-        }
-        let non_empty = std::fs::read_dir(out_dir).map_err(|e| ConnectomeError::io(out_dir, e))?.next().is_some();
-        if non_empty && !overwrite {
-            return Err(ConnectomeError::format(
-                out_dir,
-                "the output folder is not empty; choose an empty or new folder, or allow overwriting",
-            ));
-        }
-    }
-    let parent = out_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    std::fs::create_dir_all(&parent).map_err(|e| ConnectomeError::io(&parent, e))?;
-    Ok(parent)
-}
-
-fn move_into_place(tmp: tempfile::TempDir, out_dir: &Path, parent: &Path, name: &str) -> Result<(), ConnectomeError> {
-    if !out_dir.exists() {
-        return std::fs::rename(tmp.path(), out_dir).map_err(|e| ConnectomeError::io(out_dir, e));
-    }
-    // Replace: move the old folder aside, the new one in, then delete the old one.
-    let old = tempfile::Builder::new()
-        .prefix(&format!(".{name}.old-"))
-        .tempdir_in(parent)
-        .map_err(|e| ConnectomeError::io(parent, e))?;
-    let aside = old.path().join("previous");
-    std::fs::rename(out_dir, &aside).map_err(|e| ConnectomeError::io(out_dir, e))?;
-    if let Err(e) = std::fs::rename(tmp.path(), out_dir) {
-        let _ = std::fs::rename(&aside, out_dir);
-        return Err(ConnectomeError::io(out_dir, e));
-    }
-    drop(old);
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -117,6 +117,13 @@ pub fn brunel(cfg: &BrunelConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetw
     let (ne, ni) = cfg.sizes();
     let n = ne + ni;
     let (ce, ci) = cfg.indegrees();
+    super::check_memory(
+        &format!("the Brunel network with order = {} (5 × order neurons, CE = {ce}, CI = {ci})", cfg.order),
+        n as f64,
+        n as f64 * (ce as f64 + ci as f64),
+        super::BYTES_PER_LISTED_SYNAPSE,
+        "lower the generator's `order` (or `ce`/`ci`)",
+    )?;
     let ranges = super::ranges(&[ne, ni])?;
     let (je, ji) = (cfg.j_mv, -cfg.g * cfg.j_mv);
     let inputs = [

@@ -102,6 +102,13 @@ pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork,
         return Err(ConnectomeError::Compile("CUBA: weights must be finite".into()));
     }
     let delay = super::delay_steps(cfg.delay_ms, dt_ms)?;
+    super::check_memory(
+        &format!("the CUBA network with n = {} and k = {}", cfg.n, cfg.k),
+        cfg.n as f64,
+        cfg.n as f64 * cfg.k as f64,
+        super::BYTES_PER_LISTED_SYNAPSE,
+        "lower the generator's `n` (neurons) or `k` (inputs per neuron)",
+    )?;
     let (n, ne) = (cfg.n, cfg.n_exc());
     let ni = n - ne;
     let ranges = super::ranges(&[ne, ni])?;

@@ -68,6 +68,11 @@ use crate::matrix::{MAX_TABLE_WEIGHTS, SynapseMatrix, Weights};
 /// Neurons per region-assignment `Draws` sequence.
 const CHUNK: u32 = 4096;
 
+/// Memory per connection while the fly brain is built (bytes): the rows' targets (4 B) and synapse counts
+/// (2 B), then the CSR matrix (6 B). Measured: 224 MB peak for the whole brain's 15.1 M connections and
+/// 139,255 neurons (BENCHMARKS.md).
+const BYTES_PER_BUILT_CONNECTION: f64 = 12.0;
+
 /// Parameters of the generated fly brain (defaults: FlyWire v783 whole brain, unthresholded graph; see the
 /// module documentation for sources).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -379,6 +384,13 @@ pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<Generated
     cfg.validate()?;
     let delay = super::delay_steps(cfg.delay_ms, dt_ms)?;
     let n = cfg.n_neurons();
+    super::check_memory(
+        &format!("the generated fly brain with scale = {} and neurons = {}", cfg.scale, cfg.neurons),
+        n as f64,
+        n as f64 * cfg.mean_out_degree(),
+        BYTES_PER_BUILT_CONNECTION,
+        "lower the generator's `scale` (1 = the whole brain) or `connections`",
+    )?;
     let sizes = cfg.population_sizes();
     let ranges = super::ranges(&sizes)?;
     let root = sampling::root(seed);

@@ -158,6 +158,33 @@ pub fn delay_steps(delay_ms: f64, dt_ms: f64) -> Result<u16, ConnectomeError> {
     }
 }
 
+/// Memory per neuron of a generated network while it is built (bytes): the neuron record with its name and
+/// cell type (≈ 150 B) plus per-neuron generator arrays. An estimate for [`check_memory`], not a bound.
+pub const BYTES_PER_NEURON: f64 = 200.0;
+/// Memory per synapse of generators that go through a synapse list (CUBA, Brunel): the 16-byte
+/// [`crate::Synapse`] plus the compiled matrix built from it (targets, weights; ≈ 10 B). Measured: 25 B
+/// per synapse for Brunel ×4 (BENCHMARKS.md, 1565 MB for 62.5 M synapses).
+pub const BYTES_PER_LISTED_SYNAPSE: f64 = 26.0;
+/// Memory per synapse of generators that build rows straight into CSR (PD14: 4-byte target and 4-byte
+/// weight; measured 8.2 B per synapse, 2455 MB for 298.9 M synapses).
+pub const BYTES_PER_ROW_SYNAPSE: f64 = 8.0;
+
+/// Refuses to build a network of `neurons` neurons and `synapses` synapses (each costing `bytes_per_synapse`
+/// while building) when the estimate exceeds the memory limit of [`neurotwin_io::budget`]; called by every
+/// generator before it allocates anything. `what` names the generator and the field that sets the size,
+/// `fix` says how to shrink it.
+pub(crate) fn check_memory(
+    what: &str,
+    neurons: f64,
+    synapses: f64,
+    bytes_per_synapse: f64,
+    fix: &str,
+) -> Result<(), ConnectomeError> {
+    let bytes = neurons * BYTES_PER_NEURON + synapses * bytes_per_synapse;
+    let what = format!("{what} ({neurons:.3e} neurons, {synapses:.3e} synapses)");
+    neurotwin_io::budget::check_memory(&what, bytes, fix).map_err(|e| ConnectomeError::Compile(e.to_string()))
+}
+
 pub(crate) fn check_dt(dt_ms: f64) -> Result<(), ConnectomeError> {
     if dt_ms.is_finite() && dt_ms > 0.0 {
         Ok(())

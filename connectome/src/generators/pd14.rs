@@ -157,6 +157,13 @@ pub fn pd14_neuron_params() -> LifExpParams {
 pub fn potjans_diesmann(cfg: &Pd14Config, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork, ConnectomeError> {
     super::check_dt(dt_ms)?;
     let d = Pd14Derived::new(cfg)?;
+    super::check_memory(
+        &format!("the PD14 microcircuit with n_scaling = {} and k_scaling = {}", cfg.n_scaling, cfg.k_scaling),
+        d.total_neurons() as f64,
+        d.total_synapses() as f64,
+        super::BYTES_PER_ROW_SYNAPSE,
+        "lower the generator's `n_scaling` (1 = the full 77,169-neuron model) or `k_scaling`",
+    )?;
     let ranges = super::ranges(&d.num_neurons)?;
     let n = d.total_neurons();
     let mut projections = Vec::with_capacity(N_POP * N_POP);

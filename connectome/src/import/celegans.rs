@@ -5,8 +5,9 @@
 //!
 //! The files live in the repository's `data/celegans/` (`neurons.csv`, `connections.csv`; sources,
 //! licences, counts and the conversion in `data/celegans/README.md`, made by
-//! `scripts/convert_celegans.py`) and are read with the generic CSV importer. Set `NEUROTWIN_DATA` to
-//! a folder containing `celegans/` to read them from elsewhere (e.g. an installed copy).
+//! `scripts/convert_celegans.py`) and are compiled into the binary (about 200 kB), so that a `neurotwin`
+//! binary copied or installed anywhere carries them; they are read with the generic CSV importer. Set
+//! `NEUROTWIN_DATA` to a folder containing `celegans/` to read other copies of the two files instead.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -21,22 +22,49 @@ pub const CELEGANS_NAME: &str = "celegans-cook2019-hermaphrodite";
 /// Environment variable naming the data folder (the one containing `celegans/`).
 pub const DATA_ENV: &str = "NEUROTWIN_DATA";
 
-fn data_dir_from(env: Option<&OsStr>) -> PathBuf {
-    match env {
-        Some(root) if !root.is_empty() => Path::new(root).join("celegans"),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("data").join("celegans"),
-    }
+/// The bundled files, compiled in.
+const NEURONS_CSV: &str = include_str!("../../../data/celegans/neurons.csv");
+const CONNECTIONS_CSV: &str = include_str!("../../../data/celegans/connections.csv");
+
+fn data_dir_from(env: Option<&OsStr>) -> Option<PathBuf> {
+    env.filter(|root| !root.is_empty()).map(|root| Path::new(root).join("celegans"))
 }
 
-/// Folder of the bundled C. elegans files: `$NEUROTWIN_DATA/celegans` when the variable is set,
-/// else the repository's `data/celegans`.
-pub fn celegans_data_dir() -> PathBuf {
+/// Folder the bundled C. elegans files are read from: `$NEUROTWIN_DATA/celegans` when the variable is set,
+/// else `None` (the copy compiled into the binary).
+pub fn celegans_data_dir() -> Option<PathBuf> {
     data_dir_from(std::env::var_os(DATA_ENV).as_deref())
 }
 
-/// Loads the bundled connectome from [`celegans_data_dir`].
+/// Loads the bundled connectome: from [`celegans_data_dir`] when `NEUROTWIN_DATA` is set, else from the copy
+/// compiled into the binary.
 pub fn load_celegans_bundled() -> Result<Connectome, ConnectomeError> {
-    load_celegans_from(&celegans_data_dir())
+    match celegans_data_dir() {
+        Some(dir) => load_celegans_from(&dir),
+        None => load_celegans_embedded(),
+    }
+}
+
+/// Loads the copy of `data/celegans/{neurons,connections}.csv` compiled into the binary. The CSV importer
+/// reads files, so the two texts are written to a temporary folder first (removed afterwards); the
+/// provenance names them as `data/celegans/… (embedded in the binary)`.
+pub fn load_celegans_embedded() -> Result<Connectome, ConnectomeError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("neurotwin-celegans-")
+        .tempdir()
+        .map_err(|e| ConnectomeError::io(std::env::temp_dir(), e))?;
+    for (name, text) in [("neurons.csv", NEURONS_CSV), ("connections.csv", CONNECTIONS_CSV)] {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).map_err(|e| ConnectomeError::io(&p, e))?;
+    }
+    let mut c = load_celegans_from(tmp.path())?;
+    for p in &mut c.provenance {
+        for name in ["neurons.csv", "connections.csv"] {
+            let written = tmp.path().join(name).display().to_string();
+            *p = p.replace(&written, &format!("data/celegans/{name} (embedded in the binary)"));
+        }
+    }
+    Ok(c)
 }
 
 /// Loads the bundled connectome's files (`neurons.csv`, `connections.csv`) from `dir`.
@@ -48,9 +76,8 @@ pub fn load_celegans_from(dir: &Path) -> Result<Connectome, ConnectomeError> {
             return Err(ConnectomeError::format(
                 f,
                 format!(
-                    "bundled C. elegans data not found (expected data/celegans/ of the neurotwin repository; \
-                     set {DATA_ENV} to the folder that contains celegans/, or regenerate the files with \
-                     scripts/convert_celegans.py)"
+                    "C. elegans data not found (set {DATA_ENV} to a folder that contains celegans/neurons.csv \
+                     and celegans/connections.csv, or unset it to use the copy built into neurotwin)"
                 ),
             ));
         }
@@ -82,10 +109,21 @@ mod tests {
 
     #[test]
     fn data_dir_default_and_override() {
-        let d = data_dir_from(None);
-        assert!(d.ends_with("data/celegans"), "{}", d.display());
-        assert_eq!(data_dir_from(Some(OsStr::new(""))), d);
-        assert_eq!(data_dir_from(Some(OsStr::new("/opt/nt"))), Path::new("/opt/nt/celegans"));
+        assert_eq!(data_dir_from(None), None);
+        assert_eq!(data_dir_from(Some(OsStr::new(""))), None);
+        assert_eq!(data_dir_from(Some(OsStr::new("/opt/nt"))), Some(PathBuf::from("/opt/nt/celegans")));
+    }
+
+    /// The compiled-in copy is the repository's files, and says in its provenance that it is embedded.
+    #[test]
+    fn embedded_copy_matches_the_files() {
+        let embedded = load_celegans_embedded().unwrap();
+        let files = load_celegans_from(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/celegans")).unwrap();
+        assert_eq!((&embedded.neurons, &embedded.connections), (&files.neurons, &files.connections));
+        assert_eq!(embedded.neurons.len(), 473);
+        let prov = embedded.provenance.join("\n");
+        assert!(prov.contains("data/celegans/connections.csv (embedded in the binary)"), "{prov}");
+        assert!(!prov.contains(&std::env::temp_dir().display().to_string()), "{prov}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Generic CSV importer: a connections file plus an optional neurons file → [`Connectome`].
 //!
 //! Both files are delimited text with a header line. The delimiter (comma or tab) is detected from the
-//! header line; fields are trimmed; column names are matched case-insensitively; files ending in `.gz`
-//! are decompressed on the fly. Columns not listed below are ignored. Files are streamed record by
+//! header line; fields are trimmed; column names are matched case-insensitively; gzip-compressed files
+//! (recognised by their magic bytes, whatever their name) are decompressed on the fly. Blank lines
+//! before the header are skipped; a line longer than [`MAX_LINE_BYTES`] is an error (such a "line" is a
+//! binary file or a file without line breaks, not a table). Columns not listed below are ignored. Files are streamed record by
 //! record (a FlyWire dump has ~16M rows), so only the neuron table and the connections are held.
 //!
 //! # Neurons file (optional)
@@ -170,10 +172,74 @@ fn normalise(column: &str) -> String {
 
 // ------------------------------------------------------------------------------------------ reading
 
+/// Longest accepted line of a CSV file (header or record), in bytes (1 MiB): a longer line means a
+/// binary file or one without line breaks, which would otherwise be read into memory whole.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Error of [`LineLimited`]: physical line `line` (1-based) exceeds [`MAX_LINE_BYTES`].
+#[derive(Debug)]
+struct LineTooLong {
+    line: u64,
+}
+
+impl fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {} is longer than 1 MiB", self.line)
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+/// A reader that fails with [`LineTooLong`] once a line exceeds [`MAX_LINE_BYTES`].
+struct LineLimited<R> {
+    inner: R,
+    /// Current physical line (1-based).
+    line: u64,
+    /// Bytes of the current line read so far.
+    len: usize,
+}
+
+impl<R: Read> Read for LineLimited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.line += 1;
+                self.len = 0;
+            } else {
+                self.len += 1;
+                if self.len > MAX_LINE_BYTES {
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, LineTooLong { line: self.line }));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A read error as a [`ConnectomeError`]; an over-long line becomes a message that asks whether the
+/// file is a CSV file at all.
+fn read_error(path: &Path, e: std::io::Error) -> ConnectomeError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<LineTooLong>()) {
+        Some(t) => ConnectomeError::format(path, format!("{t} — is this a CSV file? {ONE_RECORD_PER_LINE}")),
+        None => ConnectomeError::io(path, e),
+    }
+}
+
+const ONE_RECORD_PER_LINE: &str = "(expected a text table: a header line naming the columns, then one record per line)";
+
+/// Bytes and lines of blank lines skipped before the header: CSV reader positions are offset by them.
+#[derive(Clone, Copy, Default)]
+struct Skipped {
+    bytes: u64,
+    lines: u64,
+}
+
 /// One delimited file being streamed.
 struct Table {
     path: PathBuf,
     reader: Reader<Box<dyn Read>>,
+    skipped: Skipped,
     /// Column names as written (trimmed).
     columns: Vec<String>,
     /// Lower-cased column names for matching.
@@ -195,15 +261,47 @@ fn sniff_delimiter(line: &[u8]) -> u8 {
     if tabs > commas { b'\t' } else { b',' }
 }
 
-/// The (decompressed) bytes of a file.
+/// The (decompressed) bytes of a file: gzip data is recognised by its magic bytes (1f 8b).
 fn open_bytes(path: &Path) -> Result<Box<dyn BufRead>, ConnectomeError> {
     let file = File::open(path).map_err(|e| ConnectomeError::io(path, e))?;
-    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    Ok(if gz {
-        Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(file)))
+    let mut raw = BufReader::with_capacity(1 << 16, file);
+    let gz = raw.fill_buf().map_err(|e| ConnectomeError::io(path, e))?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gz { Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(raw))) } else { Box::new(raw) })
+}
+
+/// Why `line` (the header line) is not text, if it is not: zero bytes, control characters or invalid
+/// UTF-8 mean a binary file.
+fn not_text(line: &[u8]) -> Option<&'static str> {
+    if line.contains(&0) {
+        Some("holds zero bytes")
+    } else if line.iter().any(|&b| (b < 0x20 && !b"\t\r\n".contains(&b)) || b == 0x7f) {
+        Some("holds control characters")
+    } else if std::str::from_utf8(line).is_err() {
+        Some("is not UTF-8 text")
     } else {
-        Box::new(BufReader::with_capacity(1 << 16, file))
-    })
+        None
+    }
+}
+
+/// Reads the first non-blank line into `first`, counting the blank lines before it.
+fn first_line(path: &Path, r: &mut impl BufRead, first: &mut Vec<u8>) -> Result<Skipped, ConnectomeError> {
+    let mut skipped = Skipped::default();
+    loop {
+        first.clear();
+        let n = r.read_until(b'\n', first).map_err(|e| read_error(path, e))?;
+        if n == 0 {
+            let what = if skipped.lines == 0 { "empty file" } else { "only blank lines" };
+            return Err(ConnectomeError::format(
+                path,
+                format!("{what}: expected a header line naming the columns (comma- or tab-separated)"),
+            ));
+        }
+        if !first.iter().all(u8::is_ascii_whitespace) {
+            return Ok(skipped);
+        }
+        skipped.bytes += n as u64;
+        skipped.lines += 1;
+    }
 }
 
 /// Line number (1-based) of the record that the CSV reader started reading at byte `start`: the CSV
@@ -238,8 +336,12 @@ struct Pos {
 }
 
 impl Pos {
-    fn of(p: Option<&::csv::Position>) -> Self {
-        p.map_or(Self { byte: 0, csv_line: 0 }, |p| Self { byte: p.byte(), csv_line: p.line() })
+    /// The position in the file of a CSV reader position (which does not count skipped blank lines).
+    fn of(p: Option<&::csv::Position>, skipped: Skipped) -> Self {
+        p.map_or(Self { byte: 0, csv_line: 0 }, |p| Self {
+            byte: p.byte() + skipped.bytes,
+            csv_line: p.line() + skipped.lines,
+        })
     }
 
     /// The exact line (re-reads the file; for error messages only).
@@ -250,25 +352,25 @@ impl Pos {
 
 impl Table {
     fn open(path: &Path) -> Result<Self, ConnectomeError> {
-        let mut inner = open_bytes(path)?;
+        let mut inner = BufReader::new(LineLimited { inner: open_bytes(path)?, line: 1, len: 0 });
         let mut first = Vec::new();
-        inner.read_until(b'\n', &mut first).map_err(|e| ConnectomeError::io(path, e))?;
-        if first.iter().all(u8::is_ascii_whitespace) {
+        let skipped = first_line(path, &mut inner, &mut first)?;
+        if let Some(why) = not_text(&first) {
             return Err(ConnectomeError::format(
                 path,
-                "empty file: expected a header line naming the columns (comma- or tab-separated)",
+                format!("line {} {why} — is this a CSV file? {ONE_RECORD_PER_LINE}", skipped.lines + 1),
             ));
         }
         let delimiter = sniff_delimiter(&first);
         let source: Box<dyn Read> = Box::new(Cursor::new(first).chain(inner));
         let mut reader = ReaderBuilder::new().delimiter(delimiter).from_reader(source);
-        let headers = reader.byte_headers().map_err(|e| csv_error(path, delimiter, e))?;
+        let headers = reader.byte_headers().map_err(|e| csv_error(path, delimiter, skipped, e))?;
         let columns: Vec<String> = headers
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').trim().to_string())
             .collect();
         let keys = columns.iter().map(|c| normalise(c)).collect();
-        Ok(Self { path: path.to_path_buf(), reader, columns, keys, delimiter })
+        Ok(Self { path: path.to_path_buf(), reader, skipped, columns, keys, delimiter })
     }
 
     /// Index of the first accepted name present (aliases in priority order).
@@ -286,7 +388,7 @@ impl Table {
             &self.path,
             format!(
                 "no {what} column: expected {accepted}; the file has the columns {} (delimiter {})",
-                self.columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+                column_list(&self.columns),
                 delimiter_name(self.delimiter)
             ),
         )
@@ -298,11 +400,11 @@ impl Table {
 
     /// Reads the next record; `false` at the end of the file.
     fn next(&mut self, rec: &mut ByteRecord) -> Result<bool, ConnectomeError> {
-        self.reader.read_byte_record(rec).map_err(|e| csv_error(&self.path, self.delimiter, e))
+        self.reader.read_byte_record(rec).map_err(|e| csv_error(&self.path, self.delimiter, self.skipped, e))
     }
 
     fn row<'a>(&'a self, rec: &'a ByteRecord) -> Row<'a> {
-        Row { path: &self.path, pos: Pos::of(rec.position()), rec, columns: &self.columns }
+        Row { path: &self.path, pos: Pos::of(rec.position(), self.skipped), rec, columns: &self.columns }
     }
 }
 
@@ -315,14 +417,30 @@ fn delimiter_name(d: u8) -> &'static str {
     if d == b'\t' { "tab" } else { "comma" }
 }
 
-fn csv_error(path: &Path, delimiter: u8, e: ::csv::Error) -> ConnectomeError {
+/// Column names for a message: at most 20, each cut to 40 characters.
+fn column_list(columns: &[String]) -> String {
+    let mut shown: Vec<String> = columns
+        .iter()
+        .take(20)
+        .map(|c| match c.char_indices().nth(40) {
+            Some((end, _)) => format!("`{}…`", &c[..end]),
+            None => format!("`{c}`"),
+        })
+        .collect();
+    if columns.len() > 20 {
+        shown.push(format!("… ({} columns in all)", columns.len()));
+    }
+    shown.join(", ")
+}
+
+fn csv_error(path: &Path, delimiter: u8, skipped: Skipped, e: ::csv::Error) -> ConnectomeError {
     let message = e.to_string();
-    let pos = e.position().map(|p| Pos::of(Some(p)));
+    let pos = e.position().map(|p| Pos::of(Some(p), skipped));
     match e.into_kind() {
-        ErrorKind::Io(io) => ConnectomeError::io(path, io),
+        ErrorKind::Io(io) => read_error(path, io),
         ErrorKind::UnequalLengths { pos, expected_len, len } => ConnectomeError::parse(
             path,
-            Pos::of(pos.as_ref()).line(path),
+            Pos::of(pos.as_ref(), skipped).line(path),
             format!(
                 "malformed row: {len} fields, but the header has {expected_len} (fields are separated by {})",
                 delimiter_name(delimiter)
@@ -1016,5 +1134,29 @@ mod tests {
         v.add(3, 0.5);
         assert_eq!(v.majority(), Some(3));
         assert_eq!(dataset_name(Path::new("/x/proofread_connections_783.csv.gz")), "proofread_connections_783");
+    }
+
+    #[test]
+    fn lines_longer_than_the_limit_are_refused_with_their_number() {
+        let mut data = b"pre,post,count\n".to_vec();
+        data.extend(std::iter::repeat_n(b'1', MAX_LINE_BYTES + 1));
+        let mut r = LineLimited { inner: Cursor::new(data), line: 1, len: 0 };
+        let e = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
+        let e = read_error(Path::new("x.csv"), e).to_string();
+        assert!(e.starts_with("x.csv: line 2 is longer than 1 MiB — is this a CSV file?"), "{e}");
+        let mut ok = LineLimited { inner: Cursor::new(vec![b'1'; MAX_LINE_BYTES]), line: 1, len: 0 };
+        assert_eq!(std::io::copy(&mut ok, &mut std::io::sink()).unwrap(), MAX_LINE_BYTES as u64);
+    }
+
+    #[test]
+    fn binary_header_lines_are_recognised() {
+        assert_eq!(not_text(b"pre,post,count\r\n"), None);
+        assert_eq!(not_text("pr\u{e9},post\tcount\n".as_bytes()), None);
+        assert_eq!(not_text(b"pre\0post"), Some("holds zero bytes"));
+        assert_eq!(not_text(b"pre\x1bpost"), Some("holds control characters"));
+        assert_eq!(not_text(b"pre,\xff\xfe"), Some("is not UTF-8 text"));
+        let long: Vec<String> = (0..30).map(|i| format!("{i}{}", "x".repeat(50))).collect();
+        let shown = column_list(&long);
+        assert!(shown.ends_with("… (30 columns in all)") && shown.len() < 1200, "{shown}");
     }
 }

@@ -21,7 +21,7 @@
 //!
 //! Errors name the file, the dataset or CSV line and the fix; nothing panics on a malformed circuit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use hdf5::types::VarLenUnicode;
@@ -94,6 +94,20 @@ fn h5_err(path: &Path, what: &str) -> impl Fn(hdf5::Error) -> ConnectomeError {
     move |e| ConnectomeError::Hdf5 { path: path.clone(), message: format!("{what}: {e}") }
 }
 
+/// Reads fixed-length strings of width `$w` with `$read` (using the type of capacity `$N`) into their bytes
+/// without the padding; a width beyond what neurotwin reads is an error.
+macro_rules! fixed_bytes {
+    ($w:expr, $N:ident => $read:expr, $file:expr, $what:expr) => {
+        crate::hdf5io::strings::with_width!(
+            $w,
+            $N => Ok($read.map(|v| {
+                v.iter().map(|s| crate::hdf5io::strings::FixedString::bytes(s).to_vec()).collect::<Vec<Vec<u8>>>()
+            })),
+            Err(fmt_err($file, format!("{} holds strings of {} bytes, more than neurotwin reads", $what, $w)))
+        )
+    };
+}
+
 /// A SONATA JSON configuration (circuit or simulation config) with its `manifest` of `$VARIABLES` resolved:
 /// [`SonataConfig::resolve`] expands variables and makes relative paths relative to the config's folder.
 #[derive(Clone, Debug)]
@@ -116,18 +130,19 @@ impl SonataConfig {
         Ok(Self { path: path.to_path_buf(), json, manifest, base })
     }
 
-    /// `s` with manifest variables expanded, relative to the config's folder unless absolute.
-    pub fn resolve(&self, s: &str) -> PathBuf {
-        expand(s, &self.manifest, &self.base)
+    /// `s` with manifest variables expanded, relative to the config's folder unless absolute; a reference to
+    /// a variable the manifest does not define is an error naming the config.
+    pub fn resolve(&self, s: &str) -> Result<PathBuf, ConnectomeError> {
+        expand(&self.path, s, &self.manifest, &self.base)
     }
 
     /// The string at `key` of `section` (or of the top level when `section` is `None`), resolved as a path.
-    pub fn path_at(&self, section: Option<&str>, key: &str) -> Option<PathBuf> {
+    pub fn path_at(&self, section: Option<&str>, key: &str) -> Result<Option<PathBuf>, ConnectomeError> {
         let v = match section {
-            Some(s) => self.json.get(s)?.get(key)?,
-            None => self.json.get(key)?,
+            Some(s) => self.json.get(s).and_then(|x| x.get(key)),
+            None => self.json.get(key),
         };
-        v.as_str().map(|s| self.resolve(s))
+        v.and_then(|v| v.as_str()).map(|s| self.resolve(s)).transpose()
     }
 }
 
@@ -141,7 +156,7 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
             .get(key)
             .and_then(|x| x.as_str())
             .ok_or_else(|| fmt_err(config, format!("a `networks` entry has no string `{key}`; give the file path")))?;
-        Ok(expand(s, manifest, base))
+        expand(config, s, manifest, base)
     };
     let networks = json.get("networks").ok_or_else(|| fmt_err(config, "no `networks` section"))?;
     let list = |k: &str| networks.get(k).and_then(|x| x.as_array()).cloned().unwrap_or_default();
@@ -174,7 +189,7 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
     if let Some(obj) = json.get("components").and_then(|x| x.as_object()) {
         for (k, v) in obj {
             let s = v.as_str().ok_or_else(|| fmt_err(config, format!("components `{k}` is not a string path")))?;
-            components.insert(k.clone(), expand(s, manifest, base));
+            components.insert(k.clone(), expand(config, s, manifest, base)?);
         }
     }
     Ok(SonataCircuit {
@@ -220,40 +235,136 @@ fn stem(p: &Path) -> String {
     p.parent().and_then(|d| d.file_name()).map_or("sonata".into(), |n| n.to_string_lossy().into_owned())
 }
 
-/// The `manifest` variables with nested references resolved, relative paths against the config's folder.
+/// The `manifest` variables (`"$NAME": "value"`) with nested references resolved, relative paths joined to
+/// the config's folder. Names are whole tokens (`$BASE` never matches the start of `$BASE_DIR`); variables are
+/// resolved in name order, each after the variables its value refers to, so the result does not depend on
+/// the JSON or hash-map order; a variable that refers to itself (directly or through others) or to an
+/// undefined variable is an error naming both.
 fn manifest(config: &Path, json: &serde_json::Value, base: &Path) -> Result<HashMap<String, String>, ConnectomeError> {
-    let mut m: HashMap<String, String> = HashMap::new();
+    let mut raw: BTreeMap<String, String> = BTreeMap::new();
     if let Some(obj) = json.get("manifest").and_then(|x| x.as_object()) {
         for (k, v) in obj {
             let s = v.as_str().ok_or_else(|| fmt_err(config, format!("manifest `{k}` is not a string")))?;
-            m.insert(k.clone(), s.to_string());
+            let name = k.strip_prefix('$').filter(|n| is_variable_name(n)).ok_or_else(|| {
+                fmt_err(
+                    config,
+                    format!("manifest key `{k}` is not a variable name: write it as `$NAME` (letters, digits, _)"),
+                )
+            })?;
+            raw.insert(name.to_string(), s.to_string());
         }
     }
-    for _ in 0..8 {
-        let snapshot = m.clone();
-        for v in m.values_mut() {
-            for (k, w) in &snapshot {
-                if v.contains(k.as_str()) && !w.contains(k.as_str()) {
-                    *v = v.replace(k.as_str(), w);
-                }
-            }
-        }
+    let mut done: BTreeMap<String, String> = BTreeMap::new();
+    for name in raw.keys() {
+        resolve_variable(config, name, &raw, &mut done, &mut Vec::new())?;
     }
-    if let Some((k, v)) = m.iter().find(|(_, v)| v.contains('$')) {
-        return Err(fmt_err(config, format!("manifest `{k}` = `{v}` refers to an undefined or circular variable")));
-    }
-    Ok(m.into_iter().map(|(k, v)| (k, base.join(v).to_string_lossy().into_owned())).collect())
+    Ok(done.into_iter().map(|(k, v)| (k, base.join(v).to_string_lossy().into_owned())).collect())
 }
 
-fn expand(s: &str, manifest: &HashMap<String, String>, base: &Path) -> PathBuf {
-    let mut out = s.to_string();
-    let mut keys: Vec<&String> = manifest.keys().collect();
-    keys.sort_by_key(|k| std::cmp::Reverse(k.len()));
-    for k in keys {
-        out = out.replace(k.as_str(), &manifest[k]);
+fn is_variable_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Resolves manifest variable `name` into `done` (depth first; `stack` holds the variables being resolved).
+fn resolve_variable(
+    config: &Path,
+    name: &str,
+    raw: &BTreeMap<String, String>,
+    done: &mut BTreeMap<String, String>,
+    stack: &mut Vec<String>,
+) -> Result<(), ConnectomeError> {
+    if done.contains_key(name) {
+        return Ok(());
     }
+    if let Some(k) = stack.iter().position(|s| s == name) {
+        let chain: Vec<String> = stack[k..].iter().chain([&name.to_string()]).map(|s| format!("${s}")).collect();
+        return Err(fmt_err(
+            config,
+            format!("manifest variables refer to each other in a cycle: {}", chain.join(" -> ")),
+        ));
+    }
+    stack.push(name.to_string());
+    let value = &raw[name];
+    for r in variable_refs(value).map_err(|m| fmt_err(config, format!("manifest `${name}` = `{value}`: {m}")))? {
+        if !raw.contains_key(&r) {
+            return Err(fmt_err(
+                config,
+                format!("manifest `${name}` = `{value}` refers to `${r}`, which the manifest does not define"),
+            ));
+        }
+        resolve_variable(config, &r, raw, done, stack)?;
+    }
+    stack.pop();
+    let expanded = substitute(value, &|v: &str| done.get(v).cloned()).map_err(|m| fmt_err(config, m))?;
+    done.insert(name.to_string(), expanded);
+    Ok(())
+}
+
+/// One piece of a string with `$NAME` / `${NAME}` references.
+enum Piece<'a> {
+    Text(&'a str),
+    Var(&'a str),
+}
+
+/// Splits `s` into text and whole-token variable references: `$` followed by the longest run of letters,
+/// digits and `_`, or `${NAME}`. A `$` not followed by a name is an error.
+fn pieces(s: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        if i > 0 {
+            out.push(Piece::Text(&rest[..i]));
+        }
+        let after = &rest[i + 1..];
+        let (name, len) = if let Some(braced) = after.strip_prefix('{') {
+            let end = braced.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in `{s}`"))?;
+            (&braced[..end], end + 2)
+        } else {
+            let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        if !is_variable_name(name) {
+            return Err(format!("`$` without a variable name in `{s}` (write `$NAME` or `${{NAME}}`)"));
+        }
+        out.push(Piece::Var(name));
+        rest = &after[len..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    Ok(out)
+}
+
+/// The variables `s` refers to, in order.
+fn variable_refs(s: &str) -> Result<Vec<String>, String> {
+    Ok(pieces(s)?
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Var(v) => Some(v.to_string()),
+            Piece::Text(_) => None,
+        })
+        .collect())
+}
+
+/// `s` with every `$NAME` replaced by `lookup(NAME)`; an undefined name is an error.
+fn substitute(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    for p in pieces(s)? {
+        match p {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var(v) => out.push_str(
+                &lookup(v).ok_or_else(|| format!("`{s}` refers to `${v}`, which the manifest does not define"))?,
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// `s` with manifest variables expanded (whole names, see [`manifest`]), relative to `base` unless absolute.
+fn expand(config: &Path, s: &str, manifest: &HashMap<String, String>, base: &Path) -> Result<PathBuf, ConnectomeError> {
+    let out = substitute(s, &|v: &str| manifest.get(v).cloned()).map_err(|m| fmt_err(config, m))?;
     let p = PathBuf::from(out);
-    if p.is_absolute() { p } else { base.join(p) }
+    Ok(if p.is_absolute() { p } else { base.join(p) })
 }
 
 /// Fields of a types-CSV line: separated by whitespace, `"…"` quoting a field that contains spaces (the SONATA
@@ -352,8 +463,39 @@ impl EdgeTypes {
     }
 }
 
+/// Largest ratio of declared to stored bytes an HDF5 dataset can have (deflate's limit is about 1,032 : 1).
+const MAX_COMPRESSION: f64 = 1100.0;
+
+/// Refuses to read dataset `ds` (`what`) of `file` when its declared size is more than the file could hold even
+/// compressed (a damaged or hostile file) or needs more memory than the limit (`in_memory` bytes an element).
+fn check_declared(ds: &hdf5::Dataset, file: &Path, what: &str, in_memory: usize) -> Result<(), ConnectomeError> {
+    let shape = ds.shape();
+    let n: f64 = shape.iter().map(|&d| d as f64).product();
+    let stored = n * ds.dtype().map(|t| t.size()).unwrap_or(1) as f64;
+    let file_len = std::fs::metadata(file).map_err(|e| ConnectomeError::io(file, e))?.len();
+    let human = neurotwin_io::budget::human_bytes;
+    if stored > file_len as f64 * MAX_COMPRESSION + (1u64 << 20) as f64 {
+        return Err(fmt_err(
+            file,
+            format!(
+                "{what} declares {n} elements ({} of data), more than this file of {} can hold even compressed: \
+                 the file is damaged",
+                human(stored),
+                human(file_len as f64)
+            ),
+        ));
+    }
+    neurotwin_io::budget::check_memory(
+        &format!("reading {what} ({n} elements)"),
+        n * in_memory as f64,
+        "read a smaller circuit",
+    )
+    .map_err(|e| fmt_err(file, e.to_string()))
+}
+
 fn read_u64(g: &hdf5::Group, name: &str, file: &Path, what: &str) -> Result<Vec<u64>, ConnectomeError> {
     let ds = g.dataset(name).map_err(|_| fmt_err(file, format!("{what}: no dataset `{name}`")))?;
+    check_declared(&ds, file, &format!("{what}/{name}"), 8)?;
     ds.read_raw::<u64>().map_err(h5_err(file, &format!("{what}/{name} (expected unsigned integers)")))
 }
 
@@ -443,11 +585,44 @@ struct GroupAttributes {
     xyz: Option<[Vec<f64>; 3]>,
 }
 
-fn read_strings(g: &hdf5::Group, name: &str) -> Option<hdf5::Result<Vec<String>>> {
-    let ds = g.dataset(name).ok()?;
-    Some(ds.read_raw::<VarLenUnicode>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect()).or_else(|_| {
-        ds.read_raw::<hdf5::types::VarLenAscii>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
-    }))
+/// Numbers of dataset `name` of `g` as f64 (`what` names the dataset for errors).
+fn read_f64(ds: &hdf5::Dataset, file: &Path, what: &str) -> Result<Vec<f64>, ConnectomeError> {
+    check_declared(ds, file, what, 8)?;
+    ds.read_raw::<f64>().map_err(h5_err(file, &format!("{what} (expected numbers)")))
+}
+
+/// The strings of dataset `name` of `g`, if it exists: variable-length (bmtk, h5py's `str`) or fixed-length
+/// (h5py's `bytes`) strings. Variable-length strings are read through the file's global heap, which libhdf5
+/// follows unchecked: a damaged SONATA file can crash libhdf5 there.
+fn read_strings(g: &hdf5::Group, name: &str, file: &Path, what: &str) -> Result<Option<Vec<String>>, ConnectomeError> {
+    use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii};
+    let Ok(ds) = g.dataset(name) else { return Ok(None) };
+    let label = format!("{what} (expected strings)");
+    let err = h5_err(file, &label);
+    let t = ds.dtype().and_then(|t| t.to_descriptor()).map_err(&err)?;
+    let width = match t {
+        TypeDescriptor::FixedAscii(w) | TypeDescriptor::FixedUnicode(w) => w,
+        _ => 16,
+    };
+    check_declared(&ds, file, what, width.max(16) + 24)?;
+    let bytes: Vec<Vec<u8>> = match t {
+        TypeDescriptor::VarLenUnicode => {
+            ds.read_raw::<VarLenUnicode>().map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect())
+        }
+        TypeDescriptor::VarLenAscii => {
+            ds.read_raw::<VarLenAscii>().map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect())
+        }
+        TypeDescriptor::FixedUnicode(w) => fixed_bytes!(w, N => ds.read_raw::<FixedUnicode<N>>(), file, what)?,
+        TypeDescriptor::FixedAscii(w) => fixed_bytes!(w, N => ds.read_raw::<FixedAscii<N>>(), file, what)?,
+        other => return Err(fmt_err(file, format!("{what} has type {other}, expected strings"))),
+    }
+    .map_err(&err)?;
+    bytes
+        .into_iter()
+        .enumerate()
+        .map(|(k, b)| crate::hdf5io::strings::text(&b, || format!("{what}[{k}]")).map_err(|m| fmt_err(file, m)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 impl NodeAttributes {
@@ -465,15 +640,14 @@ impl NodeAttributes {
             let mut ga = GroupAttributes::default();
             if let Ok(grp) = g.group(&gid.to_string()) {
                 for col in ["name", "cell_type", "model_name", "region", "location", "transmitter", "ei"] {
-                    if let Some(v) = read_strings(&grp, col) {
-                        let v = v.map_err(h5_err(file, &format!("{what}/{gid}/{col} (expected strings)")))?;
+                    if let Some(v) = read_strings(&grp, col, file, &format!("{what}/{gid}/{col}"))? {
                         ga.strings.insert(col, v);
                     }
                 }
                 if ["x", "y", "z"].iter().all(|c| grp.link_exists(c)) {
                     let read = |c: &str| -> Result<Vec<f64>, ConnectomeError> {
                         let ds = grp.dataset(c).map_err(h5_err(file, &format!("{what}/{gid}/{c}")))?;
-                        ds.read_raw::<f64>().map_err(h5_err(file, &format!("{what}/{gid}/{c} (expected numbers)")))
+                        read_f64(&ds, file, &format!("{what}/{gid}/{c}"))
                     };
                     ga.xyz = Some([read("x")?, read("y")?, read("z")?]);
                 }
@@ -584,9 +758,7 @@ fn read_edges(
             if let Ok(grp) = g.group(&gname) {
                 for col in ["syn_weight", "delay", "nsyns", "confidence"] {
                     if let Ok(ds) = grp.dataset(col) {
-                        let v: Vec<f64> =
-                            ds.read_raw::<f64>().map_err(h5_err(file, &format!("{what}/{gname}/{col}")))?;
-                        cols.insert(col, v);
+                        cols.insert(col, read_f64(&ds, file, &format!("{what}/{gname}/{col}"))?);
                     }
                 }
             }
@@ -666,4 +838,73 @@ fn read_edges(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, manifest: serde_json::Value) -> Result<SonataConfig, ConnectomeError> {
+        let p = dir.join("simulation_config.json");
+        std::fs::write(&p, serde_json::json!({ "manifest": manifest }).to_string()).unwrap();
+        SonataConfig::read(&p)
+    }
+
+    /// Defect 11: `$BASE` and `$BASE_DIR` were expanded by substring replacement in hash-map order, so
+    /// `$BASE_DIR/inputs` became `<$BASE>_DIR/inputs` in most runs. Every resolution must give the same paths.
+    #[test]
+    fn base_and_base_dir_resolve_the_same_every_time() {
+        let t = tempfile::tempdir().unwrap();
+        let base = std::path::absolute(t.path()).unwrap();
+        for _ in 0..20 {
+            let m = serde_json::json!({
+                "$BASE": "elsewhere",
+                "$BASE_DIR": ".",
+                "$OUTPUT_DIR": "$BASE_DIR/output",
+                "$INPUT_DIR": "${BASE_DIR}/inputs",
+                "$BASE_INPUTS": "$BASE/$INPUT_DIR_NAME",
+                "$INPUT_DIR_NAME": "in",
+            });
+            let c = config(t.path(), m).unwrap();
+            assert_eq!(c.resolve("$INPUT_DIR/a.h5").unwrap(), base.join("./inputs").join("a.h5"));
+            assert_eq!(c.resolve("$OUTPUT_DIR").unwrap(), base.join("./output"));
+            assert_eq!(c.resolve("$BASE/x").unwrap(), base.join("elsewhere").join("x"));
+            assert_eq!(c.resolve("$BASE_INPUTS").unwrap(), base.join("elsewhere/in"));
+            assert!(c.resolve("$BASE_DIR_x").unwrap_err().to_string().contains("`$BASE_DIR_x`"));
+        }
+    }
+
+    #[test]
+    fn cycles_and_undefined_variables_are_reported() {
+        let t = tempfile::tempdir().unwrap();
+        let e = config(t.path(), serde_json::json!({"$A": "$B/x", "$B": "$C", "$C": "$A"})).unwrap_err().to_string();
+        assert!(e.contains("cycle") && e.contains("$A -> $B -> $C -> $A"), "{e}");
+        let e = config(t.path(), serde_json::json!({"$A": "$NOPE/x"})).unwrap_err().to_string();
+        assert!(e.contains("$NOPE") && e.contains("does not define") && e.contains("simulation_config.json"), "{e}");
+        let e = config(t.path(), serde_json::json!({"A": "."})).unwrap_err().to_string();
+        assert!(e.contains("`A`") && e.contains("$NAME"), "{e}");
+        let e = config(t.path(), serde_json::json!({"$A": "x/$/y"})).unwrap_err().to_string();
+        assert!(e.contains("without a variable name"), "{e}");
+        let c = config(t.path(), serde_json::json!({"$A": "."})).unwrap();
+        let e = c.resolve("$B/file.h5").unwrap_err().to_string();
+        assert!(e.contains("$B") && e.contains("simulation_config.json"), "{e}");
+    }
+
+    /// Defect 4 (SONATA part): a nodes dataset declaring 2^40 elements is refused before allocating.
+    #[test]
+    fn a_nodes_dataset_declaring_2_pow_40_elements_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("types.csv"), "node_type_id model_type\n1 virtual\n").unwrap();
+        {
+            let f = hdf5::File::create(t.path().join("nodes.h5")).unwrap();
+            let g = f.create_group("nodes/pop").unwrap();
+            g.new_dataset::<u64>().chunk(1 << 16).shape(1usize << 40).create("node_type_id").unwrap();
+        }
+        let cfg =
+            serde_json::json!({"networks": {"nodes": [{"nodes_file": "nodes.h5", "node_types_file": "types.csv"}]}});
+        let p = t.path().join("circuit_config.json");
+        std::fs::write(&p, cfg.to_string()).unwrap();
+        let e = read_sonata(&p).unwrap_err().to_string();
+        assert!(e.contains("nodes.h5") && e.contains("/nodes/pop/node_type_id") && e.contains("damaged"), "{e}");
+    }
 }

@@ -101,7 +101,7 @@ impl Default for DeconvolutionOptions {
 impl DeconvolutionOptions {
     /// Checks every field, naming the first invalid one and the valid range.
     pub fn validate(&self) -> Result<(), ImagingError> {
-        let bad = |m: String| Err(ImagingError::Compare(format!("DeconvolutionOptions::{m}")));
+        let bad = |m: String| Err(ImagingError::Compare(format!("deconvolution option {m}")));
         match &self.decay {
             DecayRule::Indicator(name) if IndicatorParams::preset(name).is_none() => {
                 return bad(format!("decay: unknown indicator {name:?}; use one of {PRESET_NAMES:?}"));
@@ -154,13 +154,13 @@ impl CompareOptions {
     pub fn validate(&self) -> Result<(), ImagingError> {
         if !(self.max_lag_s.is_finite() && self.max_lag_s >= 0.0) {
             return Err(ImagingError::Compare(format!(
-                "CompareOptions::max_lag_s = {} must be finite and >= 0 (seconds)",
+                "max_lag_s = {} must be finite and >= 0 (seconds; `[compare] max_lag_s` in a scenario)",
                 self.max_lag_s
             )));
         }
         if self.min_valid_frames < 3 {
             return Err(ImagingError::Compare(format!(
-                "CompareOptions::min_valid_frames = {} must be >= 3 (a correlation needs three frames)",
+                "min_valid_frames = {} must be >= 3 (a correlation needs three frames)",
                 self.min_valid_frames
             )));
         }
@@ -210,6 +210,19 @@ pub struct NeuronComparison {
     pub notes: Vec<String>,
 }
 
+/// Why a matched neuron was not compared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipCause {
+    /// Fewer common frames where both traces are finite than [`CompareOptions::min_valid_frames`].
+    #[default]
+    TooFewFrames,
+    /// The simulated trace is constant over the common frames.
+    ConstantSimulated,
+    /// The recorded trace is constant over the common frames.
+    ConstantRecorded,
+}
+
 /// A matched neuron that was not compared.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedNeuron {
@@ -219,8 +232,14 @@ pub struct SkippedNeuron {
     pub sim_row: usize,
     /// Row in the recording.
     pub rec_row: usize,
-    /// Why.
+    /// Why, in words.
     pub reason: String,
+    /// Why, as a category.
+    #[serde(default)]
+    pub cause: SkipCause,
+    /// Common frames where both traces are finite.
+    #[serde(default)]
+    pub n_frames: usize,
 }
 
 /// Population-level summary.
@@ -269,6 +288,13 @@ pub struct Comparison {
     pub rec_corr: Vec<Option<f64>>,
     /// The options used.
     pub options: CompareOptions,
+}
+
+impl Comparison {
+    /// The skipped neurons as `name: reason` joined by `; ` (empty if none was skipped).
+    pub fn skipped_summary(&self) -> String {
+        self.skipped.iter().map(|k| format!("{}: {}", k.name, k.reason)).collect::<Vec<_>>().join("; ")
+    }
 }
 
 /// Compares simulated traces `sim` with recorded traces `rec` for the matched `pairs`: aligns them
@@ -324,9 +350,7 @@ pub fn compare_aligned(
         let (s, r) = (al.a_trace(p.sim_row), al.b_trace(p.rec_row));
         match neuron_metrics(s, r, p, both_dff, max_lag, dt, opts) {
             Ok(n) => neurons.push(n),
-            Err(reason) => {
-                skipped.push(SkippedNeuron { name: p.name.clone(), sim_row: p.sim_row, rec_row: p.rec_row, reason })
-            }
+            Err(k) => skipped.push(k),
         }
     }
     let sim_rows: Vec<&[f64]> = neurons.iter().map(|n| al.a_trace(n.sim_row)).collect();
@@ -360,19 +384,39 @@ fn neuron_metrics(
     max_lag: usize,
     dt: f64,
     opts: &CompareOptions,
-) -> Result<NeuronComparison, String> {
+) -> Result<NeuronComparison, SkippedNeuron> {
     let (vs, vr): (Vec<f64>, Vec<f64>) = s.iter().zip(r).filter(|(a, b)| a.is_finite() && b.is_finite()).unzip();
     let n = vs.len();
+    let skip = |cause: SkipCause, reason: String| SkippedNeuron {
+        name: p.name.clone(),
+        sim_row: p.sim_row,
+        rec_row: p.rec_row,
+        reason,
+        cause,
+        n_frames: n,
+    };
     if n < opts.min_valid_frames {
-        return Err(format!(
-            "only {n} common frames where both traces are finite (min_valid_frames = {})",
-            opts.min_valid_frames
+        return Err(skip(
+            SkipCause::TooFewFrames,
+            format!(
+                "only {n} frame(s) where both traces are finite, at least {} are needed ({:.1} s at {:.3} Hz)",
+                opts.min_valid_frames,
+                opts.min_valid_frames as f64 * dt,
+                1.0 / dt
+            ),
         ));
     }
-    let corr = pearson(&vs, &vr).ok_or_else(|| {
-        let which = if variance(&vs) <= 0.0 { "simulated" } else { "recorded" };
-        format!("the {which} trace is constant over the {n} common frames: correlation undefined")
-    })?;
+    let Some(corr) = pearson(&vs, &vr) else {
+        let (cause, which) = if variance(&vs) <= 0.0 {
+            (SkipCause::ConstantSimulated, "simulated")
+        } else {
+            (SkipCause::ConstantRecorded, "recorded")
+        };
+        return Err(skip(
+            cause,
+            format!("the {which} trace of {} is constant over the {n} common frames: correlation undefined", p.name),
+        ));
+    };
     let (ms, mr) = (mean(&vs), mean(&vr));
     let (var_s, var_r) = (variance(&vs), variance(&vr));
     let slope = corr * (var_r / var_s).sqrt();
@@ -608,7 +652,7 @@ pub fn behaviour_relation(
 ) -> Result<BehaviourRelation, ImagingError> {
     if neuron_row >= rec.n_neurons {
         return Err(ImagingError::Compare(format!(
-            "neuron row {neuron_row} is out of range: the recording has {} rows (use Recording::index_of)",
+            "neuron row {neuron_row} is out of range: the recording has {} rows (look the row up by its label)",
             rec.n_neurons
         )));
     }

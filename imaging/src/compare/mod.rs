@@ -39,7 +39,7 @@ pub mod resample;
 
 pub use metrics::{
     BehaviourRelation, CompareOptions, Comparison, DecayRule, DeconvolutionOptions, EventRate, NeuronComparison,
-    NeuronPair, PopulationSummary, SkippedNeuron, behaviour_relation, compare, compare_aligned, event_rate,
+    NeuronPair, PopulationSummary, SkipCause, SkippedNeuron, behaviour_relation, compare, compare_aligned, event_rate,
 };
 pub use plot::{plot_corr_matrices, plot_traces};
 pub use report::{read_json, write_csv, write_json};

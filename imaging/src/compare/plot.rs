@@ -42,7 +42,10 @@ pub fn plot_traces(path: &Path, c: &Comparison, al: &Aligned) -> Result<(), Imag
     let picked: Vec<usize> =
         if order.len() <= 6 { order } else { order[..3].iter().chain(&order[order.len() - 3..]).copied().collect() };
     if picked.is_empty() {
-        return Err(ImagingError::Compare("no compared neurons to plot (all were skipped)".into()));
+        return Err(ImagingError::Compare(format!(
+            "no compared neuron to plot; every matched neuron was skipped: {}",
+            c.skipped_summary()
+        )));
     }
     if al.time_s.len() != c.time_base.n_frames || c.neurons.iter().any(|n| n.sim_row >= al.n_a || n.rec_row >= al.n_b) {
         return Err(ImagingError::Compare(
@@ -131,8 +134,9 @@ fn diverging(v: Option<f64>) -> RGBColor {
 pub fn plot_corr_matrices(path: &Path, c: &Comparison) -> Result<(), ImagingError> {
     let n = c.matrix_names.len();
     if n < 2 || c.sim_corr.len() != n * n || c.rec_corr.len() != n * n {
+        let skipped = if c.skipped.is_empty() { String::new() } else { format!("; skipped: {}", c.skipped_summary()) };
         return Err(ImagingError::Compare(format!(
-            "{n} compared neuron(s): correlation matrices need at least two (check Comparison::skipped)"
+            "{n} compared neuron(s): correlation matrices need at least two{skipped}"
         )));
     }
     let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.3}"));

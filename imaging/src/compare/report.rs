@@ -3,7 +3,7 @@
 //! same folder, then renamed over the target, so a reader never sees a half-written file.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::metrics::Comparison;
 use crate::error::ImagingError;
@@ -15,18 +15,13 @@ pub(crate) fn write_atomically(
     ext: &str,
     write: impl FnOnce(&Path) -> Result<(), ImagingError>,
 ) -> Result<(), ImagingError> {
-    let name = path.file_name().ok_or_else(|| ImagingError::Output {
-        path: path.into(),
-        message: "the path has no file name; give a file path such as out/compare.csv".into(),
-    })?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ImagingError::io(dir, e))?;
-    let tmp: PathBuf = dir.join(format!(".{}.tmp-{}.{ext}", name.to_string_lossy(), std::process::id()));
-    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| ImagingError::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if path.file_name().is_none() {
+        return Err(ImagingError::Output {
+            path: path.into(),
+            message: "the path has no file name; give a file path such as out/compare.csv".into(),
+        });
     }
-    result
+    neurotwin_io::atomic::write_file_ext(path, ext, write)
 }
 
 fn opt(v: Option<f64>) -> String {

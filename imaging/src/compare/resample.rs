@@ -79,8 +79,8 @@ impl ResampleOptions {
             Ok(())
         } else {
             Err(ImagingError::Compare(format!(
-                "ResampleOptions::bin_factor = {} must be finite and >= 1 (a downsampling ratio; use f64::MAX to \
-                 always interpolate)",
+                "bin_factor = {} must be finite and >= 1 (a downsampling ratio; a very large value always \
+                 interpolates)",
                 self.bin_factor
             )))
         }

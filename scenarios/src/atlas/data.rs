@@ -53,7 +53,11 @@ impl PropagationAtlas {
 /// Reads a pairs CSV (`strain,stimulated,responder,dff,q,n_obs`). Every problem is an error naming the file,
 /// the line and the column.
 pub fn read_atlas(path: &Path) -> Result<PropagationAtlas, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.into(),
+        what: "the atlas pairs CSV".into(),
+        source,
+    })?;
     parse_atlas(path, &text)
 }
 

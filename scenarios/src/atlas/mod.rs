@@ -135,6 +135,10 @@ pub fn atlas_config(file: &ScenarioFile, run: &PreparedRun) -> Result<AtlasConfi
         trials,
         indicator,
     };
+    if let (Err(e), Some(a)) = (std::fs::File::open(&atlas), &c.atlas) {
+        let shown = atlas.display();
+        return Err(ctx.at(a, format!("[compare] atlas = {:?}: cannot read {shown}: {e}", a.get_ref())));
+    }
     Ok(AtlasConfig { atlas, strains, protocol, indicator_name, q_threshold, stimulated })
 }
 

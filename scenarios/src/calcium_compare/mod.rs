@@ -11,6 +11,7 @@
 //! Configured by a scenario's `[compare]` section with `kind = "recording"`, or given on the command line
 //! (`neurotwin compare --sim RUN --recording FILE`).
 
+pub mod explain;
 pub mod simulated;
 
 pub use simulated::SimulatedActivity;
@@ -22,8 +23,8 @@ use neurotwin_imaging::compare::{
     align_traces, behaviour_relation, compare_aligned, plot_corr_matrices, plot_traces, write_csv, write_json,
 };
 use neurotwin_imaging::{
-    FlavellOptions, LabelMap, LabelMapOptions, NanPolicy, NwbOptions, Recording, SignalKind, list_flavell_worms,
-    read_csv, read_flavell, read_nwb, read_plain_h5,
+    FlavellOptions, ImagingError, LabelMap, LabelMapOptions, NanPolicy, NwbOptions, Recording, SignalKind,
+    list_flavell_worms, read_csv, read_flavell, read_nwb, read_plain_h5,
 };
 use neurotwin_models::calcium::{ActivityMapping, IndicatorParams, PRESET_NAMES};
 use serde::Serialize;
@@ -77,6 +78,17 @@ pub struct RecordingConfig {
     pub max_lag_s: f64,
     /// Graded models: V_m (mV) → calcium influx (spike equivalents per ms per mV above `threshold`).
     pub voltage_mapping: ActivityMapping,
+    /// What to do with a recorded neuron that is NaN in every frame (`--nan-policy`, `[compare] nan_policy`).
+    pub nan_policy: NanPolicy,
+}
+
+/// Parses a NaN policy as the CLI and scenarios spell it: `error` or `drop-rows` (also `drop_rows`).
+pub fn parse_nan_policy(s: &str) -> Option<NanPolicy> {
+    match s {
+        "error" => Some(NanPolicy::Error),
+        "drop-rows" | "drop_rows" => Some(NanPolicy::DropRows),
+        _ => None,
+    }
 }
 
 /// Default voltage → calcium mapping for graded neurons: influx starts at −40 mV (activation of the
@@ -101,6 +113,8 @@ pub struct RecordingResult {
     pub labelled_rois: usize,
     pub matched: usize,
     pub unmatched_labels: Vec<String>,
+    /// The unmatched labels with the network names they were probably meant as (`AVLA (did you mean AVAL?)`).
+    pub unmatched_described: Vec<String>,
     pub comparison: Comparison,
     /// AVAL/AVAR vs the reversal series, when the recording has one (recording only).
     pub ava_reversal: Vec<BehaviourRelation>,
@@ -135,6 +149,11 @@ pub fn recording_config(file: &ScenarioFile) -> Result<RecordingConfig, Scenario
         Some(m) => non_negative(&ctx, m, "max_lag_s")?,
         None => 15.0,
     };
+    let nan_policy = match &c.nan_policy {
+        Some(p) => parse_nan_policy(p.get_ref())
+            .ok_or_else(|| ctx.at(p, format!("nan_policy = \"{}\": use \"error\" or \"drop-rows\"", p.get_ref())))?,
+        None => NanPolicy::Error,
+    };
     let indicator_name = c.indicator.as_ref().map_or("GCaMP7f".to_string(), |s| s.get_ref().clone());
     let indicator = IndicatorParams::preset(&indicator_name).ok_or_else(|| {
         let msg = format!("unknown indicator `{indicator_name}`; presets: {}", PRESET_NAMES.join(", "));
@@ -154,11 +173,33 @@ pub fn recording_config(file: &ScenarioFile) -> Result<RecordingConfig, Scenario
         indicator,
         max_lag_s,
         voltage_mapping: DEFAULT_VOLTAGE_MAPPING,
+        nan_policy,
     })
 }
 
 fn imaging_err(path: &Path, e: impl std::fmt::Display) -> ScenarioError {
     ScenarioError::File { path: path.into(), message: e.to_string() }
+}
+
+/// A reader's error as a scenario error, without naming the file twice.
+fn read_err(p: &Path, e: ImagingError) -> ScenarioError {
+    match e {
+        ImagingError::Io { path, source } => ScenarioError::Read { path, what: "recording".into(), source },
+        ImagingError::Parse { path, line, message } => ScenarioError::At { path, line: line as usize, message },
+        ImagingError::Format { path, message } => ScenarioError::File { path, message },
+        ImagingError::Hdf5 { path, message } => ScenarioError::File { path, message: format!("HDF5: {message}") },
+        other => imaging_err(p, other),
+    }
+}
+
+/// An error about recording `r`, named by its source file and, when different (Flavell worms), its name.
+fn recording_err(r: &NamedRecording, e: impl std::fmt::Display) -> ScenarioError {
+    let source = &r.recording.source;
+    if source.file_name().is_some_and(|n| n.to_string_lossy() == r.name) {
+        imaging_err(source, e)
+    } else {
+        imaging_err(source, format!("{}: {e}", r.name))
+    }
 }
 
 /// Reads the recording(s) the configuration names.
@@ -167,23 +208,44 @@ pub fn load_recordings(cfg: &RecordingConfig) -> Result<Vec<NamedRecording>, Sce
     let stem = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let one = |recording: Recording| Ok(vec![NamedRecording { name: stem.clone(), recording }]);
     match cfg.format {
-        RecordingFormat::Nwb => one(read_nwb(p, &NwbOptions { series: cfg.series.clone(), ..Default::default() })
-            .map_err(|e| imaging_err(p, e))?),
-        RecordingFormat::PlainH5 => one(read_plain_h5(p, NanPolicy::Error).map_err(|e| imaging_err(p, e))?),
-        RecordingFormat::Csv => one(read_csv(p, SignalKind::DfOverF, NanPolicy::Error).map_err(|e| imaging_err(p, e))?),
+        RecordingFormat::Nwb => {
+            one(read_nwb(p, &NwbOptions { series: cfg.series.clone(), nan: cfg.nan_policy })
+                .map_err(|e| read_err(p, e))?)
+        }
+        RecordingFormat::PlainH5 => one(read_plain_h5(p, cfg.nan_policy).map_err(|e| read_err(p, e))?),
+        RecordingFormat::Csv => one(read_csv(p, SignalKind::DfOverF, cfg.nan_policy).map_err(|e| read_err(p, e))?),
         RecordingFormat::Flavell => {
-            let files: Vec<(String, PathBuf)> = if p.is_dir() {
-                list_flavell_worms(p).map_err(|e| imaging_err(p, e))?
+            // A single data file is read as the worm `[compare] worm` names (default: from its file name).
+            let files: Vec<(Option<String>, PathBuf)> = if p.is_dir() {
+                let all = list_flavell_worms(p).map_err(|e| read_err(p, e))?;
+                all.into_iter()
+                    .filter(|(u, _)| cfg.worm.as_ref().is_none_or(|w| w == u))
+                    .map(|(u, f)| (Some(u), f))
+                    .collect()
             } else {
-                vec![(stem.trim_end_matches("-data.h5").to_string(), p.clone())]
+                let from_name = stem.strip_suffix("-data.h5").map(str::to_string);
+                if let (Some(n), Some(w)) = (&from_name, &cfg.worm)
+                    && n != w
+                {
+                    let msg =
+                        format!("this is worm `{n}` (file name) but [compare] worm = \"{w}\"; give that worm's file");
+                    return Err(imaging_err(p, msg));
+                }
+                vec![(cfg.worm.clone().or(from_name), p.clone())]
             };
             let dir = if p.is_dir() { p.clone() } else { p.parent().unwrap_or(Path::new(".")).to_path_buf() };
             let labels = cfg.labels.clone().unwrap_or_else(|| dir.join("neuropal_labels.json"));
-            let opts = FlavellOptions { min_confidence: cfg.min_confidence, ..Default::default() };
             let mut out = Vec::new();
-            for (uid, file) in files.into_iter().filter(|(u, _)| cfg.worm.as_ref().is_none_or(|w| w == u)) {
-                let worm = read_flavell(&file, &labels, &opts).map_err(|e| imaging_err(&file, e))?;
-                out.push(NamedRecording { name: uid, recording: worm.recording });
+            for (uid, file) in files {
+                let opts = FlavellOptions {
+                    min_confidence: cfg.min_confidence,
+                    nan: cfg.nan_policy,
+                    uid: uid.clone(),
+                    ..Default::default()
+                };
+                let worm = read_flavell(&file, &labels, &opts).map_err(|e| read_err(&file, e))?;
+                let name = uid.unwrap_or_else(|| stem.clone());
+                out.push(NamedRecording { name, recording: worm.recording });
             }
             if out.is_empty() {
                 return Err(imaging_err(
@@ -196,8 +258,54 @@ pub fn load_recordings(cfg: &RecordingConfig) -> Result<Vec<NamedRecording>, Sce
     }
 }
 
+/// How recordings are compared: the configured lag range and the indicator's decay for event rates.
+fn compare_options(cfg: &RecordingConfig) -> CompareOptions {
+    CompareOptions {
+        max_lag_s: cfg.max_lag_s,
+        deconvolution: Some(DeconvolutionOptions {
+            decay: DecayRule::Indicator(cfg.indicator_name.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn label_map(rec: &Recording, names: &[String]) -> LabelMap {
+    LabelMap::build(&rec.labels, names, &LabelMapOptions { case_insensitive: true, ..Default::default() })
+}
+
+/// Checks, before anything is simulated or written, that a run of `duration_ms` over the neurons `names`
+/// can be compared with each recording: some labels match, and run and recording are long enough.
+pub fn check_recordings(
+    names: &[String],
+    duration_ms: f64,
+    recordings: &[NamedRecording],
+    cfg: &RecordingConfig,
+) -> Result<(), ScenarioError> {
+    let min_frames = compare_options(cfg).min_valid_frames;
+    for r in recordings {
+        let rec = &r.recording;
+        let err = |e: String| recording_err(r, format!("cannot compare: {e}"));
+        let map = label_map(rec, names);
+        if map.matches.is_empty() {
+            return Err(err(explain::nothing_matched(&rec.labels, names)));
+        }
+        let mut matched: Vec<String> = Vec::new();
+        for m in &map.matches {
+            if !matched.contains(&m.name) {
+                matched.push(m.name.clone());
+            }
+        }
+        explain::check_length(duration_ms, rec, &matched, min_frames).map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Compares simulated activity (spike trains or graded voltage of neuron `names[i]`, over `duration_ms`) with each
 /// recording: label mapping, forward model at the recording's frame rate, alignment, metrics, AVA–reversal.
+/// Errors, before anything is written, when a recording cannot be compared: no label matches, run or
+/// recording too short, or fewer than [`explain::MIN_COMPARED`] neurons with usable traces (the message
+/// says why for each neuron and what to change).
 pub fn compare_spikes(
     activity: &SimulatedActivity,
     names: &[String],
@@ -205,6 +313,7 @@ pub fn compare_spikes(
     recordings: &[NamedRecording],
     cfg: &RecordingConfig,
 ) -> Result<Vec<RecordingResult>, ScenarioError> {
+    check_recordings(names, duration_ms, recordings, cfg)?;
     let mut out = Vec::new();
     for r in recordings {
         // The simulation starts at the recording's first frame (recordings often carry an absolute clock).
@@ -212,15 +321,11 @@ pub fn compare_spikes(
         let time_offset_s = shifted.time_s.first().copied().unwrap_or(0.0);
         shifted.time_s.iter_mut().for_each(|t| *t -= time_offset_s);
         let rec = &shifted;
-        let err = |e: String| imaging_err(&rec.source, format!("{}: {e}", r.name));
-        let map =
-            LabelMap::build(&rec.labels, names, &LabelMapOptions { case_insensitive: true, ..Default::default() });
+        let err = |e: String| recording_err(r, e);
+        let map = label_map(rec, names);
         let mut rows: Vec<usize> = map.matches.iter().map(|m| m.neuron).collect();
         rows.sort_unstable();
         rows.dedup();
-        if rows.is_empty() {
-            return Err(err("no recording label matches a connectome neuron name".into()));
-        }
         let pairs: Vec<NeuronPair> = map
             .matches
             .iter()
@@ -239,31 +344,27 @@ pub fn compare_spikes(
             &cfg.indicator,
         )
         .map_err(err)?;
-        let opts = CompareOptions {
-            max_lag_s: cfg.max_lag_s,
-            deconvolution: Some(DeconvolutionOptions {
-                decay: DecayRule::Indicator(cfg.indicator_name.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let opts = compare_options(cfg);
         let aligned = align_traces(&TraceSet::of("simulation", &sim), &TraceSet::of("recording", rec), &opts.resample)
             .map_err(|e| err(e.to_string()))?;
         let both_dff = rec.kind == SignalKind::DfOverF;
         let comparison = compare_aligned(&aligned, &pairs, both_dff, &opts).map_err(|e| err(e.to_string()))?;
+        explain::check_compared(&comparison, duration_ms).map_err(|e| err(format!("cannot compare: {e}")))?;
         let ava_reversal = ["AVAL", "AVAR"]
             .iter()
             .filter_map(|n| rec.index_of(n))
             .filter(|_| rec.extra("reversal_vec").is_some())
             .map(|row| behaviour_relation(rec, row, "reversal_vec", cfg.max_lag_s).map_err(|e| err(e.to_string())))
             .collect::<Result<_, _>>()?;
+        let unmatched: Vec<String> = map.unmatched_labels.iter().map(|(_, l)| l.clone()).collect();
         out.push(RecordingResult {
             recording: r.name.clone(),
             source: rec.source.clone(),
             time_offset_s,
             labelled_rois: rec.labels.iter().filter(|l| !l.is_empty()).count(),
             matched: pairs.len(),
-            unmatched_labels: map.unmatched_labels.iter().map(|(_, l)| l.clone()).collect(),
+            unmatched_labels: unmatched.clone(),
+            unmatched_described: explain::describe_unmatched(&unmatched, names),
             comparison,
             ava_reversal,
             aligned: Some(aligned),
@@ -282,6 +383,7 @@ pub fn run_recording_compare(
     let cfg = recording_config(file)?;
     let recordings = load_recordings(&cfg)?;
     let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
+    check_recordings(&names, *file.spec.run.duration_ms.get_ref(), &recordings, &cfg)?;
     let n = names.len();
     if run.setup.model.is_spiking() {
         run.record = RecordSpec::default();
@@ -309,6 +411,20 @@ pub fn run_recording_compare(
 /// Writes, per recording, `<name>/comparison.csv`, `comparison.json`, `traces.png` and `correlations.png`,
 /// and `compare_summary.json` for all; returns the paths written.
 pub fn write_recording_report(dir: &Path, results: &[RecordingResult]) -> Result<Vec<PathBuf>, ScenarioError> {
+    // Nothing is written unless every figure can be drawn (the correlation matrices need two neurons).
+    for r in results {
+        let c = &r.comparison;
+        if c.neurons.len() < explain::MIN_COMPARED {
+            let skipped = if c.skipped.is_empty() { String::new() } else { format!(" ({})", c.skipped_summary()) };
+            let msg = format!(
+                "{}: {} compared neuron(s), the report needs at least {}{skipped}; nothing written",
+                r.recording,
+                c.neurons.len(),
+                explain::MIN_COMPARED
+            );
+            return Err(ScenarioError::File { path: dir.into(), message: msg });
+        }
+    }
     let mut paths = Vec::new();
     for r in results {
         let d = dir.join(&r.recording);

@@ -56,6 +56,7 @@ pub fn read_fit_scenario(path: &Path) -> Result<FitScenarioFile, ScenarioError> 
         },
         None => ScenarioError::File { path: path.into(), message: e.to_string() },
     })?;
+    crate::load::check_scenario_name(path, &text)?;
     Ok(FitScenarioFile { path: path.into(), text, spec })
 }
 
@@ -66,6 +67,7 @@ pub fn fit_network(file: &FitScenarioFile) -> Result<FitNetwork, ScenarioError> 
     crate::build::positive(&ctx, &file.spec.fit.dt_ms, "fit.dt_ms")?;
     // The rate model has no delays: compile at the simulator's usual step so that any delay is valid.
     let dt = 0.1;
+    crate::source::check_network_fields(&file.spec.network, &ctx)?;
     let mut net_spec = file.spec.network.clone();
     net_spec.weight_per_synapse = Some(1.0);
     net_spec.gap_per_junction_ns = Some(1.0);
@@ -125,22 +127,41 @@ pub fn check_output_dir(out: &Path, inputs: &[&Path]) -> Result<(), ScenarioErro
     Ok(())
 }
 
+/// Opens the output folder of a fit or twin run before any work: refuses a folder that contains an input
+/// ([`check_output_dir`]) or any output over an input, and an earlier run's folder without `overwrite`.
+/// Outputs go to the returned folder's staging area and are published by `RunDir::commit`.
+pub fn open_run_dir(
+    out: &Path,
+    command: &str,
+    inputs: &[&Path],
+    overwrite: bool,
+) -> Result<neurotwin_io::run_dir::RunDir, ScenarioError> {
+    check_output_dir(out, inputs)?;
+    let mut set = neurotwin_io::inputs::InputSet::new();
+    for i in inputs {
+        set.add(i);
+    }
+    Ok(neurotwin_io::run_dir::RunDir::create(out, command, set, overwrite, &["summary.json"])?)
+}
+
 /// Runs a fit scenario on the CPU backend (see [`run_fit_on`]).
 pub fn run_fit(
     file: &FitScenarioFile,
     out: Option<&Path>,
     progress: bool,
 ) -> Result<(AtlasFitReport, PathBuf), ScenarioError> {
-    run_fit_on(file, out, progress, neurotwin_fit::atlas::FitBackend::Cpu)
+    run_fit_on(file, out, progress, neurotwin_fit::atlas::FitBackend::Cpu, false)
 }
 
 /// Runs a fit scenario and writes its outputs into `out` (default: `[output] dir`, else `out/<name>`);
-/// `backend` says where simulations and gradients run (results are bit-identical).
+/// `backend` says where simulations and gradients run (results are bit-identical); `overwrite` lets it
+/// replace an earlier run's files in that folder.
 pub fn run_fit_on(
     file: &FitScenarioFile,
     out: Option<&Path>,
     progress: bool,
     backend: neurotwin_fit::atlas::FitBackend,
+    overwrite: bool,
 ) -> Result<(AtlasFitReport, PathBuf), ScenarioError> {
     let ctx = Ctx { path: &file.path, text: &file.text };
     let fit = &file.spec.fit;
@@ -179,9 +200,10 @@ pub fn run_fit_on(
                     .map(|p| base.join(p))
                     .collect();
             inputs.extend(net_files.iter().map(PathBuf::as_path));
-            check_output_dir(&out_dir, &inputs)?;
+            let run_dir = open_run_dir(&out_dir, "neurotwin fit", &inputs, overwrite)?;
             let report = atlas_fit::run(file, &plan, progress)?;
-            report::write_atlas_fit(&out_dir, &report)?;
+            report::write_atlas_fit(run_dir.staging(), &report)?;
+            run_dir.commit()?;
             Ok((report, out_dir))
         }
         "calcium" => Err(ctx.at(&fit.data, "a `calcium` fit has its own report: run it with `run_fit_any`")),
@@ -204,10 +226,11 @@ pub fn run_fit_any(
     out: Option<&Path>,
     progress: bool,
     backend: neurotwin_fit::atlas::FitBackend,
+    overwrite: bool,
 ) -> Result<(FitReport, PathBuf), ScenarioError> {
     let fit = &file.spec.fit;
     if fit.data.get_ref() != "calcium" {
-        let (r, dir) = run_fit_on(file, out, progress, backend)?;
+        let (r, dir) = run_fit_on(file, out, progress, backend, overwrite)?;
         return Ok((FitReport::Atlas(Box::new(r)), dir));
     }
     let ctx = Ctx { path: &file.path, text: &file.text };
@@ -230,9 +253,11 @@ pub fn run_fit_any(
             .flatten()
             .map(|p| base.join(p)),
     );
-    check_output_dir(&out_dir, &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    let run_dir =
+        open_run_dir(&out_dir, "neurotwin fit", &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>(), overwrite)?;
     let report = calcium_fit::run(file, &plan, progress)?;
-    report::write_calcium_fit(&out_dir, &report)?;
+    report::write_calcium_fit(run_dir.staging(), &report)?;
+    run_dir.commit()?;
     Ok((FitReport::Calcium(Box::new(report)), out_dir))
 }
 

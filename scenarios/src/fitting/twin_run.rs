@@ -44,7 +44,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::{FitScenarioFile, check_output_dir, fit_network, read_fit_scenario};
+use super::{FitScenarioFile, fit_network, open_run_dir, read_fit_scenario};
 use crate::build::{Ctx, non_negative, positive};
 use crate::error::{ScenarioError, line_of};
 use crate::source::load_network;
@@ -154,6 +154,7 @@ fn parse(path: &Path, text: &str) -> Result<TwinScenarioSpec, ScenarioError> {
 pub fn read_twin_scenario(path: &Path) -> Result<TwinScenarioFile, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.into(), source })?;
     let spec = parse(path, &text)?;
+    crate::load::check_scenario_name(path, &text)?;
     Ok(TwinScenarioFile { path: path.into(), text, spec })
 }
 
@@ -1148,7 +1149,12 @@ pub fn execute(file: &TwinScenarioFile, plan: &TwinPlan) -> TwinRunReport {
 
 /// Runs a twin scenario and writes `summary.json`, `dose_response.csv` and `dose_response.png` into
 /// `out` (default: `[output] dir`, else `out/<name>`). Nothing is written when a check fails.
-pub fn run_twin(file: &TwinScenarioFile, out: Option<&Path>) -> Result<(TwinRunReport, PathBuf), ScenarioError> {
+/// `overwrite` lets it replace an earlier run's files in that folder.
+pub fn run_twin(
+    file: &TwinScenarioFile,
+    out: Option<&Path>,
+    overwrite: bool,
+) -> Result<(TwinRunReport, PathBuf), ScenarioError> {
     let plan = plan(file)?;
     let out_dir = out
         .map(Path::to_path_buf)
@@ -1162,9 +1168,10 @@ pub fn run_twin(file: &TwinScenarioFile, out: Option<&Path>) -> Result<(TwinRunR
         [&net_spec.connections, &net_spec.neurons, &net_spec.file].into_iter().flatten().map(|p| fit_base.join(p)),
     );
     let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    check_output_dir(&out_dir, &refs)?;
+    let run_dir = open_run_dir(&out_dir, "neurotwin run (twin)", &refs, overwrite)?;
     let report = execute(file, &plan);
-    write_outputs(&out_dir, &report)?;
+    write_outputs(run_dir.staging(), &report)?;
+    run_dir.commit()?;
     Ok((report, out_dir))
 }
 
