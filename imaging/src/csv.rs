@@ -22,7 +22,7 @@ use std::path::Path;
 use ::csv::{ReaderBuilder, Trim, WriterBuilder};
 
 use crate::error::ImagingError;
-use crate::recording::{Names, NanPolicy, Recording, SignalKind, finish};
+use crate::recording::{CalciumRecording, Names, NanPolicy, SignalKind, finish};
 
 fn parse_value(s: &str) -> Option<f64> {
     match s {
@@ -32,7 +32,7 @@ fn parse_value(s: &str) -> Option<f64> {
 }
 
 /// Reads a CSV recording (see the module documentation); values are taken to be of `kind`.
-pub fn read_csv(path: impl AsRef<Path>, kind: SignalKind, nan: NanPolicy) -> Result<Recording, ImagingError> {
+pub fn read_csv(path: impl AsRef<Path>, kind: SignalKind, nan: NanPolicy) -> Result<CalciumRecording, ImagingError> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| ImagingError::io(path, e))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text); // spreadsheet exports may start with a BOM
@@ -124,7 +124,7 @@ pub fn read_csv(path: impl AsRef<Path>, kind: SignalKind, nan: NanPolicy) -> Res
             traces[i * m + k] = by_frame[k * n + i];
         }
     }
-    let rec = Recording {
+    let rec = CalciumRecording {
         labels,
         time_s,
         traces,
@@ -144,11 +144,17 @@ pub fn read_csv(path: impl AsRef<Path>, kind: SignalKind, nan: NanPolicy) -> Res
 /// Writes `rec` as CSV, one row per frame (see the module documentation). Values are written in Rust's
 /// shortest round-trip form, so reading the file back gives identical numbers; NaN is written `NaN`.
 /// Extra series and metadata are not written.
-pub fn write_csv(path: impl AsRef<Path>, rec: &Recording) -> Result<(), ImagingError> {
+pub fn write_csv(path: impl AsRef<Path>, rec: &CalciumRecording) -> Result<(), ImagingError> {
     let path = path.as_ref();
     rec.validate()?;
+    // All or nothing, 0666 − umask (the shared I/O layer).
+    neurotwin_io::atomic::write_file(path, |tmp: &Path| write_csv_at(path, tmp, rec))
+}
+
+/// [`write_csv`] into `tmp`; messages name `path`.
+fn write_csv_at(path: &Path, tmp: &Path, rec: &CalciumRecording) -> Result<(), ImagingError> {
     let io = |e: std::io::Error| ImagingError::io(path, e);
-    let file = std::fs::File::create(path).map_err(io)?;
+    let file = std::fs::File::create(tmp).map_err(io)?;
     let mut w = WriterBuilder::new().from_writer(std::io::BufWriter::new(file));
     let cerr = |e: ::csv::Error| ImagingError::format(path, format!("cannot write: {e}"));
     let mut row: Vec<String> = Vec::with_capacity(rec.n_neurons + 1);

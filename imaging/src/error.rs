@@ -40,7 +40,7 @@ pub enum ImagingError {
         /// What was being done and the library's message.
         message: String,
     },
-    /// A [`Recording`](crate::Recording) built in memory is inconsistent.
+    /// A [`CalciumRecording`](crate::CalciumRecording) built in memory is inconsistent.
     #[error("invalid recording: {0}")]
     Invalid(String),
     /// Two recordings (or a recording and a simulation) cannot be compared as asked: no time overlap,

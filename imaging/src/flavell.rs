@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use crate::error::ImagingError;
 use crate::h5::H5;
-use crate::recording::{ExtraSeries, Names, NanPolicy, Recording, SignalKind, finish};
+use crate::recording::{CalciumRecording, ExtraSeries, Names, NanPolicy, SignalKind, finish};
 
 const WHAT: &str = "a Flavell-lab <uid>-data.h5 file (gcamp/trace_array, timing/timestamp_confocal)";
 
@@ -89,7 +89,7 @@ pub struct FlavellWorm {
     /// Worm uid, e.g. `2022-07-26-31`.
     pub uid: String,
     /// The recording; `labels[i]` is the accepted identity of row `i` or "".
-    pub recording: Recording,
+    pub recording: CalciumRecording,
     /// Every identity the label file gives for this worm, sorted by ROI (including rejected ones).
     pub identities: Vec<FlavellIdentity>,
     /// Labels withheld from a lower-confidence ROI because another ROI has the same label ("LABEL (roi N)").
@@ -277,7 +277,7 @@ pub fn read_flavell(
     }
     let ids = identities(labels_json.as_ref(), &uid, n)?;
     let (labels, duplicates) = apply_labels(&ids, n, opts.min_confidence);
-    let rec = Recording {
+    let rec = CalciumRecording {
         labels,
         time_s,
         traces,

@@ -113,8 +113,18 @@ impl<'a> H5<'a> {
                 return Err(self.format(format!("{full} has type {other}, expected numbers (integer or float)")));
             }
         }
+        self.check_size(ds, 8.0)?;
         let v = ds.read_raw::<f64>().map_err(|e| self.herr(format!("cannot read {full}"), e))?;
         Ok((v, ds.shape()))
+    }
+
+    /// Refuses reading `ds` whole when its declared size alone, at `bytes_per_value` bytes each, exceeds the
+    /// memory limit: a damaged file can declare 2^40 values in a few bytes, and the allocation would abort.
+    fn check_size(&self, ds: &Dataset, bytes_per_value: f64) -> Result<(), ImagingError> {
+        let n: f64 = ds.shape().iter().map(|&d| d as f64).product();
+        let what = format!("reading {} ({n:.3e} values)", ds.name());
+        neurotwin_io::budget::check_memory(&what, n * bytes_per_value, "check that the file is not damaged")
+            .map_err(|e| self.format(e.to_string()))
     }
 
     /// Reads a 1-D (or scalar) numeric dataset as f64.
@@ -133,6 +143,9 @@ impl<'a> H5<'a> {
         if ds.shape().len() > 1 {
             return Err(self.format(format!("{full} has shape {:?}, expected one dimension", ds.shape())));
         }
+        // A fixed-length string is read into MAX_FIXED bytes; a variable-length one as a pointer and a String.
+        let fixed = matches!(t, TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_));
+        self.check_size(ds, if fixed { MAX_FIXED as f64 + 24.0 } else { 64.0 })?;
         let rerr = |e: hdf5::Error| self.herr(format!("cannot read {full}"), e);
         let v: Vec<String> = match t {
             TypeDescriptor::VarLenUnicode => {

@@ -1,5 +1,5 @@
 //! Calcium-imaging recordings in: readers for NWB 2.x optical physiology, a plain HDF5 layout, CSV and the
-//! Flavell lab's whole-brain data, a [`Recording`] type (neurons × frames), the mapping of recording labels
+//! Flavell lab's whole-brain data, a [`CalciumRecording`] type (neurons × frames), the mapping of recording labels
 //! onto connectome neuron names ([`LabelMap`]) and small statistics ([`stats`]).
 //!
 //! | format | reader | layout documented in |
@@ -42,4 +42,4 @@ pub use flavell::{FlavellIdentity, FlavellOptions, FlavellWorm, list_flavell_wor
 pub use labels::{LabelMap, LabelMapOptions, LabelMatch, MatchKind, suggest_names, unpadded_number};
 pub use nwb::{NwbOptions, NwbSeriesInfo, list_nwb_series, read_nwb};
 pub use plain_h5::{read_plain_h5, write_plain_h5};
-pub use recording::{ExtraSeries, NanPolicy, Recording, SignalKind};
+pub use recording::{CalciumRecording, ExtraSeries, NanPolicy, SignalKind};

@@ -14,7 +14,7 @@
 //!                          (a PlaneSegmentation)
 //! ```
 //!
-//! Note NWB's orientation is **frames × ROIs**; the [`Recording`] is transposed to neurons × frames.
+//! Note NWB's orientation is **frames × ROIs**; the [`CalciumRecording`] is transposed to neurons × frames.
 //! ROI labels come from the first string column of the PlaneSegmentation named `neuron_name`, `label`,
 //! `name`, `roi_name` or `neuron_id` (an empty value = unlabelled); without such a column ROI `k` is
 //! labelled `roi<id>` with the table's `id`. The indicator and the imaging rate are taken from the
@@ -31,7 +31,7 @@ use hdf5::{Dataset, Group, ObjectReference1, ReferencedObject};
 
 use crate::error::ImagingError;
 use crate::h5::H5;
-use crate::recording::{Names, NanPolicy, Recording, SignalKind, finish};
+use crate::recording::{CalciumRecording, Names, NanPolicy, SignalKind, finish};
 
 const WHAT: &str = "an NWB 2.x file (HDF5)";
 /// PlaneSegmentation columns tried, in order, for ROI labels.
@@ -308,8 +308,8 @@ fn plane_metadata(table: &Group) -> (Option<String>, Option<f64>) {
     )
 }
 
-/// Reads one `RoiResponseSeries` of an NWB 2.x file as a [`Recording`] (see the module documentation).
-pub fn read_nwb(path: impl AsRef<Path>, opts: &NwbOptions) -> Result<Recording, ImagingError> {
+/// Reads one `RoiResponseSeries` of an NWB 2.x file as a [`CalciumRecording`] (see the module documentation).
+pub fn read_nwb(path: impl AsRef<Path>, opts: &NwbOptions) -> Result<CalciumRecording, ImagingError> {
     let path = path.as_ref();
     let h = open(path)?;
     let all = find_series(&h)?;
@@ -336,7 +336,7 @@ pub fn read_nwb(path: impl AsRef<Path>, opts: &NwbOptions) -> Result<Recording, 
     let (table, rows) = roi_table(&h, &sg, n)?;
     let labels = labels(&h, &table, &rows)?;
     let (indicator, plane_rate) = plane_metadata(&table);
-    let rec = Recording {
+    let rec = CalciumRecording {
         labels,
         time_s,
         traces,

@@ -25,12 +25,12 @@ use hdf5::types::VarLenUnicode;
 
 use crate::error::ImagingError;
 use crate::h5::H5;
-use crate::recording::{ExtraSeries, Names, NanPolicy, Recording, SignalKind, finish};
+use crate::recording::{CalciumRecording, ExtraSeries, Names, NanPolicy, SignalKind, finish};
 
 const WHAT: &str = "a plain HDF5 recording (/traces [neurons, frames], /timestamps or attribute rate_hz, /labels)";
 
 /// Reads a recording in the plain layout (see the module documentation); all-NaN rows per `nan`.
-pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<Recording, ImagingError> {
+pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<CalciumRecording, ImagingError> {
     let path = path.as_ref();
     let h = H5::open(path, WHAT)?;
     let root = h.file.as_group().map_err(|e| h.herr("cannot open the root group", e))?;
@@ -86,7 +86,7 @@ pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<Recording
             extra.push(ExtraSeries { name, unit, values });
         }
     }
-    let rec = Recording {
+    let rec = CalciumRecording {
         labels,
         time_s,
         traces,
@@ -105,16 +105,22 @@ pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<Recording
 
 /// Writes `rec` in the plain layout (an existing file is replaced): `/traces` (f64), `/timestamps`,
 /// `/labels`, `/extra/*`, and the attributes `kind`, `indicator` and `rate_hz` when known.
-pub fn write_plain_h5(path: impl AsRef<Path>, rec: &Recording) -> Result<(), ImagingError> {
+pub fn write_plain_h5(path: impl AsRef<Path>, rec: &CalciumRecording) -> Result<(), ImagingError> {
     let path = path.as_ref();
     rec.validate()?;
+    // All or nothing, 0666 − umask (the shared I/O layer).
+    neurotwin_io::atomic::write_file(path, |tmp: &Path| write_plain_h5_at(path, tmp, rec))
+}
+
+/// [`write_plain_h5`] into `tmp`; messages name `path`.
+fn write_plain_h5_at(path: &Path, tmp: &Path, rec: &CalciumRecording) -> Result<(), ImagingError> {
     let herr = |what: &str, e: hdf5::Error| ImagingError::hdf5(path, format!("{what}: {e}"));
     let vlu = |s: &str| {
         s.parse::<VarLenUnicode>().map_err(|_| {
             ImagingError::format(path, format!("string {s:?} contains a NUL character, which HDF5 cannot store"))
         })
     };
-    let f = File::create(path).map_err(|e| herr("cannot create the file", e))?;
+    let f = File::create(tmp).map_err(|e| herr("cannot create the file", e))?;
     let ds = f
         .new_dataset::<f64>()
         .shape([rec.n_neurons, rec.n_frames])

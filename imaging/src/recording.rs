@@ -1,4 +1,4 @@
-//! [`Recording`]: a calcium-imaging recording as plain data, and the checks every reader applies.
+//! [`CalciumRecording`]: a calcium-imaging recording as plain data, and the checks every reader applies.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ pub enum NanPolicy {
     /// An all-NaN row is an error listing the labels of all such rows (default).
     #[default]
     Error,
-    /// All-NaN rows are removed; their labels are listed in [`Recording::dropped`].
+    /// All-NaN rows are removed; their labels are listed in [`CalciumRecording::dropped`].
     DropRows,
 }
 
@@ -73,15 +73,15 @@ pub struct ExtraSeries {
 /// A calcium-imaging recording: one trace per neuron (ROI), sampled at common frame times.
 ///
 /// Layout: `traces` is **row-major neurons × frames** — the trace of neuron `i` is
-/// `traces[i * n_frames .. (i + 1) * n_frames]` ([`Recording::trace`]). A plain `Vec<f64>` is used (no
+/// `traces[i * n_frames .. (i + 1) * n_frames]` ([`CalciumRecording::trace`]). A plain `Vec<f64>` is used (no
 /// matrix crate) so that the struct is plain data any caller can build.
 ///
-/// Invariants ([`Recording::validate`]; every reader checks them): `labels.len() == n_neurons`,
+/// Invariants ([`CalciumRecording::validate`]; every reader checks them): `labels.len() == n_neurons`,
 /// `source_index.len() == n_neurons`, `traces.len() == n_neurons * n_frames`, `time_s.len() == n_frames`,
 /// timestamps finite and strictly increasing, trace values finite or NaN (NaN = missing frame), no row
 /// entirely NaN, every extra series `n_frames` long.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Recording {
+pub struct CalciumRecording {
     /// One label per neuron row, e.g. `AVAL`; an empty string marks an unlabelled ROI. Labels should be
     /// unique; [`LabelMap`](crate::LabelMap) reports duplicates.
     pub labels: Vec<String>,
@@ -100,7 +100,7 @@ pub struct Recording {
     pub source: PathBuf,
     /// Calcium indicator, e.g. `GCaMP6s`, when the file says.
     pub indicator: Option<String>,
-    /// Frame rate in Hz as stated by the file (not estimated; see [`Recording::frame_rate_hz`]).
+    /// Frame rate in Hz as stated by the file (not estimated; see [`CalciumRecording::frame_rate_hz`]).
     pub stated_rate_hz: Option<f64>,
     /// For each row, its index (0-based ROI row/column) in the source file; differs from the row
     /// number only when rows were dropped ([`NanPolicy::DropRows`]).
@@ -111,8 +111,8 @@ pub struct Recording {
     pub extra: Vec<ExtraSeries>,
 }
 
-impl Recording {
-    /// A recording from its parts, checked with [`Recording::validate`]; `source_index` is `0..n`, no
+impl CalciumRecording {
+    /// A recording from its parts, checked with [`CalciumRecording::validate`]; `source_index` is `0..n`, no
     /// metadata, no extra series.
     pub fn new(
         labels: Vec<String>,
@@ -140,13 +140,13 @@ impl Recording {
         Ok(rec)
     }
 
-    /// Checks the invariants listed on [`Recording`]; the error says which one fails.
+    /// Checks the invariants listed on [`CalciumRecording`]; the error says which one fails.
     pub fn validate(&self) -> Result<(), ImagingError> {
         let names = Names { traces: "traces", time: "time_s" };
         check(self, &names).map_err(ImagingError::Invalid)
     }
 
-    /// Trace of neuron row `i` (one value per frame, unit per [`Recording::kind`]). Panics if `i >= n_neurons`.
+    /// Trace of neuron row `i` (one value per frame, unit per [`CalciumRecording::kind`]). Panics if `i >= n_neurons`.
     pub fn trace(&self, i: usize) -> &[f64] {
         &self.traces[i * self.n_frames..(i + 1) * self.n_frames]
     }
@@ -206,7 +206,7 @@ fn row_name(labels: &[String], i: usize) -> String {
 }
 
 /// The structural checks, as a message naming the datasets in `names`.
-fn check(r: &Recording, names: &Names) -> Result<(), String> {
+fn check(r: &CalciumRecording, names: &Names) -> Result<(), String> {
     let (n, m) = (r.n_neurons, r.n_frames);
     if n == 0 {
         return Err(format!("{} has no neurons (rows)", names.traces));
@@ -268,7 +268,7 @@ fn nan_message(traces: &str, bad: &[String]) -> String {
     )
 }
 
-fn all_nan_rows(r: &Recording) -> Vec<usize> {
+fn all_nan_rows(r: &CalciumRecording) -> Vec<usize> {
     (0..r.n_neurons).filter(|&i| r.trace(i).iter().all(|v| v.is_nan())).collect()
 }
 
@@ -291,7 +291,12 @@ fn check_times(t: &[f64]) -> Result<(), String> {
 
 /// What readers call last: applies `nan` (dropping all-NaN rows if asked) and checks every invariant,
 /// reporting failures as [`ImagingError::Format`] on `path` with the dataset names in `names`.
-pub(crate) fn finish(mut r: Recording, nan: NanPolicy, path: &Path, names: &Names) -> Result<Recording, ImagingError> {
+pub(crate) fn finish(
+    mut r: CalciumRecording,
+    nan: NanPolicy,
+    path: &Path,
+    names: &Names,
+) -> Result<CalciumRecording, ImagingError> {
     if nan == NanPolicy::DropRows && r.traces.len() == r.n_neurons * r.n_frames && r.labels.len() == r.n_neurons {
         let bad = all_nan_rows(&r);
         if !bad.is_empty() && bad.len() < r.n_neurons {
@@ -321,7 +326,7 @@ mod tests {
 
     #[test]
     fn accessors_and_checks() {
-        let r = Recording::new(
+        let r = CalciumRecording::new(
             vec!["A".into(), String::new()],
             vec![0.0, 0.5, 1.0],
             vec![1.0, 2.0, 3.0, 4.0, f64::NAN, 6.0],
@@ -332,9 +337,10 @@ mod tests {
         assert_eq!(r.index_of("A"), Some(0));
         assert!((r.frame_rate_hz().unwrap() - 2.0).abs() < 1e-12);
         assert_eq!(r.n_labelled(), 1);
-        let e = Recording::new(vec!["A".into()], vec![0.0, 0.0], vec![1.0, 2.0], SignalKind::DfOverF).unwrap_err();
+        let e =
+            CalciumRecording::new(vec!["A".into()], vec![0.0, 0.0], vec![1.0, 2.0], SignalKind::DfOverF).unwrap_err();
         assert!(e.to_string().contains("strictly increasing"), "{e}");
-        let e = Recording::new(vec!["A".into()], vec![0.0, 1.0], vec![f64::NAN, f64::NAN], SignalKind::DfOverF)
+        let e = CalciumRecording::new(vec!["A".into()], vec![0.0, 1.0], vec![f64::NAN, f64::NAN], SignalKind::DfOverF)
             .unwrap_err();
         assert!(e.to_string().contains("NaN in every frame: A"), "{e}");
         assert_eq!(SignalKind::parse("dF/F"), SignalKind::DfOverF);

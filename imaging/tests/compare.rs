@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use neurotwin_imaging::compare::*;
-use neurotwin_imaging::{FlavellOptions, Recording, SignalKind, list_flavell_worms, read_flavell};
+use neurotwin_imaging::{CalciumRecording, FlavellOptions, SignalKind, list_flavell_worms, read_flavell};
 use neurotwin_models::calcium::{Drive, ForwardModel, ImagingParams, IndicatorParams};
 
 /// SplitMix64 uniform in (0, 1) and Box–Muller normals: a self-contained seeded generator.
@@ -41,10 +41,10 @@ fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("N{i}")).collect()
 }
 
-fn rec(rows: &[Vec<f64>], dt: f64) -> Recording {
+fn rec(rows: &[Vec<f64>], dt: f64) -> CalciumRecording {
     let m = rows[0].len();
     let time: Vec<f64> = (0..m).map(|k| k as f64 * dt).collect();
-    Recording::new(names(rows.len()), time, rows.concat(), SignalKind::DfOverF).unwrap()
+    CalciumRecording::new(names(rows.len()), time, rows.concat(), SignalKind::DfOverF).unwrap()
 }
 
 fn identity_pairs(n: usize) -> Vec<NeuronPair> {
@@ -181,10 +181,15 @@ fn fine_simulation_against_coarse_recording_with_a_delay() {
     let ts: Vec<f64> = (0..=4000).map(|k| k as f64 / 20.0).collect(); // 0..200 s
     let tr: Vec<f64> = (0..=360).map(|k| 3.1 + k as f64 / 2.0).collect(); // 3.1..183.1 s
     let sim =
-        Recording::new(vec!["A".into()], ts.clone(), ts.iter().map(|&t| f(t)).collect(), SignalKind::DfOverF).unwrap();
-    let recd =
-        Recording::new(vec!["A".into()], tr.clone(), tr.iter().map(|&t| f(t - 1.2)).collect(), SignalKind::DfOverF)
+        CalciumRecording::new(vec!["A".into()], ts.clone(), ts.iter().map(|&t| f(t)).collect(), SignalKind::DfOverF)
             .unwrap();
+    let recd = CalciumRecording::new(
+        vec!["A".into()],
+        tr.clone(),
+        tr.iter().map(|&t| f(t - 1.2)).collect(),
+        SignalKind::DfOverF,
+    )
+    .unwrap();
     let c = compare(&sim, &recd, &[NeuronPair { sim_row: 0, rec_row: 0, name: "A".into() }], &no_deconv()).unwrap();
     let n = &c.neurons[0];
     println!(

@@ -4,19 +4,23 @@ mod common;
 
 use common::*;
 use neurotwin_imaging::{
-    ExtraSeries, NanPolicy, Recording, SignalKind, read_csv, read_plain_h5, write_csv, write_plain_h5,
+    CalciumRecording, ExtraSeries, NanPolicy, SignalKind, read_csv, read_plain_h5, write_csv, write_plain_h5,
 };
 
 fn same(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
-fn sample() -> Recording {
+fn sample() -> CalciumRecording {
     let t = vec![0.0, 0.1, 0.2, 0.30000000000000004];
     let traces = vec![1.5, -2.25, f64::NAN, 1e-17, 0.1, 0.2, 0.3, 0.4, 3.0, 2.0, 1.0, 0.0];
-    let mut r =
-        Recording::new(vec!["AVAL".into(), String::new(), "label, with comma".into()], t, traces, SignalKind::DfOverF)
-            .unwrap();
+    let mut r = CalciumRecording::new(
+        vec!["AVAL".into(), String::new(), "label, with comma".into()],
+        t,
+        traces,
+        SignalKind::DfOverF,
+    )
+    .unwrap();
     r.indicator = Some("GCaMP6s".into());
     r.stated_rate_hz = Some(10.0);
     r.extra.push(ExtraSeries { name: "velocity".into(), unit: "mm/s".into(), values: vec![0.1, -0.1, f64::NAN, 0.0] });

@@ -25,7 +25,12 @@ fn image_patches_learn_oriented_fields() {
         .replace("eval_batch = 200", "eval_batch = 50");
     let path = dir.path().join("pc_image_patches_short.toml");
     std::fs::write(&path, text).unwrap();
-    let opts = RunOptions { out_dir: Some(dir.path().join("out")), backend: BackendKind::Cpu, batches: Some(100), overwrite: false };
+    let opts = RunOptions {
+        out_dir: Some(dir.path().join("out")),
+        backend: BackendKind::Cpu,
+        batches: Some(100),
+        overwrite: false,
+    };
     let s = run_scenario(&path, &opts).unwrap();
     let dir = dir.path().join("out");
     let (r, l) = (s.rf_random.unwrap(), s.rf_learned.unwrap());
@@ -77,7 +82,12 @@ fn bad_scenarios_are_rejected_with_the_key() {
     std::fs::write(&p, base.replace("\"interneuron\"", "\"nonexistent\"")).unwrap();
     let e = run_scenario(
         &p,
-        &RunOptions { out_dir: Some(dir.path().join("o")), backend: BackendKind::Cpu, batches: Some(1), overwrite: false },
+        &RunOptions {
+            out_dir: Some(dir.path().join("o")),
+            backend: BackendKind::Cpu,
+            batches: Some(1),
+            overwrite: false,
+        },
     )
     .unwrap_err()
     .to_string();

@@ -415,10 +415,11 @@ struct StateVars<'a> {
 impl StateVars<'_> {
     /// Index of state variable `v`; the message lists the model's variables.
     fn index(&self, v: &str) -> Result<usize, String> {
-        self.names
+        let (names, model_name) = (&self.names, self.model_name);
+        names
             .iter()
             .position(|n| n == v)
-            .ok_or_else(|| format!("unknown state variable `{v}`; {} has: {}", self.model_name, self.names.join(", ")))
+            .ok_or_else(|| format!("unknown state variable `{v}`; {model_name} has: {}", names.join(", ")))
     }
 }
 
@@ -559,7 +560,7 @@ fn perturbation_schedule(run: &Run, perturbations: &[PerturbationSpec]) -> Resul
 /// A `block` perturbation: dose and IC50 (same unit), Hill coefficient (default 1), start/stop (ms,
 /// default the whole run) and on/off time constants (ms, default 0 = instant).
 fn receptor_block(run: &Run, p: &PerturbationSpec, f: &Fields) -> Result<ReceptorBlock, ScenarioError> {
-    let ctx = run.ctx;
+    let (ctx, what) = (run.ctx, f.what);
     let receptor = f.need(&p.receptor, "receptor")?;
     let opt = |v: &Option<Spanned<f64>>, name: &str, default: f64| match v {
         Some(x) => non_negative(ctx, x, name),
@@ -574,7 +575,7 @@ fn receptor_block(run: &Run, p: &PerturbationSpec, f: &Fields) -> Result<Recepto
             None => 1.0,
         },
         start_ms: match &p.start_ms {
-            Some(x) => start_in_run(ctx, f.what, x, run.dt, run.steps)?,
+            Some(x) => start_in_run(ctx, what, x, run.dt, run.steps)?,
             None => 0.0,
         },
         stop_ms: match &p.stop_ms {
@@ -585,7 +586,7 @@ fn receptor_block(run: &Run, p: &PerturbationSpec, f: &Fields) -> Result<Recepto
         tau_off_ms: opt(&p.tau_off_ms, "tau_off_ms", 0.0)?,
     };
     if b.stop_ms <= b.start_ms {
-        return Err(ctx.at(&p.kind, format!("{}: stop_ms must be later than start_ms", f.what)));
+        return Err(ctx.at(&p.kind, format!("{what}: stop_ms must be later than start_ms")));
     }
     Ok(b)
 }

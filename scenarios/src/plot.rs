@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use neurotwin_sim::{Recording, SimError};
+use neurotwin_sim::{SimError, SimRecording};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -20,7 +20,7 @@ pub(crate) fn ensure_font() {
 pub fn raster_png(
     path: &Path,
     title: &str,
-    rec: &Recording,
+    rec: &SimRecording,
     n_neurons: usize,
     highlight: &[(String, Vec<u32>)],
 ) -> Result<(), SimError> {
@@ -36,7 +36,7 @@ pub fn raster_png(
 fn draw(
     path: &Path,
     title: &str,
-    rec: &Recording,
+    rec: &SimRecording,
     n_neurons: usize,
     highlight: &[(String, Vec<u32>)],
 ) -> Result<(), Box<dyn std::error::Error>> {

@@ -7,7 +7,7 @@ use neurotwin_models::{CounterRng, Stream};
 use neurotwin_sim::cuda::CudaBackend;
 use neurotwin_sim::host_kernels::HostKernelBackend;
 use neurotwin_sim::output::{write_json, write_node_table, write_sonata_spikes, write_state_report};
-use neurotwin_sim::{Backend, CpuBackend, Recording, RunOptions, SimError, SimSetup};
+use neurotwin_sim::{Backend, CpuBackend, RunOptions, SimError, SimRecording, SimSetup};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -119,7 +119,7 @@ pub struct RunSummary {
 /// One finished run.
 pub struct RunResult {
     pub summary: RunSummary,
-    pub recording: Recording,
+    pub recording: SimRecording,
 }
 
 /// Seed of trial `t`: the scenario seed for trial 0, a counter-based derivation otherwise.
@@ -179,7 +179,7 @@ pub fn simulate(
     seed: u64,
     progress: bool,
     label: &str,
-) -> Result<(Recording, i32, &'static str), SimError> {
+) -> Result<(SimRecording, i32, &'static str), SimError> {
     simulate_on(BackendChoice::Cpu, run, seed, progress, label)
 }
 
@@ -190,7 +190,7 @@ pub fn simulate_on(
     seed: u64,
     progress: bool,
     label: &str,
-) -> Result<(Recording, i32, &'static str), SimError> {
+) -> Result<(SimRecording, i32, &'static str), SimError> {
     let mut setup = run.setup.clone();
     setup.seed = seed;
     let mut backend = make_backend(choice, &setup)?;
@@ -279,7 +279,7 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
 #[allow(clippy::too_many_arguments)]
 pub fn summarize(
     run: &PreparedRun,
-    rec: &Recording,
+    rec: &SimRecording,
     sweep_param: Option<String>,
     sweep_value: Option<String>,
     trial: u32,
@@ -339,7 +339,7 @@ pub const RUN_FILES: [&str; 5] = ["spikes.h5", "nodes.csv", "state.h5", "raster.
 
 /// Writes the files of one run into `dir`: `spikes.h5`, `nodes.csv`, `state.h5`, `raster.png` (if asked) and
 /// `summary.json`.
-pub fn write_outputs(dir: &Path, run: &PreparedRun, rec: &Recording, summary: &RunSummary) -> Result<(), SimError> {
+pub fn write_outputs(dir: &Path, run: &PreparedRun, rec: &SimRecording, summary: &RunSummary) -> Result<(), SimError> {
     write_sonata_spikes(&dir.join("spikes.h5"), &run.name, rec)?;
     let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
     write_node_table(&dir.join("nodes.csv"), &names)?;
@@ -352,7 +352,7 @@ pub fn write_outputs(dir: &Path, run: &PreparedRun, rec: &Recording, summary: &R
 }
 
 /// Mean rate (Hz) of `ids` from the kept spikes in steps `[a, b)`.
-pub fn window_rate(rec: &Recording, ids: &[u32], a: u64, b: u64) -> f64 {
+pub fn window_rate(rec: &SimRecording, ids: &[u32], a: u64, b: u64) -> f64 {
     let mut member = std::collections::HashSet::with_capacity(ids.len());
     member.extend(ids.iter().copied());
     let n = rec

@@ -108,8 +108,22 @@ pub fn open_array(store: &Path, name: &str) -> Result<(Array<FilesystemStore>, [
     if s.contains(&0) {
         return Err(SegmentError::dataset(store, name, format!("is empty (shape {s:?}); nothing to segment")));
     }
+    check_chunk(&array, store, name)?;
     let shape = [s[0] as usize, s[1] as usize, s[2] as usize];
     Ok((array, shape))
+}
+
+/// Refuses a chunk larger than the memory limit (8 bytes per value, the widest type read): zarrs decodes whole
+/// chunks, and multiplies the chunk shape out in u64 (a damaged `chunk_shape` of 2^64 − 1 overflowed there).
+fn check_chunk(array: &Array<FilesystemStore>, store: &Path, name: &str) -> Result<(), SegmentError> {
+    let chunk: Vec<u64> = match array.chunk_shape(&[0, 0, 0]) {
+        Ok(c) => c.iter().map(|d| d.get()).collect(),
+        Err(e) => return Err(SegmentError::dataset(store, name, format!("has no usable chunk grid: {e}"))),
+    };
+    let values: f64 = chunk.iter().map(|&d| d as f64).product();
+    let what = format!("decoding one chunk of shape {chunk:?} ({values:.3e} values)");
+    neurotwin_io::budget::check_memory(&what, values * 8.0, "re-chunk the array into smaller chunks")
+        .map_err(|e| SegmentError::dataset(store, name, e.to_string()))
 }
 
 /// The voxel size from the array attributes `resolution` or `voxel_size` (nm, z y x), if present and valid.

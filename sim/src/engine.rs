@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::backend::Backend;
 use crate::control::{PerturbationSchedule, StepControl};
 use crate::error::SimError;
-use crate::record::{RateTrace, RecordSpec, Recording, SpikeSelection, StateTrace};
+use crate::record::{RateTrace, RecordSpec, SimRecording, SpikeSelection, StateTrace};
 use crate::setup::SimSetup;
 
 /// Options of one run that are not part of the model.
@@ -26,7 +26,7 @@ pub fn run(
     spec: &RecordSpec,
     backend: &mut dyn Backend,
     opts: &RunOptions,
-) -> Result<Recording, SimError> {
+) -> Result<SimRecording, SimError> {
     let n = setup.n_neurons();
     let dt = setup.dt_ms();
     let n_ch = setup.network.receptors.len().max(1);
@@ -45,7 +45,7 @@ pub fn run(
             Some(k)
         }
     };
-    let mut rec = Recording { dt_ms: dt, steps: setup.steps, spike_counts: vec![0; n], ..Default::default() };
+    let mut rec = SimRecording { dt_ms: dt, steps: setup.steps, spike_counts: vec![0; n], ..Default::default() };
     let mut traces: Vec<StateTrace> = spec
         .state
         .iter()

@@ -21,6 +21,6 @@ pub use control::{PerturbationSchedule, ReceptorBlock, Silencing, StepControl};
 pub use cpu::CpuBackend;
 pub use engine::{RunOptions, run};
 pub use error::SimError;
-pub use record::{RateGroup, RecordSpec, Recording, SpikeSelection, StateProbe};
+pub use record::{RateGroup, RecordSpec, SimRecording, SpikeSelection, StateProbe};
 pub use setup::{InitRule, SimSetup, StateInit, Stimulus, StimulusKind};
 pub use spike_trains::{SpikeTrainStats, SpikeTrains};

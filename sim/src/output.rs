@@ -15,7 +15,7 @@ use hdf5::H5Type;
 use serde::Serialize;
 
 use crate::error::SimError;
-use crate::record::Recording;
+use crate::record::SimRecording;
 
 #[derive(H5Type, Clone, Copy, Debug, PartialEq)]
 #[repr(u8)]
@@ -37,7 +37,7 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<(), Sim
 }
 
 /// Writes the spikes of `rec` as a SONATA spike file for one population.
-pub fn write_sonata_spikes(path: &Path, population: &str, rec: &Recording) -> Result<(), SimError> {
+pub fn write_sonata_spikes(path: &Path, population: &str, rec: &SimRecording) -> Result<(), SimError> {
     let times = rec.spike_times_ms();
     let ids: Vec<u64> = rec.spike_neurons.iter().map(|&i| i as u64).collect();
     write_atomically(path, |tmp| {
@@ -67,7 +67,7 @@ pub struct ReportPopulation {
 pub fn write_sonata_spikes_populations(
     path: &Path,
     populations: &[ReportPopulation],
-    rec: &Recording,
+    rec: &SimRecording,
 ) -> Result<(), SimError> {
     let times = rec.spike_times_ms();
     write_atomically(path, |tmp| {
@@ -95,7 +95,7 @@ pub fn write_sonata_spikes_populations(
 }
 
 /// Writes sampled state variables (nothing is written when none were recorded).
-pub fn write_state_report(path: &Path, rec: &Recording) -> Result<(), SimError> {
+pub fn write_state_report(path: &Path, rec: &SimRecording) -> Result<(), SimError> {
     if rec.state.is_empty() {
         return Ok(());
     }

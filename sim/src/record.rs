@@ -56,7 +56,7 @@ pub struct RateTrace {
 /// Everything a run recorded. Spike times follow NEST: a spike detected in step `s` is stamped at the
 /// end of the step, `(s + 1) · dt`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Recording {
+pub struct SimRecording {
     pub dt_ms: f64,
     pub steps: u64,
     pub spike_steps: Vec<u64>,
@@ -67,7 +67,7 @@ pub struct Recording {
     pub rates: Vec<RateTrace>,
 }
 
-impl Recording {
+impl SimRecording {
     pub fn duration_ms(&self) -> f64 {
         self.steps as f64 * self.dt_ms
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use neurotwin_sim::Recording;
+use neurotwin_sim::SimRecording;
 use neurotwin_sim::output::write_sonata_spikes;
 
 fn venv_python() -> Option<PathBuf> {
@@ -17,7 +17,7 @@ fn sonata_spikes_read_back_with_h5py() {
         eprintln!("SKIP: .venv with h5py not found (run scripts/setup.sh; `make test` does)");
         return;
     };
-    let rec = Recording {
+    let rec = SimRecording {
         dt_ms: 0.1,
         steps: 100,
         spike_steps: vec![3, 3, 10, 99],

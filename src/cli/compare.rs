@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use neurotwin_models::calcium::{IndicatorParams, PRESET_NAMES};
-use neurotwin_scenarios::BackendChoice;
 use neurotwin_io::inputs::InputSet;
 use neurotwin_io::run_dir::RunDir;
+use neurotwin_models::calcium::{IndicatorParams, PRESET_NAMES};
+use neurotwin_scenarios::BackendChoice;
 use neurotwin_scenarios::atlas::{AtlasReport, report::write_report, run_atlas};
 use neurotwin_scenarios::calcium_compare::{
     DEFAULT_VOLTAGE_MAPPING, RecordingConfig, RecordingFormat, RecordingResult, SimulatedActivity, compare_spikes,
@@ -79,7 +79,8 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<()> {
         "propagation-atlas" => {
             let run_dir = open_out(&out, inputs, a.overwrite, &["atlas_summary.json"])?;
             let report = run_atlas(&file, a.backend, true)?;
-            let files = write_report(run_dir.staging(), &report).with_context(|| format!("writing {}", out.display()))?;
+            let files =
+                write_report(run_dir.staging(), &report).with_context(|| format!("writing {}", out.display()))?;
             let files = publish(run_dir, &files)?;
             print_atlas(&report);
             print_outputs(&files);

@@ -93,7 +93,13 @@ fn csv_connectome() {
             let (c, n) = &pairs[k];
             let shape = |b: &[u8]| if b.starts_with(&[0x1f, 0x8b]) { Shape::Binary } else { Shape::Text };
             let mutate_neurons = n.is_some() && rng.chance(1, 3);
-            let layout = *rng.pick(&[CsvLayout::Auto, CsvLayout::Auto, CsvLayout::Generic, CsvLayout::FlyWire, CsvLayout::NeuPrint]);
+            let layout = *rng.pick(&[
+                CsvLayout::Auto,
+                CsvLayout::Auto,
+                CsvLayout::Generic,
+                CsvLayout::FlyWire,
+                CsvLayout::NeuPrint,
+            ]);
             let (base, other) = if mutate_neurons { (n.as_ref().unwrap(), Some(c.clone())) } else { (c, n.clone()) };
             let mut m = mutate_from(rng, base, &texts, shape(base));
             m.note = format!(

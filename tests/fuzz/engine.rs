@@ -356,7 +356,7 @@ fn extreme_number(rng: &mut Rng, b: &mut Vec<u8>) -> &'static str {
 fn long_string(rng: &mut Rng, b: &mut Vec<u8>) -> &'static str {
     let quotes: Vec<usize> = b.iter().enumerate().filter(|(_, c)| **c == b'"').map(|(i, _)| i).collect();
     let n = *rng.pick(&[1_000usize, 10_000, 100_000, 1 << 20]);
-    let fill = *rng.pick(&[b'A', b'9', b'/', b' ', b'.']);
+    let fill = *rng.pick(b"A9/ .");
     let long = vec![fill; n];
     if quotes.len() >= 2 {
         let k = rng.below(quotes.len() - 1);
@@ -386,4 +386,3 @@ fn invalid_utf8(rng: &mut Rng, b: &mut Vec<u8>) -> &'static str {
     b.splice(at..at, t.iter().copied());
     "invalid_utf8"
 }
-

@@ -33,10 +33,9 @@ fn ok(args: &[&str], cwd: &Path) {
     assert!(o.status.success(), "neurotwin {args:?} failed: {}", stderr(&o));
 }
 
-/// A 5-neuron network named like the recordings' ROIs, its seed files, and a 200 ms run of it: shorter than
-/// every recording, so `compare` stops with an error right after reading and matching the recording (a
-/// full comparison draws figures, ~1 s per case in a debug build).
-fn setup(dir: &Path) -> (PathBuf, Vec<Seeds>) {
+/// A 5-neuron network named like the recordings' ROIs in `dir`, and runs of it: `run` (200 ms, always) and
+/// `long` (25 s, when `long`). Returns the path of `run`.
+fn network_and_runs(dir: &Path, long: bool) -> PathBuf {
     let mut neurons = String::from("id,name,cell_type,transmitter\n");
     for (i, l) in LABELS.iter().enumerate() {
         neurons += &format!("{},{l},inter,{}\n", i + 1, if i == 3 { "GABA" } else { "ACh" });
@@ -47,11 +46,20 @@ fn setup(dir: &Path) -> (PathBuf, Vec<Seeds>) {
         transmitters = \"fly\"\nweight_per_synapse = 50.0\n\n[model]\nmodel = \"lif_exp\"\n\n[run]\n\
         duration_ms = DURATION\n\n[[stimulus]]\nkind = \"activation\"\ntargets = { all = true }\nrate_hz = 20.0\n\n\
         [output]\nraster = false\n";
-    std::fs::write(dir.join("long.toml"), scenario.replace("DURATION", "25000.0")).unwrap();
     std::fs::write(dir.join("short.toml"), scenario.replace("DURATION", "200.0")).unwrap();
-    ok(&["run", "long.toml", "-o", "long"], dir);
     ok(&["run", "short.toml", "-o", "run"], dir);
-    let run = dir.join("run");
+    if long {
+        std::fs::write(dir.join("long.toml"), scenario.replace("DURATION", "25000.0")).unwrap();
+        ok(&["run", "long.toml", "-o", "long"], dir);
+    }
+    dir.join("run")
+}
+
+/// The network, its runs and the seed files. The 200 ms run is shorter than every recording, so `compare`
+/// stops with an error right after reading and matching the recording (a full comparison draws figures,
+/// ~1 s per case in a debug build).
+fn setup(dir: &Path) -> (PathBuf, Vec<Seeds>) {
+    let run = network_and_runs(dir, true);
     ok(&["import", "connections.csv", "--neurons", "neurons.csv", "-o", "small.h5", "--compile-dt", "0.1"], dir);
     ok(&["import", "connections.csv", "--neurons", "neurons.csv", "-o", "plain.h5"], dir);
     ok(&["export", "nwb", "long", "-o", "run.nwb"], dir);
@@ -129,7 +137,11 @@ fn check_seeds(dir: &Path, run: &Path, labels: &Path, seeds: &[Seeds]) {
                 ok(&args, dir);
             } else {
                 let e = stderr(&neurotwin(&args, dir));
-                assert!(e.contains("cannot compare: none of the") && e.contains("matched"), "{:?} seed {k}: {e}", s.kind);
+                assert!(
+                    e.contains("cannot compare: none of the") && e.contains("matched"),
+                    "{:?} seed {k}: {e}",
+                    s.kind
+                );
             }
         }
     }
@@ -150,4 +162,27 @@ fn hdf5_cli() {
         args.extend(s.extra[k].iter().cloned());
         CliCase { input, file_name, args, what: format!("{:?} HDF5 file", s.kind) }
     });
+}
+
+/// Found by this target: a Flavell recording whose trace array declares 2^40 frames (a flipped dimension,
+/// or a chunked dataset never written) made `compare` abort with "memory allocation of … bytes failed"
+/// (SIGABRT) instead of refusing it; now the read is checked against the memory limit first.
+#[test]
+fn huge_declared_recording_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = network_and_runs(dir.path(), false);
+    let h5 = write_flavell_h5(dir.path());
+    {
+        let f = hdf5::File::open_rw(&h5).unwrap();
+        f.unlink("gcamp/trace_array").unwrap();
+        let g = f.group("gcamp").unwrap();
+        g.new_dataset::<f64>().chunk([1024, 5]).shape([1usize << 40, 5]).create("trace_array").unwrap();
+    }
+    std::fs::write(dir.path().join("labels.json"), labels_json(&[(1, 5.0)])).unwrap();
+    let (r, h) = (run.to_string_lossy(), h5.to_string_lossy());
+    let args = ["compare", "--sim", &r, "--recording", &h, "--format", "flavell", "--labels", "labels.json"];
+    let o = neurotwin(&args, dir.path());
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("trace_array") && e.contains("memory"), "{e}");
 }

@@ -46,7 +46,7 @@ fn fixtures() -> Vec<String> {
 /// Whether preparing `spec` is quick: generated networks only up to a few hundred thousand synapses, at
 /// most 16 sweep points. Non-finite or negative sizes pass (they must be refused quickly).
 fn cheap(spec: &ScenarioSpec) -> bool {
-    let small = |x: f64, limit: f64| !(x > limit);
+    let small = |x: f64, limit: f64| x.is_nan() || x <= limit;
     let net = match &spec.network.generator {
         None => true,
         Some(GeneratorSpec::Cuba(c)) => small(c.n as f64, 2000.0) && small(c.n as f64 * c.k as f64, 2e5),

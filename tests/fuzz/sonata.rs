@@ -35,6 +35,9 @@ fn sonata() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("300_intfire");
     copy_dir(&repo().join("data/sonata/300_intfire"), &root);
+    let sim = root.join("simulation_config.json");
+    let text = std::fs::read_to_string(&sim).unwrap();
+    std::fs::write(&sim, text.replace("\"tstop\": 3000.0", "\"tstop\": 100.0")).unwrap();
     let files = text_files(&root);
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(root.join(f)).unwrap()).collect();
     let chosen = std::cell::Cell::new(0usize);

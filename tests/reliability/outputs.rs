@@ -29,7 +29,11 @@ fn assert_no_partial(dir: &Path) {
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            assert!(!name.contains("staging") && !name.ends_with(".tmp"), "partial output left: {}", e.path().display());
+            assert!(
+                !name.contains("staging") && !name.ends_with(".tmp"),
+                "partial output left: {}",
+                e.path().display()
+            );
             if e.path().is_dir() {
                 stack.push(e.path());
             }
@@ -118,8 +122,12 @@ fn segment_cannot_replace_its_volume() {
         noise: 0.1,
         ..Default::default()
     });
-    neurotwin_segment::io::write_volumes(&vol, &[(neurotwin_segment::io::RAW, neurotwin_segment::io::Data::U8(&ph.raw))], None)
-        .unwrap();
+    neurotwin_segment::io::write_volumes(
+        &vol,
+        &[(neurotwin_segment::io::RAW, neurotwin_segment::io::Data::U8(&ph.raw))],
+        None,
+    )
+    .unwrap();
     let before = std::fs::read(&vol).unwrap();
     let o = neurotwin(&["segment", "out/segmentation.h5", "-o", "out"], d);
     assert!(!o.status.success());
@@ -264,13 +272,8 @@ every_ms = 0.2
 /// Starts `neurotwin ARGS`, sends SIGINT after `after`, waits; returns the exit code (None: killed by a
 /// signal, which the handler must prevent).
 fn interrupt_after(args: &[&str], cwd: &Path, after: Duration) -> Option<i32> {
-    let mut child = Command::new(bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        Command::new(bin()).args(args).current_dir(cwd).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(after);
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     child.wait().unwrap().code()

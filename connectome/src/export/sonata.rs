@@ -206,10 +206,13 @@ pub fn write_sonata(
     for p in &options.inputs {
         inputs.add(p);
     }
-    let run_dir =
-        neurotwin_io::run_dir::RunDir::create(out_dir, "neurotwin import --to sonata", inputs, options.overwrite, &[
-            CONFIG,
-        ])?;
+    let run_dir = neurotwin_io::run_dir::RunDir::create(
+        out_dir,
+        "neurotwin import --to sonata",
+        inputs,
+        options.overwrite,
+        &[CONFIG],
+    )?;
     write_all(connectome, layouts, &plan, run_dir.staging(), options)?;
     run_dir.commit()?;
     Ok(out_dir.join(CONFIG))

@@ -915,20 +915,57 @@ pub fn detect_layout(connections: &Path) -> Result<CsvLayout, ConnectomeError> {
 /// documentation for columns, layouts and errors). The connectome is named after the connections file;
 /// its provenance lists the files, the layout used and the row / connection counts.
 pub fn read_csv(connections: &Path, neurons: Option<&Path>, layout: CsvLayout) -> Result<Connectome, ConnectomeError> {
+    // Header: the neurons file, then the connections file's columns and layout.
     let table = neurons.map(read_neurons).transpose()?;
     let mut t = Table::open(connections)?;
     let layout = match layout {
         CsvLayout::Auto => CsvLayout::detect(&t.columns),
         l => l,
     };
-    let mut cols = connection_columns(&t)?;
-    let mut resolver =
-        Resolver { table: table.as_ref(), by_name: HashMap::new(), synth_names: vec![], synth_ids: IdSet::default() };
-    let mut strings = Interner::default();
-    let mut synth_votes: IdMap<u64, Votes> = IdMap::default();
-    let mut direct: Vec<Connection> = Vec::new();
-    let mut sums: Vec<Sum> = Vec::new();
-    let mut sum_index: IdMap<(u64, u64, SynapseKind), u32> = IdMap::default();
+    let cols = connection_columns(&t)?;
+
+    // Rows → connections.
+    let Streamed { rows, connections, synth } = read_connections(&mut t, cols, table.as_ref(), layout)?;
+    let mut provenance =
+        vec![format!("{}: {} layout, {rows} rows -> {} connections", t.path.display(), layout, connections.len())];
+
+    // Neuron table: the neurons file's, or synthesised from the connections.
+    let neurons = match table {
+        Some(tab) => {
+            provenance.push(format!("{}: {} neurons", tab.path.display(), tab.neurons.len()));
+            tab.neurons
+        }
+        None => {
+            let (neurons, line) = synth.neurons();
+            provenance.push(line);
+            neurons
+        }
+    };
+    let c = Connectome { name: dataset_name(&t.path), provenance, neurons, connections };
+    c.validate()?;
+    Ok(c)
+}
+
+/// What streaming the rows of a connections file yields.
+struct Streamed {
+    /// Data rows read.
+    rows: u64,
+    connections: Vec<Connection>,
+    /// The neurons met, for a neuron table synthesised when there is no neurons file.
+    synth: SynthNeurons,
+}
+
+/// Streams the rows of connections file `t` into connections: validates each row, resolves its ends
+/// through the neurons `table` (or records them for a synthesised table) and collects the connections
+/// as `layout` says. Whether `pre`/`post` columns hold ids or names may be decided by the first row.
+fn read_connections(
+    t: &mut Table,
+    mut cols: ConnColumns,
+    table: Option<&NeuronTable>,
+    layout: CsvLayout,
+) -> Result<Streamed, ConnectomeError> {
+    let mut resolver = Resolver { table, by_name: HashMap::new(), synth_names: vec![], synth_ids: IdSet::default() };
+    let mut collector = Collector::new(layout, table.is_none());
     let mut rows: u64 = 0;
     let mut names_ready = false;
     let mut rec = ByteRecord::new();
@@ -938,96 +975,130 @@ pub fn read_csv(connections: &Path, neurons: Option<&Path>, layout: CsvLayout) -
             cols.ends = Ends::Names;
         }
         if cols.ends == Ends::Names && !names_ready {
-            if let Some(tab) = &table {
+            if let Some(tab) = table {
                 resolver.by_name = tab.names()?;
             }
             names_ready = true;
         }
         rows += 1;
-        let (pre, post) = match cols.ends {
-            Ends::Ids => {
-                let (a, b) = (row.id(cols.pre)?, row.id(cols.post)?);
-                (resolver.id(&row, cols.pre, a)?, resolver.id(&row, cols.post, b)?)
-            }
-            Ends::Names => {
-                let (a, b) = (row.name(cols.pre)?, row.name(cols.post)?);
-                (resolver.name(&row, cols.pre, a)?, resolver.name(&row, cols.post, b)?)
-            }
-        };
-        let count = row.number(cols.count, "a synapse count")?;
-        if !count.is_finite() {
-            return Err(
-                row.err(cols.count, format!("{count} is not a valid synapse count (expected a finite number >= 0)"))
-            );
+        let ends = endpoints(&row, &cols, &mut resolver)?;
+        let v = row_values(&row, &cols, ends, &mut collector.strings)?;
+        collector.add(v);
+    }
+    let (connections, votes, strings) = collector.finish();
+    let synth = SynthNeurons {
+        by_name: cols.ends == Ends::Names,
+        names: resolver.synth_names,
+        ids: resolver.synth_ids,
+        votes,
+        strings,
+    };
+    Ok(Streamed { rows, connections, synth })
+}
+
+/// The (pre, post) neuron ids of a row, by id or by name as `cols.ends` says.
+fn endpoints(row: &Row, cols: &ConnColumns, resolver: &mut Resolver) -> Result<(u64, u64), ConnectomeError> {
+    Ok(match cols.ends {
+        Ends::Ids => {
+            let (a, b) = (row.id(cols.pre)?, row.id(cols.post)?);
+            (resolver.id(row, cols.pre, a)?, resolver.id(row, cols.post, b)?)
         }
-        if count < 0.0 {
-            return Err(row.err(cols.count, format!("{count} is negative: synapse counts must be >= 0")));
+        Ends::Names => {
+            let (a, b) = (row.name(cols.pre)?, row.name(cols.post)?);
+            (resolver.name(row, cols.pre, a)?, resolver.name(row, cols.post, b)?)
         }
-        let weight = row.opt_number(cols.weight, "a weight")?;
-        if let (Some(w), Some(c)) = (weight, cols.weight)
-            && !w.is_finite()
-        {
-            return Err(row.err(c, format!("{w} is not a valid weight (expected a finite number)")));
+    })
+}
+
+/// The validated values of a row whose ends are `(pre, post)`: count finite and >= 0, weight finite,
+/// delay (ms) finite and > 0, confidence in [0, 1]; transmitter and receptor names are interned in
+/// `strings`.
+fn row_values(
+    row: &Row,
+    cols: &ConnColumns,
+    (pre, post): (u64, u64),
+    strings: &mut Interner,
+) -> Result<RowValues, ConnectomeError> {
+    let count = row.number(cols.count, "a synapse count")?;
+    if !count.is_finite() {
+        return Err(
+            row.err(cols.count, format!("{count} is not a valid synapse count (expected a finite number >= 0)"))
+        );
+    }
+    if count < 0.0 {
+        return Err(row.err(cols.count, format!("{count} is negative: synapse counts must be >= 0")));
+    }
+    let weight = row.opt_number(cols.weight, "a weight")?;
+    if let (Some(w), Some(c)) = (weight, cols.weight)
+        && !w.is_finite()
+    {
+        return Err(row.err(c, format!("{w} is not a valid weight (expected a finite number)")));
+    }
+    let delay = row.opt_number(cols.delay, "a delay in ms")?;
+    if let (Some(d), Some(c)) = (delay, cols.delay)
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(row.err(c, format!("{d} is not a valid delay (expected a finite number of ms > 0)")));
+    }
+    let confidence = row.opt_number(cols.confidence, "a confidence in [0, 1]")?;
+    if let (Some(q), Some(c)) = (confidence, cols.confidence)
+        && !(0.0..=1.0).contains(&q)
+    {
+        return Err(row.err(c, format!("{q} is not a valid confidence (expected a number in [0, 1])")));
+    }
+    Ok(RowValues {
+        pre,
+        post,
+        kind: parse_kind(row, cols.kind)?,
+        count,
+        weight,
+        nt: row.opt_text(cols.nt)?.map(|s| strings.get(s)),
+        receptor: row.opt_text(cols.receptor)?.map(|s| strings.get(s)),
+        delay: delay.map(|d| d as f32),
+        confidence: confidence.map(|q| q as f32),
+    })
+}
+
+/// Connections collected while the rows stream by: one per row, or — for layouts that sum rows — one
+/// per (pre, post, kind).
+struct Collector {
+    layout: CsvLayout,
+    /// Whether to count the transmitter votes of presynaptic neurons (for a synthesised neuron table).
+    vote_neurons: bool,
+    /// Transmitter and receptor names.
+    strings: Interner,
+    /// Per presynaptic neuron id: transmitters of its chemical rows, weighted by synapse count.
+    neuron_votes: IdMap<u64, Votes>,
+    direct: Vec<Connection>,
+    sums: Vec<Sum>,
+    sum_index: IdMap<(u64, u64, SynapseKind), u32>,
+}
+
+impl Collector {
+    fn new(layout: CsvLayout, vote_neurons: bool) -> Self {
+        Self {
+            layout,
+            vote_neurons,
+            strings: Interner::default(),
+            neuron_votes: IdMap::default(),
+            direct: Vec::new(),
+            sums: Vec::new(),
+            sum_index: IdMap::default(),
         }
-        let delay = row.opt_number(cols.delay, "a delay in ms")?;
-        if let (Some(d), Some(c)) = (delay, cols.delay)
-            && !(d.is_finite() && d > 0.0)
-        {
-            return Err(row.err(c, format!("{d} is not a valid delay (expected a finite number of ms > 0)")));
-        }
-        let confidence = row.opt_number(cols.confidence, "a confidence in [0, 1]")?;
-        if let (Some(q), Some(c)) = (confidence, cols.confidence)
-            && !(0.0..=1.0).contains(&q)
-        {
-            return Err(row.err(c, format!("{q} is not a valid confidence (expected a number in [0, 1])")));
-        }
-        let v = RowValues {
-            pre,
-            post,
-            kind: parse_kind(&row, cols.kind)?,
-            count,
-            weight,
-            nt: row.opt_text(cols.nt)?.map(|s| strings.get(s)),
-            receptor: row.opt_text(cols.receptor)?.map(|s| strings.get(s)),
-            delay: delay.map(|d| d as f32),
-            confidence: confidence.map(|q| q as f32),
-        };
-        if table.is_none()
+    }
+
+    fn add(&mut self, v: RowValues) {
+        if self.vote_neurons
             && v.kind == SynapseKind::Chemical
             && let Some(nt) = v.nt
         {
-            synth_votes.entry(v.pre).or_default().add(nt, v.count);
+            self.neuron_votes.entry(v.pre).or_default().add(nt, v.count);
         }
-        if layout.sums_rows() {
-            let key = (v.pre, v.post, v.kind);
-            let i = *sum_index.entry(key).or_insert_with(|| {
-                sums.push(Sum {
-                    pre: v.pre,
-                    post: v.post,
-                    kind: v.kind,
-                    count: 0.0,
-                    weight: None,
-                    votes: Votes::default(),
-                    receptor: None,
-                    delay: None,
-                    confidence: None,
-                });
-                (sums.len() - 1) as u32
-            });
-            let s = &mut sums[i as usize];
-            s.count += v.count;
-            if let Some(w) = v.weight {
-                s.weight = Some(s.weight.unwrap_or(0.0) + w);
-            }
-            if let Some(nt) = v.nt {
-                s.votes.add(nt, v.count);
-            }
-            s.receptor = s.receptor.or(v.receptor);
-            s.delay = s.delay.or(v.delay);
-            s.confidence = s.confidence.or(v.confidence);
+        if self.layout.sums_rows() {
+            self.add_to_sum(v);
         } else {
-            let name = |k: Option<u32>| k.map(|k| strings.names[k as usize].clone());
-            direct.push(Connection {
+            let name = |k: Option<u32>| k.map(|k| self.strings.names[k as usize].clone());
+            let c = Connection {
                 pre: v.pre,
                 post: v.post,
                 kind: v.kind,
@@ -1037,65 +1108,107 @@ pub fn read_csv(connections: &Path, neurons: Option<&Path>, layout: CsvLayout) -
                 receptor: name(v.receptor),
                 delay_ms: v.delay,
                 confidence: v.confidence,
-            });
+            };
+            self.direct.push(c);
         }
     }
-    drop(sum_index);
-    let connections: Vec<Connection> = if layout.sums_rows() {
-        sums.into_iter()
-            .map(|s| Connection {
-                pre: s.pre,
-                post: s.post,
-                kind: s.kind,
-                count: s.count as f32,
-                weight: s.weight.map(|w| w as f32),
-                transmitter: s.votes.majority().map(|k| strings.names[k as usize].clone()),
-                receptor: s.receptor.map(|k| strings.names[k as usize].clone()),
-                delay_ms: s.delay,
-                confidence: s.confidence,
-            })
-            .collect()
-    } else {
-        direct
-    };
-    let synth_nt = |id: u64| synth_votes.get(&id).and_then(Votes::majority).map(|k| strings.names[k as usize].clone());
-    let mut provenance =
-        vec![format!("{}: {} layout, {rows} rows -> {} connections", t.path.display(), layout, connections.len())];
-    let neurons = match table {
-        Some(tab) => {
-            provenance.push(format!("{}: {} neurons", tab.path.display(), tab.neurons.len()));
-            tab.neurons
+
+    /// Adds a row to the sum of its (pre, post, kind): counts and weights add up, the transmitter is
+    /// voted for, receptor, delay and confidence come from the first row that has them.
+    fn add_to_sum(&mut self, v: RowValues) {
+        let sums = &mut self.sums;
+        let i = *self.sum_index.entry((v.pre, v.post, v.kind)).or_insert_with(|| {
+            sums.push(Sum {
+                pre: v.pre,
+                post: v.post,
+                kind: v.kind,
+                count: 0.0,
+                weight: None,
+                votes: Votes::default(),
+                receptor: None,
+                delay: None,
+                confidence: None,
+            });
+            (sums.len() - 1) as u32
+        });
+        let s = &mut sums[i as usize];
+        s.count += v.count;
+        if let Some(w) = v.weight {
+            s.weight = Some(s.weight.unwrap_or(0.0) + w);
         }
-        None if cols.ends == Ends::Names => {
-            let n: Vec<Neuron> = resolver
-                .synth_names
-                .into_iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    let mut n = Neuron::new(i as u64, name);
-                    n.transmitter = synth_nt(i as u64);
-                    n
-                })
-                .collect();
-            provenance.push(format!("neuron table synthesised from the {} neuron names (ids 0..)", n.len()));
-            n
+        if let Some(nt) = v.nt {
+            s.votes.add(nt, v.count);
         }
-        None => {
-            let mut ids: Vec<u64> = resolver.synth_ids.into_iter().collect();
-            ids.sort_unstable();
-            provenance.push(format!("neuron table synthesised from the {} neuron ids", ids.len()));
-            ids.into_iter()
-                .map(|id| {
-                    let mut n = Neuron::new(id, "");
-                    n.transmitter = synth_nt(id);
-                    n
+        s.receptor = s.receptor.or(v.receptor);
+        s.delay = s.delay.or(v.delay);
+        s.confidence = s.confidence.or(v.confidence);
+    }
+
+    /// The connections, the transmitter votes per presynaptic neuron and the interned names they use.
+    fn finish(self) -> (Vec<Connection>, IdMap<u64, Votes>, Vec<String>) {
+        let Self { layout, strings, neuron_votes, direct, sums, sum_index, .. } = self;
+        drop(sum_index);
+        let names = strings.names;
+        let connections = if layout.sums_rows() {
+            sums.into_iter()
+                .map(|s| Connection {
+                    pre: s.pre,
+                    post: s.post,
+                    kind: s.kind,
+                    count: s.count as f32,
+                    weight: s.weight.map(|w| w as f32),
+                    transmitter: s.votes.majority().map(|k| names[k as usize].clone()),
+                    receptor: s.receptor.map(|k| names[k as usize].clone()),
+                    delay_ms: s.delay,
+                    confidence: s.confidence,
                 })
                 .collect()
+        } else {
+            direct
+        };
+        (connections, neuron_votes, names)
+    }
+}
+
+/// The neurons a connections file refers to, for a neuron table synthesised without a neurons file.
+struct SynthNeurons {
+    /// Whether the file names its neurons (else it gives their ids).
+    by_name: bool,
+    /// Names in order of first appearance (neuron `i` has id `i`).
+    names: Vec<String>,
+    ids: IdSet<u64>,
+    /// Per neuron id: transmitters of its outgoing chemical rows, weighted by synapse count.
+    votes: IdMap<u64, Votes>,
+    /// The names the votes refer to.
+    strings: Vec<String>,
+}
+
+impl SynthNeurons {
+    /// The majority transmitter of neuron `id` (ties: the one seen first).
+    fn transmitter(&self, id: u64) -> Option<String> {
+        self.votes.get(&id).and_then(Votes::majority).map(|k| self.strings[k as usize].clone())
+    }
+
+    /// The neuron table — one neuron per name (ids 0, 1, …) or per id (ascending) — and its provenance
+    /// line.
+    fn neurons(mut self) -> (Vec<Neuron>, String) {
+        let names = std::mem::take(&mut self.names);
+        let neuron = |id: u64, name: String| {
+            let mut n = Neuron::new(id, name);
+            n.transmitter = self.transmitter(id);
+            n
+        };
+        if self.by_name {
+            let n: Vec<Neuron> = names.into_iter().enumerate().map(|(i, name)| neuron(i as u64, name)).collect();
+            let line = format!("neuron table synthesised from the {} neuron names (ids 0..)", n.len());
+            (n, line)
+        } else {
+            let mut ids: Vec<u64> = self.ids.iter().copied().collect();
+            ids.sort_unstable();
+            let line = format!("neuron table synthesised from the {} neuron ids", ids.len());
+            (ids.into_iter().map(|id| neuron(id, String::new())).collect(), line)
         }
-    };
-    let c = Connectome { name: dataset_name(&t.path), provenance, neurons, connections };
-    c.validate()?;
-    Ok(c)
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::resample::{Aligned, ResampleMethod, ResampleOptions, TimeBase, TraceSet, align_traces};
 use crate::error::ImagingError;
 use crate::labels::LabelMap;
-use crate::recording::{Recording, SignalKind};
+use crate::recording::{CalciumRecording, SignalKind};
 use crate::stats::{lagged_xcorr, nan_mean, nan_median, pearson, spearman};
 
 /// One matched neuron: its row in the simulation, its row in the recording and the name to report.
@@ -299,11 +299,11 @@ impl Comparison {
 
 /// Compares simulated traces `sim` with recorded traces `rec` for the matched `pairs`: aligns them
 /// ([`align_traces`]; `sim` = first series) and computes [`compare_aligned`]. Build `sim` with
-/// [`Recording::new`] from the simulation's names, frame times (s) and traces (kind `DfOverF` for
+/// [`CalciumRecording::new`] from the simulation's names, frame times (s) and traces (kind `DfOverF` for
 /// forward-modelled ΔF/F). Errors for invalid options, no time overlap or a pair naming a missing row.
 pub fn compare(
-    sim: &Recording,
-    rec: &Recording,
+    sim: &CalciumRecording,
+    rec: &CalciumRecording,
     pairs: &[NeuronPair],
     opts: &CompareOptions,
 ) -> Result<Comparison, ImagingError> {
@@ -637,7 +637,7 @@ pub struct BehaviourRelation {
     pub peak_lag_s: Option<f64>,
     /// Frames where both are finite.
     pub n_frames: usize,
-    /// Frame interval used to convert lags (s): 1 / [`Recording::frame_rate_hz`].
+    /// Frame interval used to convert lags (s): 1 / [`CalciumRecording::frame_rate_hz`].
     pub dt_s: f64,
 }
 
@@ -645,7 +645,7 @@ pub struct BehaviourRelation {
 /// `extra_name` (e.g. `reversal_vec`), lags within ±`max_lag_s` seconds (converted to frames with the
 /// recording's median frame interval). Positive lag = the neuron lags the behaviour.
 pub fn behaviour_relation(
-    rec: &Recording,
+    rec: &CalciumRecording,
     neuron_row: usize,
     extra_name: &str,
     max_lag_s: f64,

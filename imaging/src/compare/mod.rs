@@ -1,7 +1,7 @@
 //! Simulated vs recorded calcium: common time base, per-neuron and population metrics, CSV/JSON report and
 //! figures.
 //!
-//! Workflow: build the simulated traces as a [`Recording`](crate::Recording) (names, frame times in s,
+//! Workflow: build the simulated traces as a [`CalciumRecording`](crate::CalciumRecording) (names, frame times in s,
 //! neurons × frames; kind `DfOverF` for forward-modelled ΔF/F), match neurons with a
 //! [`LabelMap`](crate::LabelMap) → [`NeuronPair::from_label_map`], then [`compare`] →
 //! [`write_csv`]/[`write_json`] and [`plot_traces`]/[`plot_corr_matrices`] (which also need the

@@ -1,4 +1,4 @@
-//! Putting two trace sets (two [`Recording`]s, or a simulation and a recording) on a common time base.
+//! Putting two trace sets (two [`CalciumRecording`]s, or a simulation and a recording) on a common time base.
 //!
 //! # Rule
 //!
@@ -31,7 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ImagingError;
-use crate::recording::Recording;
+use crate::recording::CalciumRecording;
 use crate::stats::nan_median;
 
 /// Which times form the common time base (see the [module documentation](self)).
@@ -160,8 +160,8 @@ pub struct TraceSet<'a> {
 }
 
 impl<'a> TraceSet<'a> {
-    /// The traces of a [`Recording`], named `name`.
-    pub fn of(name: &'a str, r: &'a Recording) -> Self {
+    /// The traces of a [`CalciumRecording`], named `name`.
+    pub fn of(name: &'a str, r: &'a CalciumRecording) -> Self {
         Self { name, time_s: &r.time_s, traces: &r.traces, n_rows: r.n_neurons }
     }
 
@@ -199,7 +199,7 @@ impl<'a> TraceSet<'a> {
 
 /// Aligns two recordings (see the [module documentation](self) for the rule): `a` is usually the
 /// simulation, `b` the recording.
-pub fn align(a: &Recording, b: &Recording, opts: &ResampleOptions) -> Result<Aligned, ImagingError> {
+pub fn align(a: &CalciumRecording, b: &CalciumRecording, opts: &ResampleOptions) -> Result<Aligned, ImagingError> {
     align_traces(&TraceSet::of("first recording", a), &TraceSet::of("second recording", b), opts)
 }
 

@@ -6,7 +6,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neurotwin_models::calcium::{ForwardModel, ImagingParams, IndicatorParams};
-use neurotwin_sim::{RecordSpec, Recording, StateProbe, Stimulus, StimulusKind};
+use neurotwin_sim::{RecordSpec, SimRecording, StateProbe, Stimulus, StimulusKind};
 use rayon::prelude::*;
 
 use crate::build::PreparedRun;
@@ -114,7 +114,7 @@ fn stimulation(neuron: u32, p: &AtlasProtocol, spiking: bool) -> Stimulus {
 }
 
 /// Mean of each neuron's signal over the response window: forward-model ΔF/F of its spikes, or V_m.
-fn window_means(rec: &Recording, forward: &ForwardModel, p: &AtlasProtocol, n: usize, spiking: bool) -> Vec<f64> {
+fn window_means(rec: &SimRecording, forward: &ForwardModel, p: &AtlasProtocol, n: usize, spiking: bool) -> Vec<f64> {
     let (a, b) = p.response_steps;
     if !spiking {
         let tr = &rec.state[0];
@@ -133,7 +133,7 @@ fn window_means(rec: &Recording, forward: &ForwardModel, p: &AtlasProtocol, n: u
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
     for (&s, &i) in rec.spike_steps.iter().zip(&rec.spike_neurons) {
         if s < b {
-            // Spike of step s at the end of the step, as the SONATA report and `Recording::spike_times_ms`.
+            // Spike of step s at the end of the step, as the SONATA report and `SimRecording::spike_times_ms`.
             times[i as usize].push((s + 1) as f64 * rec.dt_ms);
         }
     }

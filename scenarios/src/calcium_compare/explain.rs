@@ -3,7 +3,7 @@
 //! before anything is simulated or written, so that a failed comparison leaves no partial report.
 
 use neurotwin_imaging::compare::{Comparison, SkipCause, SkippedNeuron};
-use neurotwin_imaging::{Recording, suggest_names};
+use neurotwin_imaging::{CalciumRecording, suggest_names};
 
 /// Compared neurons the report needs: the correlation matrices (the population comparison) need two.
 pub const MIN_COMPARED: usize = 2;
@@ -22,7 +22,12 @@ fn run_needed_ms(frames: usize, rate_hz: f64) -> f64 {
 
 /// Checks that a run of `duration_ms` and the recording `rec` (first frame at 0 s) can overlap in
 /// `min_frames` frames, for the matched neurons `matched`; the error says which is too short and the fix.
-pub fn check_length(duration_ms: f64, rec: &Recording, matched: &[String], min_frames: usize) -> Result<(), String> {
+pub fn check_length(
+    duration_ms: f64,
+    rec: &CalciumRecording,
+    matched: &[String],
+    min_frames: usize,
+) -> Result<(), String> {
     let none = format!("none of the {} matched neuron(s) ({}) can be compared", matched.len(), list(matched));
     let Some(rate) = rec.frame_rate_hz() else {
         return Err(format!("{none}: the recording has {} frame(s); at least {min_frames} are needed", rec.n_frames));
@@ -147,9 +152,9 @@ mod tests {
     use neurotwin_imaging::SignalKind;
 
     /// A recording at 5 Hz whose timestamps carry rounding error (rate 4.999999999999996 Hz).
-    fn rec(frames: usize) -> Recording {
+    fn rec(frames: usize) -> CalciumRecording {
         let time: Vec<f64> = (0..frames).map(|k| k as f64 * 0.2).collect();
-        Recording::new(vec!["A".into()], time, vec![0.0; frames], SignalKind::DfOverF).unwrap()
+        CalciumRecording::new(vec!["A".into()], time, vec![0.0; frames], SignalKind::DfOverF).unwrap()
     }
 
     #[test]

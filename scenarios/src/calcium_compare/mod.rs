@@ -23,7 +23,7 @@ use neurotwin_imaging::compare::{
     align_traces, behaviour_relation, compare_aligned, plot_corr_matrices, plot_traces, write_csv, write_json,
 };
 use neurotwin_imaging::{
-    FlavellOptions, ImagingError, LabelMap, LabelMapOptions, NanPolicy, NwbOptions, Recording, SignalKind,
+    CalciumRecording, FlavellOptions, ImagingError, LabelMap, LabelMapOptions, NanPolicy, NwbOptions, SignalKind,
     list_flavell_worms, read_csv, read_flavell, read_nwb, read_plain_h5,
 };
 use neurotwin_models::calcium::{ActivityMapping, IndicatorParams, PRESET_NAMES};
@@ -100,7 +100,7 @@ pub const DEFAULT_VOLTAGE_MAPPING: ActivityMapping = ActivityMapping { threshold
 /// A recording and the name it is reported under (worm uid or file name).
 pub struct NamedRecording {
     pub name: String,
-    pub recording: Recording,
+    pub recording: CalciumRecording,
 }
 
 /// The comparison with one recording.
@@ -206,7 +206,7 @@ fn recording_err(r: &NamedRecording, e: impl std::fmt::Display) -> ScenarioError
 pub fn load_recordings(cfg: &RecordingConfig) -> Result<Vec<NamedRecording>, ScenarioError> {
     let p = &cfg.path;
     let stem = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let one = |recording: Recording| Ok(vec![NamedRecording { name: stem.clone(), recording }]);
+    let one = |recording: CalciumRecording| Ok(vec![NamedRecording { name: stem.clone(), recording }]);
     match cfg.format {
         RecordingFormat::Nwb => {
             one(read_nwb(p, &NwbOptions { series: cfg.series.clone(), nan: cfg.nan_policy })
@@ -270,7 +270,7 @@ fn compare_options(cfg: &RecordingConfig) -> CompareOptions {
     }
 }
 
-fn label_map(rec: &Recording, names: &[String]) -> LabelMap {
+fn label_map(rec: &CalciumRecording, names: &[String]) -> LabelMap {
     LabelMap::build(&rec.labels, names, &LabelMapOptions { case_insensitive: true, ..Default::default() })
 }
 

@@ -1,8 +1,8 @@
 //! Simulated spikes (or graded voltage) → simulated calcium imaging: the forward model (indicator kinetics,
 //! Hill saturation, frame averaging) applied to each neuron's spike train or voltage trace at a recording's frame rate, as an
-//! `imaging::Recording` of ΔF/F that the comparison can align with the real one.
+//! `imaging::CalciumRecording` of ΔF/F that the comparison can align with the real one.
 
-use neurotwin_imaging::{Recording, SignalKind};
+use neurotwin_imaging::{CalciumRecording, SignalKind};
 use neurotwin_models::calcium::{ActivityMapping, Drive, ForwardModel, ImagingParams, IndicatorParams};
 use rayon::prelude::*;
 
@@ -28,7 +28,7 @@ pub fn simulated_imaging(
     frame_rate_hz: f64,
     duration_ms: f64,
     indicator: &IndicatorParams,
-) -> Result<Recording, String> {
+) -> Result<CalciumRecording, String> {
     let dt = match activity {
         SimulatedActivity::Spikes(_) => CALCIUM_DT_MS,
         SimulatedActivity::Voltage { dt_ms, .. } => *dt_ms,
@@ -51,5 +51,5 @@ pub fn simulated_imaging(
     let time_s: Vec<f64> = (0..n_frames).map(|k| fm.frame_time_ms(k) * 1e-3).collect();
     let flat: Vec<f64> = traces.into_iter().flat_map(|t| t.into_iter().take(n_frames)).collect();
     let labels = rows.iter().map(|&r| names[r].clone()).collect();
-    Recording::new(labels, time_s, flat, SignalKind::DfOverF).map_err(|e| e.to_string())
+    CalciumRecording::new(labels, time_s, flat, SignalKind::DfOverF).map_err(|e| e.to_string())
 }

@@ -63,7 +63,7 @@ use neurotwin_fit::testing::SplitMix;
 use neurotwin_fit::{FitError, FitNetwork, ParamSet, Transform};
 use neurotwin_imaging::stats::pearson;
 use neurotwin_imaging::{
-    FlavellOptions, LabelMap, LabelMapOptions, NanPolicy, Recording, SignalKind, list_flavell_worms, read_csv,
+    CalciumRecording, FlavellOptions, LabelMap, LabelMapOptions, NanPolicy, SignalKind, list_flavell_worms, read_csv,
     read_flavell,
 };
 use rayon::prelude::*;
@@ -304,7 +304,7 @@ impl CalciumFitReport {
 struct RawWorm {
     name: String,
     source: PathBuf,
-    recording: Recording,
+    recording: CalciumRecording,
 }
 
 /// FNV-1a of a name (seeds per worm that do not depend on the worm order).

@@ -62,7 +62,9 @@ pub fn weights_to_bytes(spec: &UNetSpec, tensors: &[NamedTensor]) -> Result<Vec<
 pub fn write_weights(path: impl AsRef<Path>, spec: &UNetSpec, tensors: &[NamedTensor]) -> Result<(), CnnError> {
     let path = path.as_ref();
     let bytes = weights_to_bytes(spec, tensors)?;
-    std::fs::write(path, bytes).map_err(|source| CnnError::Io { path: path.display().to_string(), source })
+    // All or nothing, 0666 − umask (the shared I/O layer).
+    neurotwin_io::atomic::write_bytes(path, &bytes)
+        .map_err(|e| CnnError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) })
 }
 
 /// The architecture and all tensors of a weights file (F32 only; not yet checked against the architecture).
