@@ -11,7 +11,7 @@ demo: setup
 	$(CARGO) run --release --quiet -- demo
 
 ## Build and run every test of the workspace; NVRTC (pip wheels in .venv-cuda) compiles the CUDA kernels, and the
-## ptxas register/spill report of kernels/tests/nvrtc_compile.rs is printed to the log.
+## ptxas register/spill report of kernels/tests/integration/nvrtc_compile.rs is printed to the log.
 ## pynwb + nwbinspector (pip, in .venv-nwb) check the NWB files the tests write (NEUROTWIN_REQUIRE_NWB=1: no skipping);
 ## BMTK's SONATA reader (pip, in .venv-bmtk) reads the circuits our writer makes (NEUROTWIN_REQUIRE_BMTK=1).
 ## Then `mpirun -np 2 neurotwin run` must give the spikes of one process (Open MPI via scripts/setup-mpi.sh).
@@ -22,7 +22,7 @@ test: setup
 	set -a; . .venv-cuda/env.sh; set +a; \
 	export LD_LIBRARY_PATH="$$NEUROTWIN_NVRTC_LIB_DIR$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" NEUROTWIN_REQUIRE_NVRTC=1 NEUROTWIN_REQUIRE_NWB=1 NEUROTWIN_REQUIRE_BMTK=1; \
 	$(CARGO) test --workspace && \
-	$(CARGO) test -p neurotwin-kernels --test nvrtc_compile -- --nocapture
+	$(CARGO) test -p neurotwin-kernels --test integration -- --nocapture nvrtc_compile::
 	./scripts/setup-mpi.sh && CARGO="$(CARGO)" ./scripts/test-mpi.sh
 
 ## Criterion micro-benchmarks and the full-size generator benchmarks.

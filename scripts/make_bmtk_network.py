@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Builds a small SONATA network with BMTK's NetworkBuilder and writes the numbers the Rust cross-check test
-(connectome/tests/bmtk_crosscheck.rs) compares our reader against.
+(connectome/tests/integration/bmtk_crosscheck.rs) compares our reader against.
 
 usage: scripts/setup-bmtk.sh && .venv-bmtk/bin/python scripts/make_bmtk_network.py [OUT_DIR]
        (OUT_DIR defaults to connectome/tests/data/bmtk_small)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds a small SONATA network with BMTK's NetworkBuilder, simulates it with BMTK's BioNet (NEURON) and writes
 network, inputs, configs and the reference spike report into OUT (default data/sonata/bmtk_intfire): the
-independent truth for neurotwin's SONATA simulation test (scenarios/tests/sonata_run.rs).
+independent truth for neurotwin's SONATA simulation test (scenarios/tests/integration/sonata_run.rs).
 
     python3 -m venv .venv-bmtk-sim
     .venv-bmtk-sim/bin/pip install bmtk==1.2.0 neuron==9.0.2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv-bmtk with the Brain Modeling Toolkit (pip `bmtk`, pinned): `make test` uses it to let BMTK's own
-# SONATA reader read the circuits our writer makes (connectome/tests/bmtk_crosscheck.rs, required there with
+# SONATA reader read the circuits our writer makes (connectome/tests/integration/bmtk_crosscheck.rs, required there with
 # NEUROTWIN_REQUIRE_BMTK=1), and scripts/make_bmtk_network.py uses it to regenerate connectome/tests/data/bmtk_small.
 # Idempotent.
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs NVRTC (libnvrtc.so.12) and ptxas from NVIDIA's pip wheels into .venv-cuda, for the NVRTC compile
-# test of the kernels crate (kernels/tests/nvrtc_compile.rs). Needs no GPU and no CUDA installation.
+# test of the kernels crate (kernels/tests/integration/nvrtc_compile.rs). Needs no GPU and no CUDA installation.
 # Idempotent. Writes .venv-cuda/env.sh with NEUROTWIN_NVRTC_LIB_DIR and NEUROTWIN_PTXAS.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs pynwb and nwbinspector (pip) into .venv-nwb, for the NWB output checks
-# (scripts/check_nwb.py, run by imaging/tests/nwb_write.rs and tests/cli_export.rs).
+# (scripts/check_nwb.py, run by imaging/tests/integration/nwb_write.rs and tests/cli/export.rs).
 # Also used by scripts/make_test_nwb.py (pynwb, h5py, numpy). Idempotent: does nothing when the pinned
 # versions are already installed.
 set -euo pipefail

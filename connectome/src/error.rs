@@ -34,3 +34,18 @@ impl ConnectomeError {
         Self::Format { path: path.into(), message: message.into() }
     }
 }
+
+/// An error of the shared HDF5 reader: a file that cannot be opened or a library failure is
+/// [`ConnectomeError::Hdf5`]; content that is not what was expected (missing, wrong type or shape, damaged,
+/// too large for the memory limit) is [`ConnectomeError::Format`].
+impl From<neurotwin_io::h5::H5Error> for ConnectomeError {
+    fn from(e: neurotwin_io::h5::H5Error) -> Self {
+        use neurotwin_io::h5::H5ErrorKind;
+        match e.kind {
+            H5ErrorKind::Open | H5ErrorKind::Library => Self::Hdf5 { path: e.path, message: e.message },
+            H5ErrorKind::Format | H5ErrorKind::Damaged | H5ErrorKind::Budget => {
+                Self::Format { path: e.path, message: e.message }
+            }
+        }
+    }
+}

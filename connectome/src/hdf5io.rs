@@ -80,7 +80,8 @@
 //! than read silently or crashing libhdf5. Before a dataset is read, its declared shape is checked against
 //! the shapes of the datasets it must match, against what the file's size could hold (deflate compresses at
 //! most about 1,000 : 1) and against the memory limit ([`neurotwin_io::budget::check_memory`]), so a damaged
-//! size is an error and not an attempt to allocate terabytes.
+//! size is an error and not an attempt to allocate terabytes (the shared reader [`neurotwin_io::h5`] does these
+//! checks).
 //!
 //! # Version `connectome/1`
 //!
@@ -95,8 +96,9 @@ use std::fmt::Display;
 use std::path::Path;
 
 use hdf5::file::LibraryVersion;
-use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
-use hdf5::{Attribute, Dataset, File, Group, H5Type, Location};
+use hdf5::types::{FixedUnicode, TypeDescriptor};
+use hdf5::{Dataset, File, Group, H5Type, Location};
+use neurotwin_io::h5::{H5File, is_fixed_string, is_varlen_string, join, type_name};
 use neurotwin_models::ReceptorChannel;
 
 use crate::compile::{CompileReport, CompiledNetwork};
@@ -107,7 +109,7 @@ use crate::network::{Connection, Connectome, Neuron, SynapseKind};
 
 pub(crate) mod strings;
 
-use strings::{FixedString, with_width};
+use strings::with_width;
 
 /// Name of the root attribute holding the format version.
 pub const FORMAT_ATTR: &str = "neurotwin_format";
@@ -126,8 +128,6 @@ const CHUNK: usize = 1 << 16;
 /// Largest chunk (bytes) for wide rows (long strings): fewer rows a chunk.
 const CHUNK_BYTES: usize = 1 << 20;
 const DEFLATE_LEVEL: u8 = 4;
-/// Largest ratio of declared to stored bytes a file can have: deflate's limit is about 1,032 : 1.
-const MAX_COMPRESSION: f64 = 1100.0;
 
 /// What a neurotwin HDF5 file holds (see [`contents`]).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -197,8 +197,8 @@ fn check_before_write(path: &Path, net: &CompiledNetwork) -> Result<(), Connecto
 pub fn read_connectome(path: impl AsRef<Path>) -> Result<Connectome, ConnectomeError> {
     let path = path.as_ref();
     let r = Reader::open(path)?;
-    if !r.file.link_exists("connections") {
-        return Err(r.format(if r.file.link_exists("compiled") {
+    if !r.h.file().link_exists("connections") {
+        return Err(r.format(if r.h.file().link_exists("compiled") {
             "no /connections group: this file holds a compiled network only (read it with read_compiled)".to_string()
         } else {
             "missing group /connections".to_string()
@@ -216,8 +216,8 @@ pub fn read_connectome(path: impl AsRef<Path>) -> Result<Connectome, ConnectomeE
 pub fn read_compiled(path: impl AsRef<Path>) -> Result<CompiledNetwork, ConnectomeError> {
     let path = path.as_ref();
     let r = Reader::open(path)?;
-    if !r.file.link_exists("compiled") {
-        return Err(r.format(if r.file.link_exists("connections") {
+    if !r.h.file().link_exists("compiled") {
+        return Err(r.format(if r.h.file().link_exists("connections") {
             "no /compiled group: this file holds a connectome only (compile it, or write it with write_compiled)"
                 .to_string()
         } else {
@@ -232,11 +232,11 @@ pub fn read_compiled(path: impl AsRef<Path>) -> Result<CompiledNetwork, Connecto
 pub fn contents(path: impl AsRef<Path>) -> Result<Hdf5Contents, ConnectomeError> {
     let path = path.as_ref();
     let r = Reader::open(path)?;
-    let name = r.str_attr(&r.file, "name")?;
-    let neurons = r.group(&r.file, "neurons")?;
+    let name = r.str_attr(r.h.file(), "name")?;
+    let neurons = r.group(r.h.file(), "neurons")?;
     let n = r.len_of(&neurons, "id")?;
-    let connections = if r.file.link_exists("connections") {
-        let g = r.group(&r.file, "connections")?;
+    let connections = if r.h.file().link_exists("connections") {
+        let g = r.group(r.h.file(), "connections")?;
         Some(r.len_of(&g, "pre")?)
     } else {
         None
@@ -246,7 +246,7 @@ pub fn contents(path: impl AsRef<Path>) -> Result<Hdf5Contents, ConnectomeError>
         name,
         neurons: n,
         connections,
-        compiled: r.file.link_exists("compiled"),
+        compiled: r.h.file().link_exists("compiled"),
     })
 }
 
@@ -491,91 +491,28 @@ fn report_from_json(s: &str) -> Result<CompileReport, serde_json::Error> {
 // ---------------------------------------------------------------------------------------------------
 // Reading
 
+/// The reader of one file: the shared HDF5 wrapper ([`neurotwin_io::h5`]: located errors, declared sizes
+/// checked against the file and the memory limit before anything is read) plus this format's rules.
 struct Reader<'a> {
     path: &'a Path,
-    file: File,
+    h: H5File,
     /// Format version: 2 (`connectome/2`) or 1 (`connectome/1`, variable-length strings).
     version: u8,
-    /// Size of the file (bytes), which bounds what its datasets can declare.
-    file_len: u64,
-}
-
-const HDF5_SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\n'];
-
-/// Whether the file carries the HDF5 superblock signature at offset 0, 512, 1024, … (user block).
-fn has_hdf5_signature(path: &Path) -> std::io::Result<bool> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    let mut off = 0u64;
-    while off + 8 <= len {
-        let mut buf = [0u8; 8];
-        f.seek(SeekFrom::Start(off))?;
-        f.read_exact(&mut buf)?;
-        if buf == HDF5_SIGNATURE {
-            return Ok(true);
-        }
-        off = if off == 0 { 512 } else { off * 2 };
-    }
-    Ok(false)
-}
-
-fn type_name(d: &TypeDescriptor) -> String {
-    match d {
-        TypeDescriptor::VarLenUnicode => "variable-length UTF-8 string".into(),
-        TypeDescriptor::VarLenAscii => "variable-length ASCII string".into(),
-        TypeDescriptor::FixedUnicode(w) => format!("fixed-length UTF-8 string ({w} bytes)"),
-        TypeDescriptor::FixedAscii(w) => format!("fixed-length ASCII string ({w} bytes)"),
-        other => other.to_string(),
-    }
-}
-
-/// The bytes of a variable-length string (`connectome/1` files).
-trait VarLenBytes {
-    fn var_bytes(&self) -> &[u8];
-}
-
-impl VarLenBytes for VarLenUnicode {
-    fn var_bytes(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl VarLenBytes for VarLenAscii {
-    fn var_bytes(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-/// `[a, b]` as `a × b`.
-fn shape_text(shape: &[usize]) -> String {
-    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" × ")
 }
 
 impl<'a> Reader<'a> {
     fn open(path: &'a Path) -> Result<Self, ConnectomeError> {
-        let herr = |m: String| ConnectomeError::Hdf5 { path: path.to_path_buf(), message: m };
-        match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(herr("file not found".into())),
-            Err(e) => return Err(herr(format!("cannot open: {e}"))),
-            Ok(m) if m.is_dir() => return Err(herr("is a directory, not an HDF5 file".into())),
-            Ok(_) => {}
+        let h = H5File::open(path)?.with_budget_fix("read a smaller connectome");
+        if !h.has_attr(h.file(), FORMAT_ATTR) {
+            return Err(ConnectomeError::format(
+                path,
+                format!(
+                    "no `{FORMAT_ATTR}` attribute at the root: not a neurotwin connectome file (expected \
+                     {FORMAT_ATTR} = \"{FORMAT}\")"
+                ),
+            ));
         }
-        match has_hdf5_signature(path) {
-            Ok(true) => {}
-            Ok(false) => return Err(herr("not an HDF5 file (no HDF5 signature)".into())),
-            Err(e) => return Err(herr(format!("cannot read: {e}"))),
-        }
-        let file_len = std::fs::metadata(path).map(|m| m.len()).map_err(|e| herr(format!("cannot open: {e}")))?;
-        let file = File::open(path).map_err(|e| herr(format!("cannot open as HDF5: {e}")))?;
-        let mut r = Self { path, file, version: 0, file_len };
-        let names = r.file.attr_names().map_err(|e| r.read_err("the attributes of /", e))?;
-        if !names.iter().any(|a| a == FORMAT_ATTR) {
-            return Err(r.format(format!(
-                "no `{FORMAT_ATTR}` attribute at the root: not a neurotwin connectome file (expected \
-                 {FORMAT_ATTR} = \"{FORMAT}\")"
-            )));
-        }
+        let mut r = Self { path, h, version: 0 };
         r.version = r.read_version()?;
         Ok(r)
     }
@@ -583,14 +520,8 @@ impl<'a> Reader<'a> {
     /// The format version from the root attribute: `connectome/2` stored as a fixed-length string, or
     /// `connectome/1` as a variable-length one.
     fn read_version(&self) -> Result<u8, ConnectomeError> {
-        let full = format!("attribute `{FORMAT_ATTR}` of /");
-        let a = self.file.attr(FORMAT_ATTR).map_err(|e| self.herr(format!("cannot open {full}"), e))?;
-        let (value, varlen) = match self.attr_type(&a, &full)? {
-            t @ (TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii) => {
-                (self.varlen_scalar(&a, &full, &t)?, true)
-            }
-            t => (self.fixed_scalar(&a, &full, &t)?, false),
-        };
+        let varlen = is_varlen_string(&self.h.attr_type(self.h.file(), FORMAT_ATTR)?);
+        let value = self.h.attr_string(self.h.file(), FORMAT_ATTR)?;
         match (value.as_str(), varlen) {
             (FORMAT, false) => Ok(2),
             (FORMAT_V1, true) => Ok(1),
@@ -614,24 +545,12 @@ impl<'a> Reader<'a> {
         ConnectomeError::format(self.path, message)
     }
 
-    fn herr(&self, what: impl Display, e: impl Display) -> ConnectomeError {
-        ConnectomeError::Hdf5 { path: self.path.to_path_buf(), message: format!("{what}: {e}") }
-    }
-
     fn group(&self, parent: &Group, name: &str) -> Result<Group, ConnectomeError> {
-        let full = join(parent, name);
-        if !parent.link_exists(name) {
-            return Err(self.format(format!("missing group {full}")));
-        }
-        parent.group(name).map_err(|e| self.format(format!("{full} is not a group ({e})")))
+        Ok(self.h.group(&join(parent, name))?)
     }
 
-    fn dataset(&self, g: &Group, name: &str) -> Result<hdf5::Dataset, ConnectomeError> {
-        let full = join(g, name);
-        if !g.link_exists(name) {
-            return Err(self.format(format!("missing dataset {full}")));
-        }
-        g.dataset(name).map_err(|e| self.format(format!("{full} is not a dataset ({e})")))
+    fn dataset(&self, g: &Group, name: &str) -> Result<Dataset, ConnectomeError> {
+        Ok(self.h.dataset(&join(g, name))?)
     }
 
     /// Number of rows (first dimension) of a dataset (read from its metadata only).
@@ -655,60 +574,18 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Refuses to read a dataset of `shape` (elements of `stored` bytes in the file, `in_memory` bytes once
-    /// read) that this file cannot hold even compressed, or that needs more memory than the limit.
-    fn check_size(&self, full: &str, shape: &[usize], stored: usize, in_memory: usize) -> Result<(), ConnectomeError> {
-        let n: f64 = shape.iter().map(|&d| d as f64).product();
-        let bytes = n * stored as f64;
-        if bytes > self.file_len as f64 * MAX_COMPRESSION + (1u64 << 20) as f64 {
-            return Err(self.format(format!(
-                "{full} declares {} elements ({} of data), more than this file of {} can hold even compressed: the \
-                 file is damaged (re-create it, e.g. with `neurotwin import`)",
-                shape_text(shape),
-                neurotwin_io::budget::human_bytes(bytes),
-                neurotwin_io::budget::human_bytes(self.file_len as f64)
-            )));
-        }
-        let what = format!("reading {full} ({} elements)", shape_text(shape));
-        neurotwin_io::budget::check_memory(&what, n * in_memory as f64, "read a smaller connectome")
-            .map_err(|e| self.format(e.to_string()))
-    }
-
-    /// An error reading `full`; a failed checksum is said to be damage.
-    fn read_err(&self, full: &str, e: impl Display) -> ConnectomeError {
-        let m = e.to_string();
-        if m.contains("Fletcher32") || m.contains("checksum") {
-            return self.format(format!(
-                "cannot read {full}: its stored data do not match their checksum, the file is damaged (restore it \
-                 from a copy or re-create it) ({m})"
-            ));
-        }
-        self.herr(format!("cannot read {full}"), m)
-    }
-
-    fn dtype_of(&self, ds: &Dataset, full: &str) -> Result<TypeDescriptor, ConnectomeError> {
-        ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.herr(format!("type of {full}"), e))
-    }
-
     /// Reads a dataset of exactly type `T` and shape `[rows, cols…]`; returns the flat data and rows.
     fn array_nd<T: H5Type>(&self, g: &Group, name: &str, cols: &[usize]) -> Result<(Vec<T>, usize), ConnectomeError> {
-        let full = join(g, name);
         let ds = self.dataset(g, name)?;
-        let want = T::type_descriptor();
-        let got = self.dtype_of(&ds, &full)?;
-        if got != want {
-            return Err(self.format(format!("{full} has type {}, expected {}", type_name(&got), type_name(&want))));
-        }
+        self.h.require_type::<T>(&ds)?;
         let shape = ds.shape();
         if shape.len() != cols.len() + 1 || shape[1..] != *cols {
             let want_shape: Vec<String> =
                 std::iter::once("n".to_string()).chain(cols.iter().map(|c| c.to_string())).collect();
+            let full = join(g, name);
             return Err(self.format(format!("{full} has shape {shape:?}, expected [{}]", want_shape.join(", "))));
         }
-        let size = std::mem::size_of::<T>();
-        self.check_size(&full, &shape, size, size)?;
-        let v = ds.read_raw::<T>().map_err(|e| self.read_err(&full, e))?;
-        Ok((v, shape[0]))
+        Ok((self.h.read_nd::<T>(&ds)?.0, shape[0]))
     }
 
     fn array<T: H5Type>(&self, g: &Group, name: &str) -> Result<Vec<T>, ConnectomeError> {
@@ -733,63 +610,21 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// What a string must be stored as in this file's version.
-    fn string_kind(&self) -> &'static str {
-        if self.version == 2 { "a fixed-length string" } else { "a string" }
+    /// Refuses a string type this file's version does not store: `connectome/2` has fixed-length strings
+    /// only (variable-length ones are read through unchecked heap pointers, see the module documentation).
+    fn check_string_type(&self, full: &str, t: &TypeDescriptor) -> Result<(), ConnectomeError> {
+        if is_fixed_string(t) || (self.version == 1 && is_varlen_string(t)) {
+            return Ok(());
+        }
+        let expected = if self.version == 2 { "a fixed-length string" } else { "a string" };
+        Err(self.format(format!("{full} has type {}, expected {expected}", type_name(t))))
     }
 
     /// A 1-D string dataset: fixed-length strings, or (in `connectome/1` files only) variable-length ones.
     fn strings(&self, g: &Group, name: &str) -> Result<Vec<String>, ConnectomeError> {
-        let full = join(g, name);
         let ds = self.dataset(g, name)?;
-        let t = self.dtype_of(&ds, &full)?;
-        let shape = ds.shape();
-        if shape.len() != 1 {
-            return Err(self.format(format!("{full} has shape {shape:?}, expected [n]")));
-        }
-        let too_wide =
-            |w: usize| self.format(format!("{full} holds strings of {w} bytes, more than the format allows"));
-        match t {
-            TypeDescriptor::FixedUnicode(w) => {
-                with_width!(w, N => self.fixed_strings::<FixedUnicode<N>>(&ds, &full, w), Err(too_wide(w)))
-            }
-            TypeDescriptor::FixedAscii(w) => {
-                with_width!(w, N => self.fixed_strings::<FixedAscii<N>>(&ds, &full, w), Err(too_wide(w)))
-            }
-            TypeDescriptor::VarLenUnicode if self.version == 1 => self.varlen_strings::<VarLenUnicode>(&ds, &full),
-            TypeDescriptor::VarLenAscii if self.version == 1 => self.varlen_strings::<VarLenAscii>(&ds, &full),
-            other => {
-                Err(self.format(format!("{full} has type {}, expected {}", type_name(&other), self.string_kind())))
-            }
-        }
-    }
-
-    fn fixed_strings<S: FixedString>(
-        &self,
-        ds: &Dataset,
-        full: &str,
-        width: usize,
-    ) -> Result<Vec<String>, ConnectomeError> {
-        self.check_size(full, &ds.shape(), width, std::mem::size_of::<S>() + 24)?;
-        let v = ds.read_raw::<S>().map_err(|e| self.read_err(full, e))?;
-        v.iter()
-            .enumerate()
-            .map(|(k, s)| strings::text(s.bytes(), || format!("{full}[{k}]")).map_err(|m| self.format(m)))
-            .collect()
-    }
-
-    /// Variable-length strings (`connectome/1` only; not protected against damage, see the module documentation).
-    fn varlen_strings<S: H5Type + VarLenBytes>(
-        &self,
-        ds: &Dataset,
-        full: &str,
-    ) -> Result<Vec<String>, ConnectomeError> {
-        self.check_size(full, &ds.shape(), 16, std::mem::size_of::<S>() + 24)?;
-        let v = ds.read_raw::<S>().map_err(|e| self.read_err(full, e))?;
-        v.iter()
-            .enumerate()
-            .map(|(k, s)| strings::text(s.var_bytes(), || format!("{full}[{k}]")).map_err(|m| self.format(m)))
-            .collect()
+        self.check_string_type(&join(g, name), &self.h.dtype(&ds)?)?;
+        Ok(self.h.read_string_list(&ds)?)
     }
 
     fn strings_len(&self, g: &Group, name: &str, len: usize, like: &str) -> Result<Vec<String>, ConnectomeError> {
@@ -819,73 +654,22 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
-    fn attr_type(&self, a: &Attribute, full: &str) -> Result<TypeDescriptor, ConnectomeError> {
-        a.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.herr(format!("type of {full}"), e))
-    }
-
     /// A scalar string attribute: fixed-length, or (in `connectome/1` files only) variable-length.
     fn str_attr(&self, loc: &Location, name: &str) -> Result<String, ConnectomeError> {
-        let full = format!("attribute `{name}` of {}", loc.name());
-        let a = loc.attr(name).map_err(|_| self.format(format!("missing {full}")))?;
-        match self.attr_type(&a, &full)? {
-            t @ (TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii) if self.version == 1 => {
-                self.varlen_scalar(&a, &full, &t)
-            }
-            t => self.fixed_scalar(&a, &full, &t),
-        }
-    }
-
-    /// A scalar fixed-length string attribute of type `t`.
-    fn fixed_scalar(&self, a: &Attribute, full: &str, t: &TypeDescriptor) -> Result<String, ConnectomeError> {
-        let too_wide = |w: usize| self.format(format!("{full} is a string of {w} bytes, more than the format allows"));
-        let bytes = match *t {
-            TypeDescriptor::FixedUnicode(w) => {
-                with_width!(w, N => a.read_scalar::<FixedUnicode<N>>().map(|s| s.bytes().to_vec()), return Err(too_wide(w)))
-            }
-            TypeDescriptor::FixedAscii(w) => {
-                with_width!(w, N => a.read_scalar::<FixedAscii<N>>().map(|s| s.bytes().to_vec()), return Err(too_wide(w)))
-            }
-            ref other => {
-                return Err(self.format(format!(
-                    "{full} has type {}, expected {}",
-                    type_name(other),
-                    self.string_kind()
-                )));
-            }
-        };
-        let bytes = bytes.map_err(|e| self.read_err(full, e))?;
-        strings::text(&bytes, || full.to_string()).map_err(|m| self.format(m))
-    }
-
-    /// A scalar variable-length string attribute of type `t` (`connectome/1`; not protected against damage).
-    fn varlen_scalar(&self, a: &Attribute, full: &str, t: &TypeDescriptor) -> Result<String, ConnectomeError> {
-        let bytes = match t {
-            TypeDescriptor::VarLenUnicode => a.read_scalar::<VarLenUnicode>().map(|s| s.var_bytes().to_vec()),
-            _ => a.read_scalar::<VarLenAscii>().map(|s| s.var_bytes().to_vec()),
-        };
-        let bytes = bytes.map_err(|e| self.read_err(full, e))?;
-        strings::text(&bytes, || full.to_string()).map_err(|m| self.format(m))
+        let t = self.h.attr_type(loc, name)?;
+        self.check_string_type(&H5File::attr_label(loc, name), &t)?;
+        Ok(self.h.attr_string(loc, name)?)
     }
 
     fn num_attr<T: H5Type>(&self, loc: &Location, name: &str) -> Result<T, ConnectomeError> {
-        let full = format!("attribute `{name}` of {}", loc.name());
-        let a = loc.attr(name).map_err(|_| self.format(format!("missing {full}")))?;
-        let t = a.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.herr(format!("type of {full}"), e))?;
-        if t != T::type_descriptor() {
-            return Err(self.format(format!(
-                "{full} has type {}, expected {}",
-                type_name(&t),
-                type_name(&T::type_descriptor())
-            )));
-        }
-        a.read_scalar::<T>().map_err(|e| self.herr(format!("cannot read {full}"), e))
+        Ok(self.h.attr_scalar::<T>(loc, name)?)
     }
 
     /// Name, provenance and neuron table.
     fn root(&self) -> Result<(String, Vec<String>, Vec<Neuron>), ConnectomeError> {
-        let name = self.str_attr(&self.file, "name")?;
-        let provenance = self.strings(&self.file, "provenance")?;
-        let g = self.group(&self.file, "neurons")?;
+        let name = self.str_attr(self.h.file(), "name")?;
+        let provenance = self.strings(self.h.file(), "provenance")?;
+        let g = self.group(self.h.file(), "neurons")?;
         let n = self.len_of(&g, "id")?;
         self.same_rows(&g, &["name", "cell_type", "transmitter", "region", "position"], "id", n)?;
         let ids = self.array::<u64>(&g, "id")?;
@@ -923,7 +707,7 @@ impl<'a> Reader<'a> {
     }
 
     fn connections(&self) -> Result<Vec<Connection>, ConnectomeError> {
-        let g = self.group(&self.file, "connections")?;
+        let g = self.group(self.h.file(), "connections")?;
         let m = self.len_of(&g, "pre")?;
         let columns = ["post", "kind", "count", "weight", "transmitter", "receptor", "delay_ms", "confidence"];
         self.same_rows(&g, &columns, "pre", m)?;
@@ -969,7 +753,7 @@ impl<'a> Reader<'a> {
         provenance: Vec<String>,
         neurons: Vec<Neuron>,
     ) -> Result<CompiledNetwork, ConnectomeError> {
-        let g = self.group(&self.file, "compiled")?;
+        let g = self.group(self.h.file(), "compiled")?;
         let dt_ms = self.num_attr::<f64>(&g, "dt_ms")?;
         let report_json = self.str_attr(&g, "report")?;
         let report = report_from_json(&report_json)
@@ -1042,10 +826,6 @@ impl<'a> Reader<'a> {
         }
         Ok(CompiledNetwork { name, provenance, neurons, receptors, chemical, gap, dt_ms, report })
     }
-}
-
-fn join(g: &Group, name: &str) -> String {
-    format!("{}/{name}", g.name().trim_end_matches('/'))
 }
 
 fn check_gap(g: &GapMatrix) -> Result<(), String> {

@@ -2,7 +2,7 @@
 //! `kernels/cuda/fit_rate.cu`, compiled for the host (`neurotwin_kernels::host`): the same forward pass and
 //! checkpointed backward pass as [`RateModel::loss_and_grad`], launch for launch what a GPU would run, with
 //! the [`Objective`]'s `observe`/`inject` (and copies of checkpoints) left on the host. The result is
-//! bit-identical to the CPU code (tested in `fit/tests/host_kernels.rs`), which proves the kernels before a
+//! bit-identical to the CPU code (tested in `fit/tests/integration/host_kernels.rs`), which proves the kernels before a
 //! device path exists.
 //!
 //! Per forward step: `rate_pulse_input`, `rate_activation`, `rate_step`, `rate_clamp`. Per adjoint step:

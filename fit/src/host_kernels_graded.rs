@@ -3,7 +3,7 @@
 //! forward pass and checkpointed backward pass as [`GradedModel::loss_and_grad`], launch for launch what a GPU
 //! would run, with the [`Objective`]'s `observe`/`inject` (and copies of checkpoints and of the initial
 //! state) left on the host. The result is bit-identical to the CPU code (tested in
-//! `fit/tests/host_kernels_graded.rs`), which proves the kernels before a device path exists.
+//! `fit/tests/integration/host_kernels_graded.rs`), which proves the kernels before a device path exists.
 //!
 //! Per forward step: `graded_fit_pulse_input`, `graded_fit_activation`, `graded_fit_step`, `graded_fit_clamp`.
 //! Per adjoint step: `graded_fit_pulse_input`, `graded_fit_activation`, `graded_fit_adjoint_terms`,

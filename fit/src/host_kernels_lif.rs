@@ -2,7 +2,7 @@
 //! of `kernels/cuda/fit_lif.cu`, compiled for the host (`neurotwin_kernels::host`): the same forward pass and
 //! checkpointed BPTT as [`LifModel::loss_and_grad`], launch for launch what a GPU would run, with the
 //! [`Objective`]'s `observe`/`inject` (and copies of checkpoints) left on the host. The result is bit-identical
-//! to the CPU code (tested in `fit/tests/host_kernels_lif.rs`).
+//! to the CPU code (tested in `fit/tests/integration/host_kernels_lif.rs`).
 //!
 //! Once: `lif_alpha` (and `β_s = detmath::exp(−dt/τ_syn)` on the host, as [`LifModel`] computes it). Per
 //! forward step: `lif_pulse_input`, `lif_spike`, `lif_step`; after the last one `lif_spike` of the final state.

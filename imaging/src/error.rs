@@ -79,3 +79,15 @@ impl ImagingError {
         Self::Hdf5 { path: path.into(), message: message.into() }
     }
 }
+
+/// An error of the shared HDF5 reader: a library failure is [`ImagingError::Hdf5`]; a file that cannot be
+/// opened as HDF5 and content that is not what was expected (missing, wrong type or shape, damaged, too large
+/// for the memory limit) are [`ImagingError::Format`].
+impl From<neurotwin_io::h5::H5Error> for ImagingError {
+    fn from(e: neurotwin_io::h5::H5Error) -> Self {
+        match e.kind {
+            neurotwin_io::h5::H5ErrorKind::Library => Self::Hdf5 { path: e.path, message: e.message },
+            _ => Self::Format { path: e.path, message: e.message },
+        }
+    }
+}

@@ -26,8 +26,8 @@
 
 use std::path::Path;
 
-use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Dataset, Group, ObjectReference1, ReferencedObject};
+use neurotwin_io::h5::{is_fixed_string, is_varlen_string, join};
 
 use crate::error::ImagingError;
 use crate::h5::H5;
@@ -60,12 +60,12 @@ pub struct NwbSeriesInfo {
 }
 
 fn neurodata_type(h: &H5, loc: &hdf5::Location) -> Option<String> {
-    h.str_attr(loc, "neurodata_type").ok().flatten()
+    h.attr_string_opt(loc, "neurodata_type").ok().flatten()
 }
 
-fn open(path: &Path) -> Result<H5<'_>, ImagingError> {
+fn open(path: &Path) -> Result<H5, ImagingError> {
     let h = H5::open(path, WHAT)?;
-    match neurodata_type(&h, &h.file) {
+    match neurodata_type(&h, h.file()) {
         Some(t) if t == "NWBFile" => {}
         Some(t) => {
             return Err(h.format(format!("the root has neurodata_type = {t:?}, expected \"NWBFile\": not an NWB file")));
@@ -77,18 +77,12 @@ fn open(path: &Path) -> Result<H5<'_>, ImagingError> {
             ));
         }
     }
-    if let Ok(Some(v)) = h.str_attr(&h.file, "nwb_version")
+    if let Ok(Some(v)) = h.attr_string_opt(h.file(), "nwb_version")
         && v.starts_with("1.")
     {
         return Err(h.format(format!("nwb_version = {v:?}: NWB 1.x is not supported; convert the file to NWB 2.x")));
     }
     Ok(h)
-}
-
-fn sorted_members(h: &H5, g: &Group) -> Result<Vec<String>, ImagingError> {
-    let mut m = g.member_names().map_err(|e| h.herr(format!("cannot list {}", g.name()), e))?;
-    m.sort();
-    Ok(m)
 }
 
 fn find_series(h: &H5) -> Result<Vec<NwbSeriesInfo>, ImagingError> {
@@ -97,16 +91,16 @@ fn find_series(h: &H5) -> Result<Vec<NwbSeriesInfo>, ImagingError> {
         return Ok(out);
     }
     let processing = h.group("/processing")?;
-    for module in sorted_members(h, &processing)? {
+    for module in h.members(&processing)? {
         let Ok(mg) = processing.group(&module) else { continue };
-        for container in sorted_members(h, &mg)? {
+        for container in h.members(&mg)? {
             let Ok(cg) = mg.group(&container) else { continue };
             let kind = match neurodata_type(h, &cg).as_deref() {
                 Some("DfOverF") => SignalKind::DfOverF,
                 Some("Fluorescence") => SignalKind::Fluorescence,
                 _ => continue,
             };
-            for name in sorted_members(h, &cg)? {
+            for name in h.members(&cg)? {
                 let Ok(sg) = cg.group(&name) else { continue };
                 if neurodata_type(h, &sg).as_deref() != Some("RoiResponseSeries") {
                     continue;
@@ -160,12 +154,7 @@ fn pick<'s>(h: &H5, all: &'s [NwbSeriesInfo], want: Option<&str>) -> Result<&'s 
 }
 
 fn child_ds(h: &H5, g: &Group, name: &str, hint: &str) -> Result<Dataset, ImagingError> {
-    let full = format!("{}/{name}", g.name());
-    if !g.link_exists(name) {
-        let sep = if hint.is_empty() { "" } else { ": " };
-        return Err(h.format(format!("missing dataset {full}{sep}{hint}")));
-    }
-    g.dataset(name).map_err(|e| h.format(format!("{full} is not a dataset ({e})")))
+    h.dataset(&join(g, name), hint)
 }
 
 /// Frame times (seconds) of a series with `m` frames, and the stated rate (Hz) if any.
@@ -181,7 +170,7 @@ fn times(h: &H5, sg: &Group, m: usize) -> Result<(Vec<f64>, String, Option<f64>)
         let &[start] = &start[..] else {
             return Err(h.format(format!("{base}/starting_time must be a scalar (seconds)")));
         };
-        let Some(rate) = h.num_attr(&ds, "rate")? else {
+        let Some(rate) = h.attr_f64_opt(&ds, "rate")? else {
             return Err(h.format(format!(
                 "{base}/starting_time has no attribute rate: give the sampling rate in Hz, or timestamps"
             )));
@@ -214,7 +203,7 @@ fn roi_table(h: &H5, sg: &Group, n: usize) -> Result<(Group, Vec<usize>), Imagin
     let r = attr
         .read_scalar::<ObjectReference1>()
         .map_err(|e| h.herr(format!("cannot read attribute `table` of {base}/rois as an object reference"), e))?;
-    let table = match h.file.dereference(&r) {
+    let table = match h.file().dereference(&r) {
         Ok(ReferencedObject::Group(g)) => g,
         Ok(_) => return Err(h.format(format!("attribute `table` of {base}/rois does not refer to a group"))),
         Err(e) => return Err(h.herr(format!("cannot resolve attribute `table` of {base}/rois"), e)),
@@ -244,13 +233,7 @@ fn roi_table(h: &H5, sg: &Group, n: usize) -> Result<(Group, Vec<usize>), Imagin
 
 fn is_string_column(ds: &Dataset) -> bool {
     ds.shape().len() == 1
-        && matches!(
-            ds.dtype().and_then(|t| t.to_descriptor()),
-            Ok(TypeDescriptor::VarLenUnicode
-                | TypeDescriptor::VarLenAscii
-                | TypeDescriptor::FixedAscii(_)
-                | TypeDescriptor::FixedUnicode(_))
-        )
+        && ds.dtype().and_then(|t| t.to_descriptor()).is_ok_and(|t| is_fixed_string(&t) || is_varlen_string(&t))
 }
 
 /// ROI labels for table rows `rows`: from a label column, else `roi<id>`.
@@ -272,7 +255,7 @@ fn labels(h: &H5, table: &Group, rows: &[usize]) -> Result<Vec<String>, ImagingE
         if !is_string_column(&ds) {
             continue;
         }
-        let values = h.strings(&ds)?;
+        let values = h.read_string_list(&ds)?;
         if values.len() != ids.len() {
             return Err(h.format(format!(
                 "{tname}/{col} has {} entries but {tname}/id has {}: a column needs one value per ROI",
@@ -285,27 +268,15 @@ fn labels(h: &H5, table: &Group, rows: &[usize]) -> Result<Vec<String>, ImagingE
     Ok(rows.iter().map(|&r| format!("roi{}", ids[r])).collect())
 }
 
-fn scalar_string(ds: &Dataset) -> Option<String> {
-    match ds.dtype().and_then(|t| t.to_descriptor()).ok()? {
-        TypeDescriptor::VarLenUnicode => ds.read_scalar::<VarLenUnicode>().ok().map(|s| s.as_str().to_string()),
-        TypeDescriptor::VarLenAscii => ds.read_scalar::<VarLenAscii>().ok().map(|s| s.as_str().to_string()),
-        _ => None,
-    }
-}
-
 /// Indicator and imaging rate (Hz) from the PlaneSegmentation's imaging plane, when present.
-fn plane_metadata(table: &Group) -> (Option<String>, Option<f64>) {
-    let Ok(plane) =
-        (if table.link_exists("imaging_plane") { table.group("imaging_plane") } else { return (None, None) })
-    else {
+fn plane_metadata(h: &H5, table: &Group) -> (Option<String>, Option<f64>) {
+    let plane = join(table, "imaging_plane");
+    if !h.exists(&plane) {
         return (None, None);
-    };
-    let indicator = plane.link_exists("indicator").then(|| plane.dataset("indicator").ok()).flatten();
-    let rate = plane.link_exists("imaging_rate").then(|| plane.dataset("imaging_rate").ok()).flatten();
-    (
-        indicator.as_ref().and_then(scalar_string),
-        rate.and_then(|d| d.read_scalar::<f64>().ok()).filter(|r| r.is_finite() && *r > 0.0),
-    )
+    }
+    let indicator = h.read_string_scalar(&format!("{plane}/indicator")).ok();
+    let rate = h.read_nd::<f64>(&format!("{plane}/imaging_rate")).ok().and_then(|(v, _)| v.first().copied());
+    (indicator, rate.filter(|r| r.is_finite() && *r > 0.0))
 }
 
 /// Reads one `RoiResponseSeries` of an NWB 2.x file as a [`CalciumRecording`] (see the module documentation).
@@ -323,8 +294,8 @@ pub fn read_nwb(path: impl AsRef<Path>, opts: &NwbOptions) -> Result<CalciumReco
         [m] => (m, 1),
         _ => return Err(h.format(format!("{base}/data has shape {shape:?}, expected [frames, rois]"))),
     };
-    let conversion = h.num_attr(&ds, "conversion")?.unwrap_or(1.0);
-    let offset = h.num_attr(&ds, "offset")?.unwrap_or(0.0);
+    let conversion = h.attr_f64_opt(&ds, "conversion")?.unwrap_or(1.0);
+    let offset = h.attr_f64_opt(&ds, "offset")?.unwrap_or(0.0);
     let mut traces = vec![0.0; n * m];
     for k in 0..m {
         for i in 0..n {
@@ -335,7 +306,7 @@ pub fn read_nwb(path: impl AsRef<Path>, opts: &NwbOptions) -> Result<CalciumReco
     let (time_s, time_name, rate) = times(&h, &sg, m)?;
     let (table, rows) = roi_table(&h, &sg, n)?;
     let labels = labels(&h, &table, &rows)?;
-    let (indicator, plane_rate) = plane_metadata(&table);
+    let (indicator, plane_rate) = plane_metadata(&h, &table);
     let rec = CalciumRecording {
         labels,
         time_s,

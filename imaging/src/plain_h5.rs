@@ -33,7 +33,7 @@ const WHAT: &str = "a plain HDF5 recording (/traces [neurons, frames], /timestam
 pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<CalciumRecording, ImagingError> {
     let path = path.as_ref();
     let h = H5::open(path, WHAT)?;
-    let root = h.file.as_group().map_err(|e| h.herr("cannot open the root group", e))?;
+    let root = h.file().as_group().map_err(|e| h.herr("cannot open the root group", e))?;
     let ds = h.dataset("/traces", "store the traces as a 2-D dataset /traces [neurons, frames]")?;
     let (traces, shape) = h.floats(&ds)?;
     let (n, m) = match shape[..] {
@@ -43,7 +43,7 @@ pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<CalciumRe
             return Err(h.format(format!("/traces has shape {shape:?}, expected two dimensions [neurons, frames]")));
         }
     };
-    let rate = h.num_attr(&root, "rate_hz")?;
+    let rate = h.attr_f64_opt(&root, "rate_hz")?;
     let (time_s, time_name) = if h.exists("/timestamps") {
         let ds = h.dataset("/timestamps", "")?;
         (h.floats_1d(&ds)?, "/timestamps")
@@ -51,7 +51,7 @@ pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<CalciumRe
         if !(rate.is_finite() && rate > 0.0) {
             return Err(h.format(format!("attribute rate_hz of / is {rate}: it must be a positive frame rate in Hz")));
         }
-        let start = h.num_attr(&root, "start_s")?.unwrap_or(0.0);
+        let start = h.attr_f64_opt(&root, "start_s")?.unwrap_or(0.0);
         ((0..m).map(|k| start + k as f64 / rate).collect(), "frame times from rate_hz")
     } else {
         return Err(h.format(
@@ -61,7 +61,7 @@ pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<CalciumRe
     };
     let labels = if h.exists("/labels") {
         let ds = h.dataset("/labels", "")?;
-        let l = h.strings(&ds)?;
+        let l = h.read_string_list(&ds)?;
         if l.len() != n {
             return Err(h.format(format!(
                 "/labels has {} entries but /traces has {n} neuron rows: give one label per row (\"\" = unlabelled)",
@@ -72,17 +72,15 @@ pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<CalciumRe
     } else {
         vec![String::new(); n]
     };
-    let kind = h.str_attr(&root, "kind")?.map(|s| SignalKind::parse(&s)).unwrap_or_default();
+    let kind = h.attr_string_opt(&root, "kind")?.map(|s| SignalKind::parse(&s)).unwrap_or_default();
     let mut extra = Vec::new();
     if h.exists("/extra") {
         let g = h.group("/extra")?;
-        let mut names = g.member_names().map_err(|e| h.herr("cannot list /extra", e))?;
-        names.sort();
-        for name in names {
+        for name in h.members(&g)? {
             let full = format!("/extra/{name}");
             let ds = h.dataset(&full, "")?;
             let values = h.floats_1d(&ds)?;
-            let unit = h.str_attr(&ds, "unit")?.unwrap_or_default();
+            let unit = h.attr_string_opt(&ds, "unit")?.unwrap_or_default();
             extra.push(ExtraSeries { name, unit, values });
         }
     }
@@ -94,7 +92,7 @@ pub fn read_plain_h5(path: impl AsRef<Path>, nan: NanPolicy) -> Result<CalciumRe
         n_frames: m,
         kind,
         source: path.to_path_buf(),
-        indicator: h.str_attr(&root, "indicator")?,
+        indicator: h.attr_string_opt(&root, "indicator")?,
         stated_rate_hz: rate,
         source_index: (0..n).collect(),
         dropped: Vec::new(),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use neurotwin_connectome::{Connectome, SynapseKind};
+use neurotwin_io::h5::H5File;
 use neurotwin_models::rng::CounterRng;
 
 use crate::PcError;
@@ -21,17 +22,23 @@ pub struct Images {
 }
 
 impl Images {
-    /// Reads dataset `images` (3-D, float) from an HDF5 file.
+    /// Reads dataset `images` (3-D, float, at least one image of at least one pixel) from an HDF5 file with
+    /// the shared reader ([`neurotwin_io::h5`]: located errors, declared size checked against the file and the
+    /// memory limit before anything is read).
     pub fn read(path: &Path) -> Result<Self, PcError> {
-        let err = |e: &dyn std::fmt::Display| PcError::Data(format!("{}: {e}", path.display()));
-        let f = hdf5::File::open(path).map_err(|e| err(&e))?;
-        let ds = f.dataset("images").map_err(|e| err(&e))?;
+        let data_err = |e: neurotwin_io::h5::H5Error| PcError::Data(e.to_string());
+        let h = H5File::open(path).map_err(data_err)?.with_budget_fix("use fewer or smaller images");
+        let ds = h.dataset("images").map_err(data_err)?;
         let shape = ds.shape();
-        if shape.len() != 3 {
-            return Err(err(&format!("dataset `images` must be 3-D (n × height × width), found shape {shape:?}")));
+        let err = |m: String| PcError::Data(format!("{}: {m}", path.display()));
+        let &[n, height, width] = &shape[..] else {
+            return Err(err(format!("dataset `images` must be 3-D (n × height × width), found shape {shape:?}")));
+        };
+        if n == 0 || height == 0 || width == 0 {
+            return Err(err(format!("dataset `images` holds no pixels (shape {shape:?}); give at least one image")));
         }
-        let pixels: Vec<f32> = ds.read_raw().map_err(|e| err(&e))?;
-        Ok(Self { n: shape[0], height: shape[1], width: shape[2], pixels })
+        let (pixels, _) = h.read_nd::<f32>(&ds).map_err(data_err)?;
+        Ok(Self { n, height, width, pixels })
     }
 
     /// Batch `index` of `batch` square patches of side `p` (`batch × p²`, row-major patches, times `scale`).
@@ -165,4 +172,30 @@ pub fn connectome_masks(c: &Connectome, layers: &[Vec<usize>], dir: Direction) -
         }
     }
     Ok(pairs.into_iter().enumerate().map(|(l, p)| Csr::from_mask(layers[l].len(), layers[l + 1].len(), p)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images_file(dir: &Path, shape: &[usize]) -> std::path::PathBuf {
+        let p = dir.join("images.h5");
+        let f = hdf5::File::create(&p).unwrap();
+        let n: usize = shape.iter().product();
+        f.new_dataset::<f32>().shape(shape).create("images").unwrap().write_raw(&vec![0.5f32; n]).unwrap();
+        p
+    }
+
+    /// An `images` dataset with no image read as `n = 0`, and cutting patches from it then panicked (index
+    /// `n - 1` underflowed); it is refused when read.
+    #[test]
+    fn empty_images_are_refused_when_read() {
+        let t = tempfile::tempdir().unwrap();
+        let e = Images::read(&images_file(t.path(), &[0, 8, 8])).unwrap_err().to_string();
+        assert!(e.contains("images.h5") && e.contains("holds no pixels"), "{e}");
+        let e = Images::read(&images_file(t.path(), &[8, 8])).unwrap_err().to_string();
+        assert!(e.contains("must be 3-D"), "{e}");
+        let im = Images::read(&images_file(t.path(), &[2, 3, 4])).unwrap();
+        assert_eq!((im.n, im.height, im.width, im.pixels.len()), (2, 3, 4, 24));
+    }
 }

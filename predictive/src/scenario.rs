@@ -318,6 +318,17 @@ pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError
     let source = match &s.input {
         InputSpec::Patches { file, patch, scale } => {
             let images = Images::read(&resolve(path, file))?;
+            if *patch > images.height || *patch > images.width {
+                return Err(PcError::Spec(format!(
+                    "{}: input.patch = {patch} is larger than the images of {} ({}×{} pixels); use a patch of at \
+                     most {}",
+                    path.display(),
+                    resolve(path, file).display(),
+                    images.height,
+                    images.width,
+                    images.height.min(images.width)
+                )));
+            }
             if net.layers[0].size != patch * patch {
                 return Err(PcError::Spec(format!(
                     "{}: input layer has {} units but patches have {patch}×{patch} = {} pixels",

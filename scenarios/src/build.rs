@@ -459,10 +459,11 @@ fn stimuli(run: &Run, background: &[GenBackground], specs: &[StimulusSpec]) -> R
 fn background_stimuli(run: &Run, background: &[GenBackground]) -> Result<Vec<Stimulus>, ScenarioError> {
     let mut stimuli = Vec::new();
     for (k, bg) in background.iter().enumerate() {
-        let ch = run.network.receptors.iter().position(|r| r.name == bg.receptor).ok_or_else(|| {
-            run.ctx.file(format!("generator background input uses unknown receptor `{}`", bg.receptor))
-        })?;
+        // Only Poisson background needs a receptor; a DC-only entry (PD14 with k_scaling < 1) has none.
         if bg.rate_hz > 0.0 {
+            let ch = run.network.receptors.iter().position(|r| r.name == bg.receptor).ok_or_else(|| {
+                run.ctx.file(format!("generator background input uses unknown receptor `{}`", bg.receptor))
+            })?;
             stimuli.push(Stimulus {
                 name: format!("background-{k}"),
                 kind: StimulusKind::Poisson { rate_hz: bg.rate_hz, weight: bg.weight, channel: ch as u8 },

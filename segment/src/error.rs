@@ -44,3 +44,10 @@ impl SegmentError {
         Self::Hdf5 { path: path.into(), message: message.into() }
     }
 }
+
+/// An error of the shared HDF5 reader (the message names the dataset or attribute and what was expected).
+impl From<neurotwin_io::h5::H5Error> for SegmentError {
+    fn from(e: neurotwin_io::h5::H5Error) -> Self {
+        Self::Hdf5 { path: e.path, message: e.message }
+    }
+}

@@ -20,6 +20,7 @@ use std::path::Path;
 
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use hdf5::{Dataset, File, H5Type};
+use neurotwin_io::h5::H5File;
 
 use crate::error::SegmentError;
 use crate::volume::Volume;
@@ -40,57 +41,30 @@ pub struct PartnerSites {
     pub post_nm: [f64; 3],
 }
 
-fn open(path: &Path) -> Result<File, SegmentError> {
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(SegmentError::hdf5(path, "file not found"));
-        }
-        Err(e) => return Err(SegmentError::hdf5(path, format!("cannot open: {e}"))),
-        Ok(m) if m.is_dir() => return Err(SegmentError::hdf5(path, "is a directory, not an HDF5 file")),
-        Ok(_) => {}
-    }
-    File::open(path).map_err(|e| SegmentError::hdf5(path, format!("cannot open as HDF5 ({e}); is it an HDF5 file?")))
-}
-
-/// Whether `name` (a path like `volumes/raw`) exists, checking each component.
-fn exists(f: &File, name: &str) -> bool {
-    let mut cur = String::new();
-    for part in name.split('/').filter(|p| !p.is_empty()) {
-        if !cur.is_empty() {
-            cur.push('/');
-        }
-        cur.push_str(part);
-        if !f.link_exists(&cur) {
-            return false;
-        }
-    }
-    !cur.is_empty()
+/// Opens an HDF5 file with the shared reader ([`neurotwin_io::h5`]: located errors, declared sizes checked
+/// against the file and the memory limit before anything is read).
+fn open(path: &Path) -> Result<H5File, SegmentError> {
+    Ok(H5File::open(path)?)
 }
 
 /// Top-level names, for "missing dataset" messages.
-fn listing(f: &File) -> String {
-    let mut names = f.member_names().unwrap_or_default();
-    if let Ok(g) = f.group("volumes") {
+fn listing(h: &H5File) -> String {
+    let mut names = h.file().member_names().unwrap_or_default();
+    if let Ok(g) = h.file().group("volumes") {
         names.extend(g.member_names().unwrap_or_default().into_iter().map(|n| format!("volumes/{n}")));
     }
     if names.is_empty() { "nothing".into() } else { names.join(", ") }
 }
 
-fn dataset(f: &File, path: &Path, name: &str) -> Result<Dataset, SegmentError> {
-    if !exists(f, name) {
+fn dataset(h: &H5File, name: &str) -> Result<Dataset, SegmentError> {
+    if !h.exists(name) {
         return Err(SegmentError::dataset(
-            path,
+            h.path(),
             name,
-            format!("missing (the file holds: {}); name the dataset with --raw-dataset / FILE:DATASET", listing(f)),
+            format!("missing (the file holds: {}); name the dataset with --raw-dataset / FILE:DATASET", listing(h)),
         ));
     }
-    f.dataset(name).map_err(|e| SegmentError::dataset(path, name, format!("is not a dataset ({e})")))
-}
-
-fn descriptor(ds: &Dataset, path: &Path, name: &str) -> Result<TypeDescriptor, SegmentError> {
-    ds.dtype()
-        .and_then(|t| t.to_descriptor())
-        .map_err(|e| SegmentError::dataset(path, name, format!("cannot read its type: {e}")))
+    Ok(h.dataset(name)?)
 }
 
 fn shape3(ds: &Dataset, path: &Path, name: &str) -> Result<[usize; 3], SegmentError> {
@@ -108,16 +82,19 @@ fn shape3(ds: &Dataset, path: &Path, name: &str) -> Result<[usize; 3], SegmentEr
     Ok([s[0], s[1], s[2]])
 }
 
-fn read_as<T: H5Type>(ds: &Dataset, path: &Path, name: &str) -> Result<Vec<T>, SegmentError> {
+/// Reads `ds` whole as `T` once the memory it needs passes the pipeline's guard (the shared reader then
+/// checks the declared size against the file too).
+fn read_as<T: H5Type>(h: &H5File, ds: &Dataset, name: &str) -> Result<Vec<T>, SegmentError> {
     let elements = ds.shape().iter().map(|&s| s as f64).product();
-    crate::guards::check_read(path, name, elements, size_of::<T>())?;
-    ds.read_raw::<T>().map_err(|e| SegmentError::dataset(path, name, format!("cannot read: {e}")))
+    crate::guards::check_read(h.path(), name, elements, size_of::<T>())?;
+    Ok(h.read_nd::<T>(ds)?.0)
 }
 
 /// The `resolution` attribute (nm, z y x) of a dataset or of the file root, if present and valid.
-fn resolution(f: &File, ds: &Dataset) -> Option<[f64; 3]> {
-    let from = |a: hdf5::Attribute| a.read_raw::<f64>().ok().filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]);
-    let r = ds.attr("resolution").ok().and_then(from).or_else(|| f.attr("resolution").ok().and_then(from))?;
+fn resolution(h: &H5File, ds: &Dataset) -> Option<[f64; 3]> {
+    let from =
+        |a: hdf5::Attribute| (a.size() == 3).then(|| a.read_raw::<f64>().ok()).flatten().map(|v| [v[0], v[1], v[2]]);
+    let r = ds.attr("resolution").ok().and_then(from).or_else(|| h.file().attr("resolution").ok().and_then(from))?;
     r.iter().all(|v| v.is_finite() && *v > 0.0).then_some(r)
 }
 
@@ -125,9 +102,8 @@ fn resolution(f: &File, ds: &Dataset) -> Option<[f64; 3]> {
 /// allocate before reading).
 pub fn volume_shape(path: impl AsRef<Path>, name: &str) -> Result<[usize; 3], SegmentError> {
     let path = path.as_ref();
-    let f = open(path)?;
-    let ds = dataset(&f, path, name)?;
-    shape3(&ds, path, name)
+    let h = open(path)?;
+    shape3(&dataset(&h, name)?, path, name)
 }
 
 /// Reads an 8-bit raw EM volume. The voxel size comes from the `resolution` attribute (nm, z y x) when
@@ -138,10 +114,10 @@ pub fn read_raw(
     default_voxel_nm: [f64; 3],
 ) -> Result<(Volume<u8>, bool), SegmentError> {
     let path = path.as_ref();
-    let f = open(path)?;
-    let ds = dataset(&f, path, name)?;
+    let h = open(path)?;
+    let ds = dataset(&h, name)?;
     let shape = shape3(&ds, path, name)?;
-    let t = descriptor(&ds, path, name)?;
+    let t = h.dtype(&ds)?;
     if t != TypeDescriptor::Unsigned(IntSize::U1) {
         return Err(SegmentError::dataset(
             path,
@@ -149,8 +125,8 @@ pub fn read_raw(
             format!("has type {t}, expected u8 (8-bit raw EM); rescale the volume to 0..255 and store it as uint8"),
         ));
     }
-    let data = read_as::<u8>(&ds, path, name)?;
-    let res = resolution(&f, &ds);
+    let data = read_as::<u8>(&h, &ds, name)?;
+    let res = resolution(&h, &ds);
     Ok((Volume { shape, voxel_nm: res.unwrap_or(default_voxel_nm), data }, res.is_some()))
 }
 
@@ -158,16 +134,16 @@ pub fn read_raw(
 /// are an error. 0 means background / unlabelled.
 pub fn read_labels(path: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> Result<Volume<u64>, SegmentError> {
     let path = path.as_ref();
-    let f = open(path)?;
-    let ds = dataset(&f, path, name)?;
+    let h = open(path)?;
+    let ds = dataset(&h, name)?;
     let shape = shape3(&ds, path, name)?;
-    let t = descriptor(&ds, path, name)?;
+    let t = h.dtype(&ds)?;
     let neg =
         |path: &Path| SegmentError::dataset(path, name, "holds negative labels; labels must be >= 0 (0 = background)");
     let data: Vec<u64> = match t {
-        TypeDescriptor::Unsigned(_) => read_as::<u64>(&ds, path, name)?,
+        TypeDescriptor::Unsigned(_) => read_as::<u64>(&h, &ds, name)?,
         TypeDescriptor::Integer(_) => {
-            let v = read_as::<i64>(&ds, path, name)?;
+            let v = read_as::<i64>(&h, &ds, name)?;
             if v.iter().any(|&x| x < 0) {
                 return Err(neg(path));
             }
@@ -181,7 +157,7 @@ pub fn read_labels(path: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> Re
             ));
         }
     };
-    let res = resolution(&f, &ds).unwrap_or(voxel_nm);
+    let res = resolution(&h, &ds).unwrap_or(voxel_nm);
     Ok(Volume { shape, voxel_nm: res, data })
 }
 
@@ -189,17 +165,15 @@ pub fn read_labels(path: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> Re
 /// infinite or out-of-range values are an error.
 pub fn read_boundary(path: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> Result<Volume<f32>, SegmentError> {
     let path = path.as_ref();
-    let f = open(path)?;
-    let ds = dataset(&f, path, name)?;
+    let h = open(path)?;
+    let ds = dataset(&h, name)?;
     let shape = shape3(&ds, path, name)?;
-    let t = descriptor(&ds, path, name)?;
+    let t = h.dtype(&ds)?;
     let data: Vec<f32> = match t {
-        TypeDescriptor::Float(FloatSize::U4) => read_as::<f32>(&ds, path, name)?,
-        TypeDescriptor::Float(FloatSize::U8) => {
-            read_as::<f64>(&ds, path, name)?.into_iter().map(|v| v as f32).collect()
-        }
+        TypeDescriptor::Float(FloatSize::U4) => read_as::<f32>(&h, &ds, name)?,
+        TypeDescriptor::Float(FloatSize::U8) => read_as::<f64>(&h, &ds, name)?.into_iter().map(|v| v as f32).collect(),
         TypeDescriptor::Unsigned(IntSize::U1) => {
-            read_as::<u8>(&ds, path, name)?.into_iter().map(|v| v as f32 / 255.0).collect()
+            read_as::<u8>(&h, &ds, name)?.into_iter().map(|v| v as f32 / 255.0).collect()
         }
         other => {
             return Err(SegmentError::dataset(
@@ -209,7 +183,7 @@ pub fn read_boundary(path: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> 
             ));
         }
     };
-    let vol = Volume { shape, voxel_nm: resolution(&f, &ds).unwrap_or(voxel_nm), data };
+    let vol = Volume { shape, voxel_nm: resolution(&h, &ds).unwrap_or(voxel_nm), data };
     check_boundary(&vol).map_err(|m| SegmentError::dataset(path, name, m))?;
     Ok(vol)
 }
@@ -231,14 +205,14 @@ pub fn check_boundary(b: &Volume<f32>) -> Result<(), String> {
 /// Reads CREMI annotations (synaptic partner sites) if the file has them.
 pub fn read_partner_sites(path: impl AsRef<Path>) -> Result<Option<Vec<PartnerSites>>, SegmentError> {
     let path = path.as_ref();
-    let f = open(path)?;
-    if !exists(&f, "annotations/presynaptic_site/partners") {
+    let h = open(path)?;
+    if !h.exists("annotations/presynaptic_site/partners") {
         return Ok(None);
     }
-    let ids = read_as::<u64>(&dataset(&f, path, "annotations/ids")?, path, "annotations/ids")?;
-    let locs = read_as::<f64>(&dataset(&f, path, "annotations/locations")?, path, "annotations/locations")?;
+    let ids = read_as::<u64>(&h, &dataset(&h, "annotations/ids")?, "annotations/ids")?;
+    let locs = read_as::<f64>(&h, &dataset(&h, "annotations/locations")?, "annotations/locations")?;
     let pn = "annotations/presynaptic_site/partners";
-    let partners = read_as::<u64>(&dataset(&f, path, pn)?, path, pn)?;
+    let partners = read_as::<u64>(&h, &dataset(&h, pn)?, pn)?;
     if locs.len() != 3 * ids.len() || partners.len() % 2 != 0 {
         return Err(SegmentError::dataset(path, "annotations/locations", "needs shape [len(ids), 3] (z, y, x in nm)"));
     }

@@ -8,7 +8,7 @@
 //!
 //! The device buffers have the layouts of [`HostKernelBackend`] (block-major state, fixed-point delay ring,
 //! `[block][channel][lane]` synaptic input), so both backends — and the CPU backend — must agree bit for bit;
-//! `tests/gpu_conformance.rs` checks that on a machine with a GPU.
+//! `tests/integration/gpu_conformance.rs` checks that on a machine with a GPU.
 //!
 //! No host round trip inside the step loop: the spike flags are compacted on the device into the window's
 //! spike record, `deliver_spikes` reads its list from there with a fixed grid (warp-cooperative over each

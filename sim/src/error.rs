@@ -17,3 +17,11 @@ pub enum SimError {
     #[error(transparent)]
     Io(#[from] neurotwin_io::IoError),
 }
+
+/// An error of the shared HDF5 reader (a spike file read back): the message names the dataset and what was
+/// expected.
+impl From<neurotwin_io::h5::H5Error> for SimError {
+    fn from(e: neurotwin_io::h5::H5Error) -> Self {
+        Self::Input { path: e.path, message: e.message }
+    }
+}

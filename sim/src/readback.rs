@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use neurotwin_io::h5::H5File;
+
 use crate::error::SimError;
 
 /// The spikes of one SONATA population with the names of its nodes.
@@ -26,14 +28,12 @@ pub fn read_run_spikes(dir: &Path) -> Result<RunSpikes, SimError> {
     let nodes = dir.join("nodes.csv");
     let names = read_node_table(&nodes)?;
     let spikes: PathBuf = dir.join("spikes.h5");
-    let e = |x: hdf5::Error| bad(&spikes, format!("{x} (is it a SONATA spike file written by neurotwin run?)"));
-    let f = hdf5::File::open(&spikes).map_err(e)?;
-    let g = f.group("spikes").map_err(|_| bad(&spikes, "no group /spikes: not a SONATA spike file"))?;
-    let pops = g.member_names().map_err(e)?;
+    let h = H5File::open(&spikes).map_err(|e| e.hint("is it a SONATA spike file written by neurotwin run?"))?;
+    let pops = h.members(&spikes_group(&h)?)?;
     let [population] = pops.as_slice() else {
         return Err(bad(&spikes, format!("/spikes holds {} populations ({pops:?}); expected one", pops.len())));
     };
-    let (ids, t) = read_spike_datasets(&spikes, &g.group(population).map_err(e)?, &format!("/spikes/{population}"))?;
+    let (ids, t) = read_spike_datasets(&h, &format!("/spikes/{population}"))?;
     let mut times_ms = vec![Vec::new(); names.len()];
     for (&time, &id) in t.iter().zip(&ids) {
         if !time.is_finite() || time < 0.0 {
@@ -52,29 +52,41 @@ pub fn read_run_spikes(dir: &Path) -> Result<RunSpikes, SimError> {
 /// `/spikes/<population>` (SONATA 1.0) or, without it, the older single-population layout `/spikes/{timestamps,
 /// gids}`; timestamps with `units = "s"` are converted to ms.
 pub fn read_sonata_spikes(path: &Path, population: &str) -> Result<(Vec<u64>, Vec<f64>), SimError> {
-    let e = |x: hdf5::Error| bad(path, format!("cannot open spike file: {x}"));
-    let f = hdf5::File::open(path).map_err(e)?;
-    let g = f.group("spikes").map_err(|_| bad(path, "no group /spikes: not a SONATA spike file"))?;
-    match g.group(population) {
-        Ok(p) => read_spike_datasets(path, &p, &format!("/spikes/{population}")),
-        Err(_) => read_spike_datasets(path, &g, "/spikes"),
+    let h = H5File::open(path).map_err(|e| bad(path, format!("cannot open spike file: {}", e.message)))?;
+    spikes_group(&h)?;
+    let pop = format!("/spikes/{population}");
+    if h.exists(&pop) && h.group(&pop).is_ok() {
+        read_spike_datasets(&h, &pop)
+    } else {
+        read_spike_datasets(&h, "/spikes")
     }
 }
 
-/// `timestamps` (ms, or s with `units = "s"`) and `node_ids` (or `gids`) of one spike group, equally long.
-fn read_spike_datasets(path: &Path, g: &hdf5::Group, what: &str) -> Result<(Vec<u64>, Vec<f64>), SimError> {
-    let times = g.dataset("timestamps").map_err(|_| bad(path, format!("{what}/timestamps is missing")))?;
-    let scale = match times.attr("units").ok().and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>().ok()) {
-        Some(u) if u.as_str() == "s" => 1000.0,
+/// The group `/spikes` every SONATA spike file has.
+fn spikes_group(h: &H5File) -> Result<hdf5::Group, SimError> {
+    if !h.exists("/spikes") {
+        return Err(bad(h.path(), "no group /spikes: not a SONATA spike file"));
+    }
+    Ok(h.group("/spikes")?)
+}
+
+/// `timestamps` (ms, or s with `units = "s"`) and `node_ids` (or `gids`) of the spike group `what`, equally long.
+fn read_spike_datasets(h: &H5File, what: &str) -> Result<(Vec<u64>, Vec<f64>), SimError> {
+    let path = h.path();
+    let times = format!("{what}/timestamps");
+    if !h.exists(&times) {
+        return Err(bad(path, format!("{times} is missing")));
+    }
+    let times = h.dataset(&times)?;
+    let scale = match h.attr_string_opt(&times, "units").ok().flatten() {
+        Some(u) if u == "s" => 1000.0,
         _ => 1.0,
     };
-    let t: Vec<f64> =
-        times.read_raw().map_err(|_| bad(path, format!("{what}/timestamps is missing or not numeric")))?;
-    let ids: Vec<u64> = g
-        .dataset("node_ids")
-        .or_else(|_| g.dataset("gids"))
-        .and_then(|d| d.read_raw())
-        .map_err(|_| bad(path, format!("{what}/node_ids (or gids) is missing or not integer")))?;
+    let t: Vec<f64> = h.read_vec(&times)?;
+    let Some(ids) = ["node_ids", "gids"].map(|n| format!("{what}/{n}")).into_iter().find(|p| h.exists(p)) else {
+        return Err(bad(path, format!("{what}/node_ids (or gids) is missing")));
+    };
+    let ids: Vec<u64> = h.read_vec(&ids)?;
     if t.len() != ids.len() {
         return Err(bad(path, format!("{what}: {} timestamps but {} node_ids", t.len(), ids.len())));
     }
@@ -99,4 +111,27 @@ pub fn read_node_table(path: &Path) -> Result<Vec<String>, SimError> {
         names.push(name.trim().to_string());
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spike file whose `timestamps` declare 2^40 values (chunked, never written: a few KiB on disk) made
+    /// the reader allocate 8 TiB and abort; the declared size is refused first, naming the file and dataset.
+    #[test]
+    fn a_spike_file_declaring_2_pow_40_timestamps_is_refused_before_allocating() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("spikes.h5");
+        {
+            let f = hdf5::File::create(&p).unwrap();
+            let g = f.create_group("spikes/lgn").unwrap();
+            g.new_dataset::<f64>().chunk(1 << 16).shape(1usize << 40).create("timestamps").unwrap();
+            g.new_dataset::<u64>().chunk(1 << 16).shape(1usize << 40).create("node_ids").unwrap();
+        }
+        let e = read_sonata_spikes(&p, "lgn").unwrap_err().to_string();
+        assert!(e.contains("spikes.h5") && e.contains("/spikes/lgn/timestamps declares 1099511627776"), "{e}");
+        let e = read_sonata_spikes(&t.path().join("absent.h5"), "lgn").unwrap_err().to_string();
+        assert!(e.contains("cannot open spike file: file not found"), "{e}");
+    }
 }

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use neurotwin_segment::boundary::{BoundarySource, CnnDevice, RawSource};
 use neurotwin_segment::io::{
-    Data, NEURON_IDS, read_boundary, read_labels, read_partner_sites, read_raw, write_volumes,
+    Data, NEURON_IDS, PartnerSites, read_boundary, read_labels, read_partner_sites, read_raw, write_volumes,
 };
 use neurotwin_segment::metrics::{evaluate, match_synapses};
 use neurotwin_segment::output::{Writer, write_all, write_json};
-use neurotwin_segment::pipeline::{PipelineConfig, run_source};
-use neurotwin_segment::synapses::read_points_csv;
+use neurotwin_segment::pipeline::{PipelineConfig, PipelineOutput, PipelineReport, run_source};
+use neurotwin_segment::synapses::{SynapsePoint, read_points_csv};
+use neurotwin_segment::volume::Volume;
 use neurotwin_segment::zarr::{self, ZarrRaw, is_zarr};
 
 use super::table::render;
@@ -137,7 +138,48 @@ fn file_dataset(spec: &str, default: Option<&str>, flag: &str) -> anyhow::Result
     }
 }
 
+/// What the run reads besides the raw volume, each checked against the raw volume's shape (z, y, x).
+struct Given {
+    /// Boundary map of `--boundary` (values in [0, 1]), on the raw volume's voxel size.
+    boundary: Option<Volume<f32>>,
+    /// Ground-truth labels of `--ground-truth` and, from a CREMI HDF5 file, its synapse partner sites.
+    ground_truth: Option<(Volume<u64>, Option<Vec<PartnerSites>>)>,
+    /// Annotated synapse points of `--synapses` (nm), used instead of cleft detection.
+    points: Option<Vec<SynapsePoint>>,
+    /// True synapse positions (nm) for precision/recall/F1.
+    true_synapses: Option<Vec<[f64; 3]>>,
+}
+
 pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
+    let cfg = configure(&a)?;
+    // The output folder is checked before any work: no input replaced, an earlier run only with --overwrite.
+    let run_dir = neurotwin_io::run_dir::RunDir::create(
+        &a.out,
+        "neurotwin segment",
+        segment_inputs(&a),
+        a.overwrite,
+        &["segmentation.h5", "connectome.h5", "report.json"],
+    )?;
+    let voxel = a.voxel_size.as_deref().map(|v| three(v, "--voxel-size")).transpose()?;
+    if let Some(v) = voxel {
+        neurotwin_segment::volume::check_voxel(v)?;
+    }
+    check_resources(&a, &cfg, voxel.unwrap_or(DEFAULT_VOXEL_NM))?;
+    let src = open_raw(&a, voxel)?;
+    let mut given = read_given(&a, src.shape(), src.voxel_nm())?;
+
+    let name = a.volume.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segmented".into());
+    let boundary = given.boundary.take();
+    let out = run_source(src.as_ref(), boundary, given.points.as_deref(), &cfg, &name, provenance(&a, &cfg))?;
+    let report = score(&out, &given, a.synapse_radius)?;
+    write_outputs(run_dir, &a, &cfg, &out, &report)?;
+    print_summary(&name, &report, given.ground_truth.is_some(), &a.out);
+    Ok(())
+}
+
+/// Checks the flags and builds the pipeline configuration: the `--config` file (or the defaults), then
+/// the flags over it.
+fn configure(a: &SegmentArgs) -> anyhow::Result<PipelineConfig> {
     if !(a.synapse_radius.is_finite() && a.synapse_radius > 0.0) {
         bail!(
             "--synapse-radius {}: the matching radius must be a finite number > 0 (nm), e.g. --synapse-radius 100",
@@ -180,22 +222,12 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
     }
     cfg.progress = true;
     cfg.validate()?;
-    // The output folder is checked before any work: no input replaced, an earlier run only with --overwrite.
-    let run_dir = neurotwin_io::run_dir::RunDir::create(
-        &a.out,
-        "neurotwin segment",
-        segment_inputs(&a),
-        a.overwrite,
-        &["segmentation.h5", "connectome.h5", "report.json"],
-    )?;
-    let voxel = a.voxel_size.as_deref().map(|v| three(v, "--voxel-size")).transpose()?;
-    if let Some(v) = voxel {
-        neurotwin_segment::volume::check_voxel(v)?;
-    }
+    Ok(cfg)
+}
 
-    // The raw source: a Zarr store (read region by region) or an HDF5 dataset (read whole).
-    let default_voxel = voxel.unwrap_or(DEFAULT_VOXEL_NM);
-    // What the run will allocate, checked from the volume's shape before anything is read.
+/// What the run will allocate, checked from the volume's shape before anything is read (`default_voxel`
+/// in nm, z y x).
+fn check_resources(a: &SegmentArgs, cfg: &PipelineConfig, default_voxel: [f64; 3]) -> anyhow::Result<()> {
     let shape = if is_zarr(&a.volume) {
         zarr::open_array(&a.volume, &a.raw_dataset)?.1
     } else {
@@ -205,9 +237,16 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
         boundary_given: a.boundary.is_some(),
         ground_truth: a.ground_truth.is_some(),
     };
-    neurotwin_segment::guards::check_pipeline(shape, default_voxel, &cfg, inputs)
+    neurotwin_segment::guards::check_pipeline(shape, default_voxel, cfg, inputs)
         .with_context(|| a.volume.display().to_string())?;
-    let src: Box<dyn RawSource> = if is_zarr(&a.volume) {
+    Ok(())
+}
+
+/// The raw source: a Zarr store (read region by region) or an HDF5 dataset (read whole). `voxel` (nm,
+/// z y x) is `--voxel-size`; without it the file's attribute, else [`DEFAULT_VOXEL_NM`] with a note.
+fn open_raw(a: &SegmentArgs, voxel: Option<[f64; 3]>) -> anyhow::Result<Box<dyn RawSource>> {
+    let default_voxel = voxel.unwrap_or(DEFAULT_VOXEL_NM);
+    if is_zarr(&a.volume) {
         let mut z = ZarrRaw::open(&a.volume, &a.raw_dataset, default_voxel)?;
         if let Some(v) = voxel {
             z.voxel_nm = v;
@@ -219,7 +258,7 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
                 a.raw_dataset
             );
         }
-        Box::new(z)
+        Ok(Box::new(z))
     } else {
         let (mut raw, found) = read_raw(&a.volume, &a.raw_dataset, default_voxel)?;
         match voxel {
@@ -230,59 +269,63 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
             ),
             None => {}
         }
-        Box::new(raw)
-    };
-    let (shape, voxel_nm) = (src.shape(), src.voxel_nm());
-    let boundary = match &a.boundary {
-        Some(spec) => {
-            let (f, d) = file_dataset(spec, None, "--boundary")?;
-            let mut b =
-                if is_zarr(&f) { zarr::read_boundary(&f, &d, voxel_nm)? } else { read_boundary(&f, &d, voxel_nm)? };
-            if b.shape != shape {
-                bail!(
-                    "{}: dataset `{d}` has shape {:?} but the raw volume {:?} (z, y, x)",
-                    f.display(),
-                    b.shape,
-                    shape
-                );
-            }
-            b.voxel_nm = voxel_nm;
-            Some(b)
-        }
-        None => None,
-    };
-    let gt = match &a.ground_truth {
-        Some(spec) => {
-            let (f, d) = file_dataset(spec, Some(NEURON_IDS), "--ground-truth")?;
-            let (g, sites) = if is_zarr(&f) {
-                (zarr::read_labels(&f, &d, voxel_nm)?, None)
-            } else {
-                (read_labels(&f, &d, voxel_nm)?, read_partner_sites(&f)?)
-            };
-            if g.shape != shape {
-                bail!(
-                    "{}: dataset `{d}` has shape {:?} but the raw volume {:?} (z, y, x)",
-                    f.display(),
-                    g.shape,
-                    shape
-                );
-            }
-            Some((g, sites))
-        }
-        None => None,
-    };
+        Ok(Box::new(raw))
+    }
+}
+
+/// Reads the boundary map, ground truth and synapse points the flags give, for a raw volume of `shape`
+/// (z, y, x) and `voxel_nm` (nm).
+fn read_given(a: &SegmentArgs, shape: [usize; 3], voxel_nm: [f64; 3]) -> anyhow::Result<Given> {
+    let boundary = a.boundary.as_deref().map(|spec| given_boundary(spec, shape, voxel_nm)).transpose()?;
+    let ground_truth = a.ground_truth.as_deref().map(|spec| given_ground_truth(spec, shape, voxel_nm)).transpose()?;
     let points = a.synapses.as_deref().map(read_points_csv).transpose()?;
     // True synapse positions (nm): a CSV, else the midpoints of the ground truth's CREMI partner sites.
-    let true_synapses: Option<Vec<[f64; 3]>> = match (&a.gt_synapses, &gt) {
+    let true_synapses: Option<Vec<[f64; 3]>> = match (&a.gt_synapses, &ground_truth) {
         (Some(csv), _) => Some(read_points_csv(csv)?.into_iter().map(|p| p.position_nm).collect()),
         (None, Some((_, Some(sites)))) => {
             Some(sites.iter().map(|s| [0, 1, 2].map(|k| 0.5 * (s.pre_nm[k] + s.post_nm[k]))).collect())
         }
         _ => None,
     };
+    Ok(Given { boundary, ground_truth, points, true_synapses })
+}
 
-    let name = a.volume.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segmented".into());
-    let provenance = vec![format!(
+/// The boundary map of `--boundary FILE:DATASET`, given the raw volume's `voxel_nm`.
+fn given_boundary(spec: &str, shape: [usize; 3], voxel_nm: [f64; 3]) -> anyhow::Result<Volume<f32>> {
+    let (f, d) = file_dataset(spec, None, "--boundary")?;
+    let mut b = if is_zarr(&f) { zarr::read_boundary(&f, &d, voxel_nm)? } else { read_boundary(&f, &d, voxel_nm)? };
+    check_shape(&f, &d, b.shape, shape)?;
+    b.voxel_nm = voxel_nm;
+    Ok(b)
+}
+
+/// The labels of `--ground-truth FILE[:DATASET]` and, from an HDF5 file, its CREMI partner sites.
+fn given_ground_truth(
+    spec: &str,
+    shape: [usize; 3],
+    voxel_nm: [f64; 3],
+) -> anyhow::Result<(Volume<u64>, Option<Vec<PartnerSites>>)> {
+    let (f, d) = file_dataset(spec, Some(NEURON_IDS), "--ground-truth")?;
+    let (g, sites) = if is_zarr(&f) {
+        (zarr::read_labels(&f, &d, voxel_nm)?, None)
+    } else {
+        (read_labels(&f, &d, voxel_nm)?, read_partner_sites(&f)?)
+    };
+    check_shape(&f, &d, g.shape, shape)?;
+    Ok((g, sites))
+}
+
+/// Dataset `d` of file `f` must have the raw volume's `shape` (z, y, x).
+fn check_shape(f: &Path, d: &str, got: [usize; 3], shape: [usize; 3]) -> anyhow::Result<()> {
+    if got != shape {
+        bail!("{}: dataset `{d}` has shape {:?} but the raw volume {:?} (z, y, x)", f.display(), got, shape);
+    }
+    Ok(())
+}
+
+/// The provenance line of the outputs: input, dataset, boundary source and thresholds.
+fn provenance(a: &SegmentArgs, cfg: &PipelineConfig) -> Vec<String> {
+    vec![format!(
         "neurotwin segment {} (dataset {}; boundary: {}; thresholds {:?})",
         a.volume.display(),
         a.raw_dataset,
@@ -292,20 +335,33 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
             (None, BoundarySource::Sheetness) => "membrane filter".into(),
         },
         cfg.thresholds
-    )];
-    let out = run_source(src.as_ref(), boundary, points.as_deref(), &cfg, &name, provenance)?;
+    )]
+}
+
+/// The run's report with the scores against the ground truth (segmentation per threshold) and the true
+/// synapses (matched within `radius_nm`), where given.
+fn score(out: &PipelineOutput, given: &Given, radius_nm: f64) -> anyhow::Result<PipelineReport> {
     let mut report = out.report.clone();
-    if let Some((g, _)) = &gt {
+    if let Some((g, _)) = &given.ground_truth {
         for (r, (_, seg)) in report.thresholds.iter_mut().zip(&out.segmentations) {
             r.scores = Some(evaluate(seg, g)?);
         }
     }
-    if let Some(truth) = &true_synapses {
+    if let Some(truth) = &given.true_synapses {
         let pred: Vec<[f64; 3]> = out.synapses.iter().map(|s| s.position_nm).collect();
-        report.synapse_scores = Some(match_synapses(&pred, truth, a.synapse_radius));
+        report.synapse_scores = Some(match_synapses(&pred, truth, radius_nm));
     }
+    Ok(report)
+}
 
-    // Outputs, all-or-nothing.
+/// Outputs, all-or-nothing: `segmentation.h5`, `connectome.h5` and `report.json` in `run_dir`.
+fn write_outputs(
+    run_dir: neurotwin_io::run_dir::RunDir,
+    a: &SegmentArgs,
+    cfg: &PipelineConfig,
+    out: &PipelineOutput,
+    report: &PipelineReport,
+) -> anyhow::Result<()> {
     let seg_names: Vec<String> = out.segmentations.iter().map(|(t, _)| format!("volumes/segmentations/t{t}")).collect();
     let json = serde_json::json!({
         "input": { "volume": a.volume, "raw_dataset": a.raw_dataset, "boundary": a.boundary,
@@ -336,8 +392,12 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
         ("report.json", Box::new(|p: &Path| write_json(p, &json))),
     ];
     write_all(run_dir, files)?;
+    Ok(())
+}
 
-    let r = &report;
+/// Prints the run's summary, the table of thresholds (with scores when `scored` against ground truth)
+/// and the synapse scores.
+fn print_summary(name: &str, r: &PipelineReport, scored: bool, out_dir: &Path) {
     println!(
         "{}: {:?} voxels of {:?} nm, boundary: {}, {} fragments → {} neurons, {} synapses, {} connections ({:.2} s)",
         name,
@@ -366,7 +426,7 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
             row
         })
         .collect();
-    let header: &[&str] = if gt.is_some() {
+    let header: &[&str] = if scored {
         &["threshold", "segments", "VOI split", "VOI merge", "VOI", "adapted Rand error"]
     } else {
         &["threshold", "segments"]
@@ -378,6 +438,5 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
             s.predicted, s.ground_truth, s.true_positives, s.radius_nm, s.precision, s.recall, s.f1
         );
     }
-    println!("wrote {}/{{segmentation.h5, connectome.h5, report.json}}", a.out.display());
-    Ok(())
+    println!("wrote {}/{{segmentation.h5, connectome.h5, report.json}}", out_dir.display());
 }

@@ -117,22 +117,22 @@ fn csv_connectome() {
             if let Some(n) = n {
                 std::fs::write(&neurons, n).unwrap();
             }
-            import_and_compile(rng, &conn, with_neurons.then_some(neurons.as_path()), layout);
+            import_and_compile(rng, &conn, with_neurons.then_some(neurons.as_path()), layout)
         },
     );
 }
 
-fn import_and_compile(rng: &mut Rng, conn: &Path, neurons: Option<&Path>, layout: CsvLayout) {
+fn import_and_compile(rng: &mut Rng, conn: &Path, neurons: Option<&Path>, layout: CsvLayout) -> &'static str {
     let _ = detect_layout(conn);
-    if let Ok(c) = read_csv(conn, neurons, layout) {
-        let transmitters = match rng.below(3) {
-            0 => TransmitterMap::fly(),
-            1 => TransmitterMap::celegans(),
-            _ => TransmitterMap::exc_inh(),
-        };
-        let dt_ms = *rng.pick(&[0.1, 0.025, 1.0]);
-        let _ = compile(&c, &CompileOptions { transmitters, dt_ms, gap_per_junction_ns: 0.1, ..Default::default() });
-    }
+    let Ok(c) = read_csv(conn, neurons, layout) else { return "import error" };
+    let transmitters = match rng.below(3) {
+        0 => TransmitterMap::fly(),
+        1 => TransmitterMap::celegans(),
+        _ => TransmitterMap::exc_inh(),
+    };
+    let dt_ms = *rng.pick(&[0.1, 0.025, 1.0]);
+    let opts = CompileOptions { transmitters, dt_ms, gap_per_junction_ns: 0.1, ..Default::default() };
+    if compile(&c, &opts).is_ok() { "compiled" } else { "imported, compile error" }
 }
 
 #[test]
@@ -158,7 +158,10 @@ fn csv_recording() {
         |rng, bytes| {
             std::fs::write(&path, bytes).unwrap();
             let nan = if rng.chance(1, 2) { NanPolicy::Error } else { NanPolicy::DropRows };
-            let _ = neurotwin_imaging::read_csv(&path, SignalKind::DfOverF, nan);
+            match neurotwin_imaging::read_csv(&path, SignalKind::DfOverF, nan) {
+                Ok(_) => "read",
+                Err(_) => "error",
+            }
         },
     );
 }

@@ -115,11 +115,19 @@ pub fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], shape: Shape) -> Mutated {
     mutate_from(rng, &corpus[base], corpus, shape)
 }
 
-/// Applies 1–4 (text) or 1–3 (binary) random mutations to `base`; `corpus` supplies splices.
+/// Applies 1–4 (text) or 1–3 (binary) random mutations to `base` (half the time one); `corpus` supplies
+/// splices.
 pub fn mutate_from(rng: &mut Rng, base: &[u8], corpus: &[Vec<u8>], shape: Shape) -> Mutated {
     let mut bytes = base.to_vec();
     let mut ops = Vec::new();
-    let n = 1 + rng.below(if shape == Shape::Text { 4 } else { 3 });
+    // Mostly one mutation, so that many cases still parse and reach the code behind the parser.
+    let n = match rng.below(8) {
+        0..=3 => 1,
+        4 | 5 => 2,
+        6 => 3,
+        _ if shape == Shape::Text => 4,
+        _ => 3,
+    };
     for _ in 0..n {
         let op = match shape {
             Shape::Text => text_op(rng, &mut bytes, corpus),
@@ -138,7 +146,8 @@ fn offset(rng: &mut Rng, len: usize, head_bias: bool) -> usize {
 }
 
 fn text_op(rng: &mut Rng, b: &mut Vec<u8>, corpus: &[Vec<u8>]) -> &'static str {
-    match rng.below(20) {
+    match rng.below(23) {
+        20..=22 => swap_word(rng, b, corpus),
         0 => bit_flip(rng, b, false),
         1 => random_bytes(rng, b, false),
         2 => delete_range(rng, b, false),
@@ -367,6 +376,41 @@ fn long_string(rng: &mut Rng, b: &mut Vec<u8>) -> &'static str {
         b.splice(at..at, long);
     }
     "long_string"
+}
+
+/// Spans of "words": runs of bytes that are not TOML/JSON/CSV syntax (keys, values, names, numbers).
+fn word_spans(b: &[u8]) -> Vec<(usize, usize)> {
+    let syntax = |c: u8| b" ,\t\n\r\"'=:[]{}".contains(&c);
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, &c) in b.iter().enumerate() {
+        match (syntax(c), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                out.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, b.len()));
+    }
+    out
+}
+
+/// Replaces a word with a word of a corpus entry: the syntax stays valid, keys and values change (another
+/// section's key, a name where a number was, a neuron name that does not exist, …).
+fn swap_word(rng: &mut Rng, b: &mut Vec<u8>, corpus: &[Vec<u8>]) -> &'static str {
+    let (here, other) = (word_spans(b), rng.pick(corpus));
+    let there = word_spans(other);
+    if here.is_empty() || there.is_empty() {
+        return insert_token(rng, b);
+    }
+    let (s, e) = *rng.pick(&here);
+    let (os, oe) = *rng.pick(&there);
+    b.splice(s..e, other[os..oe].iter().copied());
+    "swap_word"
 }
 
 fn insert_token(rng: &mut Rng, b: &mut Vec<u8>) -> &'static str {

@@ -80,8 +80,8 @@ fn flavell_labels() {
                 uid: if rng.chance(1, 4) { Some("other".into()) } else { None },
                 ..Default::default()
             };
-            let _ = read_flavell(&h5, &json, &opts);
             let _ = list_flavell_worms(dir.path());
+            if read_flavell(&h5, &json, &opts).is_ok() { "read" } else { "error" }
         },
     );
 }

@@ -13,7 +13,7 @@ use super::common::*;
 fn neurotwin_limited(args: &[&str], cwd: &Path) -> Output {
     let out = cwd.join(".stdout");
     let err = cwd.join(".stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_neurotwin"))
+    let mut child = Command::new(bin())
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
@@ -247,4 +247,26 @@ fn segment_of_a_huge_declared_volume_is_refused_before_allocating() {
         let err = assert_refused(&o, &["big.zarr", "needs about", "--max-memory", &format!("{shape:?}")]);
         assert!(!d.join("out").exists(), "{err}");
     }
+}
+
+#[test]
+fn a_patch_larger_than_the_images_is_an_error_not_a_panic() {
+    // `Images::patches` asserted (a panic, rc 101) when `input.patch` exceeded the images' size.
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pc_image_patches.toml"),
+    )
+    .unwrap()
+    .replace(
+        "data/images/natural_whitened.h5",
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/images/natural_whitened.h5").display().to_string(),
+    )
+    .replace("patch = 8", "patch = 4000")
+    .replace("layers = [64, 96]", "layers = [16000000, 96]");
+    write(d, "pc.toml", &text);
+    let o = neurotwin(&["pc", "pc.toml", "-o", "out", "--batches", "1"], d);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
 }

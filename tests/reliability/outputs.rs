@@ -356,3 +356,108 @@ fn a_sweep_point_that_fails_publishes_nothing() {
     assert_eq!(left, vec![d.join("out/duration_ms=70")], "partial sweep published");
     assert_no_partial(d);
 }
+
+#[test]
+fn compare_cannot_replace_its_recording() {
+    // Defect 2 (compare): a recording where the report writes `<recording>/comparison.csv` was overwritten.
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let all =
+        "\n[[stimulus]]\nkind = \"activation\"\ntargets = { names = [\"A\", \"B\", \"C\", \"D\"] }\nrate_hz = 50.0\n";
+    csv_network(d, "duration_ms = 20000", all);
+    let o = neurotwin(&["run", "s.toml", "-o", "run"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut rec = String::from("time_s,A,B,C,D\n");
+    for k in 0..200 {
+        let t = k as f64 * 0.1;
+        rec += &format!("{t},{},{},{},{}\n", t.sin(), (1.3 * t + 1.0).sin(), (0.7 * t).cos(), (2.1 * t + 0.5).sin());
+    }
+    std::fs::create_dir_all(d.join("out/comparison.csv")).unwrap();
+    write(&d.join("out/comparison.csv"), "comparison.csv", &rec);
+    let args = ["compare", "--sim", "run", "--recording", "out/comparison.csv/comparison.csv", "--format", "csv"];
+    let o = neurotwin(&[&args[..], &["-o", "out", "--overwrite"]].concat(), d);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("input"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(d.join("out/comparison.csv/comparison.csv")).unwrap(), rec);
+    // Elsewhere the same comparison works, and its files honour the umask (defect 8: compare_summary.json
+    // was written 0600).
+    let o = under_umask("022", &[&args[..], &["-o", "cmp"]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(mode(&d.join("cmp/compare_summary.json")), 0o644);
+    assert_no_partial(d);
+}
+
+#[test]
+fn pc_cannot_replace_its_image_file() {
+    // Defect 2 (pc): the image-patch file inside the output folder, named like an output, was overwritten.
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/images/natural_whitened.h5");
+    std::fs::create_dir(d.join("out")).unwrap();
+    std::fs::copy(&images, d.join("out/weights.h5")).unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/pc_image_patches.toml"))
+        .unwrap()
+        .replace("data/images/natural_whitened.h5", "out/weights.h5");
+    write(d, "pc.toml", &text);
+    let o = neurotwin(&["pc", "pc.toml", "-o", "out", "--batches", "1"], d);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("input"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(d.join("out/weights.h5")).unwrap(), std::fs::read(&images).unwrap());
+    assert_no_partial(d);
+}
+
+#[test]
+fn fit_cannot_write_into_a_folder_holding_its_atlas() {
+    // No command writes over its inputs: a fit refuses an output folder that holds its atlas.
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let atlas = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/celegans/funatlas_pairs.csv");
+    std::fs::create_dir(d.join("out")).unwrap();
+    std::fs::copy(&atlas, d.join("out/pairs.csv")).unwrap();
+    let text = "name = \"tiny\"\n[network]\nsource = \"celegans\"\n[fit]\nmodel = \"rate\"\nactivation = \"sigmoid\"\n\
+                dt_ms = 500.0\ndata = \"propagation-atlas\"\natlas = \"out/pairs.csv\"\nscore_strains = [\"unc31\"]\n\
+                stim_start_ms = 1000.0\nstim_stop_ms = 3000.0\nresponse_stop_ms = 6000.0\nstim_amplitude = 5.0\n\
+                folds = 2\n[fit.train]\nepochs = 1\n[fit.params.theta]\ninit = 2.0\n";
+    write(d, "fit.toml", text);
+    let o = neurotwin(&["fit", "fit.toml", "-o", "out", "--overwrite"], d);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("input"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(d.join("out/pairs.csv")).unwrap(), std::fs::read(&atlas).unwrap());
+    assert_no_partial(d);
+}
+
+#[test]
+fn an_occupied_output_folder_is_reported_before_simulating() {
+    // Defect 17: output-folder problems were reported only after the whole simulation. This run would take
+    // minutes; the refusal must come at once (the child is killed after 30 s, which fails the test).
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    csv_network(d, "duration_ms = 50", "");
+    let o = neurotwin(&["run", "s.toml", "-o", "out"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    write(d, "long.toml", &scenario("duration_ms = 100000000", ""));
+    let mut child = Command::new(bin())
+        .args(["run", "long.toml", "-o", "out"])
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = status.expect("the occupied folder was not reported before simulating");
+    assert!(!status.success());
+    let mut e = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut e).unwrap();
+    assert!(e.contains("--overwrite"), "{e}");
+}

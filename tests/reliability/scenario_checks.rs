@@ -200,3 +200,16 @@ fn missing_atlas_file_names_the_file_and_the_field() {
     assert!(err.contains("[compare] atlas") && err.contains("pairs-nowhere.csv"), "{err}");
     assert_eq!(files_below(&dir.path().join("out")), Vec::<std::path::PathBuf>::new());
 }
+
+#[test]
+fn pd14_with_reduced_in_degree_runs() {
+    // Found by the scenario fuzzer: `pd14` with `k_scaling < 1` replaces part of the Poisson background by a
+    // DC current whose entry has no receptor, and the builder failed with "unknown receptor ``".
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let text = "name = \"pd\"\n[network]\ngenerator = { kind = \"pd14\", n_scaling = 0.01, k_scaling = 0.5 }\n\
+                [run]\nduration_ms = 5.0\ndt_ms = 0.1\n";
+    write(d, "pd.toml", text);
+    let o = neurotwin(&["run", "pd.toml", "-o", "out"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

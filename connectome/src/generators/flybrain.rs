@@ -53,9 +53,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use std::ops::Range;
 
-use neurotwin_models::NeuronParams;
 use neurotwin_models::lif_exp::LifExpParams;
+use neurotwin_models::{CounterRng, NeuronParams};
 use rayon::prelude::*;
 
 use super::sampling::{self, Draws};
@@ -64,6 +65,7 @@ use crate::compile::CompiledNetwork;
 use crate::error::ConnectomeError;
 use crate::gap::GapMatrix;
 use crate::matrix::{MAX_TABLE_WEIGHTS, SynapseMatrix, Weights};
+use crate::network::Neuron;
 
 /// Neurons per region-assignment `Draws` sequence.
 const CHUNK: u32 = 4096;
@@ -394,33 +396,88 @@ pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<Generated
     let sizes = cfg.population_sizes();
     let ranges = super::ranges(&sizes)?;
     let root = sampling::root(seed);
-    let n_reg = cfg.regions as usize;
+    let layout = Layout::draw(cfg, n, root);
+    let rows = draw_rows(cfg, &layout, n, root);
 
-    // Region sizes ∝ rank^-a; membership drawn per neuron (chunks of CHUNK neurons per sequence).
-    let reg_w: Vec<f64> = (0..n_reg).map(|r| ((r + 1) as f64).powf(-cfg.region_size_exponent)).collect();
-    let reg_cum: Vec<f64> = reg_w
+    let receptor_of: Vec<u8> = (0..n).map(|i| FLY_POPULATIONS[pop_of(&ranges, i)].1).collect();
+    let chemical = build_matrix(cfg, rows, &receptor_of, delay);
+    debug_assert_eq!(chemical.check(), Ok(()));
+    let neurons = fly_neurons(sizes, &ranges, &layout.region_of);
+    let network = compile(cfg, seed, dt_ms, neurons, chemical);
+    let (populations, background) = populations(cfg, ranges);
+    Ok(GeneratedNetwork { network, populations, background, expected_rate_hz: None })
+}
+
+/// Index in [`FLY_POPULATIONS`] of neuron `i`.
+fn pop_of(ranges: &[Range<u32>], i: u32) -> usize {
+    ranges.iter().position(|r| r.contains(&i)).expect("ranges tile 0..n")
+}
+
+/// The index drawn from cumulative weights `cum` by the uniform deviate `u`.
+fn pick_cum(cum: &[f64], u: f64) -> usize {
+    cum.partition_point(|&c| c <= u * cum[cum.len() - 1]).min(cum.len() - 1)
+}
+
+/// The regions every row draws its targets from (module documentation, **Structure**).
+struct Layout {
+    /// Region of each neuron.
+    region_of: Vec<u16>,
+    /// Each region's members with their cumulative in-degree propensities.
+    regions: Vec<Region>,
+    /// All neurons as one region (targets "anywhere").
+    everyone: Region,
+    /// Each region's partner regions, `n_part` of them.
+    partners: Vec<Vec<u16>>,
+    /// Partner regions per region: `partner_regions`, or 0 when `partner_fraction` is 0.
+    n_part: usize,
+}
+
+impl Layout {
+    /// Draws the regions of `n` neurons.
+    fn draw(cfg: &FlyBrainConfig, n: u32, root: CounterRng) -> Self {
+        let reg_cum = region_cum(cfg);
+        let region_of = assign_regions(&reg_cum, n, root);
+        let (regions, everyone) = propensity_regions(cfg, &region_of, root);
+        let n_part = if cfg.partner_fraction > 0.0 { cfg.partner_regions as usize } else { 0 };
+        let partners = partner_regions(&reg_cum, n_part, root);
+        Self { region_of, regions, everyone, partners, n_part }
+    }
+}
+
+/// Cumulative region weights: region sizes ∝ rank^-a.
+fn region_cum(cfg: &FlyBrainConfig) -> Vec<f64> {
+    let reg_w: Vec<f64> = (0..cfg.regions as usize).map(|r| ((r + 1) as f64).powf(-cfg.region_size_exponent)).collect();
+    reg_w
         .iter()
         .scan(0.0, |s, &w| {
             *s += w;
             Some(*s)
         })
-        .collect();
-    let pick_cum = |cum: &[f64], u: f64| cum.partition_point(|&c| c <= u * cum[cum.len() - 1]).min(cum.len() - 1);
-    let region_of: Vec<u16> = (0..n.div_ceil(CHUNK))
+        .collect()
+}
+
+/// Region membership, drawn per neuron (chunks of [`CHUNK`] neurons per sequence).
+fn assign_regions(reg_cum: &[f64], n: u32, root: CounterRng) -> Vec<u16> {
+    (0..n.div_ceil(CHUNK))
         .into_par_iter()
         .flat_map_iter(|c| {
             let mut d = Draws::new(root, 0, c);
             let len = (n - c * CHUNK).min(CHUNK);
-            (0..len).map(|_| pick_cum(&reg_cum, d.uniform()) as u16).collect::<Vec<_>>()
+            (0..len).map(|_| pick_cum(reg_cum, d.uniform()) as u16).collect::<Vec<_>>()
         })
-        .collect();
-    // In-degree propensities: lognormal with mean 1.
+        .collect()
+}
+
+/// In-degree propensities: lognormal with mean 1. Returns each region and the whole network as a region.
+fn propensity_regions(cfg: &FlyBrainConfig, region_of: &[u16], root: CounterRng) -> (Vec<Region>, Region) {
+    let n = region_of.len() as u32;
     let sig_in = cfg.in_degree_sigma;
     let propensity: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| (sig_in * Draws::new(root, 1, i).normal() - 0.5 * sig_in * sig_in).exp())
         .collect();
-    let mut regions: Vec<Region> = (0..n_reg).map(|_| Region { members: Vec::new(), cum: Vec::new() }).collect();
+    let mut regions: Vec<Region> =
+        (0..cfg.regions as usize).map(|_| Region { members: Vec::new(), cum: Vec::new() }).collect();
     for i in 0..n {
         let r = &mut regions[region_of[i as usize] as usize];
         let prev = r.cum.last().copied().unwrap_or(0.0);
@@ -437,104 +494,185 @@ pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<Generated
             })
             .collect(),
     };
-    drop(propensity);
-    // Partner regions, drawn in proportion to region size, distinct and != the region itself.
-    let n_part = if cfg.partner_fraction > 0.0 { cfg.partner_regions as usize } else { 0 };
-    let partners: Vec<Vec<u16>> = (0..n_reg)
+    (regions, everyone)
+}
+
+/// Partner regions, drawn in proportion to region size, distinct and != the region itself.
+fn partner_regions(reg_cum: &[f64], n_part: usize, root: CounterRng) -> Vec<Vec<u16>> {
+    (0..reg_cum.len())
         .map(|r| {
             let mut d = Draws::new(root, 5, r as u32);
             let mut p: Vec<u16> = Vec::with_capacity(n_part);
             while p.len() < n_part {
-                let q = pick_cum(&reg_cum, d.uniform()) as u16;
+                let q = pick_cum(reg_cum, d.uniform()) as u16;
                 if q as usize != r && !p.contains(&q) {
                     p.push(q);
                 }
             }
             p
         })
-        .collect();
+        .collect()
+}
 
-    // Rows: out-degree, targets, synapse counts.
-    let sig_out = cfg.out_degree_sigma;
-    let mu_out = cfg.mean_out_degree().ln() - 0.5 * sig_out * sig_out;
-    let (cmin, cmax) = (cfg.min_synapses_per_connection, cfg.max_synapses_per_connection);
-    let mu_cnt = solve_count_mu(cfg.mean_synapses_per_connection(), cfg.synapse_count_sigma, cmin, cmax);
-    let sig_cnt = cfg.synapse_count_sigma;
-    let (p_local, p_partner) = (cfg.local_fraction, cfg.partner_fraction);
-    let rows: Vec<(Vec<u32>, Vec<u16>)> = (0..n)
+/// One presynaptic neuron's targets (ascending) and their synapse counts.
+type Row = (Vec<u32>, Vec<u16>);
+
+/// The distributions the rows are drawn from.
+struct RowLaw {
+    /// Log-mean and σ of the lognormal out-degree.
+    mu_out: f64,
+    sig_out: f64,
+    /// Log-mean and σ of the lognormal part of the synapse count.
+    mu_cnt: f64,
+    sig_cnt: f64,
+    /// Fewest and most synapses of a connection.
+    cmin: u32,
+    cmax: u32,
+    /// Probabilities of a target in the neuron's own region and in a partner region.
+    p_local: f64,
+    p_partner: f64,
+}
+
+impl RowLaw {
+    fn new(cfg: &FlyBrainConfig) -> Self {
+        let sig_out = cfg.out_degree_sigma;
+        let (cmin, cmax) = (cfg.min_synapses_per_connection, cfg.max_synapses_per_connection);
+        Self {
+            mu_out: cfg.mean_out_degree().ln() - 0.5 * sig_out * sig_out,
+            sig_out,
+            mu_cnt: solve_count_mu(cfg.mean_synapses_per_connection(), cfg.synapse_count_sigma, cmin, cmax),
+            sig_cnt: cfg.synapse_count_sigma,
+            cmin,
+            cmax,
+            p_local: cfg.local_fraction,
+            p_partner: cfg.partner_fraction,
+        }
+    }
+}
+
+/// Rows: out-degree, targets, synapse counts.
+fn draw_rows(cfg: &FlyBrainConfig, layout: &Layout, n: u32, root: CounterRng) -> Vec<Row> {
+    let law = RowLaw::new(cfg);
+    (0..n)
         .into_par_iter()
         .map(|pre| {
-            let k = ((mu_out + sig_out * Draws::new(root, 2, pre).normal()).exp().round() as u64).clamp(1, n as u64 - 1)
-                as usize;
-            let mut d = Draws::new(root, 3, pre);
-            let home = region_of[pre as usize] as usize;
-            let mut chosen: HashSet<u32> = HashSet::with_capacity(2 * k);
-            let mut attempts = 0usize;
-            let limit = 64 * k + 1024;
-            while chosen.len() < k && attempts < limit {
-                attempts += 1;
-                let u = d.uniform();
-                let region = if u < p_local {
-                    &regions[home]
-                } else if u < p_local + p_partner {
-                    &regions[partners[home][d.below(n_part as u32) as usize] as usize]
-                } else {
-                    &everyone
-                };
-                if let Some(t) = region.pick(&mut d)
-                    && t != pre
-                {
-                    chosen.insert(t);
-                }
-            }
-            // Saturated (tiny networks only): fill from a random offset, skipping chosen neurons and `pre`.
-            let mut t = d.below(n);
-            while chosen.len() < k {
-                if t != pre {
-                    chosen.insert(t);
-                }
-                t = if t + 1 == n { 0 } else { t + 1 };
-            }
-            let mut targets: Vec<u32> = chosen.into_iter().collect();
-            targets.sort_unstable();
-            let mut dc = Draws::new(root, 4, pre);
-            let counts: Vec<u16> = targets
-                .iter()
-                .map(|_| {
-                    let y = (mu_cnt + sig_cnt * dc.normal()).exp().floor();
-                    (cmin as f64 + y).min(cmax as f64) as u16
-                })
-                .collect();
+            let targets = draw_targets(&law, layout, n, root, pre);
+            let counts = draw_counts(&law, root, pre, targets.len());
             (targets, counts)
         })
-        .collect();
+        .collect()
+}
 
-    // CSR: one segment (receptor of the neuron's transmitter, one delay) per non-empty row.
-    let pop_of = |i: u32| ranges.iter().position(|r| r.contains(&i)).expect("ranges tile 0..n");
-    let receptor_of: Vec<u8> = (0..n).map(|i| FLY_POPULATIONS[pop_of(i)].1).collect();
-    let total: usize = rows.iter().map(|r| r.0.len()).sum();
-    let mut row_segments = Vec::with_capacity(n as usize + 1);
-    let mut segment_start = Vec::with_capacity(n as usize + 1);
-    let mut segment_delay = Vec::with_capacity(n as usize);
-    let mut segment_receptor = Vec::with_capacity(n as usize);
-    row_segments.push(0u32);
-    segment_start.push(0u64);
+/// The targets of `pre` (ascending): a lognormal out-degree, each target in the own region, a partner
+/// region or anywhere, in proportion to its propensity, without duplicates or autapses.
+fn draw_targets(law: &RowLaw, layout: &Layout, n: u32, root: CounterRng, pre: u32) -> Vec<u32> {
+    let k = ((law.mu_out + law.sig_out * Draws::new(root, 2, pre).normal()).exp().round() as u64).clamp(1, n as u64 - 1)
+        as usize;
+    let mut d = Draws::new(root, 3, pre);
+    let home = layout.region_of[pre as usize] as usize;
+    let mut chosen: HashSet<u32> = HashSet::with_capacity(2 * k);
+    let mut attempts = 0usize;
+    let limit = 64 * k + 1024;
+    while chosen.len() < k && attempts < limit {
+        attempts += 1;
+        let u = d.uniform();
+        let region = if u < law.p_local {
+            &layout.regions[home]
+        } else if u < law.p_local + law.p_partner {
+            &layout.regions[layout.partners[home][d.below(layout.n_part as u32) as usize] as usize]
+        } else {
+            &layout.everyone
+        };
+        if let Some(t) = region.pick(&mut d)
+            && t != pre
+        {
+            chosen.insert(t);
+        }
+    }
+    // Saturated (tiny networks only): fill from a random offset, skipping chosen neurons and `pre`.
+    let mut t = d.below(n);
+    while chosen.len() < k {
+        if t != pre {
+            chosen.insert(t);
+        }
+        t = if t + 1 == n { 0 } else { t + 1 };
+    }
+    let mut targets: Vec<u32> = chosen.into_iter().collect();
+    targets.sort_unstable();
+    targets
+}
+
+/// The synapse counts of `pre`'s `len` connections: `cmin + ⌊Y⌋` capped at `cmax`, `Y` lognormal.
+fn draw_counts(law: &RowLaw, root: CounterRng, pre: u32, len: usize) -> Vec<u16> {
+    let mut dc = Draws::new(root, 4, pre);
+    (0..len)
+        .map(|_| {
+            let y = (law.mu_cnt + law.sig_cnt * dc.normal()).exp().floor();
+            (law.cmin as f64 + y).min(law.cmax as f64) as u16
+        })
+        .collect()
+}
+
+/// The signed weight (pA) of a connection of `count` synapses on `receptor`.
+fn weight_of(cfg: &FlyBrainConfig, receptor: u8, count: u16) -> f32 {
+    let w = count as f64 * cfg.weight_per_synapse_pa;
+    (if receptor == INH { -w } else { w }) as f32
+}
+
+/// The CSR matrix of `rows`, `receptor_of` each presynaptic neuron, all with `delay` steps (module
+/// documentation, **Matrix**).
+fn build_matrix(cfg: &FlyBrainConfig, rows: Vec<Row>, receptor_of: &[u8], delay: u16) -> SynapseMatrix {
+    let n = receptor_of.len() as u32;
+    let segments = csr_segments(&rows, receptor_of, delay);
+    let distinct = distinct_weights(cfg, &rows, receptor_of);
+    let (targets, weights) = fill_rows(cfg, rows, receptor_of, distinct);
+    SynapseMatrix {
+        n_pre: n,
+        n_post: n,
+        row_segments: segments.row_segments,
+        segment_start: segments.segment_start,
+        segment_delay: segments.segment_delay,
+        segment_receptor: segments.segment_receptor,
+        targets,
+        weights,
+    }
+}
+
+/// The segment arrays of a [`SynapseMatrix`].
+struct Segments {
+    row_segments: Vec<u32>,
+    segment_start: Vec<u64>,
+    segment_delay: Vec<u16>,
+    segment_receptor: Vec<u8>,
+}
+
+/// CSR: one segment (receptor of the neuron's transmitter, one delay) per non-empty row.
+fn csr_segments(rows: &[Row], receptor_of: &[u8], delay: u16) -> Segments {
+    let n = rows.len();
+    let mut s = Segments {
+        row_segments: Vec::with_capacity(n + 1),
+        segment_start: Vec::with_capacity(n + 1),
+        segment_delay: Vec::with_capacity(n),
+        segment_receptor: Vec::with_capacity(n),
+    };
+    s.row_segments.push(0u32);
+    s.segment_start.push(0u64);
     let mut pos = 0u64;
     for (pre, (t, _)) in rows.iter().enumerate() {
         if !t.is_empty() {
             pos += t.len() as u64;
-            segment_start.push(pos);
-            segment_delay.push(delay);
-            segment_receptor.push(receptor_of[pre]);
+            s.segment_start.push(pos);
+            s.segment_delay.push(delay);
+            s.segment_receptor.push(receptor_of[pre]);
         }
-        row_segments.push(segment_delay.len() as u32);
+        s.row_segments.push(s.segment_delay.len() as u32);
     }
-    let weight_of = |receptor: u8, count: u16| -> f32 {
-        let w = count as f64 * cfg.weight_per_synapse_pa;
-        (if receptor == INH { -w } else { w }) as f32
-    };
-    // Distinct weights in `SynapseMatrix::from_synapses` order (sorted by bit pattern).
-    let mut seen = vec![[false; 2]; cmax as usize + 1];
+    s
+}
+
+/// Distinct weights (as f32 bits) in `SynapseMatrix::from_synapses` order (sorted by bit pattern).
+fn distinct_weights(cfg: &FlyBrainConfig, rows: &[Row], receptor_of: &[u8]) -> Vec<u32> {
+    let mut seen = vec![[false; 2]; cfg.max_synapses_per_connection as usize + 1];
     for (pre, (_, c)) in rows.iter().enumerate() {
         let rc = (receptor_of[pre] == INH) as usize;
         for &x in c {
@@ -545,52 +683,63 @@ pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<Generated
     for (count, s) in seen.iter().enumerate() {
         for (rc, &on) in s.iter().enumerate() {
             if on {
-                distinct.push(weight_of(if rc == 1 { INH } else { EXC }, count as u16).to_bits());
+                distinct.push(weight_of(cfg, if rc == 1 { INH } else { EXC }, count as u16).to_bits());
             }
         }
     }
     distinct.sort_unstable();
     distinct.dedup();
-    let mut targets = Vec::with_capacity(total);
-    let weights =
-        if distinct.len() <= MAX_TABLE_WEIGHTS {
-            let mut index = Vec::with_capacity(total);
-            for (pre, (t, c)) in rows.into_iter().enumerate() {
-                targets.extend_from_slice(&t);
-                let rec = receptor_of[pre];
-                index.extend(c.iter().map(|&x| {
-                    distinct.binary_search(&weight_of(rec, x).to_bits()).expect("weight in the table") as u16
-                }));
-            }
-            Weights::Table { values: distinct.into_iter().map(f32::from_bits).collect(), index }
-        } else {
-            let mut w = Vec::with_capacity(total);
-            for (pre, (t, c)) in rows.into_iter().enumerate() {
-                targets.extend_from_slice(&t);
-                w.extend(c.iter().map(|&x| weight_of(receptor_of[pre], x)));
-            }
-            Weights::Dense(w)
-        };
-    let chemical = SynapseMatrix {
-        n_pre: n,
-        n_post: n,
-        row_segments,
-        segment_start,
-        segment_delay,
-        segment_receptor,
-        targets,
-        weights,
-    };
-    debug_assert_eq!(chemical.check(), Ok(()));
+    distinct
+}
 
+/// The targets and weights of `rows` in CSR order: a weight table over `distinct` when it fits, else
+/// dense weights.
+fn fill_rows(cfg: &FlyBrainConfig, rows: Vec<Row>, receptor_of: &[u8], distinct: Vec<u32>) -> (Vec<u32>, Weights) {
+    let total: usize = rows.iter().map(|r| r.0.len()).sum();
+    let mut targets = Vec::with_capacity(total);
+    let weights = if distinct.len() <= MAX_TABLE_WEIGHTS {
+        let mut index = Vec::with_capacity(total);
+        for (pre, (t, c)) in rows.into_iter().enumerate() {
+            targets.extend_from_slice(&t);
+            let rec = receptor_of[pre];
+            index.extend(c.iter().map(|&x| {
+                distinct.binary_search(&weight_of(cfg, rec, x).to_bits()).expect("weight in the table") as u16
+            }));
+        }
+        Weights::Table { values: distinct.into_iter().map(f32::from_bits).collect(), index }
+    } else {
+        let mut w = Vec::with_capacity(total);
+        for (pre, (t, c)) in rows.into_iter().enumerate() {
+            targets.extend_from_slice(&t);
+            w.extend(c.iter().map(|&x| weight_of(cfg, receptor_of[pre], x)));
+        }
+        Weights::Dense(w)
+    };
+    (targets, weights)
+}
+
+/// The neurons (populations of `sizes`, neuron order) with their transmitter and region `R00`, `R01`, ….
+fn fly_neurons(sizes: [u32; 4], ranges: &[Range<u32>], region_of: &[u16]) -> Vec<Neuron> {
     let names: Vec<(&str, u32)> = FLY_POPULATIONS.iter().zip(sizes).map(|((name, _), s)| (*name, s)).collect();
     let mut neurons = super::make_neurons(&names);
     let transmitter = ["ACh", "GABA", "Glu", "modulatory"];
     for (i, neuron) in neurons.iter_mut().enumerate() {
-        neuron.transmitter = Some(transmitter[pop_of(i as u32)].into());
+        neuron.transmitter = Some(transmitter[pop_of(ranges, i as u32)].into());
         neuron.region = Some(format!("R{:02}", region_of[i]));
     }
-    let network = CompiledNetwork::from_parts(
+    neurons
+}
+
+/// The compiled network, with its provenance (sources, generator, scale and `seed`), for time step `dt_ms`.
+fn compile(
+    cfg: &FlyBrainConfig,
+    seed: u64,
+    dt_ms: f64,
+    neurons: Vec<Neuron>,
+    chemical: SynapseMatrix,
+) -> CompiledNetwork {
+    let n = chemical.n_pre;
+    CompiledNetwork::from_parts(
         format!("flybrain-scale{}", cfg.scale),
         vec![
             "Dorkenwald et al. 2024 Nature 634:124 (FlyWire v783: 139,255 neurons, 15.09M connections, 54.49M \
@@ -608,7 +757,12 @@ pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<Generated
         chemical,
         GapMatrix::empty(n),
         dt_ms,
-    );
+    )
+}
+
+/// The populations (Shiu et al. neuron parameters, V uniform in the −52 … −45 mV range) and their
+/// background Poisson input, none when its rate or weight is 0.
+fn populations(cfg: &FlyBrainConfig, ranges: Vec<Range<u32>>) -> (Vec<Population>, Vec<BackgroundInput>) {
     let params = NeuronParams::LifExp(cfg.neuron_params());
     let v_init = VInit::Uniform { lo: -52.0, hi: -45.0 };
     let populations: Vec<Population> = FLY_POPULATIONS
@@ -634,7 +788,7 @@ pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<Generated
     } else {
         Vec::new()
     };
-    Ok(GeneratedNetwork { network, populations, background, expected_rate_hz: None })
+    (populations, background)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use hdf5::types::VarLenUnicode;
+use neurotwin_io::h5::H5File;
 
 use crate::error::ConnectomeError;
 use crate::network::{Connection, Connectome, Neuron, SynapseKind};
@@ -88,24 +88,10 @@ fn fmt_err(path: &Path, message: impl Into<String>) -> ConnectomeError {
     ConnectomeError::format(path, message)
 }
 
-fn h5_err(path: &Path, what: &str) -> impl Fn(hdf5::Error) -> ConnectomeError {
-    let path = path.to_path_buf();
-    let what = what.to_string();
-    move |e| ConnectomeError::Hdf5 { path: path.clone(), message: format!("{what}: {e}") }
-}
-
-/// Reads fixed-length strings of width `$w` with `$read` (using the type of capacity `$N`) into their bytes
-/// without the padding; a width beyond what neurotwin reads is an error.
-macro_rules! fixed_bytes {
-    ($w:expr, $N:ident => $read:expr, $file:expr, $what:expr) => {
-        crate::hdf5io::strings::with_width!(
-            $w,
-            $N => Ok($read.map(|v| {
-                v.iter().map(|s| crate::hdf5io::strings::FixedString::bytes(s).to_vec()).collect::<Vec<Vec<u8>>>()
-            })),
-            Err(fmt_err($file, format!("{} holds strings of {} bytes, more than neurotwin reads", $what, $w)))
-        )
-    };
+/// Opens a SONATA HDF5 file with the shared reader ([`neurotwin_io::h5`]): located errors, declared sizes
+/// checked against the file and the memory limit before anything is read.
+fn open_h5(file: &Path) -> Result<H5File, ConnectomeError> {
+    Ok(H5File::open(file)?.with_budget_fix("read a smaller circuit"))
 }
 
 /// A SONATA JSON configuration (circuit or simulation config) with its `manifest` of `$VARIABLES` resolved:
@@ -463,40 +449,9 @@ impl EdgeTypes {
     }
 }
 
-/// Largest ratio of declared to stored bytes an HDF5 dataset can have (deflate's limit is about 1,032 : 1).
-const MAX_COMPRESSION: f64 = 1100.0;
-
-/// Refuses to read dataset `ds` (`what`) of `file` when its declared size is more than the file could hold even
-/// compressed (a damaged or hostile file) or needs more memory than the limit (`in_memory` bytes an element).
-fn check_declared(ds: &hdf5::Dataset, file: &Path, what: &str, in_memory: usize) -> Result<(), ConnectomeError> {
-    let shape = ds.shape();
-    let n: f64 = shape.iter().map(|&d| d as f64).product();
-    let stored = n * ds.dtype().map(|t| t.size()).unwrap_or(1) as f64;
-    let file_len = std::fs::metadata(file).map_err(|e| ConnectomeError::io(file, e))?.len();
-    let human = neurotwin_io::budget::human_bytes;
-    if stored > file_len as f64 * MAX_COMPRESSION + (1u64 << 20) as f64 {
-        return Err(fmt_err(
-            file,
-            format!(
-                "{what} declares {n} elements ({} of data), more than this file of {} can hold even compressed: \
-                 the file is damaged",
-                human(stored),
-                human(file_len as f64)
-            ),
-        ));
-    }
-    neurotwin_io::budget::check_memory(
-        &format!("reading {what} ({n} elements)"),
-        n * in_memory as f64,
-        "read a smaller circuit",
-    )
-    .map_err(|e| fmt_err(file, e.to_string()))
-}
-
-fn read_u64(g: &hdf5::Group, name: &str, file: &Path, what: &str) -> Result<Vec<u64>, ConnectomeError> {
-    let ds = g.dataset(name).map_err(|_| fmt_err(file, format!("{what}: no dataset `{name}`")))?;
-    check_declared(&ds, file, &format!("{what}/{name}"), 8)?;
-    ds.read_raw::<u64>().map_err(h5_err(file, &format!("{what}/{name} (expected unsigned integers)")))
+/// Integers of dataset `what/name` (any integer type; converted to u64).
+fn read_u64(h: &H5File, what: &str, name: &str) -> Result<Vec<u64>, ConnectomeError> {
+    Ok(h.read_vec::<u64>(&format!("{what}/{name}"))?)
 }
 
 fn read_nodes(
@@ -506,19 +461,20 @@ fn read_nodes(
     populations: &mut Vec<NodePopulation>,
     node_types: &mut NodeTypeIndex,
 ) -> Result<(), ConnectomeError> {
-    let f = hdf5::File::open(file).map_err(h5_err(file, "cannot open the nodes file"))?;
-    let nodes = f.group("nodes").map_err(|_| fmt_err(file, "no group `/nodes`: not a SONATA nodes file"))?;
-    let names = nodes.member_names().map_err(h5_err(file, "/nodes"))?;
+    let h = open_h5(file)?;
+    if !h.exists("/nodes") {
+        return Err(fmt_err(file, "no group `/nodes`: not a SONATA nodes file"));
+    }
+    let names = h.members(&h.group("/nodes")?)?;
     if names.is_empty() {
         return Err(fmt_err(file, "`/nodes` holds no population"));
     }
     for pop in names {
         let what = format!("/nodes/{pop}");
-        let g = nodes.group(&pop).map_err(h5_err(file, &what))?;
-        let type_id = read_u64(&g, "node_type_id", file, &what)?;
+        let g = h.group(&what)?;
+        let type_id = read_u64(&h, &what, "node_type_id")?;
         let n = type_id.len();
-        let node_id =
-            if g.link_exists("node_id") { read_u64(&g, "node_id", file, &what)? } else { (0..n as u64).collect() };
+        let node_id = if g.link_exists("node_id") { read_u64(&h, &what, "node_id")? } else { (0..n as u64).collect() };
         if node_id.len() != n {
             return Err(fmt_err(file, format!("{what}: {} node_id for {n} node_type_id", node_id.len())));
         }
@@ -530,7 +486,7 @@ fn read_nodes(
         }
         let first = connectome.neurons.len();
         let mut all_virtual = n > 0;
-        let attrs = NodeAttributes::read(&g, n, file, &what)?;
+        let attrs = NodeAttributes::read(&h, &g, n, &what)?;
         for &k in &order {
             let t = type_id[k];
             if !types.0.rows.contains_key(&t) {
@@ -585,50 +541,21 @@ struct GroupAttributes {
     xyz: Option<[Vec<f64>; 3]>,
 }
 
-/// Numbers of dataset `name` of `g` as f64 (`what` names the dataset for errors).
-fn read_f64(ds: &hdf5::Dataset, file: &Path, what: &str) -> Result<Vec<f64>, ConnectomeError> {
-    check_declared(ds, file, what, 8)?;
-    ds.read_raw::<f64>().map_err(h5_err(file, &format!("{what} (expected numbers)")))
-}
-
-/// The strings of dataset `name` of `g`, if it exists: variable-length (bmtk, h5py's `str`) or fixed-length
-/// (h5py's `bytes`) strings. Variable-length strings are read through the file's global heap, which libhdf5
-/// follows unchecked: a damaged SONATA file can crash libhdf5 there.
-fn read_strings(g: &hdf5::Group, name: &str, file: &Path, what: &str) -> Result<Option<Vec<String>>, ConnectomeError> {
-    use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii};
-    let Ok(ds) = g.dataset(name) else { return Ok(None) };
-    let label = format!("{what} (expected strings)");
-    let err = h5_err(file, &label);
-    let t = ds.dtype().and_then(|t| t.to_descriptor()).map_err(&err)?;
-    let width = match t {
-        TypeDescriptor::FixedAscii(w) | TypeDescriptor::FixedUnicode(w) => w,
-        _ => 16,
-    };
-    check_declared(&ds, file, what, width.max(16) + 24)?;
-    let bytes: Vec<Vec<u8>> = match t {
-        TypeDescriptor::VarLenUnicode => {
-            ds.read_raw::<VarLenUnicode>().map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect())
-        }
-        TypeDescriptor::VarLenAscii => {
-            ds.read_raw::<VarLenAscii>().map(|v| v.iter().map(|s| s.as_bytes().to_vec()).collect())
-        }
-        TypeDescriptor::FixedUnicode(w) => fixed_bytes!(w, N => ds.read_raw::<FixedUnicode<N>>(), file, what)?,
-        TypeDescriptor::FixedAscii(w) => fixed_bytes!(w, N => ds.read_raw::<FixedAscii<N>>(), file, what)?,
-        other => return Err(fmt_err(file, format!("{what} has type {other}, expected strings"))),
+/// The strings of dataset `full`, if it exists: variable-length (bmtk, h5py's `str`) or fixed-length (h5py's
+/// `bytes`) strings. Variable-length strings are read through the file's global heap, which libhdf5 follows
+/// unchecked: a damaged SONATA file can crash libhdf5 there (see [`neurotwin_io::h5`]).
+fn read_strings(h: &H5File, full: &str) -> Result<Option<Vec<String>>, ConnectomeError> {
+    if !h.exists(full) {
+        return Ok(None);
     }
-    .map_err(&err)?;
-    bytes
-        .into_iter()
-        .enumerate()
-        .map(|(k, b)| crate::hdf5io::strings::text(&b, || format!("{what}[{k}]")).map_err(|m| fmt_err(file, m)))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    Ok(Some(h.read_string_list(full)?))
 }
 
 impl NodeAttributes {
-    fn read(g: &hdf5::Group, n: usize, file: &Path, what: &str) -> Result<Self, ConnectomeError> {
+    fn read(h: &H5File, g: &hdf5::Group, n: usize, what: &str) -> Result<Self, ConnectomeError> {
+        let file = h.path();
         let (group, index) = if g.link_exists("node_group_id") {
-            (read_u64(g, "node_group_id", file, what)?, read_u64(g, "node_group_index", file, what)?)
+            (read_u64(h, what, "node_group_id")?, read_u64(h, what, "node_group_index")?)
         } else {
             (vec![0; n], (0..n as u64).collect())
         };
@@ -638,17 +565,15 @@ impl NodeAttributes {
         let mut groups = HashMap::new();
         for &gid in group.iter().collect::<std::collections::BTreeSet<_>>() {
             let mut ga = GroupAttributes::default();
-            if let Ok(grp) = g.group(&gid.to_string()) {
+            let gpath = format!("{what}/{gid}");
+            if h.exists(&gpath) {
                 for col in ["name", "cell_type", "model_name", "region", "location", "transmitter", "ei"] {
-                    if let Some(v) = read_strings(&grp, col, file, &format!("{what}/{gid}/{col}"))? {
+                    if let Some(v) = read_strings(h, &format!("{gpath}/{col}"))? {
                         ga.strings.insert(col, v);
                     }
                 }
-                if ["x", "y", "z"].iter().all(|c| grp.link_exists(c)) {
-                    let read = |c: &str| -> Result<Vec<f64>, ConnectomeError> {
-                        let ds = grp.dataset(c).map_err(h5_err(file, &format!("{what}/{gid}/{c}")))?;
-                        read_f64(&ds, file, &format!("{what}/{gid}/{c}"))
-                    };
+                if ["x", "y", "z"].iter().all(|c| h.exists(&format!("{gpath}/{c}"))) {
+                    let read = |c: &str| h.read_vec::<f64>(&format!("{gpath}/{c}"));
                     ga.xyz = Some([read("x")?, read("y")?, read("z")?]);
                 }
             }
@@ -697,14 +622,11 @@ impl NodeAttributes {
     }
 }
 
-fn population_attr(ds: &hdf5::Dataset, file: &Path, what: &str) -> Result<String, ConnectomeError> {
-    let a = ds
-        .attr("node_population")
-        .map_err(|_| fmt_err(file, format!("{what} has no `node_population` attribute (which node population?)")))?;
-    a.read_scalar::<VarLenUnicode>()
-        .map(|s| s.as_str().to_string())
-        .or_else(|_| a.read_scalar::<hdf5::types::VarLenAscii>().map(|s| s.as_str().to_string()))
-        .map_err(h5_err(file, &format!("{what}@node_population")))
+fn population_attr(h: &H5File, ds: &hdf5::Dataset, what: &str) -> Result<String, ConnectomeError> {
+    if !h.has_attr(ds, "node_population") {
+        return Err(fmt_err(h.path(), format!("{what} has no `node_population` attribute (which node population?)")));
+    }
+    Ok(h.attr_string(ds, "node_population")?)
 }
 
 fn read_edges(
@@ -714,14 +636,16 @@ fn read_edges(
     out: &mut Vec<Connection>,
     nsyns_given: &mut Vec<bool>,
 ) -> Result<(), ConnectomeError> {
-    let f = hdf5::File::open(file).map_err(h5_err(file, "cannot open the edges file"))?;
-    let edges = f.group("edges").map_err(|_| fmt_err(file, "no group `/edges`: not a SONATA edges file"))?;
-    for pop in edges.member_names().map_err(h5_err(file, "/edges"))? {
+    let h = open_h5(file)?;
+    if !h.exists("/edges") {
+        return Err(fmt_err(file, "no group `/edges`: not a SONATA edges file"));
+    }
+    for pop in h.members(&h.group("/edges")?)? {
         let what = format!("/edges/{pop}");
-        let g = edges.group(&pop).map_err(h5_err(file, &what))?;
-        let src = read_u64(&g, "source_node_id", file, &what)?;
-        let trg = read_u64(&g, "target_node_id", file, &what)?;
-        let etype = read_u64(&g, "edge_type_id", file, &what)?;
+        let g = h.group(&what)?;
+        let src = read_u64(&h, &what, "source_node_id")?;
+        let trg = read_u64(&h, &what, "target_node_id")?;
+        let etype = read_u64(&h, &what, "edge_type_id")?;
         let n = src.len();
         if trg.len() != n || etype.len() != n {
             return Err(fmt_err(
@@ -730,8 +654,8 @@ fn read_edges(
             ));
         }
         let population = |name: &str| -> Result<&NodePopulation, ConnectomeError> {
-            let ds = g.dataset(name).map_err(h5_err(file, &what))?;
-            let p = population_attr(&ds, file, &format!("{what}/{name}"))?;
+            let ds = h.dataset(&format!("{what}/{name}"))?;
+            let p = population_attr(&h, &ds, &format!("{what}/{name}"))?;
             pops.get(p.as_str()).copied().ok_or_else(|| {
                 fmt_err(
                     file,
@@ -743,7 +667,7 @@ fn read_edges(
         };
         let (sp, tp) = (population("source_node_id")?, population("target_node_id")?);
         let (group_id, group_index) = if g.link_exists("edge_group_id") {
-            (read_u64(&g, "edge_group_id", file, &what)?, read_u64(&g, "edge_group_index", file, &what)?)
+            (read_u64(&h, &what, "edge_group_id")?, read_u64(&h, &what, "edge_group_index")?)
         } else {
             (vec![0; n], (0..n as u64).collect())
         };
@@ -753,13 +677,11 @@ fn read_edges(
         // Group datasets by group id: syn_weight, delay, nsyns (optional).
         let mut groups: HashMap<u64, HashMap<&str, Vec<f64>>> = HashMap::new();
         for &gid in group_id.iter().collect::<std::collections::BTreeSet<_>>() {
-            let gname = gid.to_string();
             let mut cols = HashMap::new();
-            if let Ok(grp) = g.group(&gname) {
-                for col in ["syn_weight", "delay", "nsyns", "confidence"] {
-                    if let Ok(ds) = grp.dataset(col) {
-                        cols.insert(col, read_f64(&ds, file, &format!("{what}/{gname}/{col}"))?);
-                    }
+            for col in ["syn_weight", "delay", "nsyns", "confidence"] {
+                let full = format!("{what}/{gid}/{col}");
+                if h.exists(&full) {
+                    cols.insert(col, h.read_vec::<f64>(&full)?);
                 }
             }
             groups.insert(gid, cols);

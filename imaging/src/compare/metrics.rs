@@ -61,7 +61,7 @@ pub enum DecayRule {
 /// rate underestimates the spike rate when spikes cluster within a frame interval.
 ///
 /// Accuracy (forward model of neurotwin-models, GCaMP6s, 10 Hz, Poisson 0.5 Hz, 1000 s, defaults
-/// otherwise; `tests/compare.rs`): with [`DecayRule::Indicator`] −9 … 0 % for baseline noise
+/// otherwise; `tests/integration/compare.rs`): with [`DecayRule::Indicator`] −9 … 0 % for baseline noise
 /// σ = 0.025–0.05 ΔF/F (1 AP = 0.23 ΔF/F), but about −64 % at σ = 0.1 (spikes below the 2σ threshold are
 /// missed). With [`DecayRule::Estimate`] −5 … −2 % at σ = 0.05 but +20 … +29 % at σ = 0.025 (no merge
 /// window without a known rise time, so rises split over two frames count twice). The threshold is

@@ -134,11 +134,17 @@ pub struct FittedModelInfo {
     pub scenario: String,
 }
 
+/// Most steps of a fit protocol (far beyond any fit that finishes; keeps step arithmetic from overflowing).
+const MAX_STEPS: f64 = 1e9;
+
 fn steps_of(ctx: &Ctx, v: &toml::Spanned<f64>, dt: f64, what: &str) -> Result<usize, ScenarioError> {
     let x = *v.get_ref();
     let r = x / dt;
     if !(x.is_finite() && x >= 0.0) || (r - r.round()).abs() > 1e-6 * r.max(1.0) {
         return Err(ctx.at(v, format!("`{what}` = {x} must be ≥ 0 and a multiple of fit.dt_ms = {dt}")));
+    }
+    if r > MAX_STEPS {
+        return Err(ctx.at(v, format!("`{what}` = {x} ms is {r:.3e} steps of fit.dt_ms = {dt}; at most {MAX_STEPS:e}")));
     }
     Ok(r.round() as usize)
 }

@@ -617,11 +617,19 @@ pub struct TwinPlan {
     pub points: Vec<TwinPoint>,
 }
 
+/// Most steps of a twin run (far beyond any run that fits in memory; keeps step arithmetic from overflowing).
+const MAX_STEPS: f64 = 1e9;
+
 fn steps_of(ctx: &Ctx, v: &Spanned<f64>, dt: f64, what: &str) -> Result<usize, ScenarioError> {
     let x = non_negative(ctx, v, what)?;
     let r = x / dt;
     if (r - r.round()).abs() > 1e-6 * r.max(1.0) {
         return Err(ctx.at(v, format!("`{what}` = {x} must be a multiple of the twin's dt_ms = {dt} (the fit's step)")));
+    }
+    if r > MAX_STEPS {
+        return Err(
+            ctx.at(v, format!("`{what}` = {x} ms is {r:.3e} steps of the twin's dt_ms = {dt}; at most {MAX_STEPS:e}"))
+        );
     }
     Ok(r.round() as usize)
 }

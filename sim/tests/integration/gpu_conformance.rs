@@ -1,0 +1,117 @@
+//! The `cuda` backend.
+//!
+//! - Everywhere: without a usable GPU, `CudaBackend::new` returns `BackendUnavailable` with a one-line reason
+//!   (and never panics), and `cuda_status()` describes what is missing.
+//! - On a machine with an NVIDIA GPU, a driver and libnvrtc on the loader path (ignored by default):
+//!
+//!   ```text
+//!   cargo test -p neurotwin-sim --test integration -- --ignored gpu_conformance::
+//!   ```
+//!
+//!   runs the conformance suite (`suite/mod.rs`: CUBA, Brunel, the C. elegans scenario with a receptor block
+//!   and a silenced set, and a random network for each of the five neuron models) on the CPU backend and the
+//!   CUDA backend and requires identical spike trains, sampled V_m traces and final membrane potentials,
+//!   bit for bit — the same suite `conformance_host_kernels.rs` runs on the host build of the kernels.
+
+use super::suite::*;
+
+use neurotwin_sim::cuda::{CudaBackend, compile_kernels, cuda_status};
+use neurotwin_sim::*;
+
+fn gpu_usable() -> bool {
+    let s = cuda_status();
+    s.driver.is_ok() && !s.devices.is_empty() && s.nvrtc.is_ok()
+}
+
+#[test]
+fn unavailable_cuda_is_an_error_not_a_panic() {
+    let status = cuda_status();
+    eprintln!("cuda_status: {status:?}");
+    if let Err(reason) = &status.driver {
+        assert!(!reason.is_empty());
+        assert!(status.devices.is_empty(), "no devices without a driver");
+    }
+    if gpu_usable() {
+        eprintln!("SKIP: a GPU is usable here; the --ignored tests cover it");
+        return;
+    }
+    match CudaBackend::new(&cuba_setup()) {
+        Err(SimError::BackendUnavailable { backend, reason }) => {
+            assert_eq!(backend, "cuda");
+            assert!(!reason.is_empty() && !reason.contains('\n'), "one-line reason: {reason:?}");
+            eprintln!("cuda unavailable: {reason}");
+        }
+        Err(e) => panic!("expected BackendUnavailable, got {e}"),
+        Ok(_) => panic!("CudaBackend::new succeeded without a usable GPU"),
+    }
+}
+
+/// This project's reference machine has no NVIDIA driver: the status must say so (skipped where one exists).
+#[test]
+fn status_reports_missing_driver_without_libcuda() {
+    // SAFETY: only tries to dlopen the library.
+    if unsafe { cudarc::driver::sys::is_culib_present() } {
+        eprintln!("SKIP: libcuda is present");
+        return;
+    }
+    let s = cuda_status();
+    let reason = s.driver.expect_err("no libcuda, but cuda_status reports a driver");
+    assert!(reason.contains("libcuda"), "{reason}");
+    assert!(s.devices.is_empty());
+}
+
+/// The backend's NVRTC step (fmad off, every unit) works for common architectures; needs libnvrtc on the
+/// loader path but no GPU (`.venv-cuda/env.sh`), else it is skipped.
+#[test]
+fn kernels_compile_for_the_device_architecture() {
+    // SAFETY: only tries to dlopen the library.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        assert!(compile_kernels(8, 0).unwrap_err().contains("libnvrtc"));
+        eprintln!("SKIP: libnvrtc not found");
+        return;
+    }
+    for (major, minor) in [(7, 5), (8, 0), (8, 6), (9, 0)] {
+        let units = compile_kernels(major, minor).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(units.len(), neurotwin_kernels::KERNELS.len());
+        for (name, _, ptx) in &units {
+            let src = ptx.to_src();
+            assert!(src.contains(&format!(".target sm_{major}{minor}")), "{name}: wrong target");
+            assert!(!src.contains("fma.rn"), "{name}: PTX contains fma.rn");
+        }
+    }
+}
+
+fn gpu(setup: &SimSetup) -> Box<dyn Backend> {
+    let b = CudaBackend::new(setup).unwrap_or_else(|e| panic!("{e} (status: {:?})", cuda_status()));
+    eprintln!("device: {}", b.device_name());
+    Box::new(b)
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_cuba_is_bit_identical() {
+    check_identical("CUBA 4000", &cuba_setup(), &Default::default(), 1000, &gpu);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_brunel_is_bit_identical() {
+    check_identical("Brunel order 200", &brunel_setup(), &Default::default(), 1000, &gpu);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_celegans_with_block_and_silencing_is_bit_identical() {
+    let (setup, p) = celegans_setup();
+    check_identical("C. elegans", &setup, &p, 200, &gpu);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_every_model_is_bit_identical() {
+    for kind in [Kind::LifExp, Kind::LifDelta, Kind::Izhikevich, Kind::Adex, Kind::Graded] {
+        let (setup, p) = random_setup(kind);
+        let min = if kind == Kind::Graded { 0 } else { 1000 };
+        check_identical(&format!("random {kind:?}"), &setup, &p, min, &gpu);
+    }
+}

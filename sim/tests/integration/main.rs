@@ -1,0 +1,13 @@
+//! Integration tests of neurotwin-sim: engine, determinism, the distributed backend and backend conformance.
+//!
+//! One test binary per crate, since each test binary links the whole dependency tree and that dominates CI
+//! time: the former `tests/*.rs` files are the modules below. Run one module with a filter, e.g.
+//! `cargo test -p neurotwin-sim --test integration -- determinism::`.
+
+mod conformance_host_kernels;
+mod determinism;
+mod distributed;
+mod engine_basics;
+mod gpu_conformance;
+mod sonata_h5py;
+mod suite;

@@ -1,0 +1,61 @@
+//! End-to-end runs of the binary: the demo, import → HDF5 → identical compiled matrix, inspect.
+
+use super::common::*;
+
+use neurotwin_connectome::import::load_celegans_bundled;
+use neurotwin_connectome::{CompileOptions, TransmitterMap, compile, hdf5io};
+
+#[test]
+fn demo_prints_the_readout_table_and_writes_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = neurotwin(&["demo", "-o", "d"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in ["touch receptors", "AVA (backward)", "AVAL AVAR", "before (Hz)", "touch (Hz)"] {
+        assert!(out.contains(needle), "demo output lacks `{needle}`:\n{out}");
+    }
+    for f in ["spikes.h5", "summary.json", "raster.png"] {
+        assert!(dir.path().join("d").join(f).is_file(), "missing {f}");
+    }
+    // The touch receptors are driven at 60 Hz during the touch window: their measured rate there must
+    // be close to it (forced Poisson spiking, 3 cells × 0.4 s ≈ 72 expected spikes).
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("d/summary.json")).unwrap()).unwrap();
+    let touch = &summary["readout"][0]["windows_hz"][1][1];
+    let hz = touch.as_f64().unwrap();
+    assert!((45.0..90.0).contains(&hz), "touch receptors at {hz} Hz during the touch");
+}
+
+#[test]
+fn import_to_hdf5_gives_the_identical_compiled_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = neurotwin(&["import", "celegans", "-o", "worm.h5"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let opt =
+        CompileOptions { transmitters: TransmitterMap::celegans(), gap_per_junction_ns: 0.1, ..Default::default() };
+    let original = load_celegans_bundled().unwrap();
+    let back = hdf5io::read_connectome(dir.path().join("worm.h5")).unwrap();
+    assert_eq!(back, original);
+    let a = compile(&original, &opt).unwrap();
+    let b = compile(&back, &opt).unwrap();
+    assert_eq!(a.chemical, b.chemical);
+    assert_eq!(a.gap, b.gap);
+    assert_eq!(a, b);
+    // The HDF5 file itself is a valid connectome source for `inspect`.
+    let o = neurotwin(&["inspect", "worm.h5", "--transmitters", "celegans"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("bytes/synapse"));
+}
+
+#[test]
+fn inspect_reports_bytes_per_synapse_and_a_known_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = neurotwin(&["inspect", "celegans", "--from", "ALML", "--to", "AVDR", "--json"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bps = v["compiled"]["bytes_per_synapse"].as_f64().unwrap();
+    assert!(bps > 4.0 && bps <= 8.0, "bytes/synapse {bps}");
+    // Cook et al. 2019: ALML makes chemical synapses onto AVDR directly (3 synapses).
+    assert_eq!(v["path"]["hops"], 1);
+    assert_eq!(v["neurons"], 473);
+}
