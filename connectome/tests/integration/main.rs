@@ -5,6 +5,8 @@
 //! `cargo test -p neurotwin-connectome --test integration -- sonata_roundtrip::`.
 
 mod bmtk_crosscheck;
+/// Child processes that do not inherit open HDF5 files: one copy for every test binary.
+#[path = "../../../tests/common/child.rs"]
 mod child;
 mod flybrain;
 mod generators_brunel;

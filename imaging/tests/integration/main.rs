@@ -4,6 +4,8 @@
 //! time: the former `tests/*.rs` files are the modules below. Run one module with a filter, e.g.
 //! `cargo test -p neurotwin-imaging --test integration -- nwb_write::`.
 
+/// Child processes that do not inherit open HDF5 files: one copy for every test binary.
+#[path = "../../../tests/common/child.rs"]
 mod child;
 mod common;
 mod compare;

@@ -1,4 +1,5 @@
-//! Child processes (Python checkers) that do not inherit the test process's open HDF5 files.
+//! Child processes (Python checkers, the neurotwin binary) that do not inherit the test process's open HDF5
+//! files. One copy, included by tests/common/mod.rs and by the connectome and imaging test binaries.
 
 use std::process::Command;
 
