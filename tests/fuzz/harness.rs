@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
@@ -304,7 +304,7 @@ fn run_cli(dir: &Path, c: &CliCase) -> Outcome {
         .map(|a| a.replace("{FILE}", &file.to_string_lossy()).replace("{OUT}", &out_dir.to_string_lossy()))
         .collect();
     let err_path = dir.join("stderr.txt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_neurotwin"))
+    let mut child = crate::common::command(env!("CARGO_BIN_EXE_neurotwin"))
         .args(&args)
         .current_dir(dir)
         .env("RUST_BACKTRACE", "1")
@@ -352,7 +352,7 @@ fn run_cli(dir: &Path, c: &CliCase) -> Outcome {
 fn have_gdb() -> bool {
     static HAVE: OnceLock<bool> = OnceLock::new();
     *HAVE.get_or_init(|| {
-        Command::new("gdb")
+        crate::common::command("gdb")
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -368,7 +368,7 @@ fn gdb(target: &[&str], dir: &Path) -> String {
         return "(no gdb: no backtrace)".into();
     }
     let run: &[&str] = if target[0] == "-p" { &[] } else { &["-ex", "run"] };
-    let out = Command::new("timeout")
+    let out = crate::common::command("timeout")
         .args(["60", "gdb", "-q", "-batch", "-nx"])
         .args(run)
         .args(["-ex", "bt 40"])

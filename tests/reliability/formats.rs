@@ -37,7 +37,7 @@ fn intfire_copy(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBu
 
 /// A neurotwin run of the SONATA config `config`, without `NEUROTWIN_DATA` (the binary's own bundled data).
 fn run_sonata(config: &Path, out: &Path) -> std::process::Output {
-    std::process::Command::new(bin())
+    command(bin())
         .args(["run", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .env_remove("NEUROTWIN_DATA")
         .current_dir(config.parent().unwrap())
@@ -96,7 +96,7 @@ fn bundled_300_intfire_runs_from_its_own_folder() {
     let config = intfire_copy(t.path(), |v| v["run"]["tstop"] = serde_json::json!(300.0));
     let empty = t.path().join("empty_data");
     std::fs::create_dir_all(&empty).unwrap();
-    let o = std::process::Command::new(bin())
+    let o = command(bin())
         .args(["run", config.to_str().unwrap(), "--out", t.path().join("out").to_str().unwrap()])
         .env("NEUROTWIN_DATA", &empty)
         .current_dir(t.path())
@@ -127,7 +127,7 @@ fn sonata_tstop_off_the_time_grid_is_rejected() {
 #[test]
 fn bundled_celegans_is_embedded_in_the_binary() {
     let t = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(bin())
+    let o = command(bin())
         .args(["inspect", "celegans"])
         .env_remove("NEUROTWIN_DATA")
         .current_dir(t.path())

@@ -4,7 +4,7 @@
 //! and the valid range. Every command here runs under a 10 s watchdog: a hang or an abort is a failure.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::common::*;
@@ -13,7 +13,7 @@ use super::common::*;
 fn neurotwin_limited(args: &[&str], cwd: &Path) -> Output {
     let out = cwd.join(".stdout");
     let err = cwd.join(".stderr");
-    let mut child = Command::new(bin())
+    let mut child = command(bin())
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())

@@ -176,7 +176,7 @@ fn a_closed_pipe_ends_inspect_quietly() {
     write(d, "neurons.csv", NEURONS_CSV);
     write(d, "connections.csv", CONNECTIONS_CSV);
     let bin = bin();
-    let o = std::process::Command::new("sh")
+    let o = command("sh")
         .arg("-c")
         // The reader is gone before inspect prints: every write meets a closed pipe.
         .arg(format!("(sleep 0.3; '{bin}' inspect connections.csv --neurons neurons.csv) | true"))

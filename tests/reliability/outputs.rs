@@ -211,7 +211,7 @@ fn under_umask(umask: &str, args: &[&str], cwd: &Path) -> std::process::Output {
     for a in args {
         cmd.push_str(&format!(" '{a}'"));
     }
-    Command::new("sh").arg("-c").arg(cmd).arg(bin()).current_dir(cwd).output().unwrap()
+    command("sh").arg("-c").arg(cmd).arg(bin()).current_dir(cwd).output().unwrap()
 }
 
 #[test]
@@ -273,7 +273,7 @@ every_ms = 0.2
 /// signal, which the handler must prevent).
 fn interrupt_after(args: &[&str], cwd: &Path, after: Duration) -> Option<i32> {
     let mut child =
-        Command::new(bin()).args(args).current_dir(cwd).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        command(bin()).args(args).current_dir(cwd).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(after);
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     child.wait().unwrap().code()
@@ -436,7 +436,7 @@ fn an_occupied_output_folder_is_reported_before_simulating() {
     let o = neurotwin(&["run", "s.toml", "-o", "out"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     write(d, "long.toml", &scenario("duration_ms = 100000000", ""));
-    let mut child = Command::new(bin())
+    let mut child = command(bin())
         .args(["run", "long.toml", "-o", "out"])
         .current_dir(d)
         .stdout(Stdio::null())
