@@ -8,6 +8,7 @@ mod bmtk_crosscheck;
 /// Child processes that do not inherit open HDF5 files: one copy for every test binary.
 #[path = "../../../tests/common/child.rs"]
 mod child;
+mod child_check;
 mod flybrain;
 mod generators_brunel;
 mod generators_cuba;
