@@ -245,6 +245,7 @@ impl RunDir {
             std::fs::rename(&manifest_tmp, self.dir.join(MANIFEST))
                 .map_err(|e| IoError::fs(self.dir.join(MANIFEST), "cannot write the run manifest", e))?;
             let _ = std::fs::remove_dir_all(&self.staging);
+            signals::note_published();
             Ok(())
         });
         signals::deregister(&manifest_tmp);

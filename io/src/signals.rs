@@ -12,6 +12,13 @@ static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Folders a run created: removed on a signal only if empty once the partial files are gone.
 static CREATED_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static INSTALL: Once = Once::new();
+/// How many run folders this process has published (a signal after a commit leaves that run complete).
+static PUBLISHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Records that a run folder was published complete (called by the commit, inside [`critical`]).
+pub fn note_published() {
+    PUBLISHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
 
 fn partial() -> MutexGuard<'static, Vec<PathBuf>> {
     PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
@@ -87,7 +94,17 @@ pub fn install() {
                         SIGTERM => "SIGTERM",
                         _ => "SIGHUP",
                     };
-                    eprintln!("\ninterrupted ({name}); removed {n} partial output(s), earlier outputs are unchanged");
+                    let published = PUBLISHED.load(std::sync::atomic::Ordering::Relaxed);
+                    if published == 0 {
+                        eprintln!(
+                            "\ninterrupted ({name}); removed {n} partial output(s), earlier outputs are unchanged"
+                        );
+                    } else {
+                        eprintln!(
+                            "\ninterrupted ({name}) after {published} output folder(s) were published complete; \
+                             removed {n} partial output(s)"
+                        );
+                    }
                     // SAFETY: `_exit` ends the process at once, without running destructors or atexit
                     // handlers that could block on locks held by the interrupted threads.
                     unsafe { libc::_exit(128 + sig) };
