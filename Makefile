@@ -21,7 +21,7 @@ test: setup
 	./scripts/setup-bmtk.sh
 	set -a; . .venv-cuda/env.sh; set +a; \
 	export LD_LIBRARY_PATH="$$NEUROTWIN_NVRTC_LIB_DIR$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" NEUROTWIN_REQUIRE_NVRTC=1 NEUROTWIN_REQUIRE_NWB=1 NEUROTWIN_REQUIRE_BMTK=1; \
-	$(CARGO) test --workspace && \
+	$(CARGO) test --workspace -- --skip nvrtc_compile:: && \
 	$(CARGO) test -p neurotwin-kernels --test integration -- --nocapture nvrtc_compile::
 	./scripts/setup-mpi.sh && CARGO="$(CARGO)" ./scripts/test-mpi.sh
 

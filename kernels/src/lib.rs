@@ -266,7 +266,9 @@ pub fn nvrtc_source(k: &KernelSource) -> String {
     out
 }
 
+pub mod arch;
 pub mod host;
+pub mod nvrtc;
 
 #[cfg(test)]
 mod tests {

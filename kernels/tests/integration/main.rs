@@ -4,6 +4,7 @@
 //! time: the former `tests/*.rs` files are the modules below. Run one module with a filter, e.g.
 //! `cargo test -p neurotwin-kernels --test integration -- nvrtc_compile::`.
 
+mod cubin_elf;
 mod host_cnn;
 mod host_conformance;
 mod host_models;
@@ -11,3 +12,4 @@ mod host_network;
 mod host_predictive;
 mod host_spikes;
 mod nvrtc_compile;
+mod nvrtc_device;
