@@ -10,6 +10,7 @@ mod fit_graded;
 mod fit_lif;
 mod fit_rate;
 mod predictive;
+pub mod raw;
 mod spikes;
 mod tables;
 pub use cnn::*;
@@ -43,48 +44,19 @@ unsafe extern "C" {
     );
     fn nt_host_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
     fn nt_host_detmath_exp_fill(n: c_uint, x: *const f64, out: *mut f64);
-    fn nt_host_lif_exp_update(
-        n_neurons: c_uint,
-        n_channels: c_uint,
-        state: *mut f64,
-        param_set: *const u16,
-        p22: *const f64,
-        p20: *const f64,
-        e_l: *const f64,
-        theta: *const f64,
-        reset: *const f64,
-        i_e: *const f64,
-        refractory_steps: *const u32,
-        p11: *const f64,
-        p21: *const f64,
-        syn: *const f64,
-        i_ext: *const f64,
-        forced: *const u64,
-        spiked: *mut u8,
-    );
-    fn nt_host_lif_exp_update_broken(
-        n_neurons: c_uint,
-        n_channels: c_uint,
-        state: *mut f64,
-        param_set: *const u16,
-        p22: *const f64,
-        p20: *const f64,
-        e_l: *const f64,
-        theta: *const f64,
-        reset: *const f64,
-        i_e: *const f64,
-        refractory_steps: *const u32,
-        p11: *const f64,
-        p21: *const f64,
-        syn: *const f64,
-        i_ext: *const f64,
-        forced: *const u64,
-        spiked: *mut u8,
-    );
 }
 
 pub(crate) fn len_u32(n: usize) -> c_uint {
     c_uint::try_from(n).expect("more than 2^32 - 1 elements in one launch")
+}
+
+/// Threads per block of the safe wrappers' one-thread-per-element launches (the [`raw`] entry points take
+/// any grid; the simulation backends pass the GPU's).
+pub const WRAPPER_THREADS: c_uint = 128;
+
+/// Blocks of [`WRAPPER_THREADS`] threads covering `n` elements.
+pub(crate) fn blocks_for(n: usize) -> c_uint {
+    len_u32(n.div_ceil(WRAPPER_THREADS as usize))
 }
 
 /// Philox4x32-10 of one 128-bit counter and 64-bit key (`nt_philox4x32_10` in `cuda/philox.cuh`).
@@ -220,8 +192,8 @@ fn run_lif_exp(variant: Variant, t: &LifExpTable, state: &mut [f64], input: &Lif
         panic!("parameter set {bad} out of range ({n_sets} sets)");
     }
     let f = match variant {
-        Variant::Correct => nt_host_lif_exp_update,
-        Variant::Broken => nt_host_lif_exp_update_broken,
+        Variant::Correct => raw::lif_exp_update,
+        Variant::Broken => raw::lif_exp_update_broken_for_test,
     };
     // SAFETY: all lengths were checked above against what the kernel indexes: neurons i < n read
     // param_set[i], i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
@@ -229,6 +201,8 @@ fn run_lif_exp(variant: Variant, t: &LifExpTable, state: &mut [f64], input: &Lif
     // spiked[i]. The pointers come from live slices and `state`/`spiked` are exclusively borrowed.
     unsafe {
         f(
+            blocks_for(n),
+            WRAPPER_THREADS,
             len_u32(n),
             len_u32(n_ch),
             state.as_mut_ptr(),
@@ -253,75 +227,7 @@ fn run_lif_exp(variant: Variant, t: &LifExpTable, state: &mut [f64], input: &Lif
 // ---- network kernels (`cuda/network.cu`) and lif_delta (`cuda/lif_delta.cu`) ----
 
 unsafe extern "C" {
-    fn nt_host_gather_input(
-        n_pad: c_uint,
-        n_channels: c_uint,
-        slots: c_uint,
-        slot: c_uint,
-        ring: *mut i64,
-        inv_scale: f64,
-        syn: *mut f64,
-    );
-    fn nt_host_stimulus_input(
-        n_neurons: c_uint,
-        n_channels: c_uint,
-        step: u64,
-        seed: u64,
-        spiking: c_uint,
-        stim_ptr: *const u32,
-        stim_of: *const u32,
-        stimuli: *const StimulusParams,
-        syn: *mut f64,
-        i_ext: *mut f64,
-        forced: *mut u64,
-    );
-    fn nt_host_spike_train_input(
-        n_trains: c_uint,
-        step: u64,
-        train_neuron: *const u32,
-        train_ptr: *const u64,
-        train_steps: *const u32,
-        forced: *mut u64,
-    );
-    fn nt_host_gap_current(
-        n_neurons: c_uint,
-        row_ptr: *const u64,
-        partner: *const u32,
-        conductance: *const f32,
-        v_prev: *const f64,
-        i_ext: *mut f64,
-    );
-    fn nt_host_gap_conductance(
-        n_neurons: c_uint,
-        row_ptr: *const u64,
-        partner: *const u32,
-        conductance: *const f32,
-        v_prev: *const f64,
-        gap_g: *mut f64,
-        gap_gv: *mut f64,
-    );
-    fn nt_host_apply_channel_gain(n_neurons: c_uint, n_channels: c_uint, gain: *const f64, syn: *mut f64);
-    fn nt_host_apply_silence_and_flag(n_neurons: c_uint, silenced: *const u64, spiked: *mut u8);
-    fn nt_host_snapshot_v(n_pad: c_uint, n_state: c_uint, state: *const f64, v_prev: *mut f64);
     fn nt_host_to_fixed_fill(n: c_uint, x: *const f64, scale: f64, out: *mut i64);
-    fn nt_host_lif_delta_update(
-        n_neurons: c_uint,
-        n_channels: c_uint,
-        state: *mut f64,
-        param_set: *const u16,
-        p22: *const f64,
-        p20: *const f64,
-        e_l: *const f64,
-        theta: *const f64,
-        reset: *const f64,
-        i_e: *const f64,
-        refractory_steps: *const u32,
-        keep_refractory_input: *const f64,
-        syn: *const f64,
-        i_ext: *const f64,
-        forced: *const u64,
-        spiked: *mut u8,
-    );
 }
 
 /// Kernel `gather_input`: for every padded neuron `i` and channel `c`,
@@ -337,7 +243,9 @@ pub fn gather_input(ring: &mut [i64], n_channels: usize, slots: usize, slot: usi
     // SAFETY: threads i < n_pad read/clear ring[(c * slots + slot) * n_pad + i] < n_channels * slots * n_pad =
     // ring.len() and write syn[(i / 64 * n_channels + c) * 64 + i % 64] < n_pad * n_channels = syn.len().
     unsafe {
-        nt_host_gather_input(
+        raw::gather_input(
+            blocks_for(n_pad),
+            WRAPPER_THREADS,
             len_u32(n_pad),
             len_u32(n_channels),
             len_u32(slots),
@@ -400,19 +308,27 @@ impl StimulusSet {
     /// Panics if the CSR arrays are inconsistent, an index is out of range, a Poisson stimulus names a channel
     /// `>= n_channels` or has more than 512 parts, or a kind is unknown.
     pub fn new(n_neurons: usize, n_channels: usize, ptr: Vec<u32>, of: Vec<u32>, stimuli: Vec<StimulusParams>) -> Self {
+        Self::check(n_neurons, n_channels, &ptr, &of, &stimuli);
+        Self { n_neurons, n_channels, ptr, of, stimuli }
+    }
+
+    /// The checks of [`StimulusSet::new`] on borrowed arrays, for callers that launch the raw kernel.
+    ///
+    /// # Panics
+    /// As [`StimulusSet::new`].
+    pub fn check(n_neurons: usize, n_channels: usize, ptr: &[u32], of: &[u32], stimuli: &[StimulusParams]) {
         assert!(ptr.len() > n_neurons, "ptr must have at least n_neurons + 1 entries");
         assert_eq!(ptr[0], 0, "ptr[0] must be 0");
         assert!(ptr.windows(2).all(|w| w[0] <= w[1]), "ptr must be non-decreasing");
         assert!(ptr[n_neurons] as usize <= of.len(), "ptr[n_neurons] beyond the entries");
         assert!(of.iter().all(|&k| (k as usize) < stimuli.len()), "stimulus index out of range");
-        for s in &stimuli {
+        for s in stimuli {
             assert!(s.kind <= STIM_ACTIVATION, "unknown stimulus kind {}", s.kind);
             if s.kind == STIM_POISSON {
                 assert!((s.channel as usize) < n_channels, "Poisson stimulus on channel {} >= {n_channels}", s.channel);
                 assert!(s.parts <= 512, "Poisson stimulus with {} parts (at most 512)", s.parts);
             }
         }
-        Self { n_neurons, n_channels, ptr, of, stimuli }
     }
 }
 
@@ -439,7 +355,9 @@ pub fn stimulus_input(
     // i / 64 < n_blocks, i_ext[i] and forced[i / 64] (lengths checked above). `StimulusParams` is `repr(C)` with
     // the field order of `struct nt_stimulus`.
     unsafe {
-        nt_host_stimulus_input(
+        raw::stimulus_input(
+            blocks_for(n),
+            WRAPPER_THREADS,
             len_u32(n),
             len_u32(set.n_channels),
             step,
@@ -467,13 +385,21 @@ pub struct GapRows {
 impl GapRows {
     /// Panics if the arrays are inconsistent or a partner is `>= n_neurons`.
     pub fn new(n_neurons: usize, row_ptr: Vec<u64>, partner: Vec<u32>, conductance: Vec<f32>) -> Self {
+        Self::check(n_neurons, &row_ptr, &partner, &conductance);
+        Self { n_neurons, row_ptr, partner, conductance }
+    }
+
+    /// The checks of [`GapRows::new`] on borrowed arrays, for callers that launch the raw kernels.
+    ///
+    /// # Panics
+    /// As [`GapRows::new`].
+    pub fn check(n_neurons: usize, row_ptr: &[u64], partner: &[u32], conductance: &[f32]) {
         assert_eq!(row_ptr.len(), n_neurons + 1, "row_ptr must have n_neurons + 1 entries");
         assert_eq!(row_ptr[0], 0, "row_ptr[0] must be 0");
         assert!(row_ptr.windows(2).all(|w| w[0] <= w[1]), "row_ptr must be non-decreasing");
         assert_eq!(row_ptr[n_neurons] as usize, partner.len(), "row_ptr[n] must equal the number of entries");
         assert_eq!(partner.len(), conductance.len(), "partner and conductance must have the same length");
         assert!(partner.iter().all(|&j| (j as usize) < n_neurons), "gap partner out of range");
-        Self { n_neurons, row_ptr, partner, conductance }
     }
 }
 
@@ -486,7 +412,9 @@ pub fn gap_current(gap: &GapRows, v_prev: &[f64], i_ext: &mut [f64]) {
     // SAFETY: `GapRows::new` checked row_ptr (n + 1 non-decreasing entries ending at partner.len()) and that
     // partners are < n <= v_prev.len(); threads i < n read v_prev and write i_ext[i] < i_ext.len().
     unsafe {
-        nt_host_gap_current(
+        raw::gap_current(
+            blocks_for(n),
+            WRAPPER_THREADS,
             len_u32(n),
             gap.row_ptr.as_ptr(),
             gap.partner.as_ptr(),
@@ -506,7 +434,9 @@ pub fn gap_conductance(gap: &GapRows, v_prev: &[f64], gap_g: &mut [f64], gap_gv:
     // SAFETY: `GapRows::new` checked row_ptr (n + 1 non-decreasing entries ending at partner.len()) and that
     // partners are < n <= v_prev.len(); threads i < n write gap_g[i] and gap_gv[i] (lengths checked).
     unsafe {
-        nt_host_gap_conductance(
+        raw::gap_conductance(
+            blocks_for(n),
+            WRAPPER_THREADS,
             len_u32(n),
             gap.row_ptr.as_ptr(),
             gap.partner.as_ptr(),
@@ -524,7 +454,16 @@ pub fn apply_channel_gain(n_neurons: usize, gain: &[f64], syn: &mut [f64]) {
     let n_ch = gain.len();
     assert_eq!(syn.len(), n_neurons.div_ceil(LANES) * n_ch * LANES, "syn must hold n_blocks * n_channels * 64");
     // SAFETY: threads i < n_neurons read gain[c < n_ch] and write syn within block i / 64 (length checked).
-    unsafe { nt_host_apply_channel_gain(len_u32(n_neurons), len_u32(n_ch), gain.as_ptr(), syn.as_mut_ptr()) };
+    unsafe {
+        raw::apply_channel_gain(
+            blocks_for(n_neurons),
+            WRAPPER_THREADS,
+            len_u32(n_neurons),
+            len_u32(n_ch),
+            gain.as_ptr(),
+            syn.as_mut_ptr(),
+        )
+    };
 }
 
 /// Kernel `spike_train_input`: ORs into `forced` (one word per block) the bit of every train's neuron whose
@@ -543,7 +482,9 @@ pub fn spike_train_input(neurons: &[u32], ptr: &[u64], steps: &[u32], step: u64,
     // SAFETY: threads k < neurons.len() read ptr[k], ptr[k + 1] (checked non-decreasing and within steps), steps in
     // that range and set a bit of forced[neurons[k] / 64] (checked in range) atomically.
     unsafe {
-        nt_host_spike_train_input(
+        raw::spike_train_input(
+            blocks_for(neurons.len()),
+            WRAPPER_THREADS,
             len_u32(neurons.len()),
             step,
             neurons.as_ptr(),
@@ -559,7 +500,15 @@ pub fn spike_train_input(neurons: &[u32], ptr: &[u64], steps: &[u32], step: u64,
 pub fn apply_silence_and_flag(silenced: &[u64], spiked: &mut [u8]) {
     assert!(silenced.len() >= spiked.len().div_ceil(LANES), "silenced must have one word per block");
     // SAFETY: threads i < spiked.len() read silenced[i / 64] (length checked) and write spiked[i].
-    unsafe { nt_host_apply_silence_and_flag(len_u32(spiked.len()), silenced.as_ptr(), spiked.as_mut_ptr()) };
+    unsafe {
+        raw::apply_silence_and_flag(
+            blocks_for(spiked.len()),
+            WRAPPER_THREADS,
+            len_u32(spiked.len()),
+            silenced.as_ptr(),
+            spiked.as_mut_ptr(),
+        )
+    };
 }
 
 /// Kernel `snapshot_v`: `v_prev[i] = state[(i / 64 * n_state) * 64 + i % 64]` (state variable 0) for every
@@ -570,7 +519,16 @@ pub fn snapshot_v(state: &[f64], n_state: usize, v_prev: &mut [f64]) {
     assert_eq!(state.len(), v_prev.len() * n_state, "state must hold n_state variables per padded neuron");
     // SAFETY: threads i < v_prev.len() read state[(i / 64) * n_state * 64 + i % 64] < state.len() and write
     // v_prev[i].
-    unsafe { nt_host_snapshot_v(len_u32(v_prev.len()), len_u32(n_state), state.as_ptr(), v_prev.as_mut_ptr()) };
+    unsafe {
+        raw::snapshot_v(
+            blocks_for(v_prev.len()),
+            WRAPPER_THREADS,
+            len_u32(v_prev.len()),
+            len_u32(n_state),
+            state.as_ptr(),
+            v_prev.as_mut_ptr(),
+        )
+    };
 }
 
 /// Kernel `to_fixed_fill`: `out[j] = __double2ll_rn(x[j] * scale)` (the delivery's fixed-point conversion).
@@ -642,7 +600,9 @@ pub fn lif_delta_update(t: &LifDeltaTable, state: &mut [f64], input: &LifExpStep
     // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
     // param_set[i] < n_sets, and write state and spiked[i]. `state`/`spiked` are exclusively borrowed.
     unsafe {
-        nt_host_lif_delta_update(
+        raw::lif_delta_update(
+            blocks_for(n),
+            WRAPPER_THREADS,
             len_u32(n),
             len_u32(n_ch),
             state.as_mut_ptr(),
@@ -664,72 +624,6 @@ pub fn lif_delta_update(t: &LifDeltaTable, state: &mut [f64], input: &LifExpStep
 }
 
 // ---- izhikevich, adex and graded (`cuda/izhikevich.cu`, `cuda/adex.cu`, `cuda/graded.cu`) ----
-
-unsafe extern "C" {
-    fn nt_host_izhikevich_update(
-        n_neurons: c_uint,
-        n_channels: c_uint,
-        state: *mut f64,
-        param_set: *const u16,
-        a: *const f64,
-        b: *const f64,
-        c: *const f64,
-        d: *const f64,
-        v_peak: *const f64,
-        i_e: *const f64,
-        n_sub: *const u32,
-        h_sub: *const f64,
-        syn: *const f64,
-        i_ext: *const f64,
-        forced: *const u64,
-        spiked: *mut u8,
-    );
-    fn nt_host_adex_update(
-        n_neurons: c_uint,
-        n_channels: c_uint,
-        state: *mut f64,
-        param_set: *const u16,
-        e_l: *const f64,
-        g_l: *const f64,
-        inv_c: *const f64,
-        v_th: *const f64,
-        g_l_delta_t: *const f64,
-        inv_delta_t: *const f64,
-        a: *const f64,
-        inv_tau_w: *const f64,
-        b: *const f64,
-        v_reset: *const f64,
-        v_peak: *const f64,
-        i_e: *const f64,
-        refractory_start: *const f64,
-        n_sub: *const u32,
-        h_sub: *const f64,
-        half_h_sub: *const f64,
-        decay_sub: *const f64,
-        syn: *const f64,
-        i_ext: *const f64,
-        forced: *const u64,
-        spiked: *mut u8,
-    );
-    fn nt_host_graded_update(
-        n_neurons: c_uint,
-        n_channels: c_uint,
-        state: *mut f64,
-        param_set: *const u16,
-        g_l: *const f64,
-        g_l_e_l: *const f64,
-        minus_h_over_c: *const f64,
-        beta: *const f64,
-        v_th: *const f64,
-        i_e: *const f64,
-        e_rev: *const f64,
-        syn: *const f64,
-        i_ext: *const f64,
-        gap_g: *const f64,
-        gap_gv: *const f64,
-        activity: *mut f64,
-    );
-}
 
 /// Checks the per-neuron inputs shared by the model kernels and returns the number of neurons.
 fn check_step_input(n_sets: usize, n_ch: usize, n_state: usize, state: &[f64], input: &LifExpStepInput) -> usize {
@@ -798,7 +692,9 @@ pub fn izhikevich_update(t: &IzhikevichTable, state: &mut [f64], input: &LifExpS
     // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
     // param_set[i] < n_sets, and write state and spiked[i]. `state`/`spiked` are exclusively borrowed.
     unsafe {
-        nt_host_izhikevich_update(
+        raw::izhikevich_update(
+            blocks_for(n),
+            WRAPPER_THREADS,
             len_u32(n),
             len_u32(n_ch),
             state.as_mut_ptr(),
@@ -902,7 +798,9 @@ pub fn adex_update(t: &AdexTable, state: &mut [f64], input: &LifExpStepInput, sp
     // param_set[i] < n_sets (decay_sub at set * n_channels + c), and write state and spiked[i].
     // `state`/`spiked` are exclusively borrowed.
     unsafe {
-        nt_host_adex_update(
+        raw::adex_update(
+            blocks_for(n),
+            WRAPPER_THREADS,
             len_u32(n),
             len_u32(n_ch),
             state.as_mut_ptr(),
@@ -998,7 +896,9 @@ pub fn graded_update(
     // n_blocks, per-set arrays at param_set[i] < n_sets (e_rev at set * n_channels + c), and write state and
     // activity[i]. `state`/`activity` are exclusively borrowed.
     unsafe {
-        nt_host_graded_update(
+        raw::graded_update(
+            blocks_for(n),
+            WRAPPER_THREADS,
             len_u32(n),
             len_u32(n_ch),
             state.as_mut_ptr(),

@@ -269,6 +269,7 @@ pub fn nvrtc_source(k: &KernelSource) -> String {
 pub mod arch;
 pub mod host;
 pub mod nvrtc;
+pub mod precompiled;
 
 #[cfg(test)]
 mod tests {

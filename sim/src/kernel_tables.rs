@@ -11,6 +11,7 @@ use neurotwin_models::poisson::PoissonTable;
 use neurotwin_models::{CompiledModel, Stream};
 
 use crate::error::SimError;
+use crate::launch::ModelKind;
 use crate::setup::{SimSetup, StimulusKind};
 
 /// The compiled neuron model as the kernels' parameter tables.
@@ -47,90 +48,81 @@ impl ModelTable {
         !matches!(self, ModelTable::Graded(_))
     }
 
-    /// The kernel unit and entry point, and the parameter arrays in the order of the kernel's arguments
-    /// between `param_set` and `syn` (the kernels' signatures: `cuda/<unit>.cu`).
-    pub(crate) fn args(&self) -> (&'static str, &'static str, Vec<ParamArray>) {
+    /// The model's kernel.
+    pub(crate) fn kind(&self) -> ModelKind {
+        match self {
+            ModelTable::LifExp(_) => ModelKind::LifExp,
+            ModelTable::LifDelta(_) => ModelKind::LifDelta,
+            ModelTable::Izhikevich(_) => ModelKind::Izhikevich,
+            ModelTable::Adex(_) => ModelKind::Adex,
+            ModelTable::Graded(_) => ModelKind::Graded,
+        }
+    }
+
+    /// The parameter arrays in the order of the kernel's arguments between `param_set` and `syn` (the kernels'
+    /// signatures: `cuda/<unit>.cu`; unit and entry point: [`ModelKind::unit_and_entry`]).
+    pub(crate) fn args(&self) -> Vec<ParamArray> {
         use ParamArray::{F64, U32};
         match self {
-            ModelTable::LifExp(t) => (
-                "lif_exp",
-                "lif_exp_update",
-                vec![
-                    F64(t.p22.clone()),
-                    F64(t.p20.clone()),
-                    F64(t.e_l.clone()),
-                    F64(t.theta.clone()),
-                    F64(t.reset.clone()),
-                    F64(t.i_e.clone()),
-                    U32(t.refractory_steps.clone()),
-                    F64(t.p11.clone()),
-                    F64(t.p21.clone()),
-                ],
-            ),
-            ModelTable::LifDelta(t) => (
-                "lif_delta",
-                "lif_delta_update",
-                vec![
-                    F64(t.p22.clone()),
-                    F64(t.p20.clone()),
-                    F64(t.e_l.clone()),
-                    F64(t.theta.clone()),
-                    F64(t.reset.clone()),
-                    F64(t.i_e.clone()),
-                    U32(t.refractory_steps.clone()),
-                    F64(t.keep_refractory_input.clone()),
-                ],
-            ),
-            ModelTable::Izhikevich(t) => (
-                "izhikevich",
-                "izhikevich_update",
-                vec![
-                    F64(t.a.clone()),
-                    F64(t.b.clone()),
-                    F64(t.c.clone()),
-                    F64(t.d.clone()),
-                    F64(t.v_peak.clone()),
-                    F64(t.i_e.clone()),
-                    U32(t.n_sub.clone()),
-                    F64(t.h_sub.clone()),
-                ],
-            ),
-            ModelTable::Adex(t) => (
-                "adex",
-                "adex_update",
-                vec![
-                    F64(t.e_l.clone()),
-                    F64(t.g_l.clone()),
-                    F64(t.inv_c.clone()),
-                    F64(t.v_th.clone()),
-                    F64(t.g_l_delta_t.clone()),
-                    F64(t.inv_delta_t.clone()),
-                    F64(t.a.clone()),
-                    F64(t.inv_tau_w.clone()),
-                    F64(t.b.clone()),
-                    F64(t.v_reset.clone()),
-                    F64(t.v_peak.clone()),
-                    F64(t.i_e.clone()),
-                    F64(t.refractory_start.clone()),
-                    U32(t.n_sub.clone()),
-                    F64(t.h_sub.clone()),
-                    F64(t.half_h_sub.clone()),
-                    F64(t.decay_sub.clone()),
-                ],
-            ),
-            ModelTable::Graded(t) => (
-                "graded",
-                "graded_update",
-                vec![
-                    F64(t.g_l.clone()),
-                    F64(t.g_l_e_l.clone()),
-                    F64(t.minus_h_over_c.clone()),
-                    F64(t.beta.clone()),
-                    F64(t.v_th.clone()),
-                    F64(t.i_e.clone()),
-                    F64(t.e_rev.clone()),
-                ],
-            ),
+            ModelTable::LifExp(t) => vec![
+                F64(t.p22.clone()),
+                F64(t.p20.clone()),
+                F64(t.e_l.clone()),
+                F64(t.theta.clone()),
+                F64(t.reset.clone()),
+                F64(t.i_e.clone()),
+                U32(t.refractory_steps.clone()),
+                F64(t.p11.clone()),
+                F64(t.p21.clone()),
+            ],
+            ModelTable::LifDelta(t) => vec![
+                F64(t.p22.clone()),
+                F64(t.p20.clone()),
+                F64(t.e_l.clone()),
+                F64(t.theta.clone()),
+                F64(t.reset.clone()),
+                F64(t.i_e.clone()),
+                U32(t.refractory_steps.clone()),
+                F64(t.keep_refractory_input.clone()),
+            ],
+            ModelTable::Izhikevich(t) => vec![
+                F64(t.a.clone()),
+                F64(t.b.clone()),
+                F64(t.c.clone()),
+                F64(t.d.clone()),
+                F64(t.v_peak.clone()),
+                F64(t.i_e.clone()),
+                U32(t.n_sub.clone()),
+                F64(t.h_sub.clone()),
+            ],
+            ModelTable::Adex(t) => vec![
+                F64(t.e_l.clone()),
+                F64(t.g_l.clone()),
+                F64(t.inv_c.clone()),
+                F64(t.v_th.clone()),
+                F64(t.g_l_delta_t.clone()),
+                F64(t.inv_delta_t.clone()),
+                F64(t.a.clone()),
+                F64(t.inv_tau_w.clone()),
+                F64(t.b.clone()),
+                F64(t.v_reset.clone()),
+                F64(t.v_peak.clone()),
+                F64(t.i_e.clone()),
+                F64(t.refractory_start.clone()),
+                U32(t.n_sub.clone()),
+                F64(t.h_sub.clone()),
+                F64(t.half_h_sub.clone()),
+                F64(t.decay_sub.clone()),
+            ],
+            ModelTable::Graded(t) => vec![
+                F64(t.g_l.clone()),
+                F64(t.g_l_e_l.clone()),
+                F64(t.minus_h_over_c.clone()),
+                F64(t.beta.clone()),
+                F64(t.v_th.clone()),
+                F64(t.i_e.clone()),
+                F64(t.e_rev.clone()),
+            ],
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod host_kernels;
 mod kernel_tables;
+pub mod launch;
 pub mod output;
 pub mod readback;
 pub mod record;

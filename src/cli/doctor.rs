@@ -1,5 +1,6 @@
 //! `neurotwin doctor`: what this machine offers the simulator.
 
+use neurotwin_kernels::precompiled::{KERNEL_DIR_ENV, complete_archs};
 use neurotwin_sim::cuda::cuda_status;
 
 pub fn doctor() -> anyhow::Result<()> {
@@ -17,10 +18,30 @@ pub fn doctor() -> anyhow::Result<()> {
         println!("GPU: {d}");
     }
     match &s.nvrtc {
-        Ok(v) => println!("NVRTC: {v}"),
+        Ok(v) => {
+            let archs = neurotwin_kernels::nvrtc::supported_archs()
+                .map(|a| a.iter().map(|x| format!("sm_{x}")).collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|e| e);
+            println!("NVRTC: {v}; compiles cubins for {archs}");
+        }
         Err(e) => println!("NVRTC: not available ({e})"),
     }
-    let usable = s.driver.is_ok() && !s.devices.is_empty() && s.nvrtc.is_ok();
+    let precompiled = std::env::var_os(KERNEL_DIR_ENV).filter(|d| !d.is_empty()).map(|d| {
+        let archs = complete_archs(std::path::Path::new(&d));
+        println!(
+            "{KERNEL_DIR_ENV}: {} ({})",
+            std::path::Path::new(&d).display(),
+            if archs.is_empty() {
+                "no complete set of current cubins".to_string()
+            } else {
+                archs.iter().map(|x| format!("sm_{x}")).collect::<Vec<_>>().join(" ")
+            }
+        );
+        !archs.is_empty()
+    });
+    println!("bundled data: built into the binary (C. elegans connectome, demo scenario)");
+    let kernels = precompiled.unwrap_or(s.nvrtc.is_ok());
+    let usable = s.driver.is_ok() && !s.devices.is_empty() && kernels;
     println!("backend `auto` will use: {}", if usable { "cuda" } else { "cpu" });
     Ok(())
 }

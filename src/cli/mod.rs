@@ -7,6 +7,7 @@ mod export;
 mod fit;
 mod import;
 mod inspect;
+mod kernels;
 mod load;
 mod pc;
 mod run;
@@ -89,6 +90,9 @@ pub enum Command {
     /// Export a finished run to a standard format: `export nwb RUN_DIR -o OUT.nwb` (NWB 2.x: spikes as the
     /// units table, simulated ΔF/F as a RoiResponseSeries).
     Export(export::ExportArgs),
+    /// Compile the CUDA kernels to cubins with NVRTC (no GPU needed), for a GPU machine without a usable
+    /// NVRTC: `kernels --cubin-dir DIR --arch 80,89,90`, then run there with NEUROTWIN_KERNEL_DIR=DIR.
+    Kernels(kernels::KernelsArgs),
     /// Convert a connectome (CSV, bundled or a SONATA circuit) to a neurotwin HDF5 file or (`--to sonata`) a
     /// SONATA circuit.
     Import(import::ImportArgs),
@@ -115,6 +119,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(a) => fit::fit(a),
         Command::Export(a) => export::export(a),
         Command::Import(a) => import::import(a),
+        Command::Kernels(a) => kernels::kernels(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Segment(a) => segment::segment(a),
         Command::Pc(a) => pc::pc(a),

@@ -58,3 +58,31 @@ fn auto_falls_back_to_cpu_and_cuda_host_matches_cpu() {
         assert_eq!(auto["total_spikes"], cpu["total_spikes"]);
     }
 }
+
+/// `neurotwin kernels` writes a cubin of every kernel unit (ELF images) for the requested architectures, and
+/// `doctor` reads that folder through NEUROTWIN_KERNEL_DIR; a bad architecture is refused before any work.
+#[test]
+fn kernels_writes_a_cubin_folder_that_doctor_recognises() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = neurotwin(&["kernels", "--cubin-dir", "k", "--arch", "8"], dir.path());
+    assert!(!bad.status.success() && stderr(&bad).contains("--arch 8"), "{}", stderr(&bad));
+    assert!(!dir.path().join("k").exists());
+    let doctor = neurotwin(&["doctor"], dir.path());
+    if !stdout(&doctor).contains("compiles cubins for") {
+        if std::env::var("NEUROTWIN_REQUIRE_NVRTC").as_deref() == Ok("1") {
+            panic!("NEUROTWIN_REQUIRE_NVRTC=1 but doctor finds no NVRTC:\n{}", stdout(&doctor));
+        }
+        eprintln!("SKIP: no libnvrtc (run scripts/setup-cuda-tools.sh)");
+        return;
+    }
+    let o = neurotwin(&["kernels", "--cubin-dir", "k", "--arch", "80"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files = files_below(&dir.path().join("k"));
+    assert_eq!(files.len(), neurotwin_kernels::KERNELS.len(), "{files:?}");
+    for f in &files {
+        assert!(f.to_string_lossy().ends_with(".sm_80.cubin"), "{}", f.display());
+        assert!(std::fs::read(f).unwrap().starts_with(b"\x7fELF"), "{}", f.display());
+    }
+    let o = command(bin()).arg("doctor").env("NEUROTWIN_KERNEL_DIR", dir.path().join("k")).output().unwrap();
+    assert!(stdout(&o).contains("NEUROTWIN_KERNEL_DIR") && stdout(&o).contains("(sm_80)"), "{}", stdout(&o));
+}

@@ -1,83 +1,8 @@
 //! Host builds of the kernels of `cuda/spikes.cu`: spike compaction into a window's spike record and
 //! warp-cooperative delivery of spikes or graded activity, launched with the same grid as on a GPU.
 
-use std::ffi::c_uint;
-
-use super::{LANES, len_u32};
+use super::{LANES, WRAPPER_THREADS, blocks_for, len_u32, raw};
 use crate::{DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk};
-
-unsafe extern "C" {
-    fn nt_host_spike_masks(n_neurons: c_uint, spiked: *const u8, masks: *mut u64);
-    fn nt_host_spike_chunk_totals(n_words: c_uint, chunk: c_uint, masks: *const u64, chunk_offset: *mut u64);
-    fn nt_host_spike_scan_chunks(n_chunks: c_uint, k: c_uint, chunk_offset: *mut u64, rec_base: *mut u64);
-    fn nt_host_spike_scatter(
-        n_words: c_uint,
-        chunk: c_uint,
-        masks: *const u64,
-        chunk_offset: *const u64,
-        rec_spikes: *mut u32,
-    );
-    fn nt_host_silence_activity(n_neurons: c_uint, silenced: *const u64, activity: *mut f64);
-    fn nt_host_deliver_spikes(
-        blocks: c_uint,
-        threads: c_uint,
-        rec_base: *const u64,
-        k: c_uint,
-        rec_spikes: *const u32,
-        row_segments: *const u32,
-        segment_start: *const u64,
-        segment_delay: *const u16,
-        segment_receptor: *const u8,
-        targets: *const u32,
-        weights: *const f32,
-        weight_index: *const u16,
-        fixed_table: *const i64,
-        scale: f64,
-        step: u64,
-        slots: c_uint,
-        n_pad: c_uint,
-        ring: *mut i64,
-    );
-    fn nt_host_deliver_spikes_broken(
-        blocks: c_uint,
-        threads: c_uint,
-        rec_base: *const u64,
-        k: c_uint,
-        rec_spikes: *const u32,
-        row_segments: *const u32,
-        segment_start: *const u64,
-        segment_delay: *const u16,
-        segment_receptor: *const u8,
-        targets: *const u32,
-        weights: *const f32,
-        weight_index: *const u16,
-        fixed_table: *const i64,
-        scale: f64,
-        step: u64,
-        slots: c_uint,
-        n_pad: c_uint,
-        ring: *mut i64,
-    );
-    fn nt_host_deliver_graded(
-        blocks: c_uint,
-        threads: c_uint,
-        n_neurons: c_uint,
-        activity: *const f64,
-        row_segments: *const u32,
-        segment_start: *const u64,
-        segment_delay: *const u16,
-        segment_receptor: *const u8,
-        targets: *const u32,
-        weights: *const f32,
-        weight_index: *const u16,
-        weight_values: *const f32,
-        scale: f64,
-        step: u64,
-        slots: c_uint,
-        n_pad: c_uint,
-        ring: *mut i64,
-    );
-}
 
 /// Weights of [`SynapseRows`].
 #[derive(Clone, Debug)]
@@ -130,19 +55,7 @@ impl SynapseRows {
         targets: Vec<u32>,
         weights: RowWeights,
     ) -> Self {
-        let n_seg = segment_delay.len();
-        assert!(ring.slots > 0 && ring.n_channels > 0, "slots and n_channels must be > 0");
-        assert_eq!(row_segments.len(), n_pre + 1, "row_segments must have n_pre + 1 entries");
-        assert_eq!(row_segments[0], 0, "row_segments[0] must be 0");
-        assert!(row_segments.windows(2).all(|w| w[0] <= w[1]), "row_segments must be non-decreasing");
-        assert_eq!(row_segments[n_pre] as usize, n_seg, "row_segments[n_pre] must equal the number of segments");
-        assert_eq!(segment_receptor.len(), n_seg, "one receptor per segment");
-        assert_eq!(segment_start.len(), n_seg + 1, "segment_start must have n_segments + 1 entries");
-        assert_eq!(segment_start[0], 0, "segment_start[0] must be 0");
-        assert!(segment_start.windows(2).all(|w| w[0] <= w[1]), "segment_start must be non-decreasing");
-        assert_eq!(segment_start[n_seg] as usize, targets.len(), "segment_start must end at the number of synapses");
-        assert!(segment_receptor.iter().all(|&r| (r as usize) < ring.n_channels), "receptor out of range");
-        assert!(targets.iter().all(|&t| (t as usize) < ring.n_pad), "target out of range");
+        Self::check(n_pre, ring, &row_segments, &segment_start, &segment_delay, &segment_receptor, &targets);
         match &weights {
             RowWeights::Dense(w) => assert_eq!(w.len(), targets.len(), "one weight per synapse"),
             RowWeights::Table { index, values, fixed_table } => {
@@ -163,6 +76,35 @@ impl SynapseRows {
             targets,
             weights,
         }
+    }
+
+    /// The structural checks of [`SynapseRows::new`] on borrowed arrays (everything but the weights), for
+    /// callers that keep the arrays elsewhere (e.g. in device memory) and launch the raw kernels themselves.
+    ///
+    /// # Panics
+    /// As [`SynapseRows::new`].
+    pub fn check(
+        n_pre: usize,
+        ring: RingLayout,
+        row_segments: &[u32],
+        segment_start: &[u64],
+        segment_delay: &[u16],
+        segment_receptor: &[u8],
+        targets: &[u32],
+    ) {
+        let n_seg = segment_delay.len();
+        assert!(ring.slots > 0 && ring.n_channels > 0, "slots and n_channels must be > 0");
+        assert_eq!(row_segments.len(), n_pre + 1, "row_segments must have n_pre + 1 entries");
+        assert_eq!(row_segments[0], 0, "row_segments[0] must be 0");
+        assert!(row_segments.windows(2).all(|w| w[0] <= w[1]), "row_segments must be non-decreasing");
+        assert_eq!(row_segments[n_pre] as usize, n_seg, "row_segments[n_pre] must equal the number of segments");
+        assert_eq!(segment_receptor.len(), n_seg, "one receptor per segment");
+        assert_eq!(segment_start.len(), n_seg + 1, "segment_start must have n_segments + 1 entries");
+        assert_eq!(segment_start[0], 0, "segment_start[0] must be 0");
+        assert!(segment_start.windows(2).all(|w| w[0] <= w[1]), "segment_start must be non-decreasing");
+        assert_eq!(segment_start[n_seg] as usize, targets.len(), "segment_start must end at the number of synapses");
+        assert!(segment_receptor.iter().all(|&r| (r as usize) < ring.n_channels), "receptor out of range");
+        assert!(targets.iter().all(|&t| (t as usize) < ring.n_pad), "target out of range");
     }
 }
 
@@ -216,20 +158,32 @@ impl SpikeRecord {
         // the scatter writes rec_spikes from rec_base[k] on, at most n_neurons per step, so below
         // (k + 1) * n_neurons <= rec_spikes.len() (rec_base[k] <= k * n_neurons by induction over the steps).
         unsafe {
-            nt_host_spike_masks(len_u32(self.n_neurons), spiked.as_ptr(), self.masks.as_mut_ptr());
-            nt_host_spike_chunk_totals(
+            raw::spike_masks(
+                blocks_for(n_words),
+                WRAPPER_THREADS,
+                len_u32(self.n_neurons),
+                spiked.as_ptr(),
+                self.masks.as_mut_ptr(),
+            );
+            raw::spike_chunk_totals(
+                blocks_for(n_chunks),
+                WRAPPER_THREADS,
                 len_u32(n_words),
                 self.chunk,
                 self.masks.as_ptr(),
                 self.chunk_offset.as_mut_ptr(),
             );
-            nt_host_spike_scan_chunks(
+            raw::spike_scan_chunks(
+                1,
+                1,
                 len_u32(n_chunks),
                 len_u32(k),
                 self.chunk_offset.as_mut_ptr(),
                 self.rec_base.as_mut_ptr(),
             );
-            nt_host_spike_scatter(
+            raw::spike_scatter(
+                blocks_for(n_chunks),
+                WRAPPER_THREADS,
                 len_u32(n_words),
                 self.chunk,
                 self.masks.as_ptr(),
@@ -283,7 +237,7 @@ fn run_deliver(
         RowWeights::Dense(w) => (w.as_ptr(), std::ptr::null(), std::ptr::null()),
         RowWeights::Table { index, fixed_table, .. } => (std::ptr::null(), index.as_ptr(), fixed_table.as_ptr()),
     };
-    let f = if broken { nt_host_deliver_spikes_broken } else { nt_host_deliver_spikes };
+    let f = if broken { raw::deliver_spikes_broken_for_test } else { raw::deliver_spikes };
     // SAFETY: `SynapseRows::new` checked the CSR structure (row_segments, segment_start, per-segment arrays),
     // receptors < n_channels, targets < n_pad and table indices; the record's spikes of step k are neuron ids
     // < n_neurons = n_pre written by `compact` within rec_spikes; slots are taken modulo `slots`, so every ring
@@ -325,7 +279,7 @@ pub fn deliver_graded(rows: &SynapseRows, activity: &[f64], scale: f64, step: u6
     // SAFETY: as in `run_deliver`; neurons i < n_pre read activity[i] and their validated row; exactly one of
     // `weights` / (`index`, `values`) is non-null and table indices are < values.len() (checked by `new`).
     unsafe {
-        nt_host_deliver_graded(
+        raw::deliver_graded(
             DELIVERY_BLOCKS,
             DELIVERY_THREADS,
             len_u32(rows.n_pre),
@@ -351,5 +305,13 @@ pub fn deliver_graded(rows: &SynapseRows, activity: &[f64], scale: f64, step: u6
 pub fn silence_activity(silenced: &[u64], activity: &mut [f64]) {
     assert!(silenced.len() >= activity.len().div_ceil(LANES), "silenced must have one word per block");
     // SAFETY: threads i < activity.len() read silenced[i / 64] (length checked) and write activity[i].
-    unsafe { nt_host_silence_activity(len_u32(activity.len()), silenced.as_ptr(), activity.as_mut_ptr()) };
+    unsafe {
+        raw::silence_activity(
+            blocks_for(activity.len()),
+            WRAPPER_THREADS,
+            len_u32(activity.len()),
+            silenced.as_ptr(),
+            activity.as_mut_ptr(),
+        )
+    };
 }

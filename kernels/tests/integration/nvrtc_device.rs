@@ -89,3 +89,35 @@ fn compile_error_names_file_target_and_first_error() {
     println!("{err}");
     assert!(err.contains("sm_42") && !err.contains('\n'), "{err}");
 }
+
+/// The bundle's cubin folder: what `write_cubins` writes is what `load_for_device` returns (byte for byte the
+/// NVRTC cubin), chosen by the binary-compatibility rule for the GPU.
+#[test]
+fn precompiled_cubins_round_trip() {
+    use neurotwin_kernels::precompiled::{complete_archs, load_for_device, write_cubins};
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let dir = tempfile_dir("precompiled");
+    let written = write_cubins(&dir, &[80]).unwrap();
+    assert_eq!(written.len(), KERNELS.len());
+    assert_eq!(complete_archs(&dir), vec![80]);
+    // An 8.9 GPU (Ada) runs sm_80 cubins; the units are the cached NVRTC output, byte for byte.
+    let (target, units) = load_for_device(&dir, 8, 9).unwrap();
+    assert_eq!(target, Target::Cubin { sm: 80 });
+    for (unit, (name, c)) in KERNELS.iter().zip(&units) {
+        assert_eq!(*name, unit.name);
+        check_cubin(unit, 80, &c.bytes);
+        assert_eq!(c.bytes, nvrtc::compile_cached(unit, Target::Cubin { sm: 80 }).unwrap().bytes, "{}", unit.file);
+    }
+    // A Hopper GPU cannot run them: a one-line reason that says how to rebuild.
+    let e = load_for_device(&dir, 9, 0).unwrap_err();
+    assert!(e.contains("--arch 90") && !e.contains('\n'), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}

@@ -1,122 +1,226 @@
-//! Conformance of the `cuda-host` backend (the CUDA C kernels of `neurotwin-kernels`, compiled for the host
-//! and launched in the order the CUDA backend does) with the CPU backend: identical spike trains (steps and
-//! neurons), identical sampled V_m traces and identical final membrane potentials, bit for bit, on three
-//! networks — CUBA (lif_exp), Brunel (lif_delta, Poisson background) and the bundled C. elegans connectome
-//! (lif_exp, gap junctions, activation, a receptor block with wash-in and a silenced set) — and on a random
-//! network for each of the five models (lif_exp, lif_delta, izhikevich, adex, graded), plus proof that a
-//! deliberately broken delivery kernel is caught. The engine drives both through `advance`/`drain_spikes`
-//! (the cuda-host backend keeps a window of spikes in its device-style spike record, the CPU backend one
-//! step), so the windowed spike path is what is compared.
+//! Conformance of the `cuda-host` backend — the shared launch sequence of `neurotwin_sim::launch` on the
+//! CUDA C kernels of `neurotwin-kernels` compiled for the host — with the CPU backend: the conformance suite
+//! (`suite::conformance_suite!`: CUBA, Brunel, the C. elegans scenario with a receptor block and a silenced
+//! set, a random network for each of the five models, step-by-step vs windowed drain, and proof that a
+//! deliberately broken delivery kernel is caught), the same suite `gpu_conformance.rs` runs on a GPU.
+//!
+//! Plus the launches themselves: a launcher wrapping the host one records every launch's kernel and grid, and
+//! the sequence must be the one of the header of `kernels/cuda/network.cu`, with the grids the CUDA launcher
+//! uses (one thread per element in blocks of 256, the fixed 256 x 128 delivery grid).
 
-use super::suite;
+use std::convert::Infallible;
+use std::ops::Range;
 
-use neurotwin_sim::host_kernels::HostKernelBackend;
+use neurotwin_sim::host_kernels::{HostKernelBackend, HostLauncher};
+use neurotwin_sim::launch::{DevStimulus, Elem, Grid, KernelBackend, Launcher, ModelKind, ModelOut, ParamBuf};
 use neurotwin_sim::*;
-use suite::*;
+
+use super::suite::{self, Kind};
 
 fn host(setup: &SimSetup) -> Box<dyn Backend> {
     Box::new(HostKernelBackend::new(setup).unwrap())
 }
 
-fn check_identical(label: &str, setup: &SimSetup, p: &PerturbationSchedule, min_spikes: usize) -> Outcome {
-    suite::check_identical(label, setup, p, min_spikes, &host)
+fn host_broken(setup: &SimSetup) -> Box<dyn Backend> {
+    Box::new(HostKernelBackend::new_with_broken_delivery_for_test(setup).unwrap())
 }
 
-#[test]
-fn cuba_4000_is_bit_identical() {
-    check_identical("CUBA 4000", &cuba_setup(), &Default::default(), 1000);
+suite::conformance_suite!(suite_host, host, broken = host_broken);
+
+/// What the recording launcher saw: a launch (kernel, blocks, threads), a host→device write of `len` elements
+/// or a memset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Event {
+    Launch(&'static str, u32, u32),
+    Write(usize),
+    Clear,
 }
 
-#[test]
-fn brunel_order_200_is_bit_identical() {
-    check_identical("Brunel order 200", &brunel_setup(), &Default::default(), 1000);
+/// The host launcher, logging every launch and copy before forwarding it unchanged.
+#[derive(Default)]
+struct Recording {
+    inner: HostLauncher,
+    log: Vec<Event>,
 }
 
-#[test]
-fn celegans_with_block_and_silencing_is_bit_identical() {
-    let (setup, p) = celegans_setup();
-    let o = check_identical("C. elegans", &setup, &p, 200);
-    // The perturbations were exercised: the silenced cells are quiet in their window, the touch cells fire.
-    let s = &p.silencing[0];
-    let in_window = |k: usize| (s.start_step..s.stop_step).contains(&o.steps[k]);
-    assert!(!(0..o.steps.len()).any(|k| in_window(k) && s.targets.contains(&o.neurons[k])));
-    let touch = &setup.stimuli[1].targets;
-    assert!((0..o.steps.len()).filter(|&k| touch.contains(&o.neurons[k])).count() >= 20, "touch cells must fire");
-}
-
-/// The comparison is sharp: the delivery kernel built with `NEUROTWIN_BREAK_FOR_TEST` (dropping the last
-/// synapse of each segment) gives different spikes on the worm.
-#[test]
-fn broken_delivery_kernel_is_detected() {
-    let (setup, p) = celegans_setup();
-    let mut cpu = CpuBackend::new(&setup).unwrap();
-    let mut broken = HostKernelBackend::new_with_broken_delivery_for_test(&setup).unwrap();
-    let a = outcome(&setup, &p, &mut cpu);
-    let b = outcome(&setup, &p, &mut broken);
-    assert_ne!((a.steps, a.neurons), (b.steps, b.neurons), "a broken delivery kernel went unnoticed");
-}
-
-#[test]
-fn random_dense_network_lif_exp_is_bit_identical() {
-    let (setup, p) = random_setup(Kind::LifExp);
-    check_identical("random dense lif_exp", &setup, &p, 1000);
-}
-
-#[test]
-fn random_dense_network_lif_delta_is_bit_identical() {
-    let (setup, p) = random_setup(Kind::LifDelta);
-    check_identical("random dense lif_delta", &setup, &p, 1000);
-}
-
-#[test]
-fn random_dense_network_izhikevich_is_bit_identical() {
-    let (setup, p) = random_setup(Kind::Izhikevich);
-    check_identical("random dense izhikevich", &setup, &p, 1000);
-}
-
-#[test]
-fn random_dense_network_adex_is_bit_identical() {
-    let (setup, p) = random_setup(Kind::Adex);
-    check_identical("random dense adex", &setup, &p, 1000);
-}
-
-/// Graded neurons emit no spikes; the sampled V_m traces (which depend on every delivered activity) must be
-/// identical, and must actually move.
-#[test]
-fn random_dense_network_graded_is_bit_identical() {
-    let (setup, p) = random_setup(Kind::Graded);
-    let o = check_identical("random dense graded", &setup, &p, 0);
-    let v: Vec<f64> = o.trace_bits.iter().map(|&b| f64::from_bits(b)).collect();
-    let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-    assert!(hi - lo > 5.0, "graded V_m range {lo}..{hi} mV: the network is not driven");
-}
-
-/// `step` (spikes at once) and the engine's `advance`/`drain_spikes` (a window of spikes in the record) give
-/// the same spikes on the cuda-host backend.
-#[test]
-fn step_by_step_equals_windowed_drain() {
-    let setup = brunel_setup();
-    let steps = 600;
-    let mut a = HostKernelBackend::new(&setup).unwrap();
-    let control = StepControl::new(setup.network.receptors.len(), setup.n_neurons());
-    let mut direct = Vec::new();
-    for step in 0..steps {
-        direct.extend(a.step(step, &control).unwrap().iter().map(|&i| (step, i)));
+impl Recording {
+    fn launch(&mut self, kernel: &'static str, g: Grid) {
+        self.log.push(Event::Launch(kernel, g.blocks, g.threads));
     }
-    let mut b = HostKernelBackend::new(&setup).unwrap();
-    assert!(b.spike_window() > 1);
-    let mut windowed = Vec::new();
-    for step in 0..steps {
-        b.advance(step, &control).unwrap();
-        if (step + 1) % b.spike_window() as u64 == 0 || step + 1 == steps {
-            b.drain_spikes(&mut |st, s| windowed.extend(s.iter().map(|&i| (st, i)))).unwrap();
+}
+
+/// Every launch method forwards its arguments unchanged to the host launcher after logging the grid.
+macro_rules! forward {
+    ($($name:ident($($arg:ident: $ty:ty),* $(,)?);)*) => {
+        $(
+            unsafe fn $name(&mut self, g: Grid, $($arg: $ty),*) -> Result<(), Infallible> {
+                self.launch(stringify!($name), g);
+                // SAFETY: forwarded unchanged; the caller upholds the launch contract of `Launcher`.
+                unsafe { self.inner.$name(g, $($arg),*) }
+            }
+        )*
+    };
+}
+
+impl Launcher for Recording {
+    type Buf<T: Elem> = Vec<T>;
+    type Error = Infallible;
+    const NAME: &'static str = "cuda-host (recording)";
+
+    fn spike_window(&self, n: usize) -> usize {
+        self.inner.spike_window(n)
+    }
+    fn upload<T: Elem>(&self, data: &[T]) -> Result<Vec<T>, Infallible> {
+        self.inner.upload(data)
+    }
+    fn zeros<T: Elem>(&self, len: usize) -> Result<Vec<T>, Infallible> {
+        self.inner.zeros(len)
+    }
+    fn write<T: Elem>(&mut self, src: &[T], dst: &mut Vec<T>) -> Result<(), Infallible> {
+        self.log.push(Event::Write(src.len()));
+        self.inner.write(src, dst)
+    }
+    fn clear<T: Elem>(&mut self, buf: &mut Vec<T>) -> Result<(), Infallible> {
+        self.log.push(Event::Clear);
+        self.inner.clear(buf)
+    }
+    fn read<T: Elem>(&self, src: &Vec<T>, range: Range<usize>, dst: &mut [T]) -> Result<(), Infallible> {
+        self.inner.read(src, range, dst)
+    }
+
+    forward! {
+        gather_input(n_pad: u32, n_ch: u32, slots: u32, slot: u32, ring: &mut Vec<i64>, inv: f64, syn: &mut Vec<f64>);
+        stimulus_input(
+            n: u32, n_ch: u32, step: u64, seed: u64, spiking: u32, ptr: &Vec<u32>, of: &Vec<u32>,
+            stimuli: &Vec<DevStimulus>, syn: &mut Vec<f64>, i_ext: &mut Vec<f64>, forced: &mut Vec<u64>,
+        );
+        spike_train_input(n: u32, step: u64, neuron: &Vec<u32>, ptr: &Vec<u64>, steps: &Vec<u32>, forced: &mut Vec<u64>);
+        gap_current(
+            n: u32, row_ptr: &Vec<u64>, partner: &Vec<u32>, g: &Vec<f32>, v_prev: &Vec<f64>, i_ext: &mut Vec<f64>,
+        );
+        gap_conductance(
+            n: u32, row_ptr: &Vec<u64>, partner: &Vec<u32>, g: &Vec<f32>, v_prev: &Vec<f64>, gap_g: &mut Vec<f64>,
+            gap_gv: &mut Vec<f64>,
+        );
+        apply_channel_gain(n: u32, n_ch: u32, gain: &Vec<f64>, syn: &mut Vec<f64>);
+        apply_silence_and_flag(n: u32, silenced: &Vec<u64>, spiked: &mut Vec<u8>);
+        spike_masks(n: u32, spiked: &Vec<u8>, masks: &mut Vec<u64>);
+        spike_chunk_totals(n_words: u32, chunk: u32, masks: &Vec<u64>, offset: &mut Vec<u64>);
+        spike_scan_chunks(n_chunks: u32, k: u32, offset: &mut Vec<u64>, rec_base: &mut Vec<u64>);
+        spike_scatter(n_words: u32, chunk: u32, masks: &Vec<u64>, offset: &Vec<u64>, rec: &mut Vec<u32>);
+        deliver_spikes(
+            rec_base: &Vec<u64>, k: u32, rec: &Vec<u32>, rows: &Vec<u32>, start: &Vec<u64>, delay: &Vec<u16>,
+            receptor: &Vec<u8>, targets: &Vec<u32>, w: Option<&Vec<f32>>, index: Option<&Vec<u16>>,
+            table: Option<&Vec<i64>>, scale: f64, step: u64, slots: u32, n_pad: u32, ring: &mut Vec<i64>,
+        );
+        deliver_graded(
+            n: u32, activity: &Vec<f64>, rows: &Vec<u32>, start: &Vec<u64>, delay: &Vec<u16>, receptor: &Vec<u8>,
+            targets: &Vec<u32>, w: Option<&Vec<f32>>, index: Option<&Vec<u16>>, values: Option<&Vec<f32>>,
+            scale: f64, step: u64, slots: u32, n_pad: u32, ring: &mut Vec<i64>,
+        );
+        silence_activity(n: u32, silenced: &Vec<u64>, activity: &mut Vec<f64>);
+        snapshot_v(n_pad: u32, n_state: u32, state: &Vec<f64>, v_prev: &mut Vec<f64>);
+    }
+
+    unsafe fn model_update(
+        &mut self,
+        g: Grid,
+        model: ModelKind,
+        n: u32,
+        n_ch: u32,
+        state: &mut Vec<f64>,
+        param_set: &Vec<u16>,
+        params: &[ParamBuf<Self>],
+        syn: &Vec<f64>,
+        i_ext: &Vec<f64>,
+        out: ModelOut<'_, Self>,
+    ) -> Result<(), Infallible> {
+        self.launch(model.unit_and_entry().1, g);
+        let params: Vec<ParamBuf<HostLauncher>> = params
+            .iter()
+            .map(|p| match p {
+                ParamBuf::F64(v) => ParamBuf::F64(v.clone()),
+                ParamBuf::U32(v) => ParamBuf::U32(v.clone()),
+            })
+            .collect();
+        let out = match out {
+            ModelOut::Spiking { forced, spiked } => ModelOut::Spiking { forced, spiked },
+            ModelOut::Graded { gap, activity } => ModelOut::Graded { gap, activity },
+        };
+        // SAFETY: forwarded with copies of the same parameter arrays; the caller upholds the launch contract.
+        unsafe { self.inner.model_update(g, model, n, n_ch, state, param_set, &params, syn, i_ext, out) }
+    }
+}
+
+/// The launch sequence of four steps of the random lif_exp network (700 neurons in 11 blocks, 3 channels,
+/// gap junctions, 64 spike trains, synapses): plain, with a gain change, with the gain kept and a neuron
+/// silenced, and with both undone — against the sequence written down from `kernels/cuda/network.cu` with the
+/// CUDA launcher's grids (700 or 704 threads → 3 blocks of 256; 11 mask words, 1 chunk and 64 trains → 1 block
+/// of 256; the scan → 1 block; delivery → 256 blocks of 128). The backend's results must equal the plain
+/// cuda-host backend's.
+#[test]
+fn host_launcher_receives_the_cuda_launch_sequence_and_grids() {
+    let (setup, _) = suite::random_setup(Kind::LifExp);
+    assert_eq!(setup.n_neurons(), 700);
+    let mut rec = KernelBackend::with_launcher(Recording::default(), &setup).unwrap();
+    let mut plain = HostKernelBackend::new(&setup).unwrap();
+    let n_ch = setup.network.receptors.len();
+    let mut control = StepControl::new(n_ch, setup.n_neurons());
+    let mut controls = Vec::new();
+    controls.push(control.clone());
+    control.channel_gain[1] = 0.5;
+    controls.push(control.clone());
+    control.silenced[3] = 1 << 7;
+    controls.push(control.clone());
+    control = StepControl::new(n_ch, setup.n_neurons());
+    controls.push(control);
+
+    let mut expected = vec![Event::Launch("snapshot_v", 3, 256)];
+    let launch = |k: &'static str, b: u32, t: u32| Event::Launch(k, b, t);
+    for step in 0..4 {
+        expected.extend([
+            launch("gather_input", 3, 256),
+            Event::Clear,
+            launch("stimulus_input", 3, 256),
+            launch("spike_train_input", 1, 256),
+            launch("gap_current", 3, 256),
+        ]);
+        match step {
+            1 => expected.extend([Event::Write(3), launch("apply_channel_gain", 3, 256)]),
+            2 => expected.push(launch("apply_channel_gain", 3, 256)),
+            3 => expected.push(Event::Write(3)),
+            _ => {}
         }
+        expected.push(launch("lif_exp_update", 3, 256));
+        match step {
+            2 => expected.extend([Event::Write(11), launch("apply_silence_and_flag", 3, 256)]),
+            3 => expected.push(Event::Write(11)),
+            _ => {}
+        }
+        expected.extend([
+            launch("spike_masks", 1, 256),
+            launch("spike_chunk_totals", 1, 256),
+            launch("spike_scan_chunks", 1, 256),
+            launch("spike_scatter", 1, 256),
+            launch("deliver_spikes", 256, 128),
+            launch("snapshot_v", 3, 256),
+        ]);
     }
-    assert!(direct.len() > 1000, "{} spikes", direct.len());
-    assert_eq!(direct, windowed);
-    // Advancing beyond the window without a drain is refused, not overwritten.
-    for step in 0..b.spike_window() as u64 {
-        b.advance(steps + step, &control).unwrap();
+    for (step, c) in controls.iter().enumerate() {
+        rec.advance(step as u64, c).unwrap();
+        plain.advance(step as u64, c).unwrap();
     }
-    assert!(b.advance(steps + 99, &control).is_err());
+    let log = &rec.launcher().log;
+    if let Some(k) = (0..log.len().max(expected.len())).find(|&k| log.get(k) != expected.get(k)) {
+        panic!("launch #{k}: got {:?}, expected {:?}\nfull log: {log:?}", log.get(k), expected.get(k));
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    rec.drain_spikes(&mut |st, s| a.extend(s.iter().map(|&i| (st, i)))).unwrap();
+    plain.drain_spikes(&mut |st, s| b.extend(s.iter().map(|&i| (st, i)))).unwrap();
+    assert_eq!(a, b);
+    let all: Vec<u32> = (0..700).collect();
+    let (mut va, mut vb) = (Vec::new(), Vec::new());
+    rec.read_state(0, &all, &mut va);
+    plain.read_state(0, &all, &mut vb);
+    assert_eq!(va.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), vb.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
 }

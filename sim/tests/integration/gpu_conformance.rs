@@ -8,12 +8,13 @@
 //!   cargo test -p neurotwin-sim --test integration -- --ignored gpu_conformance::
 //!   ```
 //!
-//!   runs the conformance suite (`suite/mod.rs`: CUBA, Brunel, the C. elegans scenario with a receptor block
-//!   and a silenced set, and a random network for each of the five neuron models) on the CPU backend and the
-//!   CUDA backend and requires identical spike trains, sampled V_m traces and final membrane potentials,
-//!   bit for bit — the same suite `conformance_host_kernels.rs` runs on the host build of the kernels.
+//!   runs the conformance suite (`suite::conformance_suite!`: CUBA, Brunel, the C. elegans scenario with a
+//!   receptor block and a silenced set, a random network for each of the five neuron models, step-by-step vs
+//!   windowed drain) on the CPU backend and the CUDA backend and requires identical spike trains, sampled V_m
+//!   traces and final membrane potentials, bit for bit — the same suite, from the same macro, that
+//!   `conformance_host_kernels.rs` runs on the host build of the kernels with the same launch sequence.
 
-use super::suite::*;
+use super::suite::{self, cuba_setup};
 
 use neurotwin_sim::cuda::{CudaBackend, compile_kernels, cuda_status};
 use neurotwin_sim::*;
@@ -87,31 +88,4 @@ fn gpu(setup: &SimSetup) -> Box<dyn Backend> {
     Box::new(b)
 }
 
-#[test]
-#[ignore = "needs a CUDA GPU"]
-fn gpu_cuba_is_bit_identical() {
-    check_identical("CUBA 4000", &cuba_setup(), &Default::default(), 1000, &gpu);
-}
-
-#[test]
-#[ignore = "needs a CUDA GPU"]
-fn gpu_brunel_is_bit_identical() {
-    check_identical("Brunel order 200", &brunel_setup(), &Default::default(), 1000, &gpu);
-}
-
-#[test]
-#[ignore = "needs a CUDA GPU"]
-fn gpu_celegans_with_block_and_silencing_is_bit_identical() {
-    let (setup, p) = celegans_setup();
-    check_identical("C. elegans", &setup, &p, 200, &gpu);
-}
-
-#[test]
-#[ignore = "needs a CUDA GPU"]
-fn gpu_every_model_is_bit_identical() {
-    for kind in [Kind::LifExp, Kind::LifDelta, Kind::Izhikevich, Kind::Adex, Kind::Graded] {
-        let (setup, p) = random_setup(kind);
-        let min = if kind == Kind::Graded { 0 } else { 1000 };
-        check_identical(&format!("random {kind:?}"), &setup, &p, min, &gpu);
-    }
-}
+suite::conformance_suite!(suite_gpu, gpu, #[ignore = "needs a CUDA GPU"]);

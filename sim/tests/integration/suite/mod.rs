@@ -311,3 +311,146 @@ pub fn check_identical(
     eprintln!("{label}: {} spikes, identical on cpu and {name}", a.steps.len());
     a
 }
+
+/// Builds the backend under test for a setup.
+pub type MakeBackend = fn(&SimSetup) -> Box<dyn Backend>;
+
+/// The C. elegans scenario, plus proof that its perturbations were exercised: the silenced cells are quiet in
+/// their window and the touch cells fire.
+pub fn celegans_case(make: MakeBackend) {
+    let (setup, p) = celegans_setup();
+    let o = check_identical("C. elegans", &setup, &p, 200, &make);
+    let s = &p.silencing[0];
+    let in_window = |k: usize| (s.start_step..s.stop_step).contains(&o.steps[k]);
+    assert!(!(0..o.steps.len()).any(|k| in_window(k) && s.targets.contains(&o.neurons[k])));
+    let touch = &setup.stimuli[1].targets;
+    assert!((0..o.steps.len()).filter(|&k| touch.contains(&o.neurons[k])).count() >= 20, "touch cells must fire");
+}
+
+/// The random network of `kind`. Graded neurons emit no spikes: their sampled V_m traces (which depend on every
+/// delivered activity) must be identical, and must actually move.
+pub fn random_case(kind: Kind, make: MakeBackend) {
+    let (setup, p) = random_setup(kind);
+    let min = if kind == Kind::Graded { 0 } else { 1000 };
+    let o = check_identical(&format!("random dense {kind:?}"), &setup, &p, min, &make);
+    if kind == Kind::Graded {
+        let v: Vec<f64> = o.trace_bits.iter().map(|&b| f64::from_bits(b)).collect();
+        let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        assert!(hi - lo > 5.0, "graded V_m range {lo}..{hi} mV: the network is not driven");
+    }
+}
+
+/// `step` (spikes at once) and `advance`/`drain_spikes` (a window of spikes in the record) give the same
+/// spikes; advancing beyond the window without a drain is refused, not overwritten.
+pub fn step_equals_windowed_drain(make: MakeBackend) {
+    let setup = brunel_setup();
+    let steps = 600;
+    let control = StepControl::new(setup.network.receptors.len(), setup.n_neurons());
+    let mut a = make(&setup);
+    let mut direct = Vec::new();
+    for step in 0..steps {
+        direct.extend(a.step(step, &control).unwrap().iter().map(|&i| (step, i)));
+    }
+    let mut b = make(&setup);
+    assert!(b.spike_window() > 1);
+    let mut windowed = Vec::new();
+    for step in 0..steps {
+        b.advance(step, &control).unwrap();
+        if (step + 1) % b.spike_window() as u64 == 0 || step + 1 == steps {
+            b.drain_spikes(&mut |st, s| windowed.extend(s.iter().map(|&i| (st, i)))).unwrap();
+        }
+    }
+    assert!(direct.len() > 1000, "{} spikes", direct.len());
+    assert_eq!(direct, windowed);
+    for step in 0..b.spike_window() as u64 {
+        b.advance(steps + step, &control).unwrap();
+    }
+    assert!(b.advance(steps + 999, &control).is_err());
+}
+
+/// The comparison is sharp: a backend with a deliberately broken delivery kernel (`make_broken`) gives
+/// different spikes on the worm.
+pub fn broken_kernel_case(make_broken: MakeBackend) {
+    let (setup, p) = celegans_setup();
+    let mut cpu = CpuBackend::new(&setup).unwrap();
+    let mut broken = make_broken(&setup);
+    let a = outcome(&setup, &p, &mut cpu);
+    let b = outcome(&setup, &p, broken.as_mut());
+    assert_ne!((a.steps, a.neurons), (b.steps, b.neurons), "a broken delivery kernel went unnoticed");
+}
+
+/// The conformance suite for one backend: `conformance_suite!(module, constructor)` (plus
+/// `broken = constructor` for a backend that can build a deliberately broken delivery kernel, and/or an
+/// attribute such as `#[ignore = "needs a CUDA GPU"]` for every case). Each case runs the CPU backend and the
+/// backend built by `constructor: fn(&SimSetup) -> Box<dyn Backend>` and requires identical spike trains,
+/// sampled V_m traces and final V_m, bit for bit.
+macro_rules! conformance_suite {
+    ($module:ident, $make:path $(, broken = $broken:path)? $(, #[$attr:meta])?) => {
+        mod $module {
+            use super::*;
+            use $crate::suite::{self, Kind};
+
+            #[test]
+            $(#[$attr])?
+            fn cuba_4000_is_bit_identical() {
+                suite::check_identical("CUBA 4000", &suite::cuba_setup(), &Default::default(), 1000, &$make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn brunel_order_200_is_bit_identical() {
+                suite::check_identical("Brunel order 200", &suite::brunel_setup(), &Default::default(), 1000, &$make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn celegans_with_block_and_silencing_is_bit_identical() {
+                suite::celegans_case($make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn random_dense_network_lif_exp_is_bit_identical() {
+                suite::random_case(Kind::LifExp, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn random_dense_network_lif_delta_is_bit_identical() {
+                suite::random_case(Kind::LifDelta, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn random_dense_network_izhikevich_is_bit_identical() {
+                suite::random_case(Kind::Izhikevich, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn random_dense_network_adex_is_bit_identical() {
+                suite::random_case(Kind::Adex, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn random_dense_network_graded_is_bit_identical() {
+                suite::random_case(Kind::Graded, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn step_by_step_equals_windowed_drain() {
+                suite::step_equals_windowed_drain($make);
+            }
+
+            $(
+                #[test]
+                fn broken_delivery_kernel_is_detected() {
+                    suite::broken_kernel_case($broken);
+                }
+            )?
+        }
+    };
+}
+pub(crate) use conformance_suite;

@@ -1,0 +1,1076 @@
+//! The one launch sequence of the kernel backends (`cuda-host` and `cuda`): the step's buffers, their
+//! construction from a [`SimSetup`] and the order, arguments and grids of every kernel launch, written once and
+//! generic over a [`Launcher`] that either runs the CUDA C kernels on the host
+//! ([`HostLauncher`](crate::host_kernels::HostLauncher)) or launches them on a GPU
+//! ([`CudaLauncher`](crate::cuda::CudaLauncher)). So the host conformance tests prove not only the kernels but
+//! the very launches (order, arguments, grids) the GPU runs.
+//!
+//! One step (the header of `kernels/cuda/network.cu` is the specification):
+//!
+//! 1. `gather_input`;
+//! 2. `stimulus_input` (forced mask cleared first), then `spike_train_input` (only with trains);
+//! 3. `gap_current` (graded models: `gap_conductance`; only with gap junctions);
+//! 4. `apply_channel_gain` (gains uploaded when they change, launched while one is not 1);
+//! 5. `<model>_update`;
+//! 6. `apply_silence_and_flag` (graded: `silence_activity`; mask uploaded when it changes, launched while a
+//!    neuron is silenced);
+//! 7. compaction into window step `k` of the spike record (`spike_masks`, `spike_chunk_totals`,
+//!    `spike_scan_chunks`, `spike_scatter`; spiking models);
+//! 8. `deliver_spikes` (graded: `deliver_graded`; only with synapses);
+//! 9. `snapshot_v` (only with gap junctions; also once when the backend is built).
+//!
+//! Grids: one thread per element with [`THREADS`] threads per block ([`Grid::cover`]), one block for the scan,
+//! and the fixed grid of the warp-cooperative delivery kernels ([`Grid::DELIVERY`]).
+#![allow(clippy::too_many_arguments)] // the launch methods take exactly the kernels' arguments
+
+use std::fmt::Display;
+use std::ops::Range;
+
+use cudarc::driver::{DeviceRepr, ValidAsZeroBits};
+use neurotwin_connectome::Weights;
+use neurotwin_kernels::host::{GapRows, RingLayout, StimulusParams, StimulusSet, SynapseRows};
+use neurotwin_kernels::{DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk};
+use neurotwin_models::LANES;
+
+use crate::backend::Backend;
+use crate::control::StepControl;
+use crate::cpu::DeliveryScale;
+use crate::error::SimError;
+use crate::kernel_tables::{ModelTable, ParamArray, model_table, stimulus_tables};
+use crate::setup::{SimSetup, initial_block_state};
+
+/// Threads per block of every one-thread-per-element launch (all such kernels bound-check their index and
+/// use no shared memory).
+pub const THREADS: u32 = 256;
+
+/// A 1-D launch grid: `blocks` blocks of `threads` threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid {
+    pub blocks: u32,
+    pub threads: u32,
+}
+
+impl Grid {
+    /// The fixed grid of `deliver_spikes` / `deliver_graded` (`DELIVERY_THREADS` is a multiple of 32, as the
+    /// warp-cooperative kernels require).
+    pub const DELIVERY: Grid = Grid { blocks: DELIVERY_BLOCKS, threads: DELIVERY_THREADS };
+
+    /// `ceil(n / THREADS)` blocks of [`THREADS`]: one thread per element. `n` must fit in u32 (checked when
+    /// the buffers are built).
+    pub fn cover(n: usize) -> Grid {
+        Grid { blocks: n.div_ceil(THREADS as usize) as u32, threads: THREADS }
+    }
+}
+
+/// Element types of kernel buffers: plain old data that may live in device memory and be zero-initialised.
+pub trait Elem: Copy + Default + DeviceRepr + ValidAsZeroBits + Unpin + Send + Sync + 'static {}
+impl Elem for u8 {}
+impl Elem for u16 {}
+impl Elem for u32 {}
+impl Elem for u64 {}
+impl Elem for i64 {}
+impl Elem for f32 {}
+impl Elem for f64 {}
+impl Elem for DevStimulus {}
+
+/// [`StimulusParams`] (`#[repr(C)]`, 64 bytes, the layout of `struct nt_stimulus`) as a buffer element.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DevStimulus(pub StimulusParams);
+
+// SAFETY: `StimulusParams` is `#[repr(C)]` plain old data (u64, f64, u32 fields, no padding, 64 bytes) with the
+// field order of `struct nt_stimulus`; `DevStimulus` is a transparent wrapper.
+unsafe impl DeviceRepr for DevStimulus {}
+// SAFETY: all fields are integers or floats, for which all-zero bits are a valid value.
+unsafe impl ValidAsZeroBits for DevStimulus {}
+
+/// The neuron-model kernels (`kernels/cuda/<unit>.cu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    LifExp,
+    LifDelta,
+    Izhikevich,
+    Adex,
+    Graded,
+}
+
+impl ModelKind {
+    /// Every model kernel.
+    pub const ALL: [ModelKind; 5] =
+        [ModelKind::LifExp, ModelKind::LifDelta, ModelKind::Izhikevich, ModelKind::Adex, ModelKind::Graded];
+
+    /// The kernel unit (`neurotwin_kernels::KERNELS` name) and entry point.
+    pub fn unit_and_entry(self) -> (&'static str, &'static str) {
+        match self {
+            ModelKind::LifExp => ("lif_exp", "lif_exp_update"),
+            ModelKind::LifDelta => ("lif_delta", "lif_delta_update"),
+            ModelKind::Izhikevich => ("izhikevich", "izhikevich_update"),
+            ModelKind::Adex => ("adex", "adex_update"),
+            ModelKind::Graded => ("graded", "graded_update"),
+        }
+    }
+
+    /// Whether the model emits spikes (all but `graded`).
+    pub fn is_spiking(self) -> bool {
+        self != ModelKind::Graded
+    }
+}
+
+/// One per-set parameter array of the model kernel, in the kernel's argument order.
+pub enum ParamBuf<L: Launcher> {
+    F64(L::Buf<f64>),
+    U32(L::Buf<u32>),
+}
+
+/// The model kernel's trailing arguments: spiking models take the forced mask and write spike flags; graded
+/// models take the gap coupling (both pointers null without gap junctions) and write the activity.
+pub enum ModelOut<'a, L: Launcher> {
+    Spiking { forced: &'a L::Buf<u64>, spiked: &'a mut L::Buf<u8> },
+    Graded { gap: Option<GapSums<'a, L>>, activity: &'a mut L::Buf<f64> },
+}
+
+/// Σ g and Σ g V_j per neuron (`gap_conductance`'s outputs, `graded_update`'s `gap_g`, `gap_gv`).
+pub type GapSums<'a, L> = (&'a <L as Launcher>::Buf<f64>, &'a <L as Launcher>::Buf<f64>);
+
+/// Runs the step's kernels somewhere. Each kernel method takes the launch grid and exactly the kernel's
+/// arguments (a nullable pointer is an `Option`), in the kernel's order; buffer methods move data.
+///
+/// # Safety (kernel methods)
+/// The kernel methods are `unsafe`: the caller guarantees what the CUDA launch needs — every buffer is at
+/// least as long as the kernel indexes for the given sizes (noted on each call in [`KernelBackend`]),
+/// indices stored in buffers (CSR pointers, partners, targets, table indices, parameter sets) were validated,
+/// and the grid covers the elements the kernel processes.
+pub trait Launcher: Sized + Send {
+    /// A buffer of `T` where the kernels run (host: `Vec<T>`, CUDA: `CudaSlice<T>`).
+    type Buf<T: Elem>: Send;
+    /// A failed buffer operation or launch.
+    type Error: Display;
+
+    /// The backend's name (`cuda-host`, `cuda`).
+    const NAME: &'static str;
+
+    /// Steps of spikes the record holds between drains, for `n` neurons.
+    fn spike_window(&self, n: usize) -> usize;
+
+    /// A buffer holding `data`; an empty slice gives one default element, which no kernel reads.
+    fn upload<T: Elem>(&self, data: &[T]) -> Result<Self::Buf<T>, Self::Error>;
+    /// A zeroed buffer of `max(len, 1)` elements.
+    fn zeros<T: Elem>(&self, len: usize) -> Result<Self::Buf<T>, Self::Error>;
+    /// Copies the small host array `src` into `dst[..src.len()]`.
+    fn write<T: Elem>(&mut self, src: &[T], dst: &mut Self::Buf<T>) -> Result<(), Self::Error>;
+    /// Sets every element of `buf` to zero (a memset on the device).
+    fn clear<T: Elem>(&mut self, buf: &mut Self::Buf<T>) -> Result<(), Self::Error>;
+    /// Copies `src[range]` into `dst` (of `range.len()` elements), waiting for the kernels issued before.
+    fn read<T: Elem>(&self, src: &Self::Buf<T>, range: Range<usize>, dst: &mut [T]) -> Result<(), Self::Error>;
+
+    /// `gather_input(n_pad, n_channels, slots, slot, ring, inv_scale, syn)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn gather_input(
+        &mut self,
+        grid: Grid,
+        n_pad: u32,
+        n_channels: u32,
+        slots: u32,
+        slot: u32,
+        ring: &mut Self::Buf<i64>,
+        inv_scale: f64,
+        syn: &mut Self::Buf<f64>,
+    ) -> Result<(), Self::Error>;
+    /// `stimulus_input(n_neurons, n_channels, step, seed, spiking, stim_ptr, stim_of, stimuli, syn, i_ext,
+    /// forced)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn stimulus_input(
+        &mut self,
+        grid: Grid,
+        n_neurons: u32,
+        n_channels: u32,
+        step: u64,
+        seed: u64,
+        spiking: u32,
+        stim_ptr: &Self::Buf<u32>,
+        stim_of: &Self::Buf<u32>,
+        stimuli: &Self::Buf<DevStimulus>,
+        syn: &mut Self::Buf<f64>,
+        i_ext: &mut Self::Buf<f64>,
+        forced: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `spike_train_input(n_trains, step, train_neuron, train_ptr, train_steps, forced)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_train_input(
+        &mut self,
+        grid: Grid,
+        n_trains: u32,
+        step: u64,
+        train_neuron: &Self::Buf<u32>,
+        train_ptr: &Self::Buf<u64>,
+        train_steps: &Self::Buf<u32>,
+        forced: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `gap_current(n_neurons, row_ptr, partner, conductance, v_prev, i_ext)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn gap_current(
+        &mut self,
+        grid: Grid,
+        n_neurons: u32,
+        row_ptr: &Self::Buf<u64>,
+        partner: &Self::Buf<u32>,
+        conductance: &Self::Buf<f32>,
+        v_prev: &Self::Buf<f64>,
+        i_ext: &mut Self::Buf<f64>,
+    ) -> Result<(), Self::Error>;
+    /// `gap_conductance(n_neurons, row_ptr, partner, conductance, v_prev, gap_g, gap_gv)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn gap_conductance(
+        &mut self,
+        grid: Grid,
+        n_neurons: u32,
+        row_ptr: &Self::Buf<u64>,
+        partner: &Self::Buf<u32>,
+        conductance: &Self::Buf<f32>,
+        v_prev: &Self::Buf<f64>,
+        gap_g: &mut Self::Buf<f64>,
+        gap_gv: &mut Self::Buf<f64>,
+    ) -> Result<(), Self::Error>;
+    /// `apply_channel_gain(n_neurons, n_channels, gain, syn)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn apply_channel_gain(
+        &mut self,
+        grid: Grid,
+        n_neurons: u32,
+        n_channels: u32,
+        gain: &Self::Buf<f64>,
+        syn: &mut Self::Buf<f64>,
+    ) -> Result<(), Self::Error>;
+    /// `<model>_update(n_neurons, n_channels, state, param_set, <params in ModelTable::args order>, syn, i_ext,
+    /// forced, spiked)` for spiking models, `(..., syn, i_ext, gap_g, gap_gv, activity)` for `graded`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn model_update(
+        &mut self,
+        grid: Grid,
+        model: ModelKind,
+        n_neurons: u32,
+        n_channels: u32,
+        state: &mut Self::Buf<f64>,
+        param_set: &Self::Buf<u16>,
+        params: &[ParamBuf<Self>],
+        syn: &Self::Buf<f64>,
+        i_ext: &Self::Buf<f64>,
+        out: ModelOut<'_, Self>,
+    ) -> Result<(), Self::Error>;
+    /// `apply_silence_and_flag(n_neurons, silenced, spiked)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn apply_silence_and_flag(
+        &mut self,
+        grid: Grid,
+        n_neurons: u32,
+        silenced: &Self::Buf<u64>,
+        spiked: &mut Self::Buf<u8>,
+    ) -> Result<(), Self::Error>;
+    /// `spike_masks(n_neurons, spiked, masks)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_masks(
+        &mut self,
+        grid: Grid,
+        n_neurons: u32,
+        spiked: &Self::Buf<u8>,
+        masks: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `spike_chunk_totals(n_words, chunk, masks, chunk_offset)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_chunk_totals(
+        &mut self,
+        grid: Grid,
+        n_words: u32,
+        chunk: u32,
+        masks: &Self::Buf<u64>,
+        chunk_offset: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `spike_scan_chunks(n_chunks, k, chunk_offset, rec_base)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_scan_chunks(
+        &mut self,
+        grid: Grid,
+        n_chunks: u32,
+        k: u32,
+        chunk_offset: &mut Self::Buf<u64>,
+        rec_base: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `spike_scatter(n_words, chunk, masks, chunk_offset, rec_spikes)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_scatter(
+        &mut self,
+        grid: Grid,
+        n_words: u32,
+        chunk: u32,
+        masks: &Self::Buf<u64>,
+        chunk_offset: &Self::Buf<u64>,
+        rec_spikes: &mut Self::Buf<u32>,
+    ) -> Result<(), Self::Error>;
+    /// `deliver_spikes(rec_base, k, rec_spikes, row_segments, segment_start, segment_delay, segment_receptor,
+    /// targets, weights, weight_index, fixed_table, scale, step, slots, n_pad, ring)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn deliver_spikes(
+        &mut self,
+        grid: Grid,
+        rec_base: &Self::Buf<u64>,
+        k: u32,
+        rec_spikes: &Self::Buf<u32>,
+        row_segments: &Self::Buf<u32>,
+        segment_start: &Self::Buf<u64>,
+        segment_delay: &Self::Buf<u16>,
+        segment_receptor: &Self::Buf<u8>,
+        targets: &Self::Buf<u32>,
+        weights: Option<&Self::Buf<f32>>,
+        weight_index: Option<&Self::Buf<u16>>,
+        fixed_table: Option<&Self::Buf<i64>>,
+        scale: f64,
+        step: u64,
+        slots: u32,
+        n_pad: u32,
+        ring: &mut Self::Buf<i64>,
+    ) -> Result<(), Self::Error>;
+    /// `deliver_graded(n_neurons, activity, row_segments, segment_start, segment_delay, segment_receptor,
+    /// targets, weights, weight_index, weight_values, scale, step, slots, n_pad, ring)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn deliver_graded(
+        &mut self,
+        grid: Grid,
+        n_neurons: u32,
+        activity: &Self::Buf<f64>,
+        row_segments: &Self::Buf<u32>,
+        segment_start: &Self::Buf<u64>,
+        segment_delay: &Self::Buf<u16>,
+        segment_receptor: &Self::Buf<u8>,
+        targets: &Self::Buf<u32>,
+        weights: Option<&Self::Buf<f32>>,
+        weight_index: Option<&Self::Buf<u16>>,
+        weight_values: Option<&Self::Buf<f32>>,
+        scale: f64,
+        step: u64,
+        slots: u32,
+        n_pad: u32,
+        ring: &mut Self::Buf<i64>,
+    ) -> Result<(), Self::Error>;
+    /// `silence_activity(n_neurons, silenced, activity)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn silence_activity(
+        &mut self,
+        grid: Grid,
+        n_neurons: u32,
+        silenced: &Self::Buf<u64>,
+        activity: &mut Self::Buf<f64>,
+    ) -> Result<(), Self::Error>;
+    /// `snapshot_v(n_pad, n_state, state, v_prev)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn snapshot_v(
+        &mut self,
+        grid: Grid,
+        n_pad: u32,
+        n_state: u32,
+        state: &Self::Buf<f64>,
+        v_prev: &mut Self::Buf<f64>,
+    ) -> Result<(), Self::Error>;
+}
+
+/// The setup checked and turned into the host arrays the buffers are built from (no device involved), so a
+/// backend can refuse an invalid setup before it opens a device.
+pub struct Plan<'a> {
+    setup: &'a SimSetup,
+    model: ModelTable,
+    state: Vec<f64>,
+    fixed: DeliveryScale,
+    /// Table weights: the fixed-point value of each table weight (the kernel's rounding, done on the host).
+    fixed_table: Vec<i64>,
+    stim_ptr: Vec<u32>,
+    stim_of: Vec<u32>,
+    stimuli: Vec<DevStimulus>,
+}
+
+impl<'a> Plan<'a> {
+    /// Validates `setup` for the kernel backend `backend`: parameter sets, channels, the synapse and gap
+    /// matrices, stimuli and spike trains, and that every launch size fits the kernels' 32-bit counts.
+    pub fn new(setup: &'a SimSetup, backend: &str) -> Result<Self, SimError> {
+        let net = &setup.network;
+        let n = net.n_neurons();
+        if setup.param_set.len() != n {
+            return Err(SimError::Setup(format!("{} parameter-set indices for {n} neurons", setup.param_set.len())));
+        }
+        if net.receptors.is_empty() {
+            return Err(SimError::Setup(format!("the {backend} backend needs at least one receptor channel")));
+        }
+        let n_pad = n.div_ceil(LANES) * LANES;
+        let n_ch = net.receptors.len();
+        let slots = net.chemical.max_delay() as usize + 1;
+        n_ch.checked_mul(slots)
+            .and_then(|x| x.checked_mul(n_pad))
+            .ok_or_else(|| SimError::Setup("delay ring buffer size overflows".into()))?;
+        u32_of(n_pad)?;
+        let model = model_table(&setup.model, n_ch)?;
+        let n_sets = model.n_sets();
+        if let Some(&bad) = setup.param_set.iter().find(|&&s| s as usize >= n_sets) {
+            return Err(SimError::Setup(format!("parameter set #{bad} out of range ({n_sets} sets)")));
+        }
+        // State: the model's rest state, then the init rules (the same array the CPU backend starts from).
+        let state = initial_block_state(setup)?;
+        // Fixed-point scale: the CPU backend's rule (largest per-step input of one neuron).
+        let fixed = DeliveryScale::for_network(net);
+        let fixed_table = check_synapses(setup, n_ch, slots, n_pad, &fixed)?;
+        // Stimuli → kernel parameters and per-neuron CSR lists (same order as the CPU backend).
+        let (stim_ptr, stim_of, params) = stimulus_tables(setup, n_ch)?;
+        StimulusSet::check(n, n_ch, &stim_ptr, &stim_of, &params);
+        let t = &setup.spike_trains;
+        t.check_for_run(n, model.is_spiking())?;
+        u32_of(t.len())?;
+        let g = &net.gap;
+        if !g.is_empty() {
+            if g.row_ptr.len() != n + 1 || g.partner.iter().any(|&j| j as usize >= n) {
+                return Err(SimError::Setup(format!("gap-junction matrix does not match the {n} neurons")));
+            }
+            GapRows::check(n, &g.row_ptr, &g.partner, &g.conductance);
+        }
+        let stimuli = params.into_iter().map(DevStimulus).collect();
+        Ok(Self { setup, model, state, fixed, fixed_table, stim_ptr, stim_of, stimuli })
+    }
+}
+
+/// Checks the chemical synapse matrix against the `n_pad`-wide ring; returns the fixed-point weight table
+/// (empty for dense weights).
+fn check_synapses(
+    setup: &SimSetup,
+    n_ch: usize,
+    slots: usize,
+    n_pad: usize,
+    fixed: &DeliveryScale,
+) -> Result<Vec<i64>, SimError> {
+    let m = &setup.network.chemical;
+    let n = setup.network.n_neurons();
+    if m.n_pre as usize != n || m.targets.iter().any(|&t| t as usize >= n) {
+        return Err(SimError::Setup(format!("synapse matrix does not match the {n} neurons")));
+    }
+    if let Some(&r) = m.segment_receptor.iter().find(|&&r| r as usize >= n_ch) {
+        return Err(SimError::Setup(format!("synapses on receptor #{r}, the network has {n_ch}")));
+    }
+    let ring = RingLayout { n_channels: n_ch, slots, n_pad };
+    SynapseRows::check(n, ring, &m.row_segments, &m.segment_start, &m.segment_delay, &m.segment_receptor, &m.targets);
+    let ok = match &m.weights {
+        Weights::Dense(w) => w.len() == m.targets.len(),
+        Weights::Table { values, index } => {
+            index.len() == m.targets.len() && index.iter().all(|&k| (k as usize) < values.len())
+        }
+    };
+    if !ok {
+        return Err(SimError::Setup("synapse weights do not match the synapses".into()));
+    }
+    Ok(match &m.weights {
+        Weights::Dense(_) => Vec::new(),
+        Weights::Table { values, .. } => values.iter().map(|&w| fixed.to_fixed(w as f64)).collect(),
+    })
+}
+
+fn u32_of(n: usize) -> Result<u32, SimError> {
+    u32::try_from(n).map_err(|_| SimError::Setup(format!("{n} elements exceed one launch (2^32 - 1)")))
+}
+
+/// Chemical synapses: `SynapseMatrix` (CSR by presynaptic neuron, segments of equal receptor and delay).
+struct Rows<L: Launcher> {
+    n_synapses: u64,
+    row_segments: L::Buf<u32>,
+    segment_start: L::Buf<u64>,
+    segment_delay: L::Buf<u16>,
+    segment_receptor: L::Buf<u8>,
+    targets: L::Buf<u32>,
+    /// Dense weights, or a table.
+    dense: Option<L::Buf<f32>>,
+    table: Option<TableWeights<L>>,
+}
+
+/// Table weights: synapse k has weight `values[index[k]]` (f32, for graded delivery), whose fixed-point value
+/// (for spikes) is `fixed[index[k]]`.
+struct TableWeights<L: Launcher> {
+    index: L::Buf<u16>,
+    values: L::Buf<f32>,
+    fixed: L::Buf<i64>,
+}
+
+/// Gap junctions (CSR) and, for graded models, Σ g and Σ g V_j per neuron.
+struct Gap<L: Launcher> {
+    row_ptr: L::Buf<u64>,
+    partner: L::Buf<u32>,
+    conductance: L::Buf<f32>,
+    g: L::Buf<f64>,
+    gv: L::Buf<f64>,
+}
+
+/// Prescribed spike trains (`SpikeTrains`, CSR by train).
+struct Trains<L: Launcher> {
+    n_trains: u32,
+    neurons: L::Buf<u32>,
+    ptr: L::Buf<u64>,
+    steps: L::Buf<u32>,
+}
+
+/// The window's spike record (`cuda/spikes.cu`): window step k's spikes are
+/// `rec_spikes[rec_base[k]..rec_base[k + 1]]`, sized for every neuron spiking in every step of the window.
+struct Record<L: Launcher> {
+    window: usize,
+    chunk: u32,
+    n_words: usize,
+    n_chunks: usize,
+    masks: L::Buf<u64>,
+    chunk_offset: L::Buf<u64>,
+    rec_base: L::Buf<u64>,
+    rec_spikes: L::Buf<u32>,
+    /// Host copies made at each drain.
+    rec_base_host: Vec<u64>,
+    rec_spikes_host: Vec<u32>,
+}
+
+/// A kernel backend: the launcher, every buffer of the step and the shared step sequence. The `cuda-host`
+/// backend is `KernelBackend<HostLauncher>`, the `cuda` backend `KernelBackend<CudaLauncher>`.
+pub struct KernelBackend<L: Launcher> {
+    launcher: L,
+    model: ModelKind,
+    params: Vec<ParamBuf<L>>,
+    n: usize,
+    n_pad: usize,
+    n_state: usize,
+    n_ch: usize,
+    slots: usize,
+    seed: u64,
+    fixed: DeliveryScale,
+    param_set: L::Buf<u16>,
+    /// Block-major state, `state[(block * n_state + var) * 64 + lane]`.
+    state: L::Buf<f64>,
+    /// `ring[((ch * slots) + slot) * n_pad + neuron]`, fixed point in units of 2^-S.
+    ring: L::Buf<i64>,
+    stim_ptr: L::Buf<u32>,
+    stim_of: L::Buf<u32>,
+    stimuli: L::Buf<DevStimulus>,
+    trains: Option<Trains<L>>,
+    gap: Option<Gap<L>>,
+    rows: Rows<L>,
+    /// `[block][channel][lane]` synaptic input of the step (pA).
+    syn: L::Buf<f64>,
+    i_ext: L::Buf<f64>,
+    forced: L::Buf<u64>,
+    spiked: L::Buf<u8>,
+    activity: L::Buf<f64>,
+    v_prev: L::Buf<f64>,
+    gain: L::Buf<f64>,
+    silenced: L::Buf<u64>,
+    record: Record<L>,
+    /// Steps advanced since the last drain (window step k = index).
+    pending: Vec<u64>,
+    /// The gains / silencing mask last uploaded; the spikes of the last `step` call.
+    gain_host: Vec<f64>,
+    silenced_host: Vec<u64>,
+    spikes: Vec<u32>,
+}
+
+/// A launcher error as a [`SimError`] naming the backend and what failed.
+fn dev_err<L: Launcher>(what: impl Display) -> impl Fn(L::Error) -> SimError {
+    move |e| SimError::BackendUnavailable { backend: L::NAME.into(), reason: format!("{what}: {e}") }
+}
+
+impl<L: Launcher> KernelBackend<L> {
+    /// Validates `setup` ([`Plan::new`]) and builds the backend on `launcher`.
+    pub fn with_launcher(launcher: L, setup: &SimSetup) -> Result<Self, SimError> {
+        let plan = Plan::new(setup, L::NAME)?;
+        Self::from_plan(launcher, plan)
+    }
+
+    /// Builds every buffer from a validated setup and takes the first voltage snapshot.
+    pub fn from_plan(launcher: L, plan: Plan<'_>) -> Result<Self, SimError> {
+        let l = &launcher;
+        let up = dev_err::<L>("cannot upload a buffer");
+        let alloc = dev_err::<L>("cannot allocate a buffer");
+        let setup = plan.setup;
+        let net = &setup.network;
+        let n = net.n_neurons();
+        let n_blocks = n.div_ceil(LANES);
+        let n_pad = n_blocks * LANES;
+        let n_ch = net.receptors.len();
+        let slots = net.chemical.max_delay() as usize + 1;
+        let arrays = plan.model.args();
+        let mut params = Vec::with_capacity(arrays.len());
+        for a in arrays {
+            params.push(match a {
+                ParamArray::F64(v) => ParamBuf::F64(l.upload(&v).map_err(&up)?),
+                ParamArray::U32(v) => ParamBuf::U32(l.upload(&v).map_err(&up)?),
+            });
+        }
+        let m = &net.chemical;
+        let (dense, table) = match &m.weights {
+            Weights::Dense(w) => (Some(l.upload(w).map_err(&up)?), None),
+            Weights::Table { values, index } => {
+                let index = l.upload(index).map_err(&up)?;
+                let values = l.upload(values).map_err(&up)?;
+                (None, Some(TableWeights { index, values, fixed: l.upload(&plan.fixed_table).map_err(&up)? }))
+            }
+        };
+        let rows = Rows {
+            n_synapses: m.n_synapses(),
+            row_segments: l.upload(&m.row_segments).map_err(&up)?,
+            segment_start: l.upload(&m.segment_start).map_err(&up)?,
+            segment_delay: l.upload(&m.segment_delay).map_err(&up)?,
+            segment_receptor: l.upload(&m.segment_receptor).map_err(&up)?,
+            targets: l.upload(&m.targets).map_err(&up)?,
+            dense,
+            table,
+        };
+        let t = &setup.spike_trains;
+        let trains = match t.is_empty() {
+            true => None,
+            false => Some(Trains {
+                n_trains: t.len() as u32,
+                neurons: l.upload(&t.neurons).map_err(&up)?,
+                ptr: l.upload(&t.ptr).map_err(&up)?,
+                steps: l.upload(&t.steps).map_err(&up)?,
+            }),
+        };
+        let g = &net.gap;
+        let gap = match g.is_empty() {
+            true => None,
+            false => Some(Gap {
+                row_ptr: l.upload(&g.row_ptr).map_err(&up)?,
+                partner: l.upload(&g.partner).map_err(&up)?,
+                conductance: l.upload(&g.conductance).map_err(&up)?,
+                g: l.zeros(n).map_err(&alloc)?,
+                gv: l.zeros(n).map_err(&alloc)?,
+            }),
+        };
+        let window = l.spike_window(n);
+        let chunk = compaction_chunk(n_blocks);
+        let n_chunks = n_blocks.div_ceil(chunk as usize);
+        let record = Record {
+            window,
+            chunk,
+            n_words: n_blocks,
+            n_chunks,
+            masks: l.zeros(n_blocks).map_err(&alloc)?,
+            chunk_offset: l.zeros(n_chunks).map_err(&alloc)?,
+            rec_base: l.zeros(window + 1).map_err(&alloc)?,
+            rec_spikes: l.zeros(window * n).map_err(dev_err::<L>("cannot allocate the spike record"))?,
+            rec_base_host: vec![0; window + 1],
+            rec_spikes_host: Vec::new(),
+        };
+        let mut b = Self {
+            model: plan.model.kind(),
+            params,
+            n,
+            n_pad,
+            n_state: setup.model.n_state(),
+            n_ch,
+            slots,
+            seed: setup.seed,
+            fixed: plan.fixed,
+            param_set: l.upload(&setup.param_set).map_err(&up)?,
+            state: l.upload(&plan.state).map_err(&up)?,
+            ring: l.zeros(n_ch * slots * n_pad).map_err(dev_err::<L>("cannot allocate the ring"))?,
+            stim_ptr: l.upload(&plan.stim_ptr).map_err(&up)?,
+            stim_of: l.upload(&plan.stim_of).map_err(&up)?,
+            stimuli: l.upload(&plan.stimuli).map_err(&up)?,
+            trains,
+            gap,
+            rows,
+            syn: l.zeros(n_pad * n_ch).map_err(&alloc)?,
+            i_ext: l.zeros(n).map_err(&alloc)?,
+            forced: l.zeros(n_blocks).map_err(&alloc)?,
+            spiked: l.zeros(n).map_err(&alloc)?,
+            activity: l.zeros(n).map_err(&alloc)?,
+            v_prev: l.zeros(n_pad).map_err(&alloc)?,
+            gain: l.upload(&vec![1.0; n_ch]).map_err(&up)?,
+            silenced: l.zeros(n_blocks).map_err(&alloc)?,
+            record,
+            pending: Vec::with_capacity(window),
+            gain_host: vec![1.0; n_ch],
+            silenced_host: vec![0; n_blocks],
+            spikes: Vec::with_capacity(n),
+            launcher,
+        };
+        b.snapshot_v().map_err(dev_err::<L>("snapshot_v"))?;
+        Ok(b)
+    }
+
+    /// The launcher (e.g. to query the device it runs on).
+    pub fn launcher(&self) -> &L {
+        &self.launcher
+    }
+
+    /// 9. Voltages for the next step's gap junctions.
+    fn snapshot_v(&mut self) -> Result<(), L::Error> {
+        if self.gap.is_none() || self.n_pad == 0 {
+            return Ok(());
+        }
+        // SAFETY: snapshot_v(n_pad, n_state, state, v_prev): n_pad threads read
+        // state[(i / 64) * n_state * 64 + i % 64] < n_pad * n_state = state.len() and write v_prev[i] < n_pad.
+        unsafe {
+            let (n_pad, n_state) = (self.n_pad as u32, self.n_state as u32);
+            self.launcher.snapshot_v(Grid::cover(self.n_pad), n_pad, n_state, &self.state, &mut self.v_prev)
+        }
+    }
+
+    /// One step, launched without waiting for it: window step `k = pending.len()`.
+    fn advance_step(&mut self, step: u64, control: &StepControl) -> Result<(), L::Error> {
+        if self.n == 0 {
+            return Ok(());
+        }
+        self.gather_and_stimulate(step)?;
+        self.gap_input()?;
+        self.channel_gain(control)?;
+        self.model_update()?;
+        let any_silenced = self.upload_silenced(control)?;
+        if self.model.is_spiking() {
+            self.compact_and_deliver(step, any_silenced)?;
+        } else {
+            self.emit_graded(step, any_silenced)?;
+        }
+        self.snapshot_v()
+    }
+
+    /// Steps 1–2': synaptic input of this step (ring slot cleared), stimuli, prescribed spike trains.
+    fn gather_and_stimulate(&mut self, step: u64) -> Result<(), L::Error> {
+        let (n, n_pad, n_ch, slots) = (self.n as u32, self.n_pad as u32, self.n_ch as u32, self.slots as u32);
+        let slot = (step % self.slots as u64) as u32;
+        let l = &mut self.launcher;
+        // SAFETY: gather_input: slot < slots; threads i < n_pad touch ring[(c * slots + slot) * n_pad + i] <
+        // n_ch * slots * n_pad = ring.len() and syn within block i / 64, i.e. < n_pad * n_ch = syn.len().
+        unsafe {
+            l.gather_input(
+                Grid::cover(self.n_pad),
+                n_pad,
+                n_ch,
+                slots,
+                slot,
+                &mut self.ring,
+                self.fixed.inv_scale,
+                &mut self.syn,
+            )
+        }?;
+        l.clear(&mut self.forced)?;
+        let spiking = u32::from(self.model.is_spiking());
+        // SAFETY: stimulus_input: the CSR lists (n + 1 pointers into stim_of, indices < stimuli.len(), Poisson
+        // channels < n_ch) were checked by `StimulusSet::check` in `Plan::new`; threads i < n write syn in block
+        // i / 64, i_ext[i] and forced[i / 64]. `DevStimulus` has the 64-byte layout of `struct nt_stimulus`.
+        unsafe {
+            l.stimulus_input(
+                Grid::cover(self.n),
+                n,
+                n_ch,
+                step,
+                self.seed,
+                spiking,
+                &self.stim_ptr,
+                &self.stim_of,
+                &self.stimuli,
+                &mut self.syn,
+                &mut self.i_ext,
+                &mut self.forced,
+            )
+        }?;
+        if let Some(t) = &self.trains {
+            // SAFETY: spike_train_input: `SpikeTrains::check_for_run` validated n_trains + 1 non-decreasing
+            // pointers ending at steps.len() and neurons < n; threads k < n_trains read within those arrays and
+            // OR a bit of forced[neuron / 64] < n_blocks atomically.
+            unsafe {
+                l.spike_train_input(
+                    Grid::cover(t.n_trains as usize),
+                    t.n_trains,
+                    step,
+                    &t.neurons,
+                    &t.ptr,
+                    &t.steps,
+                    &mut self.forced,
+                )
+            }?;
+        }
+        Ok(())
+    }
+
+    /// Step 3: gap junctions from the previous step's voltages (graded models: as conductances).
+    fn gap_input(&mut self) -> Result<(), L::Error> {
+        let Some(g) = &mut self.gap else { return Ok(()) };
+        let (grid, n) = (Grid::cover(self.n), self.n as u32);
+        let l = &mut self.launcher;
+        if self.model.is_spiking() {
+            // SAFETY: gap_current: row_ptr has n + 1 non-decreasing entries ending at partner.len() =
+            // conductance.len(), partners < n (`GapRows::check`); v_prev has n_pad >= n entries, i_ext n.
+            unsafe { l.gap_current(grid, n, &g.row_ptr, &g.partner, &g.conductance, &self.v_prev, &mut self.i_ext) }
+        } else {
+            // SAFETY: gap_conductance: the CSR rows as for gap_current; threads i < n write gap_g[i] and
+            // gap_gv[i] (n entries each).
+            unsafe {
+                l.gap_conductance(grid, n, &g.row_ptr, &g.partner, &g.conductance, &self.v_prev, &mut g.g, &mut g.gv)
+            }
+        }
+    }
+
+    /// Step 4: receptor gains, uploaded only when they change, launched only while one is not 1.
+    fn channel_gain(&mut self, control: &StepControl) -> Result<(), L::Error> {
+        let gain_of = |c: usize| control.channel_gain.get(c).copied().unwrap_or(1.0);
+        if (0..self.n_ch).any(|c| gain_of(c) != self.gain_host[c]) {
+            for (c, g) in self.gain_host.iter_mut().enumerate() {
+                *g = gain_of(c);
+            }
+            self.launcher.write(&self.gain_host, &mut self.gain)?;
+        }
+        if self.gain_host.iter().all(|&g| g == 1.0) {
+            return Ok(());
+        }
+        let (n, n_ch) = (self.n as u32, self.n_ch as u32);
+        // SAFETY: apply_channel_gain: gain has n_ch entries; threads i < n write syn within block i / 64
+        // (< syn.len() = n_pad * n_ch).
+        unsafe { self.launcher.apply_channel_gain(Grid::cover(self.n), n, n_ch, &self.gain, &mut self.syn) }
+    }
+
+    /// Step 5: the neuron model.
+    fn model_update(&mut self) -> Result<(), L::Error> {
+        let (n, n_ch) = (self.n as u32, self.n_ch as u32);
+        let out = if self.model.is_spiking() {
+            ModelOut::Spiking { forced: &self.forced, spiked: &mut self.spiked }
+        } else {
+            ModelOut::Graded { gap: self.gap.as_ref().map(|g| (&g.g, &g.gv)), activity: &mut self.activity }
+        };
+        // SAFETY: the model kernels take (n, n_channels, state, param_set, the per-set tables in the order of
+        // `ModelTable::args`, syn, i_ext, then forced, spiked or gap_g, gap_gv, activity). state holds
+        // n_blocks * n_state * 64 values, param_set n entries < n_sets (`Plan::new`), per-set tables n_sets
+        // (* n_ch) entries as built by `model_table`, syn n_pad * n_ch, i_ext, spiked, activity and the gap
+        // arrays n, forced n_blocks; threads i < n stay within block i / 64.
+        unsafe {
+            self.launcher.model_update(
+                Grid::cover(self.n),
+                self.model,
+                n,
+                n_ch,
+                &mut self.state,
+                &self.param_set,
+                &self.params,
+                &self.syn,
+                &self.i_ext,
+                out,
+            )
+        }
+    }
+
+    /// Uploads the silenced mask when it changed; returns whether any neuron is silenced.
+    fn upload_silenced(&mut self, control: &StepControl) -> Result<bool, L::Error> {
+        let word = |b: usize| control.silenced.get(b).copied().unwrap_or(0);
+        if (0..self.silenced_host.len()).any(|b| word(b) != self.silenced_host[b]) {
+            for (b, w) in self.silenced_host.iter_mut().enumerate() {
+                *w = word(b);
+            }
+            self.launcher.write(&self.silenced_host, &mut self.silenced)?;
+        }
+        Ok(self.silenced_host.iter().any(|&w| w != 0))
+    }
+
+    /// Steps 6–8 for spiking models: silencing, compaction into window step k of the record, delivery from it.
+    fn compact_and_deliver(&mut self, step: u64, any_silenced: bool) -> Result<(), L::Error> {
+        let n = self.n as u32;
+        let l = &mut self.launcher;
+        if any_silenced {
+            // SAFETY: apply_silence_and_flag: silenced has n_blocks words, spiked n entries; threads i < n.
+            unsafe { l.apply_silence_and_flag(Grid::cover(self.n), n, &self.silenced, &mut self.spiked) }?;
+        }
+        let r = &mut self.record;
+        let k = self.pending.len() as u32;
+        let (n_words, n_chunks, chunk) = (r.n_words as u32, r.n_chunks as u32, r.chunk);
+        // SAFETY: spike_masks: threads w < n_words = ceil(n / 64) read spiked[< n], write masks[w] (n_words).
+        unsafe { l.spike_masks(Grid::cover(r.n_words), n, &self.spiked, &mut r.masks) }?;
+        // SAFETY: spike_chunk_totals: threads c < n_chunks = ceil(n_words / chunk) read masks[< n_words] and
+        // write chunk_offset[c] (n_chunks entries).
+        unsafe { l.spike_chunk_totals(Grid::cover(r.n_chunks), n_words, chunk, &r.masks, &mut r.chunk_offset) }?;
+        // SAFETY: spike_scan_chunks: one thread; chunk_offset[< n_chunks], rec_base[k] and rec_base[k + 1] with
+        // k < window (`advance` refuses a full window) and rec_base of window + 1 entries.
+        unsafe { l.spike_scan_chunks(Grid::cover(1), n_chunks, k, &mut r.chunk_offset, &mut r.rec_base) }?;
+        // SAFETY: spike_scatter: threads c < n_chunks write the set bits of their words from chunk_offset[c] on;
+        // step k's spikes end at rec_base[k + 1] <= (k + 1) * n <= window * n = rec_spikes.len().
+        unsafe {
+            l.spike_scatter(Grid::cover(r.n_chunks), n_words, chunk, &r.masks, &r.chunk_offset, &mut r.rec_spikes)
+        }?;
+        let w = &self.rows;
+        if w.n_synapses == 0 {
+            return Ok(());
+        }
+        let table = w.table.as_ref();
+        // SAFETY: deliver_spikes: the record's step k holds neuron ids < n written by spike_scatter above; the CSR
+        // structure, receptors < n_ch, targets < n and table indices were checked by `SynapseRows::check` and
+        // `check_synapses`; exactly one of weights / (weight_index, fixed_table) is given; ring indices are
+        // < n_ch * slots * n_pad. The grid is fixed and its blocks are whole warps, as the kernel requires.
+        unsafe {
+            l.deliver_spikes(
+                Grid::DELIVERY,
+                &r.rec_base,
+                k,
+                &r.rec_spikes,
+                &w.row_segments,
+                &w.segment_start,
+                &w.segment_delay,
+                &w.segment_receptor,
+                &w.targets,
+                w.dense.as_ref(),
+                table.map(|t| &t.index),
+                table.map(|t| &t.fixed),
+                self.fixed.scale,
+                step,
+                self.slots as u32,
+                self.n_pad as u32,
+                &mut self.ring,
+            )
+        }
+    }
+
+    /// Steps 6–8 for graded models: silenced neurons transmit nothing, then every neuron's activity is sent.
+    fn emit_graded(&mut self, step: u64, any_silenced: bool) -> Result<(), L::Error> {
+        let n = self.n as u32;
+        let l = &mut self.launcher;
+        if any_silenced {
+            // SAFETY: silence_activity: silenced has n_blocks words, activity n entries; threads i < n.
+            unsafe { l.silence_activity(Grid::cover(self.n), n, &self.silenced, &mut self.activity) }?;
+        }
+        let w = &self.rows;
+        if w.n_synapses == 0 {
+            return Ok(());
+        }
+        let table = w.table.as_ref();
+        // SAFETY: deliver_graded: activity has n entries; the matrix was checked as for deliver_spikes; exactly
+        // one of weights / (weight_index, weight_values) is given and table indices are < values.len().
+        unsafe {
+            l.deliver_graded(
+                Grid::DELIVERY,
+                n,
+                &self.activity,
+                &w.row_segments,
+                &w.segment_start,
+                &w.segment_delay,
+                &w.segment_receptor,
+                &w.targets,
+                w.dense.as_ref(),
+                table.map(|t| &t.index),
+                table.map(|t| &t.values),
+                self.fixed.scale,
+                step,
+                self.slots as u32,
+                self.n_pad as u32,
+                &mut self.ring,
+            )
+        }
+    }
+
+    /// Copies the record's offsets, then its spikes, back (once per window) and hands them to `sink`.
+    fn drain_record(&mut self, steps: &[u64], sink: &mut dyn FnMut(u64, &[u32])) -> Result<(), L::Error> {
+        let r = &mut self.record;
+        let n_steps = steps.len();
+        self.launcher.read(&r.rec_base, 0..n_steps + 1, &mut r.rec_base_host[..=n_steps])?;
+        let total = r.rec_base_host[n_steps] as usize;
+        r.rec_spikes_host.resize(total, 0);
+        if total > 0 {
+            self.launcher.read(&r.rec_spikes, 0..total, &mut r.rec_spikes_host[..])?;
+        }
+        for (k, &st) in steps.iter().enumerate() {
+            sink(st, &r.rec_spikes_host[r.rec_base_host[k] as usize..r.rec_base_host[k + 1] as usize]);
+        }
+        Ok(())
+    }
+
+    fn error_in_step(step: u64) -> impl Fn(L::Error) -> SimError {
+        dev_err::<L>(format!("error in step {step}"))
+    }
+}
+
+impl<L: Launcher> Backend for KernelBackend<L> {
+    fn name(&self) -> &'static str {
+        L::NAME
+    }
+
+    fn step(&mut self, step: u64, control: &StepControl) -> Result<&[u32], SimError> {
+        if !self.pending.is_empty() {
+            return Err(SimError::Setup(format!("{} backend: step called with undrained advanced steps", L::NAME)));
+        }
+        self.advance(step, control)?;
+        let mut spikes = std::mem::take(&mut self.spikes);
+        spikes.clear();
+        self.drain_spikes(&mut |_, s| spikes.extend_from_slice(s))?;
+        self.spikes = spikes;
+        Ok(&self.spikes)
+    }
+
+    fn advance(&mut self, step: u64, control: &StepControl) -> Result<(), SimError> {
+        if self.pending.len() == self.record.window {
+            return Err(SimError::Setup(format!(
+                "{} backend: more than {} steps advanced without drain_spikes",
+                L::NAME,
+                self.record.window
+            )));
+        }
+        self.advance_step(step, control).map_err(Self::error_in_step(step))?;
+        self.pending.push(step);
+        Ok(())
+    }
+
+    /// One synchronisation and two copies per window: the record's offsets, then its spikes.
+    fn drain_spikes(&mut self, sink: &mut dyn FnMut(u64, &[u32])) -> Result<(), SimError> {
+        let steps = std::mem::take(&mut self.pending);
+        let Some(&last) = steps.last() else { return Ok(()) };
+        if !self.model.is_spiking() || self.n == 0 {
+            steps.iter().for_each(|&st| sink(st, &[]));
+        } else {
+            self.drain_record(&steps, sink).map_err(Self::error_in_step(last))?;
+        }
+        self.pending = steps;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn spike_window(&self) -> usize {
+        self.record.window
+    }
+
+    /// Copies the whole state back (a device error yields NaN for every requested value).
+    fn read_state(&self, var: usize, neurons: &[u32], out: &mut Vec<f64>) {
+        let len = self.n_pad * self.n_state;
+        let mut state = vec![0.0; len];
+        let ok = len == 0 || self.launcher.read(&self.state, 0..len, &mut state).is_ok();
+        let n_state = self.n_state;
+        out.extend(neurons.iter().map(|&i| {
+            let i = i as usize;
+            if ok { state[(i / LANES) * n_state * LANES + var * LANES + i % LANES] } else { f64::NAN }
+        }));
+    }
+
+    fn delivery_scale_exponent(&self) -> i32 {
+        self.fixed.exponent
+    }
+}
