@@ -14,7 +14,9 @@ demo: setup
 ## ptxas register/spill report of kernels/tests/integration/nvrtc_compile.rs is printed to the log.
 ## pynwb + nwbinspector (pip, in .venv-nwb) check the NWB files the tests write (NEUROTWIN_REQUIRE_NWB=1: no skipping);
 ## BMTK's SONATA reader (pip, in .venv-bmtk) reads the circuits our writer makes (NEUROTWIN_REQUIRE_BMTK=1).
-## Then `mpirun -np 2 neurotwin run` must give the spikes of one process (Open MPI via scripts/setup-mpi.sh).
+## Then the GPU bundle is built from the debug binaries and its CPU-only check runs outside the repository
+## (scripts/test-gpu-bundle.sh), and `mpirun -np 2 neurotwin run` must give the spikes of one process (Open MPI via
+## scripts/setup-mpi.sh).
 test: setup
 	./scripts/setup-cuda-tools.sh
 	./scripts/setup-nwb-tools.sh
@@ -23,6 +25,7 @@ test: setup
 	export LD_LIBRARY_PATH="$$NEUROTWIN_NVRTC_LIB_DIR$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" NEUROTWIN_REQUIRE_NVRTC=1 NEUROTWIN_REQUIRE_NWB=1 NEUROTWIN_REQUIRE_BMTK=1; \
 	$(CARGO) test --workspace -- --skip nvrtc_compile:: && \
 	$(CARGO) test -p neurotwin-kernels --test integration -- --nocapture nvrtc_compile::
+	CARGO="$(CARGO)" ./scripts/test-gpu-bundle.sh
 	./scripts/setup-mpi.sh && CARGO="$(CARGO)" ./scripts/test-mpi.sh
 
 ## Criterion micro-benchmarks and the full-size generator benchmarks.
