@@ -7,19 +7,24 @@
 // overflows); the host copies `rec_base` and `rec_spikes` back once per window, not once per step. Delivery
 // reads its spike list straight from the record, so nothing crosses the bus in the step loop.
 //
-// Compaction of the spike flags (one byte per neuron, written by the model kernel) into the record, four
-// launches without shared memory or warp intrinsics (so the host build runs the very same code):
+// Compaction of the spike flags (one byte per neuron, written by the model kernel) into the record: a
+// hierarchical scan in five launches, one thread per item and no shared memory, warp intrinsics or
+// __syncthreads (so the host build, which runs blocks one after another, runs the very same code):
 //   a. spike_masks         one thread per 64-neuron word: the flags as a bit mask
 //   b. spike_chunk_totals  one thread per chunk of `chunk` words: number of set bits
-//   c. spike_scan_chunks   one thread: exclusive scan of the chunk totals from rec_base[k]; rec_base[k + 1]
-//   d. spike_scatter       one thread per chunk: the chunk's neuron ids, ascending, at its offset
-// The chunk size is chosen so that there are at most 1024 chunks (`neurotwin_kernels::compaction_chunk`).
+//   c. spike_scan_groups   one thread per group of `group` chunks: exclusive scan within the group, group total
+//   d. spike_scan_tops     one thread: exclusive scan of the group totals from rec_base[k]; rec_base[k + 1]
+//   e. spike_scatter       one thread per chunk: the chunk's neuron ids, ascending, at group base + chunk offset
+// `chunk` and `group` (`neurotwin_kernels::compaction_chunk` / `compaction_group`) keep every thread's loop at
+// most 1024 items (words, chunk totals or group totals) for up to 2^32 neurons (2^26 words): chunk =
+// max(4, ceil(n_words / 2^20)) <= 64 words, so at most 2^20 chunks; group = max(4, ceil(sqrt(n_chunks)))
+// <= 1024, so at most 1024 groups for the single thread of d.
 //
-// Delivery is warp-cooperative: warp w of the grid takes spikes w, w + n_warps, ... of the list and its 32
-// lanes stride over each segment of the spiking neuron's row, so consecutive lanes read consecutive targets
-// and weights (coalesced) and add with 64-bit integer atomics (order-independent, hence deterministic). The
-// grid is fixed (it does not depend on the number of spikes, which only the device knows); blockDim.x must be
-// a multiple of 32.
+// Spike delivery (f–j below) spreads the (spike, 32-synapse piece) pairs of a step over every warp of a fixed
+// grid. Graded delivery is warp-per-neuron: warp w of the grid takes neurons w, w + n_warps, ... and its 32
+// lanes stride over each segment of the neuron's row. Consecutive lanes read consecutive targets and weights
+// (coalesced) and add with 64-bit integer atomics (order-independent, hence deterministic). The delivery grids
+// are fixed; blockDim.x must be a multiple of 32.
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
 #endif
@@ -66,11 +71,30 @@ NT_KERNEL void spike_chunk_totals(unsigned int n_words, unsigned int chunk, cons
     chunk_offset[c] = total;
 }
 
-// c. A single thread: chunk_offset becomes the exclusive prefix sum of the chunk totals, starting at the record
+// c. One thread per group g of `group` chunk totals: chunk_offset[g * group .. (g + 1) * group) becomes the
+// exclusive prefix sum within the group, and group_offset[g] the group's total.
+NT_KERNEL void spike_scan_groups(unsigned int n_chunks, unsigned int group, unsigned long long* chunk_offset,
+                                 unsigned long long* group_offset) {
+    const unsigned int g = blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned int n_groups = (n_chunks + group - 1u) / group;
+    if (g >= n_groups) {
+        return;
+    }
+    const unsigned int end = (g + 1u) * group < n_chunks ? (g + 1u) * group : n_chunks;
+    unsigned long long at = 0;
+    for (unsigned int c = g * group; c < end; ++c) {
+        const unsigned long long total = chunk_offset[c];
+        chunk_offset[c] = at;
+        at += total;
+    }
+    group_offset[g] = at;
+}
+
+// d. A single thread: group_offset becomes the exclusive prefix sum of the group totals, starting at the record
 // position of window step k (rec_base[k]; 0 for k = 0, which also sets rec_base[0]); rec_base[k + 1] is the
 // end of step k's spikes.
-NT_KERNEL void spike_scan_chunks(unsigned int n_chunks, unsigned int k, unsigned long long* chunk_offset,
-                                 unsigned long long* rec_base) {
+NT_KERNEL void spike_scan_tops(unsigned int n_groups, unsigned int k, unsigned long long* group_offset,
+                               unsigned long long* rec_base) {
     if (blockIdx.x * blockDim.x + threadIdx.x != 0) {
         return;
     }
@@ -80,25 +104,26 @@ NT_KERNEL void spike_scan_chunks(unsigned int n_chunks, unsigned int k, unsigned
     } else {
         at = rec_base[k];
     }
-    for (unsigned int c = 0; c < n_chunks; ++c) {
-        const unsigned long long total = chunk_offset[c];
-        chunk_offset[c] = at;
+    for (unsigned int g = 0; g < n_groups; ++g) {
+        const unsigned long long total = group_offset[g];
+        group_offset[g] = at;
         at += total;
     }
     rec_base[k + 1u] = at;
 }
 
-// d. One thread per chunk c: writes the ids of the set bits of its words, ascending, to
-// rec_spikes[chunk_offset[c] ...].
-NT_KERNEL void spike_scatter(unsigned int n_words, unsigned int chunk, const unsigned long long* masks,
-                             const unsigned long long* chunk_offset, unsigned int* rec_spikes) {
+// e. One thread per chunk c: writes the ids of the set bits of its words, ascending, to
+// rec_spikes[group_offset[c / group] + chunk_offset[c] ...].
+NT_KERNEL void spike_scatter(unsigned int n_words, unsigned int chunk, unsigned int group,
+                             const unsigned long long* masks, const unsigned long long* chunk_offset,
+                             const unsigned long long* group_offset, unsigned int* rec_spikes) {
     const unsigned int c = blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int n_chunks = (n_words + chunk - 1u) / chunk;
     if (c >= n_chunks) {
         return;
     }
     const unsigned int end = (c + 1u) * chunk < n_words ? (c + 1u) * chunk : n_words;
-    unsigned long long at = chunk_offset[c];
+    unsigned long long at = group_offset[c / group] + chunk_offset[c];
     for (unsigned int w = c * chunk; w < end; ++w) {
         unsigned long long m = masks[w];
         while (m != 0) {
@@ -110,60 +135,173 @@ NT_KERNEL void spike_scatter(unsigned int n_words, unsigned int chunk, const uns
     }
 }
 
-// Adds the fixed-point weights of the synapses of one row (presynaptic neuron `pre`) to the ring, this lane
-// taking synapses lane, lane + 32, ... of each segment. `amount` multiplies the weight before the conversion
-// (graded transmission); for spikes (amount 1) a table is used in its pre-converted fixed-point form.
-static __device__ __forceinline__ void nt_deliver_row(unsigned int pre, unsigned int lane, bool graded,
-                                                      double amount, const unsigned int* row_segments,
-                                                      const unsigned long long* segment_start,
-                                                      const unsigned short* segment_delay,
-                                                      const unsigned char* segment_receptor,
-                                                      const unsigned int* targets, const float* weights,
-                                                      const unsigned short* weight_index,
-                                                      const float* weight_values, const long long* fixed_table,
-                                                      double scale, unsigned long long step, unsigned int slots,
-                                                      unsigned int n_pad, long long* ring) {
-    for (unsigned int s = row_segments[pre]; s < row_segments[pre + 1u]; ++s) {
-        const unsigned int slot = (unsigned int)((step + segment_delay[s]) % slots);
-        long long* row = ring + ((unsigned long long)segment_receptor[s] * slots + slot) * n_pad;
-        unsigned long long end = segment_start[s + 1u];
+// Adds the fixed-point value of weight * amount for the synapses of one row (presynaptic neuron `pre`) to the
+// ring, this lane taking synapses lane, lane + 32, ... of each segment (graded transmission).
+static __device__ __forceinline__ void nt_deliver_row(unsigned int pre, unsigned int lane, double amount,
+                                                      const unsigned int* __restrict__ row_segments,
+                                                      const unsigned long long* __restrict__ segment_start,
+                                                      const unsigned short* __restrict__ segment_delay,
+                                                      const unsigned char* __restrict__ segment_receptor,
+                                                      const unsigned int* __restrict__ targets,
+                                                      const float* __restrict__ weights,
+                                                      const unsigned short* __restrict__ weight_index,
+                                                      const float* __restrict__ weight_values, double scale,
+                                                      unsigned long long step, unsigned int slots, unsigned int n_pad,
+                                                      long long* __restrict__ ring) {
+    const unsigned int s_end = __ldg(&row_segments[pre + 1u]);
+    for (unsigned int s = __ldg(&row_segments[pre]); s < s_end; ++s) {
+        const unsigned int slot = (unsigned int)((step + __ldg(&segment_delay[s])) % slots);
+        long long* row = ring + ((unsigned long long)__ldg(&segment_receptor[s]) * slots + slot) * n_pad;
+        const unsigned long long end = __ldg(&segment_start[s + 1u]);
+        for (unsigned long long k = __ldg(&segment_start[s]) + lane; k < end; k += NT_WARP) {
+            const double w =
+                weights ? (double)__ldg(&weights[k]) : (double)__ldg(&weight_values[__ldg(&weight_index[k])]);
+            const long long x = nt_spk_to_fixed(__dmul_rn(w, amount), scale);
+            atomicAdd((unsigned long long*)&row[__ldg(&targets[k])], (unsigned long long)x);
+        }
+    }
+}
+
+// Spike delivery is spread over the whole grid in units of (spike, 32-synapse piece of one segment of its row):
+// `seg_piece[s]` (static, `neurotwin_kernels::segment_pieces`) is the number of 32-synapse pieces of segments
+// 0 .. s, so the pieces of row `pre` are seg_piece[row_segments[pre]] .. seg_piece[row_segments[pre + 1]]. Per
+// step, the pieces of the S spikes of window step k are numbered by an exclusive scan over the spike list with
+// the pattern of the compaction scan (spikes in chunks of `chunk` items, chunks in groups of `group`, see
+// `neurotwin_kernels::work_chunk`):
+//   f. spike_pieces      one thread per spike: work_start[j] = pieces of its row
+//   g. spike_work        one thread per chunk of spikes: work_start[j] = pieces of the chunk's spikes before j;
+//                        work_chunk[c] = the chunk's total (0 past the spike list)
+//   h. spike_scan_groups and spike_scan_tops (c, d above, with k = 0) over work_chunk into work_group and
+//      work_total[0 .. 2] (work_total[1] = pieces of the step)
+//   i. spike_work_base   one thread per spike: work_start[j] += work_group[c / group] + work_chunk[c]
+//   j. deliver_spikes    a grid-stride loop of warps over the pieces w < work_total[1]: the spike by binary search
+//                        of work_start (last j with work_start[j] <= w), its segment by binary search of
+//                        seg_piece within its row, then the warp's 32 lanes deliver the piece's (up to) 32
+//                        consecutive synapses (coalesced) with 64-bit integer atomics (order-independent, hence
+//                        deterministic). The grid is fixed (the number of pieces is known only on the device).
+// The buffers hold the most any step can need: work_start n_neurons entries, work_chunk ceil(n_neurons / chunk),
+// work_group ceil(that / group); threads past the step's spikes only write zero totals or return.
+
+// f. One thread per spike j < rec_base[k + 1] - rec_base[k] (threads j < max_spikes): work_start[j] = number of
+// 32-synapse pieces of the row of rec_spikes[rec_base[k] + j].
+NT_KERNEL void spike_pieces(unsigned int max_spikes, unsigned int k, const unsigned long long* __restrict__ rec_base,
+                            const unsigned int* __restrict__ rec_spikes, const unsigned int* __restrict__ row_segments,
+                            const unsigned long long* __restrict__ seg_piece,
+                            unsigned long long* __restrict__ work_start) {
+    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned long long base = __ldg(&rec_base[k]);
+    if (j >= max_spikes || j >= __ldg(&rec_base[k + 1u]) - base) {
+        return;
+    }
+    const unsigned int pre = __ldg(&rec_spikes[base + j]);
+    work_start[j] = __ldg(&seg_piece[__ldg(&row_segments[pre + 1u])]) - __ldg(&seg_piece[__ldg(&row_segments[pre])]);
+}
+
+// g. One thread per chunk c of `chunk` spikes (threads c < ceil(max_spikes / chunk)): work_start[j] for the
+// chunk's spikes j < rec_base[k + 1] - rec_base[k] becomes the exclusive prefix sum within the chunk, and
+// work_chunk[c] the chunk's total (0 for a chunk past the step's spikes). The loads are independent of each
+// other (only the running sum is carried), so they pipeline.
+NT_KERNEL void spike_work(unsigned int max_spikes, unsigned int chunk, unsigned int k,
+                          const unsigned long long* __restrict__ rec_base, unsigned long long* __restrict__ work_start,
+                          unsigned long long* __restrict__ work_chunk) {
+    const unsigned int c = blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned int n_chunks = (max_spikes + chunk - 1u) / chunk;
+    if (c >= n_chunks) {
+        return;
+    }
+    const unsigned long long n_spikes = __ldg(&rec_base[k + 1u]) - __ldg(&rec_base[k]);
+    const unsigned long long first = (unsigned long long)c * chunk;
+    const unsigned long long last = first + chunk < n_spikes ? first + chunk : n_spikes;
+    unsigned long long at = 0;
+    for (unsigned long long j = first; j < last; ++j) {
+        const unsigned long long pieces = work_start[j];
+        work_start[j] = at;
+        at += pieces;
+    }
+    work_chunk[c] = at;
+}
+
+// i. One thread per spike j < rec_base[k + 1] - rec_base[k] (threads j < max_spikes): adds the offset of its
+// chunk, work_group[(j / chunk) / group] + work_chunk[j / chunk], to work_start[j].
+NT_KERNEL void spike_work_base(unsigned int max_spikes, unsigned int chunk, unsigned int group, unsigned int k,
+                               const unsigned long long* __restrict__ rec_base,
+                               const unsigned long long* __restrict__ work_chunk,
+                               const unsigned long long* __restrict__ work_group,
+                               unsigned long long* __restrict__ work_start) {
+    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= max_spikes || j >= __ldg(&rec_base[k + 1u]) - __ldg(&rec_base[k])) {
+        return;
+    }
+    const unsigned int c = j / chunk;
+    work_start[j] += __ldg(&work_group[c / group]) + __ldg(&work_chunk[c]);
+}
+
+// j. Delivers the spikes of window step k (rec_spikes[rec_base[k] .. rec_base[k + 1]]), one 32-synapse piece per
+// warp at a time: for each synapse of a spiking neuron's row (segment s: receptor, delay, targets
+// segment_start[s] .. segment_start[s + 1]) adds its fixed-point weight to
+// ring[(receptor * slots + (step + delay) % slots) * n_pad + target]. Weights are dense (weights[k], f32,
+// converted here) or a table (fixed_table[weight_index[k]], converted on the host with the same rounding):
+// exactly one of `weights` / `weight_index` is non-null. work_start / work_total as written by f–i.
+NT_KERNEL void deliver_spikes(const unsigned long long* __restrict__ rec_base, unsigned int k,
+                              const unsigned int* __restrict__ rec_spikes,
+                              const unsigned long long* __restrict__ work_start,
+                              const unsigned long long* __restrict__ work_total,
+                              const unsigned int* __restrict__ row_segments,
+                              const unsigned long long* __restrict__ seg_piece,
+                              const unsigned long long* __restrict__ segment_start,
+                              const unsigned short* __restrict__ segment_delay,
+                              const unsigned char* __restrict__ segment_receptor,
+                              const unsigned int* __restrict__ targets, const float* __restrict__ weights,
+                              const unsigned short* __restrict__ weight_index,
+                              const long long* __restrict__ fixed_table, double scale, unsigned long long step,
+                              unsigned int slots, unsigned int n_pad, long long* __restrict__ ring) {
+    const unsigned long long t = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const unsigned int lane = (unsigned int)(t % NT_WARP);
+    const unsigned long long n_warps = (unsigned long long)gridDim.x * blockDim.x / NT_WARP;
+    const unsigned long long base = __ldg(&rec_base[k]);
+    const unsigned long long n_spikes = __ldg(&rec_base[k + 1u]) - base;
+    const unsigned long long total = __ldg(&work_total[1]);
+    for (unsigned long long w = t / NT_WARP; w < total; w += n_warps) {
+        // The spike: the last j with work_start[j] <= w (work_start[0] = 0; a spike without pieces shares its
+        // start with the next one, so the last such j has pieces).
+        unsigned long long lo = 0;
+        unsigned long long hi = n_spikes;
+        while (hi - lo > 1u) {
+            const unsigned long long mid = lo + (hi - lo) / 2u;
+            if (__ldg(&work_start[mid]) <= w) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        const unsigned int pre = __ldg(&rec_spikes[base + lo]);
+        unsigned int s_lo = __ldg(&row_segments[pre]);
+        unsigned int s_hi = __ldg(&row_segments[pre + 1u]);
+        const unsigned long long piece = __ldg(&seg_piece[s_lo]) + (w - __ldg(&work_start[lo]));
+        // The segment: the last s of the row with seg_piece[s] <= piece (empty segments likewise skipped).
+        while (s_hi - s_lo > 1u) {
+            const unsigned int mid = s_lo + (s_hi - s_lo) / 2u;
+            if (__ldg(&seg_piece[mid]) <= piece) {
+                s_lo = mid;
+            } else {
+                s_hi = mid;
+            }
+        }
+        const unsigned int s = s_lo;
+        unsigned long long end = __ldg(&segment_start[s + 1u]);
 #ifdef NEUROTWIN_BREAK_FOR_TEST
         // Deliberate off-by-one (the last synapse of every segment is dropped): used only to prove that the
         // backend conformance test detects a broken delivery.
         end -= 1;
 #endif
-        for (unsigned long long k = segment_start[s] + lane; k < end; k += NT_WARP) {
-            long long x;
-            if (graded) {
-                const double w = weights ? (double)weights[k] : (double)weight_values[weight_index[k]];
-                x = nt_spk_to_fixed(__dmul_rn(w, amount), scale);
-            } else {
-                x = weights ? nt_spk_to_fixed((double)weights[k], scale) : fixed_table[weight_index[k]];
-            }
-            atomicAdd((unsigned long long*)&row[targets[k]], (unsigned long long)x);
+        const unsigned long long syn = __ldg(&segment_start[s]) + (piece - __ldg(&seg_piece[s])) * NT_WARP + lane;
+        if (syn < end) {
+            const unsigned int slot = (unsigned int)((step + __ldg(&segment_delay[s])) % slots);
+            long long* row = ring + ((unsigned long long)__ldg(&segment_receptor[s]) * slots + slot) * n_pad;
+            const long long x = weights ? nt_spk_to_fixed((double)__ldg(&weights[syn]), scale)
+                                        : __ldg(&fixed_table[__ldg(&weight_index[syn])]);
+            atomicAdd((unsigned long long*)&row[__ldg(&targets[syn])], (unsigned long long)x);
         }
-    }
-}
-
-// Delivers the spikes of window step k (rec_spikes[rec_base[k] .. rec_base[k + 1]]): for each segment of a
-// spiking neuron's row (receptor, delay, targets segment_start[s] .. segment_start[s + 1]) adds each synapse's
-// fixed-point weight to ring[(receptor * slots + (step + delay) % slots) * n_pad + target]. Weights are dense
-// (weights[k], f32, converted here) or a table (fixed_table[weight_index[k]], converted on the host with the
-// same rounding): exactly one of `weights` / `weight_index` is non-null.
-NT_KERNEL void deliver_spikes(const unsigned long long* rec_base, unsigned int k, const unsigned int* rec_spikes,
-                              const unsigned int* row_segments, const unsigned long long* segment_start,
-                              const unsigned short* segment_delay, const unsigned char* segment_receptor,
-                              const unsigned int* targets, const float* weights, const unsigned short* weight_index,
-                              const long long* fixed_table, double scale, unsigned long long step,
-                              unsigned int slots, unsigned int n_pad, long long* ring) {
-    const unsigned long long t = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
-    const unsigned int lane = (unsigned int)(t % NT_WARP);
-    const unsigned long long n_warps = (unsigned long long)gridDim.x * blockDim.x / NT_WARP;
-    const unsigned long long end = rec_base[k + 1u];
-    for (unsigned long long j = rec_base[k] + t / NT_WARP; j < end; j += n_warps) {
-        nt_deliver_row(rec_spikes[j], lane, false, 1.0, row_segments, segment_start, segment_delay,
-                       segment_receptor, targets, weights, weight_index, (const float*)0, fixed_table, scale, step,
-                       slots, n_pad, ring);
     }
 }
 
@@ -184,9 +322,8 @@ NT_KERNEL void deliver_graded(unsigned int n_neurons, const double* activity, co
         if (a == 0.0) {
             continue;
         }
-        nt_deliver_row((unsigned int)i, lane, true, a, row_segments, segment_start, segment_delay,
-                       segment_receptor, targets, weights, weight_index, weight_values, (const long long*)0, scale,
-                       step, slots, n_pad, ring);
+        nt_deliver_row((unsigned int)i, lane, a, row_segments, segment_start, segment_delay, segment_receptor,
+                       targets, weights, weight_index, weight_values, scale, step, slots, n_pad, ring);
     }
 }
 

@@ -57,16 +57,37 @@ void nt_host_apply_silence_and_flag(unsigned int blocks, unsigned int threads, u
     NT_LAUNCH_GRID(apply_silence_and_flag(n_neurons, silenced, spiked));
 }
 
+void nt_host_spike_pieces(unsigned int blocks, unsigned int threads, unsigned int max_spikes, unsigned int k,
+                          const unsigned long long* rec_base, const unsigned int* rec_spikes,
+                          const unsigned int* row_segments, const unsigned long long* seg_piece,
+                          unsigned long long* work_start) {
+    NT_LAUNCH_GRID(spike_pieces(max_spikes, k, rec_base, rec_spikes, row_segments, seg_piece, work_start));
+}
+
+void nt_host_spike_work(unsigned int blocks, unsigned int threads, unsigned int max_spikes, unsigned int chunk,
+                        unsigned int k, const unsigned long long* rec_base, unsigned long long* work_start,
+                        unsigned long long* work_chunk) {
+    NT_LAUNCH_GRID(spike_work(max_spikes, chunk, k, rec_base, work_start, work_chunk));
+}
+
+void nt_host_spike_work_base(unsigned int blocks, unsigned int threads, unsigned int max_spikes, unsigned int chunk,
+                             unsigned int group, unsigned int k, const unsigned long long* rec_base,
+                             const unsigned long long* work_chunk, const unsigned long long* work_group,
+                             unsigned long long* work_start) {
+    NT_LAUNCH_GRID(spike_work_base(max_spikes, chunk, group, k, rec_base, work_chunk, work_group, work_start));
+}
+
 void nt_host_deliver_spikes(unsigned int blocks, unsigned int threads, const unsigned long long* rec_base,
-                            unsigned int k, const unsigned int* rec_spikes, const unsigned int* row_segments,
-                            const unsigned long long* segment_start, const unsigned short* segment_delay,
-                            const unsigned char* segment_receptor, const unsigned int* targets, const float* weights,
-                            const unsigned short* weight_index, const long long* fixed_table, double scale,
-                            unsigned long long step, unsigned int slots, unsigned int n_pad, long long* ring) {
-    nt_launch(dim3(blocks), dim3(threads), [&] {
-        deliver_spikes(rec_base, k, rec_spikes, row_segments, segment_start, segment_delay, segment_receptor,
-                       targets, weights, weight_index, fixed_table, scale, step, slots, n_pad, ring);
-    });
+                            unsigned int k, const unsigned int* rec_spikes, const unsigned long long* work_start,
+                            const unsigned long long* work_total, const unsigned int* row_segments,
+                            const unsigned long long* seg_piece, const unsigned long long* segment_start,
+                            const unsigned short* segment_delay, const unsigned char* segment_receptor,
+                            const unsigned int* targets, const float* weights, const unsigned short* weight_index,
+                            const long long* fixed_table, double scale, unsigned long long step, unsigned int slots,
+                            unsigned int n_pad, long long* ring) {
+    NT_LAUNCH_GRID(deliver_spikes(rec_base, k, rec_spikes, work_start, work_total, row_segments, seg_piece,
+                                  segment_start, segment_delay, segment_receptor, targets, weights, weight_index,
+                                  fixed_table, scale, step, slots, n_pad, ring));
 }
 
 void nt_host_deliver_graded(unsigned int blocks, unsigned int threads, unsigned int n_neurons, const double* activity,
@@ -91,15 +112,20 @@ void nt_host_spike_chunk_totals(unsigned int blocks, unsigned int threads, unsig
     NT_LAUNCH_GRID(spike_chunk_totals(n_words, chunk, masks, chunk_offset));
 }
 
-void nt_host_spike_scan_chunks(unsigned int blocks, unsigned int threads, unsigned int n_chunks, unsigned int k,
-                               unsigned long long* chunk_offset, unsigned long long* rec_base) {
-    nt_launch(dim3(blocks), dim3(threads), [&] { spike_scan_chunks(n_chunks, k, chunk_offset, rec_base); });
+void nt_host_spike_scan_groups(unsigned int blocks, unsigned int threads, unsigned int n_chunks, unsigned int group,
+                               unsigned long long* chunk_offset, unsigned long long* group_offset) {
+    NT_LAUNCH_GRID(spike_scan_groups(n_chunks, group, chunk_offset, group_offset));
+}
+
+void nt_host_spike_scan_tops(unsigned int blocks, unsigned int threads, unsigned int n_groups, unsigned int k,
+                             unsigned long long* group_offset, unsigned long long* rec_base) {
+    NT_LAUNCH_GRID(spike_scan_tops(n_groups, k, group_offset, rec_base));
 }
 
 void nt_host_spike_scatter(unsigned int blocks, unsigned int threads, unsigned int n_words, unsigned int chunk,
-                           const unsigned long long* masks, const unsigned long long* chunk_offset,
-                           unsigned int* rec_spikes) {
-    NT_LAUNCH_GRID(spike_scatter(n_words, chunk, masks, chunk_offset, rec_spikes));
+                           unsigned int group, const unsigned long long* masks, const unsigned long long* chunk_offset,
+                           const unsigned long long* group_offset, unsigned int* rec_spikes) {
+    NT_LAUNCH_GRID(spike_scatter(n_words, chunk, group, masks, chunk_offset, group_offset, rec_spikes));
 }
 
 void nt_host_silence_activity(unsigned int blocks, unsigned int threads, unsigned int n_neurons,

@@ -1,7 +1,7 @@
 // Host portability header: lets the CUDA C kernels in ../cuda compile as plain C++17 for conformance tests.
 // Compile with -ffp-contract=off so that no multiply-add is fused (the kernels also use __dmul_rn/__dadd_rn).
 //
-// Provides: __global__/__device__/__host__/__forceinline__/__restrict__, dim3, thread-local
+// Provides: __global__/__device__/__host__/__forceinline__/__restrict__/__ldg, dim3, thread-local
 // threadIdx/blockIdx/blockDim/gridDim, round-to-nearest arithmetic and conversion intrinsics, bit casts,
 // host atomicAdd/atomicOr and a sequential launcher. Cannot emulate __syncthreads, shared memory or warp
 // intrinsics: kernels that need them must get a separate host path.
@@ -19,6 +19,8 @@
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
 #define __restrict__ __restrict
+// Read-only (non-coherent) loads are plain loads on the host.
+#define __ldg(p) (*(p))
 
 // On the host, kernels have internal linkage: each translation unit (the normal and the deliberately broken
 // build) gets its own copy, and the extern "C" entry points are the launch wrappers.

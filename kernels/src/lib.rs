@@ -103,8 +103,12 @@ pub const SPIKES: KernelSource = KernelSource {
     entry_points: &[
         "spike_masks",
         "spike_chunk_totals",
-        "spike_scan_chunks",
+        "spike_scan_groups",
+        "spike_scan_tops",
         "spike_scatter",
+        "spike_pieces",
+        "spike_work",
+        "spike_work_base",
         "deliver_spikes",
         "deliver_graded",
         "silence_activity",
@@ -114,13 +118,51 @@ pub const SPIKES: KernelSource = KernelSource {
 /// Threads per block of the delivery kernels (a multiple of the warp size, 32).
 pub const DELIVERY_THREADS: u32 = 128;
 /// Blocks of the delivery kernels: a fixed grid of `DELIVERY_BLOCKS * DELIVERY_THREADS / 32` warps that
-/// stride over the spike list (its length is known only on the device). The host build launches the same grid.
+/// stride over the step's (spike, 32-synapse piece) items (their number is known only on the device) or, for
+/// graded delivery, over the neurons. The host build launches the same grid.
 pub const DELIVERY_BLOCKS: u32 = 256;
 
-/// Words of 64 neurons per compaction chunk for `n_words` words: at least 32, and at most 1024 chunks, so the
-/// single-thread scan over chunk totals stays short (see `cuda/spikes.cu`).
+/// Words of 64 neurons per compaction chunk for `n_words` words: `max(4, ceil(n_words / 2^20))`, so at most
+/// 2^20 chunks and, up to 2^32 neurons (2^26 words), at most 64 words per `spike_chunk_totals` /
+/// `spike_scatter` thread (see `cuda/spikes.cu`).
 pub fn compaction_chunk(n_words: usize) -> u32 {
-    n_words.div_ceil(1024).max(32) as u32
+    n_words.div_ceil(1 << 20).max(4) as u32
+}
+
+/// Chunks per compaction group for `n_chunks` chunks: `max(4, ceil(sqrt(n_chunks)))`, so that neither a
+/// `spike_scan_groups` thread (one group) nor the single `spike_scan_tops` thread (all groups) scans more than
+/// 1024 items while `n_chunks <= 2^20` (which [`compaction_chunk`] guarantees up to 2^32 neurons).
+pub fn compaction_group(n_chunks: usize) -> u32 {
+    let mut g = (n_chunks as f64).sqrt() as usize;
+    while g * g < n_chunks {
+        g += 1;
+    }
+    g.max(4) as u32
+}
+
+/// Spikes per chunk of the per-step scan over the spike list that numbers the (spike, 32-synapse piece) work
+/// items of `deliver_spikes`, for `n_neurons` neurons (the most spikes a step can have): `max(32,
+/// ceil(n_neurons / 2^20))`, so at most 2^20 chunks, grouped by [`compaction_group`] (at most 1024 per
+/// thread); a `spike_work` thread scans at most 1024 spikes up to 2^30 neurons (4096 at 2^32).
+pub fn work_chunk(n_neurons: usize) -> u32 {
+    n_neurons.div_ceil(1 << 20).max(32) as u32
+}
+
+/// Synapses per delivery piece: one warp delivers one piece (32 consecutive synapses of one segment).
+pub const PIECE_SYNAPSES: u64 = 32;
+
+/// `seg_piece` of `deliver_spikes` from a synapse matrix's `segment_start` (n_segments + 1 entries, synapse
+/// offsets): entry `s` is the number of 32-synapse pieces ([`PIECE_SYNAPSES`]) of segments `0..s`, i.e. the
+/// prefix sum of `ceil((segment_start[s + 1] - segment_start[s]) / 32)`.
+pub fn segment_pieces(segment_start: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(segment_start.len());
+    let mut at = 0u64;
+    out.push(0);
+    for w in segment_start.windows(2) {
+        at += (w[1] - w[0]).div_ceil(PIECE_SYNAPSES);
+        out.push(at);
+    }
+    out
 }
 
 /// Kernels that expose device functions (Philox, deterministic exp) to conformance tests.

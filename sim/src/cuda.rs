@@ -6,11 +6,11 @@
 //! machine with a GPU.
 //!
 //! No host round trip inside the step loop: the spike flags are compacted on the device into the window's
-//! spike record, `deliver_spikes` reads its list from there with a fixed grid (warp-cooperative over each
-//! row), and the record (offsets + spike ids) is copied back once per window of up to 100 steps
-//! ([`Backend::drain_spikes`]). Host→device copies happen only when the receptor gains or the silenced set
-//! change. What is not done yet: CUDA graphs (each step is 8–12 launches; at ~3 µs each that is the floor for
-//! small networks) and a per-neuron state layout tuned for coalescing (the block-major layout is shared with
+//! spike record (a hierarchical scan), the step's (spike, 32-synapse piece) items are numbered on the device
+//! and `deliver_spikes` spreads them over a fixed grid of warps, and the record (offsets + spike ids) is
+//! copied back once per window of up to 100 steps ([`Backend::drain_spikes`]). Host→device copies happen only
+//! when the receptor gains or the silenced set change. What is not done yet: CUDA graphs (each step of a
+//! spiking network with synapses is 14–19 launches; at ~3 µs each that is the floor for small networks) and a per-neuron state layout tuned for coalescing (the block-major layout is shared with
 //! the CPU backend).
 //!
 //! Building never panics when CUDA is missing: [`CudaBackend::new`] returns
@@ -117,8 +117,12 @@ struct NetworkFns {
     snapshot_v: CudaFunction,
     spike_masks: CudaFunction,
     spike_chunk_totals: CudaFunction,
-    spike_scan_chunks: CudaFunction,
+    spike_scan_groups: CudaFunction,
+    spike_scan_tops: CudaFunction,
     spike_scatter: CudaFunction,
+    spike_pieces: CudaFunction,
+    spike_work: CudaFunction,
+    spike_work_base: CudaFunction,
     deliver_spikes: CudaFunction,
     deliver_graded: CudaFunction,
     silence_activity: CudaFunction,
@@ -280,8 +284,12 @@ impl CudaLauncher {
             snapshot_v: net("snapshot_v")?,
             spike_masks: spk("spike_masks")?,
             spike_chunk_totals: spk("spike_chunk_totals")?,
-            spike_scan_chunks: spk("spike_scan_chunks")?,
+            spike_scan_groups: spk("spike_scan_groups")?,
+            spike_scan_tops: spk("spike_scan_tops")?,
             spike_scatter: spk("spike_scatter")?,
+            spike_pieces: spk("spike_pieces")?,
+            spike_work: spk("spike_work")?,
+            spike_work_base: spk("spike_work_base")?,
             deliver_spikes: spk("deliver_spikes")?,
             deliver_graded: spk("deliver_graded")?,
             silence_activity: spk("silence_activity")?,
@@ -537,18 +545,35 @@ impl Launcher for CudaLauncher {
         unsafe { l.launch(cfg(g)) }.map(drop)
     }
 
-    unsafe fn spike_scan_chunks(
+    unsafe fn spike_scan_groups(
         &mut self,
         g: Grid,
         n_chunks: u32,
-        k: u32,
+        group: u32,
         chunk_offset: &mut CudaSlice<u64>,
+        group_offset: &mut CudaSlice<u64>,
+    ) -> Result<(), DriverError> {
+        let mut l = self.stream.launch_builder(&self.fns.spike_scan_groups);
+        l.arg(&n_chunks).arg(&group).arg(chunk_offset).arg(group_offset);
+        // SAFETY: spike_scan_groups(unsigned int n_chunks, unsigned int group, unsigned long long* chunk_offset,
+        // unsigned long long* group_offset): threads g < n_groups = ceil(n_chunks / group) read and write
+        // chunk_offset[g * group .. min((g + 1) * group, n_chunks)) (the caller allocates n_chunks entries) and
+        // write group_offset[g] (n_groups entries); the rest return.
+        unsafe { l.launch(cfg(g)) }.map(drop)
+    }
+
+    unsafe fn spike_scan_tops(
+        &mut self,
+        g: Grid,
+        n_groups: u32,
+        k: u32,
+        group_offset: &mut CudaSlice<u64>,
         rec_base: &mut CudaSlice<u64>,
     ) -> Result<(), DriverError> {
-        let mut l = self.stream.launch_builder(&self.fns.spike_scan_chunks);
-        l.arg(&n_chunks).arg(&k).arg(chunk_offset).arg(rec_base);
-        // SAFETY: spike_scan_chunks(unsigned int n_chunks, unsigned int k, unsigned long long* chunk_offset,
-        // unsigned long long* rec_base): thread 0 only; chunk_offset[< n_chunks], rec_base[k] and rec_base[k + 1]
+        let mut l = self.stream.launch_builder(&self.fns.spike_scan_tops);
+        l.arg(&n_groups).arg(&k).arg(group_offset).arg(rec_base);
+        // SAFETY: spike_scan_tops(unsigned int n_groups, unsigned int k, unsigned long long* group_offset,
+        // unsigned long long* rec_base): thread 0 only; group_offset[< n_groups], rec_base[k] and rec_base[k + 1]
         // with k < window and rec_base of window + 1 entries.
         unsafe { l.launch(cfg(g)) }.map(drop)
     }
@@ -558,16 +583,85 @@ impl Launcher for CudaLauncher {
         g: Grid,
         n_words: u32,
         chunk: u32,
+        group: u32,
         masks: &CudaSlice<u64>,
         chunk_offset: &CudaSlice<u64>,
+        group_offset: &CudaSlice<u64>,
         rec_spikes: &mut CudaSlice<u32>,
     ) -> Result<(), DriverError> {
         let mut l = self.stream.launch_builder(&self.fns.spike_scatter);
-        l.arg(&n_words).arg(&chunk).arg(masks).arg(chunk_offset).arg(rec_spikes);
-        // SAFETY: spike_scatter(unsigned int n_words, unsigned int chunk, const unsigned long long* masks, const
-        // unsigned long long* chunk_offset, unsigned int* rec_spikes): threads c < n_chunks write the set bits of
-        // their words from chunk_offset[c] on; step k's spikes end at rec_base[k + 1] <= (k + 1) * n <= window * n
-        // = rec_spikes.len().
+        l.arg(&n_words).arg(&chunk).arg(&group).arg(masks).arg(chunk_offset).arg(group_offset).arg(rec_spikes);
+        // SAFETY: spike_scatter(unsigned int n_words, unsigned int chunk, unsigned int group, const unsigned long
+        // long* masks, const unsigned long long* chunk_offset, const unsigned long long* group_offset, unsigned
+        // int* rec_spikes): threads c < n_chunks = ceil(n_words / chunk) read masks[< n_words], chunk_offset[c]
+        // (n_chunks entries) and group_offset[c / group] (c / group < n_groups entries), and write the set bits
+        // of their words from their offset on; step k's spikes end at rec_base[k + 1] <= (k + 1) * n <= window
+        // * n = rec_spikes.len().
+        unsafe { l.launch(cfg(g)) }.map(drop)
+    }
+
+    unsafe fn spike_pieces(
+        &mut self,
+        g: Grid,
+        max_spikes: u32,
+        k: u32,
+        rec_base: &CudaSlice<u64>,
+        rec_spikes: &CudaSlice<u32>,
+        row_segments: &CudaSlice<u32>,
+        seg_piece: &CudaSlice<u64>,
+        work_start: &mut CudaSlice<u64>,
+    ) -> Result<(), DriverError> {
+        let mut l = self.stream.launch_builder(&self.fns.spike_pieces);
+        l.arg(&max_spikes).arg(&k).arg(rec_base).arg(rec_spikes).arg(row_segments).arg(seg_piece).arg(work_start);
+        // SAFETY: spike_pieces(unsigned int max_spikes, unsigned int k, const unsigned long long* rec_base, const
+        // unsigned int* rec_spikes, const unsigned int* row_segments, const unsigned long long* seg_piece, unsigned
+        // long long* work_start): threads j < min(max_spikes, count) read rec_base[k], rec_base[k + 1] (k < window,
+        // window + 1 entries) and the step's spike rec_spikes[rec_base[k] + j] (count <= max_spikes = n, within
+        // the record); its id < n indexes row_segments (n + 1 entries) and seg_piece (n_segments + 1 entries);
+        // they write work_start[j] (the caller allocates max_spikes entries); the rest return.
+        unsafe { l.launch(cfg(g)) }.map(drop)
+    }
+
+    unsafe fn spike_work(
+        &mut self,
+        g: Grid,
+        max_spikes: u32,
+        chunk: u32,
+        k: u32,
+        rec_base: &CudaSlice<u64>,
+        work_start: &mut CudaSlice<u64>,
+        work_chunk: &mut CudaSlice<u64>,
+    ) -> Result<(), DriverError> {
+        let mut l = self.stream.launch_builder(&self.fns.spike_work);
+        l.arg(&max_spikes).arg(&chunk).arg(&k).arg(rec_base).arg(work_start).arg(work_chunk);
+        // SAFETY: spike_work(unsigned int max_spikes, unsigned int chunk, unsigned int k, const unsigned long long*
+        // rec_base, unsigned long long* work_start, unsigned long long* work_chunk): threads c < ceil(max_spikes /
+        // chunk) read rec_base[k], rec_base[k + 1] (k < window, window + 1 entries), read and write work_start[j]
+        // for j < min((c + 1) * chunk, count) <= max_spikes (the caller allocates max_spikes entries) and write
+        // work_chunk[c] (ceil(max_spikes / chunk) entries).
+        unsafe { l.launch(cfg(g)) }.map(drop)
+    }
+
+    unsafe fn spike_work_base(
+        &mut self,
+        g: Grid,
+        max_spikes: u32,
+        chunk: u32,
+        group: u32,
+        k: u32,
+        rec_base: &CudaSlice<u64>,
+        work_chunk: &CudaSlice<u64>,
+        work_group: &CudaSlice<u64>,
+        work_start: &mut CudaSlice<u64>,
+    ) -> Result<(), DriverError> {
+        let mut l = self.stream.launch_builder(&self.fns.spike_work_base);
+        l.arg(&max_spikes).arg(&chunk).arg(&group).arg(&k).arg(rec_base).arg(work_chunk).arg(work_group);
+        l.arg(work_start);
+        // SAFETY: spike_work_base(unsigned int max_spikes, unsigned int chunk, unsigned int group, unsigned int k,
+        // const unsigned long long* rec_base, const unsigned long long* work_chunk, const unsigned long long*
+        // work_group, unsigned long long* work_start): threads j < min(max_spikes, rec_base[k + 1] - rec_base[k])
+        // read work_chunk[j / chunk] (< ceil(max_spikes / chunk) entries) and work_group[j / chunk / group]
+        // (< ceil(that / group) entries), and update work_start[j] (max_spikes entries); the rest return.
         unsafe { l.launch(cfg(g)) }.map(drop)
     }
 
@@ -577,7 +671,10 @@ impl Launcher for CudaLauncher {
         rec_base: &CudaSlice<u64>,
         k: u32,
         rec_spikes: &CudaSlice<u32>,
+        work_start: &CudaSlice<u64>,
+        work_total: &CudaSlice<u64>,
         row_segments: &CudaSlice<u32>,
+        seg_piece: &CudaSlice<u64>,
         segment_start: &CudaSlice<u64>,
         segment_delay: &CudaSlice<u16>,
         segment_receptor: &CudaSlice<u8>,
@@ -593,8 +690,8 @@ impl Launcher for CudaLauncher {
     ) -> Result<(), DriverError> {
         let null = 0u64;
         let mut l = self.stream.launch_builder(&self.fns.deliver_spikes);
-        l.arg(rec_base).arg(&k).arg(rec_spikes).arg(row_segments).arg(segment_start);
-        l.arg(segment_delay).arg(segment_receptor).arg(targets);
+        l.arg(rec_base).arg(&k).arg(rec_spikes).arg(work_start).arg(work_total).arg(row_segments).arg(seg_piece);
+        l.arg(segment_start).arg(segment_delay).arg(segment_receptor).arg(targets);
         match weights {
             Some(w) => l.arg(w),
             None => l.arg(&null),
@@ -609,14 +706,18 @@ impl Launcher for CudaLauncher {
         };
         l.arg(&scale).arg(&step).arg(&slots).arg(&n_pad).arg(ring);
         // SAFETY: deliver_spikes(const unsigned long long* rec_base, unsigned int k, const unsigned int*
-        // rec_spikes, const unsigned int* row_segments, const unsigned long long* segment_start, const unsigned
-        // short* segment_delay, const unsigned char* segment_receptor, const unsigned int* targets, const float*
-        // weights, const unsigned short* weight_index, const long long* fixed_table, double scale, unsigned long
-        // long step, unsigned int slots, unsigned int n_pad, long long* ring): the record's step k holds neuron
-        // ids < n written by spike_scatter before (same stream); the caller guarantees a validated CSR structure,
-        // receptors < n_ch, targets < n and table indices, and that exactly one of weights / (weight_index,
-        // fixed_table) is given (the others a null 64-bit value); ring indices are < n_ch * slots * n_pad. The
-        // grid is fixed and blockDim is a multiple of 32, as the kernel requires.
+        // rec_spikes, const unsigned long long* work_start, const unsigned long long* work_total, const unsigned
+        // int* row_segments, const unsigned long long* seg_piece, const unsigned long long* segment_start, const
+        // unsigned short* segment_delay, const unsigned char* segment_receptor, const unsigned int* targets, const
+        // float* weights, const unsigned short* weight_index, const long long* fixed_table, double scale, unsigned
+        // long long step, unsigned int slots, unsigned int n_pad, long long* ring): the record's step k holds
+        // neuron ids < n written by spike_scatter before, and work_start (n entries) / work_total (2 entries) its
+        // piece numbering written by spike_work .. spike_work_base before (same stream), so each piece w <
+        // work_total[1] maps to a spike j < count, a segment of its row (seg_piece: n_segments + 1 entries) and a
+        // synapse below that segment's end; the caller guarantees a validated CSR structure, receptors < n_ch,
+        // targets < n and table indices, and that exactly one of weights / (weight_index, fixed_table) is given
+        // (the others a null 64-bit value); ring indices are < n_ch * slots * n_pad. The grid is fixed and
+        // blockDim is a multiple of 32, as the kernel requires.
         unsafe { l.launch(cfg(g)) }.map(drop)
     }
 

@@ -466,17 +466,39 @@ impl Launcher for HostLauncher {
         Ok(())
     }
 
-    unsafe fn spike_scan_chunks(
+    unsafe fn spike_scan_groups(
         &mut self,
         g: Grid,
         n_chunks: u32,
-        k: u32,
+        group: u32,
         chunk_offset: &mut Vec<u64>,
+        group_offset: &mut Vec<u64>,
+    ) -> Result<(), Infallible> {
+        // SAFETY: as in `gather_input`.
+        unsafe {
+            raw::spike_scan_groups(
+                g.blocks,
+                g.threads,
+                n_chunks,
+                group,
+                chunk_offset.as_mut_ptr(),
+                group_offset.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    unsafe fn spike_scan_tops(
+        &mut self,
+        g: Grid,
+        n_groups: u32,
+        k: u32,
+        group_offset: &mut Vec<u64>,
         rec_base: &mut Vec<u64>,
     ) -> Result<(), Infallible> {
         // SAFETY: as in `gather_input`.
         unsafe {
-            raw::spike_scan_chunks(g.blocks, g.threads, n_chunks, k, chunk_offset.as_mut_ptr(), rec_base.as_mut_ptr())
+            raw::spike_scan_tops(g.blocks, g.threads, n_groups, k, group_offset.as_mut_ptr(), rec_base.as_mut_ptr())
         };
         Ok(())
     }
@@ -486,8 +508,10 @@ impl Launcher for HostLauncher {
         g: Grid,
         n_words: u32,
         chunk: u32,
+        group: u32,
         masks: &Vec<u64>,
         chunk_offset: &Vec<u64>,
+        group_offset: &Vec<u64>,
         rec_spikes: &mut Vec<u32>,
     ) -> Result<(), Infallible> {
         // SAFETY: as in `gather_input`.
@@ -497,9 +521,95 @@ impl Launcher for HostLauncher {
                 g.threads,
                 n_words,
                 chunk,
+                group,
                 masks.as_ptr(),
                 chunk_offset.as_ptr(),
+                group_offset.as_ptr(),
                 rec_spikes.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    unsafe fn spike_pieces(
+        &mut self,
+        g: Grid,
+        max_spikes: u32,
+        k: u32,
+        rec_base: &Vec<u64>,
+        rec_spikes: &Vec<u32>,
+        row_segments: &Vec<u32>,
+        seg_piece: &Vec<u64>,
+        work_start: &mut Vec<u64>,
+    ) -> Result<(), Infallible> {
+        // SAFETY: as in `gather_input`.
+        unsafe {
+            raw::spike_pieces(
+                g.blocks,
+                g.threads,
+                max_spikes,
+                k,
+                rec_base.as_ptr(),
+                rec_spikes.as_ptr(),
+                row_segments.as_ptr(),
+                seg_piece.as_ptr(),
+                work_start.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    unsafe fn spike_work(
+        &mut self,
+        g: Grid,
+        max_spikes: u32,
+        chunk: u32,
+        k: u32,
+        rec_base: &Vec<u64>,
+        work_start: &mut Vec<u64>,
+        work_chunk: &mut Vec<u64>,
+    ) -> Result<(), Infallible> {
+        // SAFETY: as in `gather_input`.
+        unsafe {
+            raw::spike_work(
+                g.blocks,
+                g.threads,
+                max_spikes,
+                chunk,
+                k,
+                rec_base.as_ptr(),
+                work_start.as_mut_ptr(),
+                work_chunk.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    unsafe fn spike_work_base(
+        &mut self,
+        g: Grid,
+        max_spikes: u32,
+        chunk: u32,
+        group: u32,
+        k: u32,
+        rec_base: &Vec<u64>,
+        work_chunk: &Vec<u64>,
+        work_group: &Vec<u64>,
+        work_start: &mut Vec<u64>,
+    ) -> Result<(), Infallible> {
+        // SAFETY: as in `gather_input`.
+        unsafe {
+            raw::spike_work_base(
+                g.blocks,
+                g.threads,
+                max_spikes,
+                chunk,
+                group,
+                k,
+                rec_base.as_ptr(),
+                work_chunk.as_ptr(),
+                work_group.as_ptr(),
+                work_start.as_mut_ptr(),
             )
         };
         Ok(())
@@ -511,7 +621,10 @@ impl Launcher for HostLauncher {
         rec_base: &Vec<u64>,
         k: u32,
         rec_spikes: &Vec<u32>,
+        work_start: &Vec<u64>,
+        work_total: &Vec<u64>,
         row_segments: &Vec<u32>,
+        seg_piece: &Vec<u64>,
         segment_start: &Vec<u64>,
         segment_delay: &Vec<u16>,
         segment_receptor: &Vec<u8>,
@@ -534,7 +647,10 @@ impl Launcher for HostLauncher {
                 rec_base.as_ptr(),
                 k,
                 rec_spikes.as_ptr(),
+                work_start.as_ptr(),
+                work_total.as_ptr(),
                 row_segments.as_ptr(),
+                seg_piece.as_ptr(),
                 segment_start.as_ptr(),
                 segment_delay.as_ptr(),
                 segment_receptor.as_ptr(),

@@ -15,11 +15,14 @@
 //! 6. `apply_silence_and_flag` (graded: `silence_activity`; mask uploaded when it changes, launched while a
 //!    neuron is silenced);
 //! 7. compaction into window step `k` of the spike record (`spike_masks`, `spike_chunk_totals`,
-//!    `spike_scan_chunks`, `spike_scatter`; spiking models);
-//! 8. `deliver_spikes` (graded: `deliver_graded`; only with synapses);
+//!    `spike_scan_groups`, `spike_scan_tops`, `spike_scatter`; spiking models);
+//! 8. numbering of the step's (spike, 32-synapse piece) items (`spike_pieces`, `spike_work`, `spike_scan_groups`,
+//!    `spike_scan_tops`, `spike_work_base`), then `deliver_spikes` (graded: `deliver_graded` alone; only with
+//!    synapses);
 //! 9. `snapshot_v` (only with gap junctions; also once when the backend is built).
 //!
-//! Grids: one thread per element with [`THREADS`] threads per block ([`Grid::cover`]), one block for the scan,
+//! Grids: one thread per element with [`THREADS`] threads per block ([`Grid::cover`]), one thread for
+//! `spike_scan_tops`,
 //! and the fixed grid of the warp-cooperative delivery kernels ([`Grid::DELIVERY`]).
 #![allow(clippy::too_many_arguments)] // the launch methods take exactly the kernels' arguments
 
@@ -29,7 +32,9 @@ use std::ops::Range;
 use cudarc::driver::{DeviceRepr, ValidAsZeroBits};
 use neurotwin_connectome::Weights;
 use neurotwin_kernels::host::{GapRows, RingLayout, StimulusParams, StimulusSet, SynapseRows};
-use neurotwin_kernels::{DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk};
+use neurotwin_kernels::{
+    DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk, compaction_group, segment_pieces, work_chunk,
+};
 use neurotwin_models::LANES;
 
 use crate::backend::Backend;
@@ -305,19 +310,31 @@ pub trait Launcher: Sized + Send {
         masks: &Self::Buf<u64>,
         chunk_offset: &mut Self::Buf<u64>,
     ) -> Result<(), Self::Error>;
-    /// `spike_scan_chunks(n_chunks, k, chunk_offset, rec_base)`.
+    /// `spike_scan_groups(n_chunks, group, chunk_offset, group_offset)`.
     ///
     /// # Safety
     /// The launch contract of [`Launcher`].
-    unsafe fn spike_scan_chunks(
+    unsafe fn spike_scan_groups(
         &mut self,
         grid: Grid,
         n_chunks: u32,
-        k: u32,
+        group: u32,
         chunk_offset: &mut Self::Buf<u64>,
+        group_offset: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `spike_scan_tops(n_groups, k, group_offset, rec_base)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_scan_tops(
+        &mut self,
+        grid: Grid,
+        n_groups: u32,
+        k: u32,
+        group_offset: &mut Self::Buf<u64>,
         rec_base: &mut Self::Buf<u64>,
     ) -> Result<(), Self::Error>;
-    /// `spike_scatter(n_words, chunk, masks, chunk_offset, rec_spikes)`.
+    /// `spike_scatter(n_words, chunk, group, masks, chunk_offset, group_offset, rec_spikes)`.
     ///
     /// # Safety
     /// The launch contract of [`Launcher`].
@@ -326,12 +343,60 @@ pub trait Launcher: Sized + Send {
         grid: Grid,
         n_words: u32,
         chunk: u32,
+        group: u32,
         masks: &Self::Buf<u64>,
         chunk_offset: &Self::Buf<u64>,
+        group_offset: &Self::Buf<u64>,
         rec_spikes: &mut Self::Buf<u32>,
     ) -> Result<(), Self::Error>;
-    /// `deliver_spikes(rec_base, k, rec_spikes, row_segments, segment_start, segment_delay, segment_receptor,
-    /// targets, weights, weight_index, fixed_table, scale, step, slots, n_pad, ring)`.
+    /// `spike_pieces(max_spikes, k, rec_base, rec_spikes, row_segments, seg_piece, work_start)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_pieces(
+        &mut self,
+        grid: Grid,
+        max_spikes: u32,
+        k: u32,
+        rec_base: &Self::Buf<u64>,
+        rec_spikes: &Self::Buf<u32>,
+        row_segments: &Self::Buf<u32>,
+        seg_piece: &Self::Buf<u64>,
+        work_start: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `spike_work(max_spikes, chunk, k, rec_base, work_start, work_chunk)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_work(
+        &mut self,
+        grid: Grid,
+        max_spikes: u32,
+        chunk: u32,
+        k: u32,
+        rec_base: &Self::Buf<u64>,
+        work_start: &mut Self::Buf<u64>,
+        work_chunk: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `spike_work_base(max_spikes, chunk, group, k, rec_base, work_chunk, work_group, work_start)`.
+    ///
+    /// # Safety
+    /// The launch contract of [`Launcher`].
+    unsafe fn spike_work_base(
+        &mut self,
+        grid: Grid,
+        max_spikes: u32,
+        chunk: u32,
+        group: u32,
+        k: u32,
+        rec_base: &Self::Buf<u64>,
+        work_chunk: &Self::Buf<u64>,
+        work_group: &Self::Buf<u64>,
+        work_start: &mut Self::Buf<u64>,
+    ) -> Result<(), Self::Error>;
+    /// `deliver_spikes(rec_base, k, rec_spikes, work_start, work_total, row_segments, seg_piece, segment_start,
+    /// segment_delay, segment_receptor, targets, weights, weight_index, fixed_table, scale, step, slots, n_pad,
+    /// ring)`.
     ///
     /// # Safety
     /// The launch contract of [`Launcher`].
@@ -341,7 +406,10 @@ pub trait Launcher: Sized + Send {
         rec_base: &Self::Buf<u64>,
         k: u32,
         rec_spikes: &Self::Buf<u32>,
+        work_start: &Self::Buf<u64>,
+        work_total: &Self::Buf<u64>,
         row_segments: &Self::Buf<u32>,
+        seg_piece: &Self::Buf<u64>,
         segment_start: &Self::Buf<u64>,
         segment_delay: &Self::Buf<u16>,
         segment_receptor: &Self::Buf<u8>,
@@ -508,6 +576,8 @@ struct Rows<L: Launcher> {
     n_synapses: u64,
     row_segments: L::Buf<u32>,
     segment_start: L::Buf<u64>,
+    /// `segment_pieces(segment_start)`: 32-synapse pieces before each segment (n_segments + 1 entries).
+    seg_piece: L::Buf<u64>,
     segment_delay: L::Buf<u16>,
     segment_receptor: L::Buf<u8>,
     targets: L::Buf<u32>,
@@ -545,16 +615,59 @@ struct Trains<L: Launcher> {
 /// `rec_spikes[rec_base[k]..rec_base[k + 1]]`, sized for every neuron spiking in every step of the window.
 struct Record<L: Launcher> {
     window: usize,
+    /// Words per chunk and chunks per group of the compaction scan (`compaction_chunk`, `compaction_group`).
     chunk: u32,
+    group: u32,
     n_words: usize,
     n_chunks: usize,
+    n_groups: usize,
     masks: L::Buf<u64>,
     chunk_offset: L::Buf<u64>,
+    group_offset: L::Buf<u64>,
     rec_base: L::Buf<u64>,
     rec_spikes: L::Buf<u32>,
+    /// The per-step numbering of delivery pieces (spiking models with synapses).
+    pieces: Option<Pieces<L>>,
     /// Host copies made at each drain.
     rec_base_host: Vec<u64>,
     rec_spikes_host: Vec<u32>,
+}
+
+/// The per-step scan over window step k's spike list that numbers its (spike, 32-synapse piece) delivery items
+/// (`cuda/spikes.cu` f–h), sized for every neuron spiking: spikes in chunks of `chunk` (`work_chunk(n)`),
+/// chunks in groups of `group` (`compaction_group`).
+struct Pieces<L: Launcher> {
+    chunk: u32,
+    group: u32,
+    n_chunks: usize,
+    n_groups: usize,
+    /// First piece of each spike of the step (n entries).
+    start: L::Buf<u64>,
+    /// Per chunk of spikes: its total, then its offset within its group (n_chunks entries).
+    chunk_total: L::Buf<u64>,
+    /// Per group: its total, then its offset (n_groups entries).
+    group_total: L::Buf<u64>,
+    /// `[0, pieces of the step]`.
+    total: L::Buf<u64>,
+}
+
+impl<L: Launcher> Pieces<L> {
+    fn new(l: &L, n: usize) -> Result<Self, L::Error> {
+        let chunk = work_chunk(n);
+        let n_chunks = n.div_ceil(chunk as usize);
+        let group = compaction_group(n_chunks);
+        let n_groups = n_chunks.div_ceil(group as usize);
+        Ok(Self {
+            chunk,
+            group,
+            n_chunks,
+            n_groups,
+            start: l.zeros(n)?,
+            chunk_total: l.zeros(n_chunks)?,
+            group_total: l.zeros(n_groups)?,
+            total: l.zeros(2)?,
+        })
+    }
 }
 
 /// A kernel backend: the launcher, every buffer of the step and the shared step sequence. The `cuda-host`
@@ -644,6 +757,7 @@ impl<L: Launcher> KernelBackend<L> {
             n_synapses: m.n_synapses(),
             row_segments: l.upload(&m.row_segments).map_err(&up)?,
             segment_start: l.upload(&m.segment_start).map_err(&up)?,
+            seg_piece: l.upload(&segment_pieces(&m.segment_start)).map_err(&up)?,
             segment_delay: l.upload(&m.segment_delay).map_err(&up)?,
             segment_receptor: l.upload(&m.segment_receptor).map_err(&up)?,
             targets: l.upload(&m.targets).map_err(&up)?,
@@ -674,15 +788,24 @@ impl<L: Launcher> KernelBackend<L> {
         let window = l.spike_window(n);
         let chunk = compaction_chunk(n_blocks);
         let n_chunks = n_blocks.div_ceil(chunk as usize);
+        let group = compaction_group(n_chunks);
+        let n_groups = n_chunks.div_ceil(group as usize);
         let record = Record {
             window,
             chunk,
+            group,
             n_words: n_blocks,
             n_chunks,
+            n_groups,
             masks: l.zeros(n_blocks).map_err(&alloc)?,
             chunk_offset: l.zeros(n_chunks).map_err(&alloc)?,
+            group_offset: l.zeros(n_groups).map_err(&alloc)?,
             rec_base: l.zeros(window + 1).map_err(&alloc)?,
             rec_spikes: l.zeros(window * n).map_err(dev_err::<L>("cannot allocate the spike record"))?,
+            pieces: match plan.model.kind().is_spiking() && rows.n_synapses > 0 {
+                true => Some(Pieces::new(l, n).map_err(&alloc)?),
+                false => None,
+            },
             rec_base_host: vec![0; window + 1],
             rec_spikes_host: Vec::new(),
         };
@@ -906,36 +1029,102 @@ impl<L: Launcher> KernelBackend<L> {
         }
         let r = &mut self.record;
         let k = self.pending.len() as u32;
-        let (n_words, n_chunks, chunk) = (r.n_words as u32, r.n_chunks as u32, r.chunk);
+        let (n_words, n_chunks, n_groups) = (r.n_words as u32, r.n_chunks as u32, r.n_groups as u32);
+        let (chunk, group) = (r.chunk, r.group);
         // SAFETY: spike_masks: threads w < n_words = ceil(n / 64) read spiked[< n], write masks[w] (n_words).
         unsafe { l.spike_masks(Grid::cover(r.n_words), n, &self.spiked, &mut r.masks) }?;
         // SAFETY: spike_chunk_totals: threads c < n_chunks = ceil(n_words / chunk) read masks[< n_words] and
         // write chunk_offset[c] (n_chunks entries).
         unsafe { l.spike_chunk_totals(Grid::cover(r.n_chunks), n_words, chunk, &r.masks, &mut r.chunk_offset) }?;
-        // SAFETY: spike_scan_chunks: one thread; chunk_offset[< n_chunks], rec_base[k] and rec_base[k + 1] with
-        // k < window (`advance` refuses a full window) and rec_base of window + 1 entries.
-        unsafe { l.spike_scan_chunks(Grid::cover(1), n_chunks, k, &mut r.chunk_offset, &mut r.rec_base) }?;
-        // SAFETY: spike_scatter: threads c < n_chunks write the set bits of their words from chunk_offset[c] on;
-        // step k's spikes end at rec_base[k + 1] <= (k + 1) * n <= window * n = rec_spikes.len().
+        // SAFETY: spike_scan_groups: threads g < n_groups = ceil(n_chunks / group) read and write
+        // chunk_offset[g * group .. min((g + 1) * group, n_chunks)) (n_chunks entries) and write group_offset[g]
+        // (n_groups entries).
         unsafe {
-            l.spike_scatter(Grid::cover(r.n_chunks), n_words, chunk, &r.masks, &r.chunk_offset, &mut r.rec_spikes)
+            l.spike_scan_groups(Grid::cover(r.n_groups), n_chunks, group, &mut r.chunk_offset, &mut r.group_offset)
+        }?;
+        // SAFETY: spike_scan_tops: one thread; group_offset[< n_groups], rec_base[k] and rec_base[k + 1] with
+        // k < window (`advance` refuses a full window) and rec_base of window + 1 entries.
+        unsafe { l.spike_scan_tops(Grid::cover(1), n_groups, k, &mut r.group_offset, &mut r.rec_base) }?;
+        // SAFETY: spike_scatter: threads c < n_chunks read chunk_offset[c] and group_offset[c / group] (c / group
+        // < n_groups) and write the set bits of their words from their offset on; step k's spikes end at
+        // rec_base[k + 1] <= (k + 1) * n <= window * n = rec_spikes.len().
+        unsafe {
+            l.spike_scatter(
+                Grid::cover(r.n_chunks),
+                n_words,
+                chunk,
+                group,
+                &r.masks,
+                &r.chunk_offset,
+                &r.group_offset,
+                &mut r.rec_spikes,
+            )
         }?;
         let w = &self.rows;
-        if w.n_synapses == 0 {
-            return Ok(());
-        }
+        let Some(p) = r.pieces.as_mut() else {
+            return Ok(()); // no synapses
+        };
+        let (chunk, group, n_chunks, n_groups) = (p.chunk, p.group, p.n_chunks as u32, p.n_groups as u32);
+        // SAFETY: spike_pieces: threads j < min(n, count) read rec_base[k], rec_base[k + 1] (k < window, window + 1
+        // entries) and the step's spike rec_spikes[rec_base[k] + j] (within the record, count <= n); its id is < n,
+        // so row_segments[id + 1] (n + 1 entries) and seg_piece[row_segments[..]] (n_segments + 1 entries) are in
+        // bounds; they write start[j] (n entries).
+        unsafe {
+            l.spike_pieces(
+                Grid::cover(self.n),
+                n,
+                k,
+                &r.rec_base,
+                &r.rec_spikes,
+                &w.row_segments,
+                &w.seg_piece,
+                &mut p.start,
+            )
+        }?;
+        // SAFETY: spike_work: threads c < n_chunks = ceil(n / chunk) read rec_base[k], rec_base[k + 1], read and
+        // write start[j] for j < min((c + 1) * chunk, count) <= n (n entries) and write chunk_total[c] (n_chunks).
+        unsafe { l.spike_work(Grid::cover(p.n_chunks), n, chunk, k, &r.rec_base, &mut p.start, &mut p.chunk_total) }?;
+        // SAFETY: spike_scan_groups: threads g < n_groups = ceil(n_chunks / group) over chunk_total[< n_chunks],
+        // writing group_total[g] (n_groups entries).
+        unsafe {
+            l.spike_scan_groups(Grid::cover(p.n_groups), n_chunks, group, &mut p.chunk_total, &mut p.group_total)
+        }?;
+        // SAFETY: spike_scan_tops with k = 0: one thread over group_total[< n_groups], writing total[0], total[1]
+        // (2 entries).
+        unsafe { l.spike_scan_tops(Grid::cover(1), n_groups, 0, &mut p.group_total, &mut p.total) }?;
+        // SAFETY: spike_work_base: threads j < min(n, count) read chunk_total[j / chunk] (< n_chunks) and
+        // group_total[j / chunk / group] (< n_groups) and update start[j] (n entries).
+        unsafe {
+            l.spike_work_base(
+                Grid::cover(self.n),
+                n,
+                chunk,
+                group,
+                k,
+                &r.rec_base,
+                &p.chunk_total,
+                &p.group_total,
+                &mut p.start,
+            )
+        }?;
         let table = w.table.as_ref();
-        // SAFETY: deliver_spikes: the record's step k holds neuron ids < n written by spike_scatter above; the CSR
-        // structure, receptors < n_ch, targets < n and table indices were checked by `SynapseRows::check` and
-        // `check_synapses`; exactly one of weights / (weight_index, fixed_table) is given; ring indices are
-        // < n_ch * slots * n_pad. The grid is fixed and its blocks are whole warps, as the kernel requires.
+        // SAFETY: deliver_spikes: the record's step k holds neuron ids < n written by spike_scatter above; start and
+        // total number its pieces (written above on the same stream), so each piece w < total[1] maps to a spike j <
+        // count and, through seg_piece (the piece prefix of segment_start), to a segment of that spike's row and a
+        // synapse index below the segment's end; the CSR structure, receptors < n_ch, targets < n and table indices
+        // were checked by `SynapseRows::check` and `check_synapses`; exactly one of weights / (weight_index,
+        // fixed_table) is given; ring indices are < n_ch * slots * n_pad. The grid is fixed and its blocks are
+        // whole warps, as the kernel requires.
         unsafe {
             l.deliver_spikes(
                 Grid::DELIVERY,
                 &r.rec_base,
                 k,
                 &r.rec_spikes,
+                &p.start,
+                &p.total,
                 &w.row_segments,
+                &w.seg_piece,
                 &w.segment_start,
                 &w.segment_delay,
                 &w.segment_receptor,

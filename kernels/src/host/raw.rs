@@ -138,27 +138,43 @@ unsafe extern "C" {
         masks: *const u64,
         chunk_offset: *mut u64,
     );
-    /// `spike_scan_chunks(n_chunks, k, chunk_offset, rec_base)`: thread 0 turns `chunk_offset[..n_chunks]` into
-    /// an exclusive prefix sum starting at `rec_base[k]` and writes `rec_base[k + 1]`.
-    #[link_name = "nt_host_spike_scan_chunks"]
-    pub fn spike_scan_chunks(
+    /// `spike_scan_groups(n_chunks, group, chunk_offset, group_offset)`: threads `g < ceil(n_chunks / group)`
+    /// turn `chunk_offset[g * group ..][..group]` into an exclusive prefix sum within the group and write the
+    /// group's total to `group_offset[g]`.
+    #[link_name = "nt_host_spike_scan_groups"]
+    pub fn spike_scan_groups(
         blocks: c_uint,
         threads: c_uint,
         n_chunks: c_uint,
-        k: c_uint,
+        group: c_uint,
         chunk_offset: *mut u64,
+        group_offset: *mut u64,
+    );
+    /// `spike_scan_tops(n_groups, k, group_offset, rec_base)`: thread 0 turns `group_offset[..n_groups]` into
+    /// an exclusive prefix sum starting at `rec_base[k]` (0 and `rec_base[0] = 0` for `k = 0`) and writes
+    /// `rec_base[k + 1]`.
+    #[link_name = "nt_host_spike_scan_tops"]
+    pub fn spike_scan_tops(
+        blocks: c_uint,
+        threads: c_uint,
+        n_groups: c_uint,
+        k: c_uint,
+        group_offset: *mut u64,
         rec_base: *mut u64,
     );
-    /// `spike_scatter(n_words, chunk, masks, chunk_offset, rec_spikes)`: threads `c < ceil(n_words / chunk)`
-    /// write the neuron ids of the set bits of their chunk, ascending, from `rec_spikes[chunk_offset[c]]` on.
+    /// `spike_scatter(n_words, chunk, group, masks, chunk_offset, group_offset, rec_spikes)`: threads
+    /// `c < ceil(n_words / chunk)` write the neuron ids of the set bits of their chunk, ascending, from
+    /// `rec_spikes[group_offset[c / group] + chunk_offset[c]]` on.
     #[link_name = "nt_host_spike_scatter"]
     pub fn spike_scatter(
         blocks: c_uint,
         threads: c_uint,
         n_words: c_uint,
         chunk: c_uint,
+        group: c_uint,
         masks: *const u64,
         chunk_offset: *const u64,
+        group_offset: *const u64,
         rec_spikes: *mut u32,
     );
     /// `silence_activity(n_neurons, silenced, activity)`: threads `i < n_neurons` zero `activity[i]` if the
@@ -171,10 +187,56 @@ unsafe extern "C" {
         silenced: *const u64,
         activity: *mut f64,
     );
-    /// `deliver_spikes(rec_base, k, rec_spikes, row_segments, segment_start, segment_delay, segment_receptor,
-    /// targets, weights, weight_index, fixed_table, scale, step, slots, n_pad, ring)`: warp-cooperative delivery
-    /// of window step `k`'s spikes into the ring; a fixed grid (`DELIVERY_BLOCKS` x `DELIVERY_THREADS`, a
-    /// multiple of 32 threads per block). Exactly one of `weights` / (`weight_index`, `fixed_table`) is non-null.
+    /// `spike_pieces(max_spikes, k, rec_base, rec_spikes, row_segments, seg_piece, work_start)`: threads
+    /// `j <` window step `k`'s spike count (and `< max_spikes`) write the number of 32-synapse pieces of their
+    /// spike's row to `work_start[j]`.
+    #[link_name = "nt_host_spike_pieces"]
+    pub fn spike_pieces(
+        blocks: c_uint,
+        threads: c_uint,
+        max_spikes: c_uint,
+        k: c_uint,
+        rec_base: *const u64,
+        rec_spikes: *const u32,
+        row_segments: *const u32,
+        seg_piece: *const u64,
+        work_start: *mut u64,
+    );
+    /// `spike_work(max_spikes, chunk, k, rec_base, work_start, work_chunk)`: threads `c < ceil(max_spikes /
+    /// chunk)` turn `work_start` of window step `k`'s spikes `c * chunk ..` into an exclusive prefix sum within
+    /// their chunk and write the chunk's total to `work_chunk[c]` (0 past the step's spikes).
+    #[link_name = "nt_host_spike_work"]
+    pub fn spike_work(
+        blocks: c_uint,
+        threads: c_uint,
+        max_spikes: c_uint,
+        chunk: c_uint,
+        k: c_uint,
+        rec_base: *const u64,
+        work_start: *mut u64,
+        work_chunk: *mut u64,
+    );
+    /// `spike_work_base(max_spikes, chunk, group, k, rec_base, work_chunk, work_group, work_start)`: threads
+    /// `j <` the step's spike count (and `< max_spikes`) add their chunk's scanned offset to `work_start[j]`.
+    #[link_name = "nt_host_spike_work_base"]
+    pub fn spike_work_base(
+        blocks: c_uint,
+        threads: c_uint,
+        max_spikes: c_uint,
+        chunk: c_uint,
+        group: c_uint,
+        k: c_uint,
+        rec_base: *const u64,
+        work_chunk: *const u64,
+        work_group: *const u64,
+        work_start: *mut u64,
+    );
+    /// `deliver_spikes(rec_base, k, rec_spikes, work_start, work_total, row_segments, seg_piece, segment_start,
+    /// segment_delay, segment_receptor, targets, weights, weight_index, fixed_table, scale, step, slots, n_pad,
+    /// ring)`: delivery of window step `k`'s spikes into the ring, one (spike, 32-synapse piece) item per warp
+    /// over a fixed grid (`DELIVERY_BLOCKS` x `DELIVERY_THREADS`, a multiple of 32 threads per block); `work_start`
+    /// / `work_total` as written by `spike_work`, the scans and `spike_work_base`. Exactly one of `weights` /
+    /// (`weight_index`, `fixed_table`) is non-null.
     #[link_name = "nt_host_deliver_spikes"]
     pub fn deliver_spikes(
         blocks: c_uint,
@@ -182,7 +244,10 @@ unsafe extern "C" {
         rec_base: *const u64,
         k: c_uint,
         rec_spikes: *const u32,
+        work_start: *const u64,
+        work_total: *const u64,
         row_segments: *const u32,
+        seg_piece: *const u64,
         segment_start: *const u64,
         segment_delay: *const u16,
         segment_receptor: *const u8,
@@ -205,7 +270,10 @@ unsafe extern "C" {
         rec_base: *const u64,
         k: c_uint,
         rec_spikes: *const u32,
+        work_start: *const u64,
+        work_total: *const u64,
         row_segments: *const u32,
+        seg_piece: *const u64,
         segment_start: *const u64,
         segment_delay: *const u16,
         segment_receptor: *const u8,

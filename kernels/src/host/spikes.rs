@@ -2,7 +2,7 @@
 //! warp-cooperative delivery of spikes or graded activity, launched with the same grid as on a GPU.
 
 use super::{LANES, WRAPPER_THREADS, blocks_for, len_u32, raw};
-use crate::{DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk};
+use crate::{DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk, compaction_group, segment_pieces, work_chunk};
 
 /// Weights of [`SynapseRows`].
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct SynapseRows {
     n_pad: usize,
     row_segments: Vec<u32>,
     segment_start: Vec<u64>,
+    /// `segment_pieces(segment_start)`: 32-synapse pieces before each segment.
+    seg_piece: Vec<u64>,
     segment_delay: Vec<u16>,
     segment_receptor: Vec<u8>,
     targets: Vec<u32>,
@@ -70,6 +72,7 @@ impl SynapseRows {
             slots: ring.slots,
             n_pad: ring.n_pad,
             row_segments,
+            seg_piece: segment_pieces(&segment_start),
             segment_start,
             segment_delay,
             segment_receptor,
@@ -116,8 +119,10 @@ pub struct SpikeRecord {
     n_neurons: usize,
     window: usize,
     chunk: u32,
+    group: u32,
     masks: Vec<u64>,
     chunk_offset: Vec<u64>,
+    group_offset: Vec<u64>,
     rec_base: Vec<u64>,
     rec_spikes: Vec<u32>,
 }
@@ -129,12 +134,16 @@ impl SpikeRecord {
         let n_words = n_neurons.div_ceil(LANES);
         let chunk = compaction_chunk(n_words);
         let n_chunks = n_words.div_ceil(chunk as usize);
+        let group = compaction_group(n_chunks);
+        let n_groups = n_chunks.div_ceil(group as usize);
         Self {
             n_neurons,
             window,
             chunk,
+            group,
             masks: vec![0; n_words.max(1)],
             chunk_offset: vec![0; n_chunks.max(1)],
+            group_offset: vec![0; n_groups.max(1)],
             rec_base: vec![0; window + 1],
             rec_spikes: vec![0; (window * n_neurons).max(1)],
         }
@@ -145,17 +154,21 @@ impl SpikeRecord {
         self.window
     }
 
-    /// Kernels `spike_masks`, `spike_chunk_totals`, `spike_scan_chunks`, `spike_scatter`: appends the neurons
-    /// whose flag is non-zero as window step `k` (steps `0..k` must have been compacted since the window began).
+    /// Kernels `spike_masks`, `spike_chunk_totals`, `spike_scan_groups`, `spike_scan_tops`, `spike_scatter`:
+    /// appends the neurons whose flag is non-zero as window step `k` (steps `0..k` must have been compacted
+    /// since the window began).
     pub fn compact(&mut self, spiked: &[u8], k: usize) {
         assert_eq!(spiked.len(), self.n_neurons, "one flag per neuron");
         assert!(k < self.window, "window step {k} beyond the window of {}", self.window);
         let n_words = self.n_neurons.div_ceil(LANES);
         let n_chunks = n_words.div_ceil(self.chunk as usize);
-        // SAFETY: masks holds n_words words (threads w < n_words write masks[w], read spiked[< n_neurons]);
-        // chunk_offset holds n_chunks entries (threads c < n_chunks read masks of their chunk, < n_words);
-        // the scan reads/writes chunk_offset[< n_chunks] and rec_base[k], rec_base[k + 1] with k + 1 <= window;
-        // the scatter writes rec_spikes from rec_base[k] on, at most n_neurons per step, so below
+        let n_groups = n_chunks.div_ceil(self.group as usize);
+        // SAFETY: masks holds max(n_words, 1) words (threads w < n_words write masks[w], read spiked[< n_neurons]);
+        // chunk_offset holds max(n_chunks, 1) entries (threads c < n_chunks read masks of their chunk, < n_words);
+        // the group scan's threads g < n_groups read/write chunk_offset[< n_chunks] and write group_offset[g]
+        // (max(n_groups, 1) entries); the top scan reads/writes group_offset[< n_groups] and rec_base[k],
+        // rec_base[k + 1] with k + 1 <= window; the scatter reads chunk_offset[c], group_offset[c / group] with
+        // c / group < n_groups and writes rec_spikes from rec_base[k] on, at most n_neurons per step, so below
         // (k + 1) * n_neurons <= rec_spikes.len() (rec_base[k] <= k * n_neurons by induction over the steps).
         unsafe {
             raw::spike_masks(
@@ -173,12 +186,20 @@ impl SpikeRecord {
                 self.masks.as_ptr(),
                 self.chunk_offset.as_mut_ptr(),
             );
-            raw::spike_scan_chunks(
-                1,
-                1,
+            raw::spike_scan_groups(
+                blocks_for(n_groups),
+                WRAPPER_THREADS,
                 len_u32(n_chunks),
-                len_u32(k),
+                self.group,
                 self.chunk_offset.as_mut_ptr(),
+                self.group_offset.as_mut_ptr(),
+            );
+            raw::spike_scan_tops(
+                1,
+                1,
+                len_u32(n_groups),
+                len_u32(k),
+                self.group_offset.as_mut_ptr(),
                 self.rec_base.as_mut_ptr(),
             );
             raw::spike_scatter(
@@ -186,11 +207,25 @@ impl SpikeRecord {
                 WRAPPER_THREADS,
                 len_u32(n_words),
                 self.chunk,
+                self.group,
                 self.masks.as_ptr(),
                 self.chunk_offset.as_ptr(),
+                self.group_offset.as_ptr(),
                 self.rec_spikes.as_mut_ptr(),
             );
         }
+    }
+
+    /// The record offsets: window step `k`'s spikes are `rec_spikes[rec_base[k]..rec_base[k + 1]]` (valid for
+    /// the steps compacted in this window; `window + 1` entries).
+    pub fn rec_base(&self) -> &[u64] {
+        &self.rec_base
+    }
+
+    /// Words of 64 neurons per compaction chunk and chunks per group of this record's scan
+    /// ([`compaction_chunk`], [`compaction_group`]).
+    pub fn chunk_and_group(&self) -> (u32, u32) {
+        (self.chunk, self.group)
     }
 
     /// The spikes of window step `k` (valid once `compact(.., k)` ran in this window).
@@ -237,12 +272,15 @@ fn run_deliver(
         RowWeights::Dense(w) => (w.as_ptr(), std::ptr::null(), std::ptr::null()),
         RowWeights::Table { index, fixed_table, .. } => (std::ptr::null(), index.as_ptr(), fixed_table.as_ptr()),
     };
+    let work = number_pieces(rows, record, k);
     let f = if broken { raw::deliver_spikes_broken_for_test } else { raw::deliver_spikes };
     // SAFETY: `SynapseRows::new` checked the CSR structure (row_segments, segment_start, per-segment arrays),
-    // receptors < n_channels, targets < n_pad and table indices; the record's spikes of step k are neuron ids
-    // < n_neurons = n_pre written by `compact` within rec_spikes; slots are taken modulo `slots`, so every ring
-    // index is < n_channels * slots * n_pad = ring.len(). Exactly one of `weights` / (`index`, `table`) is
-    // non-null, as the kernel expects.
+    // receptors < n_channels, targets < n_pad and table indices, and seg_piece is its piece prefix (n_seg + 1
+    // entries); the record's spikes of step k are neuron ids < n_neurons = n_pre written by `compact` within
+    // rec_spikes; work_start (n_pre entries) and work_total[0..2] were written by `number_pieces` for step k, so
+    // every piece w < work_total[1] maps to a spike j < its spike count and a segment of that spike's row, and
+    // the synapse index is below that segment's end; slots are taken modulo `slots`, so every ring index is
+    // < n_channels * slots * n_pad = ring.len(). Exactly one of `weights` / (`index`, `table`) is non-null.
     unsafe {
         f(
             DELIVERY_BLOCKS,
@@ -250,7 +288,10 @@ fn run_deliver(
             record.rec_base.as_ptr(),
             len_u32(k),
             record.rec_spikes.as_ptr(),
+            work.start.as_ptr(),
+            work.total.as_ptr(),
             rows.row_segments.as_ptr(),
+            rows.seg_piece.as_ptr(),
             rows.segment_start.as_ptr(),
             rows.segment_delay.as_ptr(),
             rows.segment_receptor.as_ptr(),
@@ -265,6 +306,81 @@ fn run_deliver(
             ring.as_mut_ptr(),
         )
     };
+}
+
+/// The per-step numbering of the (spike, 32-synapse piece) items of `deliver_spikes`.
+struct Pieces {
+    /// First piece of each spike of the step (n_neurons entries, the step's spike count used).
+    start: Vec<u64>,
+    /// `[0, number of pieces]`.
+    total: Vec<u64>,
+}
+
+/// Kernels `spike_pieces`, `spike_work`, `spike_scan_groups`, `spike_scan_tops`, `spike_work_base`: numbers the pieces of
+/// window step `k`'s spikes with the grids of the GPU step sequence.
+fn number_pieces(rows: &SynapseRows, record: &SpikeRecord, k: usize) -> Pieces {
+    let max_spikes = record.n_neurons;
+    let chunk = work_chunk(max_spikes);
+    let n_chunks = max_spikes.div_ceil(chunk as usize);
+    let group = compaction_group(n_chunks);
+    let n_groups = n_chunks.div_ceil(group as usize);
+    let mut start = vec![0u64; max_spikes.max(1)];
+    let mut chunk_total = vec![0u64; n_chunks.max(1)];
+    let mut group_total = vec![0u64; n_groups.max(1)];
+    let mut total = vec![0u64; 2];
+    // SAFETY: spike_pieces: threads j < min(count, n_neurons) read rec_base[k], rec_base[k + 1] (k < window)
+    // and the step's spike j (within rec_spikes; ids < n_pre, so row_segments[id + 1] and seg_piece of a segment
+    // index <= n_seg are in bounds) and write start[j] (n_neurons entries). spike_work: threads c < n_chunks
+    // read and write start[j] for j < min((c + 1) * chunk, count) <= n_neurons and write chunk_total[c]
+    // (n_chunks). spike_scan_groups: threads g < n_groups over chunk_total[< n_chunks], group_total[g].
+    // spike_scan_tops: one thread, group_total[< n_groups] and total[0], total[1] (k = 0). spike_work_base:
+    // threads j < min(count, n_neurons) read chunk_total[j / chunk] and group_total[j / chunk / group], both in
+    // bounds, and update start[j].
+    unsafe {
+        raw::spike_pieces(
+            blocks_for(max_spikes),
+            WRAPPER_THREADS,
+            len_u32(max_spikes),
+            len_u32(k),
+            record.rec_base.as_ptr(),
+            record.rec_spikes.as_ptr(),
+            rows.row_segments.as_ptr(),
+            rows.seg_piece.as_ptr(),
+            start.as_mut_ptr(),
+        );
+        raw::spike_work(
+            blocks_for(n_chunks),
+            WRAPPER_THREADS,
+            len_u32(max_spikes),
+            chunk,
+            len_u32(k),
+            record.rec_base.as_ptr(),
+            start.as_mut_ptr(),
+            chunk_total.as_mut_ptr(),
+        );
+        raw::spike_scan_groups(
+            blocks_for(n_groups),
+            WRAPPER_THREADS,
+            len_u32(n_chunks),
+            group,
+            chunk_total.as_mut_ptr(),
+            group_total.as_mut_ptr(),
+        );
+        raw::spike_scan_tops(1, 1, len_u32(n_groups), 0, group_total.as_mut_ptr(), total.as_mut_ptr());
+        raw::spike_work_base(
+            blocks_for(max_spikes),
+            WRAPPER_THREADS,
+            len_u32(max_spikes),
+            chunk,
+            group,
+            len_u32(k),
+            record.rec_base.as_ptr(),
+            chunk_total.as_ptr(),
+            group_total.as_ptr(),
+            start.as_mut_ptr(),
+        );
+    }
+    Pieces { start, total }
 }
 
 /// Kernel `deliver_graded`: every neuron `i` with `activity[i] != 0` adds `round_ties_even(w * activity[i] *

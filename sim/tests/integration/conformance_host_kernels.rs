@@ -106,10 +106,24 @@ impl Launcher for Recording {
         apply_silence_and_flag(n: u32, silenced: &Vec<u64>, spiked: &mut Vec<u8>);
         spike_masks(n: u32, spiked: &Vec<u8>, masks: &mut Vec<u64>);
         spike_chunk_totals(n_words: u32, chunk: u32, masks: &Vec<u64>, offset: &mut Vec<u64>);
-        spike_scan_chunks(n_chunks: u32, k: u32, offset: &mut Vec<u64>, rec_base: &mut Vec<u64>);
-        spike_scatter(n_words: u32, chunk: u32, masks: &Vec<u64>, offset: &Vec<u64>, rec: &mut Vec<u32>);
+        spike_scan_groups(n_chunks: u32, group: u32, offset: &mut Vec<u64>, group_offset: &mut Vec<u64>);
+        spike_scan_tops(n_groups: u32, k: u32, group_offset: &mut Vec<u64>, rec_base: &mut Vec<u64>);
+        spike_scatter(
+            n_words: u32, chunk: u32, group: u32, masks: &Vec<u64>, offset: &Vec<u64>, group_offset: &Vec<u64>,
+            rec: &mut Vec<u32>,
+        );
+        spike_pieces(
+            max: u32, k: u32, rec_base: &Vec<u64>, rec: &Vec<u32>, rows: &Vec<u32>, pieces: &Vec<u64>,
+            work_start: &mut Vec<u64>,
+        );
+        spike_work(max: u32, chunk: u32, k: u32, rec_base: &Vec<u64>, work_start: &mut Vec<u64>, work_chunk: &mut Vec<u64>);
+        spike_work_base(
+            max: u32, chunk: u32, group: u32, k: u32, rec_base: &Vec<u64>, work_chunk: &Vec<u64>,
+            work_group: &Vec<u64>, work_start: &mut Vec<u64>,
+        );
         deliver_spikes(
-            rec_base: &Vec<u64>, k: u32, rec: &Vec<u32>, rows: &Vec<u32>, start: &Vec<u64>, delay: &Vec<u16>,
+            rec_base: &Vec<u64>, k: u32, rec: &Vec<u32>, work_start: &Vec<u64>, work_total: &Vec<u64>,
+            rows: &Vec<u32>, pieces: &Vec<u64>, start: &Vec<u64>, delay: &Vec<u16>,
             receptor: &Vec<u8>, targets: &Vec<u32>, w: Option<&Vec<f32>>, index: Option<&Vec<u16>>,
             table: Option<&Vec<i64>>, scale: f64, step: u64, slots: u32, n_pad: u32, ring: &mut Vec<i64>,
         );
@@ -155,9 +169,10 @@ impl Launcher for Recording {
 /// The launch sequence of four steps of the random lif_exp network (700 neurons in 11 blocks, 3 channels,
 /// gap junctions, 64 spike trains, synapses): plain, with a gain change, with the gain kept and a neuron
 /// silenced, and with both undone — against the sequence written down from `kernels/cuda/network.cu` with the
-/// CUDA launcher's grids (700 or 704 threads → 3 blocks of 256; 11 mask words, 1 chunk and 64 trains → 1 block
-/// of 256; the scan → 1 block; delivery → 256 blocks of 128). The backend's results must equal the plain
-/// cuda-host backend's.
+/// CUDA launcher's grids (700 or 704 threads → 3 blocks of 256; 11 mask words, 3 chunks of 4 words in 1 group
+/// and 64 trains → 1 block of 256; the top scan → 1 block; the piece numbering: 700 spikes → 3 blocks
+/// (spike_pieces, spike_work_base), 22 chunks of 32 spikes in 5 groups → 1 block; delivery → 256 blocks of 128). The backend's results must equal the
+/// plain cuda-host backend's.
 #[test]
 fn host_launcher_receives_the_cuda_launch_sequence_and_grids() {
     let (setup, _) = suite::random_setup(Kind::LifExp);
@@ -200,8 +215,14 @@ fn host_launcher_receives_the_cuda_launch_sequence_and_grids() {
         expected.extend([
             launch("spike_masks", 1, 256),
             launch("spike_chunk_totals", 1, 256),
-            launch("spike_scan_chunks", 1, 256),
+            launch("spike_scan_groups", 1, 256),
+            launch("spike_scan_tops", 1, 256),
             launch("spike_scatter", 1, 256),
+            launch("spike_pieces", 3, 256),
+            launch("spike_work", 1, 256),
+            launch("spike_scan_groups", 1, 256),
+            launch("spike_scan_tops", 1, 256),
+            launch("spike_work_base", 3, 256),
             launch("deliver_spikes", 256, 128),
             launch("snapshot_v", 3, 256),
         ]);
@@ -223,4 +244,16 @@ fn host_launcher_receives_the_cuda_launch_sequence_and_grids() {
     rec.read_state(0, &all, &mut va);
     plain.read_state(0, &all, &mut vb);
     assert_eq!(va.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), vb.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+}
+
+/// The volley case is sharp too: the deliberately broken delivery kernel changes its spikes or final V_m.
+#[test]
+fn broken_delivery_is_detected_on_synchronous_volleys() {
+    let setup = suite::volley_setup();
+    let mut cpu = CpuBackend::new(&setup).unwrap();
+    let mut broken = host_broken(&setup);
+    let a = suite::outcome(&setup, &Default::default(), &mut cpu);
+    let b = suite::outcome(&setup, &Default::default(), broken.as_mut());
+    assert_ne!(a, b, "a broken delivery kernel went unnoticed on the volleys");
+    assert_ne!((a.steps, a.neurons), (b.steps, b.neurons), "the broken delivery must change the spikes");
 }

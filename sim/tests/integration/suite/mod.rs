@@ -379,6 +379,91 @@ pub fn broken_kernel_case(make_broken: MakeBackend) {
     assert_ne!((a.steps, a.neurons), (b.steps, b.neurons), "a broken delivery kernel went unnoticed");
 }
 
+/// Neurons of [`volley_setup`].
+pub const VOLLEY_N: u32 = 6000;
+/// Steps of [`volley_setup`].
+pub const VOLLEY_STEPS: u64 = 400;
+/// Steps at which every neuron of [`volley_setup`] is forced to spike.
+pub const VOLLEY_AT: [u64; 4] = [20, 120, 220, 320];
+
+/// Synchronous volleys: 6000 lif_delta neurons, each receiving 60 synapses whose rows split into two segments of
+/// about 30 synapses (receptor = pre % 2, delay 1 + pre % 3 or one more), Poisson background, and prescribed
+/// spike trains that make every neuron spike at [`VOLLEY_AT`] (6000 spikes in one step) plus 10 % of the neurons
+/// at 20 random steps each. Sized so that every level of the compaction scan (words → chunks → groups) and of
+/// the per-step scan over the spike list that numbers the delivery pieces has more than two items.
+pub fn volley_setup() -> SimSetup {
+    let n = VOLLEY_N;
+    let mut syn = Vec::new();
+    for post in 0..n {
+        let mut r = SequenceRng::new(CounterRng::new(21, Stream::Connectivity), post);
+        for _ in 0..60 {
+            let pre = r.below(n as u64) as u32;
+            let receptor = (pre % 2) as u8;
+            let w = if receptor == 1 { -0.4 } else { 0.2 } * (0.5 + r.uniform()) as f32;
+            syn.push(Synapse { pre, post, weight: w, delay: 1 + (pre % 3) as u16 + r.below(2) as u16, receptor });
+        }
+    }
+    let m = SynapseMatrix::from_synapses(n, n, syn).unwrap();
+    let receptors = ["ex", "in"]
+        .iter()
+        .enumerate()
+        .map(|(k, name)| ReceptorChannel { name: name.to_string(), excitatory: k == 0 })
+        .collect();
+    let network = Arc::new(CompiledNetwork::from_parts(
+        "volleys",
+        vec![],
+        (0..n).map(|i| Neuron::new(i as u64, format!("n{i}"))).collect(),
+        receptors,
+        m,
+        GapMatrix::from_junctions(n, &[]).unwrap(),
+        DT,
+    ));
+    let model =
+        CompiledModel::compile(&[NeuronParams::LifDelta(LifDeltaParams::default())], &network.receptors, DT).unwrap();
+    let mut events: Vec<(u32, u64)> = (0..n).flat_map(|i| VOLLEY_AT.map(|s| (i, s))).collect();
+    for i in (0..n).step_by(10) {
+        let mut r = SequenceRng::new(CounterRng::new(22, Stream::Connectivity), i);
+        events.extend((0..20).map(|_| (i, r.below(VOLLEY_STEPS))));
+    }
+    let spike_trains = Arc::new(SpikeTrains::from_events(events, n as usize, VOLLEY_STEPS).unwrap().0);
+    SimSetup {
+        spike_trains,
+        model,
+        param_set: vec![0; n as usize],
+        init: vec![StateInit { var: 0, rule: InitRule::Uniform { lo: -70.0, hi: -55.0 }, targets: None }],
+        stimuli: vec![Stimulus {
+            name: "background".into(),
+            kind: StimulusKind::Poisson { rate_hz: 20_000.0, weight: 0.1, channel: 0 },
+            targets: (0..n).collect(),
+            start_step: 0,
+            stop_step: VOLLEY_STEPS,
+        }],
+        network,
+        seed: 23,
+        steps: VOLLEY_STEPS,
+    }
+}
+
+/// The volleys of [`volley_setup`], bit-identical with the CPU backend; the volley steps have more than 1024
+/// spikes each (checked on the CPU outcome).
+pub fn volley_case(make: MakeBackend) {
+    use neurotwin_kernels::{compaction_chunk, compaction_group, work_chunk};
+    // Compaction: 94 words in chunks of 4 → 24 chunks in groups of 5 → 5 groups.
+    let words = (VOLLEY_N as usize).div_ceil(64);
+    let chunks = words.div_ceil(compaction_chunk(words) as usize);
+    assert_eq!((words, compaction_chunk(words), chunks, compaction_group(chunks)), (94, 4, 24, 5));
+    // Piece numbering: spikes in chunks of 32 → 188 chunks in groups of 14; 1025 spikes already fill 33 chunks in
+    // 3 groups.
+    let piece_chunks = (VOLLEY_N as usize).div_ceil(work_chunk(VOLLEY_N as usize) as usize);
+    assert_eq!((work_chunk(VOLLEY_N as usize), piece_chunks, compaction_group(piece_chunks)), (32, 188, 14));
+    let setup = volley_setup();
+    let o = check_identical("synchronous volleys 6000", &setup, &Default::default(), 30_000, &make);
+    for at in VOLLEY_AT {
+        let count = o.steps.iter().filter(|&&s| s == at).count();
+        assert!(count > 1024, "step {at}: {count} spikes");
+    }
+}
+
 /// The conformance suite for one backend: `conformance_suite!(module, constructor)` (plus
 /// `broken = constructor` for a backend that can build a deliberately broken delivery kernel, and/or an
 /// attribute such as `#[ignore = "needs a CUDA GPU"]` for every case). Each case runs the CPU backend and the
@@ -436,6 +521,12 @@ macro_rules! conformance_suite {
             $(#[$attr])?
             fn random_dense_network_graded_is_bit_identical() {
                 suite::random_case(Kind::Graded, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn synchronous_volleys_of_6000_spikes_are_bit_identical() {
+                suite::volley_case($make);
             }
 
             #[test]
