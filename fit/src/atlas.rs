@@ -38,14 +38,19 @@ pub struct StimExample {
     pub measured: Vec<f64>,
 }
 
-/// Where a task's simulations and gradients run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FitBackend {
-    /// `RateModel` on the CPU (rayon).
-    Cpu,
-    /// The CUDA kernels of `kernels/cuda/fit_rate.cu` compiled for the host ([`HostKernelRate`]):
-    /// bit-identical to `Cpu`, for verification.
-    HostKernels,
+pub use neurotwin_kernels::backend_kind::BackendKind;
+
+/// The backend a fit runs for `kind`: [`BackendKind::Cpu`] (`RateModel`, rayon) or [`BackendKind::CudaHost`]
+/// (the CUDA kernels of `kernels/cuda/fit_rate.cu` compiled for the host, [`HostKernelRate`]: bit-identical to
+/// the CPU, for verification). [`BackendKind::Auto`] runs on the CPU; [`BackendKind::Cuda`] is refused.
+pub fn check_fit_backend(kind: BackendKind) -> Result<BackendKind, String> {
+    match kind {
+        BackendKind::Cpu | BackendKind::Auto => Ok(BackendKind::Cpu),
+        BackendKind::CudaHost => Ok(BackendKind::CudaHost),
+        BackendKind::Cuda => Err(format!(
+            "--backend {kind}: use cpu or cuda-host (fitting on a GPU device is not built yet; its kernels are verified on the host)"
+        )),
+    }
 }
 
 /// The atlas fitting task on one rate model.
@@ -53,7 +58,9 @@ pub struct AtlasTask<'a> {
     pub model: RateModel<'a>,
     pub protocol: AtlasProtocol,
     pub checkpoint_every: usize,
-    pub backend: FitBackend,
+    /// Where simulations and gradients run: [`BackendKind::CudaHost`] runs the host kernels, any other kind the
+    /// CPU (pass the kind through [`check_fit_backend`] first to refuse [`BackendKind::Cuda`]).
+    pub backend: BackendKind,
 }
 
 /// Mean of `V` over the window, for chosen neurons.
@@ -136,17 +143,17 @@ impl Objective for ControlRun {
 impl AtlasTask<'_> {
     fn sim_loss(&self, v: &RateValues, input: &Input, obj: &mut dyn Objective) -> f64 {
         match self.backend {
-            FitBackend::Cpu => self.model.loss(v, input, obj),
-            FitBackend::HostKernels => HostKernelRate::from_model(&self.model).loss(v, input, obj),
+            BackendKind::CudaHost => HostKernelRate::from_model(&self.model).loss(v, input, obj),
+            _ => self.model.loss(v, input, obj),
         }
     }
 
     fn sim_grad(&self, v: &RateValues, input: &Input, obj: &mut dyn Objective) -> (f64, RateGrads) {
         match self.backend {
-            FitBackend::Cpu => self.model.loss_and_grad(v, input, obj, self.checkpoint_every),
-            FitBackend::HostKernels => {
+            BackendKind::CudaHost => {
                 HostKernelRate::from_model(&self.model).loss_and_grad(v, input, obj, self.checkpoint_every)
             }
+            _ => self.model.loss_and_grad(v, input, obj, self.checkpoint_every),
         }
     }
 
@@ -270,5 +277,19 @@ impl AtlasTask<'_> {
         let mut raw = vec![0.0; p.raw.len()];
         total.reduce(net, &v, p, &mut raw);
         (loss, raw)
+    }
+}
+
+#[cfg(test)]
+mod backend_tests {
+    use super::*;
+
+    #[test]
+    fn fit_backend_check_runs_auto_on_the_cpu_and_refuses_cuda() {
+        assert_eq!(check_fit_backend(BackendKind::Cpu), Ok(BackendKind::Cpu));
+        assert_eq!(check_fit_backend(BackendKind::Auto), Ok(BackendKind::Cpu));
+        assert_eq!(check_fit_backend(BackendKind::CudaHost), Ok(BackendKind::CudaHost));
+        let e = check_fit_backend(BackendKind::Cuda).unwrap_err();
+        assert!(e.starts_with("--backend cuda: use cpu or cuda-host") && !e.contains('\n'), "{e}");
     }
 }

@@ -309,6 +309,7 @@ pub fn nvrtc_source(k: &KernelSource) -> String {
 }
 
 pub mod arch;
+pub mod backend_kind;
 pub mod host;
 pub mod nvrtc;
 pub mod precompiled;

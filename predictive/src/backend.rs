@@ -35,34 +35,18 @@ pub trait Backend: Sync {
     fn col_normalize(&self, w: &mut Csr, target: f64);
 }
 
-/// Which backend a scenario runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackendKind {
-    /// Rust CPU code (rayon).
-    Cpu,
-    /// The CUDA kernels compiled for the host (verification).
-    CudaHost,
-}
+pub use neurotwin_kernels::backend_kind::BackendKind;
 
-impl BackendKind {
-    /// The backend object.
-    pub fn backend(self) -> &'static dyn Backend {
-        match self {
-            BackendKind::Cpu => &Cpu,
-            BackendKind::CudaHost => &HostKernels,
-        }
-    }
-}
-
-impl std::str::FromStr for BackendKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "cpu" => Ok(BackendKind::Cpu),
-            "cuda-host" => Ok(BackendKind::CudaHost),
-            _ => Err(format!("unknown predictive-coding backend `{s}` (cpu, cuda-host)")),
-        }
+/// The backend object for `kind`, with the kind that actually runs: [`BackendKind::Auto`] runs on the CPU
+/// (there is no GPU launcher for predictive coding yet), [`BackendKind::Cuda`] is refused for the same reason.
+pub fn backend_for(kind: BackendKind) -> Result<(BackendKind, &'static dyn Backend), String> {
+    match kind {
+        BackendKind::Cpu | BackendKind::Auto => Ok((BackendKind::Cpu, &Cpu)),
+        BackendKind::CudaHost => Ok((BackendKind::CudaHost, &HostKernels)),
+        BackendKind::Cuda => Err(
+            "predictive coding has no GPU launcher yet; use --backend cpu or cuda-host (its kernels are verified on the host)"
+                .into(),
+        ),
     }
 }
 
@@ -234,5 +218,30 @@ impl Backend for HostKernels {
         let mut vals = std::mem::take(&mut w.vals);
         neurotwin_kernels::host::pc_col_normalize(w.view(), target, &mut vals);
         w.vals = vals;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_for_runs_auto_on_the_cpu_and_refuses_cuda() {
+        assert_eq!(backend_for(BackendKind::Cpu).map(|(k, _)| k), Ok(BackendKind::Cpu));
+        assert_eq!(backend_for(BackendKind::Auto).map(|(k, _)| k), Ok(BackendKind::Cpu));
+        assert_eq!(backend_for(BackendKind::CudaHost).map(|(k, _)| k), Ok(BackendKind::CudaHost));
+        let e = backend_for(BackendKind::Cuda).map(|(k, _)| k).unwrap_err();
+        assert!(e.contains("use --backend cpu or cuda-host") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn backend_for_gives_the_objects_that_compute_the_same_activation() {
+        let r = [-1.5, 0.0, 2.25];
+        for kind in [BackendKind::Cpu, BackendKind::CudaHost] {
+            let (_, b) = backend_for(kind).unwrap();
+            let mut fr = [9.0; 3];
+            b.activate(Activation::Relu, &r, &mut fr);
+            assert_eq!(fr, [0.0, 0.0, 2.25], "{kind}");
+        }
     }
 }

@@ -27,7 +27,7 @@ pub mod model;
 pub mod output;
 pub mod scenario;
 
-pub use backend::{Backend, BackendKind, Cpu, HostKernels};
+pub use backend::{Backend, BackendKind, Cpu, HostKernels, backend_for};
 pub use csr::Csr;
 pub use model::{Activation, Layer, PcNetwork, PcState, energy, infer, learn, predict};
 pub use scenario::{PcScenario, PcSummary, RunOptions, is_predictive_scenario, load_scenario, run_scenario};

@@ -313,7 +313,7 @@ fn sq_rel(x: &[f64], mu: &[f64]) -> f64 {
 pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError> {
     let t0 = Instant::now();
     let s = load_scenario(path)?;
-    let backend = opts.backend.backend();
+    let (ran_on, backend) = crate::backend::backend_for(opts.backend).map_err(PcError::Spec)?;
     let mut net = crate::guards::build_checked(&s, opts, path)?;
     let source = match &s.input {
         InputSpec::Patches { file, patch, scale } => {
@@ -425,7 +425,7 @@ pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError
     }
     let summary = PcSummary {
         scenario: s.name.clone(),
-        backend: opts.backend,
+        backend: ran_on,
         layer_sizes: net.layers.iter().map(|l| l.size).collect(),
         weights_nnz: net.weights.iter().map(Csr::nnz).collect(),
         training_batches: curve.len(),

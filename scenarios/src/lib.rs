@@ -19,5 +19,5 @@ pub mod targets;
 
 pub use build::{PreparedRun, prepare};
 pub use error::ScenarioError;
-pub use runner::{BackendChoice, RunRequest, RunResult, RunSummary, run_scenario};
+pub use runner::{BackendKind, RunRequest, RunResult, RunSummary, run_scenario};
 pub use spec::ScenarioSpec;

@@ -4,60 +4,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use neurotwin_models::{CounterRng, Stream};
-use neurotwin_sim::cuda::CudaBackend;
-use neurotwin_sim::host_kernels::HostKernelBackend;
+pub use neurotwin_sim::BackendKind;
 use neurotwin_sim::output::{write_json, write_node_table, write_sonata_spikes, write_state_report};
-use neurotwin_sim::{Backend, CpuBackend, RunOptions, SimError, SimRecording, SimSetup};
+use neurotwin_sim::{RunOptions, SimError, SimRecording, make_backend};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::build::{PreparedRun, prepare};
 use crate::error::ScenarioError;
 use crate::load::{expand_sweep, read};
-
-/// Which backend runs the simulation. All give bit-identical spikes for the same scenario and seed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// The rayon CPU backend.
-    #[default]
-    Cpu,
-    /// The CUDA kernels on a GPU (cudarc + NVRTC); an error when no usable GPU is found.
-    Cuda,
-    /// CUDA when a usable GPU is found, otherwise the CPU (saying so on stderr).
-    Auto,
-    /// The CUDA kernels compiled for the host and run sequentially (slow; for verification).
-    CudaHost,
-}
-
-impl std::str::FromStr for BackendChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "cpu" => Ok(Self::Cpu),
-            "cuda" => Ok(Self::Cuda),
-            "auto" => Ok(Self::Auto),
-            "cuda-host" => Ok(Self::CudaHost),
-            _ => Err(format!("unknown backend `{s}` (cpu, cuda, auto, cuda-host)")),
-        }
-    }
-}
-
-/// Creates the backend for a setup.
-pub fn make_backend(choice: BackendChoice, setup: &SimSetup) -> Result<Box<dyn Backend>, SimError> {
-    Ok(match choice {
-        BackendChoice::Cpu => Box::new(CpuBackend::new(setup)?),
-        BackendChoice::CudaHost => Box::new(HostKernelBackend::new(setup)?),
-        BackendChoice::Cuda => Box::new(CudaBackend::new(setup)?),
-        BackendChoice::Auto => match CudaBackend::new(setup) {
-            Ok(b) => Box::new(b),
-            Err(SimError::BackendUnavailable { reason, .. }) => {
-                eprintln!("note: CUDA backend unavailable ({reason}); running on the CPU");
-                Box::new(CpuBackend::new(setup)?)
-            }
-            Err(e) => return Err(e),
-        },
-    })
-}
 
 /// How to run a scenario file.
 #[derive(Clone, Debug, Default)]
@@ -68,7 +23,7 @@ pub struct RunRequest {
     /// Worker threads (overrides `run.threads`; 0 = all cores).
     pub threads: Option<usize>,
     pub progress: bool,
-    pub backend: BackendChoice,
+    pub backend: BackendKind,
     /// `--overwrite`: replace an earlier run's files in the output folder (only those; never an input).
     pub overwrite: bool,
     /// The scenario's text when it is built into the binary (`scenario` then only names it in messages).
@@ -180,12 +135,12 @@ pub fn simulate(
     progress: bool,
     label: &str,
 ) -> Result<(SimRecording, i32, &'static str), SimError> {
-    simulate_on(BackendChoice::Cpu, run, seed, progress, label)
+    simulate_on(BackendKind::Cpu, run, seed, progress, label)
 }
 
 /// Runs a prepared scenario on the chosen backend (no output written).
 pub fn simulate_on(
-    choice: BackendChoice,
+    choice: BackendKind,
     run: &PreparedRun,
     seed: u64,
     progress: bool,

@@ -500,7 +500,7 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
 pub fn run_sonata(
     path: &Path,
     out_dir: Option<&Path>,
-    backend: crate::BackendChoice,
+    backend: crate::BackendKind,
     progress: bool,
     overwrite: bool,
 ) -> Result<(SonataSimulation, crate::RunResult), ScenarioError> {

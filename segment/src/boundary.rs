@@ -38,7 +38,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::blockwise::{paste, tiles};
-use crate::cnn::{CnnBackend, OutputKind, Tensor, UNet3d, UNetSpec};
+use crate::cnn::{BackendKind, OutputKind, Tensor, UNet3d, UNetSpec, check_cnn_backend};
 use crate::error::SegmentError;
 use crate::membrane::{MembraneConfig, boundary_map, intensity_range, margin_voxels, range_from_histogram};
 use crate::volume::Volume;
@@ -79,26 +79,6 @@ impl RawSource for Volume<u8> {
     }
 }
 
-/// Where the U-Net runs (serde: `"cpu"` or `"cuda-host"`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CnnDevice {
-    /// The Rust layers (rayon).
-    #[default]
-    Cpu,
-    /// The CUDA C kernels compiled for the host (the GPU code path without a GPU; bit-identical to `cpu`).
-    CudaHost,
-}
-
-impl From<CnnDevice> for CnnBackend {
-    fn from(d: CnnDevice) -> Self {
-        match d {
-            CnnDevice::Cpu => CnnBackend::Cpu,
-            CnnDevice::CudaHost => CnnBackend::CudaHost,
-        }
-    }
-}
-
 /// How the boundary map is made (serde: `"sheetness"` or `{"cnn": {"weights": "unet.safetensors",
 /// "backend": "cpu"}}`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -110,8 +90,9 @@ pub enum BoundarySource {
     /// A 3D U-Net with weights from a safetensors file (layout in [`crate::cnn`]).
     Cnn {
         weights: PathBuf,
+        /// Where the U-Net runs (`"cpu"` or `"cuda-host"`; see [`check_cnn_backend`]).
         #[serde(default)]
-        backend: CnnDevice,
+        backend: BackendKind,
     },
 }
 
@@ -119,7 +100,7 @@ pub enum BoundarySource {
 #[derive(Clone, Debug)]
 pub enum BoundaryModel {
     Sheetness { cfg: MembraneConfig, range: (f32, f32) },
-    Cnn { net: Box<UNet3d>, backend: CnnBackend },
+    Cnn { net: Box<UNet3d>, backend: BackendKind },
 }
 
 /// Receptive-field radius of a U-Net in input voxels (z, y, x): a block read with at least this much context
@@ -151,7 +132,11 @@ pub fn cnn_context(spec: &UNetSpec) -> [usize; 3] {
 /// Boundary probability of a raw box through a U-Net as it stands (the network's own zero padding at the
 /// box faces; normalisation and affinity reduction in the module documentation). The pipeline uses
 /// [`cnn_boundary`], which replicates the volume's faces first.
-pub fn cnn_boundary_unpadded(net: &UNet3d, raw: &Volume<u8>, backend: CnnBackend) -> Result<Volume<f32>, SegmentError> {
+pub fn cnn_boundary_unpadded(
+    net: &UNet3d,
+    raw: &Volume<u8>,
+    backend: BackendKind,
+) -> Result<Volume<f32>, SegmentError> {
     let input = Tensor::from_volume(raw.shape, raw.data.iter().map(|&v| v as f32 / 255.0).collect())?;
     let y = net.predict_with(&input, backend)?;
     let data: Vec<f32> = match net.spec().output {
@@ -166,7 +151,7 @@ pub fn cnn_boundary_unpadded(net: &UNet3d, raw: &Volume<u8>, backend: CnnBackend
 
 /// The pipeline's U-Net boundary map of a whole in-memory volume (faces extended by edge replication, see
 /// the module documentation); equal to [`boundary_blockwise`] with any block.
-pub fn cnn_boundary(net: &UNet3d, raw: &Volume<u8>, backend: CnnBackend) -> Result<Volume<f32>, SegmentError> {
+pub fn cnn_boundary(net: &UNet3d, raw: &Volume<u8>, backend: BackendKind) -> Result<Volume<f32>, SegmentError> {
     boundary_blockwise(raw, &BoundaryModel::Cnn { net: Box::new(net.clone()), backend }, None, false)
 }
 
@@ -226,6 +211,7 @@ impl BoundaryModel {
                 Ok(Self::Sheetness { cfg: membrane.clone(), range })
             }
             BoundarySource::Cnn { weights, backend } => {
+                let backend = check_cnn_backend(*backend)?;
                 let net = UNet3d::load(weights)?;
                 if net.spec().in_channels != 1 {
                     return Err(SegmentError::Invalid(format!(
@@ -234,7 +220,7 @@ impl BoundaryModel {
                         net.spec().in_channels
                     )));
                 }
-                Ok(Self::Cnn { net: Box::new(net), backend: (*backend).into() })
+                Ok(Self::Cnn { net: Box::new(net), backend })
             }
         }
     }
@@ -369,11 +355,24 @@ mod tests {
     fn boundary_source_in_json() {
         let b: BoundarySource =
             serde_json::from_str(r#"{"cnn": {"weights": "w.safetensors", "backend": "cuda-host"}}"#).unwrap();
-        assert_eq!(b, BoundarySource::Cnn { weights: "w.safetensors".into(), backend: CnnDevice::CudaHost });
+        assert_eq!(b, BoundarySource::Cnn { weights: "w.safetensors".into(), backend: BackendKind::CudaHost });
         let b: BoundarySource = serde_json::from_str(r#"{"cnn": {"weights": "w.safetensors"}}"#).unwrap();
-        assert_eq!(b, BoundarySource::Cnn { weights: "w.safetensors".into(), backend: CnnDevice::Cpu });
+        assert_eq!(b, BoundarySource::Cnn { weights: "w.safetensors".into(), backend: BackendKind::Cpu });
         assert_eq!(serde_json::from_str::<BoundarySource>(r#""sheetness""#).unwrap(), BoundarySource::Sheetness);
         assert!(serde_json::from_str::<BoundarySource>(r#"{"cnn": {"weight": "w"}}"#).is_err());
+    }
+
+    #[test]
+    fn cnn_backend_check_runs_auto_on_the_cpu_and_refuses_cuda_before_reading_weights() {
+        assert_eq!(check_cnn_backend(BackendKind::Cpu).unwrap(), BackendKind::Cpu);
+        assert_eq!(check_cnn_backend(BackendKind::Auto).unwrap(), BackendKind::Cpu);
+        assert_eq!(check_cnn_backend(BackendKind::CudaHost).unwrap(), BackendKind::CudaHost);
+        let src: BoundarySource =
+            serde_json::from_str(r#"{"cnn": {"weights": "absent.safetensors", "backend": "cuda"}}"#).unwrap();
+        let raw = Volume::from_vec([2, 2, 2], [1.0; 3], vec![0u8; 8]).unwrap();
+        let e = BoundaryModel::load(&src, &MembraneConfig::default(), &raw, None).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("no CUDA device path yet; use --cnn-backend cpu or cuda-host"), "{e}");
+        assert!(!e.contains("absent.safetensors"), "{e}");
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub mod volume;
 pub mod watershed;
 pub mod zarr;
 
-pub use boundary::{BoundarySource, CnnDevice, RawSource};
+pub use boundary::{BoundarySource, RawSource};
 pub use error::SegmentError;
 pub use pipeline::{PipelineConfig, PipelineOutput, PipelineReport};
 pub use volume::Volume;

@@ -7,8 +7,14 @@
 //! [`Backend::spike_window`] steps of spikes where they were produced (the GPU's spike record) and hand them
 //! over in one transfer — what the engine uses. Both give the same spikes.
 
+pub use neurotwin_kernels::backend_kind::BackendKind;
+
 use crate::control::StepControl;
+use crate::cpu::CpuBackend;
+use crate::cuda::CudaBackend;
 use crate::error::SimError;
+use crate::host_kernels::HostKernelBackend;
+use crate::setup::SimSetup;
 
 /// Where the simulation runs.
 pub trait Backend: Send {
@@ -37,4 +43,22 @@ pub trait Backend: Send {
     /// Fixed-point scale of the spike-delivery buffers: weights are accumulated exactly as integers in
     /// units of `2^-exponent` (see `cpu::DeliveryScale`).
     fn delivery_scale_exponent(&self) -> i32;
+}
+
+/// Creates the backend of kind `kind` for a setup. [`BackendKind::Auto`] falls back to the CPU (saying so on
+/// stderr) only when CUDA is unavailable; any other CUDA error is returned.
+pub fn make_backend(kind: BackendKind, setup: &SimSetup) -> Result<Box<dyn Backend>, SimError> {
+    Ok(match kind {
+        BackendKind::Cpu => Box::new(CpuBackend::new(setup)?),
+        BackendKind::CudaHost => Box::new(HostKernelBackend::new(setup)?),
+        BackendKind::Cuda => Box::new(CudaBackend::new(setup)?),
+        BackendKind::Auto => match CudaBackend::new(setup) {
+            Ok(b) => Box::new(b),
+            Err(SimError::BackendUnavailable { reason, .. }) => {
+                eprintln!("note: CUDA backend unavailable ({reason}); running on the CPU");
+                Box::new(CpuBackend::new(setup)?)
+            }
+            Err(e) => return Err(e),
+        },
+    })
 }

@@ -17,7 +17,7 @@ pub mod record;
 pub mod setup;
 pub mod spike_trains;
 
-pub use backend::Backend;
+pub use backend::{Backend, BackendKind, make_backend};
 pub use control::{PerturbationSchedule, ReceptorBlock, Silencing, StepControl};
 pub use cpu::CpuBackend;
 pub use engine::{RunOptions, run};

@@ -7,7 +7,7 @@ use clap::Args;
 use neurotwin_io::inputs::InputSet;
 use neurotwin_io::run_dir::RunDir;
 use neurotwin_models::calcium::{IndicatorParams, PRESET_NAMES};
-use neurotwin_scenarios::BackendChoice;
+use neurotwin_scenarios::BackendKind;
 use neurotwin_scenarios::atlas::{AtlasReport, report::write_report, run_atlas};
 use neurotwin_scenarios::calcium_compare::{
     DEFAULT_VOLTAGE_MAPPING, RecordingConfig, RecordingFormat, RecordingResult, SimulatedActivity, compare_spikes,
@@ -51,7 +51,7 @@ pub struct CompareArgs {
     pub out: Option<PathBuf>,
     /// Backend for the simulations: cpu, cuda, auto, cuda-host.
     #[arg(long, default_value = "cpu")]
-    pub backend: BackendChoice,
+    pub backend: BackendKind,
     /// Replace the files of an earlier comparison in the output folder (only those; inputs never).
     #[arg(long)]
     pub overwrite: bool,

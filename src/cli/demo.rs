@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use neurotwin_scenarios::{BackendChoice, RunRequest, run_scenario};
+use neurotwin_scenarios::{BackendKind, RunRequest, run_scenario};
 
 use super::table::render;
 
@@ -10,7 +10,7 @@ use super::table::render;
 /// a binary copied anywhere runs it.
 pub const DEMO_SCENARIO: &str = include_str!("../../scenarios/celegans_touch.toml");
 
-pub fn demo(out: PathBuf, backend: BackendChoice) -> anyhow::Result<()> {
+pub fn demo(out: PathBuf, backend: BackendKind) -> anyhow::Result<()> {
     let req = RunRequest {
         scenario: PathBuf::from("celegans_touch.toml (built in)"),
         text: Some(DEMO_SCENARIO.to_string()),

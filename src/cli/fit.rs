@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use neurotwin_fit::atlas::FitBackend;
+use neurotwin_fit::atlas::{BackendKind, check_fit_backend};
 use neurotwin_scenarios::fitting::{AtlasFitReport, CalciumFitReport, FitReport, read_fit_scenario, run_fit_any};
 
 use super::table::render;
@@ -21,9 +21,10 @@ pub struct FitArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Backend of the simulations and gradients: cpu, or cuda-host (the CUDA fitting kernels compiled for
-    /// the host, bit-identical to cpu; for verification). A GPU device path is not built yet.
+    /// the host, bit-identical to cpu; for verification); auto runs on the CPU. A GPU device path (cuda) is
+    /// not built yet.
     #[arg(long, default_value = "cpu")]
-    pub backend: String,
+    pub backend: BackendKind,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -33,13 +34,7 @@ pub struct FitArgs {
 }
 
 pub fn fit(a: FitArgs) -> anyhow::Result<()> {
-    let backend = match a.backend.as_str() {
-        "cpu" => FitBackend::Cpu,
-        "cuda-host" => FitBackend::HostKernels,
-        other => anyhow::bail!(
-            "--backend {other}: use cpu or cuda-host (fitting on a GPU device is not built yet; its kernels are verified on the host)"
-        ),
-    };
+    let backend = check_fit_backend(a.backend).map_err(anyhow::Error::msg)?;
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().ok();
     }

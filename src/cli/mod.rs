@@ -17,7 +17,7 @@ pub mod table;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use neurotwin_scenarios::BackendChoice;
+use neurotwin_scenarios::BackendKind;
 
 #[derive(Parser, Debug)]
 #[command(name = "neurotwin", version, about = "Runnable, testable digital twins from connectomes")]
@@ -64,7 +64,7 @@ pub enum Command {
         /// Backend: cpu, cuda (fails without a usable GPU), auto (CUDA if available, else CPU),
         /// cuda-host (the CUDA kernels run on the CPU, for verification).
         #[arg(long, default_value = "cpu")]
-        backend: BackendChoice,
+        backend: BackendKind,
         /// Replace the files of an earlier run in the output folder (only those; inputs are never replaced).
         #[arg(long)]
         overwrite: bool,
@@ -76,7 +76,7 @@ pub enum Command {
         out: PathBuf,
         /// Backend: cpu, cuda, auto, cuda-host.
         #[arg(long, default_value = "cpu")]
-        backend: BackendChoice,
+        backend: BackendKind,
     },
     /// Compare a scenario's model with real data as its [compare] section says (propagation atlas,
     /// calcium recordings); writes tables (CSV, JSON) and figures (PNG).

@@ -22,7 +22,7 @@ use neurotwin_io::run_dir::RunDir;
 use neurotwin_scenarios::runner::{
     PreparedPoint, PreparedScenario, RUN_FILES, prepare_all, summarize, trial_seed, write_outputs,
 };
-use neurotwin_scenarios::{BackendChoice, RunRequest, RunResult, RunSummary};
+use neurotwin_scenarios::{BackendKind, RunRequest, RunResult, RunSummary};
 use neurotwin_sim::distributed::{DistributedBackend, SpikeExchange};
 use neurotwin_sim::output::write_json;
 use neurotwin_sim::{Backend, RunOptions, SimError};
@@ -92,7 +92,7 @@ pub fn run(req: &RunRequest, json: bool) -> anyhow::Result<bool> {
     if world.size() == 1 {
         return Ok(false);
     }
-    if req.backend != BackendChoice::Cpu {
+    if req.backend != BackendKind::Cpu {
         bail!("distributed runs (mpirun with {} ranks) use the CPU backend; drop --backend", world.size());
     }
     if matches!(threading, Threading::Single | Threading::Funneled) {

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use neurotwin_predictive::{BackendKind, PcSummary, RunOptions, run_scenario};
-use neurotwin_scenarios::BackendChoice;
 
 #[derive(clap::Args, Debug)]
 pub struct PcArgs {
@@ -12,9 +11,10 @@ pub struct PcArgs {
     /// Output folder (default: the scenario's [output] dir, else out/<scenario name>).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// Backend: cpu, or cuda-host (the CUDA kernels run on the CPU, for verification).
+    /// Backend: cpu, auto (= cpu: no GPU launcher yet), or cuda-host (the CUDA kernels run on the CPU, for
+    /// verification); cuda is refused.
     #[arg(long, default_value = "cpu")]
-    pub backend: String,
+    pub backend: BackendKind,
     /// Train this many batches instead of the scenario's training.batches.
     #[arg(long)]
     pub batches: Option<usize>,
@@ -27,8 +27,8 @@ pub struct PcArgs {
 }
 
 pub fn pc(a: PcArgs) -> anyhow::Result<()> {
-    let backend: BackendKind = a.backend.parse().map_err(anyhow::Error::msg)?;
-    execute(&a.scenario, RunOptions { out_dir: a.out, backend, batches: a.batches, overwrite: a.overwrite }, a.json)
+    let opts = RunOptions { out_dir: a.out, backend: a.backend, batches: a.batches, overwrite: a.overwrite };
+    execute(&a.scenario, opts, a.json)
 }
 
 /// `neurotwin run` on a predictive-coding scenario.
@@ -36,20 +36,12 @@ pub fn run_predictive(
     scenario: &Path,
     out: Option<PathBuf>,
     json: bool,
-    backend: BackendChoice,
+    backend: BackendKind,
     overwrite: bool,
 ) -> anyhow::Result<()> {
-    let backend = match backend {
-        BackendChoice::Cpu => BackendKind::Cpu,
-        BackendChoice::CudaHost => BackendKind::CudaHost,
-        BackendChoice::Auto => {
-            eprintln!("predictive coding has no GPU launcher yet: running on the CPU");
-            BackendKind::Cpu
-        }
-        BackendChoice::Cuda => anyhow::bail!(
-            "predictive coding has no GPU launcher yet (its kernels are verified with --backend cuda-host)"
-        ),
-    };
+    if backend == BackendKind::Auto {
+        eprintln!("note: predictive coding has no GPU launcher yet; running on the CPU");
+    }
     execute(scenario, RunOptions { out_dir: out, backend, batches: None, overwrite }, json)
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use neurotwin_scenarios::{BackendChoice, RunRequest, RunResult, run_scenario};
+use neurotwin_scenarios::{BackendKind, RunRequest, RunResult, run_scenario};
 
 use super::table::render;
 
@@ -17,7 +17,7 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     pub threads: Option<usize>,
     pub json: bool,
-    pub backend: BackendChoice,
+    pub backend: BackendKind,
     pub overwrite: bool,
 }
 
@@ -54,11 +54,11 @@ fn run_twin(
     out: Option<PathBuf>,
     threads: Option<usize>,
     json: bool,
-    backend: BackendChoice,
+    backend: BackendKind,
     overwrite: bool,
 ) -> anyhow::Result<()> {
     use neurotwin_scenarios::fitting::twin_run::{read_twin_scenario, run_twin};
-    if matches!(backend, BackendChoice::Cuda | BackendChoice::CudaHost) {
+    if matches!(backend, BackendKind::Cuda | BackendKind::CudaHost) {
         anyhow::bail!("{}: a twin run uses the CPU rate model; run it without --backend", scenario.display());
     }
     let file = read_twin_scenario(scenario)?;
@@ -131,7 +131,7 @@ fn run_sonata(
     out: Option<PathBuf>,
     threads: Option<usize>,
     json: bool,
-    backend: BackendChoice,
+    backend: BackendKind,
     overwrite: bool,
 ) -> anyhow::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;

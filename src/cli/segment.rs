@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use neurotwin_segment::boundary::{BoundarySource, CnnDevice, RawSource};
+use neurotwin_segment::boundary::{BoundarySource, RawSource};
+use neurotwin_segment::cnn::{BackendKind, check_cnn_backend};
 use neurotwin_segment::io::{
     Data, NEURON_IDS, PartnerSites, read_boundary, read_labels, read_partner_sites, read_raw, write_volumes,
 };
@@ -75,9 +76,10 @@ pub struct SegmentArgs {
     /// 1 - mean of its 3 affinities.
     #[arg(long, value_name = "WEIGHTS.safetensors")]
     pub cnn: Option<PathBuf>,
-    /// Where the U-Net runs: cpu (rayon) or cuda-host (the CUDA kernels built for the host).
+    /// Where the U-Net runs: cpu (rayon) or cuda-host (the CUDA kernels built for the host); auto runs on the
+    /// CPU, cuda is refused (no device path yet).
     #[arg(long, value_enum, value_name = "BACKEND")]
-    pub cnn_backend: Option<Backend>,
+    pub cnn_backend: Option<BackendKind>,
     /// Pipeline configuration (JSON; fields of PipelineConfig, missing ones take their defaults).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -102,22 +104,6 @@ fn segment_inputs(a: &SegmentArgs) -> neurotwin_io::inputs::InputSet {
         set.add(p);
     }
     set
-}
-
-/// `--cnn-backend` values.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Cpu,
-    CudaHost,
-}
-
-impl From<Backend> for CnnDevice {
-    fn from(b: Backend) -> Self {
-        match b {
-            Backend::Cpu => CnnDevice::Cpu,
-            Backend::CudaHost => CnnDevice::CudaHost,
-        }
-    }
 }
 
 fn three<T: Copy>(v: &[T], what: &str) -> anyhow::Result<[T; 3]> {
@@ -205,12 +191,12 @@ fn configure(a: &SegmentArgs) -> anyhow::Result<PipelineConfig> {
     if let Some(m) = a.min_neuron_voxels {
         cfg.min_neuron_voxels = m;
     }
-    match (&a.cnn, a.cnn_backend) {
+    match (&a.cnn, a.cnn_backend.map(check_cnn_backend).transpose()?) {
         (Some(w), b) => {
-            cfg.boundary = BoundarySource::Cnn { weights: w.clone(), backend: b.map(Into::into).unwrap_or_default() };
+            cfg.boundary = BoundarySource::Cnn { weights: w.clone(), backend: b.unwrap_or_default() };
         }
         (None, Some(b)) => match &mut cfg.boundary {
-            BoundarySource::Cnn { backend, .. } => *backend = b.into(),
+            BoundarySource::Cnn { backend, .. } => *backend = b,
             BoundarySource::Sheetness => {
                 bail!("--cnn-backend needs --cnn WEIGHTS.safetensors (or a cnn boundary in --config)")
             }

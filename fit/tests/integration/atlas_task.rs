@@ -2,7 +2,7 @@
 //! differences give, and a short fit on responses made by a known parameter set lowers the loss and
 //! moves toward those parameters.
 
-use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, FitBackend, StimExample};
+use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, BackendKind, StimExample};
 use neurotwin_fit::rate::{Activation, RateModel, RateValues};
 use neurotwin_fit::testing::{all_fitted_params, check_gradient_fd, random_network};
 use neurotwin_fit::train::{TrainOptions, train};
@@ -20,7 +20,7 @@ fn atlas_gradient_matches_finite_differences() {
         model: RateModel::new(&net, 1.0, Activation::Sigmoid),
         protocol: protocol(),
         checkpoint_every: 9,
-        backend: FitBackend::Cpu,
+        backend: BackendKind::Cpu,
     };
     let examples: Vec<StimExample> = [0u32, 7, 13]
         .iter()
@@ -46,7 +46,7 @@ fn fitting_recovers_a_known_twin_better_than_its_start() {
         model: RateModel::new(&net, 1.0, Activation::Relu),
         protocol: protocol(),
         checkpoint_every: 16,
-        backend: FitBackend::Cpu,
+        backend: BackendKind::Cpu,
     };
     let tv = RateValues::from_params(&net, &truth);
     let control = task.control(&tv);
@@ -92,8 +92,8 @@ fn host_kernel_backend_gives_the_cpu_gradient_bit_for_bit() {
         checkpoint_every: 7,
         backend,
     };
-    let (lc, gc) = task(FitBackend::Cpu).loss_and_grad(&p, &refs);
-    let (lk, gk) = task(FitBackend::HostKernels).loss_and_grad(&p, &refs);
+    let (lc, gc) = task(BackendKind::Cpu).loss_and_grad(&p, &refs);
+    let (lk, gk) = task(BackendKind::CudaHost).loss_and_grad(&p, &refs);
     assert_eq!(lc.to_bits(), lk.to_bits());
     assert!(gc.iter().any(|&x| x != 0.0));
     assert!(gc.iter().zip(&gk).all(|(a, b)| a.to_bits() == b.to_bits()));

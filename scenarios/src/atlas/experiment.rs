@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::build::PreparedRun;
 use crate::calcium_compare::simulated::CALCIUM_DT_MS;
 use crate::error::ScenarioError;
-use crate::runner::{BackendChoice, simulate_on, trial_seed};
+use crate::runner::{BackendKind, simulate_on, trial_seed};
 
 /// How each stimulation is delivered and how responses are measured.
 #[derive(Clone, Debug)]
@@ -54,7 +54,7 @@ pub fn predict_responses(
     run: &PreparedRun,
     stimulated: &[u32],
     protocol: &AtlasProtocol,
-    backend: BackendChoice,
+    backend: BackendKind,
     progress: bool,
 ) -> Result<PredictedResponses, ScenarioError> {
     let n = run.setup.n_neurons();

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::build::{Ctx, PreparedRun, non_negative, positive, prepare};
 use crate::error::ScenarioError;
 use crate::load::ScenarioFile;
-use crate::runner::BackendChoice;
+use crate::runner::BackendKind;
 use crate::spec::CompareSpec;
 use crate::targets::NeuronLookup;
 
@@ -157,7 +157,7 @@ fn indicator(ctx: &Ctx, c: &CompareSpec) -> Result<(String, IndicatorParams), Sc
 }
 
 /// Runs the whole comparison for the scenario in `file`.
-pub fn run_atlas(file: &ScenarioFile, backend: BackendChoice, progress: bool) -> Result<AtlasReport, ScenarioError> {
+pub fn run_atlas(file: &ScenarioFile, backend: BackendKind, progress: bool) -> Result<AtlasReport, ScenarioError> {
     let run = prepare(&file.spec, &file.path, &file.text)?;
     let cfg = atlas_config(file, &run)?;
     let atlas = read_atlas(&cfg.atlas)?;

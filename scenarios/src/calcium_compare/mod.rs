@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::build::{Ctx, non_negative, prepare};
 use crate::error::ScenarioError;
 use crate::load::ScenarioFile;
-use crate::runner::{BackendChoice, simulate_on};
+use crate::runner::{BackendKind, simulate_on};
 use neurotwin_sim::{RecordSpec, SpikeSelection, StateProbe};
 
 /// File formats of recordings.
@@ -376,7 +376,7 @@ pub fn compare_spikes(
 /// Simulates the scenario of `file` (its seed, one trial) and compares it with the configured recordings.
 pub fn run_recording_compare(
     file: &ScenarioFile,
-    backend: BackendChoice,
+    backend: BackendKind,
     progress: bool,
 ) -> Result<Vec<RecordingResult>, ScenarioError> {
     let mut run = prepare(&file.spec, &file.path, &file.text)?;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, FitBackend, StimExample};
+use neurotwin_fit::atlas::{AtlasProtocol, AtlasTask, BackendKind, StimExample};
 use neurotwin_fit::rate::{Activation, RateModel, RateValues};
 use neurotwin_fit::spec::build_params;
 use neurotwin_fit::testing::SplitMix;
@@ -31,7 +31,7 @@ pub struct AtlasPlan {
     /// Step (ms).
     pub dt: f64,
     /// Where simulations and gradients run (set by the caller; `Cpu` by default).
-    pub backend: FitBackend,
+    pub backend: BackendKind,
     pub examples: Vec<StimExample>,
     /// q-value of each example's pairs (same order as its responders).
     pub q: Vec<Vec<f64>>,
@@ -280,7 +280,7 @@ pub fn plan(file: &FitScenarioFile) -> Result<AtlasPlan, ScenarioError> {
         protocol,
         activation,
         dt,
-        backend: FitBackend::Cpu,
+        backend: BackendKind::Cpu,
         examples,
         q,
         unmatched,

@@ -55,7 +55,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use neurotwin_fit::atlas::FitBackend;
+use neurotwin_fit::atlas::BackendKind;
 use neurotwin_fit::host_kernels::HostKernelRate;
 use neurotwin_fit::rate::{Activation, Clamp, Input, Objective, RateGrads, RateModel, RateValues};
 use neurotwin_fit::spec::build_params;
@@ -154,7 +154,7 @@ pub struct CalciumPlan {
     pub val_windows: Vec<Window>,
     pub ridge_lambda: Option<f64>,
     /// Where simulations and gradients run (bit-identical results).
-    pub backend: FitBackend,
+    pub backend: BackendKind,
 }
 
 /// Held-out scores of one predictor.
@@ -724,7 +724,7 @@ pub fn plan(file: &FitScenarioFile) -> Result<CalciumPlan, ScenarioError> {
         train_windows,
         val_windows,
         ridge_lambda: fit.ridge_lambda,
-        backend: FitBackend::Cpu,
+        backend: BackendKind::Cpu,
     })
 }
 
@@ -807,16 +807,16 @@ impl CalciumPlan {
     fn sim_loss(&self, v: &RateValues, input: &Input, obj: &mut dyn Objective) -> f64 {
         let model = self.model();
         match self.backend {
-            FitBackend::Cpu => model.loss(v, input, obj),
-            FitBackend::HostKernels => HostKernelRate::from_model(&model).loss(v, input, obj),
+            BackendKind::CudaHost => HostKernelRate::from_model(&model).loss(v, input, obj),
+            _ => model.loss(v, input, obj),
         }
     }
 
     fn sim_grad(&self, v: &RateValues, input: &Input, obj: &mut dyn Objective, ckpt: usize) -> (f64, RateGrads) {
         let model = self.model();
         match self.backend {
-            FitBackend::Cpu => model.loss_and_grad(v, input, obj, ckpt),
-            FitBackend::HostKernels => HostKernelRate::from_model(&model).loss_and_grad(v, input, obj, ckpt),
+            BackendKind::CudaHost => HostKernelRate::from_model(&model).loss_and_grad(v, input, obj, ckpt),
+            _ => model.loss_and_grad(v, input, obj, ckpt),
         }
     }
 

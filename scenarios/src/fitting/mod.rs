@@ -144,13 +144,22 @@ pub fn open_run_dir(
     Ok(neurotwin_io::run_dir::RunDir::create(out, command, set, overwrite, &["summary.json"])?)
 }
 
+/// `backend` as [`neurotwin_fit::atlas::check_fit_backend`] resolves it, its refusal naming the scenario.
+fn checked_backend(
+    file: &FitScenarioFile,
+    backend: neurotwin_fit::atlas::BackendKind,
+) -> Result<neurotwin_fit::atlas::BackendKind, ScenarioError> {
+    neurotwin_fit::atlas::check_fit_backend(backend)
+        .map_err(|message| ScenarioError::File { path: file.path.clone(), message })
+}
+
 /// Runs a fit scenario on the CPU backend (see [`run_fit_on`]).
 pub fn run_fit(
     file: &FitScenarioFile,
     out: Option<&Path>,
     progress: bool,
 ) -> Result<(AtlasFitReport, PathBuf), ScenarioError> {
-    run_fit_on(file, out, progress, neurotwin_fit::atlas::FitBackend::Cpu, false)
+    run_fit_on(file, out, progress, neurotwin_fit::atlas::BackendKind::Cpu, false)
 }
 
 /// Runs a fit scenario and writes its outputs into `out` (default: `[output] dir`, else `out/<name>`);
@@ -160,9 +169,10 @@ pub fn run_fit_on(
     file: &FitScenarioFile,
     out: Option<&Path>,
     progress: bool,
-    backend: neurotwin_fit::atlas::FitBackend,
+    backend: neurotwin_fit::atlas::BackendKind,
     overwrite: bool,
 ) -> Result<(AtlasFitReport, PathBuf), ScenarioError> {
+    let backend = checked_backend(file, backend)?;
     let ctx = Ctx { path: &file.path, text: &file.text };
     let fit = &file.spec.fit;
     if fit.model.get_ref() != "rate" {
@@ -225,9 +235,10 @@ pub fn run_fit_any(
     file: &FitScenarioFile,
     out: Option<&Path>,
     progress: bool,
-    backend: neurotwin_fit::atlas::FitBackend,
+    backend: neurotwin_fit::atlas::BackendKind,
     overwrite: bool,
 ) -> Result<(FitReport, PathBuf), ScenarioError> {
+    let backend = checked_backend(file, backend)?;
     let fit = &file.spec.fit;
     if fit.data.get_ref() != "calcium" {
         let (r, dir) = run_fit_on(file, out, progress, backend, overwrite)?;

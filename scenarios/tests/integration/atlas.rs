@@ -10,7 +10,7 @@ use neurotwin_scenarios::atlas::data::parse_atlas;
 use neurotwin_scenarios::atlas::report::{roc_curve, write_report};
 use neurotwin_scenarios::atlas::{Anatomy, PredictedResponses, ResponseUnit, read_atlas, run_atlas, score_strain};
 use neurotwin_scenarios::load::read;
-use neurotwin_scenarios::runner::BackendChoice;
+use neurotwin_scenarios::runner::BackendKind;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -188,7 +188,7 @@ stimulated = {{ names = ["AVJL", "RIML", "ADAR"] }}
     let path = dir.path().join("atlas.toml");
     std::fs::write(&path, text).unwrap();
     let file = read(&path).unwrap();
-    let r = run_atlas(&file, BackendChoice::Cpu, false).unwrap();
+    let r = run_atlas(&file, BackendKind::Cpu, false).unwrap();
     assert_eq!(r.stimulated, ["ADAR", "AVJL", "RIML"]);
     assert_eq!(r.strains.len(), 2);
     let wt = &r.strains[0];
@@ -230,7 +230,7 @@ fn compare_section_errors_are_located() {
         let path = dir.path().join("s.toml");
         std::fs::write(&path, format!("{base}{extra}")).unwrap();
         let e = match read(&path) {
-            Ok(f) => run_atlas(&f, BackendChoice::Cpu, false).unwrap_err(),
+            Ok(f) => run_atlas(&f, BackendKind::Cpu, false).unwrap_err(),
             Err(e) => e,
         };
         let m = e.to_string();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use neurotwin_fit::atlas::FitBackend;
+use neurotwin_fit::atlas::BackendKind;
 use neurotwin_fit::rate::{Activation, Input, Pulse, RateModel, RateValues};
 use neurotwin_fit::spec::{ParamSpec, build_params};
 use neurotwin_fit::testing::SplitMix;
@@ -65,7 +65,7 @@ lo = 0.0
 
 fn run(path: &Path, out: &Path) -> Result<CalciumFitReport, String> {
     let file = read_fit_scenario(path).map_err(|e| e.to_string())?;
-    match run_fit_any(&file, Some(out), false, FitBackend::Cpu, false).map_err(|e| e.to_string())?.0 {
+    match run_fit_any(&file, Some(out), false, BackendKind::Cpu, false).map_err(|e| e.to_string())?.0 {
         FitReport::Calcium(r) => Ok(*r),
         FitReport::Atlas(_) => Err("an atlas report for a calcium scenario".into()),
     }

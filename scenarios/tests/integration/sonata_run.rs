@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use neurotwin_scenarios::BackendChoice;
+use neurotwin_scenarios::BackendKind;
 use neurotwin_scenarios::sonata::run_sonata;
 
 fn circuit() -> PathBuf {
@@ -63,7 +63,7 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
 #[test]
 fn intfire_300_matches_the_reference_simulator() {
     let out = tempfile::tempdir().unwrap();
-    let (sim, result) = run_sonata(&circuit(), Some(out.path()), BackendChoice::Cpu, false, false).unwrap();
+    let (sim, result) = run_sonata(&circuit(), Some(out.path()), BackendKind::Cpu, false, false).unwrap();
     let ours = read_spikes(&sim.spikes_file, "v1");
     let reference = read_spikes(&circuit().parent().unwrap().join("expected_output/spikes.h5"), "v1");
     let n_v1 = 300;
@@ -109,7 +109,7 @@ fn intfire_300_matches_the_reference_simulator() {
 #[test]
 fn bmtk_built_network_matches_bmtk_bionet() {
     let out = tempfile::tempdir().unwrap();
-    let (sim, _) = run_sonata(&bmtk_circuit(), Some(out.path()), BackendChoice::Cpu, false, false).unwrap();
+    let (sim, _) = run_sonata(&bmtk_circuit(), Some(out.path()), BackendKind::Cpu, false, false).unwrap();
     let ours = read_spikes(&sim.spikes_file, "cortex");
     let reference = read_spikes(&bmtk_circuit().parent().unwrap().join("expected_output/spikes.h5"), "cortex");
     let input = sim.inputs[0].1;
@@ -148,8 +148,8 @@ fn bmtk_built_network_matches_bmtk_bionet() {
 fn intfire_300_cuda_host_equals_cpu() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let (_, cpu) = run_sonata(&circuit(), Some(a.path()), BackendChoice::Cpu, false, false).unwrap();
-    let (_, host) = run_sonata(&circuit(), Some(b.path()), BackendChoice::CudaHost, false, false).unwrap();
+    let (_, cpu) = run_sonata(&circuit(), Some(a.path()), BackendKind::Cpu, false, false).unwrap();
+    let (_, host) = run_sonata(&circuit(), Some(b.path()), BackendKind::CudaHost, false, false).unwrap();
     assert!(cpu.recording.spike_steps.len() > 7000, "inputs and v1 spikes: {}", cpu.recording.spike_steps.len());
     assert_eq!(cpu.recording.spike_steps, host.recording.spike_steps);
     assert_eq!(cpu.recording.spike_neurons, host.recording.spike_neurons);
@@ -189,7 +189,7 @@ fn malformed_simulation_configs_are_located_errors() {
         ),
     ];
     for (path, needle) in cases {
-        let e = match run_sonata(&path, Some(dir.path()), BackendChoice::Cpu, false, false) {
+        let e = match run_sonata(&path, Some(dir.path()), BackendKind::Cpu, false, false) {
             Ok(_) => panic!("{}: accepted", path.display()),
             Err(e) => e.to_string(),
         };

@@ -55,8 +55,9 @@ mod unet;
 mod weights;
 
 pub use layers::{Conv3d, MaxPool3d, Upsample, concat, det_exp, relu, sigmoid, sigmoid_f32};
+pub use neurotwin_kernels::backend_kind::BackendKind;
 pub use tensor::Tensor;
-pub use unet::{CnnBackend, OutputKind, UNet3d, UNetSpec, edge_detector};
+pub use unet::{OutputKind, UNet3d, UNetSpec, check_cnn_backend, edge_detector};
 pub use weights::{FORMAT, NamedTensor, SPEC_KEY, weights_to_bytes, write_weights};
 
 /// Errors of the CNN module: tensor shapes, architecture descriptions and weights files.
@@ -68,6 +69,9 @@ pub enum CnnError {
     /// The architecture description is invalid.
     #[error("invalid U-Net architecture: {0}")]
     Architecture(String),
+    /// The chosen backend cannot run the U-Net (the message names the ones that can).
+    #[error("{0}")]
+    Backend(String),
     /// Reading or writing the weights file failed.
     #[error("weights file {path}: {source}")]
     Io {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use neurotwin_kernels::backend_kind::BackendKind;
 use neurotwin_kernels::host as k;
 use serde::{Deserialize, Serialize};
 
@@ -124,14 +125,17 @@ impl UNetSpec {
     }
 }
 
-/// Where [`UNet3d::predict_with`] runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CnnBackend {
-    /// The Rust layers (rayon).
-    Cpu,
-    /// The CUDA C kernels of `kernels/cuda/cnn.cu` compiled for the host and run sequentially (the GPU code
-    /// path without a GPU; bit-identical to [`CnnBackend::Cpu`]).
-    CudaHost,
+/// The backend [`UNet3d::predict_with`] runs for `kind`: [`BackendKind::Cpu`] (the Rust layers, rayon) or
+/// [`BackendKind::CudaHost`] (the CUDA C kernels of `kernels/cuda/cnn.cu` compiled for the host, bit-identical
+/// to the CPU). [`BackendKind::Auto`] runs on the CPU; [`BackendKind::Cuda`] is refused (no device path yet).
+pub fn check_cnn_backend(kind: BackendKind) -> Result<BackendKind, CnnError> {
+    match kind {
+        BackendKind::Cpu | BackendKind::Auto => Ok(BackendKind::Cpu),
+        BackendKind::CudaHost => Ok(BackendKind::CudaHost),
+        BackendKind::Cuda => {
+            Err(CnnError::Backend("the U-Net has no CUDA device path yet; use --cnn-backend cpu or cuda-host".into()))
+        }
+    }
 }
 
 /// A 3D U-Net ready for inference.
@@ -281,12 +285,13 @@ impl UNet3d {
 
     /// Boundary probabilities (1 channel) or affinities (3 channels) of `input` on the CPU.
     pub fn predict(&self, input: &Tensor) -> Result<Tensor, CnnError> {
-        self.predict_with(input, CnnBackend::Cpu)
+        self.predict_with(input, BackendKind::Cpu)
     }
 
-    /// [`UNet3d::predict`] on the chosen backend. The input is padded by edge replication to a multiple of
+    /// [`UNet3d::predict`] on the chosen backend (see [`check_cnn_backend`]). The input is padded by edge replication to a multiple of
     /// [`UNetSpec::total_pool`] and the output cropped back to the input size.
-    pub fn predict_with(&self, input: &Tensor, backend: CnnBackend) -> Result<Tensor, CnnError> {
+    pub fn predict_with(&self, input: &Tensor, backend: BackendKind) -> Result<Tensor, CnnError> {
+        let backend = check_cnn_backend(backend)?;
         if input.channels() != self.spec.in_channels {
             return Err(CnnError::Shape(format!(
                 "the network takes {} input channel(s), the input has {}",
@@ -302,8 +307,8 @@ impl UNet3d {
         let padded = [d[0].next_multiple_of(m[0]), d[1].next_multiple_of(m[1]), d[2].next_multiple_of(m[2])];
         let x = input.pad_replicate(padded);
         let y = match backend {
-            CnnBackend::Cpu => self.forward_cpu(x)?,
-            CnnBackend::CudaHost => self.forward_host(x),
+            BackendKind::CudaHost => self.forward_host(x),
+            _ => self.forward_cpu(x)?,
         };
         Ok(y.crop(d))
     }

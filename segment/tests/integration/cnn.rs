@@ -5,7 +5,7 @@
 
 use neurotwin_kernels::host as k;
 use neurotwin_segment::cnn::{
-    CnnBackend, CnnError, Conv3d, MaxPool3d, NamedTensor, OutputKind, Tensor, UNet3d, UNetSpec, Upsample, concat,
+    BackendKind, CnnError, Conv3d, MaxPool3d, NamedTensor, OutputKind, Tensor, UNet3d, UNetSpec, Upsample, concat,
     det_exp, edge_detector, relu, sigmoid, sigmoid_f32, weights_to_bytes, write_weights,
 };
 
@@ -339,7 +339,7 @@ fn unet_from_file_cpu_equals_reference_and_host_kernels() {
         let cpu = loaded.predict(&input).unwrap();
         let t_cpu = t0.elapsed();
         let t0 = std::time::Instant::now();
-        let host = loaded.predict_with(&input, CnnBackend::CudaHost).unwrap();
+        let host = loaded.predict_with(&input, BackendKind::CudaHost).unwrap();
         let t_host = t0.elapsed();
         assert_eq!(cpu.shape(), [spec.out_channels, dims[0], dims[1], dims[2]]);
         assert_eq!(bits(&cpu), bits(&host), "net {i}: CPU and host-built kernels differ");
@@ -361,7 +361,7 @@ fn unet_from_file_cpu_equals_reference_and_host_kernels() {
     let net = UNet3d::random(spec_boundary(), 3).unwrap();
     let input = Tensor::from_volume([3, 9, 7], uniform(5, 3 * 9 * 7)).unwrap();
     let cpu = net.predict(&input).unwrap();
-    let host = net.predict_with(&input, CnnBackend::CudaHost).unwrap();
+    let host = net.predict_with(&input, BackendKind::CudaHost).unwrap();
     assert_eq!(cpu.shape(), [1, 3, 9, 7]);
     assert_eq!(bits(&cpu), bits(&host));
     assert!(matches!(net.predict(&Tensor::zeros([2, 4, 4, 4])), Err(CnnError::Shape(_))));
@@ -479,7 +479,7 @@ fn edge_detector_marks_membranes() {
     let t0 = std::time::Instant::now();
     let p = net.predict(&input).unwrap();
     let t = t0.elapsed();
-    assert_eq!(bits(&p), bits(&net.predict_with(&input, CnnBackend::CudaHost).unwrap()));
+    assert_eq!(bits(&p), bits(&net.predict_with(&input, BackendKind::CudaHost).unwrap()));
 
     // Interior: at least 3 voxels from every membrane plane and from the volume faces.
     let idx = |z: usize, y: usize, x: usize| (z * d[1] + y) * d[2] + x;
@@ -520,7 +520,7 @@ fn cpu_throughput() {
     let y = net.predict(&input).unwrap();
     let t = t0.elapsed();
     let t0 = std::time::Instant::now();
-    let h = net.predict_with(&input, CnnBackend::CudaHost).unwrap();
+    let h = net.predict_with(&input, BackendKind::CudaHost).unwrap();
     let th = t0.elapsed();
     assert_eq!(bits(&y), bits(&h));
     let n = d.iter().product::<usize>() as f64;

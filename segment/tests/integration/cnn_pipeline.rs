@@ -5,10 +5,9 @@
 
 use neurotwin_segment::SegmentError;
 use neurotwin_segment::boundary::{
-    BoundaryModel, BoundarySource, CnnDevice, boundary_blockwise, cnn_boundary, cnn_boundary_unpadded, cnn_context,
-    read_extended,
+    BoundaryModel, BoundarySource, boundary_blockwise, cnn_boundary, cnn_boundary_unpadded, cnn_context, read_extended,
 };
-use neurotwin_segment::cnn::{CnnBackend, OutputKind, UNet3d, UNetSpec, edge_detector, write_weights};
+use neurotwin_segment::cnn::{BackendKind, OutputKind, UNet3d, UNetSpec, edge_detector, write_weights};
 use neurotwin_segment::metrics::evaluate;
 use neurotwin_segment::phantom::{Phantom, PhantomConfig, generate};
 use neurotwin_segment::pipeline::{PipelineConfig, run};
@@ -29,7 +28,7 @@ fn bits(v: &Volume<f32>) -> Vec<u32> {
     v.data.iter().map(|x| x.to_bits()).collect()
 }
 
-fn cnn_cfg(weights: &std::path::Path, backend: CnnDevice) -> PipelineConfig {
+fn cnn_cfg(weights: &std::path::Path, backend: BackendKind) -> PipelineConfig {
     PipelineConfig {
         boundary: BoundarySource::Cnn { weights: weights.to_path_buf(), backend },
         thresholds: vec![0.5],
@@ -38,7 +37,7 @@ fn cnn_cfg(weights: &std::path::Path, backend: CnnDevice) -> PipelineConfig {
     }
 }
 
-fn model(net: &UNet3d, backend: CnnBackend) -> BoundaryModel {
+fn model(net: &UNet3d, backend: BackendKind) -> BoundaryModel {
     BoundaryModel::Cnn { net: Box::new(net.clone()), backend }
 }
 
@@ -67,7 +66,7 @@ fn edge_detector_segments_phantom() {
     detector().save(&w).unwrap();
     for (noise, bound) in [(0.1, 0.03), (0.2, 0.9)] {
         let ph = phantom(noise);
-        let out = run(&ph.raw, None, None, &cnn_cfg(&w, CnnDevice::Cpu), "p", vec![]).unwrap();
+        let out = run(&ph.raw, None, None, &cnn_cfg(&w, BackendKind::Cpu), "p", vec![]).unwrap();
         let s = evaluate(&out.segmentations[0].1, &ph.labels).unwrap();
         println!(
             "edge-detector U-Net on phantom noise {noise}: VOI split {:.4} merge {:.4} (total {:.4}), ARE {:.4}, {} \
@@ -95,9 +94,9 @@ fn cnn_blockwise_equals_whole() {
         ("random affinity U-Net depth 1", UNet3d::random(spec(OutputKind::Affinities, 1), 8).unwrap()),
     ];
     for (name, net) in &nets {
-        let m = model(net, CnnBackend::Cpu);
+        let m = model(net, BackendKind::Cpu);
         let whole = boundary_blockwise(&ph.raw, &m, None, false).unwrap();
-        assert_eq!(bits(&whole), bits(&cnn_boundary(net, &ph.raw, CnnBackend::Cpu).unwrap()));
+        assert_eq!(bits(&whole), bits(&cnn_boundary(net, &ph.raw, BackendKind::Cpu).unwrap()));
         for block in [[8, 16, 16], [7, 13, 30], [20, 52, 10]] {
             let b = boundary_blockwise(&ph.raw, &m, Some(block), false).unwrap();
             let diff = b.data.iter().zip(&whole.data).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
@@ -105,13 +104,13 @@ fn cnn_blockwise_equals_whole() {
             assert_eq!(diff, 0, "{name}, block {block:?}");
         }
         // The faces are extended by replication: the network's own zero padding would give another map.
-        let unpadded = cnn_boundary_unpadded(net, &ph.raw, CnnBackend::Cpu).unwrap();
+        let unpadded = cnn_boundary_unpadded(net, &ph.raw, BackendKind::Cpu).unwrap();
         assert_ne!(bits(&unpadded), bits(&whole), "{name}");
     }
     // Negative control: the depth-2 U-Net with half its context (still aligned) changes the core of an
     // interior block, so the equality above depends on the computed receptive radius.
     let (_, deep) = &nets[1];
-    let m = model(deep, CnnBackend::Cpu);
+    let m = model(deep, BackendKind::Cpu);
     let whole = boundary_blockwise(&ph.raw, &m, None, false).unwrap();
     let (lo, hi) = ([8i64, 20, 20], [12i64, 28, 28]);
     let half = cnn_context(deep.spec()).map(|c| (c / 2) as i64);
@@ -129,7 +128,7 @@ fn cnn_blockwise_equals_whole() {
     // An affinity network's boundary is 1 - mean of its affinities.
     let (_, aff) = &nets[2];
     let raw = &ph.raw;
-    let b = cnn_boundary_unpadded(aff, raw, CnnBackend::Cpu).unwrap();
+    let b = cnn_boundary_unpadded(aff, raw, BackendKind::Cpu).unwrap();
     let t =
         neurotwin_segment::cnn::Tensor::from_volume(raw.shape, raw.data.iter().map(|&v| v as f32 / 255.0).collect())
             .unwrap();
@@ -143,7 +142,7 @@ fn cnn_blockwise_equals_whole() {
     let dir = tempfile::tempdir().unwrap();
     let w = dir.path().join("edges.safetensors");
     detector().save(&w).unwrap();
-    let base = PipelineConfig { fragment_chunk: [10, 26, 22], ..cnn_cfg(&w, CnnDevice::Cpu) };
+    let base = PipelineConfig { fragment_chunk: [10, 26, 22], ..cnn_cfg(&w, BackendKind::Cpu) };
     let one = run(&ph.raw, None, None, &base, "p", vec![]).unwrap();
     let blk = run(&ph.raw, None, None, &PipelineConfig { block: Some([10, 26, 22]), ..base }, "p", vec![]).unwrap();
     assert_eq!(bits(&one.boundary), bits(&blk.boundary));
@@ -156,17 +155,17 @@ fn cnn_blockwise_equals_whole() {
 fn cuda_host_equals_cpu() {
     let ph = generate(&PhantomConfig { shape: [12, 40, 36], noise: 0.1, ..Default::default() });
     for net in [detector(), UNet3d::random(spec(OutputKind::Boundary, 2), 3).unwrap()] {
-        let cpu = boundary_blockwise(&ph.raw, &model(&net, CnnBackend::Cpu), None, false).unwrap();
-        let host = boundary_blockwise(&ph.raw, &model(&net, CnnBackend::CudaHost), None, false).unwrap();
+        let cpu = boundary_blockwise(&ph.raw, &model(&net, BackendKind::Cpu), None, false).unwrap();
+        let host = boundary_blockwise(&ph.raw, &model(&net, BackendKind::CudaHost), None, false).unwrap();
         assert_eq!(bits(&cpu), bits(&host));
-        let host_blocks = boundary_blockwise(&ph.raw, &model(&net, CnnBackend::CudaHost), Some([6, 20, 18]), false);
+        let host_blocks = boundary_blockwise(&ph.raw, &model(&net, BackendKind::CudaHost), Some([6, 20, 18]), false);
         assert_eq!(bits(&cpu), bits(&host_blocks.unwrap()));
     }
     let dir = tempfile::tempdir().unwrap();
     let w = dir.path().join("edges.safetensors");
     detector().save(&w).unwrap();
-    let a = run(&ph.raw, None, None, &cnn_cfg(&w, CnnDevice::Cpu), "p", vec![]).unwrap();
-    let b = run(&ph.raw, None, None, &cnn_cfg(&w, CnnDevice::CudaHost), "p", vec![]).unwrap();
+    let a = run(&ph.raw, None, None, &cnn_cfg(&w, BackendKind::Cpu), "p", vec![]).unwrap();
+    let b = run(&ph.raw, None, None, &cnn_cfg(&w, BackendKind::CudaHost), "p", vec![]).unwrap();
     assert_eq!(bits(&a.boundary), bits(&b.boundary));
     assert_eq!(a.segmentations, b.segmentations);
     println!("cuda-host == cpu: {} voxels, bit for bit", a.boundary.len());
@@ -190,7 +189,7 @@ fn bad_weights_fail_clearly() {
         (dir.path().join("absent.safetensors"), vec!["absent.safetensors"]),
     ];
     for (path, words) in cases {
-        let e = run(&ph.raw, None, None, &cnn_cfg(&path, CnnDevice::Cpu), "p", vec![]).unwrap_err();
+        let e = run(&ph.raw, None, None, &cnn_cfg(&path, BackendKind::Cpu), "p", vec![]).unwrap_err();
         assert!(matches!(e, SegmentError::Cnn(_)), "{e:?}");
         let msg = e.to_string();
         println!("{msg}");

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use neurotwin_segment::RawSource;
-use neurotwin_segment::boundary::{BoundarySource, CnnDevice};
+use neurotwin_segment::boundary::BoundarySource;
+use neurotwin_segment::cnn::BackendKind;
 use neurotwin_segment::io::{Data, NEURON_IDS, RAW, read_labels, read_raw, write_volumes};
 use neurotwin_segment::phantom::{PhantomConfig, generate};
 use neurotwin_segment::pipeline::{PipelineConfig, run, run_source};
@@ -192,7 +193,7 @@ fn blockwise_reads_only_blocks() {
     for cfg in [
         base.clone(),
         PipelineConfig {
-            boundary: BoundarySource::Cnn { weights: w.clone(), backend: CnnDevice::Cpu },
+            boundary: BoundarySource::Cnn { weights: w.clone(), backend: BackendKind::Cpu },
             ..base.clone()
         },
     ] {
