@@ -31,11 +31,17 @@ pub fn temp_beside_ext(path: &Path, ext: &str) -> Result<PathBuf, IoError> {
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{name}.{}.{n}.{ext}", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(_) => {
-                signals::register(&tmp);
-                return Ok(tmp);
+        // Created and registered in one step under the cleanup lock: a signal can then never find the file
+        // created but not yet registered (it was left behind when the watcher ran between the two).
+        let created = signals::critical(|partial| {
+            let r = OpenOptions::new().write(true).create_new(true).open(&tmp);
+            if r.is_ok() {
+                partial.push(tmp.clone());
             }
+            r
+        });
+        match created {
+            Ok(_) => return Ok(tmp),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(IoError::fs(&tmp, "cannot create a temporary file", e)),
         }
@@ -117,6 +123,36 @@ mod tests {
         assert_eq!(mode(&p), mode(&q));
         let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().flatten().map(|e| e.file_name()).collect();
         assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    /// While the signal watcher holds the cleanup lock (it does from its first removal until `_exit`), no
+    /// temporary file may appear: creating one and registering it is a single step under that lock. Before,
+    /// the file was created first, so a signal landing in between left `..neurotwin-run.json.*.tmp` behind
+    /// (seen in CI).
+    #[test]
+    fn no_temporary_file_appears_while_cleanup_holds_the_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("a.txt");
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let watcher = std::thread::spawn(move || {
+            signals::critical(|_| {
+                held_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })
+        });
+        held_rx.recv().unwrap();
+        let t = target.clone();
+        let writer = std::thread::spawn(move || temp_beside(&t).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let during = std::fs::read_dir(d.path()).unwrap().count();
+        release_tx.send(()).unwrap();
+        watcher.join().unwrap();
+        let tmp = writer.join().unwrap();
+        assert_eq!(during, 0, "a temporary file was created while the cleanup lock was held");
+        assert!(tmp.exists());
+        let _ = std::fs::remove_file(&tmp);
+        signals::deregister(&tmp);
     }
 
     #[test]

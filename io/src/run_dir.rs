@@ -134,14 +134,26 @@ impl RunDir {
             created.push(m.to_path_buf());
             missing = m.parent();
         }
-        std::fs::create_dir_all(dir).map_err(|e| IoError::fs(dir, "cannot create the output folder", e))?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let staging = dir.join(format!(".neurotwin-staging.{}.{n}", std::process::id()));
-        signals::register(&staging);
-        for c in &created {
-            signals::register_created_dir(c);
-        }
-        std::fs::create_dir(&staging).map_err(|e| IoError::fs(&staging, "cannot create the staging folder", e))?;
+        // Folders are created and registered for cleanup in one step under the cleanup lock, so a signal
+        // never finds one created but not yet registered.
+        signals::critical(|partial| -> Result<(), IoError> {
+            for c in &created {
+                signals::register_created_dir(c);
+            }
+            let made = std::fs::create_dir_all(dir)
+                .map_err(|e| IoError::fs(dir, "cannot create the output folder", e))
+                .and_then(|()| {
+                    std::fs::create_dir(&staging)
+                        .map_err(|e| IoError::fs(&staging, "cannot create the staging folder", e))
+                });
+            match made {
+                Ok(()) => partial.push(staging.clone()),
+                Err(_) => created.iter().for_each(|c| signals::deregister_created_dir(c)),
+            }
+            made
+        })?;
         Ok(RunDir {
             dir: dir.into(),
             staging,
