@@ -84,6 +84,12 @@ pub fn install() {
                 if let Some(sig) = signals.forever().next() {
                     let g = partial();
                     let n = remove_partial(&g);
+                    // A writer that already holds a registered temporary path may reopen it by name (an HDF5
+                    // or PNG encoder creating its file) just after the first pass removed it; no new path can
+                    // be registered while this thread holds the lock, so a second pass after a pause catches
+                    // those reopened files. 50 ms is imperceptible after Ctrl-C.
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    remove_partial(&g);
                     let mut dirs = CREATED_DIRS.lock().unwrap_or_else(|e| e.into_inner()).clone();
                     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
                     for d in dirs {
