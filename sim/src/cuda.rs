@@ -28,10 +28,10 @@ use std::sync::Arc;
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
 };
-use cudarc::nvrtc::{CompileError, CompileOptions, Ptx, compile_ptx_with_opts};
+use cudarc::nvrtc::Ptx;
 use neurotwin_kernels::arch::Target;
 use neurotwin_kernels::nvrtc::Kind as CompiledKind;
-use neurotwin_kernels::{KERNELS, NETWORK, SPIKES, nvrtc_source};
+use neurotwin_kernels::{KERNELS, NETWORK, SPIKES};
 
 use crate::error::SimError;
 use crate::launch::{DevStimulus, Elem, Grid, KernelBackend, Launcher, ModelKind, ModelOut, ParamBuf, Plan};
@@ -206,35 +206,18 @@ fn load_failure(unit: &str, target: Target, err: &str) -> String {
     why
 }
 
-/// Compiles every unit of [`KERNELS`] with NVRTC for compute capability `major.minor` (`fmad=false`, as the
-/// backend does), returning `(unit name, file, PTX)`. `Err` is a one-line reason (no libnvrtc, compile error).
-/// Needs no GPU.
+/// Every unit of [`KERNELS`] as PTX for compute capability `major.minor` (`--fmad=false`; through
+/// [`neurotwin_kernels::nvrtc`], cached), as `(unit name, file, PTX)`. The backend itself loads cubins (see
+/// `open_device`); this is the PTX fallback, kept for checks without a GPU. `Err` is a one-line reason (no
+/// libnvrtc, compile error).
 pub fn compile_kernels(major: i32, minor: i32) -> Result<Vec<(&'static str, &'static str, Ptx)>, String> {
-    // SAFETY: only tries to dlopen the library by its candidate names.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err("libnvrtc could not be loaded (needed to compile the kernels)".into());
-    }
-    let mut out = Vec::with_capacity(KERNELS.len());
-    for k in KERNELS {
-        let opts = CompileOptions {
-            fmad: Some(false),
-            options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
-            name: Some(format!("{}.cu", k.name)),
-            ..Default::default()
-        };
-        let ptx = compile_ptx_with_opts(nvrtc_source(k), opts).map_err(|e| {
-            let detail = match &e {
-                CompileError::CompileError { log, .. } => {
-                    let log = log.to_string_lossy();
-                    log.lines().find(|l| l.contains("error")).unwrap_or("see the NVRTC log").trim().to_string()
-                }
-                other => format!("{other:?}"),
-            };
-            format!("NVRTC failed on {} for compute_{major}{minor}: {detail}", k.file)
-        })?;
-        out.push((k.name, k.file, ptx));
-    }
-    Ok(out)
+    let compute = neurotwin_kernels::arch::compute_capability(major, minor)?;
+    let units = neurotwin_kernels::nvrtc::compile_all(Target::Ptx { compute })?;
+    Ok(KERNELS
+        .iter()
+        .zip(units)
+        .map(|(k, (name, c))| (name, k.file, Ptx::from_src(c.ptx_text().unwrap_or_default())))
+        .collect())
 }
 
 impl KernelBackend<CudaLauncher> {
