@@ -16,6 +16,7 @@ const SOURCES: &[&str] = &[
     "host/kernels_host_fit_lif.cpp",
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
+    "cuda/packs.cuh",
     "cuda/conformance.cu",
     "cuda/lif_exp.cu",
     "cuda/lif_delta.cu",

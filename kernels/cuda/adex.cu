@@ -9,11 +9,14 @@
 // forced[b]: bit l = lane l forced to fire this step. Per parameter set s: e_l, g_l, inv_c, v_th,
 // g_l_delta_t, inv_delta_t, a, inv_tau_w, b, v_reset, v_peak, i_e, refractory_start, n_sub, h_sub,
 // half_h_sub (as `adex::Compiled`); per (s, c): decay_sub[s * n_channels + c].
+// Pack nt_model_args (packs.cuh, named args: a is a parameter array): params[0..16] = the 16 per-set arrays
+// above in that order, then decay_sub.
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
 #endif
 
 #include "detmath.cuh"
+#include "packs.cuh"
 
 #define NT_ADEX_LANES 64u
 
@@ -41,14 +44,33 @@ static __device__ __forceinline__ nt_adex_rhs nt_adex_eval(double e_l, double g_
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes spiked[i] = 1 if neuron i
 // fired this step, else 0.
-NT_KERNEL void adex_update(unsigned int n_neurons, unsigned int n_channels, double* state,
-                           const unsigned short* param_set, const double* e_l, const double* g_l,
-                           const double* inv_c, const double* v_th, const double* g_l_delta_t,
-                           const double* inv_delta_t, const double* a, const double* inv_tau_w, const double* b,
-                           const double* v_reset, const double* v_peak, const double* i_e,
-                           const double* refractory_start, const unsigned int* n_sub, const double* h_sub,
-                           const double* half_h_sub, const double* decay_sub, const double* syn,
-                           const double* i_ext, const unsigned long long* forced, unsigned char* spiked) {
+NT_KERNEL void adex_update(const nt_model_args args) {
+    const unsigned int n_neurons = args.n_neurons;
+    const unsigned int n_channels = args.n_channels;
+    double* state = args.state;
+    const unsigned short* param_set = args.param_set;
+    const double* e_l = (const double*)args.params[0];
+    const double* g_l = (const double*)args.params[1];
+    const double* inv_c = (const double*)args.params[2];
+    const double* v_th = (const double*)args.params[3];
+    const double* g_l_delta_t = (const double*)args.params[4];
+    const double* inv_delta_t = (const double*)args.params[5];
+    const double* a = (const double*)args.params[6];
+    const double* inv_tau_w = (const double*)args.params[7];
+    const double* b = (const double*)args.params[8];
+    const double* v_reset = (const double*)args.params[9];
+    const double* v_peak = (const double*)args.params[10];
+    const double* i_e = (const double*)args.params[11];
+    const double* refractory_start = (const double*)args.params[12];
+    const unsigned int* n_sub = (const unsigned int*)args.params[13];
+    const double* h_sub = (const double*)args.params[14];
+    const double* half_h_sub = (const double*)args.params[15];
+    const double* decay_sub = (const double*)args.params[16];
+    const double* syn = args.syn;
+    const double* i_ext = args.i_ext;
+    const unsigned long long* forced = args.forced;
+    unsigned char* spiked = args.spiked;
+
     const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;

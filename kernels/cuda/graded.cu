@@ -10,11 +10,13 @@
 // conductance sum (nS) and conductance-weighted partner potentials (pA), treated implicitly (joins g_tot and
 // the drive). Writes the transmitted activation of neuron i to activity[i]; the model
 // never spikes and has no forced input.
+// Pack nt_model_args (packs.cuh): params[0..6] = g_l, g_l_e_l, minus_h_over_c, beta, v_th, i_e, e_rev.
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
 #endif
 
 #include "detmath.cuh"
+#include "packs.cuh"
 
 #define NT_GRADED_LANES 64u
 
@@ -24,11 +26,24 @@ static __device__ __forceinline__ double nt_abs_bits(double x) {
 }
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes their activation.
-NT_KERNEL void graded_update(unsigned int n_neurons, unsigned int n_channels, double* state,
-                             const unsigned short* param_set, const double* g_l, const double* g_l_e_l,
-                             const double* minus_h_over_c, const double* beta, const double* v_th,
-                             const double* i_e, const double* e_rev, const double* syn, const double* i_ext,
-                             const double* gap_g, const double* gap_gv, double* activity) {
+NT_KERNEL void graded_update(const nt_model_args a) {
+    const unsigned int n_neurons = a.n_neurons;
+    const unsigned int n_channels = a.n_channels;
+    double* state = a.state;
+    const unsigned short* param_set = a.param_set;
+    const double* g_l = (const double*)a.params[0];
+    const double* g_l_e_l = (const double*)a.params[1];
+    const double* minus_h_over_c = (const double*)a.params[2];
+    const double* beta = (const double*)a.params[3];
+    const double* v_th = (const double*)a.params[4];
+    const double* i_e = (const double*)a.params[5];
+    const double* e_rev = (const double*)a.params[6];
+    const double* syn = a.syn;
+    const double* i_ext = a.i_ext;
+    const double* gap_g = a.gap_g;
+    const double* gap_gv = a.gap_gv;
+    double* activity = a.activity;
+
     const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;

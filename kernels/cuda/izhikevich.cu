@@ -6,19 +6,36 @@
 // i is state[(b * 2 + v) * 64 + l] with v = 0: V_m (mV), 1: U_m (mV/ms). syn is [block][channel][lane]
 // (voltage jumps, mV, summed over channels). forced[b]: bit l = lane l forced to fire this step.
 // Per parameter set s: a[s], b[s], c[s], d[s], v_peak[s], i_e[s], n_sub[s] (substeps), h_sub[s] (ms).
+// Pack nt_model_args (packs.cuh, named args: a is a parameter array): params[0..7] = a, b, c, d, v_peak, i_e,
+// n_sub, h_sub.
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
 #endif
+
+#include "packs.cuh"
 
 #define NT_IZH_LANES 64u
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes spiked[i] = 1 if neuron i
 // fired this step, else 0.
-NT_KERNEL void izhikevich_update(unsigned int n_neurons, unsigned int n_channels, double* state,
-                                 const unsigned short* param_set, const double* a, const double* b,
-                                 const double* c, const double* d, const double* v_peak, const double* i_e,
-                                 const unsigned int* n_sub, const double* h_sub, const double* syn,
-                                 const double* i_ext, const unsigned long long* forced, unsigned char* spiked) {
+NT_KERNEL void izhikevich_update(const nt_model_args args) {
+    const unsigned int n_neurons = args.n_neurons;
+    const unsigned int n_channels = args.n_channels;
+    double* state = args.state;
+    const unsigned short* param_set = args.param_set;
+    const double* a = (const double*)args.params[0];
+    const double* b = (const double*)args.params[1];
+    const double* c = (const double*)args.params[2];
+    const double* d = (const double*)args.params[3];
+    const double* v_peak = (const double*)args.params[4];
+    const double* i_e = (const double*)args.params[5];
+    const unsigned int* n_sub = (const unsigned int*)args.params[6];
+    const double* h_sub = (const double*)args.params[7];
+    const double* syn = args.syn;
+    const double* i_ext = args.i_ext;
+    const unsigned long long* forced = args.forced;
+    unsigned char* spiked = args.spiked;
+
     const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;

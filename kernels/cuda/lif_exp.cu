@@ -12,20 +12,36 @@
 // Per parameter set s: p22[s] = exp(-h/tau_m), p20[s] (mV/pA), e_l[s] (mV), theta[s] and reset[s] (mV,
 // relative to E_L), i_e[s] (pA), refractory_steps[s]; per (s, c): p11[s * n_channels + c] = exp(-h/tau_c),
 // p21[s * n_channels + c] (mV/pA).
+// Pack nt_model_args (packs.cuh): params[0..8] = p22, p20, e_l, theta, reset, i_e, refractory_steps, p11, p21.
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
 #endif
+
+#include "packs.cuh"
 
 #define NT_LANES 64u
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes spiked[i] = 1 if neuron i
 // fired this step, else 0.
-NT_KERNEL void lif_exp_update(unsigned int n_neurons, unsigned int n_channels, double* state,
-                              const unsigned short* param_set, const double* p22, const double* p20,
-                              const double* e_l, const double* theta, const double* reset, const double* i_e,
-                              const unsigned int* refractory_steps, const double* p11, const double* p21,
-                              const double* syn, const double* i_ext, const unsigned long long* forced,
-                              unsigned char* spiked) {
+NT_KERNEL void lif_exp_update(const nt_model_args a) {
+    const unsigned int n_neurons = a.n_neurons;
+    const unsigned int n_channels = a.n_channels;
+    double* state = a.state;
+    const unsigned short* param_set = a.param_set;
+    const double* p22 = (const double*)a.params[0];
+    const double* p20 = (const double*)a.params[1];
+    const double* e_l = (const double*)a.params[2];
+    const double* theta = (const double*)a.params[3];
+    const double* reset = (const double*)a.params[4];
+    const double* i_e = (const double*)a.params[5];
+    const unsigned int* refractory_steps = (const unsigned int*)a.params[6];
+    const double* p11 = (const double*)a.params[7];
+    const double* p21 = (const double*)a.params[8];
+    const double* syn = a.syn;
+    const double* i_ext = a.i_ext;
+    const unsigned long long* forced = a.forced;
+    unsigned char* spiked = a.spiked;
+
     const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;

@@ -25,6 +25,12 @@
 // lanes stride over each segment of the neuron's row. Consecutive lanes read consecutive targets and weights
 // (coalesced) and add with 64-bit integer atomics (order-independent, hence deterministic). The delivery grids
 // are fixed; blockDim.x must be a multiple of 32.
+//
+// Every kernel takes one parameter pack by value (`packs.cuh`); the window step k and the simulation step are
+// read from the step clock in device memory (`nt_clock`: clock->k, clock->step), so the launches of a step do
+// not change from one step to the next (see network.cu).
+#include "packs.cuh"
+
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
 #endif
@@ -38,7 +44,10 @@ static __device__ __forceinline__ long long nt_spk_to_fixed(double w, double sca
 }
 
 // a. One thread per word w < ceil(n_neurons / 64): masks[w] bit l = spiked[w * 64 + l] != 0.
-NT_KERNEL void spike_masks(unsigned int n_neurons, const unsigned char* spiked, unsigned long long* masks) {
+NT_KERNEL void spike_masks(const nt_spike_masks_args a) {
+    const unsigned int n_neurons = a.n_neurons;
+    const unsigned char* spiked = a.spiked;
+    unsigned long long* masks = a.masks;
     const unsigned int w = blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int n_words = (n_neurons + NT_SPK_LANES - 1u) / NT_SPK_LANES;
     if (w >= n_words) {
@@ -56,8 +65,11 @@ NT_KERNEL void spike_masks(unsigned int n_neurons, const unsigned char* spiked, 
 }
 
 // b. One thread per chunk c: chunk_offset[c] = number of set bits in masks[c * chunk .. (c + 1) * chunk).
-NT_KERNEL void spike_chunk_totals(unsigned int n_words, unsigned int chunk, const unsigned long long* masks,
-                                  unsigned long long* chunk_offset) {
+NT_KERNEL void spike_chunk_totals(const nt_spike_chunk_totals_args a) {
+    const unsigned int n_words = a.n_words;
+    const unsigned int chunk = a.chunk;
+    const unsigned long long* masks = a.masks;
+    unsigned long long* chunk_offset = a.chunk_offset;
     const unsigned int c = blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int n_chunks = (n_words + chunk - 1u) / chunk;
     if (c >= n_chunks) {
@@ -73,8 +85,11 @@ NT_KERNEL void spike_chunk_totals(unsigned int n_words, unsigned int chunk, cons
 
 // c. One thread per group g of `group` chunk totals: chunk_offset[g * group .. (g + 1) * group) becomes the
 // exclusive prefix sum within the group, and group_offset[g] the group's total.
-NT_KERNEL void spike_scan_groups(unsigned int n_chunks, unsigned int group, unsigned long long* chunk_offset,
-                                 unsigned long long* group_offset) {
+NT_KERNEL void spike_scan_groups(const nt_spike_scan_groups_args a) {
+    const unsigned int n_chunks = a.n_chunks;
+    const unsigned int group = a.group;
+    unsigned long long* chunk_offset = a.chunk_offset;
+    unsigned long long* group_offset = a.group_offset;
     const unsigned int g = blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int n_groups = (n_chunks + group - 1u) / group;
     if (g >= n_groups) {
@@ -92,12 +107,15 @@ NT_KERNEL void spike_scan_groups(unsigned int n_chunks, unsigned int group, unsi
 
 // d. A single thread: group_offset becomes the exclusive prefix sum of the group totals, starting at the record
 // position of window step k (rec_base[k]; 0 for k = 0, which also sets rec_base[0]); rec_base[k + 1] is the
-// end of step k's spikes.
-NT_KERNEL void spike_scan_tops(unsigned int n_groups, unsigned int k, unsigned long long* group_offset,
-                               unsigned long long* rec_base) {
+// end of step k's spikes. k = clock->k, or 0 when clock is null (the per-step work scan, h below).
+NT_KERNEL void spike_scan_tops(const nt_spike_scan_tops_args a) {
     if (blockIdx.x * blockDim.x + threadIdx.x != 0) {
         return;
     }
+    const unsigned int n_groups = a.n_groups;
+    const unsigned int k = a.clock ? a.clock->k : 0u;
+    unsigned long long* group_offset = a.group_offset;
+    unsigned long long* rec_base = a.rec_base;
     unsigned long long at = 0;
     if (k == 0) {
         rec_base[0] = 0;
@@ -114,9 +132,14 @@ NT_KERNEL void spike_scan_tops(unsigned int n_groups, unsigned int k, unsigned l
 
 // e. One thread per chunk c: writes the ids of the set bits of its words, ascending, to
 // rec_spikes[group_offset[c / group] + chunk_offset[c] ...].
-NT_KERNEL void spike_scatter(unsigned int n_words, unsigned int chunk, unsigned int group,
-                             const unsigned long long* masks, const unsigned long long* chunk_offset,
-                             const unsigned long long* group_offset, unsigned int* rec_spikes) {
+NT_KERNEL void spike_scatter(const nt_spike_scatter_args a) {
+    const unsigned int n_words = a.n_words;
+    const unsigned int chunk = a.chunk;
+    const unsigned int group = a.group;
+    const unsigned long long* masks = a.masks;
+    const unsigned long long* chunk_offset = a.chunk_offset;
+    const unsigned long long* group_offset = a.group_offset;
+    unsigned int* rec_spikes = a.rec_spikes;
     const unsigned int c = blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int n_chunks = (n_words + chunk - 1u) / chunk;
     if (c >= n_chunks) {
@@ -171,7 +194,7 @@ static __device__ __forceinline__ void nt_deliver_row(unsigned int pre, unsigned
 //   f. spike_pieces      one thread per spike: work_start[j] = pieces of its row
 //   g. spike_work        one thread per chunk of spikes: work_start[j] = pieces of the chunk's spikes before j;
 //                        work_chunk[c] = the chunk's total (0 past the spike list)
-//   h. spike_scan_groups and spike_scan_tops (c, d above, with k = 0) over work_chunk into work_group and
+//   h. spike_scan_groups and spike_scan_tops (c, d above, with k = 0: null clock) over work_chunk into work_group and
 //      work_total[0 .. 2] (work_total[1] = pieces of the step)
 //   i. spike_work_base   one thread per spike: work_start[j] += work_group[c / group] + work_chunk[c]
 //   j. deliver_spikes    a grid-stride loop of warps over the pieces w < work_total[1]: the spike by binary search
@@ -182,12 +205,16 @@ static __device__ __forceinline__ void nt_deliver_row(unsigned int pre, unsigned
 // The buffers hold the most any step can need: work_start n_neurons entries, work_chunk ceil(n_neurons / chunk),
 // work_group ceil(that / group); threads past the step's spikes only write zero totals or return.
 
-// f. One thread per spike j < rec_base[k + 1] - rec_base[k] (threads j < max_spikes): work_start[j] = number of
-// 32-synapse pieces of the row of rec_spikes[rec_base[k] + j].
-NT_KERNEL void spike_pieces(unsigned int max_spikes, unsigned int k, const unsigned long long* __restrict__ rec_base,
-                            const unsigned int* __restrict__ rec_spikes, const unsigned int* __restrict__ row_segments,
-                            const unsigned long long* __restrict__ seg_piece,
-                            unsigned long long* __restrict__ work_start) {
+// f. One thread per spike j < rec_base[k + 1] - rec_base[k] (threads j < max_spikes; k = clock->k):
+// work_start[j] = number of 32-synapse pieces of the row of rec_spikes[rec_base[k] + j].
+NT_KERNEL void spike_pieces(const nt_spike_pieces_args a) {
+    const unsigned int max_spikes = a.max_spikes;
+    const unsigned int k = a.clock->k;
+    const unsigned long long* __restrict__ rec_base = a.rec_base;
+    const unsigned int* __restrict__ rec_spikes = a.rec_spikes;
+    const unsigned int* __restrict__ row_segments = a.row_segments;
+    const unsigned long long* __restrict__ seg_piece = a.seg_piece;
+    unsigned long long* __restrict__ work_start = a.work_start;
     const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned long long base = __ldg(&rec_base[k]);
     if (j >= max_spikes || j >= __ldg(&rec_base[k + 1u]) - base) {
@@ -198,12 +225,16 @@ NT_KERNEL void spike_pieces(unsigned int max_spikes, unsigned int k, const unsig
 }
 
 // g. One thread per chunk c of `chunk` spikes (threads c < ceil(max_spikes / chunk)): work_start[j] for the
-// chunk's spikes j < rec_base[k + 1] - rec_base[k] becomes the exclusive prefix sum within the chunk, and
-// work_chunk[c] the chunk's total (0 for a chunk past the step's spikes). The loads are independent of each
-// other (only the running sum is carried), so they pipeline.
-NT_KERNEL void spike_work(unsigned int max_spikes, unsigned int chunk, unsigned int k,
-                          const unsigned long long* __restrict__ rec_base, unsigned long long* __restrict__ work_start,
-                          unsigned long long* __restrict__ work_chunk) {
+// chunk's spikes j < rec_base[k + 1] - rec_base[k] (k = clock->k) becomes the exclusive prefix sum within the
+// chunk, and work_chunk[c] the chunk's total (0 for a chunk past the step's spikes). The loads are independent
+// of each other (only the running sum is carried), so they pipeline.
+NT_KERNEL void spike_work(const nt_spike_work_args a) {
+    const unsigned int max_spikes = a.max_spikes;
+    const unsigned int chunk = a.chunk;
+    const unsigned int k = a.clock->k;
+    const unsigned long long* __restrict__ rec_base = a.rec_base;
+    unsigned long long* __restrict__ work_start = a.work_start;
+    unsigned long long* __restrict__ work_chunk = a.work_chunk;
     const unsigned int c = blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int n_chunks = (max_spikes + chunk - 1u) / chunk;
     if (c >= n_chunks) {
@@ -221,13 +252,17 @@ NT_KERNEL void spike_work(unsigned int max_spikes, unsigned int chunk, unsigned 
     work_chunk[c] = at;
 }
 
-// i. One thread per spike j < rec_base[k + 1] - rec_base[k] (threads j < max_spikes): adds the offset of its
-// chunk, work_group[(j / chunk) / group] + work_chunk[j / chunk], to work_start[j].
-NT_KERNEL void spike_work_base(unsigned int max_spikes, unsigned int chunk, unsigned int group, unsigned int k,
-                               const unsigned long long* __restrict__ rec_base,
-                               const unsigned long long* __restrict__ work_chunk,
-                               const unsigned long long* __restrict__ work_group,
-                               unsigned long long* __restrict__ work_start) {
+// i. One thread per spike j < rec_base[k + 1] - rec_base[k] (threads j < max_spikes; k = clock->k): adds the
+// offset of its chunk, work_group[(j / chunk) / group] + work_chunk[j / chunk], to work_start[j].
+NT_KERNEL void spike_work_base(const nt_spike_work_base_args a) {
+    const unsigned int max_spikes = a.max_spikes;
+    const unsigned int chunk = a.chunk;
+    const unsigned int group = a.group;
+    const unsigned int k = a.clock->k;
+    const unsigned long long* __restrict__ rec_base = a.rec_base;
+    const unsigned long long* __restrict__ work_chunk = a.work_chunk;
+    const unsigned long long* __restrict__ work_group = a.work_group;
+    unsigned long long* __restrict__ work_start = a.work_start;
     const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= max_spikes || j >= __ldg(&rec_base[k + 1u]) - __ldg(&rec_base[k])) {
         return;
@@ -236,25 +271,32 @@ NT_KERNEL void spike_work_base(unsigned int max_spikes, unsigned int chunk, unsi
     work_start[j] += __ldg(&work_group[c / group]) + __ldg(&work_chunk[c]);
 }
 
-// j. Delivers the spikes of window step k (rec_spikes[rec_base[k] .. rec_base[k + 1]]), one 32-synapse piece per
-// warp at a time: for each synapse of a spiking neuron's row (segment s: receptor, delay, targets
-// segment_start[s] .. segment_start[s + 1]) adds its fixed-point weight to
-// ring[(receptor * slots + (step + delay) % slots) * n_pad + target]. Weights are dense (weights[k], f32,
-// converted here) or a table (fixed_table[weight_index[k]], converted on the host with the same rounding):
+// j. Delivers the spikes of window step k = clock->k (rec_spikes[rec_base[k] .. rec_base[k + 1]]) at step =
+// clock->step, one 32-synapse piece per warp at a time: for each synapse of a spiking neuron's row (segment s:
+// receptor, delay, targets segment_start[s] .. segment_start[s + 1]) adds its fixed-point weight to
+// ring[(receptor * slots + (step + delay) % slots) * n_pad + target]. Weights are dense (weights[syn], f32,
+// converted here) or a table (fixed_table[weight_index[syn]], converted on the host with the same rounding):
 // exactly one of `weights` / `weight_index` is non-null. work_start / work_total as written by f–i.
-NT_KERNEL void deliver_spikes(const unsigned long long* __restrict__ rec_base, unsigned int k,
-                              const unsigned int* __restrict__ rec_spikes,
-                              const unsigned long long* __restrict__ work_start,
-                              const unsigned long long* __restrict__ work_total,
-                              const unsigned int* __restrict__ row_segments,
-                              const unsigned long long* __restrict__ seg_piece,
-                              const unsigned long long* __restrict__ segment_start,
-                              const unsigned short* __restrict__ segment_delay,
-                              const unsigned char* __restrict__ segment_receptor,
-                              const unsigned int* __restrict__ targets, const float* __restrict__ weights,
-                              const unsigned short* __restrict__ weight_index,
-                              const long long* __restrict__ fixed_table, double scale, unsigned long long step,
-                              unsigned int slots, unsigned int n_pad, long long* __restrict__ ring) {
+NT_KERNEL void deliver_spikes(const nt_deliver_spikes_args a) {
+    const unsigned long long* __restrict__ rec_base = a.rec_base;
+    const unsigned int k = a.clock->k;
+    const unsigned int* __restrict__ rec_spikes = a.rec_spikes;
+    const unsigned long long* __restrict__ work_start = a.work_start;
+    const unsigned long long* __restrict__ work_total = a.work_total;
+    const unsigned int* __restrict__ row_segments = a.row_segments;
+    const unsigned long long* __restrict__ seg_piece = a.seg_piece;
+    const unsigned long long* __restrict__ segment_start = a.segment_start;
+    const unsigned short* __restrict__ segment_delay = a.segment_delay;
+    const unsigned char* __restrict__ segment_receptor = a.segment_receptor;
+    const unsigned int* __restrict__ targets = a.targets;
+    const float* __restrict__ weights = a.weights;
+    const unsigned short* __restrict__ weight_index = a.weight_index;
+    const long long* __restrict__ fixed_table = a.fixed_table;
+    const double scale = a.scale;
+    const unsigned long long step = a.clock->step;
+    const unsigned int slots = a.slots;
+    const unsigned int n_pad = a.n_pad;
+    long long* __restrict__ ring = a.ring;
     const unsigned long long t = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int lane = (unsigned int)(t % NT_WARP);
     const unsigned long long n_warps = (unsigned long long)gridDim.x * blockDim.x / NT_WARP;
@@ -305,30 +347,43 @@ NT_KERNEL void deliver_spikes(const unsigned long long* __restrict__ rec_base, u
     }
 }
 
-// Graded transmission: every neuron i < n_neurons whose activity is not 0 sends weight * activity[i] over
-// its row (warp w takes neurons w, w + n_warps, ...). Weights are dense (weights[k]) or a table
-// (weight_values[weight_index[k]], f32): exactly one of `weights` / `weight_index` is non-null.
-NT_KERNEL void deliver_graded(unsigned int n_neurons, const double* activity, const unsigned int* row_segments,
-                              const unsigned long long* segment_start, const unsigned short* segment_delay,
-                              const unsigned char* segment_receptor, const unsigned int* targets,
-                              const float* weights, const unsigned short* weight_index, const float* weight_values,
-                              double scale, unsigned long long step, unsigned int slots, unsigned int n_pad,
-                              long long* ring) {
+// Graded transmission at step = clock->step: every neuron i < n_neurons whose activity is not 0 sends
+// weight * activity[i] over its row (warp w takes neurons w, w + n_warps, ...). Weights are dense (weights[k])
+// or a table (weight_values[weight_index[k]], f32): exactly one of `weights` / `weight_index` is non-null.
+NT_KERNEL void deliver_graded(const nt_deliver_graded_args a) {
+    const unsigned int n_neurons = a.n_neurons;
+    const double* activity = a.activity;
+    const unsigned int* row_segments = a.row_segments;
+    const unsigned long long* segment_start = a.segment_start;
+    const unsigned short* segment_delay = a.segment_delay;
+    const unsigned char* segment_receptor = a.segment_receptor;
+    const unsigned int* targets = a.targets;
+    const float* weights = a.weights;
+    const unsigned short* weight_index = a.weight_index;
+    const float* weight_values = a.weight_values;
+    const double scale = a.scale;
+    const unsigned long long step = a.clock->step;
+    const unsigned int slots = a.slots;
+    const unsigned int n_pad = a.n_pad;
+    long long* ring = a.ring;
     const unsigned long long t = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
     const unsigned int lane = (unsigned int)(t % NT_WARP);
     const unsigned long long n_warps = (unsigned long long)gridDim.x * blockDim.x / NT_WARP;
     for (unsigned long long i = t / NT_WARP; i < n_neurons; i += n_warps) {
-        const double a = activity[i];
-        if (a == 0.0) {
+        const double act = activity[i];
+        if (act == 0.0) {
             continue;
         }
-        nt_deliver_row((unsigned int)i, lane, a, row_segments, segment_start, segment_delay, segment_receptor,
+        nt_deliver_row((unsigned int)i, lane, act, row_segments, segment_start, segment_delay, segment_receptor,
                        targets, weights, weight_index, weight_values, scale, step, slots, n_pad, ring);
     }
 }
 
 // One thread per neuron: a silenced graded neuron (bit i % 64 of silenced[i / 64]) transmits nothing.
-NT_KERNEL void silence_activity(unsigned int n_neurons, const unsigned long long* silenced, double* activity) {
+NT_KERNEL void silence_activity(const nt_silence_activity_args a) {
+    const unsigned int n_neurons = a.n_neurons;
+    const unsigned long long* silenced = a.silenced;
+    double* activity = a.activity;
     const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;

@@ -31,16 +31,6 @@ void nt_host_detmath_exp_fill(unsigned int n, const double* x, double* out) {
               [&] { detmath_exp_fill(n, x, out); });
 }
 
-void nt_host_lif_exp_update(unsigned int blocks, unsigned int threads, unsigned int n_neurons, unsigned int n_channels,
-                            double* state, const unsigned short* param_set, const double* p22, const double* p20,
-                            const double* e_l, const double* theta, const double* reset, const double* i_e,
-                            const unsigned int* refractory_steps, const double* p11, const double* p21,
-                            const double* syn, const double* i_ext, const unsigned long long* forced,
-                            unsigned char* spiked) {
-    nt_launch(dim3(blocks), dim3(threads), [&] {
-        lif_exp_update(n_neurons, n_channels, state, param_set, p22, p20, e_l, theta, reset, i_e, refractory_steps,
-                       p11, p21, syn, i_ext, forced, spiked);
-    });
-}
-
 }  // extern "C"
+
+NT_HOST_ENTRY(lif_exp_update, nt_model_args)

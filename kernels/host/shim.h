@@ -107,4 +107,12 @@ static inline dim3 nt_grid_1d(unsigned long long n, unsigned int threads_per_blo
 
 #define NT_THREADS_PER_BLOCK 128u
 
+// The host entry point of a step kernel that takes one parameter pack (cuda/packs.cuh): launches `kernel` with
+// `blocks` x `threads` and `*args` (`neurotwin_kernels::host::raw`, reached through `packs::KernelFn`).
+#define NT_HOST_ENTRY_AS(entry, kernel, pack)                                                  \
+    extern "C" void entry(unsigned int blocks, unsigned int threads, const pack* args) {       \
+        nt_launch(dim3(blocks), dim3(threads), [&] { kernel(*args); });                        \
+    }
+#define NT_HOST_ENTRY(kernel, pack) NT_HOST_ENTRY_AS(nt_host_##kernel, kernel, pack)
+
 #endif  // NEUROTWIN_HOST_SHIM_H

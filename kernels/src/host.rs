@@ -4,6 +4,16 @@
 
 use std::ffi::c_uint;
 
+use crate::packs::{
+    ADEX_UPDATE, DevPtr, GRADED_UPDATE, IZHIKEVICH_UPDATE, LIF_DELTA_UPDATE, LIF_EXP_UPDATE,
+    LIF_EXP_UPDATE_BROKEN_FOR_TEST, MODEL_MAX_PARAMS, ModelArgs,
+};
+
+use crate::packs::{
+    ApplyChannelGainArgs, ApplySilenceAndFlagArgs, Clock, ClockTickArgs, GapConductanceArgs, GapCurrentArgs,
+    GatherInputArgs, SnapshotVArgs, SpikeTrainInputArgs, StimulusInputArgs,
+};
+
 mod cnn;
 mod fit_common;
 mod fit_graded;
@@ -191,37 +201,72 @@ fn run_lif_exp(variant: Variant, t: &LifExpTable, state: &mut [f64], input: &Lif
     if let Some(&bad) = input.param_set.iter().find(|&&s| usize::from(s) >= n_sets) {
         panic!("parameter set {bad} out of range ({n_sets} sets)");
     }
-    let f = match variant {
-        Variant::Correct => raw::lif_exp_update,
-        Variant::Broken => raw::lif_exp_update_broken_for_test,
+    let kernel = match variant {
+        Variant::Correct => LIF_EXP_UPDATE,
+        Variant::Broken => LIF_EXP_UPDATE_BROKEN_FOR_TEST,
     };
+    let params = [
+        param(&t.p22),
+        param(&t.p20),
+        param(&t.e_l),
+        param(&t.theta),
+        param(&t.reset),
+        param(&t.i_e),
+        param(&t.refractory_steps),
+        param(&t.p11),
+        param(&t.p21),
+    ];
+    let args = spiking_model_args(n_ch, state, input, &params, spiked);
     // SAFETY: all lengths were checked above against what the kernel indexes: neurons i < n read
-    // param_set[i], i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
-    // param_set[i] < n_sets (and set * n_channels + c for the per-channel ones), and write state and
-    // spiked[i]. The pointers come from live slices and `state`/`spiked` are exclusively borrowed.
-    unsafe {
-        f(
-            blocks_for(n),
-            WRAPPER_THREADS,
-            len_u32(n),
-            len_u32(n_ch),
-            state.as_mut_ptr(),
-            input.param_set.as_ptr(),
-            t.p22.as_ptr(),
-            t.p20.as_ptr(),
-            t.e_l.as_ptr(),
-            t.theta.as_ptr(),
-            t.reset.as_ptr(),
-            t.i_e.as_ptr(),
-            t.refractory_steps.as_ptr(),
-            t.p11.as_ptr(),
-            t.p21.as_ptr(),
-            input.syn.as_ptr(),
-            input.i_ext.as_ptr(),
-            input.forced.as_ptr(),
-            spiked.as_mut_ptr(),
-        )
-    };
+    // param_set[i], i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays
+    // (params[0..9] in the kernel's order) at param_set[i] < n_sets (and set * n_channels + c for p11, p21), and
+    // write state and spiked[i]. The pointers come from slices that outlive the call, `state`/`spiked` are
+    // exclusively borrowed, and the grid covers n neurons.
+    unsafe { (kernel.host)(blocks_for(n), WRAPPER_THREADS, &args) };
+}
+
+/// A per-set parameter array's element type as a model kernel reads it (`double` or `unsigned int`).
+trait KernelParam {}
+impl KernelParam for f64 {}
+impl KernelParam for u32 {}
+
+/// A per-set parameter array as an entry of [`ModelArgs::params`] (a host pointer; the kernel casts it back).
+fn param<T: KernelParam>(array: &[T]) -> DevPtr<u8> {
+    DevPtr::host(array.as_ptr().cast())
+}
+
+/// The pack of a model kernel's host launch over `input.i_ext.len()` neurons: host pointers to `state`, the
+/// per-neuron inputs and the per-set arrays `params` (in the kernel's order, the rest null); the outputs and
+/// the model-specific inputs are null for the caller to set.
+fn model_args(n_ch: usize, state: &mut [f64], input: &LifExpStepInput, params: &[DevPtr<u8>]) -> ModelArgs {
+    assert!(params.len() <= MODEL_MAX_PARAMS, "a model kernel takes at most {MODEL_MAX_PARAMS} parameter arrays");
+    let mut all = [DevPtr::NULL; MODEL_MAX_PARAMS];
+    all[..params.len()].copy_from_slice(params);
+    ModelArgs {
+        state: DevPtr::host(state.as_mut_ptr()),
+        param_set: DevPtr::host(input.param_set.as_ptr()),
+        params: all,
+        syn: DevPtr::host(input.syn.as_ptr()),
+        i_ext: DevPtr::host(input.i_ext.as_ptr()),
+        n_neurons: len_u32(input.i_ext.len()),
+        n_channels: len_u32(n_ch),
+        ..ModelArgs::default()
+    }
+}
+
+/// [`model_args`] of a spiking model: also `input.forced` and the output `spiked`.
+fn spiking_model_args(
+    n_ch: usize,
+    state: &mut [f64],
+    input: &LifExpStepInput,
+    params: &[DevPtr<u8>],
+    spiked: &mut [u8],
+) -> ModelArgs {
+    ModelArgs {
+        forced: DevPtr::host(input.forced.as_ptr()),
+        spiked: DevPtr::host(spiked.as_mut_ptr()),
+        ..model_args(n_ch, state, input, params)
+    }
 }
 
 // ---- network kernels (`cuda/network.cu`) and lif_delta (`cuda/lif_delta.cu`) ----
@@ -230,31 +275,38 @@ unsafe extern "C" {
     fn nt_host_to_fixed_fill(n: c_uint, x: *const f64, scale: f64, out: *mut i64);
 }
 
-/// Kernel `gather_input`: for every padded neuron `i` and channel `c`,
-/// `syn[(i / 64 * n_channels + c) * 64 + i % 64] = ring[(c * slots + slot) * n_pad + i] as f64 * inv_scale`,
-/// clearing the ring entry. `n_pad = syn.len() / n_channels` (a multiple of 64); `ring` must hold
+/// Kernel `clock_tick`: the step clock advances by one step, `clock.step += 1` and `clock.k += 1` (the last
+/// launch of every step of a GPU backend).
+pub fn clock_tick(clock: &mut Clock) {
+    let args = ClockTickArgs { clock: DevPtr::host(clock) };
+    // SAFETY: one thread writes the step and k of `*clock`, an exclusively borrowed live `Clock`.
+    unsafe { raw::clock_tick(1, 1, &args) };
+}
+
+/// Kernel `gather_input` at simulation step `step`: for every padded neuron `i` and channel `c`,
+/// `syn[(i / 64 * n_channels + c) * 64 + i % 64] = ring[(c * slots + step % slots) * n_pad + i] as f64 *
+/// inv_scale`, clearing the ring entry. `n_pad = syn.len() / n_channels` (a multiple of 64); `ring` must hold
 /// `n_channels * slots * n_pad` entries.
-pub fn gather_input(ring: &mut [i64], n_channels: usize, slots: usize, slot: usize, inv_scale: f64, syn: &mut [f64]) {
+pub fn gather_input(ring: &mut [i64], n_channels: usize, slots: usize, step: u64, inv_scale: f64, syn: &mut [f64]) {
     assert!(n_channels > 0 && slots > 0, "n_channels and slots must be > 0");
-    assert!(slot < slots, "slot {slot} >= slots {slots}");
     assert_eq!(syn.len() % (n_channels * LANES), 0, "syn must hold whole blocks of n_channels * 64");
     let n_pad = syn.len() / n_channels;
     assert_eq!(ring.len(), n_channels * slots * n_pad, "ring must hold n_channels * slots * n_pad entries");
-    // SAFETY: threads i < n_pad read/clear ring[(c * slots + slot) * n_pad + i] < n_channels * slots * n_pad =
-    // ring.len() and write syn[(i / 64 * n_channels + c) * 64 + i % 64] < n_pad * n_channels = syn.len().
-    unsafe {
-        raw::gather_input(
-            blocks_for(n_pad),
-            WRAPPER_THREADS,
-            len_u32(n_pad),
-            len_u32(n_channels),
-            len_u32(slots),
-            len_u32(slot),
-            ring.as_mut_ptr(),
-            inv_scale,
-            syn.as_mut_ptr(),
-        )
+    let clock = Clock::at(step, 0);
+    let args = GatherInputArgs {
+        ring: DevPtr::host(ring.as_mut_ptr()),
+        syn: DevPtr::host(syn.as_mut_ptr()),
+        clock: DevPtr::host(&clock),
+        inv_scale,
+        n_pad: len_u32(n_pad),
+        n_channels: len_u32(n_channels),
+        slots: len_u32(slots),
+        pad: 0,
     };
+    // SAFETY: the slot is step % slots < slots; threads i < n_pad read/clear ring[(c * slots + slot) * n_pad + i]
+    // < n_channels * slots * n_pad = ring.len() and write syn[(i / 64 * n_channels + c) * 64 + i % 64] < n_pad *
+    // n_channels = syn.len(); the clock is a live local.
+    unsafe { raw::gather_input(blocks_for(n_pad), WRAPPER_THREADS, &args) };
 }
 
 /// Stimulus kinds of [`StimulusParams::kind`].
@@ -350,27 +402,26 @@ pub fn stimulus_input(
     assert_eq!(i_ext.len(), n, "i_ext must have one entry per neuron");
     assert_eq!(syn.len(), n_blocks * set.n_channels * LANES, "syn must hold n_blocks * n_channels * 64 entries");
     assert_eq!(forced.len(), n_blocks, "forced must have one word per block");
+    let clock = Clock::at(step, 0);
+    let args = StimulusInputArgs {
+        stim_ptr: DevPtr::host(set.ptr.as_ptr()),
+        stim_of: DevPtr::host(set.of.as_ptr()),
+        stimuli: DevPtr::host(set.stimuli.as_ptr()),
+        syn: DevPtr::host(syn.as_mut_ptr()),
+        i_ext: DevPtr::host(i_ext.as_mut_ptr()),
+        forced: DevPtr::host(forced.as_mut_ptr()),
+        clock: DevPtr::host(&clock),
+        seed,
+        n_neurons: len_u32(n),
+        n_channels: len_u32(set.n_channels),
+        spiking: c_uint::from(spiking),
+        pad: 0,
+    };
     // SAFETY: `StimulusSet::new` checked that ptr[0..=n] is a valid non-decreasing range into `of`, that every
     // entry indexes `stimuli` and that Poisson channels are < n_channels; threads i < n write syn within block
     // i / 64 < n_blocks, i_ext[i] and forced[i / 64] (lengths checked above). `StimulusParams` is `repr(C)` with
-    // the field order of `struct nt_stimulus`.
-    unsafe {
-        raw::stimulus_input(
-            blocks_for(n),
-            WRAPPER_THREADS,
-            len_u32(n),
-            len_u32(set.n_channels),
-            step,
-            seed,
-            c_uint::from(spiking),
-            set.ptr.as_ptr(),
-            set.of.as_ptr(),
-            set.stimuli.as_ptr(),
-            syn.as_mut_ptr(),
-            i_ext.as_mut_ptr(),
-            forced.as_mut_ptr(),
-        )
-    };
+    // the field order of `struct nt_stimulus`; the clock is a live local.
+    unsafe { raw::stimulus_input(blocks_for(n), WRAPPER_THREADS, &args) };
 }
 
 /// Gap junctions in CSR form (`GapMatrix`), validated once.
@@ -409,20 +460,18 @@ pub fn gap_current(gap: &GapRows, v_prev: &[f64], i_ext: &mut [f64]) {
     let n = gap.n_neurons;
     assert_eq!(i_ext.len(), n, "i_ext must have one entry per neuron");
     assert!(v_prev.len() >= n, "v_prev must have at least one entry per neuron");
+    let args = GapCurrentArgs {
+        row_ptr: DevPtr::host(gap.row_ptr.as_ptr()),
+        partner: DevPtr::host(gap.partner.as_ptr()),
+        conductance: DevPtr::host(gap.conductance.as_ptr()),
+        v_prev: DevPtr::host(v_prev.as_ptr()),
+        i_ext: DevPtr::host(i_ext.as_mut_ptr()),
+        n_neurons: len_u32(n),
+        pad: 0,
+    };
     // SAFETY: `GapRows::new` checked row_ptr (n + 1 non-decreasing entries ending at partner.len()) and that
     // partners are < n <= v_prev.len(); threads i < n read v_prev and write i_ext[i] < i_ext.len().
-    unsafe {
-        raw::gap_current(
-            blocks_for(n),
-            WRAPPER_THREADS,
-            len_u32(n),
-            gap.row_ptr.as_ptr(),
-            gap.partner.as_ptr(),
-            gap.conductance.as_ptr(),
-            v_prev.as_ptr(),
-            i_ext.as_mut_ptr(),
-        )
-    };
+    unsafe { raw::gap_current(blocks_for(n), WRAPPER_THREADS, &args) };
 }
 
 /// Kernel `gap_conductance` (graded models): `gap_g[i] = Σ g_ij`, `gap_gv[i] = Σ g_ij v_prev[j]` over row `i`
@@ -431,21 +480,19 @@ pub fn gap_conductance(gap: &GapRows, v_prev: &[f64], gap_g: &mut [f64], gap_gv:
     let n = gap.n_neurons;
     assert!(gap_g.len() == n && gap_gv.len() == n, "gap_g and gap_gv must have one entry per neuron");
     assert!(v_prev.len() >= n, "v_prev must have at least one entry per neuron");
+    let args = GapConductanceArgs {
+        row_ptr: DevPtr::host(gap.row_ptr.as_ptr()),
+        partner: DevPtr::host(gap.partner.as_ptr()),
+        conductance: DevPtr::host(gap.conductance.as_ptr()),
+        v_prev: DevPtr::host(v_prev.as_ptr()),
+        gap_g: DevPtr::host(gap_g.as_mut_ptr()),
+        gap_gv: DevPtr::host(gap_gv.as_mut_ptr()),
+        n_neurons: len_u32(n),
+        pad: 0,
+    };
     // SAFETY: `GapRows::new` checked row_ptr (n + 1 non-decreasing entries ending at partner.len()) and that
     // partners are < n <= v_prev.len(); threads i < n write gap_g[i] and gap_gv[i] (lengths checked).
-    unsafe {
-        raw::gap_conductance(
-            blocks_for(n),
-            WRAPPER_THREADS,
-            len_u32(n),
-            gap.row_ptr.as_ptr(),
-            gap.partner.as_ptr(),
-            gap.conductance.as_ptr(),
-            v_prev.as_ptr(),
-            gap_g.as_mut_ptr(),
-            gap_gv.as_mut_ptr(),
-        )
-    };
+    unsafe { raw::gap_conductance(blocks_for(n), WRAPPER_THREADS, &args) };
 }
 
 /// Kernel `apply_channel_gain`: for neurons `0..n_neurons`, `syn` of channel `c` is multiplied by `gain[c]`
@@ -453,17 +500,14 @@ pub fn gap_conductance(gap: &GapRows, v_prev: &[f64], gap_g: &mut [f64], gap_gv:
 pub fn apply_channel_gain(n_neurons: usize, gain: &[f64], syn: &mut [f64]) {
     let n_ch = gain.len();
     assert_eq!(syn.len(), n_neurons.div_ceil(LANES) * n_ch * LANES, "syn must hold n_blocks * n_channels * 64");
-    // SAFETY: threads i < n_neurons read gain[c < n_ch] and write syn within block i / 64 (length checked).
-    unsafe {
-        raw::apply_channel_gain(
-            blocks_for(n_neurons),
-            WRAPPER_THREADS,
-            len_u32(n_neurons),
-            len_u32(n_ch),
-            gain.as_ptr(),
-            syn.as_mut_ptr(),
-        )
+    let args = ApplyChannelGainArgs {
+        gain: DevPtr::host(gain.as_ptr()),
+        syn: DevPtr::host(syn.as_mut_ptr()),
+        n_neurons: len_u32(n_neurons),
+        n_channels: len_u32(n_ch),
     };
+    // SAFETY: threads i < n_neurons read gain[c < n_ch] and write syn within block i / 64 (length checked).
+    unsafe { raw::apply_channel_gain(blocks_for(n_neurons), WRAPPER_THREADS, &args) };
 }
 
 /// Kernel `spike_train_input`: ORs into `forced` (one word per block) the bit of every train's neuron whose
@@ -479,36 +523,34 @@ pub fn spike_train_input(neurons: &[u32], ptr: &[u64], steps: &[u32], step: u64,
     assert_eq!(ptr.len(), neurons.len() + 1, "ptr must have one entry per train plus one");
     assert!(ptr.windows(2).all(|w| w[0] <= w[1]) && ptr[neurons.len()] as usize <= steps.len(), "bad train pointers");
     assert!(neurons.iter().all(|&i| (i as usize / LANES) < forced.len()), "train neuron beyond forced");
-    // SAFETY: threads k < neurons.len() read ptr[k], ptr[k + 1] (checked non-decreasing and within steps), steps in
-    // that range and set a bit of forced[neurons[k] / 64] (checked in range) atomically.
-    unsafe {
-        raw::spike_train_input(
-            blocks_for(neurons.len()),
-            WRAPPER_THREADS,
-            len_u32(neurons.len()),
-            step,
-            neurons.as_ptr(),
-            ptr.as_ptr(),
-            steps.as_ptr(),
-            forced.as_mut_ptr(),
-        )
+    let clock = Clock::at(step, 0);
+    let args = SpikeTrainInputArgs {
+        train_neuron: DevPtr::host(neurons.as_ptr()),
+        train_ptr: DevPtr::host(ptr.as_ptr()),
+        train_steps: DevPtr::host(steps.as_ptr()),
+        forced: DevPtr::host(forced.as_mut_ptr()),
+        clock: DevPtr::host(&clock),
+        n_trains: len_u32(neurons.len()),
+        pad: 0,
     };
+    // SAFETY: threads k < neurons.len() read ptr[k], ptr[k + 1] (checked non-decreasing and within steps), steps in
+    // that range and set a bit of forced[neurons[k] / 64] (checked in range) atomically; the clock is a live local.
+    unsafe { raw::spike_train_input(blocks_for(neurons.len()), WRAPPER_THREADS, &args) };
 }
 
 /// Kernel `apply_silence_and_flag`: `spiked[i] = 0` for every neuron whose bit is set in `silenced`
 /// (bit `i % 64` of word `i / 64`).
 pub fn apply_silence_and_flag(silenced: &[u64], spiked: &mut [u8]) {
     assert!(silenced.len() >= spiked.len().div_ceil(LANES), "silenced must have one word per block");
-    // SAFETY: threads i < spiked.len() read silenced[i / 64] (length checked) and write spiked[i].
-    unsafe {
-        raw::apply_silence_and_flag(
-            blocks_for(spiked.len()),
-            WRAPPER_THREADS,
-            len_u32(spiked.len()),
-            silenced.as_ptr(),
-            spiked.as_mut_ptr(),
-        )
+    let n = spiked.len();
+    let args = ApplySilenceAndFlagArgs {
+        silenced: DevPtr::host(silenced.as_ptr()),
+        spiked: DevPtr::host(spiked.as_mut_ptr()),
+        n_neurons: len_u32(n),
+        pad: 0,
     };
+    // SAFETY: threads i < spiked.len() read silenced[i / 64] (length checked) and write spiked[i].
+    unsafe { raw::apply_silence_and_flag(blocks_for(n), WRAPPER_THREADS, &args) };
 }
 
 /// Kernel `snapshot_v`: `v_prev[i] = state[(i / 64 * n_state) * 64 + i % 64]` (state variable 0) for every
@@ -517,18 +559,16 @@ pub fn snapshot_v(state: &[f64], n_state: usize, v_prev: &mut [f64]) {
     assert!(n_state > 0, "n_state must be > 0");
     assert_eq!(v_prev.len() % LANES, 0, "v_prev must hold whole blocks");
     assert_eq!(state.len(), v_prev.len() * n_state, "state must hold n_state variables per padded neuron");
+    let n_pad = v_prev.len();
+    let args = SnapshotVArgs {
+        state: DevPtr::host(state.as_ptr()),
+        v_prev: DevPtr::host(v_prev.as_mut_ptr()),
+        n_pad: len_u32(n_pad),
+        n_state: len_u32(n_state),
+    };
     // SAFETY: threads i < v_prev.len() read state[(i / 64) * n_state * 64 + i % 64] < state.len() and write
     // v_prev[i].
-    unsafe {
-        raw::snapshot_v(
-            blocks_for(v_prev.len()),
-            WRAPPER_THREADS,
-            len_u32(v_prev.len()),
-            len_u32(n_state),
-            state.as_ptr(),
-            v_prev.as_mut_ptr(),
-        )
-    };
+    unsafe { raw::snapshot_v(blocks_for(n_pad), WRAPPER_THREADS, &args) };
 }
 
 /// Kernel `to_fixed_fill`: `out[j] = __double2ll_rn(x[j] * scale)` (the delivery's fixed-point conversion).
@@ -596,31 +636,22 @@ pub fn lif_delta_update(t: &LifDeltaTable, state: &mut [f64], input: &LifExpStep
     if let Some(&bad) = input.param_set.iter().find(|&&s| usize::from(s) >= n_sets) {
         panic!("parameter set {bad} out of range ({n_sets} sets)");
     }
+    let params = [
+        param(&t.p22),
+        param(&t.p20),
+        param(&t.e_l),
+        param(&t.theta),
+        param(&t.reset),
+        param(&t.i_e),
+        param(&t.refractory_steps),
+        param(&t.keep_refractory_input),
+    ];
+    let args = spiking_model_args(n_ch, state, input, &params, spiked);
     // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
-    // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
-    // param_set[i] < n_sets, and write state and spiked[i]. `state`/`spiked` are exclusively borrowed.
-    unsafe {
-        raw::lif_delta_update(
-            blocks_for(n),
-            WRAPPER_THREADS,
-            len_u32(n),
-            len_u32(n_ch),
-            state.as_mut_ptr(),
-            input.param_set.as_ptr(),
-            t.p22.as_ptr(),
-            t.p20.as_ptr(),
-            t.e_l.as_ptr(),
-            t.theta.as_ptr(),
-            t.reset.as_ptr(),
-            t.i_e.as_ptr(),
-            t.refractory_steps.as_ptr(),
-            t.keep_refractory_input.as_ptr(),
-            input.syn.as_ptr(),
-            input.i_ext.as_ptr(),
-            input.forced.as_ptr(),
-            spiked.as_mut_ptr(),
-        )
-    };
+    // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays (params in the
+    // kernel's order) at param_set[i] < n_sets, and write state and spiked[i]. `state`/`spiked` are
+    // exclusively borrowed and the grid covers n neurons.
+    unsafe { (LIF_DELTA_UPDATE.host)(blocks_for(n), WRAPPER_THREADS, &args) };
 }
 
 // ---- izhikevich, adex and graded (`cuda/izhikevich.cu`, `cuda/adex.cu`, `cuda/graded.cu`) ----
@@ -688,31 +719,22 @@ pub fn izhikevich_update(t: &IzhikevichTable, state: &mut [f64], input: &LifExpS
     let n = check_step_input(t.n_sets(), n_ch, 2, state, input);
     assert_eq!(spiked.len(), n, "spiked must have one entry per neuron");
     assert_eq!(input.forced.len(), n.div_ceil(LANES), "forced must have one word per block");
+    let params = [
+        param(&t.a),
+        param(&t.b),
+        param(&t.c),
+        param(&t.d),
+        param(&t.v_peak),
+        param(&t.i_e),
+        param(&t.n_sub),
+        param(&t.h_sub),
+    ];
+    let args = spiking_model_args(n_ch, state, input, &params, spiked);
     // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
-    // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
-    // param_set[i] < n_sets, and write state and spiked[i]. `state`/`spiked` are exclusively borrowed.
-    unsafe {
-        raw::izhikevich_update(
-            blocks_for(n),
-            WRAPPER_THREADS,
-            len_u32(n),
-            len_u32(n_ch),
-            state.as_mut_ptr(),
-            input.param_set.as_ptr(),
-            t.a.as_ptr(),
-            t.b.as_ptr(),
-            t.c.as_ptr(),
-            t.d.as_ptr(),
-            t.v_peak.as_ptr(),
-            t.i_e.as_ptr(),
-            t.n_sub.as_ptr(),
-            t.h_sub.as_ptr(),
-            input.syn.as_ptr(),
-            input.i_ext.as_ptr(),
-            input.forced.as_ptr(),
-            spiked.as_mut_ptr(),
-        )
-    };
+    // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays (params in the
+    // kernel's order) at param_set[i] < n_sets, and write state and spiked[i]. `state`/`spiked` are
+    // exclusively borrowed and the grid covers n neurons.
+    unsafe { (IZHIKEVICH_UPDATE.host)(blocks_for(n), WRAPPER_THREADS, &args) };
 }
 
 /// Compiled `adex` parameter sets in the kernel's structure-of-arrays form (one entry per set, as
@@ -793,41 +815,31 @@ pub fn adex_update(t: &AdexTable, state: &mut [f64], input: &LifExpStepInput, sp
     let n = check_step_input(t.n_sets(), n_ch, 3 + n_ch, state, input);
     assert_eq!(spiked.len(), n, "spiked must have one entry per neuron");
     assert_eq!(input.forced.len(), n.div_ceil(LANES), "forced must have one word per block");
+    let params = [
+        param(&t.e_l),
+        param(&t.g_l),
+        param(&t.inv_c),
+        param(&t.v_th),
+        param(&t.g_l_delta_t),
+        param(&t.inv_delta_t),
+        param(&t.a),
+        param(&t.inv_tau_w),
+        param(&t.b),
+        param(&t.v_reset),
+        param(&t.v_peak),
+        param(&t.i_e),
+        param(&t.refractory_start),
+        param(&t.n_sub),
+        param(&t.h_sub),
+        param(&t.half_h_sub),
+        param(&t.decay_sub),
+    ];
+    let args = spiking_model_args(n_ch, state, input, &params, spiked);
     // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
     // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays at
-    // param_set[i] < n_sets (decay_sub at set * n_channels + c), and write state and spiked[i].
-    // `state`/`spiked` are exclusively borrowed.
-    unsafe {
-        raw::adex_update(
-            blocks_for(n),
-            WRAPPER_THREADS,
-            len_u32(n),
-            len_u32(n_ch),
-            state.as_mut_ptr(),
-            input.param_set.as_ptr(),
-            t.e_l.as_ptr(),
-            t.g_l.as_ptr(),
-            t.inv_c.as_ptr(),
-            t.v_th.as_ptr(),
-            t.g_l_delta_t.as_ptr(),
-            t.inv_delta_t.as_ptr(),
-            t.a.as_ptr(),
-            t.inv_tau_w.as_ptr(),
-            t.b.as_ptr(),
-            t.v_reset.as_ptr(),
-            t.v_peak.as_ptr(),
-            t.i_e.as_ptr(),
-            t.refractory_start.as_ptr(),
-            t.n_sub.as_ptr(),
-            t.h_sub.as_ptr(),
-            t.half_h_sub.as_ptr(),
-            t.decay_sub.as_ptr(),
-            input.syn.as_ptr(),
-            input.i_ext.as_ptr(),
-            input.forced.as_ptr(),
-            spiked.as_mut_ptr(),
-        )
-    };
+    // param_set[i] < n_sets (params in the kernel's order; decay_sub at set * n_channels + c), and write state
+    // and spiked[i]. `state`/`spiked` are exclusively borrowed and the grid covers n neurons.
+    unsafe { (ADEX_UPDATE.host)(blocks_for(n), WRAPPER_THREADS, &args) };
 }
 
 /// Compiled `graded` parameter sets in the kernel's structure-of-arrays form (one entry per set; `e_rev`
@@ -887,34 +899,29 @@ pub fn graded_update(
     let (gap_g, gap_gv) = match gap {
         Some((g, gv)) => {
             assert!(g.len() == n && gv.len() == n, "gap conductances must have one entry per neuron");
-            (g.as_ptr(), gv.as_ptr())
+            (DevPtr::host(g.as_ptr()), DevPtr::host(gv.as_ptr()))
         }
-        None => (std::ptr::null(), std::ptr::null()),
+        None => (DevPtr::NULL, DevPtr::NULL),
+    };
+    let params = [
+        param(&t.g_l),
+        param(&t.g_l_e_l),
+        param(&t.minus_h_over_c),
+        param(&t.beta),
+        param(&t.v_th),
+        param(&t.i_e),
+        param(&t.e_rev),
+    ];
+    let args = ModelArgs {
+        gap_g,
+        gap_gv,
+        activity: DevPtr::host(activity.as_mut_ptr()),
+        ..model_args(n_ch, state, input, &params)
     };
     // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
     // i_ext[i], gap_g[i] / gap_gv[i] (n entries each, or both null), syn and state within block i / 64 <
-    // n_blocks, per-set arrays at param_set[i] < n_sets (e_rev at set * n_channels + c), and write state and
-    // activity[i]. `state`/`activity` are exclusively borrowed.
-    unsafe {
-        raw::graded_update(
-            blocks_for(n),
-            WRAPPER_THREADS,
-            len_u32(n),
-            len_u32(n_ch),
-            state.as_mut_ptr(),
-            input.param_set.as_ptr(),
-            t.g_l.as_ptr(),
-            t.g_l_e_l.as_ptr(),
-            t.minus_h_over_c.as_ptr(),
-            t.beta.as_ptr(),
-            t.v_th.as_ptr(),
-            t.i_e.as_ptr(),
-            t.e_rev.as_ptr(),
-            input.syn.as_ptr(),
-            input.i_ext.as_ptr(),
-            gap_g,
-            gap_gv,
-            activity.as_mut_ptr(),
-        )
-    };
+    // n_blocks, per-set arrays (params[0..7] in the kernel's order) at param_set[i] < n_sets (e_rev at
+    // set * n_channels + c), and write state and activity[i]. `state`/`activity` are exclusively borrowed and
+    // the grid covers n neurons.
+    unsafe { (GRADED_UPDATE.host)(blocks_for(n), WRAPPER_THREADS, &args) };
 }

@@ -20,6 +20,7 @@ pub struct Header {
 pub const HEADERS: &[Header] = &[
     Header { name: "philox.cuh", source: include_str!("../cuda/philox.cuh") },
     Header { name: "detmath.cuh", source: include_str!("../cuda/detmath.cuh") },
+    Header { name: "packs.cuh", source: include_str!("../cuda/packs.cuh") },
 ];
 
 /// One CUDA C translation unit (candle-kernels style module table).
@@ -82,6 +83,7 @@ pub const NETWORK: KernelSource = KernelSource {
     file: "cuda/network.cu",
     source: include_str!("../cuda/network.cu"),
     entry_points: &[
+        "clock_tick",
         "gather_input",
         "stimulus_input",
         "spike_train_input",
@@ -312,6 +314,7 @@ pub mod arch;
 pub mod backend_kind;
 pub mod host;
 pub mod nvrtc;
+pub mod packs;
 pub mod precompiled;
 
 #[cfg(test)]

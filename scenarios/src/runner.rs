@@ -170,7 +170,7 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
     let expected: &[&str] = if single { &RUN_FILES } else { &["summary.json"] };
     let run_dir = neurotwin_io::run_dir::RunDir::create(&out_root, "neurotwin run", inputs, req.overwrite, expected)?;
     let stage = run_dir.staging().to_path_buf();
-    let threads = req.threads.unwrap_or(first.threads);
+    let threads = neurotwin_sim::trials_at_once(req.backend, req.threads.unwrap_or(first.threads));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

@@ -45,6 +45,22 @@ pub trait Backend: Send {
     fn delivery_scale_exponent(&self) -> i32;
 }
 
+/// Trials that run at the same time on one GPU: two, so that one trial's host work (building, drains, outputs)
+/// overlaps the other's kernels; more would only queue on the same device and add per-trial device memory (the
+/// network's arrays are shared between live trials, `launch::NetworkBufs`).
+pub const GPU_TRIALS_AT_ONCE: usize = 2;
+
+/// How many of `threads` parallel trials to run at once on backend `kind`: at most [`GPU_TRIALS_AT_ONCE`] when the
+/// trials run on a GPU (`cuda`, or `auto` with a CUDA device present), else `threads`.
+pub fn trials_at_once(kind: BackendKind, threads: usize) -> usize {
+    let on_gpu = match kind {
+        BackendKind::Cuda => true,
+        BackendKind::Auto => !crate::cuda::cuda_status().devices.is_empty(),
+        BackendKind::Cpu | BackendKind::CudaHost => false,
+    };
+    if on_gpu { threads.clamp(1, GPU_TRIALS_AT_ONCE) } else { threads }
+}
+
 /// Creates the backend of kind `kind` for a setup. [`BackendKind::Auto`] falls back to the CPU (saying so on
 /// stderr) only when CUDA is unavailable; any other CUDA error is returned.
 pub fn make_backend(kind: BackendKind, setup: &SimSetup) -> Result<Box<dyn Backend>, SimError> {
@@ -61,4 +77,26 @@ pub fn make_backend(kind: BackendKind, setup: &SimSetup) -> Result<Box<dyn Backe
             Err(e) => return Err(e),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GPU trials run at most two at a time, host trials as many as asked; `auto` without a CUDA device runs on
+    /// the CPU and keeps every thread.
+    #[test]
+    fn trials_at_once_caps_gpu_trials_only() {
+        for threads in [1, 2, 3, 16] {
+            assert_eq!(trials_at_once(BackendKind::Cpu, threads), threads);
+            assert_eq!(trials_at_once(BackendKind::CudaHost, threads), threads);
+            assert_eq!(trials_at_once(BackendKind::Cuda, threads), threads.min(2));
+        }
+        assert_eq!(trials_at_once(BackendKind::Cuda, 0), 1);
+        if crate::cuda::cuda_status().devices.is_empty() {
+            assert_eq!(trials_at_once(BackendKind::Auto, 16), 16);
+        } else {
+            assert_eq!(trials_at_once(BackendKind::Auto, 16), 2);
+        }
+    }
 }

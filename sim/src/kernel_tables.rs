@@ -59,8 +59,8 @@ impl ModelTable {
         }
     }
 
-    /// The parameter arrays in the order of the kernel's arguments between `param_set` and `syn` (the kernels'
-    /// signatures: `cuda/<unit>.cu`; unit and entry point: [`ModelKind::unit_and_entry`]).
+    /// The parameter arrays in the order of the model kernel's `params` (`nt_model_args::params[j]`; each
+    /// `cuda/<unit>.cu` names its arrays by index; kernel: [`ModelKind::kernel`]).
     pub(crate) fn args(&self) -> Vec<ParamArray> {
         use ParamArray::{F64, U32};
         match self {

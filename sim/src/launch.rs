@@ -7,31 +7,41 @@
 //!
 //! One step (the header of `kernels/cuda/network.cu` is the specification):
 //!
-//! 1. `gather_input`;
+//! 1. `gather_input` (the ring slot of the clock's step);
 //! 2. `stimulus_input` (forced mask cleared first), then `spike_train_input` (only with trains);
 //! 3. `gap_current` (graded models: `gap_conductance`; only with gap junctions);
-//! 4. `apply_channel_gain` (gains uploaded when they change, launched while one is not 1);
+//! 4. `apply_channel_gain` (only while a gain is not 1);
 //! 5. `<model>_update`;
-//! 6. `apply_silence_and_flag` (graded: `silence_activity`; mask uploaded when it changes, launched while a
-//!    neuron is silenced);
+//! 6. `apply_silence_and_flag` (graded: `silence_activity`; only while a neuron is silenced);
 //! 7. compaction into window step `k` of the spike record (`spike_masks`, `spike_chunk_totals`,
 //!    `spike_scan_groups`, `spike_scan_tops`, `spike_scatter`; spiking models);
 //! 8. numbering of the step's (spike, 32-synapse piece) items (`spike_pieces`, `spike_work`, `spike_scan_groups`,
 //!    `spike_scan_tops`, `spike_work_base`), then `deliver_spikes` (graded: `deliver_graded` alone; only with
 //!    synapses);
-//! 9. `snapshot_v` (only with gap junctions; also once when the backend is built).
+//! 9. `snapshot_v` (only with gap junctions; also once when the backend is built);
+//! 10. `clock_tick`: the device clock moves to the next step and window step.
+//!
+//! **Graphs.** The simulation step and the window step are read from a clock in device memory, so the launches
+//! of one step — kernels, grids, packs — are the same for every step of the same *shape* (whether gains and
+//! silencing apply). A step is captured once per shape ([`Launcher::begin_capture`]) and replayed from then on
+//! (one CUDA graph launch per step instead of up to 20 launches); gains and the silenced mask are uploaded before
+//! the replay when they change, and the host writes the clock only when the sequence breaks (a drained window,
+//! a step number out of sequence). The host launcher records and replays exactly the same way, so the host
+//! conformance suite runs the graph path. `NEUROTWIN_CUDA_GRAPHS=0` launches every kernel directly instead.
 //!
 //! Grids: one thread per element with [`THREADS`] threads per block ([`Grid::cover`]), one thread for
-//! `spike_scan_tops`,
-//! and the fixed grid of the warp-cooperative delivery kernels ([`Grid::DELIVERY`]).
-#![allow(clippy::too_many_arguments)] // the launch methods take exactly the kernels' arguments
+//! `spike_scan_tops` and `clock_tick`, and the fixed grid of the warp-cooperative delivery kernels
+//! ([`Grid::DELIVERY`]).
 
+use std::any::{Any, TypeId};
 use std::fmt::Display;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use cudarc::driver::{DeviceRepr, ValidAsZeroBits};
-use neurotwin_connectome::Weights;
+use neurotwin_connectome::{CompiledNetwork, Weights};
 use neurotwin_kernels::host::{GapRows, RingLayout, StimulusParams, StimulusSet, SynapseRows};
+use neurotwin_kernels::packs::{self, Clock, DevPtr, KernelArgs, KernelFn, MODEL_MAX_PARAMS, ModelArgs};
 use neurotwin_kernels::{
     DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk, compaction_group, segment_pieces, work_chunk,
 };
@@ -77,6 +87,7 @@ impl Elem for i64 {}
 impl Elem for f32 {}
 impl Elem for f64 {}
 impl Elem for DevStimulus {}
+impl Elem for Clock {}
 
 /// [`StimulusParams`] (`#[repr(C)]`, 64 bytes, the layout of `struct nt_stimulus`) as a buffer element.
 #[repr(transparent)]
@@ -104,14 +115,14 @@ impl ModelKind {
     pub const ALL: [ModelKind; 5] =
         [ModelKind::LifExp, ModelKind::LifDelta, ModelKind::Izhikevich, ModelKind::Adex, ModelKind::Graded];
 
-    /// The kernel unit (`neurotwin_kernels::KERNELS` name) and entry point.
-    pub fn unit_and_entry(self) -> (&'static str, &'static str) {
+    /// The model's kernel (unit, entry point, host entry).
+    pub fn kernel(self) -> &'static KernelFn<ModelArgs> {
         match self {
-            ModelKind::LifExp => ("lif_exp", "lif_exp_update"),
-            ModelKind::LifDelta => ("lif_delta", "lif_delta_update"),
-            ModelKind::Izhikevich => ("izhikevich", "izhikevich_update"),
-            ModelKind::Adex => ("adex", "adex_update"),
-            ModelKind::Graded => ("graded", "graded_update"),
+            ModelKind::LifExp => &packs::LIF_EXP_UPDATE,
+            ModelKind::LifDelta => &packs::LIF_DELTA_UPDATE,
+            ModelKind::Izhikevich => &packs::IZHIKEVICH_UPDATE,
+            ModelKind::Adex => &packs::ADEX_UPDATE,
+            ModelKind::Graded => &packs::GRADED_UPDATE,
         }
     }
 
@@ -121,35 +132,24 @@ impl ModelKind {
     }
 }
 
-/// One per-set parameter array of the model kernel, in the kernel's argument order.
+/// One per-set parameter array of the model kernel, in the kernel's `params` order (`ModelTable::args`).
 pub enum ParamBuf<L: Launcher> {
     F64(L::Buf<f64>),
     U32(L::Buf<u32>),
 }
 
-/// The model kernel's trailing arguments: spiking models take the forced mask and write spike flags; graded
-/// models take the gap coupling (both pointers null without gap junctions) and write the activity.
-pub enum ModelOut<'a, L: Launcher> {
-    Spiking { forced: &'a L::Buf<u64>, spiked: &'a mut L::Buf<u8> },
-    Graded { gap: Option<GapSums<'a, L>>, activity: &'a mut L::Buf<f64> },
-}
-
-/// Σ g and Σ g V_j per neuron (`gap_conductance`'s outputs, `graded_update`'s `gap_g`, `gap_gv`).
-pub type GapSums<'a, L> = (&'a <L as Launcher>::Buf<f64>, &'a <L as Launcher>::Buf<f64>);
-
-/// Runs the step's kernels somewhere. Each kernel method takes the launch grid and exactly the kernel's
-/// arguments (a nullable pointer is an `Option`), in the kernel's order; buffer methods move data.
-///
-/// # Safety (kernel methods)
-/// The kernel methods are `unsafe`: the caller guarantees what the CUDA launch needs — every buffer is at
-/// least as long as the kernel indexes for the given sizes (noted on each call in [`KernelBackend`]),
-/// indices stored in buffers (CSR pointers, partners, targets, table indices, parameter sets) were validated,
-/// and the grid covers the elements the kernel processes.
-pub trait Launcher: Sized + Send {
+/// Runs the step's kernels somewhere: each launch is a [`KernelFn`], a grid and the kernel's parameter pack
+/// (`neurotwin_kernels::packs`, mirroring `kernels/cuda/packs.cuh`); buffer methods move data. A launcher can
+/// also capture a sequence of launches and clears as a graph and replay it (CUDA graphs on a GPU, the recorded
+/// launches on the host), which is how [`KernelBackend`] runs a step: captured once per step shape, replayed with
+/// the step clock in device memory.
+pub trait Launcher: Sized + Send + 'static {
     /// A buffer of `T` where the kernels run (host: `Vec<T>`, CUDA: `CudaSlice<T>`).
-    type Buf<T: Elem>: Send;
+    type Buf<T: Elem>: Send + Sync;
     /// A failed buffer operation or launch.
     type Error: Display;
+    /// A captured sequence of launches and clears.
+    type Graph: Send;
 
     /// The backend's name (`cuda-host`, `cuda`).
     const NAME: &'static str;
@@ -157,319 +157,43 @@ pub trait Launcher: Sized + Send {
     /// Steps of spikes the record holds between drains, for `n` neurons.
     fn spike_window(&self, n: usize) -> usize;
 
+    /// The device the buffers live on: backends on the same device share a network's arrays
+    /// ([`NetworkBufs`]). The host launcher has one device, 0.
+    fn device_key(&self) -> u64 {
+        0
+    }
+
     /// A buffer holding `data`; an empty slice gives one default element, which no kernel reads.
     fn upload<T: Elem>(&self, data: &[T]) -> Result<Self::Buf<T>, Self::Error>;
     /// A zeroed buffer of `max(len, 1)` elements.
     fn zeros<T: Elem>(&self, len: usize) -> Result<Self::Buf<T>, Self::Error>;
-    /// Copies the small host array `src` into `dst[..src.len()]`.
+    /// Copies the small host array `src` into `dst[..src.len()]` (ordered after the launches issued before).
     fn write<T: Elem>(&mut self, src: &[T], dst: &mut Self::Buf<T>) -> Result<(), Self::Error>;
-    /// Sets every element of `buf` to zero (a memset on the device).
+    /// Sets every element of `buf` to zero (a memset on the device; recorded while capturing).
     fn clear<T: Elem>(&mut self, buf: &mut Self::Buf<T>) -> Result<(), Self::Error>;
     /// Copies `src[range]` into `dst` (of `range.len()` elements), waiting for the kernels issued before.
     fn read<T: Elem>(&self, src: &Self::Buf<T>, range: Range<usize>, dst: &mut [T]) -> Result<(), Self::Error>;
 
-    /// `gather_input(n_pad, n_channels, slots, slot, ring, inv_scale, syn)`.
+    /// The address of `buf` for a parameter pack (the kernels may write through it).
+    fn ptr<T: Elem>(&self, buf: &mut Self::Buf<T>) -> DevPtr<T>;
+    /// The address of `buf` for a parameter pack, for a buffer the kernel only reads.
+    fn cptr<T: Elem>(&self, buf: &Self::Buf<T>) -> DevPtr<T>;
+
+    /// Launches `kernel` on `grid` with `args` (recorded instead while capturing).
     ///
     /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn gather_input(
-        &mut self,
-        grid: Grid,
-        n_pad: u32,
-        n_channels: u32,
-        slots: u32,
-        slot: u32,
-        ring: &mut Self::Buf<i64>,
-        inv_scale: f64,
-        syn: &mut Self::Buf<f64>,
-    ) -> Result<(), Self::Error>;
-    /// `stimulus_input(n_neurons, n_channels, step, seed, spiking, stim_ptr, stim_of, stimuli, syn, i_ext,
-    /// forced)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn stimulus_input(
-        &mut self,
-        grid: Grid,
-        n_neurons: u32,
-        n_channels: u32,
-        step: u64,
-        seed: u64,
-        spiking: u32,
-        stim_ptr: &Self::Buf<u32>,
-        stim_of: &Self::Buf<u32>,
-        stimuli: &Self::Buf<DevStimulus>,
-        syn: &mut Self::Buf<f64>,
-        i_ext: &mut Self::Buf<f64>,
-        forced: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_train_input(n_trains, step, train_neuron, train_ptr, train_steps, forced)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_train_input(
-        &mut self,
-        grid: Grid,
-        n_trains: u32,
-        step: u64,
-        train_neuron: &Self::Buf<u32>,
-        train_ptr: &Self::Buf<u64>,
-        train_steps: &Self::Buf<u32>,
-        forced: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `gap_current(n_neurons, row_ptr, partner, conductance, v_prev, i_ext)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn gap_current(
-        &mut self,
-        grid: Grid,
-        n_neurons: u32,
-        row_ptr: &Self::Buf<u64>,
-        partner: &Self::Buf<u32>,
-        conductance: &Self::Buf<f32>,
-        v_prev: &Self::Buf<f64>,
-        i_ext: &mut Self::Buf<f64>,
-    ) -> Result<(), Self::Error>;
-    /// `gap_conductance(n_neurons, row_ptr, partner, conductance, v_prev, gap_g, gap_gv)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn gap_conductance(
-        &mut self,
-        grid: Grid,
-        n_neurons: u32,
-        row_ptr: &Self::Buf<u64>,
-        partner: &Self::Buf<u32>,
-        conductance: &Self::Buf<f32>,
-        v_prev: &Self::Buf<f64>,
-        gap_g: &mut Self::Buf<f64>,
-        gap_gv: &mut Self::Buf<f64>,
-    ) -> Result<(), Self::Error>;
-    /// `apply_channel_gain(n_neurons, n_channels, gain, syn)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn apply_channel_gain(
-        &mut self,
-        grid: Grid,
-        n_neurons: u32,
-        n_channels: u32,
-        gain: &Self::Buf<f64>,
-        syn: &mut Self::Buf<f64>,
-    ) -> Result<(), Self::Error>;
-    /// `<model>_update(n_neurons, n_channels, state, param_set, <params in ModelTable::args order>, syn, i_ext,
-    /// forced, spiked)` for spiking models, `(..., syn, i_ext, gap_g, gap_gv, activity)` for `graded`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn model_update(
-        &mut self,
-        grid: Grid,
-        model: ModelKind,
-        n_neurons: u32,
-        n_channels: u32,
-        state: &mut Self::Buf<f64>,
-        param_set: &Self::Buf<u16>,
-        params: &[ParamBuf<Self>],
-        syn: &Self::Buf<f64>,
-        i_ext: &Self::Buf<f64>,
-        out: ModelOut<'_, Self>,
-    ) -> Result<(), Self::Error>;
-    /// `apply_silence_and_flag(n_neurons, silenced, spiked)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn apply_silence_and_flag(
-        &mut self,
-        grid: Grid,
-        n_neurons: u32,
-        silenced: &Self::Buf<u64>,
-        spiked: &mut Self::Buf<u8>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_masks(n_neurons, spiked, masks)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_masks(
-        &mut self,
-        grid: Grid,
-        n_neurons: u32,
-        spiked: &Self::Buf<u8>,
-        masks: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_chunk_totals(n_words, chunk, masks, chunk_offset)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_chunk_totals(
-        &mut self,
-        grid: Grid,
-        n_words: u32,
-        chunk: u32,
-        masks: &Self::Buf<u64>,
-        chunk_offset: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_scan_groups(n_chunks, group, chunk_offset, group_offset)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_scan_groups(
-        &mut self,
-        grid: Grid,
-        n_chunks: u32,
-        group: u32,
-        chunk_offset: &mut Self::Buf<u64>,
-        group_offset: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_scan_tops(n_groups, k, group_offset, rec_base)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_scan_tops(
-        &mut self,
-        grid: Grid,
-        n_groups: u32,
-        k: u32,
-        group_offset: &mut Self::Buf<u64>,
-        rec_base: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_scatter(n_words, chunk, group, masks, chunk_offset, group_offset, rec_spikes)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_scatter(
-        &mut self,
-        grid: Grid,
-        n_words: u32,
-        chunk: u32,
-        group: u32,
-        masks: &Self::Buf<u64>,
-        chunk_offset: &Self::Buf<u64>,
-        group_offset: &Self::Buf<u64>,
-        rec_spikes: &mut Self::Buf<u32>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_pieces(max_spikes, k, rec_base, rec_spikes, row_segments, seg_piece, work_start)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_pieces(
-        &mut self,
-        grid: Grid,
-        max_spikes: u32,
-        k: u32,
-        rec_base: &Self::Buf<u64>,
-        rec_spikes: &Self::Buf<u32>,
-        row_segments: &Self::Buf<u32>,
-        seg_piece: &Self::Buf<u64>,
-        work_start: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_work(max_spikes, chunk, k, rec_base, work_start, work_chunk)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_work(
-        &mut self,
-        grid: Grid,
-        max_spikes: u32,
-        chunk: u32,
-        k: u32,
-        rec_base: &Self::Buf<u64>,
-        work_start: &mut Self::Buf<u64>,
-        work_chunk: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `spike_work_base(max_spikes, chunk, group, k, rec_base, work_chunk, work_group, work_start)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn spike_work_base(
-        &mut self,
-        grid: Grid,
-        max_spikes: u32,
-        chunk: u32,
-        group: u32,
-        k: u32,
-        rec_base: &Self::Buf<u64>,
-        work_chunk: &Self::Buf<u64>,
-        work_group: &Self::Buf<u64>,
-        work_start: &mut Self::Buf<u64>,
-    ) -> Result<(), Self::Error>;
-    /// `deliver_spikes(rec_base, k, rec_spikes, work_start, work_total, row_segments, seg_piece, segment_start,
-    /// segment_delay, segment_receptor, targets, weights, weight_index, fixed_table, scale, step, slots, n_pad,
-    /// ring)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn deliver_spikes(
-        &mut self,
-        grid: Grid,
-        rec_base: &Self::Buf<u64>,
-        k: u32,
-        rec_spikes: &Self::Buf<u32>,
-        work_start: &Self::Buf<u64>,
-        work_total: &Self::Buf<u64>,
-        row_segments: &Self::Buf<u32>,
-        seg_piece: &Self::Buf<u64>,
-        segment_start: &Self::Buf<u64>,
-        segment_delay: &Self::Buf<u16>,
-        segment_receptor: &Self::Buf<u8>,
-        targets: &Self::Buf<u32>,
-        weights: Option<&Self::Buf<f32>>,
-        weight_index: Option<&Self::Buf<u16>>,
-        fixed_table: Option<&Self::Buf<i64>>,
-        scale: f64,
-        step: u64,
-        slots: u32,
-        n_pad: u32,
-        ring: &mut Self::Buf<i64>,
-    ) -> Result<(), Self::Error>;
-    /// `deliver_graded(n_neurons, activity, row_segments, segment_start, segment_delay, segment_receptor,
-    /// targets, weights, weight_index, weight_values, scale, step, slots, n_pad, ring)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn deliver_graded(
-        &mut self,
-        grid: Grid,
-        n_neurons: u32,
-        activity: &Self::Buf<f64>,
-        row_segments: &Self::Buf<u32>,
-        segment_start: &Self::Buf<u64>,
-        segment_delay: &Self::Buf<u16>,
-        segment_receptor: &Self::Buf<u8>,
-        targets: &Self::Buf<u32>,
-        weights: Option<&Self::Buf<f32>>,
-        weight_index: Option<&Self::Buf<u16>>,
-        weight_values: Option<&Self::Buf<f32>>,
-        scale: f64,
-        step: u64,
-        slots: u32,
-        n_pad: u32,
-        ring: &mut Self::Buf<i64>,
-    ) -> Result<(), Self::Error>;
-    /// `silence_activity(n_neurons, silenced, activity)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn silence_activity(
-        &mut self,
-        grid: Grid,
-        n_neurons: u32,
-        silenced: &Self::Buf<u64>,
-        activity: &mut Self::Buf<f64>,
-    ) -> Result<(), Self::Error>;
-    /// `snapshot_v(n_pad, n_state, state, v_prev)`.
-    ///
-    /// # Safety
-    /// The launch contract of [`Launcher`].
-    unsafe fn snapshot_v(
-        &mut self,
-        grid: Grid,
-        n_pad: u32,
-        n_state: u32,
-        state: &Self::Buf<f64>,
-        v_prev: &mut Self::Buf<f64>,
-    ) -> Result<(), Self::Error>;
+    /// What the CUDA launch needs: every pointer of `args` addresses a live buffer of this launcher at least as
+    /// long as the kernel indexes for the pack's sizes (noted on each launch in [`KernelBackend`]), indices
+    /// stored in buffers (CSR pointers, partners, targets, table indices, parameter sets) were validated, and the
+    /// grid covers the elements the kernel processes. While capturing, the buffers must also outlive the graph.
+    unsafe fn launch<P: KernelArgs>(&mut self, kernel: &KernelFn<P>, grid: Grid, args: &P) -> Result<(), Self::Error>;
+
+    /// Starts capturing: launches and clears are recorded, not run, until [`Self::end_capture`].
+    fn begin_capture(&mut self) -> Result<(), Self::Error>;
+    /// Ends the capture and returns the graph (`Err` if the capture failed; nothing recorded has run).
+    fn end_capture(&mut self) -> Result<Self::Graph, Self::Error>;
+    /// Runs a captured graph (ordered after the operations issued before).
+    fn launch_graph(&mut self, graph: &Self::Graph) -> Result<(), Self::Error>;
 }
 
 /// The setup checked and turned into the host arrays the buffers are built from (no device involved), so a
@@ -506,6 +230,12 @@ impl<'a> Plan<'a> {
             .ok_or_else(|| SimError::Setup("delay ring buffer size overflows".into()))?;
         u32_of(n_pad)?;
         let model = model_table(&setup.model, n_ch)?;
+        if model.args().len() > MODEL_MAX_PARAMS {
+            return Err(SimError::Setup(format!(
+                "the model kernel takes {} parameter arrays, more than the {MODEL_MAX_PARAMS} of its parameter pack",
+                model.args().len()
+            )));
+        }
         let n_sets = model.n_sets();
         if let Some(&bad) = setup.param_set.iter().find(|&&s| s as usize >= n_sets) {
             return Err(SimError::Setup(format!("parameter set #{bad} out of range ({n_sets} sets)")));
@@ -594,13 +324,92 @@ struct TableWeights<L: Launcher> {
     fixed: L::Buf<i64>,
 }
 
-/// Gap junctions (CSR) and, for graded models, Σ g and Σ g V_j per neuron.
-struct Gap<L: Launcher> {
+/// Gap junctions (CSR), read only.
+struct GapCsr<L: Launcher> {
     row_ptr: L::Buf<u64>,
     partner: L::Buf<u32>,
     conductance: L::Buf<f32>,
+}
+
+/// Σ g and Σ g V_j per neuron (`gap_conductance`'s outputs, `graded_update`'s `gap_g`, `gap_gv`; graded models).
+struct GapSums<L: Launcher> {
     g: L::Buf<f64>,
     gv: L::Buf<f64>,
+}
+
+/// The network's arrays, which no kernel writes: the synapse matrix and the gap-junction CSR. Built once per
+/// network, launcher type and device and shared by every backend of that network alive at the same time (the
+/// trials of a scenario), so parallel trials hold one copy of the network, not one each.
+pub struct NetworkBufs<L: Launcher> {
+    rows: Rows<L>,
+    gap: Option<GapCsr<L>>,
+}
+
+/// A live [`NetworkBufs`] of some launcher type, by the network and device it was built for.
+struct SharedEntry {
+    launcher: TypeId,
+    device: u64,
+    network: Weak<CompiledNetwork>,
+    bufs: Weak<dyn Any + Send + Sync>,
+}
+
+/// The network arrays of the live kernel backends (see [`NetworkBufs`]).
+static SHARED_NETWORKS: Mutex<Vec<SharedEntry>> = Mutex::new(Vec::new());
+
+impl<L: Launcher> NetworkBufs<L> {
+    /// The arrays of `plan`'s network on `l`'s device: those of a live backend of the same network if there is
+    /// one, else uploaded now (under the cache's lock, so parallel trials upload once).
+    fn shared(l: &L, plan: &Plan<'_>) -> Result<Arc<Self>, SimError> {
+        let mut cache = SHARED_NETWORKS.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|e| e.bufs.strong_count() > 0 && e.network.strong_count() > 0);
+        let (network, device) = (&plan.setup.network, l.device_key());
+        let found = cache.iter().find(|e| {
+            e.launcher == TypeId::of::<L>()
+                && e.device == device
+                && std::ptr::eq(e.network.as_ptr(), Arc::as_ptr(network))
+        });
+        if let Some(bufs) = found.and_then(|e| e.bufs.upgrade()).and_then(|b| b.downcast::<Self>().ok()) {
+            return Ok(bufs);
+        }
+        let bufs = Arc::new(Self::upload(l, plan)?);
+        let weak: Weak<dyn Any + Send + Sync> = Arc::downgrade(&bufs) as Weak<dyn Any + Send + Sync>;
+        cache.push(SharedEntry { launcher: TypeId::of::<L>(), device, network: Arc::downgrade(network), bufs: weak });
+        Ok(bufs)
+    }
+
+    fn upload(l: &L, plan: &Plan<'_>) -> Result<Self, SimError> {
+        let up = dev_err::<L>("cannot upload the network");
+        let m = &plan.setup.network.chemical;
+        let (dense, table) = match &m.weights {
+            Weights::Dense(w) => (Some(l.upload(w).map_err(&up)?), None),
+            Weights::Table { values, index } => {
+                let index = l.upload(index).map_err(&up)?;
+                let values = l.upload(values).map_err(&up)?;
+                (None, Some(TableWeights { index, values, fixed: l.upload(&plan.fixed_table).map_err(&up)? }))
+            }
+        };
+        let rows = Rows {
+            n_synapses: m.n_synapses(),
+            row_segments: l.upload(&m.row_segments).map_err(&up)?,
+            segment_start: l.upload(&m.segment_start).map_err(&up)?,
+            seg_piece: l.upload(&segment_pieces(&m.segment_start)).map_err(&up)?,
+            segment_delay: l.upload(&m.segment_delay).map_err(&up)?,
+            segment_receptor: l.upload(&m.segment_receptor).map_err(&up)?,
+            targets: l.upload(&m.targets).map_err(&up)?,
+            dense,
+            table,
+        };
+        let g = &plan.setup.network.gap;
+        let gap = match g.is_empty() {
+            true => None,
+            false => Some(GapCsr {
+                row_ptr: l.upload(&g.row_ptr).map_err(&up)?,
+                partner: l.upload(&g.partner).map_err(&up)?,
+                conductance: l.upload(&g.conductance).map_err(&up)?,
+            }),
+        };
+        Ok(Self { rows, gap })
+    }
 }
 
 /// Prescribed spike trains (`SpikeTrains`, CSR by train).
@@ -673,6 +482,7 @@ impl<L: Launcher> Pieces<L> {
 /// A kernel backend: the launcher, every buffer of the step and the shared step sequence. The `cuda-host`
 /// backend is `KernelBackend<HostLauncher>`, the `cuda` backend `KernelBackend<CudaLauncher>`.
 pub struct KernelBackend<L: Launcher> {
+    /// First field, so dropped first: the CUDA launcher waits for its stream before any buffer is freed.
     launcher: L,
     model: ModelKind,
     params: Vec<ParamBuf<L>>,
@@ -692,8 +502,10 @@ pub struct KernelBackend<L: Launcher> {
     stim_of: L::Buf<u32>,
     stimuli: L::Buf<DevStimulus>,
     trains: Option<Trains<L>>,
-    gap: Option<Gap<L>>,
-    rows: Rows<L>,
+    /// The network's arrays, shared with the other live backends of the same network.
+    net: Arc<NetworkBufs<L>>,
+    /// Graded models with gap junctions: the gap sums of the step.
+    gap_sums: Option<GapSums<L>>,
     /// `[block][channel][lane]` synaptic input of the step (pA).
     syn: L::Buf<f64>,
     i_ext: L::Buf<f64>,
@@ -706,10 +518,30 @@ pub struct KernelBackend<L: Launcher> {
     record: Record<L>,
     /// Steps advanced since the last drain (window step k = index).
     pending: Vec<u64>,
+    /// The step clock in device memory (one entry) and what it holds before the next step.
+    clock: L::Buf<Clock>,
+    clock_next: Clock,
+    /// The captured step of each shape seen so far (at most 4), and whether steps are captured at all.
+    graphs: Vec<(StepShape, L::Graph)>,
+    use_graphs: bool,
     /// The gains / silencing mask last uploaded; the spikes of the last `step` call.
     gain_host: Vec<f64>,
     silenced_host: Vec<u64>,
     spikes: Vec<u32>,
+}
+
+/// Which optional launches a step makes: its graph is captured once and replayed while these stay the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StepShape {
+    /// A receptor gain is not 1 (`apply_channel_gain`).
+    gain: bool,
+    /// A neuron is silenced (`apply_silence_and_flag` / `silence_activity`).
+    silenced: bool,
+}
+
+/// Whether kernel backends capture steps as graphs: yes unless `NEUROTWIN_CUDA_GRAPHS=0`.
+fn graphs_enabled() -> bool {
+    std::env::var("NEUROTWIN_CUDA_GRAPHS").map_or(true, |v| v.trim() != "0")
 }
 
 /// A launcher error as a [`SimError`] naming the backend and what failed.
@@ -744,26 +576,7 @@ impl<L: Launcher> KernelBackend<L> {
                 ParamArray::U32(v) => ParamBuf::U32(l.upload(&v).map_err(&up)?),
             });
         }
-        let m = &net.chemical;
-        let (dense, table) = match &m.weights {
-            Weights::Dense(w) => (Some(l.upload(w).map_err(&up)?), None),
-            Weights::Table { values, index } => {
-                let index = l.upload(index).map_err(&up)?;
-                let values = l.upload(values).map_err(&up)?;
-                (None, Some(TableWeights { index, values, fixed: l.upload(&plan.fixed_table).map_err(&up)? }))
-            }
-        };
-        let rows = Rows {
-            n_synapses: m.n_synapses(),
-            row_segments: l.upload(&m.row_segments).map_err(&up)?,
-            segment_start: l.upload(&m.segment_start).map_err(&up)?,
-            seg_piece: l.upload(&segment_pieces(&m.segment_start)).map_err(&up)?,
-            segment_delay: l.upload(&m.segment_delay).map_err(&up)?,
-            segment_receptor: l.upload(&m.segment_receptor).map_err(&up)?,
-            targets: l.upload(&m.targets).map_err(&up)?,
-            dense,
-            table,
-        };
+        let shared = NetworkBufs::shared(l, &plan)?;
         let t = &setup.spike_trains;
         let trains = match t.is_empty() {
             true => None,
@@ -774,16 +587,9 @@ impl<L: Launcher> KernelBackend<L> {
                 steps: l.upload(&t.steps).map_err(&up)?,
             }),
         };
-        let g = &net.gap;
-        let gap = match g.is_empty() {
-            true => None,
-            false => Some(Gap {
-                row_ptr: l.upload(&g.row_ptr).map_err(&up)?,
-                partner: l.upload(&g.partner).map_err(&up)?,
-                conductance: l.upload(&g.conductance).map_err(&up)?,
-                g: l.zeros(n).map_err(&alloc)?,
-                gv: l.zeros(n).map_err(&alloc)?,
-            }),
+        let gap_sums = match shared.gap.is_some() {
+            true => Some(GapSums { g: l.zeros(n).map_err(&alloc)?, gv: l.zeros(n).map_err(&alloc)? }),
+            false => None,
         };
         let window = l.spike_window(n);
         let chunk = compaction_chunk(n_blocks);
@@ -802,7 +608,7 @@ impl<L: Launcher> KernelBackend<L> {
             group_offset: l.zeros(n_groups).map_err(&alloc)?,
             rec_base: l.zeros(window + 1).map_err(&alloc)?,
             rec_spikes: l.zeros(window * n).map_err(dev_err::<L>("cannot allocate the spike record"))?,
-            pieces: match plan.model.kind().is_spiking() && rows.n_synapses > 0 {
+            pieces: match plan.model.kind().is_spiking() && shared.rows.n_synapses > 0 {
                 true => Some(Pieces::new(l, n).map_err(&alloc)?),
                 false => None,
             },
@@ -826,8 +632,8 @@ impl<L: Launcher> KernelBackend<L> {
             stim_of: l.upload(&plan.stim_of).map_err(&up)?,
             stimuli: l.upload(&plan.stimuli).map_err(&up)?,
             trains,
-            gap,
-            rows,
+            net: shared,
+            gap_sums,
             syn: l.zeros(n_pad * n_ch).map_err(&alloc)?,
             i_ext: l.zeros(n).map_err(&alloc)?,
             forced: l.zeros(n_blocks).map_err(&alloc)?,
@@ -838,6 +644,10 @@ impl<L: Launcher> KernelBackend<L> {
             silenced: l.zeros(n_blocks).map_err(&alloc)?,
             record,
             pending: Vec::with_capacity(window),
+            clock: l.upload(&[Clock::at(0, 0)]).map_err(&up)?,
+            clock_next: Clock::at(0, 0),
+            graphs: Vec::new(),
+            use_graphs: graphs_enabled(),
             gain_host: vec![1.0; n_ch],
             silenced_host: vec![0; n_blocks],
             spikes: Vec::with_capacity(n),
@@ -847,6 +657,19 @@ impl<L: Launcher> KernelBackend<L> {
         Ok(b)
     }
 
+    /// Whether steps are captured as graphs and replayed (the default unless `NEUROTWIN_CUDA_GRAPHS=0`) or every
+    /// kernel is launched directly; switching drops the captured graphs.
+    pub fn set_use_graphs(&mut self, on: bool) {
+        self.use_graphs = on;
+        self.graphs.clear();
+    }
+
+    /// Whether this backend uses the same network arrays as `other` (built from the same network on the same
+    /// device while both live; see [`NetworkBufs`]).
+    pub fn shares_network_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.net, &other.net)
+    }
+
     /// The launcher (e.g. to query the device it runs on).
     pub fn launcher(&self) -> &L {
         &self.launcher
@@ -854,114 +677,173 @@ impl<L: Launcher> KernelBackend<L> {
 
     /// 9. Voltages for the next step's gap junctions.
     fn snapshot_v(&mut self) -> Result<(), L::Error> {
-        if self.gap.is_none() || self.n_pad == 0 {
+        if self.net.gap.is_none() || self.n_pad == 0 {
             return Ok(());
         }
-        // SAFETY: snapshot_v(n_pad, n_state, state, v_prev): n_pad threads read
-        // state[(i / 64) * n_state * 64 + i % 64] < n_pad * n_state = state.len() and write v_prev[i] < n_pad.
-        unsafe {
-            let (n_pad, n_state) = (self.n_pad as u32, self.n_state as u32);
-            self.launcher.snapshot_v(Grid::cover(self.n_pad), n_pad, n_state, &self.state, &mut self.v_prev)
-        }
+        let l = &self.launcher;
+        let args = packs::SnapshotVArgs {
+            state: l.cptr(&self.state),
+            v_prev: l.ptr(&mut self.v_prev),
+            n_pad: self.n_pad as u32,
+            n_state: self.n_state as u32,
+        };
+        // SAFETY: snapshot_v: n_pad threads read state[(i / 64) * n_state * 64 + i % 64] < n_pad * n_state =
+        // state.len() and write v_prev[i] < n_pad.
+        unsafe { self.launcher.launch(&packs::SNAPSHOT_V, Grid::cover(self.n_pad), &args) }
     }
 
-    /// One step, launched without waiting for it: window step `k = pending.len()`.
+    /// One step, issued without waiting for it: window step `k = pending.len()`. Uploads gains and the silenced
+    /// mask when they change and the clock when the step sequence breaks, then replays the step's graph
+    /// (captured on first use of its shape) or, with graphs off, launches the step directly.
     fn advance_step(&mut self, step: u64, control: &StepControl) -> Result<(), L::Error> {
         if self.n == 0 {
             return Ok(());
         }
-        self.gather_and_stimulate(step)?;
-        self.gap_input()?;
-        self.channel_gain(control)?;
-        self.model_update()?;
-        let any_silenced = self.upload_silenced(control)?;
-        if self.model.is_spiking() {
-            self.compact_and_deliver(step, any_silenced)?;
-        } else {
-            self.emit_graded(step, any_silenced)?;
+        let shape = StepShape { gain: self.upload_gains(control)?, silenced: self.upload_silenced(control)? };
+        let now = Clock::at(step, self.pending.len() as u32);
+        if self.clock_next != now {
+            self.launcher.write(&[now], &mut self.clock)?;
         }
-        self.snapshot_v()
+        self.clock_next = Clock::at(step.wrapping_add(1), now.k + 1);
+        if !self.use_graphs {
+            return self.launch_step(shape);
+        }
+        if let Some((_, g)) = self.graphs.iter().find(|(s, _)| *s == shape) {
+            return self.launcher.launch_graph(g);
+        }
+        self.launcher.begin_capture()?;
+        let launched = self.launch_step(shape);
+        let captured = self.launcher.end_capture();
+        launched?;
+        match captured {
+            Ok(g) => {
+                self.launcher.launch_graph(&g)?;
+                self.graphs.push((shape, g));
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing captured has run: launch this step and every later one directly.
+                eprintln!("warning: {} backend: CUDA graph capture failed ({e}); launching kernels directly", L::NAME);
+                self.use_graphs = false;
+                self.launch_step(shape)
+            }
+        }
+    }
+
+    /// The launches of one step of `shape` (the same for every step of that shape: the step and window step
+    /// come from the device clock).
+    fn launch_step(&mut self, shape: StepShape) -> Result<(), L::Error> {
+        self.gather_and_stimulate()?;
+        self.gap_input()?;
+        if shape.gain {
+            self.channel_gain()?;
+        }
+        self.model_update()?;
+        if self.model.is_spiking() {
+            self.compact_and_deliver(shape.silenced)?;
+        } else {
+            self.emit_graded(shape.silenced)?;
+        }
+        self.snapshot_v()?;
+        let args = packs::ClockTickArgs { clock: self.launcher.ptr(&mut self.clock) };
+        // SAFETY: clock_tick: thread 0 updates the one clock entry.
+        unsafe { self.launcher.launch(&packs::CLOCK_TICK, Grid::cover(1), &args) }
     }
 
     /// Steps 1–2': synaptic input of this step (ring slot cleared), stimuli, prescribed spike trains.
-    fn gather_and_stimulate(&mut self, step: u64) -> Result<(), L::Error> {
+    fn gather_and_stimulate(&mut self) -> Result<(), L::Error> {
         let (n, n_pad, n_ch, slots) = (self.n as u32, self.n_pad as u32, self.n_ch as u32, self.slots as u32);
-        let slot = (step % self.slots as u64) as u32;
+        let l = &self.launcher;
+        let clock = l.cptr(&self.clock);
+        let gather = packs::GatherInputArgs {
+            ring: l.ptr(&mut self.ring),
+            syn: l.ptr(&mut self.syn),
+            clock,
+            inv_scale: self.fixed.inv_scale,
+            n_pad,
+            n_channels: n_ch,
+            slots,
+            pad: 0,
+        };
+        let stimulus = packs::StimulusInputArgs {
+            stim_ptr: l.cptr(&self.stim_ptr),
+            stim_of: l.cptr(&self.stim_of),
+            stimuli: l.cptr(&self.stimuli).cast(),
+            syn: l.ptr(&mut self.syn),
+            i_ext: l.ptr(&mut self.i_ext),
+            forced: l.ptr(&mut self.forced),
+            clock,
+            seed: self.seed,
+            n_neurons: n,
+            n_channels: n_ch,
+            spiking: u32::from(self.model.is_spiking()),
+            pad: 0,
+        };
+        let trains = self.trains.as_ref().map(|t| {
+            let args = packs::SpikeTrainInputArgs {
+                train_neuron: l.cptr(&t.neurons),
+                train_ptr: l.cptr(&t.ptr),
+                train_steps: l.cptr(&t.steps),
+                forced: stimulus.forced,
+                clock,
+                n_trains: t.n_trains,
+                pad: 0,
+            };
+            (Grid::cover(t.n_trains as usize), args)
+        });
         let l = &mut self.launcher;
-        // SAFETY: gather_input: slot < slots; threads i < n_pad touch ring[(c * slots + slot) * n_pad + i] <
-        // n_ch * slots * n_pad = ring.len() and syn within block i / 64, i.e. < n_pad * n_ch = syn.len().
-        unsafe {
-            l.gather_input(
-                Grid::cover(self.n_pad),
-                n_pad,
-                n_ch,
-                slots,
-                slot,
-                &mut self.ring,
-                self.fixed.inv_scale,
-                &mut self.syn,
-            )
-        }?;
+        // SAFETY: gather_input: slot = step % slots < slots; threads i < n_pad touch ring[(c * slots + slot) *
+        // n_pad + i] < n_ch * slots * n_pad = ring.len() and syn within block i / 64, i.e. < n_pad * n_ch =
+        // syn.len().
+        unsafe { l.launch(&packs::GATHER_INPUT, Grid::cover(self.n_pad), &gather) }?;
         l.clear(&mut self.forced)?;
-        let spiking = u32::from(self.model.is_spiking());
         // SAFETY: stimulus_input: the CSR lists (n + 1 pointers into stim_of, indices < stimuli.len(), Poisson
         // channels < n_ch) were checked by `StimulusSet::check` in `Plan::new`; threads i < n write syn in block
         // i / 64, i_ext[i] and forced[i / 64]. `DevStimulus` has the 64-byte layout of `struct nt_stimulus`.
-        unsafe {
-            l.stimulus_input(
-                Grid::cover(self.n),
-                n,
-                n_ch,
-                step,
-                self.seed,
-                spiking,
-                &self.stim_ptr,
-                &self.stim_of,
-                &self.stimuli,
-                &mut self.syn,
-                &mut self.i_ext,
-                &mut self.forced,
-            )
-        }?;
-        if let Some(t) = &self.trains {
+        unsafe { l.launch(&packs::STIMULUS_INPUT, Grid::cover(self.n), &stimulus) }?;
+        if let Some((grid, args)) = trains {
             // SAFETY: spike_train_input: `SpikeTrains::check_for_run` validated n_trains + 1 non-decreasing
             // pointers ending at steps.len() and neurons < n; threads k < n_trains read within those arrays and
             // OR a bit of forced[neuron / 64] < n_blocks atomically.
-            unsafe {
-                l.spike_train_input(
-                    Grid::cover(t.n_trains as usize),
-                    t.n_trains,
-                    step,
-                    &t.neurons,
-                    &t.ptr,
-                    &t.steps,
-                    &mut self.forced,
-                )
-            }?;
+            unsafe { l.launch(&packs::SPIKE_TRAIN_INPUT, grid, &args) }?;
         }
         Ok(())
     }
 
     /// Step 3: gap junctions from the previous step's voltages (graded models: as conductances).
     fn gap_input(&mut self) -> Result<(), L::Error> {
-        let Some(g) = &mut self.gap else { return Ok(()) };
+        let Some(g) = &self.net.gap else { return Ok(()) };
         let (grid, n) = (Grid::cover(self.n), self.n as u32);
         let l = &mut self.launcher;
+        let (row_ptr, partner, conductance) = (l.cptr(&g.row_ptr), l.cptr(&g.partner), l.cptr(&g.conductance));
+        let v_prev = l.cptr(&self.v_prev);
         if self.model.is_spiking() {
+            let i_ext = l.ptr(&mut self.i_ext);
+            let args = packs::GapCurrentArgs { row_ptr, partner, conductance, v_prev, i_ext, n_neurons: n, pad: 0 };
             // SAFETY: gap_current: row_ptr has n + 1 non-decreasing entries ending at partner.len() =
             // conductance.len(), partners < n (`GapRows::check`); v_prev has n_pad >= n entries, i_ext n.
-            unsafe { l.gap_current(grid, n, &g.row_ptr, &g.partner, &g.conductance, &self.v_prev, &mut self.i_ext) }
+            unsafe { l.launch(&packs::GAP_CURRENT, grid, &args) }
         } else {
+            let Some(sums) = self.gap_sums.as_mut() else { return Ok(()) };
+            let (gap_g, gap_gv) = (l.ptr(&mut sums.g), l.ptr(&mut sums.gv));
+            let args = packs::GapConductanceArgs {
+                row_ptr,
+                partner,
+                conductance,
+                v_prev,
+                gap_g,
+                gap_gv,
+                n_neurons: n,
+                pad: 0,
+            };
             // SAFETY: gap_conductance: the CSR rows as for gap_current; threads i < n write gap_g[i] and
             // gap_gv[i] (n entries each).
-            unsafe {
-                l.gap_conductance(grid, n, &g.row_ptr, &g.partner, &g.conductance, &self.v_prev, &mut g.g, &mut g.gv)
-            }
+            unsafe { l.launch(&packs::GAP_CONDUCTANCE, grid, &args) }
         }
     }
 
-    /// Step 4: receptor gains, uploaded only when they change, launched only while one is not 1.
-    fn channel_gain(&mut self, control: &StepControl) -> Result<(), L::Error> {
+    /// Uploads the receptor gains when they change; returns whether one is not 1 (step 4 applies).
+    fn upload_gains(&mut self, control: &StepControl) -> Result<bool, L::Error> {
         let gain_of = |c: usize| control.channel_gain.get(c).copied().unwrap_or(1.0);
         if (0..self.n_ch).any(|c| gain_of(c) != self.gain_host[c]) {
             for (c, g) in self.gain_host.iter_mut().enumerate() {
@@ -969,45 +851,59 @@ impl<L: Launcher> KernelBackend<L> {
             }
             self.launcher.write(&self.gain_host, &mut self.gain)?;
         }
-        if self.gain_host.iter().all(|&g| g == 1.0) {
-            return Ok(());
-        }
-        let (n, n_ch) = (self.n as u32, self.n_ch as u32);
+        Ok(self.gain_host.iter().any(|&g| g != 1.0))
+    }
+
+    /// Step 4: receptor gains.
+    fn channel_gain(&mut self) -> Result<(), L::Error> {
+        let l = &mut self.launcher;
+        let args = packs::ApplyChannelGainArgs {
+            gain: l.cptr(&self.gain),
+            syn: l.ptr(&mut self.syn),
+            n_neurons: self.n as u32,
+            n_channels: self.n_ch as u32,
+        };
         // SAFETY: apply_channel_gain: gain has n_ch entries; threads i < n write syn within block i / 64
         // (< syn.len() = n_pad * n_ch).
-        unsafe { self.launcher.apply_channel_gain(Grid::cover(self.n), n, n_ch, &self.gain, &mut self.syn) }
+        unsafe { l.launch(&packs::APPLY_CHANNEL_GAIN, Grid::cover(self.n), &args) }
     }
 
     /// Step 5: the neuron model.
     fn model_update(&mut self) -> Result<(), L::Error> {
-        let (n, n_ch) = (self.n as u32, self.n_ch as u32);
-        let out = if self.model.is_spiking() {
-            ModelOut::Spiking { forced: &self.forced, spiked: &mut self.spiked }
-        } else {
-            ModelOut::Graded { gap: self.gap.as_ref().map(|g| (&g.g, &g.gv)), activity: &mut self.activity }
-        };
-        // SAFETY: the model kernels take (n, n_channels, state, param_set, the per-set tables in the order of
-        // `ModelTable::args`, syn, i_ext, then forced, spiked or gap_g, gap_gv, activity). state holds
-        // n_blocks * n_state * 64 values, param_set n entries < n_sets (`Plan::new`), per-set tables n_sets
-        // (* n_ch) entries as built by `model_table`, syn n_pad * n_ch, i_ext, spiked, activity and the gap
-        // arrays n, forced n_blocks; threads i < n stay within block i / 64.
-        unsafe {
-            self.launcher.model_update(
-                Grid::cover(self.n),
-                self.model,
-                n,
-                n_ch,
-                &mut self.state,
-                &self.param_set,
-                &self.params,
-                &self.syn,
-                &self.i_ext,
-                out,
-            )
+        let l = &mut self.launcher;
+        let mut params = [DevPtr::NULL; MODEL_MAX_PARAMS];
+        for (p, buf) in params.iter_mut().zip(&self.params) {
+            *p = match buf {
+                ParamBuf::F64(b) => l.cptr(b).cast(),
+                ParamBuf::U32(b) => l.cptr(b).cast(),
+            };
         }
+        let spiking = self.model.is_spiking();
+        let gap = self.gap_sums.as_ref().filter(|_| !spiking);
+        let args = ModelArgs {
+            state: l.ptr(&mut self.state),
+            param_set: l.cptr(&self.param_set),
+            params,
+            syn: l.cptr(&self.syn),
+            i_ext: l.cptr(&self.i_ext),
+            forced: if spiking { l.cptr(&self.forced) } else { DevPtr::NULL },
+            spiked: if spiking { l.ptr(&mut self.spiked) } else { DevPtr::NULL },
+            gap_g: gap.as_ref().map_or(DevPtr::NULL, |g| l.cptr(&g.g)),
+            gap_gv: gap.as_ref().map_or(DevPtr::NULL, |g| l.cptr(&g.gv)),
+            activity: if spiking { DevPtr::NULL } else { l.ptr(&mut self.activity) },
+            n_neurons: self.n as u32,
+            n_channels: self.n_ch as u32,
+        };
+        // SAFETY: the model kernels read params[j] as the model's j-th per-set table (`ModelTable::args` order,
+        // at most MODEL_MAX_PARAMS, checked in `Plan::new`), n_sets (* n_ch) entries as built by `model_table`;
+        // state holds n_blocks * n_state * 64 values, param_set n entries < n_sets (`Plan::new`), syn n_pad *
+        // n_ch, i_ext, spiked, activity and the gap arrays n, forced n_blocks; threads i < n stay within block
+        // i / 64. Spiking models get forced and spiked, graded models the gap sums (null without gap junctions)
+        // and activity.
+        unsafe { l.launch(self.model.kernel(), Grid::cover(self.n), &args) }
     }
 
-    /// Uploads the silenced mask when it changed; returns whether any neuron is silenced.
+    /// Uploads the silenced mask when it changed; returns whether any neuron is silenced (step 6 applies).
     fn upload_silenced(&mut self, control: &StepControl) -> Result<bool, L::Error> {
         let word = |b: usize| control.silenced.get(b).copied().unwrap_or(0);
         if (0..self.silenced_host.len()).any(|b| word(b) != self.silenced_host[b]) {
@@ -1020,94 +916,123 @@ impl<L: Launcher> KernelBackend<L> {
     }
 
     /// Steps 6–8 for spiking models: silencing, compaction into window step k of the record, delivery from it.
-    fn compact_and_deliver(&mut self, step: u64, any_silenced: bool) -> Result<(), L::Error> {
+    fn compact_and_deliver(&mut self, any_silenced: bool) -> Result<(), L::Error> {
         let n = self.n as u32;
         let l = &mut self.launcher;
+        let spiked = l.ptr(&mut self.spiked);
+        let clock = l.cptr(&self.clock);
         if any_silenced {
+            let args =
+                packs::ApplySilenceAndFlagArgs { silenced: l.cptr(&self.silenced), spiked, n_neurons: n, pad: 0 };
             // SAFETY: apply_silence_and_flag: silenced has n_blocks words, spiked n entries; threads i < n.
-            unsafe { l.apply_silence_and_flag(Grid::cover(self.n), n, &self.silenced, &mut self.spiked) }?;
+            unsafe { l.launch(&packs::APPLY_SILENCE_AND_FLAG, Grid::cover(self.n), &args) }?;
         }
         let r = &mut self.record;
-        let k = self.pending.len() as u32;
         let (n_words, n_chunks, n_groups) = (r.n_words as u32, r.n_chunks as u32, r.n_groups as u32);
         let (chunk, group) = (r.chunk, r.group);
+        let (masks, chunk_offset, group_offset) =
+            (l.ptr(&mut r.masks), l.ptr(&mut r.chunk_offset), l.ptr(&mut r.group_offset));
+        let (rec_base, rec_spikes) = (l.ptr(&mut r.rec_base), l.ptr(&mut r.rec_spikes));
+        let args = packs::SpikeMasksArgs { spiked, masks, n_neurons: n, pad: 0 };
         // SAFETY: spike_masks: threads w < n_words = ceil(n / 64) read spiked[< n], write masks[w] (n_words).
-        unsafe { l.spike_masks(Grid::cover(r.n_words), n, &self.spiked, &mut r.masks) }?;
+        unsafe { l.launch(&packs::SPIKE_MASKS, Grid::cover(r.n_words), &args) }?;
+        let args = packs::SpikeChunkTotalsArgs { masks, chunk_offset, n_words, chunk };
         // SAFETY: spike_chunk_totals: threads c < n_chunks = ceil(n_words / chunk) read masks[< n_words] and
         // write chunk_offset[c] (n_chunks entries).
-        unsafe { l.spike_chunk_totals(Grid::cover(r.n_chunks), n_words, chunk, &r.masks, &mut r.chunk_offset) }?;
+        unsafe { l.launch(&packs::SPIKE_CHUNK_TOTALS, Grid::cover(r.n_chunks), &args) }?;
+        let args = packs::SpikeScanGroupsArgs { chunk_offset, group_offset, n_chunks, group };
         // SAFETY: spike_scan_groups: threads g < n_groups = ceil(n_chunks / group) read and write
         // chunk_offset[g * group .. min((g + 1) * group, n_chunks)) (n_chunks entries) and write group_offset[g]
         // (n_groups entries).
-        unsafe {
-            l.spike_scan_groups(Grid::cover(r.n_groups), n_chunks, group, &mut r.chunk_offset, &mut r.group_offset)
-        }?;
+        unsafe { l.launch(&packs::SPIKE_SCAN_GROUPS, Grid::cover(r.n_groups), &args) }?;
+        let args = packs::SpikeScanTopsArgs { group_offset, rec_base, clock, n_groups, pad: 0 };
         // SAFETY: spike_scan_tops: one thread; group_offset[< n_groups], rec_base[k] and rec_base[k + 1] with
-        // k < window (`advance` refuses a full window) and rec_base of window + 1 entries.
-        unsafe { l.spike_scan_tops(Grid::cover(1), n_groups, k, &mut r.group_offset, &mut r.rec_base) }?;
+        // k = clock.k < window (`advance` refuses a full window and sets the clock's k to the number of pending
+        // steps) and rec_base of window + 1 entries.
+        unsafe { l.launch(&packs::SPIKE_SCAN_TOPS, Grid::cover(1), &args) }?;
+        let args =
+            packs::SpikeScatterArgs { masks, chunk_offset, group_offset, rec_spikes, n_words, chunk, group, pad: 0 };
         // SAFETY: spike_scatter: threads c < n_chunks read chunk_offset[c] and group_offset[c / group] (c / group
         // < n_groups) and write the set bits of their words from their offset on; step k's spikes end at
         // rec_base[k + 1] <= (k + 1) * n <= window * n = rec_spikes.len().
-        unsafe {
-            l.spike_scatter(
-                Grid::cover(r.n_chunks),
-                n_words,
-                chunk,
-                group,
-                &r.masks,
-                &r.chunk_offset,
-                &r.group_offset,
-                &mut r.rec_spikes,
-            )
-        }?;
-        let w = &self.rows;
+        unsafe { l.launch(&packs::SPIKE_SCATTER, Grid::cover(r.n_chunks), &args) }?;
+        let w = &self.net.rows;
         let Some(p) = r.pieces.as_mut() else {
             return Ok(()); // no synapses
         };
         let (chunk, group, n_chunks, n_groups) = (p.chunk, p.group, p.n_chunks as u32, p.n_groups as u32);
+        let (row_segments, seg_piece) = (l.cptr(&w.row_segments), l.cptr(&w.seg_piece));
+        let (start, chunk_total) = (l.ptr(&mut p.start), l.ptr(&mut p.chunk_total));
+        let (group_total, total) = (l.ptr(&mut p.group_total), l.ptr(&mut p.total));
+        let args = packs::SpikePiecesArgs {
+            rec_base,
+            rec_spikes,
+            row_segments,
+            seg_piece,
+            work_start: start,
+            clock,
+            max_spikes: n,
+            pad: 0,
+        };
         // SAFETY: spike_pieces: threads j < min(n, count) read rec_base[k], rec_base[k + 1] (k < window, window + 1
         // entries) and the step's spike rec_spikes[rec_base[k] + j] (within the record, count <= n); its id is < n,
         // so row_segments[id + 1] (n + 1 entries) and seg_piece[row_segments[..]] (n_segments + 1 entries) are in
         // bounds; they write start[j] (n entries).
-        unsafe {
-            l.spike_pieces(
-                Grid::cover(self.n),
-                n,
-                k,
-                &r.rec_base,
-                &r.rec_spikes,
-                &w.row_segments,
-                &w.seg_piece,
-                &mut p.start,
-            )
-        }?;
+        unsafe { l.launch(&packs::SPIKE_PIECES, Grid::cover(self.n), &args) }?;
+        let args =
+            packs::SpikeWorkArgs { rec_base, work_start: start, work_chunk: chunk_total, clock, max_spikes: n, chunk };
         // SAFETY: spike_work: threads c < n_chunks = ceil(n / chunk) read rec_base[k], rec_base[k + 1], read and
         // write start[j] for j < min((c + 1) * chunk, count) <= n (n entries) and write chunk_total[c] (n_chunks).
-        unsafe { l.spike_work(Grid::cover(p.n_chunks), n, chunk, k, &r.rec_base, &mut p.start, &mut p.chunk_total) }?;
+        unsafe { l.launch(&packs::SPIKE_WORK, Grid::cover(p.n_chunks), &args) }?;
+        let args = packs::SpikeScanGroupsArgs { chunk_offset: chunk_total, group_offset: group_total, n_chunks, group };
         // SAFETY: spike_scan_groups: threads g < n_groups = ceil(n_chunks / group) over chunk_total[< n_chunks],
         // writing group_total[g] (n_groups entries).
-        unsafe {
-            l.spike_scan_groups(Grid::cover(p.n_groups), n_chunks, group, &mut p.chunk_total, &mut p.group_total)
-        }?;
-        // SAFETY: spike_scan_tops with k = 0: one thread over group_total[< n_groups], writing total[0], total[1]
-        // (2 entries).
-        unsafe { l.spike_scan_tops(Grid::cover(1), n_groups, 0, &mut p.group_total, &mut p.total) }?;
+        unsafe { l.launch(&packs::SPIKE_SCAN_GROUPS, Grid::cover(p.n_groups), &args) }?;
+        let args = packs::SpikeScanTopsArgs {
+            group_offset: group_total,
+            rec_base: total,
+            clock: DevPtr::NULL,
+            n_groups,
+            pad: 0,
+        };
+        // SAFETY: spike_scan_tops with a null clock (k = 0): one thread over group_total[< n_groups], writing
+        // total[0], total[1] (2 entries).
+        unsafe { l.launch(&packs::SPIKE_SCAN_TOPS, Grid::cover(1), &args) }?;
+        let args = packs::SpikeWorkBaseArgs {
+            rec_base,
+            work_chunk: chunk_total,
+            work_group: group_total,
+            work_start: start,
+            clock,
+            max_spikes: n,
+            chunk,
+            group,
+            pad: 0,
+        };
         // SAFETY: spike_work_base: threads j < min(n, count) read chunk_total[j / chunk] (< n_chunks) and
         // group_total[j / chunk / group] (< n_groups) and update start[j] (n entries).
-        unsafe {
-            l.spike_work_base(
-                Grid::cover(self.n),
-                n,
-                chunk,
-                group,
-                k,
-                &r.rec_base,
-                &p.chunk_total,
-                &p.group_total,
-                &mut p.start,
-            )
-        }?;
+        unsafe { l.launch(&packs::SPIKE_WORK_BASE, Grid::cover(self.n), &args) }?;
         let table = w.table.as_ref();
+        let args = packs::DeliverSpikesArgs {
+            rec_base,
+            rec_spikes,
+            work_start: start,
+            work_total: total,
+            row_segments,
+            seg_piece,
+            segment_start: l.cptr(&w.segment_start),
+            segment_delay: l.cptr(&w.segment_delay),
+            segment_receptor: l.cptr(&w.segment_receptor),
+            targets: l.cptr(&w.targets),
+            weights: w.dense.as_ref().map_or(DevPtr::NULL, |d| l.cptr(d)),
+            weight_index: table.map_or(DevPtr::NULL, |t| l.cptr(&t.index)),
+            fixed_table: table.map_or(DevPtr::NULL, |t| l.cptr(&t.fixed)),
+            ring: l.ptr(&mut self.ring),
+            clock,
+            scale: self.fixed.scale,
+            slots: self.slots as u32,
+            n_pad: self.n_pad as u32,
+        };
         // SAFETY: deliver_spikes: the record's step k holds neuron ids < n written by spike_scatter above; start and
         // total number its pieces (written above on the same stream), so each piece w < total[1] maps to a spike j <
         // count and, through seg_piece (the piece prefix of segment_start), to a segment of that spike's row and a
@@ -1115,67 +1040,45 @@ impl<L: Launcher> KernelBackend<L> {
         // were checked by `SynapseRows::check` and `check_synapses`; exactly one of weights / (weight_index,
         // fixed_table) is given; ring indices are < n_ch * slots * n_pad. The grid is fixed and its blocks are
         // whole warps, as the kernel requires.
-        unsafe {
-            l.deliver_spikes(
-                Grid::DELIVERY,
-                &r.rec_base,
-                k,
-                &r.rec_spikes,
-                &p.start,
-                &p.total,
-                &w.row_segments,
-                &w.seg_piece,
-                &w.segment_start,
-                &w.segment_delay,
-                &w.segment_receptor,
-                &w.targets,
-                w.dense.as_ref(),
-                table.map(|t| &t.index),
-                table.map(|t| &t.fixed),
-                self.fixed.scale,
-                step,
-                self.slots as u32,
-                self.n_pad as u32,
-                &mut self.ring,
-            )
-        }
+        unsafe { l.launch(&packs::DELIVER_SPIKES, Grid::DELIVERY, &args) }
     }
 
     /// Steps 6–8 for graded models: silenced neurons transmit nothing, then every neuron's activity is sent.
-    fn emit_graded(&mut self, step: u64, any_silenced: bool) -> Result<(), L::Error> {
+    fn emit_graded(&mut self, any_silenced: bool) -> Result<(), L::Error> {
         let n = self.n as u32;
         let l = &mut self.launcher;
+        let activity = l.ptr(&mut self.activity);
         if any_silenced {
+            let args = packs::SilenceActivityArgs { silenced: l.cptr(&self.silenced), activity, n_neurons: n, pad: 0 };
             // SAFETY: silence_activity: silenced has n_blocks words, activity n entries; threads i < n.
-            unsafe { l.silence_activity(Grid::cover(self.n), n, &self.silenced, &mut self.activity) }?;
+            unsafe { l.launch(&packs::SILENCE_ACTIVITY, Grid::cover(self.n), &args) }?;
         }
-        let w = &self.rows;
+        let w = &self.net.rows;
         if w.n_synapses == 0 {
             return Ok(());
         }
         let table = w.table.as_ref();
+        let args = packs::DeliverGradedArgs {
+            activity,
+            row_segments: l.cptr(&w.row_segments),
+            segment_start: l.cptr(&w.segment_start),
+            segment_delay: l.cptr(&w.segment_delay),
+            segment_receptor: l.cptr(&w.segment_receptor),
+            targets: l.cptr(&w.targets),
+            weights: w.dense.as_ref().map_or(DevPtr::NULL, |d| l.cptr(d)),
+            weight_index: table.map_or(DevPtr::NULL, |t| l.cptr(&t.index)),
+            weight_values: table.map_or(DevPtr::NULL, |t| l.cptr(&t.values)),
+            ring: l.ptr(&mut self.ring),
+            clock: l.cptr(&self.clock),
+            scale: self.fixed.scale,
+            n_neurons: n,
+            slots: self.slots as u32,
+            n_pad: self.n_pad as u32,
+            pad: 0,
+        };
         // SAFETY: deliver_graded: activity has n entries; the matrix was checked as for deliver_spikes; exactly
         // one of weights / (weight_index, weight_values) is given and table indices are < values.len().
-        unsafe {
-            l.deliver_graded(
-                Grid::DELIVERY,
-                n,
-                &self.activity,
-                &w.row_segments,
-                &w.segment_start,
-                &w.segment_delay,
-                &w.segment_receptor,
-                &w.targets,
-                w.dense.as_ref(),
-                table.map(|t| &t.index),
-                table.map(|t| &t.values),
-                self.fixed.scale,
-                step,
-                self.slots as u32,
-                self.n_pad as u32,
-                &mut self.ring,
-            )
-        }
+        unsafe { l.launch(&packs::DELIVER_GRADED, Grid::DELIVERY, &args) }
     }
 
     /// Copies the record's offsets, then its spikes, back (once per window) and hands them to `sink`.

@@ -17,7 +17,7 @@ pub mod record;
 pub mod setup;
 pub mod spike_trains;
 
-pub use backend::{Backend, BackendKind, make_backend};
+pub use backend::{Backend, BackendKind, GPU_TRIALS_AT_ONCE, make_backend, trials_at_once};
 pub use control::{PerturbationSchedule, ReceptorBlock, Silencing, StepControl};
 pub use cpu::CpuBackend;
 pub use engine::{RunOptions, run};

@@ -2,6 +2,10 @@
 //! warp-cooperative delivery of spikes or graded activity, launched with the same grid as on a GPU.
 
 use super::{LANES, WRAPPER_THREADS, blocks_for, len_u32, raw};
+use crate::packs::{
+    Clock, DeliverGradedArgs, DeliverSpikesArgs, DevPtr, SilenceActivityArgs, SpikeChunkTotalsArgs, SpikeMasksArgs,
+    SpikePiecesArgs, SpikeScanGroupsArgs, SpikeScanTopsArgs, SpikeScatterArgs, SpikeWorkArgs, SpikeWorkBaseArgs,
+};
 use crate::{DELIVERY_BLOCKS, DELIVERY_THREADS, compaction_chunk, compaction_group, segment_pieces, work_chunk};
 
 /// Weights of [`SynapseRows`].
@@ -163,56 +167,56 @@ impl SpikeRecord {
         let n_words = self.n_neurons.div_ceil(LANES);
         let n_chunks = n_words.div_ceil(self.chunk as usize);
         let n_groups = n_chunks.div_ceil(self.group as usize);
+        let clock = Clock::at(0, len_u32(k));
+        let masks = SpikeMasksArgs {
+            spiked: DevPtr::host(spiked.as_ptr()),
+            masks: DevPtr::host(self.masks.as_mut_ptr()),
+            n_neurons: len_u32(self.n_neurons),
+            pad: 0,
+        };
+        let totals = SpikeChunkTotalsArgs {
+            masks: DevPtr::host(self.masks.as_ptr()),
+            chunk_offset: DevPtr::host(self.chunk_offset.as_mut_ptr()),
+            n_words: len_u32(n_words),
+            chunk: self.chunk,
+        };
+        let groups = SpikeScanGroupsArgs {
+            chunk_offset: DevPtr::host(self.chunk_offset.as_mut_ptr()),
+            group_offset: DevPtr::host(self.group_offset.as_mut_ptr()),
+            n_chunks: len_u32(n_chunks),
+            group: self.group,
+        };
+        let tops = SpikeScanTopsArgs {
+            group_offset: DevPtr::host(self.group_offset.as_mut_ptr()),
+            rec_base: DevPtr::host(self.rec_base.as_mut_ptr()),
+            clock: DevPtr::host(&clock),
+            n_groups: len_u32(n_groups),
+            pad: 0,
+        };
+        let scatter = SpikeScatterArgs {
+            masks: DevPtr::host(self.masks.as_ptr()),
+            chunk_offset: DevPtr::host(self.chunk_offset.as_ptr()),
+            group_offset: DevPtr::host(self.group_offset.as_ptr()),
+            rec_spikes: DevPtr::host(self.rec_spikes.as_mut_ptr()),
+            n_words: len_u32(n_words),
+            chunk: self.chunk,
+            group: self.group,
+            pad: 0,
+        };
         // SAFETY: masks holds max(n_words, 1) words (threads w < n_words write masks[w], read spiked[< n_neurons]);
         // chunk_offset holds max(n_chunks, 1) entries (threads c < n_chunks read masks of their chunk, < n_words);
         // the group scan's threads g < n_groups read/write chunk_offset[< n_chunks] and write group_offset[g]
         // (max(n_groups, 1) entries); the top scan reads/writes group_offset[< n_groups] and rec_base[k],
         // rec_base[k + 1] with k + 1 <= window; the scatter reads chunk_offset[c], group_offset[c / group] with
         // c / group < n_groups and writes rec_spikes from rec_base[k] on, at most n_neurons per step, so below
-        // (k + 1) * n_neurons <= rec_spikes.len() (rec_base[k] <= k * n_neurons by induction over the steps).
+        // (k + 1) * n_neurons <= rec_spikes.len() (rec_base[k] <= k * n_neurons by induction over the steps). The
+        // pointers stay valid across the launches (no buffer is resized) and the clock (k) is a live local.
         unsafe {
-            raw::spike_masks(
-                blocks_for(n_words),
-                WRAPPER_THREADS,
-                len_u32(self.n_neurons),
-                spiked.as_ptr(),
-                self.masks.as_mut_ptr(),
-            );
-            raw::spike_chunk_totals(
-                blocks_for(n_chunks),
-                WRAPPER_THREADS,
-                len_u32(n_words),
-                self.chunk,
-                self.masks.as_ptr(),
-                self.chunk_offset.as_mut_ptr(),
-            );
-            raw::spike_scan_groups(
-                blocks_for(n_groups),
-                WRAPPER_THREADS,
-                len_u32(n_chunks),
-                self.group,
-                self.chunk_offset.as_mut_ptr(),
-                self.group_offset.as_mut_ptr(),
-            );
-            raw::spike_scan_tops(
-                1,
-                1,
-                len_u32(n_groups),
-                len_u32(k),
-                self.group_offset.as_mut_ptr(),
-                self.rec_base.as_mut_ptr(),
-            );
-            raw::spike_scatter(
-                blocks_for(n_chunks),
-                WRAPPER_THREADS,
-                len_u32(n_words),
-                self.chunk,
-                self.group,
-                self.masks.as_ptr(),
-                self.chunk_offset.as_ptr(),
-                self.group_offset.as_ptr(),
-                self.rec_spikes.as_mut_ptr(),
-            );
+            raw::spike_masks(blocks_for(n_words), WRAPPER_THREADS, &masks);
+            raw::spike_chunk_totals(blocks_for(n_chunks), WRAPPER_THREADS, &totals);
+            raw::spike_scan_groups(blocks_for(n_groups), WRAPPER_THREADS, &groups);
+            raw::spike_scan_tops(1, 1, &tops);
+            raw::spike_scatter(blocks_for(n_chunks), WRAPPER_THREADS, &scatter);
         }
     }
 
@@ -268,11 +272,34 @@ fn run_deliver(
     assert_eq!(record.n_neurons, rows.n_pre, "the spike record must cover the presynaptic neurons");
     assert!(k < record.window, "window step {k} beyond the window");
     assert!(record.rec_base[k] <= record.rec_base[k + 1], "window step {k} was not compacted");
-    let (weights, index, table) = match &rows.weights {
-        RowWeights::Dense(w) => (w.as_ptr(), std::ptr::null(), std::ptr::null()),
-        RowWeights::Table { index, fixed_table, .. } => (std::ptr::null(), index.as_ptr(), fixed_table.as_ptr()),
+    let (weights, weight_index, fixed_table) = match &rows.weights {
+        RowWeights::Dense(w) => (DevPtr::host(w.as_ptr()), DevPtr::NULL, DevPtr::NULL),
+        RowWeights::Table { index, fixed_table, .. } => {
+            (DevPtr::NULL, DevPtr::host(index.as_ptr()), DevPtr::host(fixed_table.as_ptr()))
+        }
     };
-    let work = number_pieces(rows, record, k);
+    let clock = Clock::at(step, len_u32(k));
+    let work = number_pieces(rows, record, &clock);
+    let args = DeliverSpikesArgs {
+        rec_base: DevPtr::host(record.rec_base.as_ptr()),
+        rec_spikes: DevPtr::host(record.rec_spikes.as_ptr()),
+        work_start: DevPtr::host(work.start.as_ptr()),
+        work_total: DevPtr::host(work.total.as_ptr()),
+        row_segments: DevPtr::host(rows.row_segments.as_ptr()),
+        seg_piece: DevPtr::host(rows.seg_piece.as_ptr()),
+        segment_start: DevPtr::host(rows.segment_start.as_ptr()),
+        segment_delay: DevPtr::host(rows.segment_delay.as_ptr()),
+        segment_receptor: DevPtr::host(rows.segment_receptor.as_ptr()),
+        targets: DevPtr::host(rows.targets.as_ptr()),
+        weights,
+        weight_index,
+        fixed_table,
+        ring: DevPtr::host(ring.as_mut_ptr()),
+        clock: DevPtr::host(&clock),
+        scale,
+        slots: len_u32(rows.slots),
+        n_pad: len_u32(rows.n_pad),
+    };
     let f = if broken { raw::deliver_spikes_broken_for_test } else { raw::deliver_spikes };
     // SAFETY: `SynapseRows::new` checked the CSR structure (row_segments, segment_start, per-segment arrays),
     // receptors < n_channels, targets < n_pad and table indices, and seg_piece is its piece prefix (n_seg + 1
@@ -280,32 +307,9 @@ fn run_deliver(
     // rec_spikes; work_start (n_pre entries) and work_total[0..2] were written by `number_pieces` for step k, so
     // every piece w < work_total[1] maps to a spike j < its spike count and a segment of that spike's row, and
     // the synapse index is below that segment's end; slots are taken modulo `slots`, so every ring index is
-    // < n_channels * slots * n_pad = ring.len(). Exactly one of `weights` / (`index`, `table`) is non-null.
-    unsafe {
-        f(
-            DELIVERY_BLOCKS,
-            DELIVERY_THREADS,
-            record.rec_base.as_ptr(),
-            len_u32(k),
-            record.rec_spikes.as_ptr(),
-            work.start.as_ptr(),
-            work.total.as_ptr(),
-            rows.row_segments.as_ptr(),
-            rows.seg_piece.as_ptr(),
-            rows.segment_start.as_ptr(),
-            rows.segment_delay.as_ptr(),
-            rows.segment_receptor.as_ptr(),
-            rows.targets.as_ptr(),
-            weights,
-            index,
-            table,
-            scale,
-            step,
-            len_u32(rows.slots),
-            len_u32(rows.n_pad),
-            ring.as_mut_ptr(),
-        )
-    };
+    // < n_channels * slots * n_pad = ring.len(). Exactly one of `weights` / (`weight_index`, `fixed_table`) is
+    // non-null. The clock (step, k) is a live local.
+    unsafe { f(DELIVERY_BLOCKS, DELIVERY_THREADS, &args) };
 }
 
 /// The per-step numbering of the (spike, 32-synapse piece) items of `deliver_spikes`.
@@ -316,9 +320,9 @@ struct Pieces {
     total: Vec<u64>,
 }
 
-/// Kernels `spike_pieces`, `spike_work`, `spike_scan_groups`, `spike_scan_tops`, `spike_work_base`: numbers the pieces of
-/// window step `k`'s spikes with the grids of the GPU step sequence.
-fn number_pieces(rows: &SynapseRows, record: &SpikeRecord, k: usize) -> Pieces {
+/// Kernels `spike_pieces`, `spike_work`, `spike_scan_groups`, `spike_scan_tops`, `spike_work_base`: numbers the
+/// pieces of the spikes of window step `clock.k` with the grids of the GPU step sequence.
+fn number_pieces(rows: &SynapseRows, record: &SpikeRecord, clock: &Clock) -> Pieces {
     let max_spikes = record.n_neurons;
     let chunk = work_chunk(max_spikes);
     let n_chunks = max_spikes.div_ceil(chunk as usize);
@@ -328,6 +332,49 @@ fn number_pieces(rows: &SynapseRows, record: &SpikeRecord, k: usize) -> Pieces {
     let mut chunk_total = vec![0u64; n_chunks.max(1)];
     let mut group_total = vec![0u64; n_groups.max(1)];
     let mut total = vec![0u64; 2];
+    let pieces = SpikePiecesArgs {
+        rec_base: DevPtr::host(record.rec_base.as_ptr()),
+        rec_spikes: DevPtr::host(record.rec_spikes.as_ptr()),
+        row_segments: DevPtr::host(rows.row_segments.as_ptr()),
+        seg_piece: DevPtr::host(rows.seg_piece.as_ptr()),
+        work_start: DevPtr::host(start.as_mut_ptr()),
+        clock: DevPtr::host(clock),
+        max_spikes: len_u32(max_spikes),
+        pad: 0,
+    };
+    let work = SpikeWorkArgs {
+        rec_base: DevPtr::host(record.rec_base.as_ptr()),
+        work_start: DevPtr::host(start.as_mut_ptr()),
+        work_chunk: DevPtr::host(chunk_total.as_mut_ptr()),
+        clock: DevPtr::host(clock),
+        max_spikes: len_u32(max_spikes),
+        chunk,
+    };
+    let groups = SpikeScanGroupsArgs {
+        chunk_offset: DevPtr::host(chunk_total.as_mut_ptr()),
+        group_offset: DevPtr::host(group_total.as_mut_ptr()),
+        n_chunks: len_u32(n_chunks),
+        group,
+    };
+    // A null clock: the top scan runs with k = 0 (total[0] = 0, total[1] = the step's pieces).
+    let tops = SpikeScanTopsArgs {
+        group_offset: DevPtr::host(group_total.as_mut_ptr()),
+        rec_base: DevPtr::host(total.as_mut_ptr()),
+        clock: DevPtr::NULL,
+        n_groups: len_u32(n_groups),
+        pad: 0,
+    };
+    let base = SpikeWorkBaseArgs {
+        rec_base: DevPtr::host(record.rec_base.as_ptr()),
+        work_chunk: DevPtr::host(chunk_total.as_ptr()),
+        work_group: DevPtr::host(group_total.as_ptr()),
+        work_start: DevPtr::host(start.as_mut_ptr()),
+        clock: DevPtr::host(clock),
+        max_spikes: len_u32(max_spikes),
+        chunk,
+        group,
+        pad: 0,
+    };
     // SAFETY: spike_pieces: threads j < min(count, n_neurons) read rec_base[k], rec_base[k + 1] (k < window)
     // and the step's spike j (within rec_spikes; ids < n_pre, so row_segments[id + 1] and seg_piece of a segment
     // index <= n_seg are in bounds) and write start[j] (n_neurons entries). spike_work: threads c < n_chunks
@@ -335,50 +382,14 @@ fn number_pieces(rows: &SynapseRows, record: &SpikeRecord, k: usize) -> Pieces {
     // (n_chunks). spike_scan_groups: threads g < n_groups over chunk_total[< n_chunks], group_total[g].
     // spike_scan_tops: one thread, group_total[< n_groups] and total[0], total[1] (k = 0). spike_work_base:
     // threads j < min(count, n_neurons) read chunk_total[j / chunk] and group_total[j / chunk / group], both in
-    // bounds, and update start[j].
+    // bounds, and update start[j]. k = clock.k < window (checked by the caller); the vectors are not resized
+    // between the launches, so the packs' pointers stay valid, and the clock outlives the call.
     unsafe {
-        raw::spike_pieces(
-            blocks_for(max_spikes),
-            WRAPPER_THREADS,
-            len_u32(max_spikes),
-            len_u32(k),
-            record.rec_base.as_ptr(),
-            record.rec_spikes.as_ptr(),
-            rows.row_segments.as_ptr(),
-            rows.seg_piece.as_ptr(),
-            start.as_mut_ptr(),
-        );
-        raw::spike_work(
-            blocks_for(n_chunks),
-            WRAPPER_THREADS,
-            len_u32(max_spikes),
-            chunk,
-            len_u32(k),
-            record.rec_base.as_ptr(),
-            start.as_mut_ptr(),
-            chunk_total.as_mut_ptr(),
-        );
-        raw::spike_scan_groups(
-            blocks_for(n_groups),
-            WRAPPER_THREADS,
-            len_u32(n_chunks),
-            group,
-            chunk_total.as_mut_ptr(),
-            group_total.as_mut_ptr(),
-        );
-        raw::spike_scan_tops(1, 1, len_u32(n_groups), 0, group_total.as_mut_ptr(), total.as_mut_ptr());
-        raw::spike_work_base(
-            blocks_for(max_spikes),
-            WRAPPER_THREADS,
-            len_u32(max_spikes),
-            chunk,
-            group,
-            len_u32(k),
-            record.rec_base.as_ptr(),
-            chunk_total.as_ptr(),
-            group_total.as_ptr(),
-            start.as_mut_ptr(),
-        );
+        raw::spike_pieces(blocks_for(max_spikes), WRAPPER_THREADS, &pieces);
+        raw::spike_work(blocks_for(n_chunks), WRAPPER_THREADS, &work);
+        raw::spike_scan_groups(blocks_for(n_groups), WRAPPER_THREADS, &groups);
+        raw::spike_scan_tops(1, 1, &tops);
+        raw::spike_work_base(blocks_for(max_spikes), WRAPPER_THREADS, &base);
     }
     Pieces { start, total }
 }
@@ -388,46 +399,47 @@ fn number_pieces(rows: &SynapseRows, record: &SpikeRecord, k: usize) -> Pieces {
 pub fn deliver_graded(rows: &SynapseRows, activity: &[f64], scale: f64, step: u64, ring: &mut [i64]) {
     assert_eq!(ring.len(), rows.n_channels * rows.slots * rows.n_pad, "ring does not match the layout");
     assert_eq!(activity.len(), rows.n_pre, "one activity per presynaptic neuron");
-    let (weights, index, values) = match &rows.weights {
-        RowWeights::Dense(w) => (w.as_ptr(), std::ptr::null(), std::ptr::null()),
-        RowWeights::Table { index, values, .. } => (std::ptr::null(), index.as_ptr(), values.as_ptr()),
+    let (weights, weight_index, weight_values) = match &rows.weights {
+        RowWeights::Dense(w) => (DevPtr::host(w.as_ptr()), DevPtr::NULL, DevPtr::NULL),
+        RowWeights::Table { index, values, .. } => {
+            (DevPtr::NULL, DevPtr::host(index.as_ptr()), DevPtr::host(values.as_ptr()))
+        }
+    };
+    let clock = Clock::at(step, 0);
+    let args = DeliverGradedArgs {
+        activity: DevPtr::host(activity.as_ptr()),
+        row_segments: DevPtr::host(rows.row_segments.as_ptr()),
+        segment_start: DevPtr::host(rows.segment_start.as_ptr()),
+        segment_delay: DevPtr::host(rows.segment_delay.as_ptr()),
+        segment_receptor: DevPtr::host(rows.segment_receptor.as_ptr()),
+        targets: DevPtr::host(rows.targets.as_ptr()),
+        weights,
+        weight_index,
+        weight_values,
+        ring: DevPtr::host(ring.as_mut_ptr()),
+        clock: DevPtr::host(&clock),
+        scale,
+        n_neurons: len_u32(rows.n_pre),
+        slots: len_u32(rows.slots),
+        n_pad: len_u32(rows.n_pad),
+        pad: 0,
     };
     // SAFETY: as in `run_deliver`; neurons i < n_pre read activity[i] and their validated row; exactly one of
-    // `weights` / (`index`, `values`) is non-null and table indices are < values.len() (checked by `new`).
-    unsafe {
-        raw::deliver_graded(
-            DELIVERY_BLOCKS,
-            DELIVERY_THREADS,
-            len_u32(rows.n_pre),
-            activity.as_ptr(),
-            rows.row_segments.as_ptr(),
-            rows.segment_start.as_ptr(),
-            rows.segment_delay.as_ptr(),
-            rows.segment_receptor.as_ptr(),
-            rows.targets.as_ptr(),
-            weights,
-            index,
-            values,
-            scale,
-            step,
-            len_u32(rows.slots),
-            len_u32(rows.n_pad),
-            ring.as_mut_ptr(),
-        )
-    };
+    // `weights` / (`weight_index`, `weight_values`) is non-null and table indices are < values.len() (checked by
+    // `new`). The clock (step) is a live local.
+    unsafe { raw::deliver_graded(DELIVERY_BLOCKS, DELIVERY_THREADS, &args) };
 }
 
 /// Kernel `silence_activity`: `activity[i] = 0` for neurons whose bit `i % 64` of `silenced[i / 64]` is set.
 pub fn silence_activity(silenced: &[u64], activity: &mut [f64]) {
     assert!(silenced.len() >= activity.len().div_ceil(LANES), "silenced must have one word per block");
-    // SAFETY: threads i < activity.len() read silenced[i / 64] (length checked) and write activity[i].
-    unsafe {
-        raw::silence_activity(
-            blocks_for(activity.len()),
-            WRAPPER_THREADS,
-            len_u32(activity.len()),
-            silenced.as_ptr(),
-            activity.as_mut_ptr(),
-        )
+    let n = activity.len();
+    let args = SilenceActivityArgs {
+        silenced: DevPtr::host(silenced.as_ptr()),
+        activity: DevPtr::host(activity.as_mut_ptr()),
+        n_neurons: len_u32(n),
+        pad: 0,
     };
+    // SAFETY: threads i < activity.len() read silenced[i / 64] (length checked) and write activity[i].
+    unsafe { raw::silence_activity(blocks_for(n), WRAPPER_THREADS, &args) };
 }

@@ -6,7 +6,7 @@ use neurotwin_kernels::host::{self, AdexTable, GradedTable, IzhikevichTable, LAN
 use neurotwin_models::adex::{self, AdexParams};
 use neurotwin_models::graded::{self, GradedParams};
 use neurotwin_models::izhikevich::{self, IzhikevichParams};
-use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, ReceptorChannel, Stream};
+use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, GapInput, ReceptorChannel, Stream};
 
 const N_NEURONS: usize = 500; // 7 full blocks and one of 52 lanes
 const STEPS: u64 = 2000;
@@ -24,6 +24,18 @@ struct DriveScale {
     /// Largest synaptic event per channel (excitatory positive, inhibitory negative).
     exc: f64,
     inh: f64,
+    /// Gap coupling (graded models): Σ g per neuron uniform in [0, gap_g_max) nS (0 on ~30 % of the neurons),
+    /// Σ g V = Σ g times a partner potential uniform in [-70, -20) mV; `None`: no gap junctions.
+    gap_g_max: Option<f64>,
+}
+
+/// Random gap coupling of one step (`scale.gap_g_max`), a pure function of (neuron, step).
+fn fill_gap(rng: &CounterRng, g_max: f64, step: u64, gap_g: &mut [f64], gap_gv: &mut [f64]) {
+    for (i, (g, gv)) in gap_g.iter_mut().zip(gap_gv.iter_mut()).enumerate() {
+        let [u0, u1] = rng.uniform2(i as u32, step, 2);
+        *g = if u0 < 0.3 { 0.0 } else { g_max * u0 };
+        *gv = *g * (-70.0 + 50.0 * u1);
+    }
 }
 
 /// Random per-step drive, a pure function of (neuron, step) through the counter RNG: sparse synaptic events
@@ -66,9 +78,12 @@ struct Comparison {
     graded_activity: u64,
 }
 
-/// Kernel under test: advances all neurons one step, writes spike flags and activity (1.0 per spike for the
-/// spiking models).
-type Kernel<'a> = dyn FnMut(&mut [f64], &LifExpStepInput, &mut [u8], &mut [f64]) + 'a;
+/// Kernel under test: advances all neurons one step (with the gap coupling `(Σ g, Σ g V)` per neuron, if any),
+/// writes spike flags and activity (1.0 per spike for the spiking models).
+type Kernel<'a> = dyn FnMut(&mut [f64], &LifExpStepInput, Gap, &mut [u8], &mut [f64]) + 'a;
+
+/// The gap coupling of a step, `(Σ g, Σ g V)` per neuron, as [`host::graded_update`] takes it.
+type Gap<'a> = Option<(&'a [f64], &'a [f64])>;
 
 /// Runs `kernel` and `model.update_block` from the same initial state (`init(neuron, set, rng)` returns one
 /// value per state variable) with the same inputs for STEPS steps, comparing everything after every step.
@@ -101,25 +116,35 @@ fn compare(
     let mut spiked = vec![0u8; N_NEURONS];
     let mut activity = vec![0.0; N_NEURONS];
     let mut lane_ext = [0.0; LANES];
+    let (mut gap_g, mut gap_gv) = (vec![0.0; N_NEURONS], vec![0.0; N_NEURONS]);
+    let (mut lane_g, mut lane_gv) = ([0.0; LANES], [0.0; LANES]);
     let names = model.state_names();
     let spiking = model.is_spiking();
     let mut result = Comparison::default();
     for step in 0..STEPS {
         fill(&rng, scale, n_ch, step, &mut syn, &mut i_ext, &mut forced);
+        if let Some(g_max) = scale.gap_g_max {
+            fill_gap(&rng, g_max, step, &mut gap_g, &mut gap_gv);
+        }
         let input = LifExpStepInput { param_set: &param_set, syn: &syn, i_ext: &i_ext, forced: &forced };
-        kernel(&mut gpu_state, &input, &mut spiked, &mut activity);
+        let gap = scale.gap_g_max.map(|_| (&gap_g[..], &gap_gv[..]));
+        kernel(&mut gpu_state, &input, gap, &mut spiked, &mut activity);
         let mut step_differs = false;
         for b in 0..n_blocks {
             let n = (N_NEURONS - b * LANES).min(LANES);
             lane_ext.fill(0.0);
             lane_ext[..n].copy_from_slice(&i_ext[b * LANES..b * LANES + n]);
+            lane_g.fill(0.0);
+            lane_gv.fill(0.0);
+            lane_g[..n].copy_from_slice(&gap_g[b * LANES..b * LANES + n]);
+            lane_gv[..n].copy_from_slice(&gap_gv[b * LANES..b * LANES + n]);
             let block_input = BlockInput {
                 n,
                 param_set: &param_set[b * LANES..b * LANES + n],
                 syn: &syn[b * n_ch * LANES..(b + 1) * n_ch * LANES],
                 i_ext: &lane_ext,
                 forced: forced[b],
-                gap: None,
+                gap: scale.gap_g_max.map(|_| GapInput { g: &lane_g, gv: &lane_gv }),
             };
             let mut out = BlockOutput::default();
             let block = b * n_state * LANES..(b + 1) * n_state * LANES;
@@ -194,8 +219,8 @@ fn izhikevich_kernel_matches_cpu_bit_for_bit() {
         let v = -75.0 + 30.0 * rng.uniform(i, 1, 0);
         vec![v, c.b * v + 4.0 * (rng.uniform(i, 2, 0) - 0.5)]
     };
-    let scale = DriveScale { ext_lo: -5.0, ext_span: 30.0, exc: 8.0, inh: 8.0 };
-    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8], _: &mut [f64]| {
+    let scale = DriveScale { ext_lo: -5.0, ext_span: 30.0, exc: 8.0, inh: 8.0, gap_g_max: None };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, _: Gap, spiked: &mut [u8], _: &mut [f64]| {
         host::izhikevich_update(&t, st, input, spiked)
     };
     let r = compare(&model, &init, &scale, &mut kernel);
@@ -240,8 +265,8 @@ fn adex_kernel_matches_cpu_bit_for_bit() {
         v.extend((0..c.decay_sub.len() as u32).map(|ch| 100.0 * (rng.uniform(i, 4, ch) - 0.5)));
         v
     };
-    let scale = DriveScale { ext_lo: 300.0, ext_span: 1700.0, exc: 600.0, inh: 300.0 };
-    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8], _: &mut [f64]| {
+    let scale = DriveScale { ext_lo: 300.0, ext_span: 1700.0, exc: 600.0, inh: 300.0, gap_g_max: None };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, _: Gap, spiked: &mut [u8], _: &mut [f64]| {
         host::adex_update(&t, st, input, spiked)
     };
     let r = compare(&model, &init, &scale, &mut kernel);
@@ -250,9 +275,9 @@ fn adex_kernel_matches_cpu_bit_for_bit() {
 }
 
 /// Graded: Kunert et al. defaults and a second set differing in every constant, random conductances (signed:
-/// the magnitude counts) and external current; the activity outputs are compared instead of spikes.
-#[test]
-fn graded_kernel_matches_cpu_bit_for_bit() {
+/// the magnitude counts) and external current, and the gap coupling `gap_g_max` (see [`DriveScale`]); the
+/// activity outputs are compared instead of spikes.
+fn graded_case(name: &str, gap_g_max: Option<f64>) {
     let a = GradedParams::default();
     let b = GradedParams {
         c_m: 2.0,
@@ -269,14 +294,27 @@ fn graded_kernel_matches_cpu_bit_for_bit() {
     let t = GradedTable::from_compiled(channels().len(), &sets);
     let model = CompiledModel::Graded(sets.clone());
     let init = |i: u32, _set: usize, rng: &CounterRng| vec![-60.0 + 50.0 * rng.uniform(i, 1, 0)];
-    let scale = DriveScale { ext_lo: -0.5, ext_span: 1.0, exc: 0.1, inh: 0.1 };
-    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8], act: &mut [f64]| {
+    let scale = DriveScale { ext_lo: -0.5, ext_span: 1.0, exc: 0.1, inh: 0.1, gap_g_max };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, gap: Gap, spiked: &mut [u8], act: &mut [f64]| {
         spiked.fill(0);
-        host::graded_update(&t, st, input, None, act)
+        host::graded_update(&t, st, input, gap, act)
     };
     let r = compare(&model, &init, &scale, &mut kernel);
-    assert_identical("graded", &r);
+    assert_identical(name, &r);
     assert_eq!(r.reference_spikes, 0);
     // Most activity values must lie on the sigmoid's graded part, not saturated at 0 or 1.
     assert!(r.graded_activity > (N_NEURONS as u64 * STEPS) / 2, "{} graded activity values", r.graded_activity);
+}
+
+/// Graded without gap junctions (null gap pointers).
+#[test]
+fn graded_kernel_matches_cpu_bit_for_bit() {
+    graded_case("graded", None);
+}
+
+/// Graded with gap coupling of the order of the leak and synaptic conductances (up to 0.05 nS): the kernel takes
+/// `Σ g` and `Σ g V` implicitly exactly as the model does (a swap of the two would change every value).
+#[test]
+fn graded_kernel_with_gap_coupling_matches_cpu_bit_for_bit() {
+    graded_case("graded with gaps", Some(0.05));
 }

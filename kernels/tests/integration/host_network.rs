@@ -1,11 +1,13 @@
 //! Conformance of the network kernels (`cuda/network.cu`) and of `lif_delta_update` (`cuda/lif_delta.cu`),
 //! compiled for the host, with the Rust implementation: fixed-point conversion, Poisson sampling, activation
-//! draws and the lif_delta block update, bit for bit. (Whole-network conformance with the CPU backend is in
+//! draws and the lif_delta block update, bit for bit; and the step clock (`clock_tick`, the slot
+//! `gather_input` reads). (Whole-network conformance with the CPU backend is in
 //! `neurotwin-sim`'s `tests/integration/conformance_host_kernels.rs`.)
 
 use neurotwin_kernels::host::{
-    self, LANES, LifDeltaTable, LifExpStepInput, STIM_ACTIVATION, STIM_POISSON, StimulusParams, StimulusSet,
+    self, LANES, LifDeltaTable, LifExpStepInput, STIM_ACTIVATION, STIM_POISSON, StimulusParams, StimulusSet, raw,
 };
+use neurotwin_kernels::packs::{Clock, ClockTickArgs, DevPtr, GatherInputArgs};
 use neurotwin_models::lif_delta::{self, LifDeltaParams};
 use neurotwin_models::poisson::PoissonTable;
 use neurotwin_models::rng::{CounterRng, SequenceRng, Stream};
@@ -167,4 +169,86 @@ fn lif_delta_update_matches_model() {
         );
     }
     assert!(spikes_seen > 1000, "{spikes_seen} spikes");
+}
+
+/// `clock_tick` advances the step clock by exactly one step per launch, however large the grid (only thread 0
+/// writes): step and window step both +1, carrying past 2^32 for the step.
+#[test]
+fn clock_tick_advances_step_and_k_by_one_per_launch() {
+    let mut clock = Clock::at(u64::from(u32::MAX) - 1, 7);
+    host::clock_tick(&mut clock);
+    assert_eq!(clock, Clock::at(u64::from(u32::MAX), 8));
+    for (blocks, threads) in [(1, 1), (1, 128), (5, 128), (3, 32)] {
+        let before = clock;
+        let ptr: *mut Clock = &mut clock;
+        let args = ClockTickArgs { clock: DevPtr::host(ptr) };
+        // SAFETY: every thread of the grid may run the kernel; only thread 0 writes *clock, a live local.
+        unsafe { raw::clock_tick(blocks, threads, &args) };
+        assert_eq!((clock.step, clock.k), (before.step + 1, before.k + 1), "grid {blocks} x {threads}");
+    }
+    assert_eq!(clock, Clock::at(u64::from(u32::MAX) + 4, 12));
+}
+
+/// One `gather_input` pack replayed over steps, with `clock_tick` between them (as a captured step graph does),
+/// gathers ring slot `clock.step % slots` of every channel into `syn` (value × 2^-8), clears exactly that slot
+/// and leaves the other slots untouched; the safe wrapper reads the same slot for a given step.
+#[test]
+fn gather_input_reads_the_slot_of_the_clock_step() {
+    let (n_channels, slots, n_pad) = (2usize, 5usize, 2 * LANES);
+    let inv_scale = 2f64.powi(-8);
+    // A distinct value per (channel, slot, neuron), never 0.
+    let value = |c: usize, s: usize, i: usize| ((c * slots + s) * n_pad + i + 1) as i64 * 3;
+    let fresh_ring = || -> Vec<i64> {
+        (0..n_channels * slots * n_pad).map(|x| value(x / (slots * n_pad), x / n_pad % slots, x % n_pad)).collect()
+    };
+    // syn index of neuron i, channel c ([block][channel][lane]).
+    let at = |c: usize, i: usize| (i / LANES * n_channels + c) * LANES + i % LANES;
+    let mut ring = fresh_ring();
+    let mut syn = vec![f64::NAN; n_channels * n_pad];
+    // Steps 10^9 + 3, + 4, + 5: slots 3, 4, then 0 (the wrap).
+    let mut clock = Clock::at(1_000_000_003, 0);
+    let clock_ptr: *mut Clock = &mut clock;
+    let gather = GatherInputArgs {
+        ring: DevPtr::host(ring.as_mut_ptr()),
+        syn: DevPtr::host(syn.as_mut_ptr()),
+        clock: DevPtr::host(clock_ptr),
+        inv_scale,
+        n_pad: n_pad as u32,
+        n_channels: n_channels as u32,
+        slots: slots as u32,
+        pad: 0,
+    };
+    let tick = ClockTickArgs { clock: DevPtr::host(clock_ptr) };
+    let mut gathered = Vec::new();
+    for want_slot in [3usize, 4, 0] {
+        // SAFETY: threads i < n_pad touch ring[(c * slots + step % slots) * n_pad + i] (ring holds n_channels *
+        // slots * n_pad entries) and syn[(i / 64 * n_channels + c) * 64 + i % 64] (n_channels * n_pad entries);
+        // ring, syn and clock are live locals not otherwise accessed during the launches.
+        unsafe {
+            raw::gather_input(2, 64, &gather);
+            raw::clock_tick(1, 1, &tick);
+        }
+        for i in 0..n_pad {
+            for c in 0..n_channels {
+                let want = value(c, want_slot, i) as f64 * inv_scale;
+                assert_eq!(syn[at(c, i)], want, "slot {want_slot} channel {c} neuron {i}");
+            }
+        }
+        gathered.push(want_slot);
+        let fresh = fresh_ring();
+        for (x, (&r, &f)) in ring.iter().zip(&fresh).enumerate() {
+            let s = x / n_pad % slots;
+            let want = if gathered.contains(&s) { 0 } else { f };
+            assert_eq!(r, want, "ring entry {x} (slot {s}) after gathering slots {gathered:?}");
+        }
+    }
+    assert_eq!(clock, Clock::at(1_000_000_006, 3));
+
+    // The safe wrapper: step 7 of 5 slots reads slot 2.
+    let mut ring = fresh_ring();
+    host::gather_input(&mut ring, n_channels, slots, 7, inv_scale, &mut syn);
+    for (c, i) in [(1, 5), (0, LANES + 3), (1, n_pad - 1)] {
+        assert_eq!(syn[at(c, i)], value(c, 2, i) as f64 * inv_scale, "wrapper: channel {c} neuron {i}");
+    }
+    assert!(ring.iter().enumerate().all(|(x, &r)| (r == 0) == (x / n_pad % slots == 2)));
 }

@@ -89,3 +89,16 @@ fn gpu(setup: &SimSetup) -> Box<dyn Backend> {
 }
 
 suite::conformance_suite!(suite_gpu, gpu, #[ignore = "needs a CUDA GPU"]);
+
+/// On the GPU, replaying captured CUDA graphs gives the spikes and V_m of launching every kernel directly, through
+/// a wash-in (`suite::graph_replay_equals_direct`), for a spiking and the graded model.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_graph_replay_equals_direct_launches() {
+    for kind in [suite::Kind::LifExp, suite::Kind::Graded] {
+        let (setup, _) = suite::random_setup(kind);
+        let mut direct = CudaBackend::new(&setup).unwrap_or_else(|e| panic!("{e}"));
+        direct.set_use_graphs(false);
+        suite::graph_replay_equals_direct(kind, 300, gpu(&setup).as_mut(), &mut direct);
+    }
+}
