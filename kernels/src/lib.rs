@@ -124,6 +124,15 @@ pub const DELIVERY_THREADS: u32 = 128;
 /// graded delivery, over the neurons. The host build launches the same grid.
 pub const DELIVERY_BLOCKS: u32 = 256;
 
+/// Blocks of the delivery kernels on a GPU with `sm_count` multiprocessors of `max_threads_per_sm` resident
+/// threads each: enough [`DELIVERY_THREADS`]-thread blocks to fill every multiprocessor (the delivery kernels use
+/// 32 registers and no shared memory, so occupancy is limited by threads only), at least [`DELIVERY_BLOCKS`], at
+/// most 65,535. The items are strided over the grid, so any grid gives the same (integer) sums.
+pub fn delivery_blocks_for(sm_count: u32, max_threads_per_sm: u32) -> u32 {
+    let fill = u64::from(sm_count) * u64::from(max_threads_per_sm) / u64::from(DELIVERY_THREADS);
+    fill.clamp(u64::from(DELIVERY_BLOCKS), 65_535) as u32
+}
+
 /// Words of 64 neurons per compaction chunk for `n_words` words: `max(4, ceil(n_words / 2^20))`, so at most
 /// 2^20 chunks and, up to 2^32 neurons (2^26 words), at most 64 words per `spike_chunk_totals` /
 /// `spike_scatter` thread (see `cuda/spikes.cu`).
@@ -312,6 +321,7 @@ pub fn nvrtc_source(k: &KernelSource) -> String {
 
 pub mod arch;
 pub mod backend_kind;
+pub mod device;
 pub mod host;
 pub mod nvrtc;
 pub mod packs;
@@ -320,6 +330,17 @@ pub mod precompiled;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Published multiprocessor counts and resident threads per multiprocessor (NVIDIA's data sheets and the
+    /// CUDA programming guide's compute-capability table).
+    #[test]
+    fn delivery_grid_fills_the_gpu() {
+        assert_eq!(delivery_blocks_for(132, 2048), 2112); // H100 SXM: 8,448 warps
+        assert_eq!(delivery_blocks_for(108, 2048), 1728); // A100
+        assert_eq!(delivery_blocks_for(128, 1536), 1536); // RTX 4090 (sm_89)
+        assert_eq!(delivery_blocks_for(8, 1024), DELIVERY_BLOCKS); // small GPUs keep the fixed grid
+        assert_eq!(delivery_blocks_for(u32::MAX, 2048), 65_535);
+    }
 
     /// The NVRTC source has no `#include` left and defines every listed entry point as an extern "C" kernel.
     #[test]

@@ -28,14 +28,14 @@ use std::sync::Arc;
 
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaGraph, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DriverError,
-    LaunchConfig, PushKernelArg,
+    CudaContext, CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DriverError, LaunchConfig,
+    PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
-use neurotwin_kernels::KERNELS;
 use neurotwin_kernels::arch::Target;
-use neurotwin_kernels::nvrtc::Kind as CompiledKind;
+use neurotwin_kernels::device::Device;
 use neurotwin_kernels::packs::{self, DevPtr, KernelArgs, KernelFn};
+use neurotwin_kernels::{DELIVERY_THREADS, KERNELS, delivery_blocks_for};
 
 use crate::error::SimError;
 use crate::launch::{Elem, Grid, KernelBackend, Launcher, Plan};
@@ -128,6 +128,8 @@ pub struct CudaLauncher {
     device_name: String,
     /// Whether the stream is being captured.
     capturing: bool,
+    /// Blocks of the delivery grid: enough to fill the device (`delivery_blocks_for`).
+    delivery_blocks: u32,
 }
 
 fn unavailable(reason: impl Into<String>) -> SimError {
@@ -142,56 +144,9 @@ fn cfg(g: Grid) -> LaunchConfig {
     LaunchConfig { grid_dim: (g.blocks, 1, 1), block_dim: (g.threads, 1, 1), shared_mem_bytes: 0 }
 }
 
-/// Opens device 0 and compiles/loads every kernel unit; `Err` is a one-line reason.
-/// The loaded kernel modules by unit name ([`KERNELS`] order).
-type Modules = Vec<(&'static str, Arc<CudaModule>)>;
-
-fn open_device() -> Result<(Arc<CudaContext>, Modules), String> {
-    // SAFETY: only tries to dlopen the library by its candidate names.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err("libcuda could not be loaded (no NVIDIA driver installed)".into());
-    }
-    let count = CudaContext::device_count().map_err(|e| format!("CUDA driver error: {e}"))?;
-    if count < 1 {
-        return Err("the CUDA driver reports no device".into());
-    }
-    let ctx = CudaContext::new(0).map_err(|e| format!("cannot create a context on device 0: {e}"))?;
-    let (major, minor) = ctx.compute_capability().map_err(|e| format!("cannot query the device: {e}"))?;
-    // Precompiled cubins (NEUROTWIN_KERNEL_DIR) or NVRTC: a cubin for the highest architecture supported up to
-    // the GPU's (no driver JIT, so no PTX-ISA requirement on the driver); PTX only when NVRTC knows no
-    // binary-compatible architecture.
-    let (target, units) = neurotwin_kernels::precompiled::kernels_for_device(major, minor)?;
-    let mut modules = Vec::with_capacity(units.len());
-    for (name, compiled) in units {
-        let image = match compiled.kind {
-            CompiledKind::Cubin => Ptx::from_binary(compiled.bytes.clone()),
-            CompiledKind::Ptx => Ptx::from_src(compiled.ptx_text().unwrap_or_default()),
-        };
-        let module = ctx.load_module(image).map_err(|e| load_failure(name, target, &e.to_string()))?;
-        modules.push((name, module));
-    }
-    Ok((ctx, modules))
-}
-
-/// The one-line reason a module did not load: for PTX, whether this driver is too old for this NVRTC's PTX.
-fn load_failure(unit: &str, target: Target, err: &str) -> String {
-    let mut why = format!("cannot load the {target} of kernel unit {unit}: {err}");
-    if let Target::Ptx { .. } = target {
-        let mut v = 0;
-        // SAFETY: libcuda is loaded (a context exists); cuDriverGetVersion writes one int.
-        let driver = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) }.result().map(|()| v as u32);
-        if let (Ok(d), Ok(nvrtc)) = (driver, neurotwin_kernels::nvrtc::nvrtc_version())
-            && let Some(problem) = neurotwin_kernels::arch::ptx_load_problem(d, nvrtc)
-        {
-            why = format!("{why} ({problem})");
-        }
-    }
-    why
-}
-
 /// Every unit of [`KERNELS`] as PTX for compute capability `major.minor` (`--fmad=false`; through
 /// [`neurotwin_kernels::nvrtc`], cached), as `(unit name, file, PTX)`. The backend itself loads cubins (see
-/// `open_device`); this is the PTX fallback, kept for checks without a GPU. `Err` is a one-line reason (no
+/// `neurotwin_kernels::device`); this is the PTX fallback, kept for checks without a GPU. `Err` is a one-line reason (no
 /// libnvrtc, compile error).
 pub fn compile_kernels(major: i32, minor: i32) -> Result<Vec<(&'static str, &'static str, Ptx)>, String> {
     let compute = neurotwin_kernels::arch::compute_capability(major, minor)?;
@@ -209,12 +164,8 @@ impl KernelBackend<CudaLauncher> {
     /// a failed compilation give [`SimError::BackendUnavailable`].
     pub fn new(setup: &SimSetup) -> Result<Self, SimError> {
         let plan = Plan::new(setup, "cuda")?;
-        let (ctx, modules) = match catch_unwind(open_device) {
-            Ok(Ok(x)) => x,
-            Ok(Err(reason)) => return Err(unavailable(reason)),
-            Err(_) => return Err(unavailable("the CUDA libraries panicked while loading (missing symbols?)")),
-        };
-        let launcher = CudaLauncher::new(&ctx, &modules)?;
+        let device = neurotwin_kernels::device::device(0).map_err(unavailable)?;
+        let launcher = CudaLauncher::new(&device)?;
         let b = match catch_unwind(AssertUnwindSafe(|| Self::from_plan(launcher, plan))) {
             Ok(r) => r?,
             Err(_) => return Err(unavailable("the CUDA driver panicked while uploading the network")),
@@ -230,22 +181,22 @@ impl KernelBackend<CudaLauncher> {
 }
 
 impl CudaLauncher {
-    /// Loads every step kernel ([`packs::STEP_KERNELS`]) from the compiled modules and creates the backend's own
-    /// stream (graph capture needs a stream other than the legacy default stream). Event tracking is switched off
-    /// before any buffer exists: one stream orders everything, and cudarc's cross-stream events would break a
-    /// capture.
-    fn new(ctx: &Arc<CudaContext>, modules: &Modules) -> Result<Self, SimError> {
+    /// Looks up every step kernel ([`packs::STEP_KERNELS`]) on the device (opened and loaded once per process,
+    /// `neurotwin_kernels::device`) and creates the backend's own stream (graph capture needs a stream other than
+    /// the legacy default stream; the device has cudarc's event tracking off, as capture requires).
+    fn new(device: &Device) -> Result<Self, SimError> {
         let mut fns = Vec::with_capacity(packs::STEP_KERNELS.len());
         for &(unit, name) in packs::STEP_KERNELS {
-            let m = modules.iter().find(|(u, _)| *u == unit).map(|(_, m)| m);
-            let m = m.ok_or_else(|| unavailable(format!("kernel unit {unit} was not loaded")))?;
-            fns.push((name, m.load_function(name).map_err(driver_err(name))?));
+            fns.push((name, device.function(unit, name).map_err(unavailable)?));
         }
-        // SAFETY: no buffer of this context exists yet; the backend issues all its work on the one stream below.
-        unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.new_stream().map_err(driver_err("cannot create a stream"))?;
-        let device_name = ctx.name().unwrap_or_else(|_| "device 0".into());
-        Ok(Self { stream, fns, device_name, capturing: false })
+        let stream = device.new_stream().map_err(unavailable)?;
+        use cudarc::driver::sys::CUdevice_attribute::{
+            CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR as THREADS_PER_SM,
+            CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT as SMS,
+        };
+        let attr = |a| device.context().attribute(a).map_err(driver_err("cannot query the device"));
+        let delivery_blocks = delivery_blocks_for(attr(SMS)?.max(1) as u32, attr(THREADS_PER_SM)?.max(32) as u32);
+        Ok(Self { stream, fns, device_name: device.name().to_string(), capturing: false, delivery_blocks })
     }
 
     fn function(&self, name: &str) -> Result<&CudaFunction, DriverError> {
@@ -267,6 +218,10 @@ impl Launcher for CudaLauncher {
         (SPIKE_RECORD_BYTES / (4 * n.max(1))).clamp(1, MAX_SPIKE_WINDOW)
     }
 
+    fn delivery_grid(&self) -> Grid {
+        Grid { blocks: self.delivery_blocks, threads: DELIVERY_THREADS }
+    }
+
     fn device_key(&self) -> u64 {
         self.stream.context().ordinal() as u64
     }
@@ -280,6 +235,7 @@ impl Launcher for CudaLauncher {
     }
 
     fn write<T: Elem>(&mut self, src: &[T], dst: &mut CudaSlice<T>) -> Result<(), DriverError> {
+        debug_assert!(!self.capturing, "a host-to-device copy inside a captured step");
         if src.is_empty() {
             return Ok(());
         }

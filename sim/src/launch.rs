@@ -157,6 +157,12 @@ pub trait Launcher: Sized + Send + 'static {
     /// Steps of spikes the record holds between drains, for `n` neurons.
     fn spike_window(&self, n: usize) -> usize;
 
+    /// The grid of the delivery kernels (blocks of whole warps): [`Grid::DELIVERY`] unless the device is large
+    /// enough to hold more warps at once.
+    fn delivery_grid(&self) -> Grid {
+        Grid::DELIVERY
+    }
+
     /// The device the buffers live on: backends on the same device share a network's arrays
     /// ([`NetworkBufs`]). The host launcher has one device, 0.
     fn device_key(&self) -> u64 {
@@ -1038,9 +1044,9 @@ impl<L: Launcher> KernelBackend<L> {
         // count and, through seg_piece (the piece prefix of segment_start), to a segment of that spike's row and a
         // synapse index below the segment's end; the CSR structure, receptors < n_ch, targets < n and table indices
         // were checked by `SynapseRows::check` and `check_synapses`; exactly one of weights / (weight_index,
-        // fixed_table) is given; ring indices are < n_ch * slots * n_pad. The grid is fixed and its blocks are
+        // fixed_table) is given; ring indices are < n_ch * slots * n_pad. The grid strides over the pieces; its blocks are
         // whole warps, as the kernel requires.
-        unsafe { l.launch(&packs::DELIVER_SPIKES, Grid::DELIVERY, &args) }
+        unsafe { l.launch(&packs::DELIVER_SPIKES, l.delivery_grid(), &args) }
     }
 
     /// Steps 6–8 for graded models: silenced neurons transmit nothing, then every neuron's activity is sent.
@@ -1078,7 +1084,7 @@ impl<L: Launcher> KernelBackend<L> {
         };
         // SAFETY: deliver_graded: activity has n entries; the matrix was checked as for deliver_spikes; exactly
         // one of weights / (weight_index, weight_values) is given and table indices are < values.len().
-        unsafe { l.launch(&packs::DELIVER_GRADED, Grid::DELIVERY, &args) }
+        unsafe { l.launch(&packs::DELIVER_GRADED, l.delivery_grid(), &args) }
     }
 
     /// Copies the record's offsets, then its spikes, back (once per window) and hands them to `sink`.

@@ -53,6 +53,8 @@ enum Event {
 struct Recording {
     inner: HostLauncher,
     log: Vec<Event>,
+    /// A delivery grid other than the host launcher's.
+    delivery: Option<Grid>,
 }
 
 impl Launcher for Recording {
@@ -63,6 +65,9 @@ impl Launcher for Recording {
 
     fn spike_window(&self, n: usize) -> usize {
         self.inner.spike_window(n)
+    }
+    fn delivery_grid(&self) -> Grid {
+        self.delivery.unwrap_or_else(|| self.inner.delivery_grid())
     }
     fn upload<T: Elem>(&self, data: &[T]) -> Result<Vec<T>, Infallible> {
         self.inner.upload(data)
@@ -217,6 +222,44 @@ fn graph_replay_equals_direct_launches_through_a_wash_in() {
     for kind in [Kind::LifExp, Kind::LifDelta, Kind::Izhikevich, Kind::Adex, Kind::Graded] {
         let (setup, _) = suite::random_setup(kind);
         suite::graph_replay_equals_direct(kind, 60, host(&setup).as_mut(), host_direct(&setup).as_mut());
+    }
+}
+
+/// The delivery kernels stride over their items, so the grid a large GPU gets (`delivery_blocks_for`) gives the
+/// same sums as the host's: an odd grid of 7 blocks of 64 threads and one of 2,112 blocks give the spikes and V_m
+/// of the fixed grid, on the 6,000-spike volleys and on the graded model.
+#[test]
+fn delivery_results_do_not_depend_on_the_grid() {
+    for setup in [suite::volley_setup(), suite::random_setup(Kind::Graded).0] {
+        let control = StepControl::new(setup.network.receptors.len(), setup.n_neurons());
+        let run = |delivery: Option<Grid>| {
+            let launcher = Recording { delivery, ..Recording::default() };
+            let mut b = KernelBackend::with_launcher(launcher, &setup).unwrap();
+            let mut spikes = Vec::new();
+            for step in 0..40 {
+                b.advance(step, &control).unwrap();
+                b.drain_spikes(&mut |st, x| spikes.extend(x.iter().map(|&i| (st, i)))).unwrap();
+            }
+            let mut v = Vec::new();
+            b.read_state(0, &(0..setup.n_neurons() as u32).collect::<Vec<_>>(), &mut v);
+            let grids: Vec<Event> = b
+                .launcher()
+                .log
+                .iter()
+                .filter(|e| matches!(e, Event::Launch(k, ..) if k.starts_with("deliver")))
+                .cloned()
+                .collect();
+            (spikes, v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), grids)
+        };
+        let fixed = run(None);
+        for grid in [Grid { blocks: 7, threads: 64 }, Grid { blocks: 2112, threads: 128 }] {
+            let other = run(Some(grid));
+            assert!(
+                other.2.iter().all(|e| matches!(e, Event::Launch(_, b, t) if *b == grid.blocks && *t == grid.threads))
+            );
+            assert!(!other.2.is_empty());
+            assert_eq!((&fixed.0, &fixed.1), (&other.0, &other.1), "delivery on {grid:?} differs");
+        }
     }
 }
 
