@@ -17,6 +17,7 @@ const SOURCES: &[&str] = &[
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
     "cuda/packs.cuh",
+    "cuda/neuron_input.cuh",
     "cuda/conformance.cu",
     "cuda/lif_exp.cu",
     "cuda/lif_delta.cu",

@@ -16,7 +16,9 @@
 #endif
 
 #include "detmath.cuh"
+#include "philox.cuh"
 #include "packs.cuh"
+#include "neuron_input.cuh"
 
 #define NT_ADEX_LANES 64u
 
@@ -44,7 +46,7 @@ static __device__ __forceinline__ nt_adex_rhs nt_adex_eval(double e_l, double g_
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes spiked[i] = 1 if neuron i
 // fired this step, else 0.
-NT_KERNEL void adex_update(const nt_model_args args) {
+static __device__ __forceinline__ void nt_adex_one(const nt_model_args& args, const unsigned int i) {
     const unsigned int n_neurons = args.n_neurons;
     const unsigned int n_channels = args.n_channels;
     double* state = args.state;
@@ -71,7 +73,6 @@ NT_KERNEL void adex_update(const nt_model_args args) {
     const unsigned long long* forced = args.forced;
     unsigned char* spiked = args.spiked;
 
-    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;
     }
@@ -148,4 +149,19 @@ NT_KERNEL void adex_update(const nt_model_args args) {
     s[NT_ADEX_LANES + l] = w;
     s[2u * NT_ADEX_LANES + l] = r;
     spiked[i] = fired ? 1 : 0;
+}
+
+// 5. One thread per neuron: the model update alone (inputs prepared by the kernels of network.cu).
+NT_KERNEL void adex_update(const nt_model_args a) {
+    nt_adex_one(a, blockIdx.x * blockDim.x + threadIdx.x);
+}
+
+// 1–5 fused (the engine's launch): one thread per padded neuron gathers its input, applies its stimuli, gap
+// junctions and gains (`nt_neuron_inputs`, neuron_input.cuh) and, for a neuron, updates its state — the same
+// operations in the same order as gather_input .. adex_update launched one by one.
+NT_KERNEL void adex_step(const nt_neuron_step_args a) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (nt_neuron_inputs(a, i)) {
+        nt_adex_one(a.model, i);
+    }
 }

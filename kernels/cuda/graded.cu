@@ -16,7 +16,9 @@
 #endif
 
 #include "detmath.cuh"
+#include "philox.cuh"
 #include "packs.cuh"
+#include "neuron_input.cuh"
 
 #define NT_GRADED_LANES 64u
 
@@ -26,7 +28,7 @@ static __device__ __forceinline__ double nt_abs_bits(double x) {
 }
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes their activation.
-NT_KERNEL void graded_update(const nt_model_args a) {
+static __device__ __forceinline__ void nt_graded_one(const nt_model_args& a, const unsigned int i) {
     const unsigned int n_neurons = a.n_neurons;
     const unsigned int n_channels = a.n_channels;
     double* state = a.state;
@@ -44,7 +46,6 @@ NT_KERNEL void graded_update(const nt_model_args a) {
     const double* gap_gv = a.gap_gv;
     double* activity = a.activity;
 
-    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;
     }
@@ -74,4 +75,19 @@ NT_KERNEL void graded_update(const nt_model_args a) {
     // sigmoid(beta * (v - v_th)) = 1 / (1 + exp(-x))
     const double x = __dmul_rn(beta[set], __dsub_rn(v, v_th[set]));
     activity[i] = __ddiv_rn(1.0, __dadd_rn(1.0, nt_exp(-x)));
+}
+
+// 5. One thread per neuron: the model update alone (inputs prepared by the kernels of network.cu).
+NT_KERNEL void graded_update(const nt_model_args a) {
+    nt_graded_one(a, blockIdx.x * blockDim.x + threadIdx.x);
+}
+
+// 1–5 fused (the engine's launch): one thread per padded neuron gathers its input, applies its stimuli, gap
+// junctions and gains (`nt_neuron_inputs`, neuron_input.cuh) and, for a neuron, updates its state — the same
+// operations in the same order as gather_input .. graded_update launched one by one.
+NT_KERNEL void graded_step(const nt_neuron_step_args a) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (nt_neuron_inputs(a, i)) {
+        nt_graded_one(a.model, i);
+    }
 }

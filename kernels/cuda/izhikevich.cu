@@ -12,13 +12,15 @@
 #define NT_KERNEL extern "C" __global__
 #endif
 
+#include "philox.cuh"
 #include "packs.cuh"
+#include "neuron_input.cuh"
 
 #define NT_IZH_LANES 64u
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes spiked[i] = 1 if neuron i
 // fired this step, else 0.
-NT_KERNEL void izhikevich_update(const nt_model_args args) {
+static __device__ __forceinline__ void nt_izhikevich_one(const nt_model_args& args, const unsigned int i) {
     const unsigned int n_neurons = args.n_neurons;
     const unsigned int n_channels = args.n_channels;
     double* state = args.state;
@@ -36,7 +38,6 @@ NT_KERNEL void izhikevich_update(const nt_model_args args) {
     const unsigned long long* forced = args.forced;
     unsigned char* spiked = args.spiked;
 
-    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;
     }
@@ -82,4 +83,19 @@ NT_KERNEL void izhikevich_update(const nt_model_args args) {
     s[l] = v;
     s[NT_IZH_LANES + l] = u;
     spiked[i] = fired ? 1 : 0;
+}
+
+// 5. One thread per neuron: the model update alone (inputs prepared by the kernels of network.cu).
+NT_KERNEL void izhikevich_update(const nt_model_args a) {
+    nt_izhikevich_one(a, blockIdx.x * blockDim.x + threadIdx.x);
+}
+
+// 1–5 fused (the engine's launch): one thread per padded neuron gathers its input, applies its stimuli, gap
+// junctions and gains (`nt_neuron_inputs`, neuron_input.cuh) and, for a neuron, updates its state — the same
+// operations in the same order as gather_input .. izhikevich_update launched one by one.
+NT_KERNEL void izhikevich_step(const nt_neuron_step_args a) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (nt_neuron_inputs(a, i)) {
+        nt_izhikevich_one(a.model, i);
+    }
 }

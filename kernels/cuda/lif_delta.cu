@@ -13,13 +13,15 @@
 #define NT_KERNEL extern "C" __global__
 #endif
 
+#include "philox.cuh"
 #include "packs.cuh"
+#include "neuron_input.cuh"
 
 #define NT_DELTA_LANES 64u
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes spiked[i] = 1 if neuron i
 // fired this step, else 0.
-NT_KERNEL void lif_delta_update(const nt_model_args a) {
+static __device__ __forceinline__ void nt_lif_delta_one(const nt_model_args& a, const unsigned int i) {
     const unsigned int n_neurons = a.n_neurons;
     const unsigned int n_channels = a.n_channels;
     double* state = a.state;
@@ -37,7 +39,6 @@ NT_KERNEL void lif_delta_update(const nt_model_args a) {
     const unsigned long long* forced = a.forced;
     unsigned char* spiked = a.spiked;
 
-    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;
     }
@@ -76,4 +77,19 @@ NT_KERNEL void lif_delta_update(const nt_model_args a) {
     s[NT_DELTA_LANES + l] = refr;
     s[2u * NT_DELTA_LANES + l] = buf;
     spiked[i] = fired;
+}
+
+// 5. One thread per neuron: the model update alone (inputs prepared by the kernels of network.cu).
+NT_KERNEL void lif_delta_update(const nt_model_args a) {
+    nt_lif_delta_one(a, blockIdx.x * blockDim.x + threadIdx.x);
+}
+
+// 1–5 fused (the engine's launch): one thread per padded neuron gathers its input, applies its stimuli, gap
+// junctions and gains (`nt_neuron_inputs`, neuron_input.cuh) and, for a neuron, updates its state — the same
+// operations in the same order as gather_input .. lif_delta_update launched one by one.
+NT_KERNEL void lif_delta_step(const nt_neuron_step_args a) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (nt_neuron_inputs(a, i)) {
+        nt_lif_delta_one(a.model, i);
+    }
 }

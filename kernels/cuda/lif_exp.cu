@@ -17,13 +17,15 @@
 #define NT_KERNEL extern "C" __global__
 #endif
 
+#include "philox.cuh"
 #include "packs.cuh"
+#include "neuron_input.cuh"
 
 #define NT_LANES 64u
 
 // One thread per neuron: advances neurons 0..n_neurons by one step and writes spiked[i] = 1 if neuron i
 // fired this step, else 0.
-NT_KERNEL void lif_exp_update(const nt_model_args a) {
+static __device__ __forceinline__ void nt_lif_exp_one(const nt_model_args& a, const unsigned int i) {
     const unsigned int n_neurons = a.n_neurons;
     const unsigned int n_channels = a.n_channels;
     double* state = a.state;
@@ -42,7 +44,6 @@ NT_KERNEL void lif_exp_update(const nt_model_args a) {
     const unsigned long long* forced = a.forced;
     unsigned char* spiked = a.spiked;
 
-    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_neurons) {
         return;
     }
@@ -90,4 +91,19 @@ NT_KERNEL void lif_exp_update(const nt_model_args a) {
     s[l] = __dadd_rn(y, el);
     s[NT_LANES + l] = refr;
     spiked[i] = fired;
+}
+
+// 5. One thread per neuron: the model update alone (inputs prepared by the kernels of network.cu).
+NT_KERNEL void lif_exp_update(const nt_model_args a) {
+    nt_lif_exp_one(a, blockIdx.x * blockDim.x + threadIdx.x);
+}
+
+// 1–5 fused (the engine's launch): one thread per padded neuron gathers its input, applies its stimuli, gap
+// junctions and gains (`nt_neuron_inputs`, neuron_input.cuh) and, for a neuron, updates its state — the same
+// operations in the same order as gather_input .. lif_exp_update launched one by one.
+NT_KERNEL void lif_exp_step(const nt_neuron_step_args a) {
+    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (nt_neuron_inputs(a, i)) {
+        nt_lif_exp_one(a.model, i);
+    }
 }

@@ -116,6 +116,17 @@ struct nt_model_args {
     unsigned int n_channels;
 };
 
+// 1–5 fused: <model>_step. A gap pack with a null row_ptr and a gain pack with a null gain are skipped (spiking
+// models use gap_current, graded models gap_conductance).
+struct nt_neuron_step_args {
+    nt_gather_input_args gather;
+    nt_stimulus_input_args stimulus;
+    nt_gap_current_args gap_current;
+    nt_gap_conductance_args gap_conductance;
+    nt_apply_channel_gain_args gain;
+    nt_model_args model;
+};
+
 // 6. apply_silence_and_flag (spiking models).
 struct nt_apply_silence_and_flag_args {
     const unsigned long long* silenced;

@@ -34,3 +34,4 @@ void nt_host_detmath_exp_fill(unsigned int n, const double* x, double* out) {
 }  // extern "C"
 
 NT_HOST_ENTRY(lif_exp_update, nt_model_args)
+NT_HOST_ENTRY(lif_exp_step, nt_neuron_step_args)

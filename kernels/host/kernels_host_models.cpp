@@ -9,3 +9,6 @@
 NT_HOST_ENTRY(izhikevich_update, nt_model_args)
 NT_HOST_ENTRY(adex_update, nt_model_args)
 NT_HOST_ENTRY(graded_update, nt_model_args)
+NT_HOST_ENTRY(izhikevich_step, nt_neuron_step_args)
+NT_HOST_ENTRY(adex_step, nt_neuron_step_args)
+NT_HOST_ENTRY(graded_step, nt_neuron_step_args)

@@ -37,3 +37,4 @@ NT_HOST_ENTRY(lif_delta_update, nt_model_args)
 extern "C" void nt_host_to_fixed_fill(unsigned int n, const double* x, double scale, long long* out) {
     NT_LAUNCH_1D(n, to_fixed_fill(n, x, scale, out));
 }
+NT_HOST_ENTRY(lif_delta_step, nt_neuron_step_args)

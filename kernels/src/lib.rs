@@ -21,6 +21,7 @@ pub const HEADERS: &[Header] = &[
     Header { name: "philox.cuh", source: include_str!("../cuda/philox.cuh") },
     Header { name: "detmath.cuh", source: include_str!("../cuda/detmath.cuh") },
     Header { name: "packs.cuh", source: include_str!("../cuda/packs.cuh") },
+    Header { name: "neuron_input.cuh", source: include_str!("../cuda/neuron_input.cuh") },
 ];
 
 /// One CUDA C translation unit (candle-kernels style module table).
@@ -41,7 +42,7 @@ pub const LIF_EXP: KernelSource = KernelSource {
     name: "lif_exp",
     file: "cuda/lif_exp.cu",
     source: include_str!("../cuda/lif_exp.cu"),
-    entry_points: &["lif_exp_update"],
+    entry_points: &["lif_exp_update", "lif_exp_step"],
 };
 
 /// Leaky integrate-and-fire with delta synapses (`lif_delta::update_block`).
@@ -49,7 +50,7 @@ pub const LIF_DELTA: KernelSource = KernelSource {
     name: "lif_delta",
     file: "cuda/lif_delta.cu",
     source: include_str!("../cuda/lif_delta.cu"),
-    entry_points: &["lif_delta_update"],
+    entry_points: &["lif_delta_update", "lif_delta_step"],
 };
 
 /// Izhikevich's simple model (`izhikevich::update_block`).
@@ -57,7 +58,7 @@ pub const IZHIKEVICH: KernelSource = KernelSource {
     name: "izhikevich",
     file: "cuda/izhikevich.cu",
     source: include_str!("../cuda/izhikevich.cu"),
-    entry_points: &["izhikevich_update"],
+    entry_points: &["izhikevich_update", "izhikevich_step"],
 };
 
 /// Adaptive exponential integrate-and-fire with exponential current synapses (`adex::update_block`).
@@ -65,7 +66,7 @@ pub const ADEX: KernelSource = KernelSource {
     name: "adex",
     file: "cuda/adex.cu",
     source: include_str!("../cuda/adex.cu"),
-    entry_points: &["adex_update"],
+    entry_points: &["adex_update", "adex_step"],
 };
 
 /// Non-spiking graded neuron with conductance synapses (`graded::update_block`).
@@ -73,7 +74,7 @@ pub const GRADED: KernelSource = KernelSource {
     name: "graded",
     file: "cuda/graded.cu",
     source: include_str!("../cuda/graded.cu"),
-    entry_points: &["graded_update"],
+    entry_points: &["graded_update", "graded_step"],
 };
 
 /// The network part of a step (input gathering, stimuli, gap junctions, gains, silencing, spike delivery),

@@ -209,6 +209,12 @@ packs! {
         i_ext: DevPtr<f64>, forced: DevPtr<u64>, spiked: DevPtr<u8>, gap_g: DevPtr<f64>, gap_gv: DevPtr<f64>,
         activity: DevPtr<f64>, n_neurons: u32, n_channels: u32,
     }
+    /// `<model>_step`: kernels 1–5 fused (a gap pack with a null `row_ptr`, a gain pack with a null `gain` is
+    /// skipped).
+    NeuronStepArgs = "nt_neuron_step_args" {
+        gather: GatherInputArgs, stimulus: StimulusInputArgs, gap_current: GapCurrentArgs,
+        gap_conductance: GapConductanceArgs, gain: ApplyChannelGainArgs, model: ModelArgs,
+    }
     /// `apply_silence_and_flag`.
     ApplySilenceAndFlagArgs = "nt_apply_silence_and_flag_args" {
         silenced: DevPtr<u64>, spiked: DevPtr<u8>, n_neurons: u32, pad: u32,
@@ -303,6 +309,16 @@ kernel_fns! {
     ADEX_UPDATE: ModelArgs = "adex"::adex_update;
     /// Step 5: graded-potential neurons.
     GRADED_UPDATE: ModelArgs = "graded"::graded_update;
+    /// Steps 1–5 fused, LIF with exponential synapses.
+    LIF_EXP_STEP: NeuronStepArgs = "lif_exp"::lif_exp_step;
+    /// Steps 1–5 fused, LIF with delta synapses.
+    LIF_DELTA_STEP: NeuronStepArgs = "lif_delta"::lif_delta_step;
+    /// Steps 1–5 fused, Izhikevich.
+    IZHIKEVICH_STEP: NeuronStepArgs = "izhikevich"::izhikevich_step;
+    /// Steps 1–5 fused, AdEx.
+    ADEX_STEP: NeuronStepArgs = "adex"::adex_step;
+    /// Steps 1–5 fused, graded-potential neurons.
+    GRADED_STEP: NeuronStepArgs = "graded"::graded_step;
     /// Step 6, spiking models: silencing.
     APPLY_SILENCE_AND_FLAG: ApplySilenceAndFlagArgs = "network"::apply_silence_and_flag;
     /// Step 6, graded models: silencing.
@@ -372,8 +388,11 @@ mod tests {
                 }
                 let decl = l.strip_suffix(';').expect("one field per line");
                 let (ty, fname) = decl.rsplit_once(' ').expect("type and name");
+                let nested = out.iter().find(|(n, _, _)| n == ty);
                 let elem = if ty.ends_with('*') {
                     8
+                } else if let Some((_, _, size)) = nested {
+                    *size
                 } else {
                     match ty {
                         "unsigned long long" | "long long" | "double" => 8,
@@ -381,8 +400,9 @@ mod tests {
                         other => panic!("type {other} in packs.cuh has no size in this test"),
                     }
                 };
-                at = at.div_ceil(elem) * elem;
-                align = align.max(elem);
+                let field_align = if nested.is_some() { 8 } else { elem };
+                at = at.div_ceil(field_align) * field_align;
+                align = align.max(field_align);
                 let n = array_len(fname);
                 let fname = fname.split('[').next().unwrap();
                 let fname: &'static str = Box::leak(fname.to_string().into_boxed_str());
@@ -420,6 +440,7 @@ mod tests {
         check::<GapConductanceArgs>(&s, &mut seen);
         check::<ApplyChannelGainArgs>(&s, &mut seen);
         check::<ModelArgs>(&s, &mut seen);
+        check::<NeuronStepArgs>(&s, &mut seen);
         check::<ApplySilenceAndFlagArgs>(&s, &mut seen);
         check::<SilenceActivityArgs>(&s, &mut seen);
         check::<SpikeMasksArgs>(&s, &mut seen);

@@ -7,17 +7,17 @@
 //!
 //! One step (the header of `kernels/cuda/network.cu` is the specification):
 //!
-//! 1. `gather_input` (the ring slot of the clock's step);
-//! 2. `stimulus_input` (forced mask cleared first), then `spike_train_input` (only with trains);
-//! 3. `gap_current` (graded models: `gap_conductance`; only with gap junctions);
-//! 4. `apply_channel_gain` (only while a gain is not 1);
-//! 5. `<model>_update`;
+//! 1–5. the forced mask cleared, `spike_train_input` (only with trains), then one fused `<model>_step` over the
+//!    padded neurons: per neuron the ring slot of the clock's step (`gather_input`'s body), its stimuli, gap
+//!    junctions (`gap_current`, graded models `gap_conductance`), receptor gains (only while a gain is not 1)
+//!    and the model update — the bodies of the separate kernels (`kernels/cuda/neuron_input.cuh`), in their
+//!    order;
 //! 6. `apply_silence_and_flag` (graded: `silence_activity`; only while a neuron is silenced);
 //! 7. compaction into window step `k` of the spike record (`spike_masks`, `spike_chunk_totals`,
 //!    `spike_scan_groups`, `spike_scan_tops`, `spike_scatter`; spiking models);
 //! 8. numbering of the step's (spike, 32-synapse piece) items (`spike_pieces`, `spike_work`, `spike_scan_groups`,
 //!    `spike_scan_tops`, `spike_work_base`), then `deliver_spikes` (graded: `deliver_graded` alone; only with
-//!    synapses);
+//!    synapses), on a grid sized to fill the device ([`Launcher::delivery_grid`]);
 //! 9. `snapshot_v` (only with gap junctions; also once when the backend is built);
 //! 10. `clock_tick`: the device clock moves to the next step and window step.
 //!
@@ -30,8 +30,8 @@
 //! conformance suite runs the graph path. `NEUROTWIN_CUDA_GRAPHS=0` launches every kernel directly instead.
 //!
 //! Grids: one thread per element with [`THREADS`] threads per block ([`Grid::cover`]), one thread for
-//! `spike_scan_tops` and `clock_tick`, and the fixed grid of the warp-cooperative delivery kernels
-//! ([`Grid::DELIVERY`]).
+//! `spike_scan_tops` and `clock_tick`, and the launcher's grid of the warp-cooperative delivery kernels
+//! ([`Grid::DELIVERY`] on the host).
 
 use std::any::{Any, TypeId};
 use std::fmt::Display;
@@ -115,7 +115,18 @@ impl ModelKind {
     pub const ALL: [ModelKind; 5] =
         [ModelKind::LifExp, ModelKind::LifDelta, ModelKind::Izhikevich, ModelKind::Adex, ModelKind::Graded];
 
-    /// The model's kernel (unit, entry point, host entry).
+    /// The model's fused step kernel (steps 1–5 in one launch).
+    pub fn step_kernel(self) -> &'static KernelFn<packs::NeuronStepArgs> {
+        match self {
+            ModelKind::LifExp => &packs::LIF_EXP_STEP,
+            ModelKind::LifDelta => &packs::LIF_DELTA_STEP,
+            ModelKind::Izhikevich => &packs::IZHIKEVICH_STEP,
+            ModelKind::Adex => &packs::ADEX_STEP,
+            ModelKind::Graded => &packs::GRADED_STEP,
+        }
+    }
+
+    /// The model's update kernel alone (step 5).
     pub fn kernel(self) -> &'static KernelFn<ModelArgs> {
         match self {
             ModelKind::LifExp => &packs::LIF_EXP_UPDATE,
@@ -739,12 +750,7 @@ impl<L: Launcher> KernelBackend<L> {
     /// The launches of one step of `shape` (the same for every step of that shape: the step and window step
     /// come from the device clock).
     fn launch_step(&mut self, shape: StepShape) -> Result<(), L::Error> {
-        self.gather_and_stimulate()?;
-        self.gap_input()?;
-        if shape.gain {
-            self.channel_gain()?;
-        }
-        self.model_update()?;
+        self.neuron_step(shape.gain)?;
         if self.model.is_spiking() {
             self.compact_and_deliver(shape.silenced)?;
         } else {
@@ -756,95 +762,130 @@ impl<L: Launcher> KernelBackend<L> {
         unsafe { self.launcher.launch(&packs::CLOCK_TICK, Grid::cover(1), &args) }
     }
 
-    /// Steps 1–2': synaptic input of this step (ring slot cleared), stimuli, prescribed spike trains.
-    fn gather_and_stimulate(&mut self) -> Result<(), L::Error> {
-        let (n, n_pad, n_ch, slots) = (self.n as u32, self.n_pad as u32, self.n_ch as u32, self.slots as u32);
-        let l = &self.launcher;
+    /// Steps 1–5: the forced mask cleared, prescribed spike trains into it, then one fused `<model>_step` launch
+    /// over the padded neurons — per neuron, the ring slot of this step into `syn` (slot cleared), stimuli, gap
+    /// junctions, receptor gains (when `gain`) and the model update, in the order of the separate kernels.
+    fn neuron_step(&mut self, gain: bool) -> Result<(), L::Error> {
+        let l = &mut self.launcher;
+        let forced = l.ptr(&mut self.forced);
         let clock = l.cptr(&self.clock);
-        let gather = packs::GatherInputArgs {
-            ring: l.ptr(&mut self.ring),
-            syn: l.ptr(&mut self.syn),
-            clock,
-            inv_scale: self.fixed.inv_scale,
-            n_pad,
-            n_channels: n_ch,
-            slots,
-            pad: 0,
-        };
-        let stimulus = packs::StimulusInputArgs {
-            stim_ptr: l.cptr(&self.stim_ptr),
-            stim_of: l.cptr(&self.stim_of),
-            stimuli: l.cptr(&self.stimuli).cast(),
-            syn: l.ptr(&mut self.syn),
-            i_ext: l.ptr(&mut self.i_ext),
-            forced: l.ptr(&mut self.forced),
-            clock,
-            seed: self.seed,
-            n_neurons: n,
-            n_channels: n_ch,
-            spiking: u32::from(self.model.is_spiking()),
-            pad: 0,
-        };
-        let trains = self.trains.as_ref().map(|t| {
+        l.clear(&mut self.forced)?;
+        if let Some(t) = &self.trains {
             let args = packs::SpikeTrainInputArgs {
                 train_neuron: l.cptr(&t.neurons),
                 train_ptr: l.cptr(&t.ptr),
                 train_steps: l.cptr(&t.steps),
-                forced: stimulus.forced,
+                forced,
                 clock,
                 n_trains: t.n_trains,
                 pad: 0,
             };
-            (Grid::cover(t.n_trains as usize), args)
-        });
-        let l = &mut self.launcher;
-        // SAFETY: gather_input: slot = step % slots < slots; threads i < n_pad touch ring[(c * slots + slot) *
-        // n_pad + i] < n_ch * slots * n_pad = ring.len() and syn within block i / 64, i.e. < n_pad * n_ch =
-        // syn.len().
-        unsafe { l.launch(&packs::GATHER_INPUT, Grid::cover(self.n_pad), &gather) }?;
-        l.clear(&mut self.forced)?;
-        // SAFETY: stimulus_input: the CSR lists (n + 1 pointers into stim_of, indices < stimuli.len(), Poisson
-        // channels < n_ch) were checked by `StimulusSet::check` in `Plan::new`; threads i < n write syn in block
-        // i / 64, i_ext[i] and forced[i / 64]. `DevStimulus` has the 64-byte layout of `struct nt_stimulus`.
-        unsafe { l.launch(&packs::STIMULUS_INPUT, Grid::cover(self.n), &stimulus) }?;
-        if let Some((grid, args)) = trains {
             // SAFETY: spike_train_input: `SpikeTrains::check_for_run` validated n_trains + 1 non-decreasing
             // pointers ending at steps.len() and neurons < n; threads k < n_trains read within those arrays and
             // OR a bit of forced[neuron / 64] < n_blocks atomically.
-            unsafe { l.launch(&packs::SPIKE_TRAIN_INPUT, grid, &args) }?;
+            unsafe { l.launch(&packs::SPIKE_TRAIN_INPUT, Grid::cover(t.n_trains as usize), &args) }?;
         }
-        Ok(())
+        let args = self.neuron_step_args(gain);
+        // SAFETY: <model>_step runs, for threads i < n_pad, the bodies of gather_input (slot = step % slots <
+        // slots; ring[(c * slots + slot) * n_pad + i] < n_ch * slots * n_pad = ring.len(), syn within block i / 64
+        // < n_pad * n_ch = syn.len()) and, for i < n, stimulus_input (CSR lists checked by `StimulusSet::check`
+        // in `Plan::new`; writes syn in block i / 64, i_ext[i], forced[i / 64]; `DevStimulus` has the layout of
+        // `struct nt_stimulus`), gap_current or gap_conductance (CSR rows checked by `GapRows::check`: n + 1
+        // pointers, partners < n; v_prev n_pad, i_ext / gap sums n entries; null row_ptr = no gap junctions),
+        // apply_channel_gain (gain of n_ch entries; null = skipped) and the model update (params[j] the model's
+        // j-th per-set table in `ModelTable::args` order, at most MODEL_MAX_PARAMS, checked in `Plan::new`, n_sets
+        // (* n_ch) entries; state n_blocks * n_state * 64, param_set n entries < n_sets, forced n_blocks, spiked /
+        // activity n). Every write stays within the thread's own neuron or block.
+        unsafe { self.launcher.launch(self.model.step_kernel(), Grid::cover(self.n_pad), &args) }
     }
 
-    /// Step 3: gap junctions from the previous step's voltages (graded models: as conductances).
-    fn gap_input(&mut self) -> Result<(), L::Error> {
-        let Some(g) = &self.net.gap else { return Ok(()) };
-        let (grid, n) = (Grid::cover(self.n), self.n as u32);
-        let l = &mut self.launcher;
-        let (row_ptr, partner, conductance) = (l.cptr(&g.row_ptr), l.cptr(&g.partner), l.cptr(&g.conductance));
+    /// The pack of the fused `<model>_step` launch.
+    fn neuron_step_args(&mut self, gain: bool) -> packs::NeuronStepArgs {
+        let (n, n_pad, n_ch, slots) = (self.n as u32, self.n_pad as u32, self.n_ch as u32, self.slots as u32);
+        let l = &self.launcher;
+        let clock = l.cptr(&self.clock);
+        let (syn, i_ext, forced) = (l.ptr(&mut self.syn), l.ptr(&mut self.i_ext), l.ptr(&mut self.forced));
         let v_prev = l.cptr(&self.v_prev);
-        if self.model.is_spiking() {
-            let i_ext = l.ptr(&mut self.i_ext);
-            let args = packs::GapCurrentArgs { row_ptr, partner, conductance, v_prev, i_ext, n_neurons: n, pad: 0 };
-            // SAFETY: gap_current: row_ptr has n + 1 non-decreasing entries ending at partner.len() =
-            // conductance.len(), partners < n (`GapRows::check`); v_prev has n_pad >= n entries, i_ext n.
-            unsafe { l.launch(&packs::GAP_CURRENT, grid, &args) }
-        } else {
-            let Some(sums) = self.gap_sums.as_mut() else { return Ok(()) };
-            let (gap_g, gap_gv) = (l.ptr(&mut sums.g), l.ptr(&mut sums.gv));
-            let args = packs::GapConductanceArgs {
-                row_ptr,
-                partner,
-                conductance,
-                v_prev,
-                gap_g,
-                gap_gv,
-                n_neurons: n,
-                pad: 0,
+        let spiking = self.model.is_spiking();
+        let mut gap_current = packs::GapCurrentArgs::default();
+        let mut gap_conductance = packs::GapConductanceArgs::default();
+        if let Some(g) = &self.net.gap {
+            let (row_ptr, partner, conductance) = (l.cptr(&g.row_ptr), l.cptr(&g.partner), l.cptr(&g.conductance));
+            match self.gap_sums.as_mut() {
+                Some(sums) if !spiking => {
+                    let (gap_g, gap_gv) = (l.ptr(&mut sums.g), l.ptr(&mut sums.gv));
+                    gap_conductance = packs::GapConductanceArgs {
+                        row_ptr,
+                        partner,
+                        conductance,
+                        v_prev,
+                        gap_g,
+                        gap_gv,
+                        n_neurons: n,
+                        pad: 0,
+                    };
+                }
+                _ => {
+                    gap_current =
+                        packs::GapCurrentArgs { row_ptr, partner, conductance, v_prev, i_ext, n_neurons: n, pad: 0 }
+                }
+            }
+        }
+        let mut params = [DevPtr::NULL; MODEL_MAX_PARAMS];
+        for (p, buf) in params.iter_mut().zip(&self.params) {
+            *p = match buf {
+                ParamBuf::F64(b) => l.cptr(b).cast(),
+                ParamBuf::U32(b) => l.cptr(b).cast(),
             };
-            // SAFETY: gap_conductance: the CSR rows as for gap_current; threads i < n write gap_g[i] and
-            // gap_gv[i] (n entries each).
-            unsafe { l.launch(&packs::GAP_CONDUCTANCE, grid, &args) }
+        }
+        let sums = self.gap_sums.as_ref().filter(|_| !spiking);
+        packs::NeuronStepArgs {
+            gather: packs::GatherInputArgs {
+                ring: l.ptr(&mut self.ring),
+                syn,
+                clock,
+                inv_scale: self.fixed.inv_scale,
+                n_pad,
+                n_channels: n_ch,
+                slots,
+                pad: 0,
+            },
+            stimulus: packs::StimulusInputArgs {
+                stim_ptr: l.cptr(&self.stim_ptr),
+                stim_of: l.cptr(&self.stim_of),
+                stimuli: l.cptr(&self.stimuli).cast(),
+                syn,
+                i_ext,
+                forced,
+                clock,
+                seed: self.seed,
+                n_neurons: n,
+                n_channels: n_ch,
+                spiking: u32::from(spiking),
+                pad: 0,
+            },
+            gap_current,
+            gap_conductance,
+            gain: packs::ApplyChannelGainArgs {
+                gain: if gain { l.cptr(&self.gain) } else { DevPtr::NULL },
+                syn,
+                n_neurons: n,
+                n_channels: n_ch,
+            },
+            model: ModelArgs {
+                state: l.ptr(&mut self.state),
+                param_set: l.cptr(&self.param_set),
+                params,
+                syn,
+                i_ext,
+                forced: if spiking { forced } else { DevPtr::NULL },
+                spiked: if spiking { l.ptr(&mut self.spiked) } else { DevPtr::NULL },
+                gap_g: sums.map_or(DevPtr::NULL, |g| l.cptr(&g.g)),
+                gap_gv: sums.map_or(DevPtr::NULL, |g| l.cptr(&g.gv)),
+                activity: if spiking { DevPtr::NULL } else { l.ptr(&mut self.activity) },
+                n_neurons: n,
+                n_channels: n_ch,
+            },
         }
     }
 
@@ -858,55 +899,6 @@ impl<L: Launcher> KernelBackend<L> {
             self.launcher.write(&self.gain_host, &mut self.gain)?;
         }
         Ok(self.gain_host.iter().any(|&g| g != 1.0))
-    }
-
-    /// Step 4: receptor gains.
-    fn channel_gain(&mut self) -> Result<(), L::Error> {
-        let l = &mut self.launcher;
-        let args = packs::ApplyChannelGainArgs {
-            gain: l.cptr(&self.gain),
-            syn: l.ptr(&mut self.syn),
-            n_neurons: self.n as u32,
-            n_channels: self.n_ch as u32,
-        };
-        // SAFETY: apply_channel_gain: gain has n_ch entries; threads i < n write syn within block i / 64
-        // (< syn.len() = n_pad * n_ch).
-        unsafe { l.launch(&packs::APPLY_CHANNEL_GAIN, Grid::cover(self.n), &args) }
-    }
-
-    /// Step 5: the neuron model.
-    fn model_update(&mut self) -> Result<(), L::Error> {
-        let l = &mut self.launcher;
-        let mut params = [DevPtr::NULL; MODEL_MAX_PARAMS];
-        for (p, buf) in params.iter_mut().zip(&self.params) {
-            *p = match buf {
-                ParamBuf::F64(b) => l.cptr(b).cast(),
-                ParamBuf::U32(b) => l.cptr(b).cast(),
-            };
-        }
-        let spiking = self.model.is_spiking();
-        let gap = self.gap_sums.as_ref().filter(|_| !spiking);
-        let args = ModelArgs {
-            state: l.ptr(&mut self.state),
-            param_set: l.cptr(&self.param_set),
-            params,
-            syn: l.cptr(&self.syn),
-            i_ext: l.cptr(&self.i_ext),
-            forced: if spiking { l.cptr(&self.forced) } else { DevPtr::NULL },
-            spiked: if spiking { l.ptr(&mut self.spiked) } else { DevPtr::NULL },
-            gap_g: gap.as_ref().map_or(DevPtr::NULL, |g| l.cptr(&g.g)),
-            gap_gv: gap.as_ref().map_or(DevPtr::NULL, |g| l.cptr(&g.gv)),
-            activity: if spiking { DevPtr::NULL } else { l.ptr(&mut self.activity) },
-            n_neurons: self.n as u32,
-            n_channels: self.n_ch as u32,
-        };
-        // SAFETY: the model kernels read params[j] as the model's j-th per-set table (`ModelTable::args` order,
-        // at most MODEL_MAX_PARAMS, checked in `Plan::new`), n_sets (* n_ch) entries as built by `model_table`;
-        // state holds n_blocks * n_state * 64 values, param_set n entries < n_sets (`Plan::new`), syn n_pad *
-        // n_ch, i_ext, spiked, activity and the gap arrays n, forced n_blocks; threads i < n stay within block
-        // i / 64. Spiking models get forced and spiked, graded models the gap sums (null without gap junctions)
-        // and activity.
-        unsafe { l.launch(self.model.kernel(), Grid::cover(self.n), &args) }
     }
 
     /// Uploads the silenced mask when it changed; returns whether any neuron is silenced (step 6 applies).

@@ -112,24 +112,14 @@ impl Launcher for Recording {
 }
 
 /// The launches of one step of the random lif_exp network (700 neurons in 11 blocks, 3 channels, gap junctions,
-/// 64 spike trains, synapses) with or without gains and silencing, as written down from `kernels/cuda/network.cu`
-/// with the CUDA launcher's grids (700 or 704 threads → 3 blocks of 256; 11 mask words, 3 chunks of 4 words in 1
+/// 64 spike trains, synapses) with or without silencing (gains only fill the fused kernel's gain pack), as written
+/// down from `kernels/cuda/network.cu` with the CUDA launcher's grids (704 padded neurons or 700 → 3 blocks of 256; 11 mask words, 3 chunks of 4 words in 1
 /// group and 64 trains → 1 block of 256; the top scans and the clock → 1 block; the piece numbering: 700 spikes →
 /// 3 blocks (spike_pieces, spike_work_base), 22 chunks of 32 spikes in 5 groups → 1 block; delivery → 256 blocks of
 /// 128).
-fn step_launches(gain: bool, silenced: bool) -> Vec<Event> {
+fn step_launches(silenced: bool) -> Vec<Event> {
     let launch = |k: &'static str, b: u32, t: u32| Event::Launch(k, b, t);
-    let mut e = vec![
-        launch("gather_input", 3, 256),
-        Event::Clear,
-        launch("stimulus_input", 3, 256),
-        launch("spike_train_input", 1, 256),
-        launch("gap_current", 3, 256),
-    ];
-    if gain {
-        e.push(launch("apply_channel_gain", 3, 256));
-    }
-    e.push(launch("lif_exp_update", 3, 256));
+    let mut e = vec![Event::Clear, launch("spike_train_input", 1, 256), launch("lif_exp_step", 3, 256)];
     if silenced {
         e.push(launch("apply_silence_and_flag", 3, 256));
     }
@@ -178,18 +168,18 @@ fn host_launcher_receives_the_cuda_launch_sequence_and_grids() {
     controls.push(control);
     let steps = [0u64, 1, 2, 3, 4, 9];
 
-    let capture = |gain, silenced| {
+    let capture = |silenced| {
         let mut e = vec![Event::Begin];
-        e.extend(step_launches(gain, silenced));
+        e.extend(step_launches(silenced));
         e.extend([Event::End, Event::Graph]);
         e
     };
     let mut expected = vec![Event::Launch("snapshot_v", 3, 256)];
-    expected.extend(capture(false, false));
+    expected.extend(capture(false));
     expected.push(Event::Write(3));
-    expected.extend(capture(true, false));
+    expected.extend(capture(false));
     expected.push(Event::Write(11));
-    expected.extend(capture(true, true));
+    expected.extend(capture(true));
     expected.extend([Event::Write(3), Event::Write(11), Event::Graph]);
     expected.push(Event::Graph);
     expected.extend([Event::Write(1), Event::Graph]);
