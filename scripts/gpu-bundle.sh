@@ -2,6 +2,7 @@
 # Builds the folder to carry to a borrowed GPU machine (no Rust, no network, at most ~64 MiB of files):
 #   bin/neurotwin     the CLI, release build, stripped
 #   bin/sim-tests     the sim crate's test binary (GPU conformance suite), release build, stripped
+#   bin/predictive-tests, bin/segment-tests  the predictive-coding and segmentation test binaries (their GPU tests)
 #   lib/              shared libraries the binaries need beyond the C/C++ runtime (libhdf5, libsz, libaec, …)
 #   kernels/          every CUDA kernel unit as a cubin for sm_80, sm_89, sm_90 (NVRTC here, none needed there)
 #   gpu-check.sh      the check (see its header), run from this folder alone
@@ -19,40 +20,47 @@ set -a
 set +a
 export LD_LIBRARY_PATH="$NEUROTWIN_NVRTC_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-# The sim crate's integration-test executable among cargo's JSON messages on stdin.
-sim_test_binary() {
+# test_binary PACKAGE < cargo JSON: the package's integration-test executable among cargo's JSON messages.
+test_binary() {
   python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if (m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "integration"
-            and m["package_id"].split("#")[-1].startswith("neurotwin-sim@")):
-        print(m["executable"])' | head -n 1
+            and m["package_id"].split("#")[-1].startswith(sys.argv[1] + "@")):
+        print(m["executable"])' "$1" | head -n 1
 }
+TEST_PACKAGES="neurotwin-sim neurotwin-predictive neurotwin-segment"
 
 if [ "${PROFILE:-release}" = debug ]; then
   # CI: the debug binaries `make test` just built (no extra compilation; no size limit, debug code is larger).
   echo "gpu-bundle: debug build (CI check of the bundle, not for shipping)" >&2
-  sim_tests=$($CARGO test --workspace --quiet --no-run --message-format=json | sim_test_binary)
+  $CARGO test --workspace --quiet --no-run --message-format=json >"${TMPDIR:-/tmp}/gpu-bundle-tests.json"
   neurotwin=target/debug/neurotwin
   LIMIT_MIB=1000
 else
   echo "gpu-bundle: release build of neurotwin and of the sim test binary" >&2
   $CARGO build --release --quiet --bin neurotwin
-  sim_tests=$($CARGO test --release --quiet -p neurotwin-sim --test integration --no-run --message-format=json |
-    sim_test_binary)
+  $CARGO test --release --quiet -p neurotwin-sim -p neurotwin-predictive -p neurotwin-segment --test integration \
+    --no-run --message-format=json >"${TMPDIR:-/tmp}/gpu-bundle-tests.json"
   neurotwin=target/release/neurotwin
 fi
-[ -x "$sim_tests" ] || { echo "gpu-bundle: no sim test binary found" >&2; exit 1; }
 
 rm -rf "$OUT"
 mkdir -p "$OUT/bin" "$OUT/lib"
 strip -o "$OUT/bin/neurotwin" "$neurotwin"
-strip -o "$OUT/bin/sim-tests" "$sim_tests"
+for pkg in $TEST_PACKAGES; do
+  exe=$(test_binary "$pkg" <"${TMPDIR:-/tmp}/gpu-bundle-tests.json")
+  [ -x "$exe" ] || { echo "gpu-bundle: no integration test binary of $pkg found" >&2; exit 1; }
+  strip -o "$OUT/bin/${pkg#neurotwin-}-tests" "$exe"
+done
 cp scripts/gpu-check.sh "$OUT/gpu-check.sh"
+# Inputs of the end-to-end checks that are not generated (the worm's wiring is built into the binary).
+mkdir -p "$OUT/inputs"
+cp scenarios/pc_celegans.toml "$OUT/inputs/"
 
 # Libraries outside the C/C++ runtime that every Linux has (a GPU machine may lack HDF5 and its codecs).
 base='^(linux-vdso|ld-linux|libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|libresolv|libutil)\.'
-ldd "$OUT/bin/neurotwin" "$OUT/bin/sim-tests" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' | sort -u |
+ldd "$OUT"/bin/* | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' | sort -u |
   while read -r name path; do
     if ! [[ $name =~ $base ]]; then
       cp -L "$path" "$OUT/lib/$name"

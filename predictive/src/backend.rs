@@ -1,7 +1,9 @@
 //! The two implementations of the per-step operations: [`Cpu`] (Rust, rayon over output elements) and
 //! [`HostKernels`] (the CUDA C kernels of `neurotwin_kernels::PREDICTIVE` compiled for the host). Both compute
 //! every output element with the same operations in the same order (no fused multiply–add), so they agree bit
-//! for bit; a device backend would launch the very same kernels.
+//! for bit; the GPU backend ([`crate::cuda::Cuda`]) launches the very same kernels with the same grids.
+
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -37,16 +39,21 @@ pub trait Backend: Sync {
 
 pub use neurotwin_kernels::backend_kind::BackendKind;
 
-/// The backend object for `kind`, with the kind that actually runs: [`BackendKind::Auto`] runs on the CPU
-/// (there is no GPU launcher for predictive coding yet), [`BackendKind::Cuda`] is refused for the same reason.
-pub fn backend_for(kind: BackendKind) -> Result<(BackendKind, &'static dyn Backend), String> {
+/// The backend object for `kind`, with the kind that actually runs. [`BackendKind::Cuda`] is the GPU
+/// ([`crate::cuda::Cuda`] on device 0); without a usable GPU it is refused with the device's one-line reason.
+/// [`BackendKind::Auto`] runs on the GPU when device 0 opens, else on the CPU (saying why on stderr).
+pub fn backend_for(kind: BackendKind) -> Result<(BackendKind, Arc<dyn Backend>), String> {
     match kind {
-        BackendKind::Cpu | BackendKind::Auto => Ok((BackendKind::Cpu, &Cpu)),
-        BackendKind::CudaHost => Ok((BackendKind::CudaHost, &HostKernels)),
-        BackendKind::Cuda => Err(
-            "predictive coding has no GPU launcher yet; use --backend cpu or cuda-host (its kernels are verified on the host)"
-                .into(),
-        ),
+        BackendKind::Cpu => Ok((BackendKind::Cpu, Arc::new(Cpu))),
+        BackendKind::CudaHost => Ok((BackendKind::CudaHost, Arc::new(HostKernels))),
+        BackendKind::Cuda => Ok((BackendKind::Cuda, Arc::new(crate::cuda::Cuda::new()?))),
+        BackendKind::Auto => match crate::cuda::Cuda::new() {
+            Ok(gpu) => Ok((BackendKind::Cuda, Arc::new(gpu))),
+            Err(reason) => {
+                eprintln!("note: CUDA backend unavailable ({reason}); running predictive coding on the CPU");
+                Ok((BackendKind::Cpu, Arc::new(Cpu)))
+            }
+        },
     }
 }
 
@@ -226,12 +233,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backend_for_runs_auto_on_the_cpu_and_refuses_cuda() {
+    fn backend_for_gives_cpu_and_cuda_host_as_asked() {
         assert_eq!(backend_for(BackendKind::Cpu).map(|(k, _)| k), Ok(BackendKind::Cpu));
-        assert_eq!(backend_for(BackendKind::Auto).map(|(k, _)| k), Ok(BackendKind::Cpu));
         assert_eq!(backend_for(BackendKind::CudaHost).map(|(k, _)| k), Ok(BackendKind::CudaHost));
-        let e = backend_for(BackendKind::Cuda).map(|(k, _)| k).unwrap_err();
-        assert!(e.contains("use --backend cpu or cuda-host") && !e.contains('\n'), "{e}");
+    }
+
+    /// Without a usable GPU, `cuda` is refused with the device's one-line reason and `auto` runs on the CPU;
+    /// with one, both run on it.
+    #[test]
+    fn backend_for_cuda_follows_the_device() {
+        match neurotwin_kernels::device::device(0) {
+            Err(reason) => {
+                let e = backend_for(BackendKind::Cuda).map(|(k, _)| k).unwrap_err();
+                assert_eq!(e, reason);
+                assert!(!e.is_empty() && !e.contains('\n'), "{e:?}");
+                assert_eq!(backend_for(BackendKind::Auto).map(|(k, _)| k), Ok(BackendKind::Cpu));
+            }
+            Ok(_) => {
+                eprintln!("SKIP (no-GPU behaviour): a CUDA device is usable here");
+                assert_eq!(backend_for(BackendKind::Cuda).map(|(k, _)| k), Ok(BackendKind::Cuda));
+                assert_eq!(backend_for(BackendKind::Auto).map(|(k, _)| k), Ok(BackendKind::Cuda));
+            }
+        }
     }
 
     #[test]

@@ -16,10 +16,11 @@
 //! Precision: f64 everywhere. Acceptance asks for the closed-form MAP within 1e-4 and a monotone free energy:
 //! in f64 both hold with margins of many orders of magnitude, so the tests check the algorithm, not rounding.
 //! The CUDA kernels (`neurotwin_kernels::PREDICTIVE`) mirror the CPU backend operation by operation, so the
-//! CPU and the host-built kernels agree bit for bit.
+//! CPU, the host-built kernels and the GPU ([`Cuda`]) agree bit for bit.
 
 pub mod backend;
 pub mod csr;
+pub mod cuda;
 pub mod data;
 pub mod guards;
 pub mod metrics;
@@ -29,6 +30,7 @@ pub mod scenario;
 
 pub use backend::{Backend, BackendKind, Cpu, HostKernels, backend_for};
 pub use csr::Csr;
+pub use cuda::Cuda;
 pub use model::{Activation, Layer, PcNetwork, PcState, energy, infer, learn, predict};
 pub use scenario::{PcScenario, PcSummary, RunOptions, is_predictive_scenario, load_scenario, run_scenario};
 

@@ -314,6 +314,7 @@ pub fn run_scenario(path: &Path, opts: &RunOptions) -> Result<PcSummary, PcError
     let t0 = Instant::now();
     let s = load_scenario(path)?;
     let (ran_on, backend) = crate::backend::backend_for(opts.backend).map_err(PcError::Spec)?;
+    let backend: &dyn crate::backend::Backend = &*backend;
     let mut net = crate::guards::build_checked(&s, opts, path)?;
     let source = match &s.input {
         InputSpec::Patches { file, patch, scale } => {

@@ -90,7 +90,7 @@ pub enum BoundarySource {
     /// A 3D U-Net with weights from a safetensors file (layout in [`crate::cnn`]).
     Cnn {
         weights: PathBuf,
-        /// Where the U-Net runs (`"cpu"` or `"cuda-host"`; see [`check_cnn_backend`]).
+        /// Where the U-Net runs (`"cpu"`, `"cuda"`, `"auto"` or `"cuda-host"`; see [`check_cnn_backend`]).
         #[serde(default)]
         backend: BackendKind,
     },
@@ -362,16 +362,25 @@ mod tests {
         assert!(serde_json::from_str::<BoundarySource>(r#"{"cnn": {"weight": "w"}}"#).is_err());
     }
 
+    /// Without a usable GPU, `auto` runs the U-Net on the CPU and `cuda` is refused with the device's one-line
+    /// reason before the weights file is read; with one, both resolve to the GPU.
     #[test]
-    fn cnn_backend_check_runs_auto_on_the_cpu_and_refuses_cuda_before_reading_weights() {
+    fn cnn_backend_check_resolves_auto_and_refuses_cuda_without_a_gpu_before_reading_weights() {
         assert_eq!(check_cnn_backend(BackendKind::Cpu).unwrap(), BackendKind::Cpu);
-        assert_eq!(check_cnn_backend(BackendKind::Auto).unwrap(), BackendKind::Cpu);
         assert_eq!(check_cnn_backend(BackendKind::CudaHost).unwrap(), BackendKind::CudaHost);
+        let gpu = neurotwin_kernels::device::device(0);
+        let auto = if gpu.is_ok() { BackendKind::Cuda } else { BackendKind::Cpu };
+        assert_eq!(check_cnn_backend(BackendKind::Auto).unwrap(), auto);
+        let Err(why) = gpu else {
+            assert_eq!(check_cnn_backend(BackendKind::Cuda).unwrap(), BackendKind::Cuda);
+            eprintln!("SKIP (refusal part): a CUDA device is usable here");
+            return;
+        };
         let src: BoundarySource =
             serde_json::from_str(r#"{"cnn": {"weights": "absent.safetensors", "backend": "cuda"}}"#).unwrap();
         let raw = Volume::from_vec([2, 2, 2], [1.0; 3], vec![0u8; 8]).unwrap();
         let e = BoundaryModel::load(&src, &MembraneConfig::default(), &raw, None).map(|_| ()).unwrap_err().to_string();
-        assert!(e.contains("no CUDA device path yet; use --cnn-backend cpu or cuda-host"), "{e}");
+        assert!(e.contains("no usable GPU") && e.contains(&why) && !e.contains('\n'), "{e}");
         assert!(!e.contains("absent.safetensors"), "{e}");
     }
 

@@ -11,8 +11,8 @@ pub struct PcArgs {
     /// Output folder (default: the scenario's [output] dir, else out/<scenario name>).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// Backend: cpu, auto (= cpu: no GPU launcher yet), or cuda-host (the CUDA kernels run on the CPU, for
-    /// verification); cuda is refused.
+    /// Backend: cpu, cuda (the GPU), auto (the GPU when one is usable, else the CPU), or cuda-host (the CUDA
+    /// kernels run on the CPU, for verification). All give bit-identical results.
     #[arg(long, default_value = "cpu")]
     pub backend: BackendKind,
     /// Train this many batches instead of the scenario's training.batches.
@@ -39,9 +39,6 @@ pub fn run_predictive(
     backend: BackendKind,
     overwrite: bool,
 ) -> anyhow::Result<()> {
-    if backend == BackendKind::Auto {
-        eprintln!("note: predictive coding has no GPU launcher yet; running on the CPU");
-    }
     execute(scenario, RunOptions { out_dir: out, backend, batches: None, overwrite }, json)
 }
 

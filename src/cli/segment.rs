@@ -76,8 +76,8 @@ pub struct SegmentArgs {
     /// 1 - mean of its 3 affinities.
     #[arg(long, value_name = "WEIGHTS.safetensors")]
     pub cnn: Option<PathBuf>,
-    /// Where the U-Net runs: cpu (rayon) or cuda-host (the CUDA kernels built for the host); auto runs on the
-    /// CPU, cuda is refused (no device path yet).
+    /// Where the U-Net runs: cpu (rayon), cuda (GPU 0; refused with the reason when none is usable), auto (the
+    /// GPU when usable, else the CPU) or cuda-host (the CUDA kernels built for the host); all bit-identical.
     #[arg(long, value_enum, value_name = "BACKEND")]
     pub cnn_backend: Option<BackendKind>,
     /// Pipeline configuration (JSON; fields of PipelineConfig, missing ones take their defaults).

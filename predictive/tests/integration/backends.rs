@@ -109,3 +109,54 @@ fn l1_inference_energy_is_monotone() {
         assert!(e[e.len() - 1] < e[0]);
     }
 }
+
+/// Runs `batches` batches of inference (`steps` steps each) and learning on the C. elegans-masked 3-layer
+/// network on `be`; returns every array it produced: per batch the final r, e, mu, f(r) and bottom-up drive of every layer, the
+/// free energy of every step, then the learned weights.
+fn celegans_run(be: &dyn Backend, act: Activation, batches: usize, steps: usize) -> Vec<Vec<f64>> {
+    let c = neurotwin_connectome::load_celegans_bundled().unwrap();
+    let types = [vec!["sensory".to_string()], vec!["interneuron".to_string()], vec!["motor".to_string()]];
+    let groups = layer_neurons(&c, &types).unwrap();
+    let masks = connectome_masks(&c, &groups, Direction::Either).unwrap();
+    let mut net = net_from(masks, act, 0.01);
+    let batch = 8;
+    let rng = CounterRng::new(11, Stream::PoissonInput);
+    let mut out = Vec::new();
+    for b in 0..batches {
+        let x: Vec<f64> = (0..batch * net.layers[0].size).map(|k| normal(rng, k as u32, b as u64)).collect();
+        let mut s = PcState::new(&net, batch);
+        s.set_input(&net, be, &x, act == Activation::Relu);
+        out.push(infer(&net, &mut s, 0.05, steps, be));
+        learn(&mut net, &s, 0.05, Some(1.0), be);
+        for l in 0..net.layers.len() {
+            out.extend([s.r[l].clone(), s.e[l].clone(), s.mu[l].clone(), s.fr[l].clone(), s.bu[l].clone()]);
+        }
+    }
+    out.extend(net.weights.iter().map(|w| w.vals.clone()));
+    out
+}
+
+/// The GPU backend launches the kernels of `cuda/predictive.cu` with the host build's grids: a few hundred
+/// inference and learning steps on the connectome-masked network give bit-identical arrays (every r, e, mu,
+/// f(r), free energy and weight) on `Cuda`, `HostKernels` and `Cpu`.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_agrees_bitwise_with_the_cpu_and_the_host_kernels() {
+    let gpu = neurotwin_predictive::Cuda::new().unwrap_or_else(|e| panic!("no usable GPU: {e}"));
+    println!("GPU: {}", gpu.device_name());
+    for act in [Activation::Linear, Activation::Relu] {
+        let (batches, steps) = (6, 50);
+        let runs: Vec<Vec<Vec<f64>>> = [&gpu as &dyn Backend, &HostKernels, &Cpu]
+            .into_iter()
+            .map(|be| celegans_run(be, act, batches, steps))
+            .collect();
+        assert!(runs[0].iter().flatten().any(|&v| v != 0.0), "{act:?}: the GPU produced only zeros");
+        for (name, other) in [("HostKernels", &runs[1]), ("Cpu", &runs[2])] {
+            assert_eq!(runs[0].len(), other.len());
+            for (i, (g, o)) in runs[0].iter().zip(other).enumerate() {
+                let same = g.len() == o.len() && g.iter().zip(o).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{act:?}: array #{i} differs between Cuda and {name} (max |Δ| {:e})", max_diff(g, o));
+            }
+        }
+    }
+}

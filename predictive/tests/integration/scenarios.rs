@@ -95,3 +95,54 @@ fn bad_scenarios_are_rejected_with_the_key() {
     assert!(neurotwin_predictive::is_predictive_scenario(&scenario("pc_celegans.toml")));
     assert!(!neurotwin_predictive::is_predictive_scenario(&scenario("brunel.toml")));
 }
+
+/// Without a usable GPU, `--backend cuda` stops before any work with the device's one-line reason (and writes
+/// nothing), while `auto` runs on the CPU with the CPU's results.
+#[test]
+fn cuda_without_a_gpu_is_refused_and_auto_runs_on_the_cpu() {
+    let Err(reason) = neurotwin_predictive::Cuda::new() else {
+        eprintln!("SKIP: a CUDA device is usable here");
+        return;
+    };
+    assert!(!reason.is_empty() && !reason.contains('\n'), "{reason:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let opts = |sub: &str, backend| RunOptions {
+        out_dir: Some(dir.path().join(sub)),
+        backend,
+        batches: Some(2),
+        overwrite: false,
+    };
+    let e = run_scenario(&scenario("pc_celegans.toml"), &opts("cuda", BackendKind::Cuda)).unwrap_err().to_string();
+    assert_eq!(e, reason);
+    assert!(!dir.path().join("cuda/energy.csv").exists());
+    let auto = run_scenario(&scenario("pc_celegans.toml"), &opts("auto", BackendKind::Auto)).unwrap();
+    assert_eq!(auto.backend, BackendKind::Cpu);
+    let cpu = run_scenario(&scenario("pc_celegans.toml"), &opts("cpu", BackendKind::Cpu)).unwrap();
+    for f in ["energy.csv", "training.csv"] {
+        let read = |sub: &str| std::fs::read(dir.path().join(sub).join(f)).unwrap();
+        assert_eq!(read("auto"), read("cpu"), "{f}");
+    }
+    assert_eq!(auto.eval_energy_final.to_bits(), cpu.eval_energy_final.to_bits());
+}
+
+/// The connectome scenario end to end on the GPU: the written energy curves (shortest round-trip decimals, so
+/// equal text means equal bits) and the learned weights are identical to the CPU run's.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn celegans_scenario_on_the_gpu_matches_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut weights = Vec::new();
+    for (sub, backend) in [("gpu", BackendKind::Cuda), ("cpu", BackendKind::Cpu)] {
+        let opts = RunOptions { out_dir: Some(dir.path().join(sub)), backend, batches: Some(20), overwrite: false };
+        let s = run_scenario(&scenario("pc_celegans.toml"), &opts).unwrap();
+        assert_eq!(s.backend, backend);
+        let w = hdf5::File::open(dir.path().join(sub).join("weights.h5")).unwrap();
+        let v: Vec<f64> = w.dataset("W0/values").unwrap().read_raw().unwrap();
+        weights.push(v.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+    }
+    for f in ["energy.csv", "training.csv"] {
+        let read = |sub: &str| std::fs::read(dir.path().join(sub).join(f)).unwrap();
+        assert_eq!(read("gpu"), read("cpu"), "{f} differs between the GPU and the CPU");
+    }
+    assert_eq!(weights[0], weights[1], "learned weights differ between the GPU and the CPU");
+}

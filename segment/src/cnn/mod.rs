@@ -1,6 +1,7 @@
 //! 3D convolutional boundary prediction: U-Net inference with weights from a safetensors file, on the CPU
-//! (rayon) or through the CUDA kernels of `neurotwin-kernels` (`cuda/cnn.cu`; the host build of those kernels
-//! is the "cuda-host" backend, bit-identical to the CPU).
+//! (rayon) or through the CUDA kernels of `neurotwin-kernels` (`cuda/cnn.cu`): on a GPU (the "cuda" backend,
+//! [`check_cnn_backend`]; activations stay on the device for a whole forward pass) or built for the host (the
+//! "cuda-host" backend); all three are bit-identical.
 //!
 //! # Tensors and layers
 //! [`Tensor`] is f32, laid out C × Z × Y × X (x fastest), contiguous. Layers: [`Conv3d`] (weights
@@ -49,6 +50,7 @@
 //! deterministic random initialisation and [`edge_detector`] a tiny hand-designed network (Laplacian of a
 //! Gaussian, ReLU, scaled sigmoid) that marks dark membranes without training.
 
+mod cuda;
 mod layers;
 mod tensor;
 mod unet;

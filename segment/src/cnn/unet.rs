@@ -1,13 +1,15 @@
-//! The U-Net: architecture description, assembly from named tensors, inference on the CPU or through the
-//! host build of the CUDA kernels, deterministic random initialisation and the hand-designed edge detector.
+//! The U-Net: architecture description, assembly from named tensors, inference on the CPU, through the
+//! host build of the CUDA kernels or on a GPU, deterministic random initialisation and the hand-designed edge detector.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Once;
 
 use neurotwin_kernels::backend_kind::BackendKind;
 use neurotwin_kernels::host as k;
 use serde::{Deserialize, Serialize};
 
+use super::cuda::{DevTensor, Gpu, gpu_device_name};
 use super::layers::{Conv3d, MaxPool3d, Upsample, concat, relu, sigmoid};
 use super::weights::{NamedTensor, read_weights, write_weights};
 use super::{CnnError, Tensor};
@@ -125,16 +127,30 @@ impl UNetSpec {
     }
 }
 
-/// The backend [`UNet3d::predict_with`] runs for `kind`: [`BackendKind::Cpu`] (the Rust layers, rayon) or
-/// [`BackendKind::CudaHost`] (the CUDA C kernels of `kernels/cuda/cnn.cu` compiled for the host, bit-identical
-/// to the CPU). [`BackendKind::Auto`] runs on the CPU; [`BackendKind::Cuda`] is refused (no device path yet).
+/// The backend [`UNet3d::predict_with`] runs for `kind`: [`BackendKind::Cpu`] (the Rust layers, rayon),
+/// [`BackendKind::CudaHost`] (the CUDA C kernels of `kernels/cuda/cnn.cu` compiled for the host) or
+/// [`BackendKind::Cuda`] (the same kernels on GPU 0, through `neurotwin_kernels::device`); all three give
+/// bit-identical outputs. [`BackendKind::Cuda`] is accepted when device 0 opens with its kernels loaded, otherwise
+/// refused with the device's one-line reason; [`BackendKind::Auto`] resolves to [`BackendKind::Cuda`] when it
+/// opens, else to [`BackendKind::Cpu`] with a note on stderr (once per process).
 pub fn check_cnn_backend(kind: BackendKind) -> Result<BackendKind, CnnError> {
     match kind {
-        BackendKind::Cpu | BackendKind::Auto => Ok(BackendKind::Cpu),
+        BackendKind::Cpu => Ok(BackendKind::Cpu),
         BackendKind::CudaHost => Ok(BackendKind::CudaHost),
-        BackendKind::Cuda => {
-            Err(CnnError::Backend("the U-Net has no CUDA device path yet; use --cnn-backend cpu or cuda-host".into()))
-        }
+        BackendKind::Cuda => match gpu_device_name() {
+            Ok(_) => Ok(BackendKind::Cuda),
+            Err(why) => Err(CnnError::Backend(format!(
+                "--cnn-backend cuda: no usable GPU: {why} (use --cnn-backend cpu, cuda-host or auto)"
+            ))),
+        },
+        BackendKind::Auto => match gpu_device_name() {
+            Ok(_) => Ok(BackendKind::Cuda),
+            Err(why) => {
+                static NOTE: Once = Once::new();
+                NOTE.call_once(|| eprintln!("note: CUDA unavailable for the U-Net ({why}); running it on the CPU"));
+                Ok(BackendKind::Cpu)
+            }
+        },
     }
 }
 
@@ -308,7 +324,8 @@ impl UNet3d {
         let x = input.pad_replicate(padded);
         let y = match backend {
             BackendKind::CudaHost => self.forward_host(x),
-            _ => self.forward_cpu(x)?,
+            BackendKind::Cuda => self.forward_cuda(&x)?,
+            BackendKind::Cpu | BackendKind::Auto => self.forward_cpu(x)?,
         };
         Ok(y.crop(d))
     }
@@ -335,6 +352,40 @@ impl UNet3d {
         let mut y = self.head.forward(&x)?;
         sigmoid(&mut y);
         Ok(y)
+    }
+
+    /// The same network on GPU 0: the layer sequence of [`Self::forward_host`], launch for launch, with every
+    /// activation resident on the device. The input block and the weights are uploaded once per call, only the
+    /// output is downloaded.
+    fn forward_cuda(&self, x: &Tensor) -> Result<Tensor, CnnError> {
+        let gpu = Gpu::open()?;
+        let upload = |convs: &[Conv3d]| convs.iter().map(|c| gpu.upload_conv(c)).collect::<Result<Vec<_>, _>>();
+        let down = self.down.iter().map(|b| upload(b)).collect::<Result<Vec<_>, _>>()?;
+        let bottom = upload(&self.bottom)?;
+        let up = self.up.iter().map(|b| upload(b)).collect::<Result<Vec<_>, _>>()?;
+        let head = gpu.upload_conv(&self.head)?;
+        let block = |convs: &[super::cuda::DevConv], mut x: DevTensor| -> Result<DevTensor, CnnError> {
+            for c in convs {
+                x = gpu.conv(c, &x)?;
+                gpu.relu(&mut x)?;
+            }
+            Ok(x)
+        };
+        let mut x = gpu.upload(x)?;
+        let mut skips = Vec::with_capacity(self.spec.depth);
+        for (l, convs) in down.iter().enumerate() {
+            x = block(convs, x)?;
+            let pooled = gpu.maxpool(self.spec.pool[l], &x)?;
+            skips.push(std::mem::replace(&mut x, pooled));
+        }
+        x = block(&bottom, x)?;
+        for l in (0..self.spec.depth).rev() {
+            let upsampled = gpu.upsample(self.spec.pool[l], &x)?;
+            x = block(&up[l], gpu.concat(&skips[l], &upsampled)?)?;
+        }
+        let mut y = gpu.conv(&head, &x)?;
+        gpu.sigmoid(&mut y)?;
+        gpu.download(&y)
     }
 
     /// The same network through the host build of the CUDA kernels (`cnn_*` of `neurotwin_kernels::host`),

@@ -529,3 +529,69 @@ fn cpu_throughput() {
         n / t.as_secs_f64()
     );
 }
+
+/// Without a usable GPU, the `cuda` backend is refused with the device's one-line reason (not a panic) and `auto`
+/// runs the U-Net on the CPU, bit for bit. Skipped (with a message) where a GPU is usable.
+#[test]
+fn cuda_backend_without_a_gpu_is_a_one_line_reason_and_auto_runs_on_the_cpu() {
+    let Err(why) = neurotwin_kernels::device::device(0) else {
+        eprintln!("SKIP: a CUDA device is usable here (the GPU test covers it)");
+        return;
+    };
+    let net = UNet3d::random(spec_boundary(), 11).unwrap();
+    let input = Tensor::from_volume([4, 12, 8], uniform(12, 4 * 12 * 8)).unwrap();
+    match net.predict_with(&input, BackendKind::Cuda) {
+        Err(CnnError::Backend(e)) => {
+            assert!(e.contains("no usable GPU") && e.contains(&why) && !e.contains('\n'), "{e:?}");
+            println!("cuda refused: {e}");
+        }
+        other => panic!("expected a backend refusal, got {other:?}"),
+    }
+    let auto = net.predict_with(&input, BackendKind::Auto).unwrap();
+    assert_eq!(bits(&auto), bits(&net.predict(&input).unwrap()));
+}
+
+/// One network on every backend: `(cpu, cuda-host, cuda)` outputs as f32 bits.
+fn on_all_backends(net: &UNet3d, input: &Tensor) -> [Vec<u32>; 3] {
+    [BackendKind::Cpu, BackendKind::CudaHost, BackendKind::Cuda]
+        .map(|b| bits(&net.predict_with(input, b).unwrap_or_else(|e| panic!("{b}: {e}"))))
+}
+
+/// The GPU forward pass (activations resident on the device) equals the cuda-host and cpu backends bit for bit:
+/// both test architectures (boundary, depth 2 with anisotropic pooling; affinities, 2 input channels, depth 1),
+/// a volume that needs padding, the edge detector (7×7×7 kernel) and `auto`, which must pick the GPU here.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_equals_cuda_host_and_cpu_bit_for_bit() {
+    let dev = neurotwin_kernels::device::device(0).expect("a usable CUDA device");
+    let cases = [(spec_boundary(), [4usize, 12, 8]), (spec_affinities(), [4, 6, 5]), (spec_boundary(), [3, 9, 7])];
+    for (i, (spec, dims)) in cases.into_iter().enumerate() {
+        let net = UNet3d::random(spec.clone(), 42 + i as u64).unwrap();
+        let n = spec.in_channels * dims.iter().product::<usize>();
+        let input = Tensor::new([spec.in_channels, dims[0], dims[1], dims[2]], uniform(900 + i as u64, n)).unwrap();
+        let [cpu, host, gpu] = on_all_backends(&net, &input);
+        assert_eq!(gpu.len(), spec.out_channels * dims.iter().product::<usize>());
+        assert_eq!(cpu, host, "case {i}: cpu vs cuda-host");
+        assert_eq!(gpu, cpu, "case {i}: GPU vs cpu");
+        assert_eq!(bits(&net.predict_with(&input, BackendKind::Auto).unwrap()), gpu, "case {i}: auto");
+    }
+    let d = [14, 32, 28];
+    let input = Tensor::from_volume(d, membrane_volume(d).0).unwrap();
+    let net = edge_detector([1.0, 1.0, 1.0], 40.0, 0.1).unwrap();
+    let [cpu, host, gpu] = on_all_backends(&net, &input);
+    assert_eq!((&gpu, &host), (&cpu, &cpu), "edge detector");
+
+    // Throughput on the larger volume of `cpu_throughput` (printed, not asserted).
+    let net = UNet3d::random(UNetSpec { base_channels: 8, ..spec_boundary() }, 9).unwrap();
+    let d = [16, 96, 96];
+    let input = Tensor::from_volume(d, uniform(1, d.iter().product())).unwrap();
+    let gpu = net.predict_with(&input, BackendKind::Cuda).unwrap(); // warm-up (module and stream set-up)
+    let t0 = std::time::Instant::now();
+    let again = net.predict_with(&input, BackendKind::Cuda).unwrap();
+    let t_gpu = t0.elapsed();
+    let t0 = std::time::Instant::now();
+    let cpu = net.predict(&input).unwrap();
+    let t_cpu = t0.elapsed();
+    assert_eq!((bits(&gpu), bits(&again)), (bits(&cpu), bits(&cpu)), "{d:?}");
+    println!("U-Net base 8, depth 2, {d:?} on {}: GPU {t_gpu:?}, CPU {t_cpu:?}, bit-identical", dev.name());
+}
