@@ -102,3 +102,27 @@ fn gpu_graph_replay_equals_direct_launches() {
         suite::graph_replay_equals_direct(kind, 300, gpu(&setup).as_mut(), &mut direct);
     }
 }
+
+/// PD14 at 10 % scale (7,717 neurons, ≈ 30 M synapses, Poisson background) for 250 steps without state sampling:
+/// two and a half full 100-step spike windows on the GPU, many compaction chunks and ≈ 150 delivery pieces per
+/// spike — spikes and final V_m bit-identical to the CPU backend.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_pd14_at_10_percent_over_250_steps_is_bit_identical() {
+    use neurotwin_connectome::generators::{Pd14Config, potjans_diesmann};
+    let g = potjans_diesmann(&Pd14Config { n_scaling: 0.1, ..Default::default() }, 5, 0.1).unwrap();
+    let setup = suite::generated_setup(g, 5, 250);
+    let all: Vec<u32> = (0..setup.n_neurons() as u32).collect();
+    let outcome = |b: &mut dyn Backend| {
+        let rec = run(&setup, &Default::default(), &RecordSpec::default(), b, &Default::default()).unwrap();
+        let mut v = Vec::new();
+        b.read_state(0, &all, &mut v);
+        (rec.spike_steps, rec.spike_neurons, v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+    };
+    let cpu = outcome(&mut CpuBackend::new(&setup).unwrap());
+    let mut gpu = CudaBackend::new(&setup).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gpu.spike_window(), 100);
+    let gpu = outcome(&mut gpu);
+    assert!(cpu.0.len() > 100, "PD14 must spike ({} spikes)", cpu.0.len());
+    assert_eq!(cpu, gpu, "PD14 at 10 %: the GPU differs from the CPU");
+}
