@@ -38,7 +38,7 @@ if [ "${PROFILE:-release}" = debug ]; then
   neurotwin=target/debug/neurotwin
   LIMIT_MIB=1000
 else
-  echo "gpu-bundle: release build of neurotwin and of the sim test binary" >&2
+  echo "gpu-bundle: release build of neurotwin and of the sim, predictive and segment test binaries" >&2
   $CARGO build --release --quiet --bin neurotwin
   $CARGO test --release --quiet -p neurotwin-sim -p neurotwin-predictive -p neurotwin-segment --test integration \
     --no-run --message-format=json >"${TMPDIR:-/tmp}/gpu-bundle-tests.json"
