@@ -15,8 +15,9 @@ demo: setup
 ## pynwb + nwbinspector (pip, in .venv-nwb) check the NWB files the tests write (NEUROTWIN_REQUIRE_NWB=1: no skipping);
 ## BMTK's SONATA reader (pip, in .venv-bmtk) reads the circuits our writer makes (NEUROTWIN_REQUIRE_BMTK=1).
 ## Then the GPU bundle is built from the debug binaries and its CPU-only check runs outside the repository
-## (scripts/test-gpu-bundle.sh), and `mpirun -np 2 neurotwin run` must give the spikes of one process (Open MPI via
-## scripts/setup-mpi.sh).
+## (scripts/test-gpu-bundle.sh), the Python package is built into a wheel (maturin, pip in .venv-py), installed into
+## a fresh venv and tested with pytest (scripts/test-python.sh), and `mpirun -np 2 neurotwin run` must give the
+## spikes of one process (Open MPI via scripts/setup-mpi.sh).
 test: setup
 	./scripts/setup-cuda-tools.sh
 	./scripts/setup-nwb-tools.sh
@@ -26,6 +27,7 @@ test: setup
 	$(CARGO) test --workspace -- --skip nvrtc_compile:: && \
 	$(CARGO) test -p neurotwin-kernels --test integration -- --nocapture nvrtc_compile::
 	CARGO="$(CARGO)" ./scripts/test-gpu-bundle.sh
+	./scripts/test-python.sh
 	./scripts/setup-mpi.sh && CARGO="$(CARGO)" ./scripts/test-mpi.sh
 
 ## Criterion micro-benchmarks and the full-size generator benchmarks.

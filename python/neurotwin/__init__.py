@@ -1,0 +1,246 @@
+"""neurotwin: connectome-constrained digital twins, from Python.
+
+The Rust engine does the work; this package gives it a typed API with NumPy results::
+
+    import neurotwin
+    sc = neurotwin.Scenario.from_file("scenarios/celegans_touch.toml")
+    r = neurotwin.run(sc)                       # releases the GIL while simulating
+    r.spike_times_ms, r.spike_neurons           # NumPy arrays (float64 ms, uint32 neuron index)
+    r.summary["mean_rate_hz"]                   # the run's summary.json as a dict
+
+A scenario is the same TOML the CLI reads (``neurotwin run``), from a file, a string or a dict, validated with
+the CLI's located messages (``ScenarioError``, a ``ValueError``). Results are bit-identical to the CLI's for the
+same scenario, seed and backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+from . import _neurotwin
+from ._neurotwin import ScenarioError, SimulationError, __version__
+
+__all__ = ["Scenario", "RunResult", "run", "run_all", "ScenarioError", "SimulationError", "__version__"]
+
+
+def _toml_value(v: Any, where: str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ScenarioError(f"{where}: {v!r} is not a finite number")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string literal is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x, f"{where}[{i}]") for i, x in enumerate(v)) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(x, f'{where}.{k}')}" for k, x in v.items()) + " }"
+    raise ScenarioError(f"{where}: a {type(v).__name__} cannot be written in a scenario (use str, int, float, "
+                        "bool, list or dict)")
+
+
+def _key(k: Any) -> str:
+    if not isinstance(k, str):
+        raise ScenarioError(f"scenario keys must be strings, got {k!r}")
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def _toml_from_dict(d: Mapping[str, Any]) -> str:
+    """The TOML text of a scenario dict: top-level scalars first, then one [table] per dict and [[table]] per
+    list of dicts, nested tables inline."""
+    lines: List[str] = []
+    tables: List[str] = []
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            tables.append(f"\n[{_key(k)}]")
+            for k2, v2 in v.items():
+                if isinstance(v2, list) and v2 and all(isinstance(x, Mapping) for x in v2):
+                    for item in v2:
+                        tables.append(f"\n[[{_key(k)}.{_key(k2)}]]")
+                        tables += [f"{_key(k3)} = {_toml_value(v3, f'{k}.{k2}.{k3}')}" for k3, v3 in item.items()]
+                else:
+                    tables.append(f"{_key(k2)} = {_toml_value(v2, f'{k}.{k2}')}")
+        elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
+            for item in v:
+                tables.append(f"\n[[{_key(k)}]]")
+                tables += [f"{_key(k2)} = {_toml_value(v2, f'{k}.{k2}')}" for k2, v2 in item.items()]
+        else:
+            lines.append(f"{_key(k)} = {_toml_value(v, k)}")
+    return "\n".join(lines + tables) + "\n"
+
+
+class Scenario:
+    """A scenario (the TOML schema of ``neurotwin run``), validated when created.
+
+    Relative paths inside it resolve against the folder of ``path``.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: "_neurotwin.Scenario") -> None:
+        self._inner = inner
+
+    @classmethod
+    def from_file(cls, path: Union[str, Path]) -> "Scenario":
+        """The scenario in the TOML file ``path``."""
+        return cls(_neurotwin.Scenario.from_file(Path(path)))
+
+    @classmethod
+    def from_string(cls, text: str, path: Union[str, Path, None] = None) -> "Scenario":
+        """The scenario in the TOML text ``text``; ``path`` (default ``scenario.toml``) names it in messages and
+        anchors its relative paths."""
+        return cls(_neurotwin.Scenario.from_string(text, None if path is None else Path(path)))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: Union[str, Path, None] = None) -> "Scenario":
+        """The scenario given as a dict with the TOML schema (tables as dicts, arrays of tables as lists of dicts).
+        Errors name the field as for a file (the line refers to ``scenario.text``)."""
+        return cls.from_string(_toml_from_dict(d), path)
+
+    @property
+    def text(self) -> str:
+        """The TOML text."""
+        return self._inner.text
+
+    @property
+    def path(self) -> Path:
+        """The path that names the scenario and anchors its relative paths."""
+        return Path(self._inner.path)
+
+    @property
+    def n_runs(self) -> int:
+        """Runs the scenario makes: sweep points × trials."""
+        return self._inner.n_runs
+
+    def __repr__(self) -> str:
+        return f"Scenario({str(self.path)!r})"
+
+
+class RunResult:
+    """One finished run. Arrays are NumPy copies owned by Python: they stay valid after the result is dropped."""
+
+    __slots__ = ("_inner", "_summary")
+
+    def __init__(self, inner: "_neurotwin.RunResult") -> None:
+        self._inner = inner
+        self._summary: Optional[Dict[str, Any]] = None
+
+    @property
+    def spike_times_ms(self):
+        """Spike times (ms, float64); a spike detected in step s is stamped (s + 1) · dt, as in NEST."""
+        return self._inner.spike_times_ms
+
+    @property
+    def spike_neurons(self):
+        """The neuron of each spike (uint32 index into ``neuron_names``)."""
+        return self._inner.spike_neurons
+
+    @property
+    def spike_steps(self):
+        """The simulation step of each spike (uint64)."""
+        return self._inner.spike_steps
+
+    @property
+    def spike_counts(self):
+        """Spikes per neuron over the whole run (uint64, one per neuron)."""
+        return self._inner.spike_counts
+
+    @property
+    def neuron_names(self) -> List[str]:
+        """Neuron names (empty strings where the connectome has none)."""
+        return self._inner.neuron_names
+
+    @property
+    def cell_types(self) -> List[str]:
+        """Cell type of each neuron (empty where unknown)."""
+        return self._inner.cell_types
+
+    @property
+    def n_neurons(self) -> int:
+        return self._inner.n_neurons
+
+    @property
+    def dt_ms(self) -> float:
+        """Time step (ms)."""
+        return self._inner.dt_ms
+
+    @property
+    def steps(self) -> int:
+        return self._inner.steps
+
+    @property
+    def duration_ms(self) -> float:
+        """Simulated time (ms)."""
+        return self._inner.duration_ms
+
+    @property
+    def seed(self) -> int:
+        return self._inner.seed
+
+    @property
+    def trial(self) -> int:
+        return self._inner.trial
+
+    @property
+    def sweep_value(self) -> Optional[str]:
+        """The swept value of this run as written in the scenario (None without a sweep)."""
+        return self._inner.sweep_value
+
+    @property
+    def state(self):
+        """Sampled state: ``{variable: (times_ms [T], neurons [K], values [T, K])}``."""
+        return self._inner.state
+
+    @property
+    def rates(self):
+        """Rate traces: ``{group: (bin_ms, rate_hz [bins])}`` (spikes per neuron per second per bin)."""
+        return self._inner.rates
+
+    @property
+    def summary(self) -> Dict[str, Any]:
+        """The run's summary (the content of the CLI's ``summary.json``) as a dict."""
+        if self._summary is None:
+            self._summary = json.loads(self._inner.summary_json)
+        return self._summary
+
+    def spikes_by_neuron(self) -> Dict[str, Any]:
+        """``{neuron name or index: spike times (ms)}`` for the neurons that spiked."""
+        times, ids, names = self.spike_times_ms, self.spike_neurons, self.neuron_names
+        out: Dict[str, Any] = {}
+        for i in sorted(set(ids.tolist())):
+            out[names[i] or str(i)] = times[ids == i]
+        return out
+
+    def to_sonata(self, path: Union[str, Path]) -> None:
+        """Writes the spikes as a SONATA spike file (HDF5), as ``neurotwin run`` writes ``spikes.h5``."""
+        self._inner.to_sonata(Path(path))
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+def run_all(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
+            progress: bool = False) -> List[RunResult]:
+    """Every sweep point × trial of ``scenario`` on ``backend`` (``cpu``, ``cuda``, ``auto``, ``cuda-host``), in
+    (point, trial) order. Everything is validated before anything runs; the GIL is released while simulating."""
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a neurotwin.Scenario, got {type(scenario).__name__}")
+    return [RunResult(r) for r in _neurotwin.run_all(scenario._inner, backend, threads, progress)]
+
+
+def run(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
+        progress: bool = False) -> RunResult:
+    """Runs a scenario without sweep or trials and returns its result (use ``run_all`` for sweeps and trials)."""
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a neurotwin.Scenario, got {type(scenario).__name__}")
+    n = scenario.n_runs
+    if n != 1:
+        raise ScenarioError(f"{scenario.path}: the scenario makes {n} runs (sweep points × trials); "
+                            "use neurotwin.run_all")
+    return run_all(scenario, backend, threads, progress)[0]

@@ -1,0 +1,328 @@
+//! `neurotwin._neurotwin`: the Rust side of the Python package `neurotwin` (python/neurotwin/). Thin over the
+//! Rust crates — the scenario is parsed, validated and prepared by `neurotwin-scenarios` exactly as for the CLI,
+//! and simulated by `neurotwin-sim` — with NumPy arrays for the results. The Python package re-exports these
+//! classes and adds the typed, documented API (`__init__.py`, `__init__.pyi`).
+//!
+//! Rules kept here:
+//! - the GIL is released while preparing and simulating (`Python::detach`), so other Python threads run;
+//! - a scenario error is a `neurotwin.ScenarioError` (a `ValueError`) carrying the CLI's located message
+//!   (file, line, field); a simulation error is a `neurotwin.SimulationError` (a `RuntimeError`);
+//! - no Rust panic crosses into Python: a panic becomes a `RuntimeError` saying it is a bug, with its message.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use neurotwin_scenarios::runner::{PreparedPoint, PreparedScenario, prepare_all, simulate_on, summarize, trial_seed};
+use neurotwin_scenarios::{BackendKind, RunRequest};
+use neurotwin_sim::SimRecording;
+use numpy::{IntoPyArray, PyArray1, PyArray2};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+create_exception!(
+    _neurotwin,
+    ScenarioError,
+    PyValueError,
+    "A scenario that cannot run, with the file, line and field."
+);
+create_exception!(_neurotwin, SimulationError, PyRuntimeError, "A run that failed while simulating or writing.");
+
+/// Runs `f` without the GIL, turning a panic into a `RuntimeError`.
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> PyResult<T> + Send) -> PyResult<T> {
+    py.detach(|| match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(PyRuntimeError::new_err(format!("internal error in neurotwin (a bug, please report it): {msg}")))
+        }
+    })
+}
+
+/// A scenario: its TOML text and the path it is read from (relative paths inside it resolve against that path's
+/// folder), validated and prepared when created exactly as `neurotwin run` prepares it (every sweep point's
+/// network, model and stimuli; the same located messages), and kept prepared for the runs.
+#[pyclass(module = "neurotwin._neurotwin", frozen)]
+struct Scenario {
+    path: PathBuf,
+    text: String,
+    prepared: Arc<PreparedScenario>,
+}
+
+#[pymethods]
+impl Scenario {
+    /// The scenario in the TOML file `path`.
+    #[staticmethod]
+    fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ScenarioError::new_err(format!("{}: cannot read the scenario: {e}", path.display())))?;
+        Self::from_string(py, text, Some(path))
+    }
+
+    /// The scenario in the TOML text `text`; `path` names it in messages and anchors its relative paths
+    /// (default `scenario.toml` in the current folder).
+    #[staticmethod]
+    #[pyo3(signature = (text, path=None))]
+    fn from_string(py: Python<'_>, text: String, path: Option<PathBuf>) -> PyResult<Self> {
+        let path = path.unwrap_or_else(|| PathBuf::from("scenario.toml"));
+        let req = RunRequest { scenario: path.clone(), text: Some(text.clone()), ..Default::default() };
+        let prepared = detached(py, || prepare_all(&req).map_err(|e| ScenarioError::new_err(e.to_string())))?;
+        Ok(Self { path, text, prepared: Arc::new(prepared) })
+    }
+
+    /// Runs the scenario makes: sweep points × trials.
+    #[getter]
+    fn n_runs(&self) -> usize {
+        self.prepared.points.len() * self.prepared.trials as usize
+    }
+
+    /// The TOML text.
+    #[getter]
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The path that names the scenario and anchors its relative paths.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Scenario({:?})", self.path.display().to_string())
+    }
+}
+
+/// One finished run: spikes, spike counts, sampled state, rate traces and the summary.
+#[pyclass(module = "neurotwin._neurotwin", frozen)]
+struct RunResult {
+    rec: SimRecording,
+    names: Vec<String>,
+    cell_types: Vec<String>,
+    summary_json: String,
+    sweep_value: Option<String>,
+    trial: u32,
+    seed: u64,
+    population: String,
+}
+
+#[pymethods]
+impl RunResult {
+    /// Spike times in ms (float64; a spike detected in step s is stamped (s + 1) · dt, as NEST does).
+    #[getter]
+    fn spike_times_ms<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.rec.spike_times_ms().into_pyarray(py)
+    }
+
+    /// The neuron of each spike (uint32, index into `neuron_names`).
+    #[getter]
+    fn spike_neurons<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        PyArray1::from_slice(py, &self.rec.spike_neurons)
+    }
+
+    /// The simulation step of each spike (uint64).
+    #[getter]
+    fn spike_steps<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        PyArray1::from_slice(py, &self.rec.spike_steps)
+    }
+
+    /// Spikes per neuron over the whole run (uint64, one entry per neuron).
+    #[getter]
+    fn spike_counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        PyArray1::from_slice(py, &self.rec.spike_counts)
+    }
+
+    /// Neuron names (empty strings where the connectome has none).
+    #[getter]
+    fn neuron_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    /// Cell type of each neuron (empty where unknown).
+    #[getter]
+    fn cell_types(&self) -> Vec<String> {
+        self.cell_types.clone()
+    }
+
+    /// Number of neurons.
+    #[getter]
+    fn n_neurons(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Time step (ms).
+    #[getter]
+    fn dt_ms(&self) -> f64 {
+        self.rec.dt_ms
+    }
+
+    /// Steps simulated.
+    #[getter]
+    fn steps(&self) -> u64 {
+        self.rec.steps
+    }
+
+    /// Simulated time (ms).
+    #[getter]
+    fn duration_ms(&self) -> f64 {
+        self.rec.duration_ms()
+    }
+
+    /// The seed of this run (the scenario's for trial 0, a counter-based derivation for later trials).
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The trial index.
+    #[getter]
+    fn trial(&self) -> u32 {
+        self.trial
+    }
+
+    /// The swept value of this run as written in the scenario, or None without a sweep.
+    #[getter]
+    fn sweep_value(&self) -> Option<String> {
+        self.sweep_value.clone()
+    }
+
+    /// The sampled state: {variable: (times_ms [T], neurons [K], values [T × K])} (float64, uint32, float64).
+    #[getter]
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for t in &self.rec.state {
+            let k = t.neurons.len();
+            let rows: Vec<Vec<f64>> =
+                if k == 0 { Vec::new() } else { t.values.chunks(k).map(<[f64]>::to_vec).collect() };
+            let values = if rows.is_empty() {
+                numpy::PyArray2::zeros(py, [t.times_ms.len(), k], false)
+            } else {
+                PyArray2::from_vec2(py, &rows).map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+            };
+            let entry = (PyArray1::from_slice(py, &t.times_ms), PyArray1::from_slice(py, &t.neurons), values);
+            d.set_item(&t.var, entry)?;
+        }
+        Ok(d)
+    }
+
+    /// Rate traces per group: {group: (bin_ms, rate_hz [bins])} (spikes per neuron per second in each bin).
+    #[getter]
+    fn rates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for r in &self.rec.rates {
+            d.set_item(&r.group, (r.bin_ms, PyArray1::from_slice(py, &r.rate_hz)))?;
+        }
+        Ok(d)
+    }
+
+    /// The run's summary (what `summary.json` holds) as JSON text; `neurotwin.RunResult.summary` parses it.
+    #[getter]
+    fn summary_json(&self) -> &str {
+        &self.summary_json
+    }
+
+    /// Writes the spikes as a SONATA spike file (HDF5), as `neurotwin run` writes `spikes.h5`.
+    fn to_sonata(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        detached(py, || {
+            neurotwin_sim::output::write_sonata_spikes(&path, &self.population, &self.rec)
+                .map_err(|e| SimulationError::new_err(e.to_string()))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RunResult({} neurons, {} ms, {} spikes, trial {})",
+            self.names.len(),
+            self.rec.duration_ms(),
+            self.rec.spike_neurons.len(),
+            self.trial
+        )
+    }
+}
+
+/// Every (sweep point, trial) of `scenario`, simulated on `backend` with `threads` worker threads (None: the
+/// scenario's `run.threads`), in (point, trial) order, with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (scenario, backend="cpu", threads=None, progress=false))]
+fn run_all(
+    py: Python<'_>,
+    scenario: &Scenario,
+    backend: &str,
+    threads: Option<usize>,
+    progress: bool,
+) -> PyResult<Vec<RunResult>> {
+    let kind: BackendKind = backend.parse().map_err(|e: String| PyValueError::new_err(e))?;
+    let prepared = scenario.prepared.clone();
+    let results = detached(py, || {
+        let PreparedScenario { points, trials, sweep_param, .. } = &*prepared;
+        let trials = *trials;
+        let threads = neurotwin_sim::trials_at_once(kind, threads.unwrap_or(points[0].run.threads));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| SimulationError::new_err(format!("thread pool: {e}")))?;
+        let jobs: Vec<(usize, u32)> = (0..points.len()).flat_map(|p| (0..trials).map(move |t| (p, t))).collect();
+        let single = jobs.len() == 1;
+        pool.install(|| {
+            use rayon::prelude::*;
+            jobs.par_iter()
+                .map(|&(p, t)| run_one(&points[p], sweep_param.clone(), t, kind, progress && single))
+                .collect::<PyResult<Vec<_>>>()
+        })
+    })?;
+    Ok(results)
+}
+
+fn run_one(
+    point: &PreparedPoint,
+    sweep_param: Option<String>,
+    trial: u32,
+    kind: BackendKind,
+    progress: bool,
+) -> PyResult<RunResult> {
+    let run = &point.run;
+    let seed = trial_seed(run.setup.seed, trial);
+    let started = Instant::now();
+    let (rec, exponent, backend) =
+        simulate_on(kind, run, seed, progress, &run.name).map_err(|e| SimulationError::new_err(e.to_string()))?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let summary =
+        summarize(run, &rec, sweep_param, point.value.clone(), trial, seed, backend, exponent, wall_s, Path::new(""));
+    let summary_json = serde_json::to_string(&summary).map_err(|e| SimulationError::new_err(e.to_string()))?;
+    let net = &run.setup.network;
+    Ok(RunResult {
+        names: net.neurons.iter().map(|n| n.name.clone()).collect(),
+        cell_types: net.neurons.iter().map(|n| n.cell_type.clone()).collect(),
+        summary_json,
+        sweep_value: point.value.clone(),
+        trial,
+        seed,
+        population: run.name.clone(),
+        rec,
+    })
+}
+
+/// The backends this build can name (`cpu`, `cuda`, `auto`, `cuda-host`).
+#[pyfunction]
+fn backends<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, ["cpu", "cuda", "auto", "cuda-host"])
+}
+
+#[pymodule]
+fn _neurotwin(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Scenario>()?;
+    m.add_class::<RunResult>()?;
+    m.add_function(wrap_pyfunction!(run_all, m)?)?;
+    m.add_function(wrap_pyfunction!(backends, m)?)?;
+    m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
+    m.add("SimulationError", m.py().get_type::<SimulationError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,177 @@
+"""The Python package against independent truth: the CLI's own outputs for the same scenario, NumPy's dtypes,
+the documented exceptions, and the GIL."""
+
+import gc
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import neurotwin
+from conftest import short_touch
+
+
+def cli_spikes(cli: Path, scenario: Path, out: Path, *extra: str):
+    """(times_ms, node_ids) of the SONATA spike file the CLI writes for `scenario`."""
+    subprocess.run([str(cli), "run", str(scenario), "-o", str(out), *extra], check=True, capture_output=True)
+    with h5py.File(out / "spikes.h5", "r") as f:
+        (pop,) = f["spikes"].keys()
+        g = f["spikes"][pop]
+        return g["timestamps"][()], g["node_ids"][()]
+
+
+def test_scenario_file_gives_the_clis_spikes_bit_for_bit(cli, repo, tmp_path):
+    path = tmp_path / "touch.toml"
+    path.write_text(short_touch())
+    times, ids = cli_spikes(cli, path, tmp_path / "cli")
+    r = neurotwin.run(neurotwin.Scenario.from_file(path))
+    assert len(r.spike_times_ms) > 100, "the scenario must spike"
+    assert np.array_equal(r.spike_times_ms, times)  # exact: same engine, same seed
+    assert np.array_equal(r.spike_neurons, ids.astype(np.uint32))
+    assert r.summary["total_spikes"] == len(times)
+    assert r.n_neurons == len(r.neuron_names) == len(r.spike_counts) == r.summary["neurons"]
+    assert int(r.spike_counts.sum()) == len(times)
+    assert r.steps == 2000 and r.dt_ms == 0.1 and r.duration_ms == 200.0
+
+
+def test_to_sonata_writes_the_clis_file_content(cli, tmp_path):
+    path = tmp_path / "touch.toml"
+    path.write_text(short_touch(100.0))
+    times, ids = cli_spikes(cli, path, tmp_path / "cli")
+    r = neurotwin.run(neurotwin.Scenario.from_file(path))
+    r.to_sonata(tmp_path / "py.h5")
+    with h5py.File(tmp_path / "py.h5", "r") as f:
+        (pop,) = f["spikes"].keys()
+        assert np.array_equal(f["spikes"][pop]["timestamps"][()], times)
+        assert np.array_equal(f["spikes"][pop]["node_ids"][()], ids)
+
+
+def test_arrays_have_documented_dtypes_and_outlive_the_result():
+    r = neurotwin.run(neurotwin.Scenario.from_string(short_touch(100.0)))
+    times, ids, steps, counts = r.spike_times_ms, r.spike_neurons, r.spike_steps, r.spike_counts
+    assert (times.dtype, ids.dtype, steps.dtype, counts.dtype) == (np.float64, np.uint32, np.uint64, np.uint64)
+    assert times.shape == ids.shape == steps.shape and times.ndim == 1
+    assert np.all(np.diff(times) >= 0), "spikes are in time order"
+    assert np.allclose(times, (steps + 1) * r.dt_ms)
+    expected = times.copy()
+    del r
+    gc.collect()
+    assert np.array_equal(times, expected)  # NumPy owns its copy
+    assert ids.max() < len(counts)
+
+
+def test_from_dict_is_the_same_scenario_as_the_toml():
+    toml = """
+name = "cuba-small"
+[network]
+generator = { kind = "cuba", n = 400, k = 20 }
+[run]
+duration_ms = 50.0
+dt_ms = 0.1
+seed = 7
+"""
+    d = {
+        "name": "cuba-small",
+        "network": {"generator": {"kind": "cuba", "n": 400, "k": 20}},
+        "run": {"duration_ms": 50.0, "dt_ms": 0.1, "seed": 7},
+    }
+    a = neurotwin.run(neurotwin.Scenario.from_string(toml))
+    b = neurotwin.run(neurotwin.Scenario.from_dict(d))
+    assert len(a.spike_times_ms) > 0
+    assert np.array_equal(a.spike_times_ms, b.spike_times_ms)
+    assert np.array_equal(a.spike_neurons, b.spike_neurons)
+
+
+def test_bad_input_raises_scenario_error_with_the_location(tmp_path):
+    bad = short_touch(100.0).replace("tau_m = 20.0", "tau_m = 20.0\ntau_mm = 3.0")
+    with pytest.raises(neurotwin.ScenarioError) as e:
+        neurotwin.Scenario.from_string(bad, tmp_path / "bad.toml")
+    msg = str(e.value)
+    line = next(i for i, x in enumerate(bad.splitlines(), 1) if x.startswith("tau_mm"))
+    assert isinstance(e.value, ValueError)
+    assert f"bad.toml:{line}:" in msg and "unknown field `tau_mm`" in msg, msg  # the CLI's located message
+    with pytest.raises(neurotwin.ScenarioError, match="nope.toml"):
+        neurotwin.Scenario.from_file(tmp_path / "nope.toml")
+    with pytest.raises(neurotwin.ScenarioError, match="finite"):
+        neurotwin.Scenario.from_dict({"run": {"duration_ms": float("nan")}})
+    with pytest.raises(ValueError, match="cuda-host"):
+        neurotwin.run(neurotwin.Scenario.from_string(short_touch(10.0)), backend="gpu")
+
+
+def test_cuda_without_a_gpu_is_a_one_line_simulation_error():
+    try:
+        neurotwin.run(neurotwin.Scenario.from_string(short_touch(10.0)), backend="cuda")
+    except neurotwin.SimulationError as e:
+        assert isinstance(e, RuntimeError) and "\n" not in str(e) and "cuda" in str(e)
+    else:
+        pytest.skip("a CUDA GPU is usable here")
+
+
+def test_cuda_host_gives_the_cpus_spikes():
+    sc = neurotwin.Scenario.from_string(short_touch(50.0))
+    a, b = neurotwin.run(sc), neurotwin.run(sc, backend="cuda-host")
+    assert b.summary["backend"] == "cuda-host" and a.summary["backend"] == "cpu"
+    assert np.array_equal(a.spike_times_ms, b.spike_times_ms) and np.array_equal(a.spike_neurons, b.spike_neurons)
+
+
+def test_trials_run_with_run_all_and_differ_by_seed():
+    text = short_touch(50.0).replace("seed = 1", "seed = 1\ntrials = 2")
+    sc = neurotwin.Scenario.from_string(text)
+    assert sc.n_runs == 2
+    with pytest.raises(neurotwin.ScenarioError, match="run_all"):
+        neurotwin.run(sc)
+    r0, r1 = neurotwin.run_all(sc)
+    assert (r0.trial, r1.trial) == (0, 1) and r0.seed == 1 and r1.seed != 1
+    assert not np.array_equal(r0.spike_times_ms, r1.spike_times_ms)
+
+
+def test_the_gil_is_released_while_simulating():
+    sc = neurotwin.Scenario.from_string(short_touch(1000.0))
+    ticks = []
+    done = threading.Event()
+
+    def tick():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    start = time.perf_counter()
+    neurotwin.run(sc, threads=1)
+    end = time.perf_counter()
+    done.set()
+    t.join()
+    during = [x for x in ticks if start < x < end]
+    # With the GIL held for the whole run the thread could not tick at all in between.
+    assert end - start > 0.05
+    assert len(during) >= 10, f"{len(during)} ticks in {end - start:.2f} s"
+
+
+def test_the_package_is_the_installed_wheel_not_the_source_tree(repo):
+    pkg = Path(neurotwin.__file__).resolve()
+    assert repo.resolve() not in pkg.parents, pkg
+    assert neurotwin.__version__
+
+
+def test_sampled_state_is_a_time_by_neuron_array_matching_the_clis_report(cli, tmp_path):
+    text = short_touch(50.0).replace(
+        "rate_bin_ms = 10.0", 'rate_bin_ms = 10.0\nstate = [{ var = "V_m", targets = { names = ["AVAL", "AVAR"] }, every_ms = 1.0 }]'
+    )
+    path = tmp_path / "state.toml"
+    path.write_text(text)
+    r = neurotwin.run(neurotwin.Scenario.from_file(path))
+    times, neurons, values = r.state["V_m"]
+    assert values.shape == (len(times), 2) and values.dtype == np.float64
+    assert [r.neuron_names[i] for i in neurons] == ["AVAL", "AVAR"]
+    assert np.all(np.diff(times) > 0) and times[-1] <= 50.0
+    assert np.all((values > -90.0) & (values < 0.0)), "V_m in mV"
+    subprocess.run([str(cli), "run", str(path), "-o", str(tmp_path / "cli")], check=True, capture_output=True)
+    with h5py.File(tmp_path / "cli" / "state.h5", "r") as f:
+        assert np.array_equal(f["report"]["V_m"]["data"][()], values)
+    bins, rate = r.rates[next(iter(r.rates))]
+    assert bins == 10.0 and rate.shape == (5,)
