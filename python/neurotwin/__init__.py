@@ -23,7 +23,70 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 from . import _neurotwin
 from ._neurotwin import ScenarioError, SimulationError, __version__
 
-__all__ = ["Scenario", "RunResult", "run", "run_all", "ScenarioError", "SimulationError", "__version__"]
+__all__ = ["Connectome", "Scenario", "RunResult", "run", "run_all", "ScenarioError", "SimulationError",
+           "__version__"]
+
+
+def _table(columns: Dict[str, Any]):
+    """A pandas DataFrame of `columns` when pandas is installed, else the dict of columns (NumPy arrays / lists)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return columns
+    return pd.DataFrame(columns)
+
+
+class Connectome:
+    """A connectome as read from a source, before compilation: neurons and connections.
+
+    ``neurons`` and ``connections`` are pandas DataFrames when pandas is installed, else dicts of columns.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: "_neurotwin.Connectome") -> None:
+        self._inner = inner
+
+    @classmethod
+    def celegans(cls) -> "Connectome":
+        """The C. elegans hermaphrodite connectome built into neurotwin (Cook et al. 2019, Nature 571:63)."""
+        return cls(_neurotwin.Connectome.celegans())
+
+    @classmethod
+    def from_csv(cls, connections: Union[str, Path], neurons: Union[str, Path, None] = None,
+                 layout: str = "auto") -> "Connectome":
+        """A connections CSV (and optionally a neurons CSV): ``layout`` is ``auto``, ``generic``, ``flywire`` or
+        ``neuprint``, as for ``neurotwin import``. Errors name the file and line (``ScenarioError``)."""
+        return cls(_neurotwin.Connectome.from_csv(Path(connections), None if neurons is None else Path(neurons),
+                                                  layout))
+
+    @classmethod
+    def from_hdf5(cls, path: Union[str, Path]) -> "Connectome":
+        """A connectome in neurotwin's HDF5 format (``neurotwin import ... -o file.h5``)."""
+        return cls(_neurotwin.Connectome.from_hdf5(Path(path)))
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def provenance(self) -> List[str]:
+        """Where the data came from (papers, files, licences)."""
+        return self._inner.provenance
+
+    @property
+    def neurons(self):
+        """Columns ``id`` (uint64), ``name``, ``cell_type``, ``transmitter``, ``region`` (empty when unknown)."""
+        return _table(self._inner.neuron_columns)
+
+    @property
+    def connections(self):
+        """Columns ``pre``, ``post`` (uint64 ids), ``kind`` (chemical / electrical), ``count`` (synapses),
+        ``weight`` (NaN where count × weight_per_synapse applies)."""
+        return _table(self._inner.connection_columns)
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
 
 
 def _toml_value(v: Any, where: str) -> str:
@@ -85,6 +148,11 @@ class Scenario:
 
     def __init__(self, inner: "_neurotwin.Scenario") -> None:
         self._inner = inner
+
+    @classmethod
+    def demo(cls) -> "Scenario":
+        """The demo built into neurotwin (what ``neurotwin demo`` runs): gentle touch on the C. elegans twin."""
+        return cls(_neurotwin.Scenario.demo())
 
     @classmethod
     def from_file(cls, path: Union[str, Path]) -> "Scenario":

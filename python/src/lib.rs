@@ -12,9 +12,11 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use std::time::Instant;
 
-use neurotwin_scenarios::runner::{PreparedPoint, PreparedScenario, prepare_all, simulate_on, summarize, trial_seed};
+use neurotwin_scenarios::runner::{PreparedPoint, PreparedScenario, prepare_all, simulate_with, summarize, trial_seed};
 use neurotwin_scenarios::{BackendKind, RunRequest};
 use neurotwin_sim::SimRecording;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
@@ -77,6 +79,16 @@ impl Scenario {
         Ok(Self { path, text, prepared: Arc::new(prepared) })
     }
 
+    /// The demo scenario built into neurotwin (what `neurotwin demo` runs: gentle touch on the C. elegans twin).
+    #[staticmethod]
+    fn demo(py: Python<'_>) -> PyResult<Self> {
+        Self::from_string(
+            py,
+            neurotwin_scenarios::DEMO_SCENARIO.to_string(),
+            Some(PathBuf::from("celegans_touch.toml")),
+        )
+    }
+
     /// Runs the scenario makes: sweep points × trials.
     #[getter]
     fn n_runs(&self) -> usize {
@@ -97,6 +109,100 @@ impl Scenario {
 
     fn __repr__(&self) -> String {
         format!("Scenario({:?})", self.path.display().to_string())
+    }
+}
+
+/// A connectome: neurons and connections as read from a source (before compilation).
+#[pyclass(module = "neurotwin._neurotwin", frozen)]
+struct Connectome {
+    inner: neurotwin_connectome::Connectome,
+}
+
+fn connectome_err(e: impl std::fmt::Display) -> PyErr {
+    ScenarioError::new_err(e.to_string())
+}
+
+#[pymethods]
+impl Connectome {
+    /// The C. elegans hermaphrodite connectome built into neurotwin (Cook et al. 2019, Nature 571:63).
+    #[staticmethod]
+    fn celegans() -> PyResult<Self> {
+        let inner = neurotwin_connectome::import::celegans::load_celegans_embedded().map_err(connectome_err)?;
+        Ok(Self { inner })
+    }
+
+    /// A connections CSV (and optionally a neurons CSV) in the generic, FlyWire or neuPrint layout (`layout`:
+    /// `auto`, `generic`, `flywire`, `neuprint`), as `neurotwin import` reads them.
+    #[staticmethod]
+    #[pyo3(signature = (connections, neurons=None, layout="auto"))]
+    fn from_csv(py: Python<'_>, connections: PathBuf, neurons: Option<PathBuf>, layout: &str) -> PyResult<Self> {
+        let layout: neurotwin_connectome::import::csv::CsvLayout =
+            layout.parse().map_err(|e: String| PyValueError::new_err(e))?;
+        let inner = detached(py, || {
+            neurotwin_connectome::import::csv::read_csv(&connections, neurons.as_deref(), layout)
+                .map_err(connectome_err)
+        })?;
+        Ok(Self { inner })
+    }
+
+    /// A connectome in neurotwin's HDF5 format (`neurotwin import ... -o file.h5`).
+    #[staticmethod]
+    fn from_hdf5(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = detached(py, || neurotwin_connectome::hdf5io::read_connectome(&path).map_err(connectome_err))?;
+        Ok(Self { inner })
+    }
+
+    /// Short name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Where the data came from, one entry per source.
+    #[getter]
+    fn provenance(&self) -> Vec<String> {
+        self.inner.provenance.clone()
+    }
+
+    /// The neuron table as columns: `id` (uint64), `name`, `cell_type`, `transmitter`, `region` (str; empty when
+    /// unknown).
+    #[getter]
+    fn neuron_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let n = &self.inner.neurons;
+        let d = PyDict::new(py);
+        d.set_item("id", n.iter().map(|x| x.id).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("name", n.iter().map(|x| x.name.clone()).collect::<Vec<_>>())?;
+        d.set_item("cell_type", n.iter().map(|x| x.cell_type.clone()).collect::<Vec<_>>())?;
+        d.set_item("transmitter", n.iter().map(|x| x.transmitter.clone().unwrap_or_default()).collect::<Vec<_>>())?;
+        d.set_item("region", n.iter().map(|x| x.region.clone().unwrap_or_default()).collect::<Vec<_>>())?;
+        Ok(d)
+    }
+
+    /// The connection table as columns: `pre`, `post` (uint64 neuron ids), `kind` (`chemical` / `electrical`),
+    /// `count` (synapses, float32), `weight` (float32, NaN where the count × weight_per_synapse rule applies).
+    #[getter]
+    fn connection_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = &self.inner.connections;
+        let d = PyDict::new(py);
+        d.set_item("pre", c.iter().map(|x| x.pre).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("post", c.iter().map(|x| x.post).collect::<Vec<_>>().into_pyarray(py))?;
+        let kind = |k: &neurotwin_connectome::SynapseKind| match k {
+            neurotwin_connectome::SynapseKind::Chemical => "chemical",
+            neurotwin_connectome::SynapseKind::Electrical => "electrical",
+        };
+        d.set_item("kind", c.iter().map(|x| kind(&x.kind)).collect::<Vec<_>>())?;
+        d.set_item("count", c.iter().map(|x| x.count).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("weight", c.iter().map(|x| x.weight.unwrap_or(f32::NAN)).collect::<Vec<_>>().into_pyarray(py))?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Connectome({:?}, {} neurons, {} connections)",
+            self.inner.name,
+            self.inner.neurons.len(),
+            self.inner.connections.len()
+        )
     }
 }
 
@@ -248,7 +354,9 @@ impl RunResult {
 }
 
 /// Every (sweep point, trial) of `scenario`, simulated on `backend` with `threads` worker threads (None: the
-/// scenario's `run.threads`), in (point, trial) order, with the GIL released.
+/// scenario's `run.threads`), in (point, trial) order, with the GIL released. Ctrl-C (SIGINT) stops the runs
+/// within 256 steps and raises `KeyboardInterrupt`: the calling thread takes the GIL every 50 ms to let Python see
+/// its signals while the simulation runs on another thread.
 #[pyfunction]
 #[pyo3(signature = (scenario, backend="cpu", threads=None, progress=false))]
 fn run_all(
@@ -260,7 +368,8 @@ fn run_all(
 ) -> PyResult<Vec<RunResult>> {
     let kind: BackendKind = backend.parse().map_err(|e: String| PyValueError::new_err(e))?;
     let prepared = scenario.prepared.clone();
-    let results = detached(py, || {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let simulate = || {
         let PreparedScenario { points, trials, sweep_param, .. } = &*prepared;
         let trials = *trials;
         let threads = neurotwin_sim::trials_at_once(kind, threads.unwrap_or(points[0].run.threads));
@@ -273,11 +382,33 @@ fn run_all(
         pool.install(|| {
             use rayon::prelude::*;
             jobs.par_iter()
-                .map(|&(p, t)| run_one(&points[p], sweep_param.clone(), t, kind, progress && single))
+                .map(|&(p, t)| run_one(&points[p], sweep_param.clone(), t, kind, progress && single, &cancel))
                 .collect::<PyResult<Vec<_>>>()
         })
-    })?;
-    Ok(results)
+    };
+    let mut interrupt: Option<PyErr> = None;
+    let results = detached(py, || {
+        std::thread::scope(|s| {
+            let worker = s.spawn(|| catch_unwind(AssertUnwindSafe(simulate)));
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(50));
+                if interrupt.is_none()
+                    && let Err(e) = Python::attach(|py| py.check_signals())
+                {
+                    cancel.store(true, Ordering::Relaxed);
+                    interrupt = Some(e);
+                }
+            }
+            match worker.join() {
+                Ok(Ok(r)) => r,
+                Ok(Err(p)) | Err(p) => std::panic::resume_unwind(p),
+            }
+        })
+    });
+    match interrupt {
+        Some(e) => Err(e),
+        None => results,
+    }
 }
 
 fn run_one(
@@ -286,12 +417,14 @@ fn run_one(
     trial: u32,
     kind: BackendKind,
     progress: bool,
+    cancel: &Arc<AtomicBool>,
 ) -> PyResult<RunResult> {
     let run = &point.run;
     let seed = trial_seed(run.setup.seed, trial);
     let started = Instant::now();
+    let opts = neurotwin_sim::RunOptions { progress, label: run.name.clone(), cancel: Some(cancel.clone()) };
     let (rec, exponent, backend) =
-        simulate_on(kind, run, seed, progress, &run.name).map_err(|e| SimulationError::new_err(e.to_string()))?;
+        simulate_with(kind, run, seed, &opts).map_err(|e| SimulationError::new_err(e.to_string()))?;
     let wall_s = started.elapsed().as_secs_f64();
     let summary =
         summarize(run, &rec, sweep_param, point.value.clone(), trial, seed, backend, exponent, wall_s, Path::new(""));
@@ -319,6 +452,7 @@ fn backends<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
 fn _neurotwin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Scenario>()?;
     m.add_class::<RunResult>()?;
+    m.add_class::<Connectome>()?;
     m.add_function(wrap_pyfunction!(run_all, m)?)?;
     m.add_function(wrap_pyfunction!(backends, m)?)?;
     m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;

@@ -175,3 +175,48 @@ def test_sampled_state_is_a_time_by_neuron_array_matching_the_clis_report(cli, t
         assert np.array_equal(f["report"]["V_m"]["data"][()], values)
     bins, rate = r.rates[next(iter(r.rates))]
     assert bins == 10.0 and rate.shape == (5,)
+
+
+def test_the_demo_is_built_in_and_runs_from_any_folder(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no repository here
+    r = neurotwin.run(neurotwin.Scenario.demo())
+    assert r.summary["scenario"] == "celegans-gentle-touch" and r.duration_ms == 1000.0
+    out = subprocess.run([str(cli), "demo", "-o", str(tmp_path / "demo")], capture_output=True, text=True, check=True)
+    with h5py.File(tmp_path / "demo" / "spikes.h5", "r") as f:
+        (pop,) = f["spikes"].keys()
+        assert np.array_equal(f["spikes"][pop]["timestamps"][()], r.spike_times_ms), out.stdout
+
+
+def test_the_celegans_connectome_matches_its_bundled_csv(repo):
+    c = neurotwin.Connectome.celegans()
+    cols = c._inner.neuron_columns
+    csv_rows = (repo / "data" / "celegans" / "neurons.csv").read_text().strip().splitlines()[1:]
+    assert len(cols["name"]) == len(csv_rows) == 473
+    assert "AVAL" in cols["name"] and cols["id"].dtype == np.uint64
+    conn = c._inner.connection_columns
+    assert conn["pre"].dtype == np.uint64 and conn["count"].dtype == np.float32
+    kinds = set(conn["kind"])
+    assert kinds == {"chemical", "electrical"}
+    assert "Cook" in " ".join(c.provenance)
+
+
+def test_csv_errors_name_the_file(tmp_path):
+    bad = tmp_path / "conn.csv"
+    bad.write_text("pre,post,count\n1,2,three\n")
+    with pytest.raises(neurotwin.ScenarioError, match="conn.csv"):
+        neurotwin.Connectome.from_csv(bad, layout="generic")
+
+
+def test_ctrl_c_stops_a_run_and_raises_keyboard_interrupt():
+    import _thread
+
+    sc = neurotwin.Scenario.from_string(short_touch(60000.0))  # about 10 s of work when not interrupted
+    timer = threading.Timer(0.3, _thread.interrupt_main)  # what Ctrl-C does to the main thread
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        neurotwin.run(sc, threads=1)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 2.0, f"the run went on for {elapsed:.1f} s after Ctrl-C"
+    r = neurotwin.run(neurotwin.Scenario.from_string(short_touch(20.0)))  # the next run is unaffected
+    assert r.steps == 200

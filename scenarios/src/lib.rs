@@ -21,3 +21,7 @@ pub use build::{PreparedRun, prepare};
 pub use error::ScenarioError;
 pub use runner::{BackendKind, RunRequest, RunResult, RunSummary, run_scenario};
 pub use spec::ScenarioSpec;
+
+/// The demo scenario built into the binaries (`neurotwin demo`, `neurotwin.Scenario.demo()`): gentle touch on the
+/// bundled C. elegans connectome.
+pub const DEMO_SCENARIO: &str = include_str!("../../scenarios/celegans_touch.toml");

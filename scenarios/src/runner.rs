@@ -146,11 +146,20 @@ pub fn simulate_on(
     progress: bool,
     label: &str,
 ) -> Result<(SimRecording, i32, &'static str), SimError> {
+    simulate_with(choice, run, seed, &RunOptions { progress, label: label.to_string(), cancel: None })
+}
+
+/// [`simulate_on`] with every run option (e.g. a cancellation flag).
+pub fn simulate_with(
+    choice: BackendKind,
+    run: &PreparedRun,
+    seed: u64,
+    opts: &RunOptions,
+) -> Result<(SimRecording, i32, &'static str), SimError> {
     let mut setup = run.setup.clone();
     setup.seed = seed;
     let mut backend = make_backend(choice, &setup)?;
-    let opts = RunOptions { progress, label: label.to_string() };
-    let rec = neurotwin_sim::run(&setup, &run.perturbations, &run.record, backend.as_mut(), &opts)?;
+    let rec = neurotwin_sim::run(&setup, &run.perturbations, &run.record, backend.as_mut(), opts)?;
     Ok((rec, backend.delivery_scale_exponent(), backend.name()))
 }
 

@@ -1,5 +1,7 @@
 //! The engine: runs a backend through time, applies the perturbation schedule, records, shows progress.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,6 +19,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Label of the progress bar.
     pub label: String,
+    /// Set from another thread to stop the run: checked every 256 steps, the run then returns
+    /// [`SimError::Interrupted`] (the Python bindings set it on Ctrl-C).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Runs `setup` on `backend` and returns what `spec` asks to record.
@@ -103,6 +108,9 @@ pub fn run(
                 t.times_ms.push((step + 1) as f64 * dt);
                 backend.read_state(p.var, &p.neurons, &mut t.values);
             }
+        }
+        if step % 256 == 0 && opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(SimError::Interrupted { step });
         }
         if opts.progress && step % 256 == 0 {
             if !shown && started.elapsed() > Duration::from_secs(1) {

@@ -16,6 +16,9 @@ pub enum SimError {
     /// The I/O layer refused or failed (an output over an input, a resource estimate beyond the limit, …).
     #[error(transparent)]
     Io(#[from] neurotwin_io::IoError),
+    /// The run was cancelled through [`crate::RunOptions::cancel`] (e.g. Ctrl-C in Python) at `step`.
+    #[error("interrupted at step {step}")]
+    Interrupted { step: u64 },
 }
 
 /// An error of the shared HDF5 reader (a spike file read back): the message names the dataset and what was

@@ -8,7 +8,7 @@ use super::table::render;
 
 /// The demo scenario, built into the binary (it uses only the bundled, also built-in, C. elegans data), so
 /// a binary copied anywhere runs it.
-pub const DEMO_SCENARIO: &str = include_str!("../../scenarios/celegans_touch.toml");
+pub use neurotwin_scenarios::DEMO_SCENARIO;
 
 pub fn demo(out: PathBuf, backend: BackendKind) -> anyhow::Result<()> {
     let req = RunRequest {
