@@ -108,6 +108,22 @@ def _toml_value(v: Any, where: str) -> str:
                         "bool, list or dict)")
 
 
+def _json(where: str, v: Any) -> str:
+    """`v` as JSON for the Rust side, refusing what TOML cannot hold (None, NaN, infinities)."""
+    try:
+        return json.dumps(v, allow_nan=False, default=_not_toml(where))
+    except ValueError as e:
+        raise ScenarioError(f"{where}: {e}") from None
+
+
+def _not_toml(where: str):
+    def fail(o: Any):
+        if hasattr(o, "tolist"):  # NumPy scalars and arrays
+            return o.tolist()
+        raise ScenarioError(f"{where}: a {type(o).__name__} cannot be written in a scenario")
+    return fail
+
+
 def _key(k: Any) -> str:
     if not isinstance(k, str):
         raise ScenarioError(f"scenario keys must be strings, got {k!r}")
@@ -170,6 +186,32 @@ class Scenario:
         """The scenario given as a dict with the TOML schema (tables as dicts, arrays of tables as lists of dicts).
         Errors name the field as for a file (the line refers to ``scenario.text``)."""
         return cls.from_string(_toml_from_dict(d), path)
+
+    def with_values(self, values: Mapping[str, Any]) -> "Scenario":
+        """A new scenario with keys set, by dotted path: ``{"run.duration_ms": 200.0, "model.tau_m": 10.0}``
+        (tables are created as needed). Validated like any scenario; the original is unchanged."""
+        return Scenario(self._inner.edited([(k, _json(k, v)) for k, v in values.items()], []))
+
+    def _appended(self, array: str, table: Mapping[str, Any]) -> "Scenario":
+        return Scenario(self._inner.edited([], [(array, _json(array, dict(table)))]))
+
+    def with_stimulus(self, **fields: Any) -> "Scenario":
+        """A new scenario with one more ``[[stimulus]]`` (``name``, ``kind`` = poisson / current / activation,
+        ``targets``, ``rate_hz``, ``weight``, ``amplitude``, ``start_ms``, ``stop_ms``, ... as in the TOML)."""
+        return self._appended("stimulus", fields)
+
+    def with_perturbation(self, **fields: Any) -> "Scenario":
+        """A new scenario with one more ``[[perturbation]]`` (receptor block, silencing, lesion, ... as in the
+        TOML)."""
+        return self._appended("perturbation", fields)
+
+    def with_readout(self, label: str, targets: Mapping[str, Any]) -> "Scenario":
+        """A new scenario with one more read-out group (``[[readout]]``)."""
+        return self._appended("readout", {"label": label, "targets": dict(targets)})
+
+    def with_sweep(self, param: str, values: List[Any]) -> "Scenario":
+        """A new scenario sweeping ``param`` (a dotted key such as ``perturbation.0.dose``) over ``values``."""
+        return self.with_values({"sweep.param": param, "sweep.values": list(values)})
 
     @property
     def text(self) -> str:

@@ -89,6 +89,44 @@ impl Scenario {
         )
     }
 
+    /// A new scenario with edits applied to this one's TOML and validated like any other: `set` is a list of
+    /// (dotted key, JSON value) pairs that set a key (`"run.duration_ms"`, `"model.tau_m"`; tables are created as
+    /// needed), `append` a list of (array key, JSON table) pairs that append a table to an array of tables
+    /// (`"stimulus"`, `"perturbation"`, `"readout"`). Comments of the original text are not kept.
+    fn edited(&self, py: Python<'_>, set: Vec<(String, String)>, append: Vec<(String, String)>) -> PyResult<Self> {
+        let mut doc: toml::Table =
+            toml::from_str(&self.text).map_err(|e| ScenarioError::new_err(format!("{}: {e}", self.path.display())))?;
+        for (key, json) in set {
+            let value = json_to_toml(&key, &json)?;
+            let (parents, last) = match key.rsplit_once('.') {
+                Some((p, l)) => (p.split('.').collect::<Vec<_>>(), l),
+                None => (Vec::new(), key.as_str()),
+            };
+            let mut table = &mut doc;
+            for p in parents {
+                let entry = table.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                table = entry
+                    .as_table_mut()
+                    .ok_or_else(|| ScenarioError::new_err(format!("{key}: `{p}` is not a table in the scenario")))?;
+            }
+            table.insert(last.to_string(), value);
+        }
+        for (key, json) in append {
+            let value = json_to_toml(&key, &json)?;
+            if !value.is_table() {
+                return Err(ScenarioError::new_err(format!("{key}: append a table (a dict), not {value}")));
+            }
+            let entry = doc.entry(key.clone()).or_insert_with(|| toml::Value::Array(Vec::new()));
+            entry
+                .as_array_mut()
+                .ok_or_else(|| ScenarioError::new_err(format!("{key}: not an array of tables in the scenario")))?
+                .push(value);
+        }
+        let text =
+            toml::to_string(&doc).map_err(|e| ScenarioError::new_err(format!("{}: {e}", self.path.display())))?;
+        Self::from_string(py, text, Some(self.path.clone()))
+    }
+
     /// Runs the scenario makes: sweep points × trials.
     #[getter]
     fn n_runs(&self) -> usize {
@@ -110,6 +148,12 @@ impl Scenario {
     fn __repr__(&self) -> String {
         format!("Scenario({:?})", self.path.display().to_string())
     }
+}
+
+/// A JSON value (from Python's `json.dumps`) as a TOML value for key `key`; null has no TOML form.
+fn json_to_toml(key: &str, json: &str) -> PyResult<toml::Value> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| ScenarioError::new_err(format!("{key}: {e}")))?;
+    toml::Value::try_from(v).map_err(|e| ScenarioError::new_err(format!("{key}: cannot be written in TOML: {e}")))
 }
 
 /// A connectome: neurons and connections as read from a source (before compilation).

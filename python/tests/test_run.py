@@ -220,3 +220,32 @@ def test_ctrl_c_stops_a_run_and_raises_keyboard_interrupt():
     assert elapsed < 2.0, f"the run went on for {elapsed:.1f} s after Ctrl-C"
     r = neurotwin.run(neurotwin.Scenario.from_string(short_touch(20.0)))  # the next run is unaffected
     assert r.steps == 200
+
+
+def test_programmatic_edits_equal_the_same_edit_written_in_toml():
+    base = neurotwin.Scenario.from_string(short_touch(100.0))
+    edited = base.with_values({"run.duration_ms": 150.0, "model.tau_m": 15.0}).with_stimulus(
+        name="extra", kind="activation", targets={"names": ["AVAL"]}, rate_hz=80.0, start_ms=10.0, stop_ms=90.0
+    )
+    by_hand = short_touch(100.0).replace("duration_ms = 100.0", "duration_ms = 150.0").replace(
+        "tau_m = 20.0", "tau_m = 15.0"
+    ) + '\n[[stimulus]]\nname = "extra"\nkind = "activation"\ntargets = { names = ["AVAL"] }\nrate_hz = 80.0\n' \
+        "start_ms = 10.0\nstop_ms = 90.0\n"
+    a, b = neurotwin.run(edited), neurotwin.run(neurotwin.Scenario.from_string(by_hand))
+    assert a.duration_ms == 150.0
+    assert np.array_equal(a.spike_times_ms, b.spike_times_ms) and np.array_equal(a.spike_neurons, b.spike_neurons)
+    aval = a.neuron_names.index("AVAL")
+    assert a.spike_counts[aval] > neurotwin.run(base).spike_counts[aval]
+    assert base.text == short_touch(100.0), "the original scenario is unchanged"
+
+
+def test_edits_are_validated_and_sweeps_multiply_runs(repo):
+    base = neurotwin.Scenario.from_string(short_touch(50.0))
+    with pytest.raises(neurotwin.ScenarioError, match="tau_mm"):
+        base.with_values({"model.tau_mm": 3.0})
+    with pytest.raises(neurotwin.ScenarioError, match="NaN|Out of range|nan"):
+        base.with_values({"run.duration_ms": float("nan")})
+    block = neurotwin.Scenario.from_file(repo / "scenarios" / "celegans_ach_block.toml")
+    assert block.n_runs == 15
+    assert block.with_sweep("perturbation.0.dose", [0.0, 1.0]).n_runs == 6
+    assert block.with_values({"run.trials": 1}).with_sweep("perturbation.0.dose", np.array([0.5])).n_runs == 1
