@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _neurotwin
 from ._neurotwin import ScenarioError, SimulationError, __version__
@@ -335,17 +335,45 @@ class RunResult:
         return repr(self._inner)
 
 
+def _progress(progress: Union[bool, Callable[[int, int], Any]]):
+    """(terminal bar on stderr, callback) for ``progress``: a callable is called as ``progress(steps_done,
+    steps_total)``; True gives a tqdm bar (``tqdm.auto``: a widget in Jupyter, text in a terminal) when tqdm is
+    installed, else the terminal bar."""
+    if callable(progress):
+        return False, progress
+    if not progress:
+        return False, None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return True, None
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="step", unit_scale=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return False, update
+
+
 def run_all(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
-            progress: bool = False) -> List[RunResult]:
+            progress: Union[bool, Callable[[int, int], Any]] = False) -> List[RunResult]:
     """Every sweep point × trial of ``scenario`` on ``backend`` (``cpu``, ``cuda``, ``auto``, ``cuda-host``), in
-    (point, trial) order. Everything is validated before anything runs; the GIL is released while simulating."""
+    (point, trial) order, with the GIL released while simulating. ``progress``: True for a progress bar (tqdm when
+    installed, so it works in Jupyter), or a callable ``f(steps_done, steps_total)`` called from this thread about
+    every 50 ms (an exception in it stops the runs and is raised). Ctrl-C stops the runs (``KeyboardInterrupt``)."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a neurotwin.Scenario, got {type(scenario).__name__}")
-    return [RunResult(r) for r in _neurotwin.run_all(scenario._inner, backend, threads, progress)]
+    bar, callback = _progress(progress)
+    return [RunResult(r) for r in _neurotwin.run_all(scenario._inner, backend, threads, bar, callback)]
 
 
 def run(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
-        progress: bool = False) -> RunResult:
+        progress: Union[bool, Callable[[int, int], Any]] = False) -> RunResult:
     """Runs a scenario without sweep or trials and returns its result (use ``run_all`` for sweeps and trials)."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a neurotwin.Scenario, got {type(scenario).__name__}")

@@ -1,6 +1,6 @@
 # Type stubs of the Rust extension module (python/src/lib.rs); the public API is neurotwin/__init__.py.
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -78,6 +78,6 @@ class RunResult:
     def summary_json(self) -> str: ...
     def to_sonata(self, path: Path) -> None: ...
 
-def run_all(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
-            progress: bool = False) -> List[RunResult]: ...
+def run_all(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None, progress: bool = False,
+            callback: Optional[Callable[[int, int], object]] = None) -> List[RunResult]: ...
 def backends() -> List[str]: ...

@@ -12,7 +12,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use std::time::Instant;
 
@@ -400,19 +400,24 @@ impl RunResult {
 /// Every (sweep point, trial) of `scenario`, simulated on `backend` with `threads` worker threads (None: the
 /// scenario's `run.threads`), in (point, trial) order, with the GIL released. Ctrl-C (SIGINT) stops the runs
 /// within 256 steps and raises `KeyboardInterrupt`: the calling thread takes the GIL every 50 ms to let Python see
-/// its signals while the simulation runs on another thread.
+/// its signals while the simulation runs on another thread, and then calls `callback(steps_done, steps_total)` (if
+/// given, when the count changed; once more at the end) — summed over every run, for a notebook's progress bar.
+/// `progress` shows the terminal bar on stderr instead (single runs only).
 #[pyfunction]
-#[pyo3(signature = (scenario, backend="cpu", threads=None, progress=false))]
+#[pyo3(signature = (scenario, backend="cpu", threads=None, progress=false, callback=None))]
 fn run_all(
     py: Python<'_>,
     scenario: &Scenario,
     backend: &str,
     threads: Option<usize>,
     progress: bool,
+    callback: Option<Py<PyAny>>,
 ) -> PyResult<Vec<RunResult>> {
     let kind: BackendKind = backend.parse().map_err(|e: String| PyValueError::new_err(e))?;
     let prepared = scenario.prepared.clone();
     let cancel = Arc::new(AtomicBool::new(false));
+    let steps_done = Arc::new(AtomicU64::new(0));
+    let total: u64 = prepared.points.iter().map(|p| p.run.setup.steps).sum::<u64>() * u64::from(prepared.trials);
     let simulate = || {
         let PreparedScenario { points, trials, sweep_param, .. } = &*prepared;
         let trials = *trials;
@@ -426,22 +431,48 @@ fn run_all(
         pool.install(|| {
             use rayon::prelude::*;
             jobs.par_iter()
-                .map(|&(p, t)| run_one(&points[p], sweep_param.clone(), t, kind, progress && single, &cancel))
+                .map(|&(p, t)| {
+                    let opts = neurotwin_sim::RunOptions {
+                        progress: progress && single,
+                        label: points[p].run.name.clone(),
+                        cancel: Some(cancel.clone()),
+                        steps_done: Some(steps_done.clone()),
+                    };
+                    run_one(&points[p], sweep_param.clone(), t, kind, &opts)
+                })
                 .collect::<PyResult<Vec<_>>>()
         })
     };
     let mut interrupt: Option<PyErr> = None;
+    let mut reported = u64::MAX;
+    // Calls the callback when the count changed; a failing callback stops the runs like Ctrl-C.
+    let mut report = |py: Python<'_>, interrupt: &mut Option<PyErr>| {
+        let done = steps_done.load(Ordering::Relaxed).min(total);
+        if let Some(cb) = &callback
+            && done != reported
+            && interrupt.is_none()
+        {
+            reported = done;
+            if let Err(e) = cb.call1(py, (done, total)) {
+                cancel.store(true, Ordering::Relaxed);
+                *interrupt = Some(e);
+            }
+        }
+    };
     let results = detached(py, || {
         std::thread::scope(|s| {
             let worker = s.spawn(|| catch_unwind(AssertUnwindSafe(simulate)));
             while !worker.is_finished() {
                 std::thread::sleep(Duration::from_millis(50));
-                if interrupt.is_none()
-                    && let Err(e) = Python::attach(|py| py.check_signals())
-                {
-                    cancel.store(true, Ordering::Relaxed);
-                    interrupt = Some(e);
-                }
+                Python::attach(|py| {
+                    if interrupt.is_none()
+                        && let Err(e) = py.check_signals()
+                    {
+                        cancel.store(true, Ordering::Relaxed);
+                        interrupt = Some(e);
+                    }
+                    report(py, &mut interrupt);
+                });
             }
             match worker.join() {
                 Ok(Ok(r)) => r,
@@ -449,6 +480,9 @@ fn run_all(
             }
         })
     });
+    if results.is_ok() {
+        report(py, &mut interrupt);
+    }
     match interrupt {
         Some(e) => Err(e),
         None => results,
@@ -460,15 +494,13 @@ fn run_one(
     sweep_param: Option<String>,
     trial: u32,
     kind: BackendKind,
-    progress: bool,
-    cancel: &Arc<AtomicBool>,
+    opts: &neurotwin_sim::RunOptions,
 ) -> PyResult<RunResult> {
     let run = &point.run;
     let seed = trial_seed(run.setup.seed, trial);
     let started = Instant::now();
-    let opts = neurotwin_sim::RunOptions { progress, label: run.name.clone(), cancel: Some(cancel.clone()) };
     let (rec, exponent, backend) =
-        simulate_with(kind, run, seed, &opts).map_err(|e| SimulationError::new_err(e.to_string()))?;
+        simulate_with(kind, run, seed, opts).map_err(|e| SimulationError::new_err(e.to_string()))?;
     let wall_s = started.elapsed().as_secs_f64();
     let summary =
         summarize(run, &rec, sweep_param, point.value.clone(), trial, seed, backend, exponent, wall_s, Path::new(""));

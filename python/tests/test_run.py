@@ -249,3 +249,25 @@ def test_edits_are_validated_and_sweeps_multiply_runs(repo):
     assert block.n_runs == 15
     assert block.with_sweep("perturbation.0.dose", [0.0, 1.0]).n_runs == 6
     assert block.with_values({"run.trials": 1}).with_sweep("perturbation.0.dose", np.array([0.5])).n_runs == 1
+
+
+def test_progress_callback_counts_every_step_of_every_run():
+    sc = neurotwin.Scenario.from_string(short_touch(3000.0)).with_values({"run.trials": 2})
+    seen = []
+    rs = neurotwin.run_all(sc, threads=1, progress=lambda done, total: seen.append((done, total)))
+    total = 2 * 30000
+    assert len(rs) == 2 and seen[-1] == (total, total)
+    assert all(t == total for _, t in seen) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert len(seen) >= 3, "reported while running, not only at the end"
+
+
+def test_an_exception_in_the_callback_stops_the_run():
+    sc = neurotwin.Scenario.from_string(short_touch(60000.0))
+
+    def stop(done, total):
+        raise RuntimeError("enough")
+
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="enough"):
+        neurotwin.run(sc, threads=1, progress=stop)
+    assert time.perf_counter() - start < 2.0

@@ -146,7 +146,7 @@ pub fn simulate_on(
     progress: bool,
     label: &str,
 ) -> Result<(SimRecording, i32, &'static str), SimError> {
-    simulate_with(choice, run, seed, &RunOptions { progress, label: label.to_string(), cancel: None })
+    simulate_with(choice, run, seed, &RunOptions { progress, label: label.to_string(), cancel: None, steps_done: None })
 }
 
 /// [`simulate_on`] with every run option (e.g. a cancellation flag).

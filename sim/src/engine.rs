@@ -1,7 +1,7 @@
 //! The engine: runs a backend through time, applies the perturbation schedule, records, shows progress.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,6 +22,9 @@ pub struct RunOptions {
     /// Set from another thread to stop the run: checked every 256 steps, the run then returns
     /// [`SimError::Interrupted`] (the Python bindings set it on Ctrl-C).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Steps done, added to every 256 steps and at the end (for a caller's own progress display, e.g. a Jupyter
+    /// bar; shared by the runs of a sweep).
+    pub steps_done: Option<Arc<AtomicU64>>,
 }
 
 /// Runs `setup` on `backend` and returns what `spec` asks to record.
@@ -109,8 +112,15 @@ pub fn run(
                 backend.read_state(p.var, &p.neurons, &mut t.values);
             }
         }
-        if step % 256 == 0 && opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(SimError::Interrupted { step });
+        if step % 256 == 0 {
+            if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(SimError::Interrupted { step });
+            }
+            if let Some(done) = &opts.steps_done
+                && step > 0
+            {
+                done.fetch_add(256, Ordering::Relaxed);
+            }
         }
         if opts.progress && step % 256 == 0 {
             if !shown && started.elapsed() > Duration::from_secs(1) {
@@ -122,6 +132,11 @@ pub fn run(
     }
     if shown {
         bar.finish_and_clear();
+    }
+    if let Some(done) = &opts.steps_done {
+        // The steps since the last multiple of 256 (all of them for runs shorter than 256 steps).
+        let reported = setup.steps.saturating_sub(1) / 256 * 256;
+        done.fetch_add(setup.steps - reported, Ordering::Relaxed);
     }
     rec.state = traces;
     let bin_ms = spec.rate_bin_steps as f64 * dt;

@@ -158,8 +158,12 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
             let x = exchange.take().context("spike exchange lost by a failed run")?;
             let (rec, exponent, backend) = pool.install(|| -> anyhow::Result<_> {
                 let mut backend = DistributedBackend::new(&setup, x)?;
-                let opts =
-                    RunOptions { progress: req.progress && single && rank == 0, label: run.name.clone(), cancel: None };
+                let opts = RunOptions {
+                    progress: req.progress && single && rank == 0,
+                    label: run.name.clone(),
+                    cancel: None,
+                    steps_done: None,
+                };
                 let rec = neurotwin_sim::run(&setup, &run.perturbations, &run.record, &mut backend, &opts)?;
                 Ok((rec, backend.delivery_scale_exponent(), backend))
             })?;
