@@ -85,6 +85,24 @@ class Connectome:
         ``weight`` (NaN where count × weight_per_synapse applies)."""
         return _table(self._inner.connection_columns)
 
+    def hubs(self, k: int = 10, metric: str = "degree") -> List[Dict[str, Any]]:
+        """The ``k`` top neurons by ``metric`` (``degree``, ``in_degree``, ``out_degree``, ``synapses``,
+        ``in_synapses``, ``out_synapses``, ``gap_degree``; as ``neurotwin inspect --hub-metric``): rank, value and
+        the neuron's degrees and synapse counts."""
+        return json.loads(self._inner.hubs_json(k, metric))
+
+    def path(self, sources: Union[str, List[str]], targets: Union[str, List[str]], metric: str = "hops",
+             include_gap: bool = False) -> Optional[Dict[str, Any]]:
+        """The shortest path from any of ``sources`` to any of ``targets`` (names or ids) by ``metric`` (``hops``
+        or ``strongest``): hops, cost and the steps with the edge taken; None when there is none."""
+        def as_list(x: Union[str, List[str]]) -> List[str]:
+            return [x] if isinstance(x, str) else [str(v) for v in x]
+        return json.loads(self._inner.path_json(as_list(sources), as_list(targets), metric, include_gap))
+
+    def strongly_connected_components(self, include_gap: bool = False) -> Dict[str, Any]:
+        """Count, largest size, singletons and the ten largest sizes of the strongly connected components."""
+        return json.loads(self._inner.scc_json(include_gap))
+
     def __repr__(self) -> str:
         return repr(self._inner)
 

@@ -160,6 +160,27 @@ fn json_to_toml(key: &str, json: &str) -> PyResult<toml::Value> {
 #[pyclass(module = "neurotwin._neurotwin", frozen)]
 struct Connectome {
     inner: neurotwin_connectome::Connectome,
+    /// The graph for the queries, built on first use.
+    graph: std::sync::OnceLock<neurotwin_connectome::ConnectomeGraph>,
+}
+
+impl Connectome {
+    fn new(inner: neurotwin_connectome::Connectome) -> Self {
+        Self { inner, graph: std::sync::OnceLock::new() }
+    }
+
+    fn graph(&self) -> PyResult<&neurotwin_connectome::ConnectomeGraph> {
+        if let Some(g) = self.graph.get() {
+            return Ok(g);
+        }
+        let g = neurotwin_connectome::ConnectomeGraph::from_connectome(&self.inner).map_err(connectome_err)?;
+        Ok(self.graph.get_or_init(|| g))
+    }
+}
+
+/// `v` as JSON text (the Python side parses it), as `neurotwin inspect --json` prints it.
+fn to_json(v: &impl serde::Serialize) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| PyRuntimeError::new_err(e.to_string()))
 }
 
 fn connectome_err(e: impl std::fmt::Display) -> PyErr {
@@ -172,7 +193,7 @@ impl Connectome {
     #[staticmethod]
     fn celegans() -> PyResult<Self> {
         let inner = neurotwin_connectome::import::celegans::load_celegans_embedded().map_err(connectome_err)?;
-        Ok(Self { inner })
+        Ok(Self::new(inner))
     }
 
     /// A connections CSV (and optionally a neurons CSV) in the generic, FlyWire or neuPrint layout (`layout`:
@@ -186,14 +207,14 @@ impl Connectome {
             neurotwin_connectome::import::csv::read_csv(&connections, neurons.as_deref(), layout)
                 .map_err(connectome_err)
         })?;
-        Ok(Self { inner })
+        Ok(Self::new(inner))
     }
 
     /// A connectome in neurotwin's HDF5 format (`neurotwin import ... -o file.h5`).
     #[staticmethod]
     fn from_hdf5(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let inner = detached(py, || neurotwin_connectome::hdf5io::read_connectome(&path).map_err(connectome_err))?;
-        Ok(Self { inner })
+        Ok(Self::new(inner))
     }
 
     /// Short name.
@@ -238,6 +259,37 @@ impl Connectome {
         d.set_item("count", c.iter().map(|x| x.count).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("weight", c.iter().map(|x| x.weight.unwrap_or(f32::NAN)).collect::<Vec<_>>().into_pyarray(py))?;
         Ok(d)
+    }
+
+    /// The `k` top neurons by `metric` (`degree`, `in_degree`, `out_degree`, `synapses`, `in_synapses`,
+    /// `out_synapses`, `gap_degree`; as `neurotwin inspect
+    /// --hub-metric`), as JSON.
+    fn hubs_json(&self, py: Python<'_>, k: usize, metric: &str) -> PyResult<String> {
+        let metric: neurotwin_connectome::HubMetric = metric.parse().map_err(|e: String| PyValueError::new_err(e))?;
+        let g = self.graph()?;
+        detached(py, || to_json(&g.top_hubs(k, metric)))
+    }
+
+    /// The shortest path from any of `sources` to any of `targets` (names or ids) by `metric` (`hops` or
+    /// `strongest`), over gap junctions too when `include_gap`, as JSON (`null` when none).
+    fn path_json(
+        &self,
+        py: Python<'_>,
+        sources: Vec<String>,
+        targets: Vec<String>,
+        metric: &str,
+        include_gap: bool,
+    ) -> PyResult<String> {
+        let metric: neurotwin_connectome::PathMetric = metric.parse().map_err(|e: String| PyValueError::new_err(e))?;
+        let g = self.graph()?;
+        let opt = neurotwin_connectome::PathOptions { metric, include_gap };
+        detached(py, || to_json(&g.path_between(&sources, &targets, &opt).map_err(connectome_err)?))
+    }
+
+    /// The strongly connected components at a glance (count, largest, singletons, sizes), as JSON.
+    fn scc_json(&self, py: Python<'_>, include_gap: bool) -> PyResult<String> {
+        let g = self.graph()?;
+        detached(py, || to_json(&g.scc_summary(include_gap)))
     }
 
     fn __repr__(&self) -> String {

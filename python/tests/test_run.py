@@ -271,3 +271,18 @@ def test_an_exception_in_the_callback_stops_the_run():
     with pytest.raises(RuntimeError, match="enough"):
         neurotwin.run(sc, threads=1, progress=stop)
     assert time.perf_counter() - start < 2.0
+
+
+def test_graph_queries_equal_neurotwin_inspect(cli):
+    out = subprocess.run([str(cli), "inspect", "celegans", "--json", "--hubs", "5", "--hub-metric", "synapses",
+                          "--from", "ALML,ALMR", "--to", "AVAL", "--gap"], capture_output=True, text=True, check=True)
+    import json
+
+    expected = json.loads(out.stdout)
+    c = neurotwin.Connectome.celegans()
+    assert c.hubs(5, "synapses") == expected["hubs"]
+    assert c.path(["ALML", "ALMR"], "AVAL", include_gap=True) == expected["path"]
+    assert c.strongly_connected_components(include_gap=True) == expected["scc"]
+    assert c.path("AVAL", "ALML")["steps"][0]["neuron"]["name"] == "AVAL"
+    with pytest.raises(neurotwin.ScenarioError, match="NOPE"):
+        c.path("NOPE", "AVAL")
