@@ -99,6 +99,21 @@ class Connectome:
             return [x] if isinstance(x, str) else [str(v) for v in x]
         return json.loads(self._inner.path_json(as_list(sources), as_list(targets), metric, include_gap))
 
+    def compile(self, transmitters: str, dt_ms: float = 0.1, weight_per_synapse: float = 1.0,
+                default_delay_ms: float = 1.0, gap_per_junction_ns: float = 1.0,
+                min_synapse_count: float = 0.0) -> Dict[str, Any]:
+        """Compiles the connectome as a run does and returns the compile report: synapses, segments, bytes per
+        synapse, weight encoding, max delay (steps), synapses per receptor class. ``transmitters`` is a preset
+        (``fly``, ``celegans``, ``exc_inh``); weights are in the model's synaptic unit per synapse, delays in ms,
+        gap conductance in nS per junction."""
+        return json.loads(self._inner.compile_json(transmitters, dt_ms, weight_per_synapse, default_delay_ms,
+                                                   gap_per_junction_ns, min_synapse_count))
+
+    def to_hdf5(self, path: Union[str, Path]) -> None:
+        """Writes the connectome in neurotwin's HDF5 format (atomically); a scenario's ``[network] source`` can
+        name the file."""
+        self._inner.to_hdf5(Path(path))
+
     def strongly_connected_components(self, include_gap: bool = False) -> Dict[str, Any]:
         """Count, largest size, singletons and the ten largest sizes of the strongly connected components."""
         return json.loads(self._inner.scc_json(include_gap))

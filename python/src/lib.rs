@@ -286,6 +286,47 @@ impl Connectome {
         detached(py, || to_json(&g.path_between(&sources, &targets, &opt).map_err(connectome_err)?))
     }
 
+    /// Compiles the connectome as `neurotwin inspect` and a run do (`transmitters`: a preset, `fly`, `celegans` or
+    /// `exc_inh`; weights in the model's synaptic unit per synapse, delays in ms, gap conductance in nS per
+    /// junction) and returns the compile report as JSON: synapses, segments, bytes per synapse, weight encoding,
+    /// max delay, synapses per receptor class.
+    #[pyo3(signature = (transmitters, dt_ms=0.1, weight_per_synapse=1.0, default_delay_ms=1.0, gap_per_junction_ns=1.0, min_synapse_count=0.0))]
+    #[allow(clippy::too_many_arguments)] // the Python keyword arguments of `Connectome.compile`
+    fn compile_json(
+        &self,
+        py: Python<'_>,
+        transmitters: &str,
+        dt_ms: f64,
+        weight_per_synapse: f64,
+        default_delay_ms: f64,
+        gap_per_junction_ns: f64,
+        min_synapse_count: f32,
+    ) -> PyResult<String> {
+        let map = neurotwin_connectome::transmitter::TransmitterMap::preset(transmitters).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown transmitter preset `{transmitters}` (valid: fly, celegans, exc_inh)"
+            ))
+        })?;
+        let opt = neurotwin_connectome::CompileOptions {
+            dt_ms,
+            transmitters: map,
+            weight_per_synapse,
+            default_delay_ms,
+            gap_per_junction_ns,
+            min_synapse_count,
+        };
+        detached(py, || {
+            let net = neurotwin_connectome::compile(&self.inner, &opt).map_err(connectome_err)?;
+            to_json(&net.report)
+        })
+    }
+
+    /// Writes the connectome in neurotwin's HDF5 format (atomically; a scenario's `[network] source` can name
+    /// the file).
+    fn to_hdf5(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        detached(py, || neurotwin_connectome::hdf5io::write_connectome(&path, &self.inner).map_err(connectome_err))
+    }
+
     /// The strongly connected components at a glance (count, largest, singletons, sizes), as JSON.
     fn scc_json(&self, py: Python<'_>, include_gap: bool) -> PyResult<String> {
         let g = self.graph()?;

@@ -286,3 +286,25 @@ def test_graph_queries_equal_neurotwin_inspect(cli):
     assert c.path("AVAL", "ALML")["steps"][0]["neuron"]["name"] == "AVAL"
     with pytest.raises(neurotwin.ScenarioError, match="NOPE"):
         c.path("NOPE", "AVAL")
+
+
+def test_compile_report_equals_neurotwin_inspect(cli):
+    import json
+
+    out = subprocess.run([str(cli), "inspect", "celegans", "--json"], capture_output=True, text=True, check=True)
+    report = neurotwin.Connectome.celegans().compile("celegans", dt_ms=0.1, gap_per_junction_ns=1.0)
+    assert report == json.loads(out.stdout)["compiled"]
+    assert report["bytes_per_synapse"] > 0 and report["synapses"] > 0
+    with pytest.raises(ValueError, match="exc_inh"):
+        neurotwin.Connectome.celegans().compile("mouse")
+
+
+def test_a_connectome_written_from_python_runs_like_the_bundled_one(tmp_path):
+    neurotwin.Connectome.celegans().to_hdf5(tmp_path / "worm.h5")
+    text = short_touch(100.0)
+    assert 'source = "celegans"' in text
+    from_file = text.replace('source = "celegans"', 'file = "worm.h5"')
+    a = neurotwin.run(neurotwin.Scenario.from_string(text))
+    b = neurotwin.run(neurotwin.Scenario.from_string(from_file, tmp_path / "touch.toml"))
+    assert b.neuron_names == a.neuron_names
+    assert np.array_equal(a.spike_times_ms, b.spike_times_ms) and np.array_equal(a.spike_neurons, b.spike_neurons)
