@@ -611,6 +611,14 @@ fn run_one(
     })
 }
 
+/// Panics with `message` inside the same guard every entry point uses, so that the tests can prove a Rust panic
+/// arrives in Python as a `RuntimeError` (nothing in the real API can be made to panic on purpose). Never needed
+/// otherwise.
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>, message: String) -> PyResult<()> {
+    detached(py, || -> PyResult<()> { panic!("{message}") })
+}
+
 /// The backends this build can name (`cpu`, `cuda`, `auto`, `cuda-host`).
 #[pyfunction]
 fn backends<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -624,6 +632,7 @@ fn _neurotwin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Connectome>()?;
     m.add_function(wrap_pyfunction!(run_all, m)?)?;
     m.add_function(wrap_pyfunction!(backends, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
     m.add("SimulationError", m.py().get_type::<SimulationError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

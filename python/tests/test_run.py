@@ -308,3 +308,12 @@ def test_a_connectome_written_from_python_runs_like_the_bundled_one(tmp_path):
     b = neurotwin.run(neurotwin.Scenario.from_string(from_file, tmp_path / "touch.toml"))
     assert b.neuron_names == a.neuron_names
     assert np.array_equal(a.spike_times_ms, b.spike_times_ms) and np.array_equal(a.spike_neurons, b.spike_neurons)
+
+
+def test_a_rust_panic_arrives_as_a_runtime_error_and_the_module_keeps_working():
+    from neurotwin import _neurotwin
+
+    with pytest.raises(RuntimeError, match="internal error in neurotwin .*a bug.*: boom 42") as e:
+        _neurotwin._panic_for_test("boom 42")
+    assert not isinstance(e.value, neurotwin.SimulationError)
+    assert neurotwin.run(neurotwin.Scenario.from_string(short_touch(10.0))).steps == 100
