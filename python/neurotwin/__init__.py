@@ -16,7 +16,6 @@ same scenario, seed and backend.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
@@ -122,31 +121,12 @@ class Connectome:
         return repr(self._inner)
 
 
-def _toml_value(v: Any, where: str) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise ScenarioError(f"{where}: {v!r} is not a finite number")
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a JSON string literal is a valid TOML basic string
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x, f"{where}[{i}]") for i, x in enumerate(v)) + "]"
-    if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(x, f'{where}.{k}')}" for k, x in v.items()) + " }"
-    raise ScenarioError(f"{where}: a {type(v).__name__} cannot be written in a scenario (use str, int, float, "
-                        "bool, list or dict)")
-
-
 def _json(where: str, v: Any) -> str:
     """`v` as JSON for the Rust side, refusing what TOML cannot hold (None, NaN, infinities)."""
     try:
         return json.dumps(v, allow_nan=False, default=_not_toml(where))
     except ValueError as e:
-        raise ScenarioError(f"{where}: {e}") from None
+        raise ScenarioError(f"{where}: {e} (only finite numbers can be written)") from None
 
 
 def _not_toml(where: str):
@@ -155,36 +135,6 @@ def _not_toml(where: str):
             return o.tolist()
         raise ScenarioError(f"{where}: a {type(o).__name__} cannot be written in a scenario")
     return fail
-
-
-def _key(k: Any) -> str:
-    if not isinstance(k, str):
-        raise ScenarioError(f"scenario keys must be strings, got {k!r}")
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
-
-
-def _toml_from_dict(d: Mapping[str, Any]) -> str:
-    """The TOML text of a scenario dict: top-level scalars first, then one [table] per dict and [[table]] per
-    list of dicts, nested tables inline."""
-    lines: List[str] = []
-    tables: List[str] = []
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            tables.append(f"\n[{_key(k)}]")
-            for k2, v2 in v.items():
-                if isinstance(v2, list) and v2 and all(isinstance(x, Mapping) for x in v2):
-                    for item in v2:
-                        tables.append(f"\n[[{_key(k)}.{_key(k2)}]]")
-                        tables += [f"{_key(k3)} = {_toml_value(v3, f'{k}.{k2}.{k3}')}" for k3, v3 in item.items()]
-                else:
-                    tables.append(f"{_key(k2)} = {_toml_value(v2, f'{k}.{k2}')}")
-        elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
-            for item in v:
-                tables.append(f"\n[[{_key(k)}]]")
-                tables += [f"{_key(k2)} = {_toml_value(v2, f'{k}.{k2}')}" for k2, v2 in item.items()]
-        else:
-            lines.append(f"{_key(k)} = {_toml_value(v, k)}")
-    return "\n".join(lines + tables) + "\n"
 
 
 class Scenario:
@@ -218,7 +168,9 @@ class Scenario:
     def from_dict(cls, d: Mapping[str, Any], path: Union[str, Path, None] = None) -> "Scenario":
         """The scenario given as a dict with the TOML schema (tables as dicts, arrays of tables as lists of dicts).
         Errors name the field as for a file (the line refers to ``scenario.text``)."""
-        return cls.from_string(_toml_from_dict(d), path)
+        if not isinstance(d, Mapping):
+            raise ScenarioError(f"a scenario is a dict, got {type(d).__name__}")
+        return cls(_neurotwin.Scenario.from_json(_json("scenario", dict(d)), None if path is None else Path(path)))
 
     def with_values(self, values: Mapping[str, Any]) -> "Scenario":
         """A new scenario with keys set, by dotted path: ``{"run.duration_ms": 200.0, "model.tau_m": 10.0}``

@@ -89,6 +89,19 @@ impl Scenario {
         )
     }
 
+    /// The scenario given as JSON text of a table with the TOML schema (what `Scenario.from_dict` sends), written
+    /// as TOML by the `toml` crate and then read like any scenario text.
+    #[staticmethod]
+    #[pyo3(signature = (json, path=None))]
+    fn from_json(py: Python<'_>, json: &str, path: Option<PathBuf>) -> PyResult<Self> {
+        let value = json_to_toml("scenario", json)?;
+        if !value.is_table() {
+            return Err(ScenarioError::new_err("a scenario is a table (a dict)"));
+        }
+        let text = toml::to_string(&value).map_err(|e| ScenarioError::new_err(format!("scenario: {e}")))?;
+        Self::from_string(py, text, path)
+    }
+
     /// A new scenario with edits applied to this one's TOML and validated like any other: `set` is a list of
     /// (dotted key, JSON value) pairs that set a key (`"run.duration_ms"`, `"model.tau_m"`; tables are created as
     /// needed), `append` a list of (array key, JSON table) pairs that append a table to an array of tables

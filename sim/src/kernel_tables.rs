@@ -60,7 +60,7 @@ impl ModelTable {
     }
 
     /// The parameter arrays in the order of the model kernel's `params` (`nt_model_args::params[j]`; each
-    /// `cuda/<unit>.cu` names its arrays by index; kernel: [`ModelKind::kernel`]).
+    /// `cuda/<unit>.cu` names its arrays by index; kernel: [`ModelKind::step_kernel`]).
     pub(crate) fn args(&self) -> Vec<ParamArray> {
         use ParamArray::{F64, U32};
         match self {

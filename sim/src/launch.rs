@@ -126,17 +126,6 @@ impl ModelKind {
         }
     }
 
-    /// The model's update kernel alone (step 5).
-    pub fn kernel(self) -> &'static KernelFn<ModelArgs> {
-        match self {
-            ModelKind::LifExp => &packs::LIF_EXP_UPDATE,
-            ModelKind::LifDelta => &packs::LIF_DELTA_UPDATE,
-            ModelKind::Izhikevich => &packs::IZHIKEVICH_UPDATE,
-            ModelKind::Adex => &packs::ADEX_UPDATE,
-            ModelKind::Graded => &packs::GRADED_UPDATE,
-        }
-    }
-
     /// Whether the model emits spikes (all but `graded`).
     pub fn is_spiking(self) -> bool {
         self != ModelKind::Graded
