@@ -1,0 +1,286 @@
+//! `RunResult` and `run_all`: simulating a prepared scenario with the GIL released, Ctrl-C and progress.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use neurotwin_scenarios::BackendKind;
+use neurotwin_scenarios::runner::{PreparedPoint, PreparedScenario, simulate_with, summarize, trial_seed};
+use neurotwin_sim::SimRecording;
+use numpy::{IntoPyArray, PyArray1, PyArray2};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::scenario::Scenario;
+use crate::{SimulationError, detached};
+
+/// One finished run: spikes, spike counts, sampled state, rate traces and the summary.
+#[pyclass(module = "neurotwin._neurotwin", frozen)]
+pub(crate) struct RunResult {
+    rec: SimRecording,
+    names: Vec<String>,
+    cell_types: Vec<String>,
+    summary_json: String,
+    sweep_value: Option<String>,
+    trial: u32,
+    seed: u64,
+    population: String,
+}
+
+#[pymethods]
+impl RunResult {
+    /// Spike times in ms (float64; a spike detected in step s is stamped (s + 1) · dt, as NEST does).
+    #[getter]
+    fn spike_times_ms<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.rec.spike_times_ms().into_pyarray(py)
+    }
+
+    /// The neuron of each spike (uint32, index into `neuron_names`).
+    #[getter]
+    fn spike_neurons<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        PyArray1::from_slice(py, &self.rec.spike_neurons)
+    }
+
+    /// The simulation step of each spike (uint64).
+    #[getter]
+    fn spike_steps<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        PyArray1::from_slice(py, &self.rec.spike_steps)
+    }
+
+    /// Spikes per neuron over the whole run (uint64, one entry per neuron).
+    #[getter]
+    fn spike_counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        PyArray1::from_slice(py, &self.rec.spike_counts)
+    }
+
+    /// Neuron names (empty strings where the connectome has none).
+    #[getter]
+    fn neuron_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    /// Cell type of each neuron (empty where unknown).
+    #[getter]
+    fn cell_types(&self) -> Vec<String> {
+        self.cell_types.clone()
+    }
+
+    /// Number of neurons.
+    #[getter]
+    fn n_neurons(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Time step (ms).
+    #[getter]
+    fn dt_ms(&self) -> f64 {
+        self.rec.dt_ms
+    }
+
+    /// Steps simulated.
+    #[getter]
+    fn steps(&self) -> u64 {
+        self.rec.steps
+    }
+
+    /// Simulated time (ms).
+    #[getter]
+    fn duration_ms(&self) -> f64 {
+        self.rec.duration_ms()
+    }
+
+    /// The seed of this run (the scenario's for trial 0, a counter-based derivation for later trials).
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The trial index.
+    #[getter]
+    fn trial(&self) -> u32 {
+        self.trial
+    }
+
+    /// The swept value of this run as written in the scenario, or None without a sweep.
+    #[getter]
+    fn sweep_value(&self) -> Option<String> {
+        self.sweep_value.clone()
+    }
+
+    /// The sampled state: {variable: (times_ms [T], neurons [K], values [T × K])} (float64, uint32, float64).
+    #[getter]
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for t in &self.rec.state {
+            let k = t.neurons.len();
+            let rows: Vec<Vec<f64>> =
+                if k == 0 { Vec::new() } else { t.values.chunks(k).map(<[f64]>::to_vec).collect() };
+            let values = if rows.is_empty() {
+                numpy::PyArray2::zeros(py, [t.times_ms.len(), k], false)
+            } else {
+                PyArray2::from_vec2(py, &rows).map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+            };
+            let entry = (PyArray1::from_slice(py, &t.times_ms), PyArray1::from_slice(py, &t.neurons), values);
+            d.set_item(&t.var, entry)?;
+        }
+        Ok(d)
+    }
+
+    /// Rate traces per group: {group: (bin_ms, rate_hz [bins])} (spikes per neuron per second in each bin).
+    #[getter]
+    fn rates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for r in &self.rec.rates {
+            d.set_item(&r.group, (r.bin_ms, PyArray1::from_slice(py, &r.rate_hz)))?;
+        }
+        Ok(d)
+    }
+
+    /// The run's summary (what `summary.json` holds) as JSON text; `neurotwin.RunResult.summary` parses it.
+    #[getter]
+    fn summary_json(&self) -> &str {
+        &self.summary_json
+    }
+
+    /// Writes the spikes as a SONATA spike file (HDF5), as `neurotwin run` writes `spikes.h5`.
+    fn to_sonata(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        detached(py, || {
+            neurotwin_sim::output::write_sonata_spikes(&path, &self.population, &self.rec)
+                .map_err(|e| SimulationError::new_err(e.to_string()))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RunResult({} neurons, {} ms, {} spikes, trial {})",
+            self.names.len(),
+            self.rec.duration_ms(),
+            self.rec.spike_neurons.len(),
+            self.trial
+        )
+    }
+}
+
+/// Every (sweep point, trial) of `scenario`, simulated on `backend` with `threads` worker threads (None: the
+/// scenario's `run.threads`), in (point, trial) order, with the GIL released. Ctrl-C (SIGINT) stops the runs
+/// within 256 steps and raises `KeyboardInterrupt`: the calling thread takes the GIL every 50 ms to let Python see
+/// its signals while the simulation runs on another thread, and then calls `callback(steps_done, steps_total)` (if
+/// given, when the count changed; once more at the end) — summed over every run, for a notebook's progress bar.
+/// `progress` shows the terminal bar on stderr instead (single runs only).
+#[pyfunction]
+#[pyo3(signature = (scenario, backend="cpu", threads=None, progress=false, callback=None))]
+pub(crate) fn run_all(
+    py: Python<'_>,
+    scenario: &Scenario,
+    backend: &str,
+    threads: Option<usize>,
+    progress: bool,
+    callback: Option<Py<PyAny>>,
+) -> PyResult<Vec<RunResult>> {
+    let kind: BackendKind = backend.parse().map_err(|e: String| PyValueError::new_err(e))?;
+    let prepared = scenario.prepared.clone();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let steps_done = Arc::new(AtomicU64::new(0));
+    let total: u64 = prepared.points.iter().map(|p| p.run.setup.steps).sum::<u64>() * u64::from(prepared.trials);
+    let simulate = || {
+        let PreparedScenario { points, trials, sweep_param, .. } = &*prepared;
+        let trials = *trials;
+        let threads = neurotwin_sim::trials_at_once(kind, threads.unwrap_or(points[0].run.threads));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| SimulationError::new_err(format!("thread pool: {e}")))?;
+        let jobs: Vec<(usize, u32)> = (0..points.len()).flat_map(|p| (0..trials).map(move |t| (p, t))).collect();
+        let single = jobs.len() == 1;
+        pool.install(|| {
+            use rayon::prelude::*;
+            jobs.par_iter()
+                .map(|&(p, t)| {
+                    let opts = neurotwin_sim::RunOptions {
+                        progress: progress && single,
+                        label: points[p].run.name.clone(),
+                        cancel: Some(cancel.clone()),
+                        steps_done: Some(steps_done.clone()),
+                    };
+                    run_one(&points[p], sweep_param.clone(), t, kind, &opts)
+                })
+                .collect::<PyResult<Vec<_>>>()
+        })
+    };
+    let mut interrupt: Option<PyErr> = None;
+    let mut reported = u64::MAX;
+    // Calls the callback when the count changed; a failing callback stops the runs like Ctrl-C.
+    let mut report = |py: Python<'_>, interrupt: &mut Option<PyErr>| {
+        let done = steps_done.load(Ordering::Relaxed).min(total);
+        if let Some(cb) = &callback
+            && done != reported
+            && interrupt.is_none()
+        {
+            reported = done;
+            if let Err(e) = cb.call1(py, (done, total)) {
+                cancel.store(true, Ordering::Relaxed);
+                *interrupt = Some(e);
+            }
+        }
+    };
+    let results = detached(py, || {
+        std::thread::scope(|s| {
+            let worker = s.spawn(|| catch_unwind(AssertUnwindSafe(simulate)));
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(50));
+                Python::attach(|py| {
+                    if interrupt.is_none()
+                        && let Err(e) = py.check_signals()
+                    {
+                        cancel.store(true, Ordering::Relaxed);
+                        interrupt = Some(e);
+                    }
+                    report(py, &mut interrupt);
+                });
+            }
+            match worker.join() {
+                Ok(Ok(r)) => r,
+                Ok(Err(p)) | Err(p) => std::panic::resume_unwind(p),
+            }
+        })
+    });
+    if results.is_ok() {
+        report(py, &mut interrupt);
+    }
+    match interrupt {
+        Some(e) => Err(e),
+        None => results,
+    }
+}
+
+fn run_one(
+    point: &PreparedPoint,
+    sweep_param: Option<String>,
+    trial: u32,
+    kind: BackendKind,
+    opts: &neurotwin_sim::RunOptions,
+) -> PyResult<RunResult> {
+    let run = &point.run;
+    let seed = trial_seed(run.setup.seed, trial);
+    let started = Instant::now();
+    let (rec, exponent, backend) =
+        simulate_with(kind, run, seed, opts).map_err(|e| SimulationError::new_err(e.to_string()))?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let summary =
+        summarize(run, &rec, sweep_param, point.value.clone(), trial, seed, backend, exponent, wall_s, Path::new(""));
+    let summary_json = serde_json::to_string(&summary).map_err(|e| SimulationError::new_err(e.to_string()))?;
+    let net = &run.setup.network;
+    Ok(RunResult {
+        names: net.neurons.iter().map(|n| n.name.clone()).collect(),
+        cell_types: net.neurons.iter().map(|n| n.cell_type.clone()).collect(),
+        summary_json,
+        sweep_value: point.value.clone(),
+        trial,
+        seed,
+        population: run.name.clone(),
+        rec,
+    })
+}
