@@ -1,10 +1,9 @@
 //! `neurotwin` command-line interface.
 
-mod cli;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use neurotwin::cli;
 
 fn main() -> ExitCode {
     // Like any Unix filter: `neurotwin inspect X | head` ends quietly when the reader closes the pipe

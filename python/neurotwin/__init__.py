@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _neurotwin
-from ._neurotwin import ScenarioError, SimulationError, __version__
+from ._neurotwin import CommandFailed, ScenarioError, SimulationError, __version__
 
-__all__ = ["Connectome", "Scenario", "RunResult", "run", "run_all", "ScenarioError", "SimulationError",
-           "__version__"]
+__all__ = ["Connectome", "GeneratedNetwork", "Scenario", "RunResult", "run", "run_all", "compare", "fit", "segment",
+           "CommandResult", "ScenarioError", "SimulationError", "CommandFailed", "__version__"]
 
 
 def _table(columns: Dict[str, Any]):
@@ -63,6 +63,26 @@ class Connectome:
     def from_hdf5(cls, path: Union[str, Path]) -> "Connectome":
         """A connectome in neurotwin's HDF5 format (``neurotwin import ... -o file.h5``)."""
         return cls(_neurotwin.Connectome.from_hdf5(Path(path)))
+
+    @classmethod
+    def from_sonata(cls, circuit_config: Union[str, Path]) -> "Connectome":
+        """The circuit of a SONATA ``circuit_config.json``: every node and edge population it lists, as
+        ``neurotwin inspect`` reads it. Neurons are named ``<population>:<node_id>`` and numbered in the order of
+        the config's ``nodes`` list; one SONATA edge is one connection (``count`` = its ``nsyns``, 1 when absent;
+        ``weight`` = ``syn_weight`` where given). Errors name the file (``ScenarioError``)."""
+        return cls(_neurotwin.Connectome.from_sonata(Path(circuit_config)))
+
+    @staticmethod
+    def generate(kind: str, seed: int = 1, dt_ms: float = 0.1, **params: Any) -> "GeneratedNetwork":
+        """A benchmark network built by generator ``kind``, exactly as a scenario's
+        ``[network] generator = { kind = ..., ... }`` builds it: ``cuba`` (Vogels & Abbott 2005), ``brunel``
+        (Brunel 2000, delta synapses), ``pd14`` (Potjans & Diesmann 2014) or ``flybrain`` (fly-brain statistics).
+        ``params`` are that table's keys (e.g. ``order=50, g=5.0`` for brunel; every key has the published
+        default); ``seed`` is the connectivity seed (a scenario's ``[network] seed``, default its ``run.seed``,
+        1) and ``dt_ms`` the time step (ms) delays are rounded to. An unknown ``kind`` or key, or a value of the
+        wrong type, raises ``ScenarioError`` naming it."""
+        return GeneratedNetwork(_neurotwin.GeneratedNetwork.generate(kind, _json(f"generator {kind}", params),
+                                                                     seed, dt_ms))
 
     @property
     def name(self) -> str:
@@ -116,6 +136,96 @@ class Connectome:
     def strongly_connected_components(self, include_gap: bool = False) -> Dict[str, Any]:
         """Count, largest size, singletons and the ten largest sizes of the strongly connected components."""
         return json.loads(self._inner.scc_json(include_gap))
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+class GeneratedNetwork:
+    """A benchmark network from ``Connectome.generate``, already compiled (delays in whole steps of ``dt_ms``,
+    receptor channels ``exc`` and ``inh``)."""
+
+    __slots__ = ("_inner", "_meta")
+
+    #: Largest synapse table ``synapses`` builds (bytes, estimated at 48 B per synapse); see ``synapse_table``.
+    MAX_TABLE_BYTES = 4e9
+
+    def __init__(self, inner: "_neurotwin.GeneratedNetwork") -> None:
+        self._inner = inner
+        self._meta: Dict[str, Any] = json.loads(inner.meta_json)
+
+    @property
+    def kind(self) -> str:
+        """The generator (``cuba``, ``brunel``, ``pd14``, ``flybrain``)."""
+        return self._inner.kind
+
+    @property
+    def seed(self) -> int:
+        """The connectivity seed."""
+        return self._inner.seed
+
+    @property
+    def dt_ms(self) -> float:
+        """The time step (ms) the delays are whole multiples of."""
+        return self._inner.dt_ms
+
+    @property
+    def n_neurons(self) -> int:
+        return self._inner.n_neurons
+
+    @property
+    def n_synapses(self) -> int:
+        """Chemical synapses (multapses counted one by one)."""
+        return self._inner.n_synapses
+
+    @property
+    def populations(self) -> List[Dict[str, Any]]:
+        """Populations in neuron order: ``name``, ``start``, ``stop`` (neuron indices ``start <= i < stop``),
+        ``params`` (the neuron parameters as a dict: ``model`` and its fields, in the model's units: ms, mV, pA,
+        pF, nS) and ``v_init`` (the initial-potential distribution, mV)."""
+        return [dict(p) for p in self._meta["populations"]]
+
+    @property
+    def background(self) -> List[Dict[str, Any]]:
+        """External input per population: ``poisson`` (``rate_hz``, ``weight`` in the model's synaptic unit,
+        ``receptor``) or ``dc`` (``amplitude_pa``); ``population`` indexes ``populations``."""
+        return [dict(b) for b in self._meta["background"]]
+
+    @property
+    def expected_rate_hz(self) -> Optional[float]:
+        """Mean firing rate over all neurons (Hz) that peer simulators measured for this configuration, or None
+        when none has (``expected_rate_source`` says where it comes from)."""
+        e = self._meta["expected_rate_hz"]
+        return None if e is None else float(e[0])
+
+    @property
+    def expected_rate_source(self) -> Optional[str]:
+        """The source of ``expected_rate_hz`` (None with it)."""
+        e = self._meta["expected_rate_hz"]
+        return None if e is None else str(e[1])
+
+    @property
+    def synapses(self):
+        """The synapse table (``synapse_table()`` with the default limit)."""
+        return self.synapse_table()
+
+    def synapse_table(self, max_bytes: float = MAX_TABLE_BYTES):
+        """The synapses in matrix order (by presynaptic neuron): columns ``pre``, ``post`` (uint32 neuron index),
+        ``weight`` (float32, signed, in the model's synaptic unit: mV for brunel's ``lif_delta``, pA for
+        ``lif_exp``), ``delay_ms`` (float64) and ``receptor`` (``exc`` / ``inh``; a pandas categorical in a
+        DataFrame, a NumPy str array in the dict). A pandas DataFrame when pandas is installed, else a dict of
+        arrays. Raises ``ValueError`` with the estimate when the table would take more than ``max_bytes``
+        (about 48 B per synapse)."""
+        cols = self._inner.synapse_columns(float(max_bytes))
+        codes, names = cols.pop("receptor_code"), cols.pop("receptors")
+        try:
+            import pandas as pd
+        except ImportError:
+            import numpy as np
+            cols["receptor"] = np.asarray(names)[codes]
+            return cols
+        cols["receptor"] = pd.Categorical.from_codes(codes, categories=names)
+        return pd.DataFrame(cols)
 
     def __repr__(self) -> str:
         return repr(self._inner)
@@ -218,7 +328,9 @@ class Scenario:
 
 
 class RunResult:
-    """One finished run. Arrays are NumPy copies owned by Python: they stay valid after the result is dropped."""
+    """One finished run. Its arrays are read-only NumPy views of the result's own buffers (no copy; writing to one
+    raises ``ValueError``, ``.copy()`` gives a writable array): each array keeps the buffers alive, so arrays stay
+    valid after the result is dropped. Two reads of a property give two views of the same memory."""
 
     __slots__ = ("_inner", "_summary")
 
@@ -289,7 +401,8 @@ class RunResult:
 
     @property
     def state(self):
-        """Sampled state: ``{variable: (times_ms [T], neurons [K], values [T, K])}``."""
+        """Sampled state: ``{variable: (times_ms [T], neurons [K], values [T, K])}``: sample times (ms, float64),
+        neuron indices (uint32) and values (float64, C order, in the variable's unit: mV for ``V_m``)."""
         return self._inner.state
 
     @property
@@ -315,6 +428,20 @@ class RunResult:
     def to_sonata(self, path: Union[str, Path]) -> None:
         """Writes the spikes as a SONATA spike file (HDF5), as ``neurotwin run`` writes ``spikes.h5``."""
         self._inner.to_sonata(Path(path))
+
+    def to_nwb(self, path: Union[str, Path], indicator: str = "GCaMP6s", frame_rate_hz: float = 10.0,
+               noise: bool = False, f0_photons: float = 1000.0, noise_seed: Optional[int] = None,
+               species: Optional[str] = None, sex: Optional[str] = None) -> str:
+        """Writes the run as an NWB 2.x file, as ``neurotwin export nwb`` writes a run folder: the spikes as the
+        units table (seconds) and their simulated ΔF/F through the calcium forward model (``indicator``: GCaMP6s,
+        GCaMP6f, GCaMP7f, GCaMP8m) at ``frame_rate_hz`` (Hz) in ``processing/ophys/DfOverF/dff``; with ``noise``,
+        shot noise for ``f0_photons`` resting photons per frame (seed ``noise_seed``, default the run's seed).
+        ``species`` (Latin binomial) and ``sex`` go to ``/general/subject``. Returns the CLI's one-line account."""
+        summary = self.summary
+        return _neurotwin.write_nwb(Path(path), self.neuron_names, self.spike_times_ms.tolist(),
+                                    self.spike_neurons.tolist(), str(summary.get("scenario", "")),
+                                    self._inner.summary_json, indicator, float(frame_rate_hz), bool(noise),
+                                    float(f0_photons), noise_seed, species, sex)
 
     def __repr__(self) -> str:
         return repr(self._inner)
@@ -367,3 +494,86 @@ def run(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
         raise ScenarioError(f"{scenario.path}: the scenario makes {n} runs (sweep points × trials); "
                             "use neurotwin.run_all")
     return run_all(scenario, backend, threads, progress)[0]
+
+
+class CommandResult:
+    """A finished ``compare``, ``fit`` or ``segment``: its report as a dict (what the CLI writes as JSON: ``fit``'s
+    ``summary.json``, ``segment``'s ``report.json``, ``compare``'s ``atlas_summary.json`` or one entry per recording
+    with its comparison), the output folder and the files written there."""
+
+    __slots__ = ("command", "out_dir", "files", "report")
+
+    def __init__(self, command: str, out_dir: Path, files: List[Path], report: Any) -> None:
+        self.command = command
+        self.out_dir = Path(out_dir)
+        self.files = [Path(f) for f in files]
+        self.report = report
+
+    def __repr__(self) -> str:
+        return f"CommandResult({self.command!r}, out_dir={str(self.out_dir)!r}, {len(self.files)} files)"
+
+
+def _flag_value(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(x) for x in v)
+    return str(v)
+
+
+def _cli_args(command: str, positional: List[Any], options: Mapping[str, Any]) -> List[str]:
+    """The CLI's argument list: ``key=value`` becomes ``--key value`` (underscores as dashes), True a bare flag,
+    False or None nothing, a list ``a,b,c``."""
+    args = [command] + [str(p) for p in positional if p is not None]
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        else:
+            args += [flag, _flag_value(value)]
+    return args
+
+
+def _run_command(args: List[str]) -> CommandResult:
+    command, out_dir, files, report = _neurotwin.run_cli_command(args)
+    return CommandResult(command, out_dir, files, json.loads(report))
+
+
+def _scenario_path(scenario: Union[str, Path, Scenario]) -> Path:
+    """The file of ``scenario``: a path, or a ``Scenario`` read from a file whose text it still is."""
+    if isinstance(scenario, Scenario):
+        p = scenario.path
+        if not p.is_file() or p.read_text() != scenario.text:
+            raise ScenarioError(f"{p}: this command reads the scenario from its file, and the Scenario is not the "
+                                "file's text (it was built or edited in Python): write scenario.text to a .toml file "
+                                "beside the data it names and pass that path")
+        return p
+    return Path(scenario)
+
+
+def compare(scenario: Union[str, Path, Scenario, None] = None, **options: Any) -> CommandResult:
+    """``neurotwin compare``: the scenario's model against real data as its ``[compare]`` section says (a
+    propagation atlas, or calcium recordings), or a finished run (``sim=RUN_FOLDER, recording=FILE``) against a
+    recording. ``options`` are the CLI's flags as keywords (``out``, ``backend``, ``format``, ``series``,
+    ``labels``, ``nan_policy``, ``indicator``, ``overwrite``; see ``neurotwin compare --help``). Writes the same
+    output folder as the CLI and returns its report; errors carry the CLI's message (``ScenarioError`` for a
+    located scenario error, ``ValueError`` for a flag, ``CommandFailed`` otherwise)."""
+    positional = [] if scenario is None else [_scenario_path(scenario)]
+    return _run_command(_cli_args("compare", positional, options))
+
+
+def fit(scenario: Union[str, Path, Scenario], **options: Any) -> CommandResult:
+    """``neurotwin fit``: calibrates a twin on data (a scenario with a ``[fit]`` section) by gradient descent,
+    cross-validated against baselines. ``options`` are the CLI's flags as keywords (``out``, ``threads``,
+    ``backend``, ``overwrite``). Returns the report (``summary.json``; ``fitted_params.json`` is in ``files``)."""
+    return _run_command(_cli_args("fit", [_scenario_path(scenario)], options))
+
+
+def segment(volume: Union[str, Path], out: Union[str, Path], **options: Any) -> CommandResult:
+    """``neurotwin segment``: EM volume (HDF5 or Zarr) → boundary map → segmentation → synapses → connectome,
+    scored with VOI, adapted Rand and synapse F1 when ``ground_truth`` is given. ``options`` are the CLI's flags as
+    keywords (``raw_dataset``, ``boundary``, ``ground_truth``, ``thresholds=[0.3, 0.5]``, ``block``, ``chunk``,
+    ``voxel_size``, ``synapses``, ``gt_synapses``, ``min_neuron_voxels``, ``synapse_radius`` (nm), ``cnn``,
+    ``cnn_backend``, ``config``, ``overwrite``). Returns the report (``report.json``: scores, segments, synapses);
+    ``Connectome.from_hdf5(result.out_dir / "connectome.h5")`` reads the connectome it wrote."""
+    return _run_command(_cli_args("segment", [volume], dict(options, out=out)))

@@ -9,6 +9,7 @@
 //!   (file, line, field); a simulation error is a `neurotwin.SimulationError` (a `RuntimeError`);
 //! - no Rust panic crosses into Python: a panic becomes a `RuntimeError` saying it is a bug, with its message.
 
+mod commands;
 mod connectome;
 mod run;
 mod scenario;
@@ -62,11 +63,15 @@ fn _neurotwin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scenario::Scenario>()?;
     m.add_class::<run::RunResult>()?;
     m.add_class::<connectome::Connectome>()?;
+    m.add_class::<connectome::GeneratedNetwork>()?;
     m.add_function(wrap_pyfunction!(run::run_all, m)?)?;
     m.add_function(wrap_pyfunction!(backends, m)?)?;
+    m.add_function(wrap_pyfunction!(commands::run_cli_command, m)?)?;
+    m.add_function(wrap_pyfunction!(commands::write_nwb, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add("ScenarioError", m.py().get_type::<ScenarioError>())?;
     m.add("SimulationError", m.py().get_type::<SimulationError>())?;
+    m.add("CommandFailed", m.py().get_type::<commands::CommandFailed>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

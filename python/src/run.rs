@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use neurotwin_scenarios::BackendKind;
 use neurotwin_scenarios::runner::{PreparedPoint, PreparedScenario, simulate_with, summarize, trial_seed};
 use neurotwin_sim::SimRecording;
-use numpy::{IntoPyArray, PyArray1, PyArray2};
+use numpy::ndarray::{ArrayView, ArrayView1, ArrayView2, Dimension};
+use numpy::prelude::*;
+use numpy::{Element, PyArray, PyArray1, PyArray2, npyffi};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -17,10 +19,13 @@ use pyo3::types::PyDict;
 use crate::scenario::Scenario;
 use crate::{SimulationError, detached};
 
-/// One finished run: spikes, spike counts, sampled state, rate traces and the summary.
+/// One finished run: spikes, spike counts, sampled state, rate traces and the summary. Its arrays are read-only
+/// NumPy views of the buffers held here (no copy), each keeping this object alive as its `base`.
 #[pyclass(module = "neurotwin._neurotwin", frozen)]
 pub(crate) struct RunResult {
     rec: SimRecording,
+    /// `rec.spike_times_ms()`, computed once so that `spike_times_ms` is a view like the other arrays.
+    times_ms: Vec<f64>,
     names: Vec<String>,
     cell_types: Vec<String>,
     summary_json: String,
@@ -30,30 +35,52 @@ pub(crate) struct RunResult {
     population: String,
 }
 
+/// A read-only NumPy array viewing `data` (a buffer of the `RunResult` behind `owner`), with `owner` as its base.
+fn view<'py, T: Element, D: Dimension>(
+    owner: &Bound<'py, RunResult>,
+    data: ArrayView<'_, T, D>,
+) -> Bound<'py, PyArray<T, D>> {
+    // SAFETY: `data` borrows a buffer of the `RunResult` that `owner` holds (its `SimRecording` or `times_ms`).
+    // The pyclass is `frozen` and has no method that mutates, moves or reallocates those `Vec`s, so the buffer
+    // stays at the same address, unchanged, for as long as the Python object lives; the array holds a reference
+    // to `owner` as its base object, so the object (and the buffer) lives at least as long as the array. The
+    // array is made read-only before it is returned, so Python cannot write into the shared, immutable buffer
+    // (NumPy also refuses `setflags(write=True)`: the base exposes no writable buffer).
+    unsafe {
+        let a = PyArray::borrow_from_array(&data, owner.clone().into_any());
+        (*a.as_array_ptr()).flags &= !npyffi::flags::NPY_ARRAY_WRITEABLE;
+        a
+    }
+}
+
+fn view1<'py, T: Element>(owner: &Bound<'py, RunResult>, data: &[T]) -> Bound<'py, PyArray1<T>> {
+    view(owner, ArrayView1::from(data))
+}
+
 #[pymethods]
 impl RunResult {
     /// Spike times in ms (float64; a spike detected in step s is stamped (s + 1) · dt, as NEST does).
     #[getter]
-    fn spike_times_ms<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.rec.spike_times_ms().into_pyarray(py)
+    fn spike_times_ms<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
+        view1(slf, &slf.get().times_ms)
     }
 
     /// The neuron of each spike (uint32, index into `neuron_names`).
     #[getter]
-    fn spike_neurons<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
-        PyArray1::from_slice(py, &self.rec.spike_neurons)
+    fn spike_neurons<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<u32>> {
+        view1(slf, &slf.get().rec.spike_neurons)
     }
 
     /// The simulation step of each spike (uint64).
     #[getter]
-    fn spike_steps<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
-        PyArray1::from_slice(py, &self.rec.spike_steps)
+    fn spike_steps<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<u64>> {
+        view1(slf, &slf.get().rec.spike_steps)
     }
 
     /// Spikes per neuron over the whole run (uint64, one entry per neuron).
     #[getter]
-    fn spike_counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
-        PyArray1::from_slice(py, &self.rec.spike_counts)
+    fn spike_counts<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<u64>> {
+        view1(slf, &slf.get().rec.spike_counts)
     }
 
     /// Neuron names (empty strings where the connectome has none).
@@ -110,31 +137,29 @@ impl RunResult {
         self.sweep_value.clone()
     }
 
-    /// The sampled state: {variable: (times_ms [T], neurons [K], values [T × K])} (float64, uint32, float64).
+    /// The sampled state: {variable: (times_ms [T], neurons [K], values [T × K])} (float64 ms, uint32 neuron
+    /// index, float64 in the variable's unit; `values` is C-contiguous, row t = sample t).
     #[getter]
-    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    fn state<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let py = slf.py();
         let d = PyDict::new(py);
-        for t in &self.rec.state {
-            let k = t.neurons.len();
-            let rows: Vec<Vec<f64>> =
-                if k == 0 { Vec::new() } else { t.values.chunks(k).map(<[f64]>::to_vec).collect() };
-            let values = if rows.is_empty() {
-                numpy::PyArray2::zeros(py, [t.times_ms.len(), k], false)
-            } else {
-                PyArray2::from_vec2(py, &rows).map_err(|e| PyRuntimeError::new_err(e.to_string()))?
-            };
-            let entry = (PyArray1::from_slice(py, &t.times_ms), PyArray1::from_slice(py, &t.neurons), values);
-            d.set_item(&t.var, entry)?;
+        for t in &slf.get().rec.state {
+            let shape = (t.times_ms.len(), t.neurons.len());
+            let values = ArrayView2::from_shape(shape, &t.values).map_err(|e| {
+                PyRuntimeError::new_err(format!("state `{}`: {} values for {shape:?}: {e}", t.var, t.values.len()))
+            })?;
+            let values: Bound<'py, PyArray2<f64>> = view(slf, values);
+            d.set_item(&t.var, (view1(slf, &t.times_ms), view1(slf, &t.neurons), values))?;
         }
         Ok(d)
     }
 
     /// Rate traces per group: {group: (bin_ms, rate_hz [bins])} (spikes per neuron per second in each bin).
     #[getter]
-    fn rates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for r in &self.rec.rates {
-            d.set_item(&r.group, (r.bin_ms, PyArray1::from_slice(py, &r.rate_hz)))?;
+    fn rates<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(slf.py());
+        for r in &slf.get().rec.rates {
+            d.set_item(&r.group, (r.bin_ms, view1(slf, &r.rate_hz)))?;
         }
         Ok(d)
     }
@@ -281,6 +306,7 @@ fn run_one(
         trial,
         seed,
         population: run.name.clone(),
+        times_ms: rec.spike_times_ms(),
         rec,
     })
 }

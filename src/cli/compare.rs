@@ -57,9 +57,44 @@ pub struct CompareArgs {
     pub overwrite: bool,
 }
 
+/// What a comparison found: the propagation atlas' report, or one result per recording.
+pub enum Compared {
+    Atlas(Box<AtlasReport>),
+    Recordings(Vec<RecordingResult>),
+}
+
+impl Compared {
+    /// The report as JSON, as the output folder holds it: the atlas report (`atlas_summary.json`), or one entry
+    /// per recording with its matching and comparison (`compare_summary.json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Compared::Atlas(r) => serde_json::to_value(r).unwrap_or(serde_json::Value::Null),
+            Compared::Recordings(rs) => serde_json::to_value(rs).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A finished comparison: what it found, the output folder and the files written there.
+pub struct CompareOutcome {
+    pub compared: Compared,
+    pub out_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
 pub fn compare(a: CompareArgs) -> anyhow::Result<()> {
+    let o = compare_outcome(&a)?;
+    match &o.compared {
+        Compared::Atlas(r) => print_atlas(r),
+        Compared::Recordings(rs) => print_recordings(rs),
+    }
+    print_outputs(&o.files);
+    Ok(())
+}
+
+/// Runs the comparison `a` asks for and publishes its outputs (printing nothing but progress and notes).
+pub fn compare_outcome(a: &CompareArgs) -> anyhow::Result<CompareOutcome> {
     if let Some(run_dir) = &a.sim {
-        return compare_run(&a, run_dir);
+        return compare_run(a, run_dir);
     }
     let scenario = a.scenario.clone().context("give a scenario file, or --sim RUN --recording FILE")?;
     let file = read(&scenario)?;
@@ -82,18 +117,15 @@ pub fn compare(a: CompareArgs) -> anyhow::Result<()> {
             let files =
                 write_report(run_dir.staging(), &report).with_context(|| format!("writing {}", out.display()))?;
             let files = publish(run_dir, &files)?;
-            print_atlas(&report);
-            print_outputs(&files);
-            Ok(())
+            Ok(CompareOutcome { compared: Compared::Atlas(Box::new(report)), out_dir: out, files })
         }
         "recording" => {
             let run_dir = open_out(&out, inputs, a.overwrite, &[])?;
             let results = run_recording_compare(&file, a.backend, true)?;
             let files = write_recording_report(run_dir.staging(), &results)?;
             let files = publish(run_dir, &files)?;
-            print_recordings(&results);
-            print_outputs(&files);
-            Ok(())
+            print_notes(&results);
+            Ok(CompareOutcome { compared: Compared::Recordings(results), out_dir: out, files })
         }
         other => bail!(
             "{}: [compare] kind `{other}` is not supported (use \"propagation-atlas\" or \"recording\")",
@@ -164,7 +196,7 @@ fn first_run_below(dir: &Path) -> Option<PathBuf> {
 }
 
 /// `--sim RUN --recording FILE`: a finished run against a recording.
-fn compare_run(a: &CompareArgs, run_dir: &Path) -> anyhow::Result<()> {
+fn compare_run(a: &CompareArgs, run_dir: &Path) -> anyhow::Result<CompareOutcome> {
     let Some(recording) = &a.recording else { bail!("--sim needs --recording FILE") };
     let Some(format) = RecordingFormat::parse(&a.format) else {
         bail!("--format `{}`: use nwb, plain-h5, csv or flavell", a.format)
@@ -211,9 +243,8 @@ fn compare_run(a: &CompareArgs, run_dir: &Path) -> anyhow::Result<()> {
     let out_dir = open_out(&out, inputs, a.overwrite, &[])?;
     let files = write_recording_report(out_dir.staging(), &results)?;
     let files = publish(out_dir, &files)?;
-    print_recordings(&results);
-    print_outputs(&files);
-    Ok(())
+    print_notes(&results);
+    Ok(CompareOutcome { compared: Compared::Recordings(results), out_dir: out, files })
 }
 
 fn print_outputs(files: &[PathBuf]) {
@@ -239,7 +270,6 @@ fn print_notes(results: &[RecordingResult]) {
 }
 
 fn print_recordings(results: &[RecordingResult]) {
-    print_notes(results);
     let f = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:+.3}"));
     let header =
         ["recording", "matched", "median r", "corr-matrix r", "corr-matrix Spearman", "AVA~reversal r (lagged peak)"];

@@ -87,14 +87,44 @@ fn read_summary(dir: &Path) -> anyhow::Result<serde_json::Value> {
     }
 }
 
+/// A run to export: what `neurotwin run` wrote in its folder, or a Python `RunResult` holds.
+pub struct RunSpikes {
+    /// Neuron names (blank names become `node<i>`).
+    pub names: Vec<String>,
+    /// Spike times per neuron (ms).
+    pub times_ms: Vec<Vec<f64>>,
+    /// SONATA population name.
+    pub population: String,
+    /// The run's summary (`summary.json`): `duration_ms`, `dt_ms`, `seed`, `scenario`, `model` are read.
+    pub summary: serde_json::Value,
+    /// Where the run came from, for the file's description (a folder, or "Python").
+    pub source: String,
+    /// When the run wrote its spikes (ISO 8601), the session's start time.
+    pub started: String,
+}
+
+/// How to export: the flags of `neurotwin export nwb` other than the run and the output file.
+pub struct NwbOptions {
+    pub indicator: String,
+    pub frame_rate_hz: f64,
+    pub noise: bool,
+    pub f0_photons: f64,
+    pub noise_seed: Option<u64>,
+    pub species: Option<String>,
+    pub sex: Option<String>,
+}
+
 fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
-    let Some(indicator_name) = canonical_indicator(&a.indicator) else {
-        bail!("--indicator `{}`: presets are {}", a.indicator, PRESET_NAMES.join(", "))
+    let opts = NwbOptions {
+        indicator: a.indicator.clone(),
+        frame_rate_hz: a.frame_rate_hz,
+        noise: a.noise,
+        f0_photons: a.f0_photons,
+        noise_seed: a.noise_seed,
+        species: a.species.clone(),
+        sex: a.sex.clone(),
     };
-    let indicator = IndicatorParams::preset(indicator_name).context("indicator preset")?;
-    if !(a.frame_rate_hz.is_finite() && a.frame_rate_hz > 0.0) {
-        bail!("--frame-rate-hz {}: must be a positive rate in Hz", a.frame_rate_hz);
-    }
+    check_nwb_options(&opts)?;
     let dir = &a.run_dir;
     super::compare::check_run_folder("run folder", dir)?;
     // The export reads the run's files: it must not replace one of them (e.g. -o RUN/spikes.h5).
@@ -104,20 +134,50 @@ fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
     }
     inputs.check_output(&a.out, "file with -o")?;
     let spikes = read_run_spikes(dir)?;
-    let summary = read_summary(dir)?;
-    let spath = dir.join("summary.json");
+    let started = std::fs::metadata(dir.join("spikes.h5"))
+        .and_then(|m| m.modified())
+        .map(iso8601)
+        .unwrap_or_else(|_| iso8601(std::time::SystemTime::now()));
+    let run = RunSpikes {
+        names: spikes.names,
+        times_ms: spikes.times_ms,
+        population: spikes.population,
+        summary: read_summary(dir)?,
+        source: dir.display().to_string(),
+        started,
+    };
+    let line = write_run_nwb(&run, &opts, &a.out).with_context(|| format!("exporting the run in {}", dir.display()))?;
+    println!("{line}");
+    Ok(())
+}
+
+/// The indicator preset and the frame rate of `o`, checked before anything is read.
+fn check_nwb_options(o: &NwbOptions) -> anyhow::Result<(&'static str, IndicatorParams)> {
+    let Some(indicator_name) = canonical_indicator(&o.indicator) else {
+        bail!("--indicator `{}`: presets are {}", o.indicator, PRESET_NAMES.join(", "))
+    };
+    let indicator = IndicatorParams::preset(indicator_name).context("indicator preset")?;
+    if !(o.frame_rate_hz.is_finite() && o.frame_rate_hz > 0.0) {
+        bail!("--frame-rate-hz {}: must be a positive rate in Hz", o.frame_rate_hz);
+    }
+    Ok((indicator_name, indicator))
+}
+
+/// Writes `run` as an NWB 2.x file at `out` (atomically): the spikes as the units table and their simulated ΔF/F
+/// (calcium forward model) as `processing/ophys/DfOverF/dff`. Returns the one-line account the CLI prints.
+pub fn write_run_nwb(run: &RunSpikes, o: &NwbOptions, out: &std::path::Path) -> anyhow::Result<String> {
+    let (indicator_name, indicator) = check_nwb_options(o)?;
+    let summary = &run.summary;
     let field = |k: &str| -> anyhow::Result<f64> {
-        summary[k]
-            .as_f64()
-            .with_context(|| format!("{}: no number `{k}` (is it a neurotwin run summary?)", spath.display()))
+        summary[k].as_f64().with_context(|| format!("summary.json: no number `{k}` (is it a neurotwin run summary?)"))
     };
     let duration_ms = field("duration_ms")?;
     let dt_ms = field("dt_ms")?;
-    let seed = a.noise_seed.or_else(|| summary["seed"].as_u64()).unwrap_or(0);
-    let scenario = summary["scenario"].as_str().unwrap_or(&spikes.population).to_string();
+    let seed = o.noise_seed.or_else(|| summary["seed"].as_u64()).unwrap_or(0);
+    let scenario = summary["scenario"].as_str().unwrap_or(&run.population).to_string();
     let model = summary["model"].as_str().unwrap_or("?").to_string();
 
-    let names: Vec<String> = spikes
+    let names: Vec<String> = run
         .names
         .iter()
         .enumerate()
@@ -125,17 +185,20 @@ fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
         .collect();
     let n = names.len();
     if n == 0 {
-        bail!("{}: the run has no neurons", dir.join("nodes.csv").display());
+        bail!("the run has no neurons");
+    }
+    if run.times_ms.len() != n {
+        bail!("{} spike trains for {n} neurons", run.times_ms.len());
     }
 
     // ΔF/F per neuron (neurons × frames) from the calcium forward model.
-    let imaging = ImagingParams::new(a.frame_rate_hz, a.f0_photons);
+    let imaging = ImagingParams::new(o.frame_rate_hz, o.f0_photons);
     let fm = ForwardModel::new(indicator.clone(), imaging, CALCIUM_DT_MS).context("calcium forward model")?;
     let n_frames = fm.n_frames(duration_ms).context("calcium forward model")?;
     if n_frames == 0 {
         bail!(
             "the run is {duration_ms} ms long: shorter than one frame at {} Hz; raise --frame-rate-hz",
-            a.frame_rate_hz
+            o.frame_rate_hz
         );
     }
     if n_frames < n {
@@ -145,16 +208,16 @@ fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
              accepts, simulate longer or raise --frame-rate-hz"
         );
     }
-    let traces: Vec<Vec<f64>> = if a.noise {
-        let drives: Vec<Drive> = spikes.times_ms.iter().map(|t| Drive::SpikeTimes(t)).collect();
+    let traces: Vec<Vec<f64>> = if o.noise {
+        let drives: Vec<Drive> = run.times_ms.iter().map(|t| Drive::SpikeTimes(t)).collect();
         fm.dff_frames_noisy_batch(&drives, duration_ms, seed, 0).context("calcium forward model (with noise)")?
     } else {
         let rows: Vec<usize> = (0..n).collect();
         let rec = simulated_imaging(
-            &SimulatedActivity::Spikes(&spikes.times_ms),
+            &SimulatedActivity::Spikes(&run.times_ms),
             &names,
             &rows,
-            a.frame_rate_hz,
+            o.frame_rate_hz,
             duration_ms,
             &indicator,
         )
@@ -163,12 +226,8 @@ fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
     };
     let data: Vec<Vec<f64>> = (0..n_frames).map(|k| traces.iter().map(|t| t[k]).collect()).collect();
 
-    let started = std::fs::metadata(dir.join("spikes.h5"))
-        .and_then(|m| m.modified())
-        .map(iso8601)
-        .unwrap_or_else(|_| iso8601(std::time::SystemTime::now()));
-    let noise_text = if a.noise {
-        format!("with shot noise (F0 = {} photons/frame, seed {seed})", a.f0_photons)
+    let noise_text = if o.noise {
+        format!("with shot noise (F0 = {} photons/frame, seed {seed})", o.f0_photons)
     } else {
         "noise-free".to_string()
     };
@@ -177,33 +236,33 @@ fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
         format!(
             "neurotwin simulation of scenario {scenario:?} ({model}, {n} neurons, {duration_ms} ms, dt {dt_ms} ms): \
              simulated spikes and their simulated {indicator_name} ΔF/F at {} Hz ({noise_text}); no animal was recorded",
-            a.frame_rate_hz
+            o.frame_rate_hz
         ),
-        started,
+        run.started.clone(),
     );
     session.experiment_description = Some(format!(
         "Spiking network simulation exported from {} by `neurotwin export nwb`. Times are seconds from the start of \
          the simulation (session_start_time = when the run wrote its spikes).",
-        dir.display()
+        run.source
     ));
     session.keywords = vec!["simulation".into(), "connectome".into(), "neurotwin".into(), "calcium imaging".into()];
     session.generated_by = vec![("neurotwin".into(), env!("CARGO_PKG_VERSION").into())];
-    let elegans = a.species.as_deref().is_some_and(|s| s == "Caenorhabditis elegans" || s == "C. elegans");
+    let elegans = o.species.as_deref().is_some_and(|s| s == "Caenorhabditis elegans" || s == "C. elegans");
     session.subject = SubjectMeta {
         subject_id: scenario.clone(),
         description: format!(
             "no animal: a digital twin simulated by neurotwin (scenario {scenario:?}, population {:?})",
-            spikes.population
+            run.population
         ),
-        species: a.species.clone(),
-        sex: a.sex.clone().unwrap_or_else(|| if elegans { "XX".into() } else { "U".into() }),
+        species: o.species.clone(),
+        sex: o.sex.clone().unwrap_or_else(|| if elegans { "XX".into() } else { "U".into() }),
         ..SubjectMeta::default()
     };
     let content = NwbContent {
         session,
         units: Some(SpikeUnits {
             names: names.clone(),
-            spike_times_s: spikes.times_ms.iter().map(|t| t.iter().map(|x| x * 1e-3).collect()).collect(),
+            spike_times_s: run.times_ms.iter().map(|t| t.iter().map(|x| x * 1e-3).collect()).collect(),
             resolution_s: Some(dt_ms * 1e-3),
             description: format!("spikes simulated by neurotwin (scenario {scenario:?}), one unit per neuron"),
         }),
@@ -212,10 +271,10 @@ fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
             description: format!(
                 "simulated ΔF/F: the spikes of each neuron through neurotwin's calcium forward model ({indicator_name} \
                  kinetics and Hill saturation, frames averaged over {:.4} ms, {noise_text})",
-                1000.0 / a.frame_rate_hz
+                1000.0 / o.frame_rate_hz
             ),
             roi_names: names,
-            rate_hz: a.frame_rate_hz,
+            rate_hz: o.frame_rate_hz,
             start_s: 0.0,
             data,
             indicator: indicator_name.to_string(),
@@ -223,12 +282,11 @@ fn export_nwb(a: &NwbArgs) -> anyhow::Result<()> {
             emission_lambda_nm: 510.0,
         }],
     };
-    write_nwb(&a.out, &content)?;
-    let spikes_total: usize = spikes.times_ms.iter().map(Vec::len).sum();
-    println!(
+    write_nwb(out, &content)?;
+    let spikes_total: usize = run.times_ms.iter().map(Vec::len).sum();
+    Ok(format!(
         "wrote {}: {n} units ({spikes_total} spikes), ΔF/F {n_frames} frames × {n} ROIs at {} Hz ({indicator_name}, {noise_text})",
-        a.out.display(),
-        a.frame_rate_hz
-    );
-    Ok(())
+        out.display(),
+        o.frame_rate_hz
+    ))
 }

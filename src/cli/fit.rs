@@ -33,34 +33,49 @@ pub struct FitArgs {
     pub overwrite: bool,
 }
 
+/// A finished fit: the report (as `summary.json` holds it), the output folder and the files written there.
+pub struct FitOutcome {
+    pub report: FitReport,
+    pub out_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// Output files of an atlas fit and of a calcium fit.
+const ATLAS_FILES: [&str; 6] =
+    ["summary.json", "fitted_params.json", "fit_history.csv", "pairs.csv", "loss.png", "predicted_vs_measured.png"];
+const CALCIUM_FILES: [&str; 6] =
+    ["summary.json", "fitted_params.json", "fit_history.csv", "neurons.csv", "loss.png", "heldout_traces.png"];
+
 pub fn fit(a: FitArgs) -> anyhow::Result<()> {
-    let backend = check_fit_backend(a.backend).map_err(anyhow::Error::msg)?;
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().ok();
     }
-    let file = read_fit_scenario(&a.scenario)?;
-    let (report, dir) = run_fit_any(&file, a.out.as_deref(), !a.json, backend, a.overwrite)?;
+    let o = fit_outcome(&a, !a.json)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&o.report)?);
         return Ok(());
     }
-    match &report {
-        FitReport::Atlas(r) => {
-            print_report(r);
-            println!(
-                "outputs in {}: summary.json, fitted_params.json, fit_history.csv, pairs.csv, loss.png, predicted_vs_measured.png",
-                dir.display()
-            );
-        }
-        FitReport::Calcium(r) => {
-            print_calcium_report(r);
-            println!(
-                "outputs in {}: summary.json, fitted_params.json, fit_history.csv, neurons.csv, loss.png, heldout_traces.png",
-                dir.display()
-            );
-        }
+    match &o.report {
+        FitReport::Atlas(r) => print_report(r),
+        FitReport::Calcium(r) => print_calcium_report(r),
     }
+    let names: Vec<String> = o.files.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into()).collect();
+    println!("outputs in {}: {}", o.out_dir.display(), names.join(", "));
     Ok(())
+}
+
+/// Runs the fit `a` asks for on the current rayon pool (`--threads` is the caller's), with progress on stderr
+/// when `progress`, and publishes its outputs.
+pub fn fit_outcome(a: &FitArgs, progress: bool) -> anyhow::Result<FitOutcome> {
+    let backend = check_fit_backend(a.backend).map_err(anyhow::Error::msg)?;
+    let file = read_fit_scenario(&a.scenario)?;
+    let (report, out_dir) = run_fit_any(&file, a.out.as_deref(), progress, backend, a.overwrite)?;
+    let names: &[&str] = match &report {
+        FitReport::Atlas(_) => &ATLAS_FILES,
+        FitReport::Calcium(_) => &CALCIUM_FILES,
+    };
+    let files = names.iter().map(|n| out_dir.join(n)).collect();
+    Ok(FitOutcome { report, out_dir, files })
 }
 
 fn print_calcium_report(r: &CalciumFitReport) {

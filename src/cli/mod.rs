@@ -3,11 +3,12 @@
 mod compare;
 mod demo;
 mod doctor;
-mod export;
+pub mod export;
 mod fit;
 mod import;
 mod inspect;
 mod kernels;
+pub mod library;
 mod load;
 mod pc;
 mod run;

@@ -136,32 +136,53 @@ struct Given {
     true_synapses: Option<Vec<[f64; 3]>>,
 }
 
+/// A finished segmentation: the run's report (scored where ground truth was given), what `report.json` holds, the
+/// output folder and the files written there.
+pub struct SegmentOutcome {
+    pub name: String,
+    pub report: PipelineReport,
+    pub scored: bool,
+    pub json: serde_json::Value,
+    pub out_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
 pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
-    let cfg = configure(&a)?;
+    let o = segment_outcome(&a)?;
+    print_summary(&o.name, &o.report, o.scored, &o.out_dir);
+    Ok(())
+}
+
+/// Runs the pipeline `a` asks for and publishes its outputs (all-or-nothing), printing only progress and notes.
+pub fn segment_outcome(a: &SegmentArgs) -> anyhow::Result<SegmentOutcome> {
+    let cfg = configure(a)?;
     // The output folder is checked before any work: no input replaced, an earlier run only with --overwrite.
     let run_dir = neurotwin_io::run_dir::RunDir::create(
         &a.out,
         "neurotwin segment",
-        segment_inputs(&a),
+        segment_inputs(a),
         a.overwrite,
-        &["segmentation.h5", "connectome.h5", "report.json"],
+        &OUTPUT_FILES,
     )?;
     let voxel = a.voxel_size.as_deref().map(|v| three(v, "--voxel-size")).transpose()?;
     if let Some(v) = voxel {
         neurotwin_segment::volume::check_voxel(v)?;
     }
-    check_resources(&a, &cfg, voxel.unwrap_or(DEFAULT_VOXEL_NM))?;
-    let src = open_raw(&a, voxel)?;
-    let mut given = read_given(&a, src.shape(), src.voxel_nm())?;
+    check_resources(a, &cfg, voxel.unwrap_or(DEFAULT_VOXEL_NM))?;
+    let src = open_raw(a, voxel)?;
+    let mut given = read_given(a, src.shape(), src.voxel_nm())?;
 
     let name = a.volume.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segmented".into());
     let boundary = given.boundary.take();
-    let out = run_source(src.as_ref(), boundary, given.points.as_deref(), &cfg, &name, provenance(&a, &cfg))?;
+    let out = run_source(src.as_ref(), boundary, given.points.as_deref(), &cfg, &name, provenance(a, &cfg))?;
     let report = score(&out, &given, a.synapse_radius)?;
-    write_outputs(run_dir, &a, &cfg, &out, &report)?;
-    print_summary(&name, &report, given.ground_truth.is_some(), &a.out);
-    Ok(())
+    let json = write_outputs(run_dir, a, &cfg, &out, &report)?;
+    let files = OUTPUT_FILES.iter().map(|f| a.out.join(f)).collect();
+    Ok(SegmentOutcome { name, report, scored: given.ground_truth.is_some(), json, out_dir: a.out.clone(), files })
 }
+
+/// The files every segmentation writes.
+const OUTPUT_FILES: [&str; 3] = ["segmentation.h5", "connectome.h5", "report.json"];
 
 /// Checks the flags and builds the pipeline configuration: the `--config` file (or the defaults), then
 /// the flags over it.
@@ -347,7 +368,7 @@ fn write_outputs(
     cfg: &PipelineConfig,
     out: &PipelineOutput,
     report: &PipelineReport,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let seg_names: Vec<String> = out.segmentations.iter().map(|(t, _)| format!("volumes/segmentations/t{t}")).collect();
     let json = serde_json::json!({
         "input": { "volume": a.volume, "raw_dataset": a.raw_dataset, "boundary": a.boundary,
@@ -378,7 +399,7 @@ fn write_outputs(
         ("report.json", Box::new(|p: &Path| write_json(p, &json))),
     ];
     write_all(run_dir, files)?;
-    Ok(())
+    Ok(json)
 }
 
 /// Prints the run's summary, the table of thresholds (with scores when `scored` against ground truth)
