@@ -26,6 +26,24 @@ fn demo_prints_the_readout_table_and_writes_outputs() {
     assert!((45.0..90.0).contains(&hz), "touch receptors at {hz} Hz during the touch");
 }
 
+/// A copy of the binary in a folder of its own, run from another folder (nothing of the repository in reach by a
+/// relative path), still runs the demo and says its data are built in: nothing is read from the build tree.
+#[test]
+fn a_moved_binary_runs_the_demo_from_any_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let moved = home.path().join("neurotwin");
+    std::fs::copy(bin(), &moved).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| command(&moved).args(args).current_dir(work.path()).output().unwrap();
+    let o = run(&["doctor"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("bundled data: built into the binary"), "{}", stdout(&o));
+    let o = run(&["demo", "-o", "d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("AVA (backward)"), "{}", stdout(&o));
+    assert!(work.path().join("d/spikes.h5").is_file());
+}
+
 #[test]
 fn import_to_hdf5_gives_the_identical_compiled_matrix() {
     let dir = tempfile::tempdir().unwrap();
