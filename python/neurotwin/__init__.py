@@ -438,8 +438,8 @@ class RunResult:
         shot noise for ``f0_photons`` resting photons per frame (seed ``noise_seed``, default the run's seed).
         ``species`` (Latin binomial) and ``sex`` go to ``/general/subject``. Returns the CLI's one-line account."""
         summary = self.summary
-        return _neurotwin.write_nwb(Path(path), self.neuron_names, self.spike_times_ms.tolist(),
-                                    self.spike_neurons.tolist(), str(summary.get("scenario", "")),
+        return _neurotwin.write_nwb(Path(path), self.neuron_names, self.spike_times_ms, self.spike_neurons,
+                                    str(summary.get("scenario", "")),
                                     self._inner.summary_json, indicator, float(frame_rate_hz), bool(noise),
                                     float(f0_photons), noise_seed, species, sex)
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use neurotwin::cli::export::{NwbOptions, RunSpikes, write_run_nwb};
 use neurotwin::cli::library::{CommandError, run_command};
+use numpy::PyReadonlyArray1;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -53,8 +54,8 @@ pub(crate) fn write_nwb(
     py: Python<'_>,
     path: PathBuf,
     names: Vec<String>,
-    spike_times_ms: Vec<f64>,
-    spike_neurons: Vec<u32>,
+    spike_times_ms: PyReadonlyArray1<'_, f64>,
+    spike_neurons: PyReadonlyArray1<'_, u32>,
     population: String,
     summary_json: String,
     indicator: String,
@@ -65,6 +66,7 @@ pub(crate) fn write_nwb(
     species: Option<String>,
     sex: Option<String>,
 ) -> PyResult<String> {
+    let (spike_times_ms, spike_neurons) = (spike_times_ms.as_array(), spike_neurons.as_array());
     if spike_times_ms.len() != spike_neurons.len() {
         return Err(PyValueError::new_err(format!(
             "{} spike times but {} spike neurons",
