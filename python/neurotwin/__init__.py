@@ -473,19 +473,21 @@ def _progress(progress: Union[bool, Callable[[int, int], Any]]):
 
 
 def run_all(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
-            progress: Union[bool, Callable[[int, int], Any]] = False) -> List[RunResult]:
+            progress: Union[bool, Callable[[int, int], Any]] = False, profile: bool = False) -> List[RunResult]:
     """Every sweep point × trial of ``scenario`` on ``backend`` (``cpu``, ``cuda``, ``auto``, ``cuda-host``), in
     (point, trial) order, with the GIL released while simulating. ``progress``: True for a progress bar (tqdm when
     installed, so it works in Jupyter), or a callable ``f(steps_done, steps_total)`` called from this thread about
-    every 50 ms (an exception in it stops the runs and is raised). Ctrl-C stops the runs (``KeyboardInterrupt``)."""
+    every 50 ms (an exception in it stops the runs and is raised). Ctrl-C stops the runs (``KeyboardInterrupt``).
+    ``profile``: time each phase of the step loop (seconds) into ``summary["phases"]``, as ``neurotwin run
+    --profile``; results do not change."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a neurotwin.Scenario, got {type(scenario).__name__}")
     bar, callback = _progress(progress)
-    return [RunResult(r) for r in _neurotwin.run_all(scenario._inner, backend, threads, bar, callback)]
+    return [RunResult(r) for r in _neurotwin.run_all(scenario._inner, backend, threads, bar, callback, profile)]
 
 
 def run(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
-        progress: Union[bool, Callable[[int, int], Any]] = False) -> RunResult:
+        progress: Union[bool, Callable[[int, int], Any]] = False, profile: bool = False) -> RunResult:
     """Runs a scenario without sweep or trials and returns its result (use ``run_all`` for sweeps and trials)."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a neurotwin.Scenario, got {type(scenario).__name__}")
@@ -493,7 +495,7 @@ def run(scenario: Scenario, backend: str = "cpu", threads: Optional[int] = None,
     if n != 1:
         raise ScenarioError(f"{scenario.path}: the scenario makes {n} runs (sweep points × trials); "
                             "use neurotwin.run_all")
-    return run_all(scenario, backend, threads, progress)[0]
+    return run_all(scenario, backend, threads, progress, profile)[0]
 
 
 class CommandResult:

@@ -194,9 +194,10 @@ impl RunResult {
 /// within 256 steps and raises `KeyboardInterrupt`: the calling thread takes the GIL every 50 ms to let Python see
 /// its signals while the simulation runs on another thread, and then calls `callback(steps_done, steps_total)` (if
 /// given, when the count changed; once more at the end) — summed over every run, for a notebook's progress bar.
-/// `progress` shows the terminal bar on stderr instead (single runs only).
+/// `progress` shows the terminal bar on stderr instead (single runs only). `profile` times each phase of the step
+/// loop into the summary's `phases` (as `neurotwin run --profile`).
 #[pyfunction]
-#[pyo3(signature = (scenario, backend="cpu", threads=None, progress=false, callback=None))]
+#[pyo3(signature = (scenario, backend="cpu", threads=None, progress=false, callback=None, profile=false))]
 pub(crate) fn run_all(
     py: Python<'_>,
     scenario: &Scenario,
@@ -204,6 +205,7 @@ pub(crate) fn run_all(
     threads: Option<usize>,
     progress: bool,
     callback: Option<Py<PyAny>>,
+    profile: bool,
 ) -> PyResult<Vec<RunResult>> {
     let kind: BackendKind = backend.parse().map_err(|e: String| PyValueError::new_err(e))?;
     let prepared = scenario.prepared.clone();
@@ -229,6 +231,7 @@ pub(crate) fn run_all(
                         label: points[p].run.name.clone(),
                         cancel: Some(cancel.clone()),
                         steps_done: Some(steps_done.clone()),
+                        profile,
                     };
                     run_one(&points[p], sweep_param.clone(), t, kind, &opts)
                 })

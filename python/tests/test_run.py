@@ -317,3 +317,17 @@ def test_a_rust_panic_arrives_as_a_runtime_error_and_the_module_keeps_working():
         _neurotwin._panic_for_test("boom 42")
     assert not isinstance(e.value, neurotwin.SimulationError)
     assert neurotwin.run(neurotwin.Scenario.from_string(short_touch(10.0))).steps == 100
+
+
+def test_profile_puts_the_phase_split_in_the_summary_and_changes_no_spike():
+    sc = neurotwin.Scenario.from_string(short_touch(200.0))
+    plain, timed = neurotwin.run(sc), neurotwin.run(sc, profile=True)
+    assert "phases" not in plain.summary
+    assert np.array_equal(plain.spike_times_ms, timed.spike_times_ms)
+    p = timed.summary["phases"]
+    parts = ["control_s", "update_s", "compaction_s", "delivery_s", "exchange_s", "backend_step_s", "recording_s",
+             "other_s"]
+    assert all(p[k] >= 0.0 for k in parts) and p["update_s"] > 0.0
+    assert abs(sum(p[k] for k in parts) - p["total_s"]) <= 1e-3 * p["total_s"] + 1e-6
+    # The touch scenario drives its receptors with Poisson input: external-input time is measured.
+    assert p["inputs_cpu_s"] > 0.0

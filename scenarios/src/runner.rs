@@ -28,6 +28,8 @@ pub struct RunRequest {
     pub overwrite: bool,
     /// The scenario's text when it is built into the binary (`scenario` then only names it in messages).
     pub text: Option<String>,
+    /// Time each phase of the step loop (`neurotwin run --profile`): [`RunSummary::phases`].
+    pub profile: bool,
 }
 
 /// Mean rate of a read-out group.
@@ -69,6 +71,9 @@ pub struct RunSummary {
     pub rate_traces: Vec<neurotwin_sim::record::RateTrace>,
     pub wall_s: f64,
     pub output_dir: Option<PathBuf>,
+    /// Seconds per phase of the step loop, when profiled (`neurotwin run --profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phases: Option<neurotwin_sim::PhaseTimes>,
 }
 
 /// One finished run.
@@ -146,7 +151,7 @@ pub fn simulate_on(
     progress: bool,
     label: &str,
 ) -> Result<(SimRecording, i32, &'static str), SimError> {
-    simulate_with(choice, run, seed, &RunOptions { progress, label: label.to_string(), cancel: None, steps_done: None })
+    simulate_with(choice, run, seed, &RunOptions { progress, label: label.to_string(), ..Default::default() })
 }
 
 /// [`simulate_on`] with every run option (e.g. a cancellation flag).
@@ -209,7 +214,8 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
                 };
                 let seed = trial_seed(run.setup.seed, t);
                 let started = Instant::now();
-                let (rec, exponent, backend) = simulate_on(req.backend, run, seed, progress, &run.name)?;
+                let opts = RunOptions { progress, label: run.name.clone(), profile: req.profile, ..Default::default() };
+                let (rec, exponent, backend) = simulate_with(req.backend, run, seed, &opts)?;
                 let wall_s = started.elapsed().as_secs_f64();
                 let summary = summarize(
                     run,
@@ -295,6 +301,7 @@ pub fn summarize(
         rate_traces: rec.rates.clone(),
         wall_s,
         output_dir: Some(dir.to_path_buf()),
+        phases: rec.phases.clone(),
     }
 }
 

@@ -43,6 +43,17 @@ pub trait Backend: Send {
     /// Fixed-point scale of the spike-delivery buffers: weights are accumulated exactly as integers in
     /// units of `2^-exponent` (see `cpu::DeliveryScale`).
     fn delivery_scale_exponent(&self) -> i32;
+
+    /// Starts measuring this backend's own phases of a step (`crate::profile`); a backend that cannot split
+    /// its step (work queued asynchronously on a device) ignores it.
+    fn start_profiling(&mut self) {}
+
+    /// Writes the phases measured since [`Backend::start_profiling`] into `t` and returns the seconds of them
+    /// spent inside `drain_spikes` (exchange, remote delivery); `None` when this backend does not split its
+    /// step.
+    fn profile_into(&self, _t: &mut crate::profile::PhaseTimes) -> Option<f64> {
+        None
+    }
 }
 
 /// Trials that run at the same time on one GPU: two, so that one trial's host work (building, drains, outputs)

@@ -9,6 +9,8 @@
 //! largest input sum; the run summary reports the exponent.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use neurotwin_connectome::{CompiledNetwork, WeightSlice, Weights};
 use neurotwin_models::poisson::PoissonTable;
@@ -18,6 +20,7 @@ use rayon::prelude::*;
 use crate::backend::Backend;
 use crate::control::StepControl;
 use crate::error::SimError;
+use crate::profile::{BackendPhases, PhaseTimes, lap};
 use crate::setup::{SimSetup, StimulusKind, initial_block_state, state_index};
 use crate::spike_trains::SpikeTrains;
 
@@ -123,6 +126,8 @@ pub struct CpuBackend {
     owned: Option<Vec<bool>>,
     /// With `owned`: delivery writes only to targets in `[lo, hi)`, the span of the owned blocks.
     owned_span: Option<(u32, u32)>,
+    /// Time per phase of the step, when profiling (`Backend::start_profiling`); `None`: nothing is timed.
+    profile: Option<Box<BackendPhases>>,
 }
 
 impl CpuBackend {
@@ -241,6 +246,7 @@ impl CpuBackend {
             pending: None,
             owned: None,
             owned_span: None,
+            profile: None,
             emitted: Vec::new(),
             spiking,
         };
@@ -295,6 +301,7 @@ impl CpuBackend {
             control,
             spiking: self.spiking,
             owned: self.owned.as_deref(),
+            inputs_ns: self.profile.as_deref().map(|p| &p.inputs_cpu_ns),
         };
         let chunk = self.n_state * LANES;
         let work = self
@@ -380,6 +387,8 @@ struct UpdateCtx<'a> {
     control: &'a StepControl,
     spiking: bool,
     owned: Option<&'a [bool]>,
+    /// Nanoseconds spent on external inputs, summed over threads (only when profiling).
+    inputs_ns: Option<&'a AtomicU64>,
 }
 
 /// Synaptic input of one channel of one block: `syn[l] = slot[l] · 2^-S` (exact: integer to nearest f64, then
@@ -487,6 +496,9 @@ impl UpdateCtx<'_> {
         let has_stim = self.stim_ptr[base] != self.stim_ptr[base + LANES];
         let gap_rows = &self.net.gap.row_ptr;
         let has_gap = !gap_rows.is_empty() && gap_rows[base.min(self.n)] != gap_rows[(base + lanes).min(self.n)];
+        let has_train = self.block_has_train.get(b).copied().unwrap_or(false);
+        // Timed only where there is input to build (the clock itself costs ~20 ns a read).
+        let inputs_started = (self.inputs_ns.is_some() && (has_stim || has_gap || has_train)).then(Instant::now);
         if has_gap && !self.spiking {
             gap_g.fill(0.0);
             gap_gv.fill(0.0);
@@ -539,13 +551,16 @@ impl UpdateCtx<'_> {
                 i_ext[l] += ig;
             }
         }
-        if self.block_has_train.get(b).copied().unwrap_or(false) {
+        if has_train {
             for l in 0..lanes {
                 let k = self.train_of[base + l];
                 if k != u32::MAX && self.trains.fires(k as usize, self.step) {
                     forced |= 1 << l;
                 }
             }
+        }
+        if let (Some(ns), Some(t)) = (self.inputs_ns, inputs_started) {
+            ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         for ch in 0..self.n_ch {
             let gain = self.control.channel_gain.get(ch).copied().unwrap_or(1.0);
@@ -685,6 +700,16 @@ impl Backend for CpuBackend {
     fn delivery_scale_exponent(&self) -> i32 {
         self.fixed.exponent
     }
+
+    fn start_profiling(&mut self) {
+        self.profile = Some(Box::default());
+    }
+
+    fn profile_into(&self, t: &mut PhaseTimes) -> Option<f64> {
+        let p = self.profile.as_deref()?;
+        p.fill(t);
+        Some(p.remote_delivery.as_secs_f64())
+    }
 }
 
 /// Hooks for running one part of a network per process (`crate::distributed`).
@@ -726,7 +751,12 @@ impl CpuBackend {
         }
         self.emitted.clear();
         self.emitted.extend(neurons.iter().map(|&i| (i, 1.0)));
+        let started = self.profile.is_some().then(Instant::now);
         self.deliver(emission_step);
+        if let (Some(p), Some(t)) = (&mut self.profile, started) {
+            p.delivery += t.elapsed();
+            p.remote_delivery += t.elapsed();
+        }
         self.emitted.clear();
         Ok(())
     }
@@ -745,7 +775,9 @@ impl CpuBackend {
 impl CpuBackend {
     /// One step: neuron update, the spike list (`spikes`), delivery, voltages for the gap junctions.
     fn advance_step(&mut self, step: u64, control: &StepControl) {
+        let mut clock = self.profile.is_some().then(Instant::now);
         self.update_neurons(step, control);
+        let update = clock.as_mut().map(lap);
         self.spikes.clear();
         self.emitted.clear();
         if self.spiking {
@@ -766,7 +798,17 @@ impl CpuBackend {
                 }
             }
         }
+        let compaction = clock.as_mut().map(lap);
         self.deliver(step);
+        let delivery = clock.as_mut().map(lap);
         self.snapshot_v();
+        if let (Some(p), Some(update), Some(compaction), Some(delivery)) =
+            (&mut self.profile, update, compaction, delivery)
+        {
+            // Keeping the previous potentials for gap junctions is part of the update.
+            p.update += update + clock.as_mut().map(lap).unwrap_or_default();
+            p.compaction += compaction;
+            p.delivery += delivery;
+        }
     }
 }

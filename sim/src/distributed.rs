@@ -113,6 +113,8 @@ pub struct DistributedBackend<E: SpikeExchange> {
     remote_step: Vec<u32>,
     /// The spikes returned by [`Backend::step`].
     stepped: Vec<u32>,
+    /// Time spent in the spike exchange, when profiling (`None`: nothing is timed).
+    exchange_time: Option<std::time::Duration>,
 }
 
 impl<E: SpikeExchange> DistributedBackend<E> {
@@ -162,6 +164,7 @@ impl<E: SpikeExchange> DistributedBackend<E> {
             all_step: Vec::new(),
             remote_step: Vec::new(),
             stepped: Vec::new(),
+            exchange_time: None,
         })
     }
 
@@ -191,7 +194,12 @@ impl<E: SpikeExchange> DistributedBackend<E> {
     }
 
     fn gather(&mut self, local: &[u64]) -> Result<Vec<u64>, SimError> {
-        self.exchange.get_mut().map_err(|_| poisoned())?.all_gather(local)
+        let started = self.exchange_time.is_some().then(std::time::Instant::now);
+        let all = self.exchange.get_mut().map_err(|_| poisoned())?.all_gather(local);
+        if let (Some(t), Some(s)) = (&mut self.exchange_time, started) {
+            *t += s.elapsed();
+        }
+        all
     }
 }
 
@@ -289,6 +297,17 @@ impl<E: SpikeExchange> Backend for DistributedBackend<E> {
         }
         self.pending = 0;
         Ok(())
+    }
+
+    fn start_profiling(&mut self) {
+        self.inner.start_profiling();
+        self.exchange_time = Some(std::time::Duration::ZERO);
+    }
+
+    fn profile_into(&self, t: &mut crate::profile::PhaseTimes) -> Option<f64> {
+        let remote_delivery_s = self.inner.profile_into(t)?;
+        t.exchange_s = self.exchange_time.unwrap_or_default().as_secs_f64();
+        Some(t.exchange_s + remote_delivery_s)
     }
 
     fn spike_window(&self) -> usize {

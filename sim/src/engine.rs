@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::backend::Backend;
 use crate::control::{PerturbationSchedule, StepControl};
 use crate::error::SimError;
+use crate::profile::PhaseTimes;
 use crate::record::{RateTrace, RecordSpec, SimRecording, SpikeSelection, StateTrace};
 use crate::setup::SimSetup;
 
@@ -25,6 +26,36 @@ pub struct RunOptions {
     /// Steps done, added to every 256 steps and at the end (for a caller's own progress display, e.g. a Jupyter
     /// bar; shared by the runs of a sweep).
     pub steps_done: Option<Arc<AtomicU64>>,
+    /// Measure the wall-clock time of each phase of the step loop ([`crate::profile`]) into
+    /// [`SimRecording::phases`]. Results do not depend on it.
+    pub profile: bool,
+}
+
+/// Indices of the engine's own phase clock (see [`phase_times`]).
+const PHASE_CONTROL: usize = 0;
+const PHASE_ADVANCE: usize = 1;
+const PHASE_DRAIN: usize = 2;
+const PHASE_SAMPLE: usize = 3;
+/// Loop overhead (progress, cancellation): not accumulated, it is what the other phases leave of the loop.
+const PHASE_OTHER: usize = usize::MAX;
+
+/// The phases of a profiled run from the engine's clock (`acc`: control, advance, drain, state sampling) and
+/// what the backend measured of its own step; `loop_s` is the whole step loop.
+fn phase_times(backend: &dyn Backend, acc: [Duration; 4], loop_s: f64) -> PhaseTimes {
+    let [control, advance, drain, sample] = acc.map(|d| d.as_secs_f64());
+    let mut t = PhaseTimes { control_s: control, total_s: loop_s, ..Default::default() };
+    match backend.profile_into(&mut t) {
+        // The backend's phases inside draining (a distributed run's exchange and remote delivery) are not
+        // recording.
+        Some(in_drain_s) => t.recording_s = (drain - in_drain_s).max(0.0) + sample,
+        None => {
+            t.backend_step_s = advance + drain;
+            t.recording_s = sample;
+        }
+    }
+    let listed: f64 = t.phases().iter().filter(|(name, _)| *name != "other").map(|(_, s)| s).sum();
+    t.other_s = (loop_s - listed).max(0.0);
+    t
 }
 
 /// Runs `setup` on `backend` and returns what `spec` asks to record.
@@ -82,6 +113,20 @@ pub fn run(
 
     let window = backend.spike_window().max(1);
     let mut pending = 0usize;
+    // Per-phase clock (only with `opts.profile`): control, advance, drain, state sampling.
+    let mut clock = opts.profile.then(|| {
+        backend.start_profiling();
+        (Instant::now(), [Duration::ZERO; 4])
+    });
+    let mut lap = |k: usize| {
+        if let Some((since, acc)) = clock.as_mut() {
+            let d = crate::profile::lap(since);
+            if let Some(a) = acc.get_mut(k) {
+                *a += d;
+            }
+        }
+    };
+    let loop_started = Instant::now();
     let mut on_spikes = |step: u64, spikes: &[u32]| {
         for &i in spikes {
             rec.spike_counts[i as usize] += 1;
@@ -97,8 +142,11 @@ pub fn run(
         }
     };
     for step in 0..setup.steps {
+        lap(PHASE_OTHER);
         control.update(perturbations, step, dt);
+        lap(PHASE_CONTROL);
         backend.advance(step, &control)?;
+        lap(PHASE_ADVANCE);
         pending += 1;
         // Spikes come back once per window (one transfer on a GPU), before any state sample and at the end.
         let state_due = spec.state.iter().any(|p| (step + 1) % p.every_steps.max(1) == 0);
@@ -106,12 +154,14 @@ pub fn run(
             backend.drain_spikes(&mut on_spikes)?;
             pending = 0;
         }
+        lap(PHASE_DRAIN);
         for (p, t) in spec.state.iter().zip(traces.iter_mut()) {
             if (step + 1) % p.every_steps.max(1) == 0 {
                 t.times_ms.push((step + 1) as f64 * dt);
                 backend.read_state(p.var, &p.neurons, &mut t.values);
             }
         }
+        lap(PHASE_SAMPLE);
         if step % 256 == 0 {
             if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(SimError::Interrupted { step });
@@ -129,6 +179,10 @@ pub fn run(
             }
             bar.set_position(step);
         }
+    }
+    let loop_s = loop_started.elapsed().as_secs_f64();
+    if let Some((_, acc)) = clock {
+        rec.phases = Some(phase_times(backend, acc, loop_s));
     }
     if shown {
         bar.finish_and_clear();

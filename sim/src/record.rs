@@ -65,6 +65,8 @@ pub struct SimRecording {
     pub spike_counts: Vec<u64>,
     pub state: Vec<StateTrace>,
     pub rates: Vec<RateTrace>,
+    /// Seconds per phase of the step loop, when the run was profiled (`RunOptions::profile`).
+    pub phases: Option<crate::profile::PhaseTimes>,
 }
 
 impl SimRecording {

@@ -69,6 +69,10 @@ pub enum Command {
         /// Replace the files of an earlier run in the output folder (only those; inputs are never replaced).
         #[arg(long)]
         overwrite: bool,
+        /// Time each phase of the step loop (control, update, compaction, delivery, exchange, recording) and
+        /// print the split; summary.json gets `phases` (seconds). Results do not change.
+        #[arg(long)]
+        profile: bool,
     },
     /// Run the bundled C. elegans gentle-touch scenario and print what the read-out neurons did.
     Demo {
@@ -111,8 +115,8 @@ pub enum Command {
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { scenario, out, threads, json, backend, overwrite } => {
-            run::run(run::RunArgs { scenario, out, threads, json, backend, overwrite })
+        Command::Run { scenario, out, threads, json, backend, overwrite, profile } => {
+            run::run(run::RunArgs { scenario, out, threads, json, backend, overwrite, profile })
         }
         Command::Demo { out, backend } => demo::demo(out, backend),
         Command::Compare(a) => compare::compare(a),

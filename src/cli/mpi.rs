@@ -161,8 +161,8 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
                 let opts = RunOptions {
                     progress: req.progress && single && rank == 0,
                     label: run.name.clone(),
-                    cancel: None,
-                    steps_done: None,
+                    profile: req.profile,
+                    ..Default::default()
                 };
                 let rec = neurotwin_sim::run(&setup, &run.perturbations, &run.record, &mut backend, &opts)?;
                 Ok((rec, backend.delivery_scale_exponent(), backend))

@@ -19,10 +19,27 @@ pub struct RunArgs {
     pub json: bool,
     pub backend: BackendKind,
     pub overwrite: bool,
+    /// Time each phase of the step loop and print the split (`summary.json` gets `phases`).
+    pub profile: bool,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let RunArgs { scenario, out, threads, json, backend, overwrite } = args;
+    let RunArgs { scenario, out, threads, json, backend, overwrite, profile } = args;
+    let kind = if neurotwin_scenarios::fitting::twin_run::is_twin_scenario_file(&scenario) {
+        Some("twin")
+    } else if neurotwin_predictive::is_predictive_scenario(&scenario) {
+        Some("predictive-coding")
+    } else if neurotwin_scenarios::sonata::is_sonata_config(&scenario) {
+        Some("SONATA")
+    } else {
+        None
+    };
+    if let (true, Some(kind)) = (profile, kind) {
+        anyhow::bail!(
+            "{}: --profile times spiking scenario runs; a {kind} run has no step profile",
+            scenario.display()
+        );
+    }
     if neurotwin_scenarios::fitting::twin_run::is_twin_scenario_file(&scenario) {
         return run_twin(&scenario, out, threads, json, backend, overwrite);
     }
@@ -32,7 +49,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if neurotwin_scenarios::sonata::is_sonata_config(&scenario) {
         return run_sonata(&scenario, out, threads, json, backend, overwrite);
     }
-    let req = RunRequest { scenario, out_dir: out, threads, progress: true, backend, overwrite, text: None };
+    let req = RunRequest { scenario, out_dir: out, threads, progress: true, backend, overwrite, text: None, profile };
     #[cfg(feature = "mpi")]
     if mpi::run(&req, json)? {
         return Ok(());
@@ -44,7 +61,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     print_summary(&results);
+    print_phases(&results);
     Ok(())
+}
+
+/// With `--profile`: each run's time per phase of the step loop.
+fn print_phases(results: &[RunResult]) {
+    for r in results {
+        if let Some(p) = &r.summary.phases {
+            let s = &r.summary;
+            let which = match &s.sweep_value {
+                Some(v) => format!("{} = {v}, trial {}", s.sweep_param.as_deref().unwrap_or("sweep"), s.trial),
+                None => format!("trial {}", s.trial),
+            };
+            println!(
+                "\ntime per phase ({}, {which}, {} backend, {} threads):\n{}",
+                s.scenario,
+                s.backend,
+                s.threads,
+                p.table()
+            );
+        }
+    }
 }
 
 /// A twin run (`[twin]`: a fitted or unfitted rate-model twin under stimuli and perturbations), see

@@ -2,6 +2,8 @@
 
 use super::common::*;
 
+use std::path::Path;
+
 use neurotwin_connectome::import::load_celegans_bundled;
 use neurotwin_connectome::{CompileOptions, TransmitterMap, compile, hdf5io};
 
@@ -42,6 +44,44 @@ fn a_moved_binary_runs_the_demo_from_any_folder() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("AVA (backward)"), "{}", stdout(&o));
     assert!(work.path().join("d/spikes.h5").is_file());
+}
+
+/// `run --profile` prints the time per phase and writes it into summary.json; the spikes are those of the same run
+/// unprofiled; a run kind without a step profile (SONATA) is refused with the reason.
+#[test]
+fn profile_prints_the_phase_split_and_changes_no_spike() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write(
+        dir.path(),
+        "b.toml",
+        "name = \"b\"\n[network]\ngenerator = { kind = \"brunel\", order = 100 }\n[run]\nduration_ms = 100.0\nseed = 2\n",
+    );
+    let s = s.to_str().unwrap();
+    let o = neurotwin(&["run", s, "-o", "plain"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("time per phase"));
+    let o = neurotwin(&["run", s, "-o", "timed", "--profile"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in ["time per phase", "update", "delivery", "recording", "total", "external inputs"] {
+        assert!(out.contains(needle), "no `{needle}` in:\n{out}");
+    }
+    let read = |d: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(d).join("summary.json")).unwrap()).unwrap()
+    };
+    let (plain, timed) = (read("plain"), read("timed"));
+    assert!(plain.get("phases").is_none());
+    let p = &timed["phases"];
+    let total = p["total_s"].as_f64().unwrap();
+    assert!(total > 0.0 && p["update_s"].as_f64().unwrap() > 0.0, "{p}");
+    assert_eq!(plain["total_spikes"], timed["total_spikes"]);
+    let spikes = |d: &str| neurotwin_sim::readback::read_run_spikes(&dir.path().join(d)).unwrap().times_ms;
+    assert_eq!(spikes("plain"), spikes("timed"));
+    let sonata = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sonata/300_intfire/simulation_config.json");
+    let o = neurotwin(&["run", sonata.to_str().unwrap(), "-o", "son", "--profile"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--profile") && stderr(&o).contains("SONATA"), "{}", stderr(&o));
+    assert!(!dir.path().join("son").exists());
 }
 
 #[test]

@@ -9,5 +9,6 @@ mod determinism;
 mod distributed;
 mod engine_basics;
 mod gpu_conformance;
+mod profile;
 mod sonata_h5py;
 mod suite;
