@@ -213,7 +213,7 @@ fn full_block_2ch(c: &Compiled, state: &mut [f64], input: &BlockInput, out: &mut
     let (s0, s1) = (&input.syn[..LANES], &input.syn[LANES..2 * LANES]);
     let (p11a, p11b, p21a, p21b) = (c.p11[0], c.p11[1], c.p21[0], c.p21[1]);
     let refractory = c.refractory_steps as f64;
-    let mut fired = [false; LANES];
+    let mut fired = [0u8; LANES];
     for l in 0..LANES {
         let y0 = vm[l] - c.e_l;
         let integrated = y0 * c.p22 + (c.i_e + input.i_ext[l]) * c.p20 + i0[l] * p21a + i1[l] * p21b;
@@ -223,16 +223,28 @@ fn full_block_2ch(c: &Compiled, state: &mut [f64], input: &BlockInput, out: &mut
         i0[l] = i0[l] * p11a + s0[l];
         i1[l] = i1[l] * p11b + s1[l];
         let spike = y >= c.theta || (input.forced >> l) & 1 == 1;
-        fired[l] = spike;
+        fired[l] = spike as u8;
         refr[l] = if spike { refractory } else { r };
         vm[l] = if spike { c.reset } else { y } + c.e_l;
     }
-    for (l, &f) in fired.iter().enumerate() {
-        if f {
-            out.spikes |= 1 << l;
-            out.activity[l] = 1.0;
-        }
+    // The 0/1 bytes packed into the spike mask 8 at a time, then only the spiking lanes visited.
+    let mut mask = 0u64;
+    for (k, bytes) in fired.chunks_exact(8).enumerate() {
+        mask |= pack_bits(u64::from_le_bytes(bytes.try_into().unwrap_or_default())) << (8 * k);
     }
+    out.spikes |= mask;
+    while mask != 0 {
+        out.activity[mask.trailing_zeros() as usize] = 1.0;
+        mask &= mask - 1;
+    }
+}
+
+/// The low bits of the 8 bytes of `x` (each 0 or 1) as one byte, byte i → bit i: the product with
+/// 0x0102040810204080 puts byte i's bit at position 56 + i, and every other partial product lands at a distinct
+/// position below 56 or beyond 63, so nothing carries into the top byte.
+#[inline(always)]
+fn pack_bits(x: u64) -> u64 {
+    x.wrapping_mul(0x0102_0408_1020_4080) >> 56
 }
 
 #[cfg(test)]
@@ -265,6 +277,15 @@ mod tests {
             update_lanes(&sets, &mut slow, &input, &mut b);
             assert_eq!(a.spikes, b.spikes, "step {step}");
             assert!(fast.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "step {step}");
+        }
+    }
+
+    /// Every one of the 256 patterns of eight 0/1 bytes packs into the byte with bit i = byte i.
+    #[test]
+    fn pack_bits_packs_every_byte_pattern() {
+        for pattern in 0u64..256 {
+            let bytes = (0..8).fold(0u64, |x, i| x | ((pattern >> i) & 1) << (8 * i));
+            assert_eq!(pack_bits(bytes), pattern, "{bytes:#018x}");
         }
     }
 

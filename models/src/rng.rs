@@ -160,9 +160,10 @@ impl CounterRng {
     }
 }
 
-/// Whether the CPU has the AVX-512 subsets the block paths use (F, DQ, VL).
+/// Whether the CPU has the AVX-512 subsets the block paths use (F, DQ, VL); checked at run time (cached by the
+/// standard library). The paths chosen by it compute exactly what the portable ones do.
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx512() -> bool {
+pub fn has_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512dq")
         && std::arch::is_x86_feature_detected!("avx512vl")
