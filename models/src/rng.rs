@@ -162,11 +162,23 @@ impl CounterRng {
 
 /// Whether the CPU has the AVX-512 subsets the block paths use (F, DQ, VL); checked at run time (cached by the
 /// standard library). The paths chosen by it compute exactly what the portable ones do.
+/// Asked per block on the hot path, so the answer is kept in one byte (0: not yet known, 1: no, 2: yes).
 #[cfg(target_arch = "x86_64")]
+#[inline]
 pub fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        2 => true,
+        1 => false,
+        _ => {
+            let yes = std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl");
+            KNOWN.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+    }
 }
 
 /// Maps 64 random bits to a double in the open interval (0, 1): 53 bits, centred in their cell.

@@ -437,10 +437,7 @@ class RunResult:
         GCaMP6f, GCaMP7f, GCaMP8m) at ``frame_rate_hz`` (Hz) in ``processing/ophys/DfOverF/dff``; with ``noise``,
         shot noise for ``f0_photons`` resting photons per frame (seed ``noise_seed``, default the run's seed).
         ``species`` (Latin binomial) and ``sex`` go to ``/general/subject``. Returns the CLI's one-line account."""
-        summary = self.summary
-        return _neurotwin.write_nwb(Path(path), self.neuron_names, self.spike_times_ms, self.spike_neurons,
-                                    str(summary.get("scenario", "")),
-                                    self._inner.summary_json, indicator, float(frame_rate_hz), bool(noise),
+        return _neurotwin.write_nwb(self._inner, Path(path), indicator, float(frame_rate_hz), bool(noise),
                                     float(f0_photons), noise_seed, species, sex)
 
     def __repr__(self) -> str:

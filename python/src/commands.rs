@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use neurotwin::cli::export::{NwbOptions, RunSpikes, write_run_nwb};
 use neurotwin::cli::library::{CommandError, run_command};
-use numpy::PyReadonlyArray1;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::run::RunResult;
 use crate::{ScenarioError, detached};
 
 create_exception!(
@@ -45,19 +45,15 @@ pub(crate) fn run_cli_command(py: Python<'_>, args: Vec<String>) -> PyResult<(St
     })
 }
 
-/// Writes a run held in Python (`spike_times_ms` with `spike_neurons`, indices into `names`; `summary_json` its
-/// summary) as an NWB 2.x file at `path`, as `neurotwin export nwb` writes a run folder. Returns the CLI's line.
+/// Writes `result` as an NWB 2.x file at `path`, as `neurotwin export nwb` writes a run folder. Returns the CLI's
+/// line.
 #[pyfunction]
-#[pyo3(signature = (path, names, spike_times_ms, spike_neurons, population, summary_json, indicator, frame_rate_hz, noise, f0_photons, noise_seed, species, sex))]
+#[pyo3(signature = (result, path, indicator, frame_rate_hz, noise, f0_photons, noise_seed, species, sex))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of `RunResult.to_nwb`
 pub(crate) fn write_nwb(
     py: Python<'_>,
+    result: PyRef<'_, RunResult>,
     path: PathBuf,
-    names: Vec<String>,
-    spike_times_ms: PyReadonlyArray1<'_, f64>,
-    spike_neurons: PyReadonlyArray1<'_, u32>,
-    population: String,
-    summary_json: String,
     indicator: String,
     frame_rate_hz: f64,
     noise: bool,
@@ -66,27 +62,12 @@ pub(crate) fn write_nwb(
     species: Option<String>,
     sex: Option<String>,
 ) -> PyResult<String> {
-    let (spike_times_ms, spike_neurons) = (spike_times_ms.as_array(), spike_neurons.as_array());
-    if spike_times_ms.len() != spike_neurons.len() {
-        return Err(PyValueError::new_err(format!(
-            "{} spike times but {} spike neurons",
-            spike_times_ms.len(),
-            spike_neurons.len()
-        )));
-    }
-    let mut times_ms = vec![Vec::new(); names.len()];
-    for (&t, &i) in spike_times_ms.iter().zip(&spike_neurons) {
-        let train = times_ms.get_mut(i as usize).ok_or_else(|| {
-            PyValueError::new_err(format!("spike neuron {i} is out of range (the run has {} neurons)", names.len()))
-        })?;
-        train.push(t);
-    }
-    let summary: serde_json::Value = serde_json::from_str(&summary_json)
-        .map_err(|e| PyValueError::new_err(format!("the run summary is not JSON: {e}")))?;
+    let summary: serde_json::Value =
+        serde_json::from_str(&result.summary_json).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     let run = RunSpikes {
-        names,
-        times_ms,
-        population,
+        names: result.names.clone(),
+        times_ms: result.rec.spike_times_by_neuron(),
+        population: result.population.clone(),
         summary,
         source: "a neurotwin.RunResult in Python".into(),
         started: neurotwin_imaging::nwb_write::iso8601(std::time::SystemTime::now()),

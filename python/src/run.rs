@@ -23,16 +23,16 @@ use crate::{SimulationError, detached};
 /// NumPy views of the buffers held here (no copy), each keeping this object alive as its `base`.
 #[pyclass(module = "neurotwin._neurotwin", frozen)]
 pub(crate) struct RunResult {
-    rec: SimRecording,
+    pub(crate) rec: SimRecording,
     /// `rec.spike_times_ms()`, computed once so that `spike_times_ms` is a view like the other arrays.
     times_ms: Vec<f64>,
-    names: Vec<String>,
+    pub(crate) names: Vec<String>,
     cell_types: Vec<String>,
-    summary_json: String,
+    pub(crate) summary_json: String,
     sweep_value: Option<String>,
     trial: u32,
     seed: u64,
-    population: String,
+    pub(crate) population: String,
 }
 
 /// A read-only NumPy array viewing `data` (a buffer of the `RunResult` behind `owner`), with `owner` as its base.

@@ -79,6 +79,15 @@ impl SimRecording {
         self.spike_steps.iter().map(|&s| (s + 1) as f64 * self.dt_ms).collect()
     }
 
+    /// The kept spikes as one train per neuron (ms, ascending; one entry per neuron, empty where none was kept).
+    pub fn spike_times_by_neuron(&self) -> Vec<Vec<f64>> {
+        let mut times = vec![Vec::new(); self.spike_counts.len()];
+        for (&s, &i) in self.spike_steps.iter().zip(&self.spike_neurons) {
+            times[i as usize].push((s + 1) as f64 * self.dt_ms);
+        }
+        times
+    }
+
     /// Mean rate (Hz) over `neurons` (all neurons when empty) for the whole run.
     pub fn mean_rate_hz(&self, neurons: &[u32]) -> f64 {
         let secs = self.duration_ms() * 1e-3;

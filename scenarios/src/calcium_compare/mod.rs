@@ -388,10 +388,7 @@ pub fn run_recording_compare(
     if run.setup.model.is_spiking() {
         run.record = RecordSpec::default();
         let (rec, _, _) = simulate_on(backend, &run, run.setup.seed, progress, &run.name)?;
-        let mut times = vec![Vec::new(); n];
-        for (&s, &i) in rec.spike_steps.iter().zip(&rec.spike_neurons) {
-            times[i as usize].push((s + 1) as f64 * rec.dt_ms);
-        }
+        let times = rec.spike_times_by_neuron();
         return compare_spikes(&SimulatedActivity::Spikes(&times), &names, rec.duration_ms(), &recordings, &cfg);
     }
     // Graded models: V_m of every neuron every millisecond drives calcium influx above the threshold.
