@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""neurotwin against NEST 3.10 and Brian2 2.11, side by side, on this machine, in one run.
+"""neurotwin against NEST 3.10, Brian2 2.11 and BrainPy 2.8, side by side, on this machine, in one run.
 
 For each model, every simulator runs the same network (same parameters, its own random connectivity and
 seeds) for 1 s of biological time at dt = 0.1 ms, once per seed; the table gives the mean simulate-phase
-time (network construction excluded; Brian2's code generation and compilation excluded), the speed-up of
+time (network construction excluded; Brian2's code generation and compilation and BrainPy's XLA tracing and
+compilation excluded), the speed-up of
 neurotwin over each peer, peak resident memory, and the mean rates with a check that neurotwin's mean rate
 is within 2 % of each peer's mean rate. It also measures this machine's memory bandwidth (STREAM triad,
 `cargo bench --bench stream`) and prints, per model, the bandwidth floor of neurotwin's simulate phase
 (bytes it must move / bandwidth) next to the achieved time, and the compiled bytes per synapse.
 
 Peer scripts: ../shared/peers (NEST and Brian2 implementations of the models with the parameters of
-NEST's and Brian2's own examples; see its INSTALL.md). Peers are installed into peers-work/venv by
+NEST's and Brian2's own examples; see its INSTALL.md) and benches/peers/brainpy (BrainPy's, written for this
+comparison: CUBA and Brunel). Peers are installed into peers-work/venv and peers-work/venv-brainpy by
 benches/peers/setup.sh (pip; Brian2 2.11 needs Python >= 3.13 from pyenv). Without ../shared/peers only
 neurotwin's side is measured and the table says so.
 
@@ -37,24 +39,34 @@ WORK = os.environ.get("PEERS_WORK", os.path.join(REPO, "peers-work"))
 PEERS = os.environ.get("NEUROTWIN_PEERS", os.path.normpath(os.path.join(REPO, "..", "shared", "peers")))
 NEUROTWIN = os.path.join(REPO, "target", "release", "neurotwin")
 
-# name: (scenario file, generator overrides, NEST script + args, Brian2 script + args, default seeds)
+# name: (scenario file, generator overrides, {peer: (script, args)}, default seeds)
 # Peer thread counts: NEST with 2 threads (OMP_WAIT_POLICY=PASSIVE); Brian2 standalone with 1 thread for
-# the small CUBA (its faster setting on this 2-core machine), 2 otherwise.
+# the small CUBA (its faster setting on this 2-core machine), 2 otherwise; BrainPy (JAX/XLA on CPU) with
+# XLA's own thread pool. BrainPy's scripts are this repository's (benches/peers/brainpy); PD14 has none.
 MODELS = {
-    "cuba4k": ("cuba.toml", None, ("cuba_nest.py", ["--N", "4000", "--threads", "2"]),
-               ("cuba_brian2.py", ["--N", "4000", "--mode", "standalone", "--threads", "1"]), 3),
-    "brunel12.5k": ("brunel.toml", None, ("brunel_nest.py", ["--scale", "1", "--threads", "2"]),
-                    ("brunel_brian2.py", ["--scale", "1", "--mode", "standalone", "--threads", "2"]), 3),
-    "cuba100k": ("cuba.toml", 'generator = { kind = "cuba", n = 100000, k = 80 }',
-                 ("cuba_nest.py", ["--N", "100000", "--threads", "2"]),
-                 ("cuba_brian2.py", ["--N", "100000", "--mode", "standalone", "--threads", "2"]), 1),
-    "brunel50k": ("brunel.toml", 'generator = { kind = "brunel", order = 10000, g = 5.0, eta = 2.0 }',
-                  ("brunel_nest.py", ["--scale", "4", "--threads", "2"]),
-                  ("brunel_brian2.py", ["--scale", "4", "--mode", "standalone", "--threads", "2"]), 1),
-    "pd14": ("pd14.toml", 'generator = { kind = "pd14", n_scaling = 1.0, k_scaling = 1.0 }',
-             ("pd14_nest.py", ["--N_scaling", "1.0", "--threads", "3"]),
-             ("pd14_brian2.py", ["--N_scaling", "1.0", "--mode", "standalone", "--threads", "2"]), 1),
+    "cuba4k": ("cuba.toml", None, {
+        "nest": ("cuba_nest.py", ["--N", "4000", "--threads", "2"]),
+        "brian2": ("cuba_brian2.py", ["--N", "4000", "--mode", "standalone", "--threads", "1"]),
+        "brainpy": ("cuba_brainpy.py", ["--N", "4000"])}, 3),
+    "brunel12.5k": ("brunel.toml", None, {
+        "nest": ("brunel_nest.py", ["--scale", "1", "--threads", "2"]),
+        "brian2": ("brunel_brian2.py", ["--scale", "1", "--mode", "standalone", "--threads", "2"]),
+        "brainpy": ("brunel_brainpy.py", ["--scale", "1"])}, 3),
+    "cuba100k": ("cuba.toml", 'generator = { kind = "cuba", n = 100000, k = 80 }', {
+        "nest": ("cuba_nest.py", ["--N", "100000", "--threads", "2"]),
+        "brian2": ("cuba_brian2.py", ["--N", "100000", "--mode", "standalone", "--threads", "2"]),
+        "brainpy": ("cuba_brainpy.py", ["--N", "100000"])}, 1),
+    "brunel50k": ("brunel.toml", 'generator = { kind = "brunel", order = 10000, g = 5.0, eta = 2.0 }', {
+        "nest": ("brunel_nest.py", ["--scale", "4", "--threads", "2"]),
+        "brian2": ("brunel_brian2.py", ["--scale", "4", "--mode", "standalone", "--threads", "2"]),
+        "brainpy": ("brunel_brainpy.py", ["--scale", "4"])}, 1),
+    "pd14": ("pd14.toml", 'generator = { kind = "pd14", n_scaling = 1.0, k_scaling = 1.0 }', {
+        "nest": ("pd14_nest.py", ["--N_scaling", "1.0", "--threads", "3"]),
+        "brian2": ("pd14_brian2.py", ["--N_scaling", "1.0", "--mode", "standalone", "--threads", "2"])}, 1),
 }
+PEER_KEYS = ("nest", "brian2", "brainpy")
+PEER_NAMES = {"nest": "NEST", "brian2": "Brian2", "brainpy": "BrainPy"}
+BRAINPY_SCRIPTS = os.path.join(REPO, "benches", "peers", "brainpy")
 DEFAULT = ["cuba4k", "brunel12.5k"]
 FULL = ["cuba4k", "brunel12.5k", "cuba100k", "brunel50k", "pd14"]
 
@@ -78,7 +90,7 @@ def run_timed(cmd, env=None, cwd=None):
 
 
 def scenario_text(name, seed):
-    file, override, _, _, _ = MODELS[name]
+    file, override, _, _ = MODELS[name]
     text = open(os.path.join(REPO, "scenarios", file)).read()
     if override:
         text = re.sub(r"^generator = .*$", override, text, count=1, flags=re.M)
@@ -98,14 +110,16 @@ def run_neurotwin(name, seed):
                 bytes_per_synapse=s["bytes_per_synapse"], model=s["model"], steps=s["steps"])
 
 
-def run_peer(script, args, seed):
-    venv_py = os.path.join(WORK, "venv", "bin", "python")
+def run_peer(key, script, args, seed):
+    brainpy = key == "brainpy"
+    venv_py = os.path.join(WORK, "venv-brainpy" if brainpy else "venv", "bin", "python")
+    script_path = os.path.join(BRAINPY_SCRIPTS if brainpy else PEERS, script)
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg", PEERS_WORK=WORK,
                TMPDIR=os.path.join(WORK, "tmp"))
     os.makedirs(env["TMPDIR"], exist_ok=True)
     build = os.path.join(WORK, "build", "%s-%d" % (script.replace(".py", ""), seed))
     os.makedirs(build, exist_ok=True)
-    out, _, rss, _ = run_timed([venv_py, os.path.join(PEERS, script)] + args + ["--seed", str(seed)],
+    out, _, rss, _ = run_timed([venv_py, script_path] + args + ["--seed", str(seed)],
                                env=env, cwd=build)
     line = [l for l in out.splitlines() if l.startswith("RESULT ")]
     if not line:
@@ -196,61 +210,66 @@ def main():
 
     results = []
     for name in names:
-        _, _, (nest_script, nest_args), (b2_script, b2_args), default_seeds = MODELS[name]
+        _, _, peer_scripts, default_seeds = MODELS[name]
         seeds = list(range(1, (args.seeds or default_seeds) + 1))
-        row = {"model": name, "seeds": seeds, "neurotwin": [], "nest": [], "brian2": []}
+        row = {"model": name, "seeds": seeds, "neurotwin": [], "nest": [], "brian2": [], "brainpy": []}
         for s in seeds:
             log("%s seed %d: neurotwin" % (name, s))
             row["neurotwin"].append(run_neurotwin(name, s))
             if peers:
-                for key, script, a in (("nest", nest_script, nest_args), ("brian2", b2_script, b2_args)):
+                for key, (script, a) in peer_scripts.items():
                     log("%s seed %d: %s" % (name, s, key))
                     try:
-                        row[key].append(run_peer(script, a, s))
+                        row[key].append(run_peer(key, script, a, s))
                     except Exception as e:  # a peer that cannot run this model is reported, not fatal
                         log("  %s failed: %s" % (key, str(e).splitlines()[0]))
         results.append(row)
 
     date = datetime.date.today().isoformat()
-    lines = ["# neurotwin vs NEST 3.10 vs Brian2 2.11 — %s" % date, "",
+    keys = ("neurotwin",) + PEER_KEYS
+    names_ = " / ".join(["neurotwin"] + [PEER_NAMES[k] for k in PEER_KEYS])
+    header = (["model", "neurons", "synapses", "B/syn", "neurotwin s"] + ["%s s" % PEER_NAMES[k] for k in PEER_KEYS]
+              + ["× %s" % PEER_NAMES[k] for k in PEER_KEYS]
+              + ["rate Hz: %s" % names_, "within 2 %", "peak RSS MB: %s" % names_, "working set MB", "floor GB/s",
+                 "floor s", "achieved / floor"])
+    lines = ["# neurotwin vs NEST 3.10 vs Brian2 2.11 vs BrainPy 2.8 — %s" % date, "",
              "Machine: %d cores (`nproc`), STREAM copy %.1f GB/s, triad %.1f GB/s. 1 s biological time, dt 0.1 ms; "
              "times are means over seeds of the simulate phase only." % (os.cpu_count(), bw["copy_gbs"], bw["triad_gbs"]),
              "",
-             "| model | neurons | synapses | B/syn | neurotwin s | NEST s | Brian2 s | × NEST | × Brian2 | rate Hz: neurotwin / NEST / Brian2 | within 2 % | peak RSS MB: nt / NEST / B2 | working set MB | floor GB/s | floor s | achieved / floor |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in results:
         nt = row["neurotwin"]
-        t = {k: mean([r["sim_s"] for r in row[k]]) for k in ("neurotwin", "nest", "brian2")}
-        rate = {k: mean([r["rate_hz"] for r in row[k]]) for k in ("neurotwin", "nest", "brian2")}
-        rsd = {k: sd([r["rate_hz"] for r in row[k]]) for k in ("neurotwin", "nest", "brian2")}
-        rss = {k: max([r["rss_mb"] or 0 for r in row[k]], default=None) or None for k in ("neurotwin", "nest", "brian2")}
+        t = {k: mean([r["sim_s"] for r in row[k]]) for k in keys}
+        rate = {k: mean([r["rate_hz"] for r in row[k]]) for k in keys}
+        rsd = {k: sd([r["rate_hz"] for r in row[k]]) for k in keys}
+        rss = {k: max([r["rss_mb"] or 0 for r in row[k]], default=None) or None for k in keys}
         fb, events = floor_bytes(nt[0])
         ws = working_set_bytes(nt[0])
         bw_ws = stream_bandwidth(ws)["triad_gbs"] if ws < 256e6 else bw["triad_gbs"]
         floor_s = fb / (bw_ws * 1e9)
         agree = []
-        for k in ("nest", "brian2"):
+        for k in PEER_KEYS:
             if rate[k]:
-                agree.append("%s %+.1f %%" % (k, 100 * (rate["neurotwin"] - rate[k]) / rate[k]))
-        ok = all(abs(rate["neurotwin"] - rate[k]) / rate[k] <= 0.02 for k in ("nest", "brian2") if rate[k])
+                agree.append("%s %+.1f %%" % (PEER_NAMES[k], 100 * (rate["neurotwin"] - rate[k]) / rate[k]))
+        ok = all(abs(rate["neurotwin"] - rate[k]) / rate[k] <= 0.02 for k in PEER_KEYS if rate[k])
         row.update(mean_sim_s=t, mean_rate_hz=rate, rate_sd_hz=rsd, peak_rss_mb=rss, floor_s=floor_s,
                    working_set_bytes=ws, floor_bandwidth_gbs=bw_ws,
                    floor_bytes=fb, synaptic_events=events, rates_within_2pct=ok if agree else None)
         ratio = lambda k: fmt(t[k] / t["neurotwin"], "%.1f×") if t[k] and t["neurotwin"] else "–"
-        lines.append("| %s | %d | %d | %.2f | %s | %s | %s | %s | %s | %s ± %s / %s ± %s / %s ± %s | %s | %s / %s / %s | %s | %s | %s | %s |" % (
-            row["model"], nt[0]["neurons"], nt[0]["synapses"], nt[0]["bytes_per_synapse"],
-            fmt(t["neurotwin"]), fmt(t["nest"]), fmt(t["brian2"]), ratio("nest"), ratio("brian2"),
-            fmt(rate["neurotwin"], "%.2f"), fmt(rsd["neurotwin"], "%.2f"), fmt(rate["nest"], "%.2f"),
-            fmt(rsd["nest"], "%.2f"), fmt(rate["brian2"], "%.2f"), fmt(rsd["brian2"], "%.2f"),
-            ("yes" if ok else "no") + " (" + ", ".join(agree) + ")" if agree else "no peers",
-            fmt(rss["neurotwin"], "%.0f"), fmt(rss["nest"], "%.0f"), fmt(rss["brian2"], "%.0f"),
-            fmt(ws / 1e6, "%.1f"), fmt(bw_ws, "%.0f"), fmt(floor_s, "%.3f"), fmt(t["neurotwin"] / floor_s if floor_s else None, "%.1f×")))
+        cells = [row["model"], "%d" % nt[0]["neurons"], "%d" % nt[0]["synapses"], "%.2f" % nt[0]["bytes_per_synapse"]]
+        cells += [fmt(t[k]) for k in keys] + [ratio(k) for k in PEER_KEYS]
+        cells.append(" / ".join("%s ± %s" % (fmt(rate[k], "%.2f"), fmt(rsd[k], "%.2f")) for k in keys))
+        cells.append(("yes" if ok else "no") + " (" + ", ".join(agree) + ")" if agree else "no peers")
+        cells.append(" / ".join(fmt(rss[k], "%.0f") for k in keys))
+        cells += [fmt(ws / 1e6, "%.1f"), fmt(bw_ws, "%.0f"), fmt(floor_s, "%.3f"),
+                  fmt(t["neurotwin"] / floor_s if floor_s else None, "%.1f×")]
+        lines.append("| " + " | ".join(cells) + " |")
     if not args.no_scaling:
         lines += ["", "Scaling (neurotwin, CUBA, K = 80, 1 s; cost should grow linearly with synaptic events):", "",
                   "| neurons | synapses | spikes | synaptic events | sim s | ns per event | ns per neuron-step |",
                   "|---|---|---|---|---|---|---|"]
         for n in (4000, 16000, 64000):
-            MODELS["cuba_scaling"] = ("cuba.toml", 'generator = { kind = "cuba", n = %d, k = 80 }' % n, None, None, 1)
+            MODELS["cuba_scaling"] = ("cuba.toml", 'generator = { kind = "cuba", n = %d, k = 80 }' % n, {}, 1)
             log("scaling: CUBA %d" % n)
             r = run_neurotwin("cuba_scaling", 1)
             events = r["spikes"] * r["synapses"] / r["neurons"]
