@@ -239,6 +239,102 @@ fn full_block_2ch(c: &Compiled, state: &mut [f64], input: &BlockInput, out: &mut
     }
 }
 
+/// One full block of one parameter set with two receptor channels whose only input is the delay ring (no
+/// stimuli, gap junctions, forced spikes or channel gains): each lane's fixed-point ring sums are converted
+/// (`x as f64 * inv_scale`) and cleared, and the neurons updated, in one pass over the block. The same IEEE
+/// operations in the same order as the ring gather followed by [`update_block`] with zero external current
+/// (bit-identical, tested), without the intermediate input buffers. Returns the spike mask (bit `l` = lane `l`).
+///
+/// With AVX-512 (F, DQ, VL; checked at run time) eight lanes per instruction, comparisons straight into mask
+/// registers; separate multiplies and adds, never fused, as everywhere.
+pub fn update_full_block_2ch_from_ring(
+    c: &Compiled,
+    state: &mut [f64],
+    ring0: &mut [i64],
+    ring1: &mut [i64],
+    inv_scale: f64,
+) -> u64 {
+    assert!(state.len() >= 4 * LANES && ring0.len() >= LANES && ring1.len() >= LANES && c.p11.len() == 2);
+    #[cfg(target_arch = "x86_64")]
+    if crate::rng::has_avx512() {
+        // SAFETY: the CPU supports AVX-512F, DQ and VL (checked just above); the lengths are asserted above.
+        return unsafe { full_block_2ch_from_ring_avx512(c, state, ring0, ring1, inv_scale) };
+    }
+    full_block_2ch_from_ring_portable(c, state, ring0, ring1, inv_scale)
+}
+
+fn full_block_2ch_from_ring_portable(
+    c: &Compiled,
+    state: &mut [f64],
+    ring0: &mut [i64],
+    ring1: &mut [i64],
+    inv_scale: f64,
+) -> u64 {
+    let mut syn = [0.0; 2 * LANES];
+    for (ch, ring) in [ring0, ring1].into_iter().enumerate() {
+        for (x, s) in ring[..LANES].iter_mut().zip(&mut syn[ch * LANES..(ch + 1) * LANES]) {
+            *s = *x as f64 * inv_scale;
+            *x = 0;
+        }
+    }
+    let param_set = [0u16; LANES];
+    let input = BlockInput { n: LANES, param_set: &param_set, syn: &syn, i_ext: &[0.0; LANES], forced: 0, gap: None };
+    let mut out = BlockOutput::default();
+    update_full_block_2ch(c, state, &input, &mut out);
+    out.spikes
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+unsafe fn full_block_2ch_from_ring_avx512(
+    c: &Compiled,
+    state: &mut [f64],
+    ring0: &mut [i64],
+    ring1: &mut [i64],
+    inv_scale: f64,
+) -> u64 {
+    use std::arch::x86_64::*;
+    let (vm, rest) = state[..4 * LANES].split_at_mut(LANES);
+    let (refr, isyn) = rest.split_at_mut(LANES);
+    let (i0, i1) = isyn.split_at_mut(LANES);
+    let set1 = |x: f64| _mm512_set1_pd(x);
+    let (e_l, p22, theta, reset) = (set1(c.e_l), set1(c.p22), set1(c.theta), set1(c.reset));
+    // `(i_e + i_ext) * p20` with i_ext = +0.0 in every lane, as the general path computes it.
+    let drive = set1((c.i_e + 0.0) * c.p20);
+    let (p11a, p11b, p21a, p21b) = (set1(c.p11[0]), set1(c.p11[1]), set1(c.p21[0]), set1(c.p21[1]));
+    let (refractory, one, zero, scale) = (set1(c.refractory_steps as f64), set1(1.0), set1(0.0), set1(inv_scale));
+    let mut mask = 0u64;
+    for k in (0..LANES).step_by(8) {
+        // SAFETY: k + 8 <= LANES and every slice holds at least LANES entries (asserted by the caller).
+        unsafe {
+            let (pv, pr, pi0, pi1) =
+                (vm.as_mut_ptr().add(k), refr.as_mut_ptr().add(k), i0.as_mut_ptr().add(k), i1.as_mut_ptr().add(k));
+            let (pr0, pr1) = (ring0.as_mut_ptr().add(k), ring1.as_mut_ptr().add(k));
+            let y0 = _mm512_sub_pd(_mm512_loadu_pd(pv), e_l);
+            let (a0, a1) = (_mm512_loadu_pd(pi0), _mm512_loadu_pd(pi1));
+            let integrated = _mm512_add_pd(
+                _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(y0, p22), drive), _mm512_mul_pd(a0, p21a)),
+                _mm512_mul_pd(a1, p21b),
+            );
+            let r = _mm512_loadu_pd(pr);
+            let is_refractory = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r, zero);
+            let y = _mm512_mask_blend_pd(is_refractory, integrated, y0);
+            let r = _mm512_mask_sub_pd(r, is_refractory, r, one);
+            let s0 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr0 as *const _)), scale);
+            let s1 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr1 as *const _)), scale);
+            _mm512_storeu_si512(pr0 as *mut _, _mm512_setzero_si512());
+            _mm512_storeu_si512(pr1 as *mut _, _mm512_setzero_si512());
+            _mm512_storeu_pd(pi0, _mm512_add_pd(_mm512_mul_pd(a0, p11a), s0));
+            _mm512_storeu_pd(pi1, _mm512_add_pd(_mm512_mul_pd(a1, p11b), s1));
+            let spike = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(y, theta);
+            _mm512_storeu_pd(pr, _mm512_mask_blend_pd(spike, r, refractory));
+            _mm512_storeu_pd(pv, _mm512_add_pd(_mm512_mask_blend_pd(spike, y, reset), e_l));
+            mask |= (spike as u64) << k;
+        }
+    }
+    mask
+}
+
 /// The low bits of the 8 bytes of `x` (each 0 or 1) as one byte, byte i → bit i: the product with
 /// 0x0102040810204080 puts byte i's bit at position 56 + i, and every other partial product lands at a distinct
 /// position below 56 or beyond 63, so nothing carries into the top byte.
@@ -278,6 +374,47 @@ mod tests {
             assert_eq!(a.spikes, b.spikes, "step {step}");
             assert!(fast.iter().zip(&slow).all(|(x, y)| x.to_bits() == y.to_bits()), "step {step}");
         }
+    }
+
+    /// The fused ring-to-spikes pass (AVX-512 where the CPU has it, else the portable one) equals the ring
+    /// gather followed by the general lane-by-lane update, bit for bit, with refractory lanes, spikes during
+    /// refractoriness, negative and large fixed-point sums, and the ring slots cleared.
+    #[test]
+    fn fused_ring_pass_equals_gather_then_general_update() {
+        use crate::rng::{CounterRng, Stream};
+        let c = compile(&LifExpParams { t_ref: 0.5, i_e: 37.5, ..Default::default() }, &channels(), 0.1).unwrap();
+        let sets = vec![c];
+        let rng = CounterRng::new(11, Stream::Trial);
+        let mut fused = vec![0.0; 4 * LANES];
+        for l in 0..LANES {
+            fused[l] = -70.0 + 25.0 * rng.uniform(l as u32, 0, 0);
+            fused[LANES + l] = if l % 5 == 0 { 3.0 } else { 0.0 };
+        }
+        let (mut general, mut portable) = (fused.clone(), fused.clone());
+        let inv_scale = 1.0 / (1u64 << 40) as f64;
+        let param_set = [0u16; LANES];
+        let mut spikes = 0;
+        for step in 0..400u64 {
+            let ring: Vec<i64> =
+                (0..2 * LANES).map(|k| ((rng.uniform(k as u32, step, 1) - 0.45) * 1.2e15) as i64).collect();
+            let syn: Vec<f64> = ring.iter().map(|&x| x as f64 * inv_scale).collect();
+            let input =
+                BlockInput { n: LANES, param_set: &param_set, syn: &syn, i_ext: &[0.0; LANES], forced: 0, gap: None };
+            let mut out = BlockOutput::default();
+            update_lanes(&sets, &mut general, &input, &mut out);
+            let (mut r0, mut r1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
+            let mask = update_full_block_2ch_from_ring(&sets[0], &mut fused, &mut r0, &mut r1, inv_scale);
+            assert!(r0.iter().chain(&r1).all(|&x| x == 0), "ring slots cleared, step {step}");
+            let (mut q0, mut q1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
+            let mask_portable = full_block_2ch_from_ring_portable(&sets[0], &mut portable, &mut q0, &mut q1, inv_scale);
+            assert_eq!(mask, out.spikes, "step {step}");
+            assert_eq!(mask_portable, out.spikes, "step {step}");
+            spikes += mask.count_ones();
+            for (x, y) in [(&fused, &general), (&portable, &general)] {
+                assert!(x.iter().zip(y.iter()).all(|(a, b)| a.to_bits() == b.to_bits()), "step {step}");
+            }
+        }
+        assert!(spikes > 100 && spikes < 400 * 64 / 2, "the drive makes lanes fire and rest: {spikes} spikes");
     }
 
     /// Every one of the 256 patterns of eight 0/1 bytes packs into the byte with bit i = byte i.

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use neurotwin_connectome::{CompiledNetwork, WeightSlice, Weights};
+use neurotwin_models::lif_exp;
 use neurotwin_models::poisson::PoissonTable;
 use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, GapInput, LANES, Stream};
 use rayon::prelude::*;
@@ -24,10 +25,21 @@ use crate::profile::{BackendPhases, PhaseTimes, lap};
 use crate::setup::{SimSetup, StimulusKind, initial_block_state, state_index};
 use crate::spike_trains::SpikeTrains;
 
-/// Networks with fewer blocks of 64 neurons are updated on one thread: a parallel step costs a rayon
-/// wake-up per step (≈ 10 µs), more than updating 2,000 neurons. Measured on the 473-cell worm (48 s
+/// Networks with fewer blocks of 64 neurons deliver spikes and copy potentials on one thread: a parallel
+/// phase costs a rayon wake-up per step (≈ 10 µs), more than the work. Measured on the 473-cell worm (48 s
 /// simulated, 2 cores): 8.3 s wall with the parallel update (8 blocks), 6.2 s on one thread.
 const PARALLEL_MIN_BLOCKS: usize = 32;
+
+/// The neuron update runs in parallel only when its estimated work per step is at least this (ns): several
+/// times the fork-join of a parallel step (≈ 5–10 µs on 2 cores). CUBA, 1 s, 2 cores (`neurotwin run
+/// --profile`, 3 runs each): 4,000 neurons (63 fused blocks, ≈ 3 µs a step) update in 0.046 s on one thread
+/// and 0.069 s on two; 64,000 (1,000 blocks, ≈ 50 µs) in 0.59 s on one and 0.48 s on two.
+const PARALLEL_MIN_UPDATE_NS: u64 = 20_000;
+/// Estimated cost of one block (ns) on the fused ring-to-spikes pass, and on the general path (ring gather,
+/// input checks, the model's block update); measured as above: 4,000-neuron CUBA updates in ≈ 50 ns a block
+/// fused and ≈ 210 ns on the general path, external inputs (Poisson drive) add more.
+const FUSED_BLOCK_NS: u64 = 50;
+const GENERAL_BLOCK_NS: u64 = 250;
 
 /// The fixed-point scale `2^S` of the delivery buffers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,6 +125,12 @@ pub struct CpuBackend {
     trains: Arc<SpikeTrains>,
     train_of: Vec<u32>,
     block_has_train: Vec<bool>,
+    /// Per block: its only input is the delay ring (full block, one `lif_exp` parameter set, two channels, no
+    /// stimuli, trains or gap junctions), so it takes the fused ring-to-spikes pass
+    /// (`lif_exp::update_full_block_2ch_from_ring`) whenever no channel gain is in force.
+    ring_only_block: Vec<bool>,
+    /// Whether the neuron update runs on the rayon pool (estimated work ≥ `PARALLEL_MIN_UPDATE_NS`).
+    parallel_update: bool,
     block_spikes: Vec<u64>,
     activity: Vec<f64>,
     v_prev: Vec<f64>,
@@ -218,6 +236,23 @@ impl CpuBackend {
         let train_of = if trains.is_empty() { Vec::new() } else { trains.train_of_neuron(n) };
         let mut block_has_train = vec![false; if trains.is_empty() { 0 } else { n_blocks }];
         trains.neurons.iter().for_each(|&i| block_has_train[i as usize / LANES] = true);
+        let ring_only_block = match &setup.model {
+            CompiledModel::LifExp(sets) if n_ch == 2 && spiking => (0..n_blocks)
+                .map(|b| {
+                    let (base, end) = (b * LANES, (b + 1) * LANES);
+                    let set = param_set[base];
+                    end <= n
+                        && param_set[base..end].iter().all(|&s| s == set)
+                        && sets[set as usize].p11.len() == 2
+                        && stim_ptr[base] == stim_ptr[end]
+                        && !block_has_train.get(b).copied().unwrap_or(false)
+                        && (net.gap.row_ptr.is_empty() || net.gap.row_ptr[base] == net.gap.row_ptr[end])
+                })
+                .collect(),
+            _ => vec![false; n_blocks],
+        };
+        let fused = ring_only_block.iter().filter(|&&f| f).count() as u64;
+        let update_ns = fused * FUSED_BLOCK_NS + (n_blocks as u64 - fused) * GENERAL_BLOCK_NS;
         let mut b = Self {
             net,
             model: setup.model.clone(),
@@ -239,6 +274,8 @@ impl CpuBackend {
             trains,
             train_of,
             block_has_train,
+            ring_only_block,
+            parallel_update: update_ns >= PARALLEL_MIN_UPDATE_NS,
             block_spikes: vec![0; n_blocks],
             activity: vec![0.0; n_pad],
             v_prev: vec![0.0; n_pad],
@@ -297,6 +334,8 @@ impl CpuBackend {
             trains: &self.trains,
             train_of: &self.train_of,
             block_has_train: &self.block_has_train,
+            ring_only_block: &self.ring_only_block,
+            unit_gains: control.channel_gain.iter().all(|&g| g == 1.0),
             v_prev: &self.v_prev,
             control,
             spiking: self.spiking,
@@ -311,7 +350,7 @@ impl CpuBackend {
             .zip(self.activity.par_chunks_mut(LANES))
             .enumerate();
         let n_ch = self.n_ch;
-        if self.n_blocks >= PARALLEL_MIN_BLOCKS {
+        if self.parallel_update {
             work.for_each_init(
                 || BlockScratch::new(n_ch),
                 |scratch, (b, ((st, sp), act))| ctx.update_block(b, st, sp, act, ring, scratch),
@@ -383,6 +422,9 @@ struct UpdateCtx<'a> {
     trains: &'a SpikeTrains,
     train_of: &'a [u32],
     block_has_train: &'a [bool],
+    ring_only_block: &'a [bool],
+    /// No channel gain other than 1 this step (drug-like scaling or block of a receptor).
+    unit_gains: bool,
     v_prev: &'a [f64],
     control: &'a StepControl,
     spiking: bool,
@@ -497,6 +539,24 @@ impl UpdateCtx<'_> {
             }
             *spikes = 0;
             act.fill(0.0);
+            return;
+        }
+        if self.unit_gains
+            && self.ring_only_block[b]
+            && let CompiledModel::LifExp(sets) = self.model
+        {
+            let row = |ch: usize| (ch * self.slots + self.slot) * self.n_pad + base;
+            // SAFETY: as in the gather below: this block exclusively owns these ring indices during the update,
+            // and the two channels' rows are disjoint.
+            let (r0, r1) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(ring.0.add(row(0)), LANES),
+                    std::slice::from_raw_parts_mut(ring.0.add(row(1)), LANES),
+                )
+            };
+            let c = &sets[self.param_set[base] as usize];
+            let fired = lif_exp::update_full_block_2ch_from_ring(c, st, r0, r1, self.fixed.inv_scale);
+            *spikes = fired & !self.control.silenced.get(b).copied().unwrap_or(0);
             return;
         }
         let BlockScratch { syn, i_ext, gap_g, gap_gv } = scratch;
@@ -727,7 +787,24 @@ impl Backend for CpuBackend {
     fn profile_into(&self, t: &mut PhaseTimes) -> Option<f64> {
         let p = self.profile.as_deref()?;
         p.fill(t);
+        t.strategy = self.update_strategy();
         Some(p.remote_delivery.as_secs_f64())
+    }
+}
+
+impl CpuBackend {
+    /// How the neuron update runs, in words: fused blocks, threads, and the estimate behind the choice.
+    pub fn update_strategy(&self) -> String {
+        let fused = self.ring_only_block.iter().filter(|&&f| f).count();
+        let ns = fused as u64 * FUSED_BLOCK_NS + (self.n_blocks - fused) as u64 * GENERAL_BLOCK_NS;
+        format!(
+            "update: {fused} of {} blocks on the fused ring-to-spikes pass, {} (estimated {:.1} µs of work a step; \
+             parallel from {} µs)",
+            self.n_blocks,
+            if self.parallel_update { "in parallel" } else { "on one thread" },
+            ns as f64 * 1e-3,
+            PARALLEL_MIN_UPDATE_NS / 1000
+        )
     }
 }
 

@@ -35,6 +35,10 @@ pub struct PhaseTimes {
     pub other_s: f64,
     /// The whole step loop.
     pub total_s: f64,
+    /// How the backend ran its step, in words (CPU: which update path and whether in parallel); empty if
+    /// it does not say.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub strategy: String,
 }
 
 impl PhaseTimes {
@@ -67,6 +71,10 @@ impl PhaseTimes {
                 "(external inputs: {:.4} s of CPU time summed over threads, inside update)\n",
                 self.inputs_cpu_s
             ));
+        }
+        if !self.strategy.is_empty() {
+            s.push_str(&self.strategy);
+            s.push('\n');
         }
         s
     }

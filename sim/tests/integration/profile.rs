@@ -100,3 +100,23 @@ fn distributed_ranks_report_the_exchange_and_keep_their_spikes() {
         assert!(p.exchange_s > 0.0 && p.delivery_s > 0.0 && p.update_s > 0.0, "rank {rank}: {p:?}");
     }
 }
+
+/// The CPU backend says how it updates: CUBA 4000 has 62 full blocks whose only input is the delay ring (the
+/// fused pass) and one partial block, too little work to pay for a parallel step; a Poisson stimulus on
+/// neurons 700..1500 takes their 14 blocks (10..=23) off the fused pass; Brunel (lif_delta, Poisson drive on
+/// every neuron) has none on it. The profile carries the same words.
+#[test]
+fn the_cpu_backend_states_its_update_strategy() {
+    let cuba = cuba_setup();
+    let s = CpuBackend::new(&cuba).unwrap().update_strategy();
+    assert!(s.contains("62 of 63 blocks on the fused") && s.contains("on one thread"), "{s}");
+    let (mixed, _, _) = cuba_mixed_paths_setup();
+    let s = CpuBackend::new(&mixed).unwrap().update_strategy();
+    assert!(s.contains("48 of 63 blocks on the fused"), "{s}");
+    let brunel = brunel_short();
+    let s = CpuBackend::new(&brunel).unwrap().update_strategy();
+    assert!(s.contains("0 of 16 blocks on the fused"), "{s}");
+    let timed = record(&cuba_short(), &mut CpuBackend::new(&cuba_short()).unwrap(), true);
+    let p = timed.phases.expect("profiled");
+    assert!(p.strategy.starts_with("update: 62 of 63 blocks"), "{}", p.strategy);
+}

@@ -31,6 +31,38 @@ pub fn cuba_setup() -> SimSetup {
     generated_setup(g, 1, STEPS)
 }
 
+/// CUBA 4000 with what takes blocks off the CPU's fused ring-to-spikes pass, in part of the run: a Poisson
+/// stimulus on neurons 700..1500 (their blocks take the general path throughout), a receptor block of the
+/// inhibitory channel from 100 to 200 ms with wash-in and wash-out (every block takes the general path while a
+/// channel gain is in force), and silencing of 64 neurons from 50 to 250 ms (on both paths). Returns the
+/// setup, the schedule, and the silenced neurons.
+pub fn cuba_mixed_paths_setup() -> (SimSetup, PerturbationSchedule, Vec<u32>) {
+    let mut setup = cuba_setup();
+    setup.stimuli.push(Stimulus {
+        name: "drive".into(),
+        kind: StimulusKind::Poisson { rate_hz: 2000.0, weight: 0.5, channel: 0 },
+        targets: (700..1500).collect(),
+        start_step: 0,
+        stop_step: STEPS,
+    });
+    let silenced: Vec<u32> = (2000..2064).collect();
+    let p = PerturbationSchedule {
+        channel_scale: vec![],
+        blocks: vec![ReceptorBlock {
+            channel: 1,
+            dose: 10.0,
+            ic50: 1.0,
+            hill: 1.0,
+            start_ms: 100.0,
+            stop_ms: 200.0,
+            tau_on_ms: 5.0,
+            tau_off_ms: 5.0,
+        }],
+        silencing: vec![Silencing { targets: silenced.clone(), start_step: 500, stop_step: 2500 }],
+    };
+    (setup, p, silenced)
+}
+
 pub fn brunel_setup() -> SimSetup {
     let cfg = brunel::BrunelConfig { order: 200, ..Default::default() };
     let g = brunel(&cfg, 3, DT).unwrap();
@@ -479,6 +511,17 @@ macro_rules! conformance_suite {
             $(#[$attr])?
             fn cuba_4000_is_bit_identical() {
                 suite::check_identical("CUBA 4000", &suite::cuba_setup(), &Default::default(), 1000, &$make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn cuba_4000_on_fused_and_general_paths_is_bit_identical() {
+                let (setup, p, silenced) = suite::cuba_mixed_paths_setup();
+                let o = suite::check_identical("CUBA 4000, mixed paths", &setup, &p, 1000, &$make);
+                let quiet = (0..o.steps.len())
+                    .filter(|&k| (500..2500).contains(&o.steps[k]) && silenced.contains(&o.neurons[k]))
+                    .count();
+                assert_eq!(quiet, 0, "silenced neurons fired in their window");
             }
 
             #[test]
