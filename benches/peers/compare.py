@@ -128,16 +128,39 @@ def run_peer(key, script, args, seed):
     return dict(sim_s=r["sim_s"], build_s=r.get("build_s"), rate_hz=r["rate_hz"], rss_mb=rss)
 
 
+STREAM_BIN = None  # the STREAM bench executable, built once by build_all()
+
+
+def build_all():
+    """Builds neurotwin and the STREAM bench once, before anything is measured: nothing is compiled during the
+    run, so editing the tree while it runs cannot fail it or change what is measured."""
+    global STREAM_BIN
+    log("building neurotwin (release) and the STREAM bench")
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    p = subprocess.run(["cargo", "bench", "--bench", "stream", "--no-run", "--message-format=json"],
+                       capture_output=True, text=True, cwd=REPO)
+    for line in p.stdout.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "stream" \
+                and msg.get("executable"):
+            STREAM_BIN = msg["executable"]
+    if p.returncode != 0 or not STREAM_BIN:
+        raise RuntimeError("cargo bench --bench stream --no-run failed:\n" + p.stderr[-2000:])
+
+
 def stream_bandwidth(working_set_bytes=None):
     """STREAM copy/triad GB/s, over 768 MiB (DRAM) or over the given working set (cache-resident networks
     are held to the bandwidth of the cache level they fit in)."""
     env = dict(os.environ)
     if working_set_bytes:
         env["NEUROTWIN_STREAM_BYTES"] = str(int(working_set_bytes))
-    p = subprocess.run(["cargo", "bench", "--bench", "stream"], capture_output=True, text=True, cwd=REPO, env=env)
+    p = subprocess.run([STREAM_BIN, "--bench"], capture_output=True, text=True, cwd=REPO, env=env)
     m = re.search(r"^STREAM (\{.*\})$", p.stdout, flags=re.M)
     if not m:
-        raise RuntimeError("cargo bench --bench stream printed no STREAM line:\n" + p.stderr[-2000:])
+        raise RuntimeError("%s --bench printed no STREAM line:\n%s" % (STREAM_BIN, p.stderr[-2000:]))
     return json.loads(m.group(1))
 
 
@@ -159,6 +182,17 @@ def floor_bytes(r):
     per_neuron_step = 16 * n_state + 16 * channels + 2  # the synaptic input buffer stays in L1
     events = r["spikes"] * r["synapses"] / max(r["neurons"], 1)
     return r["neurons"] * r["steps"] * per_neuron_step + events * (r["bytes_per_synapse"] + 16), events
+
+
+def save_partial(rows, bw):
+    """The raw measurements so far, rewritten after every seed (peers-work/results/compare-partial.json), so that
+    a run that fails late keeps what it measured."""
+    os.makedirs(os.path.join(WORK, "results"), exist_ok=True)
+    path = os.path.join(WORK, "results", "compare-partial.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"date": datetime.date.today().isoformat(), "stream": bw, "partial": True, "results": rows}, f,
+                  indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def mean(xs):
@@ -188,8 +222,7 @@ def main():
         if n not in MODELS:
             sys.exit("unknown model %s (choose from %s)" % (n, ", ".join(MODELS)))
 
-    log("building neurotwin (release)")
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    build_all()
     global PEERS
     if "pd14" in names and not os.path.isdir(os.path.join(PEERS, "pd14_example")):
         # NEST's example modules the pd14 peer scripts import: a writable copy of the scripts with them beside.
@@ -223,6 +256,7 @@ def main():
                         row[key].append(run_peer(key, script, a, s))
                     except Exception as e:  # a peer that cannot run this model is reported, not fatal
                         log("  %s failed: %s" % (key, str(e).splitlines()[0]))
+            save_partial(results + [row], bw)
         results.append(row)
 
     date = datetime.date.today().isoformat()

@@ -239,11 +239,13 @@ fn full_block_2ch(c: &Compiled, state: &mut [f64], input: &BlockInput, out: &mut
     }
 }
 
-/// One full block of one parameter set with two receptor channels whose only input is the delay ring (no
-/// stimuli, gap junctions, forced spikes or channel gains): each lane's fixed-point ring sums are converted
-/// (`x as f64 * inv_scale`) and cleared, and the neurons updated, in one pass over the block. The same IEEE
-/// operations in the same order as the ring gather followed by [`update_block`] with zero external current
-/// (bit-identical, tested), without the intermediate input buffers. Returns the spike mask (bit `l` = lane `l`).
+/// One full block of one parameter set with two receptor channels whose input is the delay ring, plus at most
+/// one additive term per channel and lane (`extra`, channel-major `[2 * LANES]`: a Poisson drive's
+/// `count * weight`), and nothing else (no currents, gap junctions, forced spikes or channel gains): each lane's
+/// fixed-point ring sums are converted (`x as f64 * inv_scale`) and cleared, the extra term added, and the
+/// neurons updated, in one pass over the block. The same IEEE operations in the same order as the ring gather,
+/// the stimulus sum and [`update_block`] with zero external current (bit-identical, tested), without the
+/// intermediate buffers. Returns the spike mask (bit `l` = lane `l`).
 ///
 /// With AVX-512 (F, DQ, VL; checked at run time) eight lanes per instruction, comparisons straight into mask
 /// registers; separate multiplies and adds, never fused, as everywhere.
@@ -253,14 +255,16 @@ pub fn update_full_block_2ch_from_ring(
     ring0: &mut [i64],
     ring1: &mut [i64],
     inv_scale: f64,
+    extra: Option<&[f64]>,
 ) -> u64 {
     assert!(state.len() >= 4 * LANES && ring0.len() >= LANES && ring1.len() >= LANES && c.p11.len() == 2);
+    assert!(extra.is_none_or(|e| e.len() >= 2 * LANES));
     #[cfg(target_arch = "x86_64")]
     if crate::rng::has_avx512() {
         // SAFETY: the CPU supports AVX-512F, DQ and VL (checked just above); the lengths are asserted above.
-        return unsafe { full_block_2ch_from_ring_avx512(c, state, ring0, ring1, inv_scale) };
+        return unsafe { full_block_2ch_from_ring_avx512(c, state, ring0, ring1, inv_scale, extra) };
     }
-    full_block_2ch_from_ring_portable(c, state, ring0, ring1, inv_scale)
+    full_block_2ch_from_ring_portable(c, state, ring0, ring1, inv_scale, extra)
 }
 
 fn full_block_2ch_from_ring_portable(
@@ -269,6 +273,7 @@ fn full_block_2ch_from_ring_portable(
     ring0: &mut [i64],
     ring1: &mut [i64],
     inv_scale: f64,
+    extra: Option<&[f64]>,
 ) -> u64 {
     let mut syn = [0.0; 2 * LANES];
     for (ch, ring) in [ring0, ring1].into_iter().enumerate() {
@@ -276,6 +281,9 @@ fn full_block_2ch_from_ring_portable(
             *s = *x as f64 * inv_scale;
             *x = 0;
         }
+    }
+    if let Some(e) = extra {
+        syn.iter_mut().zip(e).for_each(|(s, e)| *s += e);
     }
     let param_set = [0u16; LANES];
     let input = BlockInput { n: LANES, param_set: &param_set, syn: &syn, i_ext: &[0.0; LANES], forced: 0, gap: None };
@@ -292,6 +300,7 @@ unsafe fn full_block_2ch_from_ring_avx512(
     ring0: &mut [i64],
     ring1: &mut [i64],
     inv_scale: f64,
+    extra: Option<&[f64]>,
 ) -> u64 {
     use std::arch::x86_64::*;
     let (vm, rest) = state[..4 * LANES].split_at_mut(LANES);
@@ -320,8 +329,12 @@ unsafe fn full_block_2ch_from_ring_avx512(
             let is_refractory = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r, zero);
             let y = _mm512_mask_blend_pd(is_refractory, integrated, y0);
             let r = _mm512_mask_sub_pd(r, is_refractory, r, one);
-            let s0 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr0 as *const _)), scale);
-            let s1 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr1 as *const _)), scale);
+            let mut s0 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr0 as *const _)), scale);
+            let mut s1 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr1 as *const _)), scale);
+            if let Some(e) = extra {
+                s0 = _mm512_add_pd(s0, _mm512_loadu_pd(e.as_ptr().add(k)));
+                s1 = _mm512_add_pd(s1, _mm512_loadu_pd(e.as_ptr().add(LANES + k)));
+            }
             _mm512_storeu_si512(pr0 as *mut _, _mm512_setzero_si512());
             _mm512_storeu_si512(pr1 as *mut _, _mm512_setzero_si512());
             _mm512_storeu_pd(pi0, _mm512_add_pd(_mm512_mul_pd(a0, p11a), s0));
@@ -378,7 +391,8 @@ mod tests {
 
     /// The fused ring-to-spikes pass (AVX-512 where the CPU has it, else the portable one) equals the ring
     /// gather followed by the general lane-by-lane update, bit for bit, with refractory lanes, spikes during
-    /// refractoriness, negative and large fixed-point sums, and the ring slots cleared.
+    /// refractoriness, negative and large fixed-point sums, with and without an extra term (zeros of both signs
+    /// among them), and the ring slots cleared.
     #[test]
     fn fused_ring_pass_equals_gather_then_general_update() {
         use crate::rng::{CounterRng, Stream};
@@ -397,16 +411,32 @@ mod tests {
         for step in 0..400u64 {
             let ring: Vec<i64> =
                 (0..2 * LANES).map(|k| ((rng.uniform(k as u32, step, 1) - 0.45) * 1.2e15) as i64).collect();
-            let syn: Vec<f64> = ring.iter().map(|&x| x as f64 * inv_scale).collect();
+            // Every other step an extra term per lane (a Poisson drive's count × weight, 0 for most lanes).
+            let extra: Option<Vec<f64>> = (step % 2 == 1).then(|| {
+                let weight = |k: usize| if k < LANES { 87.5 } else { -87.5 };
+                (0..2 * LANES).map(|k| (rng.uniform(k as u32, step, 3) * 4.0).floor() * weight(k)).collect()
+            });
+            let mut syn: Vec<f64> = ring.iter().map(|&x| x as f64 * inv_scale).collect();
+            if let Some(e) = &extra {
+                syn.iter_mut().zip(e).for_each(|(s, e)| *s += e);
+            }
             let input =
                 BlockInput { n: LANES, param_set: &param_set, syn: &syn, i_ext: &[0.0; LANES], forced: 0, gap: None };
             let mut out = BlockOutput::default();
             update_lanes(&sets, &mut general, &input, &mut out);
             let (mut r0, mut r1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
-            let mask = update_full_block_2ch_from_ring(&sets[0], &mut fused, &mut r0, &mut r1, inv_scale);
+            let mask =
+                update_full_block_2ch_from_ring(&sets[0], &mut fused, &mut r0, &mut r1, inv_scale, extra.as_deref());
             assert!(r0.iter().chain(&r1).all(|&x| x == 0), "ring slots cleared, step {step}");
             let (mut q0, mut q1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
-            let mask_portable = full_block_2ch_from_ring_portable(&sets[0], &mut portable, &mut q0, &mut q1, inv_scale);
+            let mask_portable = full_block_2ch_from_ring_portable(
+                &sets[0],
+                &mut portable,
+                &mut q0,
+                &mut q1,
+                inv_scale,
+                extra.as_deref(),
+            );
             assert_eq!(mask, out.spikes, "step {step}");
             assert_eq!(mask_portable, out.spikes, "step {step}");
             spikes += mask.count_ones();

@@ -40,6 +40,32 @@ const PARALLEL_MIN_UPDATE_NS: u64 = 20_000;
 /// fused and ≈ 210 ns on the general path, external inputs (Poisson drive) add more.
 const FUSED_BLOCK_NS: u64 = 50;
 const GENERAL_BLOCK_NS: u64 = 250;
+/// Estimated cost (ns) of a block's external inputs, added to blocks with any stimulus: a Poisson drive on
+/// 64 lanes (block Philox and inversion). PD14 at 10 %, 1 s: 0.65 s of input CPU time for 7.7 M neuron-steps
+/// a second of 121 blocks, ≈ 540 ns a block and step.
+const INPUT_BLOCK_NS: u64 = 550;
+
+/// What a block's fused ring-to-spikes pass takes besides the ring (see `CpuBackend::fused_block`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FusedInput {
+    /// Not eligible: the general path (partial block, several parameter sets or models, currents, trains, gap
+    /// junctions, several drives on one channel).
+    No,
+    /// The ring only.
+    Ring,
+    /// The ring and Poisson drives, at most one per channel, the same list for all 64 lanes.
+    RingPoisson,
+}
+
+/// Estimated neuron-update work per step (ns) from the blocks' paths and stimuli.
+fn update_work_ns(fused: &[FusedInput], stim_ptr: &[u32]) -> u64 {
+    let per_block = |b: usize, f: &FusedInput| {
+        let path = if *f == FusedInput::No { GENERAL_BLOCK_NS } else { FUSED_BLOCK_NS };
+        let inputs = stim_ptr[b * LANES] != stim_ptr[((b + 1) * LANES).min(stim_ptr.len() - 1)];
+        path + if inputs { INPUT_BLOCK_NS } else { 0 }
+    };
+    fused.iter().enumerate().map(|(b, f)| per_block(b, f)).sum()
+}
 
 /// The fixed-point scale `2^S` of the delivery buffers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,10 +151,9 @@ pub struct CpuBackend {
     trains: Arc<SpikeTrains>,
     train_of: Vec<u32>,
     block_has_train: Vec<bool>,
-    /// Per block: its only input is the delay ring (full block, one `lif_exp` parameter set, two channels, no
-    /// stimuli, trains or gap junctions), so it takes the fused ring-to-spikes pass
-    /// (`lif_exp::update_full_block_2ch_from_ring`) whenever no channel gain is in force.
-    ring_only_block: Vec<bool>,
+    /// Per block: whether it takes the fused ring-to-spikes pass (`lif_exp::update_full_block_2ch_from_ring`)
+    /// whenever no channel gain is in force, and with which input.
+    fused_block: Vec<FusedInput>,
     /// Whether the neuron update runs on the rayon pool (estimated work ≥ `PARALLEL_MIN_UPDATE_NS`).
     parallel_update: bool,
     block_spikes: Vec<u64>,
@@ -222,7 +247,7 @@ impl CpuBackend {
             stim_ptr[i + 1] = stim_of.len() as u32;
         }
         // Blocks whose neurons all receive the same stimuli draw their random numbers for the whole block.
-        let block_uniform_stim = (0..n_blocks)
+        let block_uniform_stim: Vec<bool> = (0..n_blocks)
             .map(|b| {
                 let lanes = LANES.min(n - b * LANES);
                 let of = |i: usize| &stim_of[stim_ptr[i] as usize..stim_ptr[i + 1] as usize];
@@ -236,23 +261,38 @@ impl CpuBackend {
         let train_of = if trains.is_empty() { Vec::new() } else { trains.train_of_neuron(n) };
         let mut block_has_train = vec![false; if trains.is_empty() { 0 } else { n_blocks }];
         trains.neurons.iter().for_each(|&i| block_has_train[i as usize / LANES] = true);
-        let ring_only_block = match &setup.model {
+        let fused_block: Vec<FusedInput> = match &setup.model {
             CompiledModel::LifExp(sets) if n_ch == 2 && spiking => (0..n_blocks)
                 .map(|b| {
                     let (base, end) = (b * LANES, (b + 1) * LANES);
                     let set = param_set[base];
-                    end <= n
+                    let eligible = end <= n
                         && param_set[base..end].iter().all(|&s| s == set)
                         && sets[set as usize].p11.len() == 2
-                        && stim_ptr[base] == stim_ptr[end]
                         && !block_has_train.get(b).copied().unwrap_or(false)
-                        && (net.gap.row_ptr.is_empty() || net.gap.row_ptr[base] == net.gap.row_ptr[end])
+                        && (net.gap.row_ptr.is_empty() || net.gap.row_ptr[base] == net.gap.row_ptr[end]);
+                    let list = &stim_of[stim_ptr[base] as usize..stim_ptr[base + 1] as usize];
+                    let mut channels = [false; 2];
+                    // Poisson drives only, at most one per channel (each adds one term: the same sum in any order).
+                    let poisson_only = block_uniform_stim[b]
+                        && list.iter().all(|&k| match stim[k as usize].kind {
+                            StimulusKind::Poisson { channel, .. } => {
+                                !std::mem::replace(&mut channels[channel as usize], true)
+                            }
+                            _ => false,
+                        });
+                    // No lane of the block has a stimulus (the first lane's list says nothing about the others).
+                    let no_stimuli = stim_ptr[base] == stim_ptr[end];
+                    match (eligible, no_stimuli, poisson_only) {
+                        (true, true, _) => FusedInput::Ring,
+                        (true, false, true) => FusedInput::RingPoisson,
+                        _ => FusedInput::No,
+                    }
                 })
                 .collect(),
-            _ => vec![false; n_blocks],
+            _ => vec![FusedInput::No; n_blocks],
         };
-        let fused = ring_only_block.iter().filter(|&&f| f).count() as u64;
-        let update_ns = fused * FUSED_BLOCK_NS + (n_blocks as u64 - fused) * GENERAL_BLOCK_NS;
+        let update_ns = update_work_ns(&fused_block, &stim_ptr);
         let mut b = Self {
             net,
             model: setup.model.clone(),
@@ -274,7 +314,7 @@ impl CpuBackend {
             trains,
             train_of,
             block_has_train,
-            ring_only_block,
+            fused_block,
             parallel_update: update_ns >= PARALLEL_MIN_UPDATE_NS,
             block_spikes: vec![0; n_blocks],
             activity: vec![0.0; n_pad],
@@ -334,7 +374,7 @@ impl CpuBackend {
             trains: &self.trains,
             train_of: &self.train_of,
             block_has_train: &self.block_has_train,
-            ring_only_block: &self.ring_only_block,
+            fused_block: &self.fused_block,
             unit_gains: control.channel_gain.iter().all(|&g| g == 1.0),
             v_prev: &self.v_prev,
             control,
@@ -422,7 +462,7 @@ struct UpdateCtx<'a> {
     trains: &'a SpikeTrains,
     train_of: &'a [u32],
     block_has_train: &'a [bool],
-    ring_only_block: &'a [bool],
+    fused_block: &'a [FusedInput],
     /// No channel gain other than 1 this step (drug-like scaling or block of a receptor).
     unit_gains: bool,
     v_prev: &'a [f64],
@@ -515,6 +555,30 @@ impl UpdateCtx<'_> {
         }
     }
 
+    /// The Poisson drives of a `FusedInput::RingPoisson` block for this step as one term per channel and lane,
+    /// `count * weight` (+0.0 where no drive is active: adding it changes no bit of a ring sum, which is never
+    /// -0.0), with the random numbers drawn for the whole block as `block_stimuli` draws them.
+    fn poisson_terms<'s>(&self, base: usize, terms: &'s mut [f64]) -> &'s [f64] {
+        let started = self.inputs_ns.is_some().then(Instant::now);
+        let terms = &mut terms[..2 * LANES];
+        terms.fill(0.0);
+        let mut counts = [0u32; LANES];
+        for &k in &self.stim_of[self.stim_ptr[base] as usize..self.stim_ptr[base + 1] as usize] {
+            let s = &self.stim[k as usize];
+            if let StimulusKind::Poisson { weight, channel, .. } = s.kind
+                && (s.start..s.stop).contains(&self.step)
+            {
+                s.poisson.sample_block(&s.rng, base as u32, LANES, self.step, 0, &mut counts);
+                let row = &mut terms[channel as usize * LANES..(channel as usize + 1) * LANES];
+                row.iter_mut().zip(&counts).for_each(|(x, &c)| *x = c as f64 * weight);
+            }
+        }
+        if let (Some(ns), Some(t)) = (self.inputs_ns, started) {
+            ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        terms
+    }
+
     #[inline]
     fn update_block(
         &self,
@@ -541,10 +605,12 @@ impl UpdateCtx<'_> {
             act.fill(0.0);
             return;
         }
+        let fused = self.fused_block[b];
         if self.unit_gains
-            && self.ring_only_block[b]
+            && fused != FusedInput::No
             && let CompiledModel::LifExp(sets) = self.model
         {
+            let extra = (fused == FusedInput::RingPoisson).then(|| self.poisson_terms(base, &mut scratch.syn));
             let row = |ch: usize| (ch * self.slots + self.slot) * self.n_pad + base;
             // SAFETY: as in the gather below: this block exclusively owns these ring indices during the update,
             // and the two channels' rows are disjoint.
@@ -555,7 +621,7 @@ impl UpdateCtx<'_> {
                 )
             };
             let c = &sets[self.param_set[base] as usize];
-            let fired = lif_exp::update_full_block_2ch_from_ring(c, st, r0, r1, self.fixed.inv_scale);
+            let fired = lif_exp::update_full_block_2ch_from_ring(c, st, r0, r1, self.fixed.inv_scale, extra);
             *spikes = fired & !self.control.silenced.get(b).copied().unwrap_or(0);
             return;
         }
@@ -795,11 +861,12 @@ impl Backend for CpuBackend {
 impl CpuBackend {
     /// How the neuron update runs, in words: fused blocks, threads, and the estimate behind the choice.
     pub fn update_strategy(&self) -> String {
-        let fused = self.ring_only_block.iter().filter(|&&f| f).count();
-        let ns = fused as u64 * FUSED_BLOCK_NS + (self.n_blocks - fused) as u64 * GENERAL_BLOCK_NS;
+        let fused = self.fused_block.iter().filter(|&&f| f != FusedInput::No).count();
+        let ns = update_work_ns(&self.fused_block, &self.stim_ptr);
+        let with_drive = self.fused_block.iter().filter(|&&f| f == FusedInput::RingPoisson).count();
         format!(
-            "update: {fused} of {} blocks on the fused ring-to-spikes pass, {} (estimated {:.1} µs of work a step; \
-             parallel from {} µs)",
+            "update: {fused} of {} blocks on the fused ring-to-spikes pass ({with_drive} of them with their Poisson \
+             drive), {} (estimated {:.1} µs of work a step; parallel from {} µs)",
             self.n_blocks,
             if self.parallel_update { "in parallel" } else { "on one thread" },
             ns as f64 * 1e-3,

@@ -103,8 +103,9 @@ fn distributed_ranks_report_the_exchange_and_keep_their_spikes() {
 
 /// The CPU backend says how it updates: CUBA 4000 has 62 full blocks whose only input is the delay ring (the
 /// fused pass) and one partial block, too little work to pay for a parallel step; a Poisson stimulus on
-/// neurons 700..1500 takes their 14 blocks (10..=23) off the fused pass; Brunel (lif_delta, Poisson drive on
-/// every neuron) has none on it. The profile carries the same words.
+/// neurons 700..1500 takes the fused pass with the drive in the 12 blocks inside the range (11..=22) and puts
+/// the 2 blocks it cuts (10 and 23) on the general path; Brunel (lif_delta) has none on it. The profile carries
+/// the same words.
 #[test]
 fn the_cpu_backend_states_its_update_strategy() {
     let cuba = cuba_setup();
@@ -112,7 +113,10 @@ fn the_cpu_backend_states_its_update_strategy() {
     assert!(s.contains("62 of 63 blocks on the fused") && s.contains("on one thread"), "{s}");
     let (mixed, _, _) = cuba_mixed_paths_setup();
     let s = CpuBackend::new(&mixed).unwrap().update_strategy();
-    assert!(s.contains("48 of 63 blocks on the fused"), "{s}");
+    assert!(
+        s.contains("60 of 63 blocks on the fused ring-to-spikes pass (12 of them with their Poisson drive)"),
+        "{s}"
+    );
     let brunel = brunel_short();
     let s = CpuBackend::new(&brunel).unwrap().update_strategy();
     assert!(s.contains("0 of 16 blocks on the fused"), "{s}");

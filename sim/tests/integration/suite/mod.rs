@@ -31,8 +31,9 @@ pub fn cuba_setup() -> SimSetup {
     generated_setup(g, 1, STEPS)
 }
 
-/// CUBA 4000 with what takes blocks off the CPU's fused ring-to-spikes pass, in part of the run: a Poisson
-/// stimulus on neurons 700..1500 (their blocks take the general path throughout), a receptor block of the
+/// CUBA 4000 with what changes the CPU's fused ring-to-spikes pass, in part of the run: a Poisson stimulus on
+/// neurons 700..1500 (the 12 blocks inside that range take the fused pass with their drive, the 2 blocks it
+/// cuts take the general path), a receptor block of the
 /// inhibitory channel from 100 to 200 ms with wash-in and wash-out (every block takes the general path while a
 /// channel gain is in force), and silencing of 64 neurons from 50 to 250 ms (on both paths). Returns the
 /// setup, the schedule, and the silenced neurons.
