@@ -137,6 +137,109 @@ pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, ou
     }
 }
 
+/// One full block of one parameter set with two receptor channels whose input is the delay ring, plus at most
+/// one additive term per channel and lane (`extra`, channel-major `[2 * LANES]`: a Poisson drive's
+/// `count * weight`), and nothing else (no currents, gap junctions, forced spikes or channel gains): the ring's
+/// fixed-point sums are converted (`x as f64 * inv_scale`) and cleared, the extra term added, and the neurons
+/// updated, in one pass over the block. The same IEEE operations in the same order as the ring gather, the
+/// stimulus sum and [`update_block`] with zero external current (bit-identical, tested). Returns the spike
+/// mask (bit `l` = lane `l`). With AVX-512 (F, DQ, VL; checked at run time) eight lanes per instruction.
+pub fn update_full_block_2ch_from_ring(
+    c: &Compiled,
+    state: &mut [f64],
+    ring0: &mut [i64],
+    ring1: &mut [i64],
+    inv_scale: f64,
+    extra: Option<&[f64]>,
+) -> u64 {
+    assert!(state.len() >= 3 * LANES && ring0.len() >= LANES && ring1.len() >= LANES && c.n_channels == 2);
+    assert!(extra.is_none_or(|e| e.len() >= 2 * LANES));
+    #[cfg(target_arch = "x86_64")]
+    if crate::rng::has_avx512() {
+        // SAFETY: the CPU supports AVX-512F, DQ and VL (checked just above); the lengths are asserted above.
+        return unsafe { full_block_2ch_from_ring_avx512(c, state, ring0, ring1, inv_scale, extra) };
+    }
+    full_block_2ch_from_ring_portable(c, state, ring0, ring1, inv_scale, extra)
+}
+
+fn full_block_2ch_from_ring_portable(
+    c: &Compiled,
+    state: &mut [f64],
+    ring0: &mut [i64],
+    ring1: &mut [i64],
+    inv_scale: f64,
+    extra: Option<&[f64]>,
+) -> u64 {
+    let mut syn = [0.0; 2 * LANES];
+    for (ch, ring) in [ring0, ring1].into_iter().enumerate() {
+        for (x, s) in ring[..LANES].iter_mut().zip(&mut syn[ch * LANES..(ch + 1) * LANES]) {
+            *s = *x as f64 * inv_scale;
+            *x = 0;
+        }
+    }
+    if let Some(e) = extra {
+        syn.iter_mut().zip(e).for_each(|(s, e)| *s += e);
+    }
+    let param_set = [0u16; LANES];
+    let input = BlockInput { n: LANES, param_set: &param_set, syn: &syn, i_ext: &[0.0; LANES], forced: 0, gap: None };
+    let mut out = BlockOutput::default();
+    update_block(std::slice::from_ref(c), state, &input, &mut out);
+    out.spikes
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+unsafe fn full_block_2ch_from_ring_avx512(
+    c: &Compiled,
+    state: &mut [f64],
+    ring0: &mut [i64],
+    ring1: &mut [i64],
+    inv_scale: f64,
+    extra: Option<&[f64]>,
+) -> u64 {
+    use std::arch::x86_64::*;
+    let (vm, rest) = state[..3 * LANES].split_at_mut(LANES);
+    let (refr, buf) = rest.split_at_mut(LANES);
+    let set1 = |x: f64| _mm512_set1_pd(x);
+    let (e_l, p22, theta, reset) = (set1(c.e_l), set1(c.p22), set1(c.theta), set1(c.reset));
+    // `(i_e + i_ext) * p20` with i_ext = +0.0 in every lane, as the general path computes it.
+    let drive = set1((c.i_e + 0.0) * c.p20);
+    let keep = set1(c.keep_refractory_input);
+    let (refractory, one, zero, scale) = (set1(c.refractory_steps as f64), set1(1.0), set1(0.0), set1(inv_scale));
+    let mut mask = 0u64;
+    for k in (0..LANES).step_by(8) {
+        // SAFETY: k + 8 <= LANES and every slice holds at least LANES entries (asserted by the caller).
+        unsafe {
+            let (pv, pr, pb) = (vm.as_mut_ptr().add(k), refr.as_mut_ptr().add(k), buf.as_mut_ptr().add(k));
+            let (pr0, pr1) = (ring0.as_mut_ptr().add(k), ring1.as_mut_ptr().add(k));
+            let mut s0 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr0 as *const _)), scale);
+            let mut s1 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr1 as *const _)), scale);
+            _mm512_storeu_si512(pr0 as *mut _, _mm512_setzero_si512());
+            _mm512_storeu_si512(pr1 as *mut _, _mm512_setzero_si512());
+            if let Some(e) = extra {
+                s0 = _mm512_add_pd(s0, _mm512_loadu_pd(e.as_ptr().add(k)));
+                s1 = _mm512_add_pd(s1, _mm512_loadu_pd(e.as_ptr().add(LANES + k)));
+            }
+            // `s = 0.0; s += syn[0]; s += syn[1]`, as the general update sums the channels.
+            let s = _mm512_add_pd(_mm512_add_pd(zero, s0), s1);
+            let y0 = _mm512_sub_pd(_mm512_loadu_pd(pv), e_l);
+            let b = _mm512_loadu_pd(pb);
+            let r = _mm512_loadu_pd(pr);
+            let is_refractory = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r, zero);
+            let integrated = _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(y0, p22), drive), s), b);
+            let kept = _mm512_mul_pd(_mm512_add_pd(b, _mm512_mul_pd(s, keep)), p22);
+            let y = _mm512_mask_blend_pd(is_refractory, integrated, y0);
+            let r = _mm512_mask_sub_pd(r, is_refractory, r, one);
+            _mm512_storeu_pd(pb, _mm512_mask_blend_pd(is_refractory, zero, kept));
+            let spike = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(y, theta);
+            _mm512_storeu_pd(pr, _mm512_mask_blend_pd(spike, r, refractory));
+            _mm512_storeu_pd(pv, _mm512_add_pd(_mm512_mask_blend_pd(spike, y, reset), e_l));
+            mask |= (spike as u64) << k;
+        }
+    }
+    mask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +345,66 @@ mod tests {
         ];
         for p in bad {
             assert!(compile(&p, &channels(), 0.1).is_err(), "{p:?}");
+        }
+    }
+
+    /// The fused ring-to-spikes pass (AVX-512 where the CPU has it, else the portable one) equals the ring
+    /// gather, the stimulus sum and the general update, bit for bit: refractory lanes with input discarded and
+    /// kept (`refractory_input`), spikes, zeros of both signs in the extra term, and the ring slots cleared.
+    #[test]
+    fn fused_ring_pass_equals_gather_then_general_update() {
+        use crate::rng::{CounterRng, Stream};
+        for keep in [false, true] {
+            let p = LifDeltaParams { refractory_input: keep, i_e: 12.5, ..Default::default() };
+            let c = compile(&p, &channels(), 0.1).unwrap();
+            let rng = CounterRng::new(13, Stream::Trial);
+            let mut fused = vec![0.0; 3 * LANES];
+            for l in 0..LANES {
+                fused[l] = -70.0 + 15.0 * rng.uniform(l as u32, 0, 0);
+                fused[LANES + l] = if l % 5 == 0 { 3.0 } else { 0.0 };
+            }
+            let (mut general, mut portable) = (fused.clone(), fused.clone());
+            let inv_scale = 1.0 / (1u64 << 44) as f64;
+            let param_set = [0u16; LANES];
+            let (mut spikes, mut kept) = (0, false);
+            for step in 0..400u64 {
+                let ring: Vec<i64> =
+                    (0..2 * LANES).map(|k| ((rng.uniform(k as u32, step, 1) - 0.4) * 6.0e13) as i64).collect();
+                let extra: Option<Vec<f64>> = (step % 2 == 1).then(|| {
+                    let weight = |k: usize| if k < LANES { 0.5 } else { -0.5 };
+                    (0..2 * LANES).map(|k| (rng.uniform(k as u32, step, 3) * 4.0).floor() * weight(k)).collect()
+                });
+                let mut syn: Vec<f64> = ring.iter().map(|&x| x as f64 * inv_scale).collect();
+                if let Some(e) = &extra {
+                    syn.iter_mut().zip(e).for_each(|(s, e)| *s += e);
+                }
+                let input = BlockInput {
+                    n: LANES,
+                    param_set: &param_set,
+                    syn: &syn,
+                    i_ext: &[0.0; LANES],
+                    forced: 0,
+                    gap: None,
+                };
+                let mut out = BlockOutput::default();
+                update_block(std::slice::from_ref(&c), &mut general, &input, &mut out);
+                let (mut r0, mut r1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
+                let mask =
+                    update_full_block_2ch_from_ring(&c, &mut fused, &mut r0, &mut r1, inv_scale, extra.as_deref());
+                assert!(r0.iter().chain(&r1).all(|&x| x == 0), "ring slots cleared, step {step}");
+                let (mut q0, mut q1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
+                let mask_portable =
+                    full_block_2ch_from_ring_portable(&c, &mut portable, &mut q0, &mut q1, inv_scale, extra.as_deref());
+                assert_eq!(mask, out.spikes, "step {step}");
+                assert_eq!(mask_portable, out.spikes, "step {step}");
+                spikes += mask.count_ones();
+                kept |= general[2 * LANES..].iter().any(|&b| b != 0.0);
+                for (x, y) in [(&fused, &general), (&portable, &general)] {
+                    assert!(x.iter().zip(y.iter()).all(|(a, b)| a.to_bits() == b.to_bits()), "step {step}");
+                }
+            }
+            assert!(spikes > 100 && spikes < 400 * 64 / 2, "lanes must fire and rest: {spikes} spikes");
+            assert_eq!(kept, keep, "refractory input kept exactly when asked");
         }
     }
 }

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use neurotwin_connectome::{CompiledNetwork, WeightSlice, Weights};
-use neurotwin_models::lif_exp;
 use neurotwin_models::poisson::PoissonTable;
 use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, GapInput, LANES, Stream};
+use neurotwin_models::{lif_delta, lif_exp};
 use rayon::prelude::*;
 
 use crate::backend::Backend;
@@ -151,8 +151,8 @@ pub struct CpuBackend {
     trains: Arc<SpikeTrains>,
     train_of: Vec<u32>,
     block_has_train: Vec<bool>,
-    /// Per block: whether it takes the fused ring-to-spikes pass (`lif_exp::update_full_block_2ch_from_ring`)
-    /// whenever no channel gain is in force, and with which input.
+    /// Per block: whether it takes the fused ring-to-spikes pass (`update_full_block_2ch_from_ring` of
+    /// `lif_exp` or `lif_delta`) whenever no channel gain is in force, and with which input.
     fused_block: Vec<FusedInput>,
     /// Whether the neuron update runs on the rayon pool (estimated work ≥ `PARALLEL_MIN_UPDATE_NS`).
     parallel_update: bool,
@@ -261,14 +261,20 @@ impl CpuBackend {
         let train_of = if trains.is_empty() { Vec::new() } else { trains.train_of_neuron(n) };
         let mut block_has_train = vec![false; if trains.is_empty() { 0 } else { n_blocks }];
         trains.neurons.iter().for_each(|&i| block_has_train[i as usize / LANES] = true);
-        let fused_block: Vec<FusedInput> = match &setup.model {
-            CompiledModel::LifExp(sets) if n_ch == 2 && spiking => (0..n_blocks)
+        // Parameter sets with the two-channel fused pass (`lif_exp` and `lif_delta` spiking models).
+        let fused_sets: Option<Vec<bool>> = match &setup.model {
+            CompiledModel::LifExp(sets) if n_ch == 2 => Some(sets.iter().map(|c| c.p11.len() == 2).collect()),
+            CompiledModel::LifDelta(sets) if n_ch == 2 => Some(sets.iter().map(|c| c.n_channels == 2).collect()),
+            _ => None,
+        };
+        let fused_block: Vec<FusedInput> = match fused_sets {
+            Some(fused_sets) if spiking => (0..n_blocks)
                 .map(|b| {
                     let (base, end) = (b * LANES, (b + 1) * LANES);
                     let set = param_set[base];
                     let eligible = end <= n
                         && param_set[base..end].iter().all(|&s| s == set)
-                        && sets[set as usize].p11.len() == 2
+                        && fused_sets[set as usize]
                         && !block_has_train.get(b).copied().unwrap_or(false)
                         && (net.gap.row_ptr.is_empty() || net.gap.row_ptr[base] == net.gap.row_ptr[end]);
                     let list = &stim_of[stim_ptr[base] as usize..stim_ptr[base + 1] as usize];
@@ -608,7 +614,7 @@ impl UpdateCtx<'_> {
         let fused = self.fused_block[b];
         if self.unit_gains
             && fused != FusedInput::No
-            && let CompiledModel::LifExp(sets) = self.model
+            && matches!(self.model, CompiledModel::LifExp(_) | CompiledModel::LifDelta(_))
         {
             let extra = (fused == FusedInput::RingPoisson).then(|| self.poisson_terms(base, &mut scratch.syn));
             let row = |ch: usize| (ch * self.slots + self.slot) * self.n_pad + base;
@@ -620,8 +626,16 @@ impl UpdateCtx<'_> {
                     std::slice::from_raw_parts_mut(ring.0.add(row(1)), LANES),
                 )
             };
-            let c = &sets[self.param_set[base] as usize];
-            let fired = lif_exp::update_full_block_2ch_from_ring(c, st, r0, r1, self.fixed.inv_scale, extra);
+            let (set, inv_scale) = (self.param_set[base] as usize, self.fixed.inv_scale);
+            let fired = match self.model {
+                CompiledModel::LifExp(sets) => {
+                    lif_exp::update_full_block_2ch_from_ring(&sets[set], st, r0, r1, inv_scale, extra)
+                }
+                CompiledModel::LifDelta(sets) => {
+                    lif_delta::update_full_block_2ch_from_ring(&sets[set], st, r0, r1, inv_scale, extra)
+                }
+                _ => 0, // not reached: the condition above admits these two models only
+            };
             *spikes = fired & !self.control.silenced.get(b).copied().unwrap_or(0);
             return;
         }

@@ -104,7 +104,9 @@ fn distributed_ranks_report_the_exchange_and_keep_their_spikes() {
 /// The CPU backend says how it updates: CUBA 4000 has 62 full blocks whose only input is the delay ring (the
 /// fused pass) and one partial block, too little work to pay for a parallel step; a Poisson stimulus on
 /// neurons 700..1500 takes the fused pass with the drive in the 12 blocks inside the range (11..=22) and puts
-/// the 2 blocks it cuts (10 and 23) on the general path; Brunel (lif_delta) has none on it. The profile carries
+/// the 2 blocks it cuts (10 and 23) on the general path; Brunel of order 200 (lif_delta, one Poisson drive per
+/// population) has 14 full blocks on the fused pass with their drive, the block that straddles the 800
+/// excitatory and 200 inhibitory neurons (two drives) and a partial one on the general path. The profile carries
 /// the same words.
 #[test]
 fn the_cpu_backend_states_its_update_strategy() {
@@ -119,7 +121,10 @@ fn the_cpu_backend_states_its_update_strategy() {
     );
     let brunel = brunel_short();
     let s = CpuBackend::new(&brunel).unwrap().update_strategy();
-    assert!(s.contains("0 of 16 blocks on the fused"), "{s}");
+    assert!(
+        s.contains("14 of 16 blocks on the fused ring-to-spikes pass (14 of them with their Poisson drive)"),
+        "{s}"
+    );
     let timed = record(&cuba_short(), &mut CpuBackend::new(&cuba_short()).unwrap(), true);
     let p = timed.phases.expect("profiled");
     assert!(p.strategy.starts_with("update: 62 of 63 blocks"), "{}", p.strategy);
