@@ -34,7 +34,8 @@ test: setup
 bench: setup
 	$(CARGO) bench --workspace
 
-## neurotwin vs NEST 3.10 vs Brian2 2.11 on this machine (installs the peers into peers-work/venv); add
+## neurotwin vs NEST 3.10, Brian2 2.11 and BrainPy 2.8 on this machine (installs the peers into peers-work/venv and
+## peers-work/venv-brainpy); add
 ## PEERS_ARGS=--full for the full-scale models. Writes peers-work/results/compare-<date>.{md,json}.
 peers: setup
 	python3 benches/peers/compare.py $(PEERS_ARGS)

@@ -292,7 +292,8 @@ def main():
         ratio = lambda k: fmt(t[k] / t["neurotwin"], "%.1f×") if t[k] and t["neurotwin"] else "–"
         cells = [row["model"], "%d" % nt[0]["neurons"], "%d" % nt[0]["synapses"], "%.2f" % nt[0]["bytes_per_synapse"]]
         cells += [fmt(t[k]) for k in keys] + [ratio(k) for k in PEER_KEYS]
-        cells.append(" / ".join("%s ± %s" % (fmt(rate[k], "%.2f"), fmt(rsd[k], "%.2f")) for k in keys))
+        cells.append(" / ".join("%s ± %s" % (fmt(rate[k], "%.2f"), fmt(rsd[k], "%.2f")) if rate[k] else "–"
+                                for k in keys))
         cells.append(("yes" if ok else "no") + " (" + ", ".join(agree) + ")" if agree else "no peers")
         cells.append(" / ".join(fmt(rss[k], "%.0f") for k in keys))
         cells += [fmt(ws / 1e6, "%.1f"), fmt(bw_ws, "%.0f"), fmt(floor_s, "%.3f"),
