@@ -128,9 +128,90 @@ impl CounterRng {
     #[inline(always)]
     fn uniform2_block_soa(&self, neuron0: u32, step: u64, draw: u32, first: &mut [f64; 64], second: &mut [f64; 64]) {
         debug_assert!(draw < 256);
-        let mut c0 = [step as u32; 64];
-        let mut c1 = [(step >> 32) as u32; 64];
-        let mut c2: [u32; 64] = std::array::from_fn(|l| neuron0.wrapping_add(l as u32));
+        let c0 = [step as u32; 64];
+        let c1 = [(step >> 32) as u32; 64];
+        let c2: [u32; 64] = std::array::from_fn(|l| neuron0.wrapping_add(l as u32));
+        self.philox_lanes(c0, c1, c2, draw, first, second)
+    }
+
+    /// `uniform2(neuron, step0 + l, draw)` for the 64 lanes `l` (consecutive steps of one neuron; the step wraps
+    /// at 2^64 as the counter does), with the same dispatch as [`Self::uniform2_block`].
+    pub fn uniform2_steps_block(
+        &self,
+        neuron: u32,
+        step0: u64,
+        draw: u32,
+        first: &mut [f64; 64],
+        second: &mut [f64; 64],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, DQ and VL (checked just above).
+            return unsafe { self.uniform2_steps_block_avx512(neuron, step0, draw, first, second) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { self.uniform2_steps_block_avx2(neuron, step0, draw, first, second) };
+        }
+        self.uniform2_steps_block_soa(neuron, step0, draw, first, second)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    unsafe fn uniform2_steps_block_avx512(
+        &self,
+        neuron: u32,
+        step0: u64,
+        draw: u32,
+        first: &mut [f64; 64],
+        second: &mut [f64; 64],
+    ) {
+        self.uniform2_steps_block_soa(neuron, step0, draw, first, second)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn uniform2_steps_block_avx2(
+        &self,
+        neuron: u32,
+        step0: u64,
+        draw: u32,
+        first: &mut [f64; 64],
+        second: &mut [f64; 64],
+    ) {
+        self.uniform2_steps_block_soa(neuron, step0, draw, first, second)
+    }
+
+    #[inline(always)]
+    fn uniform2_steps_block_soa(
+        &self,
+        neuron: u32,
+        step0: u64,
+        draw: u32,
+        first: &mut [f64; 64],
+        second: &mut [f64; 64],
+    ) {
+        debug_assert!(draw < 256);
+        let step = |l: usize| step0.wrapping_add(l as u64);
+        let c0: [u32; 64] = std::array::from_fn(|l| step(l) as u32);
+        let c1: [u32; 64] = std::array::from_fn(|l| (step(l) >> 32) as u32);
+        self.philox_lanes(c0, c1, [neuron; 64], draw, first, second)
+    }
+
+    /// Philox4x32-10 on 64 lanes of counters `(c0, c1, c2, stream ^ draw << 8)` under this stream's key, written
+    /// out as two uniforms per lane, as [`Self::uniform2`] maps them; plain lane loops the caller's target
+    /// features vectorise.
+    #[inline(always)]
+    fn philox_lanes(
+        &self,
+        mut c0: [u32; 64],
+        mut c1: [u32; 64],
+        mut c2: [u32; 64],
+        draw: u32,
+        first: &mut [f64; 64],
+        second: &mut [f64; 64],
+    ) {
         let mut c3 = [self.stream ^ (draw << 8); 64];
         let (mut k0, mut k1) = (self.key[0], self.key[1]);
         for _ in 0..10 {
@@ -195,24 +276,52 @@ pub fn u64_to_open_unit(hi: u32, lo: u32) -> f64 {
 pub struct SequenceRng {
     rng: CounterRng,
     key: u32,
+    /// The counter of the next block to compute.
     counter: u64,
-    buffered: Option<f64>,
+    /// Numbers computed ahead, `buf[pos..len]` not yet handed out: one counter (2 numbers) at a time for the
+    /// first `SCALAR_COUNTERS` counters, then 64 counters (128 numbers) at a time with the block Philox — the
+    /// same sequence either way (tested); short sequences compute nothing ahead that they do not use.
+    buf: [f64; 128],
+    pos: usize,
+    len: usize,
 }
+
+/// Counters a sequence computes one at a time before it switches to blocks of 64 (a sequence of a few numbers,
+/// e.g. one neuron's initial state, should not compute 128).
+const SCALAR_COUNTERS: u64 = 8;
 
 impl SequenceRng {
     pub fn new(rng: CounterRng, key: u32) -> Self {
-        Self { rng, key, counter: 0, buffered: None }
+        Self { rng, key, counter: 0, buf: [0.0; 128], pos: 0, len: 0 }
     }
 
     /// Next uniform number in (0, 1).
+    #[inline]
     pub fn uniform(&mut self) -> f64 {
-        if let Some(u) = self.buffered.take() {
-            return u;
+        if self.pos == self.len {
+            self.refill();
         }
-        let [a, b] = self.rng.uniform2(self.key, self.counter, 0);
-        self.counter += 1;
-        self.buffered = Some(b);
-        a
+        let u = self.buf[self.pos];
+        self.pos += 1;
+        u
+    }
+
+    #[cold]
+    fn refill(&mut self) {
+        if self.counter < SCALAR_COUNTERS {
+            let [a, b] = self.rng.uniform2(self.key, self.counter, 0);
+            (self.buf[0], self.buf[1], self.len) = (a, b, 2);
+            self.counter += 1;
+        } else {
+            let (mut a, mut b) = ([0.0; 64], [0.0; 64]);
+            self.rng.uniform2_steps_block(self.key, self.counter, 0, &mut a, &mut b);
+            for l in 0..64 {
+                (self.buf[2 * l], self.buf[2 * l + 1]) = (a[l], b[l]);
+            }
+            self.len = 128;
+            self.counter = self.counter.wrapping_add(64);
+        }
+        self.pos = 0;
     }
 
     /// Uniform integer in `0..n` (n > 0), by Lemire's multiply-shift on 53 random bits (bias < 2^-20 for
@@ -232,6 +341,46 @@ impl SequenceRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The block over consecutive steps gives `uniform2` lane by lane, on every instruction-set path, across the
+    /// 2^32 carry of the step counter and its 2^64 wrap.
+    #[test]
+    fn steps_block_equals_scalar_uniforms() {
+        let rng = CounterRng::new(0xabcd_ef01_2345, Stream::Connectivity).substream(11);
+        let (mut a, mut b) = ([0.0; 64], [0.0; 64]);
+        for (neuron, step0) in [(0u32, 0u64), (77_168, (1 << 32) - 20), (u32::MAX, u64::MAX - 30)] {
+            rng.uniform2_steps_block(neuron, step0, 0, &mut a, &mut b);
+            let (mut pa, mut pb) = ([0.0; 64], [0.0; 64]);
+            rng.uniform2_steps_block_soa(neuron, step0, 0, &mut pa, &mut pb);
+            for l in 0..64 {
+                let u = rng.uniform2(neuron, step0.wrapping_add(l as u64), 0);
+                assert_eq!((a[l].to_bits(), b[l].to_bits()), (u[0].to_bits(), u[1].to_bits()), "lane {l}");
+                assert_eq!((pa[l].to_bits(), pb[l].to_bits()), (u[0].to_bits(), u[1].to_bits()), "lane {l}");
+            }
+        }
+    }
+
+    /// The sequence is `uniform2(key, i / 2, 0)[i % 2]` for its first 10,000 numbers, through the switch from
+    /// single counters to blocks, whatever mix of `uniform`, `below` and `normal` consumes it.
+    #[test]
+    fn sequence_is_the_counter_stream_in_order() {
+        let rng = CounterRng::new(42, Stream::Connectivity).substream(5);
+        let expected = |i: u64| rng.uniform2(9, i / 2, 0)[(i % 2) as usize];
+        let mut seq = SequenceRng::new(rng, 9);
+        for i in 0..10_000u64 {
+            assert_eq!(seq.uniform().to_bits(), expected(i).to_bits(), "number {i}");
+        }
+        let mut seq = SequenceRng::new(rng, 9);
+        let mut i = 0u64;
+        while i < 3_000 {
+            let n = 1000 + i;
+            assert_eq!(seq.below(n), ((expected(i) * n as f64) as u64).min(n - 1), "number {i}");
+            let (u1, u2) = (expected(i + 1), expected(i + 2));
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            assert_eq!(seq.normal().to_bits(), z.to_bits(), "numbers {} and {}", i + 1, i + 2);
+            i += 3;
+        }
+    }
 
     /// Known-answer tests from the Random123 distribution (kat_vectors, philox4x32_10).
     #[test]
