@@ -331,3 +331,5 @@ def test_profile_puts_the_phase_split_in_the_summary_and_changes_no_spike():
     assert abs(sum(p[k] for k in parts) - p["total_s"]) <= 1e-3 * p["total_s"] + 1e-6
     # The touch scenario drives its receptors with Poisson input: external-input time is measured.
     assert p["inputs_cpu_s"] > 0.0
+    # The CPU backend says how it ran the update (fused blocks, threads and the estimate behind the choice).
+    assert p["strategy"].startswith("update: ") and "blocks on the fused ring-to-spikes pass" in p["strategy"]
