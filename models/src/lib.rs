@@ -11,6 +11,7 @@ pub mod lif_delta;
 pub mod lif_exp;
 pub mod model;
 pub mod poisson;
+pub mod ring_input;
 pub mod rng;
 pub mod testing;
 

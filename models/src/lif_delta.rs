@@ -170,16 +170,7 @@ fn full_block_2ch_from_ring_portable(
     inv_scale: f64,
     extra: Option<&[f64]>,
 ) -> u64 {
-    let mut syn = [0.0; 2 * LANES];
-    for (ch, ring) in [ring0, ring1].into_iter().enumerate() {
-        for (x, s) in ring[..LANES].iter_mut().zip(&mut syn[ch * LANES..(ch + 1) * LANES]) {
-            *s = *x as f64 * inv_scale;
-            *x = 0;
-        }
-    }
-    if let Some(e) = extra {
-        syn.iter_mut().zip(e).for_each(|(s, e)| *s += e);
-    }
+    let syn = crate::ring_input::two_channels(ring0, ring1, inv_scale, extra);
     let param_set = [0u16; LANES];
     let input = BlockInput { n: LANES, param_set: &param_set, syn: &syn, i_ext: &[0.0; LANES], forced: 0, gap: None };
     let mut out = BlockOutput::default();
@@ -211,15 +202,8 @@ unsafe fn full_block_2ch_from_ring_avx512(
         // SAFETY: k + 8 <= LANES and every slice holds at least LANES entries (asserted by the caller).
         unsafe {
             let (pv, pr, pb) = (vm.as_mut_ptr().add(k), refr.as_mut_ptr().add(k), buf.as_mut_ptr().add(k));
-            let (pr0, pr1) = (ring0.as_mut_ptr().add(k), ring1.as_mut_ptr().add(k));
-            let mut s0 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr0 as *const _)), scale);
-            let mut s1 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr1 as *const _)), scale);
-            _mm512_storeu_si512(pr0 as *mut _, _mm512_setzero_si512());
-            _mm512_storeu_si512(pr1 as *mut _, _mm512_setzero_si512());
-            if let Some(e) = extra {
-                s0 = _mm512_add_pd(s0, _mm512_loadu_pd(e.as_ptr().add(k)));
-                s1 = _mm512_add_pd(s1, _mm512_loadu_pd(e.as_ptr().add(LANES + k)));
-            }
+            let (s0, s1) =
+                crate::ring_input::two_channels_avx512(ring0.as_mut_ptr(), ring1.as_mut_ptr(), k, scale, extra);
             // `s = 0.0; s += syn[0]; s += syn[1]`, as the general update sums the channels.
             let s = _mm512_add_pd(_mm512_add_pd(zero, s0), s1);
             let y0 = _mm512_sub_pd(_mm512_loadu_pd(pv), e_l);

@@ -275,16 +275,7 @@ fn full_block_2ch_from_ring_portable(
     inv_scale: f64,
     extra: Option<&[f64]>,
 ) -> u64 {
-    let mut syn = [0.0; 2 * LANES];
-    for (ch, ring) in [ring0, ring1].into_iter().enumerate() {
-        for (x, s) in ring[..LANES].iter_mut().zip(&mut syn[ch * LANES..(ch + 1) * LANES]) {
-            *s = *x as f64 * inv_scale;
-            *x = 0;
-        }
-    }
-    if let Some(e) = extra {
-        syn.iter_mut().zip(e).for_each(|(s, e)| *s += e);
-    }
+    let syn = crate::ring_input::two_channels(ring0, ring1, inv_scale, extra);
     let param_set = [0u16; LANES];
     let input = BlockInput { n: LANES, param_set: &param_set, syn: &syn, i_ext: &[0.0; LANES], forced: 0, gap: None };
     let mut out = BlockOutput::default();
@@ -318,7 +309,6 @@ unsafe fn full_block_2ch_from_ring_avx512(
         unsafe {
             let (pv, pr, pi0, pi1) =
                 (vm.as_mut_ptr().add(k), refr.as_mut_ptr().add(k), i0.as_mut_ptr().add(k), i1.as_mut_ptr().add(k));
-            let (pr0, pr1) = (ring0.as_mut_ptr().add(k), ring1.as_mut_ptr().add(k));
             let y0 = _mm512_sub_pd(_mm512_loadu_pd(pv), e_l);
             let (a0, a1) = (_mm512_loadu_pd(pi0), _mm512_loadu_pd(pi1));
             let integrated = _mm512_add_pd(
@@ -329,14 +319,8 @@ unsafe fn full_block_2ch_from_ring_avx512(
             let is_refractory = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(r, zero);
             let y = _mm512_mask_blend_pd(is_refractory, integrated, y0);
             let r = _mm512_mask_sub_pd(r, is_refractory, r, one);
-            let mut s0 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr0 as *const _)), scale);
-            let mut s1 = _mm512_mul_pd(_mm512_cvtepi64_pd(_mm512_loadu_si512(pr1 as *const _)), scale);
-            if let Some(e) = extra {
-                s0 = _mm512_add_pd(s0, _mm512_loadu_pd(e.as_ptr().add(k)));
-                s1 = _mm512_add_pd(s1, _mm512_loadu_pd(e.as_ptr().add(LANES + k)));
-            }
-            _mm512_storeu_si512(pr0 as *mut _, _mm512_setzero_si512());
-            _mm512_storeu_si512(pr1 as *mut _, _mm512_setzero_si512());
+            let (s0, s1) =
+                crate::ring_input::two_channels_avx512(ring0.as_mut_ptr(), ring1.as_mut_ptr(), k, scale, extra);
             _mm512_storeu_pd(pi0, _mm512_add_pd(_mm512_mul_pd(a0, p11a), s0));
             _mm512_storeu_pd(pi1, _mm512_add_pd(_mm512_mul_pd(a1, p11b), s1));
             let spike = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(y, theta);
