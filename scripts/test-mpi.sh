@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The MPI acceptance test: `mpirun -np 2 neurotwin run` must give exactly the spikes of one process.
-# Builds `neurotwin` with the `mpi` feature, runs scenarios/mpi_brunel.toml (Brunel 2000, 2,500 neurons, 200 ms)
-# once without mpirun and once on 2 ranks, and requires identical spikes.h5 (timestamps and node_ids, checked with
-# h5py) and a distributed backend in the 2-rank summary; then checks that a network with gap junctions is refused
-# under mpirun with a clear error. Needs scripts/setup-mpi.sh (Open MPI, libclang) and scripts/setup.sh (.venv).
+# The MPI acceptance test: `mpirun -np N neurotwin run` must give exactly the spikes of one process, with each
+# rank holding only its share of the network.
+# Builds `neurotwin` with the `mpi` feature and runs, once without mpirun and once under mpirun:
+#   * scenarios/mpi_brunel.toml (Brunel 2000, 2,500 neurons, 200 ms) on 2 and on 3 ranks;
+#   * scenarios/mpi_pd14.toml (PD14 at 5 % of the neurons, 10 % of the in-degrees) on 3 ranks;
+# and requires identical spikes.h5 (timestamps and node_ids, checked with h5py), a distributed backend, and a
+# memory split: the ranks' neuron ranges tile the network, their synapses add up to the network's, and each holds
+# within 10 % of an equal share (PD14's populations differ 4.6× in in-degree: the split balances synapses).
+# Then checks that a network with gap junctions is refused under mpirun with a clear error, and that one rank
+# failing to read its network (an MPMD launch: rank 1 runs a scenario whose network file is missing) stops every
+# rank with that rank's located error, in seconds, leaving no output folder.
+# Needs scripts/setup-mpi.sh (Open MPI, libclang) and scripts/setup.sh (.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,34 +31,74 @@ t1=$(now)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-"$BIN" run "$SCENARIO" --out "$out/one" --threads 2 >"$out/one.log"
-t2=$(now)
-"${MPIRUN[@]}" "$BIN" run "$SCENARIO" --out "$out/two" >"$out/two.log"
-t3=$(now)
-cat "$out/two.log"
-
-.venv/bin/python - "$out/one" "$out/two" <<'PY'
+# same_spikes ONE MANY RANKS: identical spikes, a distributed backend, the memory split over RANKS ranks.
+same_spikes() {
+  .venv/bin/python - "$1" "$2" "$3" <<'PY'
 import json, sys
 import h5py, numpy as np
 
-one, two = sys.argv[1], sys.argv[2]
+one, many, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def spikes(d):
     with h5py.File(f"{d}/spikes.h5", "r") as f:
         (pop,) = f["spikes"].keys()
         g = f["spikes"][pop]
         return pop, g["timestamps"][()], g["node_ids"][()]
 p1, t1, n1 = spikes(one)
-p2, t2, n2 = spikes(two)
-s1, s2 = (json.load(open(f"{d}/summary.json")) for d in (one, two))
-assert s2["backend"] == "cpu-distributed", f"2-rank run did not run distributed: backend {s2['backend']!r}"
+p2, t2, n2 = spikes(many)
+s1, s2 = (json.load(open(f"{d}/summary.json")) for d in (one, many))
+name = s1["scenario"]
+assert s2["backend"] == "cpu-distributed", f"{name}: {size}-rank run did not run distributed: backend {s2['backend']!r}"
 assert p1 == p2, (p1, p2)
-assert len(t1) > 1000, f"network too quiet: {len(t1)} spikes"
+assert len(t1) > 1000, f"{name}: network too quiet: {len(t1)} spikes"
 if len(t1) != len(t2) or not np.array_equal(t1, t2) or not np.array_equal(n1, n2):
     k = next((i for i in range(min(len(t1), len(t2))) if (t1[i], n1[i]) != (t2[i], n2[i])), min(len(t1), len(t2)))
-    sys.exit(f"test-mpi: FAILED: {len(t1)} spikes in one process, {len(t2)} on 2 ranks; first difference at #{k}")
-print(f"test-mpi: {len(t1)} spikes, identical timestamps and node_ids in one process and on 2 MPI ranks "
-      f"(one process {s1['wall_s']:.2f} s, 2 ranks {s2['wall_s']:.2f} s simulation wall time)")
+    sys.exit(f"test-mpi: FAILED: {name}: {len(t1)} spikes in one process, {len(t2)} on {size} ranks; "
+             f"first difference at #{k}")
+ranks = s2["ranks"]
+assert len(ranks) == size, f"{name}: {len(ranks)} rank reports for {size} ranks"
+assert [r["neurons"][0] for r in ranks] == [0] + [r["neurons"][1] for r in ranks[:-1]], f"{name}: ranges do not tile"
+assert ranks[-1]["neurons"][1] == s1["neurons"], f"{name}: ranks end at {ranks[-1]['neurons'][1]} of {s1['neurons']}"
+held = [r["synapses"] for r in ranks]
+assert sum(held) == s1["synapses"] == s2["synapses"], f"{name}: ranks hold {held}, the network has {s1['synapses']}"
+share = [h * size / s1["synapses"] for h in held]
+assert all(abs(x - 1) < 0.10 for x in share), f"{name}: shares of the synapses off balance: {share}"
+print(f"test-mpi: {name}: {len(t1)} spikes, identical in one process and on {size} MPI ranks "
+      f"(one process {s1['wall_s']:.2f} s, {size} ranks {s2['wall_s']:.2f} s simulation wall time); "
+      f"synapses per rank {held} of {s1['synapses']}")
 PY
+}
+
+"$BIN" run "$SCENARIO" --out "$out/one" --threads 2 >"$out/one.log"
+t2=$(now)
+"${MPIRUN[@]}" "$BIN" run "$SCENARIO" --out "$out/two" >"$out/two.log"
+t3=$(now)
+cat "$out/two.log"
+same_spikes "$out/one" "$out/two" 2
+mpirun -np 3 --oversubscribe "$BIN" run "$SCENARIO" --out "$out/three" >"$out/three.log"
+same_spikes "$out/one" "$out/three" 3
+"$BIN" run scenarios/mpi_pd14.toml --out "$out/pd14-one" --threads 2 >"$out/pd14-one.log"
+mpirun -np 3 --oversubscribe "$BIN" run scenarios/mpi_pd14.toml --out "$out/pd14-three" >"$out/pd14-three.log"
+cat "$out/pd14-three.log"
+same_spikes "$out/pd14-one" "$out/pd14-three" 3
+t3b=$(now)
+
+# One rank failing to read its part: every rank stops with its located error, quickly, and nothing is written.
+printf 'name = "broken"\n[network]\nfile = "missing-network.h5"\n[run]\nduration_ms = 200.0\n' >"$out/broken.toml"
+if timeout 120 mpirun --oversubscribe -np 1 "$BIN" run "$SCENARIO" --out "$out/mpmd" : \
+    -np 1 "$BIN" run "$out/broken.toml" --out "$out/mpmd" >"$out/mpmd.log" 2>&1; then
+  echo "test-mpi: FAILED: a run whose rank 1 cannot read its network succeeded" >&2
+  exit 1
+fi
+grep -q "rank 1 of 2: .*missing-network.h5" "$out/mpmd.log" || {
+  cat "$out/mpmd.log" >&2
+  echo "test-mpi: FAILED: no located error naming rank 1 when it cannot read its network" >&2
+  exit 1
+}
+if grep -q "^Command exited with non-zero status 124\|timed out" "$out/mpmd.log" || [ -e "$out/mpmd" ]; then
+  echo "test-mpi: FAILED: a failed rank left a hang or an output folder" >&2
+  exit 1
+fi
+echo "test-mpi: rank 1 unable to read its network: every rank stopped with its located error, no output"
 
 # Gap junctions need every voltage in every step: refused under mpirun, with a message saying what to do.
 if "${MPIRUN[@]}" "$BIN" run scenarios/celegans_touch.toml --out "$out/worm" >"$out/worm.log" 2>&1; then
@@ -64,7 +111,7 @@ grep -q "gap-junction entries.*run it in one process" "$out/worm.log" || {
   exit 1
 }
 t4=$(now)
-awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v e="$t4" 'BEGIN {
-  printf "test-mpi: build %.1f s, one process %.1f s, mpirun -np 2 %.1f s, gap-junction refusal %.1f s, total %.1f s\n",
-    b - a, c - b, d - c, e - d, e - a }'
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v f="$t3b" -v e="$t4" 'BEGIN {
+  printf "test-mpi: build %.1f s, one process %.1f s, mpirun -np 2 %.1f s, 3 ranks and PD14 %.1f s, failures %.1f s, total %.1f s\n",
+    b - a, c - b, d - c, f - d, e - f, e - a }'
 echo "1 passed, 0 failed"

@@ -3,6 +3,8 @@
 
 use neurotwin_models::ReceptorChannel;
 use rayon::prelude::*;
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConnectomeError;
@@ -75,6 +77,10 @@ pub struct CompiledNetwork {
     pub gap: GapMatrix,
     pub dt_ms: f64,
     pub report: CompileReport,
+    /// `Some(range)`: this process holds only the synapses onto the neurons in `range` (its share of a network
+    /// split across processes, [`crate::share`]); every neuron is still in `neurons`. `None`: every synapse.
+    #[serde(default)]
+    pub held_targets: Option<Range<u32>>,
 }
 
 impl CompiledNetwork {
@@ -101,9 +107,67 @@ impl CompiledNetwork {
             gap,
             dt_ms,
             report: CompileReport::default(),
+            held_targets: None,
         };
         net.report = net.describe(0, 0, String::new());
         net
+    }
+
+    /// Keeps only the synapses onto this process's targets (`share`, balanced on the counted incoming synapses
+    /// of each block): the network of one rank of a run split across processes. A network that already holds
+    /// a share is left as it is. Gap junctions couple voltages in every step and are not split: a network with any is
+    /// refused for more than one process.
+    pub fn keep_share(&mut self, share: &crate::share::Share) -> Result<(), ConnectomeError> {
+        if share.is_whole() {
+            return Ok(());
+        }
+        if !self.gap.is_empty() {
+            return Err(ConnectomeError::Compile(format!(
+                "the network has {} gap-junction entries, which need every neuron's voltage in every step; \
+                 distributed runs exchange only delayed spikes, so run it in one process (without mpirun)",
+                self.gap.n_entries()
+            )));
+        }
+        let n = self.n_neurons() as u32;
+        let keep = match &self.held_targets {
+            // Split by counted incoming synapses per block.
+            None => {
+                let mut cost = vec![0.0f64; n.div_ceil(crate::share::BLOCK) as usize];
+                for &t in &self.chemical.targets {
+                    cost[(t / crate::share::BLOCK) as usize] += 1.0;
+                }
+                share.targets_by_cost(n, &cost)
+            }
+            Some(held) => held.clone(),
+        };
+        if self.held_targets.is_none() {
+            self.chemical = self.chemical.retain_targets(keep.clone());
+        } else {
+            return Ok(());
+        }
+        self.held_targets = Some(keep);
+        let (dropped, electrical, source, connections) = (
+            self.report.dropped_below_min_count,
+            self.report.electrical_connections,
+            self.report.transmitter_source.clone(),
+            self.report.chemical_connections,
+        );
+        self.report = self.describe(dropped, electrical, source);
+        self.report.chemical_connections = connections;
+        Ok(())
+    }
+
+    /// Refuses a network that holds only one process's share of the synapses (for whole-network consumers:
+    /// writers, single-process backends).
+    pub fn check_whole(&self, what: &str) -> Result<(), ConnectomeError> {
+        match &self.held_targets {
+            Some(r) if r.start != 0 || r.end as usize != self.n_neurons() => Err(ConnectomeError::Compile(format!(
+                "{what} needs the whole network, but this one holds only the synapses onto neurons {}..{} (one \
+                 MPI rank's share)",
+                r.start, r.end
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn describe(&self, dropped: usize, electrical: usize, source: String) -> CompileReport {
@@ -240,6 +304,7 @@ pub fn compile(c: &Connectome, opt: &CompileOptions) -> Result<CompiledNetwork, 
         gap,
         dt_ms: opt.dt_ms,
         report: CompileReport::default(),
+        held_targets: None,
     };
     net.report = net.describe(dropped, n_elec, opt.transmitters.source.clone());
     net.report.chemical_connections = n_chem;

@@ -159,6 +159,7 @@ pub fn write_connectome(path: impl AsRef<Path>, c: &Connectome) -> Result<(), Co
 /// synapse matrix is checked first ([`SynapseMatrix::check`]).
 pub fn write_compiled(path: impl AsRef<Path>, net: &CompiledNetwork) -> Result<(), ConnectomeError> {
     let path = path.as_ref();
+    net.check_whole(&format!("writing {}", path.display()))?;
     check_before_write(path, net)?;
     write_atomically(path, |w, f| {
         w.root(f, &net.name, &net.provenance, &net.neurons)?;
@@ -824,7 +825,7 @@ impl<'a> Reader<'a> {
         if !(dt_ms.is_finite() && dt_ms > 0.0) {
             return Err(self.format(format!("attribute `dt_ms` of /compiled is {dt_ms}: must be finite and > 0")));
         }
-        Ok(CompiledNetwork { name, provenance, neurons, receptors, chemical, gap, dt_ms, report })
+        Ok(CompiledNetwork { name, provenance, neurons, receptors, chemical, gap, dt_ms, report, held_targets: None })
     }
 }
 

@@ -7,6 +7,8 @@
 //! of count-based connectome weights), as a 16-bit index into an exact weight table. Segment headers
 //! cost 15 bytes each, row pointers 4 bytes per neuron; [`SynapseMatrix::bytes_per_synapse`] counts all.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -146,8 +148,6 @@ impl SynapseMatrix {
         let total: usize = row_len.iter().sum();
         let mut targets = vec![0u32; total];
         let mut weights = vec![0f32; total];
-        // Per row: its (receptor, delay, length) segments, or the first invalid synapse.
-        type RowSegments = Vec<(u8, u16, u32)>;
         let mut parts: Vec<(u32, &mut [u32], &mut [f32])> = Vec::with_capacity(n_pre as usize);
         {
             let (mut t_rest, mut w_rest): (&mut [u32], &mut [f32]) = (&mut targets, &mut weights);
@@ -164,36 +164,20 @@ impl SynapseMatrix {
             .map_init(
                 || (Vec::new(), Vec::new()),
                 |(row, scratch): &mut (Vec<Synapse>, Vec<Synapse>), (pre, t, w)| {
-                row.clear();
-                fill(pre, row);
-                if row.len() != t.len() {
-                    return Err(ConnectomeError::Compile(format!(
-                        "row {pre}: {} synapses generated, {} announced",
-                        row.len(),
-                        t.len()
-                    )));
-                }
-                if let Some(s) =
-                    row.iter().find(|s| s.pre != pre || s.post >= n_post || s.delay == 0 || !s.weight.is_finite())
-                {
-                    return Err(ConnectomeError::Compile(format!(
-                        "synapse {} -> {} in row {pre} (delay {} steps, weight {}): must lie in the {n_pre} x {n_post} \
-                         matrix with a delay >= 1 step and a finite weight",
-                        s.pre, s.post, s.delay, s.weight
-                    )));
-                }
-                sort_row(row, scratch);
-                let mut segments: RowSegments = Vec::new();
-                for (k, s) in row.iter().enumerate() {
-                    t[k] = s.post;
-                    w[k] = s.weight;
-                    match segments.last_mut() {
-                        Some(last) if (last.0, last.1) == (s.receptor, s.delay) => last.2 += 1,
-                        _ => segments.push((s.receptor, s.delay, 1)),
+                    row.clear();
+                    fill(pre, row);
+                    if row.len() != t.len() {
+                        return Err(ConnectomeError::Compile(format!(
+                            "row {pre}: {} synapses generated, {} announced",
+                            row.len(),
+                            t.len()
+                        )));
                     }
-                }
-                Ok(segments)
-            })
+                    check_row(row, pre, n_pre, n_post)?;
+                    sort_row(row, scratch);
+                    Ok(row_segments_into(row, t, w))
+                },
+            )
             .collect();
         let mut row_segments = Vec::with_capacity(n_pre as usize + 1);
         let mut segment_start = vec![0u64];
@@ -214,6 +198,96 @@ impl SynapseMatrix {
         }
         let weights = encode_weights(weights);
         Ok(Self { n_pre, n_post, row_segments, segment_start, segment_delay, segment_receptor, targets, weights })
+    }
+
+    /// [`SynapseMatrix::from_rows`] restricted to the targets in `keep` (one process's share of a network,
+    /// `crate::share`), for rows whose length is not known in advance: `fill(i, &mut row)` pushes all of row
+    /// `i`'s synapses, those onto targets outside `keep` are dropped. The result equals
+    /// [`SynapseMatrix::retain_targets`] of the whole matrix. Rows are generated in parallel in batches of
+    /// [`ROW_BATCH`] and appended in order, so peak memory is the kept matrix plus one batch of rows.
+    pub fn from_rows_part<F>(n_pre: u32, n_post: u32, keep: Range<u32>, fill: F) -> Result<Self, ConnectomeError>
+    where
+        F: Fn(u32, &mut Vec<Synapse>) + Sync,
+    {
+        let (mut targets, mut weights) = (Vec::new(), Vec::new());
+        let mut row_segments = Vec::with_capacity(n_pre as usize + 1);
+        let mut segment_start = vec![0u64];
+        let (mut segment_delay, mut segment_receptor) = (Vec::new(), Vec::new());
+        row_segments.push(0u32);
+        for first in (0..n_pre).step_by(ROW_BATCH as usize) {
+            let rows: Vec<Result<KeptRow, ConnectomeError>> = (first..n_pre.min(first.saturating_add(ROW_BATCH)))
+                .into_par_iter()
+                .map_init(
+                    || (Vec::new(), Vec::new()),
+                    |(row, scratch): &mut (Vec<Synapse>, Vec<Synapse>), pre| {
+                        row.clear();
+                        fill(pre, row);
+                        check_row(row, pre, n_pre, n_post)?;
+                        row.retain(|s| keep.contains(&s.post));
+                        sort_row(row, scratch);
+                        let (mut t, mut w) = (vec![0u32; row.len()], vec![0f32; row.len()]);
+                        let segments = row_segments_into(row, &mut t, &mut w);
+                        Ok((segments, t, w))
+                    },
+                )
+                .collect();
+            for r in rows {
+                let (segments, t, w) = r?;
+                let mut pos = *segment_start.last().expect("starts with 0");
+                for (receptor, delay, len) in segments {
+                    pos += len as u64;
+                    segment_start.push(pos);
+                    segment_delay.push(delay);
+                    segment_receptor.push(receptor);
+                }
+                if segment_delay.len() > u32::MAX as usize {
+                    return Err(ConnectomeError::Compile("more than 2^32 segments".into()));
+                }
+                row_segments.push(segment_delay.len() as u32);
+                targets.extend_from_slice(&t);
+                weights.extend_from_slice(&w);
+            }
+        }
+        targets.shrink_to_fit();
+        let weights = encode_weights(weights);
+        Ok(Self { n_pre, n_post, row_segments, segment_start, segment_delay, segment_receptor, targets, weights })
+    }
+
+    /// The matrix of only the synapses onto targets in `keep` (one process's share, `crate::share`): the same
+    /// rows and order, segments left empty dropped, the weight encoding chosen afresh (a table may now fit;
+    /// every weight keeps its exact value).
+    pub fn retain_targets(&self, keep: Range<u32>) -> Self {
+        let mut row_segments = Vec::with_capacity(self.n_pre as usize + 1);
+        let mut segment_start = vec![0u64];
+        let (mut segment_delay, mut segment_receptor) = (Vec::new(), Vec::new());
+        let (mut targets, mut weights) = (Vec::new(), Vec::new());
+        row_segments.push(0u32);
+        for pre in 0..self.n_pre {
+            for seg in self.row(pre) {
+                let (a, b) =
+                    (seg.targets.partition_point(|&t| t < keep.start), seg.targets.partition_point(|&t| t < keep.end));
+                if a == b {
+                    continue;
+                }
+                targets.extend_from_slice(&seg.targets[a..b]);
+                weights.extend((a..b).map(|k| seg.weights.get(k)));
+                segment_start.push(targets.len() as u64);
+                segment_delay.push(seg.delay);
+                segment_receptor.push(seg.receptor);
+            }
+            row_segments.push(segment_delay.len() as u32);
+        }
+        let weights = encode_weights(weights);
+        Self {
+            n_pre: self.n_pre,
+            n_post: self.n_post,
+            row_segments,
+            segment_start,
+            segment_delay,
+            segment_receptor,
+            targets,
+            weights,
+        }
     }
 
     pub fn n_synapses(&self) -> u64 {
@@ -351,6 +425,41 @@ impl SynapseMatrix {
 }
 
 /// Chooses the table encoding when it is exact and smaller.
+/// Rows generated at once by [`SynapseMatrix::from_rows_part`].
+pub const ROW_BATCH: u32 = 2048;
+
+/// Per row: its (receptor, delay, length) segments.
+type RowSegments = Vec<(u8, u16, u32)>;
+
+/// One row of [`SynapseMatrix::from_rows_part`]: its segments, targets and weights.
+type KeptRow = (RowSegments, Vec<u32>, Vec<f32>);
+
+/// Refuses a row with a synapse of another row, outside the matrix, with delay 0 or a non-finite weight.
+fn check_row(row: &[Synapse], pre: u32, n_pre: u32, n_post: u32) -> Result<(), ConnectomeError> {
+    match row.iter().find(|s| s.pre != pre || s.post >= n_post || s.delay == 0 || !s.weight.is_finite()) {
+        Some(s) => Err(ConnectomeError::Compile(format!(
+            "synapse {} -> {} in row {pre} (delay {} steps, weight {}): must lie in the {n_pre} x {n_post} \
+             matrix with a delay >= 1 step and a finite weight",
+            s.pre, s.post, s.delay, s.weight
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Writes a sorted row's targets and weights into `t` and `w` (of the row's length) and returns its segments.
+fn row_segments_into(row: &[Synapse], t: &mut [u32], w: &mut [f32]) -> RowSegments {
+    let mut segments: RowSegments = Vec::new();
+    for (k, s) in row.iter().enumerate() {
+        t[k] = s.post;
+        w[k] = s.weight;
+        match segments.last_mut() {
+            Some(last) if (last.0, last.1) == (s.receptor, s.delay) => last.2 += 1,
+            _ => segments.push((s.receptor, s.delay, 1)),
+        }
+    }
+    segments
+}
+
 /// Sorts one row's synapses by (receptor, delay, post, weight bits), the order of
 /// [`SynapseMatrix::from_synapses`]: by (receptor, delay, post) first — a radix sort for rows of
 /// `RADIX_MIN_ROW` or more (`radix_sort_row`), a comparison sort on a packed 56-bit key below — then the rare

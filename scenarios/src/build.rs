@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use neurotwin_connectome::{CompiledNetwork, GapMatrix, SynapseMatrix, transmitter::canonical};
+use neurotwin_connectome::{CompiledNetwork, GapMatrix, Share, SynapseMatrix, transmitter::canonical};
 use neurotwin_models::{CompiledModel, NeuronParams};
 use neurotwin_sim::{
     InitRule, PerturbationSchedule, RateGroup, ReceptorBlock, RecordSpec, Silencing, SimSetup, SpikeSelection,
@@ -268,6 +268,12 @@ fn rate_bin_steps(ctx: &Ctx, rate_bin_ms: f64, dt: f64) -> Result<u64, ScenarioE
 
 /// Builds the run for one parsed scenario.
 pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedRun, ScenarioError> {
+    prepare_part(spec, path, text, &Share::WHOLE)
+}
+
+/// [`prepare`] for one process of a run split across processes: the network holds only the synapses onto this
+/// process's `share` of the neurons (`neurotwin_connectome::share`); everything else is the whole run's.
+pub fn prepare_part(spec: &ScenarioSpec, path: &Path, text: &str, share: &Share) -> Result<PreparedRun, ScenarioError> {
     let ctx = Ctx { path, text };
     let base = path.parent().unwrap_or(Path::new("."));
 
@@ -281,7 +287,7 @@ pub fn prepare(spec: &ScenarioSpec, path: &Path, text: &str) -> Result<PreparedR
 
     // Network.
     let LoadedNetwork { mut network, populations, background } =
-        load_network(&spec.network, &ctx, base, dt, spec.run.seed)?;
+        load_network(&spec.network, &ctx, base, dt, spec.run.seed, share)?;
     apply_structural_perturbations(spec, &ctx, &mut network)?;
     let network = Arc::new(network);
     let lookup = NeuronLookup::new(&network.neurons);
@@ -740,6 +746,10 @@ fn apply_structural_perturbations(
     ctx: &Ctx,
     net: &mut CompiledNetwork,
 ) -> Result<(), ScenarioError> {
+    // The neuron table is copied for the lookup only when a perturbation may change the matrices.
+    if !spec.perturbations.iter().any(|p| matches!(p.kind.get_ref().as_str(), "cut" | "scale")) {
+        return Ok(());
+    }
     let lookup_neurons = net.neurons.clone();
     let lookup = NeuronLookup::new(&lookup_neurons);
     let mut changed = false;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use neurotwin_connectome::Share;
 use neurotwin_models::{CounterRng, Stream};
 pub use neurotwin_sim::BackendKind;
 use neurotwin_sim::output::{write_json, write_node_table, write_sonata_spikes, write_state_report};
@@ -10,7 +11,7 @@ use neurotwin_sim::{RunOptions, SimError, SimRecording, make_backend};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::build::{PreparedRun, prepare};
+use crate::build::{PreparedRun, prepare_part};
 use crate::error::ScenarioError;
 use crate::load::{expand_sweep, read};
 
@@ -74,6 +75,25 @@ pub struct RunSummary {
     /// Seconds per phase of the step loop, when profiled (`neurotwin run --profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phases: Option<neurotwin_sim::PhaseTimes>,
+    /// Per MPI rank of a split run (`mpirun … neurotwin run`): what it held and spent; empty in one process.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranks: Vec<RankReport>,
+}
+
+/// One MPI rank of a split run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RankReport {
+    pub rank: usize,
+    /// The neurons it updates and whose incoming synapses it holds, `[first, end)`.
+    pub neurons: [u32; 2],
+    pub synapses: u64,
+    /// Peak resident memory of the process so far (MiB, Linux `VmHWM`; 0 where unknown).
+    pub peak_rss_mib: f64,
+    /// Seconds preparing every run of the scenario (building its share of the network included).
+    pub prepare_s: f64,
+    /// Seconds of this run's simulation, and of it in the spike exchange.
+    pub simulate_s: f64,
+    pub exchange_s: f64,
 }
 
 /// One finished run.
@@ -111,6 +131,12 @@ pub struct PreparedScenario {
 
 /// Prepares everything (all validation happens here, before anything is written).
 pub fn prepare_all(req: &RunRequest) -> Result<PreparedScenario, ScenarioError> {
+    prepare_all_part(req, &Share::WHOLE)
+}
+
+/// [`prepare_all`] for one process of a run split across processes (`neurotwin run` under mpirun): every
+/// network holds only the synapses onto this process's `share`.
+pub fn prepare_all_part(req: &RunRequest, share: &Share) -> Result<PreparedScenario, ScenarioError> {
     let file = match &req.text {
         Some(text) => crate::load::ScenarioFile {
             path: req.scenario.clone(),
@@ -125,7 +151,7 @@ pub fn prepare_all(req: &RunRequest) -> Result<PreparedScenario, ScenarioError> 
     let trials = file.spec.run.trials;
     let mut prepared = Vec::new();
     for p in points {
-        let run = prepare(&p.file.spec, &p.file.path, &p.file.text)?;
+        let run = prepare_part(&p.file.spec, &p.file.path, &p.file.text, share)?;
         let value = sweep_param.as_ref().map(|_| p.value.to_string());
         prepared.push(PreparedPoint { label: p.label, value, run });
     }
@@ -302,6 +328,7 @@ pub fn summarize(
         wall_s,
         output_dir: Some(dir.to_path_buf()),
         phases: rec.phases.clone(),
+        ranks: Vec::new(),
     }
 }
 

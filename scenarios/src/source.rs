@@ -5,7 +5,9 @@ use std::path::Path;
 
 use neurotwin_connectome::generators::{self, BackgroundInput, VInit};
 use neurotwin_connectome::import::{self, CsvLayout};
-use neurotwin_connectome::{CompileOptions, CompiledNetwork, Connectome, SynapseKind, TransmitterMap, compile, hdf5io};
+use neurotwin_connectome::{
+    CompileOptions, CompiledNetwork, Connectome, Share, SynapseKind, TransmitterMap, compile, hdf5io,
+};
 use neurotwin_models::NeuronParams;
 use neurotwin_sim::InitRule;
 
@@ -139,17 +141,22 @@ pub(crate) fn load_network(
     base: &Path,
     dt: f64,
     run_seed: u64,
+    share: &Share,
 ) -> Result<LoadedNetwork, ScenarioError> {
     let given = [spec.source.is_some(), spec.connections.is_some(), spec.file.is_some(), spec.generator.is_some()];
     if given.iter().filter(|&&b| b).count() != 1 {
         return Err(ctx.file("[network] needs exactly one of `source`, `connections`, `file`, `generator`"));
     }
-    let plain = |network| LoadedNetwork { network, populations: vec![], background: vec![] };
+    // A compiled connectome cut to this process's share (split runs; nothing happens for the whole network).
+    let plain = |mut network: CompiledNetwork| -> Result<LoadedNetwork, ScenarioError> {
+        network.keep_share(share).map_err(|e| ctx.file(format!("[network]: {e}")))?;
+        Ok(LoadedNetwork { network, populations: vec![], background: vec![] })
+    };
     if let Some(src) = &spec.source {
         return match src.get_ref().as_str() {
             "celegans" => {
                 let c = import::load_celegans_bundled()?;
-                Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::celegans())?))
+                plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::celegans())?)
             }
             other => Err(ctx.at(src, format!("unknown bundled source `{other}` (available: celegans)"))),
         };
@@ -166,23 +173,23 @@ pub(crate) fn load_network(
         };
         let neurons = spec.neurons.as_ref().map(|n| base.join(n));
         let c = import::read_csv(&base.join(conn), neurons.as_deref(), layout)?;
-        return Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?));
+        return plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?);
     }
     if let Some(f) = &spec.file {
         let c = hdf5io::read_connectome(base.join(f))?;
-        return Ok(plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?));
+        return plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?);
     }
     let g = spec.generator.as_ref().expect("checked above");
-    generate(g, spec.seed.unwrap_or(run_seed), ctx, dt)
+    generate(g, spec.seed.unwrap_or(run_seed), ctx, dt, share)
 }
 
 /// Builds a generated network and converts its populations and background input.
-fn generate(g: &GeneratorSpec, seed: u64, ctx: &Ctx, dt: f64) -> Result<LoadedNetwork, ScenarioError> {
+fn generate(g: &GeneratorSpec, seed: u64, ctx: &Ctx, dt: f64, share: &Share) -> Result<LoadedNetwork, ScenarioError> {
     let net = match g {
-        GeneratorSpec::Cuba(c) => generators::cuba(c, seed, dt),
-        GeneratorSpec::Brunel(c) => generators::brunel(c, seed, dt),
-        GeneratorSpec::Pd14(c) => generators::potjans_diesmann(c, seed, dt),
-        GeneratorSpec::FlyBrain(c) => generators::flybrain(c, seed, dt),
+        GeneratorSpec::Cuba(c) => generators::cuba_part(c, seed, dt, share),
+        GeneratorSpec::Brunel(c) => generators::brunel_part(c, seed, dt, share),
+        GeneratorSpec::Pd14(c) => generators::potjans_diesmann_part(c, seed, dt, share),
+        GeneratorSpec::FlyBrain(c) => generators::flybrain_part(c, seed, dt, share),
     }
     .map_err(|e| ctx.file(format!("[network] generator: {e}")))?;
     let populations = net

@@ -57,14 +57,14 @@ enum FusedInput {
     RingPoisson,
 }
 
-/// Estimated neuron-update work per step (ns) from the blocks' paths and stimuli.
-fn update_work_ns(fused: &[FusedInput], stim_ptr: &[u32]) -> u64 {
+/// Estimated neuron-update work per step (ns) of the blocks in `blocks` from their paths and stimuli.
+fn update_work_ns(fused: &[FusedInput], stim_ptr: &[u32], blocks: std::ops::Range<usize>) -> u64 {
     let per_block = |b: usize, f: &FusedInput| {
         let path = if *f == FusedInput::No { GENERAL_BLOCK_NS } else { FUSED_BLOCK_NS };
         let inputs = stim_ptr[b * LANES] != stim_ptr[((b + 1) * LANES).min(stim_ptr.len() - 1)];
         path + if inputs { INPUT_BLOCK_NS } else { 0 }
     };
-    fused.iter().enumerate().map(|(b, f)| per_block(b, f)).sum()
+    blocks.map(|b| per_block(b, &fused[b])).sum()
 }
 
 /// The fixed-point scale `2^S` of the delivery buffers.
@@ -86,15 +86,26 @@ impl DeliveryScale {
     /// The scale for a network: from the largest total absolute weight any neuron receives (each
     /// synapse contributes at most once per step).
     pub fn for_network(net: &CompiledNetwork) -> Self {
+        Self::for_max_input(Self::max_input(net))
+    }
+
+    /// The largest total absolute weight any neuron of `net` receives, summed in matrix order. A process's
+    /// share holds every synapse onto its targets in the same order, so the largest over all shares is the
+    /// whole network's value, bit for bit.
+    pub fn max_input(net: &CompiledNetwork) -> f64 {
         let m = &net.chemical;
-        let mut in_strength = vec![0.0f64; net.n_neurons()];
+        let lo = net.held_targets.as_ref().map_or(0, |r| r.start);
+        let len = net.held_targets.as_ref().map_or(net.n_neurons(), |r| r.len());
+        let mut in_strength = vec![0.0f64; len];
         for s in 0..m.n_segments() {
             let seg = m.segment(s);
             for (k, &t) in seg.targets.iter().enumerate() {
-                in_strength[t as usize] += seg.weights.get(k).abs() as f64;
+                if let Some(x) = in_strength.get_mut(t.wrapping_sub(lo) as usize) {
+                    *x += seg.weights.get(k).abs() as f64;
+                }
             }
         }
-        Self::for_max_input(in_strength.iter().copied().fold(0.0, f64::max))
+        in_strength.iter().copied().fold(0.0, f64::max)
     }
 
     #[inline]
@@ -134,10 +145,16 @@ pub struct CpuBackend {
     /// Ring slots (max delay + 1).
     slots: usize,
     param_set: Vec<u16>,
+    /// The blocks of 64 neurons whose state, ring entries and outputs this backend holds: all of them, or one
+    /// process's span when the network is split (`distributed.rs`). `state`, `ring`, `block_spikes` and
+    /// `activity` cover only these blocks.
+    span: std::ops::Range<usize>,
+    /// State of the span's blocks, block-major (`state_index` of the neuron's offset from the span's start).
     state: Vec<f64>,
-    /// `ring[((ch * slots) + slot) * n_pad + neuron]`
+    /// `ring[((ch * slots) + slot) * ring_pad + (neuron − span.start · 64)]`
     ring: Vec<i64>,
-    n_pad: usize,
+    /// Width of a ring row: the span's neurons, `span.len() · 64`.
+    ring_pad: usize,
     fixed: DeliveryScale,
     /// Fixed-point weight table (table-encoded matrices).
     fixed_table: Option<Vec<i64>>,
@@ -165,16 +182,30 @@ pub struct CpuBackend {
     /// The step advanced but not yet drained (its spikes are `spikes`); the CPU's window is one step.
     pending: Option<u64>,
     /// Ownership of 64-neuron blocks when the network is split across processes (`distributed.rs`); `None`:
-    /// every block is updated (the normal case).
+    /// every block is updated (the normal case). Every owned block lies in `span`.
     owned: Option<Vec<bool>>,
-    /// With `owned`: delivery writes only to targets in `[lo, hi)`, the span of the owned blocks.
+    /// With `owned`: delivery writes only to targets in `[lo, hi)`, the neurons of `span`.
     owned_span: Option<(u32, u32)>,
     /// Time per phase of the step, when profiling (`Backend::start_profiling`); `None`: nothing is timed.
     profile: Option<Box<BackendPhases>>,
 }
 
 impl CpuBackend {
+    /// The backend of a whole network in one process.
     pub fn new(setup: &SimSetup) -> Result<Self, SimError> {
+        setup.network.check_whole("the CPU backend in one process").map_err(|e| SimError::Setup(e.to_string()))?;
+        Self::build(setup, None)
+    }
+
+    /// The backend of one process of a split run (`distributed.rs`): it updates the blocks with `owned[b]`
+    /// (of all `⌈n/64⌉`), holds state and ring entries only for the span from the first to the last of them,
+    /// delivers only to targets in that span, and uses the fixed-point `scale` agreed by all processes (each
+    /// sees only the synapses onto its targets, so none can compute it alone).
+    pub fn new_part(setup: &SimSetup, owned: Vec<bool>, scale: DeliveryScale) -> Result<Self, SimError> {
+        Self::build(setup, Some((owned, scale)))
+    }
+
+    fn build(setup: &SimSetup, part: Option<(Vec<bool>, DeliveryScale)>) -> Result<Self, SimError> {
         let net = setup.network.clone();
         let n = net.n_neurons();
         if setup.param_set.len() != n {
@@ -185,19 +216,53 @@ impl CpuBackend {
         let n_state = setup.model.n_state();
         let n_ch = net.receptors.len().max(1);
         let slots = net.chemical.max_delay() as usize + 1;
+        let (owned, fixed) = match part {
+            None => (None, DeliveryScale::for_network(&net)),
+            Some((owned, fixed)) => {
+                if owned.len() != n_blocks {
+                    return Err(SimError::Setup(format!(
+                        "ownership mask has {} entries for {n_blocks} blocks of {LANES} neurons",
+                        owned.len()
+                    )));
+                }
+                (Some(owned), fixed)
+            }
+        };
+        let span = match &owned {
+            None => 0..n_blocks,
+            Some(o) => {
+                let first = o.iter().position(|&x| x).unwrap_or(0);
+                first..o.iter().rposition(|&x| x).map_or(first, |b| b + 1)
+            }
+        };
+        if let Some(held) = &net.held_targets {
+            let (lo, hi) = ((span.start * LANES).min(n) as u32, (span.end * LANES).min(n) as u32);
+            if !span.is_empty() && (lo < held.start || hi > held.end) {
+                return Err(SimError::Setup(format!(
+                    "this process updates neurons {lo}..{hi} but holds only the synapses onto {}..{}",
+                    held.start, held.end
+                )));
+            }
+        }
+        if !net.gap.is_empty() && span != (0..n_blocks) {
+            return Err(SimError::Setup("gap junctions need every neuron's state in one process".into()));
+        }
+        let ring_pad = span.len() * LANES;
         let ring_len = n_ch
             .checked_mul(slots)
-            .and_then(|x| x.checked_mul(n_pad))
+            .and_then(|x| x.checked_mul(ring_pad))
             .ok_or_else(|| SimError::Setup("delay ring buffer size overflows".into()))?;
 
-        // State, block-major, initialised from the model's rest state then the init rules.
-        let state = initial_block_state(setup)?;
+        // State of the span's blocks, block-major, initialised from the model's rest state then the init rules.
+        let mut state = initial_block_state(setup)?;
+        state.truncate(span.end * n_state * LANES);
+        state.drain(..span.start * n_state * LANES);
+        state.shrink_to_fit();
         let mut param_set = setup.param_set.clone();
         param_set.resize(n_pad, 0);
 
         // Fixed-point scale from the largest per-step input a neuron can receive.
         let m = &net.chemical;
-        let fixed = DeliveryScale::for_network(&net);
         let fixed_table = match &m.weights {
             Weights::Table { values, .. } => Some(values.iter().map(|&w| fixed.to_fixed(w as f64)).collect()),
             Weights::Dense(_) => None,
@@ -298,7 +363,11 @@ impl CpuBackend {
                 .collect(),
             _ => vec![FusedInput::No; n_blocks],
         };
-        let update_ns = update_work_ns(&fused_block, &stim_ptr);
+        let update_ns = update_work_ns(&fused_block, &stim_ptr, span.clone());
+        let has_gap = !net.gap.is_empty();
+        let owned_span = owned.as_ref().map(|_| ((span.start * LANES).min(n) as u32, (span.end * LANES).min(n) as u32));
+        let owned = owned.filter(|o| !o.iter().all(|&x| x));
+        let owned_span = owned.as_ref().and(owned_span);
         let mut b = Self {
             net,
             model: setup.model.clone(),
@@ -308,9 +377,10 @@ impl CpuBackend {
             n_ch,
             slots,
             param_set,
+            span: span.clone(),
             state,
             ring: vec![0; ring_len],
-            n_pad,
+            ring_pad,
             fixed,
             fixed_table,
             stim,
@@ -322,13 +392,13 @@ impl CpuBackend {
             block_has_train,
             fused_block,
             parallel_update: update_ns >= PARALLEL_MIN_UPDATE_NS,
-            block_spikes: vec![0; n_blocks],
-            activity: vec![0.0; n_pad],
-            v_prev: vec![0.0; n_pad],
+            block_spikes: vec![0; span.len()],
+            activity: vec![0.0; ring_pad],
+            v_prev: if has_gap { vec![0.0; n_pad] } else { Vec::new() },
             spikes: Vec::new(),
             pending: None,
-            owned: None,
-            owned_span: None,
+            owned,
+            owned_span,
             profile: None,
             emitted: Vec::new(),
             spiking,
@@ -362,12 +432,14 @@ impl CpuBackend {
     fn update_neurons(&mut self, step: u64, control: &StepControl) {
         let slot = (step % self.slots as u64) as usize;
         let ring = SharedMut(self.ring.as_mut_ptr());
+        let first = self.span.start;
         let ctx = UpdateCtx {
             model: &self.model,
             net: &self.net,
             n: self.n,
             n_ch: self.n_ch,
-            n_pad: self.n_pad,
+            ring_pad: self.ring_pad,
+            ring_lo: first * LANES,
             slots: self.slots,
             slot,
             step,
@@ -399,18 +471,18 @@ impl CpuBackend {
         if self.parallel_update {
             work.for_each_init(
                 || BlockScratch::new(n_ch),
-                |scratch, (b, ((st, sp), act))| ctx.update_block(b, st, sp, act, ring, scratch),
+                |scratch, (k, ((st, sp), act))| ctx.update_block(first + k, st, sp, act, ring, scratch),
             );
         } else {
             let mut scratch = BlockScratch::new(n_ch);
-            for (b, ((st, sp), act)) in self
+            for (k, ((st, sp), act)) in self
                 .state
                 .chunks_mut(chunk)
                 .zip(self.block_spikes.iter_mut())
                 .zip(self.activity.chunks_mut(LANES))
                 .enumerate()
             {
-                ctx.update_block(b, st, sp, act, ring, &mut scratch);
+                ctx.update_block(first + k, st, sp, act, ring, &mut scratch);
             }
         }
     }
@@ -420,7 +492,7 @@ impl CpuBackend {
         if self.emitted.is_empty() || self.net.chemical.n_synapses() == 0 {
             return;
         }
-        let small = self.emitted.len() * 64 < 4096 || self.n_blocks < PARALLEL_MIN_BLOCKS;
+        let small = self.emitted.len() * 64 < 4096 || self.span.len() < PARALLEL_MIN_BLOCKS;
         let parts = if small { 1 } else { rayon::current_num_threads().max(1) };
         let ring = SharedMut(self.ring.as_mut_ptr());
         let d = Delivery {
@@ -429,7 +501,8 @@ impl CpuBackend {
             fixed: self.fixed,
             fixed_table: self.fixed_table.as_deref(),
             slots: self.slots,
-            n_pad: self.n_pad,
+            ring_pad: self.ring_pad,
+            ring_lo: self.span.start * LANES,
             step,
             spiking: self.spiking,
         };
@@ -455,7 +528,9 @@ struct UpdateCtx<'a> {
     net: &'a CompiledNetwork,
     n: usize,
     n_ch: usize,
-    n_pad: usize,
+    /// Ring row width and the first neuron of the ring (see `CpuBackend::ring`).
+    ring_pad: usize,
+    ring_lo: usize,
     slots: usize,
     slot: usize,
     step: u64,
@@ -601,9 +676,9 @@ impl UpdateCtx<'_> {
             && !owned[b]
         {
             // Another process updates this block: its state is never touched and it emits nothing. Its ring
-            // entries (delivery may write them: see `set_owned_blocks`) are cleared so that they cannot accumulate.
+            // entries (delivery may write them: see `CpuBackend::new_part`) are cleared so that they cannot accumulate.
             for ch in 0..self.n_ch {
-                let row = (ch * self.slots + self.slot) * self.n_pad + base;
+                let row = (ch * self.slots + self.slot) * self.ring_pad + base - self.ring_lo;
                 // SAFETY: as in the gather below, this block exclusively owns these ring indices during the update.
                 unsafe { std::slice::from_raw_parts_mut(ring.0.add(row), lanes) }.fill(0);
             }
@@ -617,7 +692,7 @@ impl UpdateCtx<'_> {
             && matches!(self.model, CompiledModel::LifExp(_) | CompiledModel::LifDelta(_))
         {
             let extra = (fused == FusedInput::RingPoisson).then(|| self.poisson_terms(base, &mut scratch.syn));
-            let row = |ch: usize| (ch * self.slots + self.slot) * self.n_pad + base;
+            let row = |ch: usize| (ch * self.slots + self.slot) * self.ring_pad + base - self.ring_lo;
             // SAFETY: as in the gather below: this block exclusively owns these ring indices during the update,
             // and the two channels' rows are disjoint.
             let (r0, r1) = unsafe {
@@ -644,9 +719,9 @@ impl UpdateCtx<'_> {
         i_ext.fill(0.0);
         let mut forced = 0u64;
         for ch in 0..self.n_ch {
-            let row = (ch * self.slots + self.slot) * self.n_pad + base;
-            // SAFETY: this block exclusively owns indices base..base+LANES of every ring row during the update
-            // phase (rows are n_pad >= base + LANES wide); delivery (the only other writer) runs after the
+            let row = (ch * self.slots + self.slot) * self.ring_pad + base - self.ring_lo;
+            // SAFETY: this block exclusively owns indices base-ring_lo..+LANES of every ring row during the update
+            // phase (rows are ring_pad >= base - ring_lo + LANES wide); delivery (the only other writer) runs after the
             // update has joined.
             let slot = unsafe { std::slice::from_raw_parts_mut(ring.0.add(row), lanes) };
             gather_slot(slot, &mut syn[ch * LANES..ch * LANES + lanes], self.fixed.inv_scale);
@@ -764,7 +839,9 @@ struct Delivery<'a> {
     fixed: DeliveryScale,
     fixed_table: Option<&'a [i64]>,
     slots: usize,
-    n_pad: usize,
+    ring_pad: usize,
+    /// The ring's first neuron: target `t` is at `t − ring_lo` in a ring row.
+    ring_lo: usize,
     step: u64,
     spiking: bool,
 }
@@ -784,11 +861,13 @@ impl Delivery<'_> {
                     continue;
                 }
                 let slot = ((self.step + seg.delay as u64) % self.slots as u64) as usize;
-                let row = (seg.receptor as usize * self.slots + slot) * self.n_pad;
-                // SAFETY: targets in [lo, hi) belong to this task only; slot rows never alias the slot
-                // being read by the neuron update, which has finished (delays are >= 1 step).
-                let base = unsafe { ring.0.add(row) };
-                // The targets of a segment are scattered over a ring row (n_pad × 8 bytes, often beyond L2): the
+                let row = (seg.receptor as usize * self.slots + slot) * self.ring_pad;
+                // SAFETY (of the writes below): target t's entry is at base + t (wrapping arithmetic), an entry of
+                // this slot row for every t in [lo, hi), which lies in the ring's span and belongs to this task only;
+                // slot rows never alias the slot being read by the neuron update, which has finished (delays are
+                // >= 1 step).
+                let base = ring.0.wrapping_add(row).wrapping_sub(self.ring_lo);
+                // The targets of a segment are scattered over a ring row (ring_pad × 8 bytes, often beyond L2): the
                 // entry PREFETCH_AHEAD synapses ahead is requested while this one is added.
                 let ahead = |k: usize| {
                     if k + PREFETCH_AHEAD < b {
@@ -799,20 +878,20 @@ impl Delivery<'_> {
                     (WeightSlice::Table(_, idx), Some(tab), true) => {
                         for k in a..b {
                             ahead(k);
-                            unsafe { *base.add(seg.targets[k] as usize) += tab[idx[k] as usize] };
+                            unsafe { *base.wrapping_add(seg.targets[k] as usize) += tab[idx[k] as usize] };
                         }
                     }
                     (w, _, true) => {
                         for k in a..b {
                             ahead(k);
                             let x = self.fixed.to_fixed(w.get(k) as f64);
-                            unsafe { *base.add(seg.targets[k] as usize) += x };
+                            unsafe { *base.wrapping_add(seg.targets[k] as usize) += x };
                         }
                     }
                     (w, _, false) => {
                         for k in a..b {
                             let x = self.fixed.to_fixed(w.get(k) as f64 * amount);
-                            unsafe { *base.add(seg.targets[k] as usize) += x };
+                            unsafe { *base.wrapping_add(seg.targets[k] as usize) += x };
                         }
                     }
                 }
@@ -852,8 +931,13 @@ impl Backend for CpuBackend {
         1
     }
 
+    /// Neurons outside this process's span (split runs) read as NaN; the distributed backend asks the owner.
     fn read_state(&self, var: usize, neurons: &[u32], out: &mut Vec<f64>) {
-        out.extend(neurons.iter().map(|&i| self.state[Self::idx(self.n_state, i as usize, var)]));
+        let lo = self.span.start * LANES;
+        out.extend(neurons.iter().map(|&i| match (i as usize).checked_sub(lo) {
+            Some(k) if k < self.ring_pad => self.state[Self::idx(self.n_state, k, var)],
+            _ => f64::NAN,
+        }));
     }
 
     fn delivery_scale_exponent(&self) -> i32 {
@@ -875,13 +959,14 @@ impl Backend for CpuBackend {
 impl CpuBackend {
     /// How the neuron update runs, in words: fused blocks, threads, and the estimate behind the choice.
     pub fn update_strategy(&self) -> String {
-        let fused = self.fused_block.iter().filter(|&&f| f != FusedInput::No).count();
-        let ns = update_work_ns(&self.fused_block, &self.stim_ptr);
-        let with_drive = self.fused_block.iter().filter(|&&f| f == FusedInput::RingPoisson).count();
+        let mine = &self.fused_block[self.span.clone()];
+        let fused = mine.iter().filter(|&&f| f != FusedInput::No).count();
+        let ns = update_work_ns(&self.fused_block, &self.stim_ptr, self.span.clone());
+        let with_drive = mine.iter().filter(|&&f| f == FusedInput::RingPoisson).count();
         format!(
             "update: {fused} of {} blocks on the fused ring-to-spikes pass ({with_drive} of them with their Poisson \
              drive), {} (estimated {:.1} µs of work a step; parallel from {} µs)",
-            self.n_blocks,
+            mine.len(),
             if self.parallel_update { "in parallel" } else { "on one thread" },
             ns as f64 * 1e-3,
             PARALLEL_MIN_UPDATE_NS / 1000
@@ -896,23 +981,14 @@ impl CpuBackend {
         self.n_blocks
     }
 
-    /// Restricts the neuron update to the blocks with `owned[b] == true`: the others keep their state
-    /// untouched and emit nothing, so [`Backend::step`] returns (and delivers) only this process's spikes.
-    /// Delivery writes only to targets between the first and the last owned block (all of them for a
-    /// contiguous range of blocks); ring entries of blocks not owned in between are discarded.
-    pub fn set_owned_blocks(&mut self, owned: Vec<bool>) -> Result<(), SimError> {
-        if owned.len() != self.n_blocks {
-            return Err(SimError::Setup(format!(
-                "ownership mask has {} entries for {} blocks of {LANES} neurons",
-                owned.len(),
-                self.n_blocks
-            )));
-        }
-        let first = owned.iter().position(|&o| o).unwrap_or(0);
-        let end = owned.iter().rposition(|&o| o).map_or(first, |b| b + 1);
-        let span = ((first * LANES).min(self.n) as u32, (end * LANES).min(self.n) as u32);
-        (self.owned, self.owned_span) = if owned.iter().all(|&o| o) { (None, None) } else { (Some(owned), Some(span)) };
-        Ok(())
+    /// The blocks whose state and ring entries this backend holds (all, or one process's span).
+    pub fn span(&self) -> std::ops::Range<usize> {
+        self.span.clone()
+    }
+
+    /// The fixed-point scale of the delivery buffers.
+    pub fn delivery_scale(&self) -> DeliveryScale {
+        self.fixed
     }
 
     /// Delivers spikes of `neurons` (each `< n`) emitted at step `emission_step` by another process: each
@@ -957,21 +1033,23 @@ impl CpuBackend {
         let update = clock.as_mut().map(lap);
         self.spikes.clear();
         self.emitted.clear();
+        let first = self.span.start;
         if self.spiking {
-            for (b, &mask) in self.block_spikes.iter().enumerate() {
+            for (k, &mask) in self.block_spikes.iter().enumerate() {
                 let mut m = mask;
                 while m != 0 {
                     let l = m.trailing_zeros() as usize;
                     m &= m - 1;
-                    let i = (b * LANES + l) as u32;
+                    let i = ((first + k) * LANES + l) as u32;
                     self.spikes.push(i);
                     self.emitted.push((i, 1.0));
                 }
             }
         } else {
-            for (i, &a) in self.activity[..self.n].iter().enumerate() {
+            let lo = first * LANES;
+            for (k, &a) in self.activity[..self.n.min(lo + self.ring_pad) - lo].iter().enumerate() {
                 if a != 0.0 {
-                    self.emitted.push((i as u32, a));
+                    self.emitted.push(((lo + k) as u32, a));
                 }
             }
         }

@@ -2,12 +2,18 @@
 //!
 //! **Partition.** Neurons are owned in blocks of 64 (the CPU backend's unit of update). By default each rank
 //! owns one contiguous range of blocks ([`Partition::Contiguous`]: rank `r` of `size` owns blocks
-//! `[r·B/size, (r+1)·B/size)`), so that it also delivers spikes only to its own targets — the CPU backend's
-//! delivery already splits targets by index range. [`Partition::RoundRobin`] (block `b` on rank `b mod size`,
-//! NEST-style) is kept for comparison: it balances cell types that are stored in runs, but every rank then
-//! delivers every spike to almost every target, so delivery is not split. Every rank builds the whole
-//! [`CpuBackend`] (the network, all ring buffers) but updates only its own blocks
-//! ([`CpuBackend::set_owned_blocks`]); the state of other blocks is never touched.
+//! `[r·B/size, (r+1)·B/size)`, [`neurotwin_connectome::Share`]), holds state and delay rings only for them
+//! ([`CpuBackend::new_part`]) and delivers spikes only to its own targets. The network itself may be the whole
+//! one or, as `neurotwin run` under `mpirun` builds it, only this rank's share: the synapses onto its targets
+//! (`CompiledNetwork::held_targets`, built by the generators' `*_part` forms or cut by `keep_share`), so that
+//! memory is split too. [`Partition::RoundRobin`] (block `b` on rank `b mod size`, NEST-style) is kept for
+//! comparison on whole networks: it balances cell types that are stored in runs, but every rank then holds
+//! state and rings over almost the whole network and delivers every spike to almost every target.
+//!
+//! **Agreement.** Before the first step the ranks exchange, in one collective, their network size, owned
+//! blocks, largest input weight sum and smallest delay: the blocks must tile the network in rank order, the
+//! fixed-point scale and the exchange interval are the largest and smallest over all ranks (each rank sees
+//! only the synapses onto its targets), so every rank computes exactly what one process would.
 //!
 //! **Exchange interval D.** A spike emitted at step `t` reaches its targets at `t + delay` with
 //! `delay ≥ D`, the network's minimum synaptic delay in steps (NEST's and Arbor's min-delay epoch). So the
@@ -30,17 +36,19 @@
 //! one process). State reads ([`Backend::read_state`]) gather the values from the owning ranks (a collective,
 //! so every rank must read the same neurons at the same time, as the engine does).
 //!
-//! **Cost.** With the contiguous partition, the neuron update and spike delivery are split across ranks; every
-//! rank still holds the whole network (memory is not split) and receives every spike (one `Allgatherv` of
-//! 8 bytes per spike every `D` steps).
+//! **Cost.** With the contiguous partition and a network built as this rank's share, the neuron update, spike
+//! delivery and the memory of synapses, state and rings are split across ranks. Every rank still keeps the
+//! neuron table, the per-neuron parameter-set and stimulus indices and a row pointer per presynaptic neuron
+//! (O(n) each), and receives every spike (one `Allgatherv` of 8 bytes per spike every `D` steps).
 
 use std::sync::{Arc, Barrier, Mutex};
 
 use crate::backend::Backend;
 use crate::control::StepControl;
-use crate::cpu::CpuBackend;
+use crate::cpu::{CpuBackend, DeliveryScale};
 use crate::error::SimError;
 use crate::setup::SimSetup;
+use neurotwin_connectome::Share;
 use neurotwin_models::LANES;
 
 /// Exchange interval used when the network has no synapses (the spikes are then needed only for recording).
@@ -68,15 +76,17 @@ pub enum Partition {
 }
 
 impl Partition {
-    /// Which of `n_blocks` blocks rank `rank` of `size` owns.
-    pub fn owned_blocks(self, n_blocks: usize, rank: usize, size: usize) -> Vec<bool> {
-        match self {
+    /// Which blocks of 64 of a network of `n_neurons` rank `rank` of `size` owns.
+    pub fn owned_blocks(self, n_neurons: usize, rank: usize, size: usize) -> Result<Vec<bool>, SimError> {
+        let n_blocks = n_neurons.div_ceil(LANES);
+        Ok(match self {
             Partition::Contiguous => {
-                let (a, b) = (rank * n_blocks / size, (rank + 1) * n_blocks / size);
-                (0..n_blocks).map(|k| (a..b).contains(&k)).collect()
+                let share = Share::new(rank, size).map_err(|e| SimError::Setup(e.to_string()))?;
+                let mine = share.blocks(n_neurons as u32);
+                (0..n_blocks).map(|k| mine.contains(&(k as u32))).collect()
             }
             Partition::RoundRobin => (0..n_blocks).map(|k| k % size == rank).collect(),
-        }
+        })
     }
 }
 
@@ -108,13 +118,15 @@ pub struct DistributedBackend<E: SpikeExchange> {
     pending: usize,
     /// This rank's spikes of the window, `(step − window_start) << 32 | neuron`, ascending.
     local: Vec<u64>,
+    /// Synapses held by each rank (the agreement's record), in rank order.
+    rank_synapses: Vec<u64>,
     /// Scratch: one step's spikes from all ranks, and the remote ones among them.
     all_step: Vec<u32>,
     remote_step: Vec<u32>,
     /// The spikes returned by [`Backend::step`].
     stepped: Vec<u32>,
-    /// Time spent in the spike exchange, when profiling (`None`: nothing is timed).
-    exchange_time: Option<std::time::Duration>,
+    /// Time spent in the spike exchange (two clock reads an exchange).
+    exchange_time: std::time::Duration,
 }
 
 impl<E: SpikeExchange> DistributedBackend<E> {
@@ -124,32 +136,23 @@ impl<E: SpikeExchange> DistributedBackend<E> {
         Self::with_partition(setup, exchange, Partition::Contiguous)
     }
 
-    /// Like [`DistributedBackend::new`] with a chosen partition.
-    pub fn with_partition(setup: &SimSetup, exchange: E, partition: Partition) -> Result<Self, SimError> {
+    /// Like [`DistributedBackend::new`] with a chosen partition (a network holding only this rank's share
+    /// takes the contiguous one).
+    pub fn with_partition(setup: &SimSetup, mut exchange: E, partition: Partition) -> Result<Self, SimError> {
         let (rank, size) = (exchange.rank(), exchange.size());
         if size == 0 || rank >= size {
             return Err(SimError::Setup(format!("invalid process group: rank {rank} of {size}")));
         }
-        let mut inner = CpuBackend::new(setup)?;
-        if size > 1 {
-            if !setup.network.gap.is_empty() {
-                return Err(SimError::Setup(format!(
-                    "the network has {} gap-junction entries, which need every neuron's voltage in every step; \
-                     distributed runs exchange only delayed spikes, so run it in one process (without mpirun)",
-                    setup.network.gap.n_entries()
-                )));
-            }
-            if !inner.is_spiking() {
-                return Err(SimError::Setup(
-                    "graded models transmit every neuron's activity in every step; distributed runs exchange only \
-                     spikes, so run it in one process (without mpirun) or use a spiking model"
-                        .into(),
-                ));
-            }
-        }
-        let owned = partition.owned_blocks(inner.n_blocks(), rank, size);
-        inner.set_owned_blocks(owned.clone())?;
-        let interval = exchange_interval(&setup.network);
+        // Every rank takes part in the same collectives whatever happens: a rank that cannot go on says so and
+        // all stop with its error (no rank waits forever in a collective the failed one never joins).
+        let checked = check_part(setup, rank, size, partition);
+        all_ok(&mut exchange, checked.as_ref().err())?;
+        let owned = checked?;
+        let agreed = agree(&mut exchange, &setup.network, &owned, partition)?;
+        let inner = CpuBackend::new_part(setup, owned.clone(), agreed.scale);
+        all_ok(&mut exchange, inner.as_ref().err())?;
+        let inner = inner?;
+        let interval = agreed.interval;
         Ok(Self {
             inner,
             exchange: Mutex::new(exchange),
@@ -161,10 +164,11 @@ impl<E: SpikeExchange> DistributedBackend<E> {
             window_start: 0,
             pending: 0,
             local: Vec::new(),
+            rank_synapses: agreed.rank_synapses,
             all_step: Vec::new(),
             remote_step: Vec::new(),
             stepped: Vec::new(),
-            exchange_time: None,
+            exchange_time: std::time::Duration::ZERO,
         })
     }
 
@@ -181,6 +185,11 @@ impl<E: SpikeExchange> DistributedBackend<E> {
         self.interval
     }
 
+    /// Synapses held by each rank, in rank order (the memory split).
+    pub fn synapses_per_rank(&self) -> &[u64] {
+        &self.rank_synapses
+    }
+
     /// The exchange, for the next run.
     pub fn into_exchange(self) -> E {
         self.exchange.into_inner().unwrap_or_else(|e| e.into_inner())
@@ -194,13 +203,175 @@ impl<E: SpikeExchange> DistributedBackend<E> {
     }
 
     fn gather(&mut self, local: &[u64]) -> Result<Vec<u64>, SimError> {
-        let started = self.exchange_time.is_some().then(std::time::Instant::now);
+        let started = std::time::Instant::now();
         let all = self.exchange.get_mut().map_err(|_| poisoned())?.all_gather(local);
-        if let (Some(t), Some(s)) = (&mut self.exchange_time, started) {
-            *t += s.elapsed();
-        }
+        self.exchange_time += started.elapsed();
         all
     }
+
+    /// Seconds spent in the spike exchange so far (waiting for the slowest rank included).
+    pub fn exchange_seconds(&self) -> f64 {
+        self.exchange_time.as_secs_f64()
+    }
+}
+
+/// This rank's blocks of `setup`, or why it cannot take part: a network built for another rank's share, gap
+/// junctions or a graded model on several ranks.
+fn check_part(setup: &SimSetup, rank: usize, size: usize, partition: Partition) -> Result<Vec<bool>, SimError> {
+    let net = &setup.network;
+    let n = net.n_neurons();
+    if net.held_targets.is_some() && partition != Partition::Contiguous {
+        return Err(SimError::Setup(
+            "a network holding one rank's share is split into contiguous parts; use Partition::Contiguous".into(),
+        ));
+    }
+    if size > 1 {
+        if !net.gap.is_empty() {
+            return Err(SimError::Setup(format!(
+                "the network has {} gap-junction entries, which need every neuron's voltage in every step; \
+                 distributed runs exchange only delayed spikes, so run it in one process (without mpirun)",
+                net.gap.n_entries()
+            )));
+        }
+        if !setup.model.is_spiking() {
+            return Err(SimError::Setup(
+                "graded models transmit every neuron's activity in every step; distributed runs exchange only \
+                 spikes, so run it in one process (without mpirun) or use a spiking model"
+                    .into(),
+            ));
+        }
+    }
+    match &net.held_targets {
+        // The blocks of the share the network was built for (`agree` checks that the shares tile the network).
+        Some(held) => {
+            let blocks = held.start as usize / LANES..(held.end as usize).div_ceil(LANES);
+            let (start, end) = (held.start as usize, held.end as usize);
+            if !start.is_multiple_of(LANES) || (!end.is_multiple_of(LANES) && end != n) {
+                return Err(SimError::Setup(format!(
+                    "the network holds the synapses onto neurons {}..{}, not a range of whole blocks of {LANES}",
+                    held.start, held.end
+                )));
+            }
+            Ok((0..n.div_ceil(LANES)).map(|b| blocks.contains(&b)).collect())
+        }
+        None => partition.owned_blocks(n, rank, size),
+    }
+}
+
+/// A collective every rank calls at the same point with its own failure, if any: all return `Ok` when every
+/// rank succeeded, otherwise the same error on every rank — the lowest failing rank's message, naming the rank.
+pub fn all_ok<E: SpikeExchange, D: std::fmt::Display>(exchange: &mut E, failure: Option<D>) -> Result<(), SimError> {
+    // [words that follow, message length in bytes, the message's bytes packed 8 to a word]
+    let failed = failure.is_some();
+    let text = failure.map(|e| e.to_string()).unwrap_or_default();
+    let bytes = text.as_bytes();
+    let mut mine = vec![0u64, failed as u64 * (bytes.len() as u64 + 1)];
+    mine.extend(bytes.chunks(8).map(|c| {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        u64::from_le_bytes(w)
+    }));
+    mine[0] = (mine.len() - 1) as u64;
+    let all = exchange.all_gather(&mine)?;
+    let (mut k, mut rank) = (0usize, 0usize);
+    while k < all.len() {
+        let words = all[k] as usize;
+        let (len, packed) = (all.get(k + 1).copied().unwrap_or(0), all.get(k + 2..k + 1 + words).unwrap_or(&[]));
+        if len > 0 {
+            let bytes: Vec<u8> = packed.iter().flat_map(|w| w.to_le_bytes()).take(len as usize - 1).collect();
+            return Err(SimError::Setup(format!(
+                "rank {rank} of {}: {}",
+                exchange.size(),
+                String::from_utf8_lossy(&bytes)
+            )));
+        }
+        k += 1 + words;
+        rank += 1;
+    }
+    Ok(())
+}
+
+/// What every rank must use alike, agreed in [`agree`].
+struct Agreed {
+    scale: DeliveryScale,
+    interval: usize,
+    rank_synapses: Vec<u64>,
+}
+
+/// Values each rank contributes to the agreement.
+const AGREE_FIELDS: usize = 6;
+
+/// One collective before the first step: every rank sends its network size, owned block range, largest input
+/// weight sum, smallest synaptic delay and synapse count; all check the same things and derive the same scale
+/// and interval (the largest input and the smallest delay over all ranks, as one process would compute them).
+fn agree<E: SpikeExchange>(
+    exchange: &mut E,
+    net: &neurotwin_connectome::CompiledNetwork,
+    owned: &[bool],
+    partition: Partition,
+) -> Result<Agreed, SimError> {
+    let first = owned.iter().position(|&o| o).unwrap_or(owned.len());
+    let end = owned.iter().rposition(|&o| o).map_or(first, |b| b + 1);
+    let min_delay = (0..net.chemical.n_segments())
+        .map(|s| net.chemical.segment(s))
+        .filter(|seg| !seg.targets.is_empty())
+        .map(|seg| seg.delay as u64)
+        .min()
+        .unwrap_or(u64::MAX);
+    let mine = [
+        net.n_neurons() as u64,
+        first as u64,
+        end as u64,
+        DeliveryScale::max_input(net).to_bits(),
+        min_delay,
+        net.chemical.n_synapses(),
+    ];
+    let all = exchange.all_gather(&mine)?;
+    let size = exchange.size();
+    if all.len() != AGREE_FIELDS * size {
+        return Err(SimError::Setup(format!(
+            "spike exchange: {} values agreed by {size} ranks, expected {}",
+            all.len(),
+            AGREE_FIELDS * size
+        )));
+    }
+    let ranks: Vec<&[u64]> = all.chunks_exact(AGREE_FIELDS).collect();
+    if let Some((r, v)) = ranks.iter().enumerate().find(|(_, v)| v[0] != mine[0]) {
+        return Err(SimError::Setup(format!(
+            "rank {r} has a network of {} neurons, this rank {}: every rank must build the same network",
+            v[0], mine[0]
+        )));
+    }
+    if partition == Partition::Contiguous {
+        let mut next = 0;
+        for (r, v) in ranks.iter().enumerate() {
+            // An empty range (more ranks than blocks) sits anywhere.
+            if v[1] < v[2] {
+                if v[1] != next {
+                    return Err(SimError::Setup(format!(
+                        "rank {r} owns blocks {}..{}, expected them to start at {next}: the ranks' parts do not \
+                         tile the network (built for another process count?)",
+                        v[1], v[2]
+                    )));
+                }
+                next = v[2];
+            }
+        }
+        if next != owned.len() as u64 {
+            return Err(SimError::Setup(format!(
+                "the ranks own blocks 0..{next} of {}: part of the network is not simulated (built for another \
+                 process count?)",
+                owned.len()
+            )));
+        }
+    }
+    let max_input = ranks.iter().map(|v| f64::from_bits(v[3])).fold(0.0, f64::max);
+    let min_delay = ranks.iter().map(|v| v[4]).min().unwrap_or(u64::MAX);
+    Ok(Agreed {
+        scale: DeliveryScale::for_max_input(max_input),
+        interval: if min_delay == u64::MAX { INTERVAL_WITHOUT_SYNAPSES } else { (min_delay as usize).max(1) },
+        rank_synapses: ranks.iter().map(|v| v[5]).collect(),
+    })
 }
 
 fn poisoned() -> SimError {
@@ -301,12 +472,12 @@ impl<E: SpikeExchange> Backend for DistributedBackend<E> {
 
     fn start_profiling(&mut self) {
         self.inner.start_profiling();
-        self.exchange_time = Some(std::time::Duration::ZERO);
+        self.exchange_time = std::time::Duration::ZERO;
     }
 
     fn profile_into(&self, t: &mut crate::profile::PhaseTimes) -> Option<f64> {
         let remote_delivery_s = self.inner.profile_into(t)?;
-        t.exchange_s = self.exchange_time.unwrap_or_default().as_secs_f64();
+        t.exchange_s = self.exchange_time.as_secs_f64();
         Some(t.exchange_s + remote_delivery_s)
     }
 

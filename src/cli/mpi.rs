@@ -18,12 +18,13 @@ use mpi::datatype::PartitionMut;
 use mpi::environment::Threading;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
+use neurotwin_connectome::Share;
 use neurotwin_io::run_dir::RunDir;
 use neurotwin_scenarios::runner::{
-    PreparedPoint, PreparedScenario, RUN_FILES, prepare_all, summarize, trial_seed, write_outputs,
+    PreparedPoint, PreparedScenario, RUN_FILES, RankReport, prepare_all_part, summarize, trial_seed, write_outputs,
 };
 use neurotwin_scenarios::{BackendKind, RunRequest, RunResult, RunSummary};
-use neurotwin_sim::distributed::{DistributedBackend, SpikeExchange};
+use neurotwin_sim::distributed::{DistributedBackend, SpikeExchange, all_ok};
 use neurotwin_sim::output::write_json;
 use neurotwin_sim::{Backend, RunOptions, SimError};
 
@@ -101,14 +102,15 @@ pub fn run(req: &RunRequest, json: bool) -> anyhow::Result<bool> {
         );
     }
     let exchange = MpiExchange::new(world);
-    let rank = exchange.rank;
-    let results = run_ranks(req, exchange).with_context(|| format!("MPI rank {rank}"))?;
+    // Errors name the failing rank (every rank reports the same one, see `run_ranks`).
+    let results = run_ranks(req, exchange)?;
     if let Some(results) = results {
         if json {
             let all: Vec<_> = results.iter().map(|r| &r.summary).collect();
             println!("{}", serde_json::to_string_pretty(&all)?);
         } else {
             super::print_summary(&results);
+            print_ranks(&results);
         }
     }
     drop(universe); // MPI_Finalize after every rank is done
@@ -116,9 +118,19 @@ pub fn run(req: &RunRequest, json: bool) -> anyhow::Result<bool> {
 }
 
 /// Every sweep point and trial in order on this rank; rank 0 writes the outputs and gets the results.
-fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<Vec<RunResult>>> {
+///
+/// Each rank builds only its share of every network (`prepare_all_part`: the synapses onto the neurons it
+/// owns). Every step that can fail on one rank alone — preparing (reading or building its part), creating the
+/// output folder (rank 0), building the backend, writing the outputs (rank 0) — is followed by [`all_ok`], so a
+/// failure stops every rank with the same message instead of leaving the others waiting in a collective.
+fn run_ranks(req: &RunRequest, mut exchange: MpiExchange) -> anyhow::Result<Option<Vec<RunResult>>> {
     let (rank, size) = (exchange.rank, exchange.size);
-    let PreparedScenario { points, trials, sweep_param, inputs } = prepare_all(req)?;
+    let share = Share::new(rank, size)?;
+    let prepare_started = Instant::now();
+    let prepared = prepare_all_part(req, &share);
+    all_ok(&mut exchange, prepared.as_ref().err())?;
+    let PreparedScenario { points, trials, sweep_param, inputs } = prepared?;
+    let prepare_s = prepare_started.elapsed().as_secs_f64();
     let first = &points[0].run;
     let out_root = req
         .out_dir
@@ -136,10 +148,12 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
     // Rank 0 writes everything into a staging folder, published together after the last run.
     let run_dir = if rank == 0 {
         let expected: &[&str] = if single { &RUN_FILES } else { &["summary.json"] };
-        Some(RunDir::create(&out_root, "neurotwin run (MPI)", inputs, req.overwrite, expected)?)
+        Some(RunDir::create(&out_root, "neurotwin run (MPI)", inputs, req.overwrite, expected))
     } else {
         None
     };
+    all_ok(&mut exchange, run_dir.as_ref().and_then(|r| r.as_ref().err()))?;
+    let run_dir = run_dir.transpose()?;
     let stage = run_dir.as_ref().map_or_else(|| out_root.clone(), |d| d.staging().to_path_buf());
     let mut exchange = Some(exchange);
     let mut results = Vec::new();
@@ -168,9 +182,12 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
                 Ok((rec, backend.delivery_scale_exponent(), backend))
             })?;
             let name = backend.name();
-            exchange = Some(backend.into_exchange());
+            let per_rank_synapses = backend.synapses_per_rank().to_vec();
+            let exchange_s = backend.exchange_seconds();
+            let mut x = backend.into_exchange();
             let wall_s = started.elapsed().as_secs_f64();
-            if rank == 0 {
+            let ranks = rank_reports(&mut x, &setup, prepare_s, wall_s, exchange_s, &per_rank_synapses)?;
+            let written: anyhow::Result<Option<RunSummary>> = if rank == 0 {
                 let mut summary = summarize(
                     run,
                     &rec,
@@ -184,9 +201,18 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
                     &out_root.join(&rel),
                 );
                 summary.threads = threads;
-                write_outputs(&stage.join(&rel), run, &rec, &summary)?;
+                // The whole network's synapses (each rank holds its share).
+                summary.synapses = per_rank_synapses.iter().sum();
+                summary.ranks = ranks;
+                write_outputs(&stage.join(&rel), run, &rec, &summary).map(|_| Some(summary)).map_err(Into::into)
+            } else {
+                Ok(None)
+            };
+            all_ok(&mut x, written.as_ref().err())?;
+            if let Some(summary) = written? {
                 results.push(RunResult { summary, recording: rec });
             }
+            exchange = Some(x);
         }
     }
     if rank != 0 {
@@ -200,4 +226,68 @@ fn run_ranks(req: &RunRequest, exchange: MpiExchange) -> anyhow::Result<Option<V
         d.commit()?;
     }
     Ok(Some(results))
+}
+
+/// Every rank's report of one run, gathered (a collective): its neurons, synapses, peak memory and times.
+fn rank_reports(
+    exchange: &mut MpiExchange,
+    setup: &neurotwin_sim::SimSetup,
+    prepare_s: f64,
+    simulate_s: f64,
+    exchange_s: f64,
+    synapses: &[u64],
+) -> anyhow::Result<Vec<RankReport>> {
+    let n = setup.network.n_neurons() as u32;
+    let held = setup.network.held_targets.clone().unwrap_or(0..n);
+    let mine = [
+        held.start as u64,
+        held.end as u64,
+        peak_rss_mib().to_bits(),
+        prepare_s.to_bits(),
+        simulate_s.to_bits(),
+        exchange_s.to_bits(),
+    ];
+    let all = exchange.all_gather(&mine)?;
+    Ok(all
+        .chunks_exact(mine.len())
+        .enumerate()
+        .map(|(r, v)| RankReport {
+            rank: r,
+            neurons: [v[0] as u32, v[1] as u32],
+            synapses: synapses.get(r).copied().unwrap_or(0),
+            peak_rss_mib: f64::from_bits(v[2]),
+            prepare_s: f64::from_bits(v[3]),
+            simulate_s: f64::from_bits(v[4]),
+            exchange_s: f64::from_bits(v[5]),
+        })
+        .collect())
+}
+
+/// Peak resident memory of this process (MiB) from `/proc/self/status` (`VmHWM`); 0 where unavailable.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The per-rank split of each run: neurons, synapses, peak memory, times.
+fn print_ranks(results: &[RunResult]) {
+    for r in results {
+        if r.summary.ranks.is_empty() {
+            continue;
+        }
+        println!("\nper rank ({}, trial {}):", r.summary.scenario, r.summary.trial);
+        println!("  rank  neurons            synapses        peak RSS   prepare  simulate  exchange");
+        for k in &r.summary.ranks {
+            println!(
+                "  {:>4}  {:>8}..{:<8}  {:>14}  {:>8.0} MiB  {:>6.2} s  {:>6.2} s  {:>6.2} s",
+                k.rank, k.neurons[0], k.neurons[1], k.synapses, k.peak_rss_mib, k.prepare_s, k.simulate_s, k.exchange_s
+            );
+        }
+    }
 }

@@ -15,6 +15,7 @@ use crate::compile::CompiledNetwork;
 use crate::error::ConnectomeError;
 use crate::gap::GapMatrix;
 use crate::matrix::SynapseMatrix;
+use crate::share::Share;
 
 /// Parameters of the Brunel network (defaults: `brunel_delta_nest.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,6 +105,17 @@ impl BrunelConfig {
 
 /// Builds the Brunel network for time step `dt_ms`. Weights are PSP jumps in mV (`lif_delta`).
 pub fn brunel(cfg: &BrunelConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork, ConnectomeError> {
+    brunel_part(cfg, seed, dt_ms, &Share::WHOLE)
+}
+
+/// [`brunel`] for one process of a split run: only the synapses onto `share`'s targets, drawn per target exactly
+/// as in the whole network.
+pub fn brunel_part(
+    cfg: &BrunelConfig,
+    seed: u64,
+    dt_ms: f64,
+    share: &Share,
+) -> Result<GeneratedNetwork, ConnectomeError> {
     super::check_dt(dt_ms)?;
     if cfg.order == 0 || cfg.order > u32::MAX / 5 {
         return Err(ConnectomeError::Compile(format!("Brunel: order {} must lie in 1..={}", cfg.order, u32::MAX / 5)));
@@ -120,7 +132,7 @@ pub fn brunel(cfg: &BrunelConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetw
     super::check_memory(
         &format!("the Brunel network with order = {} (5 × order neurons, CE = {ce}, CI = {ci})", cfg.order),
         n as f64,
-        n as f64 * (ce as f64 + ci as f64),
+        n as f64 * (ce as f64 + ci as f64) / share.size() as f64,
         super::BYTES_PER_LISTED_SYNAPSE,
         "lower the generator's `order` (or `ce`/`ci`)",
     )?;
@@ -130,9 +142,10 @@ pub fn brunel(cfg: &BrunelConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetw
         Indegree { sources: ranges[0].clone(), k: ce, weight: je as f32, delay, receptor: EXC, substream: 0 },
         Indegree { sources: ranges[1].clone(), k: ci, weight: ji as f32, delay, receptor: INH, substream: 1 },
     ];
-    let synapses = sampling::fixed_indegree(sampling::root(seed), n, &inputs, cfg.allow_multapses)?;
+    let posts = share.targets(n);
+    let synapses = sampling::fixed_indegree(sampling::root(seed), posts.clone(), &inputs, cfg.allow_multapses)?;
     let chemical = SynapseMatrix::from_synapses(n, n, synapses)?;
-    let network = CompiledNetwork::from_parts(
+    let mut network = CompiledNetwork::from_parts(
         format!("brunel-delta-order{}", cfg.order),
         vec![
             "Brunel N (2000) J Comput Neurosci 8:183 (model A, g=5, eta=2)".into(),
@@ -147,6 +160,7 @@ pub fn brunel(cfg: &BrunelConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetw
         GapMatrix::empty(n),
         dt_ms,
     );
+    network.held_targets = (!share.is_whole()).then_some(posts);
     let params = NeuronParams::LifDelta(cfg.neuron_params());
     let rate = cfg.background_rate_hz();
     let populations = ["E", "I"]

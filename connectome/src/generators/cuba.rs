@@ -18,6 +18,7 @@ use crate::compile::CompiledNetwork;
 use crate::error::ConnectomeError;
 use crate::gap::GapMatrix;
 use crate::matrix::SynapseMatrix;
+use crate::share::Share;
 
 /// How the recurrent connections are drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,12 @@ pub fn cuba_neuron_params() -> LifExpParams {
 
 /// Builds the CUBA network for time step `dt_ms`.
 pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork, ConnectomeError> {
+    cuba_part(cfg, seed, dt_ms, &Share::WHOLE)
+}
+
+/// [`cuba`] for one process of a split run: only the synapses onto `share`'s targets, drawn per target exactly
+/// as in the whole network.
+pub fn cuba_part(cfg: &CubaConfig, seed: u64, dt_ms: f64, share: &Share) -> Result<GeneratedNetwork, ConnectomeError> {
     super::check_dt(dt_ms)?;
     if cfg.n == 0 {
         return Err(ConnectomeError::Compile("CUBA: n must be > 0".into()));
@@ -105,7 +112,7 @@ pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork,
     super::check_memory(
         &format!("the CUBA network with n = {} and k = {}", cfg.n, cfg.k),
         cfg.n as f64,
-        cfg.n as f64 * cfg.k as f64,
+        cfg.n as f64 * cfg.k as f64 / share.size() as f64,
         super::BYTES_PER_LISTED_SYNAPSE,
         "lower the generator's `n` (neurons) or `k` (inputs per neuron)",
     )?;
@@ -114,6 +121,7 @@ pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork,
     let ranges = super::ranges(&[ne, ni])?;
     let root = sampling::root(seed);
     let (we, wi) = (cfg.weight_exc_pa as f32, cfg.weight_inh_pa as f32);
+    let posts = share.targets(n);
     let synapses = match cfg.connectivity {
         CubaConnectivity::FixedIndegree => {
             let (ke, ki) = cfg.indegrees();
@@ -121,7 +129,7 @@ pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork,
                 Indegree { sources: ranges[0].clone(), k: ke, weight: we, delay, receptor: EXC, substream: 0 },
                 Indegree { sources: ranges[1].clone(), k: ki, weight: wi, delay, receptor: INH, substream: 1 },
             ];
-            sampling::fixed_indegree(root, n, &inputs, cfg.allow_multapses)?
+            sampling::fixed_indegree(root, posts.clone(), &inputs, cfg.allow_multapses)?
         }
         CubaConnectivity::Bernoulli => {
             let p = cfg.k as f64 / n as f64;
@@ -129,7 +137,7 @@ pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork,
                 Pairwise { sources: ranges[0].clone(), p, weight: we, delay, receptor: EXC, substream: 2 },
                 Pairwise { sources: ranges[1].clone(), p, weight: wi, delay, receptor: INH, substream: 3 },
             ];
-            sampling::pairwise_bernoulli(root, n, &inputs)?
+            sampling::pairwise_bernoulli(root, posts.clone(), &inputs)?
         }
     };
     let chemical = SynapseMatrix::from_synapses(n, n, synapses)?;
@@ -138,7 +146,7 @@ pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork,
         CubaConnectivity::FixedIndegree => format!("fixed in-degree K={}", cfg.k),
         CubaConnectivity::Bernoulli => format!("Bernoulli p={}/{}", cfg.k, n),
     };
-    let network = CompiledNetwork::from_parts(
+    let mut network = CompiledNetwork::from_parts(
         format!("cuba-N{n}-K{}", cfg.k),
         vec![
             "Vogels TP, Abbott LF (2005) J Neurosci 25:10786 (CUBA benchmark; Brette et al. 2007 J Comput \
@@ -155,6 +163,7 @@ pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork,
         GapMatrix::empty(n),
         dt_ms,
     );
+    network.held_targets = (!share.is_whole()).then_some(posts);
     let params = NeuronParams::LifExp(cuba_neuron_params());
     let v_init = VInit::Uniform { lo: -60.0, hi: -50.0 };
     let populations = ["E", "I"]

@@ -66,6 +66,7 @@ use crate::error::ConnectomeError;
 use crate::gap::GapMatrix;
 use crate::matrix::{MAX_TABLE_WEIGHTS, SynapseMatrix, Weights};
 use crate::network::Neuron;
+use crate::share::Share;
 
 /// Neurons per region-assignment `Draws` sequence.
 const CHUNK: u32 = 4096;
@@ -382,6 +383,18 @@ impl Region {
 
 /// Builds the generated fly brain for time step `dt_ms`.
 pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork, ConnectomeError> {
+    flybrain_part(cfg, seed, dt_ms, &Share::WHOLE)
+}
+
+/// [`flybrain`] for one process of a split run: only the connections onto `share`'s targets. Every row is
+/// still drawn in full (its targets come from one sequence), so each process spends the whole network's
+/// generation time but holds only its share.
+pub fn flybrain_part(
+    cfg: &FlyBrainConfig,
+    seed: u64,
+    dt_ms: f64,
+    share: &Share,
+) -> Result<GeneratedNetwork, ConnectomeError> {
     super::check_dt(dt_ms)?;
     cfg.validate()?;
     let delay = super::delay_steps(cfg.delay_ms, dt_ms)?;
@@ -389,7 +402,7 @@ pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<Generated
     super::check_memory(
         &format!("the generated fly brain with scale = {} and neurons = {}", cfg.scale, cfg.neurons),
         n as f64,
-        n as f64 * cfg.mean_out_degree(),
+        n as f64 * cfg.mean_out_degree() / share.size() as f64,
         BYTES_PER_BUILT_CONNECTION,
         "lower the generator's `scale` (1 = the whole brain) or `connections`",
     )?;
@@ -397,13 +410,15 @@ pub fn flybrain(cfg: &FlyBrainConfig, seed: u64, dt_ms: f64) -> Result<Generated
     let ranges = super::ranges(&sizes)?;
     let root = sampling::root(seed);
     let layout = Layout::draw(cfg, n, root);
-    let rows = draw_rows(cfg, &layout, n, root);
+    let keep = share.targets(n);
+    let rows = draw_rows(cfg, &layout, n, root, keep.clone());
 
     let receptor_of: Vec<u8> = (0..n).map(|i| FLY_POPULATIONS[pop_of(&ranges, i)].1).collect();
     let chemical = build_matrix(cfg, rows, &receptor_of, delay);
     debug_assert_eq!(chemical.check(), Ok(()));
     let neurons = fly_neurons(sizes, &ranges, &layout.region_of);
-    let network = compile(cfg, seed, dt_ms, neurons, chemical);
+    let mut network = compile(cfg, seed, dt_ms, neurons, chemical);
+    network.held_targets = (!share.is_whole()).then_some(keep);
     let (populations, background) = populations(cfg, ranges);
     Ok(GeneratedNetwork { network, populations, background, expected_rate_hz: None })
 }
@@ -550,15 +565,21 @@ impl RowLaw {
     }
 }
 
-/// Rows: out-degree, targets, synapse counts.
-fn draw_rows(cfg: &FlyBrainConfig, layout: &Layout, n: u32, root: CounterRng) -> Vec<Row> {
+/// Rows: out-degree, targets, synapse counts; only the connections onto targets in `keep`.
+fn draw_rows(cfg: &FlyBrainConfig, layout: &Layout, n: u32, root: CounterRng, keep: Range<u32>) -> Vec<Row> {
     let law = RowLaw::new(cfg);
     (0..n)
         .into_par_iter()
         .map(|pre| {
             let targets = draw_targets(&law, layout, n, root, pre);
             let counts = draw_counts(&law, root, pre, targets.len());
-            (targets, counts)
+            // Targets ascend: the kept ones are one run, with their counts.
+            let (a, b) = (targets.partition_point(|&t| t < keep.start), targets.partition_point(|&t| t < keep.end));
+            if (a, b) == (0, targets.len()) {
+                (targets, counts)
+            } else {
+                (targets[a..b].to_vec(), counts[a..b].to_vec())
+            }
         })
         .collect()
 }

@@ -18,6 +18,10 @@
 //! parallel (rayon) and the matrix is sorted by [`crate::SynapseMatrix::from_synapses`], so the network
 //! is a pure function of the configuration, the seed and `dt`, independent of the number of threads.
 //!
+//! **Split runs.** Each generator has a `*_part` form that builds one process's share of the network
+//! ([`crate::share`]): the synapses onto its targets only, equal to the whole network's synapses onto them (the
+//! random numbers are keyed on the target or on the source neuron, never on the process).
+//!
 //! Normal deviates (Marsaglia's polar method) use the platform's `ln`: networks with normally distributed
 //! weights or delays are reproducible on one platform; bit-identity across platforms is not promised.
 
@@ -28,10 +32,10 @@ pub mod pd14;
 pub mod pd14_params;
 mod sampling;
 
-pub use brunel::{BrunelConfig, brunel};
-pub use cuba::{CubaConfig, CubaConnectivity, cuba};
-pub use flybrain::{FlyBrainConfig, flybrain};
-pub use pd14::{Pd14Config, Pd14Derived, V0Type, potjans_diesmann};
+pub use brunel::{BrunelConfig, brunel, brunel_part};
+pub use cuba::{CubaConfig, CubaConnectivity, cuba, cuba_part};
+pub use flybrain::{FlyBrainConfig, flybrain, flybrain_part};
+pub use pd14::{Pd14Config, Pd14Derived, V0Type, potjans_diesmann, potjans_diesmann_part};
 
 use neurotwin_models::{NeuronParams, ReceptorChannel};
 use serde::{Deserialize, Serialize};

@@ -16,6 +16,7 @@ use super::{BackgroundInput, EXC, GeneratedNetwork, INH, Population, VInit};
 use crate::compile::CompiledNetwork;
 use crate::error::ConnectomeError;
 use crate::gap::GapMatrix;
+use crate::share::Share;
 
 /// Initial membrane potentials (`V0_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,12 +156,24 @@ pub fn pd14_neuron_params() -> LifExpParams {
 /// `source → target` uses sub-streams `2·(8·target + source)` (source counts) and `2·(8·target + source) + 1`
 /// (rows).
 pub fn potjans_diesmann(cfg: &Pd14Config, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork, ConnectomeError> {
+    potjans_diesmann_part(cfg, seed, dt_ms, &Share::WHOLE)
+}
+
+/// [`potjans_diesmann`] for one process of a split run: only the synapses onto `share`'s targets. Every row is
+/// still drawn in full (a row's targets, weights and delays come from one sequence), so each process spends the
+/// whole network's generation time but holds only its share.
+pub fn potjans_diesmann_part(
+    cfg: &Pd14Config,
+    seed: u64,
+    dt_ms: f64,
+    share: &Share,
+) -> Result<GeneratedNetwork, ConnectomeError> {
     super::check_dt(dt_ms)?;
     let d = Pd14Derived::new(cfg)?;
     super::check_memory(
         &format!("the PD14 microcircuit with n_scaling = {} and k_scaling = {}", cfg.n_scaling, cfg.k_scaling),
         d.total_neurons() as f64,
-        d.total_synapses() as f64,
+        d.total_synapses() as f64 / share.size() as f64,
         super::BYTES_PER_ROW_SYNAPSE,
         "lower the generator's `n_scaling` (1 = the full 77,169-neuron model) or `k_scaling`",
     )?;
@@ -189,25 +202,30 @@ pub fn potjans_diesmann(cfg: &Pd14Config, seed: u64, dt_ms: f64) -> Result<Gener
             "PD14: dt {dt_ms} ms is too coarse for delays normal({m} ms, {sd} ms) redrawn below dt/2"
         )));
     }
-    let chemical = sampling::fixed_total_number_matrix(sampling::root(seed), n, &projections, |pi, r| {
-        let (w_mean, w_sd, d_mean, d_sd) = moments[pi];
-        let weight = loop {
-            let w = w_mean + w_sd * r.normal();
-            if (w_mean < 0.0 && w <= 0.0) || (w_mean >= 0.0 && w >= 0.0) {
-                break w;
-            }
-        };
-        let delay = loop {
-            let x = d_mean + d_sd * r.normal();
-            if x >= d_min {
-                break x;
-            }
-        };
-        let steps = (delay / dt_ms + 0.5).floor().min(u16::MAX as f64) as u16;
-        (weight as f32, steps)
-    })?;
+    // Split by expected incoming synapses (in-degrees differ up to 4.6× between populations).
+    let indegree: Vec<f64> =
+        (0..N_POP).map(|t| d.num_synapses[t].iter().sum::<u64>() as f64 / d.num_neurons[t].max(1) as f64).collect();
+    let keep = share.targets_by_cost(n, &block_cost(&ranges, &indegree, n));
+    let chemical =
+        sampling::fixed_total_number_matrix(sampling::root(seed), n, &projections, keep.clone(), |pi, r| {
+            let (w_mean, w_sd, d_mean, d_sd) = moments[pi];
+            let weight = loop {
+                let w = w_mean + w_sd * r.normal();
+                if (w_mean < 0.0 && w <= 0.0) || (w_mean >= 0.0 && w >= 0.0) {
+                    break w;
+                }
+            };
+            let delay = loop {
+                let x = d_mean + d_sd * r.normal();
+                if x >= d_min {
+                    break x;
+                }
+            };
+            let steps = (delay / dt_ms + 0.5).floor().min(u16::MAX as f64) as u16;
+            (weight as f32, steps)
+        })?;
     let names: Vec<(&str, u32)> = p::POPULATIONS.iter().copied().zip(d.num_neurons).collect();
-    let network = CompiledNetwork::from_parts(
+    let mut network = CompiledNetwork::from_parts(
         format!("pd14-N{}-K{}", cfg.n_scaling, cfg.k_scaling),
         vec![
             "Potjans TC, Diesmann M (2014) Cereb Cortex 24(3):785-806, doi:10.1093/cercor/bhs358".into(),
@@ -226,6 +244,7 @@ pub fn potjans_diesmann(cfg: &Pd14Config, seed: u64, dt_ms: f64) -> Result<Gener
         GapMatrix::empty(n),
         dt_ms,
     );
+    network.held_targets = (!share.is_whole()).then_some(keep);
     let params = NeuronParams::LifExp(pd14_neuron_params());
     let populations = (0..N_POP)
         .map(|i| Population {
@@ -253,6 +272,21 @@ pub fn potjans_diesmann(cfg: &Pd14Config, seed: u64, dt_ms: f64) -> Result<Gener
         }
     }
     Ok(GeneratedNetwork { network, populations, background, expected_rate_hz: expected_rate(cfg, dt_ms) })
+}
+
+/// Per block of [`crate::share::BLOCK`] neurons: the sum of its neurons' `per_neuron[population]`.
+pub(crate) fn block_cost(ranges: &[std::ops::Range<u32>], per_neuron: &[f64], n: u32) -> Vec<f64> {
+    let block = crate::share::BLOCK;
+    (0..n.div_ceil(block))
+        .map(|b| {
+            let (lo, hi) = (b * block, ((b + 1) * block).min(n));
+            ranges
+                .iter()
+                .zip(per_neuron)
+                .map(|(r, &x)| (hi.min(r.end).saturating_sub(lo.max(r.start))) as f64 * x)
+                .sum()
+        })
+        .collect()
 }
 
 /// Peer measurements (`/work/shared/peers/results/summary-2026-11-23.md`: mean over all neurons over 1 s

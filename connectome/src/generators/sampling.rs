@@ -81,12 +81,12 @@ pub(crate) struct Indegree {
     pub substream: u32,
 }
 
-/// NEST `fixed_indegree` onto postsynaptic neurons `0..n_post`: every neuron gets exactly `k` synapses
+/// NEST `fixed_indegree` onto postsynaptic neurons `posts` (a process's share, or all): every neuron gets exactly `k` synapses
 /// from each input. With `multapses` the sources are drawn uniformly with replacement (NEST's default,
 /// `allow_multapses=True`); without, a uniform `k`-subset (Floyd's algorithm). Autapses are allowed.
 pub(crate) fn fixed_indegree(
     root: CounterRng,
-    n_post: u32,
+    posts: Range<u32>,
     inputs: &[Indegree],
     multapses: bool,
 ) -> Result<Vec<Synapse>, ConnectomeError> {
@@ -104,13 +104,13 @@ pub(crate) fn fixed_indegree(
     }
     let per: usize = inputs.iter().map(|p| p.k as usize).sum();
     let total =
-        (n_post as usize).checked_mul(per).ok_or_else(|| ConnectomeError::Compile("synapse count overflows".into()))?;
+        (posts.len()).checked_mul(per).ok_or_else(|| ConnectomeError::Compile("synapse count overflows".into()))?;
     let mut out = vec![placeholder(); total];
     if per == 0 {
         return Ok(out);
     }
-    out.par_chunks_mut(per).enumerate().for_each(|(post, slot)| {
-        let post = post as u32;
+    out.par_chunks_mut(per).enumerate().for_each(|(k, slot)| {
+        let post = posts.start + k as u32;
         let mut off = 0;
         let mut chosen: HashSet<u32> = HashSet::new();
         for p in inputs {
@@ -155,11 +155,11 @@ pub(crate) struct Pairwise {
     pub substream: u32,
 }
 
-/// NEST `pairwise_bernoulli` onto postsynaptic neurons `0..n_post` (autapses allowed), sampled per
+/// NEST `pairwise_bernoulli` onto postsynaptic neurons `posts` (autapses allowed), sampled per
 /// postsynaptic neuron by geometric skipping over the sources.
 pub(crate) fn pairwise_bernoulli(
     root: CounterRng,
-    n_post: u32,
+    posts: Range<u32>,
     inputs: &[Pairwise],
 ) -> Result<Vec<Synapse>, ConnectomeError> {
     for p in inputs {
@@ -167,7 +167,7 @@ pub(crate) fn pairwise_bernoulli(
             return Err(ConnectomeError::Compile(format!("connection probability {} outside [0, 1]", p.p)));
         }
     }
-    Ok((0..n_post)
+    Ok(posts
         .into_par_iter()
         .flat_map_iter(|post| {
             let mut v = Vec::new();
@@ -260,20 +260,27 @@ where
 
 /// [`fixed_total_number`] built straight into a [`SynapseMatrix`] with
 /// [`SynapseMatrix::from_rows`](crate::SynapseMatrix::from_rows): the same matrix, without the list of all
-/// synapses (16 bytes each) in between.
+/// synapses (16 bytes each) in between. With a `keep` range short of all neurons (a process's share), only the
+/// synapses onto `keep` are kept ([`SynapseMatrix::from_rows_part`](crate::SynapseMatrix::from_rows_part)):
+/// every row is still drawn in full (its targets, weights and delays come from one sequence), so the time is
+/// not split, the memory is.
 pub(crate) fn fixed_total_number_matrix<F>(
     root: CounterRng,
     n_neurons: u32,
     projections: &[TotalNumber],
+    keep: Range<u32>,
     weight_delay: F,
 ) -> Result<crate::SynapseMatrix, ConnectomeError>
 where
     F: Fn(usize, &mut Draws) -> (f32, u16) + Sync,
 {
     let (counts, row_len) = total_number_counts(root, n_neurons, projections)?;
-    crate::SynapseMatrix::from_rows(n_neurons, n_neurons, &row_len, |pre, row| {
-        total_number_row(root, projections, &counts, pre, &weight_delay, row)
-    })
+    let fill = |pre, row: &mut Vec<Synapse>| total_number_row(root, projections, &counts, pre, &weight_delay, row);
+    if keep == (0..n_neurons) {
+        crate::SynapseMatrix::from_rows(n_neurons, n_neurons, &row_len, fill)
+    } else {
+        crate::SynapseMatrix::from_rows_part(n_neurons, n_neurons, keep, fill)
+    }
 }
 
 /// Step (1) of [`fixed_total_number`]: synapses per source neuron per projection, and per row in total.
@@ -408,7 +415,7 @@ mod tests {
             let want = crate::SynapseMatrix::from_synapses(800, 800, list).unwrap();
             for threads in [1, 3] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                let got = pool.install(|| fixed_total_number_matrix(root(7), 800, &projections, f).unwrap());
+                let got = pool.install(|| fixed_total_number_matrix(root(7), 800, &projections, 0..800, f).unwrap());
                 assert!(got == want, "{label}, {threads} threads: matrices differ");
             }
             assert_eq!(matches!(want.weights, crate::Weights::Dense(_)), label == "dense");

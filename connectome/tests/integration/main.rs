@@ -19,5 +19,6 @@ mod hdf5_roundtrip;
 mod import_celegans;
 mod import_csv;
 mod import_errors;
+mod shares;
 mod sonata;
 mod sonata_roundtrip;

@@ -71,7 +71,7 @@ pub fn fit_network(file: &FitScenarioFile) -> Result<FitNetwork, ScenarioError> 
     let mut net_spec = file.spec.network.clone();
     net_spec.weight_per_synapse = Some(1.0);
     net_spec.gap_per_junction_ns = Some(1.0);
-    let loaded = load_network(&net_spec, &ctx, base, dt, file.spec.fit.seed)?;
+    let loaded = load_network(&net_spec, &ctx, base, dt, file.spec.fit.seed, &neurotwin_connectome::Share::WHOLE)?;
     FitNetwork::from_compiled(&loaded.network, 1.0, 1.0, &file.spec.fit.learned_sign)
         .map_err(|e| ctx.file(format!("[fit]: {e}")))
 }

@@ -243,9 +243,16 @@ pub fn load_twin(file: &TwinScenarioFile) -> Result<LoadedTwin, ScenarioError> {
     let mut net_spec = fit.spec.network.clone();
     net_spec.weight_per_synapse = Some(1.0);
     net_spec.gap_per_junction_ns = Some(1.0);
-    let neurons = load_network(&net_spec, &fctx, fit.path.parent().unwrap_or(Path::new(".")), 0.1, fit.spec.fit.seed)?
-        .network
-        .neurons;
+    let neurons = load_network(
+        &net_spec,
+        &fctx,
+        fit.path.parent().unwrap_or(Path::new(".")),
+        0.1,
+        fit.spec.fit.seed,
+        &neurotwin_connectome::Share::WHOLE,
+    )?
+    .network
+    .neurons;
     if neurons.len() != net.n || neurons.iter().zip(&net.names).any(|(a, b)| &a.name != b) {
         return Err(fctx.file("internal: the neuron table differs from the fit network"));
     }

@@ -8,7 +8,11 @@ use super::suite::*;
 
 use std::sync::Arc;
 
-use neurotwin_connectome::{GapMatrix, SynapseMatrix};
+use neurotwin_connectome::generators::{
+    BrunelConfig, CubaConfig, FlyBrainConfig, GeneratedNetwork, Pd14Config, brunel_part, cuba_part, flybrain_part,
+    potjans_diesmann_part,
+};
+use neurotwin_connectome::{GapMatrix, Share, SynapseMatrix};
 use neurotwin_sim::distributed::{DistributedBackend, Partition, ThreadExchange, exchange_interval};
 use neurotwin_sim::*;
 
@@ -102,15 +106,31 @@ fn random_networks_are_spike_identical() {
     }
 }
 
+/// Builds a backend on each of `size` ranks (threads) and returns each rank's error message, if any.
+fn build_errors(setups: &[SimSetup]) -> Vec<Option<String>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ThreadExchange::group(setups.len())
+            .into_iter()
+            .zip(setups)
+            .map(|(x, setup)| s.spawn(move || DistributedBackend::new(setup, x).err().map(|e| e.to_string())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 #[test]
 fn refuses_gap_junctions_and_graded_models_on_several_ranks() {
-    let mut xs = ThreadExchange::group(2).into_iter();
     let (setup, _) = random_setup(Kind::LifExp);
-    let err = DistributedBackend::new(&setup, xs.next().unwrap()).err().expect("gap junctions must be refused");
-    assert!(err.to_string().contains("gap-junction"), "{err}");
+    for err in build_errors(&[setup.clone(), setup]) {
+        let err = err.expect("gap junctions must be refused");
+        assert!(err.contains("rank 0 of 2: ") && err.contains("gap-junction"), "{err}");
+    }
     let (setup, _) = random_setup(Kind::Graded);
-    let err = DistributedBackend::new(&without_gaps(setup), xs.next().unwrap()).err().expect("graded refused");
-    assert!(err.to_string().contains("graded"), "{err}");
+    let setup = without_gaps(setup);
+    for err in build_errors(&[setup.clone(), setup]) {
+        let err = err.expect("graded refused");
+        assert!(err.contains("graded"), "{err}");
+    }
     // One rank is a plain CPU run: everything is allowed.
     let (setup, _) = random_setup(Kind::LifExp);
     assert!(DistributedBackend::new(&setup, ThreadExchange::group(1).pop().unwrap()).is_ok());
@@ -131,4 +151,84 @@ fn advancing_past_the_window_is_an_error() {
     assert_eq!(n, b.spike_window());
     let err = b.advance(100, &control).and_then(|_| b.advance(102, &control)).unwrap_err();
     assert!(err.to_string().contains("consecutive"), "{err}");
+}
+
+/// Runs each rank on its own share of a generated network (`part(share)`: only the synapses onto its targets,
+/// as `neurotwin run` under mpirun builds it) and requires the spikes and V_m of one process on the whole
+/// network, and each rank's synapse count to be its share's.
+fn check_shares(
+    label: &str,
+    part: &(dyn Fn(&Share) -> GeneratedNetwork + Sync),
+    seed: u64,
+    steps: u64,
+    sizes: &[usize],
+) {
+    let whole = SimSetup::from_generated(part(&Share::WHOLE), seed, steps).unwrap();
+    let total = whole.network.chemical.n_synapses();
+    let mut cpu = CpuBackend::new(&whole).unwrap();
+    let p = &PerturbationSchedule::default();
+    let a = outcome(&whole, p, &mut cpu);
+    assert!(a.steps.len() >= 500, "{label}: network too quiet ({} spikes)", a.steps.len());
+    for &size in sizes {
+        let results: Vec<(Outcome, Vec<u64>, u64)> = std::thread::scope(|s| {
+            let handles: Vec<_> = ThreadExchange::group(size)
+                .into_iter()
+                .enumerate()
+                .map(|(rank, x)| {
+                    s.spawn(move || {
+                        let share = Share::new(rank, size).unwrap();
+                        let setup = SimSetup::from_generated(part(&share), seed, steps).unwrap();
+                        let held = setup.network.chemical.n_synapses();
+                        let mut b = DistributedBackend::new(&setup, x).unwrap();
+                        let per_rank = b.synapses_per_rank().to_vec();
+                        (outcome(&setup, p, &mut b), per_rank, held)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (rank, (b, per_rank, held)) in results.iter().enumerate() {
+            let who = format!("{label}: rank {rank} of {size}, own share");
+            assert!(a.steps == b.steps && a.neurons == b.neurons, "{who}: spikes differ from one process");
+            assert!(a.trace_bits == b.trace_bits && a.v_bits == b.v_bits, "{who}: V_m differs from one process");
+            assert_eq!(per_rank.iter().sum::<u64>(), total, "{who}: the shares hold every synapse once");
+            assert_eq!(per_rank[rank], *held, "{who}");
+            // Neuron-count blocks of a network without structure along the index: each rank holds ≈ 1/size.
+            let frac = *held as f64 / total as f64;
+            assert!((frac - 1.0 / size as f64).abs() < 0.25 / size as f64, "{who}: holds {frac:.3} of the synapses");
+        }
+        eprintln!("{label}: {} spikes, identical on 1 process and {size} ranks holding their shares", a.steps.len());
+    }
+}
+
+#[test]
+fn ranks_holding_only_their_share_are_spike_identical() {
+    check_shares(
+        "brunel",
+        &|s| brunel_part(&BrunelConfig { order: 200, ..Default::default() }, 3, DT, s).unwrap(),
+        3,
+        2000,
+        &[2, 3],
+    );
+    check_shares("cuba", &|s| cuba_part(&CubaConfig::default(), 1, DT, s).unwrap(), 1, 2000, &[3]);
+    let pd = Pd14Config { n_scaling: 0.03, k_scaling: 0.1, ..Default::default() };
+    check_shares("pd14", &|s| potjans_diesmann_part(&pd, 5, DT, s).unwrap(), 5, 1500, &[2, 3]);
+    let fly = FlyBrainConfig { scale: 0.02, ..Default::default() };
+    check_shares("flybrain", &|s| flybrain_part(&fly, 7, DT, s).unwrap(), 7, 1500, &[3]);
+}
+
+/// A rank whose network was built for another share (or another process count) is refused on every rank with
+/// the same message, and no rank waits forever.
+#[test]
+fn a_rank_with_the_wrong_share_stops_every_rank() {
+    let cfg = BrunelConfig { order: 100, ..Default::default() };
+    let setup = |share: Share| SimSetup::from_generated(brunel_part(&cfg, 3, DT, &share).unwrap(), 3, 100).unwrap();
+    // Rank 1 holds rank 1 of 3's share in a group of 2.
+    let errs = build_errors(&[setup(Share::new(0, 2).unwrap()), setup(Share::new(1, 3).unwrap())]);
+    let first = errs[0].clone().expect("refused");
+    assert!(first.contains("do not tile the network") && first.contains("built for another process count"), "{first}");
+    assert_eq!(errs[1].as_deref(), Some(first.as_str()), "the same error on every rank");
+    // A share in a single-process backend is refused too.
+    let err = CpuBackend::new(&setup(Share::new(1, 2).unwrap())).err().expect("refused").to_string();
+    assert!(err.contains("needs the whole network"), "{err}");
 }
