@@ -4,6 +4,7 @@
 # Builds `neurotwin` with the `mpi` feature and runs, once without mpirun and once under mpirun:
 #   * scenarios/mpi_brunel.toml (Brunel 2000, 2,500 neurons, 200 ms) on 2 and on 3 ranks;
 #   * scenarios/mpi_pd14.toml (PD14 at 5 % of the neurons, 10 % of the in-degrees) on 3 ranks;
+#   * a random connectome read from CSV and from neurotwin HDF5, and the bundled SONATA example, on 3 ranks;
 # and requires identical spikes.h5 (timestamps and node_ids, checked with h5py), a distributed backend, and a
 # memory split: the ranks' neuron ranges tile the network, their synapses add up to the network's, and each holds
 # within 10 % of an equal share (PD14's populations differ 4.6× in in-degree: the split balances synapses).
@@ -81,6 +82,79 @@ mpirun -np 3 --oversubscribe "$BIN" run scenarios/mpi_pd14.toml --out "$out/pd14
 cat "$out/pd14-three.log"
 same_spikes "$out/pd14-one" "$out/pd14-three" 3
 t3b=$(now)
+
+# Imported networks: a generic CSV connectome (1,500 neurons, random delays, a `cut` and a transmitter `scale`,
+# which change the matrices of each rank's share), the same connectome as a neurotwin HDF5 file, and the bundled
+# SONATA example circuit (300 IntFire1 cells with replayed input spike trains): each rank cuts its share out of the
+# network it reads; 3 ranks give the spikes of one process.
+.venv/bin/python - "$out/imported" <<'PY'
+import os, random, sys
+d = sys.argv[1]
+os.makedirs(d)
+r = random.Random(16)
+n = 1500
+with open(f"{d}/neurons.csv", "w") as f:
+    f.write("id,name,cell_type,transmitter\n")
+    for i in range(n):
+        inh = i % 5 == 4
+        f.write(f"{i + 1},n{i},{'inh' if inh else 'exc'},{'GABA' if inh else 'ACh'}\n")
+with open(f"{d}/connections.csv", "w") as f:
+    f.write("pre,post,count,delay_ms\n")
+    for i in range(n):
+        for j in r.sample(range(n), 60):
+            f.write(f"{i + 1},{j + 1},{r.randint(1, 4)},{r.choice([0.5, 0.8, 1.0, 1.5, 2.2, 3.0])}\n")
+net = lambda src, name: f"""name = "{name}"
+[network]
+{src}
+transmitters = "fly"
+weight_per_synapse = 20.0
+[model]
+model = "lif_exp"
+[init]
+V_m = {{ dist = "uniform", lo = -70.0, hi = -55.0 }}
+[run]
+duration_ms = 200.0
+dt_ms = 0.1
+seed = 5
+[[stimulus]]
+kind = "poisson"
+targets = {{ all = true }}
+rate_hz = 900.0
+weight = 150.0
+receptor = "ACh"
+[[perturbation]]
+kind = "cut"
+pre = {{ ids = [1, 2, 3, 4, 5, 6, 7, 8] }}
+post = {{ cell_type = "inh" }}
+[[perturbation]]
+kind = "scale"
+transmitter = "GABA"
+factor = 1.5
+"""
+open(f"{d}/csv.toml", "w").write(net('connections = "connections.csv"\nneurons = "neurons.csv"', "imported_csv"))
+open(f"{d}/h5.toml", "w").write(net('file = "net.h5"', "imported_h5"))
+PY
+"$BIN" import "$out/imported/connections.csv" --neurons "$out/imported/neurons.csv" --out "$out/imported/net.h5" >/dev/null
+for kind in csv h5; do
+  "$BIN" run "$out/imported/$kind.toml" --out "$out/$kind-one" --threads 2 >/dev/null
+  mpirun -np 3 --oversubscribe "$BIN" run "$out/imported/$kind.toml" --out "$out/$kind-three" >/dev/null
+  same_spikes "$out/$kind-one" "$out/$kind-three" 3
+done
+sonata_config=data/sonata/300_intfire/config.json
+"$BIN" run "$sonata_config" --out "$out/sonata-one" --threads 2 >/dev/null
+mpirun -np 3 --oversubscribe "$BIN" run "$sonata_config" --out "$out/sonata-three" >/dev/null
+cmp "$out/sonata-one/spikes.h5" "$out/sonata-three/spikes.h5" || {
+  echo "test-mpi: FAILED: the SONATA example's spike report differs between one process and 3 ranks" >&2
+  exit 1
+}
+.venv/bin/python - "$out/sonata-three/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["backend"] == "cpu-distributed" and len(s["ranks"]) == 3, (s["backend"], s.get("ranks"))
+assert sum(r["synapses"] for r in s["ranks"]) == s["synapses"], s["ranks"]
+print(f"test-mpi: SONATA 300_intfire: {s['total_spikes']} spikes, the same spike report file in one process and on "
+      f"3 ranks; synapses per rank {[r['synapses'] for r in s['ranks']]}")
+PY
 
 # One rank failing to read its part: every rank stops with its located error, quickly, and nothing is written.
 printf 'name = "broken"\n[network]\nfile = "missing-network.h5"\n[run]\nduration_ms = 200.0\n' >"$out/broken.toml"

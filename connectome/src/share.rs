@@ -126,7 +126,7 @@ mod tests {
                 for rank in 0..size {
                     let t = Share::new(rank, size).unwrap().targets(n);
                     assert_eq!(t.start, next, "n {n}, rank {rank} of {size}");
-                    assert!(t.start % BLOCK == 0 || t.start == n);
+                    assert!(t.start.is_multiple_of(BLOCK) || t.start == n);
                     next = t.end;
                 }
                 assert_eq!(next, n);

@@ -37,12 +37,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use neurotwin_connectome::import::{NodePopulation, SonataCircuit, SonataConfig};
-use neurotwin_connectome::{CompileOptions, SynapseKind, TransmitterMap, compile, read_sonata};
+use neurotwin_connectome::{CompileOptions, Share, SynapseKind, TransmitterMap, compile, read_sonata};
 use neurotwin_models::lif_delta::LifDeltaParams;
 use neurotwin_models::{CompiledModel, NeuronParams};
 use neurotwin_sim::output::ReportPopulation;
 use neurotwin_sim::{
-    PerturbationSchedule, RateGroup, RecordSpec, SimSetup, SpikeSelection, SpikeTrainStats, SpikeTrains,
+    PerturbationSchedule, RateGroup, RecordSpec, SimRecording, SimSetup, SpikeSelection, SpikeTrainStats, SpikeTrains,
 };
 
 use crate::build::PreparedRun;
@@ -324,6 +324,12 @@ fn run_time(sim: &SonataConfig) -> Result<(f64, f64), ScenarioError> {
 
 /// Reads a SONATA simulation (see the module documentation) into a run.
 pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
+    prepare_sonata_part(path, &Share::WHOLE)
+}
+
+/// [`prepare_sonata`] for one process of a run split across processes: the network holds only the synapses onto
+/// this process's `share` of the nodes (the circuit is read whole, then cut).
+pub fn prepare_sonata_part(path: &Path, share: &Share) -> Result<SonataSimulation, ScenarioError> {
     let (sim, circuit_path) = locate(path)?;
     let circuit = read_sonata(&circuit_path)?;
     let mut input_files = neurotwin_io::inputs::InputSet::new();
@@ -370,7 +376,10 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
         }
     }
     let opt = CompileOptions { dt_ms: dt, transmitters: TransmitterMap::exc_inh(), ..Default::default() };
-    let network = Arc::new(compile(&connectome, &opt)?);
+    let mut network = compile(&connectome, &opt)?;
+    drop(connectome);
+    network.keep_share(share)?;
+    let network = Arc::new(network);
     let model = CompiledModel::compile(&sets, &network.receptors, dt)?;
 
     // Inputs: spike trains of virtual nodes.
@@ -505,21 +514,7 @@ pub fn run_sonata(
     overwrite: bool,
 ) -> Result<(SonataSimulation, crate::RunResult), ScenarioError> {
     let mut sim = prepare_sonata(path)?;
-    let spikes_rel = spikes_file_in_output(&sim)?;
-    if let Some(d) = out_dir {
-        sim.output_dir = d.to_path_buf();
-        sim.spikes_file = d.join(&spikes_rel);
-    }
-    let spikes_name = spikes_rel.to_string_lossy().into_owned();
-    let expected = [spikes_name.as_str(), "nodes.csv", "raster.png", "summary.json"];
-    let run_dir = neurotwin_io::run_dir::RunDir::create(
-        &sim.output_dir,
-        "neurotwin run (SONATA)",
-        sim.input_files.clone(),
-        overwrite,
-        &expected,
-    )?;
-    let stage = run_dir.staging().to_path_buf();
+    let run_dir = create_output_dir(&mut sim, out_dir, overwrite)?;
     let run = &sim.run;
     let started = std::time::Instant::now();
     let (rec, exponent, backend_name) = crate::runner::simulate_on(backend, run, run.setup.seed, progress, &run.name)?;
@@ -527,14 +522,51 @@ pub fn run_sonata(
     let dir = sim.output_dir.clone();
     let summary =
         crate::runner::summarize(run, &rec, None, None, 0, run.setup.seed, backend_name, exponent, wall_s, &dir);
-    neurotwin_sim::output::write_sonata_spikes_populations(&stage.join(&spikes_rel), &sim.report_populations(), &rec)?;
+    write_outputs(&sim, run_dir.staging(), &rec, &summary)?;
+    run_dir.commit()?;
+    Ok((sim, crate::RunResult { summary, recording: rec }))
+}
+
+/// Points the run's outputs at `out_dir` (when given) and creates the output folder for them (checked against
+/// the inputs and an earlier run, see `neurotwin_io::run_dir`).
+pub fn create_output_dir(
+    sim: &mut SonataSimulation,
+    out_dir: Option<&Path>,
+    overwrite: bool,
+) -> Result<neurotwin_io::run_dir::RunDir, ScenarioError> {
+    let spikes_rel = spikes_file_in_output(sim)?;
+    if let Some(d) = out_dir {
+        sim.output_dir = d.to_path_buf();
+        sim.spikes_file = d.join(&spikes_rel);
+    }
+    let spikes_name = spikes_rel.to_string_lossy().into_owned();
+    let expected = [spikes_name.as_str(), "nodes.csv", "raster.png", "summary.json"];
+    Ok(neurotwin_io::run_dir::RunDir::create(
+        &sim.output_dir,
+        "neurotwin run (SONATA)",
+        sim.input_files.clone(),
+        overwrite,
+        &expected,
+    )?)
+}
+
+/// Writes a finished run's files into the output folder's staging folder `stage`: the SONATA spike report, the
+/// node table, the raster PNG and the summary.
+pub fn write_outputs(
+    sim: &SonataSimulation,
+    stage: &Path,
+    rec: &SimRecording,
+    summary: &crate::RunSummary,
+) -> Result<(), ScenarioError> {
+    let run = &sim.run;
+    let spikes_rel = spikes_file_in_output(sim)?;
+    neurotwin_sim::output::write_sonata_spikes_populations(&stage.join(&spikes_rel), &sim.report_populations(), rec)?;
     let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
     neurotwin_sim::output::write_node_table(&stage.join("nodes.csv"), &names)?;
     let title = format!("{} (SONATA) — {} nodes, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());
-    crate::plot::raster_png(&stage.join("raster.png"), &title, &rec, run.setup.n_neurons(), &run.readout)?;
-    neurotwin_sim::output::write_json(&stage.join("summary.json"), &summary)?;
-    run_dir.commit()?;
-    Ok((sim, crate::RunResult { summary, recording: rec }))
+    crate::plot::raster_png(&stage.join("raster.png"), &title, rec, run.setup.n_neurons(), &run.readout)?;
+    neurotwin_sim::output::write_json(&stage.join("summary.json"), summary)?;
+    Ok(())
 }
 
 /// `output.spikes_file` relative to `output.output_dir`: it must lie inside the output folder (a plain

@@ -23,6 +23,7 @@ use neurotwin_io::run_dir::RunDir;
 use neurotwin_scenarios::runner::{
     PreparedPoint, PreparedScenario, RUN_FILES, RankReport, prepare_all_part, summarize, trial_seed, write_outputs,
 };
+use neurotwin_scenarios::sonata::{self, SonataSimulation};
 use neurotwin_scenarios::{BackendKind, RunRequest, RunResult, RunSummary};
 use neurotwin_sim::distributed::{DistributedBackend, SpikeExchange, all_ok};
 use neurotwin_sim::output::write_json;
@@ -81,19 +82,19 @@ fn under_mpi_launcher() -> bool {
     ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"].iter().any(|v| std::env::var_os(v).is_some())
 }
 
-/// Runs `req` distributed when started by `mpirun` with more than one rank and returns `true` (rank 0 has
-/// written the outputs and printed the summary); returns `false` otherwise, and the caller runs as usual.
-pub fn run(req: &RunRequest, json: bool) -> anyhow::Result<bool> {
+/// MPI, initialised when an MPI launcher started this process with more than one rank; `None` otherwise (the
+/// caller runs as one process). Refuses a backend other than the CPU and an MPI without `Serialized` threading.
+fn start(backend: BackendKind) -> anyhow::Result<Option<(mpi::environment::Universe, MpiExchange)>> {
     if !under_mpi_launcher() {
-        return Ok(false);
+        return Ok(None);
     }
     let (universe, threading) = mpi::initialize_with_threading(Threading::Serialized)
         .context("MPI was initialised twice; run one scenario per process")?;
     let world = universe.world();
     if world.size() == 1 {
-        return Ok(false);
+        return Ok(None);
     }
-    if req.backend != BackendKind::Cpu {
+    if backend != BackendKind::Cpu {
         bail!("distributed runs (mpirun with {} ranks) use the CPU backend; drop --backend", world.size());
     }
     if matches!(threading, Threading::Single | Threading::Funneled) {
@@ -101,7 +102,13 @@ pub fn run(req: &RunRequest, json: bool) -> anyhow::Result<bool> {
             "the MPI library provides only {threading:?} threading, neurotwin needs Serialized; use Open MPI or MPICH"
         );
     }
-    let exchange = MpiExchange::new(world);
+    Ok(Some((universe, MpiExchange::new(world))))
+}
+
+/// Runs `req` distributed when started by `mpirun` with more than one rank and returns `true` (rank 0 has
+/// written the outputs and printed the summary); returns `false` otherwise, and the caller runs as usual.
+pub fn run(req: &RunRequest, json: bool) -> anyhow::Result<bool> {
+    let Some((universe, exchange)) = start(req.backend)? else { return Ok(false) };
     // Errors name the failing rank (every rank reports the same one, see `run_ranks`).
     let results = run_ranks(req, exchange)?;
     if let Some(results) = results {
@@ -110,11 +117,114 @@ pub fn run(req: &RunRequest, json: bool) -> anyhow::Result<bool> {
             println!("{}", serde_json::to_string_pretty(&all)?);
         } else {
             super::print_summary(&results);
-            print_ranks(&results);
+            super::print_ranks(&results);
         }
     }
     drop(universe); // MPI_Finalize after every rank is done
     Ok(true)
+}
+
+/// A SONATA simulation config run distributed when started by `mpirun` with more than one rank: `None` when not
+/// (the caller runs it as one process), `Some(None)` on ranks other than 0, `Some(Some(..))` on rank 0 with the
+/// simulation and its result to print (the outputs are written).
+pub fn run_sonata(
+    config: &std::path::Path,
+    out: Option<&std::path::Path>,
+    threads: Option<usize>,
+    overwrite: bool,
+) -> anyhow::Result<Option<Option<(SonataSimulation, RunResult)>>> {
+    let Some((universe, mut exchange)) = start(BackendKind::Cpu)? else { return Ok(None) };
+    let (rank, size) = (exchange.rank, exchange.size);
+    let share = Share::new(rank, size)?;
+    let prepare_started = Instant::now();
+    let prepared = sonata::prepare_sonata_part(config, &share);
+    all_ok(&mut exchange, prepared.as_ref().err())?;
+    let mut sim = prepared?;
+    let prepare_s = prepare_started.elapsed().as_secs_f64();
+    let run_dir = (rank == 0).then(|| sonata::create_output_dir(&mut sim, out, overwrite));
+    all_ok(&mut exchange, run_dir.as_ref().and_then(|r| r.as_ref().err()))?;
+    let run_dir = run_dir.transpose()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads_per_rank(threads, 0, size)).build()?;
+    let run = &sim.run;
+    let done = simulate_part(exchange, &pool, &run.setup, run, rank == 0, false, prepare_s)?;
+    let (rec, mut x) = (done.rec, done.exchange);
+    let written: anyhow::Result<Option<RunSummary>> = match &run_dir {
+        Some(d) => {
+            let mut summary = summarize(
+                run,
+                &rec,
+                None,
+                None,
+                0,
+                run.setup.seed,
+                done.backend,
+                done.exponent,
+                done.wall_s,
+                &sim.output_dir,
+            );
+            summary.synapses = done.ranks.iter().map(|r| r.synapses).sum();
+            summary.ranks = done.ranks;
+            sonata::write_outputs(&sim, d.staging(), &rec, &summary).map(|_| Some(summary)).map_err(Into::into)
+        }
+        None => Ok(None),
+    };
+    all_ok(&mut x, written.as_ref().err())?;
+    let result = match (written?, run_dir) {
+        (Some(summary), Some(d)) => {
+            d.commit()?;
+            Some((sim, RunResult { summary, recording: rec }))
+        }
+        _ => None,
+    };
+    drop(universe);
+    Ok(Some(result))
+}
+
+/// Worker threads per rank: as asked, else the node's cores shared between its ranks.
+fn threads_per_rank(asked: Option<usize>, scenario: usize, size: usize) -> usize {
+    asked.or(Some(scenario)).filter(|&t| t > 0).unwrap_or_else(|| {
+        let local: usize =
+            std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(size);
+        (std::thread::available_parallelism().map_or(1, |n| n.get()) / local.max(1)).max(1)
+    })
+}
+
+/// One finished run of this rank's part.
+struct PartRun {
+    rec: neurotwin_sim::SimRecording,
+    exponent: i32,
+    backend: &'static str,
+    wall_s: f64,
+    /// Every rank's report (gathered).
+    ranks: Vec<RankReport>,
+    /// The exchange, back from the backend for the next run.
+    exchange: MpiExchange,
+}
+
+/// Simulates `setup` (this rank's share of `run`) on a distributed backend and gathers every rank's report.
+fn simulate_part(
+    exchange: MpiExchange,
+    pool: &rayon::ThreadPool,
+    setup: &neurotwin_sim::SimSetup,
+    run: &neurotwin_scenarios::PreparedRun,
+    progress: bool,
+    profile: bool,
+    prepare_s: f64,
+) -> anyhow::Result<PartRun> {
+    let started = Instant::now();
+    let (rec, exponent, backend) = pool.install(|| -> anyhow::Result<_> {
+        let mut backend = DistributedBackend::new(setup, exchange)?;
+        let opts = RunOptions { progress, label: run.name.clone(), profile, ..Default::default() };
+        let rec = neurotwin_sim::run(setup, &run.perturbations, &run.record, &mut backend, &opts)?;
+        Ok((rec, backend.delivery_scale_exponent(), backend))
+    })?;
+    let name = backend.name();
+    let synapses = backend.synapses_per_rank().to_vec();
+    let exchange_s = backend.exchange_seconds();
+    let mut x = backend.into_exchange();
+    let wall_s = started.elapsed().as_secs_f64();
+    let ranks = rank_reports(&mut x, setup, prepare_s, wall_s, exchange_s, &synapses)?;
+    Ok(PartRun { rec, exponent, backend: name, wall_s, ranks, exchange: x })
 }
 
 /// Every sweep point and trial in order on this rank; rank 0 writes the outputs and gets the results.
@@ -137,12 +247,7 @@ fn run_ranks(req: &RunRequest, mut exchange: MpiExchange) -> anyhow::Result<Opti
         .clone()
         .or_else(|| first.output_dir.clone())
         .unwrap_or_else(|| PathBuf::from("out").join(&first.name));
-    // Share the cores of a node between its ranks unless told otherwise.
-    let threads = req.threads.or(Some(first.threads)).filter(|&t| t > 0).unwrap_or_else(|| {
-        let local: usize =
-            std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(size);
-        (std::thread::available_parallelism().map_or(1, |n| n.get()) / local.max(1)).max(1)
-    });
+    let threads = threads_per_rank(req.threads, first.threads, size);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool")?;
     let single = points.len() == 1 && trials == 1;
     // Rank 0 writes everything into a staging folder, published together after the last run.
@@ -167,26 +272,11 @@ fn run_ranks(req: &RunRequest, mut exchange: MpiExchange) -> anyhow::Result<Opti
             };
             let mut setup = run.setup.clone();
             setup.seed = trial_seed(run.setup.seed, t);
-            let started = Instant::now();
-            // One exchange per run: take it back from the finished backend for the next one.
+            // One exchange per run: take it back from the finished run for the next one.
             let x = exchange.take().context("spike exchange lost by a failed run")?;
-            let (rec, exponent, backend) = pool.install(|| -> anyhow::Result<_> {
-                let mut backend = DistributedBackend::new(&setup, x)?;
-                let opts = RunOptions {
-                    progress: req.progress && single && rank == 0,
-                    label: run.name.clone(),
-                    profile: req.profile,
-                    ..Default::default()
-                };
-                let rec = neurotwin_sim::run(&setup, &run.perturbations, &run.record, &mut backend, &opts)?;
-                Ok((rec, backend.delivery_scale_exponent(), backend))
-            })?;
-            let name = backend.name();
-            let per_rank_synapses = backend.synapses_per_rank().to_vec();
-            let exchange_s = backend.exchange_seconds();
-            let mut x = backend.into_exchange();
-            let wall_s = started.elapsed().as_secs_f64();
-            let ranks = rank_reports(&mut x, &setup, prepare_s, wall_s, exchange_s, &per_rank_synapses)?;
+            let progress = req.progress && single && rank == 0;
+            let done = simulate_part(x, &pool, &setup, run, progress, req.profile, prepare_s)?;
+            let (rec, mut x) = (done.rec, done.exchange);
             let written: anyhow::Result<Option<RunSummary>> = if rank == 0 {
                 let mut summary = summarize(
                     run,
@@ -195,15 +285,15 @@ fn run_ranks(req: &RunRequest, mut exchange: MpiExchange) -> anyhow::Result<Opti
                     value.clone(),
                     t,
                     setup.seed,
-                    name,
-                    exponent,
-                    wall_s,
+                    done.backend,
+                    done.exponent,
+                    done.wall_s,
                     &out_root.join(&rel),
                 );
                 summary.threads = threads;
                 // The whole network's synapses (each rank holds its share).
-                summary.synapses = per_rank_synapses.iter().sum();
-                summary.ranks = ranks;
+                summary.synapses = done.ranks.iter().map(|r| r.synapses).sum();
+                summary.ranks = done.ranks;
                 write_outputs(&stage.join(&rel), run, &rec, &summary).map(|_| Some(summary)).map_err(Into::into)
             } else {
                 Ok(None)
@@ -273,21 +363,4 @@ fn peak_rss_mib() -> f64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .map_or(0.0, |kib| kib / 1024.0)
-}
-
-/// The per-rank split of each run: neurons, synapses, peak memory, times.
-fn print_ranks(results: &[RunResult]) {
-    for r in results {
-        if r.summary.ranks.is_empty() {
-            continue;
-        }
-        println!("\nper rank ({}, trial {}):", r.summary.scenario, r.summary.trial);
-        println!("  rank  neurons            synapses        peak RSS   prepare  simulate  exchange");
-        for k in &r.summary.ranks {
-            println!(
-                "  {:>4}  {:>8}..{:<8}  {:>14}  {:>8.0} MiB  {:>6.2} s  {:>6.2} s  {:>6.2} s",
-                k.rank, k.neurons[0], k.neurons[1], k.synapses, k.peak_rss_mib, k.prepare_s, k.simulate_s, k.exchange_s
-            );
-        }
-    }
 }

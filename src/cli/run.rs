@@ -172,9 +172,24 @@ fn run_sonata(
     backend: BackendKind,
     overwrite: bool,
 ) -> anyhow::Result<()> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
-    let (sim, result) =
-        pool.install(|| neurotwin_scenarios::sonata::run_sonata(config, out.as_deref(), backend, true, overwrite))?;
+    #[cfg(feature = "mpi")]
+    let distributed = match backend {
+        // Under mpirun with several ranks: rank 0 prints, the others are done.
+        BackendKind::Cpu => match mpi::run_sonata(config, out.as_deref(), threads, overwrite)? {
+            Some(None) => return Ok(()),
+            other => other.flatten(),
+        },
+        _ => None,
+    };
+    #[cfg(not(feature = "mpi"))]
+    let distributed = None;
+    let (sim, result) = match distributed {
+        Some(done) => done,
+        None => {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
+            pool.install(|| neurotwin_scenarios::sonata::run_sonata(config, out.as_deref(), backend, true, overwrite))?
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&result.summary)?);
         return Ok(());
@@ -186,6 +201,7 @@ fn run_sonata(
         );
     }
     print_summary(std::slice::from_ref(&result));
+    print_ranks(std::slice::from_ref(&result));
     let rec = &result.recording;
     let rows: Vec<Vec<String>> = sim
         .report_populations()
@@ -233,4 +249,21 @@ pub fn print_summary(results: &[RunResult]) {
         .collect();
     let sweep = s0.sweep_param.clone().unwrap_or_else(|| "sweep".into());
     println!("{}", render(&[&sweep, "trial", "seed", "spikes", "mean rate (Hz)", "wall (s)", "output"], &rows));
+}
+
+/// The per-rank split of each run: neurons, synapses, peak memory, times.
+pub(crate) fn print_ranks(results: &[RunResult]) {
+    for r in results {
+        if r.summary.ranks.is_empty() {
+            continue;
+        }
+        println!("\nper rank ({}, trial {}):", r.summary.scenario, r.summary.trial);
+        println!("  rank  neurons            synapses        peak RSS   prepare  simulate  exchange");
+        for k in &r.summary.ranks {
+            println!(
+                "  {:>4}  {:>8}..{:<8}  {:>14}  {:>8.0} MiB  {:>6.2} s  {:>6.2} s  {:>6.2} s",
+                k.rank, k.neurons[0], k.neurons[1], k.synapses, k.peak_rss_mib, k.prepare_s, k.simulate_s, k.exchange_s
+            );
+        }
+    }
 }

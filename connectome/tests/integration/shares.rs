@@ -22,7 +22,7 @@ fn check(label: &str, whole: GeneratedNetwork, part: Build) {
             // The ranks' targets tile the network in block-aligned ranges.
             let keep = g.network.held_targets.clone().expect("a share");
             assert_eq!(keep.start, next, "{label}: rank {rank} of {size}");
-            assert!(keep.start % 64 == 0, "{label}");
+            assert!(keep.start.is_multiple_of(64), "{label}");
             next = keep.end;
             let want: Vec<Synapse> = all.iter().copied().filter(|s| keep.contains(&s.post)).collect();
             let got = g.network.chemical.synapses();
