@@ -307,7 +307,9 @@ pub fn prepare_part(spec: &ScenarioSpec, path: &Path, text: &str, share: &Share)
     let perturbations = perturbation_schedule(&run, &spec.perturbations)?;
 
     // Recording.
-    let (record, readout) = recording(&run, spec, &vars, rate_bin_steps)?;
+    let (mut record, readout) = recording(&run, spec, &vars, rate_bin_steps)?;
+    // Spikes per neuron in each read-out window, counted as the run goes (the summary's window rates).
+    record.count_windows = windows.iter().map(|(_, a, b)| *a..*b).collect();
 
     Ok(PreparedRun {
         name: spec.name.clone(),

@@ -15,20 +15,101 @@ pub(crate) fn ensure_font() {
     });
 }
 
-/// Draws spikes (one dot per spike; `highlight` neurons in colour, labelled) above the mean rate of all
-/// neurons in 5 ms bins. Written atomically.
+/// Kept spikes a raster shows in full (one dot each); a run with more is drawn as a density of spikes per pixel
+/// cell (a dot per spike would cover the panel, and holding them all would grow with the run).
+pub const RASTER_MAX_SPIKES: usize = 1 << 21;
+/// Width of the population-rate bins (ms).
+const RATE_BIN_MS: f64 = 5.0;
+/// Density cells: time columns and neuron rows of the raster panel.
+const GRID_COLUMNS: usize = 1100;
+const GRID_ROWS: usize = 540;
+
+/// What a raster figure shows, gathered spike by spike as a run goes ([`RasterSpikes::push`]) or from a finished
+/// recording: up to [`RASTER_MAX_SPIKES`] kept spikes, then a count per pixel cell instead; and the population
+/// rate in 5 ms bins. Memory is bounded whatever the run's length.
+pub struct RasterSpikes {
+    dt_ms: f64,
+    t_max: f64,
+    n_neurons: usize,
+    /// The spikes as (step, neuron) while they fit, else `None`.
+    list: Option<(Vec<u64>, Vec<u32>)>,
+    /// Spikes per (column, row) cell, row-major by neuron row; filled once the list overflowed.
+    grid: Vec<u32>,
+    rate_counts: Vec<u64>,
+    rate_bin: f64,
+}
+
+impl RasterSpikes {
+    /// An empty raster of a run of `steps` steps of `dt_ms` over `n_neurons` neurons.
+    pub fn new(dt_ms: f64, steps: u64, n_neurons: usize) -> Self {
+        let t_max = (steps as f64 * dt_ms).max(dt_ms);
+        let rate_bin = RATE_BIN_MS.max(dt_ms);
+        let nb = (t_max / rate_bin).ceil() as usize;
+        Self {
+            dt_ms,
+            t_max,
+            n_neurons,
+            list: Some((Vec::new(), Vec::new())),
+            grid: Vec::new(),
+            rate_counts: vec![0; nb.max(1)],
+            rate_bin,
+        }
+    }
+
+    /// The kept spikes of a finished recording.
+    pub fn from_recording(rec: &SimRecording, n_neurons: usize) -> Self {
+        let mut r = Self::new(rec.dt_ms, rec.steps, n_neurons);
+        for (&s, &i) in rec.spike_steps.iter().zip(&rec.spike_neurons) {
+            r.push(s, std::slice::from_ref(&i));
+        }
+        r
+    }
+
+    /// Adds the kept spikes of step `step`.
+    pub fn push(&mut self, step: u64, neurons: &[u32]) {
+        let t = (step + 1) as f64 * self.dt_ms;
+        let nb = self.rate_counts.len();
+        self.rate_counts[((t - 1e-9) / self.rate_bin).floor().clamp(0.0, (nb - 1) as f64) as usize] +=
+            neurons.len() as u64;
+        if let Some((steps, ids)) = &mut self.list {
+            if steps.len() + neurons.len() <= RASTER_MAX_SPIKES {
+                steps.extend(std::iter::repeat_n(step, neurons.len()));
+                ids.extend_from_slice(neurons);
+                return;
+            }
+            // Too many to draw one by one: from now on, counts per cell.
+            let (steps, ids) = self.list.take().unwrap_or_default();
+            self.grid = vec![0; GRID_COLUMNS * GRID_ROWS];
+            for (&s, &i) in steps.iter().zip(&ids) {
+                self.count(s, i);
+            }
+        }
+        for &i in neurons {
+            self.count(step, i);
+        }
+    }
+
+    fn count(&mut self, step: u64, neuron: u32) {
+        let t = (step + 1) as f64 * self.dt_ms;
+        let c = ((t / self.t_max) * GRID_COLUMNS as f64).floor().clamp(0.0, (GRID_COLUMNS - 1) as f64) as usize;
+        let r = (neuron as usize * GRID_ROWS / self.n_neurons.max(1)).min(GRID_ROWS - 1);
+        self.grid[r * GRID_COLUMNS + c] += 1;
+    }
+}
+
+/// Draws spikes (one dot per spike; `highlight` neurons in colour, labelled; a density per pixel cell beyond
+/// [`RASTER_MAX_SPIKES`]) above the mean rate of all neurons in 5 ms bins. Written atomically.
 pub fn raster_png(
     path: &Path,
     title: &str,
-    rec: &SimRecording,
-    n_neurons: usize,
+    raster: &RasterSpikes,
     highlight: &[(String, Vec<u32>)],
 ) -> Result<(), SimError> {
     ensure_font();
     let err = |e: &dyn std::fmt::Display| SimError::Output { path: path.into(), message: e.to_string() };
     neurotwin_sim::output::write_atomically(path, |tmp| {
         let tmp_png = tmp.with_extension("png");
-        draw(&tmp_png, title, rec, n_neurons, highlight).map_err(|e| err(&e))?;
+        draw(&tmp_png, title, raster, highlight).map_err(|e| err(&e))?;
         std::fs::rename(&tmp_png, tmp).map_err(|e| err(&e))
     })
 }
@@ -36,15 +117,17 @@ pub fn raster_png(
 fn draw(
     path: &Path,
     title: &str,
-    rec: &SimRecording,
-    n_neurons: usize,
+    raster: &RasterSpikes,
     highlight: &[(String, Vec<u32>)],
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let n_neurons = raster.n_neurons;
     let root = BitMapBackend::new(path, (1200, 800)).into_drawing_area();
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(600);
-    let t_max = rec.duration_ms().max(rec.dt_ms);
-    let times = rec.spike_times_ms();
+    let t_max = raster.t_max;
+    let empty = (Vec::new(), Vec::new());
+    let (steps, neurons) = raster.list.as_ref().unwrap_or(&empty);
+    let times: Vec<f64> = steps.iter().map(|&s| (s + 1) as f64 * raster.dt_ms).collect();
     // Okabe & Ito (2008) colour-blind-safe palette, then two extra distinct colours.
     let palette = [
         RGBColor(213, 94, 0),
@@ -70,10 +153,21 @@ fn draw(
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..t_max, 0.0..(n_neurons.max(1) as f64))?;
     chart.configure_mesh().x_desc("time (ms)").y_desc("neuron index").disable_mesh().draw()?;
+    if raster.list.is_none() {
+        // Density: each cell's shade grows with its spikes (log scale), up to the busiest cell.
+        let max = raster.grid.iter().copied().max().unwrap_or(0).max(1) as f64;
+        let (dc, dr) = (t_max / GRID_COLUMNS as f64, n_neurons.max(1) as f64 / GRID_ROWS as f64);
+        chart.draw_series(raster.grid.iter().enumerate().filter(|(_, c)| **c > 0).map(|(k, &c)| {
+            let (r, col) = (k / GRID_COLUMNS, k % GRID_COLUMNS);
+            let shade = 0.15 + 0.85 * (c as f64).ln_1p() / max.ln_1p();
+            let (x0, y0) = (col as f64 * dc, r as f64 * dr);
+            Rectangle::new([(x0, y0), (x0 + dc, y0 + dr)], BLACK.mix(shade).filled())
+        }))?;
+    }
     chart.draw_series(
         times
             .iter()
-            .zip(&rec.spike_neurons)
+            .zip(neurons)
             .filter(|(_, i)| colour_of[**i as usize].is_none())
             .map(|(&t, &i)| Circle::new((t, i as f64 + 0.5), 1, BLACK.mix(0.6).filled())),
     )?;
@@ -84,7 +178,7 @@ fn draw(
             .draw_series(
                 times
                     .iter()
-                    .zip(&rec.spike_neurons)
+                    .zip(neurons)
                     .filter(|(_, i)| set.contains(i))
                     .map(move |(&t, &i)| Circle::new((t, i as f64 + 0.5), 2, c.filled())),
             )?
@@ -95,13 +189,9 @@ fn draw(
         chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).draw()?;
     }
     // Mean rate of all neurons in 5 ms bins.
-    let bin = 5.0f64.max(rec.dt_ms);
-    let nb = (t_max / bin).ceil() as usize;
-    let mut counts = vec![0u64; nb.max(1)];
-    for &t in &times {
-        counts[((t - 1e-9) / bin).floor().clamp(0.0, (nb - 1) as f64) as usize] += 1;
-    }
-    let rates: Vec<f64> = counts.iter().map(|&c| c as f64 / n_neurons.max(1) as f64 / (bin * 1e-3)).collect();
+    let bin = raster.rate_bin;
+    let rates: Vec<f64> =
+        raster.rate_counts.iter().map(|&c| c as f64 / n_neurons.max(1) as f64 / (bin * 1e-3)).collect();
     let r_max = rates.iter().copied().fold(1.0, f64::max) * 1.1;
     let mut rc = ChartBuilder::on(&bottom)
         .margin(10)

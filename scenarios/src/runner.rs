@@ -6,14 +6,16 @@ use std::time::Instant;
 use neurotwin_connectome::Share;
 use neurotwin_models::{CounterRng, Stream};
 pub use neurotwin_sim::BackendKind;
-use neurotwin_sim::output::{write_json, write_node_table, write_sonata_spikes, write_state_report};
-use neurotwin_sim::{RunOptions, SimError, SimRecording, make_backend};
+use neurotwin_sim::output::{ReportPopulation, write_json, write_node_table, write_state_report};
+use neurotwin_sim::spike_report::SpikeReportWriter;
+use neurotwin_sim::{RunOptions, SimError, SimRecording, SpikeSink, make_backend};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::build::{PreparedRun, prepare_part};
 use crate::error::ScenarioError;
 use crate::load::{expand_sweep, read};
+use crate::plot::RasterSpikes;
 
 /// How to run a scenario file.
 #[derive(Clone, Debug, Default)]
@@ -194,6 +196,21 @@ pub fn simulate_with(
     Ok((rec, backend.delivery_scale_exponent(), backend.name()))
 }
 
+/// [`simulate_with`] with the kept spikes streamed into `sink` (the recording holds none of them).
+pub fn simulate_streaming(
+    choice: BackendKind,
+    run: &PreparedRun,
+    seed: u64,
+    opts: &RunOptions,
+    sink: &mut dyn SpikeSink,
+) -> Result<(SimRecording, i32, &'static str), SimError> {
+    let mut setup = run.setup.clone();
+    setup.seed = seed;
+    let mut backend = make_backend(choice, &setup)?;
+    let rec = neurotwin_sim::run_streaming(&setup, &run.perturbations, &run.record, backend.as_mut(), opts, sink)?;
+    Ok((rec, backend.delivery_scale_exponent(), backend.name()))
+}
+
 /// Runs every sweep point and trial; writes outputs under the output folder; returns the results in
 /// (point, trial) order.
 pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
@@ -241,7 +258,10 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
                 let seed = trial_seed(run.setup.seed, t);
                 let started = Instant::now();
                 let opts = RunOptions { progress, label: run.name.clone(), profile: req.profile, ..Default::default() };
-                let (rec, exponent, backend) = simulate_with(req.backend, run, seed, &opts)?;
+                // Spikes go to the output folder as the run goes (the returned recording holds none).
+                let dir = stage.join(&rel);
+                let mut spikes = SpikeOutputs::start(&dir, run)?;
+                let (rec, exponent, backend) = simulate_streaming(req.backend, run, seed, &opts, &mut spikes)?;
                 let wall_s = started.elapsed().as_secs_f64();
                 let summary = summarize(
                     run,
@@ -255,7 +275,7 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
                     wall_s,
                     &out_root.join(&rel),
                 );
-                write_outputs(&stage.join(&rel), run, &rec, &summary)?;
+                spikes.finish(&dir, run, &rec, &summary)?;
                 jobs_bar.inc(1);
                 Ok(RunResult { summary, recording: rec })
             })
@@ -294,7 +314,12 @@ pub fn summarize(
             neurons: ids.iter().map(|&i| net.neurons[i as usize].name.clone()).collect(),
             rate_hz: rec.mean_rate_hz(ids),
             per_neuron_hz: ids.iter().map(|&i| rec.mean_rate_hz(&[i])).collect(),
-            windows_hz: run.windows.iter().map(|(w, a, b)| (w.clone(), window_rate(rec, ids, *a, *b))).collect(),
+            windows_hz: run
+                .windows
+                .iter()
+                .enumerate()
+                .map(|(k, (w, a, b))| (w.clone(), window_rate(rec, ids, k, *a, *b)))
+                .collect(),
         })
         .collect();
     RunSummary {
@@ -338,26 +363,78 @@ pub const RUN_FILES: [&str; 5] = ["spikes.h5", "nodes.csv", "state.h5", "raster.
 /// Writes the files of one run into `dir`: `spikes.h5`, `nodes.csv`, `state.h5`, `raster.png` (if asked) and
 /// `summary.json`.
 pub fn write_outputs(dir: &Path, run: &PreparedRun, rec: &SimRecording, summary: &RunSummary) -> Result<(), SimError> {
-    write_sonata_spikes(&dir.join("spikes.h5"), &run.name, rec)?;
-    let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
-    write_node_table(&dir.join("nodes.csv"), &names)?;
-    write_state_report(&dir.join("state.h5"), rec)?;
-    if run.raster {
-        let title = format!("{} — {} neurons, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());
-        crate::plot::raster_png(&dir.join("raster.png"), &title, rec, run.setup.n_neurons(), &run.readout)?;
+    let mut spikes = SpikeOutputs::start(dir, run)?;
+    let mut k = 0;
+    while k < rec.spike_steps.len() {
+        let step = rec.spike_steps[k];
+        let end = k + rec.spike_steps[k..].partition_point(|&s| s == step);
+        spikes.push(step, &rec.spike_neurons[k..end])?;
+        k = end;
     }
-    write_json(&dir.join("summary.json"), summary)
+    spikes.finish(dir, run, rec, summary)
+}
+
+/// A run's spike outputs gathered as it goes ([`neurotwin_sim::run_streaming`]): the SONATA report streamed
+/// into the output folder and what the raster PNG shows, so that memory stays flat for any run length.
+pub struct SpikeOutputs {
+    report: neurotwin_sim::spike_report::SpikeReportWriter,
+    raster: Option<RasterSpikes>,
+}
+
+impl SpikeOutputs {
+    /// Starts `dir/spikes.h5` (one population named after the run, node ids = neuron indices).
+    pub fn start(dir: &Path, run: &PreparedRun) -> Result<Self, SimError> {
+        let n = run.setup.n_neurons();
+        let all = ReportPopulation { name: run.name.clone(), first: 0, count: n as u32 };
+        let report = SpikeReportWriter::create(&dir.join("spikes.h5"), &[all], run.setup.dt_ms())?;
+        let raster = run.raster.then(|| RasterSpikes::new(run.setup.dt_ms(), run.setup.steps, n));
+        Ok(Self { report, raster })
+    }
+
+    /// Publishes the spike report and writes the run's other files (node table, state report, raster, summary).
+    pub fn finish(
+        self,
+        dir: &Path,
+        run: &PreparedRun,
+        rec: &SimRecording,
+        summary: &RunSummary,
+    ) -> Result<(), SimError> {
+        self.report.finish()?;
+        let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
+        write_node_table(&dir.join("nodes.csv"), &names)?;
+        write_state_report(&dir.join("state.h5"), rec)?;
+        if let Some(raster) = &self.raster {
+            let title = format!("{} — {} neurons, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());
+            crate::plot::raster_png(&dir.join("raster.png"), &title, raster, &run.readout)?;
+        }
+        write_json(&dir.join("summary.json"), summary)
+    }
+}
+
+impl SpikeSink for SpikeOutputs {
+    fn push(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
+        self.report.push(step, neurons)?;
+        if let Some(r) = &mut self.raster {
+            r.push(step, neurons);
+        }
+        Ok(())
+    }
 }
 
 /// Mean rate (Hz) of `ids` from the kept spikes in steps `[a, b)`.
-pub fn window_rate(rec: &SimRecording, ids: &[u32], a: u64, b: u64) -> f64 {
-    let mut member = std::collections::HashSet::with_capacity(ids.len());
-    member.extend(ids.iter().copied());
-    let n = rec
-        .spike_steps
-        .iter()
-        .zip(&rec.spike_neurons)
-        .filter(|(s, i)| (a..b).contains(*s) && member.contains(*i))
-        .count();
+pub fn window_rate(rec: &SimRecording, ids: &[u32], window: usize, a: u64, b: u64) -> f64 {
+    let n = match rec.window_counts.get(window) {
+        // Counted by the engine for every neuron (`RecordSpec::count_windows`, in the windows' order).
+        Some(counts) => ids.iter().map(|&i| counts[i as usize]).sum::<u64>() as usize,
+        // A recording made without the count: the kept spikes.
+        None => {
+            let member: std::collections::HashSet<u32> = ids.iter().copied().collect();
+            rec.spike_steps
+                .iter()
+                .zip(&rec.spike_neurons)
+                .filter(|(s, i)| (a..b).contains(*s) && member.contains(*i))
+                .count()
+        }
+    };
     n as f64 / ids.len().max(1) as f64 / ((b - a) as f64 * rec.dt_ms * 1e-3)
 }

@@ -484,7 +484,7 @@ pub fn prepare_sonata_part(path: &Path, share: &Share) -> Result<SonataSimulatio
         name,
         setup,
         perturbations: PerturbationSchedule::default(),
-        record: RecordSpec { spikes: SpikeSelection::All, state: vec![], rate_groups, rate_bin_steps: 0 },
+        record: RecordSpec { spikes: SpikeSelection::All, rate_groups, ..Default::default() },
         readout: vec![],
         windows: vec![],
         output_dir: Some(output_dir.clone()),
@@ -564,7 +564,8 @@ pub fn write_outputs(
     let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
     neurotwin_sim::output::write_node_table(&stage.join("nodes.csv"), &names)?;
     let title = format!("{} (SONATA) — {} nodes, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());
-    crate::plot::raster_png(&stage.join("raster.png"), &title, rec, run.setup.n_neurons(), &run.readout)?;
+    let raster = crate::plot::RasterSpikes::from_recording(rec, run.setup.n_neurons());
+    crate::plot::raster_png(&stage.join("raster.png"), &title, &raster, &run.readout)?;
     neurotwin_sim::output::write_json(&stage.join("summary.json"), summary)?;
     Ok(())
 }

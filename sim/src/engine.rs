@@ -58,6 +58,19 @@ fn phase_times(backend: &dyn Backend, acc: [Duration; 4], loop_s: f64) -> PhaseT
     t
 }
 
+/// Receives the kept spikes of each step while a run goes ([`run_streaming`]), instead of the recording holding
+/// them: e.g. a [`crate::spike_report::SpikeReportWriter`], so that memory stays flat for any run length.
+pub trait SpikeSink {
+    /// The kept spikes of step `step`, neurons ascending; steps arrive in order.
+    fn push(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError>;
+}
+
+impl SpikeSink for crate::spike_report::SpikeReportWriter {
+    fn push(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
+        crate::spike_report::SpikeReportWriter::push(self, step, neurons)
+    }
+}
+
 /// Runs `setup` on `backend` and returns what `spec` asks to record.
 pub fn run(
     setup: &SimSetup,
@@ -65,6 +78,30 @@ pub fn run(
     spec: &RecordSpec,
     backend: &mut dyn Backend,
     opts: &RunOptions,
+) -> Result<SimRecording, SimError> {
+    run_into(setup, perturbations, spec, backend, opts, None)
+}
+
+/// [`run`] with the kept spikes handed to `sink` as they come: the recording's `spike_steps` and `spike_neurons`
+/// stay empty; everything else (counts per neuron and window, rates, state samples) is recorded as usual.
+pub fn run_streaming(
+    setup: &SimSetup,
+    perturbations: &PerturbationSchedule,
+    spec: &RecordSpec,
+    backend: &mut dyn Backend,
+    opts: &RunOptions,
+    sink: &mut dyn SpikeSink,
+) -> Result<SimRecording, SimError> {
+    run_into(setup, perturbations, spec, backend, opts, Some(sink))
+}
+
+fn run_into(
+    setup: &SimSetup,
+    perturbations: &PerturbationSchedule,
+    spec: &RecordSpec,
+    backend: &mut dyn Backend,
+    opts: &RunOptions,
+    mut sink: Option<&mut dyn SpikeSink>,
 ) -> Result<SimRecording, SimError> {
     let n = setup.n_neurons();
     let dt = setup.dt_ms();
@@ -84,7 +121,13 @@ pub fn run(
             Some(k)
         }
     };
-    let mut rec = SimRecording { dt_ms: dt, steps: setup.steps, spike_counts: vec![0; n], ..Default::default() };
+    let mut rec = SimRecording {
+        dt_ms: dt,
+        steps: setup.steps,
+        spike_counts: vec![0; n],
+        window_counts: vec![vec![0; n]; spec.count_windows.len()],
+        ..Default::default()
+    };
     let mut traces: Vec<StateTrace> = spec
         .state
         .iter()
@@ -127,18 +170,39 @@ pub fn run(
         }
     };
     let loop_started = Instant::now();
+    // The first error of the sink (drain callbacks cannot return one): the run stops after that drain.
+    let sink_error: std::cell::RefCell<Option<SimError>> = std::cell::RefCell::new(None);
+    let mut kept: Vec<u32> = Vec::new();
     let mut on_spikes = |step: u64, spikes: &[u32]| {
+        kept.clear();
         for &i in spikes {
             rec.spike_counts[i as usize] += 1;
             if keep.as_ref().is_none_or(|k| k[i as usize]) {
-                rec.spike_steps.push(step);
-                rec.spike_neurons.push(i);
+                match sink {
+                    Some(_) => kept.push(i),
+                    None => {
+                        rec.spike_steps.push(step);
+                        rec.spike_neurons.push(i);
+                    }
+                }
             }
             if n_bins > 0 {
                 for &g in &group_of[i as usize] {
                     bins[g as usize][(step / spec.rate_bin_steps) as usize] += 1;
                 }
             }
+        }
+        for (w, counts) in spec.count_windows.iter().zip(rec.window_counts.iter_mut()) {
+            if w.contains(&step) {
+                spikes.iter().for_each(|&i| counts[i as usize] += 1);
+            }
+        }
+        if let Some(s) = sink.as_deref_mut()
+            && !kept.is_empty()
+            && sink_error.borrow().is_none()
+            && let Err(e) = s.push(step, &kept)
+        {
+            *sink_error.borrow_mut() = Some(e);
         }
     };
     for step in 0..setup.steps {
@@ -152,6 +216,9 @@ pub fn run(
         let state_due = spec.state.iter().any(|p| (step + 1) % p.every_steps.max(1) == 0);
         if pending == window || state_due || step + 1 == setup.steps {
             backend.drain_spikes(&mut on_spikes)?;
+            if let Some(e) = sink_error.borrow_mut().take() {
+                return Err(e);
+            }
             pending = 0;
         }
         lap(PHASE_DRAIN);

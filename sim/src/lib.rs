@@ -16,12 +16,13 @@ pub mod profile;
 pub mod readback;
 pub mod record;
 pub mod setup;
+pub mod spike_report;
 pub mod spike_trains;
 
 pub use backend::{Backend, BackendKind, GPU_TRIALS_AT_ONCE, make_backend, trials_at_once};
 pub use control::{PerturbationSchedule, ReceptorBlock, Silencing, StepControl};
 pub use cpu::CpuBackend;
-pub use engine::{RunOptions, run};
+pub use engine::{RunOptions, SpikeSink, run, run_streaming};
 pub use error::SimError;
 pub use profile::PhaseTimes;
 pub use record::{RateGroup, RecordSpec, SimRecording, SpikeSelection, StateProbe};

@@ -2,29 +2,18 @@
 //! layout, and a JSON summary. Every file is written to a temporary file in the output directory and
 //! renamed into place, so a failed run never leaves a half-written output.
 //!
-//! `spikes.h5` (SONATA, Dai et al. 2020, PLoS Comput Biol 16:e1007696):
-//! `/spikes/<population>/timestamps` (f64, ms, attribute `units = "ms"`), `/spikes/<population>/node_ids`
-//! (u64, node index in the population), attribute `sorting` (enum none/by_id/by_time) = `by_time`.
+//! `spikes.h5` (SONATA, Dai et al. 2020, PLoS Comput Biol 16:e1007696): see [`crate::spike_report`], the
+//! streaming writer every spike report goes through.
 //!
 //! `state.h5`: `/report/<variable>/data` (f64, time × neurons), `/report/<variable>/mapping/node_ids`
 //! (u64), `/report/<variable>/mapping/time` (f64 `[start, stop, step]`, ms).
 
 use std::path::{Path, PathBuf};
 
-use hdf5::H5Type;
 use serde::Serialize;
 
 use crate::error::SimError;
 use crate::record::SimRecording;
-
-#[derive(H5Type, Clone, Copy, Debug, PartialEq)]
-#[repr(u8)]
-#[allow(non_camel_case_types, dead_code)]
-enum Sorting {
-    none = 0,
-    by_id = 1,
-    by_time = 2,
-}
 
 fn out_err(path: &Path, e: impl std::fmt::Display) -> SimError {
     SimError::Output { path: path.to_path_buf(), message: e.to_string() }
@@ -36,21 +25,11 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<(), Sim
     neurotwin_io::atomic::write_file(path, write)
 }
 
-/// Writes the spikes of `rec` as a SONATA spike file for one population.
+/// Writes the spikes of `rec` as a SONATA spike file for one population (node ids = neuron indices), through the
+/// streaming writer ([`crate::spike_report`]).
 pub fn write_sonata_spikes(path: &Path, population: &str, rec: &SimRecording) -> Result<(), SimError> {
-    let times = rec.spike_times_ms();
-    let ids: Vec<u64> = rec.spike_neurons.iter().map(|&i| i as u64).collect();
-    write_atomically(path, |tmp| {
-        let e = |x: hdf5::Error| out_err(path, x);
-        let f = hdf5::File::create(tmp).map_err(e)?;
-        let g = f.create_group("spikes").map_err(e)?.create_group(population).map_err(e)?;
-        g.new_attr::<Sorting>().create("sorting").map_err(e)?.write_scalar(&Sorting::by_time).map_err(e)?;
-        let t = g.new_dataset_builder().with_data(&times).create("timestamps").map_err(e)?;
-        let units: hdf5::types::VarLenUnicode = "ms".parse().map_err(|x| out_err(path, format!("{x:?}")))?;
-        t.new_attr::<hdf5::types::VarLenUnicode>().create("units").map_err(e)?.write_scalar(&units).map_err(e)?;
-        g.new_dataset_builder().with_data(&ids).create("node_ids").map_err(e)?;
-        Ok(())
-    })
+    let all = ReportPopulation { name: population.to_string(), first: 0, count: rec.spike_counts.len() as u32 };
+    write_sonata_spikes_populations(path, &[all], rec)
 }
 
 /// A population of a multi-population spike report: neurons `first .. first + count` are its nodes
@@ -69,29 +48,15 @@ pub fn write_sonata_spikes_populations(
     populations: &[ReportPopulation],
     rec: &SimRecording,
 ) -> Result<(), SimError> {
-    let times = rec.spike_times_ms();
-    write_atomically(path, |tmp| {
-        let e = |x: hdf5::Error| out_err(path, x);
-        let f = hdf5::File::create(tmp).map_err(e)?;
-        let spikes = f.create_group("spikes").map_err(e)?;
-        for p in populations {
-            let range = p.first..p.first + p.count;
-            let (mut t, mut ids) = (Vec::new(), Vec::new());
-            for (k, &i) in rec.spike_neurons.iter().enumerate() {
-                if range.contains(&i) {
-                    t.push(times[k]);
-                    ids.push((i - p.first) as u64);
-                }
-            }
-            let g = spikes.create_group(&p.name).map_err(e)?;
-            g.new_attr::<Sorting>().create("sorting").map_err(e)?.write_scalar(&Sorting::by_time).map_err(e)?;
-            let ts = g.new_dataset_builder().with_data(&t).create("timestamps").map_err(e)?;
-            let units: hdf5::types::VarLenUnicode = "ms".parse().map_err(|x| out_err(path, format!("{x:?}")))?;
-            ts.new_attr::<hdf5::types::VarLenUnicode>().create("units").map_err(e)?.write_scalar(&units).map_err(e)?;
-            g.new_dataset_builder().with_data(&ids).create("node_ids").map_err(e)?;
-        }
-        Ok(())
-    })
+    let mut w = crate::spike_report::SpikeReportWriter::create(path, populations, rec.dt_ms)?;
+    let mut k = 0;
+    while k < rec.spike_steps.len() {
+        let step = rec.spike_steps[k];
+        let end = k + rec.spike_steps[k..].partition_point(|&s| s == step);
+        w.push(step, &rec.spike_neurons[k..end])?;
+        k = end;
+    }
+    w.finish()
 }
 
 /// Writes sampled state variables (nothing is written when none were recorded).

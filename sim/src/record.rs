@@ -34,6 +34,9 @@ pub struct RecordSpec {
     pub rate_groups: Vec<RateGroup>,
     /// Bin width of population-rate time series (steps; 0 = no time series).
     pub rate_bin_steps: u64,
+    /// Step ranges (read-out windows) in which every neuron's spikes are counted:
+    /// [`SimRecording::window_counts`].
+    pub count_windows: Vec<std::ops::Range<u64>>,
 }
 
 /// Samples of one probe: `values[t * neurons.len() + k]` at `times_ms[t]`.
@@ -63,6 +66,8 @@ pub struct SimRecording {
     pub spike_neurons: Vec<u32>,
     /// Spikes per neuron over the whole run (all neurons).
     pub spike_counts: Vec<u64>,
+    /// Spikes per neuron (all neurons, whichever spikes are kept) in each of [`RecordSpec::count_windows`].
+    pub window_counts: Vec<Vec<u64>>,
     pub state: Vec<StateTrace>,
     pub rates: Vec<RateTrace>,
     /// Seconds per phase of the step loop, when the run was profiled (`RunOptions::profile`).

@@ -21,13 +21,13 @@ use mpi::traits::*;
 use neurotwin_connectome::Share;
 use neurotwin_io::run_dir::RunDir;
 use neurotwin_scenarios::runner::{
-    PreparedPoint, PreparedScenario, RUN_FILES, RankReport, prepare_all_part, summarize, trial_seed, write_outputs,
+    PreparedPoint, PreparedScenario, RUN_FILES, RankReport, SpikeOutputs, prepare_all_part, summarize, trial_seed,
 };
 use neurotwin_scenarios::sonata::{self, SonataSimulation};
 use neurotwin_scenarios::{BackendKind, RunRequest, RunResult, RunSummary};
 use neurotwin_sim::distributed::{DistributedBackend, SpikeExchange, all_ok};
 use neurotwin_sim::output::write_json;
-use neurotwin_sim::{Backend, RunOptions, SimError};
+use neurotwin_sim::{Backend, RunOptions, SimError, SpikeSink};
 
 /// Spike exchange over an MPI communicator: `MPI_Allgather` of the counts, then `MPI_Allgatherv` of the data.
 pub struct MpiExchange {
@@ -146,7 +146,9 @@ pub fn run_sonata(
     let run_dir = run_dir.transpose()?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads_per_rank(threads, 0, size)).build()?;
     let run = &sim.run;
-    let done = simulate_part(exchange, &pool, &run.setup, run, rank == 0, false, prepare_s)?;
+    // Rank 0 keeps the spikes for the report (SONATA runs are written from memory), the others drop them.
+    let sink: Option<&mut (dyn SpikeSink + Send)> = if rank == 0 { None } else { Some(&mut DiscardSpikes) };
+    let done = simulate_part(exchange, &pool, &run.setup, run, rank == 0, false, prepare_s, sink)?;
     let (rec, mut x) = (done.rec, done.exchange);
     let written: anyhow::Result<Option<RunSummary>> = match &run_dir {
         Some(d) => {
@@ -201,7 +203,18 @@ struct PartRun {
     exchange: MpiExchange,
 }
 
-/// Simulates `setup` (this rank's share of `run`) on a distributed backend and gathers every rank's report.
+/// Discards the spikes every rank receives (rank 0 keeps or streams them; the others need only the counts).
+struct DiscardSpikes;
+
+impl SpikeSink for DiscardSpikes {
+    fn push(&mut self, _: u64, _: &[u32]) -> Result<(), neurotwin_sim::SimError> {
+        Ok(())
+    }
+}
+
+/// Simulates `setup` (this rank's share of `run`) on a distributed backend and gathers every rank's report. The
+/// kept spikes (every rank receives all of them) go to `sink`, or into the recording without one.
+#[allow(clippy::too_many_arguments)]
 fn simulate_part(
     exchange: MpiExchange,
     pool: &rayon::ThreadPool,
@@ -210,12 +223,17 @@ fn simulate_part(
     progress: bool,
     profile: bool,
     prepare_s: f64,
+    sink: Option<&mut (dyn SpikeSink + Send)>,
 ) -> anyhow::Result<PartRun> {
     let started = Instant::now();
     let (rec, exponent, backend) = pool.install(|| -> anyhow::Result<_> {
         let mut backend = DistributedBackend::new(setup, exchange)?;
         let opts = RunOptions { progress, label: run.name.clone(), profile, ..Default::default() };
-        let rec = neurotwin_sim::run(setup, &run.perturbations, &run.record, &mut backend, &opts)?;
+        let (p, r) = (&run.perturbations, &run.record);
+        let rec = match sink {
+            Some(sink) => neurotwin_sim::run_streaming(setup, p, r, &mut backend, &opts, sink)?,
+            None => neurotwin_sim::run(setup, p, r, &mut backend, &opts)?,
+        };
         Ok((rec, backend.delivery_scale_exponent(), backend))
     })?;
     let name = backend.name();
@@ -273,9 +291,18 @@ fn run_ranks(req: &RunRequest, mut exchange: MpiExchange) -> anyhow::Result<Opti
             let mut setup = run.setup.clone();
             setup.seed = trial_seed(run.setup.seed, t);
             // One exchange per run: take it back from the finished run for the next one.
-            let x = exchange.take().context("spike exchange lost by a failed run")?;
+            let mut x = exchange.take().context("spike exchange lost by a failed run")?;
+            // Rank 0 streams the spikes into the output folder as they come; the others drop them.
+            let dir = stage.join(&rel);
+            let outputs = (rank == 0).then(|| SpikeOutputs::start(&dir, run));
+            all_ok(&mut x, outputs.as_ref().and_then(|o| o.as_ref().err()))?;
+            let mut outputs = outputs.transpose()?;
+            let sink: &mut (dyn SpikeSink + Send) = match &mut outputs {
+                Some(o) => o,
+                None => &mut DiscardSpikes,
+            };
             let progress = req.progress && single && rank == 0;
-            let done = simulate_part(x, &pool, &setup, run, progress, req.profile, prepare_s)?;
+            let done = simulate_part(x, &pool, &setup, run, progress, req.profile, prepare_s, Some(sink))?;
             let (rec, mut x) = (done.rec, done.exchange);
             let written: anyhow::Result<Option<RunSummary>> = if rank == 0 {
                 let mut summary = summarize(
@@ -294,7 +321,10 @@ fn run_ranks(req: &RunRequest, mut exchange: MpiExchange) -> anyhow::Result<Opti
                 // The whole network's synapses (each rank holds its share).
                 summary.synapses = done.ranks.iter().map(|r| r.synapses).sum();
                 summary.ranks = done.ranks;
-                write_outputs(&stage.join(&rel), run, &rec, &summary).map(|_| Some(summary)).map_err(Into::into)
+                match outputs {
+                    Some(o) => o.finish(&dir, run, &rec, &summary).map(|_| Some(summary)).map_err(Into::into),
+                    None => Ok(None),
+                }
             } else {
                 Ok(None)
             };

@@ -570,28 +570,36 @@ fn draw_rows(cfg: &FlyBrainConfig, layout: &Layout, n: u32, root: CounterRng, ke
     let law = RowLaw::new(cfg);
     (0..n)
         .into_par_iter()
-        .map(|pre| {
-            let targets = draw_targets(&law, layout, n, root, pre);
-            let counts = draw_counts(&law, root, pre, targets.len());
-            // Targets ascend: the kept ones are one run, with their counts.
-            let (a, b) = (targets.partition_point(|&t| t < keep.start), targets.partition_point(|&t| t < keep.end));
-            if (a, b) == (0, targets.len()) {
-                (targets, counts)
-            } else {
-                (targets[a..b].to_vec(), counts[a..b].to_vec())
-            }
-        })
+        .map_init(
+            || (HashSet::new(), Vec::new()),
+            |(chosen, targets): &mut (HashSet<u32>, Vec<u32>), pre| {
+                draw_targets(&law, layout, n, root, pre, chosen, targets);
+                // Targets ascend: the kept ones are one run; their counts are drawn in the row's sequence.
+                let (a, b) = (targets.partition_point(|&t| t < keep.start), targets.partition_point(|&t| t < keep.end));
+                (targets[a..b].to_vec(), draw_counts(&law, root, pre, a..b))
+            },
+        )
         .collect()
 }
 
 /// The targets of `pre` (ascending): a lognormal out-degree, each target in the own region, a partner
 /// region or anywhere, in proportion to its propensity, without duplicates or autapses.
-fn draw_targets(law: &RowLaw, layout: &Layout, n: u32, root: CounterRng, pre: u32) -> Vec<u32> {
+/// Written into `targets`; `chosen` is scratch (both reused across rows: no allocation per row).
+fn draw_targets(
+    law: &RowLaw,
+    layout: &Layout,
+    n: u32,
+    root: CounterRng,
+    pre: u32,
+    chosen: &mut HashSet<u32>,
+    targets: &mut Vec<u32>,
+) {
     let k = ((law.mu_out + law.sig_out * Draws::new(root, 2, pre).normal()).exp().round() as u64).clamp(1, n as u64 - 1)
         as usize;
     let mut d = Draws::new(root, 3, pre);
     let home = layout.region_of[pre as usize] as usize;
-    let mut chosen: HashSet<u32> = HashSet::with_capacity(2 * k);
+    chosen.clear();
+    chosen.reserve(2 * k);
     let mut attempts = 0usize;
     let limit = 64 * k + 1024;
     while chosen.len() < k && attempts < limit {
@@ -618,20 +626,24 @@ fn draw_targets(law: &RowLaw, layout: &Layout, n: u32, root: CounterRng, pre: u3
         }
         t = if t + 1 == n { 0 } else { t + 1 };
     }
-    let mut targets: Vec<u32> = chosen.into_iter().collect();
+    targets.clear();
+    targets.extend(chosen.iter().copied());
     targets.sort_unstable();
-    targets
 }
 
-/// The synapse counts of `pre`'s `len` connections: `cmin + ⌊Y⌋` capped at `cmax`, `Y` lognormal.
-fn draw_counts(law: &RowLaw, root: CounterRng, pre: u32, len: usize) -> Vec<u16> {
+/// The synapse counts of `pre`'s connections `kept` (of its ascending targets): `cmin + ⌊Y⌋` capped at `cmax`, `Y`
+/// lognormal, drawn in the row's sequence.
+fn draw_counts(law: &RowLaw, root: CounterRng, pre: u32, kept: Range<usize>) -> Vec<u16> {
     let mut dc = Draws::new(root, 4, pre);
-    (0..len)
-        .map(|_| {
-            let y = (law.mu_cnt + law.sig_cnt * dc.normal()).exp().floor();
-            (law.cmin as f64 + y).min(law.cmax as f64) as u16
-        })
-        .collect()
+    let mut count = || {
+        let y = (law.mu_cnt + law.sig_cnt * dc.normal()).exp().floor();
+        (law.cmin as f64 + y).min(law.cmax as f64) as u16
+    };
+    // The connections before the kept ones still advance the row's sequence.
+    (0..kept.start).for_each(|_| {
+        count();
+    });
+    kept.map(|_| count()).collect()
 }
 
 /// The signed weight (pA) of a connection of `count` synapses on `receptor`.

@@ -11,4 +11,5 @@ mod engine_basics;
 mod gpu_conformance;
 mod profile;
 mod sonata_h5py;
+mod streaming;
 mod suite;
