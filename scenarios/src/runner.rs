@@ -93,9 +93,12 @@ pub struct RankReport {
     pub peak_rss_mib: f64,
     /// Seconds preparing every run of the scenario (building its share of the network included).
     pub prepare_s: f64,
-    /// Seconds of this run's simulation, and of it in the spike exchange.
+    /// Seconds of this run's simulation, and of it in the spike exchange (waiting for the slowest rank included).
     pub simulate_s: f64,
     pub exchange_s: f64,
+    /// Spike exchanges (one every minimum delay) and the bytes the rank received in them.
+    pub exchanges: u64,
+    pub exchange_bytes: u64,
 }
 
 /// One finished run.

@@ -125,8 +125,10 @@ pub struct DistributedBackend<E: SpikeExchange> {
     remote_step: Vec<u32>,
     /// The spikes returned by [`Backend::step`].
     stepped: Vec<u32>,
-    /// Time spent in the spike exchange (two clock reads an exchange).
+    /// Time spent in the spike exchange (two clock reads an exchange), the exchanges and the values received.
     exchange_time: std::time::Duration,
+    exchanges: u64,
+    exchanged_values: u64,
 }
 
 impl<E: SpikeExchange> DistributedBackend<E> {
@@ -169,6 +171,8 @@ impl<E: SpikeExchange> DistributedBackend<E> {
             remote_step: Vec::new(),
             stepped: Vec::new(),
             exchange_time: std::time::Duration::ZERO,
+            exchanges: 0,
+            exchanged_values: 0,
         })
     }
 
@@ -206,7 +210,14 @@ impl<E: SpikeExchange> DistributedBackend<E> {
         let started = std::time::Instant::now();
         let all = self.exchange.get_mut().map_err(|_| poisoned())?.all_gather(local);
         self.exchange_time += started.elapsed();
+        self.exchanges += 1;
+        self.exchanged_values += all.as_ref().map_or(0, |a| a.len() as u64);
         all
+    }
+
+    /// Spike exchanges so far and the bytes this rank received in them (8 per spike of every rank).
+    pub fn exchange_volume(&self) -> (u64, u64) {
+        (self.exchanges, self.exchanged_values * 8)
     }
 
     /// Seconds spent in the spike exchange so far (waiting for the slowest rank included).

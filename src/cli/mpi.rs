@@ -239,9 +239,10 @@ fn simulate_part(
     let name = backend.name();
     let synapses = backend.synapses_per_rank().to_vec();
     let exchange_s = backend.exchange_seconds();
+    let volume = backend.exchange_volume();
     let mut x = backend.into_exchange();
     let wall_s = started.elapsed().as_secs_f64();
-    let ranks = rank_reports(&mut x, setup, prepare_s, wall_s, exchange_s, &synapses)?;
+    let ranks = rank_reports(&mut x, setup, [prepare_s, wall_s, exchange_s], volume, &synapses)?;
     Ok(PartRun { rec, exponent, backend: name, wall_s, ranks, exchange: x })
 }
 
@@ -352,9 +353,8 @@ fn run_ranks(req: &RunRequest, mut exchange: MpiExchange) -> anyhow::Result<Opti
 fn rank_reports(
     exchange: &mut MpiExchange,
     setup: &neurotwin_sim::SimSetup,
-    prepare_s: f64,
-    simulate_s: f64,
-    exchange_s: f64,
+    [prepare_s, simulate_s, exchange_s]: [f64; 3],
+    (exchanges, exchange_bytes): (u64, u64),
     synapses: &[u64],
 ) -> anyhow::Result<Vec<RankReport>> {
     let n = setup.network.n_neurons() as u32;
@@ -366,6 +366,8 @@ fn rank_reports(
         prepare_s.to_bits(),
         simulate_s.to_bits(),
         exchange_s.to_bits(),
+        exchanges,
+        exchange_bytes,
     ];
     let all = exchange.all_gather(&mine)?;
     Ok(all
@@ -379,6 +381,8 @@ fn rank_reports(
             prepare_s: f64::from_bits(v[3]),
             simulate_s: f64::from_bits(v[4]),
             exchange_s: f64::from_bits(v[5]),
+            exchanges: v[6],
+            exchange_bytes: v[7],
         })
         .collect())
 }

@@ -258,11 +258,22 @@ pub(crate) fn print_ranks(results: &[RunResult]) {
             continue;
         }
         println!("\nper rank ({}, trial {}):", r.summary.scenario, r.summary.trial);
-        println!("  rank  neurons            synapses        peak RSS   prepare  simulate  exchange");
+        println!(
+            "  rank  neurons            synapses        peak RSS   prepare  simulate  exchange (count, MB received)"
+        );
         for k in &r.summary.ranks {
             println!(
-                "  {:>4}  {:>8}..{:<8}  {:>14}  {:>8.0} MiB  {:>6.2} s  {:>6.2} s  {:>6.2} s",
-                k.rank, k.neurons[0], k.neurons[1], k.synapses, k.peak_rss_mib, k.prepare_s, k.simulate_s, k.exchange_s
+                "  {:>4}  {:>8}..{:<8}  {:>14}  {:>8.0} MiB  {:>6.2} s  {:>6.2} s  {:>6.2} s ({}, {:.1} MB)",
+                k.rank,
+                k.neurons[0],
+                k.neurons[1],
+                k.synapses,
+                k.peak_rss_mib,
+                k.prepare_s,
+                k.simulate_s,
+                k.exchange_s,
+                k.exchanges,
+                k.exchange_bytes as f64 * 1e-6
             );
         }
     }

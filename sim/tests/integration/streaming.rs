@@ -84,7 +84,7 @@ fn the_streamed_report_equals_the_report_of_a_recording() {
     let steps = 8000u64;
     let (mut spike_steps, mut spike_neurons) = (Vec::new(), Vec::new());
     for s in 0..steps {
-        for i in (0..600u32).filter(|i| (i * 7 + s as u32 * 13) % 11 == 0) {
+        for i in (0..600u32).filter(|i| (i * 7 + s as u32 * 13).is_multiple_of(11)) {
             spike_steps.push(s);
             spike_neurons.push(i);
         }
