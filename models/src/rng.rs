@@ -326,6 +326,7 @@ impl SequenceRng {
 
     /// Uniform integer in `0..n` (n > 0), by Lemire's multiply-shift on 53 random bits (bias < 2^-20 for
     /// n < 2^32).
+    #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         debug_assert!(n > 0);
         ((self.uniform() * n as f64) as u64).min(n - 1)
