@@ -222,8 +222,9 @@ pub fn potjans_diesmann_part(
                 }
             };
             // ⌊d/dt + ½⌋ as NEST rounds; d ≥ dt/2 > 0 here, so truncation is the floor (`f64::floor` is a libm call on
-            // baseline x86-64, 7 % of the full-scale build), and the conversion saturates as `min` did.
-            let steps = ((delay / dt_ms + 0.5) as u64).min(u16::MAX as u64) as u16;
+            // baseline x86-64, 7 % of the full-scale build), and the conversion saturates as `min` did (to i64: one
+            // instruction, where u64 takes a branchless fix-up sequence).
+            let steps = ((delay / dt_ms + 0.5) as i64).min(u16::MAX as i64) as u16;
             (weight as f32, steps)
         })?;
     let names: Vec<(&str, u32)> = p::POPULATIONS.iter().copied().zip(d.num_neurons).collect();
