@@ -91,6 +91,8 @@ impl Partition {
 }
 
 /// The network's minimum synaptic delay in steps (at least 1); [`INTERVAL_WITHOUT_SYNAPSES`] without synapses.
+/// For a whole network this is the exchange interval; ranks holding shares agree on the minimum over all of them
+/// (`agree`), which equals this value of the whole network.
 pub fn exchange_interval(net: &neurotwin_connectome::CompiledNetwork) -> usize {
     let m = &net.chemical;
     (0..m.n_segments())
@@ -132,8 +134,9 @@ pub struct DistributedBackend<E: SpikeExchange> {
 }
 
 impl<E: SpikeExchange> DistributedBackend<E> {
-    /// Builds this rank's part of `setup` with the contiguous partition. With more than one rank, refuses gap
-    /// junctions and graded models.
+    /// Builds this rank's part of `setup` with the contiguous partition (the network may be the whole one or this
+    /// rank's share). A collective: every rank of the exchange must call it. With more than one rank, refuses gap
+    /// junctions and graded models — on every rank, with the failing rank's message.
     pub fn new(setup: &SimSetup, exchange: E) -> Result<Self, SimError> {
         Self::with_partition(setup, exchange, Partition::Contiguous)
     }

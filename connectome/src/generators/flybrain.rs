@@ -43,8 +43,9 @@
 //! **Matrix**: one row per presynaptic neuron, one segment (its transmitter's receptor, one delay), targets
 //! sorted; weights are `count × weight_per_synapse_pa` with sign, so there are at most
 //! `2 × max_synapses_per_connection` distinct values and the exact u16 table encoding applies (6 bytes per
-//! connection plus row overhead). The matrix is built straight into CSR — no `Vec<Synapse>` — and equals
-//! what [`SynapseMatrix::from_synapses`] would build from the same connections (tested).
+//! connection plus row overhead). The matrix is built straight into CSR — no `Vec<Synapse>`, rows drawn in
+//! batches of 4,096 and appended — and equals what [`SynapseMatrix::from_synapses`] would build from the same
+//! connections (tested).
 //!
 //! **Determinism**: region membership (sub-stream 0, keyed by chunks of [`CHUNK`] neurons), propensities
 //! (1), out-degrees (2), targets (3), synapse counts (4) and partner regions (5) each read their own
@@ -411,10 +412,8 @@ pub fn flybrain_part(
     let root = sampling::root(seed);
     let layout = Layout::draw(cfg, n, root);
     let keep = share.targets(n);
-    let rows = draw_rows(cfg, &layout, n, root, keep.clone());
-
     let receptor_of: Vec<u8> = (0..n).map(|i| FLY_POPULATIONS[pop_of(&ranges, i)].1).collect();
-    let chemical = build_matrix(cfg, rows, &receptor_of, delay);
+    let chemical = build_matrix(cfg, &layout, root, keep.clone(), &receptor_of, delay);
     debug_assert_eq!(chemical.check(), Ok(()));
     let neurons = fly_neurons(sizes, &ranges, &layout.region_of);
     let mut network = compile(cfg, seed, dt_ms, neurons, chemical);
@@ -565,18 +564,18 @@ impl RowLaw {
     }
 }
 
-/// Rows: out-degree, targets, synapse counts; only the connections onto targets in `keep`.
-fn draw_rows(cfg: &FlyBrainConfig, layout: &Layout, n: u32, root: CounterRng, keep: Range<u32>) -> Vec<Row> {
-    let law = RowLaw::new(cfg);
-    (0..n)
-        .into_par_iter()
+/// Rows `rows` (out-degree, targets, synapse counts), drawn in parallel; only the connections onto targets in
+/// `keep`.
+fn draw_rows(law: &RowLaw, layout: &Layout, rows: Range<u32>, root: CounterRng, keep: &Range<u32>) -> Vec<Row> {
+    let n = layout.region_of.len() as u32;
+    rows.into_par_iter()
         .map_init(
             || (HashSet::new(), Vec::new()),
             |(chosen, targets): &mut (HashSet<u32>, Vec<u32>), pre| {
-                draw_targets(&law, layout, n, root, pre, chosen, targets);
+                draw_targets(law, layout, n, root, pre, chosen, targets);
                 // Targets ascend: the kept ones are one run; their counts are drawn in the row's sequence.
                 let (a, b) = (targets.partition_point(|&t| t < keep.start), targets.partition_point(|&t| t < keep.end));
-                (targets[a..b].to_vec(), draw_counts(&law, root, pre, a..b))
+                (targets[a..b].to_vec(), draw_counts(law, root, pre, a..b))
             },
         )
         .collect()
@@ -652,64 +651,65 @@ fn weight_of(cfg: &FlyBrainConfig, receptor: u8, count: u16) -> f32 {
     (if receptor == INH { -w } else { w }) as f32
 }
 
-/// The CSR matrix of `rows`, `receptor_of` each presynaptic neuron, all with `delay` steps (module
-/// documentation, **Matrix**).
-fn build_matrix(cfg: &FlyBrainConfig, rows: Vec<Row>, receptor_of: &[u8], delay: u16) -> SynapseMatrix {
+/// Rows drawn at once while the matrix is built (module documentation, **Matrix**): peak memory is the matrix
+/// (4-byte target and 2-byte synapse count per connection, then the weight index) plus one batch of rows.
+const ROW_BATCH: u32 = 4096;
+
+/// The CSR matrix of every row's connections onto `keep`, `receptor_of` each presynaptic neuron, all with `delay`
+/// steps (module documentation, **Matrix**): rows are drawn in batches and appended, one segment per non-empty
+/// row; weights are a table over the distinct (count, receptor) weights when it fits, else dense.
+fn build_matrix(
+    cfg: &FlyBrainConfig,
+    layout: &Layout,
+    root: CounterRng,
+    keep: Range<u32>,
+    receptor_of: &[u8],
+    delay: u16,
+) -> SynapseMatrix {
     let n = receptor_of.len() as u32;
-    let segments = csr_segments(&rows, receptor_of, delay);
-    let distinct = distinct_weights(cfg, &rows, receptor_of);
-    let (targets, weights) = fill_rows(cfg, rows, receptor_of, distinct);
+    let law = RowLaw::new(cfg);
+    let (mut targets, mut counts): (Vec<u32>, Vec<u16>) = (Vec::new(), Vec::new());
+    let mut row_segments = Vec::with_capacity(n as usize + 1);
+    let (mut segment_start, mut segment_delay, mut segment_receptor) = (vec![0u64], Vec::new(), Vec::new());
+    row_segments.push(0u32);
+    for first in (0..n).step_by(ROW_BATCH as usize) {
+        let rows = draw_rows(&law, layout, first..n.min(first + ROW_BATCH), root, &keep);
+        for (k, (t, c)) in rows.into_iter().enumerate() {
+            if !t.is_empty() {
+                targets.extend_from_slice(&t);
+                counts.extend_from_slice(&c);
+                segment_start.push(targets.len() as u64);
+                segment_delay.push(delay);
+                segment_receptor.push(receptor_of[first as usize + k]);
+            }
+            row_segments.push(segment_delay.len() as u32);
+        }
+    }
+    targets.shrink_to_fit();
+    let weights = encode_weights(cfg, &segment_start, &segment_receptor, counts);
     SynapseMatrix {
         n_pre: n,
         n_post: n,
-        row_segments: segments.row_segments,
-        segment_start: segments.segment_start,
-        segment_delay: segments.segment_delay,
-        segment_receptor: segments.segment_receptor,
+        row_segments,
+        segment_start,
+        segment_delay,
+        segment_receptor,
         targets,
         weights,
     }
 }
 
-/// The segment arrays of a [`SynapseMatrix`].
-struct Segments {
-    row_segments: Vec<u32>,
-    segment_start: Vec<u64>,
-    segment_delay: Vec<u16>,
-    segment_receptor: Vec<u8>,
-}
-
-/// CSR: one segment (receptor of the neuron's transmitter, one delay) per non-empty row.
-fn csr_segments(rows: &[Row], receptor_of: &[u8], delay: u16) -> Segments {
-    let n = rows.len();
-    let mut s = Segments {
-        row_segments: Vec::with_capacity(n + 1),
-        segment_start: Vec::with_capacity(n + 1),
-        segment_delay: Vec::with_capacity(n),
-        segment_receptor: Vec::with_capacity(n),
+/// The weights of connections with synapse `counts` (in matrix order, segment `s` on `segment_receptor[s]`): a
+/// table over the distinct weights in `SynapseMatrix::from_synapses` order (sorted by bit pattern) when it fits,
+/// else dense.
+fn encode_weights(cfg: &FlyBrainConfig, segment_start: &[u64], segment_receptor: &[u8], counts: Vec<u16>) -> Weights {
+    let segments = || {
+        segment_receptor.iter().enumerate().map(|(s, &r)| (r, segment_start[s] as usize..segment_start[s + 1] as usize))
     };
-    s.row_segments.push(0u32);
-    s.segment_start.push(0u64);
-    let mut pos = 0u64;
-    for (pre, (t, _)) in rows.iter().enumerate() {
-        if !t.is_empty() {
-            pos += t.len() as u64;
-            s.segment_start.push(pos);
-            s.segment_delay.push(delay);
-            s.segment_receptor.push(receptor_of[pre]);
-        }
-        s.row_segments.push(s.segment_delay.len() as u32);
-    }
-    s
-}
-
-/// Distinct weights (as f32 bits) in `SynapseMatrix::from_synapses` order (sorted by bit pattern).
-fn distinct_weights(cfg: &FlyBrainConfig, rows: &[Row], receptor_of: &[u8]) -> Vec<u32> {
     let mut seen = vec![[false; 2]; cfg.max_synapses_per_connection as usize + 1];
-    for (pre, (_, c)) in rows.iter().enumerate() {
-        let rc = (receptor_of[pre] == INH) as usize;
-        for &x in c {
-            seen[x as usize][rc] = true;
+    for (r, range) in segments() {
+        for &x in &counts[range] {
+            seen[x as usize][(r == INH) as usize] = true;
         }
     }
     let mut distinct: Vec<u32> = Vec::new();
@@ -722,33 +722,23 @@ fn distinct_weights(cfg: &FlyBrainConfig, rows: &[Row], receptor_of: &[u8]) -> V
     }
     distinct.sort_unstable();
     distinct.dedup();
-    distinct
-}
-
-/// The targets and weights of `rows` in CSR order: a weight table over `distinct` when it fits, else
-/// dense weights.
-fn fill_rows(cfg: &FlyBrainConfig, rows: Vec<Row>, receptor_of: &[u8], distinct: Vec<u32>) -> (Vec<u32>, Weights) {
-    let total: usize = rows.iter().map(|r| r.0.len()).sum();
-    let mut targets = Vec::with_capacity(total);
-    let weights = if distinct.len() <= MAX_TABLE_WEIGHTS {
-        let mut index = Vec::with_capacity(total);
-        for (pre, (t, c)) in rows.into_iter().enumerate() {
-            targets.extend_from_slice(&t);
-            let rec = receptor_of[pre];
-            index.extend(c.iter().map(|&x| {
-                distinct.binary_search(&weight_of(cfg, rec, x).to_bits()).expect("weight in the table") as u16
-            }));
+    if distinct.len() <= MAX_TABLE_WEIGHTS {
+        let mut index = vec![0u16; counts.len()];
+        for (r, range) in segments() {
+            for (i, &x) in index[range.clone()].iter_mut().zip(&counts[range]) {
+                *i = distinct.binary_search(&weight_of(cfg, r, x).to_bits()).expect("weight in the table") as u16;
+            }
         }
         Weights::Table { values: distinct.into_iter().map(f32::from_bits).collect(), index }
     } else {
-        let mut w = Vec::with_capacity(total);
-        for (pre, (t, c)) in rows.into_iter().enumerate() {
-            targets.extend_from_slice(&t);
-            w.extend(c.iter().map(|&x| weight_of(cfg, receptor_of[pre], x)));
+        let mut w = vec![0f32; counts.len()];
+        for (r, range) in segments() {
+            for (y, &x) in w[range.clone()].iter_mut().zip(&counts[range]) {
+                *y = weight_of(cfg, r, x);
+            }
         }
         Weights::Dense(w)
-    };
-    (targets, weights)
+    }
 }
 
 /// The neurons (populations of `sizes`, neuron order) with their transmitter and region `R00`, `R01`, ….
