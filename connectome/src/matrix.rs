@@ -179,25 +179,14 @@ impl SynapseMatrix {
                 },
             )
             .collect();
-        let mut row_segments = Vec::with_capacity(n_pre as usize + 1);
-        let mut segment_start = vec![0u64];
-        let (mut segment_delay, mut segment_receptor) = (Vec::new(), Vec::new());
-        row_segments.push(0u32);
-        let mut pos = 0u64;
+        let mut index = SegmentIndex::new(n_pre);
         for r in rows {
             for (receptor, delay, len) in r? {
-                pos += len as u64;
-                segment_start.push(pos);
-                segment_delay.push(delay);
-                segment_receptor.push(receptor);
+                index.push_segment(receptor, delay, len as u64);
             }
-            if segment_delay.len() > u32::MAX as usize {
-                return Err(ConnectomeError::Compile("more than 2^32 segments".into()));
-            }
-            row_segments.push(segment_delay.len() as u32);
+            index.end_row()?;
         }
-        let weights = encode_weights(weights);
-        Ok(Self { n_pre, n_post, row_segments, segment_start, segment_delay, segment_receptor, targets, weights })
+        Ok(index.into_matrix(n_pre, n_post, targets, encode_weights(weights)))
     }
 
     /// [`SynapseMatrix::from_rows`] restricted to the targets in `keep` (one process's share of a network,
@@ -210,10 +199,7 @@ impl SynapseMatrix {
         F: Fn(u32, &mut Vec<Synapse>) + Sync,
     {
         let (mut targets, mut weights) = (Vec::new(), Vec::new());
-        let mut row_segments = Vec::with_capacity(n_pre as usize + 1);
-        let mut segment_start = vec![0u64];
-        let (mut segment_delay, mut segment_receptor) = (Vec::new(), Vec::new());
-        row_segments.push(0u32);
+        let mut index = SegmentIndex::new(n_pre);
         for first in (0..n_pre).step_by(ROW_BATCH as usize) {
             let rows: Vec<Result<KeptRow, ConnectomeError>> = (first..n_pre.min(first.saturating_add(ROW_BATCH)))
                 .into_par_iter()
@@ -233,35 +219,24 @@ impl SynapseMatrix {
                 .collect();
             for r in rows {
                 let (segments, t, w) = r?;
-                let mut pos = *segment_start.last().expect("starts with 0");
                 for (receptor, delay, len) in segments {
-                    pos += len as u64;
-                    segment_start.push(pos);
-                    segment_delay.push(delay);
-                    segment_receptor.push(receptor);
+                    index.push_segment(receptor, delay, len as u64);
                 }
-                if segment_delay.len() > u32::MAX as usize {
-                    return Err(ConnectomeError::Compile("more than 2^32 segments".into()));
-                }
-                row_segments.push(segment_delay.len() as u32);
+                index.end_row()?;
                 targets.extend_from_slice(&t);
                 weights.extend_from_slice(&w);
             }
         }
         targets.shrink_to_fit();
-        let weights = encode_weights(weights);
-        Ok(Self { n_pre, n_post, row_segments, segment_start, segment_delay, segment_receptor, targets, weights })
+        Ok(index.into_matrix(n_pre, n_post, targets, encode_weights(weights)))
     }
 
     /// The matrix of only the synapses onto targets in `keep` (one process's share, `crate::share`): the same
     /// rows and order, segments left empty dropped, the weight encoding chosen afresh (a table may now fit;
     /// every weight keeps its exact value).
     pub fn retain_targets(&self, keep: Range<u32>) -> Self {
-        let mut row_segments = Vec::with_capacity(self.n_pre as usize + 1);
-        let mut segment_start = vec![0u64];
-        let (mut segment_delay, mut segment_receptor) = (Vec::new(), Vec::new());
+        let mut index = SegmentIndex::new(self.n_pre);
         let (mut targets, mut weights) = (Vec::new(), Vec::new());
-        row_segments.push(0u32);
         for pre in 0..self.n_pre {
             for seg in self.row(pre) {
                 let (a, b) =
@@ -271,23 +246,12 @@ impl SynapseMatrix {
                 }
                 targets.extend_from_slice(&seg.targets[a..b]);
                 weights.extend((a..b).map(|k| seg.weights.get(k)));
-                segment_start.push(targets.len() as u64);
-                segment_delay.push(seg.delay);
-                segment_receptor.push(seg.receptor);
+                index.push_segment(seg.receptor, seg.delay, (b - a) as u64);
             }
-            row_segments.push(segment_delay.len() as u32);
+            // A share of a valid matrix has at most its segments.
+            index.end_row().expect("no more segments than the whole matrix");
         }
-        let weights = encode_weights(weights);
-        Self {
-            n_pre: self.n_pre,
-            n_post: self.n_post,
-            row_segments,
-            segment_start,
-            segment_delay,
-            segment_receptor,
-            targets,
-            weights,
-        }
+        index.into_matrix(self.n_pre, self.n_post, targets, encode_weights(weights))
     }
 
     pub fn n_synapses(&self) -> u64 {
@@ -425,6 +389,53 @@ impl SynapseMatrix {
 }
 
 /// Chooses the table encoding when it is exact and smaller.
+/// The row and segment arrays of a [`SynapseMatrix`] being built row by row (`push_segment` for each segment of
+/// a row in order, then `end_row`): the one place that lays them out.
+pub(crate) struct SegmentIndex {
+    row_segments: Vec<u32>,
+    segment_start: Vec<u64>,
+    segment_delay: Vec<u16>,
+    segment_receptor: Vec<u8>,
+}
+
+impl SegmentIndex {
+    pub(crate) fn new(n_pre: u32) -> Self {
+        let mut row_segments = Vec::with_capacity(n_pre as usize + 1);
+        row_segments.push(0);
+        Self { row_segments, segment_start: vec![0], segment_delay: Vec::new(), segment_receptor: Vec::new() }
+    }
+
+    /// Appends a segment of `len` synapses to the current row.
+    pub(crate) fn push_segment(&mut self, receptor: u8, delay: u16, len: u64) {
+        let end = self.segment_start.last().copied().unwrap_or(0) + len;
+        self.segment_start.push(end);
+        self.segment_delay.push(delay);
+        self.segment_receptor.push(receptor);
+    }
+
+    /// Closes the current row; refuses more than 2^32 segments.
+    pub(crate) fn end_row(&mut self) -> Result<(), ConnectomeError> {
+        let n = u32::try_from(self.segment_delay.len())
+            .map_err(|_| ConnectomeError::Compile("more than 2^32 segments".into()))?;
+        self.row_segments.push(n);
+        Ok(())
+    }
+
+    /// Segment `s`'s synapses are `starts()[s] .. starts()[s + 1]`, on receptor `receptors()[s]`.
+    pub(crate) fn starts(&self) -> &[u64] {
+        &self.segment_start
+    }
+
+    pub(crate) fn receptors(&self) -> &[u8] {
+        &self.segment_receptor
+    }
+
+    pub(crate) fn into_matrix(self, n_pre: u32, n_post: u32, targets: Vec<u32>, weights: Weights) -> SynapseMatrix {
+        let Self { row_segments, segment_start, segment_delay, segment_receptor } = self;
+        SynapseMatrix { n_pre, n_post, row_segments, segment_start, segment_delay, segment_receptor, targets, weights }
+    }
+}
+
 /// Rows generated at once by [`SynapseMatrix::from_rows_part`].
 pub const ROW_BATCH: u32 = 2048;
 

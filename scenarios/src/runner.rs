@@ -367,12 +367,8 @@ pub const RUN_FILES: [&str; 5] = ["spikes.h5", "nodes.csv", "state.h5", "raster.
 /// `summary.json`.
 pub fn write_outputs(dir: &Path, run: &PreparedRun, rec: &SimRecording, summary: &RunSummary) -> Result<(), SimError> {
     let mut spikes = SpikeOutputs::start(dir, run)?;
-    let mut k = 0;
-    while k < rec.spike_steps.len() {
-        let step = rec.spike_steps[k];
-        let end = k + rec.spike_steps[k..].partition_point(|&s| s == step);
-        spikes.push(step, &rec.spike_neurons[k..end])?;
-        k = end;
+    for (step, neurons) in rec.spikes_by_step() {
+        spikes.push(step, neurons)?;
     }
     spikes.finish(dir, run, rec, summary)
 }

@@ -49,12 +49,8 @@ pub fn write_sonata_spikes_populations(
     rec: &SimRecording,
 ) -> Result<(), SimError> {
     let mut w = crate::spike_report::SpikeReportWriter::create(path, populations, rec.dt_ms)?;
-    let mut k = 0;
-    while k < rec.spike_steps.len() {
-        let step = rec.spike_steps[k];
-        let end = k + rec.spike_steps[k..].partition_point(|&s| s == step);
-        w.push(step, &rec.spike_neurons[k..end])?;
-        k = end;
+    for (step, neurons) in rec.spikes_by_step() {
+        w.push(step, neurons)?;
     }
     w.finish()
 }

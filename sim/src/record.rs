@@ -105,6 +105,19 @@ impl SimRecording {
         }
     }
 
+    /// The kept spikes step by step: `(step, neurons of that step)`, in recording order (the order a
+    /// `SpikeSink` receives them while a run streams).
+    pub fn spikes_by_step(&self) -> impl Iterator<Item = (u64, &[u32])> + '_ {
+        let mut k = 0;
+        std::iter::from_fn(move || {
+            let &step = self.spike_steps.get(k)?;
+            let end = k + self.spike_steps[k..].partition_point(|&s| s == step);
+            let neurons = &self.spike_neurons[k..end];
+            k = end;
+            Some((step, neurons))
+        })
+    }
+
     /// Spike trains (step lists) of one neuron, from the kept spikes.
     pub fn train(&self, neuron: u32) -> Vec<u64> {
         self.spike_steps.iter().zip(&self.spike_neurons).filter(|(_, n)| **n == neuron).map(|(s, _)| *s).collect()

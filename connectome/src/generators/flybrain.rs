@@ -65,7 +65,7 @@ use super::{BackgroundInput, EXC, GeneratedNetwork, INH, Population, VInit};
 use crate::compile::CompiledNetwork;
 use crate::error::ConnectomeError;
 use crate::gap::GapMatrix;
-use crate::matrix::{MAX_TABLE_WEIGHTS, SynapseMatrix, Weights};
+use crate::matrix::{MAX_TABLE_WEIGHTS, SegmentIndex, SynapseMatrix, Weights};
 use crate::network::Neuron;
 use crate::share::Share;
 
@@ -669,34 +669,22 @@ fn build_matrix(
     let n = receptor_of.len() as u32;
     let law = RowLaw::new(cfg);
     let (mut targets, mut counts): (Vec<u32>, Vec<u16>) = (Vec::new(), Vec::new());
-    let mut row_segments = Vec::with_capacity(n as usize + 1);
-    let (mut segment_start, mut segment_delay, mut segment_receptor) = (vec![0u64], Vec::new(), Vec::new());
-    row_segments.push(0u32);
+    let mut index = SegmentIndex::new(n);
     for first in (0..n).step_by(ROW_BATCH as usize) {
         let rows = draw_rows(&law, layout, first..n.min(first + ROW_BATCH), root, &keep);
         for (k, (t, c)) in rows.into_iter().enumerate() {
             if !t.is_empty() {
                 targets.extend_from_slice(&t);
                 counts.extend_from_slice(&c);
-                segment_start.push(targets.len() as u64);
-                segment_delay.push(delay);
-                segment_receptor.push(receptor_of[first as usize + k]);
+                index.push_segment(receptor_of[first as usize + k], delay, t.len() as u64);
             }
-            row_segments.push(segment_delay.len() as u32);
+            // At most one segment per row: never more than 2^32.
+            index.end_row().expect("at most one segment per row");
         }
     }
     targets.shrink_to_fit();
-    let weights = encode_weights(cfg, &segment_start, &segment_receptor, counts);
-    SynapseMatrix {
-        n_pre: n,
-        n_post: n,
-        row_segments,
-        segment_start,
-        segment_delay,
-        segment_receptor,
-        targets,
-        weights,
-    }
+    let weights = encode_weights(cfg, index.starts(), index.receptors(), counts);
+    index.into_matrix(n, n, targets, weights)
 }
 
 /// The weights of connections with synapse `counts` (in matrix order, segment `s` on `segment_receptor[s]`): a

@@ -108,11 +108,8 @@ fn the_streamed_report_equals_the_report_of_a_recording() {
     write_sonata_spikes_populations(&memory, &pops, &rec).unwrap();
     let streamed = dir.path().join("streamed.h5");
     let mut w = SpikeReportWriter::create(&streamed, &pops, 0.1).unwrap();
-    let mut k = 0;
-    while k < rec.spike_steps.len() {
-        let end = k + rec.spike_steps[k..].partition_point(|&s| s == rec.spike_steps[k]);
-        w.push(rec.spike_steps[k], &rec.spike_neurons[k..end]).unwrap();
-        k = end;
+    for (step, neurons) in rec.spikes_by_step() {
+        w.push(step, neurons).unwrap();
     }
     assert!(!streamed.exists(), "not published before finish");
     w.finish().unwrap();
