@@ -26,6 +26,7 @@ const SOURCES: &[&str] = &[
     "cuda/izhikevich.cu",
     "cuda/adex.cu",
     "cuda/graded.cu",
+    "cuda/lif_cond_exp.cu",
     "cuda/cnn.cu",
     "cuda/predictive.cu",
     "cuda/fit_rate.cu",

@@ -17,7 +17,7 @@ benches/peers/setup.sh (pip; Brian2 2.11 needs Python >= 3.13 from pyenv). Witho
 neurotwin's side is measured and the table says so.
 
 Usage (from the repository root; `make peers` does the same):
-  python3 benches/peers/compare.py                 # CUBA 4k and Brunel 12.5k, 3 seeds each
+  python3 benches/peers/compare.py                 # CUBA 4k and Brunel 12.5k (3 seeds each), COBA 4k (10 seeds)
   python3 benches/peers/compare.py --full          # + CUBA 100k, Brunel x4, PD14 at full scale (long)
   python3 benches/peers/compare.py --models cuba4k --seeds 1
 
@@ -48,6 +48,9 @@ MODELS = {
         "nest": ("cuba_nest.py", ["--N", "4000", "--threads", "2"]),
         "brian2": ("cuba_brian2.py", ["--N", "4000", "--mode", "standalone", "--threads", "1"]),
         "brainpy": ("cuba_brainpy.py", ["--N", "4000"])}, 3),
+    "coba4k": ("coba.toml", None, {
+        "nest": ("coba/coba_nest.py", ["--N", "4000", "--threads", "2"]),
+        "brian2": ("coba/coba_brian2.py", ["--N", "4000", "--mode", "standalone", "--threads", "1"])}, 10),
     "brunel12.5k": ("brunel.toml", None, {
         "nest": ("brunel_nest.py", ["--scale", "1", "--threads", "2"]),
         "brian2": ("brunel_brian2.py", ["--scale", "1", "--mode", "standalone", "--threads", "2"]),
@@ -67,8 +70,11 @@ MODELS = {
 PEER_KEYS = ("nest", "brian2", "brainpy")
 PEER_NAMES = {"nest": "NEST", "brian2": "Brian2", "brainpy": "BrainPy"}
 BRAINPY_SCRIPTS = os.path.join(REPO, "benches", "peers", "brainpy")
-DEFAULT = ["cuba4k", "brunel12.5k"]
-FULL = ["cuba4k", "brunel12.5k", "cuba100k", "brunel50k", "pd14"]
+DEFAULT = ["cuba4k", "coba4k", "brunel12.5k"]
+FULL = ["cuba4k", "coba4k", "brunel12.5k", "cuba100k", "brunel50k", "pd14"]
+# Peer scripts written for this comparison live beside this file (benches/peers/<script>: COBA, BrainPy's);
+# the others in PEERS.
+REPO_PEERS = os.path.join(REPO, "benches", "peers")
 
 
 def log(msg):
@@ -114,10 +120,12 @@ def run_peer(key, script, args, seed):
     brainpy = key == "brainpy"
     venv_py = os.path.join(WORK, "venv-brainpy" if brainpy else "venv", "bin", "python")
     script_path = os.path.join(BRAINPY_SCRIPTS if brainpy else PEERS, script)
+    if not brainpy and os.path.exists(os.path.join(REPO_PEERS, script)):
+        script_path = os.path.join(REPO_PEERS, script)
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg", PEERS_WORK=WORK,
-               TMPDIR=os.path.join(WORK, "tmp"))
+               TMPDIR=os.path.join(WORK, "tmp"), NEUROTWIN_PEERS=PEERS)
     os.makedirs(env["TMPDIR"], exist_ok=True)
-    build = os.path.join(WORK, "build", "%s-%d" % (script.replace(".py", ""), seed))
+    build = os.path.join(WORK, "build", "%s-%d" % (os.path.basename(script).replace(".py", ""), seed))
     os.makedirs(build, exist_ok=True)
     out, _, rss, _ = run_timed([venv_py, script_path] + args + ["--seed", str(seed)],
                                env=env, cwd=build)
@@ -167,7 +175,7 @@ def stream_bandwidth(working_set_bytes=None):
 def working_set_bytes(r):
     """Memory neurotwin's simulate phase touches: block-major state, a delay ring of 2 channels (16 slots
     assumed) and the compiled synapses."""
-    n_state = {"lif_exp": 4, "lif_delta": 3}.get(r["model"], 4)
+    n_state = {"lif_exp": 4, "lif_delta": 3, "lif_cond_exp": 4}.get(r["model"], 4)
     return r["neurons"] * (8 * n_state + 8 * 2 * 16) + r["synapses"] * r["bytes_per_synapse"]
 
 
@@ -177,7 +185,7 @@ def floor_bytes(r):
     synaptic input buffer for 2 receptor channels, plus the parameter-set index; per synaptic event the
     compiled synapse (bytes_per_synapse: target + weight index/value, amortised segment headers) and a
     read-modify-write of one 8-byte ring entry."""
-    n_state = {"lif_exp": 4, "lif_delta": 3}.get(r["model"], 4)
+    n_state = {"lif_exp": 4, "lif_delta": 3, "lif_cond_exp": 4}.get(r["model"], 4)
     channels = 2
     per_neuron_step = 16 * n_state + 16 * channels + 2  # the synaptic input buffer stays in L1
     events = r["spikes"] * r["synapses"] / max(r["neurons"], 1)
@@ -213,7 +221,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", help="subset of %s" % ", ".join(MODELS))
     ap.add_argument("--full", action="store_true", help="all models, including the long full-scale ones")
-    ap.add_argument("--seeds", type=int, help="seeds per model (default: 3 small, 1 large)")
+    ap.add_argument("--seeds", type=int, help="seeds per model (default: 3 for the small models, 10 for COBA, 1 for the large ones)")
     ap.add_argument("--no-peers", action="store_true", help="measure neurotwin only")
     ap.add_argument("--no-scaling", action="store_true", help="skip the neurotwin scaling series")
     args = ap.parse_args()

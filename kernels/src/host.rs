@@ -5,7 +5,7 @@
 use std::ffi::c_uint;
 
 use crate::packs::{
-    ADEX_UPDATE, DevPtr, GRADED_UPDATE, IZHIKEVICH_UPDATE, LIF_DELTA_UPDATE, LIF_EXP_UPDATE,
+    ADEX_UPDATE, DevPtr, GRADED_UPDATE, IZHIKEVICH_UPDATE, LIF_COND_EXP_UPDATE, LIF_DELTA_UPDATE, LIF_EXP_UPDATE,
     LIF_EXP_UPDATE_BROKEN_FOR_TEST, MODEL_MAX_PARAMS, ModelArgs,
 };
 
@@ -924,4 +924,79 @@ pub fn graded_update(
     // set * n_channels + c), and write state and activity[i]. `state`/`activity` are exclusively borrowed and
     // the grid covers n neurons.
     unsafe { (GRADED_UPDATE.host)(blocks_for(n), WRAPPER_THREADS, &args) };
+}
+
+// ---- lif_cond_exp (`cuda/lif_cond_exp.cu`) ----
+
+/// Compiled `lif_cond_exp` parameter sets in the kernel's structure-of-arrays form (one entry per set, as
+/// `neurotwin_models::lif_cond_exp::Compiled`; per-channel arrays set-major: `p11[set * n_channels + channel]`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LifCondExpTable {
+    /// Receptor channels (same for every set).
+    pub n_channels: usize,
+    /// Leak conductance (nS).
+    pub g_l: Vec<f64>,
+    /// g_L E_L + I_e (pA).
+    pub g_l_e_l_i_e: Vec<f64>,
+    /// −h/C_m (ms/pF).
+    pub minus_h_over_c: Vec<f64>,
+    /// Threshold (mV).
+    pub v_th: Vec<f64>,
+    /// Reset (mV).
+    pub v_reset: Vec<f64>,
+    /// Refractory period (steps).
+    pub refractory_steps: Vec<u32>,
+    /// Per (set, channel): e^{−h/τ_c}.
+    pub p11: Vec<f64>,
+    /// Per (set, channel): e^{−h/(2τ_c)}.
+    pub q_mid: Vec<f64>,
+    /// Per (set, channel): reversal potential (mV).
+    pub e_rev: Vec<f64>,
+}
+
+impl LifCondExpTable {
+    /// Number of parameter sets; panics if the arrays disagree in length.
+    pub fn n_sets(&self) -> usize {
+        let n = self.g_l.len();
+        for (name, len) in [
+            ("g_l_e_l_i_e", self.g_l_e_l_i_e.len()),
+            ("minus_h_over_c", self.minus_h_over_c.len()),
+            ("v_th", self.v_th.len()),
+            ("v_reset", self.v_reset.len()),
+            ("refractory_steps", self.refractory_steps.len()),
+        ] {
+            assert_eq!(len, n, "LifCondExpTable::{name} has {len} entries, g_l has {n}");
+        }
+        for (name, len) in [("p11", self.p11.len()), ("q_mid", self.q_mid.len()), ("e_rev", self.e_rev.len())] {
+            assert_eq!(len, n * self.n_channels, "LifCondExpTable::{name} needs n_sets * n_channels");
+        }
+        n
+    }
+}
+
+/// Kernel `lif_cond_exp_update`: advances `input.i_ext.len()` neurons by one step. `state` is block-major with
+/// `2 + n_channels` variables (`V_m`, refractory steps, `g_syn` per channel) and must hold whole blocks;
+/// `spiked[i]` receives 1 when neuron `i` fired.
+pub fn lif_cond_exp_update(t: &LifCondExpTable, state: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8]) {
+    let n_ch = t.n_channels;
+    let n = check_step_input(t.n_sets(), n_ch, 2 + n_ch, state, input);
+    assert_eq!(spiked.len(), n, "spiked must have one entry per neuron");
+    assert_eq!(input.forced.len(), n.div_ceil(LANES), "forced must have one word per block");
+    let params = [
+        param(&t.g_l),
+        param(&t.g_l_e_l_i_e),
+        param(&t.minus_h_over_c),
+        param(&t.v_th),
+        param(&t.v_reset),
+        param(&t.refractory_steps),
+        param(&t.p11),
+        param(&t.q_mid),
+        param(&t.e_rev),
+    ];
+    let args = spiking_model_args(n_ch, state, input, &params, spiked);
+    // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],
+    // i_ext[i], forced[i / 64], syn and state within block i / 64 < n_blocks, per-set arrays (params in the
+    // kernel's order) at param_set[i] < n_sets and per-channel arrays at set * n_channels + c, and write state
+    // and spiked[i]. `state`/`spiked` are exclusively borrowed and the grid covers n neurons.
+    unsafe { (LIF_COND_EXP_UPDATE.host)(blocks_for(n), WRAPPER_THREADS, &args) };
 }

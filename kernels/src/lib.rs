@@ -77,6 +77,14 @@ pub const GRADED: KernelSource = KernelSource {
     entry_points: &["graded_update", "graded_step"],
 };
 
+/// Leaky integrate-and-fire with exponential synaptic conductances (`lif_cond_exp::update_block`).
+pub const LIF_COND_EXP: KernelSource = KernelSource {
+    name: "lif_cond_exp",
+    file: "cuda/lif_cond_exp.cu",
+    source: include_str!("../cuda/lif_cond_exp.cu"),
+    entry_points: &["lif_cond_exp_update", "lif_cond_exp_step"],
+};
+
 /// The network part of a step (input gathering, stimuli, gap junctions, gains, silencing, spike delivery),
 /// in launch order; see the header comment of `cuda/network.cu`.
 pub const NETWORK: KernelSource = KernelSource {
@@ -284,6 +292,7 @@ pub const KERNELS: &[KernelSource] = &[
     IZHIKEVICH,
     ADEX,
     GRADED,
+    LIF_COND_EXP,
     NETWORK,
     SPIKES,
     CONFORMANCE,

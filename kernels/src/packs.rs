@@ -309,6 +309,8 @@ kernel_fns! {
     ADEX_UPDATE: ModelArgs = "adex"::adex_update;
     /// Step 5: graded-potential neurons.
     GRADED_UPDATE: ModelArgs = "graded"::graded_update;
+    /// Step 5: LIF with exponential conductances.
+    LIF_COND_EXP_UPDATE: ModelArgs = "lif_cond_exp"::lif_cond_exp_update;
     /// Steps 1–5 fused, LIF with exponential synapses.
     LIF_EXP_STEP: NeuronStepArgs = "lif_exp"::lif_exp_step;
     /// Steps 1–5 fused, LIF with delta synapses.
@@ -319,6 +321,8 @@ kernel_fns! {
     ADEX_STEP: NeuronStepArgs = "adex"::adex_step;
     /// Steps 1–5 fused, graded-potential neurons.
     GRADED_STEP: NeuronStepArgs = "graded"::graded_step;
+    /// Steps 1–5 fused, LIF with exponential conductances.
+    LIF_COND_EXP_STEP: NeuronStepArgs = "lif_cond_exp"::lif_cond_exp_step;
     /// Step 6, spiking models: silencing.
     APPLY_SILENCE_AND_FLAG: ApplySilenceAndFlagArgs = "network"::apply_silence_and_flag;
     /// Step 6, graded models: silencing.

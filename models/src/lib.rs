@@ -7,6 +7,7 @@ pub mod calcium;
 pub mod detmath;
 pub mod graded;
 pub mod izhikevich;
+pub mod lif_cond_exp;
 pub mod lif_delta;
 pub mod lif_exp;
 pub mod model;

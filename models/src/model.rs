@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{adex, graded, izhikevich, lif_delta, lif_exp};
+use crate::{adex, graded, izhikevich, lif_cond_exp, lif_delta, lif_exp};
 
 /// Neurons updated together by one call (one bit each in the spike masks).
 pub const LANES: usize = 64;
@@ -51,6 +51,7 @@ pub enum NeuronParams {
     Izhikevich(izhikevich::IzhikevichParams),
     Adex(adex::AdexParams),
     Graded(graded::GradedParams),
+    LifCondExp(lif_cond_exp::LifCondExpParams),
 }
 
 impl NeuronParams {
@@ -61,6 +62,7 @@ impl NeuronParams {
             NeuronParams::Izhikevich(_) => "izhikevich",
             NeuronParams::Adex(_) => "adex",
             NeuronParams::Graded(_) => "graded",
+            NeuronParams::LifCondExp(_) => "lif_cond_exp",
         }
     }
 }
@@ -120,6 +122,7 @@ pub enum CompiledModel {
     Izhikevich(Vec<izhikevich::Compiled>),
     Adex(Vec<adex::Compiled>),
     Graded(Vec<graded::Compiled>),
+    LifCondExp(Vec<lif_cond_exp::Compiled>),
 }
 
 macro_rules! compile_all {
@@ -146,6 +149,7 @@ impl CompiledModel {
             NeuronParams::Izhikevich(_) => compile_all!(Izhikevich, izhikevich, sets, channels, dt_ms),
             NeuronParams::Adex(_) => compile_all!(Adex, adex, sets, channels, dt_ms),
             NeuronParams::Graded(_) => compile_all!(Graded, graded, sets, channels, dt_ms),
+            NeuronParams::LifCondExp(_) => compile_all!(LifCondExp, lif_cond_exp, sets, channels, dt_ms),
         })
     }
 
@@ -157,6 +161,7 @@ impl CompiledModel {
             CompiledModel::Izhikevich(s) => izhikevich::state_names(&s[0]),
             CompiledModel::Adex(s) => adex::state_names(&s[0]),
             CompiledModel::Graded(s) => graded::state_names(&s[0]),
+            CompiledModel::LifCondExp(s) => lif_cond_exp::state_names(&s[0]),
         }
     }
 
@@ -177,6 +182,7 @@ impl CompiledModel {
             CompiledModel::Izhikevich(s) => izhikevich::initial_state(&s[set]),
             CompiledModel::Adex(s) => adex::initial_state(&s[set]),
             CompiledModel::Graded(s) => graded::initial_state(&s[set]),
+            CompiledModel::LifCondExp(s) => lif_cond_exp::initial_state(&s[set]),
         }
     }
 
@@ -190,6 +196,7 @@ impl CompiledModel {
             CompiledModel::Izhikevich(s) => izhikevich::update_block(s, state, input, out),
             CompiledModel::Adex(s) => adex::update_block(s, state, input, out),
             CompiledModel::Graded(s) => graded::update_block(s, state, input, out),
+            CompiledModel::LifCondExp(s) => lif_cond_exp::update_block(s, state, input, out),
         }
     }
 }
@@ -232,7 +239,7 @@ mod tests {
         assert_eq!((g.e_rev["GABA"], g.v_th, g.e_l), (-70.0, Some(-30.0), -35.0));
         let p = parse(r#"{"model":"lif_exp","tau_syn":{"exc":5}}"#).unwrap();
         assert_eq!(p.model_name(), "lif_exp");
-        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded"] {
+        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded", "lif_cond_exp"] {
             let p = parse(&format!(r#"{{"model":"{name}"}}"#)).unwrap();
             assert_eq!(p.model_name(), name);
             // round trip
@@ -262,7 +269,7 @@ mod tests {
             ReceptorChannel { name: "exc".into(), excitatory: true },
             ReceptorChannel { name: "inh".into(), excitatory: false },
         ];
-        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded"] {
+        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded", "lif_cond_exp"] {
             let p = parse(&format!(r#"{{"model":"{name}"}}"#)).unwrap();
             let m = CompiledModel::compile(&[p], &channels, 0.1).unwrap();
             assert_eq!(m.state_names()[0], "V_m");

@@ -75,7 +75,8 @@ class Connectome:
     @staticmethod
     def generate(kind: str, seed: int = 1, dt_ms: float = 0.1, **params: Any) -> "GeneratedNetwork":
         """A benchmark network built by generator ``kind``, exactly as a scenario's
-        ``[network] generator = { kind = ..., ... }`` builds it: ``cuba`` (Vogels & Abbott 2005), ``brunel``
+        ``[network] generator = { kind = ..., ... }`` builds it: ``cuba`` (Vogels & Abbott 2005), ``coba`` (its
+        conductance-based twin), ``brunel``
         (Brunel 2000, delta synapses), ``pd14`` (Potjans & Diesmann 2014) or ``flybrain`` (fly-brain statistics).
         ``params`` are that table's keys (e.g. ``order=50, g=5.0`` for brunel; every key has the published
         default); ``seed`` is the connectivity seed (a scenario's ``[network] seed``, default its ``run.seed``,
@@ -156,7 +157,7 @@ class GeneratedNetwork:
 
     @property
     def kind(self) -> str:
-        """The generator (``cuba``, ``brunel``, ``pd14``, ``flybrain``)."""
+        """The generator (``cuba``, ``coba``, ``brunel``, ``pd14``, ``flybrain``)."""
         return self._inner.kind
 
     @property
@@ -212,7 +213,7 @@ class GeneratedNetwork:
     def synapse_table(self, max_bytes: float = MAX_TABLE_BYTES):
         """The synapses in matrix order (by presynaptic neuron): columns ``pre``, ``post`` (uint32 neuron index),
         ``weight`` (float32, signed, in the model's synaptic unit: mV for brunel's ``lif_delta``, pA for
-        ``lif_exp``), ``delay_ms`` (float64) and ``receptor`` (``exc`` / ``inh``; a pandas categorical in a
+        ``lif_exp``, nS for coba's ``lif_cond_exp``), ``delay_ms`` (float64) and ``receptor`` (``exc`` / ``inh``; a pandas categorical in a
         DataFrame, a NumPy str array in the dict). A pandas DataFrame when pandas is installed, else a dict of
         arrays. Raises ``ValueError`` with the estimate when the table would take more than ``max_bytes``
         (about 48 B per synapse)."""

@@ -214,7 +214,7 @@ impl Connectome {
 /// copy of the columns on the Python side (≤ 21 B) and slack.
 pub(crate) const TABLE_BYTES_PER_SYNAPSE: f64 = 48.0;
 
-/// A benchmark network built by a generator (`cuba`, `brunel`, `pd14`, `flybrain`), already compiled: CSR by
+/// A benchmark network built by a generator (`cuba`, `coba`, `brunel`, `pd14`, `flybrain`), already compiled: CSR by
 /// presynaptic neuron with delays in steps of `dt_ms`, receptors `exc` and `inh`.
 #[pyclass(module = "neurotwin._neurotwin", frozen)]
 pub(crate) struct GeneratedNetwork {
@@ -252,6 +252,7 @@ impl GeneratedNetwork {
         let inner = detached(py, || {
             match &spec {
                 GeneratorSpec::Cuba(c) => generators::cuba(c, seed, dt_ms),
+                GeneratorSpec::Coba(c) => generators::coba(c, seed, dt_ms),
                 GeneratorSpec::Brunel(c) => generators::brunel(c, seed, dt_ms),
                 GeneratorSpec::Pd14(c) => generators::potjans_diesmann(c, seed, dt_ms),
                 GeneratorSpec::FlyBrain(c) => generators::flybrain(c, seed, dt_ms),
@@ -261,7 +262,7 @@ impl GeneratedNetwork {
         Ok(Self { inner, kind: kind.to_string(), seed })
     }
 
-    /// The generator's name (`cuba`, `brunel`, `pd14`, `flybrain`).
+    /// The generator's name (`cuba`, `coba`, `brunel`, `pd14`, `flybrain`).
     #[getter]
     fn kind(&self) -> &str {
         &self.kind

@@ -233,6 +233,19 @@ def test_expected_rate_comes_with_its_source_only_for_measured_configurations():
     assert small.expected_rate_hz is None and small.expected_rate_source is None
 
 
+def test_coba_is_the_cuba_wiring_with_conductance_weights():
+    coba = neurotwin.Connectome.generate("coba", n=400, k=20, seed=7)
+    cuba = neurotwin.Connectome.generate("cuba", n=400, k=20, seed=7)
+    assert coba.kind == "coba" and coba.n_synapses == cuba.n_synapses == 8000
+    a, b = coba.synapse_table(), cuba.synapse_table()
+    for col in ["pre", "post", "delay_ms"]:
+        assert np.array_equal(np.asarray(a[col]), np.asarray(b[col])), col
+    w = np.asarray(a["weight"])
+    pre = np.asarray(a["pre"])
+    assert set(w[pre < 320].tolist()) == {6.0} and set(w[pre >= 320].tolist()) == {-67.0}  # nS
+    assert neurotwin.Connectome.generate("coba").expected_rate_hz == pytest.approx(16.42)
+
+
 def test_connectome_tables_are_dataframes_with_the_documented_columns(repo):
     c = neurotwin.Connectome.celegans()
     neurons, conns = c.neurons, c.connections

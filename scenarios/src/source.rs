@@ -187,6 +187,7 @@ pub(crate) fn load_network(
 fn generate(g: &GeneratorSpec, seed: u64, ctx: &Ctx, dt: f64, share: &Share) -> Result<LoadedNetwork, ScenarioError> {
     let net = match g {
         GeneratorSpec::Cuba(c) => generators::cuba_part(c, seed, dt, share),
+        GeneratorSpec::Coba(c) => generators::coba_part(c, seed, dt, share),
         GeneratorSpec::Brunel(c) => generators::brunel_part(c, seed, dt, share),
         GeneratorSpec::Pd14(c) => generators::potjans_diesmann_part(c, seed, dt, share),
         GeneratorSpec::FlyBrain(c) => generators::flybrain_part(c, seed, dt, share),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use neurotwin_connectome::TransmitterMap;
-use neurotwin_connectome::generators::{BrunelConfig, CubaConfig, FlyBrainConfig, Pd14Config};
+use neurotwin_connectome::generators::{BrunelConfig, CobaConfig, CubaConfig, FlyBrainConfig, Pd14Config};
 use neurotwin_sim::InitRule;
 use serde::Deserialize;
 use toml::Spanned;
@@ -106,7 +106,7 @@ pub struct NetworkSpec {
     /// Transmitter map: a preset name (`fly`, `celegans`, `exc_inh`) or a full table.
     pub transmitters: Option<TransmitterSpec>,
     /// Weight of one synapse (model's synaptic unit: pA for lif_exp/adex, mV for lif_delta and
-    /// izhikevich, nS for graded).
+    /// izhikevich, nS for graded and lif_cond_exp).
     pub weight_per_synapse: Option<f64>,
     pub default_delay_ms: Option<f64>,
     pub gap_per_junction_ns: Option<f64>,
@@ -127,6 +127,8 @@ pub enum TransmitterSpec {
 pub enum GeneratorSpec {
     /// Vogels & Abbott 2005 CUBA.
     Cuba(CubaConfig),
+    /// Vogels & Abbott 2005 COBA (conductance synapses, `lif_cond_exp`).
+    Coba(CobaConfig),
     /// Brunel 2000 delta-synapse network.
     Brunel(BrunelConfig),
     /// Potjans & Diesmann 2014 microcircuit.

@@ -10,7 +10,7 @@
 //! [`HOST_SPIKE_WINDOW`] steps, so tests driving the engine exercise the same record path as the CUDA
 //! backend.
 //!
-//! Supports every model: `lif_exp`, `lif_delta`, `izhikevich`, `adex` and `graded`.
+//! Supports every model: `lif_exp`, `lif_delta`, `izhikevich`, `adex`, `graded` and `lif_cond_exp`.
 //!
 //! [`CpuBackend`]: crate::cpu::CpuBackend
 //! [`Backend::drain_spikes`]: crate::backend::Backend::drain_spikes

@@ -4,8 +4,8 @@
 //! backend's order. Both validate against the network (channel counts, neuron ranges).
 
 use neurotwin_kernels::host::{
-    AdexTable, GradedTable, IzhikevichTable, LifDeltaTable, LifExpTable, STIM_ACTIVATION, STIM_CURRENT, STIM_POISSON,
-    StimulusParams,
+    AdexTable, GradedTable, IzhikevichTable, LifCondExpTable, LifDeltaTable, LifExpTable, STIM_ACTIVATION,
+    STIM_CURRENT, STIM_POISSON, StimulusParams,
 };
 use neurotwin_models::poisson::PoissonTable;
 use neurotwin_models::{CompiledModel, Stream};
@@ -22,6 +22,7 @@ pub(crate) enum ModelTable {
     Izhikevich(IzhikevichTable),
     Adex(AdexTable),
     Graded(GradedTable),
+    LifCondExp(LifCondExpTable),
 }
 
 /// One per-set parameter array of a model kernel, in the kernel's argument order (see [`ModelTable::args`]).
@@ -40,6 +41,7 @@ impl ModelTable {
             ModelTable::Izhikevich(t) => t.n_sets(),
             ModelTable::Adex(t) => t.n_sets(),
             ModelTable::Graded(t) => t.n_sets(),
+            ModelTable::LifCondExp(t) => t.n_sets(),
         }
     }
 
@@ -56,6 +58,7 @@ impl ModelTable {
             ModelTable::Izhikevich(_) => ModelKind::Izhikevich,
             ModelTable::Adex(_) => ModelKind::Adex,
             ModelTable::Graded(_) => ModelKind::Graded,
+            ModelTable::LifCondExp(_) => ModelKind::LifCondExp,
         }
     }
 
@@ -123,6 +126,17 @@ impl ModelTable {
                 F64(t.i_e.clone()),
                 F64(t.e_rev.clone()),
             ],
+            ModelTable::LifCondExp(t) => vec![
+                F64(t.g_l.clone()),
+                F64(t.g_l_e_l_i_e.clone()),
+                F64(t.minus_h_over_c.clone()),
+                F64(t.v_th.clone()),
+                F64(t.v_reset.clone()),
+                U32(t.refractory_steps.clone()),
+                F64(t.p11.clone()),
+                F64(t.q_mid.clone()),
+                F64(t.e_rev.clone()),
+            ],
         }
     }
 }
@@ -149,6 +163,14 @@ pub(crate) fn model_table(model: &CompiledModel, n_ch: usize) -> Result<ModelTab
         CompiledModel::Graded(sets) => {
             check_channels("graded", sets.iter().map(|c| c.e_rev.len()), n_ch)?;
             ModelTable::Graded(GradedTable::from_compiled(n_ch, sets))
+        }
+        CompiledModel::LifCondExp(sets) => {
+            check_channels(
+                "lif_cond_exp",
+                sets.iter().flat_map(|c| [c.p11.len(), c.q_mid.len(), c.e_rev.len()]),
+                n_ch,
+            )?;
+            ModelTable::LifCondExp(LifCondExpTable::from_compiled(n_ch, sets))
         }
     })
 }

@@ -108,12 +108,19 @@ pub enum ModelKind {
     Izhikevich,
     Adex,
     Graded,
+    LifCondExp,
 }
 
 impl ModelKind {
     /// Every model kernel.
-    pub const ALL: [ModelKind; 5] =
-        [ModelKind::LifExp, ModelKind::LifDelta, ModelKind::Izhikevich, ModelKind::Adex, ModelKind::Graded];
+    pub const ALL: [ModelKind; 6] = [
+        ModelKind::LifExp,
+        ModelKind::LifDelta,
+        ModelKind::Izhikevich,
+        ModelKind::Adex,
+        ModelKind::Graded,
+        ModelKind::LifCondExp,
+    ];
 
     /// The model's fused step kernel (steps 1–5 in one launch).
     pub fn step_kernel(self) -> &'static KernelFn<packs::NeuronStepArgs> {
@@ -123,6 +130,7 @@ impl ModelKind {
             ModelKind::Izhikevich => &packs::IZHIKEVICH_STEP,
             ModelKind::Adex => &packs::ADEX_STEP,
             ModelKind::Graded => &packs::GRADED_STEP,
+            ModelKind::LifCondExp => &packs::LIF_COND_EXP_STEP,
         }
     }
 

@@ -53,6 +53,7 @@ fn cheap(spec: &ScenarioSpec) -> bool {
     let net = match &spec.network.generator {
         None => true,
         Some(GeneratorSpec::Cuba(c)) => small(c.n as f64, 2000.0) && small(c.n as f64 * c.k as f64, 2e5),
+        Some(GeneratorSpec::Coba(c)) => small(c.n as f64, 2000.0) && small(c.n as f64 * c.k as f64, 2e5),
         Some(GeneratorSpec::Brunel(b)) => {
             let n = 5.0 * b.order as f64;
             let k = if b.indegree_scales_with_n { 0.5 * b.order as f64 } else { b.ce as f64 + b.ci as f64 };

@@ -8,6 +8,7 @@
 //! −90 pA.
 
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 use neurotwin_models::NeuronParams;
 use neurotwin_models::lif_exp::LifExpParams;
@@ -101,72 +102,129 @@ pub fn cuba(cfg: &CubaConfig, seed: u64, dt_ms: f64) -> Result<GeneratedNetwork,
 /// [`cuba`] for one process of a split run: only the synapses onto `share`'s targets, drawn per target exactly
 /// as in the whole network.
 pub fn cuba_part(cfg: &CubaConfig, seed: u64, dt_ms: f64, share: &Share) -> Result<GeneratedNetwork, ConnectomeError> {
-    super::check_dt(dt_ms)?;
-    if cfg.n == 0 {
-        return Err(ConnectomeError::Compile("CUBA: n must be > 0".into()));
-    }
-    if !(cfg.weight_exc_pa.is_finite() && cfg.weight_inh_pa.is_finite()) {
-        return Err(ConnectomeError::Compile("CUBA: weights must be finite".into()));
-    }
-    let delay = super::delay_steps(cfg.delay_ms, dt_ms)?;
-    super::check_memory(
-        &format!("the CUBA network with n = {} and k = {}", cfg.n, cfg.k),
-        cfg.n as f64,
-        cfg.n as f64 * cfg.k as f64 / share.size() as f64,
-        super::BYTES_PER_LISTED_SYNAPSE,
-        "lower the generator's `n` (neurons) or `k` (inputs per neuron)",
-    )?;
-    let (n, ne) = (cfg.n, cfg.n_exc());
-    let ni = n - ne;
-    let ranges = super::ranges(&[ne, ni])?;
-    let root = sampling::root(seed);
-    let (we, wi) = (cfg.weight_exc_pa as f32, cfg.weight_inh_pa as f32);
-    let posts = share.targets(n);
-    let synapses = match cfg.connectivity {
-        CubaConnectivity::FixedIndegree => {
-            let (ke, ki) = cfg.indegrees();
-            let inputs = [
-                Indegree { sources: ranges[0].clone(), k: ke, weight: we, delay, receptor: EXC, substream: 0 },
-                Indegree { sources: ranges[1].clone(), k: ki, weight: wi, delay, receptor: INH, substream: 1 },
-            ];
-            sampling::fixed_indegree(root, posts.clone(), &inputs, cfg.allow_multapses)?
-        }
-        CubaConnectivity::Bernoulli => {
-            let p = cfg.k as f64 / n as f64;
-            let inputs = [
-                Pairwise { sources: ranges[0].clone(), p, weight: we, delay, receptor: EXC, substream: 2 },
-                Pairwise { sources: ranges[1].clone(), p, weight: wi, delay, receptor: INH, substream: 3 },
-            ];
-            sampling::pairwise_bernoulli(root, posts.clone(), &inputs)?
-        }
+    let wiring = EiWiring {
+        label: "CUBA",
+        n: cfg.n,
+        k: cfg.k,
+        connectivity: cfg.connectivity,
+        allow_multapses: cfg.allow_multapses,
+        weights: (cfg.weight_exc_pa, cfg.weight_inh_pa),
+        delay_ms: cfg.delay_ms,
     };
-    let chemical = SynapseMatrix::from_synapses(n, n, synapses)?;
-    let neurons = super::make_neurons(&[("E", ne), ("I", ni)]);
-    let conn = match cfg.connectivity {
-        CubaConnectivity::FixedIndegree => format!("fixed in-degree K={}", cfg.k),
-        CubaConnectivity::Bernoulli => format!("Bernoulli p={}/{}", cfg.k, n),
-    };
-    let mut network = CompiledNetwork::from_parts(
-        format!("cuba-N{n}-K{}", cfg.k),
-        vec![
-            "Vogels TP, Abbott LF (2005) J Neurosci 25:10786 (CUBA benchmark; Brette et al. 2007 J Comput \
-             Neurosci 23:349, benchmark 2)"
-                .into(),
-            format!(
-                "neurotwin generator (connectome/src/generators/cuba.rs) after the peer scripts cuba_nest.py / \
-                 cuba_brian2.py: {conn}, seed {seed}"
-            ),
-        ],
-        neurons,
-        super::exc_inh_receptors(),
-        chemical,
-        GapMatrix::empty(n),
-        dt_ms,
-    );
-    network.held_targets = (!share.is_whole()).then_some(posts);
+    let (mut network, ranges) = wiring.build(seed, dt_ms, share)?;
+    network.provenance = vec![
+        "Vogels TP, Abbott LF (2005) J Neurosci 25:10786 (CUBA benchmark; Brette et al. 2007 J Comput \
+         Neurosci 23:349, benchmark 2)"
+            .into(),
+        format!(
+            "neurotwin generator (connectome/src/generators/cuba.rs) after the peer scripts cuba_nest.py / \
+             cuba_brian2.py: {}, seed {seed}",
+            wiring.describe()
+        ),
+    ];
     let params = NeuronParams::LifExp(cuba_neuron_params());
+    Ok(GeneratedNetwork {
+        network,
+        populations: ei_populations(ranges, params),
+        background: Vec::<BackgroundInput>::new(),
+        expected_rate_hz: expected_rate(cfg, dt_ms),
+    })
+}
+
+/// The recurrent E/I wiring the CUBA and COBA benchmarks share: `int(0.8 N)` excitatory neurons then the
+/// inhibitory ones, `K` inputs per neuron (fixed in-degree or Bernoulli), one weight per projection.
+pub(super) struct EiWiring {
+    /// Benchmark name for error messages (`CUBA`, `COBA`).
+    pub label: &'static str,
+    pub n: u32,
+    pub k: u32,
+    pub connectivity: CubaConnectivity,
+    pub allow_multapses: bool,
+    /// Excitatory and inhibitory weight (the neuron model's synaptic unit).
+    pub weights: (f64, f64),
+    pub delay_ms: f64,
+}
+
+impl EiWiring {
+    /// The connectivity in words, for provenance.
+    pub fn describe(&self) -> String {
+        match self.connectivity {
+            CubaConnectivity::FixedIndegree => format!("fixed in-degree K={}", self.k),
+            CubaConnectivity::Bernoulli => format!("Bernoulli p={}/{}", self.k, self.n),
+        }
+    }
+
+    /// The compiled network (neurons `E…` then `I…`, receptors `exc`, `inh`; `share`'s targets only) and the
+    /// two population ranges. The random numbers depend only on the seed and the target neuron, so CUBA and
+    /// COBA of equal `n`, `k`, connectivity and seed have the same wiring.
+    pub fn build(
+        &self,
+        seed: u64,
+        dt_ms: f64,
+        share: &Share,
+    ) -> Result<(CompiledNetwork, Vec<Range<u32>>), ConnectomeError> {
+        let label = self.label;
+        super::check_dt(dt_ms)?;
+        if self.n == 0 {
+            return Err(ConnectomeError::Compile(format!("{label}: n must be > 0")));
+        }
+        if !(self.weights.0.is_finite() && self.weights.1.is_finite()) {
+            return Err(ConnectomeError::Compile(format!("{label}: weights must be finite")));
+        }
+        let delay = super::delay_steps(self.delay_ms, dt_ms)?;
+        super::check_memory(
+            &format!("the {label} network with n = {} and k = {}", self.n, self.k),
+            self.n as f64,
+            self.n as f64 * self.k as f64 / share.size() as f64,
+            super::BYTES_PER_LISTED_SYNAPSE,
+            "lower the generator's `n` (neurons) or `k` (inputs per neuron)",
+        )?;
+        let n = self.n;
+        let ne = (0.8 * n as f64) as u32;
+        let ranges = super::ranges(&[ne, n - ne])?;
+        let root = sampling::root(seed);
+        let (we, wi) = (self.weights.0 as f32, self.weights.1 as f32);
+        let posts = share.targets(n);
+        let synapses = match self.connectivity {
+            CubaConnectivity::FixedIndegree => {
+                let ke = (0.8 * self.k as f64).round_ties_even() as u32;
+                let ki = self.k - ke;
+                let inputs = [
+                    Indegree { sources: ranges[0].clone(), k: ke, weight: we, delay, receptor: EXC, substream: 0 },
+                    Indegree { sources: ranges[1].clone(), k: ki, weight: wi, delay, receptor: INH, substream: 1 },
+                ];
+                sampling::fixed_indegree(root, posts.clone(), &inputs, self.allow_multapses)?
+            }
+            CubaConnectivity::Bernoulli => {
+                let p = self.k as f64 / n as f64;
+                let inputs = [
+                    Pairwise { sources: ranges[0].clone(), p, weight: we, delay, receptor: EXC, substream: 2 },
+                    Pairwise { sources: ranges[1].clone(), p, weight: wi, delay, receptor: INH, substream: 3 },
+                ];
+                sampling::pairwise_bernoulli(root, posts.clone(), &inputs)?
+            }
+        };
+        let chemical = SynapseMatrix::from_synapses(n, n, synapses)?;
+        let neurons = super::make_neurons(&[("E", ne), ("I", n - ne)]);
+        let mut network = CompiledNetwork::from_parts(
+            format!("{}-N{n}-K{}", label.to_lowercase(), self.k),
+            vec![],
+            neurons,
+            super::exc_inh_receptors(),
+            chemical,
+            GapMatrix::empty(n),
+            dt_ms,
+        );
+        network.held_targets = (!share.is_whole()).then_some(posts);
+        Ok((network, ranges))
+    }
+}
+
+/// Populations `E` and `I` of `ranges` with `params` and V uniform between reset and threshold
+/// (−60 … −50 mV), as the peer scripts initialise them.
+pub(super) fn ei_populations(ranges: Vec<Range<u32>>, params: NeuronParams) -> Vec<Population> {
     let v_init = VInit::Uniform { lo: -60.0, hi: -50.0 };
-    let populations = ["E", "I"]
+    ["E", "I"]
         .iter()
         .zip(ranges)
         .map(|(name, range)| Population {
@@ -175,13 +233,7 @@ pub fn cuba_part(cfg: &CubaConfig, seed: u64, dt_ms: f64, share: &Share) -> Resu
             params: params.clone(),
             v_init: v_init.clone(),
         })
-        .collect();
-    Ok(GeneratedNetwork {
-        network,
-        populations,
-        background: Vec::<BackgroundInput>::new(),
-        expected_rate_hz: expected_rate(cfg, dt_ms),
-    })
+        .collect()
 }
 
 /// Peer measurements (NEST 3.10, Brian2 2.11; `/work/shared/peers/results/summary-2026-11-23.md`, mean

@@ -1,6 +1,7 @@
 //! Generators of standard benchmark networks, built straight into CSR ([`crate::SynapseMatrix`]).
 //!
 //! * [`cuba()`]: Vogels & Abbott (2005) current-based network as the peer benchmark scripts build it.
+//! * [`coba()`]: the same wiring with conductance-based synapses (`lif_cond_exp`, NEST `iaf_cond_exp`).
 //! * [`brunel()`]: Brunel (2000) sparse balanced network with delta synapses (NEST's
 //!   `brunel_delta_nest.py`).
 //! * [`potjans_diesmann()`]: Potjans & Diesmann (2014) cortical microcircuit (NEST's
@@ -26,6 +27,7 @@
 //! weights or delays are reproducible on one platform; bit-identity across platforms is not promised.
 
 pub mod brunel;
+pub mod coba;
 pub mod cuba;
 pub mod flybrain;
 pub mod pd14;
@@ -33,6 +35,7 @@ pub mod pd14_params;
 mod sampling;
 
 pub use brunel::{BrunelConfig, brunel, brunel_part};
+pub use coba::{CobaConfig, coba, coba_part};
 pub use cuba::{CubaConfig, CubaConnectivity, cuba, cuba_part};
 pub use flybrain::{FlyBrainConfig, flybrain, flybrain_part};
 pub use pd14::{Pd14Config, Pd14Derived, V0Type, potjans_diesmann, potjans_diesmann_part};

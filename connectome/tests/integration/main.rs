@@ -11,6 +11,7 @@ mod child;
 mod child_check;
 mod flybrain;
 mod generators_brunel;
+mod generators_coba;
 mod generators_cuba;
 mod generators_pd14;
 mod graph_queries;

@@ -57,9 +57,11 @@ host_entries! {
     "nt_host_izhikevich_update" => izhikevich_update(ModelArgs);
     "nt_host_adex_update" => adex_update(ModelArgs);
     "nt_host_graded_update" => graded_update(ModelArgs);
+    "nt_host_lif_cond_exp_update" => lif_cond_exp_update(ModelArgs);
     "nt_host_lif_exp_step" => lif_exp_step(NeuronStepArgs);
     "nt_host_lif_delta_step" => lif_delta_step(NeuronStepArgs);
     "nt_host_izhikevich_step" => izhikevich_step(NeuronStepArgs);
     "nt_host_adex_step" => adex_step(NeuronStepArgs);
     "nt_host_graded_step" => graded_step(NeuronStepArgs);
+    "nt_host_lif_cond_exp_step" => lif_cond_exp_step(NeuronStepArgs);
 }

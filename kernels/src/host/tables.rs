@@ -2,9 +2,9 @@
 //! entry per set in set order, per-channel arrays set-major. Callers check that every set was compiled for
 //! `n_channels` receptor channels (the tables' `n_sets` asserts the lengths).
 
-use neurotwin_models::{adex, graded, izhikevich, lif_delta, lif_exp};
+use neurotwin_models::{adex, graded, izhikevich, lif_cond_exp, lif_delta, lif_exp};
 
-use super::{AdexTable, GradedTable, IzhikevichTable, LifDeltaTable, LifExpTable};
+use super::{AdexTable, GradedTable, IzhikevichTable, LifCondExpTable, LifDeltaTable, LifExpTable};
 
 impl LifExpTable {
     /// The table of `sets` for `n_channels` channels.
@@ -95,6 +95,24 @@ impl GradedTable {
             beta: sets.iter().map(|c| c.beta).collect(),
             v_th: sets.iter().map(|c| c.v_th).collect(),
             i_e: sets.iter().map(|c| c.i_e).collect(),
+            e_rev: sets.iter().flat_map(|c| c.e_rev.iter().copied()).collect(),
+        }
+    }
+}
+
+impl LifCondExpTable {
+    /// The table of `sets` for `n_channels` channels.
+    pub fn from_compiled(n_channels: usize, sets: &[lif_cond_exp::Compiled]) -> Self {
+        Self {
+            n_channels,
+            g_l: sets.iter().map(|c| c.g_l).collect(),
+            g_l_e_l_i_e: sets.iter().map(|c| c.g_l_e_l_i_e).collect(),
+            minus_h_over_c: sets.iter().map(|c| c.minus_h_over_c).collect(),
+            v_th: sets.iter().map(|c| c.v_th).collect(),
+            v_reset: sets.iter().map(|c| c.v_reset).collect(),
+            refractory_steps: sets.iter().map(|c| c.refractory_steps).collect(),
+            p11: sets.iter().flat_map(|c| c.p11.iter().copied()).collect(),
+            q_mid: sets.iter().flat_map(|c| c.q_mid.iter().copied()).collect(),
             e_rev: sets.iter().flat_map(|c| c.e_rev.iter().copied()).collect(),
         }
     }

@@ -1,11 +1,12 @@
-//! Conformance of the host-compiled Izhikevich, AdEx and graded kernels (`cuda/izhikevich.cu`,
-//! `cuda/adex.cu`, `cuda/graded.cu`) with `CompiledModel::update_block` of `neurotwin-models`: every state
+//! Conformance of the host-compiled Izhikevich, AdEx, graded and lif_cond_exp kernels (`cuda/izhikevich.cu`,
+//! `cuda/adex.cu`, `cuda/graded.cu`, `cuda/lif_cond_exp.cu`) with `CompiledModel::update_block` of `neurotwin-models`: every state
 //! value, spike flag and activity output is compared bit for bit after every step.
 
-use neurotwin_kernels::host::{self, AdexTable, GradedTable, IzhikevichTable, LANES, LifExpStepInput};
+use neurotwin_kernels::host::{self, AdexTable, GradedTable, IzhikevichTable, LANES, LifCondExpTable, LifExpStepInput};
 use neurotwin_models::adex::{self, AdexParams};
 use neurotwin_models::graded::{self, GradedParams};
 use neurotwin_models::izhikevich::{self, IzhikevichParams};
+use neurotwin_models::lif_cond_exp::{self, LifCondExpParams};
 use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, GapInput, ReceptorChannel, Stream};
 
 const N_NEURONS: usize = 500; // 7 full blocks and one of 52 lanes
@@ -271,6 +272,47 @@ fn adex_kernel_matches_cpu_bit_for_bit() {
     };
     let r = compare(&model, &init, &scale, &mut kernel);
     assert_identical("adex", &r);
+    assert!(r.reference_spikes > r.forced_spikes + 5_000, "{} spikes, {} forced", r.reference_spikes, r.forced_spikes);
+}
+
+/// lif_cond_exp: NEST `iaf_cond_exp` defaults and a second set differing in every constant (with a per-receptor
+/// reversal override), random conductance events (signed: the magnitude opens the conductance), external
+/// current and forced spikes.
+#[test]
+fn lif_cond_exp_kernel_matches_cpu_bit_for_bit() {
+    let a = LifCondExpParams::default();
+    let b = LifCondExpParams {
+        c_m: 200.0,
+        g_l: 10.0,
+        e_l: -60.0,
+        v_th: -50.0,
+        v_reset: -62.0,
+        t_ref: 5.0,
+        i_e: 120.0,
+        e_ex: 5.0,
+        e_in: -80.0,
+        tau_syn_ex: 5.0,
+        tau_syn_in: 10.0,
+        e_rev: [("inh".to_string(), -75.0)].into(),
+        ..Default::default()
+    };
+    let sets: Vec<lif_cond_exp::Compiled> =
+        [a, b].iter().map(|p| lif_cond_exp::compile(p, &channels(), DT_MS).unwrap()).collect();
+    let t = LifCondExpTable::from_compiled(channels().len(), &sets);
+    let model = CompiledModel::LifCondExp(sets.clone());
+    let init = |i: u32, set: usize, rng: &CounterRng| {
+        let c = &sets[set];
+        let mut v =
+            vec![c.v_reset + (c.v_th + 2.0 - c.v_reset) * rng.uniform(i, 1, 0), (rng.uniform(i, 3, 0) * 3.0).floor()];
+        v.extend((0..c.p11.len() as u32).map(|ch| 20.0 * rng.uniform(i, 4, ch)));
+        v
+    };
+    let scale = DriveScale { ext_lo: 200.0, ext_span: 600.0, exc: 8.0, inh: 3.0, gap_g_max: None };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, _: Gap, spiked: &mut [u8], _: &mut [f64]| {
+        host::lif_cond_exp_update(&t, st, input, spiked)
+    };
+    let r = compare(&model, &init, &scale, &mut kernel);
+    assert_identical("lif_cond_exp", &r);
     assert!(r.reference_spikes > r.forced_spikes + 5_000, "{} spikes, {} forced", r.reference_spikes, r.forced_spikes);
 }
 

@@ -4,6 +4,7 @@
 //! time: the former `tests/*.rs` files are the modules below. Run one module with a filter, e.g.
 //! `cargo test -p neurotwin-sim --test integration -- determinism::`.
 
+mod coba_rate;
 mod conformance_host_kernels;
 mod determinism;
 mod distributed;

@@ -13,6 +13,7 @@ use neurotwin_connectome::{
 use neurotwin_models::adex::AdexParams;
 use neurotwin_models::graded::GradedParams;
 use neurotwin_models::izhikevich::IzhikevichParams;
+use neurotwin_models::lif_cond_exp::LifCondExpParams;
 use neurotwin_models::lif_delta::LifDeltaParams;
 use neurotwin_models::lif_exp::LifExpParams;
 use neurotwin_models::{CompiledModel, CounterRng, NeuronParams, ReceptorChannel, SequenceRng, Stream};
@@ -184,6 +185,7 @@ pub enum Kind {
     Izhikevich,
     Adex,
     Graded,
+    LifCondExp,
 }
 
 pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
@@ -194,6 +196,7 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
         Kind::Izhikevich => (0.3, 0.02, 3.0, 0.0),
         Kind::Adex => (40.0, 4.0, 700.0, 0.0),
         Kind::Graded => (0.4, 0.05, 40.0, 60.0),
+        Kind::LifCondExp => (2.0, 0.3, 150.0, 0.0),
     };
     let n = 700u32;
     let mut syn = Vec::new();
@@ -245,6 +248,15 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
         Kind::Graded => vec![
             NeuronParams::Graded(GradedParams::default()),
             NeuronParams::Graded(GradedParams { beta: 0.2, ..Default::default() }),
+        ],
+        Kind::LifCondExp => vec![
+            NeuronParams::LifCondExp(LifCondExpParams::default()),
+            NeuronParams::LifCondExp(LifCondExpParams {
+                tau_syn_ex: 5.0,
+                tau_syn_in: 10.0,
+                g_l: 10.0,
+                ..Default::default()
+            }),
         ],
     };
     let model = CompiledModel::compile(&sets, &network.receptors, DT).unwrap();
@@ -565,6 +577,12 @@ macro_rules! conformance_suite {
             $(#[$attr])?
             fn random_dense_network_graded_is_bit_identical() {
                 suite::random_case(Kind::Graded, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn random_dense_network_lif_cond_exp_is_bit_identical() {
+                suite::random_case(Kind::LifCondExp, $make);
             }
 
             #[test]
