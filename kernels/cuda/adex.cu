@@ -1,4 +1,4 @@
-// Adaptive exponential integrate-and-fire with exponential current synapses
+// Adaptive exponential integrate-and-fire with exponential current or conductance synapses
 // (`neurotwin_models::adex::update_block`), one thread per neuron, bit for bit: Heun substeps with every
 // multiply and add a separately rounded __dmul_rn / __dadd_rn / __dsub_rn in the order and association of
 // the Rust expression, the exponential through nt_exp (`detmath::exp`). No system headers (NVRTC).
@@ -8,9 +8,11 @@
 // 3 + c: I_syn of channel c (pA); n_state = 3 + n_channels. syn is [block][channel][lane] (pA).
 // forced[b]: bit l = lane l forced to fire this step. Per parameter set s: e_l, g_l, inv_c, v_th,
 // g_l_delta_t, inv_delta_t, a, inv_tau_w, b, v_reset, v_peak, i_e, refractory_start, n_sub, h_sub,
-// half_h_sub (as `adex::Compiled`); per (s, c): decay_sub[s * n_channels + c].
+// half_h_sub (as `adex::Compiled`); per (s, c): decay_sub[s * n_channels + c]; conductance synapses
+// (conductance[s] = 1; NEST aeif_cond_exp): state 3 + c is the conductance g_c (nS), e_rev[s * n_channels + c]
+// its reversal potential (mV), the synaptic current sum_c g_c (E_c - min(V, v_peak)), syn's magnitude added.
 // Pack nt_model_args (packs.cuh, named args: a is a parameter array): params[0..16] = the 16 per-set arrays
-// above in that order, then decay_sub.
+// above in that order, then decay_sub, e_rev, conductance.
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
 #endif
@@ -68,6 +70,8 @@ static __device__ __forceinline__ void nt_adex_one(const nt_model_args& args, co
     const double* h_sub = (const double*)args.params[14];
     const double* half_h_sub = (const double*)args.params[15];
     const double* decay_sub = (const double*)args.params[16];
+    const double* e_rev = (const double*)args.params[17];
+    const unsigned int* conductance = (const unsigned int*)args.params[18];
     const double* syn = args.syn;
     const double* i_ext = args.i_ext;
     const unsigned long long* forced = args.forced;
@@ -83,6 +87,8 @@ static __device__ __forceinline__ void nt_adex_one(const nt_model_args& args, co
     const double* in = syn + (unsigned long long)blk * n_channels * NT_ADEX_LANES;
     const unsigned int set = param_set[i];
     const double* set_decay = decay_sub + (unsigned long long)set * n_channels;
+    const double* set_e_rev = e_rev + (unsigned long long)set * n_channels;
+    const bool cond = conductance[set] != 0u;
     const double se_l = e_l[set];
     const double sg_l = g_l[set];
     const double sinv_c = inv_c[set];
@@ -104,27 +110,43 @@ static __device__ __forceinline__ void nt_adex_one(const nt_model_args& args, co
     double w = s[NT_ADEX_LANES + l];
     double r = s[2u * NT_ADEX_LANES + l];
     double i_start = 0.0;
+    double ge_start = 0.0;
     for (unsigned int ch = 0; ch < n_channels; ++ch) {
-        i_start = __dadd_rn(i_start, s[(3u + ch) * NT_ADEX_LANES + l]);
+        const double x = s[(3u + ch) * NT_ADEX_LANES + l];
+        i_start = __dadd_rn(i_start, x);
+        if (cond) {
+            ge_start = __dadd_rn(ge_start, __dmul_rn(x, set_e_rev[ch]));
+        }
     }
     bool fired = false;
     for (unsigned int k = 0; k < n; ++k) {
         double i_end = 0.0;
+        double ge_end = 0.0;
         for (unsigned int ch = 0; ch < n_channels; ++ch) {
             double* x = &s[(3u + ch) * NT_ADEX_LANES + l];
             *x = __dmul_rn(*x, set_decay[ch]);
             i_end = __dadd_rn(i_end, *x);
+            if (cond) {
+                ge_end = __dadd_rn(ge_end, __dmul_rn(*x, set_e_rev[ch]));
+            }
         }
         const double free_ = r > 0.0 ? 0.0 : 1.0;
+        // Current synapses: i0 + sum I; conductance synapses: i0 + (sum g E - (sum g) * min(v, v_peak)).
+        const double cur1 = cond ? __dadd_rn(i0, __dsub_rn(ge_start, __dmul_rn(i_start, v < sv_peak ? v : sv_peak)))
+                                 : __dadd_rn(i0, i_start);
         const nt_adex_rhs k1 = nt_adex_eval(se_l, sg_l, sinv_c, sv_th, sg_l_delta_t, sinv_delta_t, sa, sinv_tau_w,
-                                            sv_peak, v, w, __dadd_rn(i0, i_start), free_);
-        const nt_adex_rhs k2 =
-            nt_adex_eval(se_l, sg_l, sinv_c, sv_th, sg_l_delta_t, sinv_delta_t, sa, sinv_tau_w, sv_peak,
-                         __dadd_rn(v, __dmul_rn(hs, k1.dv)), __dadd_rn(w, __dmul_rn(hs, k1.dw)),
-                         __dadd_rn(i0, i_end), free_);
+                                            sv_peak, v, w, cur1, free_);
+        const double v_pred = __dadd_rn(v, __dmul_rn(hs, k1.dv));
+        const double w_pred = __dadd_rn(w, __dmul_rn(hs, k1.dw));
+        const double cur2 =
+            cond ? __dadd_rn(i0, __dsub_rn(ge_end, __dmul_rn(i_end, v_pred < sv_peak ? v_pred : sv_peak)))
+                 : __dadd_rn(i0, i_end);
+        const nt_adex_rhs k2 = nt_adex_eval(se_l, sg_l, sinv_c, sv_th, sg_l_delta_t, sinv_delta_t, sa, sinv_tau_w,
+                                            sv_peak, v_pred, w_pred, cur2, free_);
         v = __dadd_rn(v, __dmul_rn(half_hs, __dadd_rn(k1.dv, k2.dv)));
         w = __dadd_rn(w, __dmul_rn(half_hs, __dadd_rn(k1.dw, k2.dw)));
         i_start = i_end;
+        ge_start = ge_end;
         if (r <= 0.0 && v >= sv_peak) {
             v = sv_reset;
             w = __dadd_rn(w, sb);
@@ -143,7 +165,8 @@ static __device__ __forceinline__ void nt_adex_one(const nt_model_args& args, co
     }
     for (unsigned int ch = 0; ch < n_channels; ++ch) {
         double* x = &s[(3u + ch) * NT_ADEX_LANES + l];
-        *x = __dadd_rn(*x, in[ch * NT_ADEX_LANES + l]);
+        const double x_in = in[ch * NT_ADEX_LANES + l];
+        *x = __dadd_rn(*x, cond ? __longlong_as_double(__double_as_longlong(x_in) & 0x7FFFFFFFFFFFFFFFLL) : x_in);
     }
     s[l] = v;
     s[NT_ADEX_LANES + l] = w;

@@ -777,6 +777,10 @@ pub struct AdexTable {
     pub half_h_sub: Vec<f64>,
     /// Per (set, channel): exp(−h_sub/τ_c).
     pub decay_sub: Vec<f64>,
+    /// Per (set, channel): reversal potential (mV) of conductance synapses (0 for current synapses).
+    pub e_rev: Vec<f64>,
+    /// Per set: 1 for conductance synapses (NEST `aeif_cond_exp`), 0 for current synapses.
+    pub conductance: Vec<u32>,
 }
 
 impl AdexTable {
@@ -799,10 +803,12 @@ impl AdexTable {
             ("n_sub", self.n_sub.len()),
             ("h_sub", self.h_sub.len()),
             ("half_h_sub", self.half_h_sub.len()),
+            ("conductance", self.conductance.len()),
         ] {
             assert_eq!(len, n, "AdexTable::{name} has {len} entries, e_l has {n}");
         }
         assert_eq!(self.decay_sub.len(), n * self.n_channels, "AdexTable::decay_sub needs n_sets * n_channels");
+        assert_eq!(self.e_rev.len(), n * self.n_channels, "AdexTable::e_rev needs n_sets * n_channels");
         n
     }
 }
@@ -833,6 +839,8 @@ pub fn adex_update(t: &AdexTable, state: &mut [f64], input: &LifExpStepInput, sp
         param(&t.h_sub),
         param(&t.half_h_sub),
         param(&t.decay_sub),
+        param(&t.e_rev),
+        param(&t.conductance),
     ];
     let args = spiking_model_args(n_ch, state, input, &params, spiked);
     // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],

@@ -166,7 +166,7 @@ macro_rules! packs {
     )*};
 }
 
-/// Most per-set parameter arrays a model kernel takes (`NT_MODEL_MAX_PARAMS`; adex takes 17).
+/// Most per-set parameter arrays a model kernel takes (`NT_MODEL_MAX_PARAMS`; adex takes 19).
 pub const MODEL_MAX_PARAMS: usize = 20;
 
 packs! {

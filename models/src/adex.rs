@@ -20,6 +20,12 @@
 //! at the end of the substep plus the RK2 error of the upswing; tested ≤ 0.04 ms per spike), i.e. the
 //! ISIs are ≈ 0.1 % long; a smaller `max_substep` reduces this roughly in proportion.
 //!
+//! **Conductance synapses** (`synapses = "conductance"`, NEST's `aeif_cond_exp`): the channels carry
+//! conductances `g_c` (nS) instead of currents, `dg_c/dt = −g_c/τ_c`, a synaptic event of weight `J` makes
+//! `g_c += |J|` (negative inhibitory weights open the inhibitory conductance, as NEST), and the synaptic
+//! current is `Σ_c g_c (E_c − min(V, V_peak))` with reversal potentials `e_ex` / `e_in` (or `e_rev` per
+//! receptor), evaluated at both ends of each Heun substep with the conductances there (exact decay).
+//!
 //! Step order (as NEST's `aeif_psc_exp::update`): integrate over the step with the synaptic currents
 //! present at its start, then decrement the refractory counter, then add this step's synaptic input to
 //! the currents. Input arriving at step `s` therefore first moves `V` at step `s + 1`.
@@ -73,6 +79,26 @@ pub struct AdexParams {
     pub tau_syn: BTreeMap<String, f64>,
     /// Longest integration substep (ms); each step is split into `ceil(h / max_substep)` equal substeps.
     pub max_substep: f64,
+    /// What the receptor channels carry: `current` (pA, NEST `aeif_psc_exp`, the default) or `conductance`
+    /// (nS with reversal potentials, NEST `aeif_cond_exp`).
+    pub synapses: SynapseType,
+    /// Reversal potential of excitatory channels (mV; conductance synapses only). NEST `aeif_cond_exp`: 0 mV.
+    pub e_ex: f64,
+    /// Reversal potential of inhibitory channels (mV; conductance synapses only). NEST `aeif_cond_exp`: −85 mV.
+    pub e_in: f64,
+    /// Per-receptor overrides of the reversal potential (mV; conductance synapses only), by receptor name.
+    pub e_rev: BTreeMap<String, f64>,
+}
+
+/// What a model's receptor channels carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SynapseType {
+    /// Synaptic currents (pA): an event adds its weight to the channel's current.
+    #[default]
+    Current,
+    /// Synaptic conductances (nS) with reversal potentials: an event adds its weight's magnitude.
+    Conductance,
 }
 
 impl Default for AdexParams {
@@ -94,6 +120,10 @@ impl Default for AdexParams {
             tau_syn_in: 2.0,
             tau_syn: BTreeMap::new(),
             max_substep: 0.025,
+            synapses: SynapseType::Current,
+            e_ex: 0.0,
+            e_in: -85.0,
+            e_rev: BTreeMap::new(),
         }
     }
 }
@@ -127,6 +157,8 @@ pub struct Compiled {
     pub half_h_sub: f64,
     /// Per channel: exp(-h_sub/τ_c)
     pub decay_sub: Vec<f64>,
+    /// Conductance synapses: per channel the reversal potential (mV); `None`: current synapses.
+    pub e_rev: Option<Vec<f64>>,
     pub channel_names: Vec<String>,
 }
 
@@ -165,16 +197,42 @@ pub fn compile(p: &AdexParams, channels: &[ReceptorChannel], h: f64) -> Result<C
         check(&format!("tau_syn.{}", c.name), tau, tau > 0.0, "must be positive (ms)")?;
         decay_sub.push((-h_sub / tau).exp());
     }
-    for (name, &value) in &p.tau_syn {
-        if !channels.iter().any(|c| &c.name == name) {
-            let known: Vec<_> = channels.iter().map(|c| c.name.as_str()).collect();
-            return Err(ModelError::BadParameter {
-                field: format!("tau_syn.{name}"),
-                value,
-                why: format!("no receptor channel `{name}` in this network (channels: {})", known.join(", ")),
-            });
+    for (field, map) in [("tau_syn", &p.tau_syn), ("e_rev", &p.e_rev)] {
+        for (name, &value) in map {
+            if !channels.iter().any(|c| &c.name == name) {
+                let known: Vec<_> = channels.iter().map(|c| c.name.as_str()).collect();
+                return Err(ModelError::BadParameter {
+                    field: format!("{field}.{name}"),
+                    value,
+                    why: format!("no receptor channel `{name}` in this network (channels: {})", known.join(", ")),
+                });
+            }
         }
     }
+    let e_rev = match p.synapses {
+        SynapseType::Current => {
+            if let Some((name, &value)) = p.e_rev.iter().next() {
+                return Err(ModelError::BadParameter {
+                    field: format!("e_rev.{name}"),
+                    value,
+                    why: "reversal potentials apply to conductance synapses only: add synapses = \"conductance\""
+                        .into(),
+                });
+            }
+            None
+        }
+        SynapseType::Conductance => {
+            check("e_ex", p.e_ex, true, "must be finite (mV)")?;
+            check("e_in", p.e_in, true, "must be finite (mV)")?;
+            let mut e = Vec::new();
+            for c in channels {
+                let x = p.e_rev.get(&c.name).copied().unwrap_or(if c.excitatory { p.e_ex } else { p.e_in });
+                check(&format!("e_rev.{}", c.name), x, true, "must be finite (mV)")?;
+                e.push(x);
+            }
+            Some(e)
+        }
+    };
     let refractory_steps = (p.t_ref / h).round();
     Ok(Compiled {
         e_l: p.e_l,
@@ -195,15 +253,17 @@ pub fn compile(p: &AdexParams, channels: &[ReceptorChannel], h: f64) -> Result<C
         h_sub,
         half_h_sub: 0.5 * h_sub,
         decay_sub,
+        e_rev,
         channel_names: channels.iter().map(|c| c.name.clone()).collect(),
     })
 }
 
 /// State order: `V_m` (mV), `w` (adaptation current, pA), `refractory` (steps left), then
-/// `I_syn_<channel>` (pA) per channel.
+/// `I_syn_<channel>` (pA) per channel, or `g_syn_<channel>` (nS) with conductance synapses.
 pub fn state_names(c: &Compiled) -> Vec<String> {
     let mut v = vec!["V_m".to_string(), "w".to_string(), "refractory".to_string()];
-    v.extend(c.channel_names.iter().map(|n| format!("I_syn_{n}")));
+    let prefix = if c.e_rev.is_some() { "g_syn" } else { "I_syn" };
+    v.extend(c.channel_names.iter().map(|n| format!("{prefix}_{n}")));
     v
 }
 
@@ -233,24 +293,42 @@ pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, ou
         let n_ch = c.decay_sub.len();
         let i0 = c.i_e + input.i_ext[l];
         let (mut v, mut w, mut r) = (vm[l], wm[l], refr[l]);
-        let mut i_start = 0.0;
+        // Current synapses: the summed current at the start of the substep. Conductance synapses: Σ g and
+        // Σ g E there.
+        let (mut i_start, mut ge_start) = (0.0, 0.0);
         for ch in 0..n_ch {
-            i_start += isyn[ch * LANES + l];
+            let x = isyn[ch * LANES + l];
+            i_start += x;
+            if let Some(e) = &c.e_rev {
+                ge_start += x * e[ch];
+            }
         }
         let mut spiked = false;
         for _ in 0..c.n_sub {
-            let mut i_end = 0.0;
+            let (mut i_end, mut ge_end) = (0.0, 0.0);
             for ch in 0..n_ch {
                 let x = &mut isyn[ch * LANES + l];
                 *x *= c.decay_sub[ch];
                 i_end += *x;
+                if let Some(e) = &c.e_rev {
+                    ge_end += *x * e[ch];
+                }
             }
             let free = if r > 0.0 { 0.0 } else { 1.0 };
-            let (dv1, dw1) = rhs(c, v, w, i0 + i_start, free);
-            let (dv2, dw2) = rhs(c, v + c.h_sub * dv1, w + c.h_sub * dw1, i0 + i_end, free);
+            let cur1 = match c.e_rev {
+                None => i0 + i_start,
+                Some(_) => i0 + (ge_start - i_start * capped(c, v)),
+            };
+            let (dv1, dw1) = rhs(c, v, w, cur1, free);
+            let (v_pred, w_pred) = (v + c.h_sub * dv1, w + c.h_sub * dw1);
+            let cur2 = match c.e_rev {
+                None => i0 + i_end,
+                Some(_) => i0 + (ge_end - i_end * capped(c, v_pred)),
+            };
+            let (dv2, dw2) = rhs(c, v_pred, w_pred, cur2, free);
             v += c.half_h_sub * (dv1 + dv2);
             w += c.half_h_sub * (dw1 + dw2);
-            i_start = i_end;
+            (i_start, ge_start) = (i_end, ge_end);
             if r <= 0.0 && v >= c.v_peak {
                 v = c.v_reset;
                 w += c.b;
@@ -268,7 +346,8 @@ pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, ou
             r -= 1.0;
         }
         for ch in 0..n_ch {
-            isyn[ch * LANES + l] += input.syn[ch * LANES + l];
+            let x = input.syn[ch * LANES + l];
+            isyn[ch * LANES + l] += if c.e_rev.is_some() { x.abs() } else { x };
         }
         if spiked {
             out.spikes |= 1 << l;
@@ -278,6 +357,12 @@ pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, ou
         wm[l] = w;
         refr[l] = r;
     }
+}
+
+/// `min(V, V_peak)`, the potential the right-hand side and the synaptic driving force use.
+#[inline(always)]
+fn capped(c: &Compiled, v: f64) -> f64 {
+    if v < c.v_peak { v } else { c.v_peak }
 }
 
 #[cfg(test)]
@@ -451,6 +536,79 @@ mod tests {
         assert!(states[20][1] < states[1][1], "w relaxes during refractoriness");
         assert_eq!(states[20][2], 0.0);
         assert!(states[21][0] > p.v_reset);
+    }
+
+    /// Conductance synapses with the exponential term out of range and a = b = 0 reduce AdEx to `lif_cond_exp`
+    /// (NEST's `aeif_cond_exp` → `iaf_cond_exp`): after excitatory and inhibitory events (negative weight: its
+    /// magnitude opens the conductance) and with a constant current, both models' traces at h = 0.1 ms lie
+    /// within 0.1 µV (AdEx, Heun on 4 substeps) and 0.5 µV (`lif_cond_exp`, exponential midpoint) of
+    /// `lif_cond_exp` at h/20 over 50 ms. The state holds conductances `g_syn_<c>`.
+    #[test]
+    fn conductance_synapses_reduce_to_lif_cond_exp() {
+        use crate::lif_cond_exp::{self, LifCondExpParams};
+        let p = AdexParams {
+            a: 0.0,
+            b: 0.0,
+            delta_t: 0.1,
+            v_th: -30.0,
+            tau_syn_ex: 2.0,
+            tau_syn_in: 5.0,
+            synapses: SynapseType::Conductance,
+            e_in: -80.0,
+            ..Default::default()
+        };
+        let q = LifCondExpParams {
+            c_m: p.c_m,
+            g_l: p.g_l,
+            e_l: p.e_l,
+            v_th: -40.0,
+            v_reset: p.v_reset,
+            e_ex: 0.0,
+            e_in: -80.0,
+            tau_syn_ex: 2.0,
+            tau_syn_in: 5.0,
+            ..Default::default()
+        };
+        let h = 0.1;
+        let lif = CompiledModel::LifCondExp(vec![lif_cond_exp::compile(&q, &channels(), h).unwrap()]);
+        let drive = Drive { inputs: vec![(0, 0, 20.0), (100, 1, -15.0), (250, 0, 8.0)], i_ext: 150.0, ..Drive::none() };
+        let a = trace_v(&model(&p, h), 2, 500, &drive);
+        let b = trace_v(&lif, 2, 500, &drive);
+        // Reference: lif_cond_exp at h/20 (error ≈ 400× smaller), inputs at the same times.
+        let fine = CompiledModel::LifCondExp(vec![lif_cond_exp::compile(&q, &channels(), h / 20.0).unwrap()]);
+        let fine_drive = Drive {
+            inputs: drive.inputs.iter().map(|&(s, c, w)| (20 * s + 19, c, w)).collect(),
+            i_ext: drive.i_ext,
+            ..Drive::none()
+        };
+        let r = trace_v(&fine, 2, 10_000, &fine_drive);
+        let worst = |x: &[f64]| (0..=500).map(|k| (x[k] - r[20 * k]).abs()).fold(0.0, f64::max);
+        let (wa, wb) = (worst(&a), worst(&b));
+        assert!(
+            wa < 1e-4 && wb < 5e-4,
+            "largest differences from the fine reference: adex {wa} mV, lif_cond_exp {wb} mV"
+        );
+        assert!(a[120] < a[100] - 0.5, "the inhibitory conductance hyperpolarises: {} -> {}", a[100], a[120]);
+        assert_eq!(state_names(&compile(&p, &channels(), h).unwrap())[3], "g_syn_exc");
+    }
+
+    /// Reversal potentials without conductance synapses, and parameter sets mixing the two synapse types, are
+    /// refused with the fix named.
+    #[test]
+    fn synapse_type_errors_name_the_fix() {
+        let p = AdexParams { e_rev: [("exc".to_string(), 0.0)].into(), ..Default::default() };
+        let e = compile(&p, &channels(), 0.1).unwrap_err().to_string();
+        assert!(e.contains("e_rev.exc") && e.contains("synapses = \"conductance\""), "{e}");
+        let sets = [
+            crate::NeuronParams::Adex(AdexParams::default()),
+            crate::NeuronParams::Adex(AdexParams { synapses: SynapseType::Conductance, ..Default::default() }),
+        ];
+        let e = CompiledModel::compile(&sets, &channels(), 0.1).unwrap_err().to_string();
+        assert!(e.contains("same `synapses`"), "{e}");
+        let p: crate::NeuronParams =
+            serde_json::from_str(r#"{"model":"adex","synapses":"conductance","e_in":-75}"#).unwrap();
+        let crate::NeuronParams::Adex(p) = p else { panic!() };
+        assert_eq!(compile(&p, &channels(), 0.1).unwrap().e_rev, Some(vec![0.0, -75.0]));
     }
 
     #[test]

@@ -152,7 +152,7 @@ mod tests {
             1e-300,
             -1e-300,
         ]);
-        while xs.len() % 64 != 0 {
+        while !xs.len().is_multiple_of(64) {
             xs.push(0.5);
         }
         for chunk in xs.chunks_exact(64) {

@@ -31,6 +31,11 @@ pub enum ModelError {
     MixedModels(&'static str, &'static str),
     #[error("no neuron parameter set given")]
     NoParameterSets,
+    #[error(
+        "all neuron parameter sets of one simulation must use the same `synapses` (current or conductance); \
+         found both"
+    )]
+    MixedSynapseTypes,
 }
 
 /// Checks that a parameter is finite and satisfies `ok`; used by every model's `compile`.
@@ -147,7 +152,15 @@ impl CompiledModel {
             NeuronParams::LifExp(_) => compile_all!(LifExp, lif_exp, sets, channels, dt_ms),
             NeuronParams::LifDelta(_) => compile_all!(LifDelta, lif_delta, sets, channels, dt_ms),
             NeuronParams::Izhikevich(_) => compile_all!(Izhikevich, izhikevich, sets, channels, dt_ms),
-            NeuronParams::Adex(_) => compile_all!(Adex, adex, sets, channels, dt_ms),
+            NeuronParams::Adex(_) => {
+                let m = compile_all!(Adex, adex, sets, channels, dt_ms);
+                if let CompiledModel::Adex(s) = &m
+                    && s.iter().any(|c| c.e_rev.is_some() != s[0].e_rev.is_some())
+                {
+                    return Err(ModelError::MixedSynapseTypes);
+                }
+                m
+            }
             NeuronParams::Graded(_) => compile_all!(Graded, graded, sets, channels, dt_ms),
             NeuronParams::LifCondExp(_) => compile_all!(LifCondExp, lif_cond_exp, sets, channels, dt_ms),
         })

@@ -106,7 +106,7 @@ pub struct NetworkSpec {
     /// Transmitter map: a preset name (`fly`, `celegans`, `exc_inh`) or a full table.
     pub transmitters: Option<TransmitterSpec>,
     /// Weight of one synapse (model's synaptic unit: pA for lif_exp/adex, mV for lif_delta and
-    /// izhikevich, nS for graded and lif_cond_exp).
+    /// izhikevich, nS for graded, lif_cond_exp and adex with `synapses = "conductance"`).
     pub weight_per_synapse: Option<f64>,
     pub default_delay_ms: Option<f64>,
     pub gap_per_junction_ns: Option<f64>,

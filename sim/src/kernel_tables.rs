@@ -20,7 +20,7 @@ pub(crate) enum ModelTable {
     LifExp(LifExpTable),
     LifDelta(LifDeltaTable),
     Izhikevich(IzhikevichTable),
-    Adex(AdexTable),
+    Adex(Box<AdexTable>),
     Graded(GradedTable),
     LifCondExp(LifCondExpTable),
 }
@@ -116,6 +116,8 @@ impl ModelTable {
                 F64(t.h_sub.clone()),
                 F64(t.half_h_sub.clone()),
                 F64(t.decay_sub.clone()),
+                F64(t.e_rev.clone()),
+                U32(t.conductance.clone()),
             ],
             ModelTable::Graded(t) => vec![
                 F64(t.g_l.clone()),
@@ -158,7 +160,7 @@ pub(crate) fn model_table(model: &CompiledModel, n_ch: usize) -> Result<ModelTab
         }
         CompiledModel::Adex(sets) => {
             check_channels("adex", sets.iter().map(|c| c.decay_sub.len()), n_ch)?;
-            ModelTable::Adex(AdexTable::from_compiled(n_ch, sets))
+            ModelTable::Adex(Box::new(AdexTable::from_compiled(n_ch, sets)))
         }
         CompiledModel::Graded(sets) => {
             check_channels("graded", sets.iter().map(|c| c.e_rev.len()), n_ch)?;

@@ -80,6 +80,8 @@ impl AdexTable {
             h_sub: sets.iter().map(|c| c.h_sub).collect(),
             half_h_sub: sets.iter().map(|c| c.half_h_sub).collect(),
             decay_sub: sets.iter().flat_map(|c| c.decay_sub.iter().copied()).collect(),
+            e_rev: sets.iter().flat_map(|c| c.e_rev.clone().unwrap_or_else(|| vec![0.0; c.decay_sub.len()])).collect(),
+            conductance: sets.iter().map(|c| c.e_rev.is_some() as u32).collect(),
         }
     }
 }

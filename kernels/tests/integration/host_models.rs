@@ -275,6 +275,57 @@ fn adex_kernel_matches_cpu_bit_for_bit() {
     assert!(r.reference_spikes > r.forced_spikes + 5_000, "{} spikes, {} forced", r.reference_spikes, r.forced_spikes);
 }
 
+/// AdEx with conductance synapses (NEST `aeif_cond_exp`): two conductance sets differing in every constant
+/// (one with a reversal override), random conductance events (signed: the magnitude counts), external current
+/// and forced spikes.
+#[test]
+fn adex_conductance_kernel_matches_cpu_bit_for_bit() {
+    use neurotwin_models::adex::SynapseType;
+    let a = AdexParams { synapses: SynapseType::Conductance, ..Default::default() };
+    let b = AdexParams {
+        c_m: 200.0,
+        g_l: 10.0,
+        e_l: -65.0,
+        v_th: -52.0,
+        delta_t: 1.5,
+        tau_w: 100.0,
+        a: 2.0,
+        b: 40.0,
+        v_reset: -60.0,
+        t_ref: 0.5,
+        i_e: 150.0,
+        tau_syn_ex: 3.0,
+        tau_syn_in: 6.0,
+        max_substep: 0.05,
+        synapses: SynapseType::Conductance,
+        e_ex: 5.0,
+        e_rev: [("inh".to_string(), -75.0)].into(),
+        ..Default::default()
+    };
+    let sets: Vec<adex::Compiled> = [a, b].iter().map(|p| adex::compile(p, &channels(), DT_MS).unwrap()).collect();
+    assert!(sets.iter().all(|c| c.e_rev.is_some()));
+    let t = AdexTable::from_compiled(channels().len(), &sets);
+    assert_eq!(t.conductance, vec![1, 1]);
+    let model = CompiledModel::Adex(sets.clone());
+    let init = |i: u32, set: usize, rng: &CounterRng| {
+        let c = &sets[set];
+        let mut v = vec![
+            c.e_l - 5.0 + (c.v_th + 5.0 - c.e_l) * rng.uniform(i, 1, 0),
+            100.0 * rng.uniform(i, 2, 0),
+            (rng.uniform(i, 3, 0) * 3.0).floor(),
+        ];
+        v.extend((0..c.decay_sub.len() as u32).map(|ch| 10.0 * rng.uniform(i, 4, ch)));
+        v
+    };
+    let scale = DriveScale { ext_lo: 300.0, ext_span: 1200.0, exc: 6.0, inh: 3.0, gap_g_max: None };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, _: Gap, spiked: &mut [u8], _: &mut [f64]| {
+        host::adex_update(&t, st, input, spiked)
+    };
+    let r = compare(&model, &init, &scale, &mut kernel);
+    assert_identical("adex (conductance)", &r);
+    assert!(r.reference_spikes > r.forced_spikes + 5_000, "{} spikes, {} forced", r.reference_spikes, r.forced_spikes);
+}
+
 /// lif_cond_exp: NEST `iaf_cond_exp` defaults and a second set differing in every constant (with a per-receptor
 /// reversal override), random conductance events (signed: the magnitude opens the conductance), external
 /// current and forced spikes.

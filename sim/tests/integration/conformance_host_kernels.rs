@@ -209,7 +209,9 @@ fn host_launcher_receives_the_cuda_launch_sequence_and_grids() {
 /// model.
 #[test]
 fn graph_replay_equals_direct_launches_through_a_wash_in() {
-    for kind in [Kind::LifExp, Kind::LifDelta, Kind::Izhikevich, Kind::Adex, Kind::Graded, Kind::LifCondExp] {
+    for kind in
+        [Kind::LifExp, Kind::LifDelta, Kind::Izhikevich, Kind::Adex, Kind::Graded, Kind::LifCondExp, Kind::AdexCond]
+    {
         let (setup, _) = suite::random_setup(kind);
         suite::graph_replay_equals_direct(kind, 60, host(&setup).as_mut(), host_direct(&setup).as_mut());
     }

@@ -10,7 +10,7 @@ use neurotwin_connectome::{
     CompileOptions, CompiledNetwork, GapMatrix, Neuron, Synapse, SynapseMatrix, TransmitterMap, Weights, compile,
     load_celegans_bundled,
 };
-use neurotwin_models::adex::AdexParams;
+use neurotwin_models::adex::{AdexParams, SynapseType};
 use neurotwin_models::graded::GradedParams;
 use neurotwin_models::izhikevich::IzhikevichParams;
 use neurotwin_models::lif_cond_exp::LifCondExpParams;
@@ -186,6 +186,8 @@ pub enum Kind {
     Adex,
     Graded,
     LifCondExp,
+    /// AdEx with conductance synapses (NEST `aeif_cond_exp`).
+    AdexCond,
 }
 
 pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
@@ -197,6 +199,7 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
         Kind::Adex => (40.0, 4.0, 700.0, 0.0),
         Kind::Graded => (0.4, 0.05, 40.0, 60.0),
         Kind::LifCondExp => (2.0, 0.3, 150.0, 0.0),
+        Kind::AdexCond => (2.0, 0.3, 700.0, 0.0),
     };
     let n = 700u32;
     let mut syn = Vec::new();
@@ -255,6 +258,17 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
                 tau_syn_ex: 5.0,
                 tau_syn_in: 10.0,
                 g_l: 10.0,
+                ..Default::default()
+            }),
+        ],
+        Kind::AdexCond => vec![
+            NeuronParams::Adex(AdexParams { synapses: SynapseType::Conductance, ..Default::default() }),
+            NeuronParams::Adex(AdexParams {
+                synapses: SynapseType::Conductance,
+                a: 2.0,
+                b: 60.0,
+                tau_w: 100.0,
+                tau_syn_ex: 3.0,
                 ..Default::default()
             }),
         ],
@@ -583,6 +597,12 @@ macro_rules! conformance_suite {
             $(#[$attr])?
             fn random_dense_network_lif_cond_exp_is_bit_identical() {
                 suite::random_case(Kind::LifCondExp, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn random_dense_network_adex_conductance_is_bit_identical() {
+                suite::random_case(Kind::AdexCond, $make);
             }
 
             #[test]
