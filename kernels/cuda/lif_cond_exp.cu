@@ -13,8 +13,11 @@
 // Per parameter set s: g_l[s] (nS), g_l_e_l_i_e[s] = g_L E_L + I_e (pA), minus_h_over_c[s] (ms/pF), v_th[s],
 // v_reset[s] (mV), refractory_steps[s]; per (s, c): p11[s * n_channels + c] = exp(-h/tau_c),
 // q_mid[s * n_channels + c] = exp(-h/(2 tau_c)), e_rev[s * n_channels + c] (mV).
-// Pack nt_model_args (packs.cuh): params[0..9] = g_l, g_l_e_l_i_e, minus_h_over_c, v_th, v_reset,
-// refractory_steps, p11, q_mid, e_rev.
+// Alpha conductances (alpha[s] = 1, `lif_cond_alpha`, NEST iaf_cond_alpha): state 2 + n_channels + c holds the
+// derivative dg of channel c (n_state = 2 + 2 n_channels); g_mid = (g + 0.5 h dg) q_mid, then
+// g = (g + h dg) p11, dg = dg p11 + |syn| jump with jump[s * n_channels + c] = e/tau_c and h[s] the step (ms).
+// Pack nt_model_args (packs.cuh): params[0..12] = g_l, g_l_e_l_i_e, minus_h_over_c, v_th, v_reset,
+// refractory_steps, p11, q_mid, e_rev, alpha, jump, h.
 #ifndef NT_KERNEL
 #define NT_KERNEL extern "C" __global__
 #endif
@@ -43,17 +46,22 @@ static __device__ __forceinline__ void nt_lif_cond_exp_one(const nt_model_args& 
     const double* p11 = (const double*)a.params[6];
     const double* q_mid = (const double*)a.params[7];
     const double* e_rev = (const double*)a.params[8];
+    const unsigned int* alpha = (const unsigned int*)a.params[9];
+    const double* jump = (const double*)a.params[10];
+    const double* h = (const double*)a.params[11];
 
     if (i >= a.n_neurons) {
         return;
     }
     const unsigned int b = i / NT_COND_LANES;
     const unsigned int l = i % NT_COND_LANES;
-    const unsigned int n_state = 2u + n_channels;
+    const unsigned int set = a.param_set[i];
+    const bool is_alpha = alpha[set] != 0u;
+    const unsigned int n_state = 2u + (is_alpha ? 2u : 1u) * n_channels;
     double* s = a.state + (unsigned long long)b * n_state * NT_COND_LANES;
     const double* in = a.syn + (unsigned long long)b * n_channels * NT_COND_LANES;
-    const unsigned int set = a.param_set[i];
     const unsigned long long base = (unsigned long long)set * n_channels;
+    const double hs = h[set];
 
     double v = s[l];
     double refr = s[NT_COND_LANES + l];
@@ -63,7 +71,12 @@ static __device__ __forceinline__ void nt_lif_cond_exp_one(const nt_model_args& 
         double g_tot = g_l[set];
         double drive = __dadd_rn(g_l_e_l_i_e[set], a.i_ext[i]);
         for (unsigned int c = 0; c < n_channels; ++c) {
-            const double g = __dmul_rn(s[(2u + c) * NT_COND_LANES + l], q_mid[base + c]);
+            const double gc = s[(2u + c) * NT_COND_LANES + l];
+            // alpha: (g + 0.5 h dg) q_mid; exp: g q_mid
+            const double g = is_alpha
+                ? __dmul_rn(__dadd_rn(gc, __dmul_rn(__dmul_rn(0.5, hs), s[(2u + n_channels + c) * NT_COND_LANES + l])),
+                            q_mid[base + c])
+                : __dmul_rn(gc, q_mid[base + c]);
             g_tot = __dadd_rn(g_tot, g);
             drive = __dadd_rn(drive, __dmul_rn(g, e_rev[base + c]));
         }
@@ -73,7 +86,16 @@ static __device__ __forceinline__ void nt_lif_cond_exp_one(const nt_model_args& 
     }
     for (unsigned int c = 0; c < n_channels; ++c) {
         double* g = &s[(2u + c) * NT_COND_LANES + l];
-        *g = __dadd_rn(__dmul_rn(*g, p11[base + c]), nt_cond_abs(in[c * NT_COND_LANES + l]));
+        const double x = nt_cond_abs(in[c * NT_COND_LANES + l]);
+        if (is_alpha) {
+            double* dg = &s[(2u + n_channels + c) * NT_COND_LANES + l];
+            const double g0 = *g;
+            const double dg0 = *dg;
+            *g = __dmul_rn(__dadd_rn(g0, __dmul_rn(hs, dg0)), p11[base + c]);
+            *dg = __dadd_rn(__dmul_rn(dg0, p11[base + c]), __dmul_rn(x, jump[base + c]));
+        } else {
+            *g = __dadd_rn(__dmul_rn(*g, p11[base + c]), x);
+        }
     }
     unsigned char fired = 0;
     if (v >= v_th[set] || ((a.forced[b] >> l) & 1ull) == 1ull) {

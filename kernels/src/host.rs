@@ -960,6 +960,12 @@ pub struct LifCondExpTable {
     pub q_mid: Vec<f64>,
     /// Per (set, channel): reversal potential (mV).
     pub e_rev: Vec<f64>,
+    /// Per set: 1 for alpha conductances (`lif_cond_alpha`), 0 for exponential ones.
+    pub alpha: Vec<u32>,
+    /// Per (set, channel): e/τ_c (1/ms), the jump of ġ per unit weight (alpha; 0 otherwise).
+    pub jump: Vec<f64>,
+    /// Per set: the time step (ms).
+    pub h: Vec<f64>,
 }
 
 impl LifCondExpTable {
@@ -972,10 +978,18 @@ impl LifCondExpTable {
             ("v_th", self.v_th.len()),
             ("v_reset", self.v_reset.len()),
             ("refractory_steps", self.refractory_steps.len()),
+            ("alpha", self.alpha.len()),
+            ("h", self.h.len()),
         ] {
             assert_eq!(len, n, "LifCondExpTable::{name} has {len} entries, g_l has {n}");
         }
-        for (name, len) in [("p11", self.p11.len()), ("q_mid", self.q_mid.len()), ("e_rev", self.e_rev.len())] {
+        assert!(self.alpha.iter().all(|&a| a == self.alpha[0]), "LifCondExpTable: mixed alpha and exp sets");
+        for (name, len) in [
+            ("p11", self.p11.len()),
+            ("q_mid", self.q_mid.len()),
+            ("e_rev", self.e_rev.len()),
+            ("jump", self.jump.len()),
+        ] {
             assert_eq!(len, n * self.n_channels, "LifCondExpTable::{name} needs n_sets * n_channels");
         }
         n
@@ -983,11 +997,12 @@ impl LifCondExpTable {
 }
 
 /// Kernel `lif_cond_exp_update`: advances `input.i_ext.len()` neurons by one step. `state` is block-major with
-/// `2 + n_channels` variables (`V_m`, refractory steps, `g_syn` per channel) and must hold whole blocks;
-/// `spiked[i]` receives 1 when neuron `i` fired.
+/// `2 + n_channels` variables (`V_m`, refractory steps, `g_syn` per channel; alpha sets: then `ġ_syn` per
+/// channel, `2 + 2 n_channels`) and must hold whole blocks; `spiked[i]` receives 1 when neuron `i` fired.
 pub fn lif_cond_exp_update(t: &LifCondExpTable, state: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8]) {
     let n_ch = t.n_channels;
-    let n = check_step_input(t.n_sets(), n_ch, 2 + n_ch, state, input);
+    let per_channel = if t.alpha.first() == Some(&1) { 2 } else { 1 };
+    let n = check_step_input(t.n_sets(), n_ch, 2 + per_channel * n_ch, state, input);
     assert_eq!(spiked.len(), n, "spiked must have one entry per neuron");
     assert_eq!(input.forced.len(), n.div_ceil(LANES), "forced must have one word per block");
     let params = [
@@ -1000,6 +1015,9 @@ pub fn lif_cond_exp_update(t: &LifCondExpTable, state: &mut [f64], input: &LifEx
         param(&t.p11),
         param(&t.q_mid),
         param(&t.e_rev),
+        param(&t.alpha),
+        param(&t.jump),
+        param(&t.h),
     ];
     let args = spiking_model_args(n_ch, state, input, &params, spiked);
     // SAFETY: lengths checked above against what the kernel indexes: neurons i < n read param_set[i],

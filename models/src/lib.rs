@@ -11,6 +11,8 @@ pub mod lif_cond_exp;
 pub mod lif_delta;
 pub mod lif_exp;
 pub mod model;
+#[cfg(test)]
+mod nest_reference;
 pub mod poisson;
 pub mod ring_input;
 pub mod rng;

@@ -18,6 +18,12 @@
 //! equations with GSL's adaptive RKF45; Brian2's COBA example uses exponential Euler (conductances at the
 //! start of the step, first order).
 //!
+//! **Alpha conductances** (`model = "lif_cond_alpha"`, NEST's `iaf_cond_alpha`; same parameters): each
+//! channel has `g_c` and its derivative `ġ_c`, `dġ_c/dt = −ġ_c/τ_c`, `dg_c/dt = ġ_c − g_c/τ_c`, and an event of
+//! weight `w` makes `ġ_c += |w| e/τ_c`, so that `g_c(t) = |w| (t/τ_c) e^{1 − t/τ_c}` peaks at `|w|` after `τ_c`.
+//! The pair is propagated exactly (`ġ ← e^{−h/τ} ġ`, `g ← e^{−h/τ} (g + h ġ)`) and the midpoint conductance is
+//! `e^{−h/(2τ)} (g + (h/2) ġ)`.
+//!
 //! Step order (as NEST's `iaf_cond_exp::update`): the membrane is integrated with the conductances of the
 //! previous step, then the conductances decay and this step's synaptic input is added, then the threshold is
 //! tested. Input arriving at step `s` therefore first moves `V` at step `s + 1`.
@@ -98,7 +104,22 @@ pub struct Compiled {
     pub q_mid: Vec<f64>,
     /// Per channel: reversal potential (mV).
     pub e_rev: Vec<f64>,
+    /// Alpha-shaped conductances (`lif_cond_alpha`): the state holds `ġ_c` after the `g_c`.
+    pub alpha: bool,
+    /// Time step `h` (ms), for the alpha pair's propagation.
+    pub h: f64,
+    /// Per channel: `e/τ_c` (1/ms), the jump of `ġ_c` per unit weight (alpha conductances; 0 otherwise).
+    pub jump: Vec<f64>,
     pub channel_names: Vec<String>,
+}
+
+/// The time course of the synaptic conductances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Jump and exponential decay (`lif_cond_exp`, NEST `iaf_cond_exp`).
+    Exp,
+    /// Alpha function `(t/τ) e^{1 − t/τ}` (`lif_cond_alpha`, NEST `iaf_cond_alpha`).
+    Alpha,
 }
 
 /// Refuses a per-receptor override naming no channel of the network.
@@ -120,7 +141,18 @@ fn check_override_names(
     Ok(())
 }
 
+/// Compiles `p` with exponential conductances (`lif_cond_exp`).
 pub fn compile(p: &LifCondExpParams, channels: &[ReceptorChannel], h: f64) -> Result<Compiled, ModelError> {
+    compile_shape(p, channels, h, Shape::Exp)
+}
+
+/// Compiles `p` with conductances of time course `shape`.
+pub fn compile_shape(
+    p: &LifCondExpParams,
+    channels: &[ReceptorChannel],
+    h: f64,
+    shape: Shape,
+) -> Result<Compiled, ModelError> {
     check("c_m", p.c_m, p.c_m > 0.0, "capacitance must be positive (pF)")?;
     check("g_l", p.g_l, p.g_l > 0.0, "leak conductance must be positive (nS)")?;
     check("e_l", p.e_l, true, "must be finite (mV)")?;
@@ -134,7 +166,7 @@ pub fn compile(p: &LifCondExpParams, channels: &[ReceptorChannel], h: f64) -> Re
     check("tau_syn_in", p.tau_syn_in, p.tau_syn_in > 0.0, "must be positive (ms)")?;
     check_override_names("tau_syn", &p.tau_syn, channels)?;
     check_override_names("e_rev", &p.e_rev, channels)?;
-    let (mut p11, mut q_mid, mut e_rev) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut p11, mut q_mid, mut e_rev, mut jump) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for c in channels {
         let (tau, e) = match c.excitatory {
             true => (
@@ -151,6 +183,7 @@ pub fn compile(p: &LifCondExpParams, channels: &[ReceptorChannel], h: f64) -> Re
         p11.push((-h / tau).exp());
         q_mid.push((-0.5 * h / tau).exp());
         e_rev.push(e);
+        jump.push(if shape == Shape::Alpha { std::f64::consts::E / tau } else { 0.0 });
     }
     Ok(Compiled {
         e_l: p.e_l,
@@ -163,22 +196,27 @@ pub fn compile(p: &LifCondExpParams, channels: &[ReceptorChannel], h: f64) -> Re
         p11,
         q_mid,
         e_rev,
+        alpha: shape == Shape::Alpha,
+        h,
+        jump,
         channel_names: channels.iter().map(|c| c.name.clone()).collect(),
     })
 }
 
-/// State order: `V_m` (mV), `refractory` (steps left), then `g_syn_<channel>` (nS) per channel.
+/// State order: `V_m` (mV), `refractory` (steps left), then `g_syn_<channel>` (nS) per channel, then with alpha
+/// conductances `dg_syn_<channel>` (nS/ms) per channel.
 pub fn state_names(c: &Compiled) -> Vec<String> {
     let mut v = vec!["V_m".to_string(), "refractory".to_string()];
     v.extend(c.channel_names.iter().map(|n| format!("g_syn_{n}")));
+    if c.alpha {
+        v.extend(c.channel_names.iter().map(|n| format!("dg_syn_{n}")));
+    }
     v
 }
 
 /// `V = E_L`, not refractory, conductances closed.
 pub fn initial_state(c: &Compiled) -> Vec<f64> {
-    let mut v = vec![c.e_l, 0.0];
-    v.extend(c.p11.iter().map(|_| 0.0));
-    v
+    vec![0.0; state_names(c).len()].into_iter().enumerate().map(|(k, x)| if k == 0 { c.e_l } else { x }).collect()
 }
 
 /// Advances `input.n` lanes by one step. Every operation is a separately rounded IEEE multiply, add, subtract
@@ -187,7 +225,8 @@ pub fn initial_state(c: &Compiled) -> Vec<f64> {
 /// `J += g E_c`; `V_∞ = J / G`; `V = V_∞ + (V − V_∞) exp((−h/C) G)`.
 pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, out: &mut BlockOutput) {
     let set0 = input.param_set[0];
-    if input.n == LANES && sets[set0 as usize].p11.len() == 2 && input.param_set[..LANES].iter().all(|&s| s == set0) {
+    let c0 = &sets[set0 as usize];
+    if input.n == LANES && !c0.alpha && c0.p11.len() == 2 && input.param_set[..LANES].iter().all(|&s| s == set0) {
         return update_full_block_2ch(&sets[set0 as usize], state, input, out);
     }
     update_lanes(sets, state, input, out);
@@ -199,23 +238,35 @@ fn update_lanes(sets: &[Compiled], state: &mut [f64], input: &BlockInput, out: &
     let (refr, gsyn) = rest.split_at_mut(LANES);
     for l in 0..input.n {
         let c = &sets[input.param_set[l] as usize];
+        let n_ch = c.p11.len();
         let mut v = vm[l];
         if refr[l] > 0.0 {
             refr[l] -= 1.0;
         } else {
             let mut g_tot = c.g_l;
             let mut drive = c.g_l_e_l_i_e + input.i_ext[l];
-            for ch in 0..c.p11.len() {
-                let g = gsyn[ch * LANES + l] * c.q_mid[ch];
+            for ch in 0..n_ch {
+                let g = if c.alpha {
+                    (gsyn[ch * LANES + l] + 0.5 * c.h * gsyn[(n_ch + ch) * LANES + l]) * c.q_mid[ch]
+                } else {
+                    gsyn[ch * LANES + l] * c.q_mid[ch]
+                };
                 g_tot += g;
                 drive += g * c.e_rev[ch];
             }
             let v_inf = drive / g_tot;
             v = v_inf + (v - v_inf) * detmath::exp(c.minus_h_over_c * g_tot);
         }
-        for ch in 0..c.p11.len() {
-            let g = &mut gsyn[ch * LANES + l];
-            *g = *g * c.p11[ch] + input.syn[ch * LANES + l].abs();
+        for ch in 0..n_ch {
+            let x = input.syn[ch * LANES + l].abs();
+            if c.alpha {
+                let (g, dg) = (gsyn[ch * LANES + l], gsyn[(n_ch + ch) * LANES + l]);
+                gsyn[ch * LANES + l] = (g + c.h * dg) * c.p11[ch];
+                gsyn[(n_ch + ch) * LANES + l] = dg * c.p11[ch] + x * c.jump[ch];
+            } else {
+                let g = &mut gsyn[ch * LANES + l];
+                *g = *g * c.p11[ch] + x;
+            }
         }
         if v >= c.v_th || (input.forced >> l) & 1 == 1 {
             v = c.v_reset;
@@ -447,6 +498,60 @@ mod tests {
             spikes += oa.spikes.count_ones();
         }
         assert!(spikes > 200, "{spikes} spikes");
+    }
+
+    /// Alpha conductances: after one event of weight `w` the conductance follows
+    /// `|w| (t/τ) e^{1 − t/τ}` exactly at every step (peak `|w|` at `t = τ`), and the membrane converges at second
+    /// order to the ODE solution (RK4 at 0.1 µs as reference).
+    #[test]
+    fn alpha_conductance_is_exact_and_the_membrane_converges_at_second_order() {
+        let p = LifCondExpParams { tau_syn_ex: 2.0, tau_syn_in: 5.0, ..Default::default() };
+        let alpha =
+            |h: f64| CompiledModel::LifCondExp(vec![compile_shape(&p, &exc_inh_channels(), h, Shape::Alpha).unwrap()]);
+        let (w_ex, w_in) = (30.0, -40.0);
+        let drive = Drive { inputs: vec![(0, 0, w_ex), (0, 1, w_in)], ..Drive::none() };
+        let h = 0.1;
+        let mut g = Vec::new();
+        run_with(&alpha(h), 2, 200, &drive, |_, st, _| g.push((st[2], st[3])));
+        // g after step k (the event arrived at the end of step 0, i.e. t = k h after it).
+        for (k, &(ge, gi)) in g.iter().enumerate() {
+            let t = k as f64 * h;
+            let shape = |w: f64, tau: f64| w.abs() * t / tau * (1.0 - t / tau).exp();
+            assert!((ge - shape(w_ex, 2.0)).abs() < 1e-12 * w_ex, "step {k}: {ge}");
+            assert!((gi - shape(w_in, 5.0)).abs() < 1e-12 * 40.0, "step {k}: {gi}");
+        }
+        let t_end = 20.0;
+        let reference = |h: f64| -> f64 {
+            let hr = 1e-4;
+            let f = |v: f64, t: f64| -> f64 {
+                let s = t - h;
+                let ge = w_ex * s / 2.0 * (1.0 - s / 2.0).exp();
+                let gi = -w_in * s / 5.0 * (1.0 - s / 5.0).exp();
+                (-p.g_l * (v - p.e_l) - ge * (v - p.e_ex) - gi * (v - p.e_in)) / p.c_m
+            };
+            let (mut v, mut t) = (p.e_l, h);
+            for _ in 0..((t_end - h) / hr).round() as u64 {
+                let k1 = f(v, t);
+                let k2 = f(v + 0.5 * hr * k1, t + 0.5 * hr);
+                let k3 = f(v + 0.5 * hr * k2, t + 0.5 * hr);
+                let k4 = f(v + hr * k3, t + hr);
+                v += hr / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+                t += hr;
+            }
+            v
+        };
+        let error = |h: f64| -> f64 {
+            let steps = (t_end / h).round() as u64;
+            let v = trace_v(&alpha(h), 2, steps, &drive);
+            (v[steps as usize] - reference(h)).abs()
+        };
+        let (e1, e2) = (error(0.1), error(0.05));
+        assert!(e1 < 2e-4, "error at h = 0.1 ms: {e1} mV");
+        let order = (e1 / e2).log2();
+        assert!((1.8..2.3).contains(&order), "convergence order {order} ({e1} -> {e2})");
+        let c = compile_shape(&p, &exc_inh_channels(), h, Shape::Alpha).unwrap();
+        assert_eq!(state_names(&c), ["V_m", "refractory", "g_syn_exc", "g_syn_inh", "dg_syn_exc", "dg_syn_inh"]);
+        assert_eq!(initial_state(&c), [p.e_l, 0.0, 0.0, 0.0, 0.0, 0.0]);
     }
 
     /// Bad values and unknown receptor names are refused with the field named.

@@ -57,6 +57,8 @@ pub enum NeuronParams {
     Adex(adex::AdexParams),
     Graded(graded::GradedParams),
     LifCondExp(lif_cond_exp::LifCondExpParams),
+    /// `lif_cond_exp` with alpha-shaped conductances (NEST `iaf_cond_alpha`).
+    LifCondAlpha(lif_cond_exp::LifCondExpParams),
 }
 
 impl NeuronParams {
@@ -68,6 +70,7 @@ impl NeuronParams {
             NeuronParams::Adex(_) => "adex",
             NeuronParams::Graded(_) => "graded",
             NeuronParams::LifCondExp(_) => "lif_cond_exp",
+            NeuronParams::LifCondAlpha(_) => "lif_cond_alpha",
         }
     }
 }
@@ -163,6 +166,18 @@ impl CompiledModel {
             }
             NeuronParams::Graded(_) => compile_all!(Graded, graded, sets, channels, dt_ms),
             NeuronParams::LifCondExp(_) => compile_all!(LifCondExp, lif_cond_exp, sets, channels, dt_ms),
+            NeuronParams::LifCondAlpha(_) => {
+                let mut out = Vec::with_capacity(sets.len());
+                for s in sets {
+                    match s {
+                        NeuronParams::LifCondAlpha(p) => {
+                            out.push(lif_cond_exp::compile_shape(p, channels, dt_ms, lif_cond_exp::Shape::Alpha)?)
+                        }
+                        other => return Err(ModelError::MixedModels(sets[0].model_name(), other.model_name())),
+                    }
+                }
+                CompiledModel::LifCondExp(out)
+            }
         })
     }
 
@@ -252,7 +267,7 @@ mod tests {
         assert_eq!((g.e_rev["GABA"], g.v_th, g.e_l), (-70.0, Some(-30.0), -35.0));
         let p = parse(r#"{"model":"lif_exp","tau_syn":{"exc":5}}"#).unwrap();
         assert_eq!(p.model_name(), "lif_exp");
-        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded", "lif_cond_exp"] {
+        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded", "lif_cond_exp", "lif_cond_alpha"] {
             let p = parse(&format!(r#"{{"model":"{name}"}}"#)).unwrap();
             assert_eq!(p.model_name(), name);
             // round trip
@@ -282,7 +297,7 @@ mod tests {
             ReceptorChannel { name: "exc".into(), excitatory: true },
             ReceptorChannel { name: "inh".into(), excitatory: false },
         ];
-        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded", "lif_cond_exp"] {
+        for name in ["lif_exp", "lif_delta", "izhikevich", "adex", "graded", "lif_cond_exp", "lif_cond_alpha"] {
             let p = parse(&format!(r#"{{"model":"{name}"}}"#)).unwrap();
             let m = CompiledModel::compile(&[p], &channels, 0.1).unwrap();
             assert_eq!(m.state_names()[0], "V_m");

@@ -671,7 +671,7 @@ fn neuron_parameters(
     let n = network.n_neurons();
     let Some(model) = &spec.model else {
         if populations.is_empty() {
-            return Err(ctx.file("[model] is missing: give `model = \"lif_exp\"` (or lif_delta, lif_cond_exp, izhikevich, adex, graded) and its parameters"));
+            return Err(ctx.file("[model] is missing: give `model = \"lif_exp\"` (or lif_delta, lif_cond_exp, lif_cond_alpha, izhikevich, adex, graded) and its parameters"));
         }
         let mut set = vec![0u16; n];
         let mut sets = Vec::new();

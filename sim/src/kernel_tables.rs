@@ -138,6 +138,9 @@ impl ModelTable {
                 F64(t.p11.clone()),
                 F64(t.q_mid.clone()),
                 F64(t.e_rev.clone()),
+                U32(t.alpha.clone()),
+                F64(t.jump.clone()),
+                F64(t.h.clone()),
             ],
         }
     }

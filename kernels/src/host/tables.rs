@@ -116,6 +116,9 @@ impl LifCondExpTable {
             p11: sets.iter().flat_map(|c| c.p11.iter().copied()).collect(),
             q_mid: sets.iter().flat_map(|c| c.q_mid.iter().copied()).collect(),
             e_rev: sets.iter().flat_map(|c| c.e_rev.iter().copied()).collect(),
+            alpha: sets.iter().map(|c| c.alpha as u32).collect(),
+            jump: sets.iter().flat_map(|c| c.jump.iter().copied()).collect(),
+            h: sets.iter().map(|c| c.h).collect(),
         }
     }
 }

@@ -367,6 +367,46 @@ fn lif_cond_exp_kernel_matches_cpu_bit_for_bit() {
     assert!(r.reference_spikes > r.forced_spikes + 5_000, "{} spikes, {} forced", r.reference_spikes, r.forced_spikes);
 }
 
+/// lif_cond_alpha (NEST `iaf_cond_alpha`): alpha-shaped conductances (state `g` then `ġ` per channel), two sets
+/// differing in every constant, random conductance events, external current and forced spikes.
+#[test]
+fn lif_cond_alpha_kernel_matches_cpu_bit_for_bit() {
+    use neurotwin_models::lif_cond_exp::Shape;
+    let a = LifCondExpParams::default();
+    let b = LifCondExpParams {
+        c_m: 200.0,
+        g_l: 10.0,
+        e_l: -60.0,
+        v_th: -50.0,
+        v_reset: -62.0,
+        t_ref: 5.0,
+        i_e: 120.0,
+        e_in: -80.0,
+        tau_syn_ex: 5.0,
+        tau_syn_in: 10.0,
+        ..Default::default()
+    };
+    let sets: Vec<lif_cond_exp::Compiled> =
+        [a, b].iter().map(|p| lif_cond_exp::compile_shape(p, &channels(), DT_MS, Shape::Alpha).unwrap()).collect();
+    let t = LifCondExpTable::from_compiled(channels().len(), &sets);
+    assert_eq!(t.alpha, vec![1, 1]);
+    let model = CompiledModel::LifCondExp(sets.clone());
+    let init = |i: u32, set: usize, rng: &CounterRng| {
+        let c = &sets[set];
+        let mut v =
+            vec![c.v_reset + (c.v_th + 2.0 - c.v_reset) * rng.uniform(i, 1, 0), (rng.uniform(i, 3, 0) * 3.0).floor()];
+        v.extend((0..2 * c.p11.len() as u32).map(|k| 10.0 * rng.uniform(i, 4, k)));
+        v
+    };
+    let scale = DriveScale { ext_lo: 200.0, ext_span: 600.0, exc: 4.0, inh: 1.5, gap_g_max: None };
+    let mut kernel = |st: &mut [f64], input: &LifExpStepInput, _: Gap, spiked: &mut [u8], _: &mut [f64]| {
+        host::lif_cond_exp_update(&t, st, input, spiked)
+    };
+    let r = compare(&model, &init, &scale, &mut kernel);
+    assert_identical("lif_cond_alpha", &r);
+    assert!(r.reference_spikes > r.forced_spikes + 5_000, "{} spikes, {} forced", r.reference_spikes, r.forced_spikes);
+}
+
 /// Graded: Kunert et al. defaults and a second set differing in every constant, random conductances (signed:
 /// the magnitude counts) and external current, and the gap coupling `gap_g_max` (see [`DriveScale`]); the
 /// activity outputs are compared instead of spikes.

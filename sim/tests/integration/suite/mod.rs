@@ -188,6 +188,8 @@ pub enum Kind {
     LifCondExp,
     /// AdEx with conductance synapses (NEST `aeif_cond_exp`).
     AdexCond,
+    /// LIF with alpha conductances (NEST `iaf_cond_alpha`).
+    LifCondAlpha,
 }
 
 pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
@@ -200,6 +202,7 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
         Kind::Graded => (0.4, 0.05, 40.0, 60.0),
         Kind::LifCondExp => (2.0, 0.3, 150.0, 0.0),
         Kind::AdexCond => (2.0, 0.3, 700.0, 0.0),
+        Kind::LifCondAlpha => (1.0, 0.15, 150.0, 0.0),
     };
     let n = 700u32;
     let mut syn = Vec::new();
@@ -255,6 +258,15 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
         Kind::LifCondExp => vec![
             NeuronParams::LifCondExp(LifCondExpParams::default()),
             NeuronParams::LifCondExp(LifCondExpParams {
+                tau_syn_ex: 5.0,
+                tau_syn_in: 10.0,
+                g_l: 10.0,
+                ..Default::default()
+            }),
+        ],
+        Kind::LifCondAlpha => vec![
+            NeuronParams::LifCondAlpha(LifCondExpParams::default()),
+            NeuronParams::LifCondAlpha(LifCondExpParams {
                 tau_syn_ex: 5.0,
                 tau_syn_in: 10.0,
                 g_l: 10.0,
@@ -603,6 +615,12 @@ macro_rules! conformance_suite {
             $(#[$attr])?
             fn random_dense_network_adex_conductance_is_bit_identical() {
                 suite::random_case(Kind::AdexCond, $make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn random_dense_network_lif_cond_alpha_is_bit_identical() {
+                suite::random_case(Kind::LifCondAlpha, $make);
             }
 
             #[test]
