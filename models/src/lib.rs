@@ -5,6 +5,7 @@
 pub mod adex;
 pub mod calcium;
 pub mod detmath;
+pub mod equations;
 pub mod graded;
 pub mod izhikevich;
 pub mod lif_cond_exp;

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{adex, graded, izhikevich, lif_cond_exp, lif_delta, lif_exp};
+use crate::{adex, equations, graded, izhikevich, lif_cond_exp, lif_delta, lif_exp};
 
 /// Neurons updated together by one call (one bit each in the spike masks).
 pub const LANES: usize = 64;
@@ -36,6 +36,9 @@ pub enum ModelError {
          found both"
     )]
     MixedSynapseTypes,
+    /// An equation-defined model that does not parse or check; the message locates the problem.
+    #[error("{0}")]
+    Equation(String),
 }
 
 /// Checks that a parameter is finite and satisfies `ok`; used by every model's `compile`.
@@ -59,6 +62,8 @@ pub enum NeuronParams {
     LifCondExp(lif_cond_exp::LifCondExpParams),
     /// `lif_cond_exp` with alpha-shaped conductances (NEST `iaf_cond_alpha`).
     LifCondAlpha(lif_cond_exp::LifCondExpParams),
+    /// A model written as equations (`equations::EquationParams`).
+    Equations(equations::EquationParams),
 }
 
 impl NeuronParams {
@@ -71,6 +76,7 @@ impl NeuronParams {
             NeuronParams::Graded(_) => "graded",
             NeuronParams::LifCondExp(_) => "lif_cond_exp",
             NeuronParams::LifCondAlpha(_) => "lif_cond_alpha",
+            NeuronParams::Equations(_) => "equations",
         }
     }
 }
@@ -131,6 +137,7 @@ pub enum CompiledModel {
     Adex(Vec<adex::Compiled>),
     Graded(Vec<graded::Compiled>),
     LifCondExp(Vec<lif_cond_exp::Compiled>),
+    Equations(Vec<equations::Compiled>),
 }
 
 macro_rules! compile_all {
@@ -178,6 +185,19 @@ impl CompiledModel {
                 }
                 CompiledModel::LifCondExp(out)
             }
+            NeuronParams::Equations(_) => {
+                let m = compile_all!(Equations, equations, sets, channels, dt_ms);
+                if let CompiledModel::Equations(s) = &m
+                    && s.iter().any(|c| c.signature != s[0].signature)
+                {
+                    return Err(ModelError::Equation(
+                        "all parameter sets of one simulation must share the equations, threshold, reset, inputs, \
+                         clamp and method (only parameters and init may differ)"
+                            .into(),
+                    ));
+                }
+                m
+            }
         })
     }
 
@@ -190,6 +210,7 @@ impl CompiledModel {
             CompiledModel::Adex(s) => adex::state_names(&s[0]),
             CompiledModel::Graded(s) => graded::state_names(&s[0]),
             CompiledModel::LifCondExp(s) => lif_cond_exp::state_names(&s[0]),
+            CompiledModel::Equations(s) => s[0].names.clone(),
         }
     }
 
@@ -211,6 +232,7 @@ impl CompiledModel {
             CompiledModel::Adex(s) => adex::initial_state(&s[set]),
             CompiledModel::Graded(s) => graded::initial_state(&s[set]),
             CompiledModel::LifCondExp(s) => lif_cond_exp::initial_state(&s[set]),
+            CompiledModel::Equations(s) => s[set].initial.clone(),
         }
     }
 
@@ -225,6 +247,7 @@ impl CompiledModel {
             CompiledModel::Adex(s) => adex::update_block(s, state, input, out),
             CompiledModel::Graded(s) => graded::update_block(s, state, input, out),
             CompiledModel::LifCondExp(s) => lif_cond_exp::update_block(s, state, input, out),
+            CompiledModel::Equations(s) => equations::update_block(s, state, input, out),
         }
     }
 }

@@ -169,6 +169,13 @@ pub(crate) fn model_table(model: &CompiledModel, n_ch: usize) -> Result<ModelTab
             check_channels("graded", sets.iter().map(|c| c.e_rev.len()), n_ch)?;
             ModelTable::Graded(GradedTable::from_compiled(n_ch, sets))
         }
+        CompiledModel::Equations(_) => {
+            return Err(SimError::Setup(
+                "equation-defined models (`model = \"equations\"`) run on the CPU backend only: no CUDA kernel is \
+                 generated for them yet; use --backend cpu"
+                    .into(),
+            ));
+        }
         CompiledModel::LifCondExp(sets) => {
             check_channels(
                 "lif_cond_exp",

@@ -144,3 +144,34 @@ fn scenario_spikes_identical_for_1_and_2_threads_and_trials_differ() {
     assert_eq!(a, spikes(2, 3));
     assert_ne!(a, spikes(2, trial_seed(3, 1)));
 }
+
+/// The bundled `scenarios/cuba_equations.toml` (the CUBA neuron written as equations in `[model]`) prepares from
+/// its file and gives the spikes of `scenarios/cuba.toml` (the built-in `lif_exp`) over 300 ms; a mistake in the
+/// equations is reported with the file, the equation's line and column, and a suggestion, and nothing runs.
+#[test]
+fn equation_model_scenario_gives_the_built_in_spikes_and_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spikes = |file: &str| {
+        let text =
+            std::fs::read_to_string(repo.join(file)).unwrap().replace("duration_ms = 1000.0", "duration_ms = 300.0");
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let prepared = prepare_all(&RunRequest { scenario: path, ..Default::default() }).unwrap();
+        let run = &prepared.points[0].run;
+        let (rec, _, _) = simulate(run, run.setup.seed, false, "t").unwrap();
+        (rec.spike_steps, rec.spike_neurons)
+    };
+    let built_in = spikes("cuba.toml");
+    assert!(built_in.0.len() > 4000, "{} spikes", built_in.0.len());
+    assert_eq!(spikes("cuba_equations.toml"), built_in);
+
+    let text = std::fs::read_to_string(repo.join("cuba_equations.toml"))
+        .unwrap()
+        .replace("dI_ex/dt = -I_ex/tau_syn_ex : pA", "dI_ex/dt = -I_ex/tau_syn_exx : pA");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let e = prepare_all(&RunRequest { scenario: path, ..Default::default() }).err().expect("refused").to_string();
+    assert!(e.contains("bad.toml") && e.contains("equations line 2, column 18"), "{e}");
+    assert!(e.contains("unknown name `tau_syn_exx` (did you mean `tau_syn_ex`?)"), "{e}");
+}

@@ -9,6 +9,7 @@ mod conformance_host_kernels;
 mod determinism;
 mod distributed;
 mod engine_basics;
+mod equation_models;
 mod gpu_conformance;
 mod profile;
 mod sonata_h5py;

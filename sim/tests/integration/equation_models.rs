@@ -1,0 +1,76 @@
+//! Equation-defined models (`model = "equations"`) in whole networks against the built-in models.
+
+use std::collections::BTreeMap;
+
+use neurotwin_connectome::generators::{CubaConfig, cuba};
+use neurotwin_models::NeuronParams;
+use neurotwin_models::equations::{EquationParams, Method};
+use neurotwin_sim::host_kernels::HostKernelBackend;
+use neurotwin_sim::*;
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// NEST `iaf_psc_exp` as equations with the CUBA benchmark's parameters (`cuba::cuba_neuron_params`).
+fn cuba_equations() -> EquationParams {
+    EquationParams {
+        equations: "dV/dt = -(V - E_L)/tau_m + (I_ex + I_in + I_e + I_stim)/C_m : mV\n\
+                    dI_ex/dt = -I_ex/tau_syn_ex : pA\n\
+                    dI_in/dt = -I_in/tau_syn_in : pA"
+            .into(),
+        threshold: "V >= V_th".into(),
+        reset: "V = V_reset".into(),
+        refractory: Some("t_ref".into()),
+        clamp: vec!["V".into()],
+        parameters: map(&[
+            ("C_m", "200 pF"),
+            ("tau_m", "20 ms"),
+            ("E_L", "-49 mV"),
+            ("V_th", "-50 mV"),
+            ("V_reset", "-60 mV"),
+            ("t_ref", "5 ms"),
+            ("I_e", "0 pA"),
+            ("tau_syn_ex", "5 ms"),
+            ("tau_syn_in", "10 ms"),
+        ]),
+        inputs: map(&[("exc", "I_ex += w"), ("inh", "I_in += w")]),
+        init: map(&[("V", "E_L")]),
+        method: Method::Exact,
+        substeps: 1,
+    }
+}
+
+/// CUBA 4000 for 1 s: the equation-defined `iaf_psc_exp` (exact propagators from a matrix exponential) gives the
+/// built-in `lif_exp`'s spikes exactly — every (step, neuron) of ≈ 20,000 — on the CPU backend.
+#[test]
+fn equation_iaf_psc_exp_gives_the_spikes_of_lif_exp_on_cuba() {
+    let steps = 10_000;
+    let run_with = |equations: bool| {
+        let mut g = cuba(&CubaConfig::default(), 1, 0.1).unwrap();
+        if equations {
+            for p in &mut g.populations {
+                p.params = NeuronParams::Equations(cuba_equations());
+            }
+        }
+        let setup = SimSetup::from_generated(g, 1, steps).unwrap();
+        let mut b = CpuBackend::new(&setup).unwrap();
+        let rec = run(&setup, &Default::default(), &Default::default(), &mut b, &Default::default()).unwrap();
+        (rec.spike_steps, rec.spike_neurons)
+    };
+    let (built_in, equations) = (run_with(false), run_with(true));
+    assert!(built_in.0.len() > 15_000, "{} spikes", built_in.0.len());
+    assert_eq!(built_in, equations);
+}
+
+/// The GPU backends refuse an equation-defined model with the fix named.
+#[test]
+fn kernel_backends_refuse_equation_models() {
+    let mut g = cuba(&CubaConfig { n: 200, k: 10, ..Default::default() }, 1, 0.1).unwrap();
+    for p in &mut g.populations {
+        p.params = NeuronParams::Equations(cuba_equations());
+    }
+    let setup = SimSetup::from_generated(g, 1, 10).unwrap();
+    let e = HostKernelBackend::new(&setup).err().expect("refused").to_string();
+    assert!(e.contains("CPU backend only") && e.contains("--backend cpu"), "{e}");
+}
