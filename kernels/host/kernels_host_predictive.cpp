@@ -1,10 +1,6 @@
-// Host build of the predictive-coding kernels (`cuda/predictive.cu`): the shim, the square-root intrinsic the
-// shim lacks, then the .cu source unchanged, then extern "C" entry points that launch each kernel with the
+// Host build of the predictive-coding kernels (`cuda/predictive.cu`): the shim, then the .cu source unchanged, then extern "C" entry points that launch each kernel with the
 // sequential launcher. Linked by build.rs.
 #include "shim.h"
-
-// CUDA's __dsqrt_rn is the IEEE-754 correctly rounded square root, as std::sqrt (and Rust's f64::sqrt).
-static inline double __dsqrt_rn(double x) { return std::sqrt(x); }
 
 #include "../cuda/predictive.cu"
 

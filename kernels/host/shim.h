@@ -45,6 +45,8 @@ static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline double __dsub_rn(double a, double b) { return a - b; }
 static inline double __dmul_rn(double a, double b) { return a * b; }
 static inline double __ddiv_rn(double a, double b) { return a / b; }
+// CUDA's __dsqrt_rn is the IEEE-754 correctly rounded square root, as std::sqrt (and Rust's f64::sqrt).
+static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
 // Single precision (f32 kernels such as cnn.cu): x86-64 evaluates float arithmetic in float (SSE,
 // FLT_EVAL_METHOD 0), so each operation is one IEEE-754 round-to-nearest f32 operation.
 static inline float __fadd_rn(float a, float b) { return a + b; }

@@ -254,6 +254,17 @@ fn model_args(n_ch: usize, state: &mut [f64], input: &LifExpStepInput, params: &
     }
 }
 
+/// [`spiking_model_args`] without parameter arrays, for generated kernels (`crate::generated`), whose constants are
+/// compiled in.
+pub(crate) fn spiking_model_args_pub(
+    n_ch: usize,
+    state: &mut [f64],
+    input: &LifExpStepInput,
+    spiked: &mut [u8],
+) -> ModelArgs {
+    spiking_model_args(n_ch, state, input, &[], spiked)
+}
+
 /// [`model_args`] of a spiking model: also `input.forced` and the output `spiked`.
 fn spiking_model_args(
     n_ch: usize,

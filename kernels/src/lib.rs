@@ -332,6 +332,7 @@ pub fn nvrtc_source(k: &KernelSource) -> String {
 pub mod arch;
 pub mod backend_kind;
 pub mod device;
+pub mod generated;
 pub mod host;
 pub mod nvrtc;
 pub mod packs;

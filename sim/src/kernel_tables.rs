@@ -171,8 +171,8 @@ pub(crate) fn model_table(model: &CompiledModel, n_ch: usize) -> Result<ModelTab
         }
         CompiledModel::Equations(_) => {
             return Err(SimError::Setup(
-                "equation-defined models (`model = \"equations\"`) run on the CPU backend only: no CUDA kernel is \
-                 generated for them yet; use --backend cpu"
+                "equation-defined models (`model = \"equations\"`) run on the CPU backend only for now (their \
+                 generated CUDA kernel is tested but not yet loaded by the GPU backends); use --backend cpu"
                     .into(),
             ));
         }

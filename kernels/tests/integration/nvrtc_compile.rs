@@ -177,3 +177,64 @@ fn blackwell_cubins() {
         println!("cubin: {} sm_{sm} {} B", k.file, c.bytes.len());
     }
 }
+
+/// The CUDA C generated for equation-defined models (`neurotwin_models::equations::cuda_source`: an exact linear
+/// model and an RK4 one with `exp`, `min`, `tanh`, `sqrt` and integer powers) compiles with NVRTC to PTX for
+/// compute_80 and to a cubin for sm_90 with both entry points.
+#[test]
+fn generated_equation_kernels_compile() {
+    use neurotwin_kernels::generated::kernel_source;
+    use neurotwin_models::equations::{self, EquationParams, Method};
+    use neurotwin_models::{CompiledModel, NeuronParams};
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let model = |method: Method, eq: &str| EquationParams {
+        equations: eq.into(),
+        threshold: "V >= V_th".into(),
+        reset: "V = V_reset".into(),
+        refractory: Some("2 ms".into()),
+        clamp: vec!["V".into()],
+        parameters: map(&[
+            ("C_m", "250 pF"),
+            ("tau_m", "10 ms"),
+            ("E_L", "-70 mV"),
+            ("V_th", "-55 mV"),
+            ("V_reset", "-70 mV"),
+        ]),
+        inputs: map(&[("exc", "I_ex += w"), ("inh", "I_ex += w")]),
+        init: map(&[("V", "E_L")]),
+        method,
+        substeps: 2,
+    };
+    let cases = [
+        (
+            "eq_exact",
+            model(Method::Exact, "dV/dt = -(V - E_L)/tau_m + (I_ex + I_stim)/C_m : mV\ndI_ex/dt = -I_ex/(2*ms) : pA"),
+        ),
+        (
+            "eq_rk4",
+            model(
+                Method::Rk4,
+                "dV/dt = -(V - E_L)/tau_m + (I_ex + I_stim)/C_m + 2*mV/ms*exp((min(V, 0*mV) - 10*mV)/(2*mV)) \
+                 + tanh(sqrt((V/mV)^2)/10)*mV/ms : mV\ndI_ex/dt = -I_ex/(2*ms) : pA",
+            ),
+        ),
+    ];
+    let channels = neurotwin_models::testing::exc_inh_channels();
+    for (name, p) in cases {
+        let m = CompiledModel::compile(&[NeuronParams::Equations(p)], &channels, 0.1).unwrap();
+        let CompiledModel::Equations(sets) = &m else { panic!() };
+        let unit = kernel_source(name, equations::cuda_source(name, sets).unwrap());
+        let ptx = nvrtc::compile_unit(&unit, Target::Ptx { compute: 80 }).unwrap();
+        let text = ptx.ptx_text().unwrap();
+        for e in unit.entry_points {
+            assert!(has_entry(&text, e), "{name}: no .entry {e}");
+        }
+        assert!(!text.contains("fma.rn"), "{name}: fused multiply-add in the PTX");
+        let cubin = nvrtc::compile_unit(&unit, Target::Cubin { sm: 90 }).unwrap();
+        assert_eq!(cubin.kind, Kind::Cubin);
+        println!("nvrtc: generated {name}: PTX {} bytes, cubin {} bytes", text.len(), cubin.bytes.len());
+    }
+}

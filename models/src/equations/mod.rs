@@ -43,7 +43,10 @@
 //! time for a whole block of neurons (each instruction a loop the compiler vectorises); every operation is one
 //! IEEE operation in the order written, without fused multiply–add, transcendental functions through
 //! [`crate::detmath`] where it has them, so the result is a pure function of the input.
-//! GPU backends refuse equation-defined models for now (no generated kernel yet).
+//! **CUDA.** [`cuda_source`] generates the model's kernels (`<name>_update`, `<name>_step` on the common parameter
+//! packs) with the interpreter's operations in its order as `__d*_rn` intrinsics; the kernels crate compiles them
+//! with NVRTC and, for tests, for the host (`neurotwin_kernels::generated`), where they equal the interpreter bit
+//! for bit. The GPU backends do not load generated kernels yet and refuse equation-defined models.
 
 pub mod expr;
 mod program;
@@ -706,6 +709,26 @@ fn propagator(rhs: &[R], n: usize, h: f64, held: &[bool]) -> Result<Vec<Vec<f64>
     }
     let p = (a * h).exp();
     Ok((0..n).map(|i| (0..m).map(|j| p[(i, j)]).collect()).collect())
+}
+
+/// CUDA C of the model with parameter sets `sets` (one structure, compiled by [`compile`]): kernels `<name>_update`
+/// (`nt_model_args`) and `<name>_step` (`nt_neuron_step_args`), the interpreter's operations in its order. The
+/// `#include` lines name headers of the kernels crate (`neurotwin_kernels::HEADERS`). `name` must be a C
+/// identifier. Models using `log` are refused (no deterministic device logarithm yet).
+pub fn cuda_source(name: &str, sets: &[Compiled]) -> Result<String, ModelError> {
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(plain(format!("`{name}` is not a C identifier")));
+    }
+    let first = sets.first().ok_or(ModelError::NoParameterSets)?;
+    if sets.iter().any(|c| c.signature != first.signature) {
+        return Err(plain("parameter sets of different models"));
+    }
+    let programs: Vec<&Program> = sets.iter().map(|c| &c.program).collect();
+    let refr: Vec<u32> = sets.iter().map(|c| c.refractory_steps).collect();
+    Program::cuda_source(name, &programs, &refr).map_err(plain)
 }
 
 /// Advances `input.n` lanes by one step (all lanes of one block share the program; per-lane parameter sets

@@ -434,3 +434,290 @@ impl Program {
         spikes
     }
 }
+
+/// Generated CUDA C (`cuda_source`): straight-line code per neuron mirroring [`Program::run`] operation by
+/// operation.
+mod cuda {
+    use super::*;
+    use std::fmt::Write;
+
+    /// Collects the constants of one program in emission order (the same for every set of one model).
+    fn constants(p: &Program) -> Vec<f64> {
+        fn push(k: &mut Vec<f64>, c: &Code) {
+            for ins in &c.instrs {
+                if let Instr::Const(_, v) = ins {
+                    k.push(*v);
+                }
+            }
+        }
+        let mut k = Vec::new();
+        match &p.integrate {
+            Integrate::Exact { free, refractory } => {
+                // Propagator rows come first (see `cuda_source`).
+                k.extend(free.iter().flatten().copied());
+                k.extend(refractory.iter().flatten().copied());
+            }
+            Integrate::Explicit { h_sub, rhs, .. } => {
+                k.extend([*h_sub, 0.5 * h_sub, h_sub / 6.0]);
+                rhs.iter().for_each(|c| push(&mut k, c));
+            }
+        }
+        p.inputs.iter().for_each(|(_, c)| push(&mut k, c));
+        push(&mut k, &p.threshold);
+        p.reset.iter().for_each(|(_, _, c)| push(&mut k, c));
+        k
+    }
+
+    struct Emitter<'a> {
+        out: String,
+        next_const: usize,
+        n: usize,
+        channel: Option<usize>,
+        _p: std::marker::PhantomData<&'a ()>,
+    }
+
+    impl Emitter<'_> {
+        fn reg(&self, r: Reg) -> String {
+            if r < self.n {
+                format!("s{r}")
+            } else if r == self.n {
+                "stim".into()
+            } else {
+                format!("r{r}")
+            }
+        }
+
+        fn code(&mut self, c: &Code, ind: &str) -> Result<String, String> {
+            for ins in &c.instrs {
+                let line = match *ins {
+                    Instr::Const(d, _) => {
+                        let k = self.next_const;
+                        self.next_const += 1;
+                        format!("const double r{d} = K[{k}];")
+                    }
+                    Instr::Syn(d, ch) => {
+                        let ch = self.channel.unwrap_or(ch);
+                        format!("const double r{d} = in[{ch}u * 64u + l];")
+                    }
+                    Instr::Neg(d, a) => format!("const double r{d} = -{};", self.reg(a)),
+                    Instr::Add(d, a, b) => format!("const double r{d} = __dadd_rn({}, {});", self.reg(a), self.reg(b)),
+                    Instr::Sub(d, a, b) => format!("const double r{d} = __dsub_rn({}, {});", self.reg(a), self.reg(b)),
+                    Instr::Mul(d, a, b) => format!("const double r{d} = __dmul_rn({}, {});", self.reg(a), self.reg(b)),
+                    Instr::Div(d, a, b) => format!("const double r{d} = __ddiv_rn({}, {});", self.reg(a), self.reg(b)),
+                    Instr::Powi(d, a, n) => {
+                        let mut e = "1.0".to_string();
+                        for _ in 0..n.unsigned_abs() {
+                            e = format!("__dmul_rn({e}, {})", self.reg(a));
+                        }
+                        if n < 0 {
+                            e = format!("__ddiv_rn(1.0, {e})");
+                        }
+                        format!("const double r{d} = {e};")
+                    }
+                    Instr::Call(d, f, a, b) => {
+                        let (x, y) = (self.reg(a), self.reg(b));
+                        let e = match f {
+                            Func::Exp => format!("nt_exp({x})"),
+                            Func::Sqrt => format!("__dsqrt_rn({x})"),
+                            Func::Abs => {
+                                format!("__longlong_as_double(__double_as_longlong({x}) & 0x7FFFFFFFFFFFFFFFLL)")
+                            }
+                            Func::Min => format!("({y} < {x} ? {y} : {x})"),
+                            Func::Max => format!("({y} > {x} ? {y} : {x})"),
+                            Func::Tanh => format!(
+                                "__ddiv_rn(__dsub_rn(nt_exp(__dmul_rn(2.0, {x})), 1.0), __dadd_rn(nt_exp(__dmul_rn(2.0, {x})), 1.0))"
+                            ),
+                            Func::Log => {
+                                return Err("`log` has no deterministic device implementation yet: generated kernels \
+                                            refuse it (the CPU backend runs it)"
+                                    .into());
+                            }
+                        };
+                        format!("const double r{d} = {e};")
+                    }
+                    Instr::Cmp(d, op, a, b) => {
+                        let o = match op {
+                            crate::equations::expr::CmpOp::Ge => ">=",
+                            crate::equations::expr::CmpOp::Gt => ">",
+                            crate::equations::expr::CmpOp::Le => "<=",
+                            crate::equations::expr::CmpOp::Lt => "<",
+                        };
+                        format!("const double r{d} = ({} {o} {}) ? 1.0 : 0.0;", self.reg(a), self.reg(b))
+                    }
+                };
+                let _ = writeln!(self.out, "{ind}{line}");
+            }
+            Ok(self.reg(c.out))
+        }
+    }
+
+    impl Program {
+        /// CUDA C of this model for the parameter sets `sets` (this program first; all of one structure): kernels
+        /// `<name>_update` (`nt_model_args`, state block-major with `n + 1` variables, the last the refractory
+        /// counter; per-set constants in a table indexed by `param_set`) and `<name>_step` (`nt_neuron_step_args`,
+        /// the inputs gathered as for every model). Every operation is the interpreter's, in its order, as a
+        /// separately rounded `__d*_rn` intrinsic; `exp` through `nt_exp`. The `#include` lines name the kernels
+        /// crate's headers.
+        pub fn cuda_source(name: &str, sets: &[&Program], refractory_steps: &[u32]) -> Result<String, String> {
+            let p = sets[0];
+            let n = p.n;
+            let table: Vec<Vec<f64>> = sets.iter().map(|s| constants(s)).collect();
+            let width = table[0].len().max(1);
+            if table.iter().any(|t| t.len() != table[0].len()) {
+                return Err("parameter sets of different structure".into());
+            }
+            let mut e = Emitter { out: String::new(), next_const: 0, n, channel: None, _p: Default::default() };
+            let w = &mut e.out;
+            let _ = writeln!(
+                w,
+                "// Generated by neurotwin (models/src/equations/program.rs) for an equation-defined model."
+            );
+            let _ = writeln!(w, "#ifndef NT_KERNEL\n#define NT_KERNEL extern \"C\" __global__\n#endif");
+            for h in ["detmath.cuh", "philox.cuh", "packs.cuh", "neuron_input.cuh"] {
+                let _ = writeln!(w, "#include \"{h}\"");
+            }
+            let _ = writeln!(w, "static __device__ const double nt_eq_{name}_k[{}][{width}] = {{", sets.len());
+            for (t, refr) in table.iter().zip(refractory_steps) {
+                let vals: Vec<String> = t.iter().map(|v| format!("{v:e}")).collect();
+                let _ = writeln!(w, "    {{{}}},", if vals.is_empty() { "0.0".to_string() } else { vals.join(", ") });
+                let _ = refr;
+            }
+            let _ = writeln!(w, "}};");
+            let _ = writeln!(
+                w,
+                "static __device__ const double nt_eq_{name}_refr[{}] = {{{}}};",
+                sets.len(),
+                refractory_steps.iter().map(|r| format!("{r}.0")).collect::<Vec<_>>().join(", ")
+            );
+            let _ = writeln!(
+                w,
+                "static __device__ __forceinline__ void nt_eq_{name}_one(const nt_model_args& a, const unsigned int i) {{"
+            );
+            let _ = writeln!(w, "    if (i >= a.n_neurons) {{\n        return;\n    }}");
+            let _ = writeln!(w, "    const unsigned int b = i / 64u;\n    const unsigned int l = i % 64u;");
+            let _ = writeln!(w, "    double* st = a.state + (unsigned long long)b * {}u * 64u;", n + 1);
+            let _ = writeln!(w, "    const double* in = a.syn + (unsigned long long)b * a.n_channels * 64u;");
+            let _ = writeln!(w, "    const unsigned int set = a.param_set[i];");
+            let _ = writeln!(w, "    const double* K = nt_eq_{name}_k[set];\n    (void)K;\n    (void)in;");
+            for v in 0..n {
+                let _ = writeln!(w, "    double x{v} = st[{v}u * 64u + l];");
+            }
+            let _ = writeln!(w, "    const double stim = a.i_ext[i];\n    (void)stim;");
+            let _ = writeln!(w, "    double refr = st[{n}u * 64u + l];\n    const bool is_refr = refr > 0.0;");
+            match &p.integrate {
+                Integrate::Exact { .. } => {
+                    let m = n + 2;
+                    let _ = writeln!(w, "    const double* P = is_refr ? K + {} : K;", n * m);
+                    for i in 0..n {
+                        let row = i * m;
+                        let mut acc = format!("__dmul_rn(P[{row}], x0)");
+                        for j in 1..n {
+                            acc = format!("__dadd_rn({acc}, __dmul_rn(P[{}], x{j}))", row + j);
+                        }
+                        acc =
+                            format!("__dadd_rn(__dadd_rn({acc}, __dmul_rn(P[{}], stim)), P[{}])", row + n, row + n + 1);
+                        let _ = writeln!(w, "    const double y{i} = {acc};");
+                    }
+                    for i in 0..n {
+                        let _ = writeln!(w, "    x{i} = y{i};");
+                    }
+                    e.next_const = 2 * n * m;
+                }
+                Integrate::Explicit { method, substeps, rhs, .. } => {
+                    e.next_const = 3;
+                    let _ = writeln!(
+                        w,
+                        "    const double hs = K[0], half_hs = K[1], sixth_hs = K[2];\n    (void)half_hs;\n    (void)sixth_hs;"
+                    );
+                    let _ = writeln!(w, "    for (unsigned int sub = 0; sub < {substeps}u; ++sub) {{");
+                    let stages: &[(&str, Option<(&str, &str)>)] = match method {
+                        Method::Euler => &[("k1", None)],
+                        Method::Rk2 => &[("k1", None), ("k2", Some(("k1", "hs")))],
+                        Method::Rk4 | Method::Exact => &[
+                            ("k1", None),
+                            ("k2", Some(("k1", "half_hs"))),
+                            ("k3", Some(("k2", "half_hs"))),
+                            ("k4", Some(("k3", "hs"))),
+                        ],
+                    };
+                    let start = e.next_const;
+                    for (k, trial) in stages {
+                        for v in 0..n {
+                            let s = match trial {
+                                None => format!("x{v}"),
+                                Some((prev, c)) => format!("__dadd_rn(x{v}, __dmul_rn({c}, {prev}_{v}))"),
+                            };
+                            let _ = writeln!(e.out, "        const double {k}_s{v} = {s};");
+                        }
+                        for v in 0..n {
+                            let _ = writeln!(e.out, "        double {k}_{v};");
+                        }
+                        let _ = writeln!(e.out, "        {{");
+                        for v in 0..n {
+                            let _ =
+                                writeln!(e.out, "            const double s{v} = {k}_s{v};\n            (void)s{v};");
+                        }
+                        e.next_const = start;
+                        for (v, c) in rhs.iter().enumerate() {
+                            let _ = writeln!(e.out, "            {{");
+                            let r = e.code(c, "                ")?;
+                            let clamp = if p.clamped[v] { " if (is_refr) { v = 0.0; }" } else { "" };
+                            let _ = writeln!(
+                                e.out,
+                                "                double v = {r};{clamp}\n                {k}_{v} = v;\n            }}"
+                            );
+                        }
+                        let _ = writeln!(e.out, "        }}");
+                    }
+                    for v in 0..n {
+                        let upd = match method {
+                            Method::Euler => format!("__dmul_rn(hs, k1_{v})"),
+                            Method::Rk2 => format!("__dmul_rn(half_hs, __dadd_rn(k1_{v}, k2_{v}))"),
+                            Method::Rk4 | Method::Exact => format!(
+                                "__dmul_rn(sixth_hs, __dadd_rn(__dadd_rn(__dadd_rn(k1_{v}, __dmul_rn(2.0, k2_{v})), __dmul_rn(2.0, k3_{v})), k4_{v}))"
+                            ),
+                        };
+                        let _ = writeln!(e.out, "        x{v} = __dadd_rn(x{v}, {upd});");
+                    }
+                    let _ = writeln!(e.out, "    }}");
+                }
+            }
+            let _ = writeln!(e.out, "    if (is_refr) {{\n        refr = __dsub_rn(refr, 1.0);\n    }}");
+            for v in 0..n {
+                let _ = writeln!(e.out, "    double s{v} = x{v};\n    (void)s{v};");
+            }
+            for (ch, (v, c)) in p.inputs.iter().enumerate() {
+                e.channel = Some(ch);
+                let _ = writeln!(e.out, "    {{");
+                let r = e.code(c, "        ")?;
+                let _ = writeln!(e.out, "        x{v} = __dadd_rn(x{v}, {r});\n        s{v} = x{v};\n    }}");
+            }
+            e.channel = None;
+            let _ = writeln!(e.out, "    double th;\n    {{");
+            let r = e.code(&p.threshold, "        ")?;
+            let _ = writeln!(e.out, "        th = {r};\n    }}");
+            let _ = writeln!(e.out, "    const bool spike = th != 0.0 || ((a.forced[b] >> l) & 1ull) == 1ull;");
+            let _ = writeln!(e.out, "    if (spike) {{");
+            for (v, add, c) in &p.reset {
+                let _ = writeln!(e.out, "        {{");
+                let r = e.code(c, "            ")?;
+                let val = if *add { format!("__dadd_rn(x{v}, {r})") } else { r };
+                let _ = writeln!(e.out, "            x{v} = {val};\n            s{v} = x{v};\n        }}");
+            }
+            let _ = writeln!(e.out, "        refr = nt_eq_{name}_refr[set];\n    }}");
+            for v in 0..n {
+                let _ = writeln!(e.out, "    st[{v}u * 64u + l] = x{v};");
+            }
+            let _ = writeln!(e.out, "    st[{n}u * 64u + l] = refr;\n    a.spiked[i] = spike ? 1 : 0;\n}}");
+            let _ = writeln!(
+                e.out,
+                "NT_KERNEL void {name}_update(const nt_model_args a) {{\n    nt_eq_{name}_one(a, blockIdx.x * blockDim.x + threadIdx.x);\n}}"
+            );
+            let _ = writeln!(
+                e.out,
+                "NT_KERNEL void {name}_step(const nt_neuron_step_args a) {{\n    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (nt_neuron_inputs(a, i)) {{\n        nt_eq_{name}_one(a.model, i);\n    }}\n}}"
+            );
+            Ok(e.out)
+        }
+    }
+}

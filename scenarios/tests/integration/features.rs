@@ -175,3 +175,40 @@ fn equation_model_scenario_gives_the_built_in_spikes_and_located_errors() {
     assert!(e.contains("bad.toml") && e.contains("equations line 2, column 18"), "{e}");
     assert!(e.contains("unknown name `tau_syn_exx` (did you mean `tau_syn_ex`?)"), "{e}");
 }
+
+/// The worm (`scenarios/celegans_touch.toml`: Cook 2019 connectome, five receptor classes, gap junctions through
+/// `I_stim`, Poisson background, optogenetic activation) with its `lif_exp` neuron written as equations gives the
+/// built-in model's spikes exactly over the scenario's 1 s.
+#[test]
+fn equation_lif_gives_the_built_in_spikes_on_the_worm() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(repo.join("celegans_touch.toml")).unwrap();
+    let (head, rest) = text.split_once("[model]").unwrap();
+    let tail = &rest[rest.find("[init]").unwrap()..];
+    let channels = [("ACh", "ex"), ("GABA", "in"), ("Glu_exc", "ex"), ("Glu_inh", "in"), ("other", "ex")];
+    let currents: Vec<String> = channels.iter().map(|(c, _)| format!("I_{c}")).collect();
+    let mut equations = format!("dV_m/dt = -(V_m - E_L)/tau_m + ({} + I_stim)/C_m : mV\n", currents.join(" + "));
+    for (c, kind) in channels {
+        equations += &format!("dI_{c}/dt = -I_{c}/tau_syn_{kind} : pA\n");
+    }
+    let inputs: Vec<String> = channels.iter().map(|(c, _)| format!("{c} = \"I_{c} += w\"")).collect();
+    let model = format!(
+        "[model]\nmodel = \"equations\"\nequations = \"\"\"\n{equations}\"\"\"\nthreshold = \"V_m >= V_th\"\n\
+         reset = \"V_m = V_reset\"\nrefractory = \"t_ref\"\nclamp = [\"V_m\"]\ninit = {{ V_m = \"E_L\" }}\n\
+         inputs = {{ {} }}\n[model.parameters]\nC_m = \"50 pF\"\ntau_m = \"20 ms\"\nE_L = \"-65 mV\"\nV_th = \"-50 mV\"\n\
+         V_reset = \"-65 mV\"\nt_ref = \"2 ms\"\ntau_syn_ex = \"5 ms\"\ntau_syn_in = \"10 ms\"\n\n",
+        inputs.join(", ")
+    );
+    let spikes = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let prepared = prepare_all(&RunRequest { scenario: path, ..Default::default() }).unwrap();
+        let run = &prepared.points[0].run;
+        let (rec, _, _) = simulate(run, run.setup.seed, false, "t").unwrap();
+        (rec.spike_steps, rec.spike_neurons)
+    };
+    let built_in = spikes("builtin.toml", &text);
+    assert!(built_in.0.len() > 3000, "{} spikes", built_in.0.len());
+    assert_eq!(spikes("equations.toml", &format!("{head}{model}{tail}")), built_in);
+}
