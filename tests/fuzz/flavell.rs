@@ -18,12 +18,26 @@ pub const LABELS: [&str; 5] = ["AVAL", "AVAR", "AIYL", "RIML", "AVBL"];
 /// Writes a Flavell-layout recording `<dir>/<UID>-data.h5` (40 frames × 5 ROIs, 0.6 s per frame, with
 /// reversal and velocity series) and returns its path.
 pub fn write_flavell_h5(dir: &Path) -> std::path::PathBuf {
+    write_flavell_h5_frames(dir, None)
+}
+
+/// [`write_flavell_h5`] whose trace array instead declares `frames` frames (chunked, never written), all in one
+/// write: no second open of the file (a reopen for writing right after the first handle's close met HDF5's file
+/// lock, errno 11, once under load).
+pub fn write_flavell_h5_frames(dir: &Path, frames: Option<usize>) -> std::path::PathBuf {
     let (m, n) = (40usize, LABELS.len());
     let path = dir.join(format!("{UID}-data.h5"));
     let f = hdf5::File::create(&path).unwrap();
-    let traces: Vec<f64> = (0..m * n).map(|x| ((x * 7) % 11) as f64 / 11.0).collect();
     let g = f.create_group("gcamp").unwrap();
-    g.new_dataset::<f64>().shape([m, n]).create("trace_array").unwrap().write_raw(&traces).unwrap();
+    match frames {
+        None => {
+            let traces: Vec<f64> = (0..m * n).map(|x| ((x * 7) % 11) as f64 / 11.0).collect();
+            g.new_dataset::<f64>().shape([m, n]).create("trace_array").unwrap().write_raw(&traces).unwrap();
+        }
+        Some(frames) => {
+            g.new_dataset::<f64>().chunk([1024, n]).shape([frames, n]).create("trace_array").unwrap();
+        }
+    }
     let t: Vec<f64> = (0..m).map(|k| 1000.0 + 0.6 * k as f64).collect();
     f.create_group("timing").unwrap().new_dataset_builder().with_data(&t).create("timestamp_confocal").unwrap();
     let b = f.create_group("behavior").unwrap();

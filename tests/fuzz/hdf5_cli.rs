@@ -9,7 +9,7 @@ use neurotwin_imaging::NwbOptions;
 
 use super::common::{neurotwin, stderr};
 use super::engine::{Shape, mutate_from};
-use super::flavell::{LABELS, UID, labels_json, write_flavell_h5};
+use super::flavell::{LABELS, UID, labels_json, write_flavell_h5, write_flavell_h5_frames};
 use super::harness::{CliCase, fuzz_cli, repo};
 
 /// What a seed file is, and so which command reads it.
@@ -172,13 +172,7 @@ fn hdf5_cli() {
 fn huge_declared_recording_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let run = network_and_runs(dir.path(), false);
-    let h5 = write_flavell_h5(dir.path());
-    {
-        let f = hdf5::File::open_rw(&h5).unwrap();
-        f.unlink("gcamp/trace_array").unwrap();
-        let g = f.group("gcamp").unwrap();
-        g.new_dataset::<f64>().chunk([1024, 5]).shape([1usize << 40, 5]).create("trace_array").unwrap();
-    }
+    let h5 = write_flavell_h5_frames(dir.path(), Some(1usize << 40));
     std::fs::write(dir.path().join("labels.json"), labels_json(&[(1, 5.0)])).unwrap();
     let (r, h) = (run.to_string_lossy(), h5.to_string_lossy());
     let args = ["compare", "--sim", &r, "--recording", &h, "--format", "flavell", "--labels", "labels.json"];
