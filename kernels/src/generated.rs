@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::host::{LifExpStepInput, spiking_model_args_pub};
-use crate::packs::ModelArgs;
+use crate::packs::{HostEntry, ModelArgs, NeuronStepArgs};
 use crate::{KernelSource, nvrtc_source};
 
 /// A generated unit as a [`KernelSource`] with entry points `<name>_update` and `<name>_step` (the strings are
@@ -31,6 +31,7 @@ type UpdateFn = unsafe extern "C" fn(u32, u32, *const ModelArgs);
 pub struct HostBuild {
     _lib: libloading::Library,
     update: UpdateFn,
+    step: HostEntry<NeuronStepArgs>,
     n_state: usize,
     n_channels: usize,
     dir: PathBuf,
@@ -51,7 +52,11 @@ pub fn host_build(unit: &KernelSource, n_state: usize, n_channels: usize) -> Res
     let shim = include_str!("../host/shim.h");
     std::fs::write(dir.join("shim.h"), shim).map_err(|e| format!("{}: {e}", dir.display()))?;
     let update = format!("{}_update", unit.name);
-    let cpp = format!("#include \"shim.h\"\n{}\nNT_HOST_ENTRY({update}, nt_model_args)\n", nvrtc_source(unit));
+    let step = format!("{}_step", unit.name);
+    let cpp = format!(
+        "#include \"shim.h\"\n{}\nNT_HOST_ENTRY({update}, nt_model_args)\nNT_HOST_ENTRY({step}, nt_neuron_step_args)\n",
+        nvrtc_source(unit)
+    );
     let src = dir.join("generated.cpp");
     std::fs::write(&src, cpp).map_err(|e| format!("{}: {e}", src.display()))?;
     let lib_path = dir.join("libgenerated.so");
@@ -73,7 +78,11 @@ pub fn host_build(unit: &KernelSource, n_state: usize, n_channels: usize) -> Res
     // SAFETY: NT_HOST_ENTRY defines `void nt_host_<kernel>(unsigned, unsigned, const nt_model_args*)`, whose
     // layout `ModelArgs` mirrors (tested in packs.rs).
     let update: UpdateFn = unsafe { *lib.get::<UpdateFn>(symbol.as_bytes()).map_err(|e| format!("{symbol}: {e}"))? };
-    Ok(HostBuild { _lib: lib, update, n_state, n_channels, dir })
+    let symbol = format!("nt_host_{step}");
+    // SAFETY: as above, with `nt_neuron_step_args`, mirrored by `NeuronStepArgs`.
+    let step: HostEntry<NeuronStepArgs> =
+        unsafe { *lib.get::<HostEntry<NeuronStepArgs>>(symbol.as_bytes()).map_err(|e| format!("{symbol}: {e}"))? };
+    Ok(HostBuild { _lib: lib, update, step, n_state, n_channels, dir })
 }
 
 impl Drop for HostBuild {
@@ -83,6 +92,11 @@ impl Drop for HostBuild {
 }
 
 impl HostBuild {
+    /// The host entry of `<name>_step` (steps 1–5 fused, as every model's step kernel), valid while `self` lives.
+    pub fn step_entry(&self) -> HostEntry<NeuronStepArgs> {
+        self.step
+    }
+
     /// Runs `<name>_update` over `input.i_ext.len()` neurons: `state` block-major with whole blocks of `n_state`
     /// variables; `spiked[i]` receives 1 when neuron `i` fired.
     pub fn update(&self, state: &mut [f64], input: &LifExpStepInput, spiked: &mut [u8]) {

@@ -163,6 +163,13 @@ impl KernelBackend<CudaLauncher> {
     /// ([`Plan::new`]: invalid setups give the same [`SimError::Setup`]); a missing driver, device or NVRTC or
     /// a failed compilation give [`SimError::BackendUnavailable`].
     pub fn new(setup: &SimSetup) -> Result<Self, SimError> {
+        if matches!(setup.model, neurotwin_models::CompiledModel::Equations(_)) {
+            return Err(SimError::Setup(
+                "equation-defined models (`model = \"equations\"`) run on the cpu and cuda-host backends: the cuda \
+                 backend does not load their generated kernel yet"
+                    .into(),
+            ));
+        }
         let plan = Plan::new(setup, "cuda")?;
         let device = neurotwin_kernels::device::device(0).map_err(unavailable)?;
         let launcher = CudaLauncher::new(&device)?;

@@ -23,6 +23,11 @@ pub(crate) enum ModelTable {
     Adex(Box<AdexTable>),
     Graded(GradedTable),
     LifCondExp(LifCondExpTable),
+    /// An equation-defined model: its constants are compiled into the generated kernel.
+    Generated {
+        kernel: crate::generated_models::GeneratedRef,
+        n_sets: usize,
+    },
 }
 
 /// One per-set parameter array of a model kernel, in the kernel's argument order (see [`ModelTable::args`]).
@@ -42,6 +47,7 @@ impl ModelTable {
             ModelTable::Adex(t) => t.n_sets(),
             ModelTable::Graded(t) => t.n_sets(),
             ModelTable::LifCondExp(t) => t.n_sets(),
+            ModelTable::Generated { n_sets, .. } => *n_sets,
         }
     }
 
@@ -59,6 +65,7 @@ impl ModelTable {
             ModelTable::Adex(_) => ModelKind::Adex,
             ModelTable::Graded(_) => ModelKind::Graded,
             ModelTable::LifCondExp(_) => ModelKind::LifCondExp,
+            ModelTable::Generated { kernel, .. } => ModelKind::Generated(*kernel),
         }
     }
 
@@ -142,6 +149,7 @@ impl ModelTable {
                 F64(t.jump.clone()),
                 F64(t.h.clone()),
             ],
+            ModelTable::Generated { .. } => vec![],
         }
     }
 }
@@ -169,13 +177,10 @@ pub(crate) fn model_table(model: &CompiledModel, n_ch: usize) -> Result<ModelTab
             check_channels("graded", sets.iter().map(|c| c.e_rev.len()), n_ch)?;
             ModelTable::Graded(GradedTable::from_compiled(n_ch, sets))
         }
-        CompiledModel::Equations(_) => {
-            return Err(SimError::Setup(
-                "equation-defined models (`model = \"equations\"`) run on the CPU backend only for now (their \
-                 generated CUDA kernel is tested but not yet loaded by the GPU backends); use --backend cpu"
-                    .into(),
-            ));
-        }
+        CompiledModel::Equations(sets) => ModelTable::Generated {
+            kernel: crate::generated_models::host_model(sets, model.n_state(), n_ch)?,
+            n_sets: sets.len(),
+        },
         CompiledModel::LifCondExp(sets) => {
             check_channels(
                 "lif_cond_exp",

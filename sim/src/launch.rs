@@ -109,6 +109,8 @@ pub enum ModelKind {
     Adex,
     Graded,
     LifCondExp,
+    /// An equation-defined model's generated kernel (`crate::generated_models`).
+    Generated(crate::generated_models::GeneratedRef),
 }
 
 impl ModelKind {
@@ -131,6 +133,7 @@ impl ModelKind {
             ModelKind::Adex => &packs::ADEX_STEP,
             ModelKind::Graded => &packs::GRADED_STEP,
             ModelKind::LifCondExp => &packs::LIF_COND_EXP_STEP,
+            ModelKind::Generated(g) => &g.0.step,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod cuda;
 pub mod distributed;
 pub mod engine;
 pub mod error;
+pub mod generated_models;
 pub mod host_kernels;
 mod kernel_tables;
 pub mod launch;

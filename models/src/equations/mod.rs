@@ -46,7 +46,8 @@
 //! **CUDA.** [`cuda_source`] generates the model's kernels (`<name>_update`, `<name>_step` on the common parameter
 //! packs) with the interpreter's operations in its order as `__d*_rn` intrinsics; the kernels crate compiles them
 //! with NVRTC and, for tests, for the host (`neurotwin_kernels::generated`), where they equal the interpreter bit
-//! for bit. The GPU backends do not load generated kernels yet and refuse equation-defined models.
+//! for bit; the `cuda-host` backend runs that host build in the GPU's step sequence (`neurotwin_sim::generated_models`).
+//! The `cuda` backend does not load generated kernels yet and refuses equation-defined models.
 
 pub mod expr;
 mod program;

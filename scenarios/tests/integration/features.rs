@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use neurotwin_scenarios::runner::{prepare_all, simulate, trial_seed};
+use neurotwin_scenarios::runner::{prepare_all, simulate, simulate_on, trial_seed};
 use neurotwin_scenarios::{RunRequest, run_scenario};
+use neurotwin_sim::BackendKind;
 
 fn write(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("s.toml");
@@ -178,7 +179,8 @@ fn equation_model_scenario_gives_the_built_in_spikes_and_located_errors() {
 
 /// The worm (`scenarios/celegans_touch.toml`: Cook 2019 connectome, five receptor classes, gap junctions through
 /// `I_stim`, Poisson background, optogenetic activation) with its `lif_exp` neuron written as equations gives the
-/// built-in model's spikes exactly over the scenario's 1 s.
+/// built-in model's spikes exactly over the scenario's 1 s, on the CPU backend and with the generated kernel on
+/// `cuda-host`.
 #[test]
 fn equation_lif_gives_the_built_in_spikes_on_the_worm() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,15 +202,18 @@ fn equation_lif_gives_the_built_in_spikes_on_the_worm() {
          V_reset = \"-65 mV\"\nt_ref = \"2 ms\"\ntau_syn_ex = \"5 ms\"\ntau_syn_in = \"10 ms\"\n\n",
         inputs.join(", ")
     );
-    let spikes = |name: &str, text: &str| {
+    let spikes = |name: &str, text: &str, backend: BackendKind| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         let prepared = prepare_all(&RunRequest { scenario: path, ..Default::default() }).unwrap();
         let run = &prepared.points[0].run;
-        let (rec, _, _) = simulate(run, run.setup.seed, false, "t").unwrap();
+        let (rec, _, _) = simulate_on(backend, run, run.setup.seed, false, "t").unwrap();
         (rec.spike_steps, rec.spike_neurons)
     };
-    let built_in = spikes("builtin.toml", &text);
+    let built_in = spikes("builtin.toml", &text, BackendKind::Cpu);
     assert!(built_in.0.len() > 3000, "{} spikes", built_in.0.len());
-    assert_eq!(spikes("equations.toml", &format!("{head}{model}{tail}")), built_in);
+    let equations = format!("{head}{model}{tail}");
+    assert_eq!(spikes("equations.toml", &equations, BackendKind::Cpu), built_in);
+    // The generated kernel, built for the host, in the GPU's step sequence (`cuda-host`).
+    assert_eq!(spikes("equations.toml", &equations, BackendKind::CudaHost), built_in);
 }
