@@ -408,10 +408,42 @@ fn compile_model(
 ) -> Result<(CompiledModel, Vec<u16>, String), ScenarioError> {
     let (sets, param_set, model_name) = neuron_parameters(spec, ctx, network, populations)?;
     let model = CompiledModel::compile(&sets, &network.receptors, dt).map_err(|e| match &spec.model {
-        Some(m) => ctx.at(m, format!("[model]: {e}")),
+        Some(m) => match equation_error_line(ctx, m.span().start, &e) {
+            Some(line) => ScenarioError::At { path: ctx.path.into(), line, message: format!("[model]: {e}") },
+            None => ctx.at(m, format!("[model]: {e}")),
+        },
         None => ctx.file(format!("generator neuron parameters: {e}")),
     })?;
     Ok((model, param_set, model_name))
+}
+
+/// The file line of an equation-defined model's located error (`equations line K, …`, `threshold, …`,
+/// `inputs.exc, …`): the line of that key in the `[model]` section starting at byte `section`, plus `K - 1` lines
+/// into a multi-line string (whose first line follows the opening `"""`). `None` for other errors.
+fn equation_error_line(ctx: &Ctx, section: usize, e: &neurotwin_models::ModelError) -> Option<usize> {
+    let neurotwin_models::ModelError::Equation(msg) = e else { return None };
+    let field = msg.split([',', ' ', ':']).next()?;
+    let key = field.split('.').next()?;
+    if !["equations", "threshold", "reset", "inputs", "init", "refractory"].contains(&key) {
+        return None;
+    }
+    let within: usize =
+        msg.strip_prefix(field)?.strip_prefix(" line ").and_then(|r| r.split(',').next()?.parse().ok()).unwrap_or(1);
+    let text = ctx.text;
+    let mut offset = section.min(text.len());
+    for line in text[offset..].lines() {
+        let t = line.trim_start();
+        if t.split(['=', ' ']).next() == Some(key) && t.contains('=') {
+            let key_line = line_of(text, offset);
+            let multi = t.split_once('=').is_some_and(|(_, v)| v.trim() == "\"\"\"" || v.trim() == "'''");
+            return Some(if multi { key_line + within } else { key_line + within - 1 });
+        }
+        if t.starts_with('[') && offset > section && !t.starts_with("[model") {
+            break;
+        }
+        offset += line.len() + 1;
+    }
+    None
 }
 
 /// The state variables of the compiled model, for `[init]` and `[record] state`.

@@ -173,7 +173,8 @@ fn equation_model_scenario_gives_the_built_in_spikes_and_located_errors() {
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, text).unwrap();
     let e = prepare_all(&RunRequest { scenario: path, ..Default::default() }).err().expect("refused").to_string();
-    assert!(e.contains("bad.toml") && e.contains("equations line 2, column 18"), "{e}");
+    // The file line of the offending equation: `equations = """` is line 12, the second equation line 14.
+    assert!(e.contains("bad.toml:14:") && e.contains("equations line 2, column 18"), "{e}");
     assert!(e.contains("unknown name `tau_syn_exx` (did you mean `tau_syn_ex`?)"), "{e}");
 }
 
