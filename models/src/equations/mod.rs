@@ -30,8 +30,9 @@
 //! mV, ms, pA, nS, pF ([`units`]).
 //!
 //! **Step** (as NEST's and the built-in models'): integrate over the step with the state at its start (refractory
-//! neurons keep their `clamp`ed variables fixed and decrement the counter), then add each channel's input, then
-//! test the threshold (or a forced spike) and apply the reset and the refractory period.
+//! neurons keep their `clamp`ed variables fixed and decrement the counter), then add each channel's input (a
+//! clamped variable ignores input while refractory, as NEST's `iaf_psc_delta` discards it), then test the
+//! threshold (or a forced spike) and apply the reset and the refractory period.
 //!
 //! **Integration.** `exact`: the system must be linear in the state variables and `I_stim` (checked
 //! symbolically); its propagator `P = exp(M h)` of the augmented matrix (state, `I_stim`, constant) is computed

@@ -398,8 +398,17 @@ impl Program {
             code.run(regs, input);
             let add = regs[code.out];
             let x = &mut state[var(*v)];
-            for l in 0..LANES {
-                x[l] += add[l];
+            if self.clamped[*v] {
+                // A clamped variable ignores input while refractory (NEST's iaf_psc_delta discards it).
+                for l in 0..LANES {
+                    if !is_refr[l] {
+                        x[l] += add[l];
+                    }
+                }
+            } else {
+                for l in 0..LANES {
+                    x[l] += add[l];
+                }
             }
             regs[*v].copy_from_slice(x);
         }
@@ -690,7 +699,14 @@ mod cuda {
                 e.channel = Some(ch);
                 let _ = writeln!(e.out, "    {{");
                 let r = e.code(c, "        ")?;
-                let _ = writeln!(e.out, "        x{v} = __dadd_rn(x{v}, {r});\n        s{v} = x{v};\n    }}");
+                if p.clamped[*v] {
+                    let _ = writeln!(
+                        e.out,
+                        "        if (!is_refr) {{\n            x{v} = __dadd_rn(x{v}, {r});\n        }}\n        s{v} = x{v};\n    }}"
+                    );
+                } else {
+                    let _ = writeln!(e.out, "        x{v} = __dadd_rn(x{v}, {r});\n        s{v} = x{v};\n    }}");
+                }
             }
             e.channel = None;
             let _ = writeln!(e.out, "    double th;\n    {{");

@@ -97,3 +97,58 @@ fn generated_kernel_on_the_cuda_host_backend_gives_the_same_spikes() {
     let e = neurotwin_sim::cuda::CudaBackend::new(&eq).err().expect("refused").to_string();
     assert!(e.contains("cpu and cuda-host backends"), "{e}");
 }
+
+/// NEST `iaf_psc_delta` as equations (delta synapses: the input jumps `V`, which is clamped — and so ignores
+/// input — while refractory) with the Brunel 2000 network's parameters: Brunel order 500 (N = 2,500, Poisson
+/// background) over 500 ms gives the built-in `lif_delta`'s spikes exactly, on the CPU backend and with the
+/// generated kernel on `cuda-host`.
+#[test]
+fn equation_iaf_psc_delta_gives_the_spikes_of_lif_delta_on_brunel() {
+    use neurotwin_connectome::generators::{BrunelConfig, brunel};
+    let cfg = BrunelConfig { order: 500, ..Default::default() };
+    let p = cfg.neuron_params();
+    let q = |x: f64, unit: &str| format!("{x:?} {unit}");
+    let eq = EquationParams {
+        equations: "dV/dt = -(V - E_L)/tau_m + (I_e + I_stim)/C_m : mV".into(),
+        threshold: "V >= V_th".into(),
+        reset: "V = V_reset".into(),
+        refractory: Some("t_ref".into()),
+        clamp: vec!["V".into()],
+        parameters: [
+            ("C_m", q(p.c_m, "pF")),
+            ("tau_m", q(p.tau_m, "ms")),
+            ("E_L", q(p.e_l, "mV")),
+            ("V_th", q(p.v_th, "mV")),
+            ("V_reset", q(p.v_reset, "mV")),
+            ("t_ref", q(p.t_ref, "ms")),
+            ("I_e", q(p.i_e, "pA")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        inputs: map(&[("exc", "V += w"), ("inh", "V += w")]),
+        init: map(&[("V", "E_L")]),
+        method: Method::Exact,
+        substeps: 1,
+    };
+    let steps = 5_000;
+    let setup = |equations: bool| {
+        let mut g = brunel(&cfg, 2, 0.1).unwrap();
+        if equations {
+            for pop in &mut g.populations {
+                pop.params = NeuronParams::Equations(eq.clone());
+            }
+        }
+        SimSetup::from_generated(g, 2, steps).unwrap()
+    };
+    let spikes = |setup: &SimSetup, b: &mut dyn Backend| {
+        let rec = run(setup, &Default::default(), &Default::default(), b, &Default::default()).unwrap();
+        (rec.spike_steps, rec.spike_neurons)
+    };
+    let built_in = setup(false);
+    let reference = spikes(&built_in, &mut CpuBackend::new(&built_in).unwrap());
+    assert!(reference.0.len() > 20_000, "{} spikes", reference.0.len());
+    let eq_setup = setup(true);
+    assert_eq!(spikes(&eq_setup, &mut CpuBackend::new(&eq_setup).unwrap()), reference);
+    assert_eq!(spikes(&eq_setup, &mut HostKernelBackend::new(&eq_setup).unwrap()), reference);
+}
