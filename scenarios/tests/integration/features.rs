@@ -218,3 +218,36 @@ fn equation_lif_gives_the_built_in_spikes_on_the_worm() {
     // The generated kernel, built for the host, in the GPU's step sequence (`cuda-host`).
     assert_eq!(spikes("equations.toml", &equations, BackendKind::CudaHost), built_in);
 }
+
+/// The bundled `scenarios/celegans_shiu_equations.toml` (the worm with Shiu et al. 2024's neuron written as
+/// equations: synaptic variable `x` held during refractoriness and reset with the membrane) prepares from its file
+/// and runs; the gentle touch drives the touch receptors and raises the backward command interneuron AVD over its
+/// rate before the touch.
+#[test]
+fn shiu_neuron_scenario_runs_on_the_worm() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let prepared =
+        prepare_all(&RunRequest { scenario: repo.join("celegans_shiu_equations.toml"), ..Default::default() }).unwrap();
+    let run = &prepared.points[0].run;
+    assert_eq!(run.setup.model.state_names(), ["v", "x", "refractory"]);
+    let (rec, _, _) = simulate(run, run.setup.seed, false, "t").unwrap();
+    let rate = |names: &[&str], from: u64, to: u64| {
+        let ids: Vec<u32> =
+            names.iter().map(|n| run.setup.network.neurons.iter().position(|x| x.name == *n).unwrap() as u32).collect();
+        let k = rec
+            .spike_steps
+            .iter()
+            .zip(&rec.spike_neurons)
+            .filter(|(s, i)| (from..to).contains(*s) && ids.contains(i))
+            .count();
+        k as f64 / ids.len() as f64 / ((to - from) as f64 * 1e-4)
+    };
+    let (touch, avd) = (["ALML", "ALMR", "AVM"], ["AVDL", "AVDR"]);
+    assert!(rate(&touch, 3000, 7000) > 40.0 && rate(&touch, 0, 3000) < 10.0, "{}", rate(&touch, 3000, 7000));
+    assert!(
+        rate(&avd, 3000, 7000) > 1.3 * rate(&avd, 0, 3000),
+        "{} vs {}",
+        rate(&avd, 3000, 7000),
+        rate(&avd, 0, 3000)
+    );
+}
