@@ -229,22 +229,32 @@ impl Code {
 #[inline(always)]
 fn exact_row(p: &[f64], regs: &[Lanes], out: &mut [f64], only: Option<&[bool; LANES]>) {
     let n = regs.len() - 1;
-    let mut acc: Lanes = regs[0].map(|x| p[0] * x);
-    for (j, x) in regs.iter().enumerate().take(n).skip(1) {
-        for l in 0..LANES {
-            acc[l] += p[j] * x[l];
-        }
-    }
-    for l in 0..LANES {
-        acc[l] += p[n] * regs[n][l];
-        acc[l] += p[n + 1];
-    }
+    let out: &mut [f64; LANES] = (&mut out[..LANES]).try_into().expect("64 lanes");
     match only {
-        None => out[..LANES].copy_from_slice(&acc),
+        None => {
+            for l in 0..LANES {
+                out[l] = p[0] * regs[0][l];
+            }
+            for (j, x) in regs.iter().enumerate().take(n).skip(1) {
+                for l in 0..LANES {
+                    out[l] += p[j] * x[l];
+                }
+            }
+            for l in 0..LANES {
+                out[l] += p[n] * regs[n][l];
+                out[l] += p[n + 1];
+            }
+        }
         Some(mask) => {
             for l in 0..LANES {
                 if mask[l] {
-                    out[l] = acc[l];
+                    let mut acc = p[0] * regs[0][l];
+                    for (j, x) in regs.iter().enumerate().take(n).skip(1) {
+                        acc += p[j] * x[l];
+                    }
+                    acc += p[n] * regs[n][l];
+                    acc += p[n + 1];
+                    out[l] = acc;
                 }
             }
         }
@@ -298,8 +308,8 @@ impl Program {
         let n = self.n;
         let var = |i: usize| i * LANES..(i + 1) * LANES;
         regs[n].copy_from_slice(&input.i_ext[..LANES]);
-        let refr: Lanes = state[var(n)].try_into().expect("block of 64 lanes");
-        let is_refr: [bool; LANES] = refr.map(|r| r > 0.0);
+        let refr = &state[var(n)];
+        let is_refr: [bool; LANES] = std::array::from_fn(|l| refr[l] > 0.0);
         match &self.integrate {
             Integrate::Exact { free, refractory } => {
                 // The start-of-step state into registers 0..n; the new state straight into `state`: every lane with
@@ -396,7 +406,7 @@ impl Program {
         }
         for (v, code) in &self.inputs {
             code.run(regs, input);
-            let add = regs[code.out];
+            let add = &regs[code.out];
             let x = &mut state[var(*v)];
             if self.clamped[*v] {
                 // A clamped variable ignores input while refractory (NEST's iaf_psc_delta discards it).
@@ -414,17 +424,18 @@ impl Program {
         }
         // Threshold (or forced), then the reset in order.
         self.threshold.run(regs, input);
-        let th = regs[self.threshold.out];
-        let mut spikes = 0u64;
-        for (l, &t) in th.iter().enumerate().take(n_lanes) {
-            if t != 0.0 || (input.forced >> l) & 1 == 1 {
-                spikes |= 1 << l;
-            }
+        let th = &regs[self.threshold.out];
+        let mut spikes = input.forced;
+        for (l, &t) in th.iter().enumerate() {
+            spikes |= ((t != 0.0) as u64) << l;
+        }
+        if n_lanes < LANES {
+            spikes &= (1u64 << n_lanes) - 1;
         }
         if spikes != 0 {
             for (v, add, code) in &self.reset {
                 code.run(regs, input);
-                let val = regs[code.out];
+                let val = &regs[code.out];
                 let x = &mut state[var(*v)];
                 for l in 0..LANES {
                     if (spikes >> l) & 1 == 1 {
