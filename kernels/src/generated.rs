@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::host::{LifExpStepInput, spiking_model_args_pub};
+use crate::host::{LifExpStepInput, generated_model_args};
 use crate::packs::{HostEntry, ModelArgs, NeuronStepArgs};
 use crate::{KernelSource, nvrtc_source};
 
@@ -105,7 +105,7 @@ impl HostBuild {
         assert_eq!(state.len(), n_blocks * self.n_state * 64, "state must hold whole blocks of {} vars", self.n_state);
         assert_eq!(input.syn.len(), n_blocks * self.n_channels * 64, "syn must hold n_blocks * n_channels * 64");
         assert!(input.param_set.len() == n && spiked.len() == n && input.forced.len() == n_blocks);
-        let args = spiking_model_args_pub(self.n_channels, state, input, spiked);
+        let args = generated_model_args(self.n_channels, state, input, spiked);
         // SAFETY: the lengths are checked above against what the generated kernel indexes (state and syn within
         // block i / 64, param_set/i_ext/spiked[i], forced[i / 64]); the per-set constants are inside the library;
         // parameter sets must be < the number the source was generated for (the caller's contract).

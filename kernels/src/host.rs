@@ -256,7 +256,7 @@ fn model_args(n_ch: usize, state: &mut [f64], input: &LifExpStepInput, params: &
 
 /// [`spiking_model_args`] without parameter arrays, for generated kernels (`crate::generated`), whose constants are
 /// compiled in.
-pub(crate) fn spiking_model_args_pub(
+pub(crate) fn generated_model_args(
     n_ch: usize,
     state: &mut [f64],
     input: &LifExpStepInput,

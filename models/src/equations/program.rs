@@ -488,15 +488,16 @@ mod cuda {
         k
     }
 
-    struct Emitter<'a> {
+    /// The text being generated and the position in the per-set constant table.
+    struct Emitter {
         out: String,
         next_const: usize,
         n: usize,
+        /// The receptor channel `w` refers to (inputs).
         channel: Option<usize>,
-        _p: std::marker::PhantomData<&'a ()>,
     }
 
-    impl Emitter<'_> {
+    impl Emitter {
         fn reg(&self, r: Reg) -> String {
             if r < self.n {
                 format!("s{r}")
@@ -586,7 +587,7 @@ mod cuda {
             if table.iter().any(|t| t.len() != table[0].len()) {
                 return Err("parameter sets of different structure".into());
             }
-            let mut e = Emitter { out: String::new(), next_const: 0, n, channel: None, _p: Default::default() };
+            let mut e = Emitter { out: String::new(), next_const: 0, n, channel: None };
             let w = &mut e.out;
             let _ = writeln!(
                 w,
@@ -597,10 +598,9 @@ mod cuda {
                 let _ = writeln!(w, "#include \"{h}\"");
             }
             let _ = writeln!(w, "static __device__ const double nt_eq_{name}_k[{}][{width}] = {{", sets.len());
-            for (t, refr) in table.iter().zip(refractory_steps) {
+            for t in &table {
                 let vals: Vec<String> = t.iter().map(|v| format!("{v:e}")).collect();
                 let _ = writeln!(w, "    {{{}}},", if vals.is_empty() { "0.0".to_string() } else { vals.join(", ") });
-                let _ = refr;
             }
             let _ = writeln!(w, "}};");
             let _ = writeln!(
