@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::detmath;
-use crate::model::{BlockInput, BlockOutput, LANES, ModelError, ReceptorChannel, check};
+use crate::model::{BlockInput, BlockOutput, LANES, ModelError, ReceptorChannel, check, fired_mask, record_spikes};
 
 /// Parameters (units in the doc comments). Defaults are NEST 3 `iaf_cond_exp` defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -349,12 +349,7 @@ fn full_block_2ch(c: &Compiled, state: &mut [f64], input: &BlockInput, out: &mut
         vm[l] = c.v_reset;
         forced &= forced - 1;
     }
-    for (l, &f) in fired.iter().enumerate() {
-        if f != 0 {
-            out.spikes |= 1 << l;
-            out.activity[l] = 1.0;
-        }
-    }
+    record_spikes(fired_mask(&fired), out);
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::model::{BlockInput, BlockOutput, LANES, ModelError, ReceptorChannel, check};
+use crate::model::{BlockInput, BlockOutput, LANES, ModelError, ReceptorChannel, check, fired_mask, record_spikes};
 
 /// Parameters (units in field names). Defaults are NEST 3 `iaf_psc_exp` defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -227,16 +227,7 @@ fn full_block_2ch(c: &Compiled, state: &mut [f64], input: &BlockInput, out: &mut
         refr[l] = if spike { refractory } else { r };
         vm[l] = if spike { c.reset } else { y } + c.e_l;
     }
-    // The 0/1 bytes packed into the spike mask 8 at a time, then only the spiking lanes visited.
-    let mut mask = 0u64;
-    for (k, bytes) in fired.chunks_exact(8).enumerate() {
-        mask |= pack_bits(u64::from_le_bytes(bytes.try_into().unwrap_or_default())) << (8 * k);
-    }
-    out.spikes |= mask;
-    while mask != 0 {
-        out.activity[mask.trailing_zeros() as usize] = 1.0;
-        mask &= mask - 1;
-    }
+    record_spikes(fired_mask(&fired), out);
 }
 
 /// One full block of one parameter set with two receptor channels whose input is the delay ring, plus at most
@@ -332,14 +323,6 @@ unsafe fn full_block_2ch_from_ring_avx512(
     mask
 }
 
-/// The low bits of the 8 bytes of `x` (each 0 or 1) as one byte, byte i → bit i: the product with
-/// 0x0102040810204080 puts byte i's bit at position 56 + i, and every other partial product lands at a distinct
-/// position below 56 or beyond 63, so nothing carries into the top byte.
-#[inline(always)]
-fn pack_bits(x: u64) -> u64 {
-    x.wrapping_mul(0x0102_0408_1020_4080) >> 56
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,15 +412,6 @@ mod tests {
             }
         }
         assert!(spikes > 100 && spikes < 400 * 64 / 2, "the drive makes lanes fire and rest: {spikes} spikes");
-    }
-
-    /// Every one of the 256 patterns of eight 0/1 bytes packs into the byte with bit i = byte i.
-    #[test]
-    fn pack_bits_packs_every_byte_pattern() {
-        for pattern in 0u64..256 {
-            let bytes = (0..8).fold(0u64, |x, i| x | ((pattern >> i) & 1) << (8 * i));
-            assert_eq!(pack_bits(bytes), pattern, "{bytes:#018x}");
-        }
     }
 
     use crate::testing::exc_inh_channels as channels;

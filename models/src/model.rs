@@ -128,6 +128,34 @@ impl Default for BlockOutput {
     }
 }
 
+/// The spike mask of a block from one 0/1 byte per lane, packed 8 lanes at a time ([`pack_bits`]).
+#[inline(always)]
+pub(crate) fn fired_mask(fired: &[u8; LANES]) -> u64 {
+    let mut mask = 0u64;
+    for (k, bytes) in fired.chunks_exact(8).enumerate() {
+        mask |= pack_bits(u64::from_le_bytes(bytes.try_into().unwrap_or_default())) << (8 * k);
+    }
+    mask
+}
+
+/// Records the spikes of `mask` in `out`: their bits, and activity 1 for those lanes only.
+#[inline(always)]
+pub(crate) fn record_spikes(mut mask: u64, out: &mut BlockOutput) {
+    out.spikes |= mask;
+    while mask != 0 {
+        out.activity[mask.trailing_zeros() as usize] = 1.0;
+        mask &= mask - 1;
+    }
+}
+
+/// The low bits of the 8 bytes of `x` (each 0 or 1) as one byte, byte i → bit i: the product with
+/// 0x0102040810204080 puts byte i's bit at position 56 + i, and every other partial product lands at a distinct
+/// position below 56 or beyond 63, so nothing carries into the top byte.
+#[inline(always)]
+fn pack_bits(x: u64) -> u64 {
+    x.wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
 /// Parameter sets compiled for one time step, all of one model.
 #[derive(Clone, Debug)]
 pub enum CompiledModel {
@@ -255,6 +283,15 @@ impl CompiledModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every one of the 256 patterns of eight 0/1 bytes packs into the byte with bit i = byte i.
+    #[test]
+    fn pack_bits_packs_every_byte_pattern() {
+        for pattern in 0u64..256 {
+            let bytes = (0..8).fold(0u64, |x, i| x | ((pattern >> i) & 1) << (8 * i));
+            assert_eq!(pack_bits(bytes), pattern, "{bytes:#018x}");
+        }
+    }
 
     fn parse(json: &str) -> Result<NeuronParams, serde_json::Error> {
         serde_json::from_str(json)

@@ -1,6 +1,9 @@
 //! Single-neuron drivers for model tests (here and in other crates): run one lane of a compiled model
 //! with scripted synaptic input and external current.
 
+use std::collections::BTreeMap;
+
+use crate::equations::{EquationParams, Method};
 use crate::model::{BlockInput, BlockOutput, CompiledModel, LANES, ReceptorChannel};
 
 /// Scripted input for a single neuron.
@@ -85,4 +88,30 @@ pub fn exc_inh_channels() -> Vec<ReceptorChannel> {
         ReceptorChannel { name: "exc".into(), excitatory: true },
         ReceptorChannel { name: "inh".into(), excitatory: false },
     ]
+}
+
+/// `(key, value)` pairs as the string tables of an equation-defined model (`parameters`, `inputs`, `init`).
+pub fn string_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// NEST's `iaf_psc_exp` written as equations (exact method; channels `exc` and `inh` into `I_ex`, `I_in`; `V`
+/// clamped for `t_ref`, starting at `E_L`) with `parameters` `C_m`, `tau_m`, `E_L`, `V_th`, `V_reset`, `t_ref`,
+/// `I_e`, `tau_syn_ex`, `tau_syn_in` as quantities.
+pub fn iaf_psc_exp_equations(parameters: &[(&str, &str)]) -> EquationParams {
+    EquationParams {
+        equations: "dV/dt = -(V - E_L)/tau_m + (I_ex + I_in + I_e + I_stim)/C_m : mV  # membrane\n\
+                    dI_ex/dt = -I_ex/tau_syn_ex : pA\n\
+                    dI_in/dt = -I_in/tau_syn_in : pA\n"
+            .into(),
+        threshold: "V >= V_th".into(),
+        reset: "V = V_reset".into(),
+        refractory: Some("t_ref".into()),
+        clamp: vec!["V".into()],
+        parameters: string_map(parameters),
+        inputs: string_map(&[("exc", "I_ex += w"), ("inh", "I_in += w")]),
+        init: string_map(&[("V", "E_L")]),
+        method: Method::Exact,
+        substeps: 1,
+    }
 }

@@ -464,16 +464,9 @@ fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
     use neurotwin_kernels::generated::{host_build, kernel_source};
     use neurotwin_models::NeuronParams;
     use neurotwin_models::equations::{self, EquationParams, Method};
-    let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let lif = |tau: &str, i_e: &str| EquationParams {
-        equations: "dV/dt = -(V - E_L)/tau_m + (I_ex + I_in + I_e + I_stim)/C_m : mV\n\
-                    dI_ex/dt = -I_ex/tau_syn_ex : pA\ndI_in/dt = -I_in/tau_syn_in : pA"
-            .into(),
-        threshold: "V >= V_th".into(),
-        reset: "V = V_reset".into(),
-        refractory: Some("t_ref".into()),
-        clamp: vec!["V".into()],
-        parameters: map(&[
+    let map = neurotwin_models::testing::string_map;
+    let lif = |tau: &str, i_e: &str| {
+        neurotwin_models::testing::iaf_psc_exp_equations(&[
             ("C_m", "250 pF"),
             ("tau_m", tau),
             ("E_L", "-70 mV"),
@@ -483,11 +476,7 @@ fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
             ("I_e", i_e),
             ("tau_syn_ex", "2 ms"),
             ("tau_syn_in", "5 ms"),
-        ]),
-        inputs: map(&[("exc", "I_ex += w"), ("inh", "I_in += w")]),
-        init: map(&[("V", "E_L")]),
-        method: Method::Exact,
-        substeps: 1,
+        ])
     };
     let adex = |b: &str| EquationParams {
         equations: "dV/dt = (-g_L*(V - E_L) + g_L*D_T*exp((min(V, 0*mV) - V_T)/D_T) - w_a + I_ex + I_stim)/C : mV\n\

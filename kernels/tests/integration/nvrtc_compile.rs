@@ -189,7 +189,7 @@ fn generated_equation_kernels_compile() {
     if !nvrtc_or_skip() {
         return;
     }
-    let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map = neurotwin_models::testing::string_map;
     let model = |method: Method, eq: &str| EquationParams {
         equations: eq.into(),
         threshold: "V >= V_th".into(),

@@ -766,13 +766,7 @@ pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, ou
 }
 
 fn finish(spikes: u64, n: usize, out: &mut BlockOutput) {
-    let spikes = if n == LANES { spikes } else { spikes & ((1u64 << n) - 1) };
-    out.spikes |= spikes;
-    let mut m = spikes;
-    while m != 0 {
-        out.activity[m.trailing_zeros() as usize] = 1.0;
-        m &= m - 1;
-    }
+    crate::model::record_spikes(if n == LANES { spikes } else { spikes & ((1u64 << n) - 1) }, out);
 }
 
 #[cfg(test)]

@@ -1,41 +1,23 @@
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::lif_exp::LifExpParams;
 use crate::testing::{Drive, exc_inh_channels, run_with, trace_v};
 use crate::{CompiledModel, NeuronParams};
 
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
+use crate::testing::string_map as map;
 
 /// NEST's `iaf_psc_exp` written as equations, with the parameters of [`LifExpParams::default`].
 pub fn iaf_psc_exp() -> EquationParams {
-    EquationParams {
-        equations: "dV/dt = -(V - E_L)/tau_m + (I_ex + I_in + I_e + I_stim)/C_m : mV  # membrane\n\
-                    dI_ex/dt = -I_ex/tau_syn_ex : pA\n\
-                    dI_in/dt = -I_in/tau_syn_in : pA\n"
-            .into(),
-        threshold: "V >= V_th".into(),
-        reset: "V = V_reset".into(),
-        refractory: Some("t_ref".into()),
-        clamp: vec!["V".into()],
-        parameters: map(&[
-            ("C_m", "250 pF"),
-            ("tau_m", "10 ms"),
-            ("E_L", "-70 mV"),
-            ("V_th", "-55 mV"),
-            ("V_reset", "-70 mV"),
-            ("t_ref", "2 ms"),
-            ("I_e", "0 pA"),
-            ("tau_syn_ex", "2 ms"),
-            ("tau_syn_in", "2 ms"),
-        ]),
-        inputs: map(&[("exc", "I_ex += w"), ("inh", "I_in += w")]),
-        init: map(&[("V", "E_L")]),
-        method: Method::Exact,
-        substeps: 1,
-    }
+    crate::testing::iaf_psc_exp_equations(&[
+        ("C_m", "250 pF"),
+        ("tau_m", "10 ms"),
+        ("E_L", "-70 mV"),
+        ("V_th", "-55 mV"),
+        ("V_reset", "-70 mV"),
+        ("t_ref", "2 ms"),
+        ("I_e", "0 pA"),
+        ("tau_syn_ex", "2 ms"),
+        ("tau_syn_in", "2 ms"),
+    ])
 }
 
 fn compiled(p: &EquationParams) -> CompiledModel {

@@ -1,44 +1,25 @@
 //! Equation-defined models (`model = "equations"`) in whole networks against the built-in models.
 
-use std::collections::BTreeMap;
-
 use neurotwin_connectome::generators::{CubaConfig, cuba};
 use neurotwin_models::NeuronParams;
 use neurotwin_models::equations::{EquationParams, Method};
+use neurotwin_models::testing::{iaf_psc_exp_equations, string_map as map};
 use neurotwin_sim::host_kernels::HostKernelBackend;
 use neurotwin_sim::*;
 
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
 /// NEST `iaf_psc_exp` as equations with the CUBA benchmark's parameters (`cuba::cuba_neuron_params`).
 fn cuba_equations() -> EquationParams {
-    EquationParams {
-        equations: "dV/dt = -(V - E_L)/tau_m + (I_ex + I_in + I_e + I_stim)/C_m : mV\n\
-                    dI_ex/dt = -I_ex/tau_syn_ex : pA\n\
-                    dI_in/dt = -I_in/tau_syn_in : pA"
-            .into(),
-        threshold: "V >= V_th".into(),
-        reset: "V = V_reset".into(),
-        refractory: Some("t_ref".into()),
-        clamp: vec!["V".into()],
-        parameters: map(&[
-            ("C_m", "200 pF"),
-            ("tau_m", "20 ms"),
-            ("E_L", "-49 mV"),
-            ("V_th", "-50 mV"),
-            ("V_reset", "-60 mV"),
-            ("t_ref", "5 ms"),
-            ("I_e", "0 pA"),
-            ("tau_syn_ex", "5 ms"),
-            ("tau_syn_in", "10 ms"),
-        ]),
-        inputs: map(&[("exc", "I_ex += w"), ("inh", "I_in += w")]),
-        init: map(&[("V", "E_L")]),
-        method: Method::Exact,
-        substeps: 1,
-    }
+    iaf_psc_exp_equations(&[
+        ("C_m", "200 pF"),
+        ("tau_m", "20 ms"),
+        ("E_L", "-49 mV"),
+        ("V_th", "-50 mV"),
+        ("V_reset", "-60 mV"),
+        ("t_ref", "5 ms"),
+        ("I_e", "0 pA"),
+        ("tau_syn_ex", "5 ms"),
+        ("tau_syn_in", "10 ms"),
+    ])
 }
 
 /// CUBA 4000 for 1 s: the equation-defined `iaf_psc_exp` (exact propagators from a matrix exponential) gives the
