@@ -40,6 +40,7 @@ fn setup(net: Arc<CompiledNetwork>, stimuli: Vec<Stimulus>) -> SimSetup {
         seed: 1,
         steps: 0,
         spike_trains: Default::default(),
+        plasticity: Default::default(),
     }
 }
 

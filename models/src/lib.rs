@@ -17,6 +17,7 @@ mod nest_reference;
 pub mod poisson;
 pub mod ring_input;
 pub mod rng;
+pub mod stdp;
 pub mod testing;
 
 pub use model::{BlockInput, BlockOutput, CompiledModel, GapInput, LANES, ModelError, NeuronParams, ReceptorChannel};

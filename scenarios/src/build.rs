@@ -322,6 +322,7 @@ pub fn prepare_part(spec: &ScenarioSpec, path: &Path, text: &str, share: &Share)
             seed: spec.run.seed,
             steps,
             spike_trains: Default::default(),
+            plasticity: Default::default(),
         },
         perturbations,
         record,

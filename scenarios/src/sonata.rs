@@ -479,6 +479,7 @@ pub fn prepare_sonata_part(path: &Path, share: &Share) -> Result<SonataSimulatio
         seed: 0,
         steps,
         spike_trains: Arc::new(trains),
+        plasticity: Default::default(),
     };
     let run = PreparedRun {
         name,

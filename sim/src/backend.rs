@@ -44,6 +44,12 @@ pub trait Backend: Send {
     /// units of `2^-exponent` (see `cpu::DeliveryScale`).
     fn delivery_scale_exponent(&self) -> i32;
 
+    /// The plastic synapses with their current weights (after the last advanced step); `None` when the run has
+    /// none (or the backend holds none of them).
+    fn plastic_synapses(&self) -> Option<&crate::plasticity::PlasticSynapses> {
+        None
+    }
+
     /// Starts measuring this backend's own phases of a step (`crate::profile`); a backend that cannot split
     /// its step (work queued asynchronously on a device) ignores it.
     fn start_profiling(&mut self) {}

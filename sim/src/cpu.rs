@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use crate::backend::Backend;
 use crate::control::StepControl;
 use crate::error::SimError;
+use crate::plasticity::PlasticSynapses;
 use crate::profile::{BackendPhases, PhaseTimes, lap};
 use crate::setup::{SimSetup, StimulusKind, initial_block_state, state_index};
 use crate::spike_trains::SpikeTrains;
@@ -93,6 +94,12 @@ impl DeliveryScale {
     /// share holds every synapse onto its targets in the same order, so the largest over all shares is the
     /// whole network's value, bit for bit.
     pub fn max_input(net: &CompiledNetwork) -> f64 {
+        Self::in_strength(net).iter().copied().fold(0.0, f64::max)
+    }
+
+    /// The total absolute weight each neuron of `net` receives (the held targets of a share, from the first),
+    /// summed in matrix order.
+    pub fn in_strength(net: &CompiledNetwork) -> Vec<f64> {
         let m = &net.chemical;
         let lo = net.held_targets.as_ref().map_or(0, |r| r.start);
         let len = net.held_targets.as_ref().map_or(net.n_neurons(), |r| r.len());
@@ -105,7 +112,7 @@ impl DeliveryScale {
                 }
             }
         }
-        in_strength.iter().copied().fold(0.0, f64::max)
+        in_strength
     }
 
     #[inline]
@@ -188,6 +195,8 @@ pub struct CpuBackend {
     owned_span: Option<(u32, u32)>,
     /// Time per phase of the step, when profiling (`Backend::start_profiling`); `None`: nothing is timed.
     profile: Option<Box<BackendPhases>>,
+    /// The plastic synapses (taken out of `net`'s matrix) and their state; `None`: every synapse is fixed.
+    plastic: Option<PlasticSynapses>,
 }
 
 impl CpuBackend {
@@ -206,7 +215,19 @@ impl CpuBackend {
     }
 
     fn build(setup: &SimSetup, part: Option<(Vec<bool>, DeliveryScale)>) -> Result<Self, SimError> {
-        let net = setup.network.clone();
+        // Plastic synapses leave the fixed matrix and get their own state and pass (`plasticity.rs`).
+        let (net, plastic) = if setup.plasticity.is_empty() {
+            (setup.network.clone(), None)
+        } else {
+            if part.is_some() {
+                return Err(SimError::Setup("plastic synapses are not split across processes yet".into()));
+            }
+            if !setup.model.is_spiking() {
+                return Err(SimError::Setup("plastic synapses (STDP) need a spiking model".into()));
+            }
+            let (fixed_net, plastic) = PlasticSynapses::split(&setup.network, &setup.plasticity)?;
+            (Arc::new(fixed_net), Some(plastic))
+        };
         let n = net.n_neurons();
         if setup.param_set.len() != n {
             return Err(SimError::Setup(format!("{} parameter-set indices for {n} neurons", setup.param_set.len())));
@@ -215,8 +236,14 @@ impl CpuBackend {
         let n_pad = n_blocks * LANES;
         let n_state = setup.model.n_state();
         let n_ch = net.receptors.len().max(1);
-        let slots = net.chemical.max_delay() as usize + 1;
+        let slots = net.chemical.max_delay().max(plastic.as_ref().map_or(0, |p| p.max_delay())) as usize + 1;
         let (owned, fixed) = match part {
+            None if plastic.is_some() => {
+                // Each plastic synapse may reach |w_max|.
+                let bound = plastic.as_ref().map(|p| p.max_input_per_target(n)).unwrap_or_default();
+                let total = DeliveryScale::in_strength(&net).iter().zip(&bound).map(|(a, b)| a + b).fold(0.0, f64::max);
+                (None, DeliveryScale::for_max_input(total))
+            }
             None => (None, DeliveryScale::for_network(&net)),
             Some((owned, fixed)) => {
                 if owned.len() != n_blocks {
@@ -402,6 +429,7 @@ impl CpuBackend {
             profile: None,
             emitted: Vec::new(),
             spiking,
+            plastic,
         };
         b.snapshot_v();
         Ok(b)
@@ -944,6 +972,10 @@ impl Backend for CpuBackend {
         self.fixed.exponent
     }
 
+    fn plastic_synapses(&self) -> Option<&PlasticSynapses> {
+        self.plastic.as_ref()
+    }
+
     fn start_profiling(&mut self) {
         self.profile = Some(Box::default());
     }
@@ -1055,6 +1087,14 @@ impl CpuBackend {
         }
         let compaction = clock.as_mut().map(lap);
         self.deliver(step);
+        if let Some(p) = self.plastic.as_mut() {
+            let (ring, slots, pad, lo, fixed) =
+                (&mut self.ring, self.slots, self.ring_pad, self.span.start * LANES, self.fixed);
+            p.step(step, &self.spikes, |post, ch, d, w| {
+                let slot = ((step + d as u64) % slots as u64) as usize;
+                ring[(ch as usize * slots + slot) * pad + post as usize - lo] += fixed.to_fixed(w);
+            });
+        }
         let delivery = clock.as_mut().map(lap);
         self.snapshot_v();
         if let (Some(p), Some(update), Some(compaction), Some(delivery)) =

@@ -240,6 +240,13 @@ fn check_part(setup: &SimSetup, rank: usize, size: usize, partition: Partition) 
         ));
     }
     if size > 1 {
+        if !setup.plasticity.is_empty() {
+            return Err(SimError::Setup(
+                "plastic synapses (STDP) are not split across processes yet; run the scenario in one process \
+                 (without mpirun)"
+                    .into(),
+            ));
+        }
         if !net.gap.is_empty() {
             return Err(SimError::Setup(format!(
                 "the network has {} gap-junction entries, which need every neuron's voltage in every step; \

@@ -10,7 +10,7 @@ use crate::backend::Backend;
 use crate::control::{PerturbationSchedule, StepControl};
 use crate::error::SimError;
 use crate::profile::PhaseTimes;
-use crate::record::{RateTrace, RecordSpec, SimRecording, SpikeSelection, StateTrace};
+use crate::record::{RateTrace, RecordSpec, SimRecording, SpikeSelection, StateTrace, WeightRecording};
 use crate::setup::SimSetup;
 
 /// Options of one run that are not part of the model.
@@ -205,6 +205,24 @@ fn run_into(
             *sink_error.borrow_mut() = Some(e);
         }
     };
+    // Weight snapshots: the initial weights, then every `weights_every_steps` steps and at the end.
+    let mut weights = match (spec.weights_every_steps, backend.plastic_synapses()) {
+        (every, Some(p)) if every > 0 => {
+            let mut w = WeightRecording {
+                projection_names: p.names.clone(),
+                pre: p.pre.clone(),
+                post: p.post.clone(),
+                channel: p.channel.clone(),
+                projection: p.projection.clone(),
+                delay_steps: p.delay.clone(),
+                ..Default::default()
+            };
+            w.times_ms.push(0.0);
+            w.values.extend_from_slice(&p.weight);
+            Some(w)
+        }
+        _ => None,
+    };
     for step in 0..setup.steps {
         lap(PHASE_OTHER);
         control.update(perturbations, step, dt);
@@ -227,6 +245,13 @@ fn run_into(
                 t.times_ms.push((step + 1) as f64 * dt);
                 backend.read_state(p.var, &p.neurons, &mut t.values);
             }
+        }
+        if let Some(w) = weights.as_mut()
+            && ((step + 1).is_multiple_of(spec.weights_every_steps) || step + 1 == setup.steps)
+            && let Some(p) = backend.plastic_synapses()
+        {
+            w.times_ms.push((step + 1) as f64 * dt);
+            w.values.extend_from_slice(&p.weight);
         }
         lap(PHASE_SAMPLE);
         if step % 256 == 0 {
@@ -260,6 +285,7 @@ fn run_into(
         done.fetch_add(setup.steps - reported, Ordering::Relaxed);
     }
     rec.state = traces;
+    rec.weights = weights;
     let bin_ms = spec.rate_bin_steps as f64 * dt;
     rec.rates = spec
         .rate_groups

@@ -231,6 +231,12 @@ impl<'a> Plan<'a> {
     /// Validates `setup` for the kernel backend `backend`: parameter sets, channels, the synapse and gap
     /// matrices, stimuli and spike trains, and that every launch size fits the kernels' 32-bit counts.
     pub fn new(setup: &'a SimSetup, backend: &str) -> Result<Self, SimError> {
+        if !setup.plasticity.is_empty() {
+            return Err(SimError::Setup(format!(
+                "plastic synapses (STDP) run on the cpu backend; the {backend} backend has no plasticity kernel yet \
+                 (use --backend cpu)"
+            )));
+        }
         let net = &setup.network;
         let n = net.n_neurons();
         if setup.param_set.len() != n {

@@ -37,6 +37,40 @@ pub struct RecordSpec {
     /// Step ranges (read-out windows) in which every neuron's spikes are counted:
     /// [`SimRecording::window_counts`].
     pub count_windows: Vec<std::ops::Range<u64>>,
+    /// Snapshot the plastic synapses' weights at the start, every this many steps and at the end (0: never):
+    /// [`SimRecording::weights`].
+    pub weights_every_steps: u64,
+}
+
+/// Snapshots of the plastic synapses' weights: synapse `k` is `pre[k] -> post[k]` on receptor channel
+/// `channel[k]` in projection `projection[k]` (an index into `projection_names`); `values[t · len + k]` is its
+/// weight (model's synaptic unit) at `times_ms[t]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WeightRecording {
+    pub projection_names: Vec<String>,
+    pub pre: Vec<u32>,
+    pub post: Vec<u32>,
+    pub channel: Vec<u8>,
+    pub projection: Vec<u8>,
+    pub delay_steps: Vec<u16>,
+    pub times_ms: Vec<f64>,
+    pub values: Vec<f64>,
+}
+
+impl WeightRecording {
+    /// Number of synapses per snapshot.
+    pub fn len(&self) -> usize {
+        self.pre.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pre.is_empty()
+    }
+
+    /// The weights of snapshot `t`.
+    pub fn snapshot(&self, t: usize) -> &[f64] {
+        &self.values[t * self.len()..(t + 1) * self.len()]
+    }
 }
 
 /// Samples of one probe: `values[t * neurons.len() + k]` at `times_ms[t]`.
@@ -72,6 +106,8 @@ pub struct SimRecording {
     pub rates: Vec<RateTrace>,
     /// Seconds per phase of the step loop, when the run was profiled (`RunOptions::profile`).
     pub phases: Option<crate::profile::PhaseTimes>,
+    /// Weight snapshots of the plastic synapses (when [`RecordSpec::weights_every_steps`] > 0 and the run has any).
+    pub weights: Option<WeightRecording>,
 }
 
 impl SimRecording {

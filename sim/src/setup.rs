@@ -9,6 +9,7 @@ use neurotwin_models::{CompiledModel, CounterRng, LANES, NeuronParams, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
+use crate::plasticity::Plasticity;
 use crate::spike_trains::SpikeTrains;
 
 /// How a state variable is initialised (values in the variable's unit, e.g. mV).
@@ -66,6 +67,8 @@ pub struct SimSetup {
     pub steps: u64,
     /// Prescribed spikes (e.g. SONATA inputs into virtual nodes); spiking models only.
     pub spike_trains: Arc<SpikeTrains>,
+    /// Synapses whose weights learn during the run (STDP; spiking models, CPU backend); empty: all fixed.
+    pub plasticity: Arc<Plasticity>,
 }
 
 impl SimSetup {
@@ -182,6 +185,16 @@ impl SimSetup {
                 }
             }
         }
-        Ok(SimSetup { network, model, param_set, init, stimuli, seed, steps, spike_trains: Default::default() })
+        Ok(SimSetup {
+            network,
+            model,
+            param_set,
+            init,
+            stimuli,
+            seed,
+            steps,
+            spike_trains: Default::default(),
+            plasticity: Default::default(),
+        })
     }
 }

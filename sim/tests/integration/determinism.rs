@@ -44,6 +44,7 @@ fn setup(seed: u64) -> SimSetup {
         CompiledModel::compile(&[NeuronParams::LifExp(LifExpParams::default())], &network.receptors, 0.1).unwrap();
     SimSetup {
         spike_trains: Default::default(),
+        plasticity: Default::default(),
         param_set: vec![0; n as usize],
         model,
         init: vec![StateInit { var: 0, rule: InitRule::Uniform { lo: -70.0, hi: -56.0 }, targets: None }],

@@ -37,6 +37,7 @@ fn setup_with(network: Arc<CompiledNetwork>, params: NeuronParams, stimuli: Vec<
         seed: 1,
         steps,
         spike_trains: Default::default(),
+        plasticity: Default::default(),
     }
 }
 

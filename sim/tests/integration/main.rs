@@ -13,5 +13,6 @@ mod equation_models;
 mod gpu_conformance;
 mod profile;
 mod sonata_h5py;
+mod stdp;
 mod streaming;
 mod suite;

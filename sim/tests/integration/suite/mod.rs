@@ -108,6 +108,7 @@ pub fn celegans_setup() -> (SimSetup, PerturbationSchedule) {
     silenced.sort_unstable();
     let setup = SimSetup {
         spike_trains: Default::default(),
+        plasticity: Default::default(),
         model,
         param_set: vec![0; n],
         init: vec![StateInit { var: 0, rule: InitRule::Uniform { lo: -65.0, hi: -55.0 }, targets: None }],
@@ -300,6 +301,7 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
     };
     let setup = SimSetup {
         spike_trains,
+        plasticity: Default::default(),
         model,
         param_set: (0..n).map(|i| (i % 2) as u16).collect(),
         init: vec![StateInit { var: 0, rule: InitRule::Normal { mean: -60.0, sd: 4.0 }, targets: None }],
@@ -499,6 +501,7 @@ pub fn volley_setup() -> SimSetup {
     let spike_trains = Arc::new(SpikeTrains::from_events(events, n as usize, VOLLEY_STEPS).unwrap().0);
     SimSetup {
         spike_trains,
+        plasticity: Default::default(),
         model,
         param_set: vec![0; n as usize],
         init: vec![StateInit { var: 0, rule: InitRule::Uniform { lo: -70.0, hi: -55.0 }, targets: None }],
