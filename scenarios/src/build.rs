@@ -5,16 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use neurotwin_connectome::{CompiledNetwork, GapMatrix, Share, SynapseMatrix, transmitter::canonical};
+use neurotwin_models::stdp::{Pairing, StdpParams};
 use neurotwin_models::{CompiledModel, NeuronParams};
 use neurotwin_sim::{
-    InitRule, PerturbationSchedule, RateGroup, ReceptorBlock, RecordSpec, Silencing, SimSetup, SpikeSelection,
-    StateInit, StateProbe, Stimulus, StimulusKind,
+    InitRule, PerturbationSchedule, PlasticProjection, Plasticity, RateGroup, ReceptorBlock, RecordSpec, Silencing,
+    SimSetup, SpikeSelection, StateInit, StateProbe, Stimulus, StimulusKind,
 };
 use toml::Spanned;
 
 use crate::error::{ScenarioError, line_of};
 use crate::source::{GenBackground, GenPopulation, LoadedNetwork, check_network_fields, load_network};
-use crate::spec::{PerturbationSpec, RunSpec, ScenarioSpec, StimulusSpec, TargetSpec};
+use crate::spec::{PerturbationSpec, PlasticitySpec, RunSpec, ScenarioSpec, StimulusSpec, TargetSpec};
 use crate::targets::NeuronLookup;
 
 /// A scenario ready to run (one sweep point; trials differ only in the seed).
@@ -306,8 +307,16 @@ pub fn prepare_part(spec: &ScenarioSpec, path: &Path, text: &str, share: &Share)
     // Time-dependent perturbations.
     let perturbations = perturbation_schedule(&run, &spec.perturbations)?;
 
+    // Plastic synapses.
+    let plasticity = plasticity(&run, &spec.plasticity, &model, &model_name)?;
+
     // Recording.
     let (mut record, readout) = recording(&run, spec, &vars, rate_bin_steps)?;
+    if !plasticity.is_empty() {
+        record.weights_every_steps = weight_snapshot_steps(&run, &spec.record.weights_every_ms)?;
+    } else if let Some(every) = &spec.record.weights_every_ms {
+        return Err(ctx.at(every, "[record] weights_every_ms needs plastic synapses (a [[plasticity]] section)"));
+    }
     // Spikes per neuron in each read-out window, counted as the run goes (the summary's window rates).
     record.count_windows = windows.iter().map(|(_, a, b)| *a..*b).collect();
 
@@ -322,7 +331,7 @@ pub fn prepare_part(spec: &ScenarioSpec, path: &Path, text: &str, share: &Share)
             seed: spec.run.seed,
             steps,
             spike_trains: Default::default(),
-            plasticity: Default::default(),
+            plasticity: Arc::new(plasticity),
         },
         perturbations,
         record,
@@ -673,6 +682,118 @@ fn recording(
         keep.dedup();
     }
     Ok((record, readout))
+}
+
+/// The `[[plasticity]]` groups: rule, pairing and weight dependence by name, parameters checked where they are
+/// written, targets resolved.
+fn plasticity(
+    run: &Run,
+    specs: &[PlasticitySpec],
+    model: &CompiledModel,
+    model_name: &str,
+) -> Result<Plasticity, ScenarioError> {
+    let ctx = run.ctx;
+    let mut projections = Vec::new();
+    for (k, s) in specs.iter().enumerate() {
+        let name = s.name.clone().unwrap_or_else(|| format!("plasticity-{k}"));
+        let what = format!("[[plasticity]] `{name}`");
+        if s.rule.get_ref() != "stdp" {
+            return Err(ctx.at(&s.rule, format!("{what}: unknown rule `{}`; known: stdp", s.rule.get_ref())));
+        }
+        if !model.is_spiking() {
+            return Err(ctx.at(&s.rule, format!("{what}: STDP needs a spiking model; `{model_name}` is graded")));
+        }
+        let mut rule = StdpParams::default();
+        if let Some(p) = &s.pairing {
+            rule.pairing = match p.get_ref().as_str() {
+                "all_to_all" => Pairing::AllToAll,
+                "nearest" => Pairing::Nearest,
+                other => {
+                    return Err(ctx.at(p, format!("{what}: unknown pairing `{other}`; known: all_to_all, nearest")));
+                }
+            };
+        }
+        let dependence = s.weight_dependence.as_ref().map(|d| (d.get_ref().as_str(), d));
+        let exponents = [("mu_plus", &s.mu_plus), ("mu_minus", &s.mu_minus)];
+        match dependence {
+            None | Some(("multiplicative", _)) | Some(("additive", _)) => {
+                if let Some((field, Some(v))) = exponents.iter().find(|(_, v)| v.is_some()) {
+                    return Err(ctx.at(
+                        v,
+                        format!("{what}: `{field}` is given by weight_dependence; set weight_dependence = \"power\" to choose it"),
+                    ));
+                }
+                let mu = if matches!(dependence, Some(("additive", _))) { 0.0 } else { 1.0 };
+                (rule.mu_plus, rule.mu_minus) = (mu, mu);
+            }
+            Some(("power", d)) => {
+                let need = |v: &Option<Spanned<f64>>, field: &str| {
+                    v.as_ref().map(|v| *v.get_ref()).ok_or_else(|| {
+                        ctx.at(
+                            d,
+                            format!("{what}: weight_dependence = \"power\" needs `{field}` (Gütig et al. 2003: 0.4)"),
+                        )
+                    })
+                };
+                (rule.mu_plus, rule.mu_minus) = (need(&s.mu_plus, "mu_plus")?, need(&s.mu_minus, "mu_minus")?);
+            }
+            Some((other, d)) => {
+                return Err(ctx.at(
+                    d,
+                    format!("{what}: unknown weight_dependence `{other}`; known: additive, multiplicative, power"),
+                ));
+            }
+        }
+        let w_max = s.w_max.as_ref().ok_or_else(|| {
+            ctx.at(&s.rule, format!("{what}: needs `w_max`, the weight bound (model's synaptic unit, e.g. pA)"))
+        })?;
+        rule.w_max = *w_max.get_ref();
+        for (v, slot) in [
+            (&s.tau_plus_ms, &mut rule.tau_plus_ms),
+            (&s.tau_minus_ms, &mut rule.tau_minus_ms),
+            (&s.lambda, &mut rule.lambda),
+            (&s.alpha, &mut rule.alpha),
+        ] {
+            if let Some(v) = v {
+                *slot = *v.get_ref();
+            }
+        }
+        if let Err(m) = rule.check() {
+            // Point at the field the message names, else at the rule.
+            let fields = [
+                ("tau_plus_ms", &s.tau_plus_ms),
+                ("tau_minus_ms", &s.tau_minus_ms),
+                ("lambda", &s.lambda),
+                ("alpha", &s.alpha),
+                ("mu_plus", &s.mu_plus),
+                ("mu_minus", &s.mu_minus),
+                ("w_max", &s.w_max),
+            ];
+            let at =
+                fields.iter().find(|(f, v)| m.contains(&format!("`{f}`")) && v.is_some()).and_then(|(_, v)| v.as_ref());
+            return Err(match at {
+                Some(v) => ctx.at(v, format!("{what}: {m}")),
+                None => ctx.at(&s.rule, format!("{what}: {m}")),
+            });
+        }
+        let pre = s.pre.as_ref().map(|t| run.resolve(t, &format!("{what} pre"))).transpose()?;
+        let post = s.post.as_ref().map(|t| run.resolve(t, &format!("{what} post"))).transpose()?;
+        let channel = s.receptor.as_ref().map(|r| run.channel(r)).transpose()?.map(|c| c as u8);
+        projections.push(PlasticProjection { name, rule, pre, post, channel });
+    }
+    Ok(Plasticity { projections })
+}
+
+/// Steps between weight snapshots: `[record] weights_every_ms` as a whole number of steps, or the whole run
+/// (snapshots at the start and the end only).
+fn weight_snapshot_steps(run: &Run, every: &Option<Spanned<f64>>) -> Result<u64, ScenarioError> {
+    match every {
+        None => Ok(run.steps.max(1)),
+        Some(v) => {
+            let ms = positive(run.ctx, v, "[record] weights_every_ms")?;
+            Ok((ms / run.dt).round().max(1.0) as u64)
+        }
+    }
 }
 
 /// Rate-trace groups: the neurons of each cell type (`unlabelled` for neurons without one), by name.

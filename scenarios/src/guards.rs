@@ -17,7 +17,8 @@
 //! **Memory.** Every finished run keeps its recording until all runs are done (the runner writes the
 //! summary of all runs at the end): spike counts (8 B per neuron), kept spikes (12 B each; the spikes forced
 //! by activation stimuli are the part known in advance), rate time series (16 B per group and bin: the
-//! counts and the rates), state traces (8 B per neuron and sample, plus the sample time) and
+//! counts and the rates), state traces (8 B per neuron and sample, plus the sample time), plastic weight snapshots
+//! (8 B per plastic synapse and snapshot) and
 //! [`RESULT_BYTES`] of summary. Runs in progress (one per core) hold the simulation state: per neuron, the
 //! model's state variables and the delay ring (8 B per receptor channel and delay step).
 
@@ -74,6 +75,7 @@ pub enum Part {
     Spikes,
     RateTraces,
     StateTraces,
+    WeightSnapshots,
     Summary,
 }
 
@@ -83,6 +85,7 @@ impl Part {
             Part::Spikes => "kept spikes",
             Part::RateTraces => "rate time series",
             Part::StateTraces => "state traces",
+            Part::WeightSnapshots => "plastic weight snapshots",
             Part::Summary => "per-run summaries",
         }
     }
@@ -98,6 +101,10 @@ impl Part {
             }
             Part::StateTraces => {
                 "raise every_ms of [[record.state]], record fewer neurons, shorten run.duration_ms or lower run.trials"
+            }
+            Part::WeightSnapshots => {
+                "raise [record] weights_every_ms, make fewer synapses plastic ([[plasticity]] pre, post, receptor), \
+                 shorten run.duration_ms or lower run.trials"
             }
             Part::Summary => "lower run.trials or the number of [sweep] values",
         }
@@ -166,6 +173,18 @@ fn poisson_draws(run: &PreparedRun) -> f64 {
         .sum()
 }
 
+/// Bytes of the plastic weights' snapshots (8 B per synapse and snapshot: the start, every
+/// `weights_every_steps` steps, the end).
+fn weight_snapshot_bytes(run: &PreparedRun) -> f64 {
+    let every = run.record.weights_every_steps;
+    if run.setup.plasticity.is_empty() || every == 0 {
+        return 0.0;
+    }
+    let synapses = run.setup.plasticity.count_selected(&run.setup.network).unwrap_or(0) as f64;
+    let snapshots = (run.setup.steps / every) as f64 + 2.0;
+    snapshots * synapses * 8.0
+}
+
 /// The estimate for one run of `run` (see the module documentation for the model).
 pub fn estimate_run(run: &PreparedRun) -> RunEstimate {
     let net = &run.setup.network;
@@ -190,6 +209,7 @@ pub fn estimate_run(run: &PreparedRun) -> RunEstimate {
         (Part::Spikes, kept_spikes * SPIKE_BYTES),
         (Part::RateTraces, run.record.rate_groups.len() as f64 * rate_bins * 16.0),
         (Part::StateTraces, state),
+        (Part::WeightSnapshots, weight_snapshot_bytes(run)),
         (Part::Summary, RESULT_BYTES + n * 8.0),
     ];
     let lanes = (n / 64.0).ceil() * 64.0;
@@ -231,7 +251,8 @@ pub fn check(path: &Path, points: &[PreparedPoint], trials: u32, threads: Option
     }
     budget::check_time(&runs, seconds, &fix).map_err(err)?;
 
-    let mut parts = [Part::Spikes, Part::RateTraces, Part::StateTraces, Part::Summary].map(|p| (p, 0.0));
+    let mut parts =
+        [Part::Spikes, Part::RateTraces, Part::StateTraces, Part::WeightSnapshots, Part::Summary].map(|p| (p, 0.0));
     for e in &estimates {
         for (part, bytes) in &e.kept {
             let slot = parts.iter_mut().find(|(q, _)| q == part).expect("every part listed");
@@ -294,6 +315,16 @@ mod tests {
         let spikes = part(&e, Part::Spikes) / SPIKE_BYTES;
         assert!((spikes - 100.0).abs() < 1.0, "{spikes}");
         assert!(e.serial_s >= 10_000.0 * STEP_S && e.parallel_s > 0.0);
+    }
+
+    /// 8 B per plastic synapse (the one A → B synapse of weight 5) and snapshot: the start, every 0.1 ms of a
+    /// 100 ms run, and the end.
+    #[test]
+    fn weight_snapshots_are_counted_per_synapse_and_snapshot() {
+        let plastic = "[[plasticity]]\nrule = \"stdp\"\nw_max = 10.0\n[record]\nweights_every_ms = 0.1\n";
+        let e = estimate("duration_ms = 100.0", plastic);
+        assert_eq!(part(&e, Part::WeightSnapshots), (1000.0 + 2.0) * 8.0);
+        assert_eq!(part(&estimate("duration_ms = 100.0", ""), Part::WeightSnapshots), 0.0);
     }
 
     #[test]

@@ -203,3 +203,94 @@ fn draw(
     root.present()?;
     Ok(())
 }
+
+/// Bins of the weight histogram.
+const WEIGHT_BINS: usize = 50;
+
+/// The plastic weights' figure: the distribution at the start and at the end of the run (all synapses; bins over
+/// 0 .. the projections' bounds `w_max`) above the mean weight of each projection at every snapshot. Written
+/// atomically.
+pub fn weights_png(
+    path: &Path,
+    title: &str,
+    w: &neurotwin_sim::WeightRecording,
+    w_max: &[f64],
+) -> Result<(), SimError> {
+    ensure_font();
+    let err = |e: &dyn std::fmt::Display| SimError::Output { path: path.into(), message: e.to_string() };
+    neurotwin_sim::output::write_atomically(path, |tmp| {
+        let tmp_png = tmp.with_extension("png");
+        draw_weights(&tmp_png, title, w, w_max).map_err(|e| err(&e))?;
+        std::fs::rename(&tmp_png, tmp).map_err(|e| err(&e))
+    })
+}
+
+fn draw_weights(
+    path: &Path,
+    title: &str,
+    w: &neurotwin_sim::WeightRecording,
+    w_max: &[f64],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::new(path, (1200, 800)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(430);
+    let snapshots = w.times_ms.len();
+    let lo = w_max.iter().copied().fold(0.0, f64::min);
+    let hi = w_max.iter().copied().fold(0.0, f64::max);
+    let width = (hi - lo).max(f64::MIN_POSITIVE) / WEIGHT_BINS as f64;
+    let histogram = |t: usize| {
+        let mut counts = vec![0u64; WEIGHT_BINS];
+        for &x in w.snapshot(t) {
+            let b = (((x - lo) / width).floor().max(0.0) as usize).min(WEIGHT_BINS - 1);
+            counts[b] += 1;
+        }
+        counts
+    };
+    let (start, end) = (histogram(0), histogram(snapshots.saturating_sub(1)));
+    let c_max = start.iter().chain(&end).copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let mut chart = ChartBuilder::on(&top)
+        .caption(format!("{title} — {} plastic synapses", w.len()), ("sans-serif", 22))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(lo..hi, 0.0..c_max)?;
+    chart.configure_mesh().x_desc("weight").y_desc("synapses").disable_mesh().draw()?;
+    let (blue, orange) = (RGBColor(0, 114, 178), RGBColor(213, 94, 0));
+    for (counts, colour, label) in [
+        (&start, blue, format!("t = {} ms", w.times_ms[0])),
+        (&end, orange, format!("t = {} ms", w.times_ms[snapshots - 1])),
+    ] {
+        chart
+            .draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(b, &c)| {
+                let x0 = lo + b as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], colour.mix(0.45).filled())
+            }))?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.mix(0.45).filled()));
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).draw()?;
+    // Mean weight of each projection at every snapshot.
+    let t_max = w.times_ms.last().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
+    let mut mc = ChartBuilder::on(&bottom)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..t_max, lo..hi)?;
+    mc.configure_mesh().x_desc("time (ms)").y_desc("mean weight").draw()?;
+    let palette = [RGBColor(0, 158, 115), RGBColor(204, 121, 167), RGBColor(86, 180, 233), RGBColor(230, 159, 0)];
+    for (p, name) in w.projection_names.iter().enumerate() {
+        let mine: Vec<usize> = (0..w.len()).filter(|&k| w.projection[k] as usize == p).collect();
+        let n = mine.len().max(1) as f64;
+        let c = palette[p % palette.len()];
+        let series = (0..snapshots).map(|t| {
+            let s = w.snapshot(t);
+            (w.times_ms[t], mine.iter().map(|&k| s[k]).sum::<f64>() / n)
+        });
+        mc.draw_series(LineSeries::new(series, c.stroke_width(2)))?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
+    }
+    mc.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(())
+}

@@ -80,6 +80,51 @@ pub struct RunSummary {
     /// Per MPI rank of a split run (`mpirun … neurotwin run`): what it held and spent; empty in one process.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ranks: Vec<RankReport>,
+    /// Per `[[plasticity]]` group: how its weights moved; empty without plastic synapses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plasticity: Vec<PlasticitySummary>,
+}
+
+/// How one group of plastic synapses changed over a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlasticitySummary {
+    pub name: String,
+    pub synapses: usize,
+    /// Mean weight at the start and at the end (model's synaptic unit).
+    pub mean_weight_start: f64,
+    pub mean_weight_end: f64,
+    /// Fraction of the synapses at a bound (0 or `w_max`, within 0.1 % of `w_max`) at the end.
+    pub at_bound_end: f64,
+}
+
+/// Per projection of `rec`'s weight snapshots: mean weight at the first and last snapshot, fraction at a bound.
+pub fn plasticity_summary(run: &PreparedRun, rec: &SimRecording) -> Vec<PlasticitySummary> {
+    let Some(w) = &rec.weights else { return Vec::new() };
+    let snapshots = w.times_ms.len();
+    if snapshots == 0 {
+        return Vec::new();
+    }
+    let (first, last) = (w.snapshot(0), w.snapshot(snapshots - 1));
+    run.setup
+        .plasticity
+        .projections
+        .iter()
+        .enumerate()
+        .map(|(p, proj)| {
+            let mine: Vec<usize> = (0..w.len()).filter(|&k| w.projection[k] as usize == p).collect();
+            let n = mine.len().max(1) as f64;
+            let tol = 1e-3 * proj.rule.w_max.abs();
+            let at_bound =
+                mine.iter().filter(|&&k| last[k].abs() <= tol || (last[k] - proj.rule.w_max).abs() <= tol).count();
+            PlasticitySummary {
+                name: proj.name.clone(),
+                synapses: mine.len(),
+                mean_weight_start: mine.iter().map(|&k| first[k]).sum::<f64>() / n,
+                mean_weight_end: mine.iter().map(|&k| last[k]).sum::<f64>() / n,
+                at_bound_end: at_bound as f64 / n,
+            }
+        })
+        .collect()
 }
 
 /// One MPI rank of a split run.
@@ -357,14 +402,16 @@ pub fn summarize(
         output_dir: Some(dir.to_path_buf()),
         phases: rec.phases.clone(),
         ranks: Vec::new(),
+        plasticity: plasticity_summary(run, rec),
     }
 }
 
 /// The files one run may write (checked against the output folder before simulating).
-pub const RUN_FILES: [&str; 5] = ["spikes.h5", "nodes.csv", "state.h5", "raster.png", "summary.json"];
+pub const RUN_FILES: [&str; 7] =
+    ["spikes.h5", "nodes.csv", "state.h5", "raster.png", "weights.h5", "weights.png", "summary.json"];
 
-/// Writes the files of one run into `dir`: `spikes.h5`, `nodes.csv`, `state.h5`, `raster.png` (if asked) and
-/// `summary.json`.
+/// Writes the files of one run into `dir`: `spikes.h5`, `nodes.csv`, `state.h5`, `raster.png` (if asked),
+/// `weights.h5` and `weights.png` (with plastic synapses) and `summary.json`.
 pub fn write_outputs(dir: &Path, run: &PreparedRun, rec: &SimRecording, summary: &RunSummary) -> Result<(), SimError> {
     let mut spikes = SpikeOutputs::start(dir, run)?;
     for (step, neurons) in rec.spikes_by_step() {
@@ -402,6 +449,12 @@ impl SpikeOutputs {
         let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
         write_node_table(&dir.join("nodes.csv"), &names)?;
         write_state_report(&dir.join("state.h5"), rec)?;
+        if let Some(w) = &rec.weights {
+            let receptors: Vec<String> = run.setup.network.receptors.iter().map(|r| r.name.clone()).collect();
+            neurotwin_sim::output::write_weight_report(&dir.join("weights.h5"), w, &receptors, rec.dt_ms)?;
+            let bounds: Vec<f64> = run.setup.plasticity.projections.iter().map(|p| p.rule.w_max).collect();
+            crate::plot::weights_png(&dir.join("weights.png"), &run.name, w, &bounds)?;
+        }
         if let Some(raster) = &self.raster {
             let title = format!("{} — {} neurons, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());
             crate::plot::raster_png(&dir.join("raster.png"), &title, raster, &run.readout)?;

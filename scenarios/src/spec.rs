@@ -42,6 +42,34 @@ pub struct ScenarioSpec {
     pub windows: Vec<WindowSpec>,
     /// What `neurotwin compare` compares the model with (real data).
     pub compare: Option<CompareSpec>,
+    /// Synapses that learn during the run (`[[plasticity]]`).
+    #[serde(default)]
+    pub plasticity: Vec<PlasticitySpec>,
+}
+
+/// One group of plastic synapses (`[[plasticity]]`): the chemical synapses from `pre` to `post` (default: all
+/// neurons) on `receptor` (default: every channel) follow pair-based STDP (`rule = "stdp"`, NEST's
+/// `stdp_synapse`). `pairing`: `all_to_all` (default) or `nearest` (symmetric nearest-neighbour);
+/// `weight_dependence`: `additive` (μ₊ = μ₋ = 0), `multiplicative` (μ = 1, the default) or `power` with `mu_plus` and
+/// `mu_minus` (Gütig et al. 2003). `tau_plus_ms`, `tau_minus_ms` (20), `lambda` (0.01), `alpha` (1) and `w_max`
+/// (required, the model's synaptic unit) as in NEST. A synapse follows the first group that selects it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlasticitySpec {
+    pub name: Option<String>,
+    pub rule: Spanned<String>,
+    pub pre: Option<TargetSpec>,
+    pub post: Option<TargetSpec>,
+    pub receptor: Option<Spanned<String>>,
+    pub pairing: Option<Spanned<String>>,
+    pub weight_dependence: Option<Spanned<String>>,
+    pub mu_plus: Option<Spanned<f64>>,
+    pub mu_minus: Option<Spanned<f64>>,
+    pub tau_plus_ms: Option<Spanned<f64>>,
+    pub tau_minus_ms: Option<Spanned<f64>>,
+    pub lambda: Option<Spanned<f64>>,
+    pub alpha: Option<Spanned<f64>>,
+    pub w_max: Option<Spanned<f64>>,
 }
 
 /// The `[compare]` section: real data the scenario's model is compared with by `neurotwin compare`. `kind`:
@@ -246,6 +274,8 @@ pub struct RecordSpecFile {
     /// Bin of the per-cell-type rate time series (ms; 0 = none).
     #[serde(default)]
     pub rate_bin_ms: f64,
+    /// Interval of the plastic weights' snapshots (ms; default: the start and the end of the run only).
+    pub weights_every_ms: Option<Spanned<f64>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -82,6 +82,43 @@ pub fn write_state_report(path: &Path, rec: &SimRecording) -> Result<(), SimErro
     })
 }
 
+/// Writes the plastic synapses' weight snapshots (`weights.h5`): `/weights/data` (snapshots × synapses, model's
+/// synaptic unit) and `/weights/times_ms`; per synapse `/synapses/pre_node_id`, `post_node_id` (neuron indices, as
+/// in `spikes.h5`), `receptor` (index into the `receptors` attribute), `delay_ms` and `projection` (index into the
+/// `projections` attribute).
+pub fn write_weight_report(
+    path: &Path,
+    w: &crate::record::WeightRecording,
+    receptors: &[String],
+    dt_ms: f64,
+) -> Result<(), SimError> {
+    write_atomically(path, |tmp| {
+        let e = |x: hdf5::Error| out_err(path, x);
+        let f = hdf5::File::create(tmp).map_err(e)?;
+        let g = f.create_group("weights").map_err(e)?;
+        let rows = w.times_ms.len();
+        let data = g.new_dataset::<f64>().shape([rows, w.len()]).create("data").map_err(e)?;
+        data.write_raw(&w.values[..rows * w.len()]).map_err(e)?;
+        g.new_dataset_builder().with_data(&w.times_ms).create("times_ms").map_err(e)?;
+        let s = f.create_group("synapses").map_err(e)?;
+        let ids = |v: &[u32]| v.iter().map(|&i| i as u64).collect::<Vec<u64>>();
+        s.new_dataset_builder().with_data(&ids(&w.pre)).create("pre_node_id").map_err(e)?;
+        s.new_dataset_builder().with_data(&ids(&w.post)).create("post_node_id").map_err(e)?;
+        s.new_dataset_builder().with_data(&w.channel).create("receptor").map_err(e)?;
+        s.new_dataset_builder().with_data(&w.projection).create("projection").map_err(e)?;
+        let delay: Vec<f64> = w.delay_steps.iter().map(|&d| d as f64 * dt_ms).collect();
+        s.new_dataset_builder().with_data(&delay).create("delay_ms").map_err(e)?;
+        let names = |v: &[String]| -> Result<Vec<hdf5::types::VarLenUnicode>, SimError> {
+            v.iter()
+                .map(|x| x.parse().map_err(|_| SimError::Setup(format!("name `{x}` is not valid UTF-8 text"))))
+                .collect()
+        };
+        s.new_attr_builder().with_data(&names(receptors)?).create("receptors").map_err(e)?;
+        s.new_attr_builder().with_data(&names(&w.projection_names)?).create("projections").map_err(e)?;
+        Ok(())
+    })
+}
+
 /// Writes the node table of a run (`nodes.csv`: `node_id,name`, one row per neuron in index order), so that
 /// a run's `spikes.h5` can be read back with neuron names (`neurotwin compare --sim`).
 pub fn write_node_table(path: &Path, names: &[String]) -> Result<(), SimError> {

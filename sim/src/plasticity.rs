@@ -47,6 +47,66 @@ impl Plasticity {
     pub fn is_empty(&self) -> bool {
         self.projections.is_empty()
     }
+
+    /// How many of `net`'s chemical synapses these projections select (what [`PlasticSynapses::split`] takes out),
+    /// for estimates before a run.
+    pub fn count_selected(&self, net: &CompiledNetwork) -> Result<u64, SimError> {
+        let select = Selector::new(net.n_neurons(), self)?;
+        let mut count = 0;
+        for pre in 0..net.n_neurons() as u32 {
+            for seg in net.chemical.row(pre) {
+                count +=
+                    seg.targets.iter().filter(|&&post| select.projection_of(pre, post, seg.receptor).is_some()).count()
+                        as u64;
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// Which projection selects a synapse: per projection, its presynaptic and postsynaptic neurons as masks and its
+/// channel.
+struct Selector<'a> {
+    projections: &'a [PlasticProjection],
+    pre: Vec<Vec<bool>>,
+    post: Vec<Vec<bool>>,
+}
+
+impl<'a> Selector<'a> {
+    /// Checks every projection's rule and neuron indices (`n` neurons); errors name the projection.
+    fn new(n: usize, plasticity: &'a Plasticity) -> Result<Self, SimError> {
+        let projections = &plasticity.projections;
+        if projections.len() > u8::MAX as usize {
+            return Err(SimError::Setup(format!("{} plastic projections; at most 255", projections.len())));
+        }
+        let mask = |name: &str, side: &str, ids: &Option<Vec<u32>>| -> Result<Vec<bool>, SimError> {
+            let mut keep = vec![ids.is_none(); n];
+            for &i in ids.iter().flatten() {
+                *keep.get_mut(i as usize).ok_or_else(|| {
+                    SimError::Setup(format!(
+                        "plastic projection `{name}`: {side} neuron #{i} out of range ({n} neurons)"
+                    ))
+                })? = true;
+            }
+            Ok(keep)
+        };
+        let (mut pre, mut post) = (Vec::new(), Vec::new());
+        for p in projections {
+            p.rule.check().map_err(|e| SimError::Setup(format!("plastic projection `{}`: {e}", p.name)))?;
+            pre.push(mask(&p.name, "presynaptic", &p.pre)?);
+            post.push(mask(&p.name, "postsynaptic", &p.post)?);
+        }
+        Ok(Self { projections, pre, post })
+    }
+
+    /// The first projection selecting synapse `pre -> post` on channel `receptor`.
+    fn projection_of(&self, pre: u32, post: u32, receptor: u8) -> Option<usize> {
+        (0..self.projections.len()).find(|&p| {
+            self.projections[p].channel.is_none_or(|c| c == receptor)
+                && self.pre[p][pre as usize]
+                && self.post[p][post as usize]
+        })
+    }
 }
 
 /// No pre spike yet.
@@ -169,27 +229,7 @@ impl PlasticSynapses {
         let n = net.n_neurons();
         let m = &net.chemical;
         let projections = &plasticity.projections;
-        if projections.len() > u8::MAX as usize {
-            return Err(SimError::Setup(format!("{} plastic projections; at most 255", projections.len())));
-        }
-        let mask = |name: &str, side: &str, ids: &Option<Vec<u32>>| -> Result<Vec<bool>, SimError> {
-            let mut keep = vec![ids.is_none(); n];
-            for &i in ids.iter().flatten() {
-                *keep.get_mut(i as usize).ok_or_else(|| {
-                    SimError::Setup(format!(
-                        "plastic projection `{name}`: {side} neuron #{i} out of range ({n} neurons)"
-                    ))
-                })? = true;
-            }
-            Ok(keep)
-        };
-        let mut pre_mask = Vec::new();
-        let mut post_mask = Vec::new();
-        for p in projections {
-            p.rule.check().map_err(|e| SimError::Setup(format!("plastic projection `{}`: {e}", p.name)))?;
-            pre_mask.push(mask(&p.name, "presynaptic", &p.pre)?);
-            post_mask.push(mask(&p.name, "postsynaptic", &p.post)?);
-        }
+        let select = Selector::new(n, plasticity)?;
         let mut fixed = Vec::new();
         let mut s = PlasticSynapses {
             dt_ms: net.dt_ms,
@@ -214,12 +254,7 @@ impl PlasticSynapses {
             for seg in m.row(pre) {
                 for (k, &post) in seg.targets.iter().enumerate() {
                     let w = seg.weights.get(k);
-                    let chosen = projections.iter().enumerate().position(|(p, proj)| {
-                        proj.channel.is_none_or(|c| c == seg.receptor)
-                            && pre_mask[p][pre as usize]
-                            && post_mask[p][post as usize]
-                    });
-                    match chosen {
+                    match select.projection_of(pre, post, seg.receptor) {
                         None => fixed.push(Synapse { pre, post, weight: w, delay: seg.delay, receptor: seg.receptor }),
                         Some(p) => {
                             let rule = &projections[p].rule;

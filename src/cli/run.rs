@@ -249,6 +249,20 @@ pub fn print_summary(results: &[RunResult]) {
         .collect();
     let sweep = s0.sweep_param.clone().unwrap_or_else(|| "sweep".into());
     println!("{}", render(&[&sweep, "trial", "seed", "spikes", "mean rate (Hz)", "wall (s)", "output"], &rows));
+    for r in results {
+        for p in &r.summary.plasticity {
+            println!(
+                "plasticity `{}` (trial {}): {} synapses, mean weight {:.4} -> {:.4}, {:.1} % at a bound at the end \
+                 (weights.h5, weights.png)",
+                p.name,
+                r.summary.trial,
+                p.synapses,
+                p.mean_weight_start,
+                p.mean_weight_end,
+                100.0 * p.at_bound_end
+            );
+        }
+    }
 }
 
 /// The per-rank split of each run: neurons, synapses, peak memory, times.

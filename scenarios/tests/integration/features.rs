@@ -251,3 +251,80 @@ fn shiu_neuron_scenario_runs_on_the_worm() {
         rate(&avd, 0, 3000)
     );
 }
+
+/// The bundled STDP scenario (`scenarios/stdp_song2000.toml`, Song et al. 2000) shortened to 20 s: the weights
+/// move within [0, w_max], `weights.h5` holds every snapshot exactly as recorded (synapse identities included),
+/// `weights.png` is drawn and the summary reports the group; the same scenario on `cuda-host` is refused with a
+/// message naming the cpu backend.
+#[test]
+fn stdp_scenario_learns_and_writes_its_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = repo.join("../data").canonicalize().unwrap();
+    let text = std::fs::read_to_string(repo.join("stdp_song2000.toml"))
+        .unwrap()
+        .replace("duration_ms = 300000.0", "duration_ms = 20000.0")
+        .replace("\"../data", &format!("\"{}", data.display()));
+    let path = write(dir.path(), &text);
+    let out = dir.path().join("out");
+    let res =
+        run_scenario(&RunRequest { scenario: path.clone(), out_dir: Some(out.clone()), ..Default::default() }).unwrap();
+    let rec = &res[0].recording;
+    let w = rec.weights.as_ref().expect("weights recorded");
+    assert_eq!((w.len(), w.times_ms.len()), (4000, 11), "4000 synapses, a snapshot every 2 s from 0 to 20 s");
+    let (first, last) = (w.snapshot(0), w.snapshot(10));
+    assert!(last.iter().all(|&x| (0.0..=13.0).contains(&x)));
+    let moved = first.iter().zip(last).filter(|(a, b)| (*a - *b).abs() > 0.1).count();
+    assert!(moved > 3000, "{moved} of 4000 weights moved by more than 0.1 pA");
+    let s = &res[0].summary.plasticity[0];
+    assert_eq!((s.name.as_str(), s.synapses), ("input-to-output", 4000));
+    assert!((s.mean_weight_start - first.iter().sum::<f64>() / 4000.0).abs() < 1e-9);
+
+    let f = hdf5::File::open(out.join("weights.h5")).unwrap();
+    let data: Vec<f64> = f.dataset("weights/data").unwrap().read_raw().unwrap();
+    assert_eq!(f.dataset("weights/data").unwrap().shape(), vec![11, 4000]);
+    assert_eq!(data, w.values);
+    let pre: Vec<u64> = f.dataset("synapses/pre_node_id").unwrap().read_raw().unwrap();
+    let post: Vec<u64> = f.dataset("synapses/post_node_id").unwrap().read_raw().unwrap();
+    assert!(pre.iter().all(|&i| i < 1000) && post.iter().all(|&j| (1000..1004).contains(&j)));
+    let delay: Vec<f64> = f.dataset("synapses/delay_ms").unwrap().read_raw().unwrap();
+    assert!(delay.iter().all(|&d| (d - 1.0).abs() < 1e-12));
+    assert!(std::fs::metadata(out.join("weights.png")).unwrap().len() > 10_000);
+
+    let prepared = prepare_all(&RunRequest { scenario: path, ..Default::default() }).unwrap();
+    let run = &prepared.points[0].run;
+    let e = simulate_on(BackendKind::CudaHost, run, 1, false, "t").err().expect("refused").to_string();
+    assert!(e.contains("run on the cpu backend"), "{e}");
+}
+
+/// Mistakes in a `[[plasticity]]` section are refused before anything runs, with the file, the line of the
+/// offending value and what is allowed.
+#[test]
+fn plasticity_mistakes_get_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{CUBA_1K}\n[[plasticity]]\nrule = \"stdp\"\nreceptor = \"exc\"\n");
+    let cases = [
+        (
+            "pairing = \"nearest_neighbour\"\nw_max = 40.0\n",
+            11,
+            "unknown pairing `nearest_neighbour`; known: all_to_all, nearest",
+        ),
+        ("w_max = 40.0\nlambda = -0.1\n", 12, "`lambda` must be finite and >= 0"),
+        ("tau_plus_ms = 20.0\n", 9, "needs `w_max`"),
+        ("w_max = 40.0\nmu_plus = 0.4\n", 12, "set weight_dependence = \"power\""),
+        ("w_max = 40.0\nweight_dependence = \"power\"\nmu_plus = 0.4\n", 12, "needs `mu_minus`"),
+        ("w_max = 5.0\n", 0, "outside [0, w_max = 5]"),
+    ];
+    for (extra, line, message) in cases {
+        let path = write(dir.path(), &format!("{base}{extra}"));
+        let e = match prepare_all(&RunRequest { scenario: path.clone(), ..Default::default() }) {
+            Err(e) => e.to_string(),
+            // Weights outside the bound are found when the backend splits the matrix.
+            Ok(p) => simulate(&p.points[0].run, 1, false, "t").err().expect("refused").to_string(),
+        };
+        assert!(e.contains(message), "{extra}: {e}");
+        if line > 0 {
+            assert!(e.contains(&format!("s.toml:{line}:")), "{extra}: {e}");
+        }
+    }
+}
