@@ -14,6 +14,7 @@ const SOURCES: &[&str] = &[
     "host/kernels_host_fit_rate.cpp",
     "host/kernels_host_fit_graded.cpp",
     "host/kernels_host_fit_lif.cpp",
+    "host/kernels_host_stdp.cpp",
     "cuda/philox.cuh",
     "cuda/detmath.cuh",
     "cuda/packs.cuh",
@@ -32,6 +33,7 @@ const SOURCES: &[&str] = &[
     "cuda/fit_rate.cu",
     "cuda/fit_graded.cu",
     "cuda/fit_lif.cu",
+    "cuda/stdp.cu",
 ];
 
 fn main() {
@@ -52,6 +54,7 @@ fn main() {
             "host/kernels_host_fit_rate.cpp",
             "host/kernels_host_fit_graded.cpp",
             "host/kernels_host_fit_lif.cpp",
+            "host/kernels_host_stdp.cpp",
         ])
         .flag("-x")
         .flag("c++")

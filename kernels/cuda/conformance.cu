@@ -33,6 +33,16 @@ NT_KERNEL void philox_uniform2_fill(unsigned long long seed, unsigned int stream
     out[2 * (unsigned long long)j + 1] = nt_u64_to_open_unit(b.w[2], b.w[3]);
 }
 
+// out[2j] = detmath ln(x[j]), out[2j + 1] = detmath pow(x[j], y[j]) for j < n.
+NT_KERNEL void detmath_ln_pow_fill(unsigned int n, const double* x, const double* y, double* out) {
+    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n) {
+        return;
+    }
+    out[2 * (unsigned long long)j] = nt_ln(x[j]);
+    out[2 * (unsigned long long)j + 1] = nt_powf(x[j], y[j]);
+}
+
 // out[j] = detmath exp(x[j]) for j < n.
 NT_KERNEL void detmath_exp_fill(unsigned int n, const double* x, double* out) {
     const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;

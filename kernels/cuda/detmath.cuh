@@ -48,4 +48,65 @@ static __device__ __forceinline__ double nt_exp(double x) {
     return __dmul_rn(__dmul_rn(p, nt_pow2(half)), nt_pow2(ki - half));
 }
 
+// ln x without fused multiply-add, mirroring `neurotwin_models::detmath::ln` bit for bit: x = m 2^k with m in
+// (sqrt(1/2), sqrt(2)], ln m = f - s (f - T(s^2)) with f = m - 1, s = f / (2 + f) and T the atanh series to
+// degree 11 in s^2; ln x = k ln2_hi + (k ln2_lo + ln m). NaN and negative -> NaN, 0 -> -inf, +inf -> +inf.
+static __device__ __forceinline__ double nt_ln(double x) {
+    if (x != x || x < 0.0) {
+        return __longlong_as_double(0x7FF8000000000000LL);  // NaN
+    }
+    if (x == 0.0) {
+        return __longlong_as_double((long long)0xFFF0000000000000ULL);  // -inf
+    }
+    if (x == __longlong_as_double(0x7FF0000000000000LL)) {
+        return x;
+    }
+    int k = 0;
+    if (x < __longlong_as_double(0x0010000000000000LL)) {  // subnormal: scale by 2^54
+        x = __dmul_rn(x, nt_pow2(54));
+        k = -54;
+    }
+    const unsigned long long bits = (unsigned long long)__double_as_longlong(x);
+    k += (int)((bits >> 52) & 0x7ffULL) - 1023;
+    double m = __longlong_as_double((long long)((bits & 0x000FFFFFFFFFFFFFULL) | 0x3FF0000000000000ULL));
+    if (m > __longlong_as_double(0x3FF6A09E667F3BCDLL)) {  // sqrt(2)
+        m = __dmul_rn(m, 0.5);
+        k += 1;
+    }
+    const double f = __dsub_rn(m, 1.0);
+    const double s = __ddiv_rn(f, __dadd_rn(2.0, f));
+    const double z = __dmul_rn(s, s);
+    double t = 2.0 / 23.0;
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 21.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 19.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 17.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 15.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 13.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 11.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 9.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 7.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 5.0);
+    t = __dadd_rn(__dmul_rn(t, z), 2.0 / 3.0);
+    const double ln_m = __dsub_rn(f, __dmul_rn(s, __dsub_rn(f, __dmul_rn(t, z))));
+    const double kd = (double)k;
+    const double ln2_hi = __longlong_as_double(0x3FE62E42FEE00000LL);
+    const double ln2_lo = __longlong_as_double(0x3DEA39EF35793C76LL);
+    return __dadd_rn(__dmul_rn(kd, ln2_hi), __dadd_rn(__dmul_rn(kd, ln2_lo), ln_m));
+}
+
+// x^y for x >= 0 as e^{y ln x}, mirroring `neurotwin_models::detmath::powf`: exact for y = 0 (1) and y = 1 (x),
+// 0 for x = 0 and y > 0.
+static __device__ __forceinline__ double nt_powf(double x, double y) {
+    if (y == 0.0) {
+        return 1.0;
+    }
+    if (y == 1.0) {
+        return x;
+    }
+    if (x == 0.0 && y > 0.0) {
+        return 0.0;
+    }
+    return nt_exp(__dmul_rn(y, nt_ln(x)));
+}
+
 #endif  // NEUROTWIN_DETMATH_CUH

@@ -275,4 +275,40 @@ struct nt_snapshot_v_args {
     unsigned int n_state;
 };
 
+// stdp_post_spikes, stdp_potentiate, stdp_depress_deliver (stdp.cu): the arrays of
+// `neurotwin_sim::plasticity::PlasticSynapses` and the step's spikes in the window's record at clock->k.
+struct nt_stdp_args {
+    const unsigned long long* rec_base;
+    const unsigned int* rec_spikes;
+    const nt_clock* clock;
+    const double* rules;
+    const unsigned int* row_ptr;
+    const unsigned int* post;
+    const unsigned short* delay;
+    const unsigned char* channel;
+    const unsigned char* projection;
+    double* weight;
+    double* k_plus;
+    long long* last_pre;
+    const unsigned int* col_ptr;
+    const unsigned int* col_syn;
+    const unsigned int* hist_row_of;
+    const unsigned int* hist_neuron;
+    long long* hist_steps;
+    double* hist_k;
+    unsigned int* hist_len;
+    unsigned int* hist_head;
+    long long* ring;
+    double dt_ms;
+    double scale;
+    unsigned int n_neurons;
+    unsigned int hist_rows;
+    unsigned int hist_cap;
+    unsigned int n_projections;
+    unsigned int max_delay;
+    unsigned int slots;
+    unsigned int n_pad;
+    unsigned int pad;
+};
+
 #endif

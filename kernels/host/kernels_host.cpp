@@ -26,6 +26,11 @@ void nt_host_philox4x32_10(const unsigned int* counter, const unsigned int* key,
     for (int w = 0; w < 4; ++w) out[w] = r.w[w];
 }
 
+void nt_host_detmath_ln_pow_fill(unsigned int n, const double* x, const double* y, double* out) {
+    nt_launch(nt_grid_1d(n, NT_THREADS_PER_BLOCK), dim3(NT_THREADS_PER_BLOCK),
+              [&] { detmath_ln_pow_fill(n, x, y, out); });
+}
+
 void nt_host_detmath_exp_fill(unsigned int n, const double* x, double* out) {
     nt_launch(nt_grid_1d(n, NT_THREADS_PER_BLOCK), dim3(NT_THREADS_PER_BLOCK),
               [&] { detmath_exp_fill(n, x, out); });

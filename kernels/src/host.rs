@@ -54,6 +54,7 @@ unsafe extern "C" {
     );
     fn nt_host_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
     fn nt_host_detmath_exp_fill(n: c_uint, x: *const f64, out: *mut f64);
+    fn nt_host_detmath_ln_pow_fill(n: c_uint, x: *const f64, y: *const f64, out: *mut f64);
 }
 
 pub(crate) fn len_u32(n: usize) -> c_uint {
@@ -92,6 +93,16 @@ pub fn philox_uniform2_fill(seed: u64, stream: u32, step: u64, draw: u32, neuron
     let n = len_u32(out.len());
     // SAFETY: `out` holds `n` contiguous [f64; 2], i.e. 2n f64; the kernel writes only indices < 2n.
     unsafe { nt_host_philox_uniform2_fill(seed, stream, step, draw, neuron0, n, out.as_mut_ptr().cast()) };
+}
+
+/// Kernel `detmath_ln_pow_fill`: `out[2j] = ln(x[j])`, `out[2j + 1] = pow(x[j], y[j])` with the deterministic
+/// `nt_ln` and `nt_powf` of `cuda/detmath.cuh`.
+pub fn detmath_ln_pow_fill(x: &[f64], y: &[f64], out: &mut [f64]) {
+    assert!(x.len() == y.len() && out.len() == 2 * x.len(), "x, y of one length and out of twice it");
+    let n = len_u32(x.len());
+    // SAFETY: x and y hold `n` f64 and out 2n; the kernel reads x[j], y[j] and writes out[2j], out[2j + 1] for
+    // j < n only.
+    unsafe { nt_host_detmath_ln_pow_fill(n, x.as_ptr(), y.as_ptr(), out.as_mut_ptr()) };
 }
 
 /// Kernel `detmath_exp_fill`: `out[j] = exp(x[j])` with the deterministic exp of `cuda/detmath.cuh`.

@@ -126,6 +126,15 @@ pub const SPIKES: KernelSource = KernelSource {
     ],
 };
 
+/// Spike-timing-dependent plasticity: the targets' spike histories, potentiation, depression with delivery of
+/// the new weights (`neurotwin_sim::plasticity`); see the header comment of `cuda/stdp.cu`.
+pub const STDP: KernelSource = KernelSource {
+    name: "stdp",
+    file: "cuda/stdp.cu",
+    source: include_str!("../cuda/stdp.cu"),
+    entry_points: &["stdp_post_spikes", "stdp_potentiate", "stdp_depress_deliver"],
+};
+
 /// Threads per block of the delivery kernels (a multiple of the warp size, 32).
 pub const DELIVERY_THREADS: u32 = 128;
 /// Blocks of the delivery kernels: a fixed grid of `DELIVERY_BLOCKS * DELIVERY_THREADS / 32` warps that
@@ -190,7 +199,7 @@ pub const CONFORMANCE: KernelSource = KernelSource {
     name: "conformance",
     file: "cuda/conformance.cu",
     source: include_str!("../cuda/conformance.cu"),
-    entry_points: &["philox_fill", "philox_uniform2_fill", "detmath_exp_fill"],
+    entry_points: &["philox_fill", "philox_uniform2_fill", "detmath_exp_fill", "detmath_ln_pow_fill"],
 };
 
 /// 3D U-Net inference layers (`neurotwin_segment::cnn`): 'same' convolution, ReLU, sigmoid, max pooling,
@@ -295,6 +304,7 @@ pub const KERNELS: &[KernelSource] = &[
     LIF_COND_EXP,
     NETWORK,
     SPIKES,
+    STDP,
     CONFORMANCE,
     CNN,
     PREDICTIVE,

@@ -273,6 +273,15 @@ packs! {
     }
     /// `snapshot_v`.
     SnapshotVArgs = "nt_snapshot_v_args" { state: DevPtr<f64>, v_prev: DevPtr<f64>, n_pad: u32, n_state: u32 }
+    /// `stdp_post_spikes`, `stdp_potentiate`, `stdp_depress_deliver`.
+    StdpArgs = "nt_stdp_args" {
+        rec_base: DevPtr<u64>, rec_spikes: DevPtr<u32>, clock: DevPtr<Clock>, rules: DevPtr<f64>, row_ptr: DevPtr<u32>,
+        post: DevPtr<u32>, delay: DevPtr<u16>, channel: DevPtr<u8>, projection: DevPtr<u8>, weight: DevPtr<f64>,
+        k_plus: DevPtr<f64>, last_pre: DevPtr<i64>, col_ptr: DevPtr<u32>, col_syn: DevPtr<u32>,
+        hist_row_of: DevPtr<u32>, hist_neuron: DevPtr<u32>, hist_steps: DevPtr<i64>, hist_k: DevPtr<f64>,
+        hist_len: DevPtr<u32>, hist_head: DevPtr<u32>, ring: DevPtr<i64>, dt_ms: f64, scale: f64, n_neurons: u32,
+        hist_rows: u32, hist_cap: u32, n_projections: u32, max_delay: u32, slots: u32, n_pad: u32, pad: u32,
+    }
 }
 
 macro_rules! kernel_fns {
@@ -347,6 +356,12 @@ kernel_fns! {
     DELIVER_SPIKES: DeliverSpikesArgs = "spikes"::deliver_spikes;
     /// Step 8, graded models: graded delivery into the ring.
     DELIVER_GRADED: DeliverGradedArgs = "spikes"::deliver_graded;
+    /// Step 8g, plastic synapses: the targets' spike histories.
+    STDP_POST_SPIKES: StdpArgs = "stdp"::stdp_post_spikes;
+    /// Step 8h: potentiation by the post spikes that reach their synapses now.
+    STDP_POTENTIATE: StdpArgs = "stdp"::stdp_potentiate;
+    /// Step 8i: depression, delivery of the new weights, presynaptic traces.
+    STDP_DEPRESS_DELIVER: StdpArgs = "stdp"::stdp_depress_deliver;
     /// Step 9: voltages for the next step's gap junctions.
     SNAPSHOT_V: SnapshotVArgs = "network"::snapshot_v;
     /// End of the step: step and window step advance.
@@ -458,6 +473,7 @@ mod tests {
         check::<DeliverSpikesArgs>(&s, &mut seen);
         check::<DeliverGradedArgs>(&s, &mut seen);
         check::<SnapshotVArgs>(&s, &mut seen);
+        check::<StdpArgs>(&s, &mut seen);
         let clock = s.iter().find(|(n, _, _)| n == "nt_clock").expect("nt_clock");
         assert_eq!(clock.2, size_of::<Clock>());
         assert_eq!(clock.1.iter().map(|f| f.offset).collect::<Vec<_>>(), [offset_of!(Clock, step), 8, 12]);

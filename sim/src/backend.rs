@@ -44,10 +44,10 @@ pub trait Backend: Send {
     /// units of `2^-exponent` (see `cpu::DeliveryScale`).
     fn delivery_scale_exponent(&self) -> i32;
 
-    /// The plastic synapses with their current weights (after the last advanced step); `None` when the run has
-    /// none (or the backend holds none of them).
-    fn plastic_synapses(&self) -> Option<&crate::plasticity::PlasticSynapses> {
-        None
+    /// The plastic synapses with their current weights (after the last advanced step; a GPU copies them back);
+    /// `None` when the run has none.
+    fn plastic_synapses(&mut self) -> Result<Option<&crate::plasticity::PlasticSynapses>, SimError> {
+        Ok(None)
     }
 
     /// Starts measuring this backend's own phases of a step (`crate::profile`); a backend that cannot split

@@ -90,6 +90,19 @@ impl DeliveryScale {
         Self::for_max_input(Self::max_input(net))
     }
 
+    /// The scale for a network whose plastic synapses (`plastic`, taken out of `net`'s matrix) may each reach
+    /// `|w_max|`: from the largest sum of fixed in-strength and plastic bounds of any neuron.
+    pub fn for_network_with(net: &CompiledNetwork, plastic: Option<&crate::plasticity::PlasticSynapses>) -> Self {
+        match plastic {
+            None => Self::for_network(net),
+            Some(p) => {
+                let bound = p.max_input_per_target(net.n_neurons());
+                let fixed = Self::in_strength(net);
+                Self::for_max_input(fixed.iter().zip(&bound).map(|(a, b)| a + b).fold(0.0, f64::max))
+            }
+        }
+    }
+
     /// The largest total absolute weight any neuron of `net` receives, summed in matrix order. A process's
     /// share holds every synapse onto its targets in the same order, so the largest over all shares is the
     /// whole network's value, bit for bit.
@@ -216,18 +229,10 @@ impl CpuBackend {
 
     fn build(setup: &SimSetup, part: Option<(Vec<bool>, DeliveryScale)>) -> Result<Self, SimError> {
         // Plastic synapses leave the fixed matrix and get their own state and pass (`plasticity.rs`).
-        let (net, plastic) = if setup.plasticity.is_empty() {
-            (setup.network.clone(), None)
-        } else {
-            if part.is_some() {
-                return Err(SimError::Setup("plastic synapses are not split across processes yet".into()));
-            }
-            if !setup.model.is_spiking() {
-                return Err(SimError::Setup("plastic synapses (STDP) need a spiking model".into()));
-            }
-            let (fixed_net, plastic) = PlasticSynapses::split(&setup.network, &setup.plasticity)?;
-            (Arc::new(fixed_net), Some(plastic))
-        };
+        if part.is_some() && !setup.plasticity.is_empty() {
+            return Err(SimError::Setup("plastic synapses are not split across processes yet".into()));
+        }
+        let (net, plastic) = crate::plasticity::split_setup(setup)?;
         let n = net.n_neurons();
         if setup.param_set.len() != n {
             return Err(SimError::Setup(format!("{} parameter-set indices for {n} neurons", setup.param_set.len())));
@@ -238,13 +243,7 @@ impl CpuBackend {
         let n_ch = net.receptors.len().max(1);
         let slots = net.chemical.max_delay().max(plastic.as_ref().map_or(0, |p| p.max_delay())) as usize + 1;
         let (owned, fixed) = match part {
-            None if plastic.is_some() => {
-                // Each plastic synapse may reach |w_max|.
-                let bound = plastic.as_ref().map(|p| p.max_input_per_target(n)).unwrap_or_default();
-                let total = DeliveryScale::in_strength(&net).iter().zip(&bound).map(|(a, b)| a + b).fold(0.0, f64::max);
-                (None, DeliveryScale::for_max_input(total))
-            }
-            None => (None, DeliveryScale::for_network(&net)),
+            None => (None, DeliveryScale::for_network_with(&net, plastic.as_ref())),
             Some((owned, fixed)) => {
                 if owned.len() != n_blocks {
                     return Err(SimError::Setup(format!(
@@ -972,8 +971,8 @@ impl Backend for CpuBackend {
         self.fixed.exponent
     }
 
-    fn plastic_synapses(&self) -> Option<&PlasticSynapses> {
-        self.plastic.as_ref()
+    fn plastic_synapses(&mut self) -> Result<Option<&PlasticSynapses>, SimError> {
+        Ok(self.plastic.as_ref())
     }
 
     fn start_profiling(&mut self) {

@@ -206,7 +206,7 @@ fn run_into(
         }
     };
     // Weight snapshots: the initial weights, then every `weights_every_steps` steps and at the end.
-    let mut weights = match (spec.weights_every_steps, backend.plastic_synapses()) {
+    let mut weights = match (spec.weights_every_steps, backend.plastic_synapses()?) {
         (every, Some(p)) if every > 0 => {
             let mut w = WeightRecording {
                 projection_names: p.names.clone(),
@@ -248,7 +248,7 @@ fn run_into(
         }
         if let Some(w) = weights.as_mut()
             && ((step + 1).is_multiple_of(spec.weights_every_steps) || step + 1 == setup.steps)
-            && let Some(p) = backend.plastic_synapses()
+            && let Some(p) = backend.plastic_synapses()?
         {
             w.times_ms.push((step + 1) as f64 * dt);
             w.values.extend_from_slice(&p.weight);

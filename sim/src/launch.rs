@@ -34,6 +34,7 @@
 //! ([`Grid::DELIVERY`] on the host).
 
 use std::any::{Any, TypeId};
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -52,6 +53,7 @@ use crate::control::StepControl;
 use crate::cpu::DeliveryScale;
 use crate::error::SimError;
 use crate::kernel_tables::{ModelTable, ParamArray, model_table, stimulus_tables};
+use crate::plasticity::{PlasticSynapses, split_setup};
 use crate::setup::{SimSetup, initial_block_state};
 
 /// Threads per block of every one-thread-per-element launch (all such kernels bound-check their index and
@@ -216,7 +218,9 @@ pub trait Launcher: Sized + Send + 'static {
 /// The setup checked and turned into the host arrays the buffers are built from (no device involved), so a
 /// backend can refuse an invalid setup before it opens a device.
 pub struct Plan<'a> {
-    setup: &'a SimSetup,
+    /// The setup, with the plastic synapses taken out of its network when it has any.
+    setup: Cow<'a, SimSetup>,
+    plastic: Option<PlasticSynapses>,
     model: ModelTable,
     state: Vec<f64>,
     fixed: DeliveryScale,
@@ -230,13 +234,13 @@ pub struct Plan<'a> {
 impl<'a> Plan<'a> {
     /// Validates `setup` for the kernel backend `backend`: parameter sets, channels, the synapse and gap
     /// matrices, stimuli and spike trains, and that every launch size fits the kernels' 32-bit counts.
-    pub fn new(setup: &'a SimSetup, backend: &str) -> Result<Self, SimError> {
-        if !setup.plasticity.is_empty() {
-            return Err(SimError::Setup(format!(
-                "plastic synapses (STDP) run on the cpu backend; the {backend} backend has no plasticity kernel yet \
-                 (use --backend cpu)"
-            )));
-        }
+    pub fn new(original: &'a SimSetup, backend: &str) -> Result<Self, SimError> {
+        let (fixed_net, plastic) = split_setup(original)?;
+        let setup_cow = match &plastic {
+            None => Cow::Borrowed(original),
+            Some(_) => Cow::Owned(SimSetup { network: fixed_net, plasticity: Default::default(), ..original.clone() }),
+        };
+        let setup: &SimSetup = &setup_cow;
         let net = &setup.network;
         let n = net.n_neurons();
         if setup.param_set.len() != n {
@@ -247,7 +251,7 @@ impl<'a> Plan<'a> {
         }
         let n_pad = n.div_ceil(LANES) * LANES;
         let n_ch = net.receptors.len();
-        let slots = net.chemical.max_delay() as usize + 1;
+        let slots = ring_slots(net, plastic.as_ref());
         n_ch.checked_mul(slots)
             .and_then(|x| x.checked_mul(n_pad))
             .ok_or_else(|| SimError::Setup("delay ring buffer size overflows".into()))?;
@@ -265,8 +269,14 @@ impl<'a> Plan<'a> {
         }
         // State: the model's rest state, then the init rules (the same array the CPU backend starts from).
         let state = initial_block_state(setup)?;
-        // Fixed-point scale: the CPU backend's rule (largest per-step input of one neuron).
-        let fixed = DeliveryScale::for_network(net);
+        // Fixed-point scale: the CPU backend's rule (largest per-step input of one neuron, plastic bounds included).
+        let fixed = DeliveryScale::for_network_with(net, plastic.as_ref());
+        if let Some(p) = &plastic {
+            u32_of(p.hist_neuron.len())?;
+            if let Some(&c) = p.channel.iter().find(|&&c| c as usize >= n_ch) {
+                return Err(SimError::Setup(format!("plastic synapses on receptor #{c}, the network has {n_ch}")));
+            }
+        }
         let fixed_table = check_synapses(setup, n_ch, slots, n_pad, &fixed)?;
         // Stimuli → kernel parameters and per-neuron CSR lists (same order as the CPU backend).
         let (stim_ptr, stim_of, params) = stimulus_tables(setup, n_ch)?;
@@ -282,7 +292,60 @@ impl<'a> Plan<'a> {
             GapRows::check(n, &g.row_ptr, &g.partner, &g.conductance);
         }
         let stimuli = params.into_iter().map(DevStimulus).collect();
-        Ok(Self { setup, model, state, fixed, fixed_table, stim_ptr, stim_of, stimuli })
+        Ok(Self { setup: setup_cow, plastic, model, state, fixed, fixed_table, stim_ptr, stim_of, stimuli })
+    }
+}
+
+/// Ring slots: the largest delay of a fixed or plastic synapse, plus one.
+fn ring_slots(net: &CompiledNetwork, plastic: Option<&PlasticSynapses>) -> usize {
+    net.chemical.max_delay().max(plastic.map_or(0, |p| p.max_delay())) as usize + 1
+}
+
+/// The plastic synapses on the device (`kernels/cuda/stdp.cu`): the arrays of [`PlasticSynapses`] as they are,
+/// and the host copy whose weights [`Backend::plastic_synapses`] refreshes.
+struct PlasticBufs<L: Launcher> {
+    host: PlasticSynapses,
+    rules: L::Buf<f64>,
+    row_ptr: L::Buf<u32>,
+    post: L::Buf<u32>,
+    delay: L::Buf<u16>,
+    channel: L::Buf<u8>,
+    projection: L::Buf<u8>,
+    weight: L::Buf<f64>,
+    k_plus: L::Buf<f64>,
+    last_pre: L::Buf<i64>,
+    col_ptr: L::Buf<u32>,
+    col_syn: L::Buf<u32>,
+    hist_row_of: L::Buf<u32>,
+    hist_neuron: L::Buf<u32>,
+    hist_steps: L::Buf<i64>,
+    hist_k: L::Buf<f64>,
+    hist_len: L::Buf<u32>,
+    hist_head: L::Buf<u32>,
+}
+
+impl<L: Launcher> PlasticBufs<L> {
+    fn upload(l: &L, p: PlasticSynapses) -> Result<Self, L::Error> {
+        Ok(Self {
+            rules: l.upload(&p.rule_table())?,
+            row_ptr: l.upload(&p.row_ptr)?,
+            post: l.upload(&p.post)?,
+            delay: l.upload(&p.delay)?,
+            channel: l.upload(&p.channel)?,
+            projection: l.upload(&p.projection)?,
+            weight: l.upload(&p.weight)?,
+            k_plus: l.upload(&p.k_plus)?,
+            last_pre: l.upload(&p.last_pre)?,
+            col_ptr: l.upload(&p.col_ptr)?,
+            col_syn: l.upload(&p.col_syn)?,
+            hist_row_of: l.upload(&p.hist_row_of)?,
+            hist_neuron: l.upload(&p.hist_neuron)?,
+            hist_steps: l.upload(&p.hist_steps)?,
+            hist_k: l.upload(&p.hist_k)?,
+            hist_len: l.upload(&p.hist_len)?,
+            hist_head: l.upload(&p.hist_head)?,
+            host: p,
+        })
     }
 }
 
@@ -551,6 +614,8 @@ pub struct KernelBackend<L: Launcher> {
     gain_host: Vec<f64>,
     silenced_host: Vec<u64>,
     spikes: Vec<u32>,
+    /// The plastic synapses and their state; `None`: every synapse is fixed.
+    plastic: Option<PlasticBufs<L>>,
 }
 
 /// Which optional launches a step makes: its graph is captured once and replayed while these stay the same.
@@ -584,13 +649,18 @@ impl<L: Launcher> KernelBackend<L> {
         let l = &launcher;
         let up = dev_err::<L>("cannot upload a buffer");
         let alloc = dev_err::<L>("cannot allocate a buffer");
-        let setup = plan.setup;
+        let mut plan = plan;
+        let plastic = match plan.plastic.take() {
+            Some(p) => Some(PlasticBufs::upload(l, p).map_err(dev_err::<L>("cannot upload the plastic synapses"))?),
+            None => None,
+        };
+        let setup: &SimSetup = &plan.setup;
         let net = &setup.network;
         let n = net.n_neurons();
         let n_blocks = n.div_ceil(LANES);
         let n_pad = n_blocks * LANES;
         let n_ch = net.receptors.len();
-        let slots = net.chemical.max_delay() as usize + 1;
+        let slots = ring_slots(net, plastic.as_ref().map(|p| &p.host));
         let arrays = plan.model.args();
         let mut params = Vec::with_capacity(arrays.len());
         for a in arrays {
@@ -674,6 +744,7 @@ impl<L: Launcher> KernelBackend<L> {
             gain_host: vec![1.0; n_ch],
             silenced_host: vec![0; n_blocks],
             spikes: Vec::with_capacity(n),
+            plastic,
             launcher,
         };
         b.snapshot_v().map_err(dev_err::<L>("snapshot_v"))?;
@@ -759,6 +830,7 @@ impl<L: Launcher> KernelBackend<L> {
         self.neuron_step(shape.gain)?;
         if self.model.is_spiking() {
             self.compact_and_deliver(shape.silenced)?;
+            self.plasticity()?;
         } else {
             self.emit_graded(shape.silenced)?;
         }
@@ -1047,6 +1119,62 @@ impl<L: Launcher> KernelBackend<L> {
         unsafe { l.launch(&packs::DELIVER_SPIKES, l.delivery_grid(), &args) }
     }
 
+    /// Steps 8g–8i, plastic synapses (`kernels/cuda/stdp.cu`): the targets' spike histories, potentiation, then
+    /// depression and delivery of the new weights, reading the step's spikes from the record.
+    fn plasticity(&mut self) -> Result<(), L::Error> {
+        let Some(p) = self.plastic.as_mut() else { return Ok(()) };
+        let l = &mut self.launcher;
+        let r = &self.record;
+        let h = &p.host;
+        let args = packs::StdpArgs {
+            rec_base: l.cptr(&r.rec_base),
+            rec_spikes: l.cptr(&r.rec_spikes),
+            clock: l.cptr(&self.clock),
+            rules: l.cptr(&p.rules),
+            row_ptr: l.cptr(&p.row_ptr),
+            post: l.cptr(&p.post),
+            delay: l.cptr(&p.delay),
+            channel: l.cptr(&p.channel),
+            projection: l.cptr(&p.projection),
+            weight: l.ptr(&mut p.weight),
+            k_plus: l.ptr(&mut p.k_plus),
+            last_pre: l.ptr(&mut p.last_pre),
+            col_ptr: l.cptr(&p.col_ptr),
+            col_syn: l.cptr(&p.col_syn),
+            hist_row_of: l.cptr(&p.hist_row_of),
+            hist_neuron: l.cptr(&p.hist_neuron),
+            hist_steps: l.ptr(&mut p.hist_steps),
+            hist_k: l.ptr(&mut p.hist_k),
+            hist_len: l.ptr(&mut p.hist_len),
+            hist_head: l.ptr(&mut p.hist_head),
+            ring: l.ptr(&mut self.ring),
+            dt_ms: h.dt_ms,
+            scale: self.fixed.scale,
+            n_neurons: self.n as u32,
+            hist_rows: h.hist_neuron.len() as u32,
+            hist_cap: h.hist_cap,
+            n_projections: h.rules.len() as u32,
+            max_delay: h.max_delay as u32,
+            slots: self.slots as u32,
+            n_pad: self.n_pad as u32,
+            pad: 0,
+        };
+        // SAFETY (all three): the step's spikes are rec_spikes[rec_base[k] .. rec_base[k + 1]] (written by
+        // spike_scatter on the same stream; ids < n), threads j < n read spike j only when j < count; the arrays
+        // are those of `PlasticSynapses::split` uploaded unchanged: row_ptr and col_ptr have n + 1 entries indexing
+        // the synapse arrays and col_syn (synapse indices < their length), posts < n have a history row
+        // (hist_row_of, n entries; rows < hist_rows), history entries are < hist_rows * hist_cap (steps) and
+        // n_projections * hist_rows * hist_cap (traces), projections < n_projections index rules (8 each); ring
+        // indices (channel < n_ch checked by `Plan::new`, slot < slots, post < n <= n_pad) are < n_ch * slots * n_pad.
+        // Each synapse and history row is written by one thread of a launch; the ring with integer atomics.
+        unsafe { l.launch(&packs::STDP_POST_SPIKES, Grid::cover(self.n), &args) }?;
+        // SAFETY: as above; threads r < hist_rows read history row r and write the synapses of hist_neuron[r]'s
+        // column.
+        unsafe { l.launch(&packs::STDP_POTENTIATE, Grid::cover(h.hist_neuron.len()), &args) }?;
+        // SAFETY: as above; threads j < n write the synapses of spike j's row and add to the ring.
+        unsafe { l.launch(&packs::STDP_DEPRESS_DELIVER, Grid::cover(self.n), &args) }
+    }
+
     /// Steps 6–8 for graded models: silenced neurons transmit nothing, then every neuron's activity is sent.
     fn emit_graded(&mut self, any_silenced: bool) -> Result<(), L::Error> {
         let n = self.n as u32;
@@ -1164,6 +1292,15 @@ impl<L: Launcher> Backend for KernelBackend<L> {
             let i = i as usize;
             if ok { state[(i / LANES) * n_state * LANES + var * LANES + i % LANES] } else { f64::NAN }
         }));
+    }
+
+    fn plastic_synapses(&mut self) -> Result<Option<&PlasticSynapses>, SimError> {
+        let Some(p) = self.plastic.as_mut() else { return Ok(None) };
+        let len = p.host.weight.len();
+        self.launcher
+            .read(&p.weight, 0..len, &mut p.host.weight)
+            .map_err(dev_err::<L>("cannot read the plastic weights back"))?;
+        Ok(Some(&p.host))
     }
 
     fn delivery_scale_exponent(&self) -> i32 {

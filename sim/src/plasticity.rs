@@ -18,10 +18,13 @@
 //! depression needs the last post spike before `n − d`, so each target keeps its last `D + 2` post spikes (`D` the
 //! largest plastic delay; a neuron spikes at most once per step) instead of NEST's unbounded archive.
 
+use std::sync::Arc;
+
 use neurotwin_connectome::{CompiledNetwork, Synapse, SynapseMatrix};
 use neurotwin_models::stdp::{Pairing, StdpParams};
 
 use crate::error::SimError;
+use crate::setup::SimSetup;
 
 /// One group of plastic synapses: the chemical synapses from `pre` to `post` on receptor channel `channel`, all
 /// following `rule`.
@@ -109,94 +112,39 @@ impl<'a> Selector<'a> {
     }
 }
 
+/// The network a backend builds its fixed synapses from and the plastic synapses taken out of it: `setup`'s own
+/// network and `None` without plasticity. Refuses plasticity with a graded model.
+pub fn split_setup(setup: &SimSetup) -> Result<(Arc<CompiledNetwork>, Option<PlasticSynapses>), SimError> {
+    if setup.plasticity.is_empty() {
+        return Ok((setup.network.clone(), None));
+    }
+    if !setup.model.is_spiking() {
+        return Err(SimError::Setup("plastic synapses (STDP) need a spiking model".into()));
+    }
+    let (fixed, plastic) = PlasticSynapses::split(&setup.network, &setup.plasticity)?;
+    Ok((Arc::new(fixed), Some(plastic)))
+}
+
 /// No pre spike yet.
-const NEVER: i64 = i64::MIN;
+pub const NEVER: i64 = i64::MIN;
+/// No history row (the neuron is not the target of a plastic synapse).
+pub const NO_ROW: u32 = u32::MAX;
+/// `f64`s per rule in [`PlasticSynapses::rule_table`]: τ₊, τ₋, λ, α, μ₊, μ₋, w_max, pairing (0 all-to-all,
+/// 1 nearest) — the layout `kernels/cuda/stdp.cu` reads.
+pub const RULE_WORDS: usize = 8;
 
-/// The last post spikes of each target of one projection (a ring per target) with the postsynaptic trace K₋
-/// just after each of them.
-#[derive(Clone, Debug)]
-struct PostHistory {
-    rule: StdpParams,
-    /// History row of each neuron (`u32::MAX`: not a target of this projection).
-    row_of: Vec<u32>,
-    cap: usize,
-    /// `steps[row · cap + k]`, `k_minus[row · cap + k]`: ring entries; `len[row]` held, `head[row]` next write.
-    steps: Vec<i64>,
-    k_minus: Vec<f64>,
-    len: Vec<u32>,
-    head: Vec<u32>,
-}
-
-impl PostHistory {
-    fn new(rule: StdpParams, targets: &[bool], cap: usize) -> Self {
-        let mut row_of = vec![u32::MAX; targets.len()];
-        let mut rows = 0u32;
-        for (j, _) in targets.iter().enumerate().filter(|(_, t)| **t) {
-            row_of[j] = rows;
-            rows += 1;
-        }
-        let rows = rows as usize;
-        Self {
-            rule,
-            row_of,
-            cap,
-            steps: vec![NEVER; rows * cap],
-            k_minus: vec![0.0; rows * cap],
-            len: vec![0; rows],
-            head: vec![0; rows],
-        }
-    }
-
-    /// Neuron `j` spiked at `step`: K₋ ← K₋·e^{−Δt/τ₋} + 1 (NEST's `ArchivingNode::set_spiketime`).
-    fn push(&mut self, j: u32, step: i64, dt_ms: f64) {
-        let row = self.row_of[j as usize];
-        if row == u32::MAX {
-            return;
-        }
-        let (row, cap) = (row as usize, self.cap);
-        let k = if self.len[row] == 0 {
-            1.0
-        } else {
-            let last = (self.head[row] as usize + cap - 1) % cap;
-            let (s, k) = (self.steps[row * cap + last], self.k_minus[row * cap + last]);
-            k * self.rule.decay_minus((step - s) as u64, dt_ms) + 1.0
-        };
-        let at = row * cap + self.head[row] as usize;
-        self.steps[at] = step;
-        self.k_minus[at] = k;
-        self.head[row] = ((self.head[row] as usize + 1) % cap) as u32;
-        self.len[row] = (self.len[row] + 1).min(cap as u32);
-    }
-
-    /// The postsynaptic trace of neuron `j` at step `t` from its spikes strictly before `t` (NEST's
-    /// `get_K_value`; the nearest-neighbour trace counts only the last of them): 0 before any.
-    fn trace_before(&self, j: u32, t: i64, dt_ms: f64) -> f64 {
-        let row = self.row_of[j as usize] as usize;
-        let cap = self.cap;
-        for back in 1..=self.len[row] as usize {
-            let at = row * cap + (self.head[row] as usize + cap - back) % cap;
-            let s = self.steps[at];
-            if s < t {
-                let decay = self.rule.decay_minus((t - s) as u64, dt_ms);
-                return match self.rule.pairing {
-                    Pairing::AllToAll => self.k_minus[at] * decay,
-                    Pairing::Nearest => decay,
-                };
-            }
-        }
-        0.0
-    }
-}
-
-/// The plastic synapses of a network and their state, in rows by presynaptic neuron (matrix order within a row).
+/// The plastic synapses of a network and their state, in the layout the CPU pass and the CUDA kernels
+/// (`kernels/cuda/stdp.cu`) share: rows by presynaptic neuron (matrix order within a row), columns by
+/// postsynaptic neuron and delay, and one ring of recent spikes per target (its history row) with the
+/// postsynaptic trace of every projection after each spike.
 #[derive(Clone, Debug)]
 pub struct PlasticSynapses {
-    dt_ms: f64,
+    pub dt_ms: f64,
     /// Name of each projection (the index in `projection`).
     pub names: Vec<String>,
-    rules: Vec<StdpParams>,
-    /// Synapses of presynaptic neuron `i`: `row_ptr[i] .. row_ptr[i + 1]`.
-    row_ptr: Vec<usize>,
+    pub rules: Vec<StdpParams>,
+    /// Synapses of presynaptic neuron `i`: `row_ptr[i] .. row_ptr[i + 1]` (n + 1 entries).
+    pub row_ptr: Vec<u32>,
     pub pre: Vec<u32>,
     pub post: Vec<u32>,
     /// Delay (steps, ≥ 1).
@@ -208,16 +156,27 @@ pub struct PlasticSynapses {
     /// Current weight (model's synaptic unit).
     pub weight: Vec<f64>,
     /// Presynaptic trace K₊ just after the last pre spike (all-to-all pairing).
-    k_plus: Vec<f64>,
+    pub k_plus: Vec<f64>,
     /// Step of the last pre spike ([`NEVER`]: none yet).
-    last_pre: Vec<i64>,
-    /// Synapses onto neuron `j`, by delay: `col_syn[col_ptr[j] .. col_ptr[j + 1]]`.
-    col_ptr: Vec<usize>,
-    col_syn: Vec<u32>,
-    history: Vec<PostHistory>,
+    pub last_pre: Vec<i64>,
+    /// Synapses onto neuron `j`, by delay then synapse: `col_syn[col_ptr[j] .. col_ptr[j + 1]]` (n + 1 entries).
+    pub col_ptr: Vec<u32>,
+    pub col_syn: Vec<u32>,
+    /// History row of each neuron ([`NO_ROW`]: not a target) and the neuron of each row.
+    pub hist_row_of: Vec<u32>,
+    pub hist_neuron: Vec<u32>,
+    /// Entries per row: the largest plastic delay + 2 (module docs).
+    pub hist_cap: u32,
+    /// `hist_steps[row · cap + e]`: step of entry `e`; `hist_k[(p · rows + row) · cap + e]`: projection `p`'s K₋
+    /// just after it; `hist_len[row]` entries held, `hist_head[row]` the next written.
+    pub hist_steps: Vec<i64>,
+    pub hist_k: Vec<f64>,
+    pub hist_len: Vec<u32>,
+    pub hist_head: Vec<u32>,
     /// Largest plastic delay (steps).
-    max_delay: usize,
-    /// Targets of plastic synapses that spiked in step `s`: `recent[s mod (max_delay + 1)]`.
+    pub max_delay: u16,
+    /// Targets of plastic synapses that spiked in step `s`: `recent[s mod (max_delay + 1)]` (the CPU pass's
+    /// shortcut; the kernels scan the history rows instead).
     recent: Vec<Vec<u32>>,
 }
 
@@ -246,7 +205,13 @@ impl PlasticSynapses {
             last_pre: Vec::new(),
             col_ptr: vec![0; n + 1],
             col_syn: Vec::new(),
-            history: Vec::new(),
+            hist_row_of: vec![NO_ROW; n],
+            hist_neuron: Vec::new(),
+            hist_cap: 0,
+            hist_steps: Vec::new(),
+            hist_k: Vec::new(),
+            hist_len: Vec::new(),
+            hist_head: Vec::new(),
             max_delay: 0,
             recent: Vec::new(),
         };
@@ -275,12 +240,13 @@ impl PlasticSynapses {
                             s.channel.push(seg.receptor);
                             s.projection.push(p as u8);
                             s.weight.push(w as f64);
-                            s.max_delay = s.max_delay.max(seg.delay as usize);
+                            s.max_delay = s.max_delay.max(seg.delay);
                         }
                     }
                 }
             }
-            s.row_ptr[pre as usize + 1] = s.pre.len();
+            s.row_ptr[pre as usize + 1] = u32::try_from(s.pre.len())
+                .map_err(|_| SimError::Setup("more than 2^32 - 1 plastic synapses".into()))?;
         }
         for (p, proj) in projections.iter().enumerate() {
             if !s.projection.contains(&(p as u8)) {
@@ -303,15 +269,21 @@ impl PlasticSynapses {
         let mut col: Vec<u32> = (0..n_syn as u32).collect();
         col.sort_by_key(|&k| (s.post[k as usize], s.delay[k as usize], k));
         s.col_syn = col;
-        let cap = s.max_delay + 2;
-        for (p, proj) in projections.iter().enumerate() {
-            let mut targets = vec![false; n];
-            for k in (0..n_syn).filter(|&k| s.projection[k] as usize == p) {
-                targets[s.post[k] as usize] = true;
+        // One history row per target, in neuron order.
+        for j in 0..n {
+            if s.col_ptr[j] != s.col_ptr[j + 1] {
+                s.hist_row_of[j] = s.hist_neuron.len() as u32;
+                s.hist_neuron.push(j as u32);
             }
-            s.history.push(PostHistory::new(proj.rule, &targets, cap));
         }
-        s.recent = vec![Vec::new(); s.max_delay + 1];
+        let rows = s.hist_neuron.len();
+        s.hist_cap = s.max_delay as u32 + 2;
+        let cap = s.hist_cap as usize;
+        s.hist_steps = vec![NEVER; rows * cap];
+        s.hist_k = vec![0.0; projections.len() * rows * cap];
+        s.hist_len = vec![0; rows];
+        s.hist_head = vec![0; rows];
+        s.recent = vec![Vec::new(); s.max_delay as usize + 1];
         let chemical = SynapseMatrix::from_synapses(m.n_pre, m.n_post, fixed)
             .map_err(|e| SimError::Setup(format!("the fixed synapses after taking out the plastic ones: {e}")))?;
         let fixed_net = CompiledNetwork {
@@ -339,7 +311,7 @@ impl PlasticSynapses {
 
     /// Largest delay of a plastic synapse (steps).
     pub fn max_delay(&self) -> u16 {
-        self.max_delay as u16
+        self.max_delay
     }
 
     /// The largest |w| a synapse onto each neuron can reach, summed per neuron (`|w_max|` per synapse): the
@@ -352,61 +324,123 @@ impl PlasticSynapses {
         total
     }
 
-    /// The step's plasticity after its spikes `spikes` (ascending) are known: potentiation by the post spikes
-    /// of `step − d`, then for each pre spike the depression and `deliver(post, channel, delay, weight)` of the
-    /// new weight, then the presynaptic trace (module docs). The same spikes give the same weights whatever the
-    /// backend or thread count: every synapse is updated by one sequential loop in a fixed order.
+    /// The rules as the kernels read them: [`RULE_WORDS`] `f64`s per projection.
+    pub fn rule_table(&self) -> Vec<f64> {
+        self.rules
+            .iter()
+            .flat_map(|r| {
+                let pairing = match r.pairing {
+                    Pairing::AllToAll => 0.0,
+                    Pairing::Nearest => 1.0,
+                };
+                [r.tau_plus_ms, r.tau_minus_ms, r.lambda, r.alpha, r.mu_plus, r.mu_minus, r.w_max, pairing]
+            })
+            .collect()
+    }
+
+    /// Neuron `j` (a target) spiked at `step`: a new entry in its history row with every projection's
+    /// K₋ ← K₋·e^{−Δt/τ₋} + 1 (NEST's `ArchivingNode::set_spiketime`). Kernel `stdp_post_spikes`.
+    fn push_post_spike(&mut self, j: u32, step: i64) {
+        let row = self.hist_row_of[j as usize] as usize;
+        let (cap, rows) = (self.hist_cap as usize, self.hist_neuron.len());
+        let head = self.hist_head[row] as usize;
+        let last = (head + cap - 1) % cap;
+        let first = self.hist_len[row] == 0;
+        let since = if first { 0 } else { (step - self.hist_steps[row * cap + last]) as u64 };
+        for (p, rule) in self.rules.iter().enumerate() {
+            let at = (p * rows + row) * cap;
+            self.hist_k[at + head] =
+                if first { 1.0 } else { self.hist_k[at + last] * rule.decay_minus(since, self.dt_ms) + 1.0 };
+        }
+        self.hist_steps[row * cap + head] = step;
+        self.hist_head[row] = ((head + 1) % cap) as u32;
+        self.hist_len[row] = (self.hist_len[row] + 1).min(cap as u32);
+    }
+
+    /// Projection `p`'s postsynaptic trace of target `j` at step `t` from its spikes strictly before `t` (NEST's
+    /// `get_K_value`; the nearest-neighbour trace counts only the last of them); 0 before any.
+    fn trace_before(&self, p: usize, j: u32, t: i64) -> f64 {
+        let row = self.hist_row_of[j as usize] as usize;
+        let (cap, rows) = (self.hist_cap as usize, self.hist_neuron.len());
+        let head = self.hist_head[row] as usize;
+        for back in 1..=self.hist_len[row] as usize {
+            let e = (head + cap - back) % cap;
+            let m = self.hist_steps[row * cap + e];
+            if m < t {
+                let rule = &self.rules[p];
+                let decay = rule.decay_minus((t - m) as u64, self.dt_ms);
+                return match rule.pairing {
+                    Pairing::AllToAll => self.hist_k[(p * rows + row) * cap + e] * decay,
+                    Pairing::Nearest => decay,
+                };
+            }
+        }
+        0.0
+    }
+
+    /// Potentiation of synapse `k` by a post spike that reaches it now (`step`), from the pre spikes before this
+    /// step (none yet: nothing). Kernel `stdp_potentiate`.
+    fn potentiate(&mut self, k: usize, step: i64) {
+        let last = self.last_pre[k];
+        if last == NEVER {
+            return;
+        }
+        let rule = &self.rules[self.projection[k] as usize];
+        let decay = rule.decay_plus((step - last) as u64, self.dt_ms);
+        let k_plus = match rule.pairing {
+            Pairing::AllToAll => self.k_plus[k] * decay,
+            Pairing::Nearest => decay,
+        };
+        self.weight[k] = rule.facilitate(self.weight[k], k_plus);
+    }
+
+    /// The step's plasticity after its spikes `spikes` (ascending) are known: the targets' histories, the
+    /// potentiation by the post spikes of `step − d`, then for each pre spike the depression and
+    /// `deliver(post, channel, delay, weight)` of the new weight, then the presynaptic trace (module docs). Each
+    /// synapse is updated at most once per phase, so the order within a phase does not matter: the kernels, which
+    /// run a phase in parallel, give the same bits.
     pub fn step(&mut self, step: u64, spikes: &[u32], mut deliver: impl FnMut(u32, u8, u16, f64)) {
         let now = step as i64;
-        let dt = self.dt_ms;
-        let d_slots = self.max_delay + 1;
+        let d_slots = self.max_delay as usize + 1;
         // The post spikes of this step: history and the list the potentiation of later steps reads.
         let mut mine = std::mem::take(&mut self.recent[step as usize % d_slots]);
         mine.clear();
         for &j in spikes {
-            if self.col_ptr[j as usize] != self.col_ptr[j as usize + 1] {
+            if self.hist_row_of[j as usize] != NO_ROW {
                 mine.push(j);
-                for h in &mut self.history {
-                    h.push(j, now, dt);
-                }
+                self.push_post_spike(j, now);
             }
         }
         self.recent[step as usize % d_slots] = mine;
         // Potentiation: post spikes of step − d pair with the pre spikes before this step.
-        for d in 1..=self.max_delay.min(step as usize) {
-            let list = &self.recent[(step as usize - d) % d_slots];
-            for &j in list {
-                let col = &self.col_syn[self.col_ptr[j as usize]..self.col_ptr[j as usize + 1]];
-                let a = col.partition_point(|&k| (self.delay[k as usize] as usize) < d);
-                let b = col.partition_point(|&k| (self.delay[k as usize] as usize) <= d);
-                for &k in &col[a..b] {
-                    let k = k as usize;
-                    let last = self.last_pre[k];
-                    if last == NEVER {
-                        continue;
-                    }
-                    let rule = &self.rules[self.projection[k] as usize];
-                    let decay = rule.decay_plus((now - last) as u64, dt);
-                    let k_plus = match rule.pairing {
-                        Pairing::AllToAll => self.k_plus[k] * decay,
-                        Pairing::Nearest => decay,
-                    };
-                    self.weight[k] = rule.facilitate(self.weight[k], k_plus);
+        for d in 1..=(self.max_delay as usize).min(step as usize) {
+            let list = std::mem::take(&mut self.recent[(step as usize - d) % d_slots]);
+            for &j in &list {
+                let (a, b) = (self.col_ptr[j as usize] as usize, self.col_ptr[j as usize + 1] as usize);
+                let col = &self.col_syn[a..b];
+                let lo = col.partition_point(|&k| (self.delay[k as usize] as usize) < d);
+                let hi = col.partition_point(|&k| (self.delay[k as usize] as usize) <= d);
+                for c in a + lo..a + hi {
+                    let k = self.col_syn[c] as usize;
+                    self.potentiate(k, now);
                 }
             }
+            self.recent[(step as usize - d) % d_slots] = list;
         }
         // Pre spikes: depression, delivery of the new weight, presynaptic trace.
         for &i in spikes {
-            for k in self.row_ptr[i as usize]..self.row_ptr[i as usize + 1] {
+            for k in self.row_ptr[i as usize] as usize..self.row_ptr[i as usize + 1] as usize {
                 let p = self.projection[k] as usize;
+                let k_minus = self.trace_before(p, self.post[k], now - self.delay[k] as i64);
                 let rule = &self.rules[p];
-                let d = self.delay[k] as i64;
-                let k_minus = self.history[p].trace_before(self.post[k], now - d, dt);
                 self.weight[k] = rule.depress(self.weight[k], k_minus);
                 deliver(self.post[k], self.channel[k], self.delay[k], self.weight[k]);
                 let last = self.last_pre[k];
-                self.k_plus[k] =
-                    if last == NEVER { 1.0 } else { self.k_plus[k] * rule.decay_plus((now - last) as u64, dt) + 1.0 };
+                self.k_plus[k] = if last == NEVER {
+                    1.0
+                } else {
+                    self.k_plus[k] * rule.decay_plus((now - last) as u64, self.dt_ms) + 1.0
+                };
                 self.last_pre[k] = now;
             }
         }

@@ -39,6 +39,9 @@ host_entries! {
     "nt_host_apply_channel_gain" => apply_channel_gain(ApplyChannelGainArgs);
     "nt_host_apply_silence_and_flag" => apply_silence_and_flag(ApplySilenceAndFlagArgs);
     "nt_host_snapshot_v" => snapshot_v(SnapshotVArgs);
+    "nt_host_stdp_post_spikes" => stdp_post_spikes(StdpArgs);
+    "nt_host_stdp_potentiate" => stdp_potentiate(StdpArgs);
+    "nt_host_stdp_depress_deliver" => stdp_depress_deliver(StdpArgs);
     "nt_host_spike_masks" => spike_masks(SpikeMasksArgs);
     "nt_host_spike_chunk_totals" => spike_chunk_totals(SpikeChunkTotalsArgs);
     "nt_host_spike_scan_groups" => spike_scan_groups(SpikeScanGroupsArgs);

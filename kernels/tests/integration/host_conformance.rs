@@ -107,6 +107,28 @@ fn detmath_exp_matches_rust() {
     assert!(nan[0].is_nan());
 }
 
+/// `nt_ln` and `nt_powf` of `cuda/detmath.cuh` (kernel `detmath_ln_pow_fill`) equal `detmath::ln` and
+/// `detmath::powf` bit for bit: ln over 60 decades, subnormals and the special values; pow over [0, 1] (the STDP
+/// weight range) with the exponents 0, 1 and fractional ones.
+#[test]
+fn detmath_ln_and_pow_match_rust() {
+    let rng = CounterRng::new(5, Stream::Trial);
+    let mut x: Vec<f64> = (0..50_000u32).map(|i| 10f64.powf(-300.0 + 600.0 * rng.uniform(i, 0, 0))).collect();
+    x.extend((0..50_000u32).map(|i| rng.uniform(i, 1, 0)));
+    x.extend([0.0, 1.0, 2.0, 0.5, std::f64::consts::SQRT_2, 1.0 + f64::EPSILON, 5e-324, 1e-310, f64::INFINITY, -1.0]);
+    let y: Vec<f64> = (0..x.len() as u32).map(|i| [0.0, 1.0, 0.4, 0.05, 1.7][i as usize % 5]).collect();
+    let mut out = vec![0.0; 2 * x.len()];
+    host::detmath_ln_pow_fill(&x, &y, &mut out);
+    for (j, (&xi, &yi)) in x.iter().zip(&y).enumerate() {
+        let (ln, pow) = (detmath::ln(xi), detmath::powf(xi, yi));
+        assert!(out[2 * j].to_bits() == ln.to_bits() || (ln.is_nan() && out[2 * j].is_nan()), "ln({xi:e})");
+        assert!(
+            out[2 * j + 1].to_bits() == pow.to_bits() || (pow.is_nan() && out[2 * j + 1].is_nan()),
+            "pow({xi:e}, {yi})"
+        );
+    }
+}
+
 const N_NEURONS: usize = 1000; // 15 full blocks and one of 40 lanes
 const STEPS: u64 = 2000;
 const DT_MS: f64 = 0.1;

@@ -71,10 +71,14 @@ fn projection(name: &str, rule: StdpParams, pre: u32, post: u32) -> PlasticProje
     PlasticProjection { name: name.into(), rule, pre: Some(vec![pre]), post: Some(vec![post]), channel: Some(0) }
 }
 
-fn run_cpu(setup: &SimSetup, every: u64) -> SimRecording {
+fn run_on(kind: BackendKind, setup: &SimSetup, every: u64) -> SimRecording {
     let spec = RecordSpec { weights_every_steps: every, ..Default::default() };
-    let mut backend = CpuBackend::new(setup).unwrap();
-    run(setup, &Default::default(), &spec, &mut backend, &Default::default()).unwrap()
+    let mut backend = make_backend(kind, setup).unwrap();
+    run(setup, &Default::default(), &spec, backend.as_mut(), &Default::default()).unwrap()
+}
+
+fn run_cpu(setup: &SimSetup, every: u64) -> SimRecording {
+    run_on(BackendKind::Cpu, setup, every)
 }
 
 /// Each synapse's weight trajectory equals NEST's: the weight transmitted by every pre spike (NEST's
@@ -112,6 +116,11 @@ fn weights_match_nest_stdp_synapse_on_the_same_spike_trains() {
     let mut setup = silent_setup(n, syn, reference.dt_ms, steps, events);
     setup.plasticity = Arc::new(Plasticity { projections });
     let rec = run_cpu(&setup, 1);
+    // The CUDA kernels' host build gives the same weights bit for bit (the comparison with NEST below then holds
+    // for both).
+    let on_kernels = run_on(BackendKind::CudaHost, &setup, 1);
+    assert_eq!(on_kernels.weights, rec.weights);
+    assert_eq!((&on_kernels.spike_steps, &on_kernels.spike_neurons), (&rec.spike_steps, &rec.spike_neurons));
     let w = rec.weights.as_ref().expect("weights recorded");
     assert_eq!(w.len(), reference.cases.len());
     assert_eq!(w.times_ms.len() as u64, steps + 1);
@@ -208,25 +217,12 @@ fn one_pair_follows_the_analytic_stdp_window() {
     assert_eq!(checked, 2 * deltas.len());
 }
 
-/// A recurrent network whose spikes depend on its learning weights (excitatory synapses plastic, Poisson drive)
-/// gives bit-identical spikes and weight snapshots on 1 and 3 threads, and the weights did move.
+/// A recurrent network whose spikes depend on its learning weights (`suite::plastic_setup`: excitatory synapses
+/// plastic, Poisson drive) gives bit-identical spikes and weight snapshots on 1 and 3 threads, and the weights did
+/// move (the CUDA kernels' host build and a GPU are compared with the CPU by the conformance suite).
 #[test]
 fn plastic_network_is_identical_for_any_thread_count() {
-    use neurotwin_connectome::generators::{CubaConfig, cuba};
-    let g = cuba(&CubaConfig { n: 1000, ..Default::default() }, 5, 0.1).unwrap();
-    let n_exc = g.populations[0].range.end;
-    let mut setup = SimSetup::from_generated(g, 5, 3000).unwrap();
-    let rule = StdpParams { mu_plus: 0.0, mu_minus: 0.0, lambda: 0.005, alpha: 1.1, w_max: 40.0, ..Default::default() };
-    let exc: Vec<u32> = (0..n_exc).collect();
-    setup.plasticity = Arc::new(Plasticity {
-        projections: vec![PlasticProjection {
-            name: "ee".into(),
-            rule,
-            pre: Some(exc.clone()),
-            post: Some(exc),
-            channel: None,
-        }],
-    });
+    let setup = super::suite::plastic_setup();
     let go = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| run_cpu(&setup, 500))
@@ -240,4 +236,5 @@ fn plastic_network_is_identical_for_any_thread_count() {
     let (first, last) = (wa.snapshot(0), wa.snapshot(6));
     let changed = first.iter().zip(last).filter(|(x, y)| x != y).count();
     assert!(changed * 2 > wa.len(), "{changed} of {} weights changed", wa.len());
+    assert_eq!(wa.projection_names, ["ee", "ei"]);
 }

@@ -385,6 +385,49 @@ pub fn check_identical(
     a
 }
 
+/// CUBA 1000 whose excitatory synapses learn (two projections: E→E additive all-to-all STDP, E→I multiplicative
+/// nearest-neighbour), so that spikes depend on the weights as they change, for 3000 steps.
+pub fn plastic_setup() -> SimSetup {
+    use neurotwin_connectome::generators::{CubaConfig, cuba};
+    use neurotwin_models::stdp::{Pairing, StdpParams};
+    let g = cuba(&CubaConfig { n: 1000, ..Default::default() }, 5, 0.1).unwrap();
+    let n_exc = g.populations[0].range.end;
+    let n = g.network.n_neurons() as u32;
+    let mut setup = SimSetup::from_generated(g, 5, 3000).unwrap();
+    let additive =
+        StdpParams { mu_plus: 0.0, mu_minus: 0.0, lambda: 0.005, alpha: 1.1, w_max: 40.0, ..Default::default() };
+    let nearest = StdpParams { pairing: Pairing::Nearest, lambda: 0.02, w_max: 30.0, ..Default::default() };
+    let exc: Vec<u32> = (0..n_exc).collect();
+    let projection = |name: &str, rule, post: Vec<u32>| PlasticProjection {
+        name: name.into(),
+        rule,
+        pre: Some(exc.clone()),
+        post: Some(post),
+        channel: None,
+    };
+    setup.plasticity = std::sync::Arc::new(Plasticity {
+        projections: vec![projection("ee", additive, exc.clone()), projection("ei", nearest, (n_exc..n).collect())],
+    });
+    setup
+}
+
+/// [`plastic_setup`] on the CPU and on `make`'s backend: identical spikes, V_m and, at the end, weights.
+pub fn plastic_case(make: MakeBackend) {
+    let setup = plastic_setup();
+    let mut cpu = CpuBackend::new(&setup).unwrap();
+    let mut other = make(&setup);
+    let name = other.name();
+    assert_eq!(other.delivery_scale_exponent(), cpu.delivery_scale_exponent());
+    let a = outcome(&setup, &Default::default(), &mut cpu);
+    let b = outcome(&setup, &Default::default(), other.as_mut());
+    assert!(a.steps.len() > 1000, "network too quiet ({} spikes)", a.steps.len());
+    assert!(a == b, "plastic CUBA 1000: spikes or V_m differ (cpu vs {name})");
+    let wa: Vec<u64> = cpu.plastic_synapses().unwrap().unwrap().weight.iter().map(|w| w.to_bits()).collect();
+    let wb: Vec<u64> = other.plastic_synapses().unwrap().unwrap().weight.iter().map(|w| w.to_bits()).collect();
+    assert!(wa == wb, "plastic CUBA 1000: weights differ (cpu vs {name})");
+    eprintln!("plastic CUBA 1000: {} spikes, {} plastic weights identical on cpu and {name}", a.steps.len(), wa.len());
+}
+
 /// Builds the backend under test for a setup.
 pub type MakeBackend = fn(&SimSetup) -> Box<dyn Backend>;
 
@@ -564,6 +607,12 @@ macro_rules! conformance_suite {
                     .filter(|&k| (500..2500).contains(&o.steps[k]) && silenced.contains(&o.neurons[k]))
                     .count();
                 assert_eq!(quiet, 0, "silenced neurons fired in their window");
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn plastic_cuba_1000_spikes_and_weights_are_bit_identical() {
+                suite::plastic_case($make);
             }
 
             #[test]
