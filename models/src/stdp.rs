@@ -118,6 +118,102 @@ impl StdpParams {
     }
 }
 
+/// Reward-modulated (three-factor) STDP: spike pairs change an eligibility trace `c` instead of the weight, a
+/// dopamine trace `n` follows the spikes of a set of dopamine neurons, and the weight follows
+/// dw/dt = c·(n − b), clipped to [`w_min`, `w_max`] (Izhikevich 2007, Cereb. Cortex 17:2443; the equations of NEST's
+/// `stdp_dopamine_synapse`, Potjans et al. 2010). A pre-before-post pair adds `a_plus·K₊` to `c`, a post-before-pre
+/// pair subtracts `a_minus·K₋` (all-to-all traces with τ₊, τ₋); `c` decays with τ_c; each dopamine spike adds
+/// 1/τ_n to `n`, which decays with τ_n. Defaults are NEST 3's.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DopamineParams {
+    /// Eligibility step of a pre-before-post pair. NEST: 1.
+    pub a_plus: f64,
+    /// Eligibility step of a post-before-pre pair. NEST: 1.5.
+    pub a_minus: f64,
+    /// Presynaptic trace time constant (ms). NEST: 20 ms.
+    pub tau_plus_ms: f64,
+    /// Postsynaptic trace time constant (ms). NEST: the target's `tau_minus`, 20 ms.
+    pub tau_minus_ms: f64,
+    /// Eligibility trace time constant (ms). NEST: 1000 ms.
+    pub tau_c_ms: f64,
+    /// Dopamine trace time constant (ms). NEST: 200 ms.
+    pub tau_n_ms: f64,
+    /// Dopamine baseline b (1/ms). NEST: 0.
+    pub b: f64,
+    /// Weight bounds (model's synaptic unit). NEST: 0 and 200.
+    pub w_min: f64,
+    pub w_max: f64,
+}
+
+impl Default for DopamineParams {
+    fn default() -> Self {
+        Self {
+            a_plus: 1.0,
+            a_minus: 1.5,
+            tau_plus_ms: 20.0,
+            tau_minus_ms: 20.0,
+            tau_c_ms: 1000.0,
+            tau_n_ms: 200.0,
+            b: 0.0,
+            w_min: 0.0,
+            w_max: 200.0,
+        }
+    }
+}
+
+impl DopamineParams {
+    /// Checks the values (time constants positive, steps and baseline finite, `w_min <= w_max`); the message
+    /// names the field.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("tau_plus_ms", self.tau_plus_ms),
+            ("tau_minus_ms", self.tau_minus_ms),
+            ("tau_c_ms", self.tau_c_ms),
+            ("tau_n_ms", self.tau_n_ms),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("`{name}` must be a positive time (ms), got {v}"));
+            }
+        }
+        for (name, v) in [("a_plus", self.a_plus), ("a_minus", self.a_minus), ("b", self.b)] {
+            if !v.is_finite() {
+                return Err(format!("`{name}` must be finite, got {v}"));
+            }
+        }
+        if !(self.w_min.is_finite() && self.w_max.is_finite() && self.w_min <= self.w_max) {
+            return Err(format!(
+                "`w_min` ({}) and `w_max` ({}) must be finite with w_min <= w_max",
+                self.w_min, self.w_max
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether weight `w` lies in [`w_min`, `w_max`].
+    pub fn in_bounds(&self, w: f64) -> bool {
+        (self.w_min..=self.w_max).contains(&w)
+    }
+
+    /// `w` after `dt_ms` of dw/dt = c·(n − b) from eligibility `c0` and dopamine `n0` at the start (both decaying,
+    /// no spike in between), clipped: w + c0·(n0·τ_s·(1 − e^{−Δ/τ_s}) − b·τ_c·(1 − e^{−Δ/τ_c})), 1/τ_s = 1/τ_c + 1/τ_n
+    /// (NEST's `update_weight_`, written as it is there).
+    #[inline]
+    pub fn integrate_weight(&self, w: f64, c0: f64, n0: f64, dt_ms: f64) -> f64 {
+        let inv_tau_s = (self.tau_c_ms + self.tau_n_ms) / (self.tau_c_ms * self.tau_n_ms);
+        let minus_dt = -dt_ms;
+        let w = w - c0
+            * (n0 / inv_tau_s * detmath::expm1(inv_tau_s * minus_dt)
+                - self.b * self.tau_c_ms * detmath::expm1(minus_dt / self.tau_c_ms));
+        w.clamp(self.w_min, self.w_max)
+    }
+
+    /// e^{−steps·dt/τ} for the time constant `tau_ms`.
+    #[inline]
+    pub fn decay(steps: u64, dt_ms: f64, tau_ms: f64) -> f64 {
+        detmath::exp(-(steps as f64 * dt_ms) / tau_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +238,32 @@ mod tests {
         let inh = StdpParams { w_max: -100.0, ..Default::default() };
         assert!((inh.facilitate(-80.0, 1.0) - (-80.0 - 0.01 * 20.0)).abs() < 1e-12);
         assert!(inh.in_bounds(-3.0) && !inh.in_bounds(3.0) && !add.in_bounds(100.5));
+    }
+
+    /// The closed form integrates dw/dt = c·(n − b) exactly: it equals a fine Runge–Kutta integration of the
+    /// ODE, and two half steps equal one whole step (the traces carried across the split).
+    #[test]
+    fn dopamine_weight_integral_is_exact() {
+        let p = DopamineParams { b: 0.0008, w_max: 1e9, w_min: -1e9, ..Default::default() };
+        let (c0, n0, t) = (0.7, 0.02, 350.0);
+        let closed = p.integrate_weight(10.0, c0, n0, t);
+        // RK4 on (w, c, n) with 350 000 steps of 1 µs.
+        let f = |y: [f64; 3]| [y[1] * (y[2] - p.b), -y[1] / p.tau_c_ms, -y[2] / p.tau_n_ms];
+        let (mut y, h) = ([10.0, c0, n0], 1e-3);
+        for _ in 0..350_000 {
+            let k1 = f(y);
+            let k2 = f(std::array::from_fn(|i| y[i] + 0.5 * h * k1[i]));
+            let k3 = f(std::array::from_fn(|i| y[i] + 0.5 * h * k2[i]));
+            let k4 = f(std::array::from_fn(|i| y[i] + h * k3[i]));
+            y = std::array::from_fn(|i| y[i] + h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]));
+        }
+        assert!((closed - y[0]).abs() < 1e-9, "closed {closed}, RK4 {}", y[0]);
+        let half = p.integrate_weight(10.0, c0, n0, t / 2.0);
+        let (c1, n1) = (c0 * (-t / 2.0 / p.tau_c_ms).exp(), n0 * (-t / 2.0 / p.tau_n_ms).exp());
+        assert!((p.integrate_weight(half, c1, n1, t / 2.0) - closed).abs() < 1e-12);
+        // Clipped at the bounds.
+        let bounded = DopamineParams { w_max: 10.5, ..p };
+        assert_eq!(bounded.integrate_weight(10.0, c0, n0, t), 10.5);
     }
 
     #[test]

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use neurotwin_connectome::{CompiledNetwork, GapMatrix, Share, SynapseMatrix, transmitter::canonical};
-use neurotwin_models::stdp::{Pairing, StdpParams};
+use neurotwin_models::stdp::{DopamineParams, Pairing, StdpParams};
 use neurotwin_models::{CompiledModel, NeuronParams};
 use neurotwin_sim::{
-    InitRule, PerturbationSchedule, PlasticProjection, Plasticity, RateGroup, ReceptorBlock, RecordSpec, Silencing,
-    SimSetup, SpikeSelection, StateInit, StateProbe, Stimulus, StimulusKind,
+    DopamineRule, InitRule, PerturbationSchedule, PlasticProjection, PlasticRule, Plasticity, RateGroup, ReceptorBlock,
+    RecordSpec, Silencing, SimSetup, SpikeSelection, StateInit, StateProbe, Stimulus, StimulusKind,
 };
 use toml::Spanned;
 
@@ -697,81 +697,20 @@ fn plasticity(
     for (k, s) in specs.iter().enumerate() {
         let name = s.name.clone().unwrap_or_else(|| format!("plasticity-{k}"));
         let what = format!("[[plasticity]] `{name}`");
-        if s.rule.get_ref() != "stdp" {
-            return Err(ctx.at(&s.rule, format!("{what}: unknown rule `{}`; known: stdp", s.rule.get_ref())));
-        }
         if !model.is_spiking() {
             return Err(ctx.at(&s.rule, format!("{what}: STDP needs a spiking model; `{model_name}` is graded")));
         }
-        let mut rule = StdpParams::default();
-        if let Some(p) = &s.pairing {
-            rule.pairing = match p.get_ref().as_str() {
-                "all_to_all" => Pairing::AllToAll,
-                "nearest" => Pairing::Nearest,
-                other => {
-                    return Err(ctx.at(p, format!("{what}: unknown pairing `{other}`; known: all_to_all, nearest")));
-                }
-            };
-        }
-        let dependence = s.weight_dependence.as_ref().map(|d| (d.get_ref().as_str(), d));
-        let exponents = [("mu_plus", &s.mu_plus), ("mu_minus", &s.mu_minus)];
-        match dependence {
-            None | Some(("multiplicative", _)) | Some(("additive", _)) => {
-                if let Some((field, Some(v))) = exponents.iter().find(|(_, v)| v.is_some()) {
-                    return Err(ctx.at(
-                        v,
-                        format!("{what}: `{field}` is given by weight_dependence; set weight_dependence = \"power\" to choose it"),
-                    ));
-                }
-                let mu = if matches!(dependence, Some(("additive", _))) { 0.0 } else { 1.0 };
-                (rule.mu_plus, rule.mu_minus) = (mu, mu);
+        let rule = match s.rule.get_ref().as_str() {
+            "stdp" => PlasticRule::Stdp(stdp_rule(ctx, s, &what)?),
+            "stdp_dopamine" => PlasticRule::Dopamine(dopamine_rule(run, s, &what)?),
+            other => {
+                return Err(ctx.at(&s.rule, format!("{what}: unknown rule `{other}`; known: stdp, stdp_dopamine")));
             }
-            Some(("power", d)) => {
-                let need = |v: &Option<Spanned<f64>>, field: &str| {
-                    v.as_ref().map(|v| *v.get_ref()).ok_or_else(|| {
-                        ctx.at(
-                            d,
-                            format!("{what}: weight_dependence = \"power\" needs `{field}` (Gütig et al. 2003: 0.4)"),
-                        )
-                    })
-                };
-                (rule.mu_plus, rule.mu_minus) = (need(&s.mu_plus, "mu_plus")?, need(&s.mu_minus, "mu_minus")?);
-            }
-            Some((other, d)) => {
-                return Err(ctx.at(
-                    d,
-                    format!("{what}: unknown weight_dependence `{other}`; known: additive, multiplicative, power"),
-                ));
-            }
-        }
-        let w_max = s.w_max.as_ref().ok_or_else(|| {
-            ctx.at(&s.rule, format!("{what}: needs `w_max`, the weight bound (model's synaptic unit, e.g. pA)"))
-        })?;
-        rule.w_max = *w_max.get_ref();
-        for (v, slot) in [
-            (&s.tau_plus_ms, &mut rule.tau_plus_ms),
-            (&s.tau_minus_ms, &mut rule.tau_minus_ms),
-            (&s.lambda, &mut rule.lambda),
-            (&s.alpha, &mut rule.alpha),
-        ] {
-            if let Some(v) = v {
-                *slot = *v.get_ref();
-            }
-        }
+        };
         if let Err(m) = rule.check() {
             // Point at the field the message names, else at the rule.
-            let fields = [
-                ("tau_plus_ms", &s.tau_plus_ms),
-                ("tau_minus_ms", &s.tau_minus_ms),
-                ("lambda", &s.lambda),
-                ("alpha", &s.alpha),
-                ("mu_plus", &s.mu_plus),
-                ("mu_minus", &s.mu_minus),
-                ("w_max", &s.w_max),
-            ];
-            let at =
-                fields.iter().find(|(f, v)| m.contains(&format!("`{f}`")) && v.is_some()).and_then(|(_, v)| v.as_ref());
-            return Err(match at {
+            let at = s.fields().into_iter().find(|(f, v)| m.contains(&format!("`{f}`")) && v.is_some());
+            return Err(match at.and_then(|(_, v)| v) {
                 Some(v) => ctx.at(v, format!("{what}: {m}")),
                 None => ctx.at(&s.rule, format!("{what}: {m}")),
             });
@@ -782,6 +721,133 @@ fn plasticity(
         projections.push(PlasticProjection { name, rule, pre, post, channel });
     }
     Ok(Plasticity { projections })
+}
+
+/// Refuses the fields of `s` that the other rule takes.
+fn forbid_fields(ctx: &Ctx, s: &PlasticitySpec, what: &str, rule: &str, fields: &[&str]) -> Result<(), ScenarioError> {
+    for (field, v) in s.fields() {
+        if let (true, Some(v)) = (fields.contains(&field), v) {
+            return Err(ctx.at(v, format!("{what}: `{field}` is not a parameter of rule = \"{rule}\"")));
+        }
+    }
+    if let (true, Some(t)) = (fields.contains(&"pairing"), &s.pairing) {
+        return Err(ctx.at(t, format!("{what}: `pairing` is not a parameter of rule = \"{rule}\"")));
+    }
+    if let (true, Some(t)) = (fields.contains(&"weight_dependence"), &s.weight_dependence) {
+        return Err(ctx.at(t, format!("{what}: `weight_dependence` is not a parameter of rule = \"{rule}\"")));
+    }
+    Ok(())
+}
+
+/// `rule = "stdp"`: NEST's `stdp_synapse` / `stdp_nn_symm_synapse`.
+fn stdp_rule(ctx: &Ctx, s: &PlasticitySpec, what: &str) -> Result<StdpParams, ScenarioError> {
+    forbid_fields(ctx, s, what, "stdp", &["a_plus", "a_minus", "tau_c_ms", "tau_n_ms", "b", "w_min"])?;
+    if s.dopamine.is_some() || s.dopamine_delay_ms.is_some() || s.update_interval_ms.is_some() {
+        return Err(ctx.at(&s.rule, format!("{what}: dopamine settings need rule = \"stdp_dopamine\"")));
+    }
+    let mut rule = StdpParams::default();
+    if let Some(p) = &s.pairing {
+        rule.pairing = match p.get_ref().as_str() {
+            "all_to_all" => Pairing::AllToAll,
+            "nearest" => Pairing::Nearest,
+            other => {
+                return Err(ctx.at(p, format!("{what}: unknown pairing `{other}`; known: all_to_all, nearest")));
+            }
+        };
+    }
+    let dependence = s.weight_dependence.as_ref().map(|d| (d.get_ref().as_str(), d));
+    let exponents = [("mu_plus", &s.mu_plus), ("mu_minus", &s.mu_minus)];
+    match dependence {
+        None | Some(("multiplicative", _)) | Some(("additive", _)) => {
+            if let Some((field, Some(v))) = exponents.iter().find(|(_, v)| v.is_some()) {
+                return Err(ctx.at(
+                    v,
+                    format!("{what}: `{field}` is given by weight_dependence; set weight_dependence = \"power\" to choose it"),
+                ));
+            }
+            let mu = if matches!(dependence, Some(("additive", _))) { 0.0 } else { 1.0 };
+            (rule.mu_plus, rule.mu_minus) = (mu, mu);
+        }
+        Some(("power", d)) => {
+            let need = |v: &Option<Spanned<f64>>, field: &str| {
+                v.as_ref().map(|v| *v.get_ref()).ok_or_else(|| {
+                    ctx.at(d, format!("{what}: weight_dependence = \"power\" needs `{field}` (Gütig et al. 2003: 0.4)"))
+                })
+            };
+            (rule.mu_plus, rule.mu_minus) = (need(&s.mu_plus, "mu_plus")?, need(&s.mu_minus, "mu_minus")?);
+        }
+        Some((other, d)) => {
+            return Err(ctx.at(
+                d,
+                format!("{what}: unknown weight_dependence `{other}`; known: additive, multiplicative, power"),
+            ));
+        }
+    }
+    let w_max = s.w_max.as_ref().ok_or_else(|| {
+        ctx.at(&s.rule, format!("{what}: needs `w_max`, the weight bound (model's synaptic unit, e.g. pA)"))
+    })?;
+    rule.w_max = *w_max.get_ref();
+    for (v, slot) in [
+        (&s.tau_plus_ms, &mut rule.tau_plus_ms),
+        (&s.tau_minus_ms, &mut rule.tau_minus_ms),
+        (&s.lambda, &mut rule.lambda),
+        (&s.alpha, &mut rule.alpha),
+    ] {
+        if let Some(v) = v {
+            *slot = *v.get_ref();
+        }
+    }
+    Ok(rule)
+}
+
+/// `rule = "stdp_dopamine"`: reward-modulated STDP with the dopamine of the `dopamine` neurons.
+fn dopamine_rule(run: &Run, s: &PlasticitySpec, what: &str) -> Result<DopamineRule, ScenarioError> {
+    let ctx = run.ctx;
+    forbid_fields(
+        ctx,
+        s,
+        what,
+        "stdp_dopamine",
+        &["lambda", "alpha", "mu_plus", "mu_minus", "pairing", "weight_dependence"],
+    )?;
+    let sources = s.dopamine.as_ref().ok_or_else(|| {
+        ctx.at(&s.rule, format!("{what}: needs `dopamine`, the neurons whose spikes release dopamine (a target table)"))
+    })?;
+    let neurons = run.resolve(sources, &format!("{what} dopamine"))?;
+    let mut params = DopamineParams::default();
+    for (v, slot) in [
+        (&s.a_plus, &mut params.a_plus),
+        (&s.a_minus, &mut params.a_minus),
+        (&s.tau_plus_ms, &mut params.tau_plus_ms),
+        (&s.tau_minus_ms, &mut params.tau_minus_ms),
+        (&s.tau_c_ms, &mut params.tau_c_ms),
+        (&s.tau_n_ms, &mut params.tau_n_ms),
+        (&s.b, &mut params.b),
+        (&s.w_min, &mut params.w_min),
+        (&s.w_max, &mut params.w_max),
+    ] {
+        if let Some(v) = v {
+            *slot = *v.get_ref();
+        }
+    }
+    let steps = |v: &Option<Spanned<f64>>, field: &str, default_ms: f64| -> Result<u64, ScenarioError> {
+        let ms = match v {
+            Some(v) => positive(ctx, v, &format!("{what} {field}"))?,
+            None => default_ms,
+        };
+        Ok((ms / run.dt).round().max(1.0) as u64)
+    };
+    let delay_steps = steps(&s.dopamine_delay_ms, "dopamine_delay_ms", 1.0)?;
+    let update_every_steps = steps(&s.update_interval_ms, "update_interval_ms", 1.0)?;
+    let delay_steps = u16::try_from(delay_steps).map_err(|_| {
+        let m = format!("{what}: dopamine_delay_ms is {delay_steps} steps; at most 65535");
+        match &s.dopamine_delay_ms {
+            Some(v) => ctx.at(v, m),
+            None => ctx.at(&s.rule, m),
+        }
+    })?;
+    let update_every_steps = u32::try_from(update_every_steps).unwrap_or(u32::MAX);
+    Ok(DopamineRule { params, neurons, delay_steps, update_every_steps })
 }
 
 /// Steps between weight snapshots: `[record] weights_every_ms` as a whole number of steps, or the whole run

@@ -208,19 +208,19 @@ fn draw(
 const WEIGHT_BINS: usize = 50;
 
 /// The plastic weights' figure: the distribution at the start and at the end of the run (all synapses; bins over
-/// 0 .. the projections' bounds `w_max`) above the mean weight of each projection at every snapshot. Written
+/// the projections' weight ranges `bounds`, 0 included) above the mean weight of each projection at every snapshot. Written
 /// atomically.
 pub fn weights_png(
     path: &Path,
     title: &str,
     w: &neurotwin_sim::WeightRecording,
-    w_max: &[f64],
+    bounds: &[(f64, f64)],
 ) -> Result<(), SimError> {
     ensure_font();
     let err = |e: &dyn std::fmt::Display| SimError::Output { path: path.into(), message: e.to_string() };
     neurotwin_sim::output::write_atomically(path, |tmp| {
         let tmp_png = tmp.with_extension("png");
-        draw_weights(&tmp_png, title, w, w_max).map_err(|e| err(&e))?;
+        draw_weights(&tmp_png, title, w, bounds).map_err(|e| err(&e))?;
         std::fs::rename(&tmp_png, tmp).map_err(|e| err(&e))
     })
 }
@@ -229,14 +229,14 @@ fn draw_weights(
     path: &Path,
     title: &str,
     w: &neurotwin_sim::WeightRecording,
-    w_max: &[f64],
+    bounds: &[(f64, f64)],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let root = BitMapBackend::new(path, (1200, 800)).into_drawing_area();
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(430);
     let snapshots = w.times_ms.len();
-    let lo = w_max.iter().copied().fold(0.0, f64::min);
-    let hi = w_max.iter().copied().fold(0.0, f64::max);
+    let lo = bounds.iter().map(|b| b.0).fold(0.0, f64::min);
+    let hi = bounds.iter().map(|b| b.1).fold(0.0, f64::max);
     let width = (hi - lo).max(f64::MIN_POSITIVE) / WEIGHT_BINS as f64;
     let histogram = |t: usize| {
         let mut counts = vec![0u64; WEIGHT_BINS];

@@ -93,7 +93,7 @@ pub struct PlasticitySummary {
     /// Mean weight at the start and at the end (model's synaptic unit).
     pub mean_weight_start: f64,
     pub mean_weight_end: f64,
-    /// Fraction of the synapses at a bound (0 or `w_max`, within 0.1 % of `w_max`) at the end.
+    /// Fraction of the synapses at a bound (within 0.1 % of the weight range) at the end.
     pub at_bound_end: f64,
 }
 
@@ -113,9 +113,9 @@ pub fn plasticity_summary(run: &PreparedRun, rec: &SimRecording) -> Vec<Plastici
         .map(|(p, proj)| {
             let mine: Vec<usize> = (0..w.len()).filter(|&k| w.projection[k] as usize == p).collect();
             let n = mine.len().max(1) as f64;
-            let tol = 1e-3 * proj.rule.w_max.abs();
-            let at_bound =
-                mine.iter().filter(|&&k| last[k].abs() <= tol || (last[k] - proj.rule.w_max).abs() <= tol).count();
+            let (lo, hi) = proj.rule.bounds();
+            let tol = 1e-3 * (hi - lo);
+            let at_bound = mine.iter().filter(|&&k| (last[k] - lo).abs() <= tol || (last[k] - hi).abs() <= tol).count();
             PlasticitySummary {
                 name: proj.name.clone(),
                 synapses: mine.len(),
@@ -452,7 +452,7 @@ impl SpikeOutputs {
         if let Some(w) = &rec.weights {
             let receptors: Vec<String> = run.setup.network.receptors.iter().map(|r| r.name.clone()).collect();
             neurotwin_sim::output::write_weight_report(&dir.join("weights.h5"), w, &receptors, rec.dt_ms)?;
-            let bounds: Vec<f64> = run.setup.plasticity.projections.iter().map(|p| p.rule.w_max).collect();
+            let bounds: Vec<(f64, f64)> = run.setup.plasticity.projections.iter().map(|p| p.rule.bounds()).collect();
             crate::plot::weights_png(&dir.join("weights.png"), &run.name, w, &bounds)?;
         }
         if let Some(raster) = &self.raster {

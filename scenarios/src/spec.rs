@@ -48,11 +48,15 @@ pub struct ScenarioSpec {
 }
 
 /// One group of plastic synapses (`[[plasticity]]`): the chemical synapses from `pre` to `post` (default: all
-/// neurons) on `receptor` (default: every channel) follow pair-based STDP (`rule = "stdp"`, NEST's
-/// `stdp_synapse`). `pairing`: `all_to_all` (default) or `nearest` (symmetric nearest-neighbour);
-/// `weight_dependence`: `additive` (μ₊ = μ₋ = 0), `multiplicative` (μ = 1, the default) or `power` with `mu_plus` and
-/// `mu_minus` (Gütig et al. 2003). `tau_plus_ms`, `tau_minus_ms` (20), `lambda` (0.01), `alpha` (1) and `w_max`
-/// (required, the model's synaptic unit) as in NEST. A synapse follows the first group that selects it.
+/// neurons) on `receptor` (default: every channel). A synapse follows the first group that selects it.
+/// - `rule = "stdp"`: pair-based STDP (NEST's `stdp_synapse`). `pairing`: `all_to_all` (default) or `nearest`
+///   (symmetric nearest-neighbour); `weight_dependence`: `additive` (μ₊ = μ₋ = 0), `multiplicative` (μ = 1, the
+///   default) or `power` with `mu_plus` and `mu_minus` (Gütig et al. 2003). `tau_plus_ms`, `tau_minus_ms` (20),
+///   `lambda` (0.01), `alpha` (1) and `w_max` (required, the model's synaptic unit) as in NEST.
+/// - `rule = "stdp_dopamine"`: reward-modulated STDP (Izhikevich 2007; NEST's `stdp_dopamine_synapse`): `dopamine`
+///   (the dopamine neurons, required), `dopamine_delay_ms` (1), `update_interval_ms` (1), `a_plus` (1), `a_minus`
+///   (1.5), `tau_plus_ms`, `tau_minus_ms` (20), `tau_c_ms` (1000), `tau_n_ms` (200), `b` (0), `w_min` (0), `w_max`
+///   (200).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlasticitySpec {
@@ -70,6 +74,36 @@ pub struct PlasticitySpec {
     pub lambda: Option<Spanned<f64>>,
     pub alpha: Option<Spanned<f64>>,
     pub w_max: Option<Spanned<f64>>,
+    pub a_plus: Option<Spanned<f64>>,
+    pub a_minus: Option<Spanned<f64>>,
+    pub tau_c_ms: Option<Spanned<f64>>,
+    pub tau_n_ms: Option<Spanned<f64>>,
+    pub b: Option<Spanned<f64>>,
+    pub w_min: Option<Spanned<f64>>,
+    pub dopamine: Option<TargetSpec>,
+    pub dopamine_delay_ms: Option<Spanned<f64>>,
+    pub update_interval_ms: Option<Spanned<f64>>,
+}
+
+impl PlasticitySpec {
+    /// The numeric parameters by name (for located errors).
+    pub fn fields(&self) -> [(&'static str, Option<&Spanned<f64>>); 13] {
+        [
+            ("tau_plus_ms", self.tau_plus_ms.as_ref()),
+            ("tau_minus_ms", self.tau_minus_ms.as_ref()),
+            ("lambda", self.lambda.as_ref()),
+            ("alpha", self.alpha.as_ref()),
+            ("mu_plus", self.mu_plus.as_ref()),
+            ("mu_minus", self.mu_minus.as_ref()),
+            ("w_max", self.w_max.as_ref()),
+            ("a_plus", self.a_plus.as_ref()),
+            ("a_minus", self.a_minus.as_ref()),
+            ("tau_c_ms", self.tau_c_ms.as_ref()),
+            ("tau_n_ms", self.tau_n_ms.as_ref()),
+            ("b", self.b.as_ref()),
+            ("w_min", self.w_min.as_ref()),
+        ]
+    }
 }
 
 /// The `[compare]` section: real data the scenario's model is compared with by `neurotwin compare`. `kind`:

@@ -218,7 +218,7 @@ fn run_into(
                 ..Default::default()
             };
             w.times_ms.push(0.0);
-            w.values.extend_from_slice(&p.weight);
+            w.values.extend_from_slice(&p.current_weights());
             Some(w)
         }
         _ => None,
@@ -251,7 +251,7 @@ fn run_into(
             && let Some(p) = backend.plastic_synapses()?
         {
             w.times_ms.push((step + 1) as f64 * dt);
-            w.values.extend_from_slice(&p.weight);
+            w.values.extend_from_slice(&p.current_weights());
         }
         lap(PHASE_SAMPLE);
         if step % 256 == 0 {

@@ -272,6 +272,12 @@ impl<'a> Plan<'a> {
         // Fixed-point scale: the CPU backend's rule (largest per-step input of one neuron, plastic bounds included).
         let fixed = DeliveryScale::for_network_with(net, plastic.as_ref());
         if let Some(p) = &plastic {
+            if p.rule_table().is_none() {
+                return Err(SimError::Setup(format!(
+                    "reward-modulated STDP (stdp_dopamine) runs on the cpu backend; the {backend} backend has no \
+                     kernel for it yet (use --backend cpu)"
+                )));
+            }
             u32_of(p.hist_neuron.len())?;
             if let Some(&c) = p.channel.iter().find(|&&c| c as usize >= n_ch) {
                 return Err(SimError::Setup(format!("plastic synapses on receptor #{c}, the network has {n_ch}")));
@@ -327,7 +333,8 @@ struct PlasticBufs<L: Launcher> {
 impl<L: Launcher> PlasticBufs<L> {
     fn upload(l: &L, p: PlasticSynapses) -> Result<Self, L::Error> {
         Ok(Self {
-            rules: l.upload(&p.rule_table())?,
+            // `Plan::new` refused the rules the kernels do not run.
+            rules: l.upload(&p.rule_table().unwrap_or_default())?,
             row_ptr: l.upload(&p.row_ptr)?,
             post: l.upload(&p.post)?,
             delay: l.upload(&p.delay)?,

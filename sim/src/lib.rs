@@ -26,7 +26,7 @@ pub use control::{PerturbationSchedule, ReceptorBlock, Silencing, StepControl};
 pub use cpu::CpuBackend;
 pub use engine::{RunOptions, SpikeSink, run, run_streaming};
 pub use error::SimError;
-pub use plasticity::{PlasticProjection, PlasticSynapses, Plasticity};
+pub use plasticity::{DopamineRule, PlasticProjection, PlasticRule, PlasticSynapses, Plasticity};
 pub use profile::PhaseTimes;
 pub use record::{RateGroup, RecordSpec, SimRecording, SpikeSelection, StateProbe, WeightRecording};
 pub use setup::{InitRule, SimSetup, StateInit, Stimulus, StimulusKind};

@@ -308,17 +308,56 @@ fn plasticity_mistakes_get_located_errors() {
         ("w_max = 40.0\nmu_plus = 0.4\n", 12, "set weight_dependence = \"power\""),
         ("w_max = 40.0\nweight_dependence = \"power\"\nmu_plus = 0.4\n", 12, "needs `mu_minus`"),
         ("w_max = 5.0\n", 0, "outside [0, w_max = 5]"),
+        ("w_max = 40.0\na_plus = 1.0\n", 12, "`a_plus` is not a parameter of rule = \"stdp\""),
     ];
     for (extra, line, message) in cases {
         let path = write(dir.path(), &format!("{base}{extra}"));
         let e = match prepare_all(&RunRequest { scenario: path.clone(), ..Default::default() }) {
             Err(e) => e.to_string(),
             // Weights outside the bound are found when the backend splits the matrix.
-            Ok(p) => simulate(&p.points[0].run, 1, false, "t").err().expect("refused").to_string(),
+            Ok(p) => simulate(&p.points[0].run, 1, false, "t").expect_err("refused").to_string(),
         };
         assert!(e.contains(message), "{extra}: {e}");
         if line > 0 {
             assert!(e.contains(&format!("s.toml:{line}:")), "{extra}: {e}");
         }
+    }
+}
+
+/// `rule = "stdp_dopamine"` (reward-modulated STDP): a CUBA network whose excitatory synapses learn under the
+/// dopamine of 20 neurons driven at 50 Hz runs on the CPU and moves its weights; the kernel backends refuse it with
+/// a message naming the cpu backend; its own mistakes get located errors.
+#[test]
+fn dopamine_plasticity_runs_and_its_mistakes_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!(
+        "{CUBA_1K}\n[[stimulus]]\nkind = \"activation\"\nrate_hz = 50.0\ntargets = {{ ids = [0, 1, 2, 3, 4, 5, 6, 7, 8, \
+         9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19] }}\n[[plasticity]]\nrule = \"stdp_dopamine\"\nreceptor = \"exc\"\n"
+    );
+    let good = format!(
+        "{base}dopamine = {{ ids = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19] }}\nw_max = 100.0\ntau_c_ms = 200.0\n"
+    );
+    let path = write(dir.path(), &good);
+    let prepared = prepare_all(&RunRequest { scenario: path, ..Default::default() }).unwrap();
+    let run = &prepared.points[0].run;
+    let mut run = run.clone();
+    run.record.weights_every_steps = run.setup.steps;
+    let (rec, _, _) = simulate(&run, 1, false, "t").unwrap();
+    let w = rec.weights.unwrap();
+    let moved = w.snapshot(0).iter().zip(w.snapshot(1)).filter(|(a, b)| a != b).count();
+    assert!(moved * 2 > w.len(), "{moved} of {} weights moved", w.len());
+    let e = simulate_on(BackendKind::CudaHost, &run, 1, false, "t").expect_err("refused").to_string();
+    assert!(e.contains("runs on the cpu backend"), "{e}");
+
+    let cases = [
+        ("w_max = 100.0\n", 13, "needs `dopamine`"),
+        ("dopamine = { ids = [0] }\nlambda = 0.1\n", 16, "`lambda` is not a parameter of rule = \"stdp_dopamine\""),
+        ("dopamine = { ids = [0] }\ntau_c_ms = -1.0\n", 16, "`tau_c_ms` must be a positive time"),
+        ("dopamine = { ids = [0] }\nw_min = 5.0\nw_max = 1.0\n", 17, "w_min <= w_max"),
+    ];
+    for (extra, line, message) in cases {
+        let path = write(dir.path(), &format!("{base}{extra}"));
+        let e = prepare_all(&RunRequest { scenario: path, ..Default::default() }).err().expect("refused").to_string();
+        assert!(e.contains(message) && e.contains(&format!("s.toml:{line}:")), "{extra}: {e}");
     }
 }

@@ -68,7 +68,13 @@ fn silent_setup(n: u32, syn: Vec<Synapse>, dt_ms: f64, steps: u64, events: Vec<(
 }
 
 fn projection(name: &str, rule: StdpParams, pre: u32, post: u32) -> PlasticProjection {
-    PlasticProjection { name: name.into(), rule, pre: Some(vec![pre]), post: Some(vec![post]), channel: Some(0) }
+    PlasticProjection {
+        name: name.into(),
+        rule: PlasticRule::Stdp(rule),
+        pre: Some(vec![pre]),
+        post: Some(vec![post]),
+        channel: Some(0),
+    }
 }
 
 fn run_on(kind: BackendKind, setup: &SimSetup, every: u64) -> SimRecording {
@@ -180,7 +186,7 @@ fn one_pair_follows_the_analytic_stdp_window() {
         }
         projections.push(PlasticProjection {
             name: format!("rule{r}"),
-            rule: *rule,
+            rule: PlasticRule::Stdp(*rule),
             pre: Some(pres),
             post: Some(posts),
             channel: Some(0),
@@ -237,4 +243,76 @@ fn plastic_network_is_identical_for_any_thread_count() {
     let changed = first.iter().zip(last).filter(|(x, y)| x != y).count();
     assert!(changed * 2 > wa.len(), "{changed} of {} weights changed", wa.len());
     assert_eq!(wa.projection_names, ["ee", "ei"]);
+}
+
+/// Reward-modulated STDP (`PlasticRule::Dopamine`) against the closed form of one pairing followed by one dopamine
+/// spike: the pair sets the eligibility c₁ = a₊·e^{−Δ/τ₊} (pre before post, at the post spike's arrival t₁) or
+/// −a₋·e^{−Δ/τ₋} (post before pre, at the pre spike), c decays with τ_c, the dopamine spike arriving at T adds
+/// e^{−(t−T)/τ_n}/τ_n, so w(E) = w₀ + c₁·e^{−(T−t₁)/τ_c}·(τ_s/τ_n)·(1 − e^{−(E−T)/τ_s}) − b·c₁·τ_c·(1 − e^{−(E−t₁)/τ_c}),
+/// 1/τ_s = 1/τ_c + 1/τ_n. The weights are the same (to 1e-12) whether every weight is brought up to date every
+/// step or once in the run: the integration is exact, not stepped. A pairing without dopamine changes nothing.
+#[test]
+fn dopamine_modulated_stdp_follows_the_closed_form() {
+    use neurotwin_models::stdp::DopamineParams;
+    let dt = 0.1;
+    let params = DopamineParams { w_min: -1000.0, w_max: 1000.0, tau_c_ms: 300.0, ..Default::default() };
+    let d = 5u16;
+    // (pre step, post step, baseline b, dopamine on)
+    let cases = [(100i64, 150i64, 0.0, true), (100, 80, 0.0, true), (100, 150, 0.002, true), (100, 150, 0.0, false)];
+    let (w0, dopa_step, dopa_delay, end) = (50.0, 400u64, 10u16, 3000u64);
+    let run_with = |every: u32| -> Vec<f64> {
+        let mut syn = Vec::new();
+        let mut events = Vec::new();
+        let mut projections = Vec::new();
+        for (k, &(p, q, b, on)) in cases.iter().enumerate() {
+            let (pre, post, da) = (3 * k as u32, 3 * k as u32 + 1, 3 * k as u32 + 2);
+            syn.push(Synapse { pre, post, weight: w0 as f32, delay: d, receptor: 0 });
+            events.extend([(pre, p as u64), (post, q as u64)]);
+            if on {
+                events.push((da, dopa_step));
+            }
+            projections.push(PlasticProjection {
+                name: format!("case{k}"),
+                rule: PlasticRule::Dopamine(DopamineRule {
+                    params: DopamineParams { b, ..params },
+                    neurons: vec![da],
+                    delay_steps: dopa_delay,
+                    update_every_steps: every,
+                }),
+                pre: Some(vec![pre]),
+                post: Some(vec![post]),
+                channel: Some(0),
+            });
+        }
+        let mut setup = silent_setup(3 * cases.len() as u32, syn, dt, end, events);
+        setup.plasticity = Arc::new(Plasticity { projections });
+        let w = run_cpu(&setup, end).weights.unwrap();
+        let last = w.snapshot(w.times_ms.len() - 1);
+        (0..cases.len()).map(|k| last[w.projection.iter().position(|&p| p as usize == k).unwrap()]).collect()
+    };
+    let (every_step, once) = (run_with(1), run_with(end as u32 + 1));
+    let tau_s = 1.0 / (1.0 / params.tau_c_ms + 1.0 / params.tau_n_ms);
+    let ms = |steps: i64| steps as f64 * dt;
+    // The recording's last snapshot is the state after the last step, at step end − 1.
+    let t_end = ms(end as i64 - 1);
+    let t_dopa = ms((dopa_step + dopa_delay as u64) as i64);
+    for (k, &(p, q, b, on)) in cases.iter().enumerate() {
+        let (t1, c1) = if q + (d as i64) > p {
+            (ms(q + d as i64), params.a_plus * (-(ms(q + d as i64 - p)) / params.tau_plus_ms).exp())
+        } else {
+            (ms(p), -params.a_minus * (-(ms(p - d as i64 - q)) / params.tau_minus_ms).exp())
+        };
+        let dopamine = if on {
+            c1 * (-(t_dopa - t1) / params.tau_c_ms).exp() * tau_s / params.tau_n_ms
+                * (1.0 - (-(t_end - t_dopa) / tau_s).exp())
+        } else {
+            0.0
+        };
+        let expected = w0 + dopamine - b * c1 * params.tau_c_ms * (1.0 - (-(t_end - t1) / params.tau_c_ms).exp());
+        assert!((every_step[k] - expected).abs() < 1e-11, "case {k}: {} vs closed form {expected}", every_step[k]);
+        assert!((once[k] - every_step[k]).abs() < 1e-12, "case {k}: update interval changed the weight");
+        eprintln!("case {k}: w {w0} -> {:.12} (closed form {expected:.12})", every_step[k]);
+    }
+    assert!(every_step[0] > w0 + 0.1 && every_step[1] < w0 - 0.1, "pairings moved the weights: {every_step:?}");
+    assert_eq!(every_step[3], w0, "no dopamine, no change");
 }

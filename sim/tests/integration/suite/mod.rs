@@ -400,7 +400,7 @@ pub fn plastic_setup() -> SimSetup {
     let exc: Vec<u32> = (0..n_exc).collect();
     let projection = |name: &str, rule, post: Vec<u32>| PlasticProjection {
         name: name.into(),
-        rule,
+        rule: PlasticRule::Stdp(rule),
         pre: Some(exc.clone()),
         post: Some(post),
         channel: None,

@@ -14,6 +14,9 @@
 //! Deliberate difference: before a synapse's first pre spike nothing is potentiated (NEST's
 //! `stdp_nn_symm_synapse` pairs earlier post spikes with a phantom pre spike at t = 0).
 //!
+//! Reward-modulated STDP (`PlasticRule::Dopamine`, [`dopamine`]): the same pairs change an eligibility trace, and
+//! the weight follows it times the dopamine trace of a set of dopamine neurons (module docs there).
+//!
 //! Bounded memory: the potentiation at step `n` needs the post spikes of steps `n − D .. n − 1` and the
 //! depression needs the last post spike before `n − d`, so each target keeps its last `D + 2` post spikes (`D` the
 //! largest plastic delay; a neuron spikes at most once per step) instead of NEST's unbounded archive.
@@ -21,17 +24,101 @@
 use std::sync::Arc;
 
 use neurotwin_connectome::{CompiledNetwork, Synapse, SynapseMatrix};
-use neurotwin_models::stdp::{Pairing, StdpParams};
+use neurotwin_models::stdp::{DopamineParams, Pairing, StdpParams};
 
 use crate::error::SimError;
 use crate::setup::SimSetup;
+
+pub mod dopamine;
+
+use dopamine::DopamineState;
+
+/// How the synapses of a projection learn.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlasticRule {
+    /// Pair-based STDP (NEST `stdp_synapse`, `stdp_nn_symm_synapse`).
+    Stdp(StdpParams),
+    /// Reward-modulated STDP with an eligibility trace and the dopamine of `neurons`.
+    Dopamine(DopamineRule),
+}
+
+/// A three-factor rule: its parameters, the dopamine neurons whose spikes reach every synapse `delay_steps` later
+/// (NEST's volume transmitter), and how often every synapse's weight is brought up to date (`update_every_steps`;
+/// weights are also updated at their own synapse's spikes and at every dopamine spike).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DopamineRule {
+    pub params: DopamineParams,
+    /// Dopamine neurons (indices, ascending).
+    pub neurons: Vec<u32>,
+    /// Steps from a dopamine neuron's spike to its effect on the dopamine trace (≥ 1).
+    pub delay_steps: u16,
+    /// Steps between updates of every weight (≥ 1).
+    pub update_every_steps: u32,
+}
+
+impl PlasticRule {
+    /// Checks the parameters; the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            PlasticRule::Stdp(r) => r.check(),
+            PlasticRule::Dopamine(d) => {
+                d.params.check()?;
+                if d.delay_steps == 0 {
+                    return Err("the dopamine delay must be at least one step".into());
+                }
+                if d.update_every_steps == 0 {
+                    return Err("the update interval must be at least one step".into());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The weight range `[lo, hi]` the rule keeps (STDP: between 0 and `w_max`, with its sign).
+    pub fn bounds(&self) -> (f64, f64) {
+        match self {
+            PlasticRule::Stdp(r) => (r.w_max.min(0.0), r.w_max.max(0.0)),
+            PlasticRule::Dopamine(d) => (d.params.w_min, d.params.w_max),
+        }
+    }
+
+    /// The postsynaptic trace's time constant (ms).
+    pub fn tau_minus_ms(&self) -> f64 {
+        match self {
+            PlasticRule::Stdp(r) => r.tau_minus_ms,
+            PlasticRule::Dopamine(d) => d.params.tau_minus_ms,
+        }
+    }
+
+    /// Pairing of the postsynaptic trace.
+    fn pairing(&self) -> Pairing {
+        match self {
+            PlasticRule::Stdp(r) => r.pairing,
+            PlasticRule::Dopamine(_) => Pairing::AllToAll,
+        }
+    }
+
+    /// The presynaptic trace's time constant (ms).
+    fn tau_plus_ms(&self) -> f64 {
+        match self {
+            PlasticRule::Stdp(r) => r.tau_plus_ms,
+            PlasticRule::Dopamine(d) => d.params.tau_plus_ms,
+        }
+    }
+}
+
+/// e^{−steps·dt/τ} (`StdpParams::decay_plus` / `decay_minus`, the kernels' `nt_stdp_decay`).
+#[inline]
+fn decay(steps: u64, dt_ms: f64, tau_ms: f64) -> f64 {
+    neurotwin_models::detmath::exp(-(steps as f64 * dt_ms) / tau_ms)
+}
 
 /// One group of plastic synapses: the chemical synapses from `pre` to `post` on receptor channel `channel`, all
 /// following `rule`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlasticProjection {
     pub name: String,
-    pub rule: StdpParams,
+    pub rule: PlasticRule,
     /// Presynaptic neurons (indices); `None`: every neuron.
     pub pre: Option<Vec<u32>>,
     /// Postsynaptic neurons (indices); `None`: every neuron.
@@ -96,6 +183,14 @@ impl<'a> Selector<'a> {
         let (mut pre, mut post) = (Vec::new(), Vec::new());
         for p in projections {
             p.rule.check().map_err(|e| SimError::Setup(format!("plastic projection `{}`: {e}", p.name)))?;
+            if let PlasticRule::Dopamine(d) = &p.rule
+                && let Some(&i) = d.neurons.iter().find(|&&i| i as usize >= n)
+            {
+                return Err(SimError::Setup(format!(
+                    "plastic projection `{}`: dopamine neuron #{i} out of range ({n} neurons)",
+                    p.name
+                )));
+            }
             pre.push(mask(&p.name, "presynaptic", &p.pre)?);
             post.push(mask(&p.name, "postsynaptic", &p.post)?);
         }
@@ -142,7 +237,7 @@ pub struct PlasticSynapses {
     pub dt_ms: f64,
     /// Name of each projection (the index in `projection`).
     pub names: Vec<String>,
-    pub rules: Vec<StdpParams>,
+    pub rules: Vec<PlasticRule>,
     /// Synapses of presynaptic neuron `i`: `row_ptr[i] .. row_ptr[i + 1]` (n + 1 entries).
     pub row_ptr: Vec<u32>,
     pub pre: Vec<u32>,
@@ -178,6 +273,13 @@ pub struct PlasticSynapses {
     /// Targets of plastic synapses that spiked in step `s`: `recent[s mod (max_delay + 1)]` (the CPU pass's
     /// shortcut; the kernels scan the history rows instead).
     recent: Vec<Vec<u32>>,
+    /// Reward-modulated projections only (empty otherwise): each synapse's eligibility trace and the step its
+    /// weight and eligibility were last evaluated at; each projection's dopamine.
+    elig: Vec<f64>,
+    t_eval: Vec<i64>,
+    dopamine: Vec<Option<DopamineState>>,
+    /// The last step processed (−1 before the first).
+    last_step: i64,
 }
 
 impl PlasticSynapses {
@@ -193,7 +295,7 @@ impl PlasticSynapses {
         let mut s = PlasticSynapses {
             dt_ms: net.dt_ms,
             names: projections.iter().map(|p| p.name.clone()).collect(),
-            rules: projections.iter().map(|p| p.rule).collect(),
+            rules: projections.iter().map(|p| p.rule.clone()).collect(),
             row_ptr: vec![0; n + 1],
             pre: Vec::new(),
             post: Vec::new(),
@@ -214,6 +316,10 @@ impl PlasticSynapses {
             hist_head: Vec::new(),
             max_delay: 0,
             recent: Vec::new(),
+            elig: Vec::new(),
+            t_eval: Vec::new(),
+            dopamine: Vec::new(),
+            last_step: -1,
         };
         for pre in 0..n as u32 {
             for seg in m.row(pre) {
@@ -222,16 +328,23 @@ impl PlasticSynapses {
                     match select.projection_of(pre, post, seg.receptor) {
                         None => fixed.push(Synapse { pre, post, weight: w, delay: seg.delay, receptor: seg.receptor }),
                         Some(p) => {
-                            let rule = &projections[p].rule;
-                            if !rule.in_bounds(w as f64) {
+                            let (lo, hi) = projections[p].rule.bounds();
+                            if !(lo..=hi).contains(&(w as f64)) {
+                                let (range, fix) = match &projections[p].rule {
+                                    PlasticRule::Stdp(r) => (
+                                        format!("[0, w_max = {}]", r.w_max),
+                                        "STDP keeps a weight between 0 and w_max, with w_max's sign; select only \
+                                         synapses of that sign (e.g. by `receptor`) or change `w_max`",
+                                    ),
+                                    PlasticRule::Dopamine(_) => {
+                                        (format!("[w_min = {lo}, w_max = {hi}]"), "change `w_min` or `w_max`")
+                                    }
+                                };
                                 return Err(SimError::Setup(format!(
-                                    "plastic projection `{}`: synapse {} -> {} has weight {w}, outside [0, w_max = {}] \
-                                     (STDP keeps a weight between 0 and w_max, with w_max's sign); select only \
-                                     synapses of that sign (e.g. by `receptor`) or change `w_max`",
+                                    "plastic projection `{}`: synapse {} -> {} has weight {w}, outside {range} ({fix})",
                                     projections[p].name,
                                     net.neurons[pre as usize].name,
                                     net.neurons[post as usize].name,
-                                    rule.w_max
                                 )));
                             }
                             s.pre.push(pre);
@@ -284,6 +397,7 @@ impl PlasticSynapses {
         s.hist_len = vec![0; rows];
         s.hist_head = vec![0; rows];
         s.recent = vec![Vec::new(); s.max_delay as usize + 1];
+        s.init_dopamine(n);
         let chemical = SynapseMatrix::from_synapses(m.n_pre, m.n_post, fixed)
             .map_err(|e| SimError::Setup(format!("the fixed synapses after taking out the plastic ones: {e}")))?;
         let fixed_net = CompiledNetwork {
@@ -319,23 +433,25 @@ impl PlasticSynapses {
     pub fn max_input_per_target(&self, n: usize) -> Vec<f64> {
         let mut total = vec![0.0; n];
         for (k, &j) in self.post.iter().enumerate() {
-            total[j as usize] += self.rules[self.projection[k] as usize].w_max.abs();
+            let (lo, hi) = self.rules[self.projection[k] as usize].bounds();
+            total[j as usize] += lo.abs().max(hi.abs());
         }
         total
     }
 
-    /// The rules as the kernels read them: [`RULE_WORDS`] `f64`s per projection.
-    pub fn rule_table(&self) -> Vec<f64> {
-        self.rules
-            .iter()
-            .flat_map(|r| {
-                let pairing = match r.pairing {
-                    Pairing::AllToAll => 0.0,
-                    Pairing::Nearest => 1.0,
-                };
-                [r.tau_plus_ms, r.tau_minus_ms, r.lambda, r.alpha, r.mu_plus, r.mu_minus, r.w_max, pairing]
-            })
-            .collect()
+    /// The rules as the kernels read them: [`RULE_WORDS`] `f64`s per projection; `None` when a projection has a
+    /// rule the kernels do not run (reward-modulated STDP).
+    pub fn rule_table(&self) -> Option<Vec<f64>> {
+        let mut table = Vec::with_capacity(self.rules.len() * RULE_WORDS);
+        for rule in &self.rules {
+            let PlasticRule::Stdp(r) = rule else { return None };
+            let pairing = match r.pairing {
+                Pairing::AllToAll => 0.0,
+                Pairing::Nearest => 1.0,
+            };
+            table.extend([r.tau_plus_ms, r.tau_minus_ms, r.lambda, r.alpha, r.mu_plus, r.mu_minus, r.w_max, pairing]);
+        }
+        Some(table)
     }
 
     /// Neuron `j` (a target) spiked at `step`: a new entry in its history row with every projection's
@@ -350,7 +466,7 @@ impl PlasticSynapses {
         for (p, rule) in self.rules.iter().enumerate() {
             let at = (p * rows + row) * cap;
             self.hist_k[at + head] =
-                if first { 1.0 } else { self.hist_k[at + last] * rule.decay_minus(since, self.dt_ms) + 1.0 };
+                if first { 1.0 } else { self.hist_k[at + last] * decay(since, self.dt_ms, rule.tau_minus_ms()) + 1.0 };
         }
         self.hist_steps[row * cap + head] = step;
         self.hist_head[row] = ((head + 1) % cap) as u32;
@@ -368,8 +484,8 @@ impl PlasticSynapses {
             let m = self.hist_steps[row * cap + e];
             if m < t {
                 let rule = &self.rules[p];
-                let decay = rule.decay_minus((t - m) as u64, self.dt_ms);
-                return match rule.pairing {
+                let decay = decay((t - m) as u64, self.dt_ms, rule.tau_minus_ms());
+                return match rule.pairing() {
                     Pairing::AllToAll => self.hist_k[(p * rows + row) * cap + e] * decay,
                     Pairing::Nearest => decay,
                 };
@@ -386,12 +502,21 @@ impl PlasticSynapses {
             return;
         }
         let rule = &self.rules[self.projection[k] as usize];
-        let decay = rule.decay_plus((step - last) as u64, self.dt_ms);
-        let k_plus = match rule.pairing {
-            Pairing::AllToAll => self.k_plus[k] * decay,
-            Pairing::Nearest => decay,
-        };
-        self.weight[k] = rule.facilitate(self.weight[k], k_plus);
+        let decay = decay((step - last) as u64, self.dt_ms, rule.tau_plus_ms());
+        match rule {
+            PlasticRule::Stdp(rule) => {
+                let k_plus = match rule.pairing {
+                    Pairing::AllToAll => self.k_plus[k] * decay,
+                    Pairing::Nearest => decay,
+                };
+                self.weight[k] = rule.facilitate(self.weight[k], k_plus);
+            }
+            PlasticRule::Dopamine(rule) => {
+                let step_c = rule.params.a_plus * (self.k_plus[k] * decay);
+                self.advance_dopamine(k, step);
+                self.elig[k] += step_c;
+            }
+        }
     }
 
     /// The step's plasticity after its spikes `spikes` (ascending) are known: the targets' histories, the
@@ -402,6 +527,7 @@ impl PlasticSynapses {
     pub fn step(&mut self, step: u64, spikes: &[u32], mut deliver: impl FnMut(u32, u8, u16, f64)) {
         let now = step as i64;
         let d_slots = self.max_delay as usize + 1;
+        self.dopamine_arrivals(now);
         // The post spikes of this step: history and the list the potentiation of later steps reads.
         let mut mine = std::mem::take(&mut self.recent[step as usize % d_slots]);
         mine.clear();
@@ -432,17 +558,25 @@ impl PlasticSynapses {
             for k in self.row_ptr[i as usize] as usize..self.row_ptr[i as usize + 1] as usize {
                 let p = self.projection[k] as usize;
                 let k_minus = self.trace_before(p, self.post[k], now - self.delay[k] as i64);
-                let rule = &self.rules[p];
-                self.weight[k] = rule.depress(self.weight[k], k_minus);
+                match &self.rules[p] {
+                    PlasticRule::Stdp(rule) => self.weight[k] = rule.depress(self.weight[k], k_minus),
+                    PlasticRule::Dopamine(rule) => {
+                        let step_c = rule.params.a_minus * k_minus;
+                        self.advance_dopamine(k, now);
+                        self.elig[k] -= step_c;
+                    }
+                }
                 deliver(self.post[k], self.channel[k], self.delay[k], self.weight[k]);
                 let last = self.last_pre[k];
                 self.k_plus[k] = if last == NEVER {
                     1.0
                 } else {
-                    self.k_plus[k] * rule.decay_plus((now - last) as u64, self.dt_ms) + 1.0
+                    self.k_plus[k] * decay((now - last) as u64, self.dt_ms, self.rules[p].tau_plus_ms()) + 1.0
                 };
                 self.last_pre[k] = now;
             }
         }
+        self.dopamine_end_of_step(now, spikes);
+        self.last_step = now;
     }
 }
