@@ -16,6 +16,7 @@
 //                            clock->k (spikes.cu)
 //   8. deliver_spikes        ring[receptor][(step + delay) % slots][target] += fixed-point weight (atomics;
 //                            spikes.cu; graded models: deliver_graded), step = clock->step
+//   8'. stdp_post_spikes, stdp_potentiate, stdp_depress_deliver  plastic synapses (only with plasticity; stdp.cu)
 //   9. snapshot_v            v_prev = V_m for the next step's gap junctions
 //  10. clock_tick            clock->step += 1, clock->k += 1 (the last launch of every step)
 //

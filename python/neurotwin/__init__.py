@@ -412,6 +412,14 @@ class RunResult:
         return self._inner.rates
 
     @property
+    def weights(self) -> Optional[Dict[str, Any]]:
+        """Snapshots of the plastic synapses' weights (``[[plasticity]]``), or ``None`` without them:
+        ``{"times_ms": [T], "weights": [T, S], "pre": [S], "post": [S], "projection": [S], "projections": [names]}``
+        — snapshot times (ms), weights (float64, model's synaptic unit), each synapse's neuron indices (uint32) and
+        group (uint8 index into ``projections``), as in the CLI's ``weights.h5``."""
+        return self._inner.weights
+
+    @property
     def summary(self) -> Dict[str, Any]:
         """The run's summary (the content of the CLI's ``summary.json``) as a dict."""
         if self._summary is None:

@@ -1,6 +1,6 @@
 # Type stubs of the Rust extension module (python/src/lib.rs); the public API is neurotwin/__init__.py.
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -104,6 +104,8 @@ class RunResult:
     ) -> Dict[str, Tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32], npt.NDArray[np.float64]]]: ...
     @property
     def rates(self) -> Dict[str, Tuple[float, npt.NDArray[np.float64]]]: ...
+    @property
+    def weights(self) -> Optional[Dict[str, Any]]: ...
     @property
     def summary_json(self) -> str: ...
     def to_sonata(self, path: Path) -> None: ...

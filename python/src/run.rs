@@ -154,6 +154,26 @@ impl RunResult {
         Ok(d)
     }
 
+    /// Snapshots of the plastic synapses' weights (`[[plasticity]]`), or None without them: {"times_ms" [T],
+    /// "weights" [T × S] (model's synaptic unit), "pre" [S], "post" [S] (neuron indices), "projection" [S] (index into
+    /// "projections"), "projections" (group names)}.
+    #[getter]
+    fn weights<'py>(slf: &Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(w) = &slf.get().rec.weights else { return Ok(None) };
+        let d = PyDict::new(slf.py());
+        let shape = (w.times_ms.len(), w.len());
+        let values = ArrayView2::from_shape(shape, &w.values)
+            .map_err(|e| PyRuntimeError::new_err(format!("weights: {} values for {shape:?}: {e}", w.values.len())))?;
+        let values: Bound<'py, PyArray2<f64>> = view(slf, values);
+        d.set_item("times_ms", view1(slf, &w.times_ms))?;
+        d.set_item("weights", values)?;
+        d.set_item("pre", view1(slf, &w.pre))?;
+        d.set_item("post", view1(slf, &w.post))?;
+        d.set_item("projection", view1(slf, &w.projection))?;
+        d.set_item("projections", w.projection_names.clone())?;
+        Ok(Some(d))
+    }
+
     /// Rate traces per group: {group: (bin_ms, rate_hz [bins])} (spikes per neuron per second in each bin).
     #[getter]
     fn rates<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {

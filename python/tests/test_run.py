@@ -333,3 +333,24 @@ def test_profile_puts_the_phase_split_in_the_summary_and_changes_no_spike():
     assert p["inputs_cpu_s"] > 0.0
     # The CPU backend says how it ran the update (fused blocks, threads and the estimate behind the choice).
     assert p["strategy"].startswith("update: ") and "blocks on the fused ring-to-spikes pass" in p["strategy"]
+
+
+def test_plastic_weights_are_the_clis_weights_h5(cli, repo, tmp_path):
+    text = (repo / "scenarios" / "stdp_song2000.toml").read_text()
+    text = text.replace("duration_ms = 300000.0", "duration_ms = 4000.0").replace("../data", str(repo / "data"))
+    path = tmp_path / "stdp.toml"
+    path.write_text(text)
+    r = neurotwin.run(neurotwin.Scenario.from_file(path))
+    w = r.weights
+    assert w["weights"].shape == (3, 4000) and w["weights"].dtype == np.float64
+    assert np.array_equal(w["times_ms"], [0.0, 2000.0, 4000.0])
+    assert w["projections"] == ["input-to-output"] and set(w["projection"]) == {0}
+    assert np.all(w["post"] >= 1000) and np.all(w["pre"] < 1000)
+    assert not np.array_equal(w["weights"][0], w["weights"][-1]), "the weights learned"
+    subprocess.run([str(cli), "run", str(path), "-o", str(tmp_path / "cli")], check=True, capture_output=True)
+    with h5py.File(tmp_path / "cli" / "weights.h5", "r") as f:
+        assert np.array_equal(f["weights"]["data"][()], w["weights"])
+        assert np.array_equal(f["synapses"]["pre_node_id"][()], w["pre"].astype(np.uint64))
+    plain = tmp_path / "plain.toml"
+    plain.write_text(short_touch(20.0))
+    assert neurotwin.run(neurotwin.Scenario.from_file(plain)).weights is None
