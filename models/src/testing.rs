@@ -113,5 +113,6 @@ pub fn iaf_psc_exp_equations(parameters: &[(&str, &str)]) -> EquationParams {
         init: string_map(&[("V", "E_L")]),
         method: Method::Exact,
         substeps: 1,
+        input_timing: Default::default(),
     }
 }

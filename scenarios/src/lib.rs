@@ -10,6 +10,7 @@ pub mod fitting;
 pub mod guards;
 pub mod inputs;
 pub mod load;
+pub mod neuroml;
 pub mod plot;
 pub mod runner;
 pub mod sonata;

@@ -19,6 +19,9 @@ pub enum ImportFormat {
     H5,
     /// SONATA circuit (a folder with circuit_config.json, nodes/edges HDF5 files and type CSVs).
     Sonata,
+    /// A scenario folder (scenario.toml, neurons.csv, connections.csv) from a NeuroML 2 network file (`.nml`), its
+    /// cells and synapses written as an equation-defined neuron; `--lems` sets the run from a LEMS simulation.
+    Scenario,
 }
 
 /// `--gap-junctions` for SONATA output.
@@ -59,6 +62,9 @@ pub struct ImportArgs {
     /// Gap junctions in SONATA output.
     #[arg(long, value_enum, default_value_t = GapChoice::Error)]
     pub gap_junctions: GapChoice,
+    /// The LEMS simulation file of a NeuroML network (`--to scenario`): its length and step become the run's.
+    #[arg(long)]
+    pub lems: Option<PathBuf>,
     /// Replace the files of an earlier import in the SONATA output folder (only those and files this import
     /// writes again; inputs are never replaced). A neurotwin .h5 output file is always replaced atomically.
     #[arg(long)]
@@ -89,12 +95,69 @@ fn load(a: &ImportArgs) -> anyhow::Result<Source> {
 fn import_inputs(a: &ImportArgs) -> Vec<PathBuf> {
     let mut v = vec![PathBuf::from(&a.source)];
     v.extend(a.neurons.clone());
+    v.extend(a.lems.clone());
     v
+}
+
+/// `--to scenario`: a NeuroML 2 network (and optionally its LEMS simulation) → a scenario folder.
+fn import_neuroml(a: &ImportArgs, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    use neurotwin_connectome::import::neuroml::{read_lems_simulation, read_neuroml};
+    let src = Path::new(&a.source);
+    if a.neurons.is_some() || a.layout.is_some() || a.compile_dt.is_some() || a.transmitters.is_some() {
+        bail!("--to scenario reads a NeuroML file alone: drop --neurons, --layout, --compile-dt and --transmitters");
+    }
+    let net = read_neuroml(src)?;
+    let sim = a.lems.as_deref().map(read_lems_simulation).transpose()?;
+    let name: String = net
+        .id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .chars()
+        .take(100)
+        .collect();
+    let name = if name.is_empty() { "neuroml".to_string() } else { name };
+    let files = neurotwin_scenarios::neuroml::scenario_from_neuroml(&net, sim, &name, &a.source)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.source))?;
+    let mut set = neurotwin_io::inputs::InputSet::new();
+    for p in inputs {
+        set.add(p);
+    }
+    let expected = ["scenario.toml", "neurons.csv", "connections.csv"];
+    let dir = neurotwin_io::run_dir::RunDir::create(&a.out, "neurotwin import", set, a.overwrite, &expected)?;
+    for (file, text) in [
+        ("scenario.toml", &files.scenario_toml),
+        ("neurons.csv", &files.neurons_csv),
+        ("connections.csv", &files.connections_csv),
+    ] {
+        let path = dir.staging().join(file);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    dir.commit()?;
+    println!(
+        "{}: {} cells, {} chemical connections, {} gap junctions, {} inputs → scenario {}{}",
+        a.source,
+        net.cells_in_order().len(),
+        net.connections.len(),
+        net.gaps.len(),
+        net.inputs.len(),
+        a.out.join("scenario.toml").display(),
+        if files.delays_raised > 0 {
+            format!(" ({} delays shorter than one step raised to one step)", files.delays_raised)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
 }
 
 pub fn import(a: ImportArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let inputs = import_inputs(&a);
+    if a.to == ImportFormat::Scenario {
+        return import_neuroml(&a, &inputs);
+    }
     if a.to == ImportFormat::H5 {
         let mut set = neurotwin_io::inputs::InputSet::new();
         for p in &inputs {

@@ -13,6 +13,7 @@ mod errors;
 mod export;
 mod fit;
 mod import_sonata;
+mod neuroml;
 mod predictive;
 mod run;
 mod segment;

@@ -463,7 +463,7 @@ fn graded_kernel_with_gap_coupling_matches_cpu_bit_for_bit() {
 fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
     use neurotwin_kernels::generated::{host_build, kernel_source};
     use neurotwin_models::NeuronParams;
-    use neurotwin_models::equations::{self, EquationParams, Method};
+    use neurotwin_models::equations::{self, EquationParams, InputTiming, Method};
     let map = neurotwin_models::testing::string_map;
     let lif = |tau: &str, i_e: &str| {
         neurotwin_models::testing::iaf_psc_exp_equations(&[
@@ -500,6 +500,7 @@ fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
         init: map(&[("V", "E_L")]),
         method: Method::Rk4,
         substeps: 2,
+        input_timing: Default::default(),
     };
     let odd = |k: &str| {
         EquationParams {
@@ -515,6 +516,7 @@ fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
         init: map(&[("V", "-10 * mV")]),
         method: Method::Rk2,
         substeps: 3,
+        input_timing: Default::default(),
     }
     };
     let cases: Vec<(&str, [EquationParams; 2], DriveScale)> = vec![
@@ -531,6 +533,18 @@ fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
         (
             "eq_odd",
             [odd("15"), odd("12")],
+            DriveScale { ext_lo: 100.0, ext_span: 1500.0, exc: 3.0, inh: 2.0, gap_g_max: None },
+        ),
+        // Inputs added before the integration (jNeuroML's order), exact and explicit.
+        (
+            "eq_lif_first",
+            [lif("10 ms", "0 pA"), lif("15 ms", "120 pA")]
+                .map(|p| EquationParams { input_timing: InputTiming::Before, ..p }),
+            DriveScale { ext_lo: 200.0, ext_span: 400.0, exc: 600.0, inh: 300.0, gap_g_max: None },
+        ),
+        (
+            "eq_odd_first",
+            [odd("15"), odd("12")].map(|p| EquationParams { input_timing: InputTiming::Before, ..p }),
             DriveScale { ext_lo: 100.0, ext_span: 1500.0, exc: 3.0, inh: 2.0, gap_g_max: None },
         ),
     ];

@@ -207,6 +207,7 @@ fn generated_equation_kernels_compile() {
         init: map(&[("V", "E_L")]),
         method,
         substeps: 2,
+        input_timing: Default::default(),
     };
     let cases = [
         (

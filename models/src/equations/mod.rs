@@ -32,7 +32,9 @@
 //! **Step** (as NEST's and the built-in models'): integrate over the step with the state at its start (refractory
 //! neurons keep their `clamp`ed variables fixed and decrement the counter), then add each channel's input (a
 //! clamped variable ignores input while refractory, as NEST's `iaf_psc_delta` discards it), then test the
-//! threshold (or a forced spike) and apply the reset and the refractory period.
+//! threshold (or a forced spike) and apply the reset and the refractory period. With `input_timing = "before"` the
+//! inputs are added before the integration instead (LEMS / jNeuroML: an event's effect starts one step earlier; what
+//! NeuroML imports use).
 //!
 //! **Integration.** `exact`: the system must be linear in the state variables and `I_stim` (checked
 //! symbolically); its propagator `P = exp(M h)` of the augmented matrix (state, `I_stim`, constant) is computed
@@ -78,6 +80,19 @@ pub enum Method {
     Rk4,
 }
 
+/// When a step's arriving input is added to the state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputTiming {
+    /// After the step's integration (NEST's and the built-in models' order: input delivered at step n first
+    /// changes the state's derivative in step n + 1).
+    #[default]
+    After,
+    /// Before the step's integration (LEMS / jNeuroML: an event changes the state before the next step is
+    /// integrated, so its effect begins one step earlier).
+    Before,
+}
+
 /// An equation-defined model as written in a scenario (`[model]` with `model = "equations"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,6 +124,9 @@ pub struct EquationParams {
     /// Substeps per step (explicit methods).
     #[serde(default = "one")]
     pub substeps: u32,
+    /// When arriving input is added: `after` the step's integration (default, NEST) or `before` it (jNeuroML).
+    #[serde(default)]
+    pub input_timing: InputTiming,
 }
 
 fn one() -> u32 {
@@ -676,13 +694,22 @@ pub fn compile(p: &EquationParams, channels: &[ReceptorChannel], h: f64) -> Resu
         inputs.iter().enumerate().map(|(ch, a)| (a.var, b.code(&a.rhs, Some(ch)))).collect();
     let threshold = b.code(&threshold, None);
     let reset: Vec<(usize, bool, Code)> = reset.iter().map(|a| (a.var, a.add, b.code(&a.rhs, None))).collect();
-    let program = Program { n, n_regs: b.n_regs(), integrate, inputs, threshold, reset, clamped: clamped.clone() };
+    let program = Program {
+        n,
+        n_regs: b.n_regs(),
+        integrate,
+        inputs,
+        inputs_first: p.input_timing == InputTiming::Before,
+        threshold,
+        reset,
+        clamped: clamped.clone(),
+    };
     let mut names: Vec<String> = states.iter().map(|s| s.0.clone()).collect();
     names.push("refractory".into());
     initial.push(0.0);
     let signature = format!(
-        "{}|{}|{}|{:?}|{:?}|{:?}|{}",
-        p.equations, p.threshold, p.reset, p.inputs, p.clamp, p.method, p.substeps
+        "{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
+        p.equations, p.threshold, p.reset, p.inputs, p.clamp, p.method, p.substeps, p.input_timing
     );
     Ok(Compiled { names, initial, refractory_steps, clamped, signature, program })
 }

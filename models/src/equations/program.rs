@@ -53,6 +53,8 @@ pub struct Program {
     pub integrate: Integrate,
     /// Per receptor channel: the variable it adds to and the amount.
     pub inputs: Vec<(usize, Code)>,
+    /// Inputs are added before the integration (`InputTiming::Before`), else after it.
+    pub inputs_first: bool,
     pub threshold: Code,
     /// At a spike, in order: variable, `+=` (else `=`), value.
     pub reset: Vec<(usize, bool, Code)>,
@@ -297,6 +299,32 @@ impl Program {
         })
     }
 
+    /// Adds each channel's input to its variable, with the state in registers 0..n (loaded here); a clamped variable
+    /// ignores input while refractory (NEST's iaf_psc_delta discards it). Leaves the new state in the registers.
+    fn add_inputs(&self, regs: &mut [Lanes], state: &mut [f64], input: &BlockInput, is_refr: &[bool; LANES]) {
+        let var = |i: usize| i * LANES..(i + 1) * LANES;
+        for i in 0..self.n {
+            regs[i].copy_from_slice(&state[var(i)]);
+        }
+        for (v, code) in &self.inputs {
+            code.run(regs, input);
+            let add = &regs[code.out];
+            let x = &mut state[var(*v)];
+            if self.clamped[*v] {
+                for l in 0..LANES {
+                    if !is_refr[l] {
+                        x[l] += add[l];
+                    }
+                }
+            } else {
+                for l in 0..LANES {
+                    x[l] += add[l];
+                }
+            }
+            regs[*v].copy_from_slice(x);
+        }
+    }
+
     fn step(
         &self,
         regs: &mut [Lanes],
@@ -310,6 +338,9 @@ impl Program {
         regs[n].copy_from_slice(&input.i_ext[..LANES]);
         let refr = &state[var(n)];
         let is_refr: [bool; LANES] = std::array::from_fn(|l| refr[l] > 0.0);
+        if self.inputs_first {
+            self.add_inputs(regs, state, input, &is_refr);
+        }
         match &self.integrate {
             Integrate::Exact { free, refractory } => {
                 // The start-of-step state into registers 0..n; the new state straight into `state`: every lane with
@@ -400,27 +431,13 @@ impl Program {
                 *r -= 1.0;
             }
         }
-        // Inputs, with the integrated state in the registers.
-        for i in 0..n {
-            regs[i].copy_from_slice(&state[var(i)]);
-        }
-        for (v, code) in &self.inputs {
-            code.run(regs, input);
-            let add = &regs[code.out];
-            let x = &mut state[var(*v)];
-            if self.clamped[*v] {
-                // A clamped variable ignores input while refractory (NEST's iaf_psc_delta discards it).
-                for l in 0..LANES {
-                    if !is_refr[l] {
-                        x[l] += add[l];
-                    }
-                }
-            } else {
-                for l in 0..LANES {
-                    x[l] += add[l];
-                }
+        // Inputs, with the integrated state in the registers (or, added before the integration, just the state).
+        if self.inputs_first {
+            for i in 0..n {
+                regs[i].copy_from_slice(&state[var(i)]);
             }
-            regs[*v].copy_from_slice(x);
+        } else {
+            self.add_inputs(regs, state, input, &is_refr);
         }
         // Threshold (or forced), then the reset in order.
         self.threshold.run(regs, input);
@@ -624,6 +641,9 @@ mod cuda {
             }
             let _ = writeln!(w, "    const double stim = a.i_ext[i];\n    (void)stim;");
             let _ = writeln!(w, "    double refr = st[{n}u * 64u + l];\n    const bool is_refr = refr > 0.0;");
+            // The integration is emitted into its own buffer: with `inputs_first` the inputs come before it in the
+            // kernel, while their constants follow the integration's in the table (`constants`).
+            let head = std::mem::take(w);
             match &p.integrate {
                 Integrate::Exact { .. } => {
                     let m = n + 2;
@@ -702,10 +722,8 @@ mod cuda {
                     let _ = writeln!(e.out, "    }}");
                 }
             }
-            let _ = writeln!(e.out, "    if (is_refr) {{\n        refr = __dsub_rn(refr, 1.0);\n    }}");
-            for v in 0..n {
-                let _ = writeln!(e.out, "    double s{v} = x{v};\n    (void)s{v};");
-            }
+            let integration = std::mem::take(&mut e.out);
+            // The inputs, with the state in s0.. (declared by the caller's scope).
             for (ch, (v, c)) in p.inputs.iter().enumerate() {
                 e.channel = Some(ch);
                 let _ = writeln!(e.out, "    {{");
@@ -720,6 +738,19 @@ mod cuda {
                 }
             }
             e.channel = None;
+            let inputs = std::mem::take(&mut e.out);
+            let state_regs: String = (0..n).map(|v| format!("    double s{v} = x{v};\n    (void)s{v};\n")).collect();
+            e.out = head;
+            if p.inputs_first {
+                let _ = write!(e.out, "    {{\n{state_regs}{inputs}    }}\n{integration}");
+            } else {
+                e.out.push_str(&integration);
+            }
+            let _ = writeln!(e.out, "    if (is_refr) {{\n        refr = __dsub_rn(refr, 1.0);\n    }}");
+            e.out.push_str(&state_regs);
+            if !p.inputs_first {
+                e.out.push_str(&inputs);
+            }
             let _ = writeln!(e.out, "    double th;\n    {{");
             let r = e.code(&p.threshold, "        ")?;
             let _ = writeln!(e.out, "        th = {r};\n    }}");

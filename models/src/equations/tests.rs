@@ -68,6 +68,7 @@ fn explicit_methods_converge_at_their_order() {
         init: map(&[("V", "1 * mV")]),
         method,
         substeps,
+        input_timing: Default::default(),
     };
     let exact = 1.0 / (1.0 + 10.0 / 5.0);
     for (method, order) in [(Method::Euler, 1.0), (Method::Rk2, 2.0), (Method::Rk4, 4.0)] {
@@ -108,6 +109,7 @@ fn nonlinear_model_with_reset_of_two_variables() {
         init: map(&[("V", "E_L")]),
         method: Method::Rk4,
         substeps: 4,
+        input_timing: Default::default(),
     };
     let m = compiled(&p);
     let mut spikes = Vec::new();

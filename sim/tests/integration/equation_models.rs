@@ -111,6 +111,7 @@ fn equation_iaf_psc_delta_gives_the_spikes_of_lif_delta_on_brunel() {
         init: map(&[("V", "E_L")]),
         method: Method::Exact,
         substeps: 1,
+        input_timing: Default::default(),
     };
     let steps = 5_000;
     let setup = |equations: bool| {
