@@ -374,6 +374,68 @@ impl NeuroMlNetwork {
 mod tests {
     use super::*;
 
+    fn read(text: &str) -> Result<NeuroMlNetwork, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("net.nml");
+        std::fs::write(&path, text).unwrap();
+        read_neuroml(&path).map_err(|e| e.to_string())
+    }
+
+    const CELL: &str =
+        r#"<iafCell id="c" leakReversal="-50mV" thresh="-30mV" reset="-50mV" C="3pF" leakConductance="0.1nS"/>"#;
+
+    /// A small network reads back with its values in working units; malformed files are refused with the file,
+    /// the line and what is wrong.
+    #[test]
+    fn networks_read_and_mistakes_are_located() {
+        let net = read(&format!(
+            "<neuroml id=\"n\">\n{CELL}\n<expOneSynapse id=\"s\" gbase=\"1nS\" erev=\"0mV\" tauDecay=\"5ms\"/>\n\
+             <pulseGenerator id=\"p\" delay=\"10ms\" duration=\"0.1s\" amplitude=\"0.002nA\"/>\n<network id=\"x\">\n\
+             <population id=\"P\" component=\"c\" size=\"3\"/>\n<projection id=\"pr\" presynapticPopulation=\"P\" \
+             postsynapticPopulation=\"P\" synapse=\"s\">\n<connectionWD id=\"0\" preCellId=\"../P/0/c\" postCellId=\"../P[2]\" \
+             weight=\"2\" delay=\"1ms\"/>\n</projection>\n<inputList id=\"i\" population=\"P\" component=\"p\">\n\
+             <input id=\"0\" target=\"../P/1/c\" destination=\"synapses\"/>\n</inputList>\n</network>\n</neuroml>\n"
+        ))
+        .unwrap();
+        assert_eq!(net.populations[0].size, 3);
+        assert_eq!(
+            net.connections[0],
+            NmlConnection { pre: (0, 0), post: (0, 2), synapse: "s".into(), weight: 2.0, delay_ms: 1.0 }
+        );
+        assert_eq!((net.pulses[0].duration_ms, net.pulses[0].amplitude_pa), (100.0, 2.0));
+        assert_eq!(net.inputs[0].target, (0, 1));
+        assert_eq!(net.cell_name((0, 2)), "P_2");
+
+        let cases = [
+            ("<neuroml><iafCell id=\"c\"\n", "net.nml:1: not well-formed XML"),
+            (
+                "<neuroml>\n<iafCell id=\"c\" leakReversal=\"-50mV\"/>\n</neuroml>",
+                "net.nml:2: <iafCell> needs the attribute `thresh`",
+            ),
+            (
+                "<neuroml>\n<iafCell id=\"c\" leakReversal=\"-50mA\" thresh=\"1mV\" reset=\"1mV\" C=\"1pF\" leakConductance=\"1nS\"/>\n</neuroml>",
+                "net.nml:2: <iafCell> leakReversal: `-50mA`: unit `mA` is not a voltage unit",
+            ),
+            (
+                &format!(
+                    "<neuroml>\n{CELL}\n<network id=\"x\">\n<population id=\"P\" component=\"c\" size=\"1\"/>\n<inputList id=\"i\" population=\"P\" component=\"nope\">\n</inputList>\n</network>\n</neuroml>"
+                ),
+                "net.nml:5: component `nope` is not defined",
+            ),
+            (
+                &format!(
+                    "<neuroml>\n{CELL}\n<expOneSynapse id=\"s\" gbase=\"1nS\" erev=\"0mV\" tauDecay=\"5ms\"/>\n<network id=\"x\">\n<population id=\"P\" component=\"c\" size=\"1\"/>\n<projection id=\"pr\" presynapticPopulation=\"P\" postsynapticPopulation=\"P\" synapse=\"s\">\n<connection id=\"0\" preCellId=\"../P/3/c\" postCellId=\"../P/0/c\"/>\n</projection>\n</network>\n</neuroml>"
+                ),
+                "net.nml:7: `../P/3/c`: population `P` has 1 cells",
+            ),
+            ("<neuroml>\n<network id=\"a\"/>\n<network id=\"b\"/>\n</neuroml>", "2 <network> elements"),
+        ];
+        for (text, want) in cases {
+            let e = read(text).unwrap_err();
+            assert!(e.contains(want), "{text}\n=> {e}");
+        }
+    }
+
     #[test]
     fn quantities_convert_to_working_units() {
         assert_eq!(quantity("-50mV", "voltage").unwrap(), -50.0);
