@@ -113,6 +113,31 @@ fn decay(steps: u64, dt_ms: f64, tau_ms: f64) -> f64 {
     neurotwin_models::detmath::exp(-(steps as f64 * dt_ms) / tau_ms)
 }
 
+/// Entries of a [`DecayTable`]: intervals up to this many steps are looked up (64 KiB per table).
+const DECAY_TABLE_STEPS: usize = 8192;
+
+/// [`decay`] for 0..[`DECAY_TABLE_STEPS`] steps of one time constant, computed once by the same function (so a
+/// looked-up value has the bits of a computed one, and of the kernels' `nt_stdp_decay`).
+#[derive(Clone, Debug)]
+struct DecayTable {
+    tau_ms: f64,
+    values: Vec<f64>,
+}
+
+impl DecayTable {
+    fn new(dt_ms: f64, tau_ms: f64) -> Self {
+        Self { tau_ms, values: (0..DECAY_TABLE_STEPS as u64).map(|s| decay(s, dt_ms, tau_ms)).collect() }
+    }
+
+    #[inline]
+    fn get(&self, steps: u64, dt_ms: f64) -> f64 {
+        match self.values.get(steps as usize) {
+            Some(&v) => v,
+            None => decay(steps, dt_ms, self.tau_ms),
+        }
+    }
+}
+
 /// One group of plastic synapses: the chemical synapses from `pre` to `post` on receptor channel `channel`, all
 /// following `rule`.
 #[derive(Clone, Debug, PartialEq)]
@@ -280,6 +305,9 @@ pub struct PlasticSynapses {
     dopamine: Vec<Option<DopamineState>>,
     /// The last step processed (−1 before the first).
     last_step: i64,
+    /// Per projection: the decays of its presynaptic and postsynaptic traces.
+    decay_plus: Vec<DecayTable>,
+    decay_minus: Vec<DecayTable>,
 }
 
 impl PlasticSynapses {
@@ -320,6 +348,8 @@ impl PlasticSynapses {
             t_eval: Vec::new(),
             dopamine: Vec::new(),
             last_step: -1,
+            decay_plus: projections.iter().map(|p| DecayTable::new(net.dt_ms, p.rule.tau_plus_ms())).collect(),
+            decay_minus: projections.iter().map(|p| DecayTable::new(net.dt_ms, p.rule.tau_minus_ms())).collect(),
         };
         for pre in 0..n as u32 {
             for seg in m.row(pre) {
@@ -463,10 +493,10 @@ impl PlasticSynapses {
         let last = (head + cap - 1) % cap;
         let first = self.hist_len[row] == 0;
         let since = if first { 0 } else { (step - self.hist_steps[row * cap + last]) as u64 };
-        for (p, rule) in self.rules.iter().enumerate() {
+        for p in 0..self.rules.len() {
             let at = (p * rows + row) * cap;
             self.hist_k[at + head] =
-                if first { 1.0 } else { self.hist_k[at + last] * decay(since, self.dt_ms, rule.tau_minus_ms()) + 1.0 };
+                if first { 1.0 } else { self.hist_k[at + last] * self.decay_minus[p].get(since, self.dt_ms) + 1.0 };
         }
         self.hist_steps[row * cap + head] = step;
         self.hist_head[row] = ((head + 1) % cap) as u32;
@@ -484,7 +514,7 @@ impl PlasticSynapses {
             let m = self.hist_steps[row * cap + e];
             if m < t {
                 let rule = &self.rules[p];
-                let decay = decay((t - m) as u64, self.dt_ms, rule.tau_minus_ms());
+                let decay = self.decay_minus[p].get((t - m) as u64, self.dt_ms);
                 return match rule.pairing() {
                     Pairing::AllToAll => self.hist_k[(p * rows + row) * cap + e] * decay,
                     Pairing::Nearest => decay,
@@ -502,7 +532,7 @@ impl PlasticSynapses {
             return;
         }
         let rule = &self.rules[self.projection[k] as usize];
-        let decay = decay((step - last) as u64, self.dt_ms, rule.tau_plus_ms());
+        let decay = self.decay_plus[self.projection[k] as usize].get((step - last) as u64, self.dt_ms);
         match rule {
             PlasticRule::Stdp(rule) => {
                 let k_plus = match rule.pairing {
@@ -571,7 +601,7 @@ impl PlasticSynapses {
                 self.k_plus[k] = if last == NEVER {
                     1.0
                 } else {
-                    self.k_plus[k] * decay((now - last) as u64, self.dt_ms, self.rules[p].tau_plus_ms()) + 1.0
+                    self.k_plus[k] * self.decay_plus[p].get((now - last) as u64, self.dt_ms) + 1.0
                 };
                 self.last_pre[k] = now;
             }
