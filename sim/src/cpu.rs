@@ -229,8 +229,15 @@ impl CpuBackend {
 
     fn build(setup: &SimSetup, part: Option<(Vec<bool>, DeliveryScale)>) -> Result<Self, SimError> {
         // Plastic synapses leave the fixed matrix and get their own state and pass (`plasticity.rs`).
-        if part.is_some() && !setup.plasticity.is_empty() {
-            return Err(SimError::Setup("plastic synapses are not split across processes yet".into()));
+        // A part that owns every block of a whole network is a one-process run (`mpirun -np 1`).
+        let split =
+            part.as_ref().is_some_and(|(owned, _)| !owned.iter().all(|&o| o)) || setup.network.held_targets.is_some();
+        if split && !setup.plasticity.is_empty() {
+            return Err(SimError::Setup(
+                "plastic synapses are not split across processes yet; run the scenario in one process (without \
+                 mpirun)"
+                    .into(),
+            ));
         }
         let (net, plastic) = crate::plasticity::split_setup(setup)?;
         let n = net.n_neurons();
@@ -251,6 +258,10 @@ impl CpuBackend {
                         owned.len()
                     )));
                 }
+                // Plastic synapses exist only in a one-process part (refused above otherwise): its scale must leave
+                // room for every plastic weight at its bound, which the processes' agreement does not know of.
+                let fixed =
+                    if plastic.is_some() { DeliveryScale::for_network_with(&net, plastic.as_ref()) } else { fixed };
                 (Some(owned), fixed)
             }
         };

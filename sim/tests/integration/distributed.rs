@@ -119,7 +119,7 @@ fn build_errors(setups: &[SimSetup]) -> Vec<Option<String>> {
 }
 
 #[test]
-fn refuses_gap_junctions_and_graded_models_on_several_ranks() {
+fn refuses_gap_junctions_graded_models_and_plasticity_on_several_ranks() {
     let (setup, _) = random_setup(Kind::LifExp);
     for err in build_errors(&[setup.clone(), setup]) {
         let err = err.expect("gap junctions must be refused");
@@ -131,9 +131,21 @@ fn refuses_gap_junctions_and_graded_models_on_several_ranks() {
         let err = err.expect("graded refused");
         assert!(err.contains("graded"), "{err}");
     }
+    // Plastic synapses are not split across processes: refused on every rank, with the way out.
+    let plastic = super::suite::plastic_setup();
+    for err in build_errors(&[plastic.clone(), plastic.clone()]) {
+        let err = err.expect("plasticity refused");
+        assert!(err.contains("plastic synapses") && err.contains("without mpirun"), "{err}");
+    }
     // One rank is a plain CPU run: everything is allowed.
     let (setup, _) = random_setup(Kind::LifExp);
     assert!(DistributedBackend::new(&setup, ThreadExchange::group(1).pop().unwrap()).is_ok());
+    // `mpirun -np 1` with plastic synapses is the plain CPU run, spike for spike (its scale leaves room for w_max).
+    let mut one = DistributedBackend::new(&plastic, ThreadExchange::group(1).pop().unwrap()).unwrap();
+    let mut cpu = CpuBackend::new(&plastic).unwrap();
+    let a = super::suite::outcome(&plastic, &Default::default(), &mut one);
+    let b = super::suite::outcome(&plastic, &Default::default(), &mut cpu);
+    assert!(a.steps.len() > 1000 && a == b, "one-rank plastic run differs from the CPU backend's");
 }
 
 #[test]
