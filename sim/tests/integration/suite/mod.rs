@@ -386,7 +386,8 @@ pub fn check_identical(
 }
 
 /// CUBA 1000 whose excitatory synapses learn (two projections: E→E additive all-to-all STDP, E→I multiplicative
-/// nearest-neighbour), so that spikes depend on the weights as they change, for 3000 steps.
+/// nearest-neighbour), so that spikes depend on the weights as they change, for 3000 steps; every neuron is forced
+/// to fire in steps 1000 and 2000, whose plasticity phases are then large enough for the CPU's parallel path.
 pub fn plastic_setup() -> SimSetup {
     use neurotwin_connectome::generators::{CubaConfig, cuba};
     use neurotwin_models::stdp::{Pairing, StdpParams};
@@ -408,6 +409,15 @@ pub fn plastic_setup() -> SimSetup {
     setup.plasticity = std::sync::Arc::new(Plasticity {
         projections: vec![projection("ee", additive, exc.clone()), projection("ei", nearest, (n_exc..n).collect())],
     });
+    for at in [1000, 2000] {
+        setup.stimuli.push(Stimulus {
+            name: format!("burst-{at}"),
+            kind: StimulusKind::Activation { rate_hz: 1e12, amplitude_pa: 0.0 },
+            targets: (0..n).collect(),
+            start_step: at,
+            stop_step: at + 1,
+        });
+    }
     setup
 }
 
