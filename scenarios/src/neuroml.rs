@@ -8,6 +8,8 @@
 //! Mapping (NeuroML 2 core types, `NeuroMLCoreDefs` Cells.xml / Synapses.xml / Inputs.xml):
 //! - `iafCell` / `iafRefCell`: C dv/dt = g_L (E_L − v) + Σ i_syn + I_stim; spike when v > thresh, v = reset (and held
 //!   for `refract`).
+//! - `izhikevich2007Cell`: C dv/dt = k (v − v_r)(v − v_t) − u + Σ i_syn + I_stim, du/dt = a (b (v − v_r) − u); spike
+//!   when v > v_peak, v = c, u += d. A network uses one of the two families.
 //! - `expTwoSynapse`: g = gbase·(B − A), A' = −A/τ_rise, B' = −B/τ_decay, an event of weight w adds w·f to A and B
 //!   (f normalises the peak to 1). Written with D = B − A, which an event leaves unchanged:
 //!   D' = B (1/τ_rise − 1/τ_decay) − D/τ_rise, so one input statement (`B += w·f`) suffices. `expOneSynapse`:
@@ -24,6 +26,91 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use neurotwin_connectome::import::neuroml::{LemsSimulation, NeuroMlNetwork};
+
+/// The cells of a network: integrate-and-fire or Izhikevich 2007 (one equation set per scenario).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum CellFamily {
+    Iaf,
+    Izhikevich,
+}
+
+impl CellFamily {
+    /// The family of the cell components the populations use; a network mixing families is refused.
+    fn of(net: &NeuroMlNetwork) -> Result<Self, String> {
+        let uses = |id: &str| net.populations.iter().any(|p| p.component == id);
+        let (iaf, izh) = (net.cells.iter().any(|c| uses(&c.id)), net.izh_cells.iter().any(|c| uses(&c.id)));
+        match (iaf, izh) {
+            (true, true) => {
+                Err("the populations mix iafCell and izhikevich2007Cell components; a scenario has one neuron \
+                                 model (import them as two networks)"
+                    .into())
+            }
+            (false, true) => Ok(CellFamily::Izhikevich),
+            _ => Ok(CellFamily::Iaf),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            CellFamily::Iaf => "iafCell",
+            CellFamily::Izhikevich => "izhikevich2007Cell",
+        }
+    }
+
+    /// The membrane equation(s) with the synaptic currents `syn_terms` (` + g*D*(E - v)` …).
+    fn equations(self, syn_terms: &str) -> String {
+        match self {
+            CellFamily::Iaf => format!("dv/dt = (g_L*(E_L - v){syn_terms} + I_stim)/C : mV\n"),
+            CellFamily::Izhikevich => format!(
+                "dv/dt = (izh_k*(v - V_r)*(v - V_t) - u{syn_terms} + I_stim)/C : mV\ndu/dt = izh_a*(izh_b*(v - V_r) - u) : pA\n"
+            ),
+        }
+    }
+
+    /// Threshold, reset, refractoriness and initial values.
+    fn spike_lines(self) -> &'static str {
+        match self {
+            CellFamily::Iaf => {
+                "threshold = \"v > V_th\"\nreset = \"v = V_reset\"\nrefractory = \"t_ref\"\nclamp = [\"v\"]\ninit = { v = \"E_L\" }\n"
+            }
+            CellFamily::Izhikevich => {
+                "threshold = \"v > V_peak\"\nreset = \"v = V_reset; u += izh_d\"\ninit = { v = \"V_0\", u = \"0 * pA\" }\n"
+            }
+        }
+    }
+
+    /// `(component id, its parameters as TOML lines)` of every cell component a population uses, in file order.
+    fn used_types(self, net: &NeuroMlNetwork) -> Vec<(String, String)> {
+        let uses = |id: &str| net.populations.iter().any(|p| p.component == id);
+        match self {
+            CellFamily::Iaf => net
+                .cells
+                .iter()
+                .filter(|c| uses(&c.id))
+                .map(|c| {
+                    let p = format!(
+                        "C = \"{} pF\"\ng_L = \"{} nS\"\nE_L = \"{} mV\"\nV_th = \"{} mV\"\nV_reset = \"{} mV\"\nt_ref = \"{} ms\"\n",
+                        c.c_pf, c.leak_conductance_ns, c.leak_reversal_mv, c.thresh_mv, c.reset_mv, c.refract_ms
+                    );
+                    (c.id.clone(), p)
+                })
+                .collect(),
+            CellFamily::Izhikevich => net
+                .izh_cells
+                .iter()
+                .filter(|c| uses(&c.id))
+                .map(|c| {
+                    let p = format!(
+                        "C = \"{} pF\"\nV_0 = \"{} mV\"\nizh_k = \"{} nS/mV\"\nV_r = \"{} mV\"\nV_t = \"{} mV\"\n\
+                         V_peak = \"{} mV\"\nizh_a = \"{} 1/ms\"\nizh_b = \"{} nS\"\nV_reset = \"{} mV\"\nizh_d = \"{} pA\"\n",
+                        c.c_pf, c.v0_mv, c.k_ns_per_mv, c.vr_mv, c.vt_mv, c.vpeak_mv, c.a_per_ms, c.b_ns, c.reset_mv, c.d_pa
+                    );
+                    (c.id.clone(), p)
+                })
+                .collect(),
+        }
+    }
+}
 
 /// The files of an imported scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,8 +142,10 @@ pub fn scenario_from_neuroml(
     name: &str,
     source: &str,
 ) -> Result<ImportedScenario, String> {
-    if net.cells.is_empty() || net.populations.is_empty() {
-        return Err("the network has no cells (supported cell components: iafCell, iafRefCell)".into());
+    if (net.cells.is_empty() && net.izh_cells.is_empty()) || net.populations.is_empty() {
+        return Err(
+            "the network has no cells (supported cell components: iafCell, iafRefCell, izhikevich2007Cell)".into()
+        );
     }
     let sim = sim.unwrap_or(LemsSimulation { length_ms: 1000.0, step_ms: 0.05 });
     let cells = net.cells_in_order();
@@ -110,12 +199,13 @@ pub fn scenario_from_neuroml(
             g.conductance_ns
         );
     }
-    // The neuron: one equation set, the cell components as cell types.
-    let mut eq = String::from("dv/dt = (g_L*(E_L - v)");
+    // The neuron: one equation set (one cell family), the cell components as cell types.
+    let family = CellFamily::of(net)?;
+    let mut syn_terms = String::new();
     for (k, _) in chemical.iter().enumerate() {
-        let _ = write!(eq, " + g_S{k}*D_S{k}*(E_S{k} - v)");
+        let _ = write!(syn_terms, " + g_S{k}*D_S{k}*(E_S{k} - v)");
     }
-    eq.push_str(" + I_stim)/C : mV\n");
+    let mut eq = family.equations(&syn_terms);
     let mut params = String::new();
     let mut inputs = Vec::new();
     for (k, s) in chemical.iter().enumerate() {
@@ -139,24 +229,19 @@ pub fn scenario_from_neuroml(
             }
         }
     }
-    let cell_params = |c: &neurotwin_connectome::import::neuroml::IafCell| {
-        format!(
-            "C = \"{} pF\"\ng_L = \"{} nS\"\nE_L = \"{} mV\"\nV_th = \"{} mV\"\nV_reset = \"{} mV\"\nt_ref = \"{} ms\"\n",
-            c.c_pf, c.leak_conductance_ns, c.leak_reversal_mv, c.thresh_mv, c.reset_mv, c.refract_ms
-        )
-    };
-    let used: Vec<_> = net.cells.iter().filter(|c| net.populations.iter().any(|p| p.component == c.id)).collect();
-    let first = used.first().ok_or("no population uses a supported cell component")?;
+    let used = family.used_types(net);
+    let (first, rest) = used.split_first().ok_or("no population uses a supported cell component")?;
     let mut toml = String::new();
     let _ = writeln!(
         toml,
         "# Imported from {source} (NeuroML 2) by `neurotwin import --to scenario`: {} cells, {} chemical connections, {} gap \
-         junctions, {} inputs.\n# The cells' dynamics (iafCell) and the synapses' (expOneSynapse / expTwoSynapse) are written \
+         junctions, {} inputs.\n# The cells' dynamics ({}) and the synapses' (expOneSynapse / expTwoSynapse) are written \
          as equations below (forward Euler, as jNeuroML).",
         cells.len(),
         net.connections.len(),
         net.gaps.len(),
-        net.inputs.len()
+        net.inputs.len(),
+        family.name()
     );
     if delays_raised > 0 {
         let _ = writeln!(
@@ -185,11 +270,12 @@ pub fn scenario_from_neuroml(
         "[model]\nmodel = \"equations\"\nmethod = \"euler\"\ninput_timing = \"before\"   # events act from the next step on, as in \
          jNeuroML\nequations = \"\"\"\n{eq}\"\"\""
     );
-    toml.push_str("threshold = \"v > V_th\"\nreset = \"v = V_reset\"\nrefractory = \"t_ref\"\nclamp = [\"v\"]\ninit = { v = \"E_L\" }\n");
+    toml.push_str(family.spike_lines());
     let _ = writeln!(toml, "inputs = {{ {} }}", inputs.join(", "));
-    let _ = writeln!(toml, "[model.parameters]\n{}{params}", cell_params(first));
-    for c in &used[1..] {
-        let _ = writeln!(toml, "[model.cell_types.{}]\n{}", quoted(&c.id), cell_params(c));
+    let _ = writeln!(toml, "[model.parameters]\n{}{params}", first.1);
+    // A cell type's `parameters` replace the model's whole table: each lists the synapses' parameters too.
+    for (id, cell) in rest {
+        let _ = writeln!(toml, "[model.cell_types.{}.parameters]\n{cell}{params}", quoted(id));
     }
     let _ = writeln!(toml, "[run]\nduration_ms = {:?}\ndt_ms = {:?}\nseed = 1\n", sim.length_ms, sim.step_ms);
     // Inputs: one stimulus per (pulse, weight), inside the run.

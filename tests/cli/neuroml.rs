@@ -112,12 +112,86 @@ fn unsupported_neuroml_component_is_refused_with_its_line() {
     let nml = write(
         dir.path(),
         "izh.net.nml",
-        "<neuroml id=\"x\">\n  <izhikevich2007Cell id=\"izh\" C=\"100pF\" v0=\"-60mV\" k=\"0.7nS_per_mV\" vr=\"-60mV\" vt=\"-40mV\" vpeak=\"35mV\" a=\"0.03per_ms\" b=\"-2nS\" c=\"-50.0mV\" d=\"100pA\"/>\n  <network id=\"net\">\n    <population id=\"P\" component=\"izh\" size=\"2\"/>\n  </network>\n</neuroml>\n",
+        "<neuroml id=\"x\">\n  <adExIaFCell id=\"adex\" C=\"281pF\" gL=\"30nS\" EL=\"-70.6mV\" reset=\"-70.6mV\" VT=\"-50.4mV\" thresh=\"-40.4mV\" delT=\"2mV\" tauw=\"144ms\" refract=\"0ms\" a=\"4nS\" b=\"0.0805nA\"/>\n  <network id=\"net\">\n    <population id=\"P\" component=\"adex\" size=\"2\"/>\n  </network>\n</neuroml>\n",
     );
     let out = dir.path().join("out");
     let o = neurotwin(&["import", nml.to_str().unwrap(), "--to", "scenario", "-o", out.to_str().unwrap()], dir.path());
     let err = stderr(&o);
     assert!(!o.status.success());
-    assert!(err.contains("izh.net.nml:4:") && err.contains("<izhikevich2007Cell>") && err.contains("iafCell"), "{err}");
+    assert!(
+        err.contains("izh.net.nml:4:") && err.contains("<adExIaFCell>") && err.contains("izhikevich2007Cell"),
+        "{err}"
+    );
     assert!(!out.exists() || files_below(&out).is_empty(), "nothing written");
+}
+
+/// Izhikevich neurons (`izhikevich2007Cell`, two cell types: 6 regular-spiking cells with pulse currents, 3 faster
+/// ones they excite and that inhibit them; delays 1 and 2 ms; dt 0.025 ms; `data/neuroml_izh`, from
+/// `scripts/make_izh_reference.py`) imported and run against jNeuroML: V before the first spike (50.7 ms) to 1e-5 mV
+/// (measured 3.6e-6), every cell with jNeuroML's number of spikes (35 in all), each first spike within one step and
+/// every spike within 0.5 ms (measured 0.3 ms; the one-step differences from event delivery accumulate).
+#[test]
+fn izhikevich_network_imports_and_matches_jneuroml() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (nml, lems) = (repo.join("data/neuroml_izh/IzhNet.net.nml"), repo.join("data/neuroml_izh/LEMS_IzhNet.xml"));
+    let out = dir.path().join("scenario");
+    let o = neurotwin(
+        &[
+            "import",
+            nml.to_str().unwrap(),
+            "--lems",
+            lems.to_str().unwrap(),
+            "--to",
+            "scenario",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "import: {}", stderr(&o));
+    let run = dir.path().join("run");
+    let o = neurotwin(&["run", out.join("scenario.toml").to_str().unwrap(), "-o", run.to_str().unwrap()], dir.path());
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    let (_, nodes) = read_csv(&run.join("nodes.csv"));
+    let names: Vec<String> = nodes.iter().map(|r| r[1].clone()).collect();
+    let f = hdf5::File::open(run.join("state.h5")).unwrap();
+    let v: Vec<f64> = f.dataset("report/v/data").unwrap().read_raw().unwrap();
+    drop(f);
+    let (header, rows) = read_csv(&repo.join("data/neuroml_izh/reference_v.csv"));
+    let mut early = 0.0f64;
+    for row in rows.iter().skip(1) {
+        let t: f64 = row[0].parse().unwrap();
+        if t >= 50.5 {
+            break;
+        }
+        let k = (t / 0.025).round() as usize - 1;
+        for (c, name) in header.iter().enumerate().skip(1) {
+            let ours = v[k * names.len() + names.iter().position(|n| n == name).unwrap()];
+            early = early.max((row[c].parse::<f64>().unwrap() - ours).abs());
+        }
+    }
+    assert!(early <= 1e-5, "V before the first spike differs from jNeuroML's by {early} mV");
+    let f = hdf5::File::open(run.join("spikes.h5")).unwrap();
+    let pop = f.group("spikes").unwrap().member_names().unwrap()[0].clone();
+    let ids: Vec<u64> = f.dataset(&format!("spikes/{pop}/node_ids")).unwrap().read_raw().unwrap();
+    let times: Vec<f64> = f.dataset(&format!("spikes/{pop}/timestamps")).unwrap().read_raw().unwrap();
+    drop(f);
+    let mut reference: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for row in read_csv(&repo.join("data/neuroml_izh/reference_spikes.csv")).1 {
+        reference.entry(row[0].clone()).or_default().push(row[1].parse().unwrap());
+    }
+    let mut total = 0;
+    for (k, name) in names.iter().enumerate() {
+        let ours: Vec<f64> = ids.iter().zip(&times).filter(|(i, _)| **i as usize == k).map(|(_, t)| *t).collect();
+        let r = reference.get(name).cloned().unwrap_or_default();
+        assert_eq!(ours.len(), r.len(), "{name}: {} spikes, jNeuroML {}", ours.len(), r.len());
+        if let (Some(a), Some(b)) = (r.first(), ours.first()) {
+            assert!((a - b).abs() <= 0.025 + 1e-9, "{name}: first spike at {b} ms, jNeuroML {a} ms");
+        }
+        let worst = r.iter().zip(&ours).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(worst <= 0.5, "{name}: a spike {worst} ms from jNeuroML's");
+        total += ours.len();
+    }
+    assert_eq!(total, 35);
 }

@@ -1,7 +1,8 @@
 //! NeuroML 2 networks (Gleeson et al. 2010, PLoS Comput. Biol. 6:e1000815; the files OpenWorm's c302 writes):
 //! the cell and synapse components, populations, projections (`connection`, `connectionWD`), electrical
 //! projections, pulse-generator inputs, and the simulation length and step of a LEMS file. Values are converted to
-//! neurotwin's working units (mV, ms, pA, nS, pF). Supported components: `iafCell`, `iafRefCell`, `expOneSynapse`,
+//! neurotwin's working units (mV, ms, pA, nS, pF). Supported components: `iafCell`, `iafRefCell`,
+//! `izhikevich2007Cell`, `expOneSynapse`,
 //! `expTwoSynapse`, `gapJunction`, `pulseGenerator`; any other component a network uses is an error naming it, its
 //! line and the supported ones (`neurotwin import --to scenario` turns the result into a scenario with an
 //! equation-defined neuron, `neurotwin_scenarios::neuroml`).
@@ -23,6 +24,25 @@ pub struct IafCell {
     pub c_pf: f64,
     pub leak_conductance_ns: f64,
     pub refract_ms: f64,
+}
+
+/// An `izhikevich2007Cell` (Izhikevich 2007, "Dynamical Systems in Neuroscience", ch. 8): C dv/dt =
+/// k (v − v_r)(v − v_t) − u + I, du/dt = a (b (v − v_r) − u); at v > v_peak: v = c, u += d.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Izh2007Cell {
+    pub id: String,
+    pub c_pf: f64,
+    pub v0_mv: f64,
+    /// nS/mV.
+    pub k_ns_per_mv: f64,
+    pub vr_mv: f64,
+    pub vt_mv: f64,
+    pub vpeak_mv: f64,
+    /// 1/ms.
+    pub a_per_ms: f64,
+    pub b_ns: f64,
+    pub reset_mv: f64,
+    pub d_pa: f64,
 }
 
 /// A conductance-based event synapse: `expOneSynapse` (`tau_rise_ms` = None) or `expTwoSynapse`.
@@ -87,6 +107,7 @@ pub struct NmlInput {
 pub struct NeuroMlNetwork {
     pub id: String,
     pub cells: Vec<IafCell>,
+    pub izh_cells: Vec<Izh2007Cell>,
     pub synapses: Vec<ExpSynapse>,
     pub pulses: Vec<Pulse>,
     pub populations: Vec<Population>,
@@ -129,6 +150,10 @@ fn quantity(text: &str, dimension: &str) -> Result<f64, String> {
         ("capacitance", "uF") => 1e6,
         ("capacitance", "nF") => 1e3,
         ("capacitance", "pF") => 1.0,
+        ("conductance_per_voltage", "S_per_V") => 1e6,
+        ("conductance_per_voltage", "nS_per_mV") => 1.0,
+        ("per_time", "per_s" | "Hz") => 1e-3,
+        ("per_time", "per_ms") => 1.0,
         _ => return Err(format!("`{text}`: unit `{unit}` is not a {dimension} unit NeuroML allows")),
     };
     if !value.is_finite() {
@@ -174,7 +199,8 @@ impl<'a> Reader<'a> {
 }
 
 /// The components NeuroML defines that this importer does not map (for the error message).
-const SUPPORTED: &str = "iafCell, iafRefCell, expOneSynapse, expTwoSynapse, gapJunction, pulseGenerator";
+const SUPPORTED: &str =
+    "iafCell, iafRefCell, izhikevich2007Cell, expOneSynapse, expTwoSynapse, gapJunction, pulseGenerator";
 
 /// Reads a NeuroML 2 network file. Errors name the file, the line and what to change.
 pub fn read_neuroml(path: &Path) -> Result<NeuroMlNetwork, ConnectomeError> {
@@ -201,6 +227,22 @@ pub fn read_neuroml(path: &Path) -> Result<NeuroMlNetwork, ConnectomeError> {
                     c_pf: r.quantity(n, "C", "capacitance")?,
                     leak_conductance_ns: r.quantity(n, "leakConductance", "conductance")?,
                     refract_ms: if tag == "iafRefCell" { r.quantity(n, "refract", "time")? } else { 0.0 },
+                });
+                known_components.insert(id()?, "cell".into());
+            }
+            "izhikevich2007Cell" => {
+                net.izh_cells.push(Izh2007Cell {
+                    id: id()?,
+                    c_pf: r.quantity(n, "C", "capacitance")?,
+                    v0_mv: r.quantity(n, "v0", "voltage")?,
+                    k_ns_per_mv: r.quantity(n, "k", "conductance_per_voltage")?,
+                    vr_mv: r.quantity(n, "vr", "voltage")?,
+                    vt_mv: r.quantity(n, "vt", "voltage")?,
+                    vpeak_mv: r.quantity(n, "vpeak", "voltage")?,
+                    a_per_ms: r.quantity(n, "a", "per_time")?,
+                    b_ns: r.quantity(n, "b", "conductance")?,
+                    reset_mv: r.quantity(n, "c", "voltage")?,
+                    d_pa: r.quantity(n, "d", "current")?,
                 });
                 known_components.insert(id()?, "cell".into());
             }
@@ -325,9 +367,10 @@ pub fn read_neuroml(path: &Path) -> Result<NeuroMlNetwork, ConnectomeError> {
             "inputList" => {
                 let pulse = r.attr(n, "component")?.to_string();
                 component_kind(n, &pulse, "pulse")?;
-                let pop = r.attr(n, "population")?;
+                // The population may be left out when every target path names it ("../POP/0/cell").
+                let pop = n.attribute("population");
                 for c in n.children().filter(|c| c.has_tag_name("input") || c.has_tag_name("inputW")) {
-                    let target = cell(c, r.attr(c, "target")?, Some(pop))?;
+                    let target = cell(c, r.attr(c, "target")?, pop)?;
                     let weight = r.number(c, "weight", 1.0)?;
                     net.inputs.push(NmlInput { pulse: pulse.clone(), target, weight });
                 }

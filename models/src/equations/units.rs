@@ -147,6 +147,14 @@ pub fn parse_unit(text: &str) -> Result<(Dim, f64), String> {
 /// system and its dimension.
 pub fn parse_quantity(text: &str) -> Result<(f64, Dim), String> {
     let text = text.trim();
+    // "0.03 1/ms": a number, a space, then the unit (which may start with a digit).
+    if let Some((num, unit)) = text.split_once(char::is_whitespace)
+        && let Ok(value) = num.parse::<f64>()
+        && value.is_finite()
+    {
+        let (d, k) = parse_unit_exp(unit)?;
+        return Ok((scale(value, k), d));
+    }
     let split = text.find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E').unwrap_or(text.len());
     // An exponent `e`/`E` directly followed by a letter is the start of a unit, not an exponent.
     let (mut num, mut rest) = text.split_at(split);
@@ -180,6 +188,7 @@ mod tests {
         assert!((parse_quantity("5 Hz").unwrap().0 - 0.005).abs() < 1e-15);
         assert_eq!(parse_quantity("1e-3 V").unwrap().0, 1.0);
         assert_eq!(parse_quantity("2").unwrap(), (2.0, Dim::NONE));
+        assert_eq!(parse_quantity("0.03 1/ms").unwrap(), (0.03, Dim([0, 0, -1, 0])));
         // pF mV / ms = pA; nS mV = pA
         assert_eq!(Dim::FARAD.times(Dim::VOLT).per(Dim::SECOND), Dim::AMPERE);
         assert_eq!(Dim::SIEMENS.times(Dim::VOLT), Dim::AMPERE);
