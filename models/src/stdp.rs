@@ -104,18 +104,13 @@ impl StdpParams {
         let norm = x - self.alpha * self.lambda * detmath::powf(x, self.mu_minus) * k_minus;
         if norm > 0.0 { norm * self.w_max } else { 0.0 }
     }
+}
 
-    /// e^{−steps·dt/τ₊}: the decay of the presynaptic trace over `steps` steps of `dt_ms`.
-    #[inline]
-    pub fn decay_plus(&self, steps: u64, dt_ms: f64) -> f64 {
-        detmath::exp(-(steps as f64 * dt_ms) / self.tau_plus_ms)
-    }
-
-    /// e^{−steps·dt/τ₋}: the decay of the postsynaptic trace over `steps` steps of `dt_ms`.
-    #[inline]
-    pub fn decay_minus(&self, steps: u64, dt_ms: f64) -> f64 {
-        detmath::exp(-(steps as f64 * dt_ms) / self.tau_minus_ms)
-    }
+/// e^{−steps·dt/τ}: the decay of a trace of time constant `tau_ms` over `steps` steps of `dt_ms` — the one formula
+/// of every STDP trace (the kernels' `nt_stdp_decay` computes the same operations).
+#[inline]
+pub fn trace_decay(steps: u64, dt_ms: f64, tau_ms: f64) -> f64 {
+    detmath::exp(-(steps as f64 * dt_ms) / tau_ms)
 }
 
 /// Reward-modulated (three-factor) STDP: spike pairs change an eligibility trace `c` instead of the weight, a
@@ -205,12 +200,6 @@ impl DopamineParams {
             * (n0 / inv_tau_s * detmath::expm1(inv_tau_s * minus_dt)
                 - self.b * self.tau_c_ms * detmath::expm1(minus_dt / self.tau_c_ms));
         w.clamp(self.w_min, self.w_max)
-    }
-
-    /// e^{−steps·dt/τ} for the time constant `tau_ms`.
-    #[inline]
-    pub fn decay(steps: u64, dt_ms: f64, tau_ms: f64) -> f64 {
-        detmath::exp(-(steps as f64 * dt_ms) / tau_ms)
     }
 }
 

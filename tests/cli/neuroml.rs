@@ -16,6 +16,52 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, lines.map(|l| l.split(',').map(str::to_string).collect()).collect())
 }
 
+/// What a run of an imported network gave: the cells' names (index order), V of every cell after each step
+/// (step-major) and the number of V samples, and each cell's spike times (ms).
+struct Imported {
+    names: Vec<String>,
+    v: Vec<f64>,
+    v_shape: Vec<usize>,
+    spikes: Vec<Vec<f64>>,
+    import_stdout: String,
+}
+
+/// `neurotwin import NML --lems LEMS --to scenario` then `neurotwin run` of the scenario, in `dir`.
+fn import_and_run(dir: &Path, nml: &Path, lems: &Path) -> Imported {
+    let out = dir.join("scenario");
+    let (nml, lems, out_s) = (nml.to_str().unwrap(), lems.to_str().unwrap(), out.to_str().unwrap());
+    let o = neurotwin(&["import", nml, "--lems", lems, "--to", "scenario", "-o", out_s], dir);
+    assert!(o.status.success(), "import: {}", stderr(&o));
+    let import_stdout = stdout(&o);
+    let run = dir.join("run");
+    let o = neurotwin(&["run", out.join("scenario.toml").to_str().unwrap(), "-o", run.to_str().unwrap()], dir);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    let (_, nodes) = read_csv(&run.join("nodes.csv"));
+    let names: Vec<String> = nodes.iter().map(|r| r[1].clone()).collect();
+    let f = hdf5::File::open(run.join("state.h5")).unwrap();
+    let data = f.dataset("report/v/data").unwrap();
+    let (v_shape, v) = (data.shape(), data.read_raw().unwrap());
+    drop(f);
+    let f = hdf5::File::open(run.join("spikes.h5")).unwrap();
+    let pop = f.group("spikes").unwrap().member_names().unwrap()[0].clone();
+    let ids: Vec<u64> = f.dataset(&format!("spikes/{pop}/node_ids")).unwrap().read_raw().unwrap();
+    let times: Vec<f64> = f.dataset(&format!("spikes/{pop}/timestamps")).unwrap().read_raw().unwrap();
+    let mut spikes = vec![Vec::new(); names.len()];
+    for (&i, &t) in ids.iter().zip(&times) {
+        spikes[i as usize].push(t);
+    }
+    Imported { names, v, v_shape, spikes, import_stdout }
+}
+
+/// A reference spike file (`neuron,t_ms`) by neuron.
+fn reference_spikes(path: &Path) -> BTreeMap<String, Vec<f64>> {
+    let mut reference: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for row in read_csv(path).1 {
+        reference.entry(row[0].clone()).or_default().push(row[1].parse().unwrap());
+    }
+    reference
+}
+
 /// Before the first spikes (52.9 ms) every cell's V equals jNeuroML's to 1e-5 mV (the same forward-Euler
 /// arithmetic; jNeuroML prints 7 significant digits; measured 3.4e-6), and to 0.05 mV up to 60 ms, after the first
 /// synaptic events (measured 0.014). Spike times: each spiking cell's first spike at jNeuroML's step, its first 10
@@ -27,34 +73,9 @@ fn c302_network_imports_and_matches_jneuroml() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (nml, lems) = (repo.join("data/c302/SynsA.net.nml"), repo.join("data/c302/LEMS_SynsA.xml"));
-    let out = dir.path().join("scenario");
-    let o = neurotwin(
-        &[
-            "import",
-            nml.to_str().unwrap(),
-            "--lems",
-            lems.to_str().unwrap(),
-            "--to",
-            "scenario",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "import: {}", stderr(&o));
-    assert!(stdout(&o).contains("10 cells, 49 chemical connections, 0 gap junctions, 3 inputs"), "{}", stdout(&o));
-    let run = dir.path().join("run");
-    let o = neurotwin(&["run", out.join("scenario.toml").to_str().unwrap(), "-o", run.to_str().unwrap()], dir.path());
-    assert!(o.status.success(), "run: {}", stderr(&o));
-
-    let (_, nodes) = read_csv(&run.join("nodes.csv"));
-    let names: Vec<String> = nodes.iter().map(|r| r[1].clone()).collect();
-    let f = hdf5::File::open(run.join("state.h5")).unwrap();
-    let v = f.dataset("report/v/data").unwrap();
-    let shape = v.shape();
-    assert_eq!(shape, vec![6000, 10], "V of 10 cells after each of the 6000 steps of 0.05 ms");
-    let v: Vec<f64> = v.read_raw().unwrap();
-    drop(f);
+    let Imported { names, v, v_shape, spikes, import_stdout } = import_and_run(dir.path(), &nml, &lems);
+    assert!(import_stdout.contains("10 cells, 49 chemical connections, 0 gap junctions, 3 inputs"), "{import_stdout}");
+    assert_eq!(v_shape, vec![6000, 10], "V of 10 cells after each of the 6000 steps of 0.05 ms");
     let ours = |step_end_ms: f64, name: &str| {
         let k = (step_end_ms / 0.05).round() as usize - 1;
         v[k * 10 + names.iter().position(|n| n == name).unwrap()]
@@ -71,25 +92,11 @@ fn c302_network_imports_and_matches_jneuroml() {
     assert!(early <= 1e-5, "V before the first spikes differs from jNeuroML's by {early} mV");
     assert!(late <= 0.05, "V from 52.5 to 60 ms differs from jNeuroML's by {late} mV");
 
-    let f = hdf5::File::open(run.join("spikes.h5")).unwrap();
-    let pop = f.group("spikes").unwrap().member_names().unwrap()[0].clone();
-    let ids: Vec<u64> = f.dataset(&format!("spikes/{pop}/node_ids")).unwrap().read_raw().unwrap();
-    let times: Vec<f64> = f.dataset(&format!("spikes/{pop}/timestamps")).unwrap().read_raw().unwrap();
-    drop(f);
-    let mut ours_spikes: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (&i, &t) in ids.iter().zip(&times) {
-        if t < 125.0 {
-            ours_spikes.entry(names[i as usize].clone()).or_default().push(t);
-        }
-    }
-    let mut reference: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for row in read_csv(&repo.join("data/c302/reference_spikes.csv")).1 {
-        reference.entry(row[0].clone()).or_default().push(row[1].parse().unwrap());
-    }
+    let reference = reference_spikes(&repo.join("data/c302/reference_spikes.csv"));
     assert_eq!(reference.len(), 6, "six interneurons spike in the reference");
-    for name in &names {
-        let (r, o) =
-            (reference.get(name).cloned().unwrap_or_default(), ours_spikes.get(name).cloned().unwrap_or_default());
+    for (name, ours) in names.iter().zip(&spikes) {
+        let r = reference.get(name).cloned().unwrap_or_default();
+        let o: Vec<f64> = ours.iter().copied().filter(|&t| t < 125.0).collect();
         if r.is_empty() {
             assert!(o.is_empty(), "{name}: silent in jNeuroML, {} spikes here", o.len());
             continue;
@@ -135,29 +142,7 @@ fn izhikevich_network_imports_and_matches_jneuroml() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (nml, lems) = (repo.join("data/neuroml_izh/IzhNet.net.nml"), repo.join("data/neuroml_izh/LEMS_IzhNet.xml"));
-    let out = dir.path().join("scenario");
-    let o = neurotwin(
-        &[
-            "import",
-            nml.to_str().unwrap(),
-            "--lems",
-            lems.to_str().unwrap(),
-            "--to",
-            "scenario",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "import: {}", stderr(&o));
-    let run = dir.path().join("run");
-    let o = neurotwin(&["run", out.join("scenario.toml").to_str().unwrap(), "-o", run.to_str().unwrap()], dir.path());
-    assert!(o.status.success(), "run: {}", stderr(&o));
-    let (_, nodes) = read_csv(&run.join("nodes.csv"));
-    let names: Vec<String> = nodes.iter().map(|r| r[1].clone()).collect();
-    let f = hdf5::File::open(run.join("state.h5")).unwrap();
-    let v: Vec<f64> = f.dataset("report/v/data").unwrap().read_raw().unwrap();
-    drop(f);
+    let Imported { names, v, spikes, .. } = import_and_run(dir.path(), &nml, &lems);
     let (header, rows) = read_csv(&repo.join("data/neuroml_izh/reference_v.csv"));
     let mut early = 0.0f64;
     for row in rows.iter().skip(1) {
@@ -172,24 +157,15 @@ fn izhikevich_network_imports_and_matches_jneuroml() {
         }
     }
     assert!(early <= 1e-5, "V before the first spike differs from jNeuroML's by {early} mV");
-    let f = hdf5::File::open(run.join("spikes.h5")).unwrap();
-    let pop = f.group("spikes").unwrap().member_names().unwrap()[0].clone();
-    let ids: Vec<u64> = f.dataset(&format!("spikes/{pop}/node_ids")).unwrap().read_raw().unwrap();
-    let times: Vec<f64> = f.dataset(&format!("spikes/{pop}/timestamps")).unwrap().read_raw().unwrap();
-    drop(f);
-    let mut reference: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for row in read_csv(&repo.join("data/neuroml_izh/reference_spikes.csv")).1 {
-        reference.entry(row[0].clone()).or_default().push(row[1].parse().unwrap());
-    }
+    let reference = reference_spikes(&repo.join("data/neuroml_izh/reference_spikes.csv"));
     let mut total = 0;
-    for (k, name) in names.iter().enumerate() {
-        let ours: Vec<f64> = ids.iter().zip(&times).filter(|(i, _)| **i as usize == k).map(|(_, t)| *t).collect();
+    for (name, ours) in names.iter().zip(&spikes) {
         let r = reference.get(name).cloned().unwrap_or_default();
         assert_eq!(ours.len(), r.len(), "{name}: {} spikes, jNeuroML {}", ours.len(), r.len());
         if let (Some(a), Some(b)) = (r.first(), ours.first()) {
             assert!((a - b).abs() <= 0.025 + 1e-9, "{name}: first spike at {b} ms, jNeuroML {a} ms");
         }
-        let worst = r.iter().zip(&ours).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let worst = r.iter().zip(ours).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         assert!(worst <= 0.5, "{name}: a spike {worst} ms from jNeuroML's");
         total += ours.len();
     }

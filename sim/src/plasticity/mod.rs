@@ -24,7 +24,7 @@
 use std::sync::Arc;
 
 use neurotwin_connectome::{CompiledNetwork, Synapse, SynapseMatrix};
-use neurotwin_models::stdp::{DopamineParams, Pairing, StdpParams};
+use neurotwin_models::stdp::{DopamineParams, Pairing, StdpParams, trace_decay as decay};
 
 use crate::error::SimError;
 use crate::setup::SimSetup;
@@ -107,16 +107,10 @@ impl PlasticRule {
     }
 }
 
-/// e^{−steps·dt/τ} (`StdpParams::decay_plus` / `decay_minus`, the kernels' `nt_stdp_decay`).
-#[inline]
-fn decay(steps: u64, dt_ms: f64, tau_ms: f64) -> f64 {
-    neurotwin_models::detmath::exp(-(steps as f64 * dt_ms) / tau_ms)
-}
-
 /// Entries of a [`DecayTable`]: intervals up to this many steps are looked up (64 KiB per table).
 const DECAY_TABLE_STEPS: usize = 8192;
 
-/// [`decay`] for 0..[`DECAY_TABLE_STEPS`] steps of one time constant, computed once by the same function (so a
+/// [`decay`] (`neurotwin_models::stdp::trace_decay`) for 0..[`DECAY_TABLE_STEPS`] steps of one time constant, computed once by the same function (so a
 /// looked-up value has the bits of a computed one, and of the kernels' `nt_stdp_decay`).
 #[derive(Clone, Debug)]
 struct DecayTable {
