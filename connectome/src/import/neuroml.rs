@@ -185,6 +185,16 @@ impl<'a> Reader<'a> {
         quantity(text, dimension).map_err(|m| self.err(n, format!("<{}> {name}: {m}", n.tag_name().name())))
     }
 
+    /// [`Reader::quantity`] that must be > 0 (`strict`) or >= 0.
+    fn nonneg(&self, n: Node, name: &str, dimension: &str, strict: bool) -> Result<f64, ConnectomeError> {
+        let x = self.quantity(n, name, dimension)?;
+        if x < 0.0 || (strict && x == 0.0) {
+            let want = if strict { "> 0" } else { ">= 0" };
+            return Err(self.err(n, format!("<{}> {name} = {x}: must be {want}", n.tag_name().name())));
+        }
+        Ok(x)
+    }
+
     fn number(&self, n: Node, name: &str, default: f64) -> Result<f64, ConnectomeError> {
         match n.attribute(name) {
             None => Ok(default),
@@ -197,6 +207,10 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+/// Memory one imported cell takes at least (bytes): its neuron-table row and CSV line, its state, ring entries
+/// and recordings in the run that follows.
+const BYTES_PER_CELL: f64 = 256.0;
 
 /// The components NeuroML defines that this importer does not map (for the error message).
 const SUPPORTED: &str =
@@ -224,16 +238,16 @@ pub fn read_neuroml(path: &Path) -> Result<NeuroMlNetwork, ConnectomeError> {
                     leak_reversal_mv: r.quantity(n, "leakReversal", "voltage")?,
                     thresh_mv: r.quantity(n, "thresh", "voltage")?,
                     reset_mv: r.quantity(n, "reset", "voltage")?,
-                    c_pf: r.quantity(n, "C", "capacitance")?,
+                    c_pf: r.nonneg(n, "C", "capacitance", true)?,
                     leak_conductance_ns: r.quantity(n, "leakConductance", "conductance")?,
-                    refract_ms: if tag == "iafRefCell" { r.quantity(n, "refract", "time")? } else { 0.0 },
+                    refract_ms: if tag == "iafRefCell" { r.nonneg(n, "refract", "time", false)? } else { 0.0 },
                 });
                 known_components.insert(id()?, "cell".into());
             }
             "izhikevich2007Cell" => {
                 net.izh_cells.push(Izh2007Cell {
                     id: id()?,
-                    c_pf: r.quantity(n, "C", "capacitance")?,
+                    c_pf: r.nonneg(n, "C", "capacitance", true)?,
                     v0_mv: r.quantity(n, "v0", "voltage")?,
                     k_ns_per_mv: r.quantity(n, "k", "conductance_per_voltage")?,
                     vr_mv: r.quantity(n, "vr", "voltage")?,
@@ -251,8 +265,12 @@ pub fn read_neuroml(path: &Path) -> Result<NeuroMlNetwork, ConnectomeError> {
                     id: id()?,
                     gbase_ns: r.quantity(n, "gbase", "conductance")?,
                     erev_mv: r.quantity(n, "erev", "voltage")?,
-                    tau_rise_ms: if tag == "expTwoSynapse" { Some(r.quantity(n, "tauRise", "time")?) } else { None },
-                    tau_decay_ms: r.quantity(n, "tauDecay", "time")?,
+                    tau_rise_ms: if tag == "expTwoSynapse" {
+                        Some(r.nonneg(n, "tauRise", "time", true)?)
+                    } else {
+                        None
+                    },
+                    tau_decay_ms: r.nonneg(n, "tauDecay", "time", true)?,
                 });
                 known_components.insert(id()?, "synapse".into());
             }
@@ -270,8 +288,8 @@ pub fn read_neuroml(path: &Path) -> Result<NeuroMlNetwork, ConnectomeError> {
             "pulseGenerator" => {
                 net.pulses.push(Pulse {
                     id: id()?,
-                    delay_ms: r.quantity(n, "delay", "time")?,
-                    duration_ms: r.quantity(n, "duration", "time")?,
+                    delay_ms: r.nonneg(n, "delay", "time", false)?,
+                    duration_ms: r.nonneg(n, "duration", "time", false)?,
                     amplitude_pa: r.quantity(n, "amplitude", "current")?,
                 });
                 known_components.insert(id()?, "pulse".into());
@@ -318,6 +336,13 @@ pub fn read_neuroml(path: &Path) -> Result<NeuroMlNetwork, ConnectomeError> {
         }
         net.populations.push(Population { id, component, size });
     }
+    // Every cell becomes rows of the neuron table and the simulation state: refuse absurd sizes before them.
+    let cells: u64 = net.populations.iter().map(|p| p.size as u64).sum();
+    neurotwin_io::budget::check_memory(
+        &format!("{cells} cells of {}", path.display()),
+        cells as f64 * BYTES_PER_CELL,
+        "lower the populations' `size`",
+    )?;
     // "../AVAL/0/generic_neuron_iaf_cell", "../AVAL[0]" or (with a population given) "0".
     let cell = |n: Node, text: &str, pop: Option<&str>| -> Result<CellRef, ConnectomeError> {
         let t = text.trim().trim_start_matches("../");
@@ -345,7 +370,7 @@ pub fn read_neuroml(path: &Path) -> Result<NeuroMlNetwork, ConnectomeError> {
                     let pre = cell(c, r.attr(c, "preCellId")?, Some(pre_pop))?;
                     let post = cell(c, r.attr(c, "postCellId")?, Some(post_pop))?;
                     let delay_ms = match c.attribute("delay") {
-                        Some(_) => r.quantity(c, "delay", "time")?,
+                        Some(_) => r.nonneg(c, "delay", "time", false)?,
                         None => 0.0,
                     };
                     let weight = r.number(c, "weight", 1.0)?;
@@ -472,6 +497,26 @@ mod tests {
                 "net.nml:7: `../P/3/c`: population `P` has 1 cells",
             ),
             ("<neuroml>\n<network id=\"a\"/>\n<network id=\"b\"/>\n</neuroml>", "2 <network> elements"),
+            (
+                &format!(
+                    "<neuroml>\n{CELL}\n<network id=\"x\">\n<population id=\"P\" component=\"c\" size=\"4000000000\"/>\n</network>\n</neuroml>"
+                ),
+                "4000000000 cells of",
+            ),
+            (
+                "<neuroml>\n<expOneSynapse id=\"s\" gbase=\"1nS\" erev=\"0mV\" tauDecay=\"0ms\"/>\n</neuroml>",
+                "net.nml:2: <expOneSynapse> tauDecay = 0: must be > 0",
+            ),
+            (
+                &format!(
+                    "<neuroml>\n{CELL}\n<expOneSynapse id=\"s\" gbase=\"1nS\" erev=\"0mV\" tauDecay=\"5ms\"/>\n<network id=\"x\">\n<population id=\"P\" component=\"c\" size=\"2\"/>\n<projection id=\"pr\" presynapticPopulation=\"P\" postsynapticPopulation=\"P\" synapse=\"s\">\n<connectionWD id=\"0\" preCellId=\"../P/0/c\" postCellId=\"../P/1/c\" weight=\"1\" delay=\"-3ms\"/>\n</projection>\n</network>\n</neuroml>"
+                ),
+                "net.nml:7: <connectionWD> delay = -3: must be >= 0",
+            ),
+            (
+                "<neuroml>\n<pulseGenerator id=\"p\" delay=\"1ms\" duration=\"-5ms\" amplitude=\"1pA\"/>\n</neuroml>",
+                "duration = -5: must be >= 0",
+            ),
         ];
         for (text, want) in cases {
             let e = read(text).unwrap_err();
