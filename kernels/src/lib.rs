@@ -320,14 +320,29 @@ pub const KERNELS: &[KernelSource] = &[
 /// # Panics
 /// If the source includes a file that is not in [`HEADERS`] (a bug in this crate, caught by its tests).
 pub fn nvrtc_source(k: &KernelSource) -> String {
-    let mut out = String::with_capacity(k.source.len() + HEADERS.iter().map(|h| h.source.len()).sum::<usize>());
-    for line in k.source.lines() {
+    inline_headers(k.file, k.source)
+}
+
+/// Headers of host builds only (`host/`), left as `#include` lines by [`inline_headers`].
+pub const HOST_HEADERS: &[&str] = &["shim.h", "native.h"];
+
+/// `source` with each `#include` of a [`HEADERS`] entry replaced by the header's text (`file` names the source
+/// in the panic for an unknown header: a bug in our sources).
+pub fn inline_headers(file: &str, source: &str) -> String {
+    let mut out = String::with_capacity(source.len() + HEADERS.iter().map(|h| h.source.len()).sum::<usize>());
+    for line in source.lines() {
         if let Some(rest) = line.trim_start().strip_prefix("#include") {
             let name = rest.trim().trim_matches('"');
+            if HOST_HEADERS.contains(&name) {
+                // Host-only headers stay includes (written beside the source by the host builds).
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
             let header = HEADERS
                 .iter()
                 .find(|h| h.name == name)
-                .unwrap_or_else(|| panic!("{}: #include of unknown header `{name}`", k.file));
+                .unwrap_or_else(|| panic!("{file}: #include of unknown header `{name}`"));
             out.push_str(&format!("// ---- begin {name} (inlined) ----\n"));
             out.push_str(header.source);
             out.push_str(&format!("// ---- end {name} ----\n"));
@@ -344,6 +359,7 @@ pub mod backend_kind;
 pub mod device;
 pub mod generated;
 pub mod host;
+pub mod native_cache;
 pub mod nvrtc;
 pub mod packs;
 pub mod precompiled;

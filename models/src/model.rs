@@ -214,7 +214,7 @@ impl CompiledModel {
                 CompiledModel::LifCondExp(out)
             }
             NeuronParams::Equations(_) => {
-                let m = compile_all!(Equations, equations, sets, channels, dt_ms);
+                let mut m = compile_all!(Equations, equations, sets, channels, dt_ms);
                 if let CompiledModel::Equations(s) = &m
                     && s.iter().any(|c| c.signature != s[0].signature)
                 {
@@ -223,6 +223,9 @@ impl CompiledModel {
                          clamp and method (only parameters and init may differ)"
                             .into(),
                     ));
+                }
+                if let CompiledModel::Equations(s) = &mut m {
+                    equations::specialize(s);
                 }
                 m
             }

@@ -16,6 +16,8 @@ use neurotwin_connectome::{CompiledNetwork, WeightSlice, Weights};
 use neurotwin_models::poisson::PoissonTable;
 use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, GapInput, LANES, Stream};
 use neurotwin_models::{lif_delta, lif_exp};
+
+use crate::native_models::{EngineChoice, MAX_RING_CHANNELS, NativeModel, native_model};
 use rayon::prelude::*;
 
 use crate::backend::Backend;
@@ -158,6 +160,9 @@ unsafe impl<T> Sync for SharedMut<T> {}
 pub struct CpuBackend {
     net: Arc<CompiledNetwork>,
     model: CompiledModel,
+    /// The native block function of an equation-defined model (`native_models.rs`); `None`: the model's own
+    /// update (built-in models, or the interpreter).
+    native: Option<Arc<NativeModel>>,
     n: usize,
     n_blocks: usize,
     n_state: usize,
@@ -215,8 +220,24 @@ pub struct CpuBackend {
 impl CpuBackend {
     /// The backend of a whole network in one process.
     pub fn new(setup: &SimSetup) -> Result<Self, SimError> {
+        Self::with_equation_engine(setup, EngineChoice::from_env()?)
+    }
+
+    /// [`CpuBackend::new`] with the engine of an equation-defined model chosen by `engine` instead of
+    /// `NEUROTWIN_EQUATIONS` (`native_models.rs`).
+    pub fn with_equation_engine(setup: &SimSetup, engine: EngineChoice) -> Result<Self, SimError> {
         setup.network.check_whole("the CPU backend in one process").map_err(|e| SimError::Setup(e.to_string()))?;
-        Self::build(setup, None)
+        Self::build(setup, None, engine)
+    }
+
+    /// How an equation-defined model runs here: `Some("native")` or `Some("interpreter")`; `None` for built-in
+    /// models.
+    pub fn equation_engine(&self) -> Option<&'static str> {
+        match (&self.model, &self.native) {
+            (CompiledModel::Equations(_), Some(_)) => Some("native"),
+            (CompiledModel::Equations(_), None) => Some("interpreter"),
+            _ => None,
+        }
     }
 
     /// The backend of one process of a split run (`distributed.rs`): it updates the blocks with `owned[b]`
@@ -224,10 +245,14 @@ impl CpuBackend {
     /// delivers only to targets in that span, and uses the fixed-point `scale` agreed by all processes (each
     /// sees only the synapses onto its targets, so none can compute it alone).
     pub fn new_part(setup: &SimSetup, owned: Vec<bool>, scale: DeliveryScale) -> Result<Self, SimError> {
-        Self::build(setup, Some((owned, scale)))
+        Self::build(setup, Some((owned, scale)), EngineChoice::from_env()?)
     }
 
-    fn build(setup: &SimSetup, part: Option<(Vec<bool>, DeliveryScale)>) -> Result<Self, SimError> {
+    fn build(
+        setup: &SimSetup,
+        part: Option<(Vec<bool>, DeliveryScale)>,
+        engine: EngineChoice,
+    ) -> Result<Self, SimError> {
         // Plastic synapses leave the fixed matrix and get their own state and pass (`plasticity.rs`).
         // A part that owns every block of a whole network is a one-process run (`mpirun -np 1`).
         let split =
@@ -248,6 +273,10 @@ impl CpuBackend {
         let n_pad = n_blocks * LANES;
         let n_state = setup.model.n_state();
         let n_ch = net.receptors.len().max(1);
+        let native = match &setup.model {
+            CompiledModel::Equations(sets) => native_model(sets, n_ch, engine)?,
+            _ => None,
+        };
         let slots = net.chemical.max_delay().max(plastic.as_ref().map_or(0, |p| p.max_delay())) as usize + 1;
         let (owned, fixed) = match part {
             None => (None, DeliveryScale::for_network_with(&net, plastic.as_ref())),
@@ -363,10 +392,14 @@ impl CpuBackend {
         let train_of = if trains.is_empty() { Vec::new() } else { trains.train_of_neuron(n) };
         let mut block_has_train = vec![false; if trains.is_empty() { 0 } else { n_blocks }];
         trains.neurons.iter().for_each(|&i| block_has_train[i as usize / LANES] = true);
-        // Parameter sets with the two-channel fused pass (`lif_exp` and `lif_delta` spiking models).
+        // Parameter sets with a fused ring-to-spikes pass: `lif_exp` and `lif_delta` with two channels, and
+        // equation-defined models with native code taking every channel.
         let fused_sets: Option<Vec<bool>> = match &setup.model {
             CompiledModel::LifExp(sets) if n_ch == 2 => Some(sets.iter().map(|c| c.p11.len() == 2).collect()),
             CompiledModel::LifDelta(sets) if n_ch == 2 => Some(sets.iter().map(|c| c.n_channels == 2).collect()),
+            CompiledModel::Equations(sets) if native.as_ref().is_some_and(|m| m.takes_ring(n_ch)) => {
+                Some(vec![true; sets.len()])
+            }
             _ => None,
         };
         let fused_block: Vec<FusedInput> = match fused_sets {
@@ -380,7 +413,7 @@ impl CpuBackend {
                         && !block_has_train.get(b).copied().unwrap_or(false)
                         && (net.gap.row_ptr.is_empty() || net.gap.row_ptr[base] == net.gap.row_ptr[end]);
                     let list = &stim_of[stim_ptr[base] as usize..stim_ptr[base + 1] as usize];
-                    let mut channels = [false; 2];
+                    let mut channels = vec![false; n_ch];
                     // Poisson drives only, at most one per channel (each adds one term: the same sum in any order).
                     let poisson_only = block_uniform_stim[b]
                         && list.iter().all(|&k| match stim[k as usize].kind {
@@ -408,6 +441,7 @@ impl CpuBackend {
         let mut b = Self {
             net,
             model: setup.model.clone(),
+            native,
             n,
             n_blocks,
             n_state,
@@ -473,6 +507,7 @@ impl CpuBackend {
         let first = self.span.start;
         let ctx = UpdateCtx {
             model: &self.model,
+            native: self.native.as_deref(),
             net: &self.net,
             n: self.n,
             n_ch: self.n_ch,
@@ -563,6 +598,7 @@ impl CpuBackend {
 
 struct UpdateCtx<'a> {
     model: &'a CompiledModel,
+    native: Option<&'a NativeModel>,
     net: &'a CompiledNetwork,
     n: usize,
     n_ch: usize,
@@ -679,7 +715,7 @@ impl UpdateCtx<'_> {
     /// -0.0), with the random numbers drawn for the whole block as `block_stimuli` draws them.
     fn poisson_terms<'s>(&self, base: usize, terms: &'s mut [f64]) -> &'s [f64] {
         let started = self.inputs_ns.is_some().then(Instant::now);
-        let terms = &mut terms[..2 * LANES];
+        let terms = &mut terms[..self.n_ch * LANES];
         terms.fill(0.0);
         let mut counts = [0u32; LANES];
         for &k in &self.stim_of[self.stim_ptr[base] as usize..self.stim_ptr[base + 1] as usize] {
@@ -725,6 +761,23 @@ impl UpdateCtx<'_> {
             return;
         }
         let fused = self.fused_block[b];
+        if self.unit_gains
+            && fused != FusedInput::No
+            && let (Some(native), CompiledModel::Equations(_)) = (self.native, self.model)
+        {
+            let extra = (fused == FusedInput::RingPoisson).then(|| self.poisson_terms(base, &mut scratch.syn));
+            let mut rows = [std::ptr::null_mut(); MAX_RING_CHANNELS];
+            for (ch, r) in rows.iter_mut().enumerate().take(self.n_ch) {
+                let row = (ch * self.slots + self.slot) * self.ring_pad + base - self.ring_lo;
+                // SAFETY: as in the gather below: this block exclusively owns these ring indices during the update,
+                // and the channels' rows are disjoint.
+                *r = unsafe { ring.0.add(row) };
+            }
+            let set = self.param_set[base] as usize;
+            let fired = native.update_ring(set, st, &rows[..self.n_ch], self.fixed.inv_scale, extra);
+            *spikes = fired & !self.control.silenced.get(b).copied().unwrap_or(0);
+            return;
+        }
         if self.unit_gains
             && fused != FusedInput::No
             && matches!(self.model, CompiledModel::LifExp(_) | CompiledModel::LifDelta(_))
@@ -844,7 +897,10 @@ impl UpdateCtx<'_> {
         let param_set = &self.param_set[base..base + LANES];
         let input = BlockInput { n: lanes, param_set, syn, i_ext: &i_ext[..], forced, gap };
         let mut out = BlockOutput::default();
-        self.model.update_block(st, &input, &mut out);
+        match (self.native, self.model) {
+            (Some(native), CompiledModel::Equations(sets)) => native.update_block(sets, st, &input, &mut out),
+            _ => self.model.update_block(st, &input, &mut out),
+        }
         let silenced = self.control.silenced.get(b).copied().unwrap_or(0);
         *spikes = out.spikes & !silenced;
         // Activity is what graded neurons transmit; spiking models emit `spikes` only.

@@ -12,6 +12,7 @@ pub mod generated_models;
 pub mod host_kernels;
 mod kernel_tables;
 pub mod launch;
+pub mod native_models;
 pub mod output;
 pub mod plasticity;
 pub mod profile;

@@ -117,3 +117,52 @@ fn inspect_reports_bytes_per_synapse_and_a_known_path() {
     assert_eq!(v["path"]["hops"], 1);
     assert_eq!(v["neurons"], 473);
 }
+
+/// Equation-defined models run as native code compiled at run time (`sim/src/native_models.rs`), kept in the
+/// on-disk cache between processes; without a working C++ compiler they run interpreted with a one-line note and
+/// the same spikes; `NEUROTWIN_EQUATIONS=native` makes a missing compiler an error (exit 1, nothing written), and
+/// an unknown value is refused with the accepted ones.
+#[test]
+fn equation_models_run_natively_and_fall_back_to_the_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/cuba_equations.toml");
+    let scenario = scenario.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let run = |out: &str, env: &[(&str, &str)]| {
+        let mut c = command(bin());
+        c.args(["run", scenario, "-o", out]).current_dir(dir.path()).env("NEUROTWIN_CACHE_DIR", &cache);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("run neurotwin")
+    };
+    let total = |d: &str| -> serde_json::Value {
+        let s = std::fs::read_to_string(dir.path().join(d).join("summary.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&s).unwrap()["total_spikes"].clone()
+    };
+    // Native: no note, and the library is cached.
+    let o = run("native", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("interpreted"), "{}", stderr(&o));
+    assert_eq!(total("native"), 21504, "CUBA 4000's spikes (the built-in lif_exp's)");
+    let entries = files_below(&cache.join("native"));
+    assert!(entries.iter().any(|p| p.extension().is_some_and(|e| e == "so")), "cache: {entries:?}");
+    // No compiler and an empty cache: the interpreter, with the note, and the same spikes.
+    let no_cxx = [("CXX", "/nonexistent/c++"), ("NEUROTWIN_CACHE_DIR", "")];
+    let o = run("interpreted", &no_cxx);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("runs interpreted") && stderr(&o).contains("CXX"), "{}", stderr(&o));
+    assert_eq!(total("interpreted"), 21504);
+    // Native required: an error naming the variable and the compiler.
+    let o = run("required", &[no_cxx[0], no_cxx[1], ("NEUROTWIN_EQUATIONS", "native")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("NEUROTWIN_EQUATIONS=native") && stderr(&o).contains("/nonexistent/c++"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("required").exists());
+    let o = run("bogus", &[("NEUROTWIN_EQUATIONS", "fast")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`auto`") && stderr(&o).contains("`interpreter`"), "{}", stderr(&o));
+}

@@ -98,7 +98,13 @@ fn compare(
     let n_state = model.n_state();
     let n_blocks = N_NEURONS.div_ceil(LANES);
     let init_rng = CounterRng::new(11, Stream::InitialState);
-    let param_set: Vec<u16> = (0..N_NEURONS as u32).map(|i| (init_rng.uniform(i, 0, 0) < 0.4) as u16).collect();
+    // Every third block has one parameter set (the models' whole-block paths), the others a random mix.
+    let param_set: Vec<u16> = (0..N_NEURONS as u32)
+        .map(|i| match (i as usize / LANES) % 3 {
+            0 => ((i as usize / LANES / 3) % 2) as u16,
+            _ => (init_rng.uniform(i, 0, 0) < 0.4) as u16,
+        })
+        .collect();
     let mut state = vec![0.0; n_blocks * n_state * LANES];
     for (i, &set) in param_set.iter().enumerate() {
         let (b, l) = (i / LANES, i % LANES);
@@ -457,11 +463,12 @@ fn graded_kernel_with_gap_coupling_matches_cpu_bit_for_bit() {
 /// (`neurotwin_kernels::generated::host_build`), equals the CPU interpreter bit for bit — state and spikes after
 /// every step, two parameter sets each — for an exact linear model (`iaf_psc_exp`), an RK4 nonlinear one (AdEx
 /// with `exp` and `min`, refractory clamp, a two-variable reset) and an RK2 one exercising `tanh`, `sqrt`,
-/// `abs`, `max`, integer powers and comparison operators. A perturbed kernel (one addition of 1e-9 mV) is
-/// detected.
+/// `abs`, `max`, integer powers and comparison operators. So does the native CPU block function of each model
+/// (`equations::native_source`, built by `generated::native_build` with -O3, at every vector width the CPU has),
+/// the CPU backend's engine for these models. A perturbed kernel (one addition of 1e-9 mV) is detected, in both.
 #[test]
 fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
-    use neurotwin_kernels::generated::{host_build, kernel_source};
+    use neurotwin_kernels::generated::{host_build, kernel_source, native_build_with, vector_widths};
     use neurotwin_models::NeuronParams;
     use neurotwin_models::equations::{self, EquationParams, InputTiming, Method};
     let map = neurotwin_models::testing::string_map;
@@ -565,12 +572,73 @@ fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
             };
             compare(&model, &init, &scale, &mut kernel)
         };
+        let perturb = |src: &str| {
+            let line = "    x0 = nt_sel(is_refr, g0, f0);";
+            assert!(src.contains(line), "the exact update's line changed: update the perturbation");
+            src.replace(line, "    x0 = nt_sel(is_refr, g0, __dadd_rn(f0, nt_bc(1e-9)));")
+        };
         if name == "eq_lif" {
-            let broken = run(src.replace("    x0 = y0;", "    x0 = __dadd_rn(y0, 1e-9);"));
+            let broken = run(perturb(&src));
             assert!(broken.mismatched_steps > 0, "a perturbed generated kernel must be detected");
         }
         let r = run(src);
         assert_identical(name, &r);
+        // The native CPU block function, run block by block as the CPU backend does.
+        let run_native = |src: String, vector: &[&'static str]| {
+            let fn_name = format!("nt_native_{name}");
+            let build = native_build_with(&fn_name, &src, vector).unwrap();
+            let block_fn = build.block_fn();
+            let constants: Vec<Vec<f64>> = compiled.iter().map(equations::native_constants).collect();
+            let n_state = model.n_state();
+            let n_ch = channels().len();
+            let mut kernel = |st: &mut [f64], input: &LifExpStepInput, _: Gap, spiked: &mut [u8], _: &mut [f64]| {
+                let mut lane_ext = [0.0; LANES];
+                for b in 0..N_NEURONS.div_ceil(LANES) {
+                    let n = (N_NEURONS - b * LANES).min(LANES);
+                    lane_ext.fill(0.0);
+                    lane_ext[..n].copy_from_slice(&input.i_ext[b * LANES..b * LANES + n]);
+                    let block_input = BlockInput {
+                        n,
+                        param_set: &input.param_set[b * LANES..b * LANES + n],
+                        syn: &input.syn[b * n_ch * LANES..(b + 1) * n_ch * LANES],
+                        i_ext: &lane_ext,
+                        forced: input.forced[b],
+                        gap: None,
+                    };
+                    let mut out = BlockOutput::default();
+                    let state = &mut st[b * n_state * LANES..(b + 1) * n_state * LANES];
+                    equations::update_block_with(compiled, state, &block_input, &mut out, |set, st| {
+                        // SAFETY: `st` holds n_state * 64 values, `syn` n_ch * 64, `lane_ext` 64; the constant table
+                        // is this model's (`native_source` and `native_constants` of the same sets).
+                        unsafe {
+                            block_fn(
+                                st.as_mut_ptr(),
+                                block_input.syn.as_ptr(),
+                                lane_ext.as_ptr(),
+                                constants[set].as_ptr(),
+                                compiled[set].refractory_steps as f64,
+                                block_input.forced,
+                            )
+                        }
+                    });
+                    for l in 0..n {
+                        spiked[b * LANES + l] = ((out.spikes >> l) & 1) as u8;
+                    }
+                }
+            };
+            compare(&model, &init, &scale, &mut kernel)
+        };
+        let native = equations::native_source(&format!("nt_native_{name}"), compiled).unwrap();
+        let widths = vector_widths();
+        if name == "eq_lif" {
+            let broken = run_native(perturb(&native), &widths[0].1);
+            assert!(broken.mismatched_steps > 0, "a perturbed native function must be detected");
+        }
+        // Every vector width this CPU has (8, 4 and 2 lanes on AVX-512 machines).
+        for (width, flags) in &widths {
+            let r = run_native(native.clone(), flags);
+            assert_identical(&format!("{name} (native, {width} lanes)"), &r);
+        }
         assert!(
             r.reference_spikes > r.forced_spikes + 2_000,
             "{name}: {} spikes, {} forced",

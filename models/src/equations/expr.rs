@@ -39,6 +39,18 @@ pub enum CmpOp {
     Lt,
 }
 
+impl CmpOp {
+    /// The operator in C.
+    pub fn c_symbol(self) -> &'static str {
+        match self {
+            CmpOp::Ge => ">=",
+            CmpOp::Gt => ">",
+            CmpOp::Le => "<=",
+            CmpOp::Lt => "<",
+        }
+    }
+}
+
 /// A parse error at byte `pos` of the line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParseError {

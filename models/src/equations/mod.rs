@@ -52,6 +52,7 @@
 //! for bit; the `cuda-host` backend runs that host build in the GPU's step sequence (`neurotwin_sim::generated_models`).
 //! The `cuda` backend does not load generated kernels yet and refuses equation-defined models.
 
+mod codegen;
 pub mod expr;
 mod program;
 pub mod units;
@@ -62,7 +63,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{BlockInput, BlockOutput, LANES, ModelError, ReceptorChannel};
 use expr::{Ast, Node};
-use program::{Builder, Code, Integrate, Program};
+use program::{Builder, Code, Integrate, Program, Rows};
 use units::Dim;
 
 /// Integration method of an equation-defined model.
@@ -679,8 +680,8 @@ pub fn compile(p: &EquationParams, channels: &[ReceptorChannel], h: f64) -> Resu
                 )
             };
             Integrate::Exact {
-                free: propagator(&rhs, n, h, &vec![false; n]).map_err(row_error)?,
-                refractory: propagator(&rhs, n, h, &clamped).map_err(row_error)?,
+                free: Rows::new(propagator(&rhs, n, h, &vec![false; n]).map_err(row_error)?),
+                refractory: Rows::new(propagator(&rhs, n, h, &clamped).map_err(row_error)?),
             }
         }
         m => Integrate::Explicit {
@@ -745,27 +746,78 @@ fn propagator(rhs: &[R], n: usize, h: f64, held: &[bool]) -> Result<Vec<Vec<f64>
 /// `#include` lines name headers of the kernels crate (`neurotwin_kernels::HEADERS`). `name` must be a C
 /// identifier. Models using `log` are refused (no deterministic device logarithm yet).
 pub fn cuda_source(name: &str, sets: &[Compiled]) -> Result<String, ModelError> {
-    if name.is_empty()
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        || name.starts_with(|c: char| c.is_ascii_digit())
-    {
-        return Err(plain(format!("`{name}` is not a C identifier")));
-    }
+    check_c_identifier(name)?;
     let first = sets.first().ok_or(ModelError::NoParameterSets)?;
     if sets.iter().any(|c| c.signature != first.signature) {
         return Err(plain("parameter sets of different models"));
     }
     let programs: Vec<&Program> = sets.iter().map(|c| &c.program).collect();
     let refr: Vec<u32> = sets.iter().map(|c| c.refractory_steps).collect();
-    Program::cuda_source(name, &programs, &refr).map_err(plain)
+    codegen::cuda_source(name, &programs, &refr).map_err(plain)
+}
+
+fn check_c_identifier(name: &str) -> Result<(), ModelError> {
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(plain(format!("`{name}` is not a C identifier")));
+    }
+    Ok(())
+}
+
+/// C++ of the model's native CPU block function named `name` (C linkage; see `codegen::native_source` for the
+/// signature), built at run time by `neurotwin_kernels::generated::native_build` and run by the CPU backend in
+/// place of the interpreter through [`update_block_with`] with [`native_constants`]: the interpreter's operations
+/// in its order, so the results are the same bits. Models using `log` are refused.
+pub fn native_source(name: &str, sets: &[Compiled]) -> Result<String, ModelError> {
+    check_c_identifier(name)?;
+    let first = sets.first().ok_or(ModelError::NoParameterSets)?;
+    if sets.iter().any(|c| c.signature != first.signature) {
+        return Err(plain("parameter sets of different models"));
+    }
+    let programs: Vec<&Program> = sets.iter().map(|c| &c.program).collect();
+    codegen::native_source(name, &programs).map_err(plain)
+}
+
+/// Makes the parameter sets of one simulation leave out the same zero terms of their exact updates (the
+/// interpreter and generated code of a model then compute the same terms for every set; see `program::Rows`).
+/// [`CompiledModel::compile`](crate::CompiledModel::compile) does this.
+pub fn specialize(sets: &mut [Compiled]) {
+    let mut programs: Vec<&mut Program> = sets.iter_mut().map(|c| &mut c.program).collect();
+    program::specialize(&mut programs);
+}
+
+/// The number of receptor channels the model takes input from (one `inputs` entry each).
+pub fn n_inputs(c: &Compiled) -> usize {
+    c.program.inputs.len()
+}
+
+/// The constant table the native block function reads for parameter set `c` (its `K` argument).
+pub fn native_constants(c: &Compiled) -> Vec<f64> {
+    codegen::constants(&c.program)
 }
 
 /// Advances `input.n` lanes by one step (all lanes of one block share the program; per-lane parameter sets
 /// select their constants).
 pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, out: &mut BlockOutput) {
+    update_block_with(sets, state, input, out, |set, st| {
+        sets[set].program.run(st, input, sets[set].refractory_steps, input.n)
+    })
+}
+
+/// [`update_block`] with the step of a whole block of one parameter set given by `step(set, state)` (returning
+/// the spike mask of the 64 lanes): the interpreter or the native block function.
+pub fn update_block_with(
+    sets: &[Compiled],
+    state: &mut [f64],
+    input: &BlockInput,
+    out: &mut BlockOutput,
+    step: impl Fn(usize, &mut [f64]) -> u64,
+) {
     let set0 = input.param_set[0] as usize;
     if input.param_set[..input.n].iter().all(|&s| s as usize == set0) {
-        let spikes = sets[set0].program.run(state, input, sets[set0].refractory_steps, input.n);
+        let spikes = step(set0, state);
         finish(spikes, input.n, out);
         return;
     }
@@ -778,7 +830,7 @@ pub fn update_block(sets: &[Compiled], state: &mut [f64], input: &BlockInput, ou
         let set = input.param_set[l] as usize;
         let mask: u64 = (0..input.n).filter(|&k| input.param_set[k] as usize == set).fold(0, |m, k| m | 1 << k);
         let mut scratch = state.to_vec();
-        let spikes = sets[set].program.run(&mut scratch, input, sets[set].refractory_steps, input.n);
+        let spikes = step(set, &mut scratch);
         let n_state = sets[set].names.len();
         for v in 0..n_state {
             for k in 0..input.n {

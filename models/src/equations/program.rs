@@ -15,7 +15,7 @@ use crate::model::{BlockInput, LANES};
 pub type Reg = usize;
 
 #[derive(Clone, Debug, PartialEq)]
-enum Instr {
+pub(super) enum Instr {
     Const(Reg, f64),
     /// The arriving input of receptor channel `ch`.
     Syn(Reg, usize),
@@ -33,15 +33,106 @@ enum Instr {
 /// The instructions computing one expression and the register holding its value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Code {
-    instrs: Vec<Instr>,
-    out: Reg,
+    pub(super) instrs: Vec<Instr>,
+    pub(super) out: Reg,
+}
+
+/// Propagator rows of an exact update, `x_i ← Σ_j P[i][j] x_j + P[i][n] I_stim + P[i][n + 1]`, the terms added
+/// left to right. A term whose coefficient is 0 in every parameter set of the simulation is left out (`used`), so
+/// that a sparse system costs only its nonzero terms; the interpreter and the generated code leave out the same
+/// terms, and give the same bits (leaving a term out differs from adding `0·x` only in the sign of a zero sum or
+/// for infinite states).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rows {
+    /// `n` rows of `n + 2` coefficients.
+    pub p: Vec<Vec<f64>>,
+    /// Per coefficient: nonzero in some parameter set (the term is computed).
+    pub used: Vec<Vec<bool>>,
+    /// Per coefficient: exactly 1 in every parameter set (generated code adds `x_j` for `1·x_j`: the same value).
+    pub unit: Vec<Vec<bool>>,
+}
+
+impl Rows {
+    /// The rows of one parameter set (see [`specialize`] for several).
+    pub fn new(p: Vec<Vec<f64>>) -> Self {
+        let used = p.iter().map(|r| r.iter().map(|&v| v != 0.0).collect()).collect();
+        let unit = p.iter().map(|r| r.iter().map(|&v| v == 1.0).collect()).collect();
+        Rows { p, used, unit }
+    }
+
+    /// Row `i` for every lane into `out`, with `x_j = regs[j]` and `I_stim = regs[n]`; 0 for a row without terms.
+    #[inline(always)]
+    fn row(&self, i: usize, regs: &[Lanes], out: &mut [f64; LANES]) {
+        let (p, used) = (&self.p[i], &self.used[i]);
+        let n = regs.len() - 1;
+        let mut started = false;
+        for (j, x) in regs.iter().enumerate().take(n + 1) {
+            if !used[j] {
+                continue;
+            }
+            let c = p[j];
+            if started {
+                for l in 0..LANES {
+                    out[l] += c * x[l];
+                }
+            } else {
+                for l in 0..LANES {
+                    out[l] = c * x[l];
+                }
+                started = true;
+            }
+        }
+        if used[n + 1] {
+            let c = p[n + 1];
+            if started {
+                out.iter_mut().for_each(|o| *o += c);
+            } else {
+                *out = [c; LANES];
+                started = true;
+            }
+        }
+        if !started {
+            *out = [0.0; LANES];
+        }
+    }
+}
+
+/// Makes the exact rows of the programs of one simulation's parameter sets leave out the same terms: a term is
+/// used where its coefficient is nonzero in some set, unit where it is 1 in all (see [`Rows`]).
+pub fn specialize(programs: &mut [&mut Program]) {
+    fn merge(rows: &mut [&mut Rows]) {
+        let Some(first) = rows.first() else { return };
+        let (mut used, mut unit) = (first.used.clone(), first.unit.clone());
+        for r in rows.iter().skip(1) {
+            for i in 0..used.len() {
+                for j in 0..used[i].len() {
+                    used[i][j] |= r.used[i][j];
+                    unit[i][j] &= r.unit[i][j];
+                }
+            }
+        }
+        for r in rows.iter_mut() {
+            r.used = used.clone();
+            r.unit = unit.clone();
+        }
+    }
+    let mut free = Vec::new();
+    let mut refractory = Vec::new();
+    for p in programs.iter_mut() {
+        if let Integrate::Exact { free: f, refractory: r } = &mut p.integrate {
+            free.push(f);
+            refractory.push(r);
+        }
+    }
+    merge(&mut free);
+    merge(&mut refractory);
 }
 
 /// How the state advances over one step.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Integrate {
-    /// Linear system: `x_i ← Σ_j P[i][j] x_j + P[i][n] I_stim + P[i][n + 1]`, `refractory` for refractory lanes.
-    Exact { free: Vec<Vec<f64>>, refractory: Vec<Vec<f64>> },
+    /// Linear system ([`Rows`]): `free` for lanes that are not refractory, `refractory` for those that are.
+    Exact { free: Rows, refractory: Rows },
     /// Runge–Kutta with `substeps` substeps of `h_sub` (ms); `rhs[i]` computes `dx_i/dt`.
     Explicit { method: Method, substeps: u32, h_sub: f64, rhs: Vec<Code> },
 }
@@ -226,43 +317,6 @@ impl Code {
     }
 }
 
-/// One row of the exact update for every lane (or only the lanes of `only`):
-/// `out = ((P[0] x_0 + P[1] x_1) + …) + P[n] I_stim + P[n + 1]`, with `x_j = regs[j]` and `I_stim = regs[n]`.
-#[inline(always)]
-fn exact_row(p: &[f64], regs: &[Lanes], out: &mut [f64], only: Option<&[bool; LANES]>) {
-    let n = regs.len() - 1;
-    let out: &mut [f64; LANES] = (&mut out[..LANES]).try_into().expect("64 lanes");
-    match only {
-        None => {
-            for l in 0..LANES {
-                out[l] = p[0] * regs[0][l];
-            }
-            for (j, x) in regs.iter().enumerate().take(n).skip(1) {
-                for l in 0..LANES {
-                    out[l] += p[j] * x[l];
-                }
-            }
-            for l in 0..LANES {
-                out[l] += p[n] * regs[n][l];
-                out[l] += p[n + 1];
-            }
-        }
-        Some(mask) => {
-            for l in 0..LANES {
-                if mask[l] {
-                    let mut acc = p[0] * regs[0][l];
-                    for (j, x) in regs.iter().enumerate().take(n).skip(1) {
-                        acc += p[j] * x[l];
-                    }
-                    acc += p[n] * regs[n][l];
-                    acc += p[n + 1];
-                    out[l] = acc;
-                }
-            }
-        }
-    }
-}
-
 /// `regs[d] = f(regs[a], regs[b])` lane by lane without copying the operands (`d` was allocated after `a` and
 /// `b`, so it lies above both).
 #[inline(always)]
@@ -344,16 +398,23 @@ impl Program {
         match &self.integrate {
             Integrate::Exact { free, refractory } => {
                 // The start-of-step state into registers 0..n; the new state straight into `state`: every lane with
-                // the free propagator (a loop the compiler vectorises), then the refractory lanes again with theirs.
+                // the free propagator, then, if any lane is refractory, every lane with the refractory one, kept in
+                // those lanes (loops the compiler vectorises).
                 for i in 0..n {
                     regs[i].copy_from_slice(&state[var(i)]);
                 }
                 let any_refractory = is_refr.iter().any(|&r| r);
+                let mut g = [0.0; LANES];
                 for i in 0..n {
-                    let out: &mut [f64] = &mut state[var(i)];
-                    exact_row(&free[i], &regs[..=n], out, None);
+                    let out: &mut [f64; LANES] = (&mut state[var(i)]).try_into().expect("64 lanes");
+                    free.row(i, &regs[..=n], out);
                     if any_refractory {
-                        exact_row(&refractory[i], &regs[..=n], out, Some(&is_refr));
+                        refractory.row(i, &regs[..=n], &mut g);
+                        for l in 0..LANES {
+                            if is_refr[l] {
+                                out[l] = g[l];
+                            }
+                        }
                     }
                 }
             }
@@ -469,313 +530,5 @@ impl Program {
             }
         }
         spikes
-    }
-}
-
-/// Generated CUDA C (`cuda_source`): straight-line code per neuron mirroring [`Program::run`] operation by
-/// operation.
-mod cuda {
-    use super::*;
-    use std::fmt::Write;
-
-    /// Collects the constants of one program in emission order (the same for every set of one model).
-    fn constants(p: &Program) -> Vec<f64> {
-        fn push(k: &mut Vec<f64>, c: &Code) {
-            for ins in &c.instrs {
-                if let Instr::Const(_, v) = ins {
-                    k.push(*v);
-                }
-            }
-        }
-        let mut k = Vec::new();
-        match &p.integrate {
-            Integrate::Exact { free, refractory } => {
-                // Propagator rows come first (see `cuda_source`).
-                k.extend(free.iter().flatten().copied());
-                k.extend(refractory.iter().flatten().copied());
-            }
-            Integrate::Explicit { h_sub, rhs, .. } => {
-                k.extend([*h_sub, 0.5 * h_sub, h_sub / 6.0]);
-                rhs.iter().for_each(|c| push(&mut k, c));
-            }
-        }
-        p.inputs.iter().for_each(|(_, c)| push(&mut k, c));
-        push(&mut k, &p.threshold);
-        p.reset.iter().for_each(|(_, _, c)| push(&mut k, c));
-        k
-    }
-
-    /// The text being generated and the position in the per-set constant table.
-    struct Emitter {
-        out: String,
-        next_const: usize,
-        n: usize,
-        /// The receptor channel `w` refers to (inputs).
-        channel: Option<usize>,
-    }
-
-    impl Emitter {
-        fn reg(&self, r: Reg) -> String {
-            if r < self.n {
-                format!("s{r}")
-            } else if r == self.n {
-                "stim".into()
-            } else {
-                format!("r{r}")
-            }
-        }
-
-        fn code(&mut self, c: &Code, ind: &str) -> Result<String, String> {
-            for ins in &c.instrs {
-                let line = match *ins {
-                    Instr::Const(d, _) => {
-                        let k = self.next_const;
-                        self.next_const += 1;
-                        format!("const double r{d} = K[{k}];")
-                    }
-                    Instr::Syn(d, ch) => {
-                        let ch = self.channel.unwrap_or(ch);
-                        format!("const double r{d} = in[{ch}u * 64u + l];")
-                    }
-                    Instr::Neg(d, a) => format!("const double r{d} = -{};", self.reg(a)),
-                    Instr::Add(d, a, b) => format!("const double r{d} = __dadd_rn({}, {});", self.reg(a), self.reg(b)),
-                    Instr::Sub(d, a, b) => format!("const double r{d} = __dsub_rn({}, {});", self.reg(a), self.reg(b)),
-                    Instr::Mul(d, a, b) => format!("const double r{d} = __dmul_rn({}, {});", self.reg(a), self.reg(b)),
-                    Instr::Div(d, a, b) => format!("const double r{d} = __ddiv_rn({}, {});", self.reg(a), self.reg(b)),
-                    Instr::Powi(d, a, n) => {
-                        let mut e = "1.0".to_string();
-                        for _ in 0..n.unsigned_abs() {
-                            e = format!("__dmul_rn({e}, {})", self.reg(a));
-                        }
-                        if n < 0 {
-                            e = format!("__ddiv_rn(1.0, {e})");
-                        }
-                        format!("const double r{d} = {e};")
-                    }
-                    Instr::Call(d, f, a, b) => {
-                        let (x, y) = (self.reg(a), self.reg(b));
-                        let e = match f {
-                            Func::Exp => format!("nt_exp({x})"),
-                            Func::Sqrt => format!("__dsqrt_rn({x})"),
-                            Func::Abs => {
-                                format!("__longlong_as_double(__double_as_longlong({x}) & 0x7FFFFFFFFFFFFFFFLL)")
-                            }
-                            Func::Min => format!("({y} < {x} ? {y} : {x})"),
-                            Func::Max => format!("({y} > {x} ? {y} : {x})"),
-                            Func::Tanh => format!(
-                                "__ddiv_rn(__dsub_rn(nt_exp(__dmul_rn(2.0, {x})), 1.0), __dadd_rn(nt_exp(__dmul_rn(2.0, {x})), 1.0))"
-                            ),
-                            Func::Log => {
-                                return Err("`log` has no deterministic device implementation yet: generated kernels \
-                                            refuse it (the CPU backend runs it)"
-                                    .into());
-                            }
-                        };
-                        format!("const double r{d} = {e};")
-                    }
-                    Instr::Cmp(d, op, a, b) => {
-                        let o = match op {
-                            crate::equations::expr::CmpOp::Ge => ">=",
-                            crate::equations::expr::CmpOp::Gt => ">",
-                            crate::equations::expr::CmpOp::Le => "<=",
-                            crate::equations::expr::CmpOp::Lt => "<",
-                        };
-                        format!("const double r{d} = ({} {o} {}) ? 1.0 : 0.0;", self.reg(a), self.reg(b))
-                    }
-                };
-                let _ = writeln!(self.out, "{ind}{line}");
-            }
-            Ok(self.reg(c.out))
-        }
-    }
-
-    impl Program {
-        /// CUDA C of this model for the parameter sets `sets` (this program first; all of one structure): kernels
-        /// `<name>_update` (`nt_model_args`, state block-major with `n + 1` variables, the last the refractory
-        /// counter; per-set constants in a table indexed by `param_set`) and `<name>_step` (`nt_neuron_step_args`,
-        /// the inputs gathered as for every model). Every operation is the interpreter's, in its order, as a
-        /// separately rounded `__d*_rn` intrinsic; `exp` through `nt_exp`. The `#include` lines name the kernels
-        /// crate's headers.
-        pub fn cuda_source(name: &str, sets: &[&Program], refractory_steps: &[u32]) -> Result<String, String> {
-            let p = sets[0];
-            let n = p.n;
-            let table: Vec<Vec<f64>> = sets.iter().map(|s| constants(s)).collect();
-            let width = table[0].len().max(1);
-            if table.iter().any(|t| t.len() != table[0].len()) {
-                return Err("parameter sets of different structure".into());
-            }
-            let mut e = Emitter { out: String::new(), next_const: 0, n, channel: None };
-            let w = &mut e.out;
-            let _ = writeln!(
-                w,
-                "// Generated by neurotwin (models/src/equations/program.rs) for an equation-defined model."
-            );
-            let _ = writeln!(w, "#ifndef NT_KERNEL\n#define NT_KERNEL extern \"C\" __global__\n#endif");
-            for h in ["detmath.cuh", "philox.cuh", "packs.cuh", "neuron_input.cuh"] {
-                let _ = writeln!(w, "#include \"{h}\"");
-            }
-            let _ = writeln!(w, "static __device__ const double nt_eq_{name}_k[{}][{width}] = {{", sets.len());
-            for t in &table {
-                let vals: Vec<String> = t.iter().map(|v| format!("{v:e}")).collect();
-                let _ = writeln!(w, "    {{{}}},", if vals.is_empty() { "0.0".to_string() } else { vals.join(", ") });
-            }
-            let _ = writeln!(w, "}};");
-            let _ = writeln!(
-                w,
-                "static __device__ const double nt_eq_{name}_refr[{}] = {{{}}};",
-                sets.len(),
-                refractory_steps.iter().map(|r| format!("{r}.0")).collect::<Vec<_>>().join(", ")
-            );
-            let _ = writeln!(
-                w,
-                "static __device__ __forceinline__ void nt_eq_{name}_one(const nt_model_args& a, const unsigned int i) {{"
-            );
-            let _ = writeln!(w, "    if (i >= a.n_neurons) {{\n        return;\n    }}");
-            let _ = writeln!(w, "    const unsigned int b = i / 64u;\n    const unsigned int l = i % 64u;");
-            let _ = writeln!(w, "    double* st = a.state + (unsigned long long)b * {}u * 64u;", n + 1);
-            let _ = writeln!(w, "    const double* in = a.syn + (unsigned long long)b * a.n_channels * 64u;");
-            let _ = writeln!(w, "    const unsigned int set = a.param_set[i];");
-            let _ = writeln!(w, "    const double* K = nt_eq_{name}_k[set];\n    (void)K;\n    (void)in;");
-            for v in 0..n {
-                let _ = writeln!(w, "    double x{v} = st[{v}u * 64u + l];");
-            }
-            let _ = writeln!(w, "    const double stim = a.i_ext[i];\n    (void)stim;");
-            let _ = writeln!(w, "    double refr = st[{n}u * 64u + l];\n    const bool is_refr = refr > 0.0;");
-            // The integration is emitted into its own buffer: with `inputs_first` the inputs come before it in the
-            // kernel, while their constants follow the integration's in the table (`constants`).
-            let head = std::mem::take(w);
-            match &p.integrate {
-                Integrate::Exact { .. } => {
-                    let m = n + 2;
-                    let _ = writeln!(w, "    const double* P = is_refr ? K + {} : K;", n * m);
-                    for i in 0..n {
-                        let row = i * m;
-                        let mut acc = format!("__dmul_rn(P[{row}], x0)");
-                        for j in 1..n {
-                            acc = format!("__dadd_rn({acc}, __dmul_rn(P[{}], x{j}))", row + j);
-                        }
-                        acc =
-                            format!("__dadd_rn(__dadd_rn({acc}, __dmul_rn(P[{}], stim)), P[{}])", row + n, row + n + 1);
-                        let _ = writeln!(w, "    const double y{i} = {acc};");
-                    }
-                    for i in 0..n {
-                        let _ = writeln!(w, "    x{i} = y{i};");
-                    }
-                    e.next_const = 2 * n * m;
-                }
-                Integrate::Explicit { method, substeps, rhs, .. } => {
-                    e.next_const = 3;
-                    let _ = writeln!(
-                        w,
-                        "    const double hs = K[0], half_hs = K[1], sixth_hs = K[2];\n    (void)half_hs;\n    (void)sixth_hs;"
-                    );
-                    let _ = writeln!(w, "    for (unsigned int sub = 0; sub < {substeps}u; ++sub) {{");
-                    let stages: &[(&str, Option<(&str, &str)>)] = match method {
-                        Method::Euler => &[("k1", None)],
-                        Method::Rk2 => &[("k1", None), ("k2", Some(("k1", "hs")))],
-                        Method::Rk4 | Method::Exact => &[
-                            ("k1", None),
-                            ("k2", Some(("k1", "half_hs"))),
-                            ("k3", Some(("k2", "half_hs"))),
-                            ("k4", Some(("k3", "hs"))),
-                        ],
-                    };
-                    let start = e.next_const;
-                    for (k, trial) in stages {
-                        for v in 0..n {
-                            let s = match trial {
-                                None => format!("x{v}"),
-                                Some((prev, c)) => format!("__dadd_rn(x{v}, __dmul_rn({c}, {prev}_{v}))"),
-                            };
-                            let _ = writeln!(e.out, "        const double {k}_s{v} = {s};");
-                        }
-                        for v in 0..n {
-                            let _ = writeln!(e.out, "        double {k}_{v};");
-                        }
-                        let _ = writeln!(e.out, "        {{");
-                        for v in 0..n {
-                            let _ =
-                                writeln!(e.out, "            const double s{v} = {k}_s{v};\n            (void)s{v};");
-                        }
-                        e.next_const = start;
-                        for (v, c) in rhs.iter().enumerate() {
-                            let _ = writeln!(e.out, "            {{");
-                            let r = e.code(c, "                ")?;
-                            let clamp = if p.clamped[v] { " if (is_refr) { v = 0.0; }" } else { "" };
-                            let _ = writeln!(
-                                e.out,
-                                "                double v = {r};{clamp}\n                {k}_{v} = v;\n            }}"
-                            );
-                        }
-                        let _ = writeln!(e.out, "        }}");
-                    }
-                    for v in 0..n {
-                        let upd = match method {
-                            Method::Euler => format!("__dmul_rn(hs, k1_{v})"),
-                            Method::Rk2 => format!("__dmul_rn(half_hs, __dadd_rn(k1_{v}, k2_{v}))"),
-                            Method::Rk4 | Method::Exact => format!(
-                                "__dmul_rn(sixth_hs, __dadd_rn(__dadd_rn(__dadd_rn(k1_{v}, __dmul_rn(2.0, k2_{v})), __dmul_rn(2.0, k3_{v})), k4_{v}))"
-                            ),
-                        };
-                        let _ = writeln!(e.out, "        x{v} = __dadd_rn(x{v}, {upd});");
-                    }
-                    let _ = writeln!(e.out, "    }}");
-                }
-            }
-            let integration = std::mem::take(&mut e.out);
-            // The inputs, with the state in s0.. (declared by the caller's scope).
-            for (ch, (v, c)) in p.inputs.iter().enumerate() {
-                e.channel = Some(ch);
-                let _ = writeln!(e.out, "    {{");
-                let r = e.code(c, "        ")?;
-                if p.clamped[*v] {
-                    let _ = writeln!(
-                        e.out,
-                        "        if (!is_refr) {{\n            x{v} = __dadd_rn(x{v}, {r});\n        }}\n        s{v} = x{v};\n    }}"
-                    );
-                } else {
-                    let _ = writeln!(e.out, "        x{v} = __dadd_rn(x{v}, {r});\n        s{v} = x{v};\n    }}");
-                }
-            }
-            e.channel = None;
-            let inputs = std::mem::take(&mut e.out);
-            let state_regs: String = (0..n).map(|v| format!("    double s{v} = x{v};\n    (void)s{v};\n")).collect();
-            e.out = head;
-            if p.inputs_first {
-                let _ = write!(e.out, "    {{\n{state_regs}{inputs}    }}\n{integration}");
-            } else {
-                e.out.push_str(&integration);
-            }
-            let _ = writeln!(e.out, "    if (is_refr) {{\n        refr = __dsub_rn(refr, 1.0);\n    }}");
-            e.out.push_str(&state_regs);
-            if !p.inputs_first {
-                e.out.push_str(&inputs);
-            }
-            let _ = writeln!(e.out, "    double th;\n    {{");
-            let r = e.code(&p.threshold, "        ")?;
-            let _ = writeln!(e.out, "        th = {r};\n    }}");
-            let _ = writeln!(e.out, "    const bool spike = th != 0.0 || ((a.forced[b] >> l) & 1ull) == 1ull;");
-            let _ = writeln!(e.out, "    if (spike) {{");
-            for (v, add, c) in &p.reset {
-                let _ = writeln!(e.out, "        {{");
-                let r = e.code(c, "            ")?;
-                let val = if *add { format!("__dadd_rn(x{v}, {r})") } else { r };
-                let _ = writeln!(e.out, "            x{v} = {val};\n            s{v} = x{v};\n        }}");
-            }
-            let _ = writeln!(e.out, "        refr = nt_eq_{name}_refr[set];\n    }}");
-            for v in 0..n {
-                let _ = writeln!(e.out, "    st[{v}u * 64u + l] = x{v};");
-            }
-            let _ = writeln!(e.out, "    st[{n}u * 64u + l] = refr;\n    a.spiked[i] = spike ? 1 : 0;\n}}");
-            let _ = writeln!(
-                e.out,
-                "NT_KERNEL void {name}_update(const nt_model_args a) {{\n    nt_eq_{name}_one(a, blockIdx.x * blockDim.x + threadIdx.x);\n}}"
-            );
-            let _ = writeln!(
-                e.out,
-                "NT_KERNEL void {name}_step(const nt_neuron_step_args a) {{\n    const unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;\n    if (nt_neuron_inputs(a, i)) {{\n        nt_eq_{name}_one(a.model, i);\n    }}\n}}"
-            );
-            Ok(e.out)
-        }
     }
 }

@@ -134,3 +134,83 @@ fn equation_iaf_psc_delta_gives_the_spikes_of_lif_delta_on_brunel() {
     assert_eq!(spikes(&eq_setup, &mut CpuBackend::new(&eq_setup).unwrap()), reference);
     assert_eq!(spikes(&eq_setup, &mut HostKernelBackend::new(&eq_setup).unwrap()), reference);
 }
+
+/// The native code of an equation-defined model (`native_models.rs`: the block function and the fused ring pass,
+/// compiled at run time) gives the interpreter's spikes and final state bit for bit in whole networks: CUBA 4000
+/// for 1 s (ring input only) and Brunel order 500 for 0.5 s (Poisson background through the fused pass's extra
+/// terms). A perturbed model (an excitatory time constant 1e-9 ms longer) is told apart, so the comparison can
+/// fail.
+#[test]
+fn native_equation_code_equals_the_interpreter_in_whole_networks() {
+    use neurotwin_connectome::generators::{BrunelConfig, brunel};
+    use neurotwin_sim::native_models::EngineChoice;
+    let outcome = |setup: &SimSetup, engine: EngineChoice| {
+        let mut b = CpuBackend::with_equation_engine(setup, engine).unwrap();
+        let expected = match engine {
+            EngineChoice::Interpreter => "interpreter",
+            _ => "native",
+        };
+        assert_eq!(b.equation_engine(), Some(expected));
+        let rec = run(setup, &Default::default(), &Default::default(), &mut b, &Default::default()).unwrap();
+        let n = setup.network.n_neurons() as u32;
+        let mut state = Vec::new();
+        for var in 0..setup.model.n_state() {
+            let mut v = Vec::new();
+            b.read_state(var, &(0..n).collect::<Vec<u32>>(), &mut v);
+            state.extend(v.iter().map(|x| x.to_bits()));
+        }
+        ((rec.spike_steps, rec.spike_neurons), state)
+    };
+    type Outcome = ((Vec<u64>, Vec<u32>), Vec<u64>);
+    // The first difference, without printing whole runs.
+    let same = |a: &Outcome, b: &Outcome| -> Result<(), String> {
+        if a.0 != b.0 {
+            let k = a.0.1.iter().zip(&b.0.1).position(|(x, y)| x != y).unwrap_or(a.0.1.len().min(b.0.1.len()));
+            return Err(format!("spikes differ from index {k} ({} vs {} spikes)", a.0.0.len(), b.0.0.len()));
+        }
+        match a.1.iter().zip(&b.1).position(|(x, y)| x != y) {
+            Some(k) => {
+                Err(format!("state value {k} differs: {} vs {}", f64::from_bits(a.1[k]), f64::from_bits(b.1[k])))
+            }
+            None => Ok(()),
+        }
+    };
+    // CUBA: no external input, every block takes the ring pass.
+    let cuba_setup = |tau_syn_ex: &str| {
+        let mut g = cuba(&CubaConfig::default(), 1, 0.1).unwrap();
+        for p in &mut g.populations {
+            let mut eq = cuba_equations();
+            eq.parameters.insert("tau_syn_ex".into(), tau_syn_ex.into());
+            p.params = NeuronParams::Equations(eq);
+        }
+        SimSetup::from_generated(g, 1, 10_000).unwrap()
+    };
+    let cuba_eq = cuba_setup("5 ms");
+    let interpreted = outcome(&cuba_eq, EngineChoice::Interpreter);
+    assert!(interpreted.0.0.len() > 15_000, "{} spikes", interpreted.0.0.len());
+    same(&outcome(&cuba_eq, EngineChoice::Native), &interpreted).expect("CUBA: native vs interpreter");
+    let perturbed = outcome(&cuba_setup("5.000000001 ms"), EngineChoice::Native);
+    assert!(same(&perturbed, &interpreted).is_err(), "a 1e-9 ms change of tau_syn_ex must show");
+    // Brunel: Poisson background on every neuron (the ring pass with extra terms).
+    let cfg = BrunelConfig { order: 500, ..Default::default() };
+    let mut g = brunel(&cfg, 2, 0.1).unwrap();
+    for pop in &mut g.populations {
+        pop.params = NeuronParams::Equations(EquationParams {
+            equations: "dV/dt = -(V - E_L)/tau_m + I_stim/C_m : mV".into(),
+            threshold: "V >= 20 * mV".into(),
+            reset: "V = 10 * mV".into(),
+            refractory: Some("2 ms".into()),
+            clamp: vec!["V".into()],
+            parameters: map(&[("C_m", "250 pF"), ("tau_m", "20 ms"), ("E_L", "0 mV")]),
+            inputs: map(&[("exc", "V += w"), ("inh", "V += w")]),
+            init: map(&[("V", "E_L")]),
+            method: Method::Exact,
+            substeps: 1,
+            input_timing: Default::default(),
+        });
+    }
+    let brunel_eq = SimSetup::from_generated(g, 2, 5_000).unwrap();
+    let interpreted = outcome(&brunel_eq, EngineChoice::Interpreter);
+    assert!(interpreted.0.0.len() > 20_000, "{} spikes", interpreted.0.0.len());
+    same(&outcome(&brunel_eq, EngineChoice::Native), &interpreted).expect("Brunel: native vs interpreter");
+}
