@@ -110,4 +110,12 @@ NT_INLINE nt_real nt_exp(const nt_real a) {
     return r;
 }
 
+NT_INLINE nt_real nt_ln(const nt_real a) {
+    nt_real r;
+    for (int i = 0; i < NT_W; ++i) {
+        r[i] = nt_ln(a[i]);
+    }
+    return r;
+}
+
 #endif  // NEUROTWIN_NATIVE_H

@@ -140,8 +140,7 @@ impl NativeModel {
 type Registry = Mutex<HashMap<String, Result<&'static NativeBuild, String>>>;
 
 /// The native engine of the model with parameter sets `sets` (`n_channels` receptor channels), or `None` for the
-/// interpreter (by choice, for models native code refuses such as those using `log`, or, under
-/// [`EngineChoice::Auto`], when the build fails: with a note on stderr). Built on first use per model structure
+/// interpreter (by choice, or, under [`EngineChoice::Auto`], when the build fails: with a note on stderr). Built on first use per model structure
 /// and kept for the process.
 pub fn native_model(
     sets: &[Compiled],
@@ -151,24 +150,20 @@ pub fn native_model(
     if choice == EngineChoice::Interpreter {
         return Ok(None);
     }
-    let source = match equations::native_source("nt_native_block", sets) {
-        Ok(s) => s,
-        Err(e) if choice == EngineChoice::Native => {
-            return Err(SimError::Setup(format!("{ENGINE_VAR}=native: the equation-defined model: {e}")));
-        }
-        // Models the generator refuses (`log`) run interpreted, as documented.
-        Err(_) => return Ok(None),
-    };
+    let source = equations::native_source("nt_native_block", sets).map_err(|e| e.to_string());
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    let build = {
-        let mut map = REGISTRY.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(source.clone())
-            .or_insert_with(|| {
-                let name = format!("nt_native_{:016x}", hash(&source));
-                let named = source.replace("nt_native_block", &name);
-                native_build(&name, &named).map(|b| &*Box::leak(Box::new(b)))
-            })
-            .clone()
+    let build = match source {
+        Err(e) => Err(format!("generating its code: {e}")),
+        Ok(source) => {
+            let mut map = REGISTRY.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(source.clone())
+                .or_insert_with(|| {
+                    let name = format!("nt_native_{:016x}", hash(&source));
+                    let named = source.replace("nt_native_block", &name);
+                    native_build(&name, &named).map(|b| &*Box::leak(Box::new(b)))
+                })
+                .clone()
+        }
     };
     match build {
         Ok(b) => Ok(Some(Arc::new(NativeModel {

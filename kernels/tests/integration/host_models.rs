@@ -463,7 +463,7 @@ fn graded_kernel_with_gap_coupling_matches_cpu_bit_for_bit() {
 /// (`neurotwin_kernels::generated::host_build`), equals the CPU interpreter bit for bit — state and spikes after
 /// every step, two parameter sets each — for an exact linear model (`iaf_psc_exp`), an RK4 nonlinear one (AdEx
 /// with `exp` and `min`, refractory clamp, a two-variable reset) and an RK2 one exercising `tanh`, `sqrt`,
-/// `abs`, `max`, integer powers and comparison operators. So does the native CPU block function of each model
+/// `abs`, `max`, `log`, integer powers and comparison operators. So does the native CPU block function of each model
 /// (`equations::native_source`, built by `generated::native_build` with -O3, at every vector width the CPU has),
 /// the CPU backend's engine for these models. A perturbed kernel (one addition of 1e-9 mV) is detected, in both.
 #[test]
@@ -512,7 +512,7 @@ fn generated_equation_kernels_match_the_interpreter_bit_for_bit() {
     let odd = |k: &str| {
         EquationParams {
         equations: "dV/dt = (max(abs(V)*tanh(V/(10*mV)), sqrt(g*g)*(E - V)/nS) - V)/tau + I_stim/C + ((V/mV)^2 - (V/mV)**-2)*mV/(1e6*ms) : mV\n\
-                    dg/dt = -g/tau_g : nS"
+                    dg/dt = -g/tau_g + log(1 + abs(g)/nS)*nS/(1e3*ms) : nS"
             .into(),
         threshold: "V > k * mV".into(),
         reset: "V = -20 * mV; g = 0 * nS".into(),

@@ -104,11 +104,7 @@ impl Emitter {
                         Func::Tanh => format!(
                             "__ddiv_rn(__dsub_rn(nt_exp(__dmul_rn(nt_bc(2.0), {x})), nt_bc(1.0)), __dadd_rn(nt_exp(__dmul_rn(nt_bc(2.0), {x})), nt_bc(1.0)))"
                         ),
-                        Func::Log => {
-                            return Err("`log` has no deterministic generated implementation yet: generated code \
-                                        refuses it (the CPU interpreter runs it)"
-                                .into());
-                        }
+                        Func::Log => format!("nt_ln({x})"),
                     };
                     format!("const nt_real r{d} = {e};")
                 }

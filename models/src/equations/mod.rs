@@ -744,7 +744,7 @@ fn propagator(rhs: &[R], n: usize, h: f64, held: &[bool]) -> Result<Vec<Vec<f64>
 /// CUDA C of the model with parameter sets `sets` (one structure, compiled by [`compile`]): kernels `<name>_update`
 /// (`nt_model_args`) and `<name>_step` (`nt_neuron_step_args`), the interpreter's operations in its order. The
 /// `#include` lines name headers of the kernels crate (`neurotwin_kernels::HEADERS`). `name` must be a C
-/// identifier. Models using `log` are refused (no deterministic device logarithm yet).
+/// identifier.
 pub fn cuda_source(name: &str, sets: &[Compiled]) -> Result<String, ModelError> {
     check_c_identifier(name)?;
     let first = sets.first().ok_or(ModelError::NoParameterSets)?;
@@ -769,7 +769,7 @@ fn check_c_identifier(name: &str) -> Result<(), ModelError> {
 /// C++ of the model's native CPU block function named `name` (C linkage; see `codegen::native_source` for the
 /// signature), built at run time by `neurotwin_kernels::generated::native_build` and run by the CPU backend in
 /// place of the interpreter through [`update_block_with`] with [`native_constants`]: the interpreter's operations
-/// in its order, so the results are the same bits. Models using `log` are refused.
+/// in its order, so the results are the same bits.
 pub fn native_source(name: &str, sets: &[Compiled]) -> Result<String, ModelError> {
     check_c_identifier(name)?;
     let first = sets.first().ok_or(ModelError::NoParameterSets)?;

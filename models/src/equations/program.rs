@@ -242,12 +242,12 @@ pub fn powi(x: f64, n: i32) -> f64 {
     if n < 0 { 1.0 / p } else { p }
 }
 
-/// The built-in functions, deterministic: `exp` and `tanh` through [`detmath::exp`], `sqrt` correctly rounded.
-/// `log` is the platform's (`f64::ln`).
+/// The built-in functions, deterministic: `exp` and `tanh` through [`detmath::exp`], `log` through [`detmath::ln`]
+/// (the same operations as the generated code's `nt_exp`, `nt_ln`), `sqrt` correctly rounded.
 pub fn call(f: Func, a: &[f64]) -> f64 {
     match f {
         Func::Exp => detmath::exp(a[0]),
-        Func::Log => a[0].ln(),
+        Func::Log => detmath::ln(a[0]),
         Func::Sqrt => a[0].sqrt(),
         Func::Abs => a[0].abs(),
         Func::Min => {
