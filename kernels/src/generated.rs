@@ -227,6 +227,11 @@ pub fn vector_widths() -> Vec<(usize, Vec<&'static str>)> {
 }
 
 impl NativeBuild {
+    /// Lanes per vector (`NT_W` of the flags).
+    pub fn lanes(&self) -> usize {
+        self.flags.iter().find_map(|f| f.strip_prefix("-DNT_W=")).and_then(|w| w.parse().ok()).unwrap_or(2)
+    }
+
     /// The block function, valid while `self` lives.
     pub fn block_fn(&self) -> NativeBlockFn {
         self.block

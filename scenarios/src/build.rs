@@ -427,6 +427,20 @@ fn compile_model(
     Ok((model, param_set, model_name))
 }
 
+/// `over` laid over `base`: keys of `over` replace those of `base`, except that a table laid over a table merges
+/// key by key (so `[model.cell_types.X.parameters]` of an equation-defined model overrides single parameters and
+/// keeps the others).
+fn merge_overrides(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_overrides(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 /// The file line of an equation-defined model's located error (`equations line K, …`, `threshold, …`,
 /// `inputs.exc, …`): the line of that key in the `[model]` section starting at byte `section`, plus `K - 1` lines
 /// into a multi-line string (whose first line follows the opening `"""`). `None` for other errors.
@@ -946,8 +960,23 @@ fn neuron_parameters(
         if o.contains_key("model") {
             return Err(ctx.at(model, format!("[model.cell_types.{cell_type}]: `model` cannot differ per cell type")));
         }
+        // An equation-defined model's per-type parameters override named ones: a name the base table lacks is a
+        // mistake (it would be an unused parameter), refused with the nearest name.
+        if let (Some(toml::Value::Table(base)), Some(toml::Value::Table(over))) =
+            (table.get("parameters"), o.get("parameters"))
+            && let Some(unknown) = over.keys().find(|k| !base.contains_key(*k))
+        {
+            let hint = neurotwin_models::equations::suggest(unknown, base.keys().map(String::as_str));
+            return Err(ctx.at(
+                model,
+                format!(
+                    "[model.cell_types.{cell_type}.parameters]: `{unknown}` is not in [model.parameters]{hint}; a cell \
+                     type overrides the parameters of [model.parameters]"
+                ),
+            ));
+        }
         let mut merged = table.clone();
-        merged.extend(o);
+        merge_overrides(&mut merged, o);
         let members: Vec<usize> =
             network.neurons.iter().enumerate().filter(|(_, x)| x.cell_type == cell_type).map(|(i, _)| i).collect();
         if members.is_empty() {

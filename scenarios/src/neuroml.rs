@@ -273,9 +273,9 @@ pub fn scenario_from_neuroml(
     toml.push_str(family.spike_lines());
     let _ = writeln!(toml, "inputs = {{ {} }}", inputs.join(", "));
     let _ = writeln!(toml, "[model.parameters]\n{}{params}", first.1);
-    // A cell type's `parameters` replace the model's whole table: each lists the synapses' parameters too.
+    // A cell type's `parameters` override those of [model.parameters] by name (the synapses' are shared).
     for (id, cell) in rest {
-        let _ = writeln!(toml, "[model.cell_types.{}.parameters]\n{cell}{params}", quoted(id));
+        let _ = writeln!(toml, "[model.cell_types.{}.parameters]\n{cell}", quoted(id));
     }
     let _ = writeln!(toml, "[run]\nduration_ms = {:?}\ndt_ms = {:?}\nseed = 1\n", sim.length_ms, sim.step_ms);
     // Inputs: one stimulus per (pulse, weight), inside the run.

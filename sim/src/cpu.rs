@@ -1061,9 +1061,16 @@ impl CpuBackend {
         let fused = mine.iter().filter(|&&f| f != FusedInput::No).count();
         let ns = update_work_ns(&self.fused_block, &self.stim_ptr, self.span.clone());
         let with_drive = mine.iter().filter(|&&f| f == FusedInput::RingPoisson).count();
+        let engine = match (&self.model, &self.native) {
+            (CompiledModel::Equations(_), Some(n)) => {
+                format!("; the equation-defined model as native code ({})", n.describe())
+            }
+            (CompiledModel::Equations(_), None) => "; the equation-defined model interpreted".to_string(),
+            _ => String::new(),
+        };
         format!(
             "update: {fused} of {} blocks on the fused ring-to-spikes pass ({with_drive} of them with their Poisson \
-             drive), {} (estimated {:.1} µs of work a step; parallel from {} µs)",
+             drive), {} (estimated {:.1} µs of work a step; parallel from {} µs){engine}",
             mine.len(),
             if self.parallel_update { "in parallel" } else { "on one thread" },
             ns as f64 * 1e-3,

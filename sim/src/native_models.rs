@@ -50,6 +50,8 @@ impl EngineChoice {
 
 /// A native block function with the per-set constants of one run.
 pub struct NativeModel {
+    /// How it was built, in words (vector width, from the cache or the compiler).
+    built: String,
     block: NativeBlockFn,
     ring: NativeRingFn,
     /// Per parameter set: the constant table the function reads (`equations::native_constants`).
@@ -96,6 +98,11 @@ impl NativeModel {
 }
 
 impl NativeModel {
+    /// How the code was built, e.g. `8 lanes a vector (-mavx512f …), from the cache`.
+    pub fn describe(&self) -> &str {
+        &self.built
+    }
+
     /// Whether the ring entry can take a block of an engine with `n_channels` ring rows per slot: one per input
     /// channel of the model (so that every row is read and cleared).
     pub fn takes_ring(&self, n_channels: usize) -> bool {
@@ -167,6 +174,11 @@ pub fn native_model(
     };
     match build {
         Ok(b) => Ok(Some(Arc::new(NativeModel {
+            built: format!(
+                "{} lanes a vector, {}",
+                b.lanes(),
+                if b.cached { "loaded from the cache" } else { "compiled for this run" }
+            ),
             block: b.block_fn(),
             ring: b.ring_fn(),
             n_inputs: equations::n_inputs(&sets[0]),

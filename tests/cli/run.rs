@@ -118,8 +118,8 @@ fn inspect_reports_bytes_per_synapse_and_a_known_path() {
     assert_eq!(v["neurons"], 473);
 }
 
-/// Equation-defined models run as native code compiled at run time (`sim/src/native_models.rs`), kept in the
-/// on-disk cache between processes; without a working C++ compiler they run interpreted with a one-line note and
+/// Equation-defined models run as native code compiled at run time (`sim/src/native_models.rs`; `--profile` says
+/// which engine ran), kept in the on-disk cache between processes; without a working C++ compiler they run interpreted with a one-line note and
 /// the same spikes; `NEUROTWIN_EQUATIONS=native` makes a missing compiler an error (exit 1, nothing written), and
 /// an unknown value is refused with the accepted ones.
 #[test]
@@ -130,7 +130,7 @@ fn equation_models_run_natively_and_fall_back_to_the_interpreter() {
     let cache = dir.path().join("cache");
     let run = |out: &str, env: &[(&str, &str)]| {
         let mut c = command(bin());
-        c.args(["run", scenario, "-o", out]).current_dir(dir.path()).env("NEUROTWIN_CACHE_DIR", &cache);
+        c.args(["run", scenario, "-o", out, "--profile"]).current_dir(dir.path()).env("NEUROTWIN_CACHE_DIR", &cache);
         for (k, v) in env {
             c.env(k, v);
         }
@@ -144,6 +144,7 @@ fn equation_models_run_natively_and_fall_back_to_the_interpreter() {
     let o = run("native", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("interpreted"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("as native code (") && stdout(&o).contains("lanes a vector"), "{}", stdout(&o));
     assert_eq!(total("native"), 21504, "CUBA 4000's spikes (the built-in lif_exp's)");
     let entries = files_below(&cache.join("native"));
     assert!(entries.iter().any(|p| p.extension().is_some_and(|e| e == "so")), "cache: {entries:?}");
@@ -152,6 +153,7 @@ fn equation_models_run_natively_and_fall_back_to_the_interpreter() {
     let o = run("interpreted", &no_cxx);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("runs interpreted") && stderr(&o).contains("CXX"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("the equation-defined model interpreted"), "{}", stdout(&o));
     assert_eq!(total("interpreted"), 21504);
     // Native required: an error naming the variable and the compiler.
     let o = run("required", &[no_cxx[0], no_cxx[1], ("NEUROTWIN_EQUATIONS", "native")]);

@@ -165,7 +165,9 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
+/// ` (did you mean `k`?)` for the known name `k` nearest to `name` (Levenshtein distance at most 2 or a third of
+/// the name), else an empty string.
+pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
     let best = known.map(|k| (distance(name, k), k)).min();
     match best {
         Some((d, k)) if d <= 2.max(name.len() / 3) => format!(" (did you mean `{k}`?)"),

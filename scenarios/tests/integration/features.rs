@@ -361,3 +361,57 @@ fn dopamine_plasticity_runs_and_its_mistakes_are_located() {
         assert!(e.contains(message) && e.contains(&format!("s.toml:{line}:")), "{extra}: {e}");
     }
 }
+
+/// `[model.cell_types.X.parameters]` of an equation-defined model overrides the parameters it names and keeps the
+/// others of `[model.parameters]`: CUBA 1000 as equations with the inhibitory cells' threshold raised out of reach
+/// (one parameter) keeps their other parameters (the excitatory cells fire, the inhibitory ones never), and a
+/// misspelt override is still refused.
+#[test]
+fn equation_cell_type_overrides_merge_into_the_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |override_line: &str| {
+        format!(
+            r#"{CUBA_1K}
+[model]
+model = "equations"
+method = "exact"
+equations = """
+dV/dt = -(V - E_L)/tau_m + (I_ex + I_in + I_stim)/C_m : mV
+dI_ex/dt = -I_ex/tau_syn_ex : pA
+dI_in/dt = -I_in/tau_syn_in : pA
+"""
+threshold = "V >= V_th"
+reset = "V = V_reset"
+refractory = "t_ref"
+clamp = ["V"]
+init = {{ V = "E_L" }}
+inputs = {{ exc = "I_ex += w", inh = "I_in += w" }}
+[model.parameters]
+C_m = "200 pF"
+tau_m = "20 ms"
+E_L = "-49 mV"
+V_th = "-50 mV"
+V_reset = "-60 mV"
+t_ref = "5 ms"
+tau_syn_ex = "5 ms"
+tau_syn_in = "10 ms"
+[model.cell_types.I.parameters]
+{override_line}
+
+[init]
+V = {{ dist = "uniform", lo = -60.0, hi = -50.0 }}
+"#
+        )
+    };
+    let path = write(dir.path(), &text("V_th = \"1000 mV\""));
+    let s = prepare_all(&RunRequest { scenario: path, ..Default::default() }).unwrap();
+    let run = &s.points[0].run;
+    let (rec, _, _) = simulate(run, run.setup.seed, false, "t").unwrap();
+    let names = &run.setup.network.neurons;
+    let is_i = |i: &u32| names[*i as usize].cell_type == "I";
+    assert_eq!(rec.spike_neurons.iter().filter(|i| is_i(i)).count(), 0, "inhibitory threshold out of reach");
+    assert!(rec.spike_neurons.iter().filter(|i| !is_i(i)).count() > 100, "excitatory cells fire");
+    let path = write(dir.path(), &text("V_thr = \"1000 mV\""));
+    let e = prepare_all(&RunRequest { scenario: path, ..Default::default() }).err().map(|e| e.to_string());
+    assert!(e.as_deref().is_some_and(|e| e.contains("`V_thr`") && e.contains("did you mean `V_th`")), "{e:?}");
+}
