@@ -43,6 +43,15 @@ NT_KERNEL void detmath_ln_pow_fill(unsigned int n, const double* x, const double
     out[2 * (unsigned long long)j + 1] = nt_powf(x[j], y[j]);
 }
 
+// out[j] = detmath expm1(x[j]) for j < n.
+NT_KERNEL void detmath_expm1_fill(unsigned int n, const double* x, double* out) {
+    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n) {
+        return;
+    }
+    out[j] = nt_expm1(x[j]);
+}
+
 // out[j] = detmath exp(x[j]) for j < n.
 NT_KERNEL void detmath_exp_fill(unsigned int n, const double* x, double* out) {
     const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;

@@ -48,6 +48,34 @@ static __device__ __forceinline__ double nt_exp(double x) {
     return __dmul_rn(__dmul_rn(p, nt_pow2(half)), nt_pow2(ki - half));
 }
 
+// e^x - 1 without fused multiply-add, mirroring `neurotwin_models::detmath::expm1` bit for bit: for |x| <= ln2/2 the
+// Taylor series of nt_exp without its constant term, x (1 + x/2 + ... + x^12/13!) in Horner form, else
+// nt_exp(x) - 1. NaN propagates.
+static __device__ __forceinline__ double nt_expm1(double x) {
+    if (x != x) {
+        return x;
+    }
+    const double half_ln2 = __dmul_rn(0.5, __longlong_as_double(0x3FE62E42FEFA39EFLL));
+    const double ax = __longlong_as_double(__double_as_longlong(x) & 0x7FFFFFFFFFFFFFFFLL);
+    if (ax > half_ln2) {
+        return __dsub_rn(nt_exp(x), 1.0);
+    }
+    double p = 1.0 / 6227020800.0;
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 479001600.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 39916800.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 3628800.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 362880.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 40320.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 5040.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 720.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 120.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 24.0);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0 / 6.0);
+    p = __dadd_rn(__dmul_rn(p, x), 0.5);
+    p = __dadd_rn(__dmul_rn(p, x), 1.0);
+    return __dmul_rn(p, x);
+}
+
 // ln x without fused multiply-add, mirroring `neurotwin_models::detmath::ln` bit for bit: x = m 2^k with m in
 // (sqrt(1/2), sqrt(2)], ln m = f - s (f - T(s^2)) with f = m - 1, s = f / (2 + f) and T the atanh series to
 // degree 11 in s^2; ln x = k ln2_hi + (k ln2_lo + ln m). NaN and negative -> NaN, 0 -> -inf, +inf -> +inf.

@@ -275,8 +275,9 @@ struct nt_snapshot_v_args {
     unsigned int n_state;
 };
 
-// stdp_post_spikes, stdp_potentiate, stdp_depress_deliver (stdp.cu): the arrays of
-// `neurotwin_sim::plasticity::PlasticSynapses` and the step's spikes in the window's record at clock->k.
+// stdp_post_spikes, stdp_potentiate, stdp_depress_deliver and stdp_dop_* (stdp.cu): the arrays of
+// `neurotwin_sim::plasticity::PlasticSynapses` (the reward-modulated ones in the layout of `DopamineDevice`) and the
+// step's spikes in the window's record at clock->k.
 struct nt_stdp_args {
     const unsigned long long* rec_base;
     const unsigned int* rec_spikes;
@@ -299,6 +300,13 @@ struct nt_stdp_args {
     unsigned int* hist_len;
     unsigned int* hist_head;
     long long* ring;
+    double* elig;
+    long long* t_eval;
+    long long* dop_step;
+    double* dop_n;
+    unsigned int* dop_len;
+    unsigned int* dop_pending;
+    const unsigned char* dop_source;
     double dt_ms;
     double scale;
     unsigned int n_neurons;
@@ -308,7 +316,11 @@ struct nt_stdp_args {
     unsigned int max_delay;
     unsigned int slots;
     unsigned int n_pad;
-    unsigned int pad;
+    unsigned int n_synapses;
+    unsigned int dop_cap;
+    unsigned int pend_slots;
+    unsigned int pad0;
+    unsigned int pad1;
 };
 
 #endif

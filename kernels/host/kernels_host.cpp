@@ -31,6 +31,10 @@ void nt_host_detmath_ln_pow_fill(unsigned int n, const double* x, const double* 
               [&] { detmath_ln_pow_fill(n, x, y, out); });
 }
 
+void nt_host_detmath_expm1_fill(unsigned int n, const double* x, double* out) {
+    nt_launch(nt_grid_1d(n, NT_THREADS_PER_BLOCK), dim3(NT_THREADS_PER_BLOCK), [&] { detmath_expm1_fill(n, x, out); });
+}
+
 void nt_host_detmath_exp_fill(unsigned int n, const double* x, double* out) {
     nt_launch(nt_grid_1d(n, NT_THREADS_PER_BLOCK), dim3(NT_THREADS_PER_BLOCK),
               [&] { detmath_exp_fill(n, x, out); });

@@ -7,3 +7,7 @@
 NT_HOST_ENTRY(stdp_post_spikes, nt_stdp_args)
 NT_HOST_ENTRY(stdp_potentiate, nt_stdp_args)
 NT_HOST_ENTRY(stdp_depress_deliver, nt_stdp_args)
+NT_HOST_ENTRY(stdp_dop_arrivals, nt_stdp_args)
+NT_HOST_ENTRY(stdp_dop_count, nt_stdp_args)
+NT_HOST_ENTRY(stdp_dop_update_all, nt_stdp_args)
+NT_HOST_ENTRY(stdp_dop_restart, nt_stdp_args)

@@ -54,6 +54,7 @@ unsafe extern "C" {
     );
     fn nt_host_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
     fn nt_host_detmath_exp_fill(n: c_uint, x: *const f64, out: *mut f64);
+    fn nt_host_detmath_expm1_fill(n: c_uint, x: *const f64, out: *mut f64);
     fn nt_host_detmath_ln_pow_fill(n: c_uint, x: *const f64, y: *const f64, out: *mut f64);
 }
 
@@ -93,6 +94,14 @@ pub fn philox_uniform2_fill(seed: u64, stream: u32, step: u64, draw: u32, neuron
     let n = len_u32(out.len());
     // SAFETY: `out` holds `n` contiguous [f64; 2], i.e. 2n f64; the kernel writes only indices < 2n.
     unsafe { nt_host_philox_uniform2_fill(seed, stream, step, draw, neuron0, n, out.as_mut_ptr().cast()) };
+}
+
+/// Kernel `detmath_expm1_fill`: `out[j] = expm1(x[j])` with the deterministic `nt_expm1` of `cuda/detmath.cuh`.
+pub fn detmath_expm1_fill(x: &[f64], out: &mut [f64]) {
+    assert_eq!(x.len(), out.len(), "x and out of one length");
+    let n = len_u32(x.len());
+    // SAFETY: x and out hold `n` f64; the kernel reads x[j] and writes out[j] for j < n only.
+    unsafe { nt_host_detmath_expm1_fill(n, x.as_ptr(), out.as_mut_ptr()) };
 }
 
 /// Kernel `detmath_ln_pow_fill`: `out[2j] = ln(x[j])`, `out[2j + 1] = pow(x[j], y[j])` with the deterministic

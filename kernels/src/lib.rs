@@ -132,7 +132,15 @@ pub const STDP: KernelSource = KernelSource {
     name: "stdp",
     file: "cuda/stdp.cu",
     source: include_str!("../cuda/stdp.cu"),
-    entry_points: &["stdp_post_spikes", "stdp_potentiate", "stdp_depress_deliver"],
+    entry_points: &[
+        "stdp_post_spikes",
+        "stdp_potentiate",
+        "stdp_depress_deliver",
+        "stdp_dop_arrivals",
+        "stdp_dop_count",
+        "stdp_dop_update_all",
+        "stdp_dop_restart",
+    ],
 };
 
 /// Threads per block of the delivery kernels (a multiple of the warp size, 32).
@@ -199,7 +207,13 @@ pub const CONFORMANCE: KernelSource = KernelSource {
     name: "conformance",
     file: "cuda/conformance.cu",
     source: include_str!("../cuda/conformance.cu"),
-    entry_points: &["philox_fill", "philox_uniform2_fill", "detmath_exp_fill", "detmath_ln_pow_fill"],
+    entry_points: &[
+        "philox_fill",
+        "philox_uniform2_fill",
+        "detmath_exp_fill",
+        "detmath_ln_pow_fill",
+        "detmath_expm1_fill",
+    ],
 };
 
 /// 3D U-Net inference layers (`neurotwin_segment::cnn`): 'same' convolution, ReLU, sigmoid, max pooling,

@@ -273,14 +273,18 @@ packs! {
     }
     /// `snapshot_v`.
     SnapshotVArgs = "nt_snapshot_v_args" { state: DevPtr<f64>, v_prev: DevPtr<f64>, n_pad: u32, n_state: u32 }
-    /// `stdp_post_spikes`, `stdp_potentiate`, `stdp_depress_deliver`.
+    /// `stdp_post_spikes`, `stdp_potentiate`, `stdp_depress_deliver` and the reward-modulated rule's
+    /// `stdp_dop_arrivals`, `stdp_dop_count`, `stdp_dop_update_all`, `stdp_dop_restart`.
     StdpArgs = "nt_stdp_args" {
         rec_base: DevPtr<u64>, rec_spikes: DevPtr<u32>, clock: DevPtr<Clock>, rules: DevPtr<f64>, row_ptr: DevPtr<u32>,
         post: DevPtr<u32>, delay: DevPtr<u16>, channel: DevPtr<u8>, projection: DevPtr<u8>, weight: DevPtr<f64>,
         k_plus: DevPtr<f64>, last_pre: DevPtr<i64>, col_ptr: DevPtr<u32>, col_syn: DevPtr<u32>,
         hist_row_of: DevPtr<u32>, hist_neuron: DevPtr<u32>, hist_steps: DevPtr<i64>, hist_k: DevPtr<f64>,
-        hist_len: DevPtr<u32>, hist_head: DevPtr<u32>, ring: DevPtr<i64>, dt_ms: f64, scale: f64, n_neurons: u32,
-        hist_rows: u32, hist_cap: u32, n_projections: u32, max_delay: u32, slots: u32, n_pad: u32, pad: u32,
+        hist_len: DevPtr<u32>, hist_head: DevPtr<u32>, ring: DevPtr<i64>, elig: DevPtr<f64>, t_eval: DevPtr<i64>,
+        dop_step: DevPtr<i64>, dop_n: DevPtr<f64>, dop_len: DevPtr<u32>, dop_pending: DevPtr<u32>,
+        dop_source: DevPtr<u8>, dt_ms: f64, scale: f64, n_neurons: u32, hist_rows: u32, hist_cap: u32,
+        n_projections: u32, max_delay: u32, slots: u32, n_pad: u32, n_synapses: u32, dop_cap: u32,
+        pend_slots: u32, pad0: u32, pad1: u32,
     }
 }
 
@@ -362,6 +366,14 @@ kernel_fns! {
     STDP_POTENTIATE: StdpArgs = "stdp"::stdp_potentiate;
     /// Step 8i: depression, delivery of the new weights, presynaptic traces.
     STDP_DEPRESS_DELIVER: StdpArgs = "stdp"::stdp_depress_deliver;
+    /// Step 8f, reward-modulated STDP (before 8g): the dopamine arriving now joins each projection's trace.
+    STDP_DOP_ARRIVALS: StdpArgs = "stdp"::stdp_dop_arrivals;
+    /// Step 8j: the dopamine neurons' spikes of the step, scheduled after each projection's delay.
+    STDP_DOP_COUNT: StdpArgs = "stdp"::stdp_dop_count;
+    /// Step 8k: every `update_every` steps, every reward-modulated weight brought up to date.
+    STDP_DOP_UPDATE_ALL: StdpArgs = "stdp"::stdp_dop_update_all;
+    /// Step 8l: after 8k, the projections' dopamine histories restart from now.
+    STDP_DOP_RESTART: StdpArgs = "stdp"::stdp_dop_restart;
     /// Step 9: voltages for the next step's gap junctions.
     SNAPSHOT_V: SnapshotVArgs = "network"::snapshot_v;
     /// End of the step: step and window step advance.

@@ -272,13 +272,8 @@ impl<'a> Plan<'a> {
         // Fixed-point scale: the CPU backend's rule (largest per-step input of one neuron, plastic bounds included).
         let fixed = DeliveryScale::for_network_with(net, plastic.as_ref());
         if let Some(p) = &plastic {
-            if p.rule_table().is_none() {
-                return Err(SimError::Setup(format!(
-                    "reward-modulated STDP (stdp_dopamine) runs on the cpu backend; the {backend} backend has no \
-                     kernel for it yet (use --backend cpu)"
-                )));
-            }
             u32_of(p.hist_neuron.len())?;
+            u32_of(p.weight.len())?;
             if let Some(&c) = p.channel.iter().find(|&&c| c as usize >= n_ch) {
                 return Err(SimError::Setup(format!("plastic synapses on receptor #{c}, the network has {n_ch}")));
             }
@@ -328,13 +323,35 @@ struct PlasticBufs<L: Launcher> {
     hist_k: L::Buf<f64>,
     hist_len: L::Buf<u32>,
     hist_head: L::Buf<u32>,
+    /// Reward-modulated STDP (`PlasticSynapses::dopamine_device`): eligibility and evaluation step per synapse,
+    /// each projection's dopamine history and pending arrivals, its dopamine neurons.
+    elig: L::Buf<f64>,
+    t_eval: L::Buf<i64>,
+    dop_step: L::Buf<i64>,
+    dop_n: L::Buf<f64>,
+    dop_len: L::Buf<u32>,
+    dop_pending: L::Buf<u32>,
+    dop_source: L::Buf<u8>,
+    /// The layout of the dopamine arrays (their host copy, refreshed by `Backend::plastic_synapses`).
+    dop: crate::plasticity::dopamine::DopamineDevice,
+    /// The last step advanced (-1 before the first).
+    last_step: i64,
 }
 
 impl<L: Launcher> PlasticBufs<L> {
-    fn upload(l: &L, p: PlasticSynapses) -> Result<Self, L::Error> {
+    fn upload(l: &L, p: PlasticSynapses, n: usize) -> Result<Self, L::Error> {
+        let dop = p.dopamine_device(n);
         Ok(Self {
-            // `Plan::new` refused the rules the kernels do not run.
-            rules: l.upload(&p.rule_table().unwrap_or_default())?,
+            rules: l.upload(&p.rule_table())?,
+            elig: l.upload(&dop.elig)?,
+            t_eval: l.upload(&dop.t_eval)?,
+            dop_step: l.upload(&dop.step)?,
+            dop_n: l.upload(&dop.n)?,
+            dop_len: l.upload(&dop.len)?,
+            dop_pending: l.upload(&dop.pending)?,
+            dop_source: l.upload(&dop.source)?,
+            dop,
+            last_step: -1,
             row_ptr: l.upload(&p.row_ptr)?,
             post: l.upload(&p.post)?,
             delay: l.upload(&p.delay)?,
@@ -658,7 +675,10 @@ impl<L: Launcher> KernelBackend<L> {
         let alloc = dev_err::<L>("cannot allocate a buffer");
         let mut plan = plan;
         let plastic = match plan.plastic.take() {
-            Some(p) => Some(PlasticBufs::upload(l, p).map_err(dev_err::<L>("cannot upload the plastic synapses"))?),
+            Some(p) => Some(
+                PlasticBufs::upload(l, p, plan.setup.network.n_neurons())
+                    .map_err(dev_err::<L>("cannot upload the plastic synapses"))?,
+            ),
             None => None,
         };
         let setup: &SimSetup = &plan.setup;
@@ -1155,6 +1175,13 @@ impl<L: Launcher> KernelBackend<L> {
             hist_len: l.ptr(&mut p.hist_len),
             hist_head: l.ptr(&mut p.hist_head),
             ring: l.ptr(&mut self.ring),
+            elig: l.ptr(&mut p.elig),
+            t_eval: l.ptr(&mut p.t_eval),
+            dop_step: l.ptr(&mut p.dop_step),
+            dop_n: l.ptr(&mut p.dop_n),
+            dop_len: l.ptr(&mut p.dop_len),
+            dop_pending: l.ptr(&mut p.dop_pending),
+            dop_source: l.cptr(&p.dop_source),
             dt_ms: h.dt_ms,
             scale: self.fixed.scale,
             n_neurons: self.n as u32,
@@ -1164,14 +1191,26 @@ impl<L: Launcher> KernelBackend<L> {
             max_delay: h.max_delay as u32,
             slots: self.slots as u32,
             n_pad: self.n_pad as u32,
-            pad: 0,
+            n_synapses: h.weight.len() as u32,
+            dop_cap: p.dop.cap,
+            pend_slots: p.dop.pend_slots,
+            pad0: 0,
+            pad1: 0,
         };
+        let dopamine = h.has_dopamine();
+        let n_proj = h.rules.len();
+        if dopamine {
+            // SAFETY: threads p < n_projections read rules (RULE_WORDS each) and write projection p's dopamine
+            // history (dop_cap entries, dop_len) and pending counts (pend_slots) only.
+            unsafe { l.launch(&packs::STDP_DOP_ARRIVALS, Grid::cover(n_proj), &args) }?;
+        }
         // SAFETY (all three): the step's spikes are rec_spikes[rec_base[k] .. rec_base[k + 1]] (written by
         // spike_scatter on the same stream; ids < n), threads j < n read spike j only when j < count; the arrays
         // are those of `PlasticSynapses::split` uploaded unchanged: row_ptr and col_ptr have n + 1 entries indexing
         // the synapse arrays and col_syn (synapse indices < their length), posts < n have a history row
         // (hist_row_of, n entries; rows < hist_rows), history entries are < hist_rows * hist_cap (steps) and
-        // n_projections * hist_rows * hist_cap (traces), projections < n_projections index rules (8 each); ring
+        // n_projections * hist_rows * hist_cap (traces), projections < n_projections index rules (RULE_WORDS each),
+        // reward-modulated synapses read their projection's dopamine history (dop_len <= dop_cap entries); ring
         // indices (channel < n_ch checked by `Plan::new`, slot < slots, post < n <= n_pad) are < n_ch * slots * n_pad.
         // Each synapse and history row is written by one thread of a launch; the ring with integer atomics.
         unsafe { l.launch(&packs::STDP_POST_SPIKES, Grid::cover(self.n), &args) }?;
@@ -1179,7 +1218,17 @@ impl<L: Launcher> KernelBackend<L> {
         // column.
         unsafe { l.launch(&packs::STDP_POTENTIATE, Grid::cover(h.hist_neuron.len()), &args) }?;
         // SAFETY: as above; threads j < n write the synapses of spike j's row and add to the ring.
-        unsafe { l.launch(&packs::STDP_DEPRESS_DELIVER, Grid::cover(self.n), &args) }
+        unsafe { l.launch(&packs::STDP_DEPRESS_DELIVER, Grid::cover(self.n), &args) }?;
+        if dopamine {
+            // SAFETY: threads j < n read spike j and add to pending counts (integer atomics; slots < pend_slots,
+            // dop_source has n_projections * n entries).
+            unsafe { l.launch(&packs::STDP_DOP_COUNT, Grid::cover(self.n), &args) }?;
+            // SAFETY: threads s < n_synapses write synapse s only (weight, elig, t_eval).
+            unsafe { l.launch(&packs::STDP_DOP_UPDATE_ALL, Grid::cover(h.weight.len()), &args) }?;
+            // SAFETY: threads p < n_projections write projection p's history only, after every synapse read it.
+            unsafe { l.launch(&packs::STDP_DOP_RESTART, Grid::cover(n_proj), &args) }?;
+        }
+        Ok(())
     }
 
     /// Steps 6–8 for graded models: silenced neurons transmit nothing, then every neuron's activity is sent.
@@ -1268,6 +1317,9 @@ impl<L: Launcher> Backend for KernelBackend<L> {
         }
         self.advance_step(step, control).map_err(Self::error_in_step(step))?;
         self.pending.push(step);
+        if let Some(p) = self.plastic.as_mut() {
+            p.last_step = step as i64;
+        }
         Ok(())
     }
 
@@ -1304,9 +1356,17 @@ impl<L: Launcher> Backend for KernelBackend<L> {
     fn plastic_synapses(&mut self) -> Result<Option<&PlasticSynapses>, SimError> {
         let Some(p) = self.plastic.as_mut() else { return Ok(None) };
         let len = p.host.weight.len();
-        self.launcher
-            .read(&p.weight, 0..len, &mut p.host.weight)
-            .map_err(dev_err::<L>("cannot read the plastic weights back"))?;
+        let err = dev_err::<L>("cannot read the plastic weights back");
+        self.launcher.read(&p.weight, 0..len, &mut p.host.weight).map_err(&err)?;
+        if p.host.has_dopamine() {
+            let d = &mut p.dop;
+            self.launcher.read(&p.elig, 0..d.elig.len(), &mut d.elig).map_err(&err)?;
+            self.launcher.read(&p.t_eval, 0..d.t_eval.len(), &mut d.t_eval).map_err(&err)?;
+            self.launcher.read(&p.dop_step, 0..d.step.len(), &mut d.step).map_err(&err)?;
+            self.launcher.read(&p.dop_n, 0..d.n.len(), &mut d.n).map_err(&err)?;
+            self.launcher.read(&p.dop_len, 0..d.len.len(), &mut d.len).map_err(&err)?;
+        }
+        p.host.set_from_device(&p.dop, p.last_step);
         Ok(Some(&p.host))
     }
 

@@ -42,6 +42,10 @@ host_entries! {
     "nt_host_stdp_post_spikes" => stdp_post_spikes(StdpArgs);
     "nt_host_stdp_potentiate" => stdp_potentiate(StdpArgs);
     "nt_host_stdp_depress_deliver" => stdp_depress_deliver(StdpArgs);
+    "nt_host_stdp_dop_arrivals" => stdp_dop_arrivals(StdpArgs);
+    "nt_host_stdp_dop_count" => stdp_dop_count(StdpArgs);
+    "nt_host_stdp_dop_update_all" => stdp_dop_update_all(StdpArgs);
+    "nt_host_stdp_dop_restart" => stdp_dop_restart(StdpArgs);
     "nt_host_spike_masks" => spike_masks(SpikeMasksArgs);
     "nt_host_spike_chunk_totals" => spike_chunk_totals(SpikeChunkTotalsArgs);
     "nt_host_spike_scan_groups" => spike_scan_groups(SpikeScanGroupsArgs);

@@ -177,3 +177,93 @@ impl PlasticSynapses {
         std::borrow::Cow::Owned(w)
     }
 }
+
+/// The reward-modulated state as the kernels hold it (`kernels/cuda/stdp.cu`): per projection `cap` history entries
+/// (`step`, `n`; `len` used), a ring of `pend_slots` dopamine spike counts by arrival step, and whether each neuron
+/// is one of its dopamine neurons (`source`, projection-major); per synapse the eligibility and evaluation step.
+/// Without reward-modulated projections every array has one unused element (buffers are never empty).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DopamineDevice {
+    pub cap: u32,
+    pub pend_slots: u32,
+    pub step: Vec<i64>,
+    pub n: Vec<f64>,
+    pub len: Vec<u32>,
+    pub pending: Vec<u32>,
+    pub source: Vec<u8>,
+    pub elig: Vec<f64>,
+    pub t_eval: Vec<i64>,
+}
+
+impl PlasticSynapses {
+    /// The reward-modulated state in the kernels' layout ([`DopamineDevice`]), for `n` neurons.
+    pub fn dopamine_device(&self, n: usize) -> DopamineDevice {
+        fn dop(r: &PlasticRule) -> Option<&DopamineRule> {
+            match r {
+                PlasticRule::Dopamine(d) => Some(d),
+                PlasticRule::Stdp(_) => None,
+            }
+        }
+        if !self.has_dopamine() {
+            return DopamineDevice {
+                cap: 1,
+                pend_slots: 1,
+                step: vec![0],
+                n: vec![0.0],
+                len: vec![0; self.rules.len().max(1)],
+                pending: vec![0],
+                source: vec![0],
+                elig: vec![0.0],
+                t_eval: vec![0],
+            };
+        }
+        // Entries since the last update of every weight: that one and at most one arrival per step.
+        let cap = self.rules.iter().filter_map(dop).map(|d| d.update_every_steps as usize + 2).max().unwrap_or(1);
+        let pend_slots = self.rules.iter().filter_map(dop).map(|d| d.delay_steps as usize + 1).max().unwrap_or(1);
+        let n_proj = self.rules.len();
+        let mut out = DopamineDevice {
+            cap: cap as u32,
+            pend_slots: pend_slots as u32,
+            step: vec![0; n_proj * cap],
+            n: vec![0.0; n_proj * cap],
+            len: vec![0; n_proj],
+            pending: vec![0; n_proj * pend_slots],
+            source: vec![0; n_proj * n],
+            elig: self.elig.clone(),
+            t_eval: self.t_eval.clone(),
+        };
+        for (p, state) in self.dopamine.iter().enumerate() {
+            let Some(state) = state else { continue };
+            for (e, &(at, v)) in state.entries.iter().take(cap).enumerate() {
+                out.step[p * cap + e] = at;
+                out.n[p * cap + e] = v;
+            }
+            out.len[p] = state.entries.len().min(cap) as u32;
+            for &(at, count) in &state.pending {
+                out.pending[p * pend_slots + at as usize % pend_slots] += count;
+            }
+            for (i, &s) in state.is_source.iter().enumerate().take(n) {
+                out.source[p * n + i] = s as u8;
+            }
+        }
+        out
+    }
+
+    /// The state read back from the kernels after step `last_step`: weights (already in place), eligibility,
+    /// evaluation steps and the projections' dopamine histories, so that [`PlasticSynapses::current_weights`] reads
+    /// what the CPU pass would hold. (Dopamine still in flight stays on the device: reading needs only the
+    /// arrivals so far.)
+    pub fn set_from_device(&mut self, d: &DopamineDevice, last_step: i64) {
+        self.last_step = last_step;
+        if !self.has_dopamine() {
+            return;
+        }
+        self.elig.clone_from(&d.elig);
+        self.t_eval.clone_from(&d.t_eval);
+        let cap = d.cap as usize;
+        for (p, state) in self.dopamine.iter_mut().enumerate() {
+            let Some(state) = state else { continue };
+            state.entries = (0..d.len[p] as usize).map(|e| (d.step[p * cap + e], d.n[p * cap + e])).collect::<Vec<_>>();
+        }
+    }
+}

@@ -243,9 +243,8 @@ pub fn split_setup(setup: &SimSetup) -> Result<(Arc<CompiledNetwork>, Option<Pla
 pub const NEVER: i64 = i64::MIN;
 /// No history row (the neuron is not the target of a plastic synapse).
 pub const NO_ROW: u32 = u32::MAX;
-/// `f64`s per rule in [`PlasticSynapses::rule_table`]: τ₊, τ₋, λ, α, μ₊, μ₋, w_max, pairing (0 all-to-all,
-/// 1 nearest) — the layout `kernels/cuda/stdp.cu` reads.
-pub const RULE_WORDS: usize = 8;
+/// `f64`s per rule in [`PlasticSynapses::rule_table`] — the layout `kernels/cuda/stdp.cu` reads.
+pub const RULE_WORDS: usize = 18;
 
 /// The plastic synapses of a network and their state, in the layout the CPU pass and the CUDA kernels
 /// (`kernels/cuda/stdp.cu`) share: rows by presynaptic neuron (matrix order within a row), columns by
@@ -463,19 +462,31 @@ impl PlasticSynapses {
         total
     }
 
-    /// The rules as the kernels read them: [`RULE_WORDS`] `f64`s per projection; `None` when a projection has a
-    /// rule the kernels do not run (reward-modulated STDP).
-    pub fn rule_table(&self) -> Option<Vec<f64>> {
+    /// The rules as the kernels read them (`kernels/cuda/stdp.cu`): [`RULE_WORDS`] `f64`s per projection — τ₊, τ₋,
+    /// λ, α, μ₊, μ₋, w_max, pairing (0 all-to-all, 1 nearest), kind (0 pair-based, 1 reward-modulated), then for
+    /// reward-modulated rules a₊, a₋, τ_c, τ_n, b, w_min, w_max, the dopamine delay and the update interval (steps).
+    pub fn rule_table(&self) -> Vec<f64> {
         let mut table = Vec::with_capacity(self.rules.len() * RULE_WORDS);
         for rule in &self.rules {
-            let PlasticRule::Stdp(r) = rule else { return None };
-            let pairing = match r.pairing {
-                Pairing::AllToAll => 0.0,
-                Pairing::Nearest => 1.0,
-            };
-            table.extend([r.tau_plus_ms, r.tau_minus_ms, r.lambda, r.alpha, r.mu_plus, r.mu_minus, r.w_max, pairing]);
+            match rule {
+                PlasticRule::Stdp(r) => {
+                    let pairing = match r.pairing {
+                        Pairing::AllToAll => 0.0,
+                        Pairing::Nearest => 1.0,
+                    };
+                    table.extend([r.tau_plus_ms, r.tau_minus_ms, r.lambda, r.alpha, r.mu_plus, r.mu_minus, r.w_max]);
+                    table.extend([pairing, 0.0]);
+                    table.extend([0.0; 9]);
+                }
+                PlasticRule::Dopamine(d) => {
+                    let p = &d.params;
+                    table.extend([p.tau_plus_ms, p.tau_minus_ms, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+                    table.extend([p.a_plus, p.a_minus, p.tau_c_ms, p.tau_n_ms, p.b, p.w_min, p.w_max]);
+                    table.extend([d.delay_steps as f64, d.update_every_steps as f64]);
+                }
+            }
         }
-        Some(table)
+        table
     }
 
     /// Neuron `j` (a target) spiked at `step`: a new entry in its history row with every projection's

@@ -421,9 +421,50 @@ pub fn plastic_setup() -> SimSetup {
     setup
 }
 
+/// [`plastic_setup`] with its E→E projection reward-modulated (`stdp_dopamine`, weights clipped to [0, 40] pA, the
+/// first 40 inhibitory neurons its dopamine neurons after 15 steps, every weight updated each 250 steps) and a
+/// strong eligibility, so that dopamine moves the weights during the run.
+pub fn dopamine_setup() -> SimSetup {
+    use neurotwin_models::stdp::DopamineParams;
+    let mut setup = plastic_setup();
+    let mut plasticity = (*setup.plasticity).clone();
+    let n_exc = 800u32;
+    let params = DopamineParams {
+        a_plus: 2.0,
+        a_minus: 2.5,
+        tau_n_ms: 20.0,
+        b: 0.01,
+        w_min: 0.0,
+        w_max: 40.0,
+        ..Default::default()
+    };
+    plasticity.projections[0].rule = PlasticRule::Dopamine(neurotwin_sim::DopamineRule {
+        params,
+        neurons: (n_exc..n_exc + 40).collect(),
+        delay_steps: 15,
+        update_every_steps: 250,
+    });
+    setup.plasticity = std::sync::Arc::new(plasticity);
+    setup
+}
+
 /// [`plastic_setup`] on the CPU and on `make`'s backend: identical spikes, V_m and, at the end, weights.
 pub fn plastic_case(make: MakeBackend) {
-    let setup = plastic_setup();
+    plastic_case_of("plastic CUBA 1000", plastic_setup(), make);
+}
+
+/// [`dopamine_setup`] on the CPU and on `make`'s backend: identical spikes, V_m and weights (read as
+/// `current_weights`, carried to the last step), and the weights moved.
+pub fn dopamine_case(make: MakeBackend) {
+    let setup = dopamine_setup();
+    let initial: Vec<f64> = neurotwin_sim::plasticity::split_setup(&setup).unwrap().1.unwrap().weight;
+    let end = plastic_case_of("reward-modulated CUBA 1000", setup, make);
+    let moved = end.iter().zip(&initial).filter(|(a, b)| a != b).count();
+    assert!(moved > end.len() / 10, "dopamine moved {moved} of {} weights", end.len());
+}
+
+/// `setup` on the CPU and on `make`'s backend: identical spikes, V_m and final weights (returned).
+fn plastic_case_of(label: &str, setup: SimSetup, make: MakeBackend) -> Vec<f64> {
     let mut cpu = CpuBackend::new(&setup).unwrap();
     let mut other = make(&setup);
     let name = other.name();
@@ -431,11 +472,16 @@ pub fn plastic_case(make: MakeBackend) {
     let a = outcome(&setup, &Default::default(), &mut cpu);
     let b = outcome(&setup, &Default::default(), other.as_mut());
     assert!(a.steps.len() > 1000, "network too quiet ({} spikes)", a.steps.len());
-    assert!(a == b, "plastic CUBA 1000: spikes or V_m differ (cpu vs {name})");
-    let wa: Vec<u64> = cpu.plastic_synapses().unwrap().unwrap().weight.iter().map(|w| w.to_bits()).collect();
-    let wb: Vec<u64> = other.plastic_synapses().unwrap().unwrap().weight.iter().map(|w| w.to_bits()).collect();
-    assert!(wa == wb, "plastic CUBA 1000: weights differ (cpu vs {name})");
-    eprintln!("plastic CUBA 1000: {} spikes, {} plastic weights identical on cpu and {name}", a.steps.len(), wa.len());
+    assert!(a == b, "{label}: spikes or V_m differ (cpu vs {name})");
+    let w = |b: &mut dyn Backend| -> Vec<f64> { b.plastic_synapses().unwrap().unwrap().current_weights().into_owned() };
+    let (wa, wb) = (w(&mut cpu), w(other.as_mut()));
+    let bits = |w: &[f64]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    if let Some(k) = (0..wa.len()).find(|&k| wa[k].to_bits() != wb[k].to_bits()) {
+        panic!("{label}: weight {k} differs (cpu {} vs {name} {})", wa[k], wb[k]);
+    }
+    assert!(bits(&wa) == bits(&wb));
+    eprintln!("{label}: {} spikes, {} plastic weights identical on cpu and {name}", a.steps.len(), wa.len());
+    wa
 }
 
 /// Builds the backend under test for a setup.
@@ -623,6 +669,12 @@ macro_rules! conformance_suite {
             $(#[$attr])?
             fn plastic_cuba_1000_spikes_and_weights_are_bit_identical() {
                 suite::plastic_case($make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn reward_modulated_cuba_1000_spikes_and_weights_are_bit_identical() {
+                suite::dopamine_case($make);
             }
 
             #[test]
