@@ -21,6 +21,8 @@ pub struct Device {
     ctx: Arc<CudaContext>,
     target: Target,
     modules: Vec<(&'static str, Arc<CudaModule>)>,
+    /// Units generated at run time (equation-defined models), compiled by NVRTC and loaded on first use.
+    generated: Mutex<Vec<(&'static str, Arc<CudaModule>)>>,
     name: String,
 }
 
@@ -79,7 +81,7 @@ impl Device {
             modules.push((name, module));
         }
         let name = ctx.name().unwrap_or_else(|_| format!("device {ordinal}"));
-        Ok(Self { ctx, target, modules, name })
+        Ok(Self { ctx, target, modules, generated: Mutex::new(Vec::new()), name })
     }
 
     /// The device's context.
@@ -102,11 +104,32 @@ impl Device {
         &self.name
     }
 
-    /// Entry point `name` of kernel unit `unit` (a [`crate::KernelSource::name`]).
+    /// Entry point `name` of kernel unit `unit` (a [`crate::KernelSource::name`], fixed or loaded by
+    /// [`Device::load_generated`]).
     pub fn function(&self, unit: &str, name: &str) -> Result<CudaFunction, String> {
-        let module = self.modules.iter().find(|(u, _)| *u == unit).map(|(_, m)| m);
+        let generated = self.generated.lock().unwrap_or_else(PoisonError::into_inner);
+        let module = self.modules.iter().chain(generated.iter()).find(|(u, _)| *u == unit).map(|(_, m)| m);
         let module = module.ok_or_else(|| format!("kernel unit {unit} was not loaded"))?;
         module.load_function(name).map_err(|e| format!("{unit}::{name}: {e}"))
+    }
+
+    /// Compiles a unit generated at run time (`crate::generated::kernel_source`) with NVRTC for this device's
+    /// target and loads it, once per process (by unit name). Needs libnvrtc even when the fixed units came from a
+    /// precompiled folder.
+    pub fn load_generated(&self, unit: &crate::KernelSource) -> Result<(), String> {
+        let mut generated = self.generated.lock().unwrap_or_else(PoisonError::into_inner);
+        if generated.iter().any(|(u, _)| *u == unit.name) {
+            return Ok(());
+        }
+        let compiled = crate::nvrtc::compile_unit(unit, self.target)
+            .map_err(|e| format!("the generated kernel {}: {e}", unit.file))?;
+        let image = match compiled.kind {
+            Kind::Cubin => Ptx::from_binary(compiled.bytes.clone()),
+            Kind::Ptx => Ptx::from_src(compiled.ptx_text().unwrap_or_default()),
+        };
+        let module = self.ctx.load_module(image).map_err(|e| load_failure(unit.name, self.target, &e.to_string()))?;
+        generated.push((unit.name, module));
+        Ok(())
     }
 }
 

@@ -163,16 +163,15 @@ impl KernelBackend<CudaLauncher> {
     /// ([`Plan::new`]: invalid setups give the same [`SimError::Setup`]); a missing driver, device or NVRTC or
     /// a failed compilation give [`SimError::BackendUnavailable`].
     pub fn new(setup: &SimSetup) -> Result<Self, SimError> {
-        if matches!(setup.model, neurotwin_models::CompiledModel::Equations(_)) {
-            return Err(SimError::Setup(
-                "equation-defined models (`model = \"equations\"`) run on the cpu and cuda-host backends: the cuda \
-                 backend does not load their generated kernel yet"
-                    .into(),
-            ));
-        }
         let plan = Plan::new(setup, "cuda")?;
         let device = neurotwin_kernels::device::device(0).map_err(unavailable)?;
-        let launcher = CudaLauncher::new(&device)?;
+        // An equation-defined model's generated kernel: compiled by NVRTC for this device and loaded beside the
+        // fixed units.
+        let generated = plan.generated_kernel();
+        if let Some(g) = generated {
+            device.load_generated(&g.0.unit).map_err(unavailable)?;
+        }
+        let launcher = CudaLauncher::new(&device, generated.map(|g| (g.0.unit.name, g.0.step.name)))?;
         let b = match catch_unwind(AssertUnwindSafe(|| Self::from_plan(launcher, plan))) {
             Ok(r) => r?,
             Err(_) => return Err(unavailable("the CUDA driver panicked while uploading the network")),
@@ -191,9 +190,9 @@ impl CudaLauncher {
     /// Looks up every step kernel ([`packs::STEP_KERNELS`]) on the device (opened and loaded once per process,
     /// `neurotwin_kernels::device`) and creates the backend's own stream (graph capture needs a stream other than
     /// the legacy default stream; the device has cudarc's event tracking off, as capture requires).
-    fn new(device: &Device) -> Result<Self, SimError> {
-        let mut fns = Vec::with_capacity(packs::STEP_KERNELS.len());
-        for &(unit, name) in packs::STEP_KERNELS {
+    fn new(device: &Device, generated: Option<(&'static str, &'static str)>) -> Result<Self, SimError> {
+        let mut fns = Vec::with_capacity(packs::STEP_KERNELS.len() + 1);
+        for &(unit, name) in packs::STEP_KERNELS.iter().chain(generated.as_ref()) {
             fns.push((name, device.function(unit, name).map_err(unavailable)?));
         }
         let stream = device.new_stream().map_err(unavailable)?;

@@ -1,8 +1,9 @@
 //! Equation-defined models (`model = "equations"`) on the kernel backends: the model's generated CUDA C
 //! (`neurotwin_models::equations::cuda_source`), built once per process and model for the host
 //! (`neurotwin_kernels::generated::host_build`, the system C++ compiler through the shim) and kept loaded, gives the
-//! step kernel that the `cuda-host` backend launches in the one step sequence like any built-in model's. The CUDA
-//! backend does not load generated units yet and refuses these models (`cuda.rs`).
+//! step kernel that the `cuda-host` backend launches in the one step sequence like any built-in model's; the `cuda`
+//! backend compiles the same unit with NVRTC and loads it on its device (`Device::load_generated`), so both launch
+//! the same source in the same sequence (the host build is kept for the kernel's host entry either way).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,6 +20,8 @@ use crate::error::SimError;
 pub struct GeneratedModel {
     /// The fused step kernel (`<name>_step`), host entry from the library.
     pub step: KernelFn<NeuronStepArgs>,
+    /// The NVRTC unit, which the `cuda` backend compiles and loads on its device (`Device::load_generated`).
+    pub unit: neurotwin_kernels::KernelSource,
     _host: HostBuild,
 }
 
@@ -57,7 +60,7 @@ pub fn host_model(sets: &[Compiled], n_state: usize, n_channels: usize) -> Resul
     let unit = kernel_source(&name, equations::cuda_source(&name, sets).map_err(|e| err(e.to_string()))?);
     let host = host_build(&unit, n_state, n_channels).map_err(err)?;
     let step = KernelFn { unit: unit.name, name: unit.entry_points[1], host: host.step_entry() };
-    let g: &'static GeneratedModel = Box::leak(Box::new(GeneratedModel { step, _host: host }));
+    let g: &'static GeneratedModel = Box::leak(Box::new(GeneratedModel { step, unit, _host: host }));
     map.insert(probe, g);
     Ok(GeneratedRef(g))
 }

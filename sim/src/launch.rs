@@ -232,6 +232,14 @@ pub struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
+    /// The generated kernel of an equation-defined model, `None` for built-in models.
+    pub fn generated_kernel(&self) -> Option<crate::generated_models::GeneratedRef> {
+        match self.model.kind() {
+            ModelKind::Generated(g) => Some(g),
+            _ => None,
+        }
+    }
+
     /// Validates `setup` for the kernel backend `backend`: parameter sets, channels, the synapse and gap
     /// matrices, stimuli and spike trains, and that every launch size fits the kernels' 32-bit counts.
     pub fn new(original: &'a SimSetup, backend: &str) -> Result<Self, SimError> {

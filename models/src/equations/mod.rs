@@ -49,8 +49,10 @@
 //! **CUDA.** [`cuda_source`] generates the model's kernels (`<name>_update`, `<name>_step` on the common parameter
 //! packs) with the interpreter's operations in its order as `__d*_rn` intrinsics; the kernels crate compiles them
 //! with NVRTC and, for tests, for the host (`neurotwin_kernels::generated`), where they equal the interpreter bit
-//! for bit; the `cuda-host` backend runs that host build in the GPU's step sequence (`neurotwin_sim::generated_models`).
-//! The `cuda` backend does not load generated kernels yet and refuses equation-defined models.
+//! for bit; the `cuda-host` backend runs that host build in the GPU's step sequence (`neurotwin_sim::generated_models`),
+//! the `cuda` backend the NVRTC build on its device.
+//! **Native CPU code.** [`native_source`] wraps the same body (`codegen.rs`) as block functions on vectors of lanes,
+//! which the CPU backend compiles at run time and runs in place of the interpreter (`neurotwin_sim::native_models`).
 
 mod codegen;
 pub mod expr;

@@ -46,8 +46,8 @@ fn equation_iaf_psc_exp_gives_the_spikes_of_lif_exp_on_cuba() {
 
 /// The `cuda-host` backend runs the model's generated CUDA C (built for the host, `generated_models`) in the one
 /// step sequence of the GPU: on CUBA 4000 over 1 s it gives the built-in `lif_exp`'s spikes (on the CPU backend)
-/// exactly, and the final state of the CPU interpreter bit for bit. The CUDA backend refuses such a model with the
-/// alternatives named.
+/// exactly, and the final state of the CPU interpreter bit for bit. The CUDA backend takes such a model (it loads
+/// the generated unit on its device; without a GPU it fails only for want of one).
 #[test]
 fn generated_kernel_on_the_cuda_host_backend_gives_the_same_spikes() {
     let steps = 10_000;
@@ -75,8 +75,9 @@ fn generated_kernel_on_the_cuda_host_backend_gives_the_same_spikes() {
     assert_eq!(host_spikes, spikes);
     assert_eq!(cpu_spikes, spikes);
     assert_eq!(host_v, cpu_v, "final V of the generated kernel and the interpreter");
-    let e = neurotwin_sim::cuda::CudaBackend::new(&eq).err().expect("refused").to_string();
-    assert!(e.contains("cpu and cuda-host backends"), "{e}");
+    if let Err(e) = neurotwin_sim::cuda::CudaBackend::new(&eq) {
+        assert!(matches!(e, SimError::BackendUnavailable { .. }), "only the device may be missing: {e}");
+    }
 }
 
 /// NEST `iaf_psc_delta` as equations (delta synapses: the input jumps `V`, which is clamped — and so ignores

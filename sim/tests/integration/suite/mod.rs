@@ -356,6 +356,27 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
     (setup, p)
 }
 
+/// CUBA 1000 with NEST's `iaf_psc_exp` written as equations (`model = "equations"`): the CPU runs its native code,
+/// kernel backends its generated CUDA kernel.
+pub fn equation_cuba_setup() -> SimSetup {
+    let mut g = cuba(&neurotwin_connectome::generators::CubaConfig { n: 1000, ..Default::default() }, 4, 0.1).unwrap();
+    let eq = neurotwin_models::testing::iaf_psc_exp_equations(&[
+        ("C_m", "200 pF"),
+        ("tau_m", "20 ms"),
+        ("E_L", "-49 mV"),
+        ("V_th", "-50 mV"),
+        ("V_reset", "-60 mV"),
+        ("t_ref", "5 ms"),
+        ("I_e", "0 pA"),
+        ("tau_syn_ex", "5 ms"),
+        ("tau_syn_in", "10 ms"),
+    ]);
+    for p in &mut g.populations {
+        p.params = NeuronParams::Equations(eq.clone());
+    }
+    SimSetup::from_generated(g, 4, 3000).unwrap()
+}
+
 /// Runs the CPU backend and `other` (built by `make`) on `setup` and requires identical spike trains,
 /// sampled V_m traces and final V_m; returns the CPU outcome.
 pub fn check_identical(
@@ -669,6 +690,12 @@ macro_rules! conformance_suite {
             $(#[$attr])?
             fn plastic_cuba_1000_spikes_and_weights_are_bit_identical() {
                 suite::plastic_case($make);
+            }
+
+            #[test]
+            $(#[$attr])?
+            fn equation_defined_cuba_1000_is_bit_identical() {
+                suite::check_identical("equations CUBA 1000", &suite::equation_cuba_setup(), &Default::default(), 1000, &$make);
             }
 
             #[test]
