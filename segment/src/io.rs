@@ -98,6 +98,17 @@ fn resolution(h: &H5File, ds: &Dataset) -> Option<[f64; 3]> {
     r.iter().all(|v| v.is_finite() && *v > 0.0).then_some(r)
 }
 
+/// The datasets directly in group `group` of an HDF5 file (names relative to the group, sorted); empty when the
+/// group does not exist.
+pub fn datasets_in(path: impl AsRef<Path>, group: &str) -> Result<Vec<String>, SegmentError> {
+    let h = open(path.as_ref())?;
+    let Ok(g) = h.file().group(group) else { return Ok(Vec::new()) };
+    let mut names: Vec<String> =
+        g.member_names().unwrap_or_default().into_iter().filter(|n| g.dataset(n).is_ok()).collect();
+    names.sort();
+    Ok(names)
+}
+
 /// The shape (z, y, x) of 3D dataset `name` of an HDF5 file, without reading it (to check what a run would
 /// allocate before reading).
 pub fn volume_shape(path: impl AsRef<Path>, name: &str) -> Result<[usize; 3], SegmentError> {

@@ -25,15 +25,19 @@ use super::table::render;
 const DEFAULT_VOXEL_NM: [f64; 3] = [10.0, 10.0, 10.0];
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SegmentArgs {
+    #[command(subcommand)]
+    pub action: Option<SegmentAction>,
     /// EM volume: an HDF5 file (CREMI layout `volumes/raw`, or any 3D uint8 dataset, see --raw-dataset) or a
     /// Zarr v3/v2 store (a directory; the array path inside it by --raw-dataset; voxel size from the array
     /// attribute `resolution` or `voxel_size`, nm z y x). With --block, the boundary stage reads a Zarr
     /// volume block by block.
-    pub volume: PathBuf,
+    #[arg(required = true)]
+    pub volume: Option<PathBuf>,
     /// Output folder (created): segmentation.h5, connectome.h5, report.json.
-    #[arg(short, long)]
-    pub out: PathBuf,
+    #[arg(short, long, required = true)]
+    pub out: Option<PathBuf>,
     /// Dataset (HDF5) or array path (Zarr) holding the raw EM (uint8, z y x).
     #[arg(long, default_value = "volumes/raw")]
     pub raw_dataset: String,
@@ -89,12 +93,46 @@ pub struct SegmentArgs {
 }
 
 /// Every file `segment` reads (no output may replace one of them).
+/// `neurotwin segment score`.
+#[derive(clap::Subcommand, Debug)]
+pub enum SegmentAction {
+    /// Score a segmentation against ground truth: VOI split and merge (bits), adapted Rand error and the CREMI
+    /// score sqrt(VOI · adapted Rand error), over the voxels whose ground-truth label is not 0 (CREMI's
+    /// definitions). Any label volume scores, ours or another tool's.
+    Score(ScoreArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ScoreArgs {
+    /// The segmentation: FILE[:DATASET] (HDF5; without DATASET every `volumes/segmentations/*` of a
+    /// `segmentation.h5`, else `volumes/labels/neuron_ids`) or STORE.zarr:ARRAY; integer labels.
+    pub segmentation: String,
+    /// Ground-truth labels: FILE[:DATASET] (HDF5, default `volumes/labels/neuron_ids`) or STORE.zarr:ARRAY;
+    /// 0 = unlabelled (ignored).
+    pub ground_truth: String,
+    /// Also write the scores as JSON to this file (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+impl SegmentArgs {
+    /// The EM volume (clap requires it without a subcommand).
+    fn volume(&self) -> &Path {
+        self.volume.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// The output folder (clap requires it without a subcommand).
+    fn out(&self) -> &Path {
+        self.out.as_deref().unwrap_or(Path::new(""))
+    }
+}
+
 fn segment_inputs(a: &SegmentArgs) -> neurotwin_io::inputs::InputSet {
     let mut set = neurotwin_io::inputs::InputSet::new();
-    if a.volume.is_dir() {
-        set.add_tree(&a.volume);
+    if a.volume().is_dir() {
+        set.add_tree(a.volume());
     } else {
-        set.add(&a.volume);
+        set.add(a.volume());
     }
     for spec in [&a.boundary, &a.ground_truth].into_iter().flatten() {
         let file = spec.rsplit_once(':').map_or(spec.as_str(), |(f, _)| f);
@@ -148,6 +186,9 @@ pub struct SegmentOutcome {
 }
 
 pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
+    if let Some(SegmentAction::Score(s)) = &a.action {
+        return score_command(s);
+    }
     let o = segment_outcome(&a)?;
     print_summary(&o.name, &o.report, o.scored, &o.out_dir);
     Ok(())
@@ -155,10 +196,13 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
 
 /// Runs the pipeline `a` asks for and publishes its outputs (all-or-nothing), printing only progress and notes.
 pub fn segment_outcome(a: &SegmentArgs) -> anyhow::Result<SegmentOutcome> {
+    if a.action.is_some() || a.volume.is_none() || a.out.is_none() {
+        bail!("segment: give VOLUME and --out to segment (scores come from `neurotwin segment score SEG GT`)");
+    }
     let cfg = configure(a)?;
     // The output folder is checked before any work: no input replaced, an earlier run only with --overwrite.
     let run_dir = neurotwin_io::run_dir::RunDir::create(
-        &a.out,
+        a.out(),
         "neurotwin segment",
         segment_inputs(a),
         a.overwrite,
@@ -172,13 +216,20 @@ pub fn segment_outcome(a: &SegmentArgs) -> anyhow::Result<SegmentOutcome> {
     let src = open_raw(a, voxel)?;
     let mut given = read_given(a, src.shape(), src.voxel_nm())?;
 
-    let name = a.volume.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segmented".into());
+    let name = a.volume().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segmented".into());
     let boundary = given.boundary.take();
     let out = run_source(src.as_ref(), boundary, given.points.as_deref(), &cfg, &name, provenance(a, &cfg))?;
     let report = score(&out, &given, a.synapse_radius)?;
     let json = write_outputs(run_dir, a, &cfg, &out, &report)?;
-    let files = OUTPUT_FILES.iter().map(|f| a.out.join(f)).collect();
-    Ok(SegmentOutcome { name, report, scored: given.ground_truth.is_some(), json, out_dir: a.out.clone(), files })
+    let files = OUTPUT_FILES.iter().map(|f| a.out().join(f)).collect();
+    Ok(SegmentOutcome {
+        name,
+        report,
+        scored: given.ground_truth.is_some(),
+        json,
+        out_dir: a.out().to_path_buf(),
+        files,
+    })
 }
 
 /// The files every segmentation writes.
@@ -235,17 +286,17 @@ fn configure(a: &SegmentArgs) -> anyhow::Result<PipelineConfig> {
 /// What the run will allocate, checked from the volume's shape before anything is read (`default_voxel`
 /// in nm, z y x).
 fn check_resources(a: &SegmentArgs, cfg: &PipelineConfig, default_voxel: [f64; 3]) -> anyhow::Result<()> {
-    let shape = if is_zarr(&a.volume) {
-        zarr::open_array(&a.volume, &a.raw_dataset)?.1
+    let shape = if is_zarr(a.volume()) {
+        zarr::open_array(a.volume(), &a.raw_dataset)?.1
     } else {
-        neurotwin_segment::io::volume_shape(&a.volume, &a.raw_dataset)?
+        neurotwin_segment::io::volume_shape(a.volume(), &a.raw_dataset)?
     };
     let inputs = neurotwin_segment::guards::Inputs {
         boundary_given: a.boundary.is_some(),
         ground_truth: a.ground_truth.is_some(),
     };
     neurotwin_segment::guards::check_pipeline(shape, default_voxel, cfg, inputs)
-        .with_context(|| a.volume.display().to_string())?;
+        .with_context(|| a.volume().display().to_string())?;
     Ok(())
 }
 
@@ -253,26 +304,26 @@ fn check_resources(a: &SegmentArgs, cfg: &PipelineConfig, default_voxel: [f64; 3
 /// z y x) is `--voxel-size`; without it the file's attribute, else [`DEFAULT_VOXEL_NM`] with a note.
 fn open_raw(a: &SegmentArgs, voxel: Option<[f64; 3]>) -> anyhow::Result<Box<dyn RawSource>> {
     let default_voxel = voxel.unwrap_or(DEFAULT_VOXEL_NM);
-    if is_zarr(&a.volume) {
-        let mut z = ZarrRaw::open(&a.volume, &a.raw_dataset, default_voxel)?;
+    if is_zarr(a.volume()) {
+        let mut z = ZarrRaw::open(a.volume(), &a.raw_dataset, default_voxel)?;
         if let Some(v) = voxel {
             z.voxel_nm = v;
         } else if !z.voxel_from_attribute {
             eprintln!(
                 "note: {} array {} has no `resolution`/`voxel_size` attribute; assuming {DEFAULT_VOXEL_NM:?} nm voxels \
                  (z, y, x) — set --voxel-size",
-                a.volume.display(),
+                a.volume().display(),
                 a.raw_dataset
             );
         }
         Ok(Box::new(z))
     } else {
-        let (mut raw, found) = read_raw(&a.volume, &a.raw_dataset, default_voxel)?;
+        let (mut raw, found) = read_raw(a.volume(), &a.raw_dataset, default_voxel)?;
         match voxel {
             Some(v) => raw.voxel_nm = v,
             None if !found => eprintln!(
                 "note: {} has no `resolution` attribute; assuming {DEFAULT_VOXEL_NM:?} nm voxels (z, y, x) — set --voxel-size",
-                a.volume.display()
+                a.volume().display()
             ),
             None => {}
         }
@@ -334,7 +385,7 @@ fn check_shape(f: &Path, d: &str, got: [usize; 3], shape: [usize; 3]) -> anyhow:
 fn provenance(a: &SegmentArgs, cfg: &PipelineConfig) -> Vec<String> {
     vec![format!(
         "neurotwin segment {} (dataset {}; boundary: {}; thresholds {:?})",
-        a.volume.display(),
+        a.volume().display(),
         a.raw_dataset,
         match (&a.boundary, &cfg.boundary) {
             (Some(b), _) => b.clone(),
@@ -371,9 +422,9 @@ fn write_outputs(
 ) -> anyhow::Result<serde_json::Value> {
     let seg_names: Vec<String> = out.segmentations.iter().map(|(t, _)| format!("volumes/segmentations/t{t}")).collect();
     let json = serde_json::json!({
-        "input": { "volume": a.volume, "raw_dataset": a.raw_dataset, "boundary": a.boundary,
+        "input": { "volume": a.volume(), "raw_dataset": a.raw_dataset, "boundary": a.boundary,
                    "ground_truth": a.ground_truth, "synapse_points": a.synapses, "cnn": a.cnn,
-                   "format": if is_zarr(&a.volume) { "zarr" } else { "hdf5" } },
+                   "format": if is_zarr(a.volume()) { "zarr" } else { "hdf5" } },
         "config": cfg,
         "report": report,
         "segmentation_datasets": seg_names,
@@ -446,4 +497,81 @@ fn print_summary(name: &str, r: &PipelineReport, scored: bool, out_dir: &Path) {
         );
     }
     println!("wrote {}/{{segmentation.h5, connectome.h5, report.json}}", out_dir.display());
+}
+
+/// The label volumes a `segment score` argument names: FILE:DATASET or STORE.zarr:ARRAY, or a FILE whose
+/// `volumes/segmentations/*` (a `segmentation.h5`, one per threshold) or else `default` dataset is meant.
+fn label_volumes(spec: &str, default: &str, what: &str) -> anyhow::Result<Vec<(String, Volume<u64>)>> {
+    let voxel = DEFAULT_VOXEL_NM;
+    let (file, dataset) = match spec.rsplit_once(':') {
+        Some((f, d)) if !f.is_empty() && !d.is_empty() => (PathBuf::from(f), Some(d.to_string())),
+        _ => (PathBuf::from(spec), None),
+    };
+    if !file.exists() {
+        bail!("{what} {}: no such file or store", file.display());
+    }
+    if is_zarr(&file) {
+        let Some(d) = dataset else { bail!("{what} {}: name the array, STORE.zarr:ARRAY", file.display()) };
+        return Ok(vec![(d.clone(), zarr::read_labels(&file, &d, voxel)?)]);
+    }
+    let names = match dataset {
+        Some(d) => vec![d],
+        None => {
+            let per_threshold = neurotwin_segment::io::datasets_in(&file, "volumes/segmentations")?;
+            if per_threshold.is_empty() {
+                vec![default.to_string()]
+            } else {
+                per_threshold.into_iter().map(|n| format!("volumes/segmentations/{n}")).collect()
+            }
+        }
+    };
+    names.into_iter().map(|d| Ok((d.clone(), read_labels(&file, &d, voxel)?))).collect()
+}
+
+/// `neurotwin segment score SEG GT`: every segmentation SEG names against GT, as a table (and JSON).
+fn score_command(s: &ScoreArgs) -> anyhow::Result<()> {
+    let gt = label_volumes(&s.ground_truth, NEURON_IDS, "ground truth")?;
+    let Some((gt_name, gt)) = gt.into_iter().next() else { bail!("ground truth {}: no labels", s.ground_truth) };
+    let segs = label_volumes(&s.segmentation, NEURON_IDS, "segmentation")?;
+    let mut rows = Vec::new();
+    let mut json = Vec::new();
+    for (name, seg) in &segs {
+        let sc = evaluate(seg, &gt)
+            .with_context(|| format!("scoring {}:{name} against {}", s.segmentation, s.ground_truth))?;
+        let cremi = (sc.voi() * sc.adapted_rand_error).sqrt();
+        rows.push(vec![
+            name.clone(),
+            format!("{:.4}", sc.voi_split),
+            format!("{:.4}", sc.voi_merge),
+            format!("{:.4}", sc.voi()),
+            format!("{:.4}", sc.adapted_rand_error),
+            format!("{cremi:.4}"),
+        ]);
+        json.push(serde_json::json!({ "dataset": name, "scores": sc, "voi": sc.voi(), "cremi_score": cremi }));
+    }
+    println!(
+        "{} against {} ({gt_name}; {} labelled voxels):",
+        s.segmentation,
+        s.ground_truth,
+        gt.data.iter().filter(|&&g| g != 0).count()
+    );
+    print!("{}", render(&["dataset", "VOI split", "VOI merge", "VOI", "adapted Rand", "CREMI score"], &rows));
+    if let Some(path) = &s.json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "segmentation": s.segmentation, "ground_truth": s.ground_truth, "results": json,
+        }))?;
+        let file_of = |spec: &str| PathBuf::from(spec.rsplit_once(':').map_or(spec, |(f, _)| f));
+        let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+        for input in [file_of(&s.segmentation), file_of(&s.ground_truth)] {
+            if same(path, &input) {
+                bail!("--json {}: that is an input; write the scores elsewhere", path.display());
+            }
+        }
+        neurotwin_io::atomic::write_file(path, |tmp| -> anyhow::Result<()> {
+            std::fs::write(tmp, text.as_bytes()).with_context(|| tmp.display().to_string())
+        })
+        .with_context(|| path.display().to_string())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }

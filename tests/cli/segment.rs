@@ -278,3 +278,82 @@ fn segment_cnn_and_zarr_bad_inputs() {
         assert!(!d.join(&out).exists(), "{extra:?}: output folder left behind");
     }
 }
+
+/// `neurotwin segment score`: on a run's `segmentation.h5` it gives exactly the scores of its `report.json`, one row
+/// per threshold; an external file scores too — a relabelled copy of the ground truth scores 0 everywhere, a single
+/// body merging everything has VOI split 0 and VOI merge equal to the ground truth's entropy (computed here) —
+/// and bad requests fail with the reason, the inputs untouched.
+#[test]
+fn segment_score_reproduces_the_report_and_scores_any_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_phantom(d);
+    write(d, "cfg.json", r#"{ "thresholds": [0.5, 0.6], "watershed": { "min_fragment_voxels": 10 } }"#);
+    let o =
+        neurotwin(&["segment", "phantom.h5", "-o", "out", "--ground-truth", "phantom.h5", "--config", "cfg.json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = neurotwin(&["segment", "score", "out/segmentation.h5", "phantom.h5", "--json", "scores.json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("CREMI score") && out.contains("volumes/segmentations/t0.5"), "{out}");
+    let scores = report(&d.join("scores.json"));
+    let run = report(&d.join("out/report.json"));
+    for k in 0..2 {
+        let (a, b) = (&scores["results"][k]["scores"], &run["report"]["thresholds"][k]["scores"]);
+        for key in ["voi_split", "voi_merge", "adapted_rand_error", "voxels"] {
+            assert_eq!(a[key], b[key], "threshold #{k}: {key}");
+        }
+    }
+    // External files: the ground truth relabelled, and one body.
+    let ph = generate(&PhantomConfig { noise: 0.1, ..Default::default() });
+    let relabelled = neurotwin_segment::volume::Volume {
+        data: ph.labels.data.iter().map(|&l| l * 7 + 1000).collect(),
+        ..ph.labels.clone()
+    };
+    let one_body = neurotwin_segment::volume::Volume { data: vec![5u64; ph.labels.data.len()], ..ph.labels.clone() };
+    let floats = neurotwin_segment::volume::Volume {
+        shape: ph.labels.shape,
+        voxel_nm: ph.labels.voxel_nm,
+        data: vec![0.5f32; ph.labels.data.len()],
+    };
+    let small =
+        neurotwin_segment::volume::Volume { shape: [1, 2, 3], voxel_nm: ph.labels.voxel_nm, data: vec![1u64; 6] };
+    write_volumes(
+        d.join("other.h5"),
+        &[
+            ("relabelled", Data::U64(&relabelled)),
+            ("one", Data::U64(&one_body)),
+            ("floats", Data::F32(&floats)),
+            ("small", Data::U64(&small)),
+        ],
+        None,
+    )
+    .unwrap();
+    let o = neurotwin(&["segment", "score", "other.h5:relabelled", "phantom.h5", "--json", "relabelled.json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &report(&d.join("relabelled.json"))["results"][0];
+    assert_eq!((r["voi"].as_f64(), r["cremi_score"].as_f64()), (Some(0.0), Some(0.0)), "{r}");
+    let o = neurotwin(&["segment", "score", "other.h5:one", "phantom.h5", "--json", "one.json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &report(&d.join("one.json"))["results"][0]["scores"];
+    let mut sizes = std::collections::HashMap::new();
+    ph.labels.data.iter().filter(|&&l| l != 0).for_each(|&l| *sizes.entry(l).or_insert(0u64) += 1);
+    let n: u64 = sizes.values().sum();
+    let entropy: f64 = sizes.values().map(|&c| -(c as f64 / n as f64) * (c as f64 / n as f64).log2()).sum();
+    assert_eq!(r["voi_split"].as_f64(), Some(0.0));
+    assert!((r["voi_merge"].as_f64().unwrap() - entropy).abs() < 1e-9, "{} vs H(gt) = {entropy}", r["voi_merge"]);
+    // Bad requests.
+    let before = std::fs::read(d.join("phantom.h5")).unwrap();
+    for (args, needle) in [
+        (&["segment", "score", "nope.h5", "phantom.h5"][..], "no such file"),
+        (&["segment", "score", "other.h5:missing", "phantom.h5"][..], "`missing`"),
+        (&["segment", "score", "out/segmentation.h5", "phantom.h5", "--json", "phantom.h5"][..], "is an input"),
+        (&["segment", "score", "other.h5:floats", "phantom.h5"][..], "integer label type"),
+        (&["segment", "score", "other.h5:small", "phantom.h5"][..], "differs from ground-truth shape"),
+    ] {
+        let o = neurotwin(args, d);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stdout(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(d.join("phantom.h5")).unwrap(), before, "an input was changed");
+}
