@@ -86,7 +86,11 @@ pub fn scores_from_table(t: &HashMap<(u64, u64), u64>, total: u64) -> Result<Seg
     let (mut split, mut merge) = (0.0, 0.0);
     let (mut sum_ab, mut c0) = (0.0f64, 0.0f64);
     let mut seg_in_gt: HashMap<u64, f64> = HashMap::new();
-    for (&(g, s), &c) in t {
+    // Floating-point sums in the order of the labels (a HashMap's order changes from process to process, and with
+    // it the last bits of a sum): the same scores for the same volumes, always.
+    let mut cells: Vec<(&(u64, u64), &u64)> = t.iter().collect();
+    cells.sort_unstable();
+    for (&(g, s), &c) in cells {
         if g == 0 || c == 0 {
             continue;
         }
@@ -101,8 +105,14 @@ pub fn scores_from_table(t: &HashMap<(u64, u64), u64>, total: u64) -> Result<Seg
         }
     }
     let total = total as f64;
-    let sum_a: f64 = gt_size.values().map(|&a| (a as f64) * (a as f64)).sum();
-    let sum_b: f64 = seg_in_gt.values().map(|b| b * b).sum::<f64>() + c0 / total;
+    let sorted = |m: &HashMap<u64, f64>| {
+        let mut v: Vec<(u64, f64)> = m.iter().map(|(&k, &x)| (k, x)).collect();
+        v.sort_unstable_by_key(|e| e.0);
+        v
+    };
+    let gt_sq: HashMap<u64, f64> = gt_size.iter().map(|(&k, &a)| (k, (a as f64) * (a as f64))).collect();
+    let sum_a: f64 = sorted(&gt_sq).iter().map(|e| e.1).sum();
+    let sum_b: f64 = sorted(&seg_in_gt).iter().map(|e| e.1 * e.1).sum::<f64>() + c0 / total;
     let sum_ab = sum_ab + c0 / total;
     let precision = if sum_b > 0.0 { sum_ab / sum_b } else { 0.0 };
     let recall = sum_ab / sum_a;
@@ -163,5 +173,35 @@ pub fn match_synapses(pred: &[[f64; 3]], gt: &[[f64; 3]], radius_nm: f64) -> Syn
         recall: r,
         f1,
         radius_nm,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same volumes score the same bits however the contingency table's `HashMap` happens to order its
+    /// entries (each map gets its own random hasher; sums in hash order differed in the last bits between runs).
+    #[test]
+    fn scores_do_not_depend_on_the_hash_order() {
+        let n = 60_000usize;
+        let gt: Vec<u64> = (0..n).map(|i| ((i * 7919) % 97 + (i % 3)) as u64).collect();
+        let seg: Vec<u64> = (0..n).map(|i| ((i * 104_729) % 211) as u64).collect();
+        let first = scores_from_table(&contingency(&seg, &gt), n as u64).unwrap();
+        for _ in 0..20 {
+            // A fresh map (new random hasher), filled in reverse.
+            let mut t: HashMap<(u64, u64), u64> = HashMap::new();
+            for (&s, &g) in seg.iter().zip(&gt).rev() {
+                *t.entry((g, s)).or_insert(0) += 1;
+            }
+            let again = scores_from_table(&t, n as u64).unwrap();
+            for (a, b) in [
+                (first.voi_split, again.voi_split),
+                (first.voi_merge, again.voi_merge),
+                (first.adapted_rand_error, again.adapted_rand_error),
+            ] {
+                assert_eq!(a.to_bits(), b.to_bits());
+            }
+        }
     }
 }

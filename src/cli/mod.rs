@@ -110,7 +110,7 @@ pub enum Command {
     Pc(pc::PcArgs),
     /// Segment an EM volume (HDF5) into neurons and synapses and write a connectome; with
     /// --ground-truth, report VOI split/merge, adapted Rand error and synapse F1.
-    Segment(segment::SegmentArgs),
+    Segment(Box<segment::SegmentArgs>),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -126,7 +126,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => import::import(a),
         Command::Kernels(a) => kernels::kernels(a),
         Command::Inspect(a) => inspect::inspect(a),
-        Command::Segment(a) => segment::segment(a),
+        Command::Segment(a) => segment::segment(*a),
         Command::Pc(a) => pc::pc(a),
     }
 }

@@ -100,6 +100,37 @@ pub enum SegmentAction {
     /// score sqrt(VOI · adapted Rand error), over the voxels whose ground-truth label is not 0 (CREMI's
     /// definitions). Any label volume scores, ours or another tool's.
     Score(ScoreArgs),
+    /// Choose the agglomeration threshold honestly: segment the first --tune-slices z-slices, pick the threshold
+    /// with the lowest VOI against their ground truth, and report that threshold's scores on the remaining
+    /// (held-out) slices, which play no part in the choice. Writes the result and a --config file.
+    Tune(TuneArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TuneArgs {
+    /// EM volume: an HDF5 file (dataset by --raw-dataset).
+    pub volume: PathBuf,
+    /// Ground-truth labels, FILE[:DATASET] (default volumes/labels/neuron_ids); 0 = ignored.
+    #[arg(long, value_name = "FILE[:DATASET]")]
+    pub ground_truth: String,
+    /// Slices [0, K) along z tune the threshold; slices [K, end) are held out and only reported.
+    #[arg(long, value_name = "K")]
+    pub tune_slices: usize,
+    /// Output: the tuning result as JSON (`config` inside is a --config for `neurotwin segment`).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Dataset holding the raw EM (uint8, z y x).
+    #[arg(long, default_value = "volumes/raw")]
+    pub raw_dataset: String,
+    /// A boundary map instead of the membrane filter, FILE:DATASET (as `segment --boundary`).
+    #[arg(long, value_name = "FILE:DATASET")]
+    pub boundary: Option<String>,
+    /// Pipeline configuration (JSON, as `segment --config`); its thresholds are replaced by the grid.
+    #[arg(long, value_name = "JSON")]
+    pub config: Option<PathBuf>,
+    /// Candidate thresholds (default 0.1, 0.2, …, 0.9).
+    #[arg(long, value_delimiter = ',', value_name = "T1,T2,...")]
+    pub thresholds: Option<Vec<f64>>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -186,8 +217,10 @@ pub struct SegmentOutcome {
 }
 
 pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
-    if let Some(SegmentAction::Score(s)) = &a.action {
-        return score_command(s);
+    match &a.action {
+        Some(SegmentAction::Score(s)) => return score_command(s),
+        Some(SegmentAction::Tune(t)) => return tune_command(t),
+        None => {}
     }
     let o = segment_outcome(&a)?;
     print_summary(&o.name, &o.report, o.scored, &o.out_dir);
@@ -245,10 +278,7 @@ fn configure(a: &SegmentArgs) -> anyhow::Result<PipelineConfig> {
         );
     }
     let mut cfg: PipelineConfig = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{}: invalid pipeline configuration", p.display()))?
-        }
+        Some(p) => read_config(p)?,
         None => PipelineConfig::default(),
     };
     if let Some(t) = &a.thresholds {
@@ -555,7 +585,7 @@ fn score_command(s: &ScoreArgs) -> anyhow::Result<()> {
         s.ground_truth,
         gt.data.iter().filter(|&&g| g != 0).count()
     );
-    print!("{}", render(&["dataset", "VOI split", "VOI merge", "VOI", "adapted Rand", "CREMI score"], &rows));
+    println!("{}", render(&["dataset", "VOI split", "VOI merge", "VOI", "adapted Rand", "CREMI score"], &rows));
     if let Some(path) = &s.json {
         let text = serde_json::to_string_pretty(&serde_json::json!({
             "segmentation": s.segmentation, "ground_truth": s.ground_truth, "results": json,
@@ -574,4 +604,120 @@ fn score_command(s: &ScoreArgs) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Slices [z0, z1) of `v` (z is the slowest axis).
+fn z_slab<T: Clone>(v: &Volume<T>, z0: usize, z1: usize) -> Volume<T> {
+    let plane = v.shape[1] * v.shape[2];
+    Volume {
+        shape: [z1 - z0, v.shape[1], v.shape[2]],
+        voxel_nm: v.voxel_nm,
+        data: v.data[z0 * plane..z1 * plane].to_vec(),
+    }
+}
+
+/// `neurotwin segment tune`: the threshold chosen on the tuning slices, reported on the held-out ones.
+fn tune_command(t: &TuneArgs) -> anyhow::Result<()> {
+    if is_zarr(&t.volume) {
+        bail!(
+            "segment tune {}: reads HDF5 volumes (convert the Zarr array, or segment it with --thresholds)",
+            t.volume.display()
+        );
+    }
+    let file_of = |spec: &str| PathBuf::from(spec.rsplit_once(':').map_or(spec, |(f, _)| f));
+    let inputs = [Some(t.volume.clone()), Some(file_of(&t.ground_truth)), t.boundary.as_deref().map(file_of)];
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+    if inputs.iter().flatten().any(|i| same(&t.out, i)) {
+        bail!("--out {}: that is an input; write the result elsewhere", t.out.display());
+    }
+    let mut cfg: PipelineConfig = match &t.config {
+        Some(p) => read_config(p)?,
+        None => PipelineConfig::default(),
+    };
+    cfg.thresholds = t.thresholds.clone().unwrap_or_else(|| (1..=9).map(|k| k as f64 / 10.0).collect());
+    cfg.detect_synapses = false;
+    cfg.validate()?;
+    let (raw, _) = read_raw(&t.volume, &t.raw_dataset, DEFAULT_VOXEL_NM)?;
+    let z = raw.shape[0];
+    if t.tune_slices == 0 || t.tune_slices >= z {
+        bail!("--tune-slices {}: give K with 0 < K < {z} (the volume has {z} slices along z)", t.tune_slices);
+    }
+    let (gt, _) = given_ground_truth(&t.ground_truth, raw.shape, raw.voxel_nm)?;
+    let boundary = t.boundary.as_deref().map(|b| given_boundary(b, raw.shape, raw.voxel_nm)).transpose()?;
+    let k = t.tune_slices;
+    let part = |z0: usize,
+                z1: usize,
+                label: &str|
+     -> anyhow::Result<Vec<neurotwin_segment::metrics::SegmentationScores>> {
+        let out = neurotwin_segment::pipeline::run(
+            &z_slab(&raw, z0, z1),
+            boundary.as_ref().map(|b| z_slab(b, z0, z1)),
+            None,
+            &cfg,
+            label,
+            vec![],
+        )?;
+        let g = z_slab(&gt, z0, z1);
+        out.segmentations
+            .iter()
+            .map(|(th, seg)| evaluate(seg, &g).with_context(|| format!("{label} slices [{z0}, {z1}), threshold {th}")))
+            .collect()
+    };
+    let tuning = part(0, k, "tuning")?;
+    let held_out = part(k, z, "held-out")?;
+    // The choice sees the tuning slices only: lowest VOI, the first of equals.
+    let best = (0..tuning.len()).fold(0, |b, i| if tuning[i].voi() < tuning[b].voi() { i } else { b });
+    let chosen = cfg.thresholds[best];
+    let rows: Vec<Vec<String>> = cfg
+        .thresholds
+        .iter()
+        .enumerate()
+        .map(|(i, th)| {
+            vec![
+                format!("{th}{}", if i == best { " *" } else { "" }),
+                format!("{:.4}", tuning[i].voi()),
+                format!("{:.4}", tuning[i].adapted_rand_error),
+                format!("{:.4}", held_out[i].voi()),
+                format!("{:.4}", held_out[i].adapted_rand_error),
+            ]
+        })
+        .collect();
+    println!("{}: tuning slices [0, {k}), held-out slices [{k}, {z})", t.volume.display());
+    println!("{}", render(&["threshold", "VOI tuning", "ARAND tuning", "VOI held-out", "ARAND held-out"], &rows));
+    println!(
+        "chosen on the tuning slices: threshold {chosen}; held-out VOI {:.4} (split {:.4}, merge {:.4}), adapted Rand error {:.4}",
+        held_out[best].voi(),
+        held_out[best].voi_split,
+        held_out[best].voi_merge,
+        held_out[best].adapted_rand_error
+    );
+    let mut chosen_cfg = cfg.clone();
+    chosen_cfg.thresholds = vec![chosen];
+    chosen_cfg.detect_synapses = PipelineConfig::default().detect_synapses;
+    let json = serde_json::json!({
+        "volume": t.volume, "raw_dataset": t.raw_dataset, "ground_truth": t.ground_truth, "boundary": t.boundary,
+        "tuning_slices": [0, k], "held_out_slices": [k, z], "thresholds": cfg.thresholds,
+        "procedure": "every threshold segments both parts; the lowest VOI on the tuning slices is chosen; the held-out scores are reported, never used",
+        "chosen_threshold": chosen, "tuning": tuning, "held_out": held_out, "config": chosen_cfg,
+    });
+    let text = serde_json::to_string_pretty(&json)?;
+    neurotwin_io::atomic::write_file(&t.out, |tmp| -> anyhow::Result<()> {
+        std::fs::write(tmp, text.as_bytes()).with_context(|| tmp.display().to_string())
+    })
+    .with_context(|| t.out.display().to_string())?;
+    println!("wrote {}", t.out.display());
+    Ok(())
+}
+
+/// A pipeline configuration file (`--config`): a `PipelineConfig` as JSON, or the result of `segment tune` (its
+/// `config`, holding the chosen threshold).
+fn read_config(p: &Path) -> anyhow::Result<PipelineConfig> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
+    let mut v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", p.display()))?;
+    if v.get("chosen_threshold").is_some()
+        && let Some(c) = v.get_mut("config")
+    {
+        v = c.take();
+    }
+    serde_json::from_value(v).with_context(|| format!("{}: invalid pipeline configuration", p.display()))
 }

@@ -357,3 +357,85 @@ fn segment_score_reproduces_the_report_and_scores_any_file() {
     }
     assert_eq!(std::fs::read(d.join("phantom.h5")).unwrap(), before, "an input was changed");
 }
+
+/// `neurotwin segment tune`: the threshold is the lowest-VOI one on the tuning slices (recomputed here from the
+/// reported scores), and the held-out slices play no part in it: scrambling their ground truth changes their
+/// scores but not the choice. The result is a `--config` for `neurotwin segment`, which then segments with the
+/// chosen threshold. A bad split or an output onto an input is refused.
+#[test]
+fn segment_tune_chooses_on_the_tuning_slices_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_phantom(d);
+    let ph = generate(&PhantomConfig { noise: 0.1, ..Default::default() });
+    // The same ground truth with the held-out slices (z >= 16) relabelled into two bodies.
+    let plane = ph.labels.shape[1] * ph.labels.shape[2];
+    let mut scrambled = ph.labels.clone();
+    for (i, l) in scrambled.data.iter_mut().enumerate().skip(16 * plane) {
+        if *l != 0 {
+            *l = 1 + (i % 2) as u64;
+        }
+    }
+    write_volumes(d.join("scrambled.h5"), &[(NEURON_IDS, Data::U64(&scrambled))], None).unwrap();
+    let tune = |gt: &str, out: &str| {
+        let o = neurotwin(
+            &[
+                "segment",
+                "tune",
+                "phantom.h5",
+                "--ground-truth",
+                gt,
+                "--tune-slices",
+                "16",
+                "-o",
+                out,
+                "--thresholds",
+                "0.3,0.5,0.7,0.9",
+            ],
+            d,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("chosen on the tuning slices"), "{}", stdout(&o));
+        report(&d.join(out))
+    };
+    let a = tune("phantom.h5", "tune.json");
+    let b = tune("scrambled.h5", "tune-scrambled.json");
+    let voi = |s: &serde_json::Value| s["voi_split"].as_f64().unwrap() + s["voi_merge"].as_f64().unwrap();
+    let tuning: Vec<f64> = a["tuning"].as_array().unwrap().iter().map(voi).collect();
+    let best = (0..tuning.len()).fold(0, |b, i| if tuning[i] < tuning[b] { i } else { b });
+    assert_eq!(a["chosen_threshold"], a["thresholds"][best], "{tuning:?}");
+    assert_eq!(a["chosen_threshold"], b["chosen_threshold"], "the held-out ground truth changed the choice");
+    assert_eq!(a["tuning"], b["tuning"]);
+    assert_ne!(a["held_out"], b["held_out"], "held-out scores must see their ground truth");
+    // The result as --config: one segmentation, at the chosen threshold.
+    let o =
+        neurotwin(&["segment", "phantom.h5", "-o", "out", "--ground-truth", "phantom.h5", "--config", "tune.json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = report(&d.join("out/report.json"));
+    assert_eq!(run["report"]["thresholds"].as_array().unwrap().len(), 1);
+    assert_eq!(run["report"]["thresholds"][0]["threshold"], a["chosen_threshold"]);
+    for (args, needle) in [
+        (
+            &["segment", "tune", "phantom.h5", "--ground-truth", "phantom.h5", "--tune-slices", "32", "-o", "t.json"][..],
+            "0 < K < 32",
+        ),
+        (
+            &[
+                "segment",
+                "tune",
+                "phantom.h5",
+                "--ground-truth",
+                "phantom.h5",
+                "--tune-slices",
+                "8",
+                "-o",
+                "phantom.h5",
+            ][..],
+            "is an input",
+        ),
+    ] {
+        let o = neurotwin(args, d);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+}
