@@ -96,17 +96,7 @@ fn equation_model(c: &mut Criterion) {
     use neurotwin_connectome::generators::{CubaConfig, cuba};
     use neurotwin_sim::native_models::EngineChoice;
     let n = 100_000u32;
-    let equations = neurotwin_models::testing::iaf_psc_exp_equations(&[
-        ("C_m", "200 pF"),
-        ("tau_m", "20 ms"),
-        ("E_L", "-49 mV"),
-        ("V_th", "-50 mV"),
-        ("V_reset", "-60 mV"),
-        ("t_ref", "5 ms"),
-        ("I_e", "0 pA"),
-        ("tau_syn_ex", "5 ms"),
-        ("tau_syn_in", "10 ms"),
-    ]);
+    let equations = neurotwin_models::testing::cuba_iaf_psc_exp_equations();
     let setup = |eq: bool| {
         let mut g = cuba(&CubaConfig { n, k: 80, ..Default::default() }, 1, 0.1).unwrap();
         if eq {

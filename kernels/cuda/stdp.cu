@@ -135,7 +135,8 @@ static __device__ __forceinline__ void nt_dop_advance(const nt_stdp_args& a, uns
     a.t_eval[s] = t;
 }
 
-// The step's spike j (< count) from the window's record, or n_neurons when j is past the step's spikes.
+// The step's spike j from the window's record, or n_neurons when j is past the step's spikes (so also for every
+// thread j >= n_neurons).
 static __device__ __forceinline__ unsigned int nt_stdp_spike(const nt_stdp_args& a, unsigned int j) {
     const unsigned int k = a.clock->k;
     const unsigned long long base = a.rec_base[k];
@@ -147,11 +148,7 @@ static __device__ __forceinline__ unsigned int nt_stdp_spike(const nt_stdp_args&
 
 // 1. Threads j < n_neurons: spike j of the step, if its neuron is a target, gets a history entry.
 NT_KERNEL void stdp_post_spikes(const nt_stdp_args a) {
-    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= a.n_neurons) {
-        return;
-    }
-    const unsigned int i = nt_stdp_spike(a, j);
+    const unsigned int i = nt_stdp_spike(a, blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= a.n_neurons) {
         return;
     }
@@ -249,11 +246,7 @@ static __device__ __forceinline__ double nt_stdp_trace_before(const nt_stdp_args
 // 3. Threads j < n_neurons: spike j of the step depresses each plastic synapse of its row, delivers the new
 // weight and updates the presynaptic trace.
 NT_KERNEL void stdp_depress_deliver(const nt_stdp_args a) {
-    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= a.n_neurons) {
-        return;
-    }
-    const unsigned int i = nt_stdp_spike(a, j);
+    const unsigned int i = nt_stdp_spike(a, blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= a.n_neurons) {
         return;
     }
@@ -317,11 +310,7 @@ NT_KERNEL void stdp_dop_arrivals(const nt_stdp_args a) {
 // 4. Threads j < n_neurons: spike j of the step, if its neuron is a dopamine neuron of a projection, counts for
 // that projection's trace after its delay.
 NT_KERNEL void stdp_dop_count(const nt_stdp_args a) {
-    const unsigned int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= a.n_neurons) {
-        return;
-    }
-    const unsigned int i = nt_stdp_spike(a, j);
+    const unsigned int i = nt_stdp_spike(a, blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= a.n_neurons) {
         return;
     }

@@ -95,6 +95,22 @@ pub fn string_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+/// [`iaf_psc_exp_equations`] with the CUBA benchmark's neuron (`scenarios/cuba_equations.toml`; the generator's
+/// `cuba_neuron_params`, Brette et al. 2007).
+pub fn cuba_iaf_psc_exp_equations() -> EquationParams {
+    iaf_psc_exp_equations(&[
+        ("C_m", "200 pF"),
+        ("tau_m", "20 ms"),
+        ("E_L", "-49 mV"),
+        ("V_th", "-50 mV"),
+        ("V_reset", "-60 mV"),
+        ("t_ref", "5 ms"),
+        ("I_e", "0 pA"),
+        ("tau_syn_ex", "5 ms"),
+        ("tau_syn_in", "10 ms"),
+    ])
+}
+
 /// NEST's `iaf_psc_exp` written as equations (exact method; channels `exc` and `inh` into `I_ex`, `I_in`; `V`
 /// clamped for `t_ref`, starting at `E_L`) with `parameters` `C_m`, `tau_m`, `E_L`, `V_th`, `V_reset`, `t_ref`,
 /// `I_e`, `tau_syn_ex`, `tau_syn_in` as quantities.

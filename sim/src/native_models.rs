@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use neurotwin_kernels::generated::{NativeBlockFn, NativeBuild, NativeRingFn, native_build};
+use neurotwin_kernels::native_cache::NativeCache;
 use neurotwin_models::equations::{self, Compiled};
 use neurotwin_models::{BlockInput, BlockOutput, LANES};
 
@@ -165,7 +166,7 @@ pub fn native_model(
             let mut map = REGISTRY.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
             map.entry(source.clone())
                 .or_insert_with(|| {
-                    let name = format!("nt_native_{:016x}", hash(&source));
+                    let name = format!("nt_native_{}", NativeCache::key(&source));
                     let named = source.replace("nt_native_block", &name);
                     native_build(&name, &named).map(|b| &*Box::leak(Box::new(b)))
                 })
@@ -201,11 +202,4 @@ pub fn native_model(
             Ok(None)
         }
     }
-}
-
-fn hash(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
 }

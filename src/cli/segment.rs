@@ -590,12 +590,8 @@ fn score_command(s: &ScoreArgs) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(&serde_json::json!({
             "segmentation": s.segmentation, "ground_truth": s.ground_truth, "results": json,
         }))?;
-        let file_of = |spec: &str| PathBuf::from(spec.rsplit_once(':').map_or(spec, |(f, _)| f));
-        let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
-        for input in [file_of(&s.segmentation), file_of(&s.ground_truth)] {
-            if same(path, &input) {
-                bail!("--json {}: that is an input; write the scores elsewhere", path.display());
-            }
+        if [&s.segmentation, &s.ground_truth].iter().any(|spec| same_file(path, &file_of(spec))) {
+            bail!("--json {}: that is an input; write the scores elsewhere", path.display());
         }
         neurotwin_io::atomic::write_file(path, |tmp| -> anyhow::Result<()> {
             std::fs::write(tmp, text.as_bytes()).with_context(|| tmp.display().to_string())
@@ -624,10 +620,8 @@ fn tune_command(t: &TuneArgs) -> anyhow::Result<()> {
             t.volume.display()
         );
     }
-    let file_of = |spec: &str| PathBuf::from(spec.rsplit_once(':').map_or(spec, |(f, _)| f));
     let inputs = [Some(t.volume.clone()), Some(file_of(&t.ground_truth)), t.boundary.as_deref().map(file_of)];
-    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
-    if inputs.iter().flatten().any(|i| same(&t.out, i)) {
+    if inputs.iter().flatten().any(|i| same_file(&t.out, i)) {
         bail!("--out {}: that is an input; write the result elsewhere", t.out.display());
     }
     let mut cfg: PipelineConfig = match &t.config {
@@ -720,4 +714,14 @@ fn read_config(p: &Path) -> anyhow::Result<PipelineConfig> {
         v = c.take();
     }
     serde_json::from_value(v).with_context(|| format!("{}: invalid pipeline configuration", p.display()))
+}
+
+/// The file of a FILE[:DATASET] argument.
+fn file_of(spec: &str) -> PathBuf {
+    PathBuf::from(spec.rsplit_once(':').map_or(spec, |(f, _)| f))
+}
+
+/// Whether `a` and `b` name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a))
 }

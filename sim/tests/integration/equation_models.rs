@@ -3,23 +3,13 @@
 use neurotwin_connectome::generators::{CubaConfig, cuba};
 use neurotwin_models::NeuronParams;
 use neurotwin_models::equations::{EquationParams, Method};
-use neurotwin_models::testing::{iaf_psc_exp_equations, string_map as map};
+use neurotwin_models::testing::string_map as map;
 use neurotwin_sim::host_kernels::HostKernelBackend;
 use neurotwin_sim::*;
 
 /// NEST `iaf_psc_exp` as equations with the CUBA benchmark's parameters (`cuba::cuba_neuron_params`).
 fn cuba_equations() -> EquationParams {
-    iaf_psc_exp_equations(&[
-        ("C_m", "200 pF"),
-        ("tau_m", "20 ms"),
-        ("E_L", "-49 mV"),
-        ("V_th", "-50 mV"),
-        ("V_reset", "-60 mV"),
-        ("t_ref", "5 ms"),
-        ("I_e", "0 pA"),
-        ("tau_syn_ex", "5 ms"),
-        ("tau_syn_in", "10 ms"),
-    ])
+    neurotwin_models::testing::cuba_iaf_psc_exp_equations()
 }
 
 /// CUBA 4000 for 1 s: the equation-defined `iaf_psc_exp` (exact propagators from a matrix exponential) gives the

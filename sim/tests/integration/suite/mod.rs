@@ -360,17 +360,7 @@ pub fn random_setup(kind: Kind) -> (SimSetup, PerturbationSchedule) {
 /// kernel backends its generated CUDA kernel.
 pub fn equation_cuba_setup() -> SimSetup {
     let mut g = cuba(&neurotwin_connectome::generators::CubaConfig { n: 1000, ..Default::default() }, 4, 0.1).unwrap();
-    let eq = neurotwin_models::testing::iaf_psc_exp_equations(&[
-        ("C_m", "200 pF"),
-        ("tau_m", "20 ms"),
-        ("E_L", "-49 mV"),
-        ("V_th", "-50 mV"),
-        ("V_reset", "-60 mV"),
-        ("t_ref", "5 ms"),
-        ("I_e", "0 pA"),
-        ("tau_syn_ex", "5 ms"),
-        ("tau_syn_in", "10 ms"),
-    ]);
+    let eq = neurotwin_models::testing::cuba_iaf_psc_exp_equations();
     for p in &mut g.populations {
         p.params = NeuronParams::Equations(eq.clone());
     }
