@@ -272,6 +272,13 @@ impl SynapseMatrix {
         self.segment_receptor.iter().map(|&r| r as usize + 1).max().unwrap_or(0)
     }
 
+    /// Number of synapses of presynaptic neuron `pre` (all its segments).
+    #[inline]
+    pub fn row_synapses(&self, pre: u32) -> u64 {
+        let (a, b) = (self.row_segments[pre as usize] as usize, self.row_segments[pre as usize + 1] as usize);
+        self.segment_start[b] - self.segment_start[a]
+    }
+
     /// Segments of presynaptic neuron `pre`.
     #[inline]
     pub fn row(&self, pre: u32) -> impl Iterator<Item = Segment<'_>> + '_ {

@@ -3,6 +3,7 @@
 //! CUDA kernels.
 
 pub mod adex;
+pub mod avx2;
 pub mod calcium;
 pub mod detmath;
 pub mod equations;

@@ -159,6 +159,11 @@ pub fn update_full_block_2ch_from_ring(
         // SAFETY: the CPU supports AVX-512F, DQ and VL (checked just above); the lengths are asserted above.
         return unsafe { full_block_2ch_from_ring_avx512(c, state, ring0, ring1, inv_scale, extra) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if crate::avx2::has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked just above); the lengths are asserted above.
+        return unsafe { full_block_2ch_from_ring_avx2(c, state, ring0, ring1, inv_scale, extra) };
+    }
     full_block_2ch_from_ring_portable(c, state, ring0, ring1, inv_scale, extra)
 }
 
@@ -219,6 +224,54 @@ unsafe fn full_block_2ch_from_ring_avx512(
             _mm512_storeu_pd(pr, _mm512_mask_blend_pd(spike, r, refractory));
             _mm512_storeu_pd(pv, _mm512_add_pd(_mm512_mask_blend_pd(spike, y, reset), e_l));
             mask |= (spike as u64) << k;
+        }
+    }
+    mask
+}
+
+/// [`full_block_2ch_from_ring_avx512`] on AVX2: four lanes per instruction, comparisons as all-ones lane masks,
+/// selections by `blendv`; the same IEEE operations on the same values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn full_block_2ch_from_ring_avx2(
+    c: &Compiled,
+    state: &mut [f64],
+    ring0: &mut [i64],
+    ring1: &mut [i64],
+    inv_scale: f64,
+    extra: Option<&[f64]>,
+) -> u64 {
+    use std::arch::x86_64::*;
+    let (vm, rest) = state[..3 * LANES].split_at_mut(LANES);
+    let (refr, buf) = rest.split_at_mut(LANES);
+    let set1 = |x: f64| _mm256_set1_pd(x);
+    let (e_l, p22, theta, reset) = (set1(c.e_l), set1(c.p22), set1(c.theta), set1(c.reset));
+    // `(i_e + i_ext) * p20` with i_ext = +0.0 in every lane, as the general path computes it.
+    let drive = set1((c.i_e + 0.0) * c.p20);
+    let keep = set1(c.keep_refractory_input);
+    let (refractory, one, zero, scale) = (set1(c.refractory_steps as f64), set1(1.0), set1(0.0), set1(inv_scale));
+    let mut mask = 0u64;
+    for k in (0..LANES).step_by(4) {
+        // SAFETY: k + 4 <= LANES and every slice holds at least LANES entries (asserted by the caller).
+        unsafe {
+            let (pv, pr, pb) = (vm.as_mut_ptr().add(k), refr.as_mut_ptr().add(k), buf.as_mut_ptr().add(k));
+            let (s0, s1) =
+                crate::ring_input::two_channels_avx2(ring0.as_mut_ptr(), ring1.as_mut_ptr(), k, scale, extra);
+            // `s = 0.0; s += syn[0]; s += syn[1]`, as the general update sums the channels.
+            let s = _mm256_add_pd(_mm256_add_pd(zero, s0), s1);
+            let y0 = _mm256_sub_pd(_mm256_loadu_pd(pv), e_l);
+            let b = _mm256_loadu_pd(pb);
+            let r = _mm256_loadu_pd(pr);
+            let is_refractory = _mm256_cmp_pd::<_CMP_GT_OQ>(r, zero);
+            let integrated = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(y0, p22), drive), s), b);
+            let kept = _mm256_mul_pd(_mm256_add_pd(b, _mm256_mul_pd(s, keep)), p22);
+            let y = _mm256_blendv_pd(integrated, y0, is_refractory);
+            let r = _mm256_blendv_pd(r, _mm256_sub_pd(r, one), is_refractory);
+            _mm256_storeu_pd(pb, _mm256_blendv_pd(zero, kept, is_refractory));
+            let spike = _mm256_cmp_pd::<_CMP_GE_OQ>(y, theta);
+            _mm256_storeu_pd(pr, _mm256_blendv_pd(r, refractory, spike));
+            _mm256_storeu_pd(pv, _mm256_add_pd(_mm256_blendv_pd(y, reset, spike), e_l));
+            mask |= (_mm256_movemask_pd(spike) as u64) << k;
         }
     }
     mask
@@ -332,7 +385,8 @@ mod tests {
         }
     }
 
-    /// The fused ring-to-spikes pass (AVX-512 where the CPU has it, else the portable one) equals the ring
+    /// The fused ring-to-spikes pass (AVX-512 or AVX2 where the CPU has it, else the portable one; AVX2 and the
+    /// portable one also explicitly) equals the ring
     /// gather, the stimulus sum and the general update, bit for bit: refractory lanes with input discarded and
     /// kept (`refractory_input`), spikes, zeros of both signs in the extra term, and the ring slots cleared.
     #[test]
@@ -348,6 +402,8 @@ mod tests {
                 fused[LANES + l] = if l % 5 == 0 { 3.0 } else { 0.0 };
             }
             let (mut general, mut portable) = (fused.clone(), fused.clone());
+            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables))]
+            let mut avx2 = fused.clone();
             let inv_scale = 1.0 / (1u64 << 44) as f64;
             let param_set = [0u16; LANES];
             let (mut spikes, mut kept) = (0, false);
@@ -379,6 +435,17 @@ mod tests {
                 let (mut q0, mut q1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
                 let mask_portable =
                     full_block_2ch_from_ring_portable(&c, &mut portable, &mut q0, &mut q1, inv_scale, extra.as_deref());
+                #[cfg(target_arch = "x86_64")]
+                if crate::avx2::has_avx2() {
+                    let (mut a0, mut a1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
+                    // SAFETY: AVX2 checked just above; every slice holds LANES entries or more.
+                    let m = unsafe {
+                        full_block_2ch_from_ring_avx2(&c, &mut avx2, &mut a0, &mut a1, inv_scale, extra.as_deref())
+                    };
+                    assert_eq!(m, out.spikes, "avx2, step {step}");
+                    assert!(a0.iter().chain(&a1).all(|&x| x == 0), "ring slots cleared, step {step}");
+                    assert!(avx2.iter().zip(&general).all(|(a, b)| a.to_bits() == b.to_bits()), "avx2, step {step}");
+                }
                 assert_eq!(mask, out.spikes, "step {step}");
                 assert_eq!(mask_portable, out.spikes, "step {step}");
                 spikes += mask.count_ones();

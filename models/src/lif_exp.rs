@@ -255,6 +255,11 @@ pub fn update_full_block_2ch_from_ring(
         // SAFETY: the CPU supports AVX-512F, DQ and VL (checked just above); the lengths are asserted above.
         return unsafe { full_block_2ch_from_ring_avx512(c, state, ring0, ring1, inv_scale, extra) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if crate::avx2::has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked just above); the lengths are asserted above.
+        return unsafe { full_block_2ch_from_ring_avx2(c, state, ring0, ring1, inv_scale, extra) };
+    }
     full_block_2ch_from_ring_portable(c, state, ring0, ring1, inv_scale, extra)
 }
 
@@ -323,6 +328,57 @@ unsafe fn full_block_2ch_from_ring_avx512(
     mask
 }
 
+/// [`full_block_2ch_from_ring_avx512`] on AVX2: four lanes per instruction, comparisons as all-ones lane masks,
+/// selections by `blendv`; the same IEEE operations on the same values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn full_block_2ch_from_ring_avx2(
+    c: &Compiled,
+    state: &mut [f64],
+    ring0: &mut [i64],
+    ring1: &mut [i64],
+    inv_scale: f64,
+    extra: Option<&[f64]>,
+) -> u64 {
+    use std::arch::x86_64::*;
+    let (vm, rest) = state[..4 * LANES].split_at_mut(LANES);
+    let (refr, isyn) = rest.split_at_mut(LANES);
+    let (i0, i1) = isyn.split_at_mut(LANES);
+    let set1 = |x: f64| _mm256_set1_pd(x);
+    let (e_l, p22, theta, reset) = (set1(c.e_l), set1(c.p22), set1(c.theta), set1(c.reset));
+    // `(i_e + i_ext) * p20` with i_ext = +0.0 in every lane, as the general path computes it.
+    let drive = set1((c.i_e + 0.0) * c.p20);
+    let (p11a, p11b, p21a, p21b) = (set1(c.p11[0]), set1(c.p11[1]), set1(c.p21[0]), set1(c.p21[1]));
+    let (refractory, one, zero, scale) = (set1(c.refractory_steps as f64), set1(1.0), set1(0.0), set1(inv_scale));
+    let mut mask = 0u64;
+    for k in (0..LANES).step_by(4) {
+        // SAFETY: k + 4 <= LANES and every slice holds at least LANES entries (asserted by the caller).
+        unsafe {
+            let (pv, pr, pi0, pi1) =
+                (vm.as_mut_ptr().add(k), refr.as_mut_ptr().add(k), i0.as_mut_ptr().add(k), i1.as_mut_ptr().add(k));
+            let y0 = _mm256_sub_pd(_mm256_loadu_pd(pv), e_l);
+            let (a0, a1) = (_mm256_loadu_pd(pi0), _mm256_loadu_pd(pi1));
+            let integrated = _mm256_add_pd(
+                _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(y0, p22), drive), _mm256_mul_pd(a0, p21a)),
+                _mm256_mul_pd(a1, p21b),
+            );
+            let r = _mm256_loadu_pd(pr);
+            let is_refractory = _mm256_cmp_pd::<_CMP_GT_OQ>(r, zero);
+            let y = _mm256_blendv_pd(integrated, y0, is_refractory);
+            let r = _mm256_blendv_pd(r, _mm256_sub_pd(r, one), is_refractory);
+            let (s0, s1) =
+                crate::ring_input::two_channels_avx2(ring0.as_mut_ptr(), ring1.as_mut_ptr(), k, scale, extra);
+            _mm256_storeu_pd(pi0, _mm256_add_pd(_mm256_mul_pd(a0, p11a), s0));
+            _mm256_storeu_pd(pi1, _mm256_add_pd(_mm256_mul_pd(a1, p11b), s1));
+            let spike = _mm256_cmp_pd::<_CMP_GE_OQ>(y, theta);
+            _mm256_storeu_pd(pr, _mm256_blendv_pd(r, refractory, spike));
+            _mm256_storeu_pd(pv, _mm256_add_pd(_mm256_blendv_pd(y, reset, spike), e_l));
+            mask |= (_mm256_movemask_pd(spike) as u64) << k;
+        }
+    }
+    mask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +428,8 @@ mod tests {
             fused[LANES + l] = if l % 5 == 0 { 3.0 } else { 0.0 };
         }
         let (mut general, mut portable) = (fused.clone(), fused.clone());
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables))]
+        let mut avx2 = fused.clone();
         let inv_scale = 1.0 / (1u64 << 40) as f64;
         let param_set = [0u16; LANES];
         let mut spikes = 0;
@@ -404,6 +462,17 @@ mod tests {
                 inv_scale,
                 extra.as_deref(),
             );
+            #[cfg(target_arch = "x86_64")]
+            if crate::avx2::has_avx2() {
+                let (mut a0, mut a1) = (ring[..LANES].to_vec(), ring[LANES..].to_vec());
+                // SAFETY: AVX2 checked just above; every slice holds LANES entries or more.
+                let m = unsafe {
+                    full_block_2ch_from_ring_avx2(&sets[0], &mut avx2, &mut a0, &mut a1, inv_scale, extra.as_deref())
+                };
+                assert_eq!(m, out.spikes, "avx2, step {step}");
+                assert!(a0.iter().chain(&a1).all(|&x| x == 0), "ring slots cleared, step {step}");
+                assert!(avx2.iter().zip(&general).all(|(a, b)| a.to_bits() == b.to_bits()), "avx2, step {step}");
+            }
             assert_eq!(mask, out.spikes, "step {step}");
             assert_eq!(mask_portable, out.spikes, "step {step}");
             spikes += mask.count_ones();

@@ -25,6 +25,10 @@ pub struct PoissonTable {
     /// [`PoissonTable::invert`] counts table entries below `u` instead of dividing per step of the search.
     cdf: [f64; CDF_LEN],
     cdf_len: usize,
+    /// Entries a `u` within the table needs to be compared with: up to the first equal to the last, `F(cdf_len −
+    /// 1)`. The sum stops growing once its terms fall below half its last unit (F reaches 1 − 2^-53 or so for
+    /// small means: λ = 0.031 after 8 of the 16 entries), and no `u` ≤ F(cdf_len − 1) exceeds the entries after.
+    scan_len: usize,
     p_last: f64,
 }
 
@@ -46,7 +50,9 @@ impl PoissonTable {
             cdf[cdf_len] = f;
             cdf_len += 1;
         }
-        Self { lambda_part, exp_neg, parts, cdf, cdf_len, p_last: p }
+        let top = cdf[cdf_len - 1];
+        let scan_len = cdf[..cdf_len].iter().position(|&f| f == top).map_or(cdf_len, |j| j + 1);
+        Self { lambda_part, exp_neg, parts, cdf, cdf_len, scan_len, p_last: p }
     }
 
     /// The Poisson count for `(neuron, step)`; `draw_base` reserves the draw indices
@@ -86,6 +92,40 @@ impl PoissonTable {
             // SAFETY: the CPU supports AVX-512F, DQ and VL (checked just above).
             return unsafe { self.sample_block_avx512(rng, neuron0, lanes, step, draw_base, counts) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if crate::avx2::has_avx2() {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { self.sample_block_avx2(rng, neuron0, lanes, step, draw_base, counts) };
+        }
+        self.sample_block_portable(rng, neuron0, lanes, step, draw_base, counts)
+    }
+
+    /// `out[l] = counts[l] as f64 * weight` for the 64 lanes (a Poisson drive's input), converted and multiplied
+    /// four lanes at a time on AVX2 (the baseline build converts and multiplies two); exact conversions of counts
+    /// below 2^31 and the same multiply, so the same bits.
+    pub fn counts_times(counts: &[u32; 64], weight: f64, out: &mut [f64]) {
+        assert!(out.len() >= 64);
+        #[cfg(target_arch = "x86_64")]
+        if crate::avx2::has_avx2() && counts.iter().all(|&c| c < 1 << 31) {
+            // SAFETY: the CPU supports AVX2 (checked just above); `out` holds 64 entries (asserted).
+            return unsafe { counts_times_avx2(counts, weight, out) };
+        }
+        out[..64].iter_mut().zip(counts).for_each(|(x, &c)| *x = c as f64 * weight);
+    }
+
+    /// [`PoissonTable::sample_block`] compiled for AVX2 (4 lanes per compare in the block inversion, where the
+    /// baseline x86-64 build compares 2); the same comparisons and counts.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sample_block_avx2(
+        &self,
+        rng: &CounterRng,
+        neuron0: u32,
+        lanes: usize,
+        step: u64,
+        draw_base: u32,
+        counts: &mut [u32; 64],
+    ) {
         self.sample_block_portable(rng, neuron0, lanes, step, draw_base, counts)
     }
 
@@ -122,10 +162,13 @@ impl PoissonTable {
         let (mut u0, mut u1) = ([0.0; 64], [0.0; 64]);
         let mut part = 0;
         while part < self.parts {
-            rng.uniform2_block(neuron0, step, draw_base + part / 2, &mut u0, &mut u1);
-            self.invert_block(&u0, lanes, counts);
             if part + 1 < self.parts {
+                rng.uniform2_block(neuron0, step, draw_base + part / 2, &mut u0, &mut u1);
+                self.invert_block(&u0, lanes, counts);
                 self.invert_block(&u1, lanes, counts);
+            } else {
+                rng.uniform_block(neuron0, step, draw_base + part / 2, &mut u0);
+                self.invert_block(&u0, lanes, counts);
             }
             part += 2;
         }
@@ -138,10 +181,9 @@ impl PoissonTable {
     #[inline(always)]
     pub fn invert_block(&self, u: &[f64; 64], lanes: usize, counts: &mut [u32; 64]) {
         let (u, counts) = (&u[..lanes], &mut counts[..lanes]);
-        let n = self.cdf_len;
-        let top = self.cdf[n - 1];
+        let top = self.cdf[self.cdf_len - 1];
         if u.iter().fold(true, |all, &x| all & (x <= top)) {
-            for &f in &self.cdf[..n] {
+            for &f in &self.cdf[..self.scan_len] {
                 for (c, &x) in counts.iter_mut().zip(u) {
                     *c += (x > f) as u32;
                 }
@@ -160,7 +202,7 @@ impl PoissonTable {
     pub fn invert(&self, u: f64) -> u32 {
         let n = self.cdf_len;
         if u <= self.cdf[n - 1] {
-            return self.cdf[..n].iter().map(|&f| (u > f) as u32).sum();
+            return self.cdf[..self.scan_len].iter().map(|&f| (u > f) as u32).sum();
         }
         if self.p_last == 0.0 {
             // The recurrence stopped at the first zero term.
@@ -191,6 +233,24 @@ impl PoissonTable {
     }
 }
 
+/// [`PoissonTable::counts_times`] on AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2; `out` must hold 64 entries and every count must be below 2^31.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn counts_times_avx2(counts: &[u32; 64], weight: f64, out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let w = _mm256_set1_pd(weight);
+    for k in (0..64).step_by(4) {
+        // SAFETY: k + 4 <= 64 entries in both; the counts fit in i32 (the caller's condition).
+        unsafe {
+            let c = _mm_loadu_si128(counts.as_ptr().add(k).cast());
+            _mm256_storeu_pd(out.as_mut_ptr().add(k), _mm256_mul_pd(_mm256_cvtepi32_pd(c), w));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,7 +267,32 @@ mod tests {
                 for (l, &c) in counts.iter().enumerate().take(50) {
                     assert_eq!(c, t.sample(&rng, 128 + l as u32, step, 0), "lambda {lambda}, lane {l}");
                 }
+                let mut portable = [0u32; 64];
+                t.sample_block_portable(&rng, 128, 50, step, 0, &mut portable);
+                assert_eq!(portable, counts, "lambda {lambda}: portable path");
+                #[cfg(target_arch = "x86_64")]
+                if crate::avx2::has_avx2() {
+                    let mut avx2 = [0u32; 64];
+                    // SAFETY: AVX2 checked just above.
+                    unsafe { t.sample_block_avx2(&rng, 128, 50, step, 0, &mut avx2) };
+                    assert_eq!(avx2, counts, "lambda {lambda}: AVX2 path");
+                }
             }
+        }
+    }
+
+    #[test]
+    fn counts_times_weight_equals_the_lane_by_lane_product() {
+        for weight in [87.5, -0.3, 1e-300, 0.0, -0.0] {
+            let counts: [u32; 64] = std::array::from_fn(|l| [0, 1, 2, 7, 1000, (1 << 31) - 1][l % 6]);
+            let mut out = [9.0; 64];
+            PoissonTable::counts_times(&counts, weight, &mut out);
+            for l in 0..64 {
+                assert_eq!(out[l].to_bits(), (counts[l] as f64 * weight).to_bits(), "weight {weight}, lane {l}");
+            }
+            let big: [u32; 64] = std::array::from_fn(|l| if l == 5 { u32::MAX } else { 3 });
+            PoissonTable::counts_times(&big, weight, &mut out);
+            assert_eq!(out[5].to_bits(), (u32::MAX as f64 * weight).to_bits());
         }
     }
 
@@ -215,7 +300,7 @@ mod tests {
     /// a tabulated F(k), all lanes inside the table, one lane beyond it (the fallback), and partial blocks.
     #[test]
     fn block_inversion_equals_lane_by_lane() {
-        for lambda in [1e-9, 0.02, 0.3, 2.0, 7.5, 20.0, 32.0] {
+        for lambda in [1e-9, 0.02, 0.031, 0.3, 2.0, 7.5, 20.0, 32.0] {
             let t = PoissonTable::new(lambda);
             let mut near: Vec<f64> = Vec::new();
             for &f in &t.cdf[..t.cdf_len] {
@@ -268,8 +353,12 @@ mod tests {
     /// tabulated F(k) (±1 ulp), beyond the table, and at the ends, for means from tiny to the largest part.
     #[test]
     fn tabulated_inversion_equals_the_recurrence() {
-        for lambda in [0.0, 1e-9, 0.02, 0.3, 1.6, 2.0, 7.5, 20.0, 31.9, 32.0, 100.0] {
+        for lambda in [0.0, 1e-9, 0.005, 0.02, 0.031, 0.3, 1.6, 2.0, 7.5, 20.0, 31.9, 32.0, 100.0] {
             let t = PoissonTable::new(lambda);
+            if lambda == 0.031 {
+                // The fly brain's background: half the table is the plateau at F's last value.
+                assert_eq!((t.scan_len, t.cdf_len), (8, 16));
+            }
             let mut us: Vec<f64> = (0..=20_000).map(|i| i as f64 / 20_000.0).collect();
             for &f in &t.cdf[..t.cdf_len] {
                 us.extend([f, f64::from_bits(f.to_bits() - 1), f64::from_bits(f.to_bits() + 1)]);

@@ -56,3 +56,36 @@ pub(crate) unsafe fn two_channels_avx512(
         (s0, s1)
     }
 }
+
+/// [`two_channels`] for lanes `k..k + 4` on AVX2: the two channels' inputs, the ring entries cleared. The
+/// i64 → f64 conversion is [`crate::avx2::i64_to_f64`] (rounds to nearest, as `x as f64` does).
+///
+/// # Safety
+/// The CPU must support AVX2; `ring0`, `ring1` and (if present) `extra` must hold `k + 4` entries
+/// (`extra`: `LANES + k + 4`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn two_channels_avx2(
+    ring0: *mut i64,
+    ring1: *mut i64,
+    k: usize,
+    scale: std::arch::x86_64::__m256d,
+    extra: Option<&[f64]>,
+) -> (std::arch::x86_64::__m256d, std::arch::x86_64::__m256d) {
+    use crate::avx2::i64_to_f64;
+    use std::arch::x86_64::*;
+    // SAFETY: the caller guarantees the lengths and the CPU features.
+    unsafe {
+        let (pr0, pr1) = (ring0.add(k), ring1.add(k));
+        let mut s0 = _mm256_mul_pd(i64_to_f64(_mm256_loadu_si256(pr0 as *const _)), scale);
+        let mut s1 = _mm256_mul_pd(i64_to_f64(_mm256_loadu_si256(pr1 as *const _)), scale);
+        _mm256_storeu_si256(pr0 as *mut _, _mm256_setzero_si256());
+        _mm256_storeu_si256(pr1 as *mut _, _mm256_setzero_si256());
+        if let Some(e) = extra {
+            s0 = _mm256_add_pd(s0, _mm256_loadu_pd(e.as_ptr().add(k)));
+            s1 = _mm256_add_pd(s1, _mm256_loadu_pd(e.as_ptr().add(LANES + k)));
+        }
+        (s0, s1)
+    }
+}

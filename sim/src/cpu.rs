@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use neurotwin_connectome::{CompiledNetwork, WeightSlice, Weights};
+use neurotwin_connectome::{CompiledNetwork, Weights};
 use neurotwin_models::poisson::PoissonTable;
 use neurotwin_models::{BlockInput, BlockOutput, CompiledModel, CounterRng, GapInput, LANES, Stream};
 use neurotwin_models::{lif_delta, lif_exp};
@@ -22,16 +22,24 @@ use rayon::prelude::*;
 
 use crate::backend::Backend;
 use crate::control::StepControl;
+use crate::delivery::{Delivery, DeliveryStrategy, Timing, Work};
 use crate::error::SimError;
 use crate::plasticity::PlasticSynapses;
 use crate::profile::{BackendPhases, PhaseTimes, lap};
 use crate::setup::{SimSetup, StimulusKind, initial_block_state, state_index};
+use crate::spike_queue::SpikeQueue;
 use crate::spike_trains::SpikeTrains;
 
 /// Networks with fewer blocks of 64 neurons deliver spikes and copy potentials on one thread: a parallel
 /// phase costs a rayon wake-up per step (≈ 10 µs), more than the work. Measured on the 473-cell worm (48 s
 /// simulated, 2 cores): 8.3 s wall with the parallel update (8 blocks), 6.2 s on one thread.
 const PARALLEL_MIN_BLOCKS: usize = 32;
+
+/// Spikes are delivered in parallel only when they have at least this many synapses in a step: at 2–4 ns a
+/// synapse that is ≈ 30 µs of work, several times a parallel phase's fork-join. Brunel 12.5k (40 spikes of 1,250
+/// synapses a step) was delivered on one thread before, when the rule counted spikes (at least 64): 1.55–1.66 s
+/// of delivery in 1 s simulated on 2 cores, against 1.63 s on one thread.
+const PARALLEL_MIN_DELIVERY_SYNAPSES: u64 = 8192;
 
 /// The neuron update runs in parallel only when its estimated work per step is at least this (ns): several
 /// times the fork-join of a parallel step (≈ 5–10 µs on 2 cores). CUBA, 1 s, 2 cores (`neurotwin run
@@ -68,6 +76,31 @@ fn update_work_ns(fused: &[FusedInput], stim_ptr: &[u32], blocks: std::ops::Rang
         path + if inputs { INPUT_BLOCK_NS } else { 0 }
     };
     blocks.map(|b| per_block(b, &fused[b])).sum()
+}
+
+/// Block boundaries `[0, b_1, …, blocks]` of `parts` contiguous ranges of the blocks in `span` (indices relative
+/// to its start) with about equal estimated update work each ([`update_work_ns`]), every range non-empty when
+/// there are enough blocks.
+fn balanced_split(fused: &[FusedInput], stim_ptr: &[u32], span: std::ops::Range<usize>, parts: usize) -> Vec<usize> {
+    let blocks = span.len();
+    let parts = parts.clamp(1, blocks.max(1));
+    let work: Vec<u64> = span.clone().map(|b| update_work_ns(fused, stim_ptr, b..b + 1)).collect();
+    let total: u64 = work.iter().sum();
+    let mut bounds = vec![0];
+    let mut acc = 0u64;
+    for (k, w) in work.iter().enumerate() {
+        acc += w;
+        let p = bounds.len() as u64;
+        // Close range p − 1 once its share is reached, leaving at least one block for each range still to come.
+        if (p as usize) < parts && acc * parts as u64 >= p * total && blocks - (k + 1) >= parts - p as usize {
+            bounds.push(k + 1);
+        }
+    }
+    while bounds.len() < parts {
+        bounds.push(blocks);
+    }
+    bounds.push(blocks);
+    bounds
 }
 
 /// The fixed-point scale `2^S` of the delivery buffers.
@@ -132,8 +165,20 @@ impl DeliveryScale {
 
     #[inline]
     pub fn to_fixed(&self, x: f64) -> i64 {
-        (x * self.scale).round_ties_even() as i64
+        round_ties_even(x * self.scale) as i64
     }
+}
+
+/// `y.round_ties_even()` without a library call: baseline x86-64 has no rounding instruction (SSE4.1's `roundsd`),
+/// so the standard library calls `rint`, ~9 % of PD14's simulation with per-synapse weights. Adding and
+/// subtracting 2^52 rounds a magnitude below 2^52 to an integer, ties to even, exactly (IEEE 754
+/// round-to-nearest; Rust never reassociates floating-point arithmetic); larger magnitudes, infinities and NaN
+/// are returned unchanged, as integers already or as `round_ties_even` returns them. The sign is put back, so
+/// −0.4 gives −0.0. Equal to `round_ties_even` bit for bit (tested).
+#[inline(always)]
+pub fn round_ties_even(y: f64) -> f64 {
+    const TWO52: f64 = 4_503_599_627_370_496.0;
+    if y.abs() < TWO52 { ((y.abs() + TWO52) - TWO52).copysign(y) } else { y }
 }
 
 /// Per-neuron stimulus entry, precomputed from the setup.
@@ -151,7 +196,7 @@ struct StimEntry {
 
 /// A raw pointer that may be shared between rayon tasks which write disjoint indices.
 #[derive(Clone, Copy)]
-struct SharedMut<T>(*mut T);
+pub(crate) struct SharedMut<T>(pub(crate) *mut T);
 // SAFETY: used only for disjoint writes (each task owns a distinct set of neuron indices), separated
 // from reads by rayon's join barriers.
 unsafe impl<T> Send for SharedMut<T> {}
@@ -198,6 +243,17 @@ pub struct CpuBackend {
     fused_block: Vec<FusedInput>,
     /// Whether the neuron update runs on the rayon pool (estimated work ≥ `PARALLEL_MIN_UPDATE_NS`).
     parallel_update: bool,
+    /// One contiguous range of blocks per worker thread (`balanced_split`, boundaries relative to `span`): in a
+    /// parallel step thread `p` updates range `p` and then delivers to the targets of range `p`, so the ring
+    /// entries it adds to are those it read and cleared in the update, in its own core's cache (with rayon's
+    /// work stealing either thread could update a block). Results do not depend on it (exact integer sums).
+    thread_blocks: Vec<usize>,
+    /// When and how spikes reach the input rows (`DeliveryStrategy::choose`).
+    delivery: DeliveryStrategy,
+    /// The spikes waiting for their delays, with [`Timing::Queue`] (`ring` then has one slot).
+    queue: Option<SpikeQueue>,
+    /// Each worker thread's block buffers for the update (`thread_blocks`); uncontended locks.
+    thread_scratch: Vec<std::sync::Mutex<BlockScratch>>,
     block_spikes: Vec<u64>,
     activity: Vec<f64>,
     v_prev: Vec<f64>,
@@ -227,7 +283,20 @@ impl CpuBackend {
     /// `NEUROTWIN_EQUATIONS` (`native_models.rs`).
     pub fn with_equation_engine(setup: &SimSetup, engine: EngineChoice) -> Result<Self, SimError> {
         setup.network.check_whole("the CPU backend in one process").map_err(|e| SimError::Setup(e.to_string()))?;
-        Self::build(setup, None, engine)
+        Self::build(setup, None, engine, None)
+    }
+
+    /// [`CpuBackend::new`] with the delivery timing chosen by the caller (for tests and measurements; the results
+    /// are the same either way). [`Timing::Queue`] is refused where something adds to the rows from outside the
+    /// step (plasticity).
+    pub fn with_delivery_timing(setup: &SimSetup, timing: Timing) -> Result<Self, SimError> {
+        setup.network.check_whole("the CPU backend in one process").map_err(|e| SimError::Setup(e.to_string()))?;
+        Self::build(setup, None, EngineChoice::from_env()?, Some(timing))
+    }
+
+    /// The delivery strategy in force.
+    pub fn delivery_strategy(&self) -> DeliveryStrategy {
+        self.delivery
     }
 
     /// How an equation-defined model runs here: `Some("native")` or `Some("interpreter")`; `None` for built-in
@@ -245,13 +314,14 @@ impl CpuBackend {
     /// delivers only to targets in that span, and uses the fixed-point `scale` agreed by all processes (each
     /// sees only the synapses onto its targets, so none can compute it alone).
     pub fn new_part(setup: &SimSetup, owned: Vec<bool>, scale: DeliveryScale) -> Result<Self, SimError> {
-        Self::build(setup, Some((owned, scale)), EngineChoice::from_env()?)
+        Self::build(setup, Some((owned, scale)), EngineChoice::from_env()?, None)
     }
 
     fn build(
         setup: &SimSetup,
         part: Option<(Vec<bool>, DeliveryScale)>,
         engine: EngineChoice,
+        timing: Option<Timing>,
     ) -> Result<Self, SimError> {
         // Plastic synapses leave the fixed matrix and get their own state and pass (`plasticity.rs`).
         // A part that owns every block of a whole network is a one-process run (`mpirun -np 1`).
@@ -277,7 +347,7 @@ impl CpuBackend {
             CompiledModel::Equations(sets) => native_model(sets, n_ch, engine)?,
             _ => None,
         };
-        let slots = net.chemical.max_delay().max(plastic.as_ref().map_or(0, |p| p.max_delay())) as usize + 1;
+        let max_delay = net.chemical.max_delay().max(plastic.as_ref().map_or(0, |p| p.max_delay())) as usize;
         let (owned, fixed) = match part {
             None => (None, DeliveryScale::for_network_with(&net, plastic.as_ref())),
             Some((owned, fixed)) => {
@@ -314,6 +384,22 @@ impl CpuBackend {
             return Err(SimError::Setup("gap junctions need every neuron's state in one process".into()));
         }
         let ring_pad = span.len() * LANES;
+        let delays = {
+            let mut used = vec![false; max_delay + 1];
+            net.chemical.segment_delay.iter().for_each(|&d| used[d as usize] = true);
+            used.iter().filter(|&&u| u).count()
+        };
+        // The queue needs every addition to come from this step's spikes: not with plasticity (the plastic pass
+        // adds weights with their delays) nor across processes (other processes' spikes arrive late).
+        let queue_allowed = plastic.is_none() && owned.is_none();
+        if timing == Some(Timing::Queue) && !queue_allowed {
+            return Err(SimError::Setup(
+                "the spike queue cannot deliver plastic synapses or other processes' spikes: use the delay ring".into(),
+            ));
+        }
+        let delivery = DeliveryStrategy::choose(ring_pad, n_ch, delays, queue_allowed, timing);
+        let queue = (delivery.timing == Timing::Queue).then(|| SpikeQueue::new(&net.chemical));
+        let slots = if queue.is_some() { 1 } else { max_delay + 1 };
         let ring_len = n_ch
             .checked_mul(slots)
             .and_then(|x| x.checked_mul(ring_pad))
@@ -434,6 +520,9 @@ impl CpuBackend {
             _ => vec![FusedInput::No; n_blocks],
         };
         let update_ns = update_work_ns(&fused_block, &stim_ptr, span.clone());
+        let threads = rayon::current_num_threads().max(1);
+        let thread_blocks = balanced_split(&fused_block, &stim_ptr, span.clone(), threads);
+
         let has_gap = !net.gap.is_empty();
         let owned_span = owned.as_ref().map(|_| ((span.start * LANES).min(n) as u32, (span.end * LANES).min(n) as u32));
         let owned = owned.filter(|o| !o.iter().all(|&x| x));
@@ -463,6 +552,10 @@ impl CpuBackend {
             block_has_train,
             fused_block,
             parallel_update: update_ns >= PARALLEL_MIN_UPDATE_NS,
+            thread_blocks,
+            delivery,
+            queue,
+            thread_scratch: (0..threads).map(|_| std::sync::Mutex::new(BlockScratch::new(n_ch))).collect(),
             block_spikes: vec![0; span.len()],
             activity: vec![0.0; ring_pad],
             v_prev: if has_gap { vec![0.0; n_pad] } else { Vec::new() },
@@ -534,6 +627,7 @@ impl CpuBackend {
             inputs_ns: self.profile.as_deref().map(|p| &p.inputs_cpu_ns),
         };
         let chunk = self.n_state * LANES;
+        let pinned = self.pinned_threads();
         let work = self
             .state
             .par_chunks_mut(chunk)
@@ -541,7 +635,36 @@ impl CpuBackend {
             .zip(self.activity.par_chunks_mut(LANES))
             .enumerate();
         let n_ch = self.n_ch;
-        if self.parallel_update {
+        if self.parallel_update && pinned {
+            // Thread p updates blocks thread_blocks[p]..thread_blocks[p + 1] (see `thread_blocks`).
+            let bounds = &self.thread_blocks;
+            let mut pieces = Vec::with_capacity(bounds.len() - 1);
+            let (mut st, mut sp, mut act) = (
+                &mut self.state[..],
+                &mut self.block_spikes[..],
+                &mut self.activity[..bounds[bounds.len() - 1] * LANES],
+            );
+            for w in bounds.windows(2) {
+                let blocks = w[1] - w[0];
+                let (a, rest) = st.split_at_mut(blocks * chunk);
+                let (b, rest_sp) = sp.split_at_mut(blocks);
+                let (c, rest_act) = act.split_at_mut(blocks * LANES);
+                pieces.push(std::sync::Mutex::new(Some((w[0], a, b, c))));
+                (st, sp, act) = (rest, rest_sp, rest_act);
+            }
+            let scratch = &self.thread_scratch;
+            rayon::broadcast(|b| {
+                let piece = pieces[b.index()].lock().map(|mut p| p.take());
+                let (Ok(Some((k0, st, sp, act))), Ok(mut scratch)) = (piece, scratch[b.index()].lock()) else {
+                    return;
+                };
+                for (k, ((st, sp), act)) in
+                    st.chunks_mut(chunk).zip(sp.iter_mut()).zip(act.chunks_mut(LANES)).enumerate()
+                {
+                    ctx.update_block(first + k0 + k, st, sp, act, ring, &mut scratch);
+                }
+            });
+        } else if self.parallel_update {
             work.for_each_init(
                 || BlockScratch::new(n_ch),
                 |scratch, (k, ((st, sp), act))| ctx.update_block(first + k, st, sp, act, ring, scratch),
@@ -560,17 +683,31 @@ impl CpuBackend {
         }
     }
 
-    /// Adds everything in `emitted` to the ring buffers, partitioned by target range across threads.
+    /// Whether the rayon pool has one thread per range of `thread_blocks` (it is the pool the backend was built
+    /// in, unless a caller moved it to another).
+    fn pinned_threads(&self) -> bool {
+        self.thread_blocks.len() > 2 && rayon::current_num_threads() == self.thread_blocks.len() - 1
+    }
+
+    /// Adds this step's deliveries to the input rows, partitioned by target range across threads: everything in
+    /// `emitted` into the delay ring, or with the spike queue the segments whose delay ends now.
     fn deliver(&mut self, step: u64) {
-        if self.emitted.is_empty() || self.net.chemical.n_synapses() == 0 {
+        if self.net.chemical.n_synapses() == 0 {
             return;
         }
-        let small = self.emitted.len() * 64 < 4096 || self.span.len() < PARALLEL_MIN_BLOCKS;
+        let work = match self.queue.as_mut() {
+            Some(q) => Work::Segments(q.due(&self.net.chemical, &self.emitted, step)),
+            None => Work::Rows(&self.emitted),
+        };
+        if work.is_empty() {
+            return;
+        }
+        let small = work.synapses(&self.net) < PARALLEL_MIN_DELIVERY_SYNAPSES || self.span.len() < PARALLEL_MIN_BLOCKS;
         let parts = if small { 1 } else { rayon::current_num_threads().max(1) };
         let ring = SharedMut(self.ring.as_mut_ptr());
         let d = Delivery {
             net: &self.net,
-            emitted: &self.emitted,
+            work,
             fixed: self.fixed,
             fixed_table: self.fixed_table.as_deref(),
             slots: self.slots,
@@ -578,8 +715,10 @@ impl CpuBackend {
             ring_lo: self.span.start * LANES,
             step,
             spiking: self.spiking,
+            adds: self.delivery.adds,
         };
         let n = self.n as u64;
+        let pinned = self.thread_blocks.len() > 2 && rayon::current_num_threads() == self.thread_blocks.len() - 1;
         if let Some((lo, hi)) = self.owned_span {
             // Only this process's targets (a share of the network): the same split over [lo, hi).
             let (lo, len) = (lo as u64, (hi - lo) as u64);
@@ -588,6 +727,16 @@ impl CpuBackend {
             });
         } else if parts == 1 {
             d.run(0, u32::MAX, ring);
+        } else if pinned && self.span == (0..self.n_blocks) {
+            // Thread p delivers to the targets of the blocks it updated (see `thread_blocks`).
+            let bounds = &self.thread_blocks;
+            let last = bounds.len() - 2;
+            rayon::broadcast(|b| {
+                let p = b.index();
+                let lo = (bounds[p] * LANES) as u32;
+                let hi = if p == last { u32::MAX } else { (bounds[p + 1] * LANES) as u32 };
+                d.run(lo, hi, ring)
+            });
         } else {
             (0..parts as u64)
                 .into_par_iter()
@@ -640,7 +789,34 @@ fn gather_slot(slot: &mut [i64], syn: &mut [f64], inv_scale: f64) {
         // SAFETY: the CPU supports AVX-512F, DQ and VL (checked just above).
         return unsafe { gather_slot_avx512(slot, syn, inv_scale) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if neurotwin_models::avx2::has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { gather_slot_avx2(slot, syn, inv_scale) };
+    }
     gather_slot_portable(slot, syn, inv_scale)
+}
+
+/// [`gather_slot`] on AVX2: four lanes at a time through [`neurotwin_models::avx2::i64_to_f64`] (round to
+/// nearest, as `x as f64`), the rest lane by lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gather_slot_avx2(slot: &mut [i64], syn: &mut [f64], inv_scale: f64) {
+    use std::arch::x86_64::*;
+    let n = slot.len().min(syn.len());
+    let scale = _mm256_set1_pd(inv_scale);
+    let mut k = 0;
+    while k + 4 <= n {
+        // SAFETY: k + 4 <= n <= both lengths; the caller guarantees AVX2.
+        unsafe {
+            let p = slot.as_mut_ptr().add(k);
+            let x = neurotwin_models::avx2::i64_to_f64(_mm256_loadu_si256(p as *const _));
+            _mm256_storeu_pd(syn.as_mut_ptr().add(k), _mm256_mul_pd(x, scale));
+            _mm256_storeu_si256(p as *mut _, _mm256_setzero_si256());
+        }
+        k += 4;
+    }
+    gather_slot_portable(&mut slot[k..n], &mut syn[k..n], inv_scale)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -724,8 +900,7 @@ impl UpdateCtx<'_> {
                 && (s.start..s.stop).contains(&self.step)
             {
                 s.poisson.sample_block(&s.rng, base as u32, LANES, self.step, 0, &mut counts);
-                let row = &mut terms[channel as usize * LANES..(channel as usize + 1) * LANES];
-                row.iter_mut().zip(&counts).for_each(|(x, &c)| *x = c as f64 * weight);
+                PoissonTable::counts_times(&counts, weight, &mut terms[channel as usize * LANES..]);
             }
         }
         if let (Some(ns), Some(t)) = (self.inputs_ns, started) {
@@ -912,88 +1087,6 @@ impl UpdateCtx<'_> {
     }
 }
 
-/// How many synapses ahead delivery prefetches the ring entry it will add to.
-const PREFETCH_AHEAD: usize = 16;
-
-/// A hint that `p` will be written soon (no effect on results; a no-op off x86-64).
-#[inline(always)]
-fn prefetch_write(p: *const i64) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint that never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-struct Delivery<'a> {
-    net: &'a CompiledNetwork,
-    emitted: &'a [(u32, f64)],
-    fixed: DeliveryScale,
-    fixed_table: Option<&'a [i64]>,
-    slots: usize,
-    ring_pad: usize,
-    /// The ring's first neuron: target `t` is at `t − ring_lo` in a ring row.
-    ring_lo: usize,
-    step: u64,
-    spiking: bool,
-}
-
-impl Delivery<'_> {
-    /// Delivers to targets in `[lo, hi)`.
-    fn run(&self, lo: u32, hi: u32, ring: SharedMut<i64>) {
-        let whole = lo == 0 && hi == u32::MAX;
-        for &(pre, amount) in self.emitted {
-            for seg in self.net.chemical.row(pre) {
-                let (a, b) = if whole {
-                    (0, seg.targets.len())
-                } else {
-                    (seg.targets.partition_point(|&t| t < lo), seg.targets.partition_point(|&t| t < hi))
-                };
-                if a == b {
-                    continue;
-                }
-                let slot = ((self.step + seg.delay as u64) % self.slots as u64) as usize;
-                let row = (seg.receptor as usize * self.slots + slot) * self.ring_pad;
-                // SAFETY (of the writes below): target t's entry is at base + t (wrapping arithmetic), an entry of
-                // this slot row for every t in [lo, hi), which lies in the ring's span and belongs to this task only;
-                // slot rows never alias the slot being read by the neuron update, which has finished (delays are
-                // >= 1 step).
-                let base = ring.0.wrapping_add(row).wrapping_sub(self.ring_lo);
-                // The targets of a segment are scattered over a ring row (ring_pad × 8 bytes, often beyond L2): the
-                // entry PREFETCH_AHEAD synapses ahead is requested while this one is added.
-                let ahead = |k: usize| {
-                    if k + PREFETCH_AHEAD < b {
-                        prefetch_write(base.wrapping_add(seg.targets[k + PREFETCH_AHEAD] as usize));
-                    }
-                };
-                match (seg.weights, self.fixed_table, self.spiking) {
-                    (WeightSlice::Table(_, idx), Some(tab), true) => {
-                        for k in a..b {
-                            ahead(k);
-                            unsafe { *base.wrapping_add(seg.targets[k] as usize) += tab[idx[k] as usize] };
-                        }
-                    }
-                    (w, _, true) => {
-                        for k in a..b {
-                            ahead(k);
-                            let x = self.fixed.to_fixed(w.get(k) as f64);
-                            unsafe { *base.wrapping_add(seg.targets[k] as usize) += x };
-                        }
-                    }
-                    (w, _, false) => {
-                        for k in a..b {
-                            let x = self.fixed.to_fixed(w.get(k) as f64 * amount);
-                            unsafe { *base.wrapping_add(seg.targets[k] as usize) += x };
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 impl Backend for CpuBackend {
     fn name(&self) -> &'static str {
         "cpu"
@@ -1070,11 +1163,12 @@ impl CpuBackend {
         };
         format!(
             "update: {fused} of {} blocks on the fused ring-to-spikes pass ({with_drive} of them with their Poisson \
-             drive), {} (estimated {:.1} µs of work a step; parallel from {} µs){engine}",
+             drive), {} (estimated {:.1} µs of work a step; parallel from {} µs){engine}\n{}",
             mine.len(),
             if self.parallel_update { "in parallel" } else { "on one thread" },
             ns as f64 * 1e-3,
-            PARALLEL_MIN_UPDATE_NS / 1000
+            PARALLEL_MIN_UPDATE_NS / 1000,
+            self.delivery.describe()
         )
     }
 }
@@ -1184,6 +1278,32 @@ impl CpuBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The inline rounding equals the standard library's bit for bit: halves (ties to even, both signs), values
+    /// next to halves and integers, magnitudes up to and beyond 2^52 and 2^53, zeros, infinities, NaN.
+    #[test]
+    fn inline_rounding_equals_round_ties_even() {
+        let mut ys = vec![0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, f64::INFINITY, f64::NEG_INFINITY, f64::MAX];
+        ys.extend([f64::MIN_POSITIVE, -f64::MIN_POSITIVE, 4503599627370495.5, -4503599627370495.5]);
+        for e in [0, 1, 10, 30, 51, 52, 53, 60] {
+            let p = (2f64).powi(e);
+            for d in [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0] {
+                for y in [p + d, -(p + d), p * 1.5 + d] {
+                    ys.extend([y, f64::from_bits(y.to_bits() + 1), f64::from_bits(y.to_bits().saturating_sub(1))]);
+                }
+            }
+        }
+        let rng = CounterRng::new(9, Stream::Trial);
+        for k in 0..100_000u32 {
+            let u = rng.uniform2(k, 0, 0);
+            ys.push((u[0] - 0.5) * (2f64).powi((u[1] * 64.0) as i32));
+            ys.push(((u[0] * 2e6).floor() + 0.5) * if k % 2 == 0 { 1.0 } else { -1.0 });
+        }
+        for y in ys {
+            assert_eq!(round_ties_even(y).to_bits(), y.round_ties_even().to_bits(), "{y:e}");
+        }
+        assert!(round_ties_even(f64::NAN).is_nan());
+    }
 
     /// The ring gather gives the same bits on every path this CPU has as the plain conversion: exact and rounded
     /// conversions (beyond 2^53), negative sums, zero and the extremes; the slot is cleared either way.

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod control;
 pub mod cpu;
 pub mod cuda;
+pub mod delivery;
 pub mod distributed;
 pub mod engine;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod profile;
 pub mod readback;
 pub mod record;
 pub mod setup;
+pub mod spike_queue;
 pub mod spike_report;
 pub mod spike_trains;
 

@@ -82,3 +82,41 @@ fn identical_across_threads_and_runs_and_seed_sensitive() {
     let d = spikes(8, 2);
     assert_ne!(a, d, "a different seed gave identical spikes");
 }
+
+/// The spike queue (`spike_queue.rs`, one input row per channel) gives the delay ring's spikes and membrane
+/// potentials bit for bit, on 1 and 2 threads: delays of 1 to 20 steps on two receptors with gap junctions and a
+/// Poisson drive, and the graded model (amounts other than 1, delays 1 to 15); and the queue is refused where the
+/// plastic pass adds to the rows.
+#[test]
+fn spike_queue_equals_the_delay_ring() {
+    use neurotwin_sim::delivery::Timing;
+    let graded = super::suite::random_setup(super::suite::Kind::Graded).0;
+    for (name, s, steps) in [("random E/I", setup(7), 600u64), ("graded", graded, 300)] {
+        let control = StepControl::new(s.network.receptors.len(), s.n_neurons());
+        let all: Vec<u32> = (0..s.n_neurons() as u32).collect();
+        let run_with = |timing: Timing, threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut b = CpuBackend::with_delivery_timing(&s, timing).unwrap();
+                assert_eq!(b.delivery_strategy().timing, timing);
+                let mut spikes = Vec::new();
+                let mut v_sum = Vec::new();
+                for step in 0..steps {
+                    spikes.extend(b.step(step, &control).unwrap().iter().map(|&i| (step, i)));
+                    let mut v = Vec::new();
+                    b.read_state(0, &all, &mut v);
+                    v_sum.push(v.iter().map(|x| x.to_bits()).fold(0u64, |a, x| a.rotate_left(7) ^ x));
+                }
+                (spikes, v_sum)
+            })
+        };
+        let ring = run_with(Timing::Ring, 1);
+        assert!(ring.0.len() > 300 || name == "graded", "{name}: network must be active: {} spikes", ring.0.len());
+        for threads in [1, 2] {
+            assert!(
+                run_with(Timing::Queue, threads) == ring,
+                "{name}: queue on {threads} thread(s) differs from the ring"
+            );
+        }
+    }
+}
