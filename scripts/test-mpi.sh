@@ -5,7 +5,7 @@
 #   * scenarios/mpi_brunel.toml (Brunel 2000, 2,500 neurons, 200 ms) on 2 and on 3 ranks;
 #   * scenarios/mpi_pd14.toml (PD14 at 5 % of the neurons, 10 % of the in-degrees) on 3 ranks;
 #   * a random connectome read from CSV and from neurotwin HDF5, and the bundled SONATA example, on 3 ranks;
-# and requires identical spikes.h5 (timestamps and node_ids, checked with h5py), a distributed backend, and a
+# and requires identical spikes.h5 (timestamps and node_ids, checked with h5py) and state.h5 where one is written, a distributed backend, and a
 # memory split: the ranks' neuron ranges tile the network, their synapses add up to the network's, and each holds
 # within 10 % of an equal share (PD14's populations differ 4.6× in in-degree: the split balances synapses).
 # Then checks that a network with gap junctions is refused under mpirun with a clear error, and that one rank
@@ -55,6 +55,23 @@ if len(t1) != len(t2) or not np.array_equal(t1, t2) or not np.array_equal(n1, n2
     k = next((i for i in range(min(len(t1), len(t2))) if (t1[i], n1[i]) != (t2[i], n2[i])), min(len(t1), len(t2)))
     sys.exit(f"test-mpi: FAILED: {name}: {len(t1)} spikes in one process, {len(t2)} on {size} ranks; "
              f"first difference at #{k}")
+def state(d):
+    try:
+        f = h5py.File(f"{d}/state.h5", "r")
+    except FileNotFoundError:
+        return None
+    with f:
+        out = {}
+        f.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+        return out
+st1, st2 = state(one), state(many)
+assert (st1 is None) == (st2 is None), f"{name}: state.h5 written by one run only"
+if st1 is not None:
+    assert st1.keys() == st2.keys(), (sorted(st1), sorted(st2))
+    for k in st1:
+        if not np.array_equal(st1[k], st2[k]):
+            sys.exit(f"test-mpi: FAILED: {name}: state.h5 {k} differs between one process and {size} ranks")
+    print(f"test-mpi: {name}: state.h5 identical ({st1['report/V_m/data'].shape} V_m samples)")
 ranks = s2["ranks"]
 assert len(ranks) == size, f"{name}: {len(ranks)} rank reports for {size} ranks"
 assert [r["neurons"][0] for r in ranks] == [0] + [r["neurons"][1] for r in ranks[:-1]], f"{name}: ranges do not tile"

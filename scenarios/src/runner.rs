@@ -6,9 +6,10 @@ use std::time::Instant;
 use neurotwin_connectome::Share;
 use neurotwin_models::{CounterRng, Stream};
 pub use neurotwin_sim::BackendKind;
-use neurotwin_sim::output::{ReportPopulation, write_json, write_node_table, write_state_report};
+use neurotwin_sim::output::{ReportPopulation, write_json, write_node_table};
 use neurotwin_sim::spike_report::SpikeReportWriter;
-use neurotwin_sim::{RunOptions, SimError, SimRecording, SpikeSink, make_backend};
+use neurotwin_sim::state_report::{StateProbeSpec, StateReportWriter};
+use neurotwin_sim::{RunOptions, RunSink, SimError, SimRecording, make_backend};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -250,7 +251,7 @@ pub fn simulate_streaming(
     run: &PreparedRun,
     seed: u64,
     opts: &RunOptions,
-    sink: &mut dyn SpikeSink,
+    sink: &mut dyn RunSink,
 ) -> Result<(SimRecording, i32, &'static str), SimError> {
     let mut setup = run.setup.clone();
     setup.seed = seed;
@@ -306,10 +307,10 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
                 let seed = trial_seed(run.setup.seed, t);
                 let started = Instant::now();
                 let opts = RunOptions { progress, label: run.name.clone(), profile: req.profile, ..Default::default() };
-                // Spikes go to the output folder as the run goes (the returned recording holds none).
+                // Spikes and state samples go to the output folder as the run goes (the returned recording holds none).
                 let dir = stage.join(&rel);
-                let mut spikes = SpikeOutputs::start(&dir, run)?;
-                let (rec, exponent, backend) = simulate_streaming(req.backend, run, seed, &opts, &mut spikes)?;
+                let mut outputs = RunOutputs::start(&dir, run)?;
+                let (rec, exponent, backend) = simulate_streaming(req.backend, run, seed, &opts, &mut outputs)?;
                 let wall_s = started.elapsed().as_secs_f64();
                 let summary = summarize(
                     run,
@@ -323,7 +324,7 @@ pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
                     wall_s,
                     &out_root.join(&rel),
                 );
-                spikes.finish(&dir, run, &rec, &summary)?;
+                outputs.finish(&dir, run, &rec, &summary)?;
                 jobs_bar.inc(1);
                 Ok(RunResult { summary, recording: rec })
             })
@@ -413,31 +414,52 @@ pub const RUN_FILES: [&str; 7] =
 /// Writes the files of one run into `dir`: `spikes.h5`, `nodes.csv`, `state.h5`, `raster.png` (if asked),
 /// `weights.h5` and `weights.png` (with plastic synapses) and `summary.json`.
 pub fn write_outputs(dir: &Path, run: &PreparedRun, rec: &SimRecording, summary: &RunSummary) -> Result<(), SimError> {
-    let mut spikes = SpikeOutputs::start(dir, run)?;
+    let mut outputs = RunOutputs::start(dir, run)?;
     for (step, neurons) in rec.spikes_by_step() {
-        spikes.push(step, neurons)?;
+        outputs.push_spikes(step, neurons)?;
     }
-    spikes.finish(dir, run, rec, summary)
+    for (k, t) in rec.state.iter().enumerate() {
+        let n = t.neurons.len();
+        for (s, &time) in t.times_ms.iter().enumerate() {
+            outputs.push_state(k, time, t.values.get(s * n..(s + 1) * n).unwrap_or(&[]))?;
+        }
+    }
+    outputs.finish(dir, run, rec, summary)
 }
 
-/// A run's spike outputs gathered as it goes ([`neurotwin_sim::run_streaming`]): the SONATA report streamed
-/// into the output folder and what the raster PNG shows, so that memory stays flat for any run length.
-pub struct SpikeOutputs {
+/// A run's outputs gathered as it goes ([`neurotwin_sim::run_streaming`]): the SONATA spike report and the state
+/// report streamed into the output folder, and what the raster PNG shows, so that memory stays flat for any run
+/// length.
+pub struct RunOutputs {
     report: neurotwin_sim::spike_report::SpikeReportWriter,
+    /// `state.h5`, when the run samples state.
+    state: Option<StateReportWriter>,
     raster: Option<RasterSpikes>,
 }
 
-impl SpikeOutputs {
-    /// Starts `dir/spikes.h5` (one population named after the run, node ids = neuron indices).
+impl RunOutputs {
+    /// Starts `dir/spikes.h5` (one population named after the run, node ids = neuron indices) and, when the run
+    /// samples state, `dir/state.h5`.
     pub fn start(dir: &Path, run: &PreparedRun) -> Result<Self, SimError> {
         let n = run.setup.n_neurons();
         let all = ReportPopulation { name: run.name.clone(), first: 0, count: n as u32 };
         let report = SpikeReportWriter::create(&dir.join("spikes.h5"), &[all], run.setup.dt_ms())?;
+        let probes: Vec<StateProbeSpec> = run
+            .record
+            .state
+            .iter()
+            .map(|p| StateProbeSpec { var: p.var_name.clone(), neurons: p.neurons.clone() })
+            .collect();
+        let state = if probes.is_empty() {
+            None
+        } else {
+            Some(StateReportWriter::create(&dir.join("state.h5"), &probes, run.setup.dt_ms())?)
+        };
         let raster = run.raster.then(|| RasterSpikes::new(run.setup.dt_ms(), run.setup.steps, n));
-        Ok(Self { report, raster })
+        Ok(Self { report, state, raster })
     }
 
-    /// Publishes the spike report and writes the run's other files (node table, state report, raster, summary).
+    /// Publishes the spike and state reports and writes the run's other files (node table, raster, summary).
     pub fn finish(
         self,
         dir: &Path,
@@ -446,9 +468,11 @@ impl SpikeOutputs {
         summary: &RunSummary,
     ) -> Result<(), SimError> {
         self.report.finish()?;
-        let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
-        write_node_table(&dir.join("nodes.csv"), &names)?;
-        write_state_report(&dir.join("state.h5"), rec)?;
+        if let Some(state) = self.state {
+            state.finish()?;
+        }
+        let names = run.setup.network.neurons.iter().map(|n| n.name.as_str());
+        write_node_table(&dir.join("nodes.csv"), names)?;
         if let Some(w) = &rec.weights {
             let receptors: Vec<String> = run.setup.network.receptors.iter().map(|r| r.name.clone()).collect();
             neurotwin_sim::output::write_weight_report(&dir.join("weights.h5"), w, &receptors, rec.dt_ms)?;
@@ -463,13 +487,24 @@ impl SpikeOutputs {
     }
 }
 
-impl SpikeSink for SpikeOutputs {
-    fn push(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
+impl RunSink for RunOutputs {
+    fn push_spikes(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
         self.report.push(step, neurons)?;
         if let Some(r) = &mut self.raster {
             r.push(step, neurons);
         }
         Ok(())
+    }
+
+    fn takes_state(&self) -> bool {
+        self.state.is_some()
+    }
+
+    fn push_state(&mut self, probe: usize, time_ms: f64, values: &[f64]) -> Result<(), SimError> {
+        match &mut self.state {
+            Some(w) => w.push(probe, time_ms, values),
+            None => Ok(()),
+        }
     }
 }
 

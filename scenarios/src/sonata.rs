@@ -563,7 +563,7 @@ pub fn write_outputs(
     let spikes_rel = spikes_file_in_output(sim)?;
     neurotwin_sim::output::write_sonata_spikes_populations(&stage.join(&spikes_rel), &sim.report_populations(), rec)?;
     let names: Vec<String> = run.setup.network.neurons.iter().map(|n| n.name.clone()).collect();
-    neurotwin_sim::output::write_node_table(&stage.join("nodes.csv"), &names)?;
+    neurotwin_sim::output::write_node_table(&stage.join("nodes.csv"), names.iter().map(String::as_str))?;
     let title = format!("{} (SONATA) — {} nodes, {} ms", run.name, run.setup.n_neurons(), rec.duration_ms());
     let raster = crate::plot::RasterSpikes::from_recording(rec, run.setup.n_neurons());
     crate::plot::raster_png(&stage.join("raster.png"), &title, &raster, &run.readout)?;

@@ -313,8 +313,14 @@ impl CpuBackend {
     /// (of all `⌈n/64⌉`), holds state and ring entries only for the span from the first to the last of them,
     /// delivers only to targets in that span, and uses the fixed-point `scale` agreed by all processes (each
     /// sees only the synapses onto its targets, so none can compute it alone).
-    pub fn new_part(setup: &SimSetup, owned: Vec<bool>, scale: DeliveryScale) -> Result<Self, SimError> {
-        Self::build(setup, Some((owned, scale)), EngineChoice::from_env()?, None)
+    /// `timing`: the delivery timing, `None` to choose (see [`CpuBackend::with_delivery_timing`]).
+    pub fn new_part(
+        setup: &SimSetup,
+        owned: Vec<bool>,
+        scale: DeliveryScale,
+        timing: Option<Timing>,
+    ) -> Result<Self, SimError> {
+        Self::build(setup, Some((owned, scale)), EngineChoice::from_env()?, timing)
     }
 
     fn build(
@@ -389,13 +395,11 @@ impl CpuBackend {
             net.chemical.segment_delay.iter().for_each(|&d| used[d as usize] = true);
             used.iter().filter(|&&u| u).count()
         };
-        // The queue needs every addition to come from this step's spikes: not with plasticity (the plastic pass
-        // adds weights with their delays) nor across processes (other processes' spikes arrive late).
-        let queue_allowed = plastic.is_none() && owned.is_none();
+        // The queue needs every addition to come from spikes: not with plasticity (the plastic pass adds weights
+        // with their delays). Other processes' spikes arrive late and join the queue (`deliver_late`).
+        let queue_allowed = plastic.is_none();
         if timing == Some(Timing::Queue) && !queue_allowed {
-            return Err(SimError::Setup(
-                "the spike queue cannot deliver plastic synapses or other processes' spikes: use the delay ring".into(),
-            ));
+            return Err(SimError::Setup("the spike queue cannot deliver plastic synapses: use the delay ring".into()));
         }
         let delivery = DeliveryStrategy::choose(ring_pad, n_ch, delays, queue_allowed, timing);
         let queue = (delivery.timing == Timing::Queue).then(|| SpikeQueue::new(&net.chemical));
@@ -695,10 +699,43 @@ impl CpuBackend {
         if self.net.chemical.n_synapses() == 0 {
             return;
         }
-        let work = match self.queue.as_mut() {
-            Some(q) => Work::Segments(q.due(&self.net.chemical, &self.emitted, step)),
-            None => Work::Rows(&self.emitted),
+        match self.queue.take() {
+            Some(mut q) => {
+                let due = q.due(&self.net.chemical, &self.emitted, step);
+                self.deliver_work(Work::Segments(due), step);
+                self.queue = Some(q);
+            }
+            None => {
+                let emitted = std::mem::take(&mut self.emitted);
+                self.deliver_work(Work::Rows(&emitted), step);
+                self.emitted = emitted;
+            }
+        }
+    }
+
+    /// Spikes of other processes, emitted at `emission_step` (already in `emitted`): into the delay ring at once,
+    /// or into the spike queue, which delivers now the segments due before the next step and keeps the rest.
+    fn deliver_late(&mut self, emission_step: u64) -> Result<(), SimError> {
+        if self.net.chemical.n_synapses() == 0 {
+            return Ok(());
+        }
+        let Some(mut q) = self.queue.take() else {
+            self.deliver(emission_step);
+            return Ok(());
         };
+        let result = match q.late(&self.net.chemical, &self.emitted, emission_step) {
+            Ok(due) => {
+                self.deliver_work(Work::Segments(due), emission_step);
+                Ok(())
+            }
+            Err(e) => Err(SimError::Setup(format!("remote spikes: {e}"))),
+        };
+        self.queue = Some(q);
+        result
+    }
+
+    /// Adds `work` (of step `step`) to the input rows, split by target range across threads.
+    fn deliver_work(&mut self, work: Work<'_>, step: u64) {
         if work.is_empty() {
             return;
         }
@@ -718,7 +755,7 @@ impl CpuBackend {
             adds: self.delivery.adds,
         };
         let n = self.n as u64;
-        let pinned = self.thread_blocks.len() > 2 && rayon::current_num_threads() == self.thread_blocks.len() - 1;
+        let pinned = self.pinned_threads();
         if let Some((lo, hi)) = self.owned_span {
             // Only this process's targets (a share of the network): the same split over [lo, hi).
             let (lo, len) = (lo as u64, (hi - lo) as u64);
@@ -1204,13 +1241,13 @@ impl CpuBackend {
         self.emitted.clear();
         self.emitted.extend(neurons.iter().map(|&i| (i, 1.0)));
         let started = self.profile.is_some().then(Instant::now);
-        self.deliver(emission_step);
+        let delivered = self.deliver_late(emission_step);
         if let (Some(p), Some(t)) = (&mut self.profile, started) {
             p.delivery += t.elapsed();
             p.remote_delivery += t.elapsed();
         }
         self.emitted.clear();
-        Ok(())
+        delivered
     }
 
     /// The simulated network.

@@ -18,13 +18,15 @@
 //! **Exchange interval D.** A spike emitted at step `t` reaches its targets at `t + delay` with
 //! `delay ≥ D`, the network's minimum synaptic delay in steps (NEST's and Arbor's min-delay epoch). So the
 //! ranks need each other's spikes only once every `D` steps: [`DistributedBackend::advance`] updates the
-//! owned blocks and delivers their spikes locally at once; [`DistributedBackend::drain_spikes`] gathers the
-//! spikes of all ranks (one collective, [`SpikeExchange::all_gather`] ≈ `MPI_Allgatherv`), delivers the
-//! remote ones into ring slot `(t_e + delay) mod slots` computed from their *emission* step `t_e`, and hands
-//! every spike (local and remote, ascending per step) to the sink, so each rank records the full raster.
-//! [`Backend::spike_window`] is `D`, so the engine drains at least every `D` steps; it may drain earlier (state
-//! samples, the end), which is still correct: a drained spike was emitted at most `D` steps ago, so its
-//! earliest target step is not yet updated, and its latest one is less than `slots` steps ahead.
+//! owned blocks and delivers their spikes locally at once (into the spike queue or the delay ring, as in one
+//! process: `delivery.rs`); [`DistributedBackend::drain_spikes`] gathers the spikes of all ranks (one collective,
+//! [`SpikeExchange::all_gather`] ≈ `MPI_Allgatherv`), hands the remote ones with their *emission* step `t_e` to the
+//! queue (which delivers at once the segments due in the next step and keeps the rest, `SpikeQueue::late`) or to
+//! ring slot `(t_e + delay) mod slots`, and hands every spike (local and remote, ascending per step) to the sink,
+//! so each rank records the full raster. [`Backend::spike_window`] is `D`, so the engine drains at least every
+//! `D` steps; it may drain earlier (state samples, the end), which is still correct: a drained spike was emitted
+//! at most `D` steps ago, so its earliest target step is not yet updated (and with the ring its latest one is
+//! less than `slots` steps ahead).
 //!
 //! **Why the spikes are identical to one process.** Synaptic input is summed as 64-bit integers (independent
 //! of the order of additions) and every random number is counter-based, keyed on (seed, stream, neuron,
@@ -46,6 +48,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use crate::backend::Backend;
 use crate::control::StepControl;
 use crate::cpu::{CpuBackend, DeliveryScale};
+use crate::delivery::Timing;
 use crate::error::SimError;
 use crate::setup::SimSetup;
 use neurotwin_connectome::Share;
@@ -143,7 +146,27 @@ impl<E: SpikeExchange> DistributedBackend<E> {
 
     /// Like [`DistributedBackend::new`] with a chosen partition (a network holding only this rank's share
     /// takes the contiguous one).
-    pub fn with_partition(setup: &SimSetup, mut exchange: E, partition: Partition) -> Result<Self, SimError> {
+    pub fn with_partition(setup: &SimSetup, exchange: E, partition: Partition) -> Result<Self, SimError> {
+        Self::build(setup, exchange, partition, None)
+    }
+
+    /// Like [`DistributedBackend::new`] with the delivery timing chosen by the caller (for tests and
+    /// measurements: the spikes are the same either way; see [`CpuBackend::with_delivery_timing`]).
+    pub fn with_delivery_timing(setup: &SimSetup, exchange: E, timing: Timing) -> Result<Self, SimError> {
+        Self::build(setup, exchange, Partition::Contiguous, Some(timing))
+    }
+
+    /// The delivery strategy of this rank's backend.
+    pub fn delivery_strategy(&self) -> crate::delivery::DeliveryStrategy {
+        self.inner.delivery_strategy()
+    }
+
+    fn build(
+        setup: &SimSetup,
+        mut exchange: E,
+        partition: Partition,
+        timing: Option<Timing>,
+    ) -> Result<Self, SimError> {
         let (rank, size) = (exchange.rank(), exchange.size());
         if size == 0 || rank >= size {
             return Err(SimError::Setup(format!("invalid process group: rank {rank} of {size}")));
@@ -154,7 +177,7 @@ impl<E: SpikeExchange> DistributedBackend<E> {
         all_ok(&mut exchange, checked.as_ref().err())?;
         let owned = checked?;
         let agreed = agree(&mut exchange, &setup.network, &owned, partition)?;
-        let inner = CpuBackend::new_part(setup, owned.clone(), agreed.scale);
+        let inner = CpuBackend::new_part(setup, owned.clone(), agreed.scale, timing);
         all_ok(&mut exchange, inner.as_ref().err())?;
         let inner = inner?;
         let interval = agreed.interval;

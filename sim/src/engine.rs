@@ -59,14 +59,26 @@ fn phase_times(backend: &dyn Backend, acc: [Duration; 4], loop_s: f64) -> PhaseT
 }
 
 /// Receives the kept spikes of each step while a run goes ([`run_streaming`]), instead of the recording holding
-/// them: e.g. a [`crate::spike_report::SpikeReportWriter`], so that memory stays flat for any run length.
-pub trait SpikeSink {
+/// them, and optionally the state samples: e.g. a [`crate::spike_report::SpikeReportWriter`] and a
+/// [`crate::state_report::StateReportWriter`], so that memory stays flat for any run length.
+pub trait RunSink {
     /// The kept spikes of step `step`, neurons ascending; steps arrive in order.
-    fn push(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError>;
+    fn push_spikes(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError>;
+
+    /// Whether the state samples go to [`RunSink::push_state`] instead of the recording (default: no).
+    fn takes_state(&self) -> bool {
+        false
+    }
+
+    /// One sample of state probe `probe` (its index in [`RecordSpec::state`]) taken at `time_ms`: one value per
+    /// probed neuron, in the probe's order. Called only when [`RunSink::takes_state`] says so.
+    fn push_state(&mut self, _probe: usize, _time_ms: f64, _values: &[f64]) -> Result<(), SimError> {
+        Ok(())
+    }
 }
 
-impl SpikeSink for crate::spike_report::SpikeReportWriter {
-    fn push(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
+impl RunSink for crate::spike_report::SpikeReportWriter {
+    fn push_spikes(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
         crate::spike_report::SpikeReportWriter::push(self, step, neurons)
     }
 }
@@ -83,14 +95,15 @@ pub fn run(
 }
 
 /// [`run`] with the kept spikes handed to `sink` as they come: the recording's `spike_steps` and `spike_neurons`
-/// stay empty; everything else (counts per neuron and window, rates, state samples) is recorded as usual.
+/// stay empty; so do its state traces' times and values when the sink takes the state samples. Everything else
+/// (counts per neuron and window, rates) is recorded as usual.
 pub fn run_streaming(
     setup: &SimSetup,
     perturbations: &PerturbationSchedule,
     spec: &RecordSpec,
     backend: &mut dyn Backend,
     opts: &RunOptions,
-    sink: &mut dyn SpikeSink,
+    sink: &mut dyn RunSink,
 ) -> Result<SimRecording, SimError> {
     run_into(setup, perturbations, spec, backend, opts, Some(sink))
 }
@@ -101,7 +114,7 @@ fn run_into(
     spec: &RecordSpec,
     backend: &mut dyn Backend,
     opts: &RunOptions,
-    mut sink: Option<&mut dyn SpikeSink>,
+    sink: Option<&mut dyn RunSink>,
 ) -> Result<SimRecording, SimError> {
     let n = setup.n_neurons();
     let dt = setup.dt_ms();
@@ -172,18 +185,22 @@ fn run_into(
     let loop_started = Instant::now();
     // The first error of the sink (drain callbacks cannot return one): the run stops after that drain.
     let sink_error: std::cell::RefCell<Option<SimError>> = std::cell::RefCell::new(None);
+    let streaming = sink.is_some();
+    let stream_state = sink.as_ref().is_some_and(|s| s.takes_state());
+    // Shared by the drain callback (spikes) and the sampling below (state).
+    let sink = std::cell::RefCell::new(sink);
+    let mut sample: Vec<f64> = Vec::new();
     let mut kept: Vec<u32> = Vec::new();
     let mut on_spikes = |step: u64, spikes: &[u32]| {
         kept.clear();
         for &i in spikes {
             rec.spike_counts[i as usize] += 1;
             if keep.as_ref().is_none_or(|k| k[i as usize]) {
-                match sink {
-                    Some(_) => kept.push(i),
-                    None => {
-                        rec.spike_steps.push(step);
-                        rec.spike_neurons.push(i);
-                    }
+                if streaming {
+                    kept.push(i);
+                } else {
+                    rec.spike_steps.push(step);
+                    rec.spike_neurons.push(i);
                 }
             }
             if n_bins > 0 {
@@ -197,10 +214,10 @@ fn run_into(
                 spikes.iter().for_each(|&i| counts[i as usize] += 1);
             }
         }
-        if let Some(s) = sink.as_deref_mut()
-            && !kept.is_empty()
+        if !kept.is_empty()
             && sink_error.borrow().is_none()
-            && let Err(e) = s.push(step, &kept)
+            && let Some(s) = sink.borrow_mut().as_deref_mut()
+            && let Err(e) = s.push_spikes(step, &kept)
         {
             *sink_error.borrow_mut() = Some(e);
         }
@@ -240,10 +257,19 @@ fn run_into(
             pending = 0;
         }
         lap(PHASE_DRAIN);
-        for (p, t) in spec.state.iter().zip(traces.iter_mut()) {
+        for (k, (p, t)) in spec.state.iter().zip(traces.iter_mut()).enumerate() {
             if (step + 1) % p.every_steps.max(1) == 0 {
-                t.times_ms.push((step + 1) as f64 * dt);
-                backend.read_state(p.var, &p.neurons, &mut t.values);
+                let time = (step + 1) as f64 * dt;
+                if stream_state {
+                    sample.clear();
+                    backend.read_state(p.var, &p.neurons, &mut sample);
+                    if let Some(s) = sink.borrow_mut().as_deref_mut() {
+                        s.push_state(k, time, &sample)?;
+                    }
+                } else {
+                    t.times_ms.push(time);
+                    backend.read_state(p.var, &p.neurons, &mut t.values);
+                }
             }
         }
         if let Some(w) = weights.as_mut()

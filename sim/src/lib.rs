@@ -23,11 +23,12 @@ pub mod setup;
 pub mod spike_queue;
 pub mod spike_report;
 pub mod spike_trains;
+pub mod state_report;
 
 pub use backend::{Backend, BackendKind, GPU_TRIALS_AT_ONCE, make_backend, trials_at_once};
 pub use control::{PerturbationSchedule, ReceptorBlock, Silencing, StepControl};
 pub use cpu::CpuBackend;
-pub use engine::{RunOptions, SpikeSink, run, run_streaming};
+pub use engine::{RunOptions, RunSink, run, run_streaming};
 pub use error::SimError;
 pub use plasticity::{DopamineRule, PlasticProjection, PlasticRule, PlasticSynapses, Plasticity};
 pub use profile::PhaseTimes;

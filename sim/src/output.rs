@@ -5,8 +5,7 @@
 //! `spikes.h5` (SONATA, Dai et al. 2020, PLoS Comput Biol 16:e1007696): see [`crate::spike_report`], the
 //! streaming writer every spike report goes through.
 //!
-//! `state.h5`: `/report/<variable>/data` (f64, time × neurons), `/report/<variable>/mapping/node_ids`
-//! (u64), `/report/<variable>/mapping/time` (f64 `[start, stop, step]`, ms).
+//! `state.h5`: see [`crate::state_report`], the streaming writer every state report goes through.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::SimError;
 use crate::record::SimRecording;
+use crate::state_report::{StateProbeSpec, StateReportWriter};
 
 fn out_err(path: &Path, e: impl std::fmt::Display) -> SimError {
     SimError::Output { path: path.to_path_buf(), message: e.to_string() }
@@ -55,31 +55,23 @@ pub fn write_sonata_spikes_populations(
     w.finish()
 }
 
-/// Writes sampled state variables (nothing is written when none were recorded).
+/// Writes sampled state variables (nothing is written when none were recorded), through the streaming writer
+/// ([`crate::state_report`]).
 pub fn write_state_report(path: &Path, rec: &SimRecording) -> Result<(), SimError> {
     if rec.state.is_empty() {
         return Ok(());
     }
-    write_atomically(path, |tmp| {
-        let e = |x: hdf5::Error| out_err(path, x);
-        let f = hdf5::File::create(tmp).map_err(e)?;
-        let report = f.create_group("report").map_err(e)?;
-        for t in &rec.state {
-            let g = report.create_group(&t.var).map_err(e)?;
-            let n = t.neurons.len();
-            let rows = t.values.len().checked_div(n).unwrap_or(0);
-            let data = g.new_dataset::<f64>().shape([rows, n]).create("data").map_err(e)?;
-            data.write_raw(&t.values[..rows * n]).map_err(e)?;
-            let m = g.create_group("mapping").map_err(e)?;
-            let ids: Vec<u64> = t.neurons.iter().map(|&i| i as u64).collect();
-            m.new_dataset_builder().with_data(&ids).create("node_ids").map_err(e)?;
-            let step = if t.times_ms.len() > 1 { t.times_ms[1] - t.times_ms[0] } else { rec.dt_ms };
-            let time =
-                [t.times_ms.first().copied().unwrap_or(0.0), t.times_ms.last().copied().unwrap_or(0.0) + step, step];
-            m.new_dataset_builder().with_data(&time).create("time").map_err(e)?;
+    let probes: Vec<StateProbeSpec> =
+        rec.state.iter().map(|t| StateProbeSpec { var: t.var.clone(), neurons: t.neurons.clone() }).collect();
+    let mut w = StateReportWriter::create(path, &probes, rec.dt_ms)?;
+    for (k, t) in rec.state.iter().enumerate() {
+        let n = t.neurons.len();
+        for (s, &time) in t.times_ms.iter().enumerate() {
+            let values = if n == 0 { &[][..] } else { t.values.get(s * n..(s + 1) * n).unwrap_or(&[]) };
+            w.push(k, time, values)?;
         }
-        Ok(())
-    })
+    }
+    w.finish()
 }
 
 /// Writes the plastic synapses' weight snapshots (`weights.h5`): `/weights/data` (snapshots × synapses, model's
@@ -121,9 +113,9 @@ pub fn write_weight_report(
 
 /// Writes the node table of a run (`nodes.csv`: `node_id,name`, one row per neuron in index order), so that
 /// a run's `spikes.h5` can be read back with neuron names (`neurotwin compare --sim`).
-pub fn write_node_table(path: &Path, names: &[String]) -> Result<(), SimError> {
+pub fn write_node_table<'a>(path: &Path, names: impl IntoIterator<Item = &'a str>) -> Result<(), SimError> {
     let mut text = String::from("node_id,name\n");
-    for (i, n) in names.iter().enumerate() {
+    for (i, n) in names.into_iter().enumerate() {
         text.push_str(&format!("{i},{n}\n"));
     }
     write_atomically(path, |tmp| std::fs::write(tmp, text.as_bytes()).map_err(|e| out_err(path, e)))

@@ -142,7 +142,7 @@ impl SimRecording {
     }
 
     /// The kept spikes step by step: `(step, neurons of that step)`, in recording order (the order a
-    /// `SpikeSink` receives them while a run streams).
+    /// `RunSink` receives them while a run streams).
     pub fn spikes_by_step(&self) -> impl Iterator<Item = (u64, &[u32])> + '_ {
         let mut k = 0;
         std::iter::from_fn(move || {

@@ -21,13 +21,13 @@ use mpi::traits::*;
 use neurotwin_connectome::Share;
 use neurotwin_io::run_dir::RunDir;
 use neurotwin_scenarios::runner::{
-    PreparedPoint, PreparedScenario, RUN_FILES, RankReport, SpikeOutputs, prepare_all_part, summarize, trial_seed,
+    PreparedPoint, PreparedScenario, RUN_FILES, RankReport, RunOutputs, prepare_all_part, summarize, trial_seed,
 };
 use neurotwin_scenarios::sonata::{self, SonataSimulation};
 use neurotwin_scenarios::{BackendKind, RunRequest, RunResult, RunSummary};
 use neurotwin_sim::distributed::{DistributedBackend, SpikeExchange, all_ok};
 use neurotwin_sim::output::write_json;
-use neurotwin_sim::{Backend, RunOptions, SimError, SpikeSink};
+use neurotwin_sim::{Backend, RunOptions, RunSink, SimError};
 
 /// Spike exchange over an MPI communicator: `MPI_Allgather` of the counts, then `MPI_Allgatherv` of the data.
 pub struct MpiExchange {
@@ -147,7 +147,7 @@ pub fn run_sonata(
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads_per_rank(threads, 0, size)).build()?;
     let run = &sim.run;
     // Rank 0 keeps the spikes for the report (SONATA runs are written from memory), the others drop them.
-    let sink: Option<&mut (dyn SpikeSink + Send)> = if rank == 0 { None } else { Some(&mut DiscardSpikes) };
+    let sink: Option<&mut (dyn RunSink + Send)> = if rank == 0 { None } else { Some(&mut DiscardSpikes) };
     let done = simulate_part(exchange, &pool, &run.setup, run, rank == 0, false, prepare_s, sink)?;
     let (rec, mut x) = (done.rec, done.exchange);
     let written: anyhow::Result<Option<RunSummary>> = match &run_dir {
@@ -203,12 +203,17 @@ struct PartRun {
     exchange: MpiExchange,
 }
 
-/// Discards the spikes every rank receives (rank 0 keeps or streams them; the others need only the counts).
+/// Discards the spikes and state samples every rank receives (rank 0 keeps or streams them; the others need
+/// only the counts).
 struct DiscardSpikes;
 
-impl SpikeSink for DiscardSpikes {
-    fn push(&mut self, _: u64, _: &[u32]) -> Result<(), neurotwin_sim::SimError> {
+impl RunSink for DiscardSpikes {
+    fn push_spikes(&mut self, _: u64, _: &[u32]) -> Result<(), neurotwin_sim::SimError> {
         Ok(())
+    }
+
+    fn takes_state(&self) -> bool {
+        true
     }
 }
 
@@ -223,7 +228,7 @@ fn simulate_part(
     progress: bool,
     profile: bool,
     prepare_s: f64,
-    sink: Option<&mut (dyn SpikeSink + Send)>,
+    sink: Option<&mut (dyn RunSink + Send)>,
 ) -> anyhow::Result<PartRun> {
     let started = Instant::now();
     let (rec, exponent, backend) = pool.install(|| -> anyhow::Result<_> {
@@ -295,10 +300,10 @@ fn run_ranks(req: &RunRequest, mut exchange: MpiExchange) -> anyhow::Result<Opti
             let mut x = exchange.take().context("spike exchange lost by a failed run")?;
             // Rank 0 streams the spikes into the output folder as they come; the others drop them.
             let dir = stage.join(&rel);
-            let outputs = (rank == 0).then(|| SpikeOutputs::start(&dir, run));
+            let outputs = (rank == 0).then(|| RunOutputs::start(&dir, run));
             all_ok(&mut x, outputs.as_ref().and_then(|o| o.as_ref().err()))?;
             let mut outputs = outputs.transpose()?;
-            let sink: &mut (dyn SpikeSink + Send) = match &mut outputs {
+            let sink: &mut (dyn RunSink + Send) = match &mut outputs {
                 Some(o) => o,
                 None => &mut DiscardSpikes,
             };

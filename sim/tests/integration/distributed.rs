@@ -13,6 +13,7 @@ use neurotwin_connectome::generators::{
     potjans_diesmann_part,
 };
 use neurotwin_connectome::{GapMatrix, Share, SynapseMatrix};
+use neurotwin_sim::delivery::Timing;
 use neurotwin_sim::distributed::{DistributedBackend, Partition, ThreadExchange, exchange_interval};
 use neurotwin_sim::*;
 
@@ -80,7 +81,13 @@ fn brunel_two_and_three_ranks_are_spike_identical() {
 
 #[test]
 fn cuba_with_heterogeneous_delays_is_spike_identical() {
-    // CUBA (4000 lif_exp neurons, 63 blocks: the parallel update path) with delays of 3..=18 steps.
+    let setup = cuba_heterogeneous_delays();
+    assert_eq!(exchange_interval(&setup.network), 3);
+    check("cuba, delays 3..=18", &setup, &PerturbationSchedule::default(), &[2, 3], &BOTH, 1000);
+}
+
+/// CUBA (4000 lif_exp neurons, 63 blocks: the parallel update path) with delays of 3..=18 steps.
+fn cuba_heterogeneous_delays() -> SimSetup {
     let mut setup = cuba_setup();
     let mut net = (*setup.network).clone();
     let n = net.n_neurons() as u32;
@@ -90,8 +97,47 @@ fn cuba_with_heterogeneous_delays_is_spike_identical() {
     }
     net.chemical = SynapseMatrix::from_synapses(n, n, syn).unwrap();
     setup.network = Arc::new(net);
-    assert_eq!(exchange_interval(&setup.network), 3);
-    check("cuba, delays 3..=18", &setup, &PerturbationSchedule::default(), &[2, 3], &BOTH, 1000);
+    setup
+}
+
+/// Remote spikes join the spike queue late (at the exchange) and must reach their targets in the same steps as
+/// through the delay ring, including segments due in the very step after the drain (delay = D, emitted at a
+/// window's first step), with drains every D steps and earlier (state samples).
+#[test]
+fn ranks_with_the_spike_queue_equal_ranks_with_the_delay_ring() {
+    let setup = cuba_heterogeneous_delays();
+    let p = PerturbationSchedule::default();
+    let mut cpu = CpuBackend::new(&setup).unwrap();
+    let one = outcome(&setup, &p, &mut cpu);
+    assert!(one.steps.len() > 1000, "{} spikes", one.steps.len());
+    for timing in [None, Some(Timing::Ring), Some(Timing::Queue)] {
+        let ranks: Vec<(Timing, Outcome)> = std::thread::scope(|s| {
+            let handles: Vec<_> = ThreadExchange::group(3)
+                .into_iter()
+                .map(|x| {
+                    let setup = &setup;
+                    let p = &p;
+                    s.spawn(move || {
+                        let mut b = match timing {
+                            None => DistributedBackend::new(setup, x).unwrap(),
+                            Some(t) => DistributedBackend::with_delivery_timing(setup, x, t).unwrap(),
+                        };
+                        (b.delivery_strategy().timing, outcome(setup, p, &mut b))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (rank, (used, b)) in ranks.iter().enumerate() {
+            // Without a choice, ranks queue their spikes, as one process does.
+            assert_eq!(*used, timing.unwrap_or(Timing::Queue), "rank {rank}");
+            assert!(
+                (&one.steps, &one.neurons, &one.trace_bits, &one.v_bits)
+                    == (&b.steps, &b.neurons, &b.trace_bits, &b.v_bits),
+                "rank {rank} of 3 with {used:?}: spikes or V_m differ from one process"
+            );
+        }
+    }
 }
 
 #[test]

@@ -4,9 +4,11 @@
 
 use super::suite::*;
 
+use neurotwin_sim::output::write_state_report;
 use neurotwin_sim::output::{ReportPopulation, write_sonata_spikes_populations};
 use neurotwin_sim::readback::read_sonata_spikes;
 use neurotwin_sim::spike_report::{BATCH, SpikeReportWriter};
+use neurotwin_sim::state_report::{StateProbeSpec, StateReportWriter};
 use neurotwin_sim::*;
 
 /// Collects what a sink receives.
@@ -17,8 +19,8 @@ struct Collect {
     fail_after: Option<usize>,
 }
 
-impl SpikeSink for Collect {
-    fn push(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
+impl RunSink for Collect {
+    fn push_spikes(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
         if self.fail_after.is_some_and(|k| self.steps.len() >= k) {
             return Err(SimError::Output { path: "sink".into(), message: "disk full".into() });
         }
@@ -131,6 +133,92 @@ fn the_streamed_report_equals_the_report_of_a_recording() {
     let dropped = dir.path().join("dropped.h5");
     let mut w = SpikeReportWriter::create(&dropped, &pops, 0.1).unwrap();
     w.push(1, &[1, 2, 3]).unwrap();
+    drop(w);
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+/// Collects spikes and writes the state samples into a state report as they come.
+struct StateToFile {
+    spikes: Collect,
+    state: Option<StateReportWriter>,
+}
+
+impl RunSink for StateToFile {
+    fn push_spikes(&mut self, step: u64, neurons: &[u32]) -> Result<(), SimError> {
+        self.spikes.push_spikes(step, neurons)
+    }
+
+    fn takes_state(&self) -> bool {
+        true
+    }
+
+    fn push_state(&mut self, probe: usize, time_ms: f64, values: &[f64]) -> Result<(), SimError> {
+        self.state.as_mut().unwrap().push(probe, time_ms, values)
+    }
+}
+
+/// Reads `/report/<var>/data`, `mapping/node_ids` and `mapping/time` of a state report.
+fn read_state(path: &std::path::Path, var: &str) -> (Vec<usize>, Vec<f64>, Vec<u64>, Vec<f64>) {
+    let f = hdf5::File::open(path).unwrap();
+    let g = f.group(&format!("report/{var}")).unwrap();
+    let data = g.dataset("data").unwrap();
+    let values: Vec<f64> = data.read_raw().unwrap();
+    let ids: Vec<u64> = g.dataset("mapping/node_ids").unwrap().read_raw().unwrap();
+    let time: Vec<f64> = g.dataset("mapping/time").unwrap().read_raw().unwrap();
+    (data.shape(), values, ids, time)
+}
+
+/// State samples streamed into `state.h5` while the run goes: the file holds exactly the samples a recording
+/// keeps (V_m of 700 neurons every step: several batches; a second probe every 7 steps), the streamed recording
+/// holds none, and the in-memory writer (`write_state_report`, the same writer) gives the same report.
+#[test]
+fn streamed_state_samples_equal_the_recorded_ones() {
+    let setup = brunel_setup();
+    let p = PerturbationSchedule::default();
+    let mut spec = spec(&setup, SpikeSelection::All);
+    let v = 0;
+    spec.state = vec![
+        StateProbe { var: v, var_name: "V_m".into(), neurons: (0..700).collect(), every_steps: 1 },
+        StateProbe { var: v, var_name: "V_m_sparse".into(), neurons: vec![3, 999, 5], every_steps: 7 },
+    ];
+    let mut a = CpuBackend::new(&setup).unwrap();
+    let kept = run(&setup, &p, &spec, &mut a, &Default::default()).unwrap();
+    let rows = kept.state[0].times_ms.len();
+    assert!(rows * 700 * 8 > 3 * neurotwin_sim::state_report::BATCH_BYTES, "{rows} samples: several batches");
+
+    let dir = tempfile::tempdir().unwrap();
+    let streamed = dir.path().join("streamed.h5");
+    let probes: Vec<StateProbeSpec> =
+        spec.state.iter().map(|p| StateProbeSpec { var: p.var_name.clone(), neurons: p.neurons.clone() }).collect();
+    let writer = StateReportWriter::create(&streamed, &probes, setup.dt_ms()).unwrap();
+    let mut sink = StateToFile { spikes: Collect::default(), state: Some(writer) };
+    let mut b = CpuBackend::new(&setup).unwrap();
+    let rec = run_streaming(&setup, &p, &spec, &mut b, &Default::default(), &mut sink).unwrap();
+    assert!(rec.state.iter().all(|t| t.times_ms.is_empty() && t.values.is_empty()), "streamed: no samples kept");
+    assert_eq!((&sink.spikes.steps, &sink.spikes.neurons), (&kept.spike_steps, &kept.spike_neurons));
+    assert!(!streamed.exists(), "not published before finish");
+    sink.state.take().unwrap().finish().unwrap();
+
+    let memory = dir.path().join("memory.h5");
+    write_state_report(&memory, &kept).unwrap();
+    for (k, t) in kept.state.iter().enumerate() {
+        let (shape, values, ids, time) = read_state(&streamed, &t.var);
+        assert_eq!(shape, vec![t.times_ms.len(), t.neurons.len()], "{}", t.var);
+        assert!(values.iter().zip(&t.values).all(|(x, y)| x.to_bits() == y.to_bits()), "{}: values", t.var);
+        assert_eq!(values.len(), t.values.len());
+        assert_eq!(ids, t.neurons.iter().map(|&i| i as u64).collect::<Vec<_>>());
+        // [start, stop, step] in ms: first sample at (every) · dt, one step past the last.
+        let every = spec.state[k].every_steps as f64 * setup.dt_ms();
+        let last = t.times_ms.last().copied().unwrap();
+        assert_eq!(time, vec![every, last + (t.times_ms[1] - t.times_ms[0]), t.times_ms[1] - t.times_ms[0]]);
+        assert!((time[2] - every).abs() < 1e-12, "{}: {time:?}", t.var);
+        assert_eq!(read_state(&memory, &t.var), (shape, values, ids, time), "{}: memory = streamed", t.var);
+    }
+    // Dropped unfinished: nothing is left but the two finished reports.
+    let mut w = StateReportWriter::create(&dir.path().join("dropped.h5"), &probes, 0.1).unwrap();
+    w.push(0, 0.1, &vec![1.0; 700]).unwrap();
+    assert!(w.push(0, 0.2, &[1.0]).unwrap_err().to_string().contains("1 values for a probe of 700 neurons"));
     drop(w);
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
