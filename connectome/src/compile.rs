@@ -195,6 +195,47 @@ impl CompiledNetwork {
 
 /// Compiles a validated connectome.
 pub fn compile(c: &Connectome, opt: &CompileOptions) -> Result<CompiledNetwork, ConnectomeError> {
+    compile_with(c, opt, None)
+}
+
+/// Compiles one rank's share of a connectome file read by [`crate::hdf5io::read_connectome_share`]: the synapses
+/// onto its targets, exactly as [`compile`] of the whole file followed by [`CompiledNetwork::keep_share`] gives
+/// them, with the receptor channels the *whole* file uses (resolved from the share's `receptor_uses`, so every
+/// rank has the same channels in the same order).
+pub fn compile_share(
+    s: &crate::hdf5io::ConnectomeShare,
+    opt: &CompileOptions,
+) -> Result<CompiledNetwork, ConnectomeError> {
+    let mut used = vec![false; opt.transmitters.receptors.len()];
+    for u in &s.receptor_uses {
+        if !(u.weighted || u.largest_count >= opt.min_synapse_count) {
+            continue;
+        }
+        let r = opt.transmitters.resolve(u.receptor.as_deref(), u.transmitter.as_deref()).map_err(|e| {
+            ConnectomeError::Compile(format!("connection #{} ({} -> {}): {e}", u.first_row, u.pre, u.post))
+        })?;
+        used[r] = true;
+    }
+    let mut net = compile_with(&s.connectome, opt, Some(&used))?;
+    if let Some(&t) = net.chemical.targets.iter().find(|&&t| !s.targets.contains(&t)) {
+        return Err(ConnectomeError::Compile(format!(
+            "the share of neurons {}..{} holds a synapse onto neuron #{t}",
+            s.targets.start, s.targets.end
+        )));
+    }
+    if net.gap.is_empty() {
+        net.held_targets = Some(s.targets.clone());
+    }
+    Ok(net)
+}
+
+/// [`compile`], with the receptor channels to keep given (`used`, by transmitter-map index) instead of those the
+/// connections use.
+fn compile_with(
+    c: &Connectome,
+    opt: &CompileOptions,
+    used: Option<&[bool]>,
+) -> Result<CompiledNetwork, ConnectomeError> {
     let bad = |what: &str, v: f64| ConnectomeError::Compile(format!("{what} = {v}: must be finite and > 0"));
     if !(opt.dt_ms.is_finite() && opt.dt_ms > 0.0) {
         return Err(bad("dt_ms", opt.dt_ms));
@@ -270,10 +311,19 @@ pub fn compile(c: &Connectome, opt: &CompileOptions) -> Result<CompiledNetwork, 
         }
     }
     // Keep only receptor classes in use, remapped in map order.
-    let mut used = vec![false; opt.transmitters.receptors.len()];
+    let mut in_use = vec![false; opt.transmitters.receptors.len()];
     for s in &synapses {
-        used[s.receptor as usize] = true;
+        in_use[s.receptor as usize] = true;
     }
+    let used = match used {
+        Some(u) if u.len() == in_use.len() && in_use.iter().zip(u).all(|(&a, &b)| b || !a) => u.to_vec(),
+        Some(_) => {
+            return Err(ConnectomeError::Compile(
+                "the receptor channels given for a share do not cover the ones its connections use".into(),
+            ));
+        }
+        None => in_use,
+    };
     let mut remap = vec![u8::MAX; used.len()];
     let mut receptors = Vec::new();
     for (i, u) in used.iter().enumerate() {

@@ -212,6 +212,266 @@ pub fn read_connectome(path: impl AsRef<Path>) -> Result<Connectome, ConnectomeE
     Ok(c)
 }
 
+/// What one rank of a split run reads of a connectome file ([`read_connectome_share`]).
+#[derive(Clone, Debug)]
+pub struct ConnectomeShare {
+    /// Every neuron, and only the connections onto the share's targets (and every electrical one, which a split
+    /// run refuses with its own error).
+    pub connectome: Connectome,
+    /// The neurons whose incoming synapses this rank holds: `share`'s blocks, balanced on the chemical
+    /// connections onto each block of 64 neurons.
+    pub targets: std::ops::Range<u32>,
+    /// The largest synapse count of any chemical connection of the whole file without an explicit weight, and
+    /// whether any chemical connection has one (for checks that need the whole network).
+    pub largest_count: f32,
+    pub any_chemical: bool,
+    pub any_weighted: bool,
+    /// Every distinct (transmitter, receptor) of the whole file's chemical connections, which decide the receptor
+    /// channels ([`crate::compile::compile_share`]).
+    pub receptor_uses: Vec<ReceptorUse>,
+}
+
+/// Chemical connections of a file that share a transmitter (the connection's, else its presynaptic neuron's)
+/// and a receptor class name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceptorUse {
+    pub transmitter: Option<String>,
+    pub receptor: Option<String>,
+    /// The largest count among them without an explicit weight (0 if none), and whether any has a weight.
+    pub largest_count: f32,
+    pub weighted: bool,
+    /// The first of them: row in `/connections`, pre- and postsynaptic ids (for error messages).
+    pub first_row: usize,
+    pub pre: u64,
+    pub post: u64,
+}
+
+/// Rows of `/connections` read at a time by [`read_connectome_share`] (≈ 3 MB of columns).
+const SHARE_ROWS: usize = 1 << 16;
+
+/// Reads the neuron table and only the connections onto one rank's targets (`share`, balanced on the chemical
+/// connections onto each block of 64 neurons), streaming `/connections` in slices of [`SHARE_ROWS`] rows twice
+/// (counts per block, then the rows kept), so that a rank never holds the whole connection list. Each kept row is
+/// checked as [`read_connectome`] checks every row, with its row number in the file; an unknown postsynaptic id
+/// is an error on every rank (the first pass sees every row). The whole share (`Share::WHOLE`) reads every row.
+pub fn read_connectome_share(
+    path: impl AsRef<Path>,
+    share: &crate::share::Share,
+) -> Result<ConnectomeShare, ConnectomeError> {
+    let path = path.as_ref();
+    let r = Reader::open(path)?;
+    if !r.h.file().link_exists("connections") {
+        return Err(r.format("missing group /connections (a file holding a compiled network only cannot be split)"));
+    }
+    let (name, provenance, neurons) = r.root()?;
+    let probe = Connectome { name, provenance, neurons, connections: Vec::new() };
+    let idx = probe.id_index().map_err(|e| r.format(format!("invalid connectome: {}", strip_invalid(&e))))?;
+    let n = probe.neurons.len() as u32;
+    let g = r.group(r.h.file(), "connections")?;
+    let m = r.len_of(&g, "pre")?;
+    let columns = ["post", "kind", "count", "weight", "transmitter", "receptor", "delay_ms", "confidence"];
+    r.same_rows(&g, &columns, "pre", m)?;
+    let slice = |name: &str| -> Result<Dataset, ConnectomeError> { r.dataset(&g, name) };
+    let (ds_pre, ds_post, ds_kind, ds_count, ds_weight) =
+        (slice("pre")?, slice("post")?, slice("kind")?, slice("count")?, slice("weight")?);
+    let (ds_nt, ds_rc, ds_delay, ds_conf) =
+        (slice("transmitter")?, slice("receptor")?, slice("delay_ms")?, slice("confidence")?);
+    r.h.require_type::<u64>(&ds_pre)?;
+    r.h.require_type::<u64>(&ds_post)?;
+    r.h.require_type::<u8>(&ds_kind)?;
+    for ds in [&ds_count, &ds_weight, &ds_delay, &ds_conf] {
+        r.h.require_type::<f32>(ds)?;
+    }
+    r.h.require_type::<u32>(&ds_nt)?;
+    r.h.require_type::<u32>(&ds_rc)?;
+    let read = |ds: &Dataset, what: &str, a: usize, b: usize| -> Result<Vec<u8>, ConnectomeError> {
+        ds.read_slice_1d::<u8, _>(a..b)
+            .map(|v| v.to_vec())
+            .map_err(|e| r.format(format!("{}[{a}..{b}]: {e}", join(&g, what))))
+    };
+    macro_rules! rows {
+        ($ds:expr, $t:ty, $what:expr, $a:expr, $b:expr) => {
+            $ds.read_slice_1d::<$t, _>($a..$b)
+                .map(|v| v.to_vec())
+                .map_err(|e| r.format(format!("{}[{}..{}]: {e}", join(&g, $what), $a, $b)))?
+        };
+    }
+    let kind_of = |k: usize, x: u8| match x {
+        0 => Ok(SynapseKind::Chemical),
+        1 => Ok(SynapseKind::Electrical),
+        x => Err(r.format(format!("{}[{k}] = {x}: must be 0 (chemical) or 1 (electrical)", join(&g, "kind")))),
+    };
+
+    // Pass 1: chemical connections per block of targets, and what whole-network checks need.
+    let nt_table = r.strings(&g, "transmitter_table")?;
+    let rc_table = r.strings(&g, "receptor_table")?;
+    // A neuron's transmitter as a code past the connections' table (`NONE_CODE`: none).
+    let mut neuron_nt_table: Vec<&str> = Vec::new();
+    let neuron_nt: Vec<u32> = probe
+        .neurons
+        .iter()
+        .map(|x| match x.transmitter.as_deref() {
+            None => NONE_CODE,
+            Some(t) => {
+                let k = neuron_nt_table.iter().position(|&y| y == t).unwrap_or_else(|| {
+                    neuron_nt_table.push(t);
+                    neuron_nt_table.len() - 1
+                });
+                (nt_table.len() + k) as u32
+            }
+        })
+        .collect();
+    let mut uses: HashMap<(u32, u32), ReceptorUse> = HashMap::new();
+    let mut cost = vec![0.0f64; n.div_ceil(crate::share::BLOCK) as usize];
+    let (mut largest_count, mut any_chemical, mut any_weighted) = (0.0f32, false, false);
+    for a in (0..m).step_by(SHARE_ROWS) {
+        let b = (a + SHARE_ROWS).min(m);
+        let post: Vec<u64> = rows!(ds_post, u64, "post", a, b);
+        let pre: Vec<u64> = rows!(ds_pre, u64, "pre", a, b);
+        let kind = read(&ds_kind, "kind", a, b)?;
+        let count: Vec<f32> = rows!(ds_count, f32, "count", a, b);
+        let weight: Vec<f32> = rows!(ds_weight, f32, "weight", a, b);
+        let nt: Vec<u32> = rows!(ds_nt, u32, "transmitter", a, b);
+        let rc: Vec<u32> = rows!(ds_rc, u32, "receptor", a, b);
+        for (j, &id) in post.iter().enumerate() {
+            let Some(&t) = idx.get(&id) else {
+                return Err(r.format(format!(
+                    "invalid connectome: connection #{}: post neuron id {id} is not in the neuron table",
+                    a + j
+                )));
+            };
+            if kind_of(a + j, kind[j])? == SynapseKind::Chemical {
+                cost[(t / crate::share::BLOCK) as usize] += 1.0;
+                any_chemical = true;
+                let weighted = !weight[j].is_nan();
+                if weighted {
+                    any_weighted = true;
+                } else {
+                    largest_count = largest_count.max(count[j]);
+                }
+                let Some(&p) = idx.get(&pre[j]) else {
+                    return Err(r.format(format!(
+                        "invalid connectome: connection #{}: pre neuron id {} is not in the neuron table",
+                        a + j,
+                        pre[j]
+                    )));
+                };
+                for (what, c, len) in [("transmitter", nt[j], nt_table.len()), ("receptor", rc[j], rc_table.len())] {
+                    if c != NONE_CODE && c as usize >= len {
+                        return Err(r.format(format!(
+                            "{}[{}] = {c} is outside {}_table ({len} entries; {NONE_CODE} means none)",
+                            join(&g, what),
+                            a + j,
+                            join(&g, what)
+                        )));
+                    }
+                }
+                let code = if nt[j] == NONE_CODE { neuron_nt[p as usize] } else { nt[j] };
+                let u = uses.entry((code, rc[j])).or_insert_with(|| ReceptorUse {
+                    transmitter: None,
+                    receptor: None,
+                    largest_count: 0.0,
+                    weighted: false,
+                    first_row: a + j,
+                    pre: pre[j],
+                    post: id,
+                });
+                u.weighted |= weighted;
+                if !weighted && count[j].is_finite() {
+                    u.largest_count = u.largest_count.max(count[j]);
+                }
+            }
+        }
+    }
+    let targets = share.targets_by_cost(n, &cost);
+    let mut receptor_uses: Vec<ReceptorUse> = Vec::with_capacity(uses.len());
+    for ((code, rc), mut u) in uses {
+        u.transmitter = match code {
+            NONE_CODE => None,
+            c if (c as usize) < nt_table.len() => Some(nt_table[c as usize].clone()),
+            c if (c as usize) < nt_table.len() + neuron_nt_table.len() => {
+                Some(neuron_nt_table[c as usize - nt_table.len()].to_string())
+            }
+            c => {
+                return Err(r.format(format!(
+                    "{}[{}] = {c} is outside {}_table ({} entries; {NONE_CODE} means none)",
+                    join(&g, "transmitter"),
+                    u.first_row,
+                    join(&g, "transmitter"),
+                    nt_table.len()
+                )));
+            }
+        };
+        u.receptor = match rc {
+            NONE_CODE => None,
+            c if (c as usize) < rc_table.len() => Some(rc_table[c as usize].clone()),
+            c => {
+                return Err(r.format(format!(
+                    "{}[{}] = {c} is outside {}_table ({} entries; {NONE_CODE} means none)",
+                    join(&g, "receptor"),
+                    u.first_row,
+                    join(&g, "receptor"),
+                    rc_table.len()
+                )));
+            }
+        };
+        receptor_uses.push(u);
+    }
+    receptor_uses.sort_by_key(|u| u.first_row);
+
+    // Pass 2: the rows onto those targets (and every electrical one).
+    let decode = |table: &[String], what: &str, k: usize, c: u32| -> Result<Option<String>, ConnectomeError> {
+        match c {
+            NONE_CODE => Ok(None),
+            c if (c as usize) < table.len() => Ok(Some(table[c as usize].clone())),
+            c => Err(r.format(format!(
+                "{}[{k}] = {c} is outside {}_table ({} entries; {NONE_CODE} means none)",
+                join(&g, what),
+                join(&g, what),
+                table.len()
+            ))),
+        }
+    };
+    let some = |x: f32| if x.is_nan() { None } else { Some(x) };
+    let mut connections = Vec::new();
+    for a in (0..m).step_by(SHARE_ROWS) {
+        let b = (a + SHARE_ROWS).min(m);
+        let post: Vec<u64> = rows!(ds_post, u64, "post", a, b);
+        let kind = read(&ds_kind, "kind", a, b)?;
+        let keep: Vec<bool> =
+            post.iter().zip(&kind).map(|(id, &k)| k == 1 || idx.get(id).is_some_and(|t| targets.contains(t))).collect();
+        if !keep.iter().any(|&k| k) {
+            continue;
+        }
+        let pre: Vec<u64> = rows!(ds_pre, u64, "pre", a, b);
+        let count: Vec<f32> = rows!(ds_count, f32, "count", a, b);
+        let weight: Vec<f32> = rows!(ds_weight, f32, "weight", a, b);
+        let nt: Vec<u32> = rows!(ds_nt, u32, "transmitter", a, b);
+        let rc: Vec<u32> = rows!(ds_rc, u32, "receptor", a, b);
+        let delay: Vec<f32> = rows!(ds_delay, f32, "delay_ms", a, b);
+        let conf: Vec<f32> = rows!(ds_conf, f32, "confidence", a, b);
+        for j in (0..b - a).filter(|&j| keep[j]) {
+            let k = a + j;
+            let c = Connection {
+                pre: pre[j],
+                post: post[j],
+                kind: kind_of(k, kind[j])?,
+                count: count[j],
+                weight: some(weight[j]),
+                transmitter: decode(&nt_table, "transmitter", k, nt[j])?,
+                receptor: decode(&rc_table, "receptor", k, rc[j])?,
+                delay_ms: some(delay[j]),
+                confidence: some(conf[j]),
+            };
+            crate::network::check_connection(k, &c, &idx)
+                .map_err(|e| r.format(format!("invalid connectome: {}", strip_invalid(&e))))?;
+            connections.push(c);
+        }
+    }
+    let connectome = Connectome { connections, ..probe };
+    Ok(ConnectomeShare { connectome, targets, largest_count, any_chemical, any_weighted, receptor_uses })
+}
+
 /// Reads a compiled network written by [`write_compiled`] (or [`write_connectome_and_compiled`])
 /// without recompiling, and checks its structure.
 pub fn read_compiled(path: impl AsRef<Path>) -> Result<CompiledNetwork, ConnectomeError> {

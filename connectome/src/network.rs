@@ -117,44 +117,51 @@ impl Connectome {
     pub fn validate(&self) -> Result<(), ConnectomeError> {
         let idx = self.id_index()?;
         for (k, c) in self.connections.iter().enumerate() {
-            for (end, id) in [("pre", c.pre), ("post", c.post)] {
-                if !idx.contains_key(&id) {
-                    return Err(ConnectomeError::Invalid(format!(
-                        "connection #{k}: {end} neuron id {id} is not in the neuron table"
-                    )));
-                }
-            }
-            if !(c.count.is_finite() && c.count >= 0.0) {
-                return Err(ConnectomeError::Invalid(format!(
-                    "connection #{k} ({} -> {}): synapse count {} must be a finite number >= 0",
-                    c.pre, c.post, c.count
-                )));
-            }
-            if let Some(w) = c.weight
-                && !w.is_finite()
-            {
-                return Err(ConnectomeError::Invalid(format!(
-                    "connection #{k} ({} -> {}): weight {w} must be finite",
-                    c.pre, c.post
-                )));
-            }
-            if let Some(d) = c.delay_ms
-                && !(d.is_finite() && d > 0.0)
-            {
-                return Err(ConnectomeError::Invalid(format!(
-                    "connection #{k} ({} -> {}): delay {d} ms must be a finite number > 0",
-                    c.pre, c.post
-                )));
-            }
-            if let Some(q) = c.confidence
-                && !(0.0..=1.0).contains(&q)
-            {
-                return Err(ConnectomeError::Invalid(format!(
-                    "connection #{k} ({} -> {}): confidence {q} must lie in [0, 1]",
-                    c.pre, c.post
-                )));
-            }
+            check_connection(k, c, &idx)?;
         }
         Ok(())
     }
+}
+
+/// The checks [`Connectome::validate`] makes of connection `#k` (`idx`: neuron id → index): known neurons, a
+/// finite count ≥ 0, a finite weight, a delay > 0 and a confidence in [0, 1].
+pub(crate) fn check_connection(k: usize, c: &Connection, idx: &HashMap<u64, u32>) -> Result<(), ConnectomeError> {
+    for (end, id) in [("pre", c.pre), ("post", c.post)] {
+        if !idx.contains_key(&id) {
+            return Err(ConnectomeError::Invalid(format!(
+                "connection #{k}: {end} neuron id {id} is not in the neuron table"
+            )));
+        }
+    }
+    if !(c.count.is_finite() && c.count >= 0.0) {
+        return Err(ConnectomeError::Invalid(format!(
+            "connection #{k} ({} -> {}): synapse count {} must be a finite number >= 0",
+            c.pre, c.post, c.count
+        )));
+    }
+    if let Some(w) = c.weight
+        && !w.is_finite()
+    {
+        return Err(ConnectomeError::Invalid(format!(
+            "connection #{k} ({} -> {}): weight {w} must be finite",
+            c.pre, c.post
+        )));
+    }
+    if let Some(d) = c.delay_ms
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(ConnectomeError::Invalid(format!(
+            "connection #{k} ({} -> {}): delay {d} ms must be a finite number > 0",
+            c.pre, c.post
+        )));
+    }
+    if let Some(q) = c.confidence
+        && !(0.0..=1.0).contains(&q)
+    {
+        return Err(ConnectomeError::Invalid(format!(
+            "connection #{k} ({} -> {}): confidence {q} must lie in [0, 1]",
+            c.pre, c.post
+        )));
+    }
+    Ok(())
 }

@@ -60,35 +60,57 @@ fn compile_connectome(
     dt: f64,
     default_map: TransmitterMap,
 ) -> Result<CompiledNetwork, ScenarioError> {
-    let d = CompileOptions::default();
     if let Some(m) = spec.min_synapse_count {
         check_min_synapse_count(c, m, ctx)?;
     }
-    let opt = CompileOptions {
+    Ok(compile(c, &compile_options(spec, ctx, dt, default_map)?)?)
+}
+
+/// The compile options of `[network]`.
+fn compile_options(
+    spec: &NetworkSpec,
+    ctx: &Ctx,
+    dt: f64,
+    default_map: TransmitterMap,
+) -> Result<CompileOptions, ScenarioError> {
+    let d = CompileOptions::default();
+    Ok(CompileOptions {
         dt_ms: dt,
         transmitters: transmitter_map(spec, ctx, default_map)?,
         weight_per_synapse: spec.weight_per_synapse.unwrap_or(d.weight_per_synapse),
         default_delay_ms: spec.default_delay_ms.unwrap_or(d.default_delay_ms),
         gap_per_junction_ns: spec.gap_per_junction_ns.unwrap_or(d.gap_per_junction_ns),
         min_synapse_count: spec.min_synapse_count.unwrap_or(d.min_synapse_count),
-    };
-    Ok(compile(c, &opt)?)
+    })
 }
 
 /// `[network] min_synapse_count` must be a count >= 0 that keeps at least one chemical connection (when
 /// there are any).
 fn check_min_synapse_count(c: &Connectome, min: f32, ctx: &Ctx) -> Result<(), ScenarioError> {
+    let chemical = || c.connections.iter().filter(|k| k.kind == SynapseKind::Chemical);
+    let any_weighted = chemical().any(|k| k.weight.is_some());
+    let largest = chemical().filter(|k| k.weight.is_none()).map(|k| k.count).fold(0.0f32, f32::max);
+    check_min_count(min, chemical().next().is_some(), any_weighted, largest, ctx)
+}
+
+/// The check of [`check_min_synapse_count`] from the whole file's summary (`largest`: the largest count among
+/// chemical connections without an explicit weight).
+fn check_min_count(
+    min: f32,
+    any_chemical: bool,
+    any_weighted: bool,
+    largest: f32,
+    ctx: &Ctx,
+) -> Result<(), ScenarioError> {
     if !(min.is_finite() && min >= 0.0) {
         return Err(ctx.file(format!(
             "[network] min_synapse_count = {min}: must be a finite synapse count >= 0 (chemical connections with \
              fewer synapses are dropped; 0 keeps all)"
         )));
     }
-    let chemical = || c.connections.iter().filter(|k| k.kind == SynapseKind::Chemical);
-    if chemical().next().is_none() || chemical().any(|k| k.weight.is_some() || k.count >= min) {
+    if !any_chemical || any_weighted || largest >= min {
         return Ok(());
     }
-    let largest = chemical().map(|k| k.count).fold(0.0f32, f32::max);
     Err(ctx.file(format!(
         "[network] min_synapse_count = {min} removes every chemical connection (the largest count is {largest}); \
          use a value <= {largest}"
@@ -176,8 +198,20 @@ pub(crate) fn load_network(
         return plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?);
     }
     if let Some(f) = &spec.file {
-        let c = hdf5io::read_connectome(base.join(f))?;
-        return plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?);
+        if share.is_whole() {
+            let c = hdf5io::read_connectome(base.join(f))?;
+            return plain(compile_connectome(&c, spec, ctx, dt, TransmitterMap::fly())?);
+        }
+        // One rank of a split run reads only the connections onto its targets.
+        let part = hdf5io::read_connectome_share(base.join(f), share)?;
+        if let Some(m) = spec.min_synapse_count {
+            check_min_count(m, part.any_chemical, part.any_weighted, part.largest_count, ctx)?;
+        }
+        let network = neurotwin_connectome::compile::compile_share(
+            &part,
+            &compile_options(spec, ctx, dt, TransmitterMap::fly())?,
+        )?;
+        return plain(network);
     }
     let g = spec.generator.as_ref().expect("checked above");
     generate(g, spec.seed.unwrap_or(run_seed), ctx, dt, share)

@@ -17,6 +17,7 @@ mod generators_pd14;
 mod graph_queries;
 mod hdf5_errors;
 mod hdf5_roundtrip;
+mod hdf5_shares;
 mod import_celegans;
 mod import_csv;
 mod import_errors;
