@@ -203,7 +203,7 @@ pub fn compile(c: &Connectome, opt: &CompileOptions) -> Result<CompiledNetwork, 
 /// them, with the receptor channels the *whole* file uses (resolved from the share's `receptor_uses`, so every
 /// rank has the same channels in the same order).
 pub fn compile_share(
-    s: &crate::hdf5io::ConnectomeShare,
+    s: &crate::share::ConnectomeShare,
     opt: &CompileOptions,
 ) -> Result<CompiledNetwork, ConnectomeError> {
     let mut used = vec![false; opt.transmitters.receptors.len()];

@@ -106,6 +106,7 @@ use crate::error::ConnectomeError;
 use crate::gap::GapMatrix;
 use crate::matrix::{SynapseMatrix, Weights};
 use crate::network::{Connection, Connectome, Neuron, SynapseKind};
+use crate::share::{ConnectomeShare, ReceptorUse};
 
 pub(crate) mod strings;
 
@@ -210,40 +211,6 @@ pub fn read_connectome(path: impl AsRef<Path>) -> Result<Connectome, ConnectomeE
     let c = Connectome { name, provenance, neurons, connections };
     c.validate().map_err(|e| r.format(format!("invalid connectome: {}", strip_invalid(&e))))?;
     Ok(c)
-}
-
-/// What one rank of a split run reads of a connectome file ([`read_connectome_share`]).
-#[derive(Clone, Debug)]
-pub struct ConnectomeShare {
-    /// Every neuron, and only the connections onto the share's targets (and every electrical one, which a split
-    /// run refuses with its own error).
-    pub connectome: Connectome,
-    /// The neurons whose incoming synapses this rank holds: `share`'s blocks, balanced on the chemical
-    /// connections onto each block of 64 neurons.
-    pub targets: std::ops::Range<u32>,
-    /// The largest synapse count of any chemical connection of the whole file without an explicit weight, and
-    /// whether any chemical connection has one (for checks that need the whole network).
-    pub largest_count: f32,
-    pub any_chemical: bool,
-    pub any_weighted: bool,
-    /// Every distinct (transmitter, receptor) of the whole file's chemical connections, which decide the receptor
-    /// channels ([`crate::compile::compile_share`]).
-    pub receptor_uses: Vec<ReceptorUse>,
-}
-
-/// Chemical connections of a file that share a transmitter (the connection's, else its presynaptic neuron's)
-/// and a receptor class name.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ReceptorUse {
-    pub transmitter: Option<String>,
-    pub receptor: Option<String>,
-    /// The largest count among them without an explicit weight (0 if none), and whether any has a weight.
-    pub largest_count: f32,
-    pub weighted: bool,
-    /// The first of them: row in `/connections`, pre- and postsynaptic ids (for error messages).
-    pub first_row: usize,
-    pub pre: u64,
-    pub post: u64,
 }
 
 /// Rows of `/connections` read at a time by [`read_connectome_share`] (≈ 3 MB of columns).

@@ -24,5 +24,5 @@ pub use hdf5io::{read_compiled, read_connectome, write_compiled, write_connectom
 pub use import::{CsvLayout, SonataCircuit, load_celegans_bundled, read_csv, read_sonata};
 pub use matrix::{Segment, Synapse, SynapseMatrix, WeightSlice, Weights};
 pub use network::{Connection, Connectome, Neuron, SynapseKind};
-pub use share::Share;
+pub use share::{ConnectomeShare, ReceptorUse, Share};
 pub use transmitter::{TransmitterMap, TransmitterRule};

@@ -19,6 +19,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConnectomeError;
+use crate::network::Connectome;
 
 /// Neurons per block of ownership (the CPU backend's 64-lane block).
 pub const BLOCK: u32 = 64;
@@ -110,6 +111,41 @@ impl Share {
 fn neurons_of(blocks: Range<u32>, n_neurons: u32) -> Range<u32> {
     let clip = |k: u32| (k as u64 * BLOCK as u64).min(n_neurons as u64) as u32;
     clip(blocks.start)..clip(blocks.end)
+}
+
+/// What one rank of a split run reads of a connectome file ([`crate::hdf5io::read_connectome_share`],
+/// [`crate::import::sonata::read_sonata_share`]) before compiling it ([`crate::compile::compile_share`]).
+#[derive(Clone, Debug)]
+pub struct ConnectomeShare {
+    /// Every neuron, and only the connections onto the share's targets (and every electrical one, which a split
+    /// run refuses with its own error).
+    pub connectome: Connectome,
+    /// The neurons whose incoming synapses this rank holds: `share`'s blocks, balanced on the chemical
+    /// connections onto each block of 64 neurons.
+    pub targets: std::ops::Range<u32>,
+    /// The largest synapse count of any chemical connection of the whole file without an explicit weight, and
+    /// whether any chemical connection has one (for checks that need the whole network).
+    pub largest_count: f32,
+    pub any_chemical: bool,
+    pub any_weighted: bool,
+    /// Every distinct (transmitter, receptor) of the whole file's chemical connections, which decide the receptor
+    /// channels ([`crate::compile::compile_share`]).
+    pub receptor_uses: Vec<ReceptorUse>,
+}
+
+/// Chemical connections of a file that share a transmitter (the connection's, else its presynaptic neuron's)
+/// and a receptor class name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceptorUse {
+    pub transmitter: Option<String>,
+    pub receptor: Option<String>,
+    /// The largest count among them without an explicit weight (0 if none), and whether any has a weight.
+    pub largest_count: f32,
+    pub weighted: bool,
+    /// The first of them: row in `/connections`, pre- and postsynaptic ids (for error messages).
+    pub first_row: usize,
+    pub pre: u64,
+    pub post: u64,
 }
 
 #[cfg(test)]

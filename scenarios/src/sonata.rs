@@ -36,8 +36,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use neurotwin_connectome::compile::compile_share;
+use neurotwin_connectome::import::read_sonata_share;
 use neurotwin_connectome::import::{NodePopulation, SonataCircuit, SonataConfig};
-use neurotwin_connectome::{CompileOptions, Share, SynapseKind, TransmitterMap, compile, read_sonata};
+use neurotwin_connectome::{CompileOptions, ConnectomeShare, Share, SynapseKind, TransmitterMap, compile, read_sonata};
 use neurotwin_models::lif_delta::LifDeltaParams;
 use neurotwin_models::{CompiledModel, NeuronParams};
 use neurotwin_sim::output::ReportPopulation;
@@ -331,7 +333,13 @@ pub fn prepare_sonata(path: &Path) -> Result<SonataSimulation, ScenarioError> {
 /// this process's `share` of the nodes (the circuit is read whole, then cut).
 pub fn prepare_sonata_part(path: &Path, share: &Share) -> Result<SonataSimulation, ScenarioError> {
     let (sim, circuit_path) = locate(path)?;
-    let circuit = read_sonata(&circuit_path)?;
+    // One rank of a split run reads only the edges onto its targets.
+    let (circuit, part) = if share.is_whole() {
+        (read_sonata(&circuit_path)?, None)
+    } else {
+        let s = read_sonata_share(&circuit_path, share)?;
+        (s.circuit, Some((s.targets, s.edge_numbers, s.receptor_uses)))
+    };
     let mut input_files = neurotwin_io::inputs::InputSet::new();
     input_files.add(&sim.path).add(&circuit_path);
     let (tstop, dt) = run_time(&sim)?;
@@ -367,17 +375,31 @@ pub fn prepare_sonata_part(path: &Path, share: &Share) -> Result<SonataSimulatio
         if c.kind != SynapseKind::Chemical {
             continue;
         }
-        let w = c
-            .weight
-            .ok_or_else(|| file_err(&circuit_path, format!("edge #{k} ({} -> {}) has no syn_weight", c.pre, c.post)))?;
+        let number = part.as_ref().map_or(k as u64, |p| p.1[k]);
+        let w = c.weight.ok_or_else(|| {
+            file_err(&circuit_path, format!("edge #{number} ({} -> {}) has no syn_weight", c.pre, c.post))
+        })?;
         if circuit.nsyns_given[k] {
             let sign = if c.receptor.as_deref() == Some("inh") { -1.0 } else { 1.0 };
             c.weight = Some((w as f64 * c.count as f64 * sign) as f32);
         }
     }
     let opt = CompileOptions { dt_ms: dt, transmitters: TransmitterMap::exc_inh(), ..Default::default() };
-    let mut network = compile(&connectome, &opt)?;
-    drop(connectome);
+    let mut network = match part {
+        None => compile(&connectome, &opt)?,
+        Some((targets, _, receptor_uses)) => {
+            let any_chemical = connectome.connections.iter().any(|c| c.kind == SynapseKind::Chemical);
+            let part = ConnectomeShare {
+                connectome,
+                targets,
+                largest_count: 0.0,
+                any_chemical,
+                any_weighted: true,
+                receptor_uses,
+            };
+            compile_share(&part, &opt)?
+        }
+    };
     network.keep_share(share)?;
     let network = Arc::new(network);
     let model = CompiledModel::compile(&sets, &network.receptors, dt)?;

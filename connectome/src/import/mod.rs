@@ -12,4 +12,6 @@ pub use self::celegans::{
 };
 pub use self::csv::{CsvLayout, read_csv};
 pub use self::neuroml::{NeuroMlNetwork, read_lems_simulation, read_neuroml};
-pub use self::sonata::{NodePopulation, SonataCircuit, SonataConfig, SonataNodeType, read_sonata};
+pub use self::sonata::{
+    NodePopulation, SonataCircuit, SonataConfig, SonataNodeType, SonataShare, read_sonata, read_sonata_share,
+};

@@ -28,6 +28,7 @@ use neurotwin_io::h5::H5File;
 
 use crate::error::ConnectomeError;
 use crate::network::{Connection, Connectome, Neuron, SynapseKind};
+use crate::share::ReceptorUse;
 
 /// One node population as read.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,6 +135,40 @@ impl SonataConfig {
 
 /// Reads the circuit described by `circuit_config.json` at `config`.
 pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
+    Ok(read_sonata_with(config, None)?.0)
+}
+
+/// What one rank of a split run reads of a SONATA circuit ([`read_sonata_share`]): the nodes, and the edges onto
+/// its targets.
+pub struct SonataShare {
+    /// Every node; only the chemical edges onto `targets` (and every gap junction, which a split run refuses).
+    pub circuit: SonataCircuit,
+    /// The neurons whose incoming synapses this rank holds: `share`'s blocks, balanced on the chemical edges onto
+    /// each block of 64 neurons.
+    pub targets: std::ops::Range<u32>,
+    /// Each kept edge's number in the whole circuit (edges files and populations in order).
+    pub edge_numbers: Vec<u64>,
+    /// Every distinct (transmitter, receptor) of the whole circuit's chemical edges (all weighted: SONATA edges
+    /// carry `syn_weight`).
+    pub receptor_uses: Vec<ReceptorUse>,
+}
+
+/// Reads the nodes of a circuit and only the edges onto one rank's targets (`share`, balanced on the chemical
+/// edges onto each block of 64 neurons): the edges files are read twice, first only their target ids and edge
+/// types (the balance and the receptor channels of the whole circuit), then their edges, of which the rank keeps
+/// its own, so that it never holds every edge's `Connection`.
+pub fn read_sonata_share(config: &Path, share: &crate::share::Share) -> Result<SonataShare, ConnectomeError> {
+    let (circuit, share) = read_sonata_with(config, Some(share))?;
+    let (targets, edge_numbers, receptor_uses) = share.expect("a share was asked for");
+    Ok(SonataShare { circuit, targets, edge_numbers, receptor_uses })
+}
+
+type ShareRead = (std::ops::Range<u32>, Vec<u64>, Vec<ReceptorUse>);
+
+fn read_sonata_with(
+    config: &Path,
+    share: Option<&crate::share::Share>,
+) -> Result<(SonataCircuit, Option<ShareRead>), ConnectomeError> {
     let cfg = SonataConfig::read(config)?;
     let json = &cfg.json;
     let (manifest, base) = (&cfg.manifest, &cfg.base);
@@ -163,12 +198,31 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
         return Err(fmt_err(config, "`networks.nodes` lists no node population"));
     }
     let index: HashMap<&str, &NodePopulation> = populations.iter().map(|p| (p.name.as_str(), p)).collect();
-    let mut connections = Vec::new();
-    let mut nsyns_given = Vec::new();
+    let mut edges = Vec::new();
     for e in list("edges") {
         let file = resolve(&e, "edges_file")?;
         let types = EdgeTypes::read(&resolve(&e, "edge_types_file")?)?;
-        read_edges(&file, &types, &index, &mut connections, &mut nsyns_given)?;
+        edges.push((file, types));
+    }
+    // A share: the balance and the receptor uses of the whole circuit first.
+    let mut uses = Vec::new();
+    let keep = match share {
+        None => None,
+        Some(share) => {
+            let n = connectome.neurons.len() as u32;
+            let mut cost = vec![0.0f64; n.div_ceil(crate::share::BLOCK) as usize];
+            let mut number = 0;
+            for (file, types) in &edges {
+                edge_costs(file, types, &index, &connectome.neurons, &mut number, &mut cost, &mut uses)?;
+            }
+            Some(share.targets_by_cost(n, &cost))
+        }
+    };
+    let mut connections = Vec::new();
+    let mut nsyns_given = Vec::new();
+    let (mut number, mut numbers) = (0u64, Vec::new());
+    for (file, types) in &edges {
+        read_edges(file, types, &index, keep.as_ref(), &mut number, &mut connections, &mut numbers, &mut nsyns_given)?;
     }
     connectome.connections = connections;
     let mut components = HashMap::new();
@@ -178,7 +232,7 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
             components.insert(k.clone(), expand(config, s, manifest, base)?);
         }
     }
-    Ok(SonataCircuit {
+    let circuit = SonataCircuit {
         connectome,
         populations,
         node_types: node_types.types,
@@ -186,7 +240,8 @@ pub fn read_sonata(config: &Path) -> Result<SonataCircuit, ConnectomeError> {
         components,
         config: config.to_path_buf(),
         nsyns_given,
-    })
+    };
+    Ok((circuit, keep.map(|k| (k, numbers, uses))))
 }
 
 /// Distinct node types met while reading the nodes files, and each neuron's entry.
@@ -629,11 +684,37 @@ fn population_attr(h: &H5File, ds: &hdf5::Dataset, what: &str) -> Result<String,
     Ok(h.attr_string(ds, "node_population")?)
 }
 
+/// Whether edge type `et` is a gap junction, and its receptor and transmitter. Files written by neurotwin carry
+/// the exact receptor and transmitter (`receptor_class` marks them); otherwise the synaptic model's name gives
+/// exc / inh.
+fn edge_type_synapse(types: &EdgeTypes, et: u64) -> (bool, Option<String>, Option<String>) {
+    if is_gap(types, et) {
+        (true, None, None)
+    } else if types.0.columns.iter().any(|c| c == "receptor_class") {
+        (false, types.0.get(et, "receptor").map(str::to_string), types.0.get(et, "transmitter").map(str::to_string))
+    } else {
+        let inhibitory = types.0.get(et, "dynamics_params").is_some_and(|d| d.to_ascii_lowercase().contains("inh"));
+        (false, Some(if inhibitory { "inh" } else { "exc" }.to_string()), None)
+    }
+}
+
+/// Whether edge type `et` is a gap junction.
+fn is_gap(types: &EdgeTypes, et: u64) -> bool {
+    types.0.get(et, "is_gap_junction").is_some_and(|v| matches!(v, "True" | "true" | "1"))
+}
+
+/// The edges of one edges file (`number`: edges of the circuit's earlier files, advanced past this file's): every
+/// edge, or with `keep` only the chemical edges onto neurons in `keep` and every gap junction; `numbers` gets each
+/// pushed edge's number in the circuit.
+#[allow(clippy::too_many_arguments)]
 fn read_edges(
     file: &Path,
     types: &EdgeTypes,
     pops: &HashMap<&str, &NodePopulation>,
+    keep: Option<&std::ops::Range<u32>>,
+    number: &mut u64,
     out: &mut Vec<Connection>,
+    numbers: &mut Vec<u64>,
     nsyns_given: &mut Vec<bool>,
 ) -> Result<(), ConnectomeError> {
     let h = open_h5(file)?;
@@ -704,6 +785,12 @@ fn read_edges(
                     format!("{what}: edge {k} has edge_type_id {et}, which {} does not define", types.0.path.display()),
                 ));
             }
+            if let Some(keep) = keep
+                && !keep.contains(&((tp.first + t as usize) as u32))
+                && !is_gap(types, et)
+            {
+                continue;
+            }
             let cols = &groups[&group_id[k]];
             let gi = group_index[k] as usize;
             let col = |name: &str| -> Result<Option<f64>, ConnectomeError> {
@@ -734,18 +821,10 @@ fn read_edges(
                 }
             }
             let confidence = col("confidence")?;
-            let gap = types.0.get(et, "is_gap_junction").is_some_and(|v| matches!(v, "True" | "true" | "1"));
-            // Files written by neurotwin carry the exact receptor and transmitter (`receptor_class` marks them);
-            // otherwise the synaptic model's name gives exc / inh.
-            let (receptor, transmitter) = if gap {
-                (None, None)
-            } else if types.0.columns.iter().any(|c| c == "receptor_class") {
-                (types.0.get(et, "receptor").map(str::to_string), types.0.get(et, "transmitter").map(str::to_string))
-            } else {
-                let inhibitory =
-                    types.0.get(et, "dynamics_params").is_some_and(|d| d.to_ascii_lowercase().contains("inh"));
-                (Some(if inhibitory { "inh" } else { "exc" }.to_string()), None)
-            };
+            let (gap, receptor, transmitter) = edge_type_synapse(types, et);
+            if keep.is_some() {
+                numbers.push(*number + k as u64);
+            }
             out.push(Connection {
                 pre: (sp.first + s as usize) as u64,
                 post: (tp.first + t as usize) as u64,
@@ -758,6 +837,94 @@ fn read_edges(
                 confidence: confidence.map(|c| c as f32),
             });
         }
+        *number += n as u64;
+    }
+    Ok(())
+}
+
+/// The targets of every edge of one edges file: chemical edges per block of 64 target neurons (`cost`), and the
+/// receptor uses (`uses`: each distinct (transmitter, receptor) of the chemical edges, the transmitter being the
+/// edge type's or else the presynaptic neuron's, as the compiler takes it; `number` as in [`read_edges`]).
+fn edge_costs(
+    file: &Path,
+    types: &EdgeTypes,
+    pops: &HashMap<&str, &NodePopulation>,
+    neurons: &[Neuron],
+    number: &mut u64,
+    cost: &mut [f64],
+    uses: &mut Vec<ReceptorUse>,
+) -> Result<(), ConnectomeError> {
+    let h = open_h5(file)?;
+    if !h.exists("/edges") {
+        return Err(fmt_err(file, "no group `/edges`: not a SONATA edges file"));
+    }
+    for pop in h.members(&h.group("/edges")?)? {
+        let what = format!("/edges/{pop}");
+        let trg = read_u64(&h, &what, "target_node_id")?;
+        let src = read_u64(&h, &what, "source_node_id")?;
+        let etype = read_u64(&h, &what, "edge_type_id")?;
+        let n = trg.len();
+        if src.len() != n || etype.len() != n {
+            return Err(fmt_err(
+                file,
+                format!("{what}: source_node_id, target_node_id and edge_type_id differ in length"),
+            ));
+        }
+        let population = |name: &str| -> Result<&NodePopulation, ConnectomeError> {
+            let ds = h.dataset(&format!("{what}/{name}"))?;
+            let p = population_attr(&h, &ds, &format!("{what}/{name}"))?;
+            pops.get(p.as_str()).copied().ok_or_else(|| {
+                fmt_err(
+                    file,
+                    format!(
+                        "{what}/{name} refers to node population `{p}`, which no nodes file of the circuit defines"
+                    ),
+                )
+            })
+        };
+        let (sp, tp) = (population("source_node_id")?, population("target_node_id")?);
+        // Edge types met, and with a transmitter from the presynaptic neuron, the neurons' transmitters met.
+        let mut seen: std::collections::HashSet<(u64, Option<&str>)> = std::collections::HashSet::new();
+        for k in 0..n {
+            let (s, t) = (src[k], trg[k]);
+            if s >= sp.count as u64 || t >= tp.count as u64 {
+                return Err(fmt_err(
+                    file,
+                    format!(
+                        "{what}: edge {k} connects node {s} of `{}` ({} nodes) to node {t} of `{}` ({} nodes): id out of range",
+                        sp.name, sp.count, tp.name, tp.count
+                    ),
+                ));
+            }
+            let et = etype[k];
+            if is_gap(types, et) {
+                continue;
+            }
+            let post = tp.first + t as usize;
+            cost[post / crate::share::BLOCK as usize] += 1.0;
+            let pre = sp.first + s as usize;
+            let neuron_nt = neurons[pre].transmitter.as_deref();
+            if seen.contains(&(et, None)) || seen.contains(&(et, neuron_nt)) {
+                continue;
+            }
+            let (_, receptor, transmitter) = edge_type_synapse(types, et);
+            // The neuron's transmitter matters only where the edge type gives neither receptor nor transmitter.
+            let own = receptor.is_some() || transmitter.is_some();
+            seen.insert((et, if own { None } else { neuron_nt }));
+            let transmitter = if own { transmitter } else { neuron_nt.map(str::to_string) };
+            if !uses.iter().any(|u| u.receptor == receptor && u.transmitter == transmitter) {
+                uses.push(ReceptorUse {
+                    transmitter,
+                    receptor,
+                    largest_count: f32::INFINITY,
+                    weighted: true,
+                    first_row: (*number + k as u64) as usize,
+                    pre: pre as u64,
+                    post: post as u64,
+                });
+            }
+        }
+        *number += n as u64;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod bmtk_crosscheck;
 #[path = "../../../tests/common/child.rs"]
 mod child;
 mod child_check;
+mod file_shares;
 mod flybrain;
 mod generators_brunel;
 mod generators_coba;
@@ -17,7 +18,6 @@ mod generators_pd14;
 mod graph_queries;
 mod hdf5_errors;
 mod hdf5_roundtrip;
-mod hdf5_shares;
 mod import_celegans;
 mod import_csv;
 mod import_errors;

@@ -1,12 +1,16 @@
-//! One rank's share of a neurotwin HDF5 connectome read without the rest (`read_connectome_share` +
-//! `compile_share`): exactly the synapses of the whole file's compiled network onto the rank's targets, with the
-//! whole network's receptor channels (one of them used only by the last rank's targets), the ranks' targets
-//! tiling the network, over more rows than one read slice; bad rows are located errors.
+//! One rank's share of a neurotwin HDF5 connectome or a SONATA circuit read without the rest
+//! (`read_connectome_share` / `read_sonata_share` + `compile_share`): exactly the synapses of the whole file's
+//! compiled network onto the rank's targets, with the whole network's receptor channels (one of them used only by
+//! the last rank's targets), the ranks' targets tiling the network, over more rows than one read slice; bad rows
+//! are located errors.
 
 use neurotwin_connectome::compile::compile_share;
+use neurotwin_connectome::export::{SonataWriteOptions, write_sonata};
 use neurotwin_connectome::hdf5io::{read_connectome, read_connectome_share, write_connectome};
+use neurotwin_connectome::import::read_sonata_share;
 use neurotwin_connectome::{
-    CompileOptions, Connection, Connectome, ConnectomeError, Neuron, Share, Synapse, TransmitterMap, compile,
+    CompileOptions, Connection, Connectome, ConnectomeError, ConnectomeShare, Neuron, Share, Synapse, TransmitterMap,
+    compile, read_sonata,
 };
 
 /// 3,000 neurons (ACh, GABA or none), ≈ 150,000 connections (more than two read slices of 65,536 rows) with counts,
@@ -135,5 +139,55 @@ fn a_bad_row_is_a_located_error_on_the_rank_that_reads_it() {
     for rank in 0..2 {
         let e = err(rank).to_string();
         assert!(e.contains("connection #7: post neuron id 77 is not in the neuron table"), "rank {rank}: {e}");
+    }
+}
+
+/// The same for a SONATA circuit written from the connectome (exact receptor and transmitter per edge type).
+#[test]
+fn each_rank_reads_and_compiles_exactly_its_share_of_a_sonata_circuit() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = connectome();
+    let map = TransmitterMap::fly();
+    let cfg = write_sonata(
+        &c,
+        &[],
+        &dir.path().join("circuit"),
+        &SonataWriteOptions { transmitters: map.clone(), ..Default::default() },
+    )
+    .unwrap();
+    let opt = options(0.0);
+    let whole_circuit = read_sonata(&cfg).unwrap();
+    let whole = compile(&whole_circuit.connectome, &opt).unwrap();
+    let all: Vec<Synapse> = whole.chemical.synapses();
+    let names = |r: &[neurotwin_models::ReceptorChannel]| r.iter().map(|x| x.name.clone()).collect::<Vec<_>>();
+    assert!(names(&whole.receptors).contains(&"DA".to_string()), "{:?}", names(&whole.receptors));
+    for size in [2usize, 3] {
+        let (mut next, mut held) = (0u32, 0usize);
+        for rank in 0..size {
+            let part = read_sonata_share(&cfg, &Share::new(rank, size).unwrap()).unwrap();
+            assert_eq!(part.edge_numbers.len(), part.circuit.connectome.connections.len());
+            assert_eq!(part.circuit.nsyns_given.len(), part.edge_numbers.len());
+            // Each kept edge is the whole circuit's edge of that number.
+            for (k, &e) in part.edge_numbers.iter().enumerate().step_by(97) {
+                assert_eq!(part.circuit.connectome.connections[k], whole_circuit.connectome.connections[e as usize]);
+            }
+            let share = ConnectomeShare {
+                connectome: part.circuit.connectome,
+                targets: part.targets,
+                largest_count: 0.0,
+                any_chemical: true,
+                any_weighted: true,
+                receptor_uses: part.receptor_uses,
+            };
+            let net = compile_share(&share, &opt).unwrap();
+            let keep = net.held_targets.clone().expect("a share");
+            assert_eq!(keep.start, next, "rank {rank} of {size}");
+            next = keep.end;
+            assert_eq!(names(&net.receptors), names(&whole.receptors), "rank {rank} of {size}");
+            let want: Vec<Synapse> = all.iter().copied().filter(|s| keep.contains(&s.post)).collect();
+            assert!(net.chemical.synapses() == want, "rank {rank} of {size}: synapses differ");
+            held += want.len();
+        }
+        assert_eq!((next, held), (3000, all.len()), "{size} ranks");
     }
 }
