@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use neurotwin_connectome::Neuron;
 use regex::Regex;
@@ -10,23 +11,32 @@ use regex::Regex;
 use crate::error::{ScenarioError, line_of};
 use crate::spec::TargetSpec;
 
-/// Name and id lookup over a neuron table.
+/// Name and id lookup over a neuron table. The maps are built on first use: a scenario that names no neuron
+/// (e.g. a generator with `all = true` targets) never pays for them (the fly brain's: ≈ 7 MB on every MPI rank).
 pub struct NeuronLookup<'a> {
     neurons: &'a [Neuron],
-    by_name: HashMap<&'a str, u32>,
-    by_id: HashMap<u64, u32>,
+    by_name: OnceLock<HashMap<&'a str, u32>>,
+    by_id: OnceLock<HashMap<u64, u32>>,
 }
 
 impl<'a> NeuronLookup<'a> {
     pub fn new(neurons: &'a [Neuron]) -> Self {
-        let by_name = neurons
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| !n.name.is_empty())
-            .map(|(i, n)| (n.name.as_str(), i as u32))
-            .collect();
-        let by_id = neurons.iter().enumerate().map(|(i, n)| (n.id, i as u32)).collect();
-        Self { neurons, by_name, by_id }
+        Self { neurons, by_name: OnceLock::new(), by_id: OnceLock::new() }
+    }
+
+    fn by_name(&self) -> &HashMap<&'a str, u32> {
+        self.by_name.get_or_init(|| {
+            self.neurons
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !n.name.is_empty())
+                .map(|(i, n)| (n.name.as_str(), i as u32))
+                .collect()
+        })
+    }
+
+    fn by_id(&self) -> &HashMap<u64, u32> {
+        self.by_id.get_or_init(|| self.neurons.iter().enumerate().map(|(i, n)| (n.id, i as u32)).collect())
     }
 
     pub fn name(&self, i: u32) -> &str {
@@ -37,7 +47,7 @@ impl<'a> NeuronLookup<'a> {
     fn similar(&self, name: &str) -> Vec<&str> {
         for len in (1..=name.len().min(4)).rev() {
             let p = &name[..len];
-            let mut v: Vec<&str> = self.by_name.keys().copied().filter(|k| k.starts_with(p)).collect();
+            let mut v: Vec<&str> = self.by_name().keys().copied().filter(|k| k.starts_with(p)).collect();
             if !v.is_empty() {
                 v.sort();
                 v.truncate(5);
@@ -69,7 +79,7 @@ impl<'a> NeuronLookup<'a> {
             out.extend(0..self.neurons.len() as u32);
         }
         for n in &spec.names {
-            match self.by_name.get(n.get_ref().as_str()) {
+            match self.by_name().get(n.get_ref().as_str()) {
                 Some(&i) => out.push(i),
                 None => {
                     let sim = self.similar(n.get_ref());
@@ -80,7 +90,7 @@ impl<'a> NeuronLookup<'a> {
             }
         }
         for id in &spec.ids {
-            match self.by_id.get(id.get_ref()) {
+            match self.by_id().get(id.get_ref()) {
                 Some(&i) => out.push(i),
                 None => return Err(at(id.span().start, format!("{what}: unknown neuron id {}", id.get_ref()))),
             }
