@@ -207,6 +207,39 @@ fn check_perturbation_fields(ctx: &Ctx, perturbations: &[PerturbationSpec]) -> R
     Ok(())
 }
 
+/// Each stimulus's kind, required and forbidden fields, checked before the network is loaded (a large network
+/// takes seconds to build; a missing `receptor` must not wait for it). [`stimulus`] checks the values.
+fn check_stimulus_fields(ctx: &Ctx, stimuli: &[StimulusSpec]) -> Result<(), ScenarioError> {
+    for (k, s) in stimuli.iter().enumerate() {
+        let what = format!("stimulus #{k} ({})", s.kind.get_ref());
+        let f = Fields { ctx, kind: &s.kind, what: &what };
+        match s.kind.get_ref().as_str() {
+            "poisson" => {
+                f.forbid(&[("amplitude_pa", s.amplitude_pa.is_some())])?;
+                f.need(&s.rate_hz, "rate_hz")?;
+                f.need(&s.weight, "weight")?;
+                f.need(&s.receptor, "receptor")?;
+            }
+            "current" => {
+                f.forbid(&[
+                    ("rate_hz", s.rate_hz.is_some()),
+                    ("weight", s.weight.is_some()),
+                    ("receptor", s.receptor.is_some()),
+                ])?;
+                f.need(&s.amplitude_pa, "amplitude_pa")?;
+            }
+            "activation" => {
+                f.forbid(&[("weight", s.weight.is_some()), ("receptor", s.receptor.is_some())])?;
+                f.need(&s.rate_hz, "rate_hz")?;
+            }
+            other => {
+                return Err(ctx.at(&s.kind, format!("unknown stimulus kind `{other}` (poisson, current, activation)")));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Read-out groups and windows need distinct labels (they name columns of the summary).
 fn check_labels(ctx: &Ctx, spec: &ScenarioSpec) -> Result<(), ScenarioError> {
     let readout = spec.readout.iter().map(|g| g.label.as_str());
@@ -281,6 +314,7 @@ pub fn prepare_part(spec: &ScenarioSpec, path: &Path, text: &str, share: &Share)
     // Time, and the checks that need no network.
     let (dt, steps) = time_grid(&ctx, &spec.run)?;
     check_perturbation_fields(&ctx, &spec.perturbations)?;
+    check_stimulus_fields(&ctx, &spec.stimuli)?;
     check_labels(&ctx, spec)?;
     let windows = readout_windows(&ctx, spec, dt, steps)?;
     let rate_bin_steps = rate_bin_steps(&ctx, spec.record.rate_bin_ms, dt)?;
@@ -1075,4 +1109,36 @@ fn gap_junctions(g: &GapMatrix) -> Vec<(u32, u32, f32)> {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runner::{RunRequest, prepare_all};
+
+    /// A stimulus missing a required field is reported before the network is read: here the network file does
+    /// not exist, and the error is still the stimulus's (it used to come after loading, seconds for a large one).
+    #[test]
+    fn stimulus_fields_are_checked_before_the_network_is_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        for (stimulus, message) in [
+            (
+                "kind = \"poisson\"\ntargets = { all = true }\nrate_hz = 10.0\nweight = 1.0",
+                "stimulus #0 (poisson): missing `receptor`",
+            ),
+            (
+                "kind = \"current\"\ntargets = { all = true }\namplitude_pa = 5.0\nweight = 1.0",
+                "`weight` does not apply",
+            ),
+            ("kind = \"spark\"\ntargets = { all = true }", "unknown stimulus kind `spark`"),
+        ] {
+            let text = format!(
+                "name = \"t\"\n[network]\nfile = \"missing.h5\"\n[model]\nmodel = \"lif_exp\"\n[run]\nduration_ms = 10.0\n\
+                 [[stimulus]]\n{stimulus}\n"
+            );
+            let p = dir.path().join("s.toml");
+            std::fs::write(&p, text).unwrap();
+            let e = prepare_all(&RunRequest { scenario: p, ..Default::default() }).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(message) && !e.contains("missing.h5"), "{e}");
+        }
+    }
 }
