@@ -185,8 +185,10 @@ fn weight_snapshot_bytes(run: &PreparedRun) -> f64 {
     snapshots * synapses * 8.0
 }
 
-/// The estimate for one run of `run` (see the module documentation for the model).
-pub fn estimate_run(run: &PreparedRun) -> RunEstimate {
+/// The estimate for one run of `run` (see the module documentation for the model). `streamed`: the run writes its
+/// spikes and state samples as it goes (`neurotwin run`), so memory holds only the raster's bounded spike list and
+/// no state samples.
+pub fn estimate_run(run: &PreparedRun, streamed: bool) -> RunEstimate {
     let net = &run.setup.network;
     let n = net.n_neurons() as f64;
     let steps = run.setup.steps as f64;
@@ -205,6 +207,8 @@ pub fn estimate_run(run: &PreparedRun) -> RunEstimate {
         .iter()
         .map(|p| (steps / p.every_steps.max(1) as f64).floor() * (p.neurons.len() as f64 * 8.0 + 8.0))
         .sum();
+    let (kept_spikes, state) =
+        if streamed { (kept_spikes.min(crate::plot::RASTER_MAX_SPIKES as f64), 0.0) } else { (kept_spikes, state) };
     let kept = vec![
         (Part::Spikes, kept_spikes * SPIKE_BYTES),
         (Part::RateTraces, run.record.rate_groups.len() as f64 * rate_bins * 16.0),
@@ -221,7 +225,13 @@ pub fn estimate_run(run: &PreparedRun) -> RunEstimate {
 
 /// Checks all runs of a prepared scenario (`trials` per sweep point, on at most `threads` worker threads,
 /// all cores when `None` or 0) against the time and memory limits, time first.
-pub fn check(path: &Path, points: &[PreparedPoint], trials: u32, threads: Option<usize>) -> Result<(), ScenarioError> {
+pub fn check(
+    path: &Path,
+    points: &[PreparedPoint],
+    trials: u32,
+    threads: Option<usize>,
+    streamed: bool,
+) -> Result<(), ScenarioError> {
     for p in points {
         check_poisson_rates(path, &p.run)?;
     }
@@ -240,7 +250,7 @@ pub fn check(path: &Path, points: &[PreparedPoint], trials: u32, threads: Option
         first.run.setup.n_neurons()
     );
 
-    let estimates: Vec<RunEstimate> = points.iter().map(|p| estimate_run(&p.run)).collect();
+    let estimates: Vec<RunEstimate> = points.iter().map(|p| estimate_run(&p.run, streamed)).collect();
     let serial: f64 = estimates.iter().map(|e| e.serial_s).fold(0.0, f64::max);
     let parallel: f64 = estimates.iter().map(|e| e.parallel_s * trials_f).sum();
     let poisson: f64 = estimates.iter().map(|e| e.poisson_s * trials_f).sum();
@@ -288,10 +298,33 @@ mod tests {
     }
 
     fn estimate(run: &str, extra: &str) -> RunEstimate {
+        estimate_as(run, extra, false)
+    }
+
+    fn estimate_as(run: &str, extra: &str, streamed: bool) -> RunEstimate {
         let dir = tempfile::tempdir().unwrap();
         let p = scenario(dir.path(), run, extra);
         let s = prepare_all(&RunRequest { scenario: p, ..Default::default() }).unwrap();
-        estimate_run(&s.points[0].run)
+        estimate_run(&s.points[0].run, streamed)
+    }
+
+    /// Runs that stream their outputs (`neurotwin run`) hold no state samples and at most the raster's spike
+    /// list in memory; the same scenario kept in memory (Python) counts them all.
+    #[test]
+    fn streamed_runs_count_only_what_stays_in_memory() {
+        let state = "[[record.state]]\nvar = \"V_m\"\ntargets = { all = true }\nevery_ms = 0.1\n";
+        let activation = "[[stimulus]]\nkind = \"activation\"\ntargets = { all = true }\nrate_hz = 5000.0\n";
+        let extra = format!("{state}{activation}");
+        let (kept, streamed) =
+            (estimate_as("duration_ms = 500000.0", &extra, false), estimate_as("duration_ms = 500000.0", &extra, true));
+        assert_eq!(part(&kept, Part::StateTraces), 5_000_000.0 * 24.0);
+        assert_eq!(part(&streamed, Part::StateTraces), 0.0);
+        let spikes = part(&kept, Part::Spikes) / SPIKE_BYTES;
+        // 2 neurons × 5 M steps × P(event in 0.1 ms at 5 kHz) = 1 − e^−0.5.
+        let want = 2.0 * 5.0e6 * (1.0 - (-0.5f64).exp());
+        assert!((spikes - want).abs() < 1.0, "{spikes} vs {want}");
+        assert_eq!(part(&streamed, Part::Spikes), crate::plot::RASTER_MAX_SPIKES as f64 * SPIKE_BYTES);
+        assert_eq!(part(&kept, Part::RateTraces), part(&streamed, Part::RateTraces));
     }
 
     fn part(e: &RunEstimate, p: Part) -> f64 {

@@ -180,14 +180,21 @@ pub struct PreparedScenario {
     pub inputs: neurotwin_io::inputs::InputSet,
 }
 
-/// Prepares everything (all validation happens here, before anything is written).
+/// Prepares everything (all validation happens here, before anything is written), for a caller that keeps the
+/// recordings in memory (the memory guard counts kept spikes and state samples).
 pub fn prepare_all(req: &RunRequest) -> Result<PreparedScenario, ScenarioError> {
-    prepare_all_part(req, &Share::WHOLE)
+    prepare_scenario(req, &Share::WHOLE, false)
 }
 
 /// [`prepare_all`] for one process of a run split across processes (`neurotwin run` under mpirun): every
-/// network holds only the synapses onto this process's `share`.
+/// network holds only the synapses onto this process's `share`; the outputs are streamed ([`RunOutputs`]).
 pub fn prepare_all_part(req: &RunRequest, share: &Share) -> Result<PreparedScenario, ScenarioError> {
+    prepare_scenario(req, share, true)
+}
+
+/// `streamed`: the runs stream their spikes and state samples into files ([`run_scenario`], MPI ranks), so the
+/// memory guard counts only what stays in memory (the raster's bounded spike list).
+fn prepare_scenario(req: &RunRequest, share: &Share, streamed: bool) -> Result<PreparedScenario, ScenarioError> {
     let file = match &req.text {
         Some(text) => crate::load::ScenarioFile {
             path: req.scenario.clone(),
@@ -206,7 +213,7 @@ pub fn prepare_all_part(req: &RunRequest, share: &Share) -> Result<PreparedScena
         let value = sweep_param.as_ref().map(|_| p.value.to_string());
         prepared.push(PreparedPoint { label: p.label, value, run });
     }
-    crate::guards::check(&req.scenario, &prepared, trials, req.threads)?;
+    crate::guards::check(&req.scenario, &prepared, trials, req.threads, streamed)?;
     Ok(PreparedScenario { points: prepared, trials, sweep_param, inputs })
 }
 
@@ -263,7 +270,8 @@ pub fn simulate_streaming(
 /// Runs every sweep point and trial; writes outputs under the output folder; returns the results in
 /// (point, trial) order.
 pub fn run_scenario(req: &RunRequest) -> Result<Vec<RunResult>, ScenarioError> {
-    let PreparedScenario { points: prepared, trials, sweep_param, inputs } = prepare_all(req)?;
+    let PreparedScenario { points: prepared, trials, sweep_param, inputs } =
+        prepare_scenario(req, &Share::WHOLE, true)?;
     let first = &prepared[0].run;
     let out_root = req
         .out_dir
