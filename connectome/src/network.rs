@@ -105,12 +105,7 @@ impl Connectome {
 
     /// Map from name to index for named neurons.
     pub fn name_index(&self) -> HashMap<&str, u32> {
-        self.neurons
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| !n.name.is_empty())
-            .map(|(i, n)| (n.name.as_str(), i as u32))
-            .collect()
+        name_index(&self.neurons)
     }
 
     /// Checks ids, endpoints and numbers; every importer calls this before returning.
@@ -121,6 +116,11 @@ impl Connectome {
         }
         Ok(())
     }
+}
+
+/// Map from name to index for the named neurons of a neuron table.
+pub fn name_index(neurons: &[Neuron]) -> HashMap<&str, u32> {
+    neurons.iter().enumerate().filter(|(_, n)| !n.name.is_empty()).map(|(i, n)| (n.name.as_str(), i as u32)).collect()
 }
 
 /// The checks [`Connectome::validate`] makes of connection `#k` (`idx`: neuron id → index): known neurons, a

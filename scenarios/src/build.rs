@@ -583,31 +583,23 @@ fn background_stimuli(run: &Run, background: &[GenBackground]) -> Result<Vec<Sti
     Ok(stimuli)
 }
 
-/// The `k`-th `[[stimulus]]` table, with the fields its kind needs checked.
+/// The `k`-th `[[stimulus]]` table (its kind and fields were checked by [`check_stimulus_fields`]; here the
+/// values and targets).
 fn stimulus(run: &Run, k: usize, s: &StimulusSpec) -> Result<Stimulus, ScenarioError> {
     let ctx = run.ctx;
     let what = format!("stimulus #{k} ({})", s.kind.get_ref());
     let f = Fields { ctx, kind: &s.kind, what: &what };
     let kind = match s.kind.get_ref().as_str() {
         "poisson" => {
-            f.forbid(&[("amplitude_pa", s.amplitude_pa.is_some())])?;
             let rate = non_negative(ctx, f.need(&s.rate_hz, "rate_hz")?, "rate_hz")?;
             let weight = finite(ctx, f.need(&s.weight, "weight")?, "weight")?;
             let ch = run.channel(f.need(&s.receptor, "receptor")?)?;
             StimulusKind::Poisson { rate_hz: rate, weight, channel: ch as u8 }
         }
-        "current" => {
-            f.forbid(&[
-                ("rate_hz", s.rate_hz.is_some()),
-                ("weight", s.weight.is_some()),
-                ("receptor", s.receptor.is_some()),
-            ])?;
-            StimulusKind::Current {
-                amplitude_pa: finite(ctx, f.need(&s.amplitude_pa, "amplitude_pa")?, "amplitude_pa")?,
-            }
-        }
+        "current" => StimulusKind::Current {
+            amplitude_pa: finite(ctx, f.need(&s.amplitude_pa, "amplitude_pa")?, "amplitude_pa")?,
+        },
         "activation" => {
-            f.forbid(&[("weight", s.weight.is_some()), ("receptor", s.receptor.is_some())])?;
             let rate = non_negative(ctx, f.need(&s.rate_hz, "rate_hz")?, "rate_hz")?;
             let amplitude_pa = match &s.amplitude_pa {
                 Some(a) => finite(ctx, a, "amplitude_pa")?,

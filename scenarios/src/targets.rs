@@ -25,14 +25,7 @@ impl<'a> NeuronLookup<'a> {
     }
 
     fn by_name(&self) -> &HashMap<&'a str, u32> {
-        self.by_name.get_or_init(|| {
-            self.neurons
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| !n.name.is_empty())
-                .map(|(i, n)| (n.name.as_str(), i as u32))
-                .collect()
-        })
+        self.by_name.get_or_init(|| neurotwin_connectome::network::name_index(self.neurons))
     }
 
     fn by_id(&self) -> &HashMap<u64, u32> {

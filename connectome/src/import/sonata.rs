@@ -698,6 +698,60 @@ fn edge_type_synapse(types: &EdgeTypes, et: u64) -> (bool, Option<String>, Optio
     }
 }
 
+/// Opens a SONATA edges file and checks it has `/edges`.
+fn open_edges(file: &Path) -> Result<H5File, ConnectomeError> {
+    let h = open_h5(file)?;
+    if !h.exists("/edges") {
+        return Err(fmt_err(file, "no group `/edges`: not a SONATA edges file"));
+    }
+    Ok(h)
+}
+
+/// One edge population's source, target and type ids and its node populations, every id checked in range.
+struct EdgeIds<'p> {
+    src: Vec<u64>,
+    trg: Vec<u64>,
+    etype: Vec<u64>,
+    sp: &'p NodePopulation,
+    tp: &'p NodePopulation,
+}
+
+fn edge_ids<'p>(
+    h: &H5File,
+    file: &Path,
+    what: &str,
+    pops: &HashMap<&str, &'p NodePopulation>,
+) -> Result<EdgeIds<'p>, ConnectomeError> {
+    let src = read_u64(h, what, "source_node_id")?;
+    let trg = read_u64(h, what, "target_node_id")?;
+    let etype = read_u64(h, what, "edge_type_id")?;
+    let n = src.len();
+    if trg.len() != n || etype.len() != n {
+        return Err(fmt_err(file, format!("{what}: source_node_id, target_node_id and edge_type_id differ in length")));
+    }
+    let population = |name: &str| -> Result<&'p NodePopulation, ConnectomeError> {
+        let ds = h.dataset(&format!("{what}/{name}"))?;
+        let p = population_attr(h, &ds, &format!("{what}/{name}"))?;
+        pops.get(p.as_str()).copied().ok_or_else(|| {
+            fmt_err(
+                file,
+                format!("{what}/{name} refers to node population `{p}`, which no nodes file of the circuit defines"),
+            )
+        })
+    };
+    let (sp, tp) = (population("source_node_id")?, population("target_node_id")?);
+    if let Some(k) = (0..n).find(|&k| src[k] >= sp.count as u64 || trg[k] >= tp.count as u64) {
+        return Err(fmt_err(
+            file,
+            format!(
+                "{what}: edge {k} connects node {} of `{}` ({} nodes) to node {} of `{}` ({} nodes): id out of range",
+                src[k], sp.name, sp.count, trg[k], tp.name, tp.count
+            ),
+        ));
+    }
+    Ok(EdgeIds { src, trg, etype, sp, tp })
+}
+
 /// Whether edge type `et` is a gap junction.
 fn is_gap(types: &EdgeTypes, et: u64) -> bool {
     types.0.get(et, "is_gap_junction").is_some_and(|v| matches!(v, "True" | "true" | "1"))
@@ -717,36 +771,12 @@ fn read_edges(
     numbers: &mut Vec<u64>,
     nsyns_given: &mut Vec<bool>,
 ) -> Result<(), ConnectomeError> {
-    let h = open_h5(file)?;
-    if !h.exists("/edges") {
-        return Err(fmt_err(file, "no group `/edges`: not a SONATA edges file"));
-    }
+    let h = open_edges(file)?;
     for pop in h.members(&h.group("/edges")?)? {
         let what = format!("/edges/{pop}");
         let g = h.group(&what)?;
-        let src = read_u64(&h, &what, "source_node_id")?;
-        let trg = read_u64(&h, &what, "target_node_id")?;
-        let etype = read_u64(&h, &what, "edge_type_id")?;
+        let EdgeIds { src, trg, etype, sp, tp } = edge_ids(&h, file, &what, pops)?;
         let n = src.len();
-        if trg.len() != n || etype.len() != n {
-            return Err(fmt_err(
-                file,
-                format!("{what}: source_node_id, target_node_id and edge_type_id differ in length"),
-            ));
-        }
-        let population = |name: &str| -> Result<&NodePopulation, ConnectomeError> {
-            let ds = h.dataset(&format!("{what}/{name}"))?;
-            let p = population_attr(&h, &ds, &format!("{what}/{name}"))?;
-            pops.get(p.as_str()).copied().ok_or_else(|| {
-                fmt_err(
-                    file,
-                    format!(
-                        "{what}/{name} refers to node population `{p}`, which no nodes file of the circuit defines"
-                    ),
-                )
-            })
-        };
-        let (sp, tp) = (population("source_node_id")?, population("target_node_id")?);
         let (group_id, group_index) = if g.link_exists("edge_group_id") {
             (read_u64(&h, &what, "edge_group_id")?, read_u64(&h, &what, "edge_group_index")?)
         } else {
@@ -769,15 +799,6 @@ fn read_edges(
         }
         for k in 0..n {
             let (s, t) = (src[k], trg[k]);
-            if s >= sp.count as u64 || t >= tp.count as u64 {
-                return Err(fmt_err(
-                    file,
-                    format!(
-                        "{what}: edge {k} connects node {s} of `{}` ({} nodes) to node {t} of `{}` ({} nodes): id out of range",
-                        sp.name, sp.count, tp.name, tp.count
-                    ),
-                ));
-            }
             let et = etype[k];
             if !types.0.rows.contains_key(&et) {
                 return Err(fmt_err(
@@ -854,48 +875,15 @@ fn edge_costs(
     cost: &mut [f64],
     uses: &mut Vec<ReceptorUse>,
 ) -> Result<(), ConnectomeError> {
-    let h = open_h5(file)?;
-    if !h.exists("/edges") {
-        return Err(fmt_err(file, "no group `/edges`: not a SONATA edges file"));
-    }
+    let h = open_edges(file)?;
     for pop in h.members(&h.group("/edges")?)? {
         let what = format!("/edges/{pop}");
-        let trg = read_u64(&h, &what, "target_node_id")?;
-        let src = read_u64(&h, &what, "source_node_id")?;
-        let etype = read_u64(&h, &what, "edge_type_id")?;
+        let EdgeIds { src, trg, etype, sp, tp } = edge_ids(&h, file, &what, pops)?;
         let n = trg.len();
-        if src.len() != n || etype.len() != n {
-            return Err(fmt_err(
-                file,
-                format!("{what}: source_node_id, target_node_id and edge_type_id differ in length"),
-            ));
-        }
-        let population = |name: &str| -> Result<&NodePopulation, ConnectomeError> {
-            let ds = h.dataset(&format!("{what}/{name}"))?;
-            let p = population_attr(&h, &ds, &format!("{what}/{name}"))?;
-            pops.get(p.as_str()).copied().ok_or_else(|| {
-                fmt_err(
-                    file,
-                    format!(
-                        "{what}/{name} refers to node population `{p}`, which no nodes file of the circuit defines"
-                    ),
-                )
-            })
-        };
-        let (sp, tp) = (population("source_node_id")?, population("target_node_id")?);
         // Edge types met, and with a transmitter from the presynaptic neuron, the neurons' transmitters met.
         let mut seen: std::collections::HashSet<(u64, Option<&str>)> = std::collections::HashSet::new();
         for k in 0..n {
             let (s, t) = (src[k], trg[k]);
-            if s >= sp.count as u64 || t >= tp.count as u64 {
-                return Err(fmt_err(
-                    file,
-                    format!(
-                        "{what}: edge {k} connects node {s} of `{}` ({} nodes) to node {t} of `{}` ({} nodes): id out of range",
-                        sp.name, sp.count, tp.name, tp.count
-                    ),
-                ));
-            }
             let et = etype[k];
             if is_gap(types, et) {
                 continue;
