@@ -10,6 +10,7 @@
 #endif
 
 #include "detmath.cuh"
+#include "cnn_common.cuh"
 
 // 'Same' 3D convolution, stride 1, zero padding: the kernel origin is offset by (k - 1) / 2 along each axis,
 // so out(co, z, y, x) = bias[co] + sum over ci, dz, dy, dx (in this nesting order, taps outside the volume
@@ -86,8 +87,7 @@ NT_KERNEL void cnn_sigmoid(unsigned int n, float* x) {
     if (v != v) {
         return;  // NaN stays as it is (same bits as the Rust side)
     }
-    const double e = nt_exp(-(double)v);
-    x[t] = (float)__ddiv_rn(1.0, __dadd_rn(1.0, e));
+    x[t] = nt_sigmoid_f32(v);  // `cnn_common.cuh`, shared with cnn_bce_logit_grad
 }
 
 // Max pooling with window = stride = (fz, fy, fx) over an input of c x nz x ny x nx (each dimension a multiple

@@ -52,6 +52,10 @@ static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
 static inline float __fadd_rn(float a, float b) { return a + b; }
 static inline float __fsub_rn(float a, float b) { return a - b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
+// IEEE-754 correctly rounded f32 division and square root, as CUDA's __fdiv_rn / __fsqrt_rn (and Rust's f32 `/`
+// and f32::sqrt); std::sqrt(float) is the float overload of <cmath> (sqrtss), not a double round trip.
+static inline float __fdiv_rn(float a, float b) { return a / b; }
+static inline float __fsqrt_rn(float a) { return std::sqrt(a); }
 
 // Conversions with round-to-nearest-even. llrint rounds in the current rounding mode, which is the IEEE
 // default (to nearest, ties to even) unless a program changes it (nothing here does); for |x| < 2^63 this is

@@ -15,6 +15,7 @@ use crate::packs::{
 };
 
 mod cnn;
+mod cnn_train;
 mod fit_common;
 mod fit_graded;
 mod fit_lif;
@@ -24,6 +25,7 @@ pub mod raw;
 mod spikes;
 mod tables;
 pub use cnn::*;
+pub use cnn_train::*;
 pub use fit_graded::*;
 pub use fit_lif::*;
 pub use fit_rate::*;

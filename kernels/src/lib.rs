@@ -16,12 +16,15 @@ pub struct Header {
     pub source: &'static str,
 }
 
-/// Device headers, in dependency order (none of them includes another or any system header).
+/// Device headers, in dependency order (none of them includes another or any system header; a header that uses
+/// another, as `cnn_common.cuh` uses `detmath.cuh`, relies on its includer to include that one first).
 pub const HEADERS: &[Header] = &[
     Header { name: "philox.cuh", source: include_str!("../cuda/philox.cuh") },
     Header { name: "detmath.cuh", source: include_str!("../cuda/detmath.cuh") },
     Header { name: "packs.cuh", source: include_str!("../cuda/packs.cuh") },
     Header { name: "neuron_input.cuh", source: include_str!("../cuda/neuron_input.cuh") },
+    // Uses nt_exp: its includers include detmath.cuh first.
+    Header { name: "cnn_common.cuh", source: include_str!("../cuda/cnn_common.cuh") },
 ];
 
 /// One CUDA C translation unit (candle-kernels style module table).
@@ -232,6 +235,28 @@ pub const CNN: KernelSource = KernelSource {
     ],
 };
 
+/// 3D U-Net training (`neurotwin_segment::cnn` training): the backward passes of the layers of [`CNN`] (convolution
+/// input gradient, per-z-plane weight and bias gradient partial sums and their accumulation, ReLU, max pooling,
+/// nearest upsampling, gradient addition), the weighted binary cross-entropy gradient with respect to the logits
+/// and the Adam update, f32, one thread per output element, fixed summation order; see `cuda/cnn_train.cu`.
+pub const CNN_TRAIN: KernelSource = KernelSource {
+    name: "cnn_train",
+    file: "cuda/cnn_train.cu",
+    source: include_str!("../cuda/cnn_train.cu"),
+    entry_points: &[
+        "cnn_conv3d_grad_input",
+        "cnn_conv3d_grad_weight_planes",
+        "cnn_bias_grad_planes",
+        "cnn_sum_planes_acc",
+        "cnn_relu_backward",
+        "cnn_maxpool3d_backward",
+        "cnn_upsample_nearest3d_backward",
+        "cnn_add_inplace",
+        "cnn_bce_logit_grad",
+        "cnn_adam",
+    ],
+};
+
 /// Rate-based hierarchical predictive coding (`neurotwin_predictive`): batched CSR products with a layer's weights
 /// and their transpose, prediction errors, inference updates, local learning and column normalisation, f64, one
 /// thread per output element; see `cuda/predictive.cu`.
@@ -321,6 +346,7 @@ pub const KERNELS: &[KernelSource] = &[
     STDP,
     CONFORMANCE,
     CNN,
+    CNN_TRAIN,
     PREDICTIVE,
     FIT_RATE,
     FIT_LIF,
@@ -405,5 +431,12 @@ mod tests {
             }
         }
         assert!(nvrtc_source(&CONFORMANCE).contains("nt_philox4x32_10"));
+        // cnn_common.cuh needs nt_exp: detmath.cuh is inlined before it in both CNN units.
+        for k in [&CNN, &CNN_TRAIN] {
+            let src = nvrtc_source(k);
+            let exp = src.find("double nt_exp(").unwrap_or_else(|| panic!("{}: no nt_exp", k.file));
+            let sig = src.find("float nt_sigmoid_f32(").unwrap_or_else(|| panic!("{}: no nt_sigmoid_f32", k.file));
+            assert!(exp < sig, "{}: nt_sigmoid_f32 before nt_exp", k.file);
+        }
     }
 }

@@ -581,7 +581,8 @@ def segment(volume: Union[str, Path], out: Union[str, Path], **options: Any) -> 
     """``neurotwin segment``: EM volume (HDF5 or Zarr) → boundary map → segmentation → synapses → connectome,
     scored with VOI, adapted Rand and synapse F1 when ``ground_truth`` is given. ``options`` are the CLI's flags as
     keywords (``raw_dataset``, ``boundary``, ``ground_truth``, ``thresholds=[0.3, 0.5]``, ``block``, ``chunk``,
-    ``voxel_size``, ``synapses``, ``gt_synapses``, ``min_neuron_voxels``, ``synapse_radius`` (nm), ``cnn``,
-    ``cnn_backend``, ``config``, ``overwrite``). Returns the report (``report.json``: scores, segments, synapses);
+    ``voxel_size``, ``synapses``, ``gt_synapses``, ``min_neuron_voxels``, ``synapse_radius`` (nm),
+    ``boundary_source`` (``"unet"``: the shipped trained U-Net, the default; ``"sheetness"``: the membrane filter),
+    ``cnn``, ``cnn_backend``, ``config``, ``overwrite``). Returns the report (``report.json``: scores, segments, synapses);
     ``Connectome.from_hdf5(result.out_dir / "connectome.h5")`` reads the connectome it wrote."""
     return _run_command(_cli_args("segment", [volume], dict(options, out=out)))

@@ -294,3 +294,58 @@ fn draw_weights(
     root.present()?;
     Ok(())
 }
+
+/// Curves of a loss (or any positive quantity) against a step count on a log10 axis, one colour per curve with
+/// a legend; points that are not finite and positive are left out. Written atomically.
+pub fn loss_curves_png(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    curves: &[(&str, Vec<(f64, f64)>)],
+) -> Result<(), SimError> {
+    ensure_font();
+    let err = |e: &dyn std::fmt::Display| SimError::Output { path: path.into(), message: e.to_string() };
+    let keep = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        pts.iter().filter(|p| p.0.is_finite() && p.1.is_finite() && p.1 > 0.0).map(|&(x, y)| (x, y.log10())).collect()
+    };
+    let kept: Vec<(&str, Vec<(f64, f64)>)> = curves.iter().map(|(n, p)| (*n, keep(p))).collect();
+    let all = kept.iter().flat_map(|(_, p)| p.iter());
+    let (x0, x1, y0, y1) = all.fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+        (a.0.min(p.0), a.1.max(p.0), a.2.min(p.1), a.3.max(p.1))
+    });
+    let (x0, x1) = if x0.is_finite() { (x0, x1.max(x0 + 1.0)) } else { (0.0, 1.0) };
+    let (y0, y1) = if y0.is_finite() { (y0 - 0.05, y1 + 0.05) } else { (-1.0, 0.0) };
+    let colours = [RGBColor(0, 114, 178), RGBColor(213, 94, 0), RGBColor(0, 158, 115), RGBColor(204, 121, 167)];
+    neurotwin_sim::output::write_atomically(path, |tmp| {
+        // The bitmap backend picks the encoder from the extension: draw to `.png`, then move into place.
+        let tmp_png = tmp.with_extension("png");
+        let draw = || -> Result<(), Box<dyn std::error::Error>> {
+            let root = BitMapBackend::new(&tmp_png, (760, 480)).into_drawing_area();
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x0..x1, y0..y1)?;
+            chart.configure_mesh().x_desc(x_desc).y_desc(format!("log10 {y_desc}")).draw()?;
+            for (i, (name, pts)) in kept.iter().enumerate() {
+                let c = colours[i % colours.len()];
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c.stroke_width(2)));
+                // Sparse curves (evaluations every N steps) also get a marker per point.
+                if pts.len() <= 200 {
+                    chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
+                }
+            }
+            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| err(&e))?;
+        std::fs::rename(&tmp_png, tmp).map_err(|e| err(&e))
+    })
+}

@@ -79,14 +79,20 @@ impl RawSource for Volume<u8> {
     }
 }
 
-/// How the boundary map is made (serde: `"sheetness"` or `{"cnn": {"weights": "unet.safetensors",
-/// "backend": "cpu"}}`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// How the boundary map is made (serde: `"sheetness"`, `{"unet": {"backend": "cpu"}}` or
+/// `{"cnn": {"weights": "unet.safetensors", "backend": "cpu"}}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum BoundarySource {
     /// The classical multi-scale Hessian sheetness + darkness filter ([`crate::membrane`]); needs no weights.
-    #[default]
     Sheetness,
+    /// The shipped U-Net trained on FIB-SEM with ground truth ([`crate::cnn::shipped_boundary_net`]; weights and
+    /// model card in `segment/weights/`).
+    Unet {
+        /// Where the U-Net runs (see [`check_cnn_backend`]).
+        #[serde(default)]
+        backend: BackendKind,
+    },
     /// A 3D U-Net with weights from a safetensors file (layout in [`crate::cnn`]).
     Cnn {
         weights: PathBuf,
@@ -222,6 +228,10 @@ impl BoundaryModel {
                 }
                 Ok(Self::Cnn { net: Box::new(net), backend })
             }
+            BoundarySource::Unet { backend } => {
+                let backend = check_cnn_backend(*backend)?;
+                Ok(Self::Cnn { net: Box::new(crate::cnn::shipped_boundary_net()?), backend })
+            }
         }
     }
 
@@ -230,13 +240,18 @@ impl BoundaryModel {
         match self {
             Self::Sheetness { .. } => "membrane filter".into(),
             Self::Cnn { net, backend } => format!(
-                "U-Net ({}, depth {}, {:?})",
+                "U-Net ({}, depth {}, {:?}{})",
                 match net.spec().output {
                     OutputKind::Boundary => "boundary",
                     OutputKind::Affinities => "affinities",
                 },
                 net.spec().depth,
-                backend
+                backend,
+                net.training().map_or(String::new(), |r| format!(
+                    "; trained on {} slices {}",
+                    r["volume"].as_str().unwrap_or("?"),
+                    r["training_slices"]
+                ))
             ),
         }
     }
@@ -360,6 +375,33 @@ mod tests {
         assert_eq!(b, BoundarySource::Cnn { weights: "w.safetensors".into(), backend: BackendKind::Cpu });
         assert_eq!(serde_json::from_str::<BoundarySource>(r#""sheetness""#).unwrap(), BoundarySource::Sheetness);
         assert!(serde_json::from_str::<BoundarySource>(r#"{"cnn": {"weight": "w"}}"#).is_err());
+        let b: BoundarySource = serde_json::from_str(r#"{"unet": {}}"#).unwrap();
+        assert_eq!(b, BoundarySource::Unet { backend: BackendKind::Cpu });
+        let b: BoundarySource = serde_json::from_str(r#"{"unet": {"backend": "cuda-host"}}"#).unwrap();
+        assert_eq!(b, BoundarySource::Unet { backend: BackendKind::CudaHost });
+    }
+
+    /// The shipped network is a trained boundary U-Net: it loads, carries the record of its training (data and
+    /// held-out slices), and the pipeline's `unet` source runs it.
+    #[test]
+    fn the_shipped_network_loads_with_its_training_record() {
+        let net = crate::cnn::shipped_boundary_net().unwrap();
+        assert_eq!(net.spec().in_channels, 1);
+        assert_eq!(net.spec().output, OutputKind::Boundary);
+        assert_eq!(cnn_context(net.spec()), [12, 22, 22], "the model card's receptive field");
+        let rec = net.training().expect("the shipped weights carry their training record");
+        assert_eq!(rec["training_slices"], serde_json::json!([0, 25]));
+        assert_eq!(rec["validation_slices"], serde_json::json!([25, 50]));
+        let raw = Volume { shape: [4, 8, 8], voxel_nm: [10.0; 3], data: (0..256).map(|i| (i % 251) as u8).collect() };
+        let m = BoundaryModel::load(
+            &BoundarySource::Unet { backend: BackendKind::Cpu },
+            &MembraneConfig::default(),
+            &raw,
+            None,
+        )
+        .unwrap();
+        let b = m.predict_box(&raw).unwrap();
+        assert!(b.data.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 
     /// Without a usable GPU, `auto` runs the U-Net on the CPU and `cuda` is refused with the device's one-line

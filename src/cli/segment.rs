@@ -84,6 +84,10 @@ pub struct SegmentArgs {
     /// GPU when usable, else the CPU) or cuda-host (the CUDA kernels built for the host); all bit-identical.
     #[arg(long, value_enum, value_name = "BACKEND")]
     pub cnn_backend: Option<BackendKind>,
+    /// Boundary map from raw EM: `unet` (the shipped U-Net trained on FIB-SEM, segment/weights/MODEL_CARD.md)
+    /// or `sheetness` (the multi-scale Hessian membrane filter, no training); default: the configuration's.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub boundary_source: Option<BoundaryChoice>,
     /// Pipeline configuration (JSON; fields of PipelineConfig, missing ones take their defaults).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -92,8 +96,16 @@ pub struct SegmentArgs {
     pub overwrite: bool,
 }
 
-/// Every file `segment` reads (no output may replace one of them).
-/// `neurotwin segment score`.
+/// `--boundary-source`: the boundary map made from raw EM without a weights file.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BoundaryChoice {
+    /// The multi-scale Hessian sheetness membrane filter.
+    Sheetness,
+    /// The shipped U-Net.
+    Unet,
+}
+
+/// The subcommands of `neurotwin segment`.
 #[derive(clap::Subcommand, Debug)]
 pub enum SegmentAction {
     /// Score a segmentation against ground truth: VOI split and merge (bits), adapted Rand error and the CREMI
@@ -104,6 +116,9 @@ pub enum SegmentAction {
     /// with the lowest VOI against their ground truth, and report that threshold's scores on the remaining
     /// (held-out) slices, which play no part in the choice. Writes the result and a --config file.
     Tune(TuneArgs),
+    /// Train a boundary U-Net on raw EM with ground-truth labels (slices [0, K) train, the rest validate); writes
+    /// unet.safetensors (for --cnn), training.json and loss.png.
+    Train(super::segment_train::TrainArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -128,6 +143,12 @@ pub struct TuneArgs {
     /// Pipeline configuration (JSON, as `segment --config`); its thresholds are replaced by the grid.
     #[arg(long, value_name = "JSON")]
     pub config: Option<PathBuf>,
+    /// Boundary map from a 3D U-Net with these weights (as `segment --cnn`).
+    #[arg(long, value_name = "WEIGHTS.safetensors", conflicts_with = "boundary")]
+    pub cnn: Option<PathBuf>,
+    /// Where the U-Net runs (as `segment --cnn-backend`).
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub cnn_backend: Option<BackendKind>,
     /// Candidate thresholds (default 0.1, 0.2, …, 0.9).
     #[arg(long, value_delimiter = ',', value_name = "T1,T2,...")]
     pub thresholds: Option<Vec<f64>>,
@@ -183,7 +204,7 @@ fn three<T: Copy>(v: &[T], what: &str) -> anyhow::Result<[T; 3]> {
 }
 
 /// Splits FILE:DATASET at the last ':' (a missing dataset gives `default`).
-fn file_dataset(spec: &str, default: Option<&str>, flag: &str) -> anyhow::Result<(PathBuf, String)> {
+pub(super) fn file_dataset(spec: &str, default: Option<&str>, flag: &str) -> anyhow::Result<(PathBuf, String)> {
     match spec.rsplit_once(':') {
         Some((f, d)) if !f.is_empty() && !d.is_empty() => Ok((PathBuf::from(f), d.to_string())),
         _ => match default {
@@ -220,6 +241,7 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
     match &a.action {
         Some(SegmentAction::Score(s)) => return score_command(s),
         Some(SegmentAction::Tune(t)) => return tune_command(t),
+        Some(SegmentAction::Train(t)) => return super::segment_train::train_command(t),
         None => {}
     }
     let o = segment_outcome(&a)?;
@@ -298,15 +320,33 @@ fn configure(a: &SegmentArgs) -> anyhow::Result<PipelineConfig> {
             cfg.boundary = BoundarySource::Cnn { weights: w.clone(), backend: b.unwrap_or_default() };
         }
         (None, Some(b)) => match &mut cfg.boundary {
-            BoundarySource::Cnn { backend, .. } => *backend = b,
+            BoundarySource::Cnn { backend, .. } | BoundarySource::Unet { backend } => *backend = b,
             BoundarySource::Sheetness => {
-                bail!("--cnn-backend needs --cnn WEIGHTS.safetensors (or a cnn boundary in --config)")
+                bail!(
+                    "--cnn-backend needs a U-Net: --cnn WEIGHTS.safetensors, --boundary-source unet, or one in --config"
+                )
             }
         },
         (None, None) => {}
     }
-    if a.boundary.is_some() && matches!(cfg.boundary, BoundarySource::Cnn { .. }) {
+    if let Some(m) = a.boundary_source {
+        if a.cnn.is_some() {
+            bail!("--boundary-source and --cnn both choose the boundary map: use one");
+        }
+        let backend = a.cnn_backend.unwrap_or_default();
+        cfg.boundary = match m {
+            BoundaryChoice::Sheetness => BoundarySource::Sheetness,
+            BoundaryChoice::Unet => BoundarySource::Unet { backend },
+        };
+        if m == BoundaryChoice::Sheetness && a.cnn_backend.is_some() {
+            bail!("--cnn-backend with --boundary-source sheetness: the membrane filter runs on the CPU");
+        }
+    }
+    if a.boundary.is_some() && a.cnn.is_some() {
         bail!("--boundary and --cnn both give the boundary map: use one");
+    }
+    if a.boundary.is_some() && a.boundary_source.is_some() {
+        bail!("--boundary and --boundary-source both give the boundary map: use one");
     }
     cfg.progress = true;
     cfg.validate()?;
@@ -421,6 +461,9 @@ fn provenance(a: &SegmentArgs, cfg: &PipelineConfig) -> Vec<String> {
             (Some(b), _) => b.clone(),
             (None, BoundarySource::Cnn { weights, backend }) => format!("U-Net {} ({backend:?})", weights.display()),
             (None, BoundarySource::Sheetness) => "membrane filter".into(),
+            (None, BoundarySource::Unet { backend }) => {
+                format!("shipped U-Net {} ({backend:?})", neurotwin_segment::cnn::SHIPPED_WEIGHTS)
+            }
         },
         cfg.thresholds
     )]
@@ -620,7 +663,8 @@ fn tune_command(t: &TuneArgs) -> anyhow::Result<()> {
             t.volume.display()
         );
     }
-    let inputs = [Some(t.volume.clone()), Some(file_of(&t.ground_truth)), t.boundary.as_deref().map(file_of)];
+    let inputs =
+        [Some(t.volume.clone()), Some(file_of(&t.ground_truth)), t.boundary.as_deref().map(file_of), t.cnn.clone()];
     if inputs.iter().flatten().any(|i| same_file(&t.out, i)) {
         bail!("--out {}: that is an input; write the result elsewhere", t.out.display());
     }
@@ -630,6 +674,11 @@ fn tune_command(t: &TuneArgs) -> anyhow::Result<()> {
     };
     cfg.thresholds = t.thresholds.clone().unwrap_or_else(|| (1..=9).map(|k| k as f64 / 10.0).collect());
     cfg.detect_synapses = false;
+    if let Some(w) = &t.cnn {
+        cfg.boundary = BoundarySource::Cnn { weights: w.clone(), backend: t.cnn_backend.unwrap_or_default() };
+    } else if t.cnn_backend.is_some() {
+        bail!("--cnn-backend needs --cnn WEIGHTS");
+    }
     cfg.validate()?;
     let (raw, _) = read_raw(&t.volume, &t.raw_dataset, DEFAULT_VOXEL_NM)?;
     let z = raw.shape[0];

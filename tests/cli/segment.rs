@@ -33,7 +33,12 @@ fn segment_phantom_then_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let n_syn = write_phantom(d);
-    write(d, "cfg.json", r#"{ "thresholds": [0.5, 0.6], "watershed": { "min_fragment_voxels": 10 } }"#);
+    // The membrane filter: the phantom is synthetic, unlike the FIB-SEM the shipped U-Net learned from.
+    write(
+        d,
+        "cfg.json",
+        r#"{ "thresholds": [0.5, 0.6], "watershed": { "min_fragment_voxels": 10 }, "boundary": "sheetness" }"#,
+    );
     let o =
         neurotwin(&["segment", "phantom.h5", "-o", "out", "--ground-truth", "phantom.h5", "--config", "cfg.json"], d);
     println!("{}{}", stdout(&o), stderr(&o));
@@ -262,7 +267,7 @@ fn segment_cnn_and_zarr_bad_inputs() {
         ),
         (&["--raw-dataset", NEURON_IDS], &["phantom.zarr", "expected uint8"]),
         (&["--ground-truth", "phantom.zarr:volumes/nope"], &["`volumes/nope`", "missing"]),
-        (&["--cnn-backend", "cuda-host"], &["--cnn-backend needs --cnn"]),
+        (&["--boundary-source", "sheetness", "--cnn-backend", "cuda-host"], &["membrane filter runs on the CPU"]),
     ];
     for (i, (extra, words)) in cases.iter().enumerate() {
         let out = format!("out{i}");
@@ -288,7 +293,12 @@ fn segment_score_reproduces_the_report_and_scores_any_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_phantom(d);
-    write(d, "cfg.json", r#"{ "thresholds": [0.5, 0.6], "watershed": { "min_fragment_voxels": 10 } }"#);
+    // The membrane filter: the phantom is synthetic, unlike the FIB-SEM the shipped U-Net learned from.
+    write(
+        d,
+        "cfg.json",
+        r#"{ "thresholds": [0.5, 0.6], "watershed": { "min_fragment_voxels": 10 }, "boundary": "sheetness" }"#,
+    );
     let o =
         neurotwin(&["segment", "phantom.h5", "-o", "out", "--ground-truth", "phantom.h5", "--config", "cfg.json"], d);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -438,4 +448,107 @@ fn segment_tune_chooses_on_the_tuning_slices_only() {
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
+}
+
+/// `neurotwin segment train` on the phantom: writes weights that `segment --cnn` loads, the training record
+/// (history with the validation loss of the held-out slices) and the loss plot; the host build of the CUDA
+/// kernels writes the same weights file byte for byte; bad settings and inputs are refused with the flag
+/// named, leaving no output behind.
+#[test]
+fn segment_train_writes_weights_that_segment_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_phantom(d);
+    write(
+        d,
+        "small.json",
+        r#"{"in_channels":1,"out_channels":1,"output":"boundary","base_channels":2,"channel_factor":2,"depth":1,
+            "pool":[[1,2,2]],"kernels":[[1,3,3],[3,3,3]],"convs_per_block":1}"#,
+    );
+    // Flags with their default values here; `extra` (pairs) replaces or adds some.
+    let train = |out: &str, extra: &[&str]| {
+        let mut flags: Vec<(&str, &str)> = vec![
+            ("--ground-truth", "phantom.h5"),
+            ("--train-slices", "24"),
+            ("--arch", "small.json"),
+            ("--steps", "3"),
+            ("--patch", "4,16,16"),
+            ("--eval-every", "2"),
+            ("-o", out),
+        ];
+        for pair in extra.chunks(2) {
+            match flags.iter_mut().find(|f| f.0 == pair[0]) {
+                Some(f) => f.1 = pair[1],
+                None => flags.push((pair[0], pair[1])),
+            }
+        }
+        let mut args = vec!["segment", "train", "phantom.h5"];
+        for (f, v) in flags {
+            args.extend([f, v]);
+        }
+        neurotwin(&args, d)
+    };
+    let o = train("tr", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["unet.safetensors", "training.json", "loss.png"] {
+        assert!(d.join("tr").join(f).is_file(), "{f} missing");
+    }
+    let rec = report(&d.join("tr/training.json"));
+    let h = rec["history"].as_array().unwrap();
+    assert_eq!(h.len(), 3);
+    assert!(h[0]["validation_loss"].is_null() && h[1]["validation_loss"].is_f64() && h[2]["validation_loss"].is_f64());
+    assert_eq!(rec["training_slices"], serde_json::json!([0, 24]));
+    assert_eq!(rec["validation_slices"], serde_json::json!([24, 32]));
+    let o = train("tr-host", &["--backend", "cuda-host"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(d.join("tr/unet.safetensors")).unwrap(),
+        std::fs::read(d.join("tr-host/unet.safetensors")).unwrap(),
+        "CPU and host-built kernels trained different weights"
+    );
+    let o =
+        neurotwin(&["segment", "phantom.h5", "-o", "seg", "--cnn", "tr/unet.safetensors", "--thresholds", "0.5"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The shipped network by name; conflicting boundary choices are refused.
+    let o =
+        neurotwin(&["segment", "phantom.h5", "-o", "seg-unet", "--boundary-source", "unet", "--thresholds", "0.5"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rep = report(&d.join("seg-unet/report.json")).to_string();
+    assert!(rep.contains("trained on ../shared/data/em-gala/train-image.h5 slices [0,25]"), "{rep}");
+    for (args, needle) in [
+        (&["--boundary-source", "unet", "--cnn", "tr/unet.safetensors"][..], "use one"),
+        (&["--boundary-source", "sheetness", "--cnn-backend", "cpu"][..], "membrane filter runs on the CPU"),
+        (&["--boundary-source", "unet", "--boundary", "phantom.h5:volumes/raw"][..], "use one"),
+    ] {
+        let mut a = vec!["segment", "phantom.h5", "-o", "seg-bad"];
+        a.extend_from_slice(args);
+        let o = neurotwin(&a, d);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+    // Bad inputs: each refused with a message naming what to change; no output folder content written.
+    let mut labels_f32 = generate(&PhantomConfig { noise: 0.1, ..Default::default() }).labels.map(|&v| v as f32);
+    labels_f32.data[0] = 0.5;
+    write_volumes(d.join("float-labels.h5"), &[(NEURON_IDS, Data::F32(&labels_f32))], None).unwrap();
+    write(d, "not-weights.safetensors", "not a safetensors file");
+    for (extra, needle) in [
+        (&["--patch", "4,15,16"][..], "multiple of the network's pool product"),
+        (&["--patch", "40,16,16"][..], "larger than the training volume"),
+        (&["--train-slices", "0"][..], "0 < K <= 32"),
+        (&["--lr", "0"][..], "lr > 0"),
+        (&["--ground-truth", "float-labels.h5"][..], "float-labels.h5"),
+        (&["--arch", "not-weights.safetensors"][..], "not a U-Net architecture"),
+    ] {
+        let o = train("bad", extra);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{extra:?}: {}", stderr(&o));
+        assert!(files_below(&d.join("bad")).is_empty(), "{extra:?} left files behind");
+    }
+    let mut args = vec!["segment", "train", "phantom.h5", "--ground-truth", "phantom.h5", "-o", "bad2"];
+    args.extend_from_slice(&["--init", "not-weights.safetensors"]);
+    let o = neurotwin(&args, d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not-weights.safetensors"), "{}", stderr(&o));
+    let o = neurotwin(&["segment", "train", "phantom.h5", "--ground-truth", "phantom.h5", "-o", "phantom.h5"], d);
+    assert_eq!(o.status.code(), Some(1));
 }

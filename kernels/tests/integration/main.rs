@@ -6,6 +6,7 @@
 
 mod cubin_elf;
 mod host_cnn;
+mod host_cnn_train;
 mod host_conformance;
 mod host_models;
 mod host_network;

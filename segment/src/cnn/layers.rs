@@ -66,6 +66,11 @@ impl Conv3d {
         &self.bias
     }
 
+    /// Weights and biases, mutable (training).
+    pub(crate) fn params_mut(&mut self) -> (&mut [f32], &mut [f32]) {
+        (&mut self.weight, &mut self.bias)
+    }
+
     /// The convolution of `x` (`in_channels` channels); rayon over (output channel, z) planes.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, CnnError> {
         if x.channels() != self.in_channels {

@@ -50,9 +50,11 @@
 //! deterministic random initialisation and [`edge_detector`] a tiny hand-designed network (Laplacian of a
 //! Gaussian, ReLU, scaled sigmoid) that marks dark membranes without training.
 
+pub mod backward;
 mod cuda;
 mod layers;
 mod tensor;
+pub mod train;
 mod unet;
 mod weights;
 
@@ -60,7 +62,19 @@ pub use layers::{Conv3d, MaxPool3d, Upsample, concat, det_exp, relu, sigmoid, si
 pub use neurotwin_kernels::backend_kind::BackendKind;
 pub use tensor::Tensor;
 pub use unet::{OutputKind, UNet3d, UNetSpec, check_cnn_backend, edge_detector};
-pub use weights::{FORMAT, NamedTensor, SPEC_KEY, weights_to_bytes, write_weights};
+pub use weights::{
+    FORMAT, NamedTensor, SPEC_KEY, weights_to_bytes, weights_to_bytes_with, write_weights, write_weights_with,
+};
+
+/// File name of the shipped boundary network (`segment/weights/`, with its model card `MODEL_CARD.md`).
+pub const SHIPPED_WEIGHTS: &str = "unet-boundary-gala.safetensors";
+
+/// The shipped boundary U-Net: trained by `neurotwin segment train` on FIB-SEM with ground truth (gala's
+/// training crop, slices 0–24; the model card in `segment/weights/MODEL_CARD.md` gives the command, data and
+/// scores), embedded in the binary.
+pub fn shipped_boundary_net() -> Result<UNet3d, CnnError> {
+    UNet3d::from_bytes(include_bytes!("../../weights/unet-boundary-gala.safetensors"), SHIPPED_WEIGHTS)
+}
 
 /// Errors of the CNN module: tensor shapes, architecture descriptions and weights files.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cuda::{DevTensor, Gpu, gpu_device_name};
 use super::layers::{Conv3d, MaxPool3d, Upsample, concat, relu, sigmoid};
-use super::weights::{NamedTensor, read_weights, write_weights};
+use super::weights::{NamedTensor, read_weights, write_weights_with};
 use super::{CnnError, Tensor};
 
 /// What the output channels mean.
@@ -154,6 +154,18 @@ pub fn check_cnn_backend(kind: BackendKind) -> Result<BackendKind, CnnError> {
     }
 }
 
+/// The convolutions of a [`UNet3d`] by block (training walks them forward and back).
+pub(crate) struct Blocks<'a> {
+    /// Encoder blocks by level.
+    pub down: &'a [Vec<Conv3d>],
+    /// The bottom block.
+    pub bottom: &'a [Conv3d],
+    /// Decoder blocks by level.
+    pub up: &'a [Vec<Conv3d>],
+    /// The 1×1×1 head.
+    pub head: &'a Conv3d,
+}
+
 /// A 3D U-Net ready for inference.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UNet3d {
@@ -162,9 +174,11 @@ pub struct UNet3d {
     bottom: Vec<Conv3d>,
     up: Vec<Vec<Conv3d>>,
     head: Conv3d,
+    /// The training record of the weights file (`neurotwin segment train`), if any.
+    training: Option<serde_json::Value>,
 }
 
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -218,7 +232,7 @@ impl UNet3d {
         let bottom = it.by_ref().take(n).collect();
         let up = (0..spec.depth).map(|_| it.by_ref().take(n).collect()).collect();
         let head = it.next().expect("expected_tensors ends with the head");
-        Ok(Self { spec, down, bottom, up, head })
+        Ok(Self { spec, down, bottom, up, head, training: None })
     }
 
     /// A network with deterministic pseudo-random weights: element `i` of tensor `j` (in
@@ -261,13 +275,23 @@ impl UNet3d {
 
     /// Loads a weights file from memory; `source` names it in error messages.
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self, CnnError> {
-        let (spec, tensors) = read_weights(bytes, source)?;
-        Self::from_tensors(spec, tensors, source)
+        let (spec, tensors, training) = read_weights(bytes, source)?;
+        Ok(Self { training, ..Self::from_tensors(spec, tensors, source)? })
     }
 
-    /// Writes the network as a safetensors weights file.
+    /// Writes the network as a safetensors weights file (with its training record, if any).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CnnError> {
-        write_weights(path, &self.spec, &self.named_tensors())
+        write_weights_with(path, &self.spec, &self.named_tensors(), self.training.as_ref())
+    }
+
+    /// The training record carried by the weights file (data, settings, losses), if any.
+    pub fn training(&self) -> Option<&serde_json::Value> {
+        self.training.as_ref()
+    }
+
+    /// Attaches a training record (written into the weights file by [`Self::save`]).
+    pub fn set_training(&mut self, record: serde_json::Value) {
+        self.training = Some(record);
     }
 
     /// The architecture.
@@ -283,6 +307,21 @@ impl UNet3d {
             .chain(&self.bottom)
             .chain(self.up.iter().flatten())
             .chain(std::iter::once(&self.head))
+    }
+
+    /// The convolutions, mutable, in [`Self::convs`] order (training).
+    pub(crate) fn convs_mut(&mut self) -> impl Iterator<Item = &mut Conv3d> {
+        self.down
+            .iter_mut()
+            .flatten()
+            .chain(&mut self.bottom)
+            .chain(self.up.iter_mut().flatten())
+            .chain(std::iter::once(&mut self.head))
+    }
+
+    /// The blocks: down (by level), bottom, up (by level) and the head.
+    pub(crate) fn blocks(&self) -> Blocks<'_> {
+        Blocks { down: &self.down, bottom: &self.bottom, up: &self.up, head: &self.head }
     }
 
     /// Every tensor with its file name, in [`UNetSpec::expected_tensors`] order.

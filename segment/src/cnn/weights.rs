@@ -30,6 +30,16 @@ pub struct NamedTensor {
 /// The safetensors bytes of a weights file with architecture `spec` and `tensors` (written as given: names,
 /// shapes and values are not checked against `spec`, only each tensor's length against its shape).
 pub fn weights_to_bytes(spec: &UNetSpec, tensors: &[NamedTensor]) -> Result<Vec<u8>, CnnError> {
+    weights_to_bytes_with(spec, tensors, None)
+}
+
+/// [`weights_to_bytes`] with a training record (`"training"` in the metadata object: data, settings, losses —
+/// free-form JSON written by `neurotwin segment train`, read back by [`super::UNet3d::training`]).
+pub fn weights_to_bytes_with(
+    spec: &UNetSpec,
+    tensors: &[NamedTensor],
+    training: Option<&serde_json::Value>,
+) -> Result<Vec<u8>, CnnError> {
     let fmt = |message: String| CnnError::Format { path: "<memory>".into(), message };
     let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
@@ -53,6 +63,9 @@ pub fn weights_to_bytes(spec: &UNetSpec, tensors: &[NamedTensor]) -> Result<Vec<
     let mut json = serde_json::to_value(spec).map_err(|e| fmt(e.to_string()))?;
     if let serde_json::Value::Object(m) = &mut json {
         m.insert("format".into(), FORMAT.into());
+        if let Some(t) = training {
+            m.insert("training".into(), t.clone());
+        }
     }
     let meta = HashMap::from([(SPEC_KEY.to_string(), json.to_string())]);
     safetensors::serialize(views, Some(meta)).map_err(|e| fmt(e.to_string()))
@@ -60,15 +73,29 @@ pub fn weights_to_bytes(spec: &UNetSpec, tensors: &[NamedTensor]) -> Result<Vec<
 
 /// Writes a weights file (see [`weights_to_bytes`]).
 pub fn write_weights(path: impl AsRef<Path>, spec: &UNetSpec, tensors: &[NamedTensor]) -> Result<(), CnnError> {
+    write_weights_with(path, spec, tensors, None)
+}
+
+/// [`write_weights`] with a training record (see [`weights_to_bytes_with`]).
+pub fn write_weights_with(
+    path: impl AsRef<Path>,
+    spec: &UNetSpec,
+    tensors: &[NamedTensor],
+    training: Option<&serde_json::Value>,
+) -> Result<(), CnnError> {
     let path = path.as_ref();
-    let bytes = weights_to_bytes(spec, tensors)?;
+    let bytes = weights_to_bytes_with(spec, tensors, training)?;
     // All or nothing, 0666 − umask (the shared I/O layer).
     neurotwin_io::atomic::write_bytes(path, &bytes)
         .map_err(|e| CnnError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) })
 }
 
-/// The architecture and all tensors of a weights file (F32 only; not yet checked against the architecture).
-pub(crate) fn read_weights(bytes: &[u8], source: &str) -> Result<(UNetSpec, Vec<NamedTensor>), CnnError> {
+/// What a weights file holds: the architecture, every tensor (F32; not yet checked against the architecture)
+/// and the training record, if any.
+pub(crate) type WeightsFile = (UNetSpec, Vec<NamedTensor>, Option<serde_json::Value>);
+
+/// Reads a weights file's bytes.
+pub(crate) fn read_weights(bytes: &[u8], source: &str) -> Result<WeightsFile, CnnError> {
     let fmt = |message: String| CnnError::Format { path: source.into(), message };
     let st = SafeTensors::deserialize(bytes).map_err(|e| fmt(format!("not a valid safetensors file ({e})")))?;
     let (_, header) =
@@ -83,6 +110,7 @@ pub(crate) fn read_weights(bytes: &[u8], source: &str) -> Result<(UNetSpec, Vec<
     let mut value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| fmt(format!("metadata `{SPEC_KEY}` is not JSON: {e}")))?;
     let format = value.as_object_mut().and_then(|m| m.remove("format"));
+    let training = value.as_object_mut().and_then(|m| m.remove("training"));
     match format.as_ref().and_then(|f| f.as_str()) {
         Some(FORMAT) => {}
         Some(f) => return Err(fmt(format!("metadata `{SPEC_KEY}` has format `{f}`, this version reads `{FORMAT}`"))),
@@ -106,5 +134,5 @@ pub(crate) fn read_weights(bytes: &[u8], source: &str) -> Result<(UNetSpec, Vec<
             view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect::<Vec<f32>>();
         tensors.push(NamedTensor { name: name.into(), shape: view.shape().to_vec(), data });
     }
-    Ok((spec, tensors))
+    Ok((spec, tensors, training))
 }

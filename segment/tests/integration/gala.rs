@@ -42,7 +42,12 @@ fn gala_volume() {
     let ws = read_labels(d.join("train-ws.h5"), "stack", vox).unwrap();
     assert_eq!(raw.shape, [50, 100, 200]);
 
-    let cfg = PipelineConfig { thresholds: THRESHOLDS.to_vec(), ..Default::default() };
+    // (a) is the membrane filter (the shipped U-Net is compared on held-out slices below).
+    let cfg = PipelineConfig {
+        thresholds: THRESHOLDS.to_vec(),
+        boundary: neurotwin_segment::boundary::BoundarySource::Sheetness,
+        ..Default::default()
+    };
     let t = std::time::Instant::now();
     let a = run(&raw, None, None, &cfg, "gala", vec![]).unwrap();
     let ta = t.elapsed();
@@ -78,4 +83,40 @@ fn gala_volume() {
     // Loose sanity bounds (measured values in the report / README).
     assert!(sb.voi() < c.voi(), "(b) {} should beat gala's fragments (c) {}", sb.voi(), c.voi());
     assert!(sa.voi() < 6.0 && sb.adapted_rand_error < 0.9);
+}
+
+/// Issue 17, acceptance 2: the shipped U-Net (trained on slices 0–24 only) against the sheetness filter, both from
+/// raw EM, with the agglomeration threshold chosen on slices 0–24 and the scores reported on the held-out slices
+/// 25–49 (which neither the training nor the choice saw). The trained network must give the lower held-out VOI.
+#[test]
+fn shipped_unet_beats_the_membrane_filter_on_held_out_slices() {
+    use neurotwin_segment::boundary::BoundarySource;
+    use neurotwin_segment::cnn::BackendKind;
+    let Some(d) = dir() else { return };
+    let vox = [10.0; 3];
+    let (raw, _) = read_raw(d.join("train-image.h5"), "stack", vox).unwrap();
+    let gt = read_labels(d.join("train-gt.h5"), "stack", vox).unwrap();
+    let (tune, held) = ((0, 25), (25, 50));
+    let thresholds: Vec<f64> = (1..=9).map(|k| k as f64 / 10.0).collect();
+    let scores = |boundary: BoundarySource, (z0, z1): (usize, usize)| -> Vec<SegmentationScores> {
+        let cfg =
+            PipelineConfig { boundary, thresholds: thresholds.clone(), detect_synapses: false, ..Default::default() };
+        let part = raw.crop([z0, 0, 0], [z1, 100, 200]);
+        let g = gt.crop([z0, 0, 0], [z1, 100, 200]);
+        let out = run(&part, None, None, &cfg, "gala", vec![]).unwrap();
+        out.segmentations.iter().map(|(_, s)| evaluate(s, &g).unwrap()).collect()
+    };
+    let mut held_voi = Vec::new();
+    for (name, source) in [
+        ("sheetness filter", BoundarySource::Sheetness),
+        ("shipped U-Net", BoundarySource::Unet { backend: BackendKind::Cpu }),
+    ] {
+        let t = scores(source.clone(), tune);
+        let best = (0..t.len()).fold(0, |b, i| if t[i].voi() < t[b].voi() { i } else { b });
+        let h = scores(source, held);
+        println!("{}", line(&format!("{name}: chosen {} on slices 0-24, tuning", thresholds[best]), &t[best]));
+        println!("{}", line(&format!("{name}: held-out slices 25-49"), &h[best]));
+        held_voi.push(h[best].voi());
+    }
+    assert!(held_voi[1] < held_voi[0], "held-out VOI: U-Net {} vs sheetness {}", held_voi[1], held_voi[0]);
 }

@@ -6,6 +6,7 @@
 
 mod cnn;
 mod cnn_pipeline;
+mod cnn_train;
 mod gala;
 mod guards;
 mod io;

@@ -7,6 +7,17 @@ use neurotwin_segment::pipeline::{PipelineConfig, PipelineOutput, run, segment_b
 use neurotwin_segment::volume::Volume;
 use std::collections::HashMap;
 
+/// The default configuration with the membrane filter and its thresholds: phantoms are synthetic (8 × 8 × 16 nm
+/// voxels, their own contrast and noise), outside what the shipped U-Net was trained on (FIB-SEM), so the
+/// pipeline tests here use the filter.
+fn filter_config() -> PipelineConfig {
+    PipelineConfig {
+        boundary: neurotwin_segment::boundary::BoundarySource::Sheetness,
+        thresholds: vec![0.5, 0.3, 0.4, 0.6],
+        ..PipelineConfig::default()
+    }
+}
+
 fn phantom(noise: f64) -> Phantom {
     generate(&PhantomConfig { noise, ..Default::default() })
 }
@@ -33,7 +44,7 @@ fn print(label: &str, s: &SegmentationScores) {
 fn phantom_two_noise_levels() {
     for (noise, max_voi, max_are) in [(0.1, 0.02, 0.005), (0.4, 0.06, 0.01)] {
         let ph = phantom(noise);
-        let out = pipeline(&ph, &PipelineConfig::default());
+        let out = pipeline(&ph, &filter_config());
         let (t, seg) = &out.segmentations[0];
         let s = evaluate(seg, &ph.labels).unwrap();
         print(&format!("phantom noise {noise}, threshold {t}"), &s);
@@ -51,7 +62,7 @@ fn phantom_two_noise_levels() {
 #[test]
 fn corrupted_boundary_map_worsens_voi() {
     let ph = phantom(0.05);
-    let cfg = PipelineConfig { thresholds: vec![0.5], ..Default::default() };
+    let cfg = PipelineConfig { thresholds: vec![0.5], ..filter_config() };
     let out = pipeline(&ph, &cfg);
     let good = evaluate(&out.segmentations[0].1, &ph.labels).unwrap();
     let mut bad_map = out.boundary.clone();
@@ -92,7 +103,7 @@ fn majority_cell(seg: &Volume<u64>, gt: &Volume<u64>) -> HashMap<u64, u64> {
 fn synapse_detection_on_phantoms() {
     for noise in [0.1, 0.4] {
         let ph = phantom(noise);
-        let out = pipeline(&ph, &PipelineConfig::default());
+        let out = pipeline(&ph, &filter_config());
         let pred: Vec<[f64; 3]> = out.synapses.iter().map(|s| s.position_nm).collect();
         let gt: Vec<[f64; 3]> = ph.synapses.iter().map(|s| s.position_nm).collect();
         let sc = match_synapses(&pred, &gt, 100.0);
@@ -138,7 +149,7 @@ fn synapse_detection_on_phantoms() {
 #[test]
 fn blockwise_equals_whole() {
     let ph = phantom(0.15);
-    let base = PipelineConfig { fragment_chunk: [16, 40, 40], thresholds: vec![0.5, 0.3], ..Default::default() };
+    let base = PipelineConfig { fragment_chunk: [16, 40, 40], thresholds: vec![0.5, 0.3], ..filter_config() };
     let whole = pipeline(&ph, &base);
     for block in [[16, 40, 40], [32, 40, 80], [16, 80, 40]] {
         let cfg = PipelineConfig { block: Some(block), ..base.clone() };
@@ -173,7 +184,7 @@ fn blockwise_equals_whole() {
 fn imported_synapse_points() {
     use neurotwin_segment::synapses::{SynapseConfig, assign_points, read_points_csv};
     let ph = phantom(0.1);
-    let out = pipeline(&ph, &PipelineConfig { detect_synapses: false, ..Default::default() });
+    let out = pipeline(&ph, &PipelineConfig { detect_synapses: false, ..filter_config() });
     assert!(out.synapses.is_empty());
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("syn.csv");

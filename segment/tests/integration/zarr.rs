@@ -14,6 +14,17 @@ use neurotwin_segment::pipeline::{PipelineConfig, run, run_source};
 use neurotwin_segment::volume::Volume;
 use neurotwin_segment::zarr::{self, ZarrRaw, write_array};
 
+/// The default configuration with the membrane filter and its thresholds: phantoms are synthetic (8 × 8 × 16 nm
+/// voxels, their own contrast and noise), outside what the shipped U-Net was trained on (FIB-SEM), so the
+/// pipeline tests here use the filter.
+fn filter_config() -> PipelineConfig {
+    PipelineConfig {
+        boundary: neurotwin_segment::boundary::BoundarySource::Sheetness,
+        thresholds: vec![0.5, 0.3, 0.4, 0.6],
+        ..PipelineConfig::default()
+    }
+}
+
 #[test]
 fn zarr_equals_hdf5() {
     let ph = generate(&PhantomConfig { noise: 0.1, ..Default::default() });
@@ -32,7 +43,7 @@ fn zarr_equals_hdf5() {
     let gt = zarr::read_labels(&store, NEURON_IDS, [1.0; 3]).unwrap();
     assert_eq!(gt, read_labels(&h5, NEURON_IDS, [1.0; 3]).unwrap());
 
-    let cfg = PipelineConfig { fragment_chunk: [16, 40, 40], ..Default::default() };
+    let cfg = PipelineConfig { fragment_chunk: [16, 40, 40], ..filter_config() };
     let a = run(&h5_raw, None, None, &cfg, "p", vec![]).unwrap();
     let b = run_source(&z, None, None, &cfg, "p", vec![]).unwrap();
     // The boundary stage reading the store block by block (synapse detection still reads it whole).
@@ -188,8 +199,7 @@ fn blockwise_reads_only_blocks() {
     let w = dir.path().join("e.safetensors");
     neurotwin_segment::cnn::edge_detector([1.0, 1.5, 1.5], 25.0, 0.08).unwrap().save(&w).unwrap();
     let block = [8, 40, 40];
-    let base =
-        PipelineConfig { block: Some(block), fragment_chunk: block, detect_synapses: false, ..Default::default() };
+    let base = PipelineConfig { block: Some(block), fragment_chunk: block, detect_synapses: false, ..filter_config() };
     for cfg in [
         base.clone(),
         PipelineConfig {
