@@ -23,6 +23,7 @@ from . import _neurotwin
 from ._neurotwin import CommandFailed, ScenarioError, SimulationError, __version__
 
 __all__ = ["Connectome", "GeneratedNetwork", "Scenario", "RunResult", "run", "run_all", "compare", "fit", "segment",
+           "segment_train",
            "CommandResult", "ScenarioError", "SimulationError", "CommandFailed", "__version__"]
 
 
@@ -586,3 +587,14 @@ def segment(volume: Union[str, Path], out: Union[str, Path], **options: Any) -> 
     ``cnn``, ``cnn_backend``, ``config``, ``overwrite``). Returns the report (``report.json``: scores, segments, synapses);
     ``Connectome.from_hdf5(result.out_dir / "connectome.h5")`` reads the connectome it wrote."""
     return _run_command(_cli_args("segment", [volume], dict(options, out=out)))
+
+
+def segment_train(volume: Union[str, Path], out: Union[str, Path], **options: Any) -> CommandResult:
+    """``neurotwin segment train``: fits a boundary U-Net to raw EM with ground-truth labels, z-slices
+    ``[0, train_slices)`` training and the rest giving the validation loss. ``options`` are the CLI's flags as
+    keywords (``ground_truth`` (required), ``raw_dataset``, ``train_slices``, ``arch`` (a JSON file), ``init``,
+    ``steps``, ``patch=[16, 64, 64]``, ``batch``, ``lr``, ``seed``, ``eval_every``, ``backend`` (``"cpu"`` or
+    ``"cuda-host"``), ``overwrite``). Writes ``unet.safetensors`` (use as ``segment(..., cnn=...)``),
+    ``training.json`` and ``loss.png``; returns what ``training.json`` holds (settings and the per-step
+    ``history``)."""
+    return _run_command(_cli_args("segment", ["train", volume], dict(options, out=out)))

@@ -111,6 +111,31 @@ def test_fit_equals_the_cli_and_does_not_depend_on_threads(cli, repo, tmp_path):
     assert without_timings(one.report) == without_timings(r.report)
 
 
+def test_segment_train_equals_the_cli_and_its_weights_segment(cli, tmp_path):
+    vol = tmp_path / "ph.h5"
+    phantom(vol)
+    arch = tmp_path / "small.json"
+    arch.write_text(json.dumps({"in_channels": 1, "out_channels": 1, "output": "boundary", "base_channels": 2,
+                                "channel_factor": 2, "depth": 1, "pool": [[1, 2, 2]], "kernels": [[1, 3, 3], [3, 3, 3]],
+                                "convs_per_block": 1}))
+    opts = dict(ground_truth=vol, train_slices=16, arch=arch, steps=3, patch=[4, 16, 16], eval_every=3)
+    r = neurotwin.segment_train(vol, tmp_path / "py", **opts)
+    assert r.command == "segment train"
+    assert {f.name for f in r.files} == {"unet.safetensors", "training.json", "loss.png"}
+    assert [h["step"] for h in r.report["history"]] == [1, 2, 3]
+    assert r.report["history"][2]["validation_loss"] > 0 and r.report["validation_slices"] == [16, 24]
+    # The CLI with the same flags trains the same weights, bit for bit.
+    run_cli(cli, "segment", "train", vol, "-o", tmp_path / "cli", "--ground-truth", vol, "--train-slices", "16",
+            "--arch", arch, "--steps", "3", "--patch", "4,16,16", "--eval-every", "3")
+    assert (tmp_path / "py" / "unet.safetensors").read_bytes() == (tmp_path / "cli" / "unet.safetensors").read_bytes()
+    # The weights segment the volume.
+    s = neurotwin.segment(vol, tmp_path / "seg", cnn=tmp_path / "py" / "unet.safetensors", thresholds=[0.5])
+    assert {f.name for f in s.files} == {"segmentation.h5", "connectome.h5", "report.json"}
+    # A bad flag is the CLI's error, raised.
+    with pytest.raises(neurotwin.CommandFailed, match="larger than the training volume"):
+        neurotwin.segment_train(vol, tmp_path / "bad", **dict(opts, patch=[32, 16, 16]))
+
+
 def phantom(path: Path) -> np.ndarray:
     """Four cells (quadrants in y, x) through 24 sections, separated by dark 3-voxel membranes, with noise; returns
     the true labels (0 on membranes)."""

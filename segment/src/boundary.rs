@@ -226,6 +226,13 @@ impl BoundaryModel {
                         net.spec().in_channels
                     )));
                 }
+                if net.training().is_none() {
+                    eprintln!(
+                        "note: {}: the weights carry no training record (not written by `neurotwin segment train`); \
+                         make sure they were trained for this kind of EM",
+                        weights.display()
+                    );
+                }
                 Ok(Self::Cnn { net: Box::new(net), backend })
             }
             BoundarySource::Unet { backend } => {

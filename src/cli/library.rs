@@ -11,11 +11,12 @@ use super::{Cli, Command, compare, fit, segment};
 /// A finished command: its report, the output folder and the files written there.
 #[derive(Debug)]
 pub struct CommandOutput {
-    /// `compare`, `fit` or `segment`.
+    /// `compare`, `fit`, `segment` or `segment train`.
     pub command: &'static str,
     pub out_dir: PathBuf,
     pub files: Vec<PathBuf>,
-    /// The report: for `fit` what `summary.json` (and `--json`) holds, for `segment` what `report.json` holds, for
+    /// The report: for `fit` what `summary.json` (and `--json`) holds, for `segment` what `report.json` holds (for
+    /// `segment train` what `training.json` holds), for
     /// `compare` the atlas report (`atlas_summary.json`) or one entry per recording with its comparison.
     pub report: serde_json::Value,
 }
@@ -74,6 +75,10 @@ fn fit_output(a: &fit::FitArgs) -> anyhow::Result<CommandOutput> {
 }
 
 fn segment_output(a: &segment::SegmentArgs) -> anyhow::Result<CommandOutput> {
+    if let Some(segment::SegmentAction::Train(t)) = &a.action {
+        let o = super::segment_train::train_outcome(t)?;
+        return Ok(CommandOutput { command: "segment train", report: o.json, out_dir: o.out_dir, files: o.files });
+    }
     let o = segment::segment_outcome(a)?;
     Ok(CommandOutput { command: "segment", report: o.json, out_dir: o.out_dir, files: o.files })
 }

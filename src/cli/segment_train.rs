@@ -92,8 +92,35 @@ fn z_slab<T: Clone>(v: &Volume<T>, z0: usize, z1: usize) -> Volume<T> {
     }
 }
 
-/// `neurotwin segment train`.
+/// `neurotwin segment train`: trains, publishes the outputs and prints a summary line.
 pub fn train_command(a: &TrainArgs) -> anyhow::Result<()> {
+    let o = train_outcome(a)?;
+    let last = o.history.last().expect("at least one step");
+    println!(
+        "trained {} steps in {:.1} s: last batch loss {:.4}{}; wrote {}",
+        last.step,
+        last.seconds,
+        last.train_loss,
+        last.validation_loss.map_or(String::new(), |v| format!(", validation loss {v:.4}")),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// A finished training run: what `training.json` holds, the history, and the files written.
+pub struct TrainOutcome {
+    /// The content of `training.json`.
+    pub json: serde_json::Value,
+    /// Loss per step.
+    pub history: Vec<HistoryEntry>,
+    /// The output folder and its files.
+    pub out_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// Trains as `a` asks and publishes the outputs (all-or-nothing); prints only progress (for the CLI and the
+/// Python package).
+pub fn train_outcome(a: &TrainArgs) -> anyhow::Result<TrainOutcome> {
     let (gt_file, gt_dataset) = file_dataset(&a.ground_truth, Some(NEURON_IDS), "--ground-truth")?;
     let mut inputs = neurotwin_io::inputs::InputSet::new();
     inputs.add(&a.volume);
@@ -215,13 +242,6 @@ pub fn train_command(a: &TrainArgs) -> anyhow::Result<()> {
     });
     std::fs::write(staging.join("training.json"), serde_json::to_string_pretty(&json)?)?;
     run_dir.commit()?;
-    println!(
-        "trained {} steps in {:.1} s: last batch loss {:.4}{}; wrote {}",
-        last.step,
-        last.seconds,
-        last.train_loss,
-        last.validation_loss.map_or(String::new(), |v| format!(", validation loss {v:.4}")),
-        a.out.display()
-    );
-    Ok(())
+    let files = TRAIN_FILES.iter().map(|f| a.out.join(f)).collect();
+    Ok(TrainOutcome { json, history, out_dir: a.out.clone(), files })
 }

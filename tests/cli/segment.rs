@@ -509,6 +509,18 @@ fn segment_train_writes_weights_that_segment_uses() {
     let o =
         neurotwin(&["segment", "phantom.h5", "-o", "seg", "--cnn", "tr/unet.safetensors", "--thresholds", "0.5"], d);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("no training record"), "{}", stderr(&o));
+    // Weights without a training record (a hand-built network) run, with a note saying so.
+    neurotwin_segment::cnn::edge_detector([1.0, 1.5, 1.5], 25.0, 0.08)
+        .unwrap()
+        .save(d.join("edges.safetensors"))
+        .unwrap();
+    let o = neurotwin(
+        &["segment", "phantom.h5", "-o", "seg-edges", "--cnn", "edges.safetensors", "--thresholds", "0.5"],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("edges.safetensors: the weights carry no training record"), "{}", stderr(&o));
     // The shipped network by name; conflicting boundary choices are refused.
     let o =
         neurotwin(&["segment", "phantom.h5", "-o", "seg-unet", "--boundary-source", "unet", "--thresholds", "0.5"], d);
