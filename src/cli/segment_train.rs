@@ -183,10 +183,11 @@ pub fn train_outcome(a: &TrainArgs) -> anyhow::Result<TrainOutcome> {
     if k == 0 || k > z {
         bail!("--train-slices {k}: give K with 0 < K <= {z} (the volume has {z} slices along z)");
     }
-    let data = TrainingVolume::new(z_slab(&raw, 0, k), &z_slab(&labels, 0, k))
+    let output = net.spec().output;
+    let data = TrainingVolume::for_output(output, z_slab(&raw, 0, k), &z_slab(&labels, 0, k))
         .with_context(|| format!("training slices [0, {k})"))?;
     let validation = (k < z)
-        .then(|| TrainingVolume::new(z_slab(&raw, k, z), &z_slab(&labels, k, z)))
+        .then(|| TrainingVolume::for_output(output, z_slab(&raw, k, z), &z_slab(&labels, k, z)))
         .transpose()
         .with_context(|| format!("validation slices [{k}, {z})"))?;
     cfg.validate(&net, &data)?;
@@ -236,7 +237,8 @@ pub fn train_outcome(a: &TrainArgs) -> anyhow::Result<TrainOutcome> {
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "volume": a.volume, "raw_dataset": a.raw_dataset, "ground_truth": a.ground_truth,
         "training_slices": [0, k], "validation_slices": [k, z],
-        "boundary_fraction": data.boundary_fraction(), "class_weight": data.class_weight,
+        "boundary_fraction": data.boundary_fraction(), "positive_fraction": data.positive_fraction(),
+        "class_weight": data.class_weight,
         "architecture": net.spec(), "init": a.init, "backend": backend, "config": cfg,
         "history": history,
     });

@@ -510,6 +510,20 @@ fn segment_train_writes_weights_that_segment_uses() {
         neurotwin(&["segment", "phantom.h5", "-o", "seg", "--cnn", "tr/unet.safetensors", "--thresholds", "0.5"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("no training record"), "{}", stderr(&o));
+    // An affinity network trains on the same labels (targets: same body as the neighbour at −1 per axis) and
+    // segments (boundary = 1 − mean affinity).
+    write(
+        d,
+        "aff.json",
+        r#"{"in_channels":1,"out_channels":3,"output":"affinities","base_channels":2,"channel_factor":2,"depth":1,
+            "pool":[[1,2,2]],"kernels":[[1,3,3],[3,3,3]],"convs_per_block":1}"#,
+    );
+    let o = train("tr-aff", &["--arch", "aff.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rec = report(&d.join("tr-aff/training.json"));
+    assert_eq!(rec["positive_fraction"].as_array().unwrap().len(), 3);
+    let o = neurotwin(&["segment", "phantom.h5", "-o", "seg-aff", "--cnn", "tr-aff/unet.safetensors"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
     // Weights without a training record (a hand-built network) run, with a note saying so.
     neurotwin_segment::cnn::edge_detector([1.0, 1.5, 1.5], 25.0, 0.08)
         .unwrap()

@@ -24,7 +24,7 @@ use super::backward::{
 };
 use super::layers::{Conv3d, MaxPool3d, Upsample, concat, relu, sigmoid_f32};
 use super::unet::splitmix64;
-use super::{CnnError, Tensor, UNet3d};
+use super::{CnnError, OutputKind, Tensor, UNet3d};
 use crate::volume::Volume;
 
 /// Adam's constants for one step: `lr_t = lr · sqrt(1 − β2^t) / (1 − β1^t)` (computed in f64, rounded once).
@@ -327,28 +327,36 @@ fn accumulate_gradient(ops: &dyn TrainOps, net: &UNet3d, patch: &Patch, scale: f
     tape.logits
 }
 
-/// One patch of training data: input (1 channel, raw / 255 after augmentation), boundary target (0/1) and
-/// per-voxel loss weight.
+/// One patch of training data: input (1 channel, raw / 255 after augmentation), targets (0/1) and loss weights
+/// per output channel and voxel (channel-major, as the network's output).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Patch {
     /// `[1, z, y, x]`.
     pub input: Tensor,
-    /// Target per voxel.
+    /// Target per channel and voxel.
     pub target: Vec<f32>,
-    /// Loss weight per voxel.
+    /// Loss weight per channel and voxel (0: not learnt).
     pub weight: Vec<f32>,
 }
 
-/// Labelled training data: raw EM and the boundary target derived from ground-truth labels, with class weights.
+/// Labelled training data: raw EM and the targets derived from ground-truth labels, with per-voxel loss weights.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainingVolume {
     /// Raw EM, u8.
     pub raw: Volume<u8>,
-    /// Boundary target per voxel (1 = boundary), see [`boundary_target`].
+    /// What the network learns: a boundary map (1 channel) or nearest-neighbour affinities (3 channels).
+    pub output: OutputKind,
+    /// Ground-truth labels (z-major), from which the affinity targets of each transformed patch are made.
+    pub labels: Vec<u64>,
+    /// Target per channel and voxel (channel-major, as the network's output): [`boundary_target`] or
+    /// [`affinity_target`].
     pub target: Vec<f32>,
-    /// Loss weight of a boundary voxel and of an interior voxel (class balance: each class carries half the
-    /// total weight).
-    pub class_weight: [f32; 2],
+    /// Loss weight per channel and voxel: its class's weight, 0 where the target is undefined (the affinity to a
+    /// voxel outside the volume).
+    pub weight: Vec<f32>,
+    /// Per channel, the weight of a positive (boundary / same body) and of a negative voxel: each class carries
+    /// half of the channel's total weight.
+    pub class_weight: Vec<[f32; 2]>,
 }
 
 /// The boundary target of a label volume: 1 where the label is 0 (unlabelled / membrane, CREMI and gala
@@ -378,33 +386,127 @@ pub fn boundary_target(labels: &Volume<u64>) -> Vec<f32> {
     t
 }
 
+/// Nearest-neighbour affinity targets of labels of `shape` (z-major): channel c ∈ {z, y, x} at voxel v is 1 when
+/// v and its neighbour v − e_c carry the same non-zero label, else 0 (Lee et al. 2017 / Turaga et al. 2010
+/// convention: offsets (−1, 0, 0), (0, −1, 0), (0, 0, −1)); `valid` is false where v − e_c lies outside (the
+/// first plane along c), whose target is 0 and must not be learnt. Both channel-major, `3 · n` long.
+pub fn affinity_target(labels: &[u64], shape: [usize; 3]) -> (Vec<f32>, Vec<bool>) {
+    let [nz, ny, nx] = shape;
+    let n = nz * ny * nx;
+    let strides = [ny * nx, nx, 1];
+    let mut t = vec![0f32; 3 * n];
+    let mut valid = vec![false; 3 * n];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let i = (z * ny + y) * nx + x;
+                for (c, &coord) in [z, y, x].iter().enumerate() {
+                    if coord == 0 {
+                        continue;
+                    }
+                    valid[c * n + i] = true;
+                    let (a, b) = (labels[i], labels[i - strides[c]]);
+                    t[c * n + i] = if a != 0 && a == b { 1.0 } else { 0.0 };
+                }
+            }
+        }
+    }
+    (t, valid)
+}
+
+/// Class weights per channel (`[positive, negative]`, each class half the channel's weight over its valid
+/// voxels) and the per-voxel weights (0 where not valid). Fails when a channel lacks a class.
+fn class_weights(target: &[f32], valid: &[bool], channels: usize) -> Result<(Vec<[f32; 2]>, Vec<f32>), CnnError> {
+    let n = target.len() / channels;
+    let mut class_weight = Vec::with_capacity(channels);
+    for c in 0..channels {
+        let (t, v) = (&target[c * n..(c + 1) * n], &valid[c * n..(c + 1) * n]);
+        let total = v.iter().filter(|&&b| b).count();
+        let pos = t.iter().zip(v).filter(|&(&x, &b)| b && x > 0.5).count();
+        if pos == 0 || pos == total {
+            return Err(CnnError::Shape(format!(
+                "the ground truth gives {pos} positive targets of {total} in output channel {c}: nothing to learn \
+                 from (labels all one body, or all 0)"
+            )));
+        }
+        let frac = pos as f64 / total as f64;
+        class_weight.push([(0.5 / frac) as f32, (0.5 / (1.0 - frac)) as f32]);
+    }
+    let weight = voxel_weights(target, valid, &class_weight);
+    Ok((class_weight, weight))
+}
+
+/// The loss weight of every channel and voxel: its class's weight from `class_weight` (per channel), 0 where
+/// the target is not `valid`.
+fn voxel_weights(target: &[f32], valid: &[bool], class_weight: &[[f32; 2]]) -> Vec<f32> {
+    let n = target.len() / class_weight.len();
+    (0..target.len())
+        .map(|i| {
+            let cw = class_weight[i / n];
+            if !valid[i] {
+                0.0
+            } else if target[i] > 0.5 {
+                cw[0]
+            } else {
+                cw[1]
+            }
+        })
+        .collect()
+}
+
 impl TrainingVolume {
-    /// Raw EM with its ground-truth labels (same shape); fails on a shape mismatch or when either class is
-    /// absent.
+    /// Raw EM with its ground-truth labels (same shape) for a boundary network; fails on a shape mismatch or
+    /// when either class is absent.
     pub fn new(raw: Volume<u8>, labels: &Volume<u64>) -> Result<Self, CnnError> {
+        Self::for_output(OutputKind::Boundary, raw, labels)
+    }
+
+    /// Raw EM with its ground-truth labels for a network with `output` (boundary or affinities).
+    pub fn for_output(output: OutputKind, raw: Volume<u8>, labels: &Volume<u64>) -> Result<Self, CnnError> {
         if raw.shape != labels.shape {
             return Err(CnnError::Shape(format!(
                 "raw volume {:?} and ground-truth labels {:?} (z, y, x) differ in shape",
                 raw.shape, labels.shape
             )));
         }
-        let target = boundary_target(labels);
-        let pos = target.iter().filter(|&&v| v > 0.5).count();
-        let n = target.len();
-        if pos == 0 || pos == n {
-            return Err(CnnError::Shape(format!(
-                "the ground truth has {} boundary voxels of {n}: nothing to learn from (labels all one body, or all 0)",
-                pos
-            )));
-        }
-        let frac = pos as f64 / n as f64;
-        let class_weight = [(0.5 / frac) as f32, (0.5 / (1.0 - frac)) as f32];
-        Ok(Self { raw, target, class_weight })
+        let (target, valid, channels) = match output {
+            OutputKind::Boundary => {
+                let t = boundary_target(labels);
+                let v = vec![true; t.len()];
+                (t, v, 1)
+            }
+            OutputKind::Affinities => {
+                let (t, v) = affinity_target(&labels.data, labels.shape);
+                (t, v, 3)
+            }
+        };
+        let (class_weight, weight) = class_weights(&target, &valid, channels)?;
+        Ok(Self { raw, output, labels: labels.data.clone(), target, weight, class_weight })
     }
 
-    /// Fraction of boundary voxels.
+    /// Fraction of positive targets (boundary, or same body) per channel over its valid voxels.
+    pub fn positive_fraction(&self) -> Vec<f64> {
+        let channels = self.class_weight.len();
+        let n = self.target.len() / channels;
+        (0..channels)
+            .map(|c| {
+                let w = &self.weight[c * n..(c + 1) * n];
+                let t = &self.target[c * n..(c + 1) * n];
+                let valid = w.iter().filter(|&&x| x > 0.0).count();
+                t.iter().zip(w).filter(|&(&x, &wv)| wv > 0.0 && x > 0.5).count() as f64 / valid as f64
+            })
+            .collect()
+    }
+
+    /// Fraction of boundary voxels: boundary targets, or for affinities the voxels with no affinity to any
+    /// neighbour.
     pub fn boundary_fraction(&self) -> f64 {
-        self.target.iter().filter(|&&v| v > 0.5).count() as f64 / self.target.len() as f64
+        let n = self.raw.data.len();
+        let count = match self.output {
+            OutputKind::Boundary => self.target.iter().filter(|&&v| v > 0.5).count(),
+            OutputKind::Affinities => (0..n).filter(|&i| (0..3).all(|c| self.target[c * n + i] < 0.5)).count(),
+        };
+        count as f64 / n as f64
     }
 }
 
@@ -494,8 +596,18 @@ impl TrainConfig {
                 self.lr, self.beta1, self.beta2, self.eps
             ));
         }
-        if net.spec().in_channels != 1 || net.spec().out_channels != 1 {
-            return bad("training needs a boundary network (1 input channel, 1 output channel)".into());
+        if net.spec().in_channels != 1 {
+            return bad(format!(
+                "training takes raw EM: the network needs 1 input channel, not {}",
+                net.spec().in_channels
+            ));
+        }
+        if net.spec().output != data.output {
+            return bad(format!(
+                "the network predicts {:?} but the training targets are {:?}; prepare the data for the network's output",
+                net.spec().output,
+                data.output
+            ));
         }
         Ok(())
     }
@@ -533,13 +645,11 @@ pub fn sample_patch(data: &TrainingVolume, cfg: &TrainConfig, t: u64, b: u64) ->
     let gain = (1.0 + f64::from(a.scale) * (2.0 * u(7) - 1.0)) as f32;
     let offset = (f64::from(a.shift) * (2.0 * u(8) - 1.0)) as f32;
     let n = p[0] * p[1] * p[2];
-    let mut input = Vec::with_capacity(n);
-    let mut target = Vec::with_capacity(n);
-    let mut weight = Vec::with_capacity(n);
+    // Source voxel of every patch voxel (z, y, x) after the transform.
+    let mut src = Vec::with_capacity(n);
     for z in 0..p[0] {
         for y in 0..p[1] {
             for x in 0..p[2] {
-                // Patch voxel (z, y, x) reads source offset (qz, qy, qx) after the transform.
                 let (mut qy, mut qx) = if transpose { (x, y) } else { (y, x) };
                 let mut qz = z;
                 if flip[0] {
@@ -551,14 +661,24 @@ pub fn sample_patch(data: &TrainingVolume, cfg: &TrainConfig, t: u64, b: u64) ->
                 if flip[2] {
                     qx = p[2] - 1 - qx;
                 }
-                let i = data.raw.idx(origin[0] + qz, origin[1] + qy, origin[2] + qx);
-                input.push((data.raw.data[i] as f32 / 255.0) * gain + offset);
-                let tv = data.target[i];
-                target.push(tv);
-                weight.push(if tv > 0.5 { data.class_weight[0] } else { data.class_weight[1] });
+                src.push(data.raw.idx(origin[0] + qz, origin[1] + qy, origin[2] + qx));
             }
         }
     }
+    let input = src.iter().map(|&i| (data.raw.data[i] as f32 / 255.0) * gain + offset).collect();
+    let (target, weight) = match data.output {
+        // The boundary target is symmetric: moved with its voxel.
+        OutputKind::Boundary => {
+            (src.iter().map(|&i| data.target[i]).collect(), src.iter().map(|&i| data.weight[i]).collect())
+        }
+        // Affinities point to the neighbour at −1 along an axis of the patch: made from the moved labels.
+        OutputKind::Affinities => {
+            let labels: Vec<u64> = src.iter().map(|&i| data.labels[i]).collect();
+            let (target, valid) = affinity_target(&labels, p);
+            let weight = voxel_weights(&target, &valid, &data.class_weight);
+            (target, weight)
+        }
+    };
     Patch { input: Tensor::new([1, p[0], p[1], p[2]], input).expect("patch shape"), target, weight }
 }
 
@@ -647,9 +767,7 @@ pub fn volume_loss(net: &UNet3d, data: &TrainingVolume) -> f64 {
         .expect("volume shape")
         .pad_replicate(padded);
     let y = logits(&CpuOps, net, &x).crop(s);
-    let w: Vec<f32> =
-        data.target.iter().map(|&t| if t > 0.5 { data.class_weight[0] } else { data.class_weight[1] }).collect();
-    weighted_bce(y.data(), &data.target, &w)
+    weighted_bce(y.data(), &data.target, &data.weight)
 }
 
 /// One entry of the training history.
