@@ -153,6 +153,19 @@ pub fn check_time(what: &str, seconds: f64, fix: &str) -> Result<(), IoError> {
     Ok(())
 }
 
+/// Peak resident memory of this process so far (bytes), from `/proc/self/status` (`VmHWM`, Linux); 0 where
+/// unavailable. What runs report next to their memory estimate.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
 /// Counts for estimates: `a × b × …` in f64 so that no product overflows.
 pub fn product(xs: &[f64]) -> f64 {
     xs.iter().product()

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _neurotwin
 from ._neurotwin import CommandFailed, ScenarioError, SimulationError, __version__
 
 __all__ = ["Connectome", "GeneratedNetwork", "Scenario", "RunResult", "run", "run_all", "compare", "fit", "segment",
-           "segment_train",
+           "segment_train", "segment_synthetic",
            "CommandResult", "ScenarioError", "SimulationError", "CommandFailed", "__version__"]
 
 
@@ -584,9 +584,21 @@ def segment(volume: Union[str, Path], out: Union[str, Path], **options: Any) -> 
     keywords (``raw_dataset``, ``boundary``, ``ground_truth``, ``thresholds=[0.3, 0.5]``, ``block``, ``chunk``,
     ``voxel_size``, ``synapses``, ``gt_synapses``, ``min_neuron_voxels``, ``synapse_radius`` (nm),
     ``boundary_source`` (``"unet"``: the shipped trained U-Net, the default; ``"sheetness"``: the membrane filter),
-    ``cnn``, ``cnn_backend``, ``config``, ``overwrite``). Returns the report (``report.json``: scores, segments, synapses);
-    ``Connectome.from_hdf5(result.out_dir / "connectome.h5")`` reads the connectome it wrote."""
+    ``cnn``, ``cnn_backend``, ``config``, ``overwrite``, ``out_of_core=True``). Returns the report (``report.json``:
+    scores, segments, synapses); ``Connectome.from_hdf5(result.out_dir / "connectome.h5")`` reads the connectome it
+    wrote. With ``out_of_core=True`` (a Zarr volume and ``block`` required) every stage runs block by block between
+    Zarr arrays, for volumes larger than memory: ``segmentation.zarr`` (fragments, one segmentation per threshold)
+    and ``report.json`` (with the peak resident memory), no synapses or connectome; the labels equal the in-memory
+    run's voxel for voxel."""
     return _run_command(_cli_args("segment", [volume], dict(options, out=out)))
+
+
+def segment_synthetic(out: Union[str, Path], shape: Sequence[int], **options: Any) -> CommandResult:
+    """``neurotwin segment synthetic``: writes ``out/synthetic.zarr``, a synthetic EM volume of any size generated block
+    by block (Voronoi cells of a jittered lattice): ``volumes/raw``, ``volumes/boundary`` (uint8) and
+    ``volumes/labels/neuron_ids`` (uint64 ground truth). ``options``: ``voxel_size`` (nm, default 10,10,10),
+    ``cell_nm`` (400), ``membrane_nm`` (40), ``noise`` (0.1), ``seed``, ``block``, ``chunk``, ``overwrite``."""
+    return _run_command(_cli_args("segment", ["synthetic"], dict(options, out=out, shape=list(shape))))
 
 
 def segment_train(volume: Union[str, Path], out: Union[str, Path], **options: Any) -> CommandResult:

@@ -227,3 +227,23 @@ def test_command_errors_carry_the_clis_message_and_write_nothing(repo, tmp_path)
         neurotwin.segment(vol, tmp_path / "seg", raw_dataset="stack")
     for d in ["x", "y", "seg"]:
         assert not (tmp_path / d).exists(), d
+
+
+def test_segment_out_of_core_from_python_equals_the_cli(cli, tmp_path):
+    g = neurotwin.segment_synthetic(tmp_path / "gen", [16, 64, 64], cell_nm=250, membrane_nm=30, block=[16, 32, 32],
+                                    chunk=[16, 32, 32])
+    assert g.command == "segment synthetic" and g.files == [tmp_path / "gen" / "synthetic.zarr"]
+    store = g.files[0]
+    opts = dict(boundary=f"{store}:volumes/boundary", ground_truth=f"{store}:volumes/labels/neuron_ids",
+                thresholds=[0.5], chunk=[16, 32, 32], block=[16, 32, 32])
+    r = neurotwin.segment(store, tmp_path / "py", out_of_core=True, **opts)
+    rep = r.report["report"]
+    assert rep["blocks"] == 4 and rep["peak_rss_bytes"] > 0
+    assert {f.name for f in r.files} == {"segmentation.zarr", "report.json"}
+    assert (r.out_dir / "segmentation.zarr" / "volumes" / "segmentations" / "t0.5" / "zarr.json").is_file()
+    run_cli(cli, "segment", store, "-o", tmp_path / "cli", "--out-of-core", "--boundary", opts["boundary"],
+            "--ground-truth", opts["ground_truth"], "--thresholds", "0.5", "--chunk", "16,32,32", "--block", "16,32,32")
+    on_disk = json.loads((tmp_path / "cli" / "report.json").read_text())["report"]
+    assert rep["thresholds"] == on_disk["thresholds"] and rep["fragments"] == on_disk["fragments"]
+    with pytest.raises(neurotwin.CommandFailed, match="--block"):
+        neurotwin.segment(store, tmp_path / "bad", out_of_core=True)

@@ -42,7 +42,8 @@ pub fn tiles(shape: [usize; 3], block: [usize; 3]) -> Vec<([usize; 3], [usize; 3
     out
 }
 
-fn progress(n: usize, what: &str, show: bool) -> ProgressBar {
+/// A progress bar over `n` blocks labelled `what` (hidden unless `show`).
+pub fn progress(n: usize, what: &str, show: bool) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
@@ -108,6 +109,70 @@ pub fn boundary_map_blockwise(
     out
 }
 
+/// Index of the fragment-grid cell with low corner `lo` (a multiple of `chunk`) in a volume of `shape`: the
+/// cells numbered z-major over the whole volume, as [`tiles`] lists them.
+pub fn chunk_index(lo: [usize; 3], shape: [usize; 3], chunk: [usize; 3]) -> u64 {
+    let n = [0, 1, 2].map(|a| shape[a].div_ceil(chunk[a]) as u64);
+    let c = [0, 1, 2].map(|a| (lo[a] / chunk[a]) as u64);
+    (c[0] * n[1] + c[1]) * n[2] + c[2]
+}
+
+/// The fragments of one processing block.
+#[derive(Clone, Debug)]
+pub struct BlockFragments {
+    /// Fragment ids `(chunk index << 32) | local id` of the block's voxels.
+    pub labels: Volume<u64>,
+    /// For each fragment-grid cell of the block: its index ([`chunk_index`]) and, for local ids 1..=n in
+    /// order, the fragment's first voxel in the volume's scan order (linear index `(z · ny + y) · nx + x` of
+    /// the whole volume) — what numbers the segments in scan order without holding the volume.
+    pub firsts: Vec<(u64, Vec<u64>)>,
+}
+
+/// Fragments of the block at `lo` of a volume of `volume_shape` whose boundary map is `boundary`, on the
+/// fragment grid `chunk` (`lo` a multiple of it); cells run in parallel (rayon). Ids and results depend only
+/// on the cell, never on the block.
+pub fn fragments_of_block(
+    boundary: &Volume<f32>,
+    lo: [usize; 3],
+    volume_shape: [usize; 3],
+    cfg: &WatershedConfig,
+    chunk: [usize; 3],
+    pb: &ProgressBar,
+) -> BlockFragments {
+    let t = tiles(boundary.shape, chunk);
+    let parts: Vec<(Volume<u64>, u64, Vec<u64>)> = t
+        .par_iter()
+        .map(|&(clo, chi)| {
+            let (mut f, n) = fragments(&boundary.crop(clo, chi), cfg);
+            let g = [0, 1, 2].map(|a| lo[a] + clo[a]);
+            let k = chunk_index(g, volume_shape, chunk);
+            let mut first = vec![u64::MAX; n as usize];
+            let [ny, nx] = [volume_shape[1] as u64, volume_shape[2] as u64];
+            let mut i = 0;
+            for z in 0..f.shape[0] {
+                for y in 0..f.shape[1] {
+                    let row = ((g[0] + z) as u64 * ny + (g[1] + y) as u64) * nx + g[2] as u64;
+                    for x in 0..f.shape[2] {
+                        let l = f.data[i] as usize - 1;
+                        first[l] = first[l].min(row + x as u64);
+                        i += 1;
+                    }
+                }
+            }
+            f.data.iter_mut().for_each(|l| *l |= k << 32);
+            pb.inc(1);
+            (f, k, first)
+        })
+        .collect();
+    let mut labels = Volume::filled(boundary.shape, boundary.voxel_nm, 0u64);
+    let mut firsts = Vec::with_capacity(parts.len());
+    for ((clo, _), (p, k, first)) in t.iter().zip(parts) {
+        paste(&mut labels, *clo, &p);
+        firsts.push((k, first));
+    }
+    BlockFragments { labels, firsts }
+}
+
 /// Fragments of a boundary map on the fragment grid `chunk`, ids `(chunk index << 32) | local id`;
 /// chunks run in parallel (rayon).
 pub fn fragments_chunked(
@@ -116,22 +181,8 @@ pub fn fragments_chunked(
     chunk: [usize; 3],
     show_progress: bool,
 ) -> Volume<u64> {
-    let t = tiles(boundary.shape, chunk);
-    let pb = progress(t.len(), "watershed", show_progress);
-    let parts: Vec<Volume<u64>> = t
-        .par_iter()
-        .enumerate()
-        .map(|(k, &(lo, hi))| {
-            let (mut f, _) = fragments(&boundary.crop(lo, hi), cfg);
-            f.data.iter_mut().for_each(|l| *l |= (k as u64) << 32);
-            pb.inc(1);
-            f
-        })
-        .collect();
+    let pb = progress(tiles(boundary.shape, chunk).len(), "watershed", show_progress);
+    let out = fragments_of_block(boundary, [0; 3], boundary.shape, cfg, chunk, &pb).labels;
     pb.finish_and_clear();
-    let mut out = Volume::filled(boundary.shape, boundary.voxel_nm, 0u64);
-    for ((lo, _), p) in t.iter().zip(&parts) {
-        paste(&mut out, *lo, p);
-    }
     out
 }

@@ -143,16 +143,38 @@ pub fn cnn_boundary_unpadded(
     raw: &Volume<u8>,
     backend: BackendKind,
 ) -> Result<Volume<f32>, SegmentError> {
-    let input = Tensor::from_volume(raw.shape, raw.data.iter().map(|&v| v as f32 / 255.0).collect())?;
+    Ok(cnn_maps_unpadded(net, raw, backend, false)?.swap_remove(0))
+}
+
+/// The boundary map of a raw box through a U-Net as it stands and, with `affinities` (an affinity network
+/// only), its three affinity channels (z, y, x; channel c at voxel v is the affinity of v to v − e_c, clamped
+/// to [0, 1]) after it.
+fn cnn_maps_unpadded(
+    net: &UNet3d,
+    raw: &Volume<u8>,
+    backend: BackendKind,
+    affinities: bool,
+) -> Result<Vec<Volume<f32>>, SegmentError> {
+    let input = Tensor::from_volume(raw.shape, raw.data.iter().map(|&v| crate::volume::unit_intensity(v)).collect())?;
     let y = net.predict_with(&input, backend)?;
-    let data: Vec<f32> = match net.spec().output {
-        OutputKind::Boundary => y.channel(0).iter().map(|v| v.clamp(0.0, 1.0)).collect(),
+    let vol = |data: Vec<f32>| Volume { shape: raw.shape, voxel_nm: raw.voxel_nm, data };
+    match net.spec().output {
+        OutputKind::Boundary if affinities => Err(SegmentError::Invalid(
+            "affinity edge scores need an affinity network (output \"affinities\"); this U-Net predicts a boundary \
+             map: use \"edge_score\": \"boundary\""
+                .into(),
+        )),
+        OutputKind::Boundary => Ok(vec![vol(y.channel(0).iter().map(|v| v.clamp(0.0, 1.0)).collect())]),
         OutputKind::Affinities => {
             let (az, ay, ax) = (y.channel(0), y.channel(1), y.channel(2));
-            (0..az.len()).map(|i| (1.0 - (az[i] + ay[i] + ax[i]) / 3.0).clamp(0.0, 1.0)).collect()
+            let b = (0..az.len()).map(|i| (1.0 - (az[i] + ay[i] + ax[i]) / 3.0).clamp(0.0, 1.0)).collect();
+            let mut maps = vec![vol(b)];
+            if affinities {
+                maps.extend([az, ay, ax].map(|c| vol(c.iter().map(|v| v.clamp(0.0, 1.0)).collect())));
+            }
+            Ok(maps)
         }
-    };
-    Ok(Volume { shape: raw.shape, voxel_nm: raw.voxel_nm, data })
+    }
 }
 
 /// The pipeline's U-Net boundary map of a whole in-memory volume (faces extended by edge replication, see
@@ -281,9 +303,20 @@ impl BoundaryModel {
 
     /// The boundary map of a box of raw EM as it stands (no face handling beyond the method's own).
     pub fn predict_box(&self, raw: &Volume<u8>) -> Result<Volume<f32>, SegmentError> {
+        Ok(self.predict_maps(raw, false)?.swap_remove(0))
+    }
+
+    /// The boundary map of a box and, with `affinities`, the affinity network's three channels after it (an
+    /// error for the membrane filter and boundary networks).
+    pub fn predict_maps(&self, raw: &Volume<u8>, affinities: bool) -> Result<Vec<Volume<f32>>, SegmentError> {
         match self {
-            Self::Sheetness { cfg, range } => Ok(boundary_map(raw, cfg, *range)),
-            Self::Cnn { net, backend } => cnn_boundary_unpadded(net, raw, *backend),
+            Self::Sheetness { .. } if affinities => Err(SegmentError::Invalid(
+                "affinity edge scores need an affinity U-Net (--cnn WEIGHTS with output \"affinities\"); the membrane \
+                 filter gives a boundary map only: use \"edge_score\": \"boundary\""
+                    .into(),
+            )),
+            Self::Sheetness { cfg, range } => Ok(vec![boundary_map(raw, cfg, *range)]),
+            Self::Cnn { net, backend } => cnn_maps_unpadded(net, raw, *backend, affinities),
         }
     }
 
@@ -322,8 +355,21 @@ pub fn boundary_blockwise(
     block: Option<[usize; 3]>,
     show_progress: bool,
 ) -> Result<Volume<f32>, SegmentError> {
+    Ok(maps_blockwise(src, model, block, false, show_progress)?.swap_remove(0))
+}
+
+/// [`boundary_blockwise`] and, with `affinities`, the affinity network's three channels (z, y, x) after the
+/// boundary map, each equal bit for bit to a whole-volume run.
+pub fn maps_blockwise(
+    src: &dyn RawSource,
+    model: &BoundaryModel,
+    block: Option<[usize; 3]>,
+    affinities: bool,
+    show_progress: bool,
+) -> Result<Vec<Volume<f32>>, SegmentError> {
     let (shape, voxel) = (src.shape(), src.voxel_nm());
-    let mut out = Volume { shape, voxel_nm: voxel, data: vec![0f32; shape.iter().product()] };
+    let n_maps = if affinities { 4 } else { 1 };
+    let mut out = vec![Volume { shape, voxel_nm: voxel, data: vec![0f32; shape.iter().product()] }; n_maps];
     let t = tiles(shape, block.unwrap_or(shape));
     let pb = if show_progress {
         let pb = ProgressBar::new(t.len() as u64);
@@ -336,17 +382,42 @@ pub fn boundary_blockwise(
         ProgressBar::hidden()
     };
     for (lo, hi) in t {
-        let [plo, phi] = model.read_box(lo, hi, shape, voxel);
-        let mut raw = read_extended(src, plo, phi)?;
-        raw.voxel_nm = voxel;
-        let b = model.predict_box(&raw)?;
-        let off = |c: [usize; 3]| [0, 1, 2].map(|a| (c[a] as i64 - plo[a]) as usize);
-        let core = b.crop(off(lo), off(hi));
-        paste(&mut out, lo, &core);
+        for (o, m) in out.iter_mut().zip(maps_of_block(src, model, lo, hi, affinities)?) {
+            paste(o, lo, &m);
+        }
         pb.inc(1);
     }
     pb.finish_and_clear();
     Ok(out)
+}
+
+/// The boundary map of the block `[lo, hi)` of `src`: its read box ([`BoundaryModel::read_box`]) of the
+/// edge-replicated extension, predicted and cropped to the core — equal bit for bit to the same voxels of a
+/// whole-volume map.
+pub fn boundary_of_block(
+    src: &dyn RawSource,
+    model: &BoundaryModel,
+    lo: [usize; 3],
+    hi: [usize; 3],
+) -> Result<Volume<f32>, SegmentError> {
+    Ok(maps_of_block(src, model, lo, hi, false)?.swap_remove(0))
+}
+
+/// [`boundary_of_block`] and, with `affinities`, the three affinity channels after it.
+fn maps_of_block(
+    src: &dyn RawSource,
+    model: &BoundaryModel,
+    lo: [usize; 3],
+    hi: [usize; 3],
+    affinities: bool,
+) -> Result<Vec<Volume<f32>>, SegmentError> {
+    let (shape, voxel) = (src.shape(), src.voxel_nm());
+    let [plo, phi] = model.read_box(lo, hi, shape, voxel);
+    let mut raw = read_extended(src, plo, phi)?;
+    raw.voxel_nm = voxel;
+    let maps = model.predict_maps(&raw, affinities)?;
+    let off = |c: [usize; 3]| [0, 1, 2].map(|a| (c[a] as i64 - plo[a]) as usize);
+    Ok(maps.iter().map(|m| m.crop(off(lo), off(hi))).collect())
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! the volume's shape *before* anything is read or allocated, and refused beyond the limits of
 //! [`neurotwin_io::budget`] (`--max-memory`, `--force`) with the estimate and what to shrink. A processing
 //! block bounds only the boundary stage: the boundary map, the fragments and every segmentation are whole
-//! volumes in memory (see the crate documentation), so a huge volume is refused even with `--block`.
+//! volumes in memory (see the crate documentation), so a huge volume is refused even with `--block` — and
+//! pointed to `--out-of-core` ([`crate::out_of_core`], which has its own estimate).
 //!
 //! **Memory** (bytes per voxel of the volume): raw EM 1 (u8; read whole for synapse detection, and at the
 //! start for HDF5 input), boundary map 4 (f32), fragments 8 (u64) plus 8 while the fragment grid's cells are
@@ -68,9 +69,10 @@ pub fn check_pipeline(
         Some(b) => format!("segmenting a volume of {shape:?} voxels (z, y, x) in blocks of {b:?}"),
         None => format!("segmenting a volume of {shape:?} voxels (z, y, x)"),
     };
-    let fix = "segment a smaller region of the volume (a processing block bounds only the boundary stage: the \
-               boundary map, the fragments and each segmentation are whole volumes of 4, 8 and 8 bytes per voxel), \
-               give fewer --thresholds";
+    let fix = "segment it out of core (--out-of-core with --block, for a Zarr volume: every stage block by block), \
+               or a smaller region of the volume (without --out-of-core a processing block bounds only the boundary \
+               stage: the boundary map, the fragments and each segmentation are whole volumes of 4, 8 and 8 bytes per \
+               voxel), give fewer --thresholds";
     let err = |e: neurotwin_io::IoError| SegmentError::Invalid(e.to_string());
     budget::check_memory(&what, memory_bytes(shape, voxel_nm, cfg, inputs), fix).map_err(err)?;
     let voxels = budget::product(&shape.map(|s| s as f64));

@@ -184,7 +184,7 @@ pub fn read_boundary(path: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> 
         TypeDescriptor::Float(FloatSize::U4) => read_as::<f32>(&h, &ds, name)?,
         TypeDescriptor::Float(FloatSize::U8) => read_as::<f64>(&h, &ds, name)?.into_iter().map(|v| v as f32).collect(),
         TypeDescriptor::Unsigned(IntSize::U1) => {
-            read_as::<u8>(&h, &ds, name)?.into_iter().map(|v| v as f32 / 255.0).collect()
+            read_as::<u8>(&h, &ds, name)?.into_iter().map(crate::volume::unit_intensity).collect()
         }
         other => {
             return Err(SegmentError::dataset(

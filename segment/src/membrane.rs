@@ -136,7 +136,7 @@ pub fn range_from_histogram(h: &[u64; 256]) -> (f32, f32) {
         for (i, c) in h.iter().enumerate() {
             acc += c;
             if acc >= target {
-                return i as f32 / 255.0;
+                return crate::volume::unit_intensity(i as u8);
             }
         }
         1.0
@@ -147,7 +147,7 @@ pub fn range_from_histogram(h: &[u64; 256]) -> (f32, f32) {
 
 /// Raw u8 → f32 in [0, 1].
 pub fn to_unit(raw: &Volume<u8>) -> Volume<f32> {
-    raw.map(|&v| v as f32 / 255.0)
+    raw.map(|&v| crate::volume::unit_intensity(v))
 }
 
 /// Darkness in [0, 1] of an image smoothed with σ nm, relative to the intensity range (lo, hi).

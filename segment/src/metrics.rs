@@ -47,10 +47,25 @@ impl SegmentationScores {
 /// Contingency counts n[(gt, seg)] over all voxels (gt 0 included; callers filter).
 pub fn contingency(seg: &[u64], gt: &[u64]) -> HashMap<(u64, u64), u64> {
     let mut t = HashMap::new();
-    for (&s, &g) in seg.iter().zip(gt) {
-        *t.entry((g, s)).or_insert(0u64) += 1;
-    }
+    add_contingency(&mut t, seg, gt);
     t
+}
+
+/// Adds the counts of `seg` against `gt` to `t` (runs of equal pairs take one map update each), so that a
+/// table can be accumulated block by block.
+pub fn add_contingency(t: &mut HashMap<(u64, u64), u64>, seg: &[u64], gt: &[u64]) {
+    let mut pairs = seg.iter().zip(gt);
+    let Some((&s0, &g0)) = pairs.next() else { return };
+    let mut run = ((g0, s0), 1u64);
+    for (&s, &g) in pairs {
+        if (g, s) == run.0 {
+            run.1 += 1;
+        } else {
+            *t.entry(run.0).or_insert(0) += run.1;
+            run = ((g, s), 1);
+        }
+    }
+    *t.entry(run.0).or_insert(0) += run.1;
 }
 
 /// Scores `seg` against `gt` (same shape). Fails on a shape mismatch or when `gt` has no labelled voxel.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agglomerate::agglomerate;
 use crate::blockwise::{check_block, fragments_chunked};
-use crate::boundary::{BoundaryModel, BoundarySource, RawSource, boundary_blockwise};
+use crate::boundary::{BoundaryModel, BoundarySource, RawSource, maps_blockwise};
 use crate::error::SegmentError;
 use crate::io::check_boundary;
 use crate::membrane::MembraneConfig;
@@ -45,6 +45,22 @@ pub struct PipelineConfig {
     pub block: Option<[usize; 3]>,
     /// Show progress bars.
     pub progress: bool,
+    /// What scores a region-graph edge for agglomeration: the mean boundary value of the voxels on the contact
+    /// (default), or one minus the mean affinity across it (an affinity U-Net's channels; waterz's
+    /// mean-affinity agglomeration). Fragments come from the boundary map either way.
+    pub edge_score: EdgeScore,
+}
+
+/// How agglomeration scores an edge between two regions (serde: `"boundary"` or `"affinity"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeScore {
+    /// Mean boundary value over the face pairs of the contact ([`rag::build`]).
+    #[default]
+    Boundary,
+    /// One minus the mean affinity over the voxel edges crossing the contact ([`rag::build_affinity`]).
+    Affinity,
 }
 
 impl Default for PipelineConfig {
@@ -60,6 +76,7 @@ impl Default for PipelineConfig {
             fragment_chunk: [64, 256, 256],
             block: None,
             progress: false,
+            edge_score: EdgeScore::Boundary,
         }
     }
 }
@@ -133,6 +150,7 @@ impl PipelineConfig {
         } else if self.fragment_chunk.contains(&0) {
             return Err(SegmentError::Invalid("fragment_chunk must be positive".into()));
         }
+        crate::watershed::check_fragment_chunk(self.fragment_chunk)?;
         Ok(())
     }
 }
@@ -148,15 +166,40 @@ pub struct Segmented {
     pub agglomeration_s: f64,
 }
 
-/// Fragments and one segmentation per threshold from a boundary map.
+/// Fragments and one segmentation per threshold from a boundary map (edge score `boundary`).
 pub fn segment_boundary(boundary: &Volume<f32>, cfg: &PipelineConfig) -> Result<Segmented, SegmentError> {
+    segment_maps(boundary, None, cfg)
+}
+
+/// Fragments (from the boundary map) and one segmentation per threshold, edges scored as `cfg.edge_score`
+/// says: `affinities` (the z, y, x channels of an affinity network, same shape) are needed for
+/// [`EdgeScore::Affinity`].
+pub fn segment_maps(
+    boundary: &Volume<f32>,
+    affinities: Option<&[Volume<f32>]>,
+    cfg: &PipelineConfig,
+) -> Result<Segmented, SegmentError> {
     cfg.validate()?;
     check_boundary(boundary).map_err(SegmentError::Invalid)?;
+    let affinities = match (cfg.edge_score, affinities) {
+        (EdgeScore::Boundary, _) => None,
+        (EdgeScore::Affinity, Some(a)) if a.len() == 3 && a.iter().all(|c| c.shape == boundary.shape) => Some(a),
+        (EdgeScore::Affinity, _) => {
+            return Err(SegmentError::Invalid(
+                "edge_score \"affinity\" needs the three affinity channels of an affinity U-Net, of the boundary \
+                 map's shape (a given boundary map has none: use \"edge_score\": \"boundary\")"
+                    .into(),
+            ));
+        }
+    };
     let t0 = Instant::now();
     let fragments = fragments_chunked(boundary, &cfg.watershed, cfg.fragment_chunk, cfg.progress);
     let t_ws = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let g = rag::build(&fragments, boundary);
+    let g = match affinities {
+        Some(a) => rag::build_affinity(&fragments, a),
+        None => rag::build(&fragments, boundary),
+    };
     let ag = agglomerate(&g, &cfg.thresholds);
     let segs = ag
         .maps
@@ -202,7 +245,15 @@ pub fn run_source(
     let inputs = crate::guards::Inputs { boundary_given: given_boundary.is_some(), ground_truth: false };
     crate::guards::check_pipeline(shape, voxel_nm, cfg, inputs)?;
     let t0 = Instant::now();
+    let mut affinities = None;
     let (boundary, source) = match given_boundary {
+        Some(_) if cfg.edge_score == EdgeScore::Affinity => {
+            return Err(SegmentError::Invalid(
+                "edge_score \"affinity\" needs an affinity U-Net's channels; a given boundary map (--boundary) has \
+                 none: use \"edge_score\": \"boundary\" or drop --boundary"
+                    .into(),
+            ));
+        }
         Some(b) => {
             if b.shape != shape {
                 return Err(SegmentError::Invalid(format!(
@@ -214,11 +265,16 @@ pub fn run_source(
         }
         None => {
             let model = BoundaryModel::load(&cfg.boundary, &cfg.membrane, src, cfg.block)?;
-            (boundary_blockwise(src, &model, cfg.block, cfg.progress)?, model.describe())
+            let with_affinities = cfg.edge_score == EdgeScore::Affinity;
+            let mut maps = maps_blockwise(src, &model, cfg.block, with_affinities, cfg.progress)?;
+            let boundary = maps.remove(0);
+            affinities = with_affinities.then_some(maps);
+            (boundary, model.describe())
         }
     };
     let boundary_s = t0.elapsed().as_secs_f64();
-    let Segmented { fragments, segmentations, watershed_s, agglomeration_s } = segment_boundary(&boundary, cfg)?;
+    let Segmented { fragments, segmentations, watershed_s, agglomeration_s } =
+        segment_maps(&boundary, affinities.as_deref(), cfg)?;
     let primary = &segmentations[0].1;
     let t2 = Instant::now();
     let synapses = match points {

@@ -2,6 +2,13 @@
 
 use crate::error::SegmentError;
 
+/// An 8-bit intensity (raw EM, or a boundary map stored as uint8) as a value in [0, 1]: `v / 255`. The one
+/// conversion every stage uses (membrane filter, U-Net input, training patches, boundary maps read as uint8).
+#[inline]
+pub fn unit_intensity(v: u8) -> f32 {
+    v as f32 / 255.0
+}
+
 /// A dense 3D array stored z-major (`index = (z · ny + y) · nx + x`), with the physical size of one
 /// voxel along z, y, x in nm (EM volumes are usually anisotropic, e.g. CREMI: 40 × 4 × 4 nm).
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +54,11 @@ impl<T: Clone> Volume<T> {
             }
         }
         Self { shape: s, voxel_nm: self.voxel_nm, data }
+    }
+
+    /// A copy of the z-slices `[z0, z1)`.
+    pub fn z_slab(&self, z0: usize, z1: usize) -> Self {
+        self.crop([z0, 0, 0], [z1, self.shape[1], self.shape[2]])
     }
 
     /// Applies `f` to every voxel.

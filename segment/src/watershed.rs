@@ -183,11 +183,89 @@ pub fn seeds(boundary: &Volume<f32>, cfg: &WatershedConfig) -> (Volume<u64>, u64
 /// processed first-in first-out (Barnes, Lehman & Mulla 2014, "Priority-flood", Comput Geosci 62:117),
 /// so fronts advance evenly over plateaus (quantised boundary maps have large ones); the initial queue
 /// is filled in voxel-index order, so the result is deterministic. Voxels no seed reaches stay 0.
+///
+/// A voxel enters the queue once, with the label of the first neighbour that reaches it: every later entry
+/// of the same voxel would carry the same boundary value and a later position, so it could never be popped
+/// first (the result equals queueing every (voxel, neighbour) pair; a test checks it against that). A map
+/// whose values are all levels of uint8 (`v / 255`) is queued in 256 FIFO buckets; any other in a binary heap
+/// whose 16-byte entries pack the value's bits and the queue position in one `u64` (hence fewer than 2^32
+/// voxels per call, which [`check_fragment_chunk`] ensures). Both give the same order.
 pub fn flood(boundary: &Volume<f32>, labels: &mut Volume<u64>) {
-    let mut heap: BinaryHeap<Reverse<(u32, u64, usize, u64)>> = BinaryHeap::new();
+    assert!(labels.len() < 1 << 32, "flood: {} voxels, more than 2^32 in one fragment-grid cell", labels.len());
+    let levels: Option<Vec<u8>> = boundary.data.iter().map(|&b| eight_bit_level(b)).collect();
+    match levels {
+        Some(levels) => flood_with(labels, &mut BucketQueue::new(levels)),
+        None => flood_with(labels, &mut HeapQueue { heap: BinaryHeap::new(), boundary: &boundary.data, counter: 0 }),
+    }
+}
+
+/// The level `v` of a boundary value that is exactly `v / 255` ([`crate::volume::unit_intensity`], a map
+/// stored as uint8), else `None`.
+fn eight_bit_level(b: f32) -> Option<u8> {
+    let v = (b * 255.0).round();
+    (0.0..=255.0).contains(&v).then_some(v as u8).filter(|&v| crate::volume::unit_intensity(v) == b)
+}
+
+/// The flood's queue: voxels in increasing boundary value, first in first out among equal values.
+trait FloodQueue {
+    fn push(&mut self, voxel: usize);
+    fn pop(&mut self) -> Option<usize>;
+}
+
+/// A binary heap on (boundary value bits, queue position) packed in one `u64`, for any boundary values.
+struct HeapQueue<'a> {
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    boundary: &'a [f32],
+    counter: u64,
+}
+
+impl FloodQueue for HeapQueue<'_> {
+    fn push(&mut self, j: usize) {
+        let key = u64::from(self.boundary[j].max(0.0).to_bits()) << 32;
+        self.heap.push(Reverse((key | self.counter, j as u32)));
+        self.counter += 1;
+    }
+    fn pop(&mut self) -> Option<usize> {
+        self.heap.pop().map(|Reverse((_, j))| j as usize)
+    }
+}
+
+/// 256 first-in first-out buckets, one per level of a map stored as uint8: the same order as [`HeapQueue`]
+/// (levels are monotone in the value, positions increase within a bucket) at a fraction of its cost.
+struct BucketQueue {
+    levels: Vec<u8>,
+    buckets: Vec<std::collections::VecDeque<u32>>,
+    /// No bucket below this one holds a voxel.
+    lowest: usize,
+}
+
+impl BucketQueue {
+    fn new(levels: Vec<u8>) -> Self {
+        Self { levels, buckets: vec![std::collections::VecDeque::new(); 256], lowest: 256 }
+    }
+}
+
+impl FloodQueue for BucketQueue {
+    fn push(&mut self, j: usize) {
+        let b = self.levels[j] as usize;
+        self.buckets[b].push_back(j as u32);
+        self.lowest = self.lowest.min(b);
+    }
+    fn pop(&mut self) -> Option<usize> {
+        while self.lowest < 256 {
+            if let Some(j) = self.buckets[self.lowest].pop_front() {
+                return Some(j as usize);
+            }
+            self.lowest += 1;
+        }
+        None
+    }
+}
+
+/// The flood over `queue` (see [`flood`]).
+fn flood_with(labels: &mut Volume<u64>, queue: &mut impl FloodQueue) {
+    let mut pending = vec![0u64; labels.len()];
     let mut nb = Vec::with_capacity(6);
-    let key = |b: f32| b.max(0.0).to_bits();
-    let mut counter = 0u64;
     for i in 0..labels.len() {
         let l = labels.data[i];
         if l == 0 {
@@ -195,25 +273,38 @@ pub fn flood(boundary: &Volume<f32>, labels: &mut Volume<u64>) {
         }
         face_neighbours(labels.shape, labels.coords(i), &mut nb);
         for &j in &nb {
-            if labels.data[j] == 0 {
-                heap.push(Reverse((key(boundary.data[j]), counter, j, l)));
-                counter += 1;
+            if labels.data[j] == 0 && pending[j] == 0 {
+                pending[j] = l;
+                queue.push(j);
             }
         }
     }
-    while let Some(Reverse((_, _, i, l))) = heap.pop() {
-        if labels.data[i] != 0 {
-            continue;
-        }
+    while let Some(i) = queue.pop() {
+        let l = pending[i];
         labels.data[i] = l;
         face_neighbours(labels.shape, labels.coords(i), &mut nb);
         for &j in &nb {
-            if labels.data[j] == 0 {
-                heap.push(Reverse((key(boundary.data[j]), counter, j, l)));
-                counter += 1;
+            if labels.data[j] == 0 && pending[j] == 0 {
+                pending[j] = l;
+                queue.push(j);
             }
         }
     }
+}
+
+/// The most voxels one fragment-grid cell may hold (the flood packs queue positions in 32 bits).
+pub const MAX_CELL_VOXELS: u64 = (1 << 32) - 1;
+
+/// Checks that a fragment-grid cell of `chunk` voxels (z, y, x) fits [`MAX_CELL_VOXELS`].
+pub fn check_fragment_chunk(chunk: [usize; 3]) -> Result<(), crate::error::SegmentError> {
+    let n = chunk.iter().map(|&c| c as u128).product::<u128>();
+    if n > MAX_CELL_VOXELS as u128 {
+        return Err(crate::error::SegmentError::Invalid(format!(
+            "fragment chunk {chunk:?} holds {n} voxels, more than the watershed's limit of 2^32 - 1 per cell; give a \
+             smaller --chunk (e.g. 64,256,256)"
+        )));
+    }
+    Ok(())
 }
 
 /// Merges fragments smaller than `min_voxels` into the neighbour with the lowest mean boundary value
@@ -317,6 +408,66 @@ pub fn fragments(boundary: &Volume<f32>, cfg: &WatershedConfig) -> (Volume<u64>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flood as first written: every (voxel, neighbour) pair queued with its label.
+    fn flood_reference(boundary: &Volume<f32>, labels: &mut Volume<u64>) {
+        let mut heap: BinaryHeap<Reverse<(u32, u64, usize, u64)>> = BinaryHeap::new();
+        let mut nb = Vec::with_capacity(6);
+        let key = |b: f32| b.max(0.0).to_bits();
+        let mut counter = 0u64;
+        for i in 0..labels.len() {
+            let l = labels.data[i];
+            if l == 0 {
+                continue;
+            }
+            face_neighbours(labels.shape, labels.coords(i), &mut nb);
+            for &j in &nb {
+                if labels.data[j] == 0 {
+                    heap.push(Reverse((key(boundary.data[j]), counter, j, l)));
+                    counter += 1;
+                }
+            }
+        }
+        while let Some(Reverse((_, _, i, l))) = heap.pop() {
+            if labels.data[i] != 0 {
+                continue;
+            }
+            labels.data[i] = l;
+            face_neighbours(labels.shape, labels.coords(i), &mut nb);
+            for &j in &nb {
+                if labels.data[j] == 0 {
+                    heap.push(Reverse((key(boundary.data[j]), counter, j, l)));
+                    counter += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flood_equals_queueing_every_neighbour_pair() {
+        // Quantised values (large plateaus, where the queue order decides) and continuous ones.
+        for levels in [4u64, 255, 256, 0] {
+            let shape = [9, 23, 17];
+            let mut b = Volume::filled(shape, [10.0; 3], 0f32);
+            for (i, v) in b.data.iter_mut().enumerate() {
+                let u = crate::hash::uniform(7, levels, i as u64) as f32;
+                *v = match levels {
+                    0 => u,
+                    255 => crate::volume::unit_intensity((u * 255.0) as u8), // the bucket queue
+                    _ => (u * levels as f32).floor() / levels as f32,
+                };
+            }
+            let mut seeds = Volume::filled(shape, [10.0; 3], 0u64);
+            for (k, i) in [5usize, 400, 401, 1700, 3000, 3518].into_iter().enumerate() {
+                seeds.data[i] = k as u64 % 4 + 1;
+            }
+            let (mut a, mut r) = (seeds.clone(), seeds);
+            flood(&b, &mut a);
+            flood_reference(&b, &mut r);
+            assert_eq!(a, r, "levels {levels}");
+            assert!(a.data.iter().all(|&l| l != 0));
+        }
+    }
 
     #[test]
     fn distance_transform_matches_brute_force_anisotropic() {

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use zarrs::array::codec::GzipCodec;
+use zarrs::array::codec::{GzipCodec, ZstdCodec};
 use zarrs::array::data_type;
 use zarrs::array::{Array, ArrayBuilder, DataType, Element, ElementOwned, FillValue};
 use zarrs::filesystem::FilesystemStore;
@@ -204,28 +204,31 @@ impl RawSource for ZarrRaw {
     }
 }
 
-/// Reads a label array (ground truth): any integer type, negative labels an error, as u64; the voxel size
-/// from the attributes, else `voxel_nm`.
-pub fn read_labels(store: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> Result<Volume<u64>, SegmentError> {
-    let store = store.as_ref();
-    let (array, shape) = open_array(store, name)?;
-    let dt = array.data_type().clone();
-    let hi = shape;
+/// Converts a region of `array` of any integer type to u64 labels (negative labels are an error).
+fn labels_region(
+    array: &Array<FilesystemStore>,
+    store: &Path,
+    name: &str,
+    lo: [usize; 3],
+    hi: [usize; 3],
+) -> Result<Vec<u64>, SegmentError> {
     fn unsigned<T: ElementOwned + Into<u64>>(
         a: &Array<FilesystemStore>,
         s: &Path,
         n: &str,
+        lo: [usize; 3],
         hi: [usize; 3],
     ) -> Result<Vec<u64>, SegmentError> {
-        Ok(read_box::<T>(a, s, n, [0; 3], hi)?.into_iter().map(Into::into).collect())
+        Ok(read_box::<T>(a, s, n, lo, hi)?.into_iter().map(Into::into).collect())
     }
     fn signed<T: ElementOwned + Into<i64>>(
         a: &Array<FilesystemStore>,
         s: &Path,
         n: &str,
+        lo: [usize; 3],
         hi: [usize; 3],
     ) -> Result<Vec<u64>, SegmentError> {
-        let v = read_box::<T>(a, s, n, [0; 3], hi)?;
+        let v = read_box::<T>(a, s, n, lo, hi)?;
         v.into_iter()
             .map(|x| {
                 let x: i64 = x.into();
@@ -235,44 +238,49 @@ pub fn read_labels(store: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> R
             })
             .collect()
     }
-    let data = if dt == data_type::uint8() {
-        unsigned::<u8>(&array, store, name, hi)?
+    let dt = array.data_type().clone();
+    if dt == data_type::uint8() {
+        unsigned::<u8>(array, store, name, lo, hi)
     } else if dt == data_type::uint16() {
-        unsigned::<u16>(&array, store, name, hi)?
+        unsigned::<u16>(array, store, name, lo, hi)
     } else if dt == data_type::uint32() {
-        unsigned::<u32>(&array, store, name, hi)?
+        unsigned::<u32>(array, store, name, lo, hi)
     } else if dt == data_type::uint64() {
-        unsigned::<u64>(&array, store, name, hi)?
+        unsigned::<u64>(array, store, name, lo, hi)
     } else if dt == data_type::int8() {
-        signed::<i8>(&array, store, name, hi)?
+        signed::<i8>(array, store, name, lo, hi)
     } else if dt == data_type::int16() {
-        signed::<i16>(&array, store, name, hi)?
+        signed::<i16>(array, store, name, lo, hi)
     } else if dt == data_type::int32() {
-        signed::<i32>(&array, store, name, hi)?
+        signed::<i32>(array, store, name, lo, hi)
     } else if dt == data_type::int64() {
-        signed::<i64>(&array, store, name, hi)?
+        signed::<i64>(array, store, name, lo, hi)
     } else {
-        return Err(SegmentError::dataset(
+        Err(SegmentError::dataset(
             store,
             name,
             format!("has type {dt}, expected an integer label type (uint8..uint64, int8..int64)"),
-        ));
-    };
-    Ok(Volume { shape, voxel_nm: voxel_attribute(&array).unwrap_or(voxel_nm), data })
+        ))
+    }
 }
 
-/// Reads a boundary-probability array: float32/float64 in [0, 1], or uint8 (scaled by 1/255); NaN, infinite
-/// or out-of-range values are an error (as [`crate::io::read_boundary`]).
-pub fn read_boundary(store: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> Result<Volume<f32>, SegmentError> {
-    let store = store.as_ref();
-    let (array, shape) = open_array(store, name)?;
+/// Converts a region of a boundary-probability array (float32/float64 in [0, 1], or uint8 scaled by 1/255) to
+/// f32; NaN, infinite or out-of-range values are an error (as [`crate::io::read_boundary`]).
+fn boundary_region(
+    array: &Array<FilesystemStore>,
+    store: &Path,
+    name: &str,
+    lo: [usize; 3],
+    hi: [usize; 3],
+    voxel_nm: [f64; 3],
+) -> Result<Volume<f32>, SegmentError> {
     let dt = array.data_type().clone();
     let data: Vec<f32> = if dt == data_type::float32() {
-        read_box::<f32>(&array, store, name, [0; 3], shape)?
+        read_box::<f32>(array, store, name, lo, hi)?
     } else if dt == data_type::float64() {
-        read_box::<f64>(&array, store, name, [0; 3], shape)?.into_iter().map(|v| v as f32).collect()
+        read_box::<f64>(array, store, name, lo, hi)?.into_iter().map(|v| v as f32).collect()
     } else if dt == data_type::uint8() {
-        read_box::<u8>(&array, store, name, [0; 3], shape)?.into_iter().map(|v| v as f32 / 255.0).collect()
+        read_box::<u8>(array, store, name, lo, hi)?.into_iter().map(crate::volume::unit_intensity).collect()
     } else {
         return Err(SegmentError::dataset(
             store,
@@ -280,9 +288,113 @@ pub fn read_boundary(store: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) ->
             format!("has type {dt}, expected float32/float64 probabilities in [0, 1] (or uint8 0..255)"),
         ));
     };
-    let vol = Volume { shape, voxel_nm: voxel_attribute(&array).unwrap_or(voxel_nm), data };
-    crate::io::check_boundary(&vol).map_err(|m| SegmentError::dataset(store, name, m))?;
+    let vol = Volume { shape: [0, 1, 2].map(|a| hi[a] - lo[a]), voxel_nm, data };
+    crate::io::check_boundary(&vol).map_err(|m| {
+        SegmentError::dataset(
+            store,
+            name,
+            format!("in the region {lo:?}..{hi:?} (z, y, x; the voxel below counts from its corner): {m}"),
+        )
+    })?;
     Ok(vol)
+}
+
+/// Reads a label array (ground truth): any integer type, negative labels an error, as u64; the voxel size
+/// from the attributes, else `voxel_nm`.
+pub fn read_labels(store: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> Result<Volume<u64>, SegmentError> {
+    let v = ZarrVolume::open(store, name)?;
+    let data = v.labels([0; 3], v.shape)?;
+    Ok(Volume { shape: v.shape, voxel_nm: v.voxel_nm.unwrap_or(voxel_nm), data })
+}
+
+/// Reads a boundary-probability array whole: float32/float64 in [0, 1], or uint8 (scaled by 1/255); NaN,
+/// infinite or out-of-range values are an error (as [`crate::io::read_boundary`]).
+pub fn read_boundary(store: impl AsRef<Path>, name: &str, voxel_nm: [f64; 3]) -> Result<Volume<f32>, SegmentError> {
+    let v = ZarrVolume::open(store, name)?;
+    v.boundary([0; 3], v.shape, v.voxel_nm.unwrap_or(voxel_nm))
+}
+
+/// One three-dimensional array of a Zarr store, read and written region by region: the out-of-core pipeline's
+/// access to its inputs, intermediate arrays and outputs.
+pub struct ZarrVolume {
+    array: Array<FilesystemStore>,
+    store: PathBuf,
+    name: String,
+    /// Shape (voxels, z y x).
+    pub shape: [usize; 3],
+    /// Voxel size from the `resolution`/`voxel_size` attribute (nm, z y x), when present.
+    pub voxel_nm: Option<[f64; 3]>,
+}
+
+impl ZarrVolume {
+    /// Opens an existing array (three-dimensional, non-empty, chunks within the memory limit).
+    pub fn open(store: impl AsRef<Path>, name: &str) -> Result<Self, SegmentError> {
+        let store = store.as_ref();
+        let (array, shape) = open_array(store, name)?;
+        let voxel_nm = voxel_attribute(&array);
+        Ok(Self { array, store: store.to_path_buf(), name: name.to_string(), shape, voxel_nm })
+    }
+
+    /// Creates array `name` of element type `T` in `store` (created if needed): chunks of `chunk` voxels
+    /// (z, y, x; clamped to the shape), zstd level 3 (fast, and read by zarr-python 3 by default), the voxel
+    /// size as the `resolution` attribute, fill value 0. An existing array of that name is replaced.
+    pub fn create<T: ZarrElement>(
+        store: impl AsRef<Path>,
+        name: &str,
+        shape: [usize; 3],
+        chunk: [usize; 3],
+        voxel_nm: [f64; 3],
+    ) -> Result<Self, SegmentError> {
+        let store = store.as_ref();
+        std::fs::create_dir_all(store).map_err(|e| SegmentError::zarr(store, format!("cannot create: {e}")))?;
+        let fs = open_store(store)?;
+        let werr = |e: &dyn std::fmt::Display| SegmentError::dataset(store, name, format!("cannot create: {e}"));
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("resolution".into(), serde_json::json!(voxel_nm));
+        let chunk_u64: Vec<u64> = [0, 1, 2].map(|a| chunk[a].clamp(1, shape[a].max(1)) as u64).to_vec();
+        let zstd = ZstdCodec::new(3, false);
+        let array = ArrayBuilder::new(
+            shape.map(|s| s as u64).to_vec(),
+            chunk_u64,
+            T::zarr_type(),
+            FillValue::from(vec![0u8; size_of::<T>()]),
+        )
+        .bytes_to_bytes_codecs(vec![Arc::new(zstd)])
+        .attributes(attrs)
+        .build(fs, &node_path(name))
+        .map_err(|e| werr(&e))?;
+        array.store_metadata().map_err(|e| werr(&e))?;
+        Ok(Self { array, store: store.to_path_buf(), name: name.to_string(), shape, voxel_nm: Some(voxel_nm) })
+    }
+
+    /// The array's path inside its store.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The region `[lo, hi)` (z, y, x) of an integer label array as u64.
+    pub fn labels(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u64>, SegmentError> {
+        labels_region(&self.array, &self.store, &self.name, lo, hi)
+    }
+
+    /// The region `[lo, hi)` of a boundary-probability array as f32 in [0, 1] (checked), with voxel size
+    /// `voxel_nm`.
+    pub fn boundary(&self, lo: [usize; 3], hi: [usize; 3], voxel_nm: [f64; 3]) -> Result<Volume<f32>, SegmentError> {
+        boundary_region(&self.array, &self.store, &self.name, lo, hi, voxel_nm)
+    }
+
+    /// Writes `v` at `lo` (z, y, x). Regions written by different calls should not share a chunk (each call
+    /// rewrites the chunks it touches whole): callers write blocks aligned to the chunk grid.
+    pub fn write<T: ZarrElement>(&self, lo: [usize; 3], v: &Volume<T>) -> Result<(), SegmentError> {
+        let ranges = [0, 1, 2].map(|a| lo[a] as u64..(lo[a] + v.shape[a]) as u64);
+        self.array.store_array_subset(&ranges, v.data.as_slice()).map_err(|e| {
+            SegmentError::dataset(
+                &self.store,
+                &self.name,
+                format!("cannot write the region at {lo:?} of shape {:?} (z, y, x): {e}", v.shape),
+            )
+        })
+    }
 }
 
 /// An element type [`write_array`] can store.

@@ -11,7 +11,7 @@ use super::{Cli, Command, compare, fit, segment};
 /// A finished command: its report, the output folder and the files written there.
 #[derive(Debug)]
 pub struct CommandOutput {
-    /// `compare`, `fit`, `segment` or `segment train`.
+    /// `compare`, `fit`, `segment`, `segment train` or `segment synthetic`.
     pub command: &'static str,
     pub out_dir: PathBuf,
     pub files: Vec<PathBuf>,
@@ -78,6 +78,11 @@ fn segment_output(a: &segment::SegmentArgs) -> anyhow::Result<CommandOutput> {
     if let Some(segment::SegmentAction::Train(t)) = &a.action {
         let o = super::segment_train::train_outcome(t)?;
         return Ok(CommandOutput { command: "segment train", report: o.json, out_dir: o.out_dir, files: o.files });
+    }
+    if let Some(segment::SegmentAction::Synthetic(s)) = &a.action {
+        let (cfg, store) = super::segment_ooc::synthetic_outcome(s)?;
+        let report = serde_json::json!({ "config": cfg, "store": store });
+        return Ok(CommandOutput { command: "segment synthetic", report, out_dir: s.out.clone(), files: vec![store] });
     }
     let o = segment::segment_outcome(a)?;
     Ok(CommandOutput { command: "segment", report: o.json, out_dir: o.out_dir, files: o.files })

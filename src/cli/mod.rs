@@ -13,6 +13,7 @@ mod load;
 mod pc;
 mod run;
 mod segment;
+mod segment_ooc;
 mod segment_train;
 pub mod table;
 

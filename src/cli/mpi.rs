@@ -392,14 +392,7 @@ fn rank_reports(
         .collect())
 }
 
-/// Peak resident memory of this process (MiB) from `/proc/self/status` (`VmHWM`); 0 where unavailable.
+/// Peak resident memory of this process (MiB); 0 where unavailable.
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    neurotwin_io::budget::peak_rss_bytes() as f64 / (1024.0 * 1024.0)
 }

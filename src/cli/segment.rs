@@ -94,6 +94,15 @@ pub struct SegmentArgs {
     /// Replace the files of an earlier run in the output folder (only those; inputs are never replaced).
     #[arg(long)]
     pub overwrite: bool,
+    /// Segment a Zarr volume larger than memory: every stage block by block (--block required) between Zarr
+    /// arrays, writing segmentation.zarr (fragments, one segmentation per threshold, the boundary map when
+    /// computed) and report.json; no synapses or connectome. Results equal the in-memory run voxel for voxel.
+    #[arg(long)]
+    pub out_of_core: bool,
+    /// What scores a region-graph edge: `boundary` (mean boundary value on the contact) or `affinity` (one minus
+    /// the mean affinity across it; needs an affinity U-Net, --cnn); default: the configuration's.
+    #[arg(long, value_enum, value_name = "SCORE")]
+    pub edge_score: Option<neurotwin_segment::pipeline::EdgeScore>,
 }
 
 /// `--boundary-source`: the boundary map made from raw EM without a weights file.
@@ -116,6 +125,9 @@ pub enum SegmentAction {
     /// with the lowest VOI against their ground truth, and report that threshold's scores on the remaining
     /// (held-out) slices, which play no part in the choice. Writes the result and a --config file.
     Tune(TuneArgs),
+    /// Write a synthetic EM volume of any size (Voronoi cells of a jittered lattice, exact ground truth) as Zarr,
+    /// block by block: raw EM, a boundary map and labels, e.g. to try --out-of-core on more voxels than memory.
+    Synthetic(super::segment_ooc::SyntheticArgs),
     /// Train a boundary U-Net on raw EM with ground-truth labels (slices [0, K) train, the rest validate); writes
     /// unet.safetensors (for --cnn), training.json and loss.png.
     Train(super::segment_train::TrainArgs),
@@ -196,7 +208,7 @@ fn segment_inputs(a: &SegmentArgs) -> neurotwin_io::inputs::InputSet {
     set
 }
 
-fn three<T: Copy>(v: &[T], what: &str) -> anyhow::Result<[T; 3]> {
+pub(super) fn three<T: Copy>(v: &[T], what: &str) -> anyhow::Result<[T; 3]> {
     match v {
         [a, b, c] => Ok([*a, *b, *c]),
         _ => bail!("{what} needs three comma-separated values Z,Y,X, got {}", v.len()),
@@ -230,11 +242,17 @@ struct Given {
 /// output folder and the files written there.
 pub struct SegmentOutcome {
     pub name: String,
-    pub report: PipelineReport,
+    pub report: SegmentReport,
     pub scored: bool,
     pub json: serde_json::Value,
     pub out_dir: PathBuf,
     pub files: Vec<PathBuf>,
+}
+
+/// The report of an in-memory or an out-of-core run.
+pub enum SegmentReport {
+    InMemory(PipelineReport),
+    OutOfCore(neurotwin_segment::out_of_core::OutOfCoreReport),
 }
 
 pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
@@ -242,10 +260,14 @@ pub fn segment(a: SegmentArgs) -> anyhow::Result<()> {
         Some(SegmentAction::Score(s)) => return score_command(s),
         Some(SegmentAction::Tune(t)) => return tune_command(t),
         Some(SegmentAction::Train(t)) => return super::segment_train::train_command(t),
+        Some(SegmentAction::Synthetic(s)) => return super::segment_ooc::synthetic_command(s),
         None => {}
     }
     let o = segment_outcome(&a)?;
-    print_summary(&o.name, &o.report, o.scored, &o.out_dir);
+    match &o.report {
+        SegmentReport::InMemory(r) => print_summary(&o.name, r, o.scored, &o.out_dir),
+        SegmentReport::OutOfCore(r) => super::segment_ooc::print_out_of_core(r, &o.out_dir),
+    }
     Ok(())
 }
 
@@ -256,22 +278,35 @@ pub fn segment_outcome(a: &SegmentArgs) -> anyhow::Result<SegmentOutcome> {
     }
     let cfg = configure(a)?;
     // The output folder is checked before any work: no input replaced, an earlier run only with --overwrite.
-    let run_dir = neurotwin_io::run_dir::RunDir::create(
-        a.out(),
-        "neurotwin segment",
-        segment_inputs(a),
-        a.overwrite,
-        &OUTPUT_FILES,
-    )?;
+    let expected: &[&str] = if a.out_of_core { &["report.json"] } else { &OUTPUT_FILES };
+    let run_dir =
+        neurotwin_io::run_dir::RunDir::create(a.out(), "neurotwin segment", segment_inputs(a), a.overwrite, expected)?;
     let voxel = a.voxel_size.as_deref().map(|v| three(v, "--voxel-size")).transpose()?;
     if let Some(v) = voxel {
         neurotwin_segment::volume::check_voxel(v)?;
+    }
+    let name = a.volume().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segmented".into());
+    if a.out_of_core {
+        if cfg.block.is_none() {
+            bail!("--out-of-core needs a processing block: --block Z,Y,X (a multiple of --chunk, e.g. 128,512,512)");
+        }
+        let src = open_raw(a, voxel)?;
+        let (report, json) = super::segment_ooc::out_of_core_outcome(a, &cfg, run_dir, src.as_ref())?;
+        let scored = report.thresholds.iter().any(|t| t.scores.is_some());
+        let files = [super::segment_ooc::STORE, "report.json"].iter().map(|f| a.out().join(f)).collect();
+        return Ok(SegmentOutcome {
+            name,
+            report: SegmentReport::OutOfCore(report),
+            scored,
+            json,
+            out_dir: a.out().to_path_buf(),
+            files,
+        });
     }
     check_resources(a, &cfg, voxel.unwrap_or(DEFAULT_VOXEL_NM))?;
     let src = open_raw(a, voxel)?;
     let mut given = read_given(a, src.shape(), src.voxel_nm())?;
 
-    let name = a.volume().file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segmented".into());
     let boundary = given.boundary.take();
     let out = run_source(src.as_ref(), boundary, given.points.as_deref(), &cfg, &name, provenance(a, &cfg))?;
     let report = score(&out, &given, a.synapse_radius)?;
@@ -279,7 +314,7 @@ pub fn segment_outcome(a: &SegmentArgs) -> anyhow::Result<SegmentOutcome> {
     let files = OUTPUT_FILES.iter().map(|f| a.out().join(f)).collect();
     Ok(SegmentOutcome {
         name,
-        report,
+        report: SegmentReport::InMemory(report),
         scored: given.ground_truth.is_some(),
         json,
         out_dir: a.out().to_path_buf(),
@@ -314,6 +349,9 @@ fn configure(a: &SegmentArgs) -> anyhow::Result<PipelineConfig> {
     }
     if let Some(m) = a.min_neuron_voxels {
         cfg.min_neuron_voxels = m;
+    }
+    if let Some(e) = a.edge_score {
+        cfg.edge_score = e;
     }
     match (&a.cnn, a.cnn_backend.map(check_cnn_backend).transpose()?) {
         (Some(w), b) => {
@@ -645,16 +683,6 @@ fn score_command(s: &ScoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Slices [z0, z1) of `v` (z is the slowest axis).
-fn z_slab<T: Clone>(v: &Volume<T>, z0: usize, z1: usize) -> Volume<T> {
-    let plane = v.shape[1] * v.shape[2];
-    Volume {
-        shape: [z1 - z0, v.shape[1], v.shape[2]],
-        voxel_nm: v.voxel_nm,
-        data: v.data[z0 * plane..z1 * plane].to_vec(),
-    }
-}
-
 /// `neurotwin segment tune`: the threshold chosen on the tuning slices, reported on the held-out ones.
 fn tune_command(t: &TuneArgs) -> anyhow::Result<()> {
     if is_zarr(&t.volume) {
@@ -693,14 +721,14 @@ fn tune_command(t: &TuneArgs) -> anyhow::Result<()> {
                 label: &str|
      -> anyhow::Result<Vec<neurotwin_segment::metrics::SegmentationScores>> {
         let out = neurotwin_segment::pipeline::run(
-            &z_slab(&raw, z0, z1),
-            boundary.as_ref().map(|b| z_slab(b, z0, z1)),
+            &raw.z_slab(z0, z1),
+            boundary.as_ref().map(|b| b.z_slab(z0, z1)),
             None,
             &cfg,
             label,
             vec![],
         )?;
-        let g = z_slab(&gt, z0, z1);
+        let g = gt.z_slab(z0, z1);
         out.segmentations
             .iter()
             .map(|(th, seg)| evaluate(seg, &g).with_context(|| format!("{label} slices [{z0}, {z1}), threshold {th}")))

@@ -10,7 +10,6 @@ use neurotwin_segment::cnn::train::{CpuOps, HostKernelOps, TrainOps};
 use neurotwin_segment::cnn::train::{HistoryEntry, TrainConfig, TrainingVolume, train};
 use neurotwin_segment::cnn::{BackendKind, UNet3d, UNetSpec};
 use neurotwin_segment::io::{NEURON_IDS, read_labels, read_raw};
-use neurotwin_segment::volume::Volume;
 
 use super::segment::file_dataset;
 
@@ -80,15 +79,6 @@ pub fn default_spec() -> UNetSpec {
         pool: vec![[1, 2, 2], [2, 2, 2]],
         kernels: vec![[3, 3, 3], [3, 3, 3], [3, 3, 3]],
         convs_per_block: 2,
-    }
-}
-
-fn z_slab<T: Clone>(v: &Volume<T>, z0: usize, z1: usize) -> Volume<T> {
-    let plane = v.shape[1] * v.shape[2];
-    Volume {
-        shape: [z1 - z0, v.shape[1], v.shape[2]],
-        voxel_nm: v.voxel_nm,
-        data: v.data[z0 * plane..z1 * plane].to_vec(),
     }
 }
 
@@ -184,10 +174,10 @@ pub fn train_outcome(a: &TrainArgs) -> anyhow::Result<TrainOutcome> {
         bail!("--train-slices {k}: give K with 0 < K <= {z} (the volume has {z} slices along z)");
     }
     let output = net.spec().output;
-    let data = TrainingVolume::for_output(output, z_slab(&raw, 0, k), &z_slab(&labels, 0, k))
+    let data = TrainingVolume::for_output(output, raw.z_slab(0, k), &labels.z_slab(0, k))
         .with_context(|| format!("training slices [0, {k})"))?;
     let validation = (k < z)
-        .then(|| TrainingVolume::for_output(output, z_slab(&raw, k, z), &z_slab(&labels, k, z)))
+        .then(|| TrainingVolume::for_output(output, raw.z_slab(k, z), &labels.z_slab(k, z)))
         .transpose()
         .with_context(|| format!("validation slices [{k}, {z})"))?;
     cfg.validate(&net, &data)?;

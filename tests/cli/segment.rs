@@ -578,3 +578,107 @@ fn segment_train_writes_weights_that_segment_uses() {
     let o = neurotwin(&["segment", "train", "phantom.h5", "--ground-truth", "phantom.h5", "-o", "phantom.h5"], d);
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// The arrays of a label volume in an output: Zarr (out of core) or HDF5 (in memory).
+fn labels_of(path: &Path, name: &str) -> Vec<u64> {
+    if path.is_dir() {
+        neurotwin_segment::zarr::read_labels(path, name, [1.0; 3]).unwrap().data
+    } else {
+        neurotwin_segment::io::read_labels(path, name, [1.0; 3]).unwrap().data
+    }
+}
+
+#[test]
+fn segment_out_of_core_equals_in_memory_for_two_block_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let generate =
+        ["segment", "synthetic", "-o", "gen", "--shape", "24,96,96", "--cell-nm", "250", "--membrane-nm", "30"];
+    let o = neurotwin(&[&generate[..], &["--block", "24,48,48", "--chunk", "24,48,48"]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("gen/synthetic.zarr"), "{}", stdout(&o));
+    let common = [
+        "--boundary",
+        "gen/synthetic.zarr:volumes/boundary",
+        "--ground-truth",
+        "gen/synthetic.zarr:volumes/labels/neuron_ids",
+        "--thresholds",
+        "0.5,0.3",
+        "--chunk",
+        "24,48,48",
+    ];
+    // In memory (with synapse detection, which out of core leaves out).
+    let o = neurotwin(&[&["segment", "gen/synthetic.zarr", "-o", "mem"], &common[..]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (out, block) in [("ooc1", "24,48,48"), ("ooc2", "24,96,48")] {
+        let o = neurotwin(
+            &[&["segment", "gen/synthetic.zarr", "--out-of-core", "--block", block, "-o", out], &common[..]].concat(),
+            d,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        assert!(text.contains("VOI split") && text.contains("peak") && text.contains("segmentation.zarr"), "{text}");
+        for t in ["0.5", "0.3"] {
+            let name = format!("volumes/segmentations/t{t}");
+            assert_eq!(
+                labels_of(&d.join(out).join("segmentation.zarr"), &name),
+                labels_of(&d.join("mem/segmentation.h5"), &name),
+                "{out} at {t}"
+            );
+        }
+        let (a, b) = (report(&d.join(out).join("report.json")), report(&d.join("mem/report.json")));
+        assert_eq!(a["report"]["thresholds"][0]["scores"], b["report"]["thresholds"][0]["scores"], "{out}");
+        assert_eq!(a["report"]["fragments"], b["report"]["fragments"]);
+        assert!(a["report"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn segment_out_of_core_bad_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = neurotwin(&["segment", "synthetic", "-o", "gen", "--shape", "8,32,32", "--chunk", "8,32,32"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cases: [(&[&str], &str); 4] = [
+        (&["segment", "gen/synthetic.zarr", "--out-of-core", "-o", "o"], "--block"),
+        (
+            &[
+                "segment",
+                "gen/synthetic.zarr",
+                "--out-of-core",
+                "--block",
+                "8,32,32",
+                "--chunk",
+                "8,32,32",
+                "--synapses",
+                "s.csv",
+                "-o",
+                "o",
+            ],
+            "--synapses",
+        ),
+        (
+            &[
+                "segment",
+                "gen/synthetic.zarr",
+                "--out-of-core",
+                "--block",
+                "8,32,32",
+                "--chunk",
+                "8,32,32",
+                "--ground-truth",
+                "gen/synthetic.zarr:volumes/nothing",
+                "-o",
+                "o",
+            ],
+            "volumes/nothing",
+        ),
+        (&["segment", "synthetic", "-o", "g2", "--shape", "8,0,32"], "shape"),
+    ];
+    for (args, needle) in cases {
+        let o = neurotwin(args, d);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!d.join("o").exists() && !d.join("g2").exists(), "{args:?} left an output folder");
+    }
+}

@@ -665,7 +665,7 @@ pub fn sample_patch(data: &TrainingVolume, cfg: &TrainConfig, t: u64, b: u64) ->
             }
         }
     }
-    let input = src.iter().map(|&i| (data.raw.data[i] as f32 / 255.0) * gain + offset).collect();
+    let input = src.iter().map(|&i| crate::volume::unit_intensity(data.raw.data[i]) * gain + offset).collect();
     let (target, weight) = match data.output {
         // The boundary target is symmetric: moved with its voxel.
         OutputKind::Boundary => {
@@ -763,9 +763,10 @@ pub fn volume_loss(net: &UNet3d, data: &TrainingVolume) -> f64 {
     let s = data.raw.shape;
     let m = net.spec().total_pool();
     let padded = [s[0].next_multiple_of(m[0]), s[1].next_multiple_of(m[1]), s[2].next_multiple_of(m[2])];
-    let x = Tensor::new([1, s[0], s[1], s[2]], data.raw.data.iter().map(|&v| v as f32 / 255.0).collect())
-        .expect("volume shape")
-        .pad_replicate(padded);
+    let x =
+        Tensor::new([1, s[0], s[1], s[2]], data.raw.data.iter().map(|&v| crate::volume::unit_intensity(v)).collect())
+            .expect("volume shape")
+            .pad_replicate(padded);
     let y = logits(&CpuOps, net, &x).crop(s);
     weighted_bce(y.data(), &data.target, &data.weight)
 }

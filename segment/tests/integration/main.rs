@@ -4,6 +4,7 @@
 //! time: the former `tests/*.rs` files are the modules below. Run one module with a filter, e.g.
 //! `cargo test -p neurotwin-segment --test integration -- gala::`.
 
+mod affinity;
 mod cnn;
 mod cnn_pipeline;
 mod cnn_train;
@@ -11,5 +12,6 @@ mod gala;
 mod guards;
 mod io;
 mod metrics;
+mod out_of_core;
 mod phantom;
 mod zarr;
