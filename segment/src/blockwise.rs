@@ -42,17 +42,61 @@ pub fn tiles(shape: [usize; 3], block: [usize; 3]) -> Vec<([usize; 3], [usize; 3
     out
 }
 
-/// A progress bar over `n` blocks labelled `what` (hidden unless `show`).
-pub fn progress(n: usize, what: &str, show: bool) -> ProgressBar {
+/// Progress over a count of blocks: a bar on a terminal; elsewhere (a log file, a batch job) one plain line on
+/// stderr at every tenth of the way, since indicatif draws nothing without a terminal and a long out-of-core run
+/// would otherwise print nothing for an hour.
+pub struct Progress {
+    bar: ProgressBar,
+    plain: Option<PlainProgress>,
+}
+
+struct PlainProgress {
+    what: String,
+    total: u64,
+    done: std::sync::atomic::AtomicU64,
+    start: std::time::Instant,
+}
+
+impl Progress {
+    /// Shows nothing.
+    pub fn hidden() -> Self {
+        Self { bar: ProgressBar::hidden(), plain: None }
+    }
+
+    /// One more block done (callable from several threads).
+    pub fn inc(&self) {
+        self.bar.inc(1);
+        if let Some(p) = &self.plain {
+            let done = p.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if done == p.total || (done * 10 / p.total.max(1)) != ((done - 1) * 10 / p.total.max(1)) {
+                eprintln!("{}: {done}/{} blocks ({:.0} s)", p.what, p.total, p.start.elapsed().as_secs_f64());
+            }
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Progress over `n` blocks labelled `what` (nothing unless `show`).
+pub fn progress(n: usize, what: &str, show: bool) -> Progress {
+    use std::io::IsTerminal;
     if !show {
-        return ProgressBar::hidden();
+        return Progress::hidden();
+    }
+    if !std::io::stderr().is_terminal() {
+        let plain =
+            PlainProgress { what: what.to_string(), total: n as u64, done: 0.into(), start: std::time::Instant::now() };
+        return Progress { bar: ProgressBar::hidden(), plain: Some(plain) };
     }
     let pb = ProgressBar::new(n as u64);
     if let Ok(s) = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} blocks ({elapsed})") {
         pb.set_style(s.progress_chars("=> "));
     }
     pb.set_message(what.to_string());
-    pb
+    Progress { bar: pb, plain: None }
 }
 
 /// Checks a block size against the volume and the fragment chunk.
@@ -103,9 +147,9 @@ pub fn boundary_map_blockwise(
         let b = boundary_map(&raw.crop(plo, phi), cfg, range);
         let core = b.crop([0, 1, 2].map(|a| lo[a] - plo[a]), [0, 1, 2].map(|a| hi[a] - plo[a]));
         paste(&mut out, lo, &core);
-        pb.inc(1);
+        pb.inc();
     }
-    pb.finish_and_clear();
+    pb.finish();
     out
 }
 
@@ -137,7 +181,7 @@ pub fn fragments_of_block(
     volume_shape: [usize; 3],
     cfg: &WatershedConfig,
     chunk: [usize; 3],
-    pb: &ProgressBar,
+    pb: &Progress,
 ) -> BlockFragments {
     let t = tiles(boundary.shape, chunk);
     let parts: Vec<(Volume<u64>, u64, Vec<u64>)> = t
@@ -160,7 +204,7 @@ pub fn fragments_of_block(
                 }
             }
             f.data.iter_mut().for_each(|l| *l |= k << 32);
-            pb.inc(1);
+            pb.inc();
             (f, k, first)
         })
         .collect();
@@ -183,6 +227,6 @@ pub fn fragments_chunked(
 ) -> Volume<u64> {
     let pb = progress(tiles(boundary.shape, chunk).len(), "watershed", show_progress);
     let out = fragments_of_block(boundary, [0; 3], boundary.shape, cfg, chunk, &pb).labels;
-    pb.finish_and_clear();
+    pb.finish();
     out
 }

@@ -34,7 +34,6 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::blockwise::{paste, tiles};
@@ -371,23 +370,14 @@ pub fn maps_blockwise(
     let n_maps = if affinities { 4 } else { 1 };
     let mut out = vec![Volume { shape, voxel_nm: voxel, data: vec![0f32; shape.iter().product()] }; n_maps];
     let t = tiles(shape, block.unwrap_or(shape));
-    let pb = if show_progress {
-        let pb = ProgressBar::new(t.len() as u64);
-        if let Ok(s) = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} blocks ({elapsed})") {
-            pb.set_style(s.progress_chars("=> "));
-        }
-        pb.set_message("boundary");
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let pb = crate::blockwise::progress(t.len(), "boundary", show_progress);
     for (lo, hi) in t {
         for (o, m) in out.iter_mut().zip(maps_of_block(src, model, lo, hi, affinities)?) {
             paste(o, lo, &m);
         }
-        pb.inc(1);
+        pb.inc();
     }
-    pb.finish_and_clear();
+    pb.finish();
     Ok(out)
 }
 

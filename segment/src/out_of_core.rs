@@ -207,9 +207,9 @@ pub fn segment_out_of_core(
             let pb = progress(t.len(), "boundary", cfg.progress);
             for &(lo, hi) in &t {
                 out.write(lo, &boundary_of_block(*src, model, lo, hi)?)?;
-                pb.inc(1);
+                pb.inc();
             }
-            pb.finish_and_clear();
+            pb.finish();
             arrays.push(BOUNDARY_ARRAY.to_string());
             computed = out;
             (&computed, model.describe())
@@ -225,7 +225,7 @@ pub fn segment_out_of_core(
     let n_cells = tiles(shape, chunk).len();
     let mut firsts: Vec<Vec<u64>> = vec![Vec::new(); n_cells];
     let pb = progress(t.len(), "watershed", cfg.progress);
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = crate::blockwise::Progress::hidden();
     for &(lo, hi) in &t {
         let b = bmap.boundary(lo, hi, voxel_nm)?;
         let f = fragments_of_block(&b, lo, shape, &cfg.watershed, chunk, &hidden);
@@ -233,9 +233,9 @@ pub fn segment_out_of_core(
         for (k, first) in f.firsts {
             firsts[k as usize] = first;
         }
-        pb.inc(1);
+        pb.inc();
     }
-    pb.finish_and_clear();
+    pb.finish();
     timings.fragments_s = t1.elapsed().as_secs_f64();
     let n_fragments: u64 = firsts.iter().map(|f| f.len() as u64).sum();
     let graph_bytes = n_fragments as f64 * GRAPH_BYTES_PER_FRAGMENT;
@@ -257,9 +257,9 @@ pub fn segment_out_of_core(
         let labels = Volume { shape: ext, voxel_nm, data: fragments.labels(lo, reach)? };
         let b = bmap.boundary(lo, reach, voxel_nm)?;
         rag.add(build_core(&labels, &b, [0, 1, 2].map(|a| hi[a] - lo[a])));
-        pb.inc(1);
+        pb.inc();
     }
-    pb.finish_and_clear();
+    pb.finish();
     timings.graph_s = t2.elapsed().as_secs_f64();
     let graph_edges = rag.edges.len() as u64;
 
@@ -293,9 +293,9 @@ pub fn segment_out_of_core(
             }
             out.write(lo, &Volume { shape: core, voxel_nm, data: seg })?;
         }
-        pb.inc(1);
+        pb.inc();
     }
-    pb.finish_and_clear();
+    pb.finish();
     timings.relabel_s = t4.elapsed().as_secs_f64();
 
     let thresholds = cfg

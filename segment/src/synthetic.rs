@@ -207,9 +207,9 @@ pub fn write_zarr(
         raw.write(lo, &r.raw)?;
         bnd.write(lo, &r.boundary)?;
         lab.write(lo, &r.labels)?;
-        pb.inc(1);
+        pb.inc();
     }
-    pb.finish_and_clear();
+    pb.finish();
     Ok(())
 }
 
